@@ -1,0 +1,47 @@
+"""ember: a deep learning framework in Python with PyTorch's programming model.
+
+``import ember as torch`` runs ordinary PyTorch programs on the CPU.
+"""
+
+from __future__ import annotations
+
+from . import _dtype
+from ._device import device
+from ._dtype import (bfloat16, bool, cdouble, cfloat, complex64, complex128, double, dtype,
+                     float, float16, float32, float64, get_default_dtype, half, int, int8,
+                     int16, int32, int64, long, promote_types, set_default_dtype, short,
+                     uint8)
+from ._tensor import Size, Tensor
+from . import autograd
+from .autograd import (enable_grad, inference_mode, is_grad_enabled,
+                       is_inference_mode_enabled, no_grad, set_grad_enabled)
+from .ops.conversion import *  # noqa: F403
+from .ops.creation import *  # noqa: F403
+from .ops.elementwise import *  # noqa: F403
+from .ops.linalg import *  # noqa: F403
+from .ops.reductions import *  # noqa: F403
+from .ops.shape import *  # noqa: F403
+
+__version__ = "0.1.0"
+
+
+def result_type(tensor1, tensor2) -> dtype:
+    """torch.result_type of two tensors or numbers."""
+    unwrap = [x._data if isinstance(x, Tensor) else x for x in (tensor1, tensor2)]
+    return _dtype.result_type_arrays(*unwrap)
+
+
+def can_cast(from_: dtype, to: dtype) -> bool:
+    return _dtype.can_cast(from_, to)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()

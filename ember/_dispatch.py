@@ -1,0 +1,318 @@
+"""The one entry every op goes through.
+
+``dispatch(op, *args, **kwargs)``:
+
+1. hands the call to the innermost active mode, if any (profiler, tracer, anomaly
+   checks, user modes), with that mode popped while it runs;
+2. unwraps Tensors (also inside a list argument, as for ``cat``) to their arrays;
+3. runs ``op.forward(ctx, *arrays, **kwargs)``, the NumPy/Numba kernel;
+4. records a graph ``Node`` only when grad mode is on and some input requires grad;
+5. wraps the result(s) as Tensors, sharing the version counter for views.
+
+In-place ops (``op.inplace``) run the same forward and write the result into the
+target, which then takes the new node as its ``grad_fn``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._dtype import bfloat16, can_cast, from_numpy_dtype
+from ._state import STATE
+from ._tensor import Tensor, _make
+from .autograd.graph import Node, _SavedOutput, gradient_edge
+
+__all__ = ["Op", "dispatch", "DispatchMode"]
+
+
+class _NullCtx:
+    """The ctx forward gets when nothing is recorded: saves and attributes go nowhere
+    (so a forward must never read back what it set on ctx)."""
+
+    __slots__ = ()
+    materialize_grads = True
+
+    def save_for_backward(self, *items):
+        pass
+
+    def mark_non_differentiable(self, *items):
+        pass
+
+    def mark_dirty(self, *items):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+    def __setattr__(self, name, value):
+        pass
+
+
+NULL_CTX = _NullCtx()
+_LISTS = (list, tuple)
+
+
+class Op:
+    """An op, defined once: ``forward(ctx, *args)`` on ndarrays (and Python values) and
+    ``backward(ctx, *grads)`` on Tensors, returning one gradient per positional argument.
+
+    Backward rules are written with ember ops, so they are differentiable themselves;
+    the engine reduces broadcast gradients to each input's shape and dtype.
+
+    Class attributes: ``differentiable`` (False: results never require grad), ``view``
+    (the result may share memory with the first input).
+    """
+
+    name = "op"
+    differentiable = True
+    view = False
+    inplace = False
+    _backward_name = "OpBackward0"
+    _inplace_variant = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__.lower()
+        cls._backward_name = cls.__name__.rstrip("_") + "Backward0"
+        cls._inplace_variant = None
+        OPS[cls.name] = cls
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("derivative for this op is not implemented")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        return dispatch(cls, *args, **kwargs)
+
+    @classmethod
+    def inplace_op(cls) -> type[Op]:
+        """The in-place variant (``add_`` for ``add``), made on first use."""
+        if cls._inplace_variant is None:
+            variant = type(cls.__name__ + "_", (cls,), {"name": cls.name + "_", "inplace": True})
+            variant._backward_name = cls._backward_name
+            cls._inplace_variant = variant
+        return cls._inplace_variant
+
+
+OPS: dict[str, type[Op]] = {}
+
+
+class DispatchMode:
+    """Sees every op while active (``with mode:``). Override ``__ember_dispatch__``; call
+    ``op.apply(*args, **kwargs)`` inside it to run the op (the mode is popped meanwhile)."""
+
+    def __ember_dispatch__(self, op, args, kwargs):
+        return op.apply(*args, **kwargs)
+
+    def __enter__(self):
+        STATE.modes.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        STATE.modes.remove(self)
+
+
+def dispatch(op, *args, **kwargs):
+    """Run ``op`` on ``args``: the single path of every tensor operation."""
+    if STATE.modes:
+        mode = STATE.modes.pop()
+        try:
+            return mode.__ember_dispatch__(op, args, kwargs)
+        finally:
+            STATE.modes.append(mode)
+    requires = False
+    arrays = []
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a._data)
+            if a._requires_grad:
+                requires = True
+        elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
+            arrays.append([t._data for t in a])
+            if not requires:
+                for t in a:
+                    if t._requires_grad:
+                        requires = True
+                        break
+        else:
+            arrays.append(a)
+    record = requires and STATE.grad_enabled and op.differentiable
+    if op.inplace:
+        return _inplace(op, args, arrays, kwargs, record)
+    if record:
+        return _record(op, args, arrays, kwargs)
+    out = op.forward(NULL_CTX, *arrays, **kwargs)
+    if type(out) is np.ndarray:
+        t = _make(out)
+        if op.view:
+            _link_view(t, args[0])
+        return t
+    return _wrap_many(op, args, out)
+
+
+def _link_view(t: Tensor, src: Tensor) -> None:
+    if np.may_share_memory(t._data, src._data):
+        t._vc = src._vc
+        t._base = src if src._base is None else src._base
+
+
+def _wrap_many(op, args, out):
+    if not isinstance(out, _LISTS):
+        return _make(np.asarray(out))
+    outs = tuple(_make(o if type(o) is np.ndarray else np.asarray(o)) for o in out)
+    if op.view:
+        for t in outs:
+            _link_view(t, args[0])
+    return outs
+
+
+def _edges_and_layout(args):
+    """Graph edges of the tensor arguments (flattened), how they sit in ``args``, their
+    shapes/dtypes, and which positional arguments need a gradient."""
+    edges, layout, in_meta, needs = [], [], [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            edge = gradient_edge(a)
+            edges.append(edge)
+            layout.append(-1)
+            in_meta.append((a._data.shape, a._data.dtype))
+            needs.append(edge[0] is not None)
+        elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
+            group = [gradient_edge(t) for t in a]
+            edges.extend(group)
+            in_meta.extend((t._data.shape, t._data.dtype) for t in a)
+            layout.append(len(a))
+            needs.append(any(e[0] is not None for e in group))
+        else:
+            layout.append(None)
+            needs.append(False)
+    return tuple(edges), tuple(layout), tuple(in_meta), tuple(needs)
+
+
+def _record(op, args, arrays, kwargs, target: Tensor | None = None):
+    node = Node(op)
+    node.next_functions, node._layout, node._in_meta, node.needs_input_grad = \
+        _edges_and_layout(args)
+    out = op.forward(node, *arrays, **kwargs)
+    multi = isinstance(out, _LISTS)
+    outs = out if multi else (out,)
+    non_diff = node._non_diff
+    tensors = []
+    for i, o in enumerate(outs):
+        if type(o) is not np.ndarray:
+            o = np.asarray(o)
+        t = _make(o)
+        kind = o.dtype.kind
+        if (kind == "f" or kind == "c" or o.dtype == _BF16) and not (
+                non_diff and any(o is n for n in non_diff)):
+            t._requires_grad = True
+            t.grad_fn = node
+            t._output_nr = i
+        tensors.append(t)
+    node._out_meta = tuple((t._data.shape, t._data.dtype) for t in tensors)
+    if op.view:
+        for t in tensors:
+            _link_view(t, args[0])
+    if target is not None:
+        return node, tensors[0], outs[0]
+    if node._to_save is not None:
+        _resolve_saved(node, args, arrays, tensors, outs)
+    return tuple(tensors) if multi else tensors[0]
+
+
+_BF16 = bfloat16.np
+
+
+def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
+    """Turn what forward saved (arrays) back into the tensors they belong to.
+
+    ``raw_outputs`` are the objects forward returned (NumPy gives scalars, not arrays,
+    for 0-d results), matched by identity like the inputs."""
+    saved, versions = [], []
+    for item in node._to_save:
+        if isinstance(item, Tensor):
+            saved.append(item)
+            versions.append(item._vc[0])
+            continue
+        if isinstance(item, np.ndarray | np.generic):
+            match = _find_input(item, args, arrays)
+            if match is not None:
+                saved.append(match)
+                versions.append(match._vc[0])
+                continue
+            for t, raw in zip(outputs, raw_outputs):
+                if raw is item:
+                    saved.append(_SavedOutput(t._data, t._output_nr, t._vc, t._vc[0]))
+                    versions.append(None)
+                    break
+            else:
+                saved.append(_make(np.asarray(item)))
+                versions.append(0)
+            continue
+        saved.append(item)
+        versions.append(None)
+    node._saved = tuple(saved)
+    node._saved_versions = tuple(versions)
+    node._to_save = None
+
+
+def _find_input(arr, args, arrays):
+    for a, x in zip(args, arrays):
+        if x is arr and isinstance(a, Tensor):
+            return a
+        if type(x) is list:
+            for t, y in zip(a, x):
+                if y is arr:
+                    return t
+    return None
+
+
+def _inplace(op, args, arrays, kwargs, record):
+    target = args[0]
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op.name}() expects a Tensor as its first argument")
+    if record:
+        if target.grad_fn is None and target._requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        if target._base is not None:
+            raise RuntimeError(
+                f"{op.name}(): in-place operations on a view of another tensor are not "
+                "recorded by ember's autograd yet; use the out-of-place op and assign the "
+                "result instead")
+        # Backward needs the value from before the write: record the op on an alias of it.
+        old = _make(target._data.copy(), target._requires_grad)
+        old.grad_fn, old._output_nr, old._acc = target.grad_fn, target._output_nr, target._acc
+        args = (old,) + args[1:]
+        arrays[0] = old._data
+        node, result, raw = _record(op, args, arrays, kwargs, target=target)
+        _write(op, target, result._data)
+        target.grad_fn, target._output_nr, target._requires_grad = node, 0, True
+        if node._to_save is not None:
+            result._vc = target._vc
+            _resolve_saved(node, args, arrays, [result], [raw])
+        return target
+    out = op.forward(NULL_CTX, *arrays, **kwargs)
+    _write(op, target, out)
+    return target
+
+
+def _write(op, target: Tensor, out) -> None:
+    dst = target._data
+    out_dtype = out.dtype if hasattr(out, "dtype") else np.asarray(out).dtype
+    if out_dtype != dst.dtype and not can_cast(from_numpy_dtype(out_dtype),
+                                               from_numpy_dtype(dst.dtype)):
+        raise RuntimeError(f"result type {from_numpy_dtype(out_dtype).scalar_name} can't be cast "
+                           f"to the desired output type {from_numpy_dtype(dst.dtype).scalar_name}")
+    if np.shape(out) != dst.shape:
+        raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the broadcast "
+                           f"shape {list(np.shape(out))}")
+    if out is not dst:
+        np.copyto(dst, out, casting="unsafe")
+    target._vc[0] += 1

@@ -1,0 +1,186 @@
+"""Data types: ember's dtype objects, their NumPy counterparts, and torch's promotion rules.
+
+Each ``ember.dtype`` wraps one NumPy dtype; ``bfloat16`` comes from ``ml_dtypes``.
+Promotion follows ``torch.promote_types`` and ``torch.result_type``: dimensioned tensors
+outrank zero-dim tensors, which outrank Python scalars ("weak" types), and a
+lower-priority operand only matters when it belongs to a higher category
+(bool < integer < floating point < complex).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+    "float32", "float64", "complex64", "complex128", "half", "float", "double", "short",
+    "int", "long", "cfloat", "cdouble", "get_default_dtype", "set_default_dtype",
+    "promote_types", "can_cast",
+]
+
+_BOOL, _INT, _FLOAT, _COMPLEX = range(4)
+
+
+class dtype:
+    """A tensor element type (``ember.float32``, ``ember.int64``, ...)."""
+
+    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_complex", "is_signed",
+                 "_category", "_rank")
+
+    def __init__(self, name: str, np_dtype, category: int, rank: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize
+        self.is_floating_point = category == _FLOAT
+        self.is_complex = category == _COMPLEX
+        self.is_signed = name not in ("bool", "uint8")
+        self._category = category
+        self._rank = rank
+
+    @property
+    def scalar_name(self) -> str:
+        """torch's ScalarType name (``Float``, ``Long``, ...), used in error messages."""
+        return _SCALAR_NAMES[self.name]
+
+    def to_real(self) -> dtype:
+        return {complex64: float32, complex128: float64}.get(self, self)
+
+    def to_complex(self) -> dtype:
+        return {float32: complex64, float64: complex128, float16: complex64}.get(self, self)
+
+    def __repr__(self) -> str:
+        return f"ember.{self.name}"
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+
+bool = dtype("bool", np.bool_, _BOOL, 0)  # noqa: A001  (torch's name)
+uint8 = dtype("uint8", np.uint8, _INT, 1)
+int8 = dtype("int8", np.int8, _INT, 2)
+int16 = dtype("int16", np.int16, _INT, 3)
+int32 = dtype("int32", np.int32, _INT, 4)
+int64 = dtype("int64", np.int64, _INT, 5)
+float16 = dtype("float16", np.float16, _FLOAT, 6)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, 7)
+float32 = dtype("float32", np.float32, _FLOAT, 8)
+float64 = dtype("float64", np.float64, _FLOAT, 9)
+complex64 = dtype("complex64", np.complex64, _COMPLEX, 10)
+complex128 = dtype("complex128", np.complex128, _COMPLEX, 11)
+
+half, float, double = float16, float32, float64  # noqa: A001
+short, int, long = int16, int32, int64  # noqa: A001
+cfloat, cdouble = complex64, complex128
+
+_SCALAR_NAMES = {
+    "bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+    "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float",
+    "float64": "Double", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+_ALL = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64,
+        complex64, complex128)
+_FROM_NP = {d.np: d for d in _ALL}
+_NAMES = {d.name: d for d in _ALL}
+
+
+def _by_name(name: str) -> dtype:
+    return _NAMES[name]
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The ember dtype for a NumPy dtype; a clear TypeError for ones ember lacks."""
+    try:
+        return _FROM_NP[np_dtype]
+    except KeyError:
+        np_dtype = np.dtype(np_dtype)
+        if np_dtype in _FROM_NP:
+            return _FROM_NP[np_dtype]
+        if np_dtype.kind == "u":  # uint16/32/64 have no tensor dtype in torch either
+            raise TypeError(
+                f"can't convert np.ndarray of type numpy.{np_dtype.name}. The only supported types "
+                "are: float64, float32, float16, complex64, complex128, int64, int32, int16, "
+                "int8, uint8, and bool.") from None
+        raise TypeError(f"ember has no dtype for NumPy dtype {np_dtype}") from None
+
+
+_default = [float32]
+
+
+def get_default_dtype() -> dtype:
+    """The floating point dtype that Python floats and ``ember.tensor([1.0])`` get."""
+    return _default[0]
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Set the default floating point dtype (float16, bfloat16, float32 or float64)."""
+    if not isinstance(d, dtype) or not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default[0] = d
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """torch.promote_types: the smallest dtype both ``a`` and ``b`` can be cast to."""
+    if a is b:
+        return a
+    if {a, b} == {uint8, int8}:
+        return int16
+    if {a, b} == {float16, bfloat16}:
+        return float32
+    if a.is_complex or b.is_complex:
+        real = promote_types(a.to_real(), b.to_real())
+        return complex128 if real is float64 else complex64
+    return a if a._rank > b._rank else b
+
+
+def _scalar_dtype(value) -> dtype:
+    """The dtype a Python number takes as a "weak" operand."""
+    if isinstance(value, builtins.bool):
+        return bool
+    if isinstance(value, builtins.int):
+        return int64
+    if isinstance(value, complex):
+        return complex128 if _default[0] is float64 else complex64
+    return _default[0]
+
+
+def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:
+    """torch's combine_categories: a lower-priority type counts only from a higher category."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_complex:
+        return higher
+    if lower.is_complex:
+        return higher.to_complex() if higher.is_floating_point else lower
+    if higher.is_floating_point:
+        return higher
+    if higher is bool or lower.is_floating_point:
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type_arrays(*operands) -> dtype:
+    """torch.result_type over NumPy arrays (tensor data) and Python scalars."""
+    dim = zero = weak = None
+    for op in operands:
+        if isinstance(op, np.ndarray):
+            d = _FROM_NP.get(op.dtype) or from_numpy_dtype(op.dtype)
+            if op.ndim:
+                dim = d if dim is None else promote_types(dim, d)
+            else:
+                zero = d if zero is None else promote_types(zero, d)
+        elif isinstance(op, np.generic):
+            d = from_numpy_dtype(op.dtype)
+            zero = d if zero is None else promote_types(zero, d)
+        else:
+            d = _scalar_dtype(op)
+            weak = d if weak is None else promote_types(weak, d)
+    return _combine(dim, _combine(zero, weak))
+
+
+def can_cast(from_: dtype, to: dtype) -> builtins.bool:
+    """torch.can_cast: whether an in-place op may write a ``from_`` result into ``to``."""
+    if from_._category > to._category:
+        return False
+    return not (from_ is not bool and to is bool)

@@ -1,0 +1,465 @@
+"""The autograd graph: nodes (``grad_fn``), saved tensors, and the backward engine.
+
+A ``Node`` is created by the dispatcher for each recorded op. It is also the ``ctx`` that
+the op's forward and backward see (as torch's ``BackwardCFunction`` is for custom
+Functions): ``save_for_backward`` stores what backward needs, plus whatever plain
+attributes the op sets. ``next_functions`` point at the nodes that produced the op's
+inputs, or at an ``AccumulateGrad`` for leaves.
+
+The engine walks the graph from the roots in reverse creation order, once every
+gradient for a node has arrived, and either accumulates into leaves' ``.grad``
+(``backward``) or returns the gradients of chosen tensors (``autograd.grad``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import traceback
+import warnings
+import weakref
+
+import numpy as np
+
+from .._state import STATE
+from .._tensor import Tensor, _make, _RemovableHandle
+
+_seq = itertools.count()
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
+
+
+class _SavedOutput:
+    """A saved output of the node itself; unpacked as a tensor whose grad_fn is the node
+    (holding the tensor directly would make a node -> tensor -> node cycle)."""
+
+    __slots__ = ("array", "output_nr", "vc", "version")
+
+    def __init__(self, array, output_nr, vc, version):
+        self.array, self.output_nr, self.vc, self.version = array, output_nr, vc, version
+
+
+class Node:
+    """A recorded operation: what backward needs, and the edges to the inputs' nodes."""
+
+    __slots__ = ("op", "next_functions", "_saved", "_saved_versions", "_to_save", "_layout",
+                 "_in_meta", "_out_meta", "_tensor_pre_hooks", "_pre_hooks", "_hooks", "_seq",
+                 "_trace", "_freed", "_dirty", "_non_diff", "materialize_grads",
+                 "needs_input_grad", "__dict__", "__weakref__")
+
+    def __init__(self, op):
+        self.op = op
+        self.next_functions = ()
+        self._saved = None
+        self._saved_versions = None
+        self._to_save = None
+        self._tensor_pre_hooks = None
+        self._pre_hooks = None
+        self._hooks = None
+        self._seq = next(_seq)
+        self._trace = traceback.format_stack()[:-3] if STATE.anomaly else None
+        self._freed = False
+        self._dirty = None
+        self._non_diff = None
+        self.materialize_grads = True
+
+    # ---- what forward calls -------------------------------------------------------------
+
+    def save_for_backward(self, *items) -> None:
+        """Keep ``items`` (the op's input or output arrays/tensors) for backward."""
+        self._to_save = items
+
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *outputs) -> None:
+        self._non_diff = outputs
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+    # ---- what backward calls ------------------------------------------------------------
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED_MSG)
+        saved = self._saved
+        if saved is None:
+            return ()
+        out = []
+        for item, version in zip(saved, self._saved_versions):
+            if isinstance(item, Tensor):
+                if item._vc[0] != version:
+                    _raise_modified(item, self, version)
+            elif isinstance(item, _SavedOutput):
+                if item.vc[0] != item.version:
+                    t = _make(item.array)
+                    t._vc = item.vc
+                    _raise_modified(t, self, item.version, output_nr=item.output_nr)
+                t = _make(item.array, True)
+                t.grad_fn = self
+                t._output_nr = item.output_nr
+                t._vc = item.vc
+                item = t
+            out.append(item)
+        return tuple(out)
+
+    saved_variables = saved_tensors
+
+    def name(self) -> str:
+        return self.op._backward_name
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    @property
+    def metadata(self) -> dict:
+        return self.__dict__.setdefault("_metadata", {})
+
+    # ---- hooks --------------------------------------------------------------------------
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` after this node's backward; may return new
+        grad_inputs."""
+        if self._hooks is None:
+            self._hooks = {}
+        return _RemovableHandle(self._hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` before this node's backward; may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return _RemovableHandle(self._pre_hooks, fn)
+
+    def _register_tensor_prehook(self, output_nr: int, fn, retains_grad: bool = False):
+        if self._tensor_pre_hooks is None:
+            self._tensor_pre_hooks = {}
+        hooks = self._tensor_pre_hooks.setdefault(output_nr, {})
+        if retains_grad:
+            hooks[0] = fn  # torch runs retain_grad after the other tensor hooks
+            return None
+        return _RemovableHandle(hooks, fn)
+
+    def _free(self) -> None:
+        if self._saved is not None:
+            self._saved = None
+            self._freed = True
+
+
+class AccumulateGrad(Node):
+    """The sink for a leaf tensor: adds arriving gradients into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+    _backward_name = "AccumulateGrad"
+
+    def __init__(self, variable: Tensor):
+        super().__init__(AccumulateGrad)
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+
+def accumulate_node(t: Tensor) -> AccumulateGrad:
+    """The leaf's AccumulateGrad, shared by every graph that uses the leaf while it lives."""
+    node = t._acc() if t._acc is not None else None
+    if node is None:
+        node = AccumulateGrad(t)
+        t._acc = weakref.ref(node)
+    return node
+
+
+def gradient_edge(t: Tensor):
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    if t._requires_grad:
+        return (accumulate_node(t), 0)
+    return (None, 0)
+
+
+def _raise_modified(t: Tensor, node: Node, expected: int, output_nr: int | None = None):
+    from .._formatting import type_name
+    where = f", which is output {output_nr} of {node.name()}," if output_nr is not None else ""
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{type_name(t)} [{', '.join(map(str, t._data.shape))}]]{where} is at "
+        f"version {t._vc[0]}; expected version {expected} instead. Hint: the backtrace further "
+        "above can show the operation that failed to compute its gradient. The variable in "
+        "question was changed in there or anywhere later. Good luck!")
+
+
+# ---- the engine ---------------------------------------------------------------------------
+
+def _sum_to(grad: Tensor, shape: tuple, node: Node, index: int) -> Tensor:
+    """Reduce a broadcast gradient back to an input's shape."""
+    gshape = grad._data.shape
+    lead = len(gshape) - len(shape)
+    if lead < 0:
+        raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index "
+                           f"{index} - got {list(gshape)} but expected shape compatible with "
+                           f"{list(shape)}")
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
+    for i, s in enumerate(shape):
+        if s != 1 and gshape[i + lead] != s:
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index "
+                               f"{index} - got {list(gshape)} but expected shape compatible "
+                               f"with {list(shape)}")
+    if dims:
+        grad = grad.sum(dims, keepdim=True)
+    return grad.reshape(shape) if lead else grad
+
+
+def _graph_order(roots: list[Node]) -> dict[Node, int]:
+    """Number of incoming edges of every node reachable from the roots."""
+    deps: dict[Node, int] = {}
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return deps
+
+
+def _needed_nodes(roots: list[Node], targets: set[Node]) -> set[Node]:
+    """Nodes with a target strictly below them: only these run when inputs are given."""
+    memo: dict[Node, bool] = {}
+    for root in roots:
+        if root in memo:
+            continue
+        memo[root] = False
+        stack = [(root, iter(root.next_functions))]
+        while stack:
+            node, children = stack[-1]
+            for child, _ in children:
+                if child is None:
+                    continue
+                if child not in memo:
+                    memo[child] = False
+                    stack.append((child, iter(child.next_functions)))
+                    break
+                if child in targets or memo[child]:
+                    memo[node] = True
+            else:
+                stack.pop()
+                if stack and (node in targets or memo[node]):
+                    memo[stack[-1][0]] = True
+    return {n for n, needed in memo.items() if needed}
+
+
+def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create_graph: bool,
+                 inputs: list[Tensor] | None = None, accumulate: bool = True,
+                 allow_unused: bool = True) -> list[Tensor | None] | None:
+    """Propagate gradients from ``roots`` ((node, output_nr, grad) triples).
+
+    With ``accumulate`` the leaves' ``.grad`` receive the gradients (``backward``); without,
+    the gradients of ``inputs`` are returned (``autograd.grad``).
+    """
+    root_nodes = []
+    buffers: dict[Node, list] = {}
+    for node, nr, grad in roots:
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * _num_outputs(node)
+            root_nodes.append(node)
+        buf[nr] = grad if buf[nr] is None else buf[nr] + grad
+
+    captures: dict[tuple[Node, int], list[int]] = {}
+    results: list[Tensor | None] = []
+    needed = None
+    if inputs is not None:
+        results = [None] * len(inputs)
+        for i, t in enumerate(inputs):
+            node, nr = gradient_edge(t)
+            if node is None:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            captures.setdefault((node, nr), []).append(i)
+        needed = _needed_nodes(root_nodes, {n for n, _ in captures})
+
+    deps = _graph_order(root_nodes)
+    ready = [(-n._seq, id(n), n) for n in root_nodes if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    executed = []
+    prev_grad, STATE.grad_enabled = STATE.grad_enabled, create_graph
+    try:
+        while ready:
+            node = heapq.heappop(ready)[2]
+            grads = buffers.pop(node)
+            grads = _call_pre_hooks(node, grads)
+            if captures:
+                for nr, g in enumerate(grads):
+                    for i in captures.get((node, nr), ()):
+                        results[i] = g
+            if type(node) is AccumulateGrad:
+                if accumulate and (needed is None or (node, 0) in captures):
+                    _accumulate(node.variable, grads[0], create_graph)
+                continue
+            if needed is not None and node not in needed:
+                continue
+            executed.append(node)
+            grad_inputs = _apply(node, grads)
+            for (nxt, nr), g in zip(node.next_functions, grad_inputs):
+                if nxt is None:
+                    continue
+                if g is not None:
+                    buf = buffers.get(nxt)
+                    if buf is None:
+                        buf = buffers[nxt] = [None] * _num_outputs(nxt)
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    if nxt in buffers:
+                        heapq.heappush(ready, (-nxt._seq, id(nxt), nxt))
+                    else:
+                        _release_branch(nxt, deps, buffers, ready)
+    finally:
+        STATE.grad_enabled = prev_grad
+        if not keep_graph:
+            for node in executed:
+                node._free()
+
+    if inputs is None:
+        return None
+    if accumulate:
+        for t, g in zip(inputs, results):
+            if t.grad_fn is not None:
+                _accumulate(t, g, create_graph)
+        return None
+    if not allow_unused and any(r is None for r in results):
+        raise RuntimeError(
+            "One of the differentiated Tensors appears to not have been used in the "
+            "graph. Set allow_unused=True if this is the desired behavior.")
+    return results
+
+
+def _release_branch(node, deps, buffers, ready):
+    """A node whose every input edge delivered no gradient: its branch gets none either."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        for nxt, _ in n.next_functions:
+            if nxt is None:
+                continue
+            deps[nxt] -= 1
+            if deps[nxt] == 0:
+                if nxt in buffers:
+                    heapq.heappush(ready, (-nxt._seq, id(nxt), nxt))
+                else:
+                    stack.append(nxt)
+
+
+def _num_outputs(node: Node) -> int:
+    meta = getattr(node, "_out_meta", None) if type(node) is not AccumulateGrad else None
+    return len(meta) if meta else 1
+
+
+def _call_pre_hooks(node: Node, grads: list) -> list:
+    if node._tensor_pre_hooks:
+        for nr, hooks in node._tensor_pre_hooks.items():
+            if grads[nr] is None:
+                continue
+            for key in sorted(hooks, key=lambda k: k == 0):  # retain_grad (key 0) last
+                new = hooks[key](grads[nr])
+                if new is not None:
+                    grads[nr] = new
+    if type(node) is AccumulateGrad:
+        t = node.variable
+        if t._hooks and grads[0] is not None:
+            for hook in list(t._hooks.values()):
+                new = hook(grads[0])
+                if new is not None:
+                    grads[0] = new
+    if node._pre_hooks:
+        for hook in list(node._pre_hooks.values()):
+            new = hook(tuple(grads))
+            if new is not None:
+                grads = list(new)
+    return grads
+
+
+def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
+    if grad is None:
+        return
+    if t.grad is None:
+        if create_graph:
+            t.grad = grad
+        else:
+            t.grad = _make(np.array(grad._data, dtype=t._data.dtype, copy=True))
+    elif create_graph or t.grad._requires_grad:
+        t.grad = t.grad + grad
+    else:
+        t.grad._data += grad._data
+        t.grad._vc[0] += 1
+    if t._post_acc_hooks:
+        for hook in list(t._post_acc_hooks.values()):
+            hook(t)
+
+
+def _apply(node: Node, grads: list) -> list:
+    """Run one node's backward rule; returns one gradient per edge in next_functions."""
+    if node.materialize_grads and None in grads:
+        grads = [g if g is not None else _zeros(m) for g, m in zip(grads, node._out_meta)]
+    result = node.op.backward(node, *grads)
+    if not isinstance(result, tuple):
+        result = (result,)
+    flat = []
+    layout = node._layout
+    for pos, kind in enumerate(layout):
+        g = result[pos] if pos < len(result) else None
+        if kind is None:
+            continue
+        if kind == -1:
+            flat.append(g)
+        else:
+            flat.extend(g if g is not None else (None,) * kind)
+    if len(result) > len(layout) and any(r is not None for r in result[len(layout):]):
+        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                           f"(expected {len(layout)}, got {len(result)})")
+    for i, (g, (shape, dtype)) in enumerate(zip(flat, node._in_meta)):
+        if g is None:
+            continue
+        if not isinstance(g, Tensor):
+            raise TypeError(f"{node.name()} returned a gradient of type {type(g).__name__} at "
+                            f"index {i}; expected a Tensor or None")
+        if g._data.shape != shape:
+            g = _sum_to(g, shape, node, i)
+        if g._data.dtype != dtype:
+            g = g.to(_np_to_dtype(dtype))
+        flat[i] = g
+    if node._hooks:
+        for hook in list(node._hooks.values()):
+            new = hook(tuple(flat), tuple(grads))
+            if new is not None:
+                flat = list(new)
+    if STATE.anomaly and STATE.anomaly_check_nan:
+        for i, g in enumerate(flat):
+            if g is not None and g._data.dtype.kind in "fc" and np.isnan(g._data).any():
+                if node._trace:
+                    warnings.warn("Error detected in " + node.name() + ". Traceback of forward "
+                                  "call that caused the error:\n" + "".join(node._trace),
+                                  stacklevel=2)
+                raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th "
+                                   "output.")
+    return flat
+
+
+def _zeros(meta) -> Tensor:
+    shape, dtype = meta
+    return _make(np.zeros(shape, dtype=dtype))
+
+
+def _np_to_dtype(np_dtype):
+    from .._dtype import from_numpy_dtype
+    return from_numpy_dtype(np_dtype)

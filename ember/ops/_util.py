@@ -1,0 +1,89 @@
+"""Helpers the op modules share: torch's dtype promotion on arrays, dim handling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtype import bfloat16, from_numpy_dtype, get_default_dtype, result_type_arrays
+
+_BF16 = bfloat16.np
+_FLOAT_KINDS = "fc"
+
+
+def promote(a, b):
+    """Cast two operands (arrays or Python scalars) to torch's result type of ``a op b``.
+
+    Python scalars stay scalars when NumPy would give the same result type as torch
+    (NumPy treats them as weak too), which keeps ``x * 2.0`` on the fast path.
+    """
+    ta, tb = type(a), type(b)
+    if ta is np.ndarray:
+        if tb is np.ndarray:
+            if a.dtype is b.dtype or a.dtype == b.dtype:
+                return a, b
+        elif tb is float:
+            if a.dtype.kind in _FLOAT_KINDS or a.dtype == _BF16:
+                return a, b
+        elif tb is int:
+            if a.dtype.kind in "iuf" or a.dtype == _BF16:
+                return a, _int_scalar(b, a.dtype)
+    elif tb is np.ndarray:
+        if ta is float:
+            if b.dtype.kind in _FLOAT_KINDS or b.dtype == _BF16:
+                return a, b
+        elif ta is int:
+            if b.dtype.kind in "iuf" or b.dtype == _BF16:
+                return _int_scalar(a, b.dtype), b
+    dt = result_type_arrays(a, b).np
+    return _cast(a, dt), _cast(b, dt)
+
+
+def promote_many(*operands):
+    dt = result_type_arrays(*operands).np
+    return tuple(_cast(x, dt) for x in operands)
+
+
+def _int_scalar(value: int, dtype):
+    # NumPy refuses Python ints outside the array's integer range; torch wraps them.
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            return np.array(value).astype(dtype)
+    return value
+
+
+def _cast(x, dt):
+    if type(x) is np.ndarray:
+        return x if x.dtype == dt else x.astype(dt)
+    return np.asarray(x, dtype=dt)
+
+
+def float_result(a):
+    """Integer and bool arrays become the default float dtype (as ``torch.sqrt(int)``)."""
+    if a.dtype.kind in _FLOAT_KINDS or a.dtype == _BF16:
+        return a
+    return a.astype(get_default_dtype().np)
+
+
+def wrap_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def wrap_dims(dims, ndim: int) -> tuple:
+    """Normalise ``dim`` arguments (int, sequence, or None for all dims) to a sorted tuple."""
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, (int, np.integer)):
+        dims = (int(dims),)
+    out = tuple(sorted(wrap_dim(d, ndim) for d in dims))
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"dim {out[0]} appears multiple times in the list of dims")
+    return out
+
+
+def dtype_name(arr) -> str:
+    return from_numpy_dtype(arr.dtype).scalar_name

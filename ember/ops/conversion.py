@@ -1,0 +1,126 @@
+"""Dtype conversion, copies: ``to``, ``type``, ``float()``..., ``clone``, ``copy_``,
+``contiguous``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._device import check_device
+from .._dispatch import Op, dispatch
+from .._dtype import dtype as _dtype_cls
+from .._dtype import from_numpy_dtype
+from .._tensor import Tensor, tensor_method
+
+__all__ = ["clone"]
+
+
+class To(Op):
+    name = "_to_copy"
+
+    @staticmethod
+    def forward(ctx, a, np_dtype):
+        ctx.src = a.dtype
+        return a.astype(np_dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.to(from_numpy_dtype(ctx.src))
+
+
+class Clone(Op):
+    @staticmethod
+    def forward(ctx, a):
+        return np.array(a, copy=True, order="C")
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class Copy(Op):
+    """``dst.copy_(src)``: an in-place op whose value is ``src`` broadcast to ``dst``."""
+    name = "copy"
+
+    @staticmethod
+    def forward(ctx, dst, src, non_blocking=False):
+        ctx.src_shape = np.shape(src)
+        out = np.empty_like(dst)
+        out[...] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, g
+
+
+def clone(input, *, memory_format=None) -> Tensor:
+    return dispatch(Clone, input)
+
+
+tensor_method()(clone)
+
+
+@tensor_method()
+def copy_(self, src, non_blocking: bool = False) -> Tensor:
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'other' must be Tensor, not {type(src).__name__}")
+    return dispatch(Copy.inplace_op(), self, src)
+
+
+@tensor_method()
+def contiguous(self, memory_format=None) -> Tensor:
+    return self if self._data.flags.c_contiguous else dispatch(Clone, self)
+
+
+@tensor_method()
+def to(self, *args, **kwargs) -> Tensor:
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; copy=, non_blocking=."""
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    for a in args:
+        if isinstance(a, _dtype_cls):
+            dtype = a
+        elif isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, bool):
+            pass  # non_blocking positional
+        else:
+            device = a
+    check_device(device)
+    if dtype is None or dtype.np == self._data.dtype:
+        return dispatch(Clone, self) if copy else self
+    return dispatch(To, self, dtype.np)
+
+
+def _caster(dtype):
+    def cast(self, memory_format=None) -> Tensor:
+        return self.to(dtype)
+    return cast
+
+
+for _name, _dt in (("float", "float32"), ("double", "float64"), ("half", "float16"),
+                   ("bfloat16", "bfloat16"), ("long", "int64"), ("int", "int32"),
+                   ("short", "int16"), ("char", "int8"), ("byte", "uint8"), ("bool", "bool")):
+    from .. import _dtype as _dtypes
+    tensor_method(_name)(_caster(getattr(_dtypes, _dt)))
+
+
+@tensor_method("type")
+def _type(self, dtype=None, non_blocking: bool = False):
+    from .._formatting import type_name
+    if dtype is None:
+        return type_name(self)
+    if isinstance(dtype, str):
+        from .._formatting import dtype_from_type_name
+        dtype = dtype_from_type_name(dtype)
+    return self.to(dtype)
+
+
+@tensor_method()
+def type_as(self, other) -> Tensor:
+    return self.to(other.dtype)
