@@ -21,6 +21,8 @@ from .ops.elementwise import *  # noqa: F403
 from .ops.linalg import *  # noqa: F403
 from .ops.reductions import *  # noqa: F403
 from .ops.shape import *  # noqa: F403
+from .ops.indexing import *  # noqa: F403
+from .random import *  # noqa: F403
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,5 @@
+"""Indexing ops: getitem/setitem, gather/scatter, masked ops, sort/topk."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
