@@ -24,6 +24,8 @@ from .ops.shape import *  # noqa: F403
 from .ops.indexing import *  # noqa: F403
 from .random import *  # noqa: F403
 
+from . import nn, optim, utils  # noqa: E402
+
 __version__ = "0.1.0"
 
 

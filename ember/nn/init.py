@@ -1,0 +1,3 @@
+"""Weight initialisation, as torch.nn.init."""
+
+from __future__ import annotations

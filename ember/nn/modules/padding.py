@@ -1,0 +1,5 @@
+"""padding modules."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

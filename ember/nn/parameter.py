@@ -1,0 +1,5 @@
+"""Parameters: tensors that are module state."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
