@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import numpy as _np
+
 from . import _dtype
 from ._device import device
 from ._dtype import (bfloat16, bool, cdouble, cfloat, complex64, complex128, double, dtype,
@@ -27,6 +29,9 @@ from .random import *  # noqa: F403
 from . import nn, optim, utils  # noqa: E402
 
 __version__ = "0.1.0"
+
+# torch computes inf/nan silently (log(0), 0/0); so do ember's NumPy kernels.
+_np.seterr(all="ignore")
 
 
 def result_type(tensor1, tensor2) -> dtype:

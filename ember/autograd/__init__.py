@@ -22,7 +22,7 @@ from .graph import gradient_edge, run_backward
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad",
            "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "graph",
-           "gradcheck", "gradgradcheck", "Variable"]
+           "gradcheck", "gradgradcheck", "functional", "Variable"]
 
 
 def _as_tuple(x) -> tuple:
@@ -114,3 +114,6 @@ def Variable(data, requires_grad: bool = False):  # noqa: N802  (torch's legacy 
 
 
 
+
+
+from . import functional  # noqa: E402  (uses grad, defined above)

@@ -131,7 +131,6 @@ def _wrap_outputs(node: Node, args, out):
             continue
         if any(o is d for d in dirty):
             t = o
-            t._vc[0] += 1
         elif any(o is a for a in inputs):
             t = _make(o._data)  # an input returned as-is becomes a new alias of it
             t._vc = o._vc
@@ -190,7 +189,7 @@ def once_differentiable(fn):
 
 
 class _OnceDiffError:
-    _backward_name = "DelayedError"
+    _backward_name = "Error"
     name = "once_differentiable"
 
     @staticmethod

@@ -427,8 +427,12 @@ def _apply(node: Node, grads: list) -> list:
     if len(result) > len(layout) and any(r is not None for r in result[len(layout):]):
         raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                            f"(expected {len(layout)}, got {len(result)})")
-    for i, (g, (shape, dtype)) in enumerate(zip(flat, node._in_meta)):
+    for i, ((nxt, _), g, (shape, dtype)) in enumerate(zip(node.next_functions, flat,
+                                                          node._in_meta)):
         if g is None:
+            continue
+        if nxt is None:  # that input needs no gradient
+            flat[i] = None
             continue
         if not isinstance(g, Tensor):
             raise TypeError(f"{node.name()} returned a gradient of type {type(g).__name__} at "

@@ -1,0 +1,383 @@
+"""The autograd engine's behaviour, checked against torch: accumulation, retain_graph,
+create_graph, ``inputs=``, hooks, custom Functions, version counters, grad modes,
+anomaly detection and ``autograd.functional``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+RNG = np.random.default_rng(0)
+
+
+def both(arr, requires_grad=True):
+    """The same float64 leaf in ember and in torch."""
+    return (ember.tensor(arr, dtype=ember.float64, requires_grad=requires_grad),
+            torch.tensor(arr, dtype=torch.float64, requires_grad=requires_grad))
+
+
+def close(e, t):
+    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_accumulates_across_backward_calls():
+    data = RNG.standard_normal(5)
+    (e, t) = both(data)
+    for _ in range(2):
+        (e * e * 3).sum().backward()
+        (t * t * 3).sum().backward()
+    close(e.grad, t.grad)
+
+
+def test_shared_subexpression_and_broadcast_grad():
+    (ea, ta), (eb, tb) = both(RNG.standard_normal((3, 4))), both(RNG.standard_normal(4))
+    for a, b in ((ea, eb), (ta, tb)):
+        y = a * b
+        z = (y + y * a - b / (a * a + 1)).sum()
+        z.backward()
+    close(ea.grad, ta.grad)
+    close(eb.grad, tb.grad)
+
+
+def test_second_backward_through_freed_graph_raises_and_retain_graph_allows_it():
+    e, _ = both(RNG.standard_normal(3))
+    y = (e.exp() * e).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_backward_non_scalar_needs_gradient():
+    e, t = both(RNG.standard_normal(3))
+    with pytest.raises(RuntimeError, match="implicitly created only for scalar outputs"):
+        (e * 2).backward()
+    g = RNG.standard_normal(3)
+    (e * e).backward(ember.tensor(g))
+    (t * t).backward(torch.tensor(g))
+    close(e.grad, t.grad)
+
+
+def test_backward_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad and does not have a grad_fn"):
+        ember.tensor([1.0, 2.0]).sum().backward()
+
+
+def test_create_graph_gives_higher_order_derivatives():
+    e, t = both(RNG.standard_normal(4))
+    results = []
+    for x, lib in ((e, ember), (t, torch)):
+        y = (x.exp() * x * x).sum()
+        (g,) = lib.autograd.grad(y, x, create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), x, create_graph=True)
+        (ggg,) = lib.autograd.grad(gg.sum(), x)
+        results.append((g, gg, ggg))
+    for a, b in zip(*results):
+        close(a, b)
+
+
+def test_grad_allow_unused_and_unused_error():
+    (ea, ta), (eb, tb) = both([1.0, 2.0]), both([3.0])
+    out = ember.autograd.grad((ea * 2).sum(), (ea, eb), allow_unused=True)
+    assert out[1] is None
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        ember.autograd.grad((ea * 2).sum(), (ea, eb))
+    (m,) = ember.autograd.grad((ea * 2).sum(), (eb,), materialize_grads=True)
+    np.testing.assert_array_equal(m.numpy(), [0.0])
+
+
+def test_grad_does_not_touch_dot_grad_and_works_on_non_leaves():
+    e, t = both(RNG.standard_normal(3))
+    res = []
+    for x, lib in ((e, ember), (t, torch)):
+        mid = x.exp()
+        y = (mid * mid).sum()
+        res.append(lib.autograd.grad(y, (mid, x)))
+        assert x.grad is None
+    for a, b in zip(*res):
+        close(a, b)
+
+
+def test_backward_inputs_restricts_accumulation():
+    (ea, ta), (eb, tb) = both([1.0, 2.0]), both([3.0, 4.0])
+    (ea * eb).sum().backward(inputs=[ea])
+    (ta * tb).sum().backward(inputs=[ta])
+    close(ea.grad, ta.grad)
+    assert eb.grad is None and tb.grad is None
+
+
+def test_retain_grad_and_hooks_order():
+    e, t = both(RNG.standard_normal(3))
+    seen = {"ember": [], "torch": []}
+    for x, name in ((e, "ember"), (t, "torch")):
+        mid = x * 2
+        mid.retain_grad()
+        mid.register_hook(lambda g, n=name: seen[n].append(g.detach().clone()) or g * 3)
+        x.register_hook(lambda g, n=name: seen[n].append(g.detach().clone()))
+        (mid * mid).sum().backward()
+        seen[name].append(mid.grad)
+        seen[name].append(x.grad)
+    assert len(seen["ember"]) == len(seen["torch"]) == 4
+    for a, b in zip(seen["ember"], seen["torch"]):
+        close(a, b)
+
+
+def test_hook_handle_remove():
+    e, _ = both([1.0, 2.0])
+    calls = []
+    h = e.register_hook(lambda g: calls.append(1))
+    h.remove()
+    (e * 2).sum().backward()
+    assert calls == []
+
+
+def test_post_accumulate_grad_hook():
+    e, _ = both([1.0, 2.0])
+    seen = []
+    e.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.numpy().copy()))
+    (e * 5).sum().backward()
+    np.testing.assert_array_equal(seen[0], [5.0, 5.0])
+
+
+def test_node_hooks_and_next_functions():
+    calls = {"ember": [], "torch": []}
+    (ea, ta), (eb, tb) = both([1.0, 2.0]), both([3.0, 4.0], requires_grad=False)
+    for a, b, name in ((ea, eb, "ember"), (ta, tb, "torch")):
+        y = a * b
+        assert y.grad_fn.name() == "MulBackward0"
+        nxt = y.grad_fn.next_functions
+        assert "AccumulateGrad" in type(nxt[0][0]).__name__ and nxt[0][0].variable is a
+        assert nxt[1][0] is None
+        y.grad_fn.register_hook(lambda gi, go, n=name: calls[n].append(
+            [None if g is None else g.detach().numpy().tolist() for g in gi]))
+        y.sum().backward()
+    assert calls["ember"] == calls["torch"]
+
+
+def test_inplace_on_saved_tensor_raises_version_error():
+    e, t = both([1.0, 2.0])
+    for x in (e, t):
+        y = x.exp()
+        y.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_inplace_on_leaf_requiring_grad_raises():
+    e, _ = both([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        e.mul_(2)
+    with ember.no_grad():
+        e.mul_(2)
+    np.testing.assert_array_equal(e.detach().numpy(), [2.0, 4.0])
+    assert e._version == 1
+
+
+def test_inplace_on_non_leaf_records_graph():
+    e, t = both(RNG.standard_normal(3))
+    for x in (e, t):
+        y = x * 2
+        y.mul_(x)
+        y.add_(1)
+        y.exp_()
+        y.sum().backward()
+    close(e.grad, t.grad)
+
+
+def test_version_counter_shared_with_views():
+    e = ember.zeros(4)
+    v = e.reshape(2, 2)
+    e.add_(1)
+    assert v._version == e._version == 1
+
+
+def test_no_grad_enable_grad_set_grad_enabled_and_decorators():
+    e, _ = both([1.0])
+    with ember.no_grad():
+        assert not (e * 2).requires_grad
+        with ember.enable_grad():
+            assert (e * 2).requires_grad
+    ember.set_grad_enabled(False)
+    assert not ember.is_grad_enabled()
+    ember.set_grad_enabled(True)
+    with ember.set_grad_enabled(False):
+        assert not (e * 2).requires_grad
+    assert ember.is_grad_enabled()
+
+    @ember.no_grad()
+    def f(x):
+        return x * 2
+
+    @ember.no_grad
+    def g(x):
+        return x * 2
+
+    @ember.inference_mode()
+    def h(x):
+        return x * 2
+
+    def gen(x):
+        for _ in range(2):
+            yield x * 2
+    assert not any(fn(e).requires_grad for fn in (f, g, h))
+    assert not any(y.requires_grad for y in ember.no_grad()(gen)(e))
+    assert ember.is_grad_enabled()
+
+
+def test_requires_grad_rules():
+    with pytest.raises(RuntimeError, match="floating point and complex dtype"):
+        ember.tensor([1, 2]).requires_grad_()
+    e, _ = both([1.0])
+    y = e * 2
+    with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf"):
+        y.requires_grad = False
+    d = y.detach()
+    assert not d.requires_grad and d.grad_fn is None and d._version == y._version
+    assert y.is_leaf is False and e.is_leaf is True
+
+
+class _Exp(ember.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        y = x.exp() * scale
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        assert ctx.needs_input_grad == (True, False)
+        return g * y, None
+
+
+def test_custom_function_forward_backward_and_double_backward():
+    e, t = both(RNG.standard_normal(3))
+    y = _Exp.apply(e, 2.0)
+    assert y.grad_fn.name() == "_ExpBackward"
+    (g,) = ember.autograd.grad(y.sum(), e, create_graph=True)
+    (gg,) = ember.autograd.grad(g.sum(), e)
+    close(g, 2 * t.exp())
+    close(gg, 2 * t.exp())
+    assert ember.autograd.gradcheck(lambda x: _Exp.apply(x, 3.0), (e,))
+
+
+def test_custom_function_mark_dirty_non_differentiable_and_once_differentiable():
+    class AddOneInplace(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.add_(1)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    class SortLike(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            idx = ember.tensor(np.argsort(x.detach().numpy()))
+            ctx.mark_non_differentiable(idx)
+            return x * 1, idx
+
+        @staticmethod
+        def backward(ctx, g, g_idx):
+            return g
+
+    class Once(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @ember.autograd.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x
+
+    e, _ = both([1.0, 2.0])
+    y = e * 1
+    z = AddOneInplace.apply(y)
+    assert z is y and y._version == 1
+    z.sum().backward()
+    np.testing.assert_array_equal(e.grad.numpy(), [1.0, 1.0])
+    v, idx = SortLike.apply(e)
+    assert v.requires_grad and not idx.requires_grad
+    v = ember.tensor([1.0, 1.0], dtype=ember.float64, requires_grad=True)
+    (g,) = ember.autograd.grad(Once.apply(e), e, v, create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="differentiate twice a function that was marked with "
+                                           "@once_differentiable"):
+        g.sum().backward()
+
+
+def test_detect_anomaly_names_the_op_and_shows_forward_trace():
+    e = ember.tensor([0.0, 1.0], requires_grad=True)
+    with ember.autograd.detect_anomaly():
+        y = (e.log() * 0).sum()  # log(0) * 0 -> nan in the gradient of log
+        with warnings.catch_warnings(record=True) as caught, \
+                pytest.raises(RuntimeError, match="LogBackward0.*returned nan"):
+            warnings.simplefilter("always")
+            y.backward()
+    assert any("test_autograd.py" in str(w.message) for w in caught)
+
+
+def test_gradcheck_detects_a_wrong_gradient():
+    class Wrong(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3  # should be 2x
+
+    e, _ = both([0.5, 1.5])
+    assert not ember.autograd.gradcheck(Wrong.apply, (e,), raise_exception=False)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        ember.autograd.gradcheck(Wrong.apply, (e,))
+
+
+def _f(x, y):
+    return (x.exp() * y).sum() + (x * x * y).sum()
+
+
+def _vec_f(x):
+    return x.exp() * x
+
+
+@pytest.mark.parametrize("name", ["jacobian", "hessian", "vjp", "jvp", "hvp", "vhp"])
+def test_autograd_functional_matches_torch(name):
+    xd, yd = RNG.standard_normal(3), RNG.standard_normal(3)
+    vd = RNG.standard_normal(3)
+    res = []
+    for lib in (ember, torch):
+        F = lib.autograd.functional
+        x = lib.tensor(xd, dtype=lib.float64)
+        y = lib.tensor(yd, dtype=lib.float64)
+        v = lib.tensor(vd, dtype=lib.float64)
+        out = {
+            "jacobian": lambda: F.jacobian(_vec_f, x),
+            "hessian": lambda: F.hessian(_f, (x, y)),
+            "vjp": lambda: F.vjp(_vec_f, x, v),
+            "jvp": lambda: F.jvp(_vec_f, x, v),
+            "hvp": lambda: F.hvp(lambda a: _f(a, y), x, v),
+            "vhp": lambda: F.vhp(lambda a: _f(a, y), x, v),
+        }[name]()
+        res.append(out)
+
+    def flat(o):
+        if isinstance(o, (tuple, list)):
+            return [z for item in o for z in flat(item)]
+        return [o]
+    fe, ft = flat(res[0]), flat(res[1])
+    assert len(fe) == len(ft)
+    for a, b in zip(fe, ft):
+        close(a, b)
