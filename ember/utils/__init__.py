@@ -1,1 +1,3 @@
 """Utilities: data loading, checkpoints, tensorboard, ..."""
+
+from . import data

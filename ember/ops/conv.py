@@ -1,0 +1,358 @@
+"""Convolutions (1-D/2-D/3-D, transposed, grouped, dilated) as im2col + one matmul per group.
+
+Three ops close the convolution family under differentiation, as in torch:
+
+- ``Convolution(x, w, b)``            y = conv(x; w) + b
+- ``ConvTranspose(g, w, b)``          the adjoint of conv in its input (conv_transpose)
+- ``ConvWeight(x, g)``                the adjoint of conv in its weight
+
+Each one's backward is written with the other two, so gradients of any order work.
+The im2col matrix is a strided window view of the padded input (no Python loop over
+pixels), copied once into a ``(groups, N*L, C/groups*K)`` matrix for a batched matmul.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._dispatch import Op, dispatch
+from .._tensor import Tensor
+from ._util import dtype_name
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d"]
+
+
+# ---- array kernels ------------------------------------------------------------------------
+
+def pad_array(x: np.ndarray, pads, value=0) -> np.ndarray:
+    """Pad the trailing ``len(pads)`` dims of ``x`` by ``pads = ((lo, hi), ...)``."""
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    return np.pad(x, ((0, 0),) * (x.ndim - len(pads)) + tuple(pads), constant_values=value)
+
+
+def windows(xp: np.ndarray, kernel, stride, dilation, out=None) -> np.ndarray:
+    """``(N, C, *out, *kernel)`` strided view of the windows of padded ``xp``."""
+    nd = len(kernel)
+    eff = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    view = sliding_window_view(xp, eff, axis=tuple(range(xp.ndim - nd, xp.ndim)))
+    lead = (slice(None),) * (xp.ndim - nd)
+    out = out or (None,) * nd
+    return view[lead + tuple(slice(0, None if o is None else (o - 1) * s + 1, s)
+                             for o, s in zip(out, stride))
+                + tuple(slice(None, None, d) for d in dilation)]
+
+
+def _cols(x, kernel, groups, stride, pads, dilation, out=None) -> np.ndarray:
+    """The im2col matrix ``(groups, N*L, C/groups*K)`` of ``x`` (one copy)."""
+    n, c = x.shape[:2]
+    nd = len(kernel)
+    win = windows(pad_array(x, pads), kernel, stride, dilation, out)
+    spatial = win.shape[2:2 + nd]
+    win = win.reshape((n, groups, c // groups) + win.shape[2:])
+    perm = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
+    return win.transpose(perm).reshape(groups, n * math.prod(spatial), -1), spatial
+
+
+def conv_forward(x, w, stride, pads, dilation, groups) -> np.ndarray:
+    n = x.shape[0]
+    o = w.shape[0]
+    cols, spatial = _cols(x, w.shape[2:], groups, stride, pads, dilation)
+    y = np.matmul(cols, w.reshape(groups, o // groups, -1).transpose(0, 2, 1))
+    y = y.reshape((groups, n) + spatial + (o // groups,))
+    nd = len(spatial)
+    y = y.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd)))
+    return np.ascontiguousarray(y).reshape((n, o) + spatial)
+
+
+def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarray:
+    """The adjoint of ``conv_forward`` in ``x``: col2im of ``g @ w`` (a loop over the
+    kernel offsets only)."""
+    n, o = g.shape[:2]
+    spatial = g.shape[2:]
+    nd = len(spatial)
+    kernel = w.shape[2:]
+    c = in_shape[1]
+    gm = g.reshape((n, groups, o // groups, -1)).transpose(1, 0, 3, 2)
+    cols = np.matmul(gm.reshape(groups, -1, o // groups), w.reshape(groups, o // groups, -1))
+    # (G, N, *out, Cg, *k) -> (N, G, Cg, *k, *out)
+    cols = cols.reshape((groups, n) + spatial + (c // groups,) + kernel)
+    cols = cols.transpose((1, 0, 2 + nd) + tuple(range(3 + nd, 3 + 2 * nd))
+                          + tuple(range(2, 2 + nd)))
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(in_shape[2:], pads))
+    xp = np.zeros((n, groups, c // groups) + padded, dtype=np.result_type(g, w))
+    for idx in itertools.product(*(range(k) for k in kernel)):
+        sl = tuple(slice(i * d, i * d + (m - 1) * s + 1, s)
+                   for i, d, m, s in zip(idx, dilation, spatial, stride))
+        xp[(Ellipsis,) + sl] += cols[(slice(None),) * 3 + idx]
+    xp = xp.reshape((n, c) + padded)
+    return np.ascontiguousarray(xp[(Ellipsis,) + tuple(slice(lo, lo + s) for s, (lo, _) in
+                                                       zip(in_shape[2:], pads))])
+
+
+def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarray:
+    """The adjoint of ``conv_forward`` in ``w``: ``g^T @ im2col(x)`` per group."""
+    n, o = g.shape[:2]
+    cols, _ = _cols(x, w_shape[2:], groups, stride, pads, dilation, out=g.shape[2:])
+    gm = g.reshape((n, groups, o // groups, -1)).transpose(1, 2, 0, 3)
+    return np.matmul(gm.reshape(groups, o // groups, -1), cols).reshape(w_shape)
+
+
+# ---- ops --------------------------------------------------------------------------------
+
+def _bias_view(b, nd: int):
+    return b.reshape((-1,) + (1,) * nd)
+
+
+def _bias_grad(g: Tensor, nd: int) -> Tensor:
+    return g.sum((0,) + tuple(range(2, 2 + nd)))
+
+
+class Convolution(Op):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, pads, dilation, groups):
+        ctx.save_for_backward(x, w)
+        ctx.params = (stride, pads, dilation, groups)
+        y = conv_forward(x, w, stride, pads, dilation, groups)
+        if b is not None:
+            y += _bias_view(b, len(stride))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        p = ctx.params
+        need = ctx.needs_input_grad
+        gx = dispatch(ConvTranspose, g, w, None, tuple(x.shape), *p) if need[0] else None
+        gw = dispatch(ConvWeight, x, g, tuple(w.shape), *p) if need[1] else None
+        gb = _bias_grad(g, len(p[0])) if need[2] else None
+        return gx, gw, gb
+
+
+class ConvTranspose(Op):
+    """``conv_transpose``: the input-adjoint of a convolution whose input has ``shape``."""
+
+    @staticmethod
+    def forward(ctx, g, w, b, shape, stride, pads, dilation, groups):
+        ctx.save_for_backward(g, w)
+        ctx.params = (stride, pads, dilation, groups)
+        y = conv_input_grad(g, w, shape, stride, pads, dilation, groups)
+        if b is not None:
+            y += _bias_view(b, len(stride))
+        return y
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, w = ctx.saved_tensors
+        p = ctx.params
+        need = ctx.needs_input_grad
+        dg = dispatch(Convolution, gg, w, None, *p) if need[0] else None
+        dw = dispatch(ConvWeight, gg, g, tuple(w.shape), *p) if need[1] else None
+        db = _bias_grad(gg, len(p[0])) if need[2] else None
+        return dg, dw, db
+
+
+class ConvWeight(Op):
+    """The weight-adjoint of a convolution: ``dL/dw`` from input ``x`` and output grad ``g``."""
+
+    @staticmethod
+    def forward(ctx, x, g, w_shape, stride, pads, dilation, groups):
+        ctx.save_for_backward(x, g)
+        ctx.params = (stride, pads, dilation, groups)
+        return conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, gg):
+        x, g = ctx.saved_tensors
+        p = ctx.params
+        need = ctx.needs_input_grad
+        dx = dispatch(ConvTranspose, g, gg, None, tuple(x.shape), *p) if need[0] else None
+        dg = dispatch(Convolution, x, gg, None, *p) if need[1] else None
+        return dx, dg
+
+
+# ---- argument checking (torch's messages) ------------------------------------------------
+
+def tuple_arg(value, nd: int, name: str) -> tuple:
+    """An int or sequence argument expanded to ``nd`` ints (torch's ``_ntuple``)."""
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * nd
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return value * nd
+    if len(value) != nd:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {nd} "
+                           f"values to match the convolution dimensions, but got "
+                           f"{name}={list(value)}")
+    return value
+
+
+def _shape_str(shape) -> str:
+    return str(list(shape))
+
+
+def _check_input(x: Tensor, w: Tensor, nd: int, fname: str) -> bool:
+    """Validate ranks and dtypes; returns whether ``x`` is unbatched."""
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
+                           f"{fname}, but got input of size: {_shape_str(x.shape)}")
+    if w.ndim != nd + 2:
+        raise RuntimeError(f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional "
+                           f"input {_shape_str(x.shape)}, but got {w.ndim}-dimensional weight "
+                           f"of size {_shape_str(w.shape)} instead")
+    if x._data.dtype != w._data.dtype:
+        raise RuntimeError(f"Input type ({dtype_name(x._data)}) and weight type "
+                           f"({dtype_name(w._data)}) should be the same")
+    return x.ndim == nd + 1
+
+
+def _check_bias(b, channels: int, x: Tensor) -> None:
+    if b is None:
+        return
+    if b.ndim != 1 or b.shape[0] != channels:
+        raise RuntimeError(f"Given weight of size {channels}, expected bias to be 1-dimensional "
+                           f"with {channels} elements, but got bias of size "
+                           f"{_shape_str(b.shape)} instead")
+    if b._data.dtype != x._data.dtype:
+        raise RuntimeError(f"Input type ({dtype_name(x._data)}) and bias type "
+                           f"({dtype_name(b._data)}) should be the same")
+
+
+def _conv_pads(padding, kernel, stride, dilation) -> tuple:
+    nd = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding != "same":
+            raise ValueError(f"Invalid padding string '{padding}', should be one of "
+                             "{'valid', 'same'}")
+        if any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    pads = tuple_arg(padding, nd, "padding")
+    if any(p < 0 for p in pads):
+        raise RuntimeError("negative padding is not supported")
+    return tuple((p, p) for p in pads)
+
+
+def _convnd(nd: int, fname: str, input, weight, bias, stride, padding, dilation, groups):
+    unbatched = _check_input(input, weight, nd, fname)
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride = tuple_arg(stride, nd, "stride")
+    dilation = tuple_arg(dilation, nd, "dilation")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    kernel = tuple(weight.shape[2:])
+    pads = _conv_pads(padding, kernel, stride, dilation)
+    c = input.shape[1]
+    if weight.shape[0] % groups:
+        raise RuntimeError("Given groups=%d, expected weight to be divisible by %d at dimension "
+                           "0, but got weight of size %s instead"
+                           % (groups, groups, _shape_str(weight.shape)))
+    if c != weight.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {_shape_str(weight.shape)}, "
+                           f"expected input{_shape_str(input.shape)} to have "
+                           f"{weight.shape[1] * groups} channels, but got {c} channels instead")
+    _check_bias(bias, weight.shape[0], input)
+    padded = [s + lo + hi for s, (lo, hi) in zip(input.shape[2:], pads)]
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    if any(p < e for p, e in zip(padded, eff)):
+        raise RuntimeError("Calculated padded input size per channel: (%s). Kernel size: (%s). "
+                           "Kernel size can't be greater than actual input size"
+                           % (" x ".join(map(str, padded)), " x ".join(map(str, eff))))
+    out = dispatch(Convolution, input, weight, bias, stride, pads, dilation, groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def _conv_transposend(nd: int, fname: str, input, weight, bias, stride, padding,
+                      output_padding, groups, dilation):
+    unbatched = _check_input(input, weight, nd, fname)
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride = tuple_arg(stride, nd, "stride")
+    dilation = tuple_arg(dilation, nd, "dilation")
+    padding = tuple_arg(padding, nd, "padding")
+    output_padding = tuple_arg(output_padding, nd, "output_padding")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= s and op >= d:
+            raise RuntimeError("output padding must be smaller than either stride or dilation, "
+                               f"but got output_padding: {list(output_padding)}, stride: "
+                               f"{list(stride)}, dilation: {list(dilation)}")
+    c = input.shape[1]
+    if c != weight.shape[0]:
+        raise RuntimeError(f"Given transposed=1, weight of size {_shape_str(weight.shape)}, "
+                           f"expected input{_shape_str(input.shape)} to have {weight.shape[0]} "
+                           f"channels, but got {c} channels instead")
+    if c % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size "
+                           f"{_shape_str(weight.shape)} instead")
+    out_channels = weight.shape[1] * groups
+    _check_bias(bias, out_channels, input)
+    kernel = weight.shape[2:]
+    spatial = tuple((i - 1) * s - 2 * p + d * (k - 1) + op + 1 for i, s, p, d, k, op in
+                    zip(input.shape[2:], stride, padding, dilation, kernel, output_padding))
+    if any(s <= 0 for s in spatial):
+        raise RuntimeError(f"Given input size per channel: {list(input.shape[2:])}. Calculated "
+                           f"output size per channel: {list(spatial)}. Output size is too small")
+    shape = (input.shape[0], out_channels) + spatial
+    pads = tuple((p, p) for p in padding)
+    out = dispatch(ConvTranspose, input, weight, bias, shape, stride, pads, dilation, groups)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- torch's functions --------------------------------------------------------------------
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution over ``(N, C_in, L)`` (or unbatched ``(C_in, L)``)."""
+    return _convnd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution over ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``)."""
+    return _convnd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """3-D convolution over ``(N, C_in, D, H, W)``."""
+    return _convnd(3, "conv3d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution ("deconvolution"); ``weight`` is ``(C_in, C_out/groups, k)``."""
+    return _conv_transposend(1, "conv_transpose1d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution; ``weight`` is ``(C_in, C_out/groups, kH, kW)``."""
+    return _conv_transposend(2, "conv_transpose2d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """3-D transposed convolution."""
+    return _conv_transposend(3, "conv_transpose3d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)

@@ -1,0 +1,76 @@
+"""Adagrad, as ``torch.optim.Adagrad``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._tensor import _make
+from .optimizer import (Optimizer, ParamsT, _bump_step, _call_closure, _check_common, _real,
+                        _scalar_state, _to_scalar)
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad with learning-rate decay; its state exists from construction, as in torch."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
+        _check_common(lr)
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        _check_common(0.0, weight_decay=weight_decay)
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(
+                f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        _check_common(0.0, eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group) -> dict:
+        state = self.state[p]
+        state["step"] = _scalar_state(0.0)
+        value = group["initial_accumulator_value"]
+        fill = complex(value, value) if p.is_complex() else value
+        state["sum"] = _make(np.full_like(p._data, fill))
+        return state
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = _call_closure(closure)
+        for group in self.param_groups:
+            for p, state in self._params_with_grad(group):
+                if not state:  # a parameter added with add_param_group
+                    state = self._init_state(p, group)
+                _adagrad(*map(_real, (p._data, p.grad._data, state["sum"]._data)),
+                         step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                         lr_decay=group["lr_decay"], eps=group["eps"],
+                         weight_decay=group["weight_decay"], maximize=group["maximize"])
+        return loss
+
+
+def _adagrad(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, *, step: float,
+             lr: float, lr_decay: float, eps: float, weight_decay: float,
+             maximize: bool) -> None:
+    """One Adagrad update of ``param`` and the running sum of squares, in place."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    std = np.multiply(grad, grad)
+    state_sum += std
+    np.sqrt(state_sum, out=std)
+    std += eps
+    np.divide(grad, std, out=std)
+    std *= -clr
+    param += std

@@ -1,0 +1,91 @@
+"""Turning a list of samples into a batch: ``default_collate`` and ``default_convert``."""
+
+from __future__ import annotations
+
+import collections.abc
+import re
+
+import numpy as np
+
+from ..._tensor import Tensor
+
+__all__ = ["default_collate", "default_convert"]
+
+_NUMPY_STR = re.compile(r"[SaUO]")
+
+
+def _stack(tensors: list) -> Tensor:
+    from ... import stack
+    return stack(tensors, 0)
+
+
+def default_collate(batch):
+    """Stack tensors/arrays/numbers along a new first dim; recurse into mappings,
+    named tuples and sequences (which are transposed: a batch of pairs is a pair of
+    batches), as torch's ``default_collate``."""
+    from ... import as_tensor, float64, tensor
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return _stack(batch)
+    if type(elem).__module__ == "numpy" and not isinstance(elem, (str, bytes)):
+        if isinstance(elem, np.ndarray):
+            if _NUMPY_STR.search(elem.dtype.str):
+                raise TypeError(_error(elem))
+            return default_collate([as_tensor(b) for b in batch])
+        if elem.shape == ():  # numpy scalars
+            return as_tensor(np.array(batch))
+    if isinstance(elem, bool):
+        return tensor(batch)
+    if isinstance(elem, float):
+        return tensor(batch, dtype=float64)
+    if isinstance(elem, int):
+        return tensor(batch)
+    if isinstance(elem, (str, bytes)):
+        return batch
+    if isinstance(elem, collections.abc.Mapping):
+        try:
+            return type(elem)({key: default_collate([d[key] for d in batch]) for key in elem})
+        except TypeError:
+            return {key: default_collate([d[key] for d in batch]) for key in elem}
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):
+        return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        if any(len(e) != size for e in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        transposed = list(zip(*batch))
+        if isinstance(elem, tuple):
+            return [default_collate(samples) for samples in transposed]
+        try:
+            return type(elem)([default_collate(samples) for samples in transposed])
+        except TypeError:
+            return [default_collate(samples) for samples in transposed]
+    raise TypeError(_error(elem))
+
+
+def _error(elem) -> str:
+    return ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or "
+            f"lists; found {type(elem)}")
+
+
+def default_convert(data):
+    """Convert NumPy arrays (also inside containers) to tensors, without batching."""
+    from ... import as_tensor
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, np.ndarray):
+        return data if _NUMPY_STR.search(data.dtype.str) else as_tensor(data)
+    if isinstance(data, np.generic):
+        return as_tensor(data)
+    if isinstance(data, collections.abc.Mapping):
+        return type(data)({k: default_convert(v) for k, v in data.items()})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        try:
+            return type(data)([default_convert(d) for d in data])
+        except TypeError:
+            return [default_convert(d) for d in data]
+    return data
