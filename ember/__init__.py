@@ -27,6 +27,8 @@ from .ops.indexing import *  # noqa: F403
 from .random import *  # noqa: F403
 
 from . import nn, optim, utils  # noqa: E402
+from . import linalg  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -54,3 +56,8 @@ def is_floating_point(input: Tensor) -> bool:
 
 def numel(input: Tensor) -> int:
     return input.numel()
+
+
+# devices, threads, amp (creation/random helper)
+from ._device import get_default_device, set_default_device  # noqa: E402
+from ._formatting import set_printoptions  # noqa: E402

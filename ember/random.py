@@ -1,5 +1,596 @@
-"""Random number generation: the default generator, ``manual_seed``, ``Generator``."""
+"""Random number generation: ``Generator``, the default generator, and the sampling ops.
+
+An ``ember.Generator`` wraps a NumPy ``Generator`` on the PCG64 bit generator. Every
+sampling function takes ``generator=`` and otherwise draws from ``default_generator``,
+so ``ember.manual_seed(s)`` makes a whole program reproducible (optimizers, ``nn.init``
+and dropout draw from it too, through ``_np_generator``).
+
+Deliberate difference from torch: the streams are NumPy's, not torch's Mersenne-Twister
+/ Philox streams, so ``manual_seed(0); rand(3)`` gives other numbers than in torch (the
+distributions, shapes, dtypes and errors are torch's). ``get_state()`` is a small uint8
+tensor encoding the PCG64 state, not torch's 5056-byte state.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import builtins
+import contextlib
+import os
+
+import numpy as np
+
+from ._device import CPU, check_device
+from ._dispatch import Op, dispatch
+from ._dtype import (
+    bfloat16,
+    float16,
+    float32,
+    float64,
+    from_numpy_dtype,
+    get_default_dtype,
+    int64,
+    uint8,
+)
+from ._dtype import dtype as _dtype_cls
+from ._tensor import Tensor, _make, tensor_method
+from .ops.creation import _out_dtype, _parse_size, _result, _size_arg
+
+__all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
+           "get_rng_state", "set_rng_state", "fork_rng", "rand", "randn", "randint", "randperm",
+           "normal", "bernoulli", "multinomial", "poisson", "rand_like", "randn_like",
+           "randint_like"]
+
+_U64 = (1 << 64) - 1
+_STATE_BYTES = 48  # seed (8) | PCG64 state (16) | increment (16) | has_uint32 (4) | uint32 (4)
+
+
+class Generator:
+    """A source of random numbers: ``Generator().manual_seed(0)``."""
+
+    def __init__(self, device="cpu"):
+        check_device(device)
+        self._seed = 67280421310721  # torch's default seed for a fresh Generator
+        self._np = np.random.Generator(np.random.PCG64(self._seed))
+
+    @property
+    def device(self):
+        return CPU
+
+    def manual_seed(self, seed) -> Generator:
+        """Reseed; returns the generator (``Generator().manual_seed(0)``)."""
+        seed = builtins.int(seed)
+        if not -(1 << 63) <= seed <= _U64:
+            raise ValueError("Overflow when unpacking long long")
+        self._seed = seed & _U64
+        self._np = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy; returns the new seed."""
+        s = builtins.int.from_bytes(os.urandom(8), "little")
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """The generator's state as a uint8 tensor (see ``set_state``)."""
+        st = self._np.bit_generator.state
+        raw = (self._seed.to_bytes(8, "little") + st["state"]["state"].to_bytes(16, "little")
+               + st["state"]["inc"].to_bytes(16, "little")
+               + st["has_uint32"].to_bytes(4, "little") + st["uinteger"].to_bytes(4, "little"))
+        return _make(np.frombuffer(raw, dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Tensor) -> Generator:
+        """Restore a state from ``get_state``."""
+        if not isinstance(new_state, Tensor) or new_state.dtype is not uint8:
+            raise TypeError("RNG state must be a torch.ByteTensor")
+        if new_state.numel() != _STATE_BYTES:
+            raise RuntimeError(f"Expected a CPUGeneratorImplState of size {_STATE_BYTES} but "
+                               f"found the input RNG state size to be {new_state.numel()}")
+        raw = new_state._data.tobytes()
+
+        def field(lo, hi):
+            return builtins.int.from_bytes(raw[lo:hi], "little")
+
+        bit = np.random.PCG64()
+        bit.state = {"bit_generator": "PCG64",
+                     "state": {"state": field(8, 24), "inc": field(24, 40)},
+                     "has_uint32": field(40, 44), "uinteger": field(44, 48)}
+        self._seed = field(0, 8)
+        self._np = np.random.Generator(bit)
+        return self
+
+    def clone_state(self) -> Generator:
+        """A new generator in the same state."""
+        return Generator().set_state(self.get_state())
+
+    def __repr__(self) -> str:
+        return f"<ember.Generator object at {hex(id(self))}>"
+
+
+default_generator = Generator()
+default_generator.seed()  # as torch: each process starts from a fresh seed
+
+
+def _np_generator(generator: Generator | None = None) -> np.random.Generator:
+    """The NumPy generator behind ``generator`` (default: the default generator); for
+    ember's own random draws (optimizers, ``nn.init``, dropout, data loading)."""
+    return (generator or default_generator)._np
+
+
+def manual_seed(seed) -> Generator:
+    """Seed the default generator; returns it."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    """Seed the default generator nondeterministically; returns the seed."""
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    default_generator.set_state(new_state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng",
+             _devices_kw: str = "devices", device_type: str = "cuda"):
+    """Restore the default generator's state on exit (ember has no device generators)."""
+    if not enabled:
+        yield
+        return
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+# ---- sampling kernels (NumPy) ------------------------------------------------------------
+
+# Significand digits per float dtype: half types draw U[0, 1) as k / 2**digits so that no
+# sample rounds up to 1; random_() draws integers in [0, 2**digits].
+_DIGITS = {float16.np: 11, bfloat16.np: 8, float32.np: 24, float64.np: 53}
+_HALF = (float16.np, bfloat16.np)
+
+
+def _not_implemented(kernel: str, dt: np.dtype) -> NotImplementedError:
+    return NotImplementedError(f'"{kernel}" not implemented for '
+                               f"'{from_numpy_dtype(dt).scalar_name}'")
+
+
+def _uniform(rng: np.random.Generator, shape, dt: np.dtype, low=0.0, high=1.0) -> np.ndarray:
+    """U[low, high) in dtype ``dt`` (complex: real and imaginary parts each uniform)."""
+    if dt.kind == "c":
+        parts = _uniform(rng, (*shape, 2), np.dtype(np.float64 if dt.itemsize == 16
+                                                    else np.float32), low, high)
+        return parts.view(dt)[..., 0]
+    if dt in _HALF:
+        bits = _DIGITS[dt]
+        u = rng.integers(0, 1 << bits, size=shape).astype(np.float32) / (1 << bits)
+    elif dt == np.float32 or dt == np.float64:
+        u = rng.random(shape, dtype=dt)
+    else:
+        raise _not_implemented("check_uniform_bounds", dt)
+    return (u * (high - low) + low).astype(dt, copy=False) if (low, high) != (0.0, 1.0) \
+        else u.astype(dt, copy=False)
+
+
+def _normal(rng: np.random.Generator, shape, dt: np.dtype) -> np.ndarray:
+    """Standard normal draws in dtype ``dt`` (complex: variance 1/2 per part, as torch)."""
+    if dt.kind == "c":
+        parts = _normal(rng, (*shape, 2), np.dtype(np.float64 if dt.itemsize == 16
+                                                   else np.float32))
+        return (parts * np.sqrt(0.5).astype(parts.dtype)).view(dt)[..., 0]
+    if dt == np.float64 or dt == np.float32:
+        return rng.standard_normal(shape, dtype=dt)
+    if dt in _HALF:
+        return rng.standard_normal(shape, dtype=np.float32).astype(dt)
+    raise _not_implemented("normal_kernel_cpu", dt)
+
+
+def _check_float(dt: np.dtype, kernel: str) -> None:
+    if not (dt.kind == "f" or dt == bfloat16.np):
+        raise _not_implemented(kernel, dt)
+
+
+# ---- factories ---------------------------------------------------------------------------
+
+def _factory(args, size, name, dtype, out, device, requires_grad, sample) -> Tensor:
+    check_device(device)
+    shape = _size_arg(args, size, name)
+    dt = _out_dtype(dtype, out, get_default_dtype())
+    return _result(sample(shape, dt.np), requires_grad, out)
+
+
+def rand(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
+         dtype: _dtype_cls | None = None, layout=None, device=None,
+         requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Samples from U[0, 1)."""
+    rng = _np_generator(generator)
+    return _factory(args, size, "rand", dtype, out, device, requires_grad,
+                    lambda shape, dt: _uniform(rng, shape, dt))
+
+
+def randn(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
+          dtype: _dtype_cls | None = None, layout=None, device=None,
+          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Samples from the standard normal distribution."""
+    rng = _np_generator(generator)
+    return _factory(args, size, "randn", dtype, out, device, requires_grad,
+                    lambda shape, dt: _normal(rng, shape, dt))
+
+
+def _integers(rng: np.random.Generator, low: int, high: int, shape, dt: np.dtype) -> np.ndarray:
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    return rng.integers(low, high, size=shape, dtype=np.int64).astype(dt, copy=False)
+
+
+def randint(low=0, high=None, size=None, *, generator: Generator | None = None,
+            out: Tensor | None = None, dtype: _dtype_cls | None = None, layout=None,
+            device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(10, (3,))``,
+    ``randint(2, 10, (3,))``. The dtype is int64 unless ``dtype`` is given."""
+    if size is None and high is not None and not hasattr(high, "__index__"):
+        low, high, size = 0, low, high  # randint(high, size)
+    if size is None or high is None:
+        raise TypeError("randint() missing required arguments: 'high' and 'size'")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): argument 'size' (position 2) must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    check_device(device)
+    shape = _parse_size((size,), "randint")
+    dt = _out_dtype(dtype, out, int64)
+    arr = _integers(_np_generator(generator), builtins.int(low), builtins.int(high), shape,
+                    dt.np)
+    return _result(arr, requires_grad, out)
+
+
+def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None,
+             dtype: _dtype_cls | None = None, layout=None, device=None,
+             requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 unless ``dtype`` is given)."""
+    check_device(device)
+    _parse_size((n,), "randperm")
+    dt = _out_dtype(dtype, out, int64)
+    return _result(_np_generator(generator).permutation(n).astype(dt.np), requires_grad, out)
+
+
+def _like_factory(input: Tensor, dtype, device, requires_grad, sample) -> Tensor:
+    check_device(device)
+    dt = (dtype or input.dtype).np
+    return _result(sample(input._data.shape, dt), requires_grad)
+
+
+def rand_like(input: Tensor, *, generator: Generator | None = None,
+              dtype: _dtype_cls | None = None, layout=None, device=None,
+              requires_grad: bool = False, memory_format=None) -> Tensor:
+    """``rand`` in the shape (and dtype) of ``input``."""
+    rng = _np_generator(generator)
+    return _like_factory(input, dtype, device, requires_grad,
+                         lambda shape, dt: _uniform(rng, shape, dt))
+
+
+def randn_like(input: Tensor, *, generator: Generator | None = None,
+               dtype: _dtype_cls | None = None, layout=None, device=None,
+               requires_grad: bool = False, memory_format=None) -> Tensor:
+    """``randn`` in the shape (and dtype) of ``input``."""
+    rng = _np_generator(generator)
+    return _like_factory(input, dtype, device, requires_grad,
+                         lambda shape, dt: _normal(rng, shape, dt))
+
+
+def randint_like(input: Tensor, low=0, high=None, *, generator: Generator | None = None,
+                 dtype: _dtype_cls | None = None, layout=None, device=None,
+                 requires_grad: bool = False, memory_format=None) -> Tensor:
+    """``randint`` in the shape (and dtype) of ``input``: ``randint_like(x, 10)``."""
+    if high is None:
+        low, high = 0, low
+    rng = _np_generator(generator)
+    return _like_factory(input, dtype, device, requires_grad,
+                         lambda shape, dt: _integers(rng, builtins.int(low), builtins.int(high),
+                                                     shape, dt))
+
+
+# ---- sampling ops with tensor parameters ----------------------------------------------------
+# torch gives these a zero gradient (the samples are not reparameterised), so their
+# results require grad when a parameter does, and backward returns zeros.
+
+def _zero_grads(ctx, g):
+    zero = _make(np.zeros(g._data.shape, g._data.dtype))
+    return tuple(zero if need else None for need in ctx.needs_input_grad)
+
+
+class Normal(Op):
+    @staticmethod
+    def forward(ctx, mean, std, generator=None):
+        for p in (mean, std):
+            if isinstance(p, np.ndarray):
+                _check_float(p.dtype, "normal_kernel_cpu")
+        if np.any(np.asarray(std) < 0):
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {np.min(std)}")
+        dt = next(p.dtype for p in (mean, std) if isinstance(p, np.ndarray))
+        shape = np.broadcast_shapes(np.shape(mean), np.shape(std))
+        z = _normal(_np_generator(generator), shape, dt)
+        return (z * std + mean).astype(dt, copy=False)
+
+    backward = staticmethod(_zero_grads)
+
+
+def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
+           out: Tensor | None = None, dtype: _dtype_cls | None = None, layout=None,
+           device=None, pin_memory: bool = False, requires_grad: bool = False) -> Tensor:
+    """Samples from N(mean, std²). ``mean`` and ``std`` are tensors (broadcast together)
+    or numbers; with two numbers ``size`` is required: ``normal(0., 1., (2, 3))``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        result = dispatch(Normal, mean, std, generator=generator)
+        return result if out is None else _result(result._data, out=out)
+    if size is None:
+        raise TypeError(f"normal() received an invalid combination of arguments - got "
+                        f"({type(mean).__name__}, {type(std).__name__}), but expected a "
+                        "Tensor mean or std, or a size")
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    rng = _np_generator(generator)
+    return _factory((), size, "normal", dtype, out, device, requires_grad,
+                    lambda shape, dt: (_normal(rng, shape, dt) * std + mean).astype(dt))
+
+
+class Bernoulli(Op):
+    @staticmethod
+    def forward(ctx, input, p=None, generator=None):
+        _check_float(input.dtype, "bernoulli_tensor_cpu_p_")
+        probs = input if p is None else p
+        if np.any((probs < 0) | (probs > 1)):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+        u = _np_generator(generator).random(input.shape)
+        return (u < probs).astype(input.dtype)
+
+    backward = staticmethod(_zero_grads)
+
+
+@tensor_method()
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | None = None,
+              out: Tensor | None = None) -> Tensor:
+    """0/1 samples with probabilities ``input`` (or the number ``p``), in input's dtype."""
+    result = dispatch(Bernoulli, input, p, generator=generator)
+    return result if out is None else _result(result._data, out=out)
+
+
+class Poisson(Op):
+    @staticmethod
+    def forward(ctx, input, generator=None):
+        _check_float(input.dtype, "poisson_cpu")
+        if np.any(input < 0):
+            raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+        return _np_generator(generator).poisson(input).astype(input.dtype)
+
+    backward = staticmethod(_zero_grads)
+
+
+def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:
+    """Poisson samples with rates ``input``, in input's dtype."""
+    return dispatch(Poisson, input, generator=generator)
+
+
+class Multinomial(Op):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, input, num_samples, replacement=False, generator=None):
+        _check_multinomial(input, num_samples, replacement)
+        rng = _np_generator(generator)
+        w = np.atleast_2d(input).astype(np.float64)
+        if replacement:
+            cdf = np.cumsum(w, axis=-1)
+            u = rng.random((w.shape[0], num_samples)) * cdf[:, -1:]
+            last = w.shape[1] - 1 - np.argmax(w[:, ::-1] > 0, axis=-1)
+            idx = np.stack([np.searchsorted(c, r, side="right") for c, r in zip(cdf, u)])
+            idx = np.minimum(idx, last[:, None])
+        else:  # Efraimidis-Spirakis: the k smallest Exp(1)/w (torch's own algorithm)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                keys = np.where(w > 0, rng.standard_exponential(w.shape) / w, np.inf)
+            idx = np.argsort(keys, axis=-1, kind="stable")[:, :num_samples]
+        return idx.astype(np.int64).reshape(input.shape[:-1] + (num_samples,))
+
+
+def _check_multinomial(input: np.ndarray, num_samples: int, replacement: bool) -> None:
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not (input.dtype.kind == "f" or input.dtype == bfloat16.np):
+        raise RuntimeError("multinomial only supports floating-point dtypes for input, got: "
+                           f"{from_numpy_dtype(input.dtype).scalar_name}")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    n = input.shape[-1]
+    if not replacement and num_samples > n:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+    w = input.astype(np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if np.any(w.sum(axis=-1) <= 0):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and np.any((w > 0).sum(axis=-1) < num_samples):
+        raise RuntimeError("invalid multinomial distribution (with replacement=False, not "
+                           "enough non-negative category to sample)")
+
+
+@tensor_method()
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
+                generator: Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """Indices sampled from the categorical distributions in the rows of ``input``
+    (non-negative weights, not necessarily normalised)."""
+    result = dispatch(Multinomial, input, num_samples, replacement, generator=generator)
+    return result if out is None else _result(result._data, out=out)
+
+
+# ---- in-place samplers (Tensor methods) -----------------------------------------------------
+# Each is an Op run in place through the dispatcher, so leaf checks, version counters
+# and modes behave as for any in-place op; the new values do not depend on the old ones.
+
+class _Fill(Op):
+    """Base of the in-place samplers: ``sample(rng, shape, dtype, *params)``."""
+
+    @classmethod
+    def sample(cls, rng, shape, dt, *params):
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx, a, *params, generator=None):
+        return cls.sample(_np_generator(generator), a.shape, a.dtype, *params)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None,) * len(ctx.needs_input_grad)
+
+
+class Uniform(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, low, high):
+        if low > high:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                               f"from={low:g} > to={high:g}")
+        return _uniform(rng, shape, dt, low, high)
+
+
+class NormalFill(_Fill):
+    name = "normal_fill"
+
+    @classmethod
+    def sample(cls, rng, shape, dt, mean, std):
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+        return (_normal(rng, shape, dt) * std + mean).astype(dt)
+
+
+class Random(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, low, high):
+        if high is None:
+            if dt in _DIGITS:
+                high = (1 << _DIGITS[dt]) + 1
+            elif dt == np.bool_:
+                high = 2
+            else:
+                high = builtins.int(np.iinfo(dt).max) + 1
+        return _integers(rng, low, high, shape, dt)
+
+
+class BernoulliFill(_Fill):
+    name = "bernoulli_fill"
+
+    @classmethod
+    def sample(cls, rng, shape, dt, p):
+        if not isinstance(p, np.ndarray) and not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+        return (rng.random(shape) < np.broadcast_to(p, shape)).astype(dt)
+
+
+class Exponential(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, lambd):
+        if not (dt.kind == "f" or dt == bfloat16.np):
+                raise RuntimeError("Exponential distribution is a continuous probability "
+                               "distribution. dtype must be a floating point but you specified "
+                               f"{from_numpy_dtype(dt).scalar_name}")
+        if lambd <= 0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+        return (rng.standard_exponential(shape) / lambd).astype(dt)
+
+
+class Geometric(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, p):
+        if not 0 < p < 1:
+            raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p:g}")
+        return rng.geometric(p, shape).astype(dt)
+
+
+class LogNormal(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, mean, std):
+        _check_float(dt, "log_normal_cpu")
+        if std <= 0:
+            raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
+        return np.exp(rng.standard_normal(shape) * std + mean).astype(dt)
+
+
+class Cauchy(_Fill):
+    @classmethod
+    def sample(cls, rng, shape, dt, median, sigma):
+        _check_float(dt, "cauchy_cpu")
+        if sigma <= 0:
+            raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
+        return (median + sigma * rng.standard_cauchy(shape)).astype(dt)
+
+
+def _fill(op: type[_Fill], self: Tensor, *params, generator) -> Tensor:
+    return dispatch(op.inplace_op(), self, *params, generator=generator)
+
+
+@tensor_method()
+def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with samples from U[from, to)."""
+    return _fill(Uniform, self, from_, to, generator=generator)
+
+
+@tensor_method()
+def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with samples from N(mean, std²)."""
+    return _fill(NormalFill, self, mean, std, generator=generator)
+
+
+@tensor_method()
+def random_(self, from_: int | None = None, to: int | None = None, *, generator=None) -> Tensor:
+    """Fill with integers from [from, to); ``random_(to)`` means [0, to); with no bounds,
+    [0, 2**digits] for floats and [0, max] for integers."""
+    if to is None and from_ is not None:
+        from_, to = 0, from_
+    return _fill(Random, self, builtins.int(from_ or 0), None if to is None else builtins.int(to),
+                 generator=generator)
+
+
+@tensor_method()
+def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+    """Fill with 0/1 samples, 1 with probability ``p`` (a number or a tensor)."""
+    if isinstance(p, Tensor):
+        p = np.broadcast_to(p._data, self._data.shape)
+    return _fill(BernoulliFill, self, p, generator=generator)
+
+
+@tensor_method()
+def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with samples from the exponential distribution with rate ``lambd``."""
+    return _fill(Exponential, self, lambd, generator=generator)
+
+
+@tensor_method()
+def geometric_(self, p: float, *, generator=None) -> Tensor:
+    """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+    return _fill(Geometric, self, p, generator=generator)
+
+
+@tensor_method()
+def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
+    """Fill with exp(N(mean, std²))."""
+    return _fill(LogNormal, self, mean, std, generator=generator)
+
+
+@tensor_method()
+def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with samples from the Cauchy distribution."""
+    return _fill(Cauchy, self, median, sigma, generator=generator)
+

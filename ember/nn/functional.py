@@ -1,5 +1,493 @@
-"""``ember.nn.functional``: the functional forms of the layers, activations and losses."""
+"""``ember.nn.functional``: the functional forms of the layers, activations and losses.
+
+Activations call the ops of ``ember/ops`` (looked up when called); the losses call the
+fused kernels of ``ember/ops/loss.py``; ``inplace=True`` writes the result back into
+the input with ``copy_`` (recorded by autograd like any in-place op).
+"""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
+from .._tensor import Tensor, _make
+from ..ops import elementwise as _ew
+from ..ops import embedding as _emb
+from ..ops import indexing as _idx
+from ..ops import loss as _loss
+from ..ops import reductions as _red
 from ._functional_nd import *  # noqa: F403  (conv, pooling, normalization, attention, ...)
+from .init import _rng
+
+# ---- linear -----------------------------------------------------------------------------
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``."""
+    out = input @ weight.mT if weight.dim() > 1 else input @ weight
+    return out if bias is None else out + bias
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1 @ W_k @ x2 + b_k`` for weight (out, in1, in2)."""
+    left = (input1.unsqueeze(-2).unsqueeze(-2) @ weight).squeeze(-2)  # (..., out, in2)
+    out = (left * input2.unsqueeze(-2)).sum(-1)
+    return out if bias is None else out + bias
+
+
+# ---- activations -------------------------------------------------------------------------
+
+def _maybe_inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
+    return input.copy_(result) if inplace else result
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.relu(input), inplace)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.leaky_relu(input, negative_slope), inplace)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.elu(input, alpha), inplace)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.selu(input), inplace)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.celu(input, alpha), inplace)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return _ew.gelu(input, approximate=approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.silu(input), inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.mish(input), inplace)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.hardtanh(input, min_val, max_val), inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.hardswish(input), inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.hardsigmoid(input), inplace)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.threshold(input, threshold, value), inplace)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return _ew.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return _ew.tanh(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _ew.softplus(input, beta, threshold)
+
+
+def softsign(input: Tensor) -> Tensor:
+    return input / (input.abs() + 1)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return _ew.logsigmoid(input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - _ew.tanh(input)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return _ew.relu(input - lambd) - _ew.relu(-input - lambd)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    keep = _make(np.abs(input._data) > lambd)
+    return input * keep
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``max(0, x) + weight * min(0, x)``, one weight per channel (dim 1) or shared."""
+    if weight.numel() != 1 and input.dim() > 1:
+        weight = weight.reshape((-1,) + (1,) * (input.dim() - 2))
+    return _ew.relu(input) - weight * _ew.relu(-input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """``a * sigmoid(b)`` for the two halves of ``input`` along ``dim``."""
+    if input.dim() == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension "
+                           f"{dim % input.dim()} is size {input.shape[dim]}")
+    a, b = input.chunk(2, dim)
+    return a * _ew.sigmoid(b)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    return _red.softmax(input, _softmax_dim(input, dim), dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype=None) -> Tensor:
+    return _red.log_softmax(input, _softmax_dim(input, dim), dtype=dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    return _red.softmax(-input, _softmax_dim(input, dim), dtype=dtype)
+
+
+def _softmax_dim(input: Tensor, dim: int | None) -> int:
+    """torch's legacy implicit dim (with its warning) when ``dim`` is not given."""
+    if dim is not None:
+        return dim
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=3)
+    return 0 if input.dim() in (0, 1, 3) else 1
+
+
+# ---- dropout ----------------------------------------------------------------------------
+
+def _check_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(shape: tuple, p: float, dtype) -> np.ndarray:
+    """1/(1-p) where kept, 0 where dropped (all zeros at p=1)."""
+    keep = _rng().random(shape) >= p
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    return (keep * scale).astype(dtype)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p)."""
+    _check_p(p)
+    if not training or p == 0:
+        return input
+    mask = _make(_keep_mask(input.shape, p, input._data.dtype))
+    return _maybe_inplace(input, input * mask, inplace)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, name: str,
+                     dims: tuple[int, int]) -> Tensor:
+    """Drop whole channels: one draw per (batch, channel) for (N, C, ...) or (C, ...)."""
+    _check_p(p)
+    ndim = input.dim()
+    if ndim not in dims:
+        expect = f"{dims[0]}D or {dims[1]}D"
+        raise RuntimeError(f"{name}: Expected {expect} input, but received a {ndim}D input. "
+                           f"Please provide input tensor in the form of (N, C, ...) or "
+                           f"(C, ...).")
+    if not training or p == 0:
+        return input
+    batched = ndim == dims[1]
+    lead = 2 if batched else 1
+    shape = tuple(input.shape[:lead]) + (1,) * (ndim - lead)
+    mask = _make(_keep_mask(shape, p, input._data.dtype))
+    return _maybe_inplace(input, input * mask, inplace)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    return _feature_dropout(input, p, training, inplace, "dropout1d", (2, 3))
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim. This behavior will change "
+                      "in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                      "dropout behavior, please switch to using dropout1d instead.",
+                      stacklevel=2)
+        return _feature_dropout(input, p, training, inplace, "dropout2d", (2, 3))
+    return _feature_dropout(input, p, training, inplace, "dropout2d", (3, 4))
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    return _feature_dropout(input, p, training, inplace, "dropout3d", (4, 5))
+
+
+_SELU_ALPHA_PRIME = -1.7580993408473766  # -scale * alpha of SELU
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalising mean and variance: dropped units take
+    SELU's negative saturation value, then an affine map restores the moments."""
+    _check_p(p)
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return _maybe_inplace(input, input * 0.0, inplace)
+    keep = (_rng().random(input.shape) >= p).astype(input._data.dtype)
+    a = ((1 - p) * (1 + p * _SELU_ALPHA_PRIME ** 2)) ** -0.5
+    b = -a * _SELU_ALPHA_PRIME * p
+    shift = _make((a * _SELU_ALPHA_PRIME * (1 - keep) + b).astype(input._data.dtype))
+    return _maybe_inplace(input, input * _make(a * keep) + shift, inplace)
+
+
+# ---- embedding, one_hot, distances --------------------------------------------------------
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` at the indices ``input``."""
+    if sparse:
+        raise NotImplementedError("ember has no sparse tensors: use sparse=False")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if padding_idx > 0 and padding_idx >= num:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        if padding_idx < 0:
+            if padding_idx < -num:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = num + padding_idx
+    if max_norm is not None:
+        embedding_renorm_(weight, input, max_norm, norm_type)
+    return _emb.embedding(input, weight, padding_idx, scale_grad_by_freq)
+
+
+def embedding_renorm_(weight: Tensor, input: Tensor, max_norm: float,
+                      norm_type: float = 2.0) -> Tensor:
+    """Rescale, in place and outside autograd, the rows of ``weight`` that ``input`` looks up
+    and whose ``norm_type``-norm exceeds ``max_norm``."""
+    rows = np.unique(input._data.reshape(-1))
+    w = weight._data
+    norms = np.linalg.norm(w[rows].astype(np.float64), ord=norm_type, axis=1)
+    big = norms > max_norm
+    if big.any():
+        w[rows[big]] *= (max_norm / (norms[big] + 1e-7))[:, None].astype(w.dtype)
+        weight._vc[0] += 1
+    return weight
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    return _idx.one_hot(tensor, num_classes)
+
+
+def _vector_norm(x: Tensor, dim: int, keepdim: bool, p: float = 2.0) -> Tensor:
+    if p == 2:
+        return (x * x).sum(dim, keepdim=keepdim) ** 0.5
+    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out: Tensor | None = None) -> Tensor:
+    """``input / max(||input||_p, eps)`` along ``dim``."""
+    result = input / _vector_norm(input, dim, True, p).clamp_min(eps)
+    return result if out is None else out.copy_(result)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between ``x1`` and ``x2`` along ``dim`` (norms clamped to
+    ``eps``, as torch does it: each input is divided by its own norm first)."""
+    n1 = _vector_norm(x1, dim, True)
+    n2 = _vector_norm(x2, dim, True)
+    n1 = n1.clamp_min(eps)
+    n2 = n2.clamp_min(eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` over the last dim."""
+    return _vector_norm(x1 - x2 + eps, -1, keepdim, p)
+
+
+# ---- losses -----------------------------------------------------------------------------
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """torch's deprecated ``size_average``/``reduce`` arguments, mapped to ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  f"reduction='{_legacy_name(size_average, reduce)}' instead.", stacklevel=3)
+    return _legacy_name(size_average, reduce)
+
+
+def _legacy_name(size_average, reduce) -> str:
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def _warn_broadcast(input: Tensor, target: Tensor) -> None:
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({target.size()}) that is different to the input "
+                      f"size ({input.size()}). This will likely lead to incorrect results due "
+                      "to broadcasting. Please ensure they have the same size.", stacklevel=3)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    _warn_broadcast(input, target)
+    return _loss.pointwise_loss("l1", input, target,
+                                _legacy_reduction(size_average, reduce, reduction), weight)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    _warn_broadcast(input, target)
+    return _loss.pointwise_loss("mse", input, target,
+                                _legacy_reduction(size_average, reduce, reduction), weight)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    _warn_broadcast(input, target)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    return _loss.pointwise_loss("smooth_l1", input, target,
+                                _legacy_reduction(size_average, reduce, reduction),
+                                params=(beta,))
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    _warn_broadcast(input, target)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    return _loss.pointwise_loss("huber", input, target, reduction, weight, params=(delta,))
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """``-w (y log x + (1 - y) log(1 - x))``, with each log clamped at -100 as in torch."""
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.size()}) that is different to the "
+                         f"input size ({input.size()}) is deprecated. Please ensure they have "
+                         "the same size.")
+    data = input._data
+    if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    return _loss.pointwise_loss("bce", input, target,
+                                _legacy_reduction(size_average, reduce, reduction), weight)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid and binary cross entropy in one stable expression; ``pos_weight`` scales
+    the positive term."""
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({target.size()}) must be the same as input size "
+                         f"({input.size()})")
+    return _loss.pointwise_loss("bce_with_logits", input, target,
+                                _legacy_reduction(size_average, reduce, reduction), weight,
+                                pos_weight)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    _warn_broadcast(input, target)
+    return _loss.pointwise_loss("soft_margin", input, target,
+                                _legacy_reduction(size_average, reduce, reduction))
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    return _loss.pointwise_loss("hinge_embedding", input, target,
+                                _legacy_reduction(size_average, reduce, reduction),
+                                params=(margin,))
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """``target * (log(target) - input)`` (input holds log-probabilities);
+    ``reduction='batchmean'`` divides the sum by the batch size, the true KL divergence."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
+                      "the support size.'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.'mean' will be changed to "
+                      "behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    return _loss.pointwise_loss("kl_div", input, target, reduction, params=(log_target,))
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True,
+                     full: bool = False, size_average=None, eps: float = 1e-8, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    return _loss.pointwise_loss("poisson_nll", input, target,
+                                _legacy_reduction(size_average, reduce, reduction),
+                                params=(log_input, full, eps))
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over dim 1 and the negative log-likelihood, fused; ``target`` holds
+    class indices (N, d1, ...) or class probabilities (shaped like ``input``)."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: "
+                           f"{label_smoothing}")
+    probs = target.is_floating_point()
+    if probs:
+        if target.shape != input.shape:
+            raise RuntimeError(f"Expected target size {list(input.shape)}, got "
+                               f"{list(target.shape)}")
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+    else:
+        _check_nll_shapes(input, target)
+    return _loss.cross_entropy(input, target, weight, ignore_index,
+                               _legacy_reduction(size_average, reduce, reduction),
+                               label_smoothing)
+
+
+def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
+    if input.dim() < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    batch = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
+    if tuple(target.shape) != batch:
+        if input.dim() > 1 and target.dim() and target.shape[0] != input.shape[0]:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                             f"batch_size ({target.shape[0]}).")
+        raise RuntimeError(f"Expected target size {list(batch)}, got {list(target.shape)}")
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """``-input[n, target[n]] * weight[target[n]]``, reduced (mean divides by the weights)."""
+    _check_nll_shapes(input, target)
+    return _loss.nll_loss(input, target, weight, ignore_index,
+                          _legacy_reduction(size_average, reduce, reduction))
+

@@ -1,160 +1,574 @@
-"""Creating tensors: from data, filled, ranges."""
+"""Creating tensors: from data, filled, ranges, and the ``Tensor.new_*`` methods.
+
+Signatures, dtype inference and errors follow torch's factory functions. ``layout``,
+``pin_memory`` and ``memory_format`` are accepted and ignored (ember tensors are
+strided CPU tensors); ``device`` must name the CPU.
+"""
 
 from __future__ import annotations
+
+import builtins
+import math
+import operator
+import warnings
+from collections.abc import Sequence
+from functools import reduce
 
 import numpy as np
 
 from .._device import check_device
+from .._dtype import (
+    bfloat16,
+    complex64,
+    complex128,
+    float16,
+    float32,
+    float64,
+    from_numpy_dtype,
+    get_default_dtype,
+    int64,
+    promote_types,
+)
 from .._dtype import bool as _bool
 from .._dtype import dtype as _dtype_cls
-from .._dtype import from_numpy_dtype, get_default_dtype, int64
-from .._tensor import Tensor, _make
+from .._tensor import Tensor, _make, tensor_method
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "zeros_like",
-           "ones_like", "full_like", "empty_like", "arange"]
+__all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty",
+           "zeros_like", "ones_like", "full_like", "empty_like", "arange", "range", "linspace",
+           "logspace", "eye", "empty_strided", "scalar_tensor"]
 
-
-def _infer_dtype(data) -> _dtype_cls:
-    """torch's inference from Python data: bool < int64 < default float < complex."""
-    kinds = set()
-    stack = [data]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Tensor):
-            kinds.add(x.dtype)
-        elif isinstance(x, np.ndarray):
-            kinds.add(from_numpy_dtype(x.dtype))
-        elif isinstance(x, (list, tuple)):
-            stack.extend(x)
-        elif isinstance(x, bool | np.bool_):
-            kinds.add(_bool)
-        elif isinstance(x, int | np.integer):
-            kinds.add(int64)
-        elif isinstance(x, complex):
-            kinds.add(get_default_dtype().to_complex())
-        else:
-            kinds.add(get_default_dtype())
-    if not kinds:
-        return get_default_dtype()
-    if all(isinstance(x, Tensor | np.ndarray) for x in ([data] if not isinstance(
-            data, (list, tuple)) else [])) and len(kinds) == 1:
-        return kinds.pop()
-    order = sorted(kinds, key=lambda d: (d._category, d._rank))
-    return order[-1] if order[-1]._category == 2 and not isinstance(data, np.ndarray) \
-        else order[-1]
+_NUMPY_OK = ("float64, float32, float16, complex64, complex128, int64, int32, int16, int8, "
+             "uint8, and bool")
+_PY_SCALARS = frozenset((builtins.bool, builtins.int, builtins.float, builtins.complex))
 
 
-def _to_array(data, dtype: _dtype_cls | None) -> np.ndarray:
-    if isinstance(data, Tensor):
-        arr = data._data
-    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        arr = np.array([_to_array(x, dtype) for x in data])
+# ---- dtype inference from Python data -----------------------------------------------------
+
+def _default_complex() -> _dtype_cls:
+    return complex128 if get_default_dtype() is float64 else complex64
+
+
+def _leaf_dtypes(leaf) -> tuple[_dtype_cls, _dtype_cls]:
+    """(the dtype torch infers for one scalar, the dtype that holds its value exactly)."""
+    if isinstance(leaf, _dtype_cls):
+        return leaf, (float32 if leaf in (float16, bfloat16) else leaf)
+    if isinstance(leaf, np.dtype):
+        d = _numpy_dtype(leaf)
+        return d, (float32 if d in (float16, bfloat16) else d)
+    if issubclass(leaf, builtins.bool):
+        return _bool, _bool
+    if issubclass(leaf, builtins.int):
+        return int64, int64
+    if issubclass(leaf, builtins.float):
+        return get_default_dtype(), float64
+    return _default_complex(), complex128
+
+
+def _numpy_dtype(np_dtype: np.dtype) -> _dtype_cls:
+    """The ember dtype of a NumPy dtype, with torch's TypeError for the unsupported ones."""
+    try:
+        return from_numpy_dtype(np_dtype)
+    except TypeError:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{np_dtype.type.__name__}. The "
+                        f"only supported types are: {_NUMPY_OK}.") from None
+
+
+def _is_seq(x) -> bool:
+    return isinstance(x, (list, tuple, builtins.range)) or (
+        isinstance(x, Sequence) and not isinstance(x, (str, bytes)))
+
+
+def _scan(data) -> tuple[list, set]:
+    """Shape of nested sequences (torch's compute_sizes: follow the first elements) and the
+    set of leaf kinds (Python scalar types, NumPy dtypes, ember dtypes), checking raggedness."""
+    shape, x = [], data
+    while _is_seq(x):
+        shape.append(len(x))
+        if not len(x):
+            break
+        x = x[0]
+        if isinstance(x, np.ndarray):
+            shape.extend(x.shape)
+            break
+    leaves: set = set()
+    _check(data, 0, shape, leaves)
+    return shape, leaves
+
+
+def _check(x, dim: int, shape: list, leaves: set) -> None:
+    if isinstance(x, np.ndarray):
+        for d, (want, got) in enumerate(zip(shape[dim:], x.shape), dim):
+            if want != got:
+                raise ValueError(f"expected sequence of length {want} at dim {d} (got {got})")
+        if x.ndim != len(shape) - dim:
+            raise ValueError(f"expected {len(shape) - dim} dims at dim {dim} (got {x.ndim})")
+        leaves.add(x.dtype)
+        return
+    if dim == len(shape):
+        if _is_seq(x):
+            raise TypeError(f"'{type(x).__name__}' object cannot be interpreted as a number")
+        leaves.add(_leaf_kind(x))
+        return
+    if not _is_seq(x):
+        raise TypeError("not a sequence")
+    if len(x) != shape[dim]:
+        raise ValueError(f"expected sequence of length {shape[dim]} at dim {dim} (got {len(x)})")
+    if dim == len(shape) - 1:
+        kinds = set(map(type, x))
+        if kinds <= _PY_SCALARS:  # the common case, at C speed
+            leaves.update(kinds)
+            return
+    for item in x:
+        _check(item, dim + 1, shape, leaves)
+
+
+def _leaf_kind(x):
+    if isinstance(x, Tensor):
+        if x.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return x.dtype
+    if isinstance(x, np.generic):
+        return x.dtype
+    if isinstance(x, (builtins.bool, builtins.int, builtins.float, builtins.complex)):
+        return type(x)
+    raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
+
+
+def _from_data(data, dtype: _dtype_cls | None) -> np.ndarray:
+    """A fresh array holding Python data (nested sequences of numbers, arrays, tensors)."""
+    shape, leaves = _scan(data)
+    if leaves:
+        inferred, wide = (reduce(promote_types, ds) for ds in zip(*map(_leaf_dtypes, leaves)))
     else:
-        if dtype is None:
-            dtype = _infer_dtype(data)
-        return np.array(data, dtype=dtype.np)
-    return arr if dtype is None else arr.astype(dtype.np)
+        inferred = wide = get_default_dtype()
+    target = dtype or inferred
+    try:
+        arr = np.array(data, dtype=wide.np)
+    except OverflowError:
+        raise ValueError("Overflow when unpacking long long") from None
+    arr = arr.reshape(shape)
+    if arr.dtype != target.np:
+        if target._category == 1 and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            raise RuntimeError(f"value cannot be converted to type {target.name} without "
+                               "overflow")
+        arr = arr.astype(target.np)
+    return arr
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
-    """A new tensor copying ``data`` (nested lists, scalars, arrays, tensors)."""
-    check_device(device)
-    if isinstance(data, np.ndarray) and dtype is None:
-        arr = np.array(data, copy=True)
-        from_numpy_dtype(arr.dtype)
-    else:
-        arr = np.array(_to_array(data, dtype), copy=True)
+def _result(arr: np.ndarray, requires_grad: builtins.bool = False, out: Tensor | None = None,
+            ) -> Tensor:
+    """Wrap a freshly made array, or write it into ``out`` (resized as torch does)."""
+    if out is not None:
+        if out._data.shape != arr.shape:
+            out._data = np.empty(arr.shape, out._data.dtype)
+        np.copyto(out._data, arr, casting="unsafe")
+        out._vc[0] += 1
+        return out
     t = _make(arr)
     if requires_grad:
-        t.requires_grad = True
+        t.requires_grad_(True)
     return t
 
 
-def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """Like ``tensor`` but shares memory with a tensor or ndarray of the right dtype."""
+def _out_dtype(dtype: _dtype_cls | None, out: Tensor | None, default=None) -> _dtype_cls | None:
+    if out is None:
+        return dtype or default
+    if dtype is not None and dtype is not out.dtype:
+        raise RuntimeError(f"dtype {dtype.scalar_name} does not match dtype of out parameter "
+                           f"({out.dtype.scalar_name})")
+    return out.dtype
+
+
+# ---- from data ---------------------------------------------------------------------------
+
+def tensor(data, *, dtype: _dtype_cls | None = None, device=None,
+           requires_grad: builtins.bool = False, pin_memory: builtins.bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``: nested lists/tuples of numbers, NumPy arrays
+    and scalars, or tensors. The dtype is inferred as torch does: bool < int64 < the default
+    float dtype < complex, with NumPy scalars and tensors inside lists keeping theirs."""
     check_device(device)
     if isinstance(data, Tensor):
-        return data if dtype is None or dtype.np == data._data.dtype else data.to(dtype)
+        warnings.warn("To copy construct from a tensor, it is recommended to use "
+                      "sourceTensor.detach().clone() or sourceTensor.detach().clone()."
+                      "requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
+        arr = np.array(data._data, dtype=dtype.np if dtype else None, copy=True)
+    elif isinstance(data, (np.ndarray, np.generic)):
+        src = _numpy_dtype(data.dtype)
+        arr = np.array(data, dtype=(dtype or src).np, copy=True)
+    elif _is_seq(data) or isinstance(data, (builtins.int, builtins.float, builtins.complex)):
+        arr = _from_data(data, dtype)
+    elif hasattr(data, "__array__"):
+        arr = np.array(np.asarray(data), dtype=dtype.np if dtype else None, copy=True)
+        _numpy_dtype(arr.dtype)
+    else:
+        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    return _result(arr, requires_grad)
+
+
+def as_tensor(data, dtype: _dtype_cls | None = None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with a tensor or NumPy array when no conversion is
+    needed (a tensor of the right dtype is returned as is, keeping its autograd history)."""
+    check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None or dtype is data.dtype else data.to(dtype)
     if isinstance(data, np.ndarray):
-        from_numpy_dtype(data.dtype)
-        return _make(data if dtype is None else data.astype(dtype.np, copy=False))
+        t = from_numpy(data)
+        return t if dtype is None or dtype is t.dtype else _make(data.astype(dtype.np))
     return tensor(data, dtype=dtype)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``array``."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    from_numpy_dtype(array.dtype)
-    return _make(array)
-
-
-def _size(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    return tuple(int(s) for s in size)
-
-
-def _filled(fill, size, dtype, device, requires_grad) -> Tensor:
+def asarray(obj, *, dtype: _dtype_cls | None = None, device=None, copy: builtins.bool | None = None,
+            requires_grad: builtins.bool = False) -> Tensor:
+    """Convert ``obj`` to a tensor, sharing memory with tensors, NumPy arrays and buffers
+    unless ``copy=True`` or a dtype conversion is needed (``copy=False`` forbids copying)."""
     check_device(device)
-    dt = (dtype or get_default_dtype()).np
-    arr = np.empty(size, dtype=dt) if fill is None else np.full(size, fill, dtype=dt)
-    t = _make(arr)
+    if isinstance(obj, Tensor) or hasattr(obj, "__array__") or isinstance(obj, memoryview):
+        t = obj if isinstance(obj, Tensor) else from_numpy(np.asarray(obj))
+        if dtype is not None and dtype is not t.dtype:
+            if copy is False:
+                raise ValueError(f"can't alias tensor of dtype {t.dtype} as {dtype} "
+                                 "without copying (copy=False)")
+            t = t.to(dtype)
+        elif copy:
+            t = t.clone()
+    else:
+        if copy is False:
+            raise ValueError(f"can't alias Python object of type {type(obj).__name__} "
+                             "without copying (copy=False)")
+        t = tensor(obj, dtype=dtype)
     if requires_grad:
-        t.requires_grad = True
+        t.requires_grad_(True)
     return t
 
 
-def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(0, _size(size), dtype, device, requires_grad)
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``ndarray``: writes to either show in the other."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    if not ndarray.dtype.isnative:
+        raise ValueError("given numpy array has byte order different from the native byte "
+                         "order. Conversion between byte orders is currently not supported.")
+    _numpy_dtype(ndarray.dtype)
+    return _make(ndarray)
 
 
-def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False) -> Tensor:
-    return _filled(1, _size(size), dtype, device, requires_grad)
+# ---- filled --------------------------------------------------------------------------------
+
+def _parse_size(args: tuple, name: str) -> tuple[int, ...]:
+    """torch's ``size`` argument: ints, or one tuple/list/Size of ints."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    elif len(args) == 1 and not hasattr(args[0], "__index__"):
+        raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(args[0]).__name__}")
+    dims = []
+    for pos, s in enumerate(args, 1):
+        try:
+            dims.append(operator.index(s))
+        except TypeError:
+            raise TypeError(f"{name}(): argument 'size' failed to unpack the object at pos {pos} "
+                            f"with error \"type must be tuple of ints,but got "
+                            f"{type(s).__name__}\"") from None
+    for d in dims:
+        if d < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {d}: {dims}")
+    return tuple(dims)
 
 
-def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
-          pin_memory=False, memory_format=None) -> Tensor:
-    return _filled(None, _size(size), dtype, device, requires_grad)
+def _size_arg(args: tuple, size, name: str) -> tuple[int, ...]:
+    if args and size is not None:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if not args and size is None:
+        raise TypeError(f"{name}() missing 1 required positional arguments: \"size\"")
+    return _parse_size(args or (size,), name)
 
 
-def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
-         requires_grad=False) -> Tensor:
-    if dtype is None:
-        dtype = _infer_dtype(fill_value)
-    return _filled(fill_value, _size((size,)), dtype, device, requires_grad)
+def _filled(fill, shape: tuple, dtype, out, requires_grad, device) -> Tensor:
+    check_device(device)
+    dt = _out_dtype(dtype, out, get_default_dtype()).np
+    arr = np.empty(shape, dtype=dt) if fill is None else np.full(shape, fill, dtype=dt)
+    return _result(arr, requires_grad, out)
 
 
-def _like(fill):
-    def like(input, *, dtype=None, layout=None, device=None, requires_grad=False,
-             memory_format=None) -> Tensor:
-        return _filled(fill, input._data.shape, dtype or input.dtype, device, requires_grad)
-    return like
+def zeros(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
+          layout=None, device=None, requires_grad: builtins.bool = False,
+          pin_memory: builtins.bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)``, ``zeros((2, 3))``."""
+    return _filled(0, _size_arg(args, size, "zeros"), dtype, out, requires_grad, device)
 
 
-zeros_like = _like(0)
-ones_like = _like(1)
-empty_like = _like(None)
+def ones(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
+         layout=None, device=None, requires_grad: builtins.bool = False,
+         pin_memory: builtins.bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _filled(1, _size_arg(args, size, "ones"), dtype, out, requires_grad, device)
 
 
-def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
-              memory_format=None) -> Tensor:
-    return _filled(fill_value, input._data.shape, dtype or input.dtype, device, requires_grad)
+def empty(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
+          layout=None, device=None, requires_grad: builtins.bool = False,
+          pin_memory: builtins.bool = False, memory_format=None) -> Tensor:
+    """An uninitialised tensor."""
+    return _filled(None, _size_arg(args, size, "empty"), dtype, out, requires_grad, device)
 
 
-def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
-           requires_grad=False) -> Tensor:
+def _scalar_dtype(value) -> _dtype_cls:
+    """The dtype torch gives a tensor filled with ``value`` (a number or 0-d tensor)."""
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return _bool
+    if isinstance(value, (builtins.int, np.integer)):
+        return int64
+    if isinstance(value, (builtins.complex, np.complexfloating)):
+        return _default_complex()
+    return get_default_dtype()
+
+
+def _fill_value(value):
+    return value.item() if isinstance(value, Tensor) else value
+
+
+def full(size, fill_value, *, out: Tensor | None = None, dtype: _dtype_cls | None = None,
+         layout=None, device=None, requires_grad: builtins.bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``; its dtype follows the value (bool, int64, the
+    default float dtype or complex) unless ``dtype`` is given."""
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    dtype = dtype or _scalar_dtype(fill_value)
+    return _filled(_fill_value(fill_value), _parse_size((size,), "full"), dtype, out,
+                   requires_grad, device)
+
+
+def _like(input: Tensor, fill, dtype, requires_grad, device) -> Tensor:
+    check_device(device)
+    src = input._data
+    dt = (dtype or input.dtype).np
+    arr = np.empty_like(src, dtype=dt) if fill is None else np.full_like(src, fill, dtype=dt)
+    return _result(arr, requires_grad)
+
+
+def zeros_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
+               requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
+    """Zeros with the shape (and, for dense inputs, the strides) of ``input``."""
+    return _like(input, 0, dtype, requires_grad, device)
+
+
+def ones_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
+              requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
+    """Ones with the shape of ``input``."""
+    return _like(input, 1, dtype, requires_grad, device)
+
+
+def empty_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
+               requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
+    """An uninitialised tensor with the shape of ``input``."""
+    return _like(input, None, dtype, requires_grad, device)
+
+
+def full_like(input: Tensor, fill_value, *, dtype: _dtype_cls | None = None, layout=None,
+              device=None, requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
+    """``fill_value`` in the shape of ``input`` (and its dtype unless ``dtype`` is given)."""
+    return _like(input, _fill_value(fill_value), dtype, requires_grad, device)
+
+
+def empty_strided(size, stride, *, dtype: _dtype_cls | None = None, layout=None, device=None,
+                  requires_grad: builtins.bool = False, pin_memory: builtins.bool = False,
+                  ) -> Tensor:
+    """An uninitialised tensor with the given strides (in elements)."""
+    check_device(device)
+    shape = _parse_size((size,), "empty_strided")
+    strides = tuple(operator.index(s) for s in stride)
+    if len(strides) != len(shape):
+        raise RuntimeError("mismatch in length of strides and shape")
+    dt = (dtype or get_default_dtype()).np
+    span = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+    buf = np.empty(span, dtype=dt)
+    arr = np.lib.stride_tricks.as_strided(buf, shape, tuple(s * dt.itemsize for s in strides))
+    return _result(arr, requires_grad)
+
+
+def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=None,
+                  requires_grad: builtins.bool = False, pin_memory: builtins.bool = False,
+                  ) -> Tensor:
+    """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
+    check_device(device)
+    return _result(np.array(_fill_value(s), dtype=(dtype or get_default_dtype()).np),
+                   requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
+        dtype: _dtype_cls | None = None, layout=None, device=None,
+        requires_grad: builtins.bool = False, pin_memory: builtins.bool = False) -> Tensor:
+    """A 2-D tensor with ones on the diagonal: ``n`` rows, ``m`` (default ``n``) columns."""
+    check_device(device)
+    m = n if m is None else m
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
+    dt = _out_dtype(dtype, out, get_default_dtype())
+    return _result(np.eye(n, m, dtype=dt.np), requires_grad, out)
+
+
+# ---- ranges --------------------------------------------------------------------------------
+
+def _number(x):
+    """A range endpoint as a Python number (0-d tensors and NumPy scalars included)."""
+    if isinstance(x, (Tensor, np.generic)):
+        return x.item()
+    return x
+
+
+def _any_float(*xs) -> builtins.bool:
+    return any(isinstance(x, (builtins.float, builtins.complex)) for x in xs)
+
+
+def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
+           dtype: _dtype_cls | None = None, layout=None, device=None,
+           requires_grad: builtins.bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (excluded) by ``step``.
+
+    The length is ``ceil((end - start) / step)`` computed in double as torch does; the
+    dtype is the default float dtype when any argument is a float, int64 otherwise. With
+    an integer ``dtype``, ``start`` and ``step`` are truncated first (torch's rule).
+    """
+    check_device(device)
     if end is None:
         start, end = 0, start
-    if dtype is None:
-        dtype = _infer_dtype([start, end, step])
-    return _filled_array(np.arange(start, end, step, dtype=np.float64 if dtype.is_floating_point
-                                   else np.int64).astype(dtype.np), device, requires_grad)
+    start, end, step = _number(start), _number(end), _number(step)
+    dtype = _out_dtype(dtype, out, get_default_dtype() if _any_float(start, end, step)
+                       else int64)
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    if _any_float(start, end, step):
+        n = math.ceil((end - start) / step)
+    else:
+        n = -((start - end) // step)
+    if dtype.is_floating_point or dtype.is_complex:
+        arr = (start + np.arange(n, dtype=np.float64) * step).astype(dtype.np)
+    else:
+        arr = (builtins.int(start) + np.arange(n, dtype=np.int64) * builtins.int(step))
+        arr = arr.astype(dtype.np)
+    return _result(arr, requires_grad, out)
 
 
-def _filled_array(arr, device, requires_grad) -> Tensor:
+def _spaced(start, end, steps: int, dtype: _dtype_cls) -> np.ndarray:
+    """torch's linspace kernel: the first half counts up from ``start``, the second half
+    down from ``end`` (so both endpoints are exact), in the dtype's own arithmetic
+    (double for integer dtypes, float for half types)."""
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    if dtype.is_floating_point or dtype.is_complex:
+        work = np.float32 if dtype in (float16, bfloat16) else dtype.np
+    else:
+        work = np.float64
+        start, end = builtins.int(start.real), builtins.int(end.real)
+    start, end = np.array(start, dtype=work), np.array(end, dtype=work)
+    if steps <= 1:
+        return np.full(steps, start, dtype=work)
+    step = (end - start) / np.array(steps - 1, dtype=work)
+    idx = np.arange(steps)
+    half = steps // 2
+    lo = start + step * idx[:half].astype(work)
+    hi = end - step * (steps - idx[half:] - 1).astype(work)
+    return np.concatenate([lo, hi]).astype(work)
+
+
+def _linspace_dtype(dtype, out, start, end) -> _dtype_cls:
+    complex_ = isinstance(start, builtins.complex) or isinstance(end, builtins.complex)
+    return _out_dtype(dtype, out, _default_complex() if complex_ else get_default_dtype())
+
+
+def linspace(start, end, steps: int, *, out: Tensor | None = None,
+             dtype: _dtype_cls | None = None, layout=None, device=None,
+             requires_grad: builtins.bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included)."""
     check_device(device)
-    t = _make(arr)
-    if requires_grad:
-        t.requires_grad = True
-    return t
+    start, end = _number(start), _number(end)
+    dtype = _linspace_dtype(dtype, out, start, end)
+    return _result(_spaced(start, end, steps, dtype).astype(dtype.np), requires_grad, out)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None = None,
+             dtype: _dtype_cls | None = None, layout=None, device=None,
+             requires_grad: builtins.bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    check_device(device)
+    start, end = _number(start), _number(end)
+    dtype = _linspace_dtype(dtype, out, start, end)
+    exps = _spaced(start, end, steps, dtype)
+    arr = np.power(np.float64(base) if not dtype.is_complex else np.complex128(base),
+                   exps.astype(np.complex128 if dtype.is_complex else np.float64))
+    return _result(arr.astype(dtype.np), requires_grad, out)
+
+
+# ---- Tensor.new_* ------------------------------------------------------------------------
+
+@tensor_method()
+def new_tensor(self, data, *, dtype: _dtype_cls | None = None, device=None,
+               requires_grad: builtins.bool = False, layout=None,
+               pin_memory: builtins.bool = False) -> Tensor:
+    """A new tensor from ``data`` with this tensor's dtype unless ``dtype`` is given."""
+    return tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+
+
+def _new_factory(fill, name: str):
+    def new(self, *args, size=None, dtype: _dtype_cls | None = None, device=None,
+            requires_grad: builtins.bool = False, layout=None,
+            pin_memory: builtins.bool = False) -> Tensor:
+        return _filled(fill, _size_arg(args, size, name), dtype or self.dtype, None,
+                       requires_grad, device)
+    new.__name__ = new.__qualname__ = name
+    new.__doc__ = f"Like ``ember.{name[4:]}`` with this tensor's dtype unless ``dtype`` is given."
+    return new
+
+
+for _fill, _name in ((0, "new_zeros"), (1, "new_ones"), (None, "new_empty")):
+    tensor_method(_name)(_new_factory(_fill, _name))
+
+
+@tensor_method()
+def new_full(self, size, fill_value, *, dtype: _dtype_cls | None = None, device=None,
+             requires_grad: builtins.bool = False, layout=None,
+             pin_memory: builtins.bool = False) -> Tensor:
+    """``fill_value`` in ``size`` with this tensor's dtype unless ``dtype`` is given."""
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device,
+                requires_grad=requires_grad)
+
+
+@tensor_method()
+def new_empty_strided(self, size, stride, *, dtype: _dtype_cls | None = None, device=None,
+                      requires_grad: builtins.bool = False, layout=None,
+                      pin_memory: builtins.bool = False) -> Tensor:
+    """Like ``ember.empty_strided`` with this tensor's dtype unless ``dtype`` is given."""
+    return empty_strided(size, stride, dtype=dtype or self.dtype, device=device,
+                         requires_grad=requires_grad)
+
+
+# Defined last: it shadows the builtin ``range`` for the rest of this module.
+def range(start=0, end=None, step=1, *, out: Tensor | None = None,  # noqa: A001
+          dtype: _dtype_cls | None = None, layout=None, device=None,
+          requires_grad: builtins.bool = False) -> Tensor:
+    """Deprecated: values from ``start`` to ``end`` *inclusive*; use ``arange``."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because "
+                  "its behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=2)
+    check_device(device)
+    if end is None:
+        start, end = 0, start
+    start, end, step = _number(start), _number(end), _number(step)
+    dtype = _out_dtype(dtype, out, get_default_dtype())
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    n = builtins.int(math.floor((end - start) / step)) + 1
+    arr = (start + np.arange(n, dtype=np.float64) * step).astype(dtype.np)
+    return _result(arr, requires_grad, out)
+

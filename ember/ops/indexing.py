@@ -1,5 +1,1152 @@
-"""Indexing ops: getitem/setitem, gather/scatter, masked ops, sort/topk."""
+"""Indexing ops: getitem/setitem, gather/scatter, masked ops, sort/topk, unique.
+
+Two primitives carry all of ``x[key]`` and ``x[key] = v``: ``Index`` (a view for basic
+keys, a copy with advanced ones) and ``IndexPut`` (a copy with the region written or
+accumulated). Each is the other's backward, so gradients of any order flow through them.
+``Scatter``/``Gather`` play the same pair for the ``dim``/``index`` ops. Index tensors are
+positional arguments (the dispatcher, its modes and the compiler see them); the rest of
+the key travels as a spec with ``_Slot`` placeholders.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import operator
+
+import numpy as np
+
+from .._dispatch import Op, dispatch
+from .._tensor import Tensor, _make, tensor_method
+from ._return_types import values_indices
+from ._util import _BF16, dtype_name, wrap_dim
+
+__all__ = ["index_put", "gather", "scatter", "scatter_add", "scatter_reduce", "index_select",
+           "index_add", "index_copy", "index_fill", "take", "take_along_dim", "put",
+           "masked_fill", "masked_select", "masked_scatter", "nonzero", "argwhere", "sort",
+           "argsort", "msort", "topk", "kthvalue", "unique", "unique_consecutive",
+           "searchsorted", "bucketize", "repeat_interleave", "tril", "triu"]
+
+
+# ---- keys: what x[key] means ------------------------------------------------------------
+
+class _Slot:
+    """Stands in a key spec for the index tensor passed as positional argument ``i``."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __repr__(self) -> str:
+        return f"<index {self.i}>"
+
+
+def _seq_as_tuple(seq: list) -> bool:
+    """torch (like old NumPy) reads ``x[[a, b]]`` as ``x[a, b]`` when an item is a tensor,
+    sequence, slice, None or Ellipsis; otherwise the list is one integer/bool index."""
+    return any(isinstance(k, (Tensor, np.ndarray, list, tuple, slice)) or k is None
+               or k is Ellipsis for k in seq)
+
+
+def _prepare_key(key) -> tuple[tuple, list[Tensor]]:
+    """Split a Python key into a spec (ints, slices, None, Ellipsis, bools, slots) and the
+    index tensors the slots refer to."""
+    if isinstance(key, list) and _seq_as_tuple(key):
+        key = tuple(key)
+    elif not isinstance(key, tuple):
+        key = (key,)
+    spec, tensors = [], []
+    for k in key:
+        if isinstance(k, Tensor):
+            arr = k._data
+            if arr.ndim == 0 and arr.dtype.kind in "iu":  # torch selects, as for an int
+                spec.append(int(arr))
+                continue
+        elif isinstance(k, (list, np.ndarray)):
+            arr = np.asarray(k)
+            if arr.size == 0 and isinstance(k, list):
+                arr = arr.astype(np.int64)
+            k = _make(arr)
+        elif k is None or k is Ellipsis or isinstance(k, (bool, np.bool_)):
+            spec.append(k if k is None or k is Ellipsis else bool(k))
+            continue
+        elif isinstance(k, slice):
+            spec.append(slice(*(None if v is None else operator.index(v)
+                                for v in (k.start, k.stop, k.step))))
+            continue
+        else:
+            try:
+                spec.append(operator.index(k))
+            except TypeError:
+                raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long "
+                                 "or byte Variables are valid indices (got "
+                                 f"{type(k).__name__})") from None
+            continue
+        if arr.dtype.kind not in "iub":
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        spec.append(_Slot(len(tensors)))
+        tensors.append(k)
+    return tuple(spec), tensors
+
+
+def _check_bounds(index: np.ndarray, size: int, dim: int, negative: bool = True,
+                  exc: type = IndexError, prefix: str = "") -> None:
+    if index.size:
+        lo, hi = int(index.min()), int(index.max())
+        if hi >= size or lo < (-size if negative else 0):
+            bad = hi if hi >= size else lo
+            raise exc(f"{prefix}index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def _plan(shape: tuple, spec: tuple, indices: tuple) -> tuple[tuple, tuple | None]:
+    """NumPy keys for torch's semantics: a basic key (ints select, slices, None) applied
+    first, then an advanced key over the result, or None.
+
+    torch applies integer indices as ``select`` before the advanced ones, so ``x[0, :, [1]]``
+    keeps the slice dim first, where NumPy would move the advanced dim to the front. A
+    Python bool is ``unsqueeze`` plus an index ``[0]`` (True) or ``[]`` (False).
+    """
+    ndim = len(shape)
+    consumed = 0
+    for k in spec:
+        if type(k) is _Slot:
+            arr = indices[k.i]
+            consumed += arr.ndim if arr.dtype.kind == "b" or arr.dtype == np.uint8 else 1
+        elif k is not None and k is not Ellipsis and type(k) is not bool:
+            consumed += 1
+    if consumed > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    basic: list = []
+    adv: dict = {}  # result dim -> index array (a mask spans arr.ndim dims)
+    src = res = 0
+    ellipsis = False
+    for k in spec:
+        if k is Ellipsis:
+            if ellipsis:
+                raise IndexError("an index can only have a single ellipsis ('...')")
+            ellipsis = True
+            n = ndim - consumed
+            basic.extend([slice(None)] * n)
+            src, res = src + n, res + n
+        elif k is None:
+            basic.append(None)
+            res += 1
+        elif type(k) is bool:
+            basic.append(None)
+            adv[res] = np.zeros(1 if k else 0, np.int64)
+            res += 1
+        elif type(k) is slice:
+            if k.step is not None and k.step <= 0:
+                raise ValueError("step must be greater than zero" if k.step < 0 else
+                                 "slice step cannot be zero")
+            basic.append(k)
+            src, res = src + 1, res + 1
+        elif type(k) is _Slot:
+            arr = indices[k.i]
+            if arr.dtype.kind == "b" or arr.dtype == np.uint8:
+                arr = arr.astype(bool, copy=False)
+                if arr.ndim == 0:  # a 0-d mask is a bool scalar
+                    basic.append(None)
+                    adv[res] = np.zeros(1 if arr else 0, np.int64)
+                    res += 1
+                    continue
+                if arr.shape != tuple(shape[src:src + arr.ndim]):
+                    raise IndexError(
+                        f"The shape of the mask {list(arr.shape)} at index {len(adv)} does not "
+                        f"match the shape of the indexed tensor {list(shape)} at index {src}")
+            else:
+                _check_bounds(arr, shape[src], src)
+            basic.extend([slice(None)] * arr.ndim if arr.dtype == np.bool_ else [slice(None)])
+            adv[res] = arr
+            step = arr.ndim if arr.dtype == np.bool_ else 1
+            src, res = src + step, res + step
+        else:
+            if not -shape[src] <= k < shape[src]:
+                raise IndexError(f"index {k} is out of bounds for dimension {src} with size "
+                                 f"{shape[src]}")
+            basic.append(k)
+            src += 1
+    basic.append(Ellipsis)  # NumPy then returns a 0-d view, not a scalar, for x[0, 1]
+    if not adv:
+        return tuple(basic), None
+    key: list = []
+    r = 0
+    last = max(adv)
+    while r <= last:
+        arr = adv.get(r)
+        if arr is None:
+            key.append(slice(None))
+            r += 1
+        else:
+            key.append(arr)
+            r += arr.ndim if arr.dtype == np.bool_ else 1
+    return tuple(basic), tuple(key)
+
+
+def _region(a: np.ndarray, plan) -> np.ndarray:
+    basic, adv = plan
+    out = a[basic]
+    return out if adv is None else out[adv]
+
+
+def _positions(shape: tuple) -> np.ndarray:
+    """Each element's flat (C-order) position: indexing this gives where a key points."""
+    return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+
+
+def _writable_copy(cls, a: np.ndarray) -> np.ndarray:
+    """What a writing op fills: ``a`` itself for the in-place variant when it is
+    C-contiguous (the dispatcher hands the recorded path a private copy already), else a
+    fresh C-contiguous copy. Callers may then use ``out.reshape(-1)`` as a flat view."""
+    if cls.inplace and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return a.copy()
+
+
+def _fit(vals, shape: tuple) -> np.ndarray:
+    """``vals`` broadcast to ``shape``, after dropping leading size-1 dims as torch does."""
+    vals = np.asarray(vals)
+    while vals.ndim > len(shape) and vals.shape[0] == 1:
+        vals = vals[0]
+    return np.broadcast_to(vals, shape)
+
+
+def _add_at(flat: np.ndarray, pos: np.ndarray, vals) -> None:
+    """``flat[pos] += vals`` where repeated positions accumulate (``np.add.at``).
+
+    ``np.bincount`` sums in float64 and is far faster than ``np.add.at`` when the updates
+    are not much sparser than the target; integers keep exact ``add.at`` arithmetic."""
+    vals = _fit(vals, pos.shape).reshape(-1)
+    pos = pos.reshape(-1)
+    if pos.size * 8 < flat.size or not (flat.dtype.kind in "fc" or flat.dtype == _BF16):
+        np.add.at(flat, pos, vals.astype(flat.dtype, copy=False))
+    elif flat.dtype.kind == "c":
+        flat += (np.bincount(pos, vals.real.astype(np.float64), flat.size)
+                 + 1j * np.bincount(pos, vals.imag.astype(np.float64), flat.size)
+                 ).astype(flat.dtype)
+    else:
+        flat += np.bincount(pos, vals.astype(np.float64), flat.size).astype(flat.dtype)
+
+
+def _sum_to_value(g: Tensor, shape: tuple) -> Tensor:
+    """Reduce a gradient over the indexed region back to the assigned value's shape
+    (NumPy and torch drop the value's leading size-1 dims before broadcasting)."""
+    if g._data.shape == shape:
+        return g
+    core = shape
+    while len(core) > g.ndim and core[0] == 1:
+        core = core[1:]
+    lead = g.ndim - len(core)
+    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(core)
+                                      if s == 1 and g._data.shape[i + lead] != 1)
+    if dims:
+        g = g.sum(dims, keepdim=True)
+    return g.reshape(shape)
+
+
+def _tensors(arrays) -> list[Tensor]:
+    return [_make(a) for a in arrays]
+
+
+class Index(Op):
+    """``a[key]``: a view for basic keys, a copy when the key has index tensors."""
+
+    view = True
+
+    @staticmethod
+    def forward(ctx, a, spec, *indices):
+        ctx.shape, ctx.spec, ctx.indices = a.shape, spec, indices
+        return _region(a, _plan(a.shape, spec, indices))
+
+    @staticmethod
+    def backward(ctx, g):
+        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
+        return dispatch(IndexPut, zeros, g, ctx.spec, True, *_tensors(ctx.indices))
+
+
+class IndexPut(Op):
+    """A copy of ``a`` with ``a[key]`` set to (or, with ``accumulate``, increased by) the
+    broadcast ``values``; repeated indices accumulate."""
+
+    @classmethod
+    def forward(cls, ctx, a, values, spec, accumulate, *indices):
+        plan = _plan(a.shape, spec, indices)
+        ctx.spec, ctx.accumulate, ctx.indices = spec, accumulate, indices
+        ctx.value_shape = np.shape(values)
+        out = _writable_copy(cls, a)
+        try:
+            if accumulate and plan[1] is not None:
+                _add_at(out.reshape(-1), _region(_positions(a.shape), plan), values)
+            elif accumulate:
+                region = out[plan[0]]
+                np.add(region, _fit(values, region.shape), out=region, casting="unsafe")
+            elif plan[1] is None:
+                out[plan[0]] = values
+            else:
+                out[plan[0]][plan[1]] = values
+        except ValueError:
+            raise RuntimeError(
+                f"shape mismatch: value tensor of shape {list(np.shape(values))} cannot be "
+                f"broadcast to indexing result of shape {list(_region(a, plan).shape)}"
+            ) from None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        idx = _tensors(ctx.indices)
+        ga = gv = None
+        if ctx.needs_input_grad[0]:
+            ga = g if ctx.accumulate else dispatch(IndexPut, g, 0, ctx.spec, False, *idx)
+        if ctx.needs_input_grad[1]:
+            gv = _sum_to_value(dispatch(Index, g, ctx.spec, *idx), ctx.value_shape)
+        return ga, gv
+
+
+def _getitem(self: Tensor, key) -> Tensor:
+    spec, tensors = _prepare_key(key)
+    return dispatch(Index, self, spec, *tensors)
+
+
+def _setitem(self: Tensor, key, value) -> None:
+    spec, tensors = _prepare_key(key)
+    if isinstance(value, Tensor):
+        if value._data.dtype != self._data.dtype:
+            value = value.to(self.dtype)
+    elif isinstance(value, (np.ndarray, list, tuple)):
+        value = _make(np.asarray(value, dtype=self._data.dtype))
+    dispatch(IndexPut.inplace_op(), self, value, spec, False, *tensors)
+
+
+Tensor.__getitem__ = _getitem
+Tensor.__setitem__ = _setitem
+
+
+def _put_spec(indices) -> tuple[tuple, list[Tensor]]:
+    """``index_put``'s tuple of (optional) index tensors as a key spec."""
+    spec, tensors = [], []
+    for t in indices:
+        if t is None:
+            spec.append(slice(None))
+        else:
+            spec.append(_Slot(len(tensors)))
+            tensors.append(t)
+    return tuple(spec), tensors
+
+
+def _index_put(op, input: Tensor, indices, values: Tensor, accumulate: bool) -> Tensor:
+    if values._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{input.dtype.scalar_name} for the destination and {values.dtype.scalar_name} "
+            "for the source.")
+    spec, tensors = _put_spec(indices)
+    return dispatch(op, input, values, spec, bool(accumulate), *tensors)
+
+
+def index_put(input: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy of ``input`` with ``input[indices] = values`` (``+=`` with ``accumulate``)."""
+    return _index_put(IndexPut, input, indices, values, accumulate)
+
+
+tensor_method()(index_put)
+
+
+@tensor_method()
+def index_put_(self: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor:
+    return _index_put(IndexPut.inplace_op(), self, indices, values, accumulate)
+
+
+# ---- gather / scatter ---------------------------------------------------------------------
+
+def _as_1d(a: np.ndarray) -> np.ndarray:
+    return a.reshape(1) if a.ndim == 0 else a
+
+
+def _check_index_dtype(name: str, index: np.ndarray) -> None:
+    if index.dtype != np.int64:
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+
+
+def _check_gather(a: np.ndarray, dim: int, index: np.ndarray, src=None,
+                  name: str = "gather") -> None:
+    _check_index_dtype(name, index)
+    if max(index.ndim, 1) != max(a.ndim, 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input "
+                           "tensor")
+    ishape, ashape = _as_1d(index).shape, _as_1d(a).shape
+    sshape = _as_1d(src).shape if isinstance(src, np.ndarray) else None
+    for d, s in enumerate(ishape):
+        if (d != dim and s > ashape[d]) or (sshape is not None and s > sshape[d]):
+            if sshape is None:
+                raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                                   f"{list(index.shape)} to be no larger than self "
+                                   f"{list(a.shape)} apart from dimension {dim}")
+            raise RuntimeError(f"Expected index {list(index.shape)} to be no larger than self "
+                               f"{list(a.shape)} apart from dimension {dim} and to be no larger "
+                               f"size than src {list(src.shape)}")
+    _check_bounds(index, ashape[dim], dim, negative=False, exc=RuntimeError)
+
+
+def _leading(a: np.ndarray, shape: tuple, keep: int | None = None) -> np.ndarray:
+    """``a`` cut to its first ``shape`` elements in every dim but ``keep``."""
+    return a[tuple(slice(None) if d == keep else slice(0, s) for d, s in enumerate(shape))]
+
+
+class Gather(Op):
+    @staticmethod
+    def forward(ctx, a, dim, index):
+        dim = wrap_dim(dim, a.ndim)
+        _check_gather(a, dim, index)
+        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
+        a1, i1 = _as_1d(a), _as_1d(index)
+        return np.take_along_axis(_leading(a1, i1.shape, dim), i1, dim).reshape(index.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
+        return dispatch(Scatter, zeros, ctx.dim, _make(ctx.index), g, "sum")
+
+
+_REDUCE = {None: None, "add": "sum", "sum": "sum", "multiply": "prod", "prod": "prod",
+           "mean": "mean", "amax": "amax", "amin": "amin"}
+_UFUNC = {"prod": np.multiply, "amax": np.fmax, "amin": np.fmin}
+
+
+class Scatter(Op):
+    """A copy of ``a`` with ``src`` (tensor or number) written into ``a`` along ``dim`` at
+    ``index``, or combined there by ``reduce`` (sum, prod, mean, amax, amin).
+
+    Backward weights the incoming gradient by constants found in forward: which elements
+    of ``a`` survive and how each contribution shares its output (mean, ties of amax)."""
+
+    @classmethod
+    def forward(cls, ctx, a, dim, index, src, reduce=None, include_self=True):
+        dim = wrap_dim(dim, a.ndim)
+        _check_gather(a, dim, index, src, name="scatter")
+        if isinstance(src, np.ndarray) and src.dtype != a.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        a1, i1 = _as_1d(a), _as_1d(index)
+        pos = np.take_along_axis(_leading(_positions(a1.shape), i1.shape, dim), i1, dim)
+        pos = pos.reshape(-1)
+        vals = (_leading(_as_1d(src), i1.shape) if isinstance(src, np.ndarray) else
+                np.full(i1.shape, src).astype(a.dtype)).reshape(-1)
+        old = a.reshape(-1).copy() if reduce in ("amax", "amin") else None
+        out = _writable_copy(cls, a)
+        flat = out.reshape(-1)
+        counts = np.bincount(pos, minlength=flat.size)
+        touched = counts > 0
+        first = None
+        if reduce is not None and not include_self:
+            first = np.unique(pos, return_index=True)[1]  # first hit of each position
+            flat[touched] = 0 if reduce in ("sum", "mean") else vals[first]
+        if reduce is None:
+            flat[pos] = vals
+        elif reduce in ("sum", "mean"):
+            _add_at(flat, pos, vals)
+        else:
+            keep = np.ones(pos.size, bool)
+            if first is not None:  # those were written above
+                keep[first] = False
+            _UFUNC[reduce].at(flat, pos[keep], vals[keep])
+        self_w = src_w = None
+        if reduce is None or (reduce == "sum" and not include_self):
+            self_w = ~touched
+        elif reduce == "mean":
+            n = np.maximum(counts + (1 if include_self else 0), 1)
+            self_w = 1.0 / n if include_self else ~touched
+            if a.dtype.kind in "fc" or a.dtype == _BF16:
+                np.divide(flat, n, out=flat, casting="unsafe")
+            else:
+                np.floor_divide(flat, n, out=flat, casting="unsafe")
+            src_w = (1.0 / n)[pos]
+        elif reduce in ("amax", "amin"):
+            self_w = ~touched
+            if include_self:
+                self_w |= flat == old
+            ties = self_w + np.bincount(pos, vals == flat[pos], flat.size)
+            src_w = (vals == flat[pos]) / ties[pos]
+            self_w = self_w / ties
+        ctx.reduce, ctx.dim, ctx.index, ctx.src_shape = reduce, dim, index, np.shape(src)
+        ctx.self_w = None if self_w is None else self_w.astype(a.dtype).reshape(a.shape)
+        ctx.src_w = None if src_w is None else src_w.astype(a.dtype).reshape(index.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.reduce == "prod":
+            raise RuntimeError("the derivative for 'scatter_reduce' with reduce='prod' is not "
+                               "implemented in ember")
+        ga = gs = None
+        if ctx.needs_input_grad[0]:
+            ga = g if ctx.self_w is None else g * _make(ctx.self_w)
+        if ctx.needs_input_grad[3]:
+            gs = dispatch(Gather, g, ctx.dim, _make(ctx.index))
+            if ctx.src_w is not None:
+                gs = gs * _make(ctx.src_w)
+            gs = _pad_to(gs, ctx.src_shape)
+        return ga, None, None, gs
+
+
+def _pad_to(t: Tensor, shape: tuple) -> Tensor:
+    """``t`` in the leading corner of zeros of ``shape`` (gradient of a cut-down src)."""
+    if t._data.shape == shape:
+        return t
+    zeros = _make(np.zeros(shape, t._data.dtype))
+    spec = tuple(slice(0, s) for s in t._data.shape)
+    return dispatch(IndexPut, zeros, t, spec, False)
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False,
+           out=None) -> Tensor:
+    """``out[i][j] = input[index[i][j]][j]`` for ``dim=0`` (and so on for other dims)."""
+    return dispatch(Gather, input, dim, index)
+
+
+def _scatter(op, input, dim, index, src, reduce):
+    if reduce is not None and reduce not in ("add", "multiply"):
+        raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
+    if reduce is None:
+        return dispatch(op, input, dim, index, src)
+    return dispatch(op, input, dim, index, src, _REDUCE[reduce])
+
+
+def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None,
+            reduce: str | None = None) -> Tensor:
+    """A copy of ``input`` with ``src`` (a tensor, or the number ``value``) written at
+    ``index`` along ``dim``."""
+    return _scatter(Scatter, input, dim, index, value if src is None else src, reduce)
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    return dispatch(Scatter, input, dim, index, src, "sum")
+
+
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
+    """Combine ``src`` into ``input`` at ``index`` by ``reduce``: 'sum', 'prod', 'mean',
+    'amax' or 'amin' (``include_self=False``: the old values don't take part)."""
+    return _scatter_reduce(Scatter, input, dim, index, src, reduce, include_self)
+
+
+def _scatter_reduce(op, input, dim, index, src, reduce, include_self):
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
+    return dispatch(op, input, dim, index, src, reduce, bool(include_self))
+
+
+for _fn in (gather, scatter, scatter_add, scatter_reduce):
+    tensor_method()(_fn)
+
+
+@tensor_method()
+def scatter_(self: Tensor, dim: int, index: Tensor, src=None, *, value=None,
+             reduce: str | None = None) -> Tensor:
+    return _scatter(Scatter.inplace_op(), self, dim, index, value if src is None else src,
+                    reduce)
+
+
+@tensor_method()
+def scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    return dispatch(Scatter.inplace_op(), self, dim, index, src, "sum")
+
+
+@tensor_method()
+def scatter_reduce_(self: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                    include_self: bool = True) -> Tensor:
+    return _scatter_reduce(Scatter.inplace_op(), self, dim, index, src, reduce, include_self)
+
+
+# ---- index_select and the ops that address whole slices along dim ------------------------
+
+def _check_vector_index(name: str, index: np.ndarray, dtypes=(np.int64,)) -> None:
+    if index.ndim > 1:
+        raise IndexError(f"{name}(): Index is supposed to be a vector")
+    if index.dtype not in dtypes:
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index" if len(dtypes) == 1
+                           else f"{name}(): Expected dtype int32 or int64 for index")
+
+
+class IndexSelect(Op):
+    @staticmethod
+    def forward(ctx, a, dim, index):
+        dim = wrap_dim(dim, a.ndim)
+        _check_vector_index("index_select", index, (np.int64, np.int32))
+        size = _as_1d(a).shape[dim]
+        if index.size and (index.min() < 0 or index.max() >= size):
+            raise IndexError("index out of range in self")
+        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
+        out = np.take(_as_1d(a), index.reshape(-1), axis=dim)
+        return out.reshape(index.shape) if a.ndim == 0 else out
+
+    @staticmethod
+    def backward(ctx, g):
+        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
+        return _index_scatter(Scatter, "index_add", zeros, ctx.dim, _make(ctx.index), g, "sum")
+
+
+def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
+    return dispatch(IndexSelect, input, dim, index)
+
+
+def _index_scatter(op, name: str, input: Tensor, dim: int, index: Tensor, source,
+                   reduce: str | None) -> Tensor:
+    """``index_add``/``index_copy``/``index_fill`` are ``scatter`` with ``index`` spread
+    along ``dim`` over the shape of ``source`` (a tensor, or the number to fill)."""
+    a, idx = input._data, index._data
+    nd = max(a.ndim, 1)
+    dim = wrap_dim(dim, a.ndim)
+    _check_vector_index(name, idx)
+    size = _as_1d(a).shape[dim]
+    if isinstance(source, Tensor):
+        s = _as_1d(source._data)
+        if s.ndim != nd and source._data.ndim:
+            raise RuntimeError(f"{name}(): Source/destination tensor must have same slice "
+                               "shapes.")
+        if s.shape[dim] != idx.size:
+            raise RuntimeError(f"{name}_(): Number of indices ({idx.size}) should be equal to "
+                               f"source.size(dim): ({s.shape[dim]}), for dim: {dim}")
+        if any(s.shape[d] != _as_1d(a).shape[d] for d in range(nd) if d != dim):
+            raise RuntimeError(f"{name}(): Source/destination tensor must have same slice "
+                               "shapes. Destination slice shape: "
+                               f"{list(np.delete(_as_1d(a).shape, dim))} at dimension {dim} and "
+                               f"source slice shape: {list(np.delete(s.shape, dim))} at "
+                               f"dimension 0.")
+        shape = s.shape
+    else:
+        shape = tuple(idx.size if d == dim else n for d, n in enumerate(_as_1d(a).shape))
+    _check_bounds(idx, size, dim, negative=False,
+                  exc=IndexError if name == "index_copy" else RuntimeError,
+                  prefix="index_copy_(): " if name == "index_copy" else "")
+    spread = _make(np.broadcast_to(idx.reshape([-1 if d == dim else 1 for d in range(nd)]),
+                                   shape).reshape(shape if a.ndim else idx.shape))
+    if isinstance(source, Tensor) and source._data.shape != spread._data.shape:
+        source = source.reshape(spread._data.shape)
+    return dispatch(op, input, dim, spread, source, reduce) if reduce else \
+        dispatch(op, input, dim, spread, source)
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1,
+              out=None) -> Tensor:
+    """A copy of ``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
+    return _index_scatter(Scatter, "index_add", input, dim, index,
+                          source if alpha == 1 else source * alpha, "sum")
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    return _index_scatter(Scatter, "index_copy", input, dim, index, source, None)
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    return _index_fill(MaskedFill, input, dim, index, value)
+
+
+def _index_fill(op, input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    """``index_fill`` is ``masked_fill`` with a mask of the indexed slices (so a 0-d tensor
+    ``value`` gets its gradient too)."""
+    a, idx = input._data, index._data
+    dim = wrap_dim(dim, a.ndim)
+    _check_vector_index("index_fill", idx)
+    _check_bounds(idx, _as_1d(a).shape[dim], dim, exc=IndexError)
+    mask = np.zeros(_as_1d(a).shape[dim], bool)
+    mask[idx.reshape(-1)] = True
+    mask = mask.reshape([-1 if d == dim else 1 for d in range(a.ndim)]) if a.ndim else mask[0]
+    return _masked_fill(op, input, _make(mask), value)
+
+
+for _fn in (index_select, index_add, index_copy, index_fill):
+    tensor_method()(_fn)
+
+
+@tensor_method()
+def index_add_(self: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    return _index_scatter(Scatter.inplace_op(), "index_add", self, dim, index,
+                          source if alpha == 1 else source * alpha, "sum")
+
+
+@tensor_method()
+def index_copy_(self: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    return _index_scatter(Scatter.inplace_op(), "index_copy", self, dim, index, source, None)
+
+
+@tensor_method()
+def index_fill_(self: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    return _index_fill(MaskedFill.inplace_op(), self, dim, index, value)
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """Elements of ``input`` read as 1-D, at ``index`` (result has ``index``'s shape)."""
+    idx = index._data
+    if idx.dtype != np.int64:
+        raise RuntimeError(f"take(): Expected a long tensor for index, but got "
+                           f"{dtype_name(idx).capitalize()}")
+    n = input._data.size
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} "
+                         "elements.")
+    return input.reshape(-1)[index]
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,
+                   out=None) -> Tensor:
+    """``gather`` after broadcasting ``input`` and ``indices`` in every dim but ``dim``
+    (both flattened when ``dim`` is None)."""
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    a, idx = input._data, indices._data
+    if a.ndim != idx.ndim:
+        raise RuntimeError("torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {a.ndim} dimensions for input, and "
+                           f"{idx.ndim} dimensions for indices")
+    dim = wrap_dim(dim, a.ndim)
+    shape = np.broadcast_shapes(tuple(1 if d == dim else s for d, s in enumerate(a.shape)),
+                                tuple(1 if d == dim else s for d, s in enumerate(idx.shape)))
+    a_shape = tuple(a.shape[d] if d == dim else s for d, s in enumerate(shape))
+    i_shape = tuple(idx.shape[d] if d == dim else s for d, s in enumerate(shape))
+    return gather(input.expand(a_shape), dim, indices.expand(i_shape))
+
+
+def _put(op, input: Tensor, index: Tensor, source: Tensor, accumulate: bool) -> Tensor:
+    idx = index._data
+    n = input._data.size
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} "
+                         "elements.")
+    if source._data.size != idx.size:
+        raise RuntimeError(f"put_(): Expected source and index to have the same number of "
+                           f"elements, but got source.numel() = {source._data.size}, "
+                           f"index.numel() = {idx.size}")
+    coords = np.unravel_index(np.where(idx < 0, idx + n, idx).reshape(-1), input._data.shape)
+    spec = tuple(_Slot(i) for i in range(len(coords)))
+    return dispatch(op, input, source.reshape(-1), spec, bool(accumulate), *_tensors(coords))
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy of ``input`` (read as 1-D) with ``source`` written at ``index``."""
+    return _put(IndexPut, input, index, source, accumulate)
+
+
+tensor_method()(take)
+tensor_method()(take_along_dim)
+tensor_method()(put)
+
+
+@tensor_method()
+def put_(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    return _put(IndexPut.inplace_op(), self, index, source, accumulate)
+
+
+# ---- masks ----------------------------------------------------------------------------
+
+class MaskedFill(Op):
+    """``value`` (a number or 0-d tensor) where ``mask`` is True, ``a`` elsewhere; ``a``
+    and ``mask`` broadcast (the in-place variant needs ``a`` to be the broadcast shape)."""
+
+    @staticmethod
+    def forward(ctx, a, mask, value):
+        if mask.dtype != np.bool_:
+            raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with "
+                               f"dtype {dtype_name(mask)}")
+        if isinstance(value, np.ndarray) and value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but "
+                               f"got tensor with {value.ndim} dimension(s).")
+        ctx.mask = mask
+        return np.where(mask, np.asarray(value).astype(a.dtype), a)
+
+    @staticmethod
+    def backward(ctx, g):
+        mask = _make(ctx.mask)
+        ga = gv = None
+        if ctx.needs_input_grad[0]:
+            ga = masked_fill(g, mask, 0)
+        if ctx.needs_input_grad[2]:
+            gv = masked_fill(g, _make(~ctx.mask), 0).sum()
+        return ga, None, gv
+
+
+def _masked_fill(op, input: Tensor, mask: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor) and value._data.ndim == 0 and \
+            value._data.dtype != input._data.dtype:
+        value = value.to(input.dtype)
+    return dispatch(op, input, mask, value)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    return _masked_fill(MaskedFill, input, mask, value)
+
+
+tensor_method()(masked_fill)
+
+
+@tensor_method()
+def masked_fill_(self: Tensor, mask: Tensor, value) -> Tensor:
+    return _masked_fill(MaskedFill.inplace_op(), self, mask, value)
+
+
+def _check_mask(name: str, mask: Tensor) -> None:
+    if mask._data.dtype != np.bool_:
+        raise RuntimeError(f"{name}: expected BoolTensor for mask")
+
+
+def _broadcast_pair(input: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    shape = np.broadcast_shapes(input._data.shape, mask._data.shape)
+    return input.expand(shape), mask.expand(shape)
+
+
+def masked_select(input: Tensor, mask: Tensor, *, out=None) -> Tensor:
+    """The elements of ``input`` where ``mask`` (broadcast with it) is True, as 1-D."""
+    _check_mask("masked_select", mask)
+    x, m = _broadcast_pair(input, mask)
+    return x.reshape(-1)[m.reshape(-1)]
+
+
+def _masked_scatter(op, input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    _check_mask("masked_scatter_", mask)
+    if op.inplace:
+        mask = mask.expand(input._data.shape)
+    else:
+        input, mask = _broadcast_pair(input, mask)
+    n = int(np.count_nonzero(mask._data))
+    if source._data.size < n:
+        raise RuntimeError("Number of elements of source < number of ones in mask")
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError("masked_scatter: expected self and source to have same dtypes but "
+                           f"got {input.dtype.scalar_name} and {source.dtype.scalar_name}")
+    return dispatch(op, input, source.reshape(-1)[:n], (_Slot(0),), False, mask)
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """A copy of ``input`` with the leading elements of ``source`` written (in order) where
+    ``mask`` is True."""
+    return _masked_scatter(IndexPut, input, mask, source)
+
+
+tensor_method()(masked_select)
+tensor_method()(masked_scatter)
+
+
+@tensor_method()
+def masked_scatter_(self: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    return _masked_scatter(IndexPut.inplace_op(), self, mask, source)
+
+
+class Nonzero(Op):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, as_tuple=False):
+        if as_tuple:
+            return tuple(i.astype(np.int64) for i in np.nonzero(_as_1d(a)))
+        return np.argwhere(a).astype(np.int64)
+
+
+def nonzero(input: Tensor, *, out=None, as_tuple: bool = False):
+    """Indices of the non-zero elements: an ``(n, ndim)`` tensor, or with ``as_tuple`` one
+    1-D tensor per dim."""
+    return dispatch(Nonzero, input, True) if as_tuple else dispatch(Nonzero, input)
+
+
+def argwhere(input: Tensor) -> Tensor:
+    return dispatch(Nonzero, input)
+
+
+tensor_method()(nonzero)
+tensor_method()(argwhere)
+
+
+# ---- sorting and selection ------------------------------------------------------------------
+
+def _argsort(a: np.ndarray, dim: int, descending: bool) -> np.ndarray:
+    """Stable argsort along ``dim``; NaN sorts as the largest value, as in torch. Descending
+    order sorts the reversed array ascending, so equal elements keep their order."""
+    if not descending:
+        return np.argsort(a, axis=dim, kind="stable")
+    n = a.shape[dim]
+    flipped = np.argsort(np.flip(a, dim), axis=dim, kind="stable")
+    return n - 1 - np.flip(flipped, dim)
+
+
+class Sort(Op):
+    """Sorted values and their indices along ``dim``, cut to ``[start, stop)`` (``topk``,
+    ``kthvalue``); ``squeeze`` drops ``dim`` afterwards (``kthvalue(keepdim=False)``)."""
+
+    @staticmethod
+    def forward(ctx, a, dim=-1, descending=False, start=0, stop=None, squeeze=False):
+        a1 = _as_1d(a)
+        dim = wrap_dim(dim, a.ndim)
+        idx = _argsort(a1, dim, descending)
+        if start or stop is not None:
+            idx = idx[(slice(None),) * dim + (slice(start, stop),)]
+        values = np.take_along_axis(a1, idx, dim)
+        if squeeze:
+            values, idx = values.squeeze(dim), idx.squeeze(dim)
+        elif a.ndim == 0:
+            values, idx = values.reshape(()), idx.reshape(())
+        ctx.shape, ctx.dim, ctx.indices, ctx.squeeze = a.shape, dim, idx, squeeze
+        return values, idx.astype(np.int64, copy=False)
+
+    @staticmethod
+    def backward(ctx, g, _):
+        idx = _make(ctx.indices)
+        if ctx.squeeze:
+            g, idx = g.unsqueeze(ctx.dim), idx.unsqueeze(ctx.dim)
+        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
+        return dispatch(Scatter, zeros, ctx.dim, idx, g)
+
+
+def _values_indices(name: str, pair) -> tuple:
+    return values_indices(name)(*pair)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,
+         out=None):
+    """``(values, indices)`` sorted along ``dim``; always stable here (torch allows any
+    order of equal elements when ``stable=False``)."""
+    return _values_indices("sort", dispatch(Sort, input, dim, bool(descending)))
+
+
+class Argsort(Op):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, dim=-1, descending=False):
+        return _argsort(_as_1d(a), wrap_dim(dim, a.ndim), descending).reshape(a.shape)
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False,
+            stable: bool = False) -> Tensor:
+    return dispatch(Argsort, input, dim, bool(descending))
+
+
+def msort(input: Tensor, *, out=None) -> Tensor:
+    return sort(input, 0).values
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True,
+         *, out=None):
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices, sorted."""
+    size = input._data.shape[wrap_dim(dim, input._data.ndim)] if input._data.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError("selected index k out of range")
+    return _values_indices("topk", dispatch(Sort, input, dim, bool(largest), 0, k))
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out=None):
+    """The ``k``-th smallest element along ``dim`` and its index."""
+    d = wrap_dim(dim, input._data.ndim)
+    size = input._data.shape[d] if input._data.ndim else 1
+    if not 1 <= k <= size:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    return _values_indices("kthvalue", dispatch(Sort, input, d, False, k - 1, k,
+                                                not keepdim and input._data.ndim > 0))
+
+
+for _fn in (sort, argsort, msort, topk, kthvalue):
+    tensor_method()(_fn)
+
+
+# ---- unique, searchsorted, repeat_interleave ----------------------------------------------
+
+class Unique(Op):
+    """Sorted distinct values (or slices along ``dim``), with the inverse map and counts;
+    ``consecutive`` only merges runs of equal neighbours. Not differentiable (as torch)."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, return_inverse=False, return_counts=False, dim=None,
+                consecutive=False):
+        flat = dim is None
+        if flat:
+            rows = a.reshape(-1)
+        else:
+            dim = wrap_dim(dim, a.ndim)
+            rows = np.moveaxis(a, dim, 0).reshape(a.shape[dim], -1)
+        if consecutive:
+            starts = np.ones(len(rows), bool)
+            change = rows[1:] != rows[:-1]
+            starts[1:] = change if flat else change.any(axis=1)
+            values = rows[starts]
+            inverse = np.cumsum(starts) - 1
+            counts = np.diff(np.append(np.flatnonzero(starts), len(rows)))
+        else:
+            values, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True,
+                                                axis=None if flat else 0)
+        if flat:
+            inverse = inverse.reshape(a.shape)
+        else:
+            rest = tuple(s for d, s in enumerate(a.shape) if d != dim)
+            values = np.moveaxis(values.reshape((-1,) + rest), 0, dim)
+            inverse = inverse.reshape(-1)
+        out = (values,)
+        if return_inverse:
+            out += (inverse.astype(np.int64),)
+        if return_counts:
+            out += (counts.astype(np.int64),)
+        return out
+
+
+def _unique(input: Tensor, return_inverse: bool, return_counts: bool, dim, consecutive):
+    out = dispatch(Unique, input, bool(return_inverse), bool(return_counts), dim, consecutive)
+    return out[0] if len(out) == 1 else out
+
+
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim: int | None = None):
+    """Distinct elements, always sorted here (torch's ``sorted=False`` order is
+    unspecified), with the inverse indices and counts when asked."""
+    return _unique(input, return_inverse, return_counts, dim, False)
+
+
+def unique_consecutive(input: Tensor, return_inverse: bool = False,
+                       return_counts: bool = False, dim: int | None = None):
+    return _unique(input, return_inverse, return_counts, dim, True)
+
+
+tensor_method()(unique)
+tensor_method()(unique_consecutive)
+
+
+class SearchSorted(Op):
+    """Insertion points of ``values`` in the innermost dim of ``seq``; the leading dims of
+    ``seq`` (if any) match those of ``values``."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, seq, values, side="left", out_int32=False, sorter=None):
+        scalar = not isinstance(values, np.ndarray)
+        values = np.asarray(values)
+        if sorter is not None:
+            seq = np.take_along_axis(seq, sorter, -1)
+        if seq.ndim == 1:
+            out = np.searchsorted(seq, values, side)
+        else:
+            if scalar or seq.shape[:-1] != values.shape[:-1]:
+                raise RuntimeError(
+                    "torch.searchsorted(): boundaries tensor should be 1 dimension or the first "
+                    "N-1 dimensions of boundaries tensor and input value tensor must match, "
+                    f"but we got boundaries tensor {list(seq.shape)} and input value tensor "
+                    f"{list(values.shape)}")
+            rows, vals = seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1])
+            out = np.stack([np.searchsorted(r, v, side) for r, v in zip(rows, vals)]
+                           ).reshape(values.shape)
+        return np.asarray(out, np.int32 if out_int32 else np.int64)
+
+
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,
+                 right: bool = False, side: str | None = None, out=None,
+                 sorter: Tensor | None = None) -> Tensor:
+    if side is not None and side not in ("left", "right"):
+        raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but "
+                           f"got {side}")
+    if side == "left" and right:
+        raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, "
+                           "got side of left while right was True")
+    side = side or ("right" if right else "left")
+    return dispatch(SearchSorted, sorted_sequence, input, side, out_int32, sorter)
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False,
+              out=None) -> Tensor:
+    """Index of the bucket of each element: ``boundaries[i-1] < x <= boundaries[i]``
+    (``right=True``: ``boundaries[i-1] <= x < boundaries[i]``)."""
+    if boundaries._data.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim("
+                           f"{boundaries._data.ndim})")
+    return dispatch(SearchSorted, boundaries, input, "right" if right else "left", out_int32)
+
+
+tensor_method()(bucketize)
+
+
+def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times, in place; with a
+    single tensor argument, ``arange(len(repeats))`` repeated by it."""
+    if repeats is None:
+        counts = input._data
+        if counts.ndim > 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        return _make(np.repeat(np.arange(counts.size), counts).astype(np.int64))
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    size = input._data.shape[wrap_dim(dim, input._data.ndim)] if input._data.ndim else 1
+    reps = repeats._data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if reps.ndim > 1 or reps.ndim == 1 and reps.size not in (1, size):
+        raise RuntimeError("repeats must have the same size as input along dim, but got "
+                           f"repeats.size(0) = {reps.size} and input.size({dim}) = {size}")
+    if (reps < 0).any():
+        raise RuntimeError("repeats can not be negative")
+    index = np.repeat(np.arange(size), np.broadcast_to(reps, (size,))).astype(np.int64)
+    if input._data.ndim == 0:
+        return input.reshape(1)[_make(index)]
+    return index_select(input, dim, _make(index))
+
+
+tensor_method()(repeat_interleave)
+
+
+# ---- triangles and one-hot --------------------------------------------------------------------
+
+class Tril(Op):
+    """The lower (``upper``: upper) triangle of the last two dims, from ``diagonal`` on."""
+
+    @staticmethod
+    def forward(ctx, a, diagonal=0, upper=False):
+        if a.ndim < 2:
+            raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least "
+                               "2 dimensions")
+        ctx.diagonal, ctx.upper = diagonal, upper
+        return np.triu(a, diagonal) if upper else np.tril(a, diagonal)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(Tril, g, ctx.diagonal, ctx.upper)
+
+
+def tril(input: Tensor, diagonal: int = 0, *, out=None) -> Tensor:
+    return dispatch(Tril, input, diagonal)
+
+
+def triu(input: Tensor, diagonal: int = 0, *, out=None) -> Tensor:
+    return dispatch(Tril, input, diagonal, True)
+
+
+tensor_method()(tril)
+tensor_method()(triu)
+
+
+@tensor_method()
+def tril_(self: Tensor, diagonal: int = 0) -> Tensor:
+    return dispatch(Tril.inplace_op(), self, diagonal)
+
+
+@tensor_method()
+def triu_(self: Tensor, diagonal: int = 0) -> Tensor:
+    return dispatch(Tril.inplace_op(), self, diagonal, True)
+
+
+class OneHot(Op):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, num_classes=-1):
+        if a.dtype != np.int64:
+            raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        if num_classes == -1:
+            if a.size == 0:
+                raise RuntimeError("Can not infer total number of classes from empty tensor.")
+            num_classes = int(a.max()) + 1
+        if a.size and a.min() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if a.size and a.max() >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+        return (a[..., None] == np.arange(num_classes)).astype(np.int64)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """``torch.nn.functional.one_hot``: a trailing dim of ``num_classes`` with a 1 at each
+    element's value."""
+    return dispatch(OneHot, tensor, num_classes)

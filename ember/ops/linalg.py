@@ -1,52 +1,114 @@
-"""Matrix products: matmul (with torch's 1-D and batched broadcasting rules), mm, bmm, ..."""
+"""Matrix products: matmul (with torch's 1-D and batched broadcasting rules), mm, bmm, mv,
+dot, addmm and friends, tensordot, einsum, kron, cross, trace, multi_dot.
+
+``matmul`` and ``einsum`` are the two primitives with kernels of their own (NumPy's BLAS
+matmul, ``np.einsum(optimize=True)``); the rest are compositions of ember ops, so they get
+their gradients (of any order) from those. Arrays go to NumPy as they are, strided or not:
+copying to contiguous first would only cost time, BLAS handles strides itself.
+"""
 
 from __future__ import annotations
+
+import math
+import string
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, tensor_method
-from ._util import dtype_name
+from .._tensor import Tensor, _make, tensor_method
+from ._util import dtype_name, wrap_dim
+from .shape import _write_out, broadcast_shapes, cat, diagonal, narrow, permute, reshape
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm",
+           "addmv", "addbmm", "baddbmm", "tensordot", "einsum", "kron", "cross", "trace",
+           "chain_matmul"]
 
 
-def _check_matmul(a, b) -> None:
-    if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
-                           f"{a.ndim}D and {b.ndim}D")
-    if a.dtype != b.dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{_long(a)} != {_long(b)}")
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if k_a != k_b:
-        if a.ndim == 1 and b.ndim == 1:
-            raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and "
-                               f"src [{b.shape[0]}] to have the same number of elements, but "
-                               "got different")
-        sa = "x".join(map(str, (int(np.prod(a.shape[:-1])), a.shape[-1]))) if a.ndim > 1 \
-            else f"1x{a.shape[0]}"
-        sb = "x".join(map(str, b.shape[-2:])) if b.ndim > 1 else f"{b.shape[0]}x1"
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb})")
-
+# ---- matmul ----------------------------------------------------------------------------------
 
 _C_NAMES = {"Float": "float", "Double": "double", "Half": "c10::Half",
-            "BFloat16": "c10::BFloat16", "Long": "long int", "Int": "int"}
+            "BFloat16": "c10::BFloat16", "Long": "long int", "Int": "int", "Short": "short int",
+            "Char": "signed char", "Byte": "unsigned char", "Bool": "bool",
+            "ComplexFloat": "c10::complex<float>", "ComplexDouble": "c10::complex<double>"}
 
 
-def _long(a) -> str:
+def _c_name(a) -> str:
     """The C type name torch's dtype-mismatch message uses."""
     name = dtype_name(a)
     return _C_NAMES.get(name, name)
 
 
+def _dot_checks(a, b) -> None:
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{dtype_name(a)} and {dtype_name(b)}")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
+                           f"[{b.shape[0]}] to have the same number of elements, but got "
+                           f"{a.shape[0]} and {b.shape[0]} elements respectively")
+
+
+def _mm_shape_error(m: int, k: int, k2: int, n: int) -> RuntimeError:
+    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{k} and {k2}x{n})")
+
+
+def _bmm_shape_error(batch: int, k: int, batch2: int, k2: int) -> RuntimeError:
+    return RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                        f"[{batch}, {k}] but got: [{batch2}, {k2}].")
+
+
+def _matmul_error(a, b) -> Exception:
+    """torch's error for ``a @ b``, following the path torch's matmul takes for these ranks
+    (dot, mv, mm, folded mm, or broadcast bmm), since each names the shapes differently."""
+    da, db = a.ndim, b.ndim
+    if da == 0 or db == 0:
+        return RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                            f"{da}D and {db}D")
+    if da == 1 and db == 1:
+        try:
+            _dot_checks(a, b)
+        except RuntimeError as exc:
+            return exc
+    bmm_path = db >= 3 or (da >= 3 and db >= 3)
+    if a.dtype != b.dtype:
+        if bmm_path:
+            return RuntimeError(f"expected scalar type {dtype_name(a)} but found "
+                                f"{dtype_name(b)}")
+        return RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                            f"{_c_name(a)} != {_c_name(b)}")
+    if a.dtype == np.bool_:
+        return NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
+    k = a.shape[-1]
+    if not bmm_path:
+        m = math.prod(a.shape[:-1])
+        if db == 1:
+            return RuntimeError(f"size mismatch, got input ({m}), mat ({m}x{k}), vec "
+                                f"({b.shape[0]})")
+        return _mm_shape_error(m, k, *b.shape)
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    nd = max(len(batch_a), len(batch_b))
+    sa, sb = (1,) * (nd - len(batch_a)) + batch_a, (1,) * (nd - len(batch_b)) + batch_b
+    for i, (p, q) in enumerate(zip(sa, sb)):
+        if p != q and p != 1 and q != 1:
+            return RuntimeError(f"The size of tensor a ({p}) must match the size of tensor b "
+                                f"({q}) at non-singleton dimension {i}")
+    n = math.prod(max(p, q) for p, q in zip(sa, sb))
+    return _bmm_shape_error(n, k, n, b.shape[-2])
+
+
 class Matmul(Op):
     @staticmethod
     def forward(ctx, a, b):
-        _check_matmul(a, b)
+        if a.dtype != b.dtype or a.dtype == np.bool_ or a.ndim == 0 or b.ndim == 0:
+            raise _matmul_error(a, b)
+        try:
+            out = np.matmul(a, b)
+        except ValueError:
+            raise _matmul_error(a, b) from None
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -71,10 +133,430 @@ class Matmul(Op):
         return ga, gb
 
 
-def matmul(input, other, *, out=None) -> Tensor:
-    return dispatch(Matmul, input, other)
+def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    return _write_out(dispatch(Matmul, input, other), out)
 
 
-tensor_method()(matmul)
+def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    a, b = input._data, mat2._data
+    if a.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if b.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    return matmul(input, mat2, out=out)
+
+
+def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    a, b = input._data, mat2._data
+    if a.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if b.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise _bmm_shape_error(a.shape[0], a.shape[2], b.shape[0], b.shape[1])
+    return matmul(input, mat2, out=out)
+
+
+def mv(input: Tensor, vec: Tensor, *, out: Tensor | None = None) -> Tensor:
+    a, v = input._data, vec._data
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {a.ndim}, {v.ndim}")
+    return matmul(input, vec, out=out)
+
+
+def dot(input: Tensor, tensor: Tensor, *, out: Tensor | None = None) -> Tensor:
+    _dot_checks(input._data, tensor._data)
+    return matmul(input, tensor, out=out)
+
+
+def vdot(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """``sum(conj(input) * other)`` of two vectors."""
+    _dot_checks(input._data, other._data)
+    if input._data.dtype.kind == "c":
+        from .. import conj  # an elementwise op of another family
+        input = conj(input)
+    return matmul(input, other, out=out)
+
+
+def inner(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    a, b = input._data, other._data
+    if a.ndim == 0 or b.ndim == 0:
+        return _write_out(input * other, out)
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
+                           f"got shapes {list(a.shape)} and {list(b.shape)}")
+    if a.dtype != b.dtype:
+        raise RuntimeError("both inputs should have same dtype")
+    return tensordot(input, other, ([-1], [-1]), out=out)
+
+
+def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    for name, x in (("self", input), ("vec2", vec2)):
+        if x._data.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {x._data.ndim}-D")
+    return _write_out(input.unsqueeze(1) * vec2, out)
+
+
+ger = outer
+
+
+# ---- matmul plus a scaled input: addmm, addmv, addbmm, baddbmm -------------------------------
+
+def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * product``, with ``input`` broadcast to the product's shape
+    (not the other way round: torch rejects an input larger than the product)."""
+    if input._data.dtype != product._data.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                           f"{dtype_name(input._data)} and {dtype_name(product._data)}")
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:  # torch ignores input entirely (its nan and inf too)
+        return product
+    input = input.expand(product.shape)
+    return product + (input if beta == 1 else input * beta)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1,
+          out: Tensor | None = None) -> Tensor:
+    return _write_out(_add_scaled(input, mm(mat1, mat2), beta, alpha), out)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1,
+          out: Tensor | None = None) -> Tensor:
+    return _write_out(_add_scaled(input, mv(mat, vec), beta, alpha), out)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
+            out: Tensor | None = None) -> Tensor:
+    return _write_out(_add_scaled(input, bmm(batch1, batch2), beta, alpha), out)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
+           out: Tensor | None = None) -> Tensor:
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``, as one matrix product over the
+    batch-and-inner dims."""
+    b1, b2 = batch1._data, batch2._data
+    if b1.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if b2.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if b1.shape[0] != b2.shape[0] or b1.shape[2] != b2.shape[1]:
+        raise _bmm_shape_error(b1.shape[0], b1.shape[2], b2.shape[0], b2.shape[1])
+    nb, n, k = b1.shape
+    flat1 = reshape(permute(batch1, (1, 0, 2)), (n, nb * k))
+    product = matmul(flat1, reshape(batch2, (nb * k, b2.shape[2])))
+    return _write_out(_add_scaled(input, product, beta, alpha), out)
+
+
+for _fn in (matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, addmv, addbmm, baddbmm):
+    tensor_method()(_fn)
 Tensor.__matmul__ = matmul
-Tensor.__rmatmul__ = lambda self, other: dispatch(Matmul, other, self)
+Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
+
+
+def _inplace_add_product(fn):
+    """``addmm_`` and friends: compute, then write into ``self`` through ``copy_``."""
+    def method(self: Tensor, *args, beta=1, alpha=1) -> Tensor:
+        return self.copy_(fn(self, *args, beta=beta, alpha=alpha))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+for _fn in (addmm, addmv, addbmm, baddbmm):
+    tensor_method(_fn.__name__ + "_")(_inplace_add_product(_fn))
+
+
+# ---- tensordot, kron, cross, trace, multi_dot ------------------------------------------------
+
+def tensordot(a: Tensor, b: Tensor, dims=2, out: Tensor | None = None) -> Tensor:
+    """Contract ``dims`` (an int: last dims of ``a`` with first of ``b``; or two lists) as one
+    matrix product of the permuted, flattened operands."""
+    if isinstance(dims, Tensor):
+        dims = dims.item() if dims._data.ndim == 0 else dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        dims_a, dims_b = list(range(-int(dims), 0)), list(range(int(dims)))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+    if len(dims_a) != len(dims_b):
+        raise RuntimeError("both dimension lists should have same length")
+    x, y = a._data, b._data
+    if x.dtype != y.dtype:
+        raise RuntimeError("both inputs should have same dtype")
+    ca = [wrap_dim(d, x.ndim) for d in dims_a]
+    cb = [wrap_dim(d, y.ndim) for d in dims_b]
+    for da, db, wa, wb in zip(dims_a, dims_b, ca, cb):
+        if x.shape[wa] != y.shape[wb]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size "
+                               f"{x.shape[wa]} in dim {da} and second has size {y.shape[wb]} "
+                               f"in dim {db}")
+    free_a = [d for d in range(x.ndim) if d not in ca]
+    free_b = [d for d in range(y.ndim) if d not in cb]
+    k = math.prod(x.shape[d] for d in ca)
+    lhs = reshape(permute(a, free_a + ca), (-1, k) if k else (math.prod(
+        x.shape[d] for d in free_a), 0))
+    rhs = reshape(permute(b, cb + free_b), (k, math.prod(y.shape[d] for d in free_b)))
+    shape = tuple(x.shape[d] for d in free_a) + tuple(y.shape[d] for d in free_b)
+    return _write_out(reshape(matmul(lhs, rhs), shape), out)
+
+
+def kron(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """Kronecker product: block ``(i, j)`` of the result is ``input[i, j] * other``."""
+    a, b = input._data, other._data
+    nd = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    x = reshape(input, tuple(v for s in sa for v in (s, 1)))
+    y = reshape(other, tuple(v for s in sb for v in (1, s)))
+    return _write_out(reshape(x * y, tuple(p * q for p, q in zip(sa, sb))), out)
+
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None, *,
+          out: Tensor | None = None) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3)."""
+    shape = broadcast_shapes(input._data.shape, other._data.shape)
+    given = dim
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), -1)
+    d = wrap_dim(dim, len(shape))
+    if input._data.shape[d - len(shape) + input._data.ndim] != 3 or \
+            other._data.shape[d - len(shape) + other._data.ndim] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {given if given is not None else -1}"
+                           f" must have length 3. Got {input._data.shape[dim]} and "
+                           f"{other._data.shape[dim]}")
+    x, y = input.expand(shape), other.expand(shape)
+    a = [narrow(x, d, i, 1) for i in range(3)]
+    b = [narrow(y, d, i, 1) for i in range(3)]
+    parts = [a[(i + 1) % 3] * b[(i + 2) % 3] - a[(i + 2) % 3] * b[(i + 1) % 3] for i in range(3)]
+    return _write_out(cat(parts, d), out)
+
+
+def trace(input: Tensor) -> Tensor:
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim "
+                           f"{input._data.ndim}")
+    return diagonal(input).sum()
+
+
+tensor_method()(kron)
+tensor_method()(cross)
+tensor_method()(trace)
+
+
+def multi_dot(tensors) -> Tensor:
+    """``tensors[0] @ tensors[1] @ ...`` in the cheapest order (first and last may be 1-D);
+    the home of ``torch.linalg.multi_dot``."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    first, last = tensors[0], tensors[-1]
+    mats = list(tensors)
+    if first._data.ndim == 1:
+        mats[0] = first.unsqueeze(0)
+    if last._data.ndim == 1:
+        mats[-1] = last.unsqueeze(1)
+    for i, m in enumerate(mats):
+        if m._data.ndim != 2:
+            where = "first" if i == 0 else "last" if i == len(mats) - 1 else None
+            raise RuntimeError(
+                f"multi_dot(): the {where} tensor must be 1D or 2D but got {m._data.ndim}D"
+                if where else f"multi_dot(): tensor {i} must be 2D but got {m._data.ndim}D")
+    dims = [mats[0]._data.shape[0]] + [m._data.shape[1] for m in mats]
+    order = _chain_order(dims)
+    result = _chain_product(mats, order, 0, len(mats) - 1)
+    if last._data.ndim == 1:
+        result = result.squeeze(1)
+    if first._data.ndim == 1:
+        result = result.squeeze(0)
+    return result
+
+
+def _chain_order(dims: list) -> list:
+    """Optimal split points of a matrix chain (the textbook dynamic program)."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+    return split
+
+
+def _chain_product(mats: list, split: list, i: int, j: int) -> Tensor:
+    if i == j:
+        return mats[i]
+    k = split[i][j]
+    return mm(_chain_product(mats, split, i, k), _chain_product(mats, split, k + 1, j))
+
+
+def chain_matmul(*matrices: Tensor, out: Tensor | None = None) -> Tensor:
+    """Deprecated alias of ``linalg.multi_dot`` for 2-D matrices."""
+    if len(matrices) == 1:
+        return _write_out(matrices[0].clone(), out)
+    return _write_out(multi_dot(matrices), out)
+
+
+# ---- einsum ----------------------------------------------------------------------------------
+
+_LETTERS = string.ascii_letters
+
+
+def _parse_einsum(equation: str, shapes: list) -> tuple[list, str]:
+    """Validate ``equation`` against the operand shapes (with torch's errors) and expand
+    ``...`` into letters unused elsewhere. Returns the input subscripts and the output."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) > len(shapes):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the "
+                           "equation")
+    if len(terms) < len(shapes):
+        raise RuntimeError("einsum(): more operands were provided than specified in the "
+                           "equation")
+    for pos, ch in enumerate(eq):
+        if ch not in _LETTERS and ch not in ".,->":
+            raise RuntimeError(f"einsum(): invalid subscript given at index {pos} in the "
+                               "equation string, subscripts must be in [a-zA-Z]")
+    spare = iter(c for c in _LETTERS if c not in eq)
+    n_ell = max((len(s) - len(t.replace("...", "")) for t, s in zip(terms, shapes)
+                 if "..." in t), default=0)
+    ell = "".join(next(spare) for _ in range(n_ell))
+    subs = []
+    for i, (term, shape) in enumerate(zip(terms, shapes)):
+        if "..." in term:
+            k = len(shape) - len(term.replace("...", ""))
+            term = term.replace("...", ell[n_ell - k:] if k else "")
+        elif len(term) != len(shape):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation "
+                               f"({len(term)}) does not match the number of dimensions "
+                               f"({len(shape)}) for operand {i} and no ellipsis was given")
+        subs.append(term)
+    if arrow:
+        out = rhs.replace("...", ell)
+        for ch in out:
+            if not any(ch in s for s in subs):
+                raise RuntimeError(f"einsum(): output subscript {ch} does not appear in the "
+                                   "equation for any input operand")
+    else:
+        counts = {}
+        for s in subs:
+            for ch in s:
+                counts[ch] = counts.get(ch, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    return subs, out
+
+
+def _einsum_sizes(subs: list, shapes: list) -> dict:
+    """Each letter's size; size-1 dims broadcast against the others, as in torch."""
+    sizes: dict = {}
+    for i, (s, shape) in enumerate(zip(subs, shapes)):
+        seen: dict = {}
+        for ch, n in zip(s, shape):
+            if ch in seen and seen[ch] != n:
+                raise RuntimeError(f"einsum(): subscript {ch} is repeated for operand {i} but "
+                                   f"the sizes don't match, {n} != {seen[ch]}")
+            seen[ch] = n
+            old = sizes.get(ch, 1)
+            if n != 1 and old != 1 and n != old:
+                raise RuntimeError(f"einsum(): subscript {ch} has size {n} for operand {i} "
+                                   f"which does not broadcast with previously seen size {old}")
+            sizes[ch] = max(old, n) if n != 1 else old
+    return sizes
+
+
+class Einsum(Op):
+    @staticmethod
+    def forward(ctx, arrays, equation):
+        shapes = [a.shape for a in arrays]
+        subs, out = _parse_einsum(equation, shapes)
+        for a in arrays[1:]:
+            if a.dtype != arrays[0].dtype:
+                raise RuntimeError(f"expected scalar type {dtype_name(arrays[0])} but found "
+                                   f"{dtype_name(a)}")
+        sizes = _einsum_sizes(subs, shapes)
+        # Size-1 dims that broadcast against a larger size are dropped, so NumPy sees
+        # consistent sizes; backward puts them back.
+        ops, squeezed, drops = [], [], []
+        for a, s in zip(arrays, subs):
+            drop = tuple(d for d, ch in enumerate(s) if a.shape[d] == 1 and sizes[ch] != 1)
+            ops.append(a.reshape(tuple(n for d, n in enumerate(a.shape) if d not in drop))
+                       if drop else a)
+            drops.append(drop)
+            squeezed.append("".join(ch for d, ch in enumerate(s) if d not in drop))
+        np_eq = ",".join(squeezed) + "->" + out
+        result = np.einsum(np_eq, *ops, optimize=len(ops) > 2)
+        if not isinstance(result, np.ndarray) or any(
+                np.may_share_memory(result, a) for a in arrays):
+            result = np.array(result, copy=True)
+        ctx.save_for_backward(*arrays)
+        ctx.subs, ctx.out, ctx.sizes, ctx.drops = squeezed, out, sizes, drops
+        return result
+
+    @staticmethod
+    def backward(ctx, g):
+        operands = ctx.saved_tensors
+        flat = [op.reshape(tuple(n for d, n in enumerate(op.shape) if d not in drop))
+                if drop else op for op, drop in zip(operands, ctx.drops)]
+        return [_einsum_grad(g, ctx.out, flat, ctx.subs, i, ctx.sizes).reshape(op.shape)
+                if op.requires_grad else None for i, op in enumerate(operands)], None
+
+
+def _einsum_grad(g: Tensor, out: str, operands: list, subs: list, i: int,
+                 sizes: dict) -> Tensor:
+    """Gradient of an einsum w.r.t. operand ``i``: an einsum of the output gradient with the
+    other operands, then broadcast over letters only operand ``i`` has, then placed on the
+    diagonal for letters repeated in its subscript."""
+    target = subs[i]
+    unique = "".join(dict.fromkeys(target))
+    others = [(op, s) for j, (op, s) in enumerate(zip(operands, subs)) if j != i]
+    available = set(out).union(*(s for _, s in others))
+    kept = "".join(ch for ch in unique if ch in available)
+    eq = ",".join([out] + [s for _, s in others]) + "->" + kept
+    grad = einsum(eq, g, *(op for op, _ in others))
+    if kept != unique:
+        grad = grad.reshape(tuple(sizes[ch] if ch in kept else 1 for ch in unique))
+        grad = grad.expand(tuple(sizes[ch] for ch in unique))
+    if unique != target:
+        spare = iter(c for c in _LETTERS if c not in "".join(subs) + out)
+        renamed, eyes, seen = [], [], set()
+        for ch in target:
+            if ch in seen:
+                new = next(spare)
+                eyes.append((ch + new, _make(np.eye(sizes[ch], dtype=g._data.dtype))))
+                renamed.append(new)
+            else:
+                seen.add(ch)
+                renamed.append(ch)
+        eq = ",".join([unique] + [s for s, _ in eyes]) + "->" + "".join(renamed)
+        grad = einsum(eq, grad, *(e for _, e in eyes))
+    return grad
+
+
+def einsum(*args) -> Tensor:
+    """``einsum(equation, *operands)``, ``einsum(equation, [operands])``, or the sublist form
+    ``einsum(op1, [0, 1], op2, [1, 2], [0, 2])``."""
+    if not args:
+        raise TypeError("einsum(): must specify the equation string and at least one operand")
+    if isinstance(args[0], str):
+        equation, operands = args[0], list(args[1:])
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = list(operands[0])
+    else:
+        equation, operands = _sublist_equation(args)
+    return dispatch(Einsum, operands, equation)
+
+
+def _sublist_equation(args) -> tuple[str, list]:
+    def letters(sub) -> str:
+        return "".join("..." if s is Ellipsis else _LETTERS[s] for s in sub)
+    operands = list(args[0::2][:len(args) // 2])
+    terms = [letters(s) for s in args[1::2]]
+    eq = ",".join(terms)
+    if len(args) % 2:
+        eq += "->" + letters(args[-1])
+    return eq, operands

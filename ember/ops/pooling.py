@@ -97,7 +97,7 @@ class MaxPool(Op):
     @staticmethod
     def backward(ctx, g, _):
         (indices,) = ctx.saved_tensors
-        return dispatch(ScatterPlanes, g, indices, ctx.spatial)
+        return dispatch(ScatterPlanes, g, indices, ctx.spatial), None
 
 
 def _planes_flat(indices: np.ndarray, nd: int, plane: int) -> np.ndarray:
@@ -124,7 +124,7 @@ class ScatterPlanes(Op):
     @staticmethod
     def backward(ctx, gg):
         (indices,) = ctx.saved_tensors
-        return dispatch(GatherPlanes, gg, indices, ctx.nd), None
+        return dispatch(GatherPlanes, gg, indices, ctx.nd), None, None
 
 
 class GatherPlanes(Op):
@@ -141,3 +141,209 @@ class GatherPlanes(Op):
     def backward(ctx, g):
         (indices,) = ctx.saved_tensors
         return dispatch(ScatterPlanes, g, indices, ctx.spatial), None, None
+
+
+# ---- torch's functions --------------------------------------------------------------------
+
+def _check_rank(input: Tensor, nd: int, fname: str) -> None:
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fname}: Expected {nd + 1}D or {nd + 2}D (batch mode) tensor for "
+                           f"input, but got: {list(input.shape)}")
+
+
+def _pool_geometry(input, nd, fname, kernel_size, stride, padding, dilation, ceil_mode,
+                   max_pool: bool):
+    _check_rank(input, nd, fname)
+    k = tuple_arg(kernel_size, nd, "kernel_size")
+    s = k if stride is None or stride == [] or stride == () else tuple_arg(stride, nd, "stride")
+    p = tuple_arg(padding, nd, "padding")
+    d = tuple_arg(dilation, nd, "dilation")
+    if any(v <= 0 for v in k + s + d):
+        raise RuntimeError(f"{fname}: kernel_size, stride and dilation must be greater than zero")
+    for pi, ki, di in zip(p, k, d):
+        if pi < 0 or pi > ((ki - 1) * di + 1) // 2:
+            raise RuntimeError(
+                f"pad should be at most half of effective kernel size, but got pad={pi}, "
+                f"kernel_size={ki} and dilation={di}" if max_pool else
+                f"pad should be at most half of kernel size, but got pad={pi} and "
+                f"kernel_size={ki}")
+    spatial = tuple(input.shape[-nd:])
+    out = tuple(pool_out_size(*a, ceil_mode) for a in zip(spatial, k, s, p, d))
+    if any(o <= 0 for o in out):
+        lead = list(input.shape[-nd - 1:-nd])
+        raise RuntimeError(f"Given input size: ({'x'.join(map(str, lead + list(spatial)))}). "
+                           f"Calculated output size: "
+                           f"({'x'.join(map(str, lead + list(out)))}). Output size is too small")
+    return spatial, k, s, p, d, out
+
+
+def _max_pool(nd, fname, input, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices):
+    spatial, k, s, p, d, out = _pool_geometry(input, nd, fname, kernel_size, stride, padding,
+                                              dilation, ceil_mode, True)
+    tables = tuple(window_table(*a) for a in zip(spatial, k, s, p, d, out))
+    values, indices = dispatch(MaxPool, input, tables)
+    return (values, indices) if return_indices else values
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """1-D max pooling over ``(N, C, L)`` or ``(C, L)``."""
+    return _max_pool(1, "max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """2-D max pooling over ``(N, C, H, W)`` or ``(C, H, W)``; indices are flat per plane."""
+    return _max_pool(2, "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """3-D max pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
+    return _max_pool(3, "max_pool3d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                     return_indices)
+
+
+def _avg_divisor(size, k, s, p, out, count_include_pad: bool) -> np.ndarray:
+    """Per-dim window sizes torch divides by (windows are boxes, so the divisor factorises)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    spatial, k, s, p, _, out = _pool_geometry(input, nd, fname, kernel_size, stride, padding, 1,
+                                              ceil_mode, False)
+    lead = tuple(input.shape[:-nd])
+    planes = input.reshape((-1, 1) + spatial)
+    pads = tuple((pi, max((o - 1) * si + ki - n - pi, 0))
+                 for n, ki, si, pi, o in zip(spatial, k, s, p, out))
+    box = _make(np.ones((1, 1) + k, dtype=input._data.dtype))
+    summed = dispatch(Convolution, planes, box, None, s, pads, (1,) * nd, 1)
+    if divisor_override:
+        return (summed / divisor_override).reshape(lead + out)
+    divisor = 1
+    for i, a in enumerate(zip(spatial, k, s, p, out)):
+        shape = [1] * nd
+        shape[i] = -1
+        divisor = divisor * _avg_divisor(*a, count_include_pad).reshape(shape)
+    return (summed / _make(divisor.astype(input._data.dtype))).reshape(lead + out)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling over ``(N, C, L)`` or ``(C, L)``."""
+    return _avg_pool(1, "avg_pool1d", input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-D average pooling over ``(N, C, H, W)`` or ``(C, H, W)``."""
+    return _avg_pool(2, "avg_pool2d", input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """3-D average pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
+    return _avg_pool(3, "avg_pool3d", input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def _adaptive_sizes(input: Tensor, nd: int, output_size, fname: str) -> tuple:
+    _check_rank(input, nd, fname)
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise ValueError(f"{fname}: output_size must be {nd}")
+    spatial = tuple(input.shape[-nd:])
+    if any(s == 0 for s in spatial):
+        raise RuntimeError(f"{fname}(): Expected input to have non-zero size for non-batch "
+                           f"dimensions, but input has sizes {list(input.shape)} with dimension "
+                           f"{input.ndim - nd + spatial.index(0)} being empty")
+    return spatial, tuple(s if o is None else int(o) for s, o in zip(spatial, output_size))
+
+
+def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
+    idx, valid = adaptive_table(size, out)
+    m = np.zeros((out, size), dtype=dtype)
+    rows = np.broadcast_to(np.arange(out)[:, None], idx.shape)
+    m[rows[valid], idx[valid]] = 1
+    return m / m.sum(1, keepdims=True)
+
+
+def _adaptive_avg(nd, input, output_size, fname):
+    spatial, out = _adaptive_sizes(input, nd, output_size, fname)
+    dtype = input._data.dtype
+    y = input
+    for i in range(nd):  # contract one spatial dim at a time: (..., L_i, rest) -> (..., O_i)
+        m = _make(_averaging_matrix(spatial[i], out[i], dtype))
+        y = (y.transpose(-nd + i, -1) @ m.mT).transpose(-nd + i, -1)
+    return y
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed output length."""
+    return _adaptive_avg(1, input, output_size, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed ``(H_out, W_out)`` (``None`` keeps that input size)."""
+    return _adaptive_avg(2, input, output_size, "adaptive_avg_pool2d")
+
+
+def _adaptive_max(nd, input, output_size, return_indices, fname):
+    spatial, out = _adaptive_sizes(input, nd, output_size, fname)
+    tables = tuple(adaptive_table(n, o) for n, o in zip(spatial, out))
+    values, indices = dispatch(MaxPool, input, tables)
+    return (values, indices) if return_indices else values
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    """Max pooling to a fixed output length."""
+    return _adaptive_max(1, input, output_size, return_indices, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """Max pooling to a fixed ``(H_out, W_out)``."""
+    return _adaptive_max(2, input, output_size, return_indices, "adaptive_max_pool2d")
+
+
+def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
+    k = tuple_arg(kernel_size, nd, "kernel_size")
+    s = k if stride is None else tuple_arg(stride, nd, "stride")
+    p = tuple_arg(padding, nd, "padding")
+    spatial = tuple(input.shape[-nd:])
+    default = tuple((n - 1) * si - 2 * pi + ki for n, si, pi, ki in zip(spatial, s, p, k))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(output_size)[-nd:]
+    if indices.shape != input.shape:
+        raise RuntimeError(f"Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: "
+                           f"{list(indices.shape)}")
+    return dispatch(ScatterPlanes, input, indices, out)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of ``max_pool1d``: values placed at their indices, zeros elsewhere."""
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """The partial inverse of ``max_pool2d``."""
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+__all__ += ["max_unpool1d", "max_unpool2d"]

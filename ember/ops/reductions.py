@@ -1,15 +1,45 @@
-"""Reductions over dims: sum, mean, ...; ``dim`` may be an int, a sequence or None."""
+"""Reductions and scans: sum, mean, prod, max/min, var/std, norms, logsumexp, cumsum, softmax.
+
+``dim`` follows torch: an int, a sequence of ints, or None for every dim; a 0-d tensor
+accepts dim 0 / -1. Backward rules are written with ember ops, so double backward works.
+Where a gradient only has to be *routed* (ties of a max, NaNs of nansum, the index a max
+came from), the routing mask is a constant computed from the saved arrays: it is
+piecewise constant in the input, so it contributes nothing to higher derivatives.
+"""
 
 from __future__ import annotations
+
+import builtins
+import math
+import warnings
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, tensor_method
-from ._util import wrap_dims
+from .._dtype import bfloat16, from_numpy_dtype
+from .._tensor import Tensor, _make, tensor_method
+from ._return_types import return_type, values_indices
+from ._util import dtype_name, float_result, wrap_dim, wrap_dims
 
-__all__ = ["sum", "mean"]
+__all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax",
+           "argmax", "argmin", "var", "std", "var_mean", "std_mean", "norm", "logsumexp",
+           "cumsum", "cumprod", "cummax", "cummin", "all", "any", "count_nonzero", "median",
+           "nanmedian", "softmax", "log_softmax", "softmin"]
 
+_BF16 = bfloat16.np
+_HALF = (np.dtype(np.float16), np.dtype(_BF16))
+
+
+_ReturnMax = values_indices("max")
+_ReturnMin = values_indices("min")
+_ReturnAminmax = return_type("aminmax", ("min", "max"))
+_ReturnCummax = values_indices("cummax")
+_ReturnCummin = values_indices("cummin")
+_ReturnMedian = values_indices("median")
+_ReturnNanmedian = values_indices("nanmedian")
+
+
+# ---- helpers -------------------------------------------------------------------------------
 
 def _reduce_dims(dim, ndim: int) -> tuple | None:
     """Axes for NumPy (None: all). A 0-d tensor accepts dim 0 / -1 and reduces nothing."""
@@ -19,61 +49,885 @@ def _reduce_dims(dim, ndim: int) -> tuple | None:
     return dims if ndim else None
 
 
+def _all_dims(dims: tuple | None, ndim: int) -> tuple:
+    return tuple(range(ndim)) if dims is None else dims
+
+
+def _keep_shape(shape: tuple, dims: tuple) -> tuple:
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
 def _expand_back(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
     """Broadcast a reduced gradient back over the reduced dims."""
     if not keepdim and dims:
-        g = g.reshape(tuple(1 if i in dims else s for i, s in enumerate(shape)))
+        g = g.reshape(_keep_shape(shape, dims))
     return g.expand(shape)
 
+
+def _const(arr, like: Tensor) -> Tensor:
+    """A constant tensor (no graph) in the dtype of ``like``."""
+    return _make(np.asarray(arr, dtype=like._data.dtype))
+
+
+def _is_float(a: np.ndarray) -> bool:
+    return a.dtype.kind in "fc" or a.dtype == _BF16
+
+
+def _acc(a: np.ndarray) -> np.ndarray:
+    """float16/bfloat16 are accumulated in float32, as torch does."""
+    return a.astype(np.float32) if a.dtype in _HALF else a
+
+
+def _int_to_long(dt):
+    """Sums and products of integers and bools are int64 in torch."""
+    return np.dtype(np.int64) if dt.kind in "biu" else dt
+
+
+def _np(dtype):
+    return None if dtype is None else dtype.np
+
+
+def _check_nonempty(name: str, a: np.ndarray, dims: tuple | None, exc=RuntimeError,
+                    hint: str = " Specify the reduction dim with the 'dim' argument.") -> None:
+    """torch's errors for reductions without an identity (max, min, ...) on empty input."""
+    if a.size:
+        return
+    if dims is None:
+        raise exc(f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+                  + hint)
+    for d in dims:
+        if a.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
+def _out(result: Tensor, out: Tensor | None) -> Tensor:
+    if out is None:
+        return result
+    from .elementwise import _out as write_out
+    return write_out(result, out)
+
+
+def _evenly(g: Tensor, a: np.ndarray, value: np.ndarray, dims: tuple, keepdim: bool) -> Tensor:
+    """The gradient of a value-selecting reduction (amax, median, ...), split evenly among
+    the elements equal to the selected value (or among the NaNs if it is NaN), as torch."""
+    shape = a.shape
+    value = value.reshape(_keep_shape(shape, dims))
+    hit = a == value
+    if a.dtype.kind == "f":
+        hit |= np.isnan(a) & np.isnan(value)
+    weight = hit / np.sum(hit, axis=dims, keepdims=True)
+    return _expand_back(g, shape, dims, keepdim) * _const(weight, g)
+
+
+class _ScatterAlong(Op):
+    """``zeros(shape)`` with ``src`` put (or added, with repeated indices) at ``index``
+    along ``dim``: routes gradients of value-selecting ops to where the value came from."""
+
+    @staticmethod
+    def forward(ctx, src, index, dim, shape, accumulate):
+        ctx.index, ctx.dim = index, dim
+        out = np.zeros(shape, dtype=src.dtype)
+        where = _along(index, dim)
+        if accumulate:
+            np.add.at(out, where, src)
+        else:
+            out[where] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(_GatherAlong, g, ctx.index, ctx.dim)
+
+
+class _GatherAlong(Op):
+    @staticmethod
+    def forward(ctx, a, index, dim):
+        ctx.index, ctx.dim, ctx.shape = index, dim, a.shape
+        return np.take_along_axis(a, index, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(_ScatterAlong, g, ctx.index, ctx.dim, ctx.shape, True)
+
+
+def _along(index: np.ndarray, dim: int) -> tuple:
+    """Fancy index that addresses ``index`` along ``dim`` (what take_along_axis builds)."""
+    nd = index.ndim
+    return tuple(index if i == dim else
+                 np.arange(s).reshape([-1 if j == i else 1 for j in range(nd)])
+                 for i, s in enumerate(index.shape))
+
+
+def _route(g: Tensor, index: np.ndarray, dim: int, shape: tuple,
+           accumulate: bool = False) -> Tensor:
+    """Backward of ops returning ``(values, indices)`` along ``dim``: ``g`` goes where
+    each value came from. ``index`` has the input's number of dims."""
+    if g.ndim < len(shape):
+        g = g.unsqueeze(dim)
+    return dispatch(_ScatterAlong, g, index, dim, shape, accumulate)
+
+
+# ---- sum, mean, prod -----------------------------------------------------------------------
 
 class Sum(Op):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
         dims = _reduce_dims(dim, a.ndim)
-        ctx.shape, ctx.dims, ctx.keepdim = a.shape, dims or tuple(range(a.ndim)), keepdim
-        if dtype is None and a.dtype.kind in "biu":
-            dtype = np.int64  # torch sums integers (and bools) in int64
-        return np.asarray(np.sum(a, axis=dims, keepdims=keepdim, dtype=dtype))
+        ctx.shape, ctx.dims, ctx.keepdim = a.shape, _all_dims(dims, a.ndim), keepdim
+        dtype = _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
+        a = a.astype(dtype, copy=False)
+        return np.asarray(np.sum(_acc(a), axis=dims, keepdims=keepdim)).astype(dtype,
+                                                                             copy=False)
 
     @staticmethod
     def backward(ctx, g):
         return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
 
 
+class Nansum(Op):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False, dtype=None):
+        dims = _reduce_dims(dim, a.ndim)
+        ctx.shape, ctx.dims, ctx.keepdim = a.shape, _all_dims(dims, a.ndim), keepdim
+        ctx.save_for_backward(a)
+        dtype = _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
+        a = a.astype(dtype, copy=False)
+        return np.asarray(np.nansum(_acc(a), axis=dims, keepdims=keepdim)).astype(dtype,
+                                                                                copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim) * _const(~np.isnan(a._data), g)
+
+
 class Mean(Op):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
-        if dtype is None and not (a.dtype.kind in "fc" or a.dtype.name == "bfloat16"):
-            raise RuntimeError(
-                "mean(): could not infer output dtype. Input dtype must be either a floating "
-                f"point or complex dtype. Got: {_name(a)}")
+        _check_mean_dtype("mean", a, dtype)
         dims = _reduce_dims(dim, a.ndim)
-        ctx.shape, ctx.dims, ctx.keepdim = a.shape, dims or tuple(range(a.ndim)), keepdim
-        ctx.count = int(np.prod([a.shape[d] for d in dims or range(a.ndim)]))
-        out = np.mean(a, axis=dims, keepdims=keepdim, dtype=dtype)
-        return np.asarray(out, dtype=dtype or a.dtype)
+        all_dims = _all_dims(dims, a.ndim)
+        count = _count(a.shape, all_dims)
+        ctx.shape, ctx.dims, ctx.keepdim, ctx.count = a.shape, all_dims, keepdim, count
+        dtype = a.dtype if dtype is None else np.dtype(dtype)
+        x = _acc(a.astype(dtype, copy=False))
+        with np.errstate(invalid="ignore", divide="ignore"):  # mean of nothing is nan
+            out = np.sum(x, axis=dims, keepdims=keepdim) / count
+        return np.asarray(out).astype(dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         return _expand_back(g / ctx.count, ctx.shape, ctx.dims, ctx.keepdim)
 
 
-def _name(a) -> str:
-    from ._util import dtype_name
-    return dtype_name(a)
+def _count(shape: tuple, dims: tuple) -> int:
+    return math.prod(shape[d] for d in dims)
 
 
-def _np_dtype(dtype):
-    return None if dtype is None else dtype.np
+def _check_mean_dtype(name: str, a: np.ndarray, dtype) -> None:
+    if dtype is not None:
+        if not (np.dtype(dtype).kind in "fc" or dtype == _BF16):
+            raise RuntimeError(f"{name}(): could not infer output dtype. Optional dtype must be "
+                               f"either a floating point or complex dtype. Got: "
+                               f"{from_numpy_dtype(np.dtype(dtype)).scalar_name}")
+    elif not _is_float(a):
+        raise RuntimeError(f"{name}(): could not infer output dtype. Input dtype must be either "
+                           f"a floating point or complex dtype. Got: {dtype_name(a)}")
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:  # noqa: A001
-    return dispatch(Sum, input, dim, keepdim, _np_dtype(dtype))
+class Prod(Op):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False, dtype=None):
+        dims = None if dim is None or not a.ndim else (wrap_dim(dim, a.ndim),)
+        if dim is not None and not a.ndim:
+            wrap_dim(dim, 0)
+        ctx.shape, ctx.dims, ctx.keepdim = a.shape, _all_dims(dims, a.ndim), keepdim
+        dtype = _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
+        x = _acc(a.astype(dtype, copy=False))
+        out = np.asarray(np.prod(x, axis=dims, keepdims=keepdim)).astype(dtype, copy=False)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        g = _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
+        if not np.any(a._data == 0):
+            return g * _expand_back(out, ctx.shape, ctx.dims, ctx.keepdim) / a
+        if len(ctx.dims) == 1:
+            return g * _prod_of_others(a, ctx.dims[0])
+        return g * _prod_of_others(a.reshape(-1), 0).reshape(ctx.shape)
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
-    return dispatch(Mean, input, dim, keepdim, _np_dtype(dtype))
+def _prod_of_others(a: Tensor, dim: int) -> Tensor:
+    """``prod_{j != i} a_j`` along ``dim`` without dividing (so zeros are fine): row ``i`` of
+    an n x n tensor holds ``a`` with ``a_i`` replaced by one. O(n^2), used only with zeros."""
+    a = a.transpose(dim, -1)
+    eye = np.eye(a.shape[-1], dtype=a._data.dtype)
+    others = (a.unsqueeze(-2) * _make(1 - eye) + _make(eye)).prod(-1)
+    return others.transpose(dim, -1)
 
 
-tensor_method()(sum)
-tensor_method()(mean)
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:  # noqa: A001
+    return _out(dispatch(Sum, input, dim, keepdim, _np(dtype)), out)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    return _out(dispatch(Nansum, input, dim, keepdim, _np(dtype)), out)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    return _out(dispatch(Mean, input, dim, keepdim, _np(dtype)), out)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    """nansum divided by the number of non-NaN elements."""
+    if not input.is_floating_point():
+        raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
+                           f"but got {dtype_name(input._data)}")
+    dims = _reduce_dims(dim, input.ndim)
+    count = np.sum(~np.isnan(input._data), axis=dims, keepdims=keepdim)
+    total = nansum(input, dim, keepdim, dtype=dtype)
+    return _out(total / _const(count, total), out)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+    return _out(dispatch(Prod, input, dim, keepdim, _np(dtype)), out)
+
+
+# ---- max, min and friends ------------------------------------------------------------------
+
+class Amax(Op):
+    """max/min over some dims without indices (``amax``, ``max()``); ties share the
+    gradient evenly."""
+
+    reduce = staticmethod(np.amax)
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim, name):
+        dims = _reduce_dims(dim, a.ndim)
+        _check_nonempty(name, a, dims)
+        out = np.asarray(cls.reduce(a, axis=dims, keepdims=keepdim))
+        ctx.dims, ctx.keepdim = _all_dims(dims, a.ndim), keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        return _evenly(g, a._data, out._data, ctx.dims, ctx.keepdim)
+
+
+class Amin(Amax):
+    reduce = staticmethod(np.amin)
+
+
+class MaxDim(Op):
+    """max/min along one dim, with the index it came from (first among ties)."""
+
+    arg = staticmethod(np.argmax)
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim, name):
+        if not a.ndim:
+            wrap_dim(dim, 0)
+            ctx.index = None
+            return a.copy(), np.zeros((), np.int64)
+        d = wrap_dim(dim, a.ndim)
+        _check_nonempty(name, a, (d,))
+        index = cls.arg(a, axis=d, keepdims=True)
+        values = np.take_along_axis(a, index, d)
+        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
+        if not keepdim:
+            values, index = values.squeeze(d), index.squeeze(d)
+        return values, index.astype(np.int64, copy=False)
+
+    @staticmethod
+    def backward(ctx, g, _):
+        if ctx.index is None:
+            return g
+        return _route(g, ctx.index, ctx.dim, ctx.shape)
+
+
+class MinDim(MaxDim):
+    arg = staticmethod(np.argmin)
+
+
+class Argmax(Op):
+    differentiable = False
+    arg = staticmethod(np.argmax)
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim, name):
+        if dim is None:
+            _check_nonempty(name, a, None, IndexError, hint="")
+            out = cls.arg(a.reshape(-1))
+            return np.full((1,) * a.ndim if keepdim else (), out, dtype=np.int64)
+        d = wrap_dim(dim, a.ndim)
+        if not a.ndim:
+            return np.zeros((), np.int64)
+        _check_nonempty(name, a, (d,))
+        return cls.arg(a, axis=d, keepdims=keepdim).astype(np.int64, copy=False)
+
+
+class Argmin(Argmax):
+    arg = staticmethod(np.argmin)
+
+
+def _max_or_min(name: str, reduce_op, dim_op, result, binary: str):
+    def fn(input, dim=None, keepdim=False, *, out=None):
+        if isinstance(dim, Tensor):  # max(a, b) is maximum(a, b)
+            from . import elementwise
+            return getattr(elementwise, binary)(input, dim, out=out)
+        if dim is None:
+            return _out(dispatch(reduce_op, input, None, False, name), out)
+        return result(*dispatch(dim_op, input, dim, keepdim, name))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"{name}(input) is the {name} value; {name}(input, dim, keepdim) a "
+                  f"``({{values, indices}})`` named tuple; {name}(input, other) is {binary}.")
+    return fn
+
+
+max = _max_or_min("max", Amax, MaxDim, _ReturnMax, "maximum")  # noqa: A001
+min = _max_or_min("min", Amin, MinDim, _ReturnMin, "minimum")  # noqa: A001
+
+
+def amax(input, dim=(), keepdim=False, *, out=None) -> Tensor:
+    return _out(dispatch(Amax, input, dim, keepdim, "amax"), out)
+
+
+def amin(input, dim=(), keepdim=False, *, out=None) -> Tensor:
+    return _out(dispatch(Amin, input, dim, keepdim, "amin"), out)
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    if dim is None and not input.numel():
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                           "operation has no identity.")
+    dim = () if dim is None else dim
+    return _ReturnAminmax(dispatch(Amin, input, dim, keepdim, "aminmax"),
+                          dispatch(Amax, input, dim, keepdim, "aminmax"))
+
+
+def argmax(input, dim=None, keepdim=False) -> Tensor:
+    return dispatch(Argmax, input, dim, keepdim, "argmax")
+
+
+def argmin(input, dim=None, keepdim=False) -> Tensor:
+    return dispatch(Argmin, input, dim, keepdim, "argmin")
+
+
+# ---- median --------------------------------------------------------------------------------
+
+def _median_index(a: np.ndarray, d: int, ignore_nan: bool) -> np.ndarray:
+    """Index (keepdims) of the lower median along ``d``; NaN wins unless ignored."""
+    order = np.argsort(a, axis=d, kind="stable")  # NaNs sort last
+    nan = np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
+    valid = a.shape[d] - nan.sum(axis=d, keepdims=True)
+    k = np.maximum(valid - 1, 0) // 2 if ignore_nan else \
+        np.full(valid.shape, (a.shape[d] - 1) // 2)
+    index = np.take_along_axis(order, k, d)
+    if not ignore_nan:
+        index = np.where(valid < a.shape[d], np.argmax(nan, axis=d, keepdims=True), index)
+    return index
+
+
+class MedianAll(Op):
+    @staticmethod
+    def forward(ctx, a, ignore_nan):
+        if not a.size:
+            out = np.full((), np.nan if _is_float(a) else np.iinfo(np.int64).min, a.dtype)
+        else:
+            flat = a.reshape(-1)
+            out = flat[_median_index(flat, 0, ignore_nan)].reshape(())
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        return _evenly(g, a._data, out._data, tuple(range(a.ndim)), False)
+
+
+class MedianDim(Op):
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, ignore_nan):
+        if not a.ndim:
+            wrap_dim(dim, 0)
+            ctx.index = None
+            return a.copy(), np.zeros((), np.int64)
+        d = wrap_dim(dim, a.ndim)
+        name = "nanmedian" if ignore_nan else "median"
+        _check_nonempty(name, a, (d,))
+        index = _median_index(a, d, ignore_nan)
+        values = np.take_along_axis(a, index, d)
+        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
+        if not keepdim:
+            values, index = values.squeeze(d), index.squeeze(d)
+        return values, index.astype(np.int64, copy=False)
+
+    @staticmethod
+    def backward(ctx, g, _):
+        if ctx.index is None:
+            return g
+        return _route(g, ctx.index, ctx.dim, ctx.shape)
+
+
+def median(input, dim=None, keepdim=False, *, out=None):
+    """The lower of the two middle values (no averaging), NaN if any element is NaN."""
+    if dim is None:
+        return _out(dispatch(MedianAll, input, False), out)
+    return _ReturnMedian(*dispatch(MedianDim, input, dim, keepdim, False))
+
+
+def nanmedian(input, dim=None, keepdim=False, *, out=None):
+    """median ignoring NaNs."""
+    if dim is None:
+        return _out(dispatch(MedianAll, input, True), out)
+    return _ReturnNanmedian(*dispatch(MedianDim, input, dim, keepdim, True))
+
+
+# ---- var, std ------------------------------------------------------------------------------
+
+def _correction(name: str, unbiased, correction) -> float:
+    if correction is not None:
+        if unbiased is not None:
+            raise RuntimeError(f"{name}(): cannot specify both unbiased and correction")
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+class Var(Op):
+    """Variance with ``correction`` (Bessel's by default); ``take_sqrt`` gives std."""
+
+    @staticmethod
+    def forward(ctx, a, dim, correction, keepdim, take_sqrt):
+        name = "std" if take_sqrt else "var"
+        if not _is_float(a):
+            raise RuntimeError("std and var only support floating point and complex dtypes")
+        dims = _reduce_dims(dim, a.ndim)
+        all_dims = _all_dims(dims, a.ndim)
+        denom = builtins.max(0, _count(a.shape, all_dims) - correction)
+        if denom <= 0:
+            warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
+                          "less than the reduction factor (input numel divided by output "
+                          "numel).", UserWarning, stacklevel=4)
+        x = _acc(a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centred = x - np.mean(x, axis=dims, keepdims=True) if x.size else x
+            out = np.sum(centred * centred, axis=dims, keepdims=keepdim) / denom
+            if take_sqrt:
+                out = np.sqrt(out)
+        out = np.asarray(out).astype(a.dtype, copy=False)
+        ctx.dims, ctx.keepdim, ctx.denom, ctx.take_sqrt = all_dims, keepdim, denom, take_sqrt
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        centred = a - a.mean(ctx.dims, keepdim=True)
+        if ctx.take_sqrt:  # d std = d var / (2 std); zero where std is zero
+            g = g / (out + _const(out._data == 0, out))
+            return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred / ctx.denom
+        return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 / ctx.denom)
+
+
+def _var_args(name, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):  # var(input, unbiased)
+        dim, unbiased = None, dim
+    return dim, _correction(name, unbiased, correction), keepdim
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None) -> Tensor:
+    dim, c, keepdim = _var_args("var", dim, unbiased, keepdim, correction)
+    return _out(dispatch(Var, input, dim, c, keepdim, False), out)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None) -> Tensor:
+    dim, c, keepdim = _var_args("std", dim, unbiased, keepdim, correction)
+    return _out(dispatch(Var, input, dim, c, keepdim, True), out)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), \
+        mean(input, None if isinstance(dim, bool) else dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), \
+        mean(input, None if isinstance(dim, bool) else dim, keepdim)
+
+
+# ---- norms ---------------------------------------------------------------------------------
+
+class VectorNorm(Op):
+    """``(sum |x|^p)^(1/p)`` over ``dim``; p = inf/-inf is max/min |x|, p = 0 counts
+    non-zeros."""
+
+    @staticmethod
+    def forward(ctx, a, ord, dim, keepdim, dtype):
+        if not _is_float(a):
+            raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor "
+                               f"as input. Got {dtype_name(a)}")
+        dims = _reduce_dims(dim, a.ndim)
+        out_dtype = a.dtype if dtype is None else np.dtype(dtype)
+        x = np.abs(_acc(a.astype(out_dtype, copy=False)))
+        if math.isinf(ord):
+            _check_inf_norm(a, dims, ord)
+            out = (np.amax if ord > 0 else np.amin)(x, axis=dims, keepdims=keepdim)
+        elif ord == 0:
+            out = np.sum(x != 0, axis=dims, keepdims=keepdim)
+        elif ord == 1:
+            out = np.sum(x, axis=dims, keepdims=keepdim)
+        elif ord == 2:
+            out = np.sqrt(np.sum(x * x, axis=dims, keepdims=keepdim))
+        else:
+            with np.errstate(divide="ignore"):
+                out = np.sum(x ** ord, axis=dims, keepdims=keepdim) ** (1.0 / ord)
+        out = np.asarray(out).astype(out_dtype, copy=False)
+        ctx.ord, ctx.dims, ctx.keepdim = ord, _all_dims(dims, a.ndim), keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        p, dims, keepdim, shape = ctx.ord, ctx.dims, ctx.keepdim, a._data.shape
+        sign = _const(np.sign(a._data), g)
+        if p == 0:
+            return _expand_back(g, shape, dims, keepdim) * 0.0
+        if math.isinf(p):
+            return _evenly(g, np.abs(a._data), out._data, dims, keepdim) * sign
+        if p == 1:
+            return _expand_back(g, shape, dims, keepdim) * sign
+        # zero-norm slices get a zero gradient (their a is zero), not nan
+        safe = _expand_back(out + _const(out._data == 0, out), shape, dims, keepdim)
+        g = _expand_back(g, shape, dims, keepdim)
+        if p == 2:
+            return g * a / safe
+        return g * sign * (a * sign) ** (p - 1) / safe ** (p - 1)
+
+
+def _check_inf_norm(a: np.ndarray, dims: tuple | None, ord: float) -> None:
+    if a.size:
+        return
+    if dims is None:
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
+                           "tensor because the operation does not have an identity")
+    for d in dims:
+        if a.shape[d] == 0:  # (sic: torch's message has no space after the dim)
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on the "
+                               f"dimension {d}because this dimension is empty and the "
+                               "operation does not have an identity")
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    """``torch.linalg.vector_norm``: ``x`` flattened when ``dim`` is None."""
+    if isinstance(dim, (list, tuple)) and not dim:
+        dim = None
+    return _out(dispatch(VectorNorm, x, float(ord), dim, keepdim, _np(dtype)), out)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None) -> Tensor:
+    """``torch.norm``: 'fro' and numbers are vector norms over ``dim``; 'nuc' is the
+    nuclear norm of a matrix."""
+    if isinstance(p, str):
+        if p == "fro" and (dim is None or isinstance(dim, int) or len(dim) <= 2):
+            return vector_norm(input, 2, dim, keepdim, dtype=dtype, out=out)
+        from ..linalg import matrix_norm
+        dims = tuple(range(input.ndim)) if dim is None else dim
+        return _out(matrix_norm(input, p, dims, keepdim, dtype=dtype), out)
+    return vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype, out=out)
+
+
+# ---- logsumexp -----------------------------------------------------------------------------
+
+class Logsumexp(Op):
+    """``log(sum(exp(x)))`` computed as ``m + log(sum(exp(x - m)))`` with ``m`` the max."""
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim):
+        dims = _reduce_dims(dim, a.ndim)
+        x = _acc(float_result(a))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if x.size:
+                m = np.amax(x, axis=dims, keepdims=True)
+                m[~np.isfinite(m)] = 0
+            else:
+                m = np.zeros(_keep_shape(x.shape, _all_dims(dims, x.ndim)), x.dtype)
+            out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+        out = out if keepdim else out.reshape(np.sum(m, axis=dims).shape)
+        out = np.asarray(out).astype(float_result(a).dtype, copy=False)
+        ctx.dims, ctx.keepdim = _all_dims(dims, a.ndim), keepdim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        shape = a._data.shape
+        return _expand_back(g, shape, ctx.dims, ctx.keepdim) * \
+            (a - _expand_back(out, shape, ctx.dims, ctx.keepdim)).exp()
+
+
+def logsumexp(input, dim, keepdim=False, *, out=None) -> Tensor:
+    return _out(dispatch(Logsumexp, input, dim, keepdim), out)
+
+
+# ---- scans ---------------------------------------------------------------------------------
+
+def _scan_dtype(a: np.ndarray, dtype):
+    return _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
+
+
+class Cumsum(Op):
+    """Running sum along ``dim`` (from the end when ``reverse``: cumsum's own gradient)."""
+
+    @staticmethod
+    def forward(ctx, a, dim, dtype=None, reverse=False):
+        d = wrap_dim(dim, a.ndim)
+        ctx.dim, ctx.reverse = d, reverse
+        dtype = _scan_dtype(a, dtype)
+        x = _acc(a.astype(dtype, copy=False))
+        if not a.ndim:
+            return x.astype(dtype)
+        if reverse:
+            return np.flip(np.cumsum(np.flip(x, d), axis=d), d).astype(dtype, copy=False)
+        return np.cumsum(x, axis=d).astype(dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(Cumsum, g, ctx.dim, None, not ctx.reverse)
+
+
+class Cumprod(Op):
+    @staticmethod
+    def forward(ctx, a, dim, dtype=None):
+        d = wrap_dim(dim, a.ndim)
+        dtype = _scan_dtype(a, dtype)
+        x = _acc(a.astype(dtype, copy=False))
+        out = np.cumprod(x, axis=d if a.ndim else None).reshape(a.shape).astype(dtype)
+        ctx.dim = d
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        d = ctx.dim
+        if not a.ndim:
+            return g
+        if not np.any(a._data == 0):
+            return dispatch(Cumsum, g * out, d, None, True) / a
+        # d out_k / d a_i = prod_{j <= k, j != i} a_j for k >= i: row i of an n x n scan of
+        # a with a_i replaced by one (no division, so zeros are fine; used only with zeros)
+        a_last, g_last = a.transpose(d, -1), g.transpose(d, -1)
+        n = a_last.shape[-1]
+        eye = np.eye(n, dtype=a._data.dtype)
+        scans = (a_last.unsqueeze(-2) * _make(1 - eye) + _make(eye)).cumprod(-1)
+        upper = _make(np.triu(np.ones((n, n), dtype=a._data.dtype)))
+        return (g_last.unsqueeze(-2) * scans * upper).sum(-1).transpose(d, -1)
+
+
+class Cummax(Op):
+    """Running max along ``dim`` with the index it came from (the last among ties)."""
+
+    accumulate = staticmethod(np.maximum.accumulate)
+
+    @classmethod
+    def forward(cls, ctx, a, dim):
+        d = wrap_dim(dim, a.ndim)
+        if not a.ndim:
+            ctx.index = None
+            return a.copy(), np.zeros((), np.int64)
+        values = cls.accumulate(a, axis=d)
+        hit = a == values
+        if a.dtype.kind == "f":
+            hit |= np.isnan(a)
+        positions = np.arange(a.shape[d]).reshape([-1 if i == d else 1 for i in range(a.ndim)])
+        index = np.maximum.accumulate(np.where(hit, positions, 0), axis=d).astype(np.int64)
+        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
+        return values, index
+
+    @staticmethod
+    def backward(ctx, g, _):
+        if ctx.index is None:
+            return g
+        return _route(g, ctx.index, ctx.dim, ctx.shape, accumulate=True)
+
+
+class Cummin(Cummax):
+    accumulate = staticmethod(np.minimum.accumulate)
+
+
+def cumsum(input, dim, *, dtype=None, out=None) -> Tensor:
+    return _out(dispatch(Cumsum, input, dim, _np(dtype)), out)
+
+
+def cumprod(input, dim, *, dtype=None, out=None) -> Tensor:
+    return _out(dispatch(Cumprod, input, dim, _np(dtype)), out)
+
+
+def cummax(input, dim):
+    return _ReturnCummax(*dispatch(Cummax, input, dim))
+
+
+def cummin(input, dim):
+    return _ReturnCummin(*dispatch(Cummin, input, dim))
+
+
+# ---- all, any, count_nonzero ---------------------------------------------------------------
+
+class All(Op):
+    differentiable = False
+    reduce = staticmethod(np.all)
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim):
+        out = np.asarray(cls.reduce(a, axis=_reduce_dims(dim, a.ndim), keepdims=keepdim))
+        return out.astype(np.uint8) if a.dtype == np.uint8 else out  # as torch, uint8 stays
+
+
+class Any(All):
+    reduce = staticmethod(np.any)
+
+
+class CountNonzero(Op):
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        return np.asarray(np.count_nonzero(a, axis=_reduce_dims(dim, a.ndim)), dtype=np.int64)
+
+
+def all(input, dim=None, keepdim=False, *, out=None) -> Tensor:  # noqa: A001
+    return _out(dispatch(All, input, dim, keepdim), out)
+
+
+def any(input, dim=None, keepdim=False, *, out=None) -> Tensor:  # noqa: A001
+    return _out(dispatch(Any, input, dim, keepdim), out)
+
+
+def count_nonzero(input, dim=None) -> Tensor:
+    return dispatch(CountNonzero, input, dim)
+
+
+# ---- softmax -------------------------------------------------------------------------------
+
+class Softmax(Op):
+    """Fused, numerically stable softmax along ``dim`` (max subtracted first)."""
+
+    log = False
+    kernel_name = "softmax"
+
+    @classmethod
+    def forward(cls, ctx, a, dim, dtype=None):
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        d = wrap_dim(dim, a.ndim)
+        if not _is_float(a):
+            last = "lastdim_" if d == builtins.max(a.ndim - 1, 0) else ""
+            raise NotImplementedError(f'"{cls.kernel_name}_{last}kernel_impl" not implemented '
+                                      f"for '{dtype_name(a)}'")
+        from . import _kernels_reductions as K
+        out = K.softmax(a, d, cls.log)
+        ctx.dim = d
+        ctx.save_for_backward(out)
+        return out
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (y,) = ctx.saved_tensors
+        return dispatch(SoftmaxBackward if not cls.log else LogSoftmaxBackward, g, y, ctx.dim)
+
+
+class LogSoftmax(Softmax):
+    log = True
+    kernel_name = "log_softmax"
+
+
+class SoftmaxBackward(Op):
+    """``y * (g - sum(g * y))``, fused; differentiable again for double backward."""
+
+    log = False
+
+    @classmethod
+    def forward(cls, ctx, g, y, dim):
+        from . import _kernels_reductions as K
+        ctx.dim = dim
+        ctx.save_for_backward(g, y)
+        return K.softmax_backward(g, y, dim, cls.log)
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, y = ctx.saved_tensors
+        d = ctx.dim
+        grad_g = dispatch(SoftmaxBackward, gg, y, d)
+        grad_y = gg * (g - (g * y).sum(d, keepdim=True)) - g * (gg * y).sum(d, keepdim=True)
+        return grad_g, grad_y
+
+
+class LogSoftmaxBackward(SoftmaxBackward):
+    """``g - exp(y) * sum(g)``, fused; differentiable again for double backward."""
+
+    log = True
+
+    @staticmethod
+    def backward(ctx, gg):
+        g, y = ctx.saved_tensors
+        d = ctx.dim
+        p = y.exp()
+        grad_g = gg - (gg * p).sum(d, keepdim=True)
+        grad_y = -gg * p * g.sum(d, keepdim=True)
+        return grad_g, grad_y
+
+
+def _softmax_dim(ndim: int, name: str) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed in ``dtype`` if given."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmax")
+    return dispatch(Softmax, input, dim, _np(dtype))
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim``, computed in ``dtype`` if given."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "log_softmax")
+    return dispatch(LogSoftmax, input, dim, _np(dtype))
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None) -> Tensor:
+    """softmax of ``-input``."""
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmin")
+    return softmax(-input if dtype is None else -input.to(dtype), dim)
+
+
+# ---- Tensor methods ------------------------------------------------------------------------
+
+for _fn in (sum, nansum, mean, nanmean, prod, max, min, amax, amin, aminmax, argmax, argmin,
+            var, std, norm, logsumexp, cumsum, cumprod, cummax, cummin, all, any,
+            count_nonzero, median, nanmedian, softmax, log_softmax):
+    tensor_method(_fn.__name__)(_fn)
+
+
+@tensor_method()
+def cumsum_(self, dim, *, dtype=None) -> Tensor:
+    return dispatch(Cumsum.inplace_op(), self, dim, _np(dtype))
+
+
+@tensor_method()
+def cumprod_(self, dim, *, dtype=None) -> Tensor:
+    return dispatch(Cumprod.inplace_op(), self, dim, _np(dtype))
+
+
+del _fn

@@ -1,23 +1,50 @@
-"""Shape and view ops: results share memory with their input, as in torch."""
+"""Shape ops. Views (reshape, transpose, narrow, diagonal, split, as_strided...) share memory
+with their input, as in torch; copies (cat, stack, repeat, flip, roll...) make new arrays.
+
+A view op is its NumPy view function plus a backward that writes the gradient into the
+matching view of a zero tensor (``_ViewScatter``), whose own backward is the view again,
+so gradients of any order come for free. Views that may overlap themselves (``unfold``
+with step < size, ``as_strided``) scatter-add through a map of element positions.
+"""
 
 from __future__ import annotations
+
+import functools
+import math
+import warnings
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, tensor_method
-from ._util import wrap_dim
+from .._dtype import from_numpy_dtype, promote_types
+from .._state import STATE
+from .._tensor import Size, Tensor, _make, _root_array, tensor_method
+from ._util import dtype_name, wrap_dim, wrap_dims
 
-__all__ = ["reshape", "permute", "transpose"]
+__all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjoint",
+           "broadcast_to", "squeeze", "unsqueeze", "flatten", "unflatten", "ravel", "narrow",
+           "select", "unbind", "chunk", "split", "tensor_split", "hsplit", "vsplit", "dsplit",
+           "as_strided", "movedim", "moveaxis", "diagonal", "cat", "concat", "concatenate",
+           "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack", "tile", "flip",
+           "fliplr", "flipud", "roll", "rot90", "diag", "diag_embed", "tril_indices",
+           "triu_indices", "meshgrid", "broadcast_tensors", "broadcast_shapes", "atleast_1d",
+           "atleast_2d", "atleast_3d", "block_diag", "cartesian_prod"]
 
+
+# ---- argument helpers ------------------------------------------------------------------------
 
 def _shape_arg(shape) -> tuple:
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+    """``f(2, 3)`` and ``f((2, 3))`` / ``f([2, 3])`` / ``f(torch.Size(...))`` alike."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, Tensor)):
         shape = shape[0]
     return tuple(int(s) for s in shape)
 
 
-def _infer_shape(shape: tuple, numel: int, old: tuple) -> tuple:
+def _dims_arg(dims) -> tuple:
+    return (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(d) for d in dims)
+
+
+def _infer_shape(shape: tuple, numel: int) -> tuple:
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     known = 1
@@ -35,13 +62,36 @@ def _infer_shape(shape: tuple, numel: int, old: tuple) -> tuple:
     return shape
 
 
+def _write_out(result: Tensor, out: Tensor | None) -> Tensor:
+    """Write ``result`` into a user's ``out=`` tensor (resized if its shape differs), as the
+    ``out=`` variants of torch do; they do not support autograd."""
+    if out is None:
+        return result
+    if (result._requires_grad or out._requires_grad) and STATE.grad_enabled:
+        raise RuntimeError(f"{_op_name(result)}(): functions with out=... arguments don't "
+                           "support automatic differentiation, but one of the arguments "
+                           "requires grad.")
+    if out._data.shape != result._data.shape:
+        out._data = np.empty(result._data.shape, out._data.dtype)
+    np.copyto(out._data, result._data, casting="unsafe")
+    out._vc[0] += 1
+    return out
+
+
+def _op_name(t: Tensor) -> str:
+    return t.grad_fn.op.name if t.grad_fn is not None else "op"
+
+
+# ---- reshaping views -------------------------------------------------------------------------
+
 class Reshape(Op):
+    """A view when the strides allow one, a copy otherwise (NumPy decides, as torch does)."""
     view = True
 
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        return a.reshape(_infer_shape(shape, a.size, a.shape))
+        return a.reshape(_infer_shape(shape, a.size))
 
     @staticmethod
     def backward(ctx, g):
@@ -52,10 +102,9 @@ class View(Reshape):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        new = _infer_shape(shape, a.size, a.shape)
         out = a.view()
         try:
-            out.shape = new  # raises rather than copy, as torch's view does
+            out.shape = _infer_shape(shape, a.size)  # raises rather than copy, as view does
         except AttributeError:
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
@@ -64,24 +113,52 @@ class View(Reshape):
         return out
 
 
+class ViewDtype(Op):
+    """``x.view(dtype)``: the same bytes read as another dtype (last dim rescaled)."""
+    view = True
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, a, np_dtype):
+        new = np.dtype(np_dtype)
+        if new.itemsize != a.itemsize:
+            if a.ndim == 0:
+                raise RuntimeError("self.dim() cannot be 0 to view " + dtype_name(a) + " as " +
+                                   from_numpy_dtype(new).scalar_name +
+                                   " (different element sizes)")
+            if a.strides[-1] != a.itemsize and a.shape[-1] != 1:
+                raise RuntimeError("self.stride(-1) must be 1 to view " + dtype_name(a) +
+                                   " as " + from_numpy_dtype(new).scalar_name +
+                                   " (different element sizes), but got " +
+                                   str(a.strides[-1] // a.itemsize))
+            ratio = new.itemsize // a.itemsize
+            if new.itemsize > a.itemsize and a.shape[-1] % ratio:
+                raise RuntimeError(
+                    f"self.size(-1) must be divisible by {ratio} to view {dtype_name(a)} as "
+                    f"{from_numpy_dtype(new).scalar_name} (different element sizes), but got "
+                    f"{a.shape[-1]}")
+        return a.view(new)
+
+
 class Permute(Op):
     view = True
 
     @staticmethod
     def forward(ctx, a, dims):
-        dims = tuple(wrap_dim(d, a.ndim) for d in dims)
-        if len(dims) != a.ndim or len(set(dims)) != len(dims):
+        if len(dims) != a.ndim:
             raise RuntimeError(
-                f"permute(sparse_coo): number of dimensions in the tensor input does not match "
-                f"the length of the desired ordering of dimensions i.e. input.dim() = {a.ndim} "
-                f"is not equal to len(dims) = {len(dims)}" if len(dims) != a.ndim else
-                "permute(): duplicate dims are not allowed.")
+                "permute(sparse_coo): number of dimensions in the tensor input does not match "
+                "the length of the desired ordering of dimensions i.e. input.dim() = "
+                f"{a.ndim} is not equal to len(dims) = {len(dims)}")
+        dims = tuple(wrap_dim(d, a.ndim) for d in dims)
+        if len(set(dims)) != len(dims):
+            raise RuntimeError("permute(): duplicate dims are not allowed.")
         ctx.dims = dims
         return a.transpose(dims)
 
     @staticmethod
     def backward(ctx, g):
-        return g.permute(tuple(np.argsort(ctx.dims)))
+        return g.permute(tuple(int(i) for i in np.argsort(ctx.dims)))
 
 
 class Expand(Op):
@@ -92,9 +169,9 @@ class Expand(Op):
         lead = len(shape) - a.ndim
         if lead < 0:
             raise RuntimeError(
-                f"expand(torch.FloatTensor{{{list(a.shape)}}}, size={list(shape)}): the number "
-                "of sizes provided ({len(shape)}) must be greater or equal to the number of "
-                f"dimensions in the tensor ({a.ndim})")
+                f"expand(torch.{dtype_name(a)}Tensor{{{list(a.shape)}}}, size={list(shape)}): "
+                f"the number of sizes provided ({len(shape)}) must be greater or equal to the "
+                f"number of dimensions in the tensor ({a.ndim})")
         target = []
         for i, s in enumerate(shape):
             old = a.shape[i - lead] if i >= lead else 1
@@ -109,59 +186,14 @@ class Expand(Op):
                     f"({old}) at non-singleton dimension {i}.  Target sizes: {list(shape)}.  "
                     f"Tensor sizes: {list(a.shape)}")
             target.append(s)
-        return np.broadcast_to(a, tuple(target))
+        # np.broadcast_to would be read-only; torch's expanded views can be written to.
+        lead_strides = (0,) * lead + tuple(0 if o != s else st for o, s, st in zip(
+            a.shape, target[lead:], a.strides))
+        return _strided(a, 0, tuple(target), lead_strides)
 
     @staticmethod
     def backward(ctx, g):
         return g  # the engine sums the gradient back to the input's shape
-
-
-def reshape(input, shape) -> Tensor:
-    return dispatch(Reshape, input, _shape_arg((shape,)))
-
-
-def permute(input, dims) -> Tensor:
-    return dispatch(Permute, input, tuple(dims))
-
-
-def transpose(input, dim0: int, dim1: int) -> Tensor:
-    nd = input._data.ndim
-    dims = list(range(nd))
-    if nd:
-        d0, d1 = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
-        dims[d0], dims[d1] = dims[d1], dims[d0]
-    return dispatch(Permute, input, tuple(dims))
-
-
-@tensor_method("reshape")
-def _reshape(self, *shape) -> Tensor:
-    return dispatch(Reshape, self, _shape_arg(shape))
-
-
-@tensor_method()
-def view(self, *shape) -> Tensor:
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
-        from .conversion import to
-        return to(self, shape[0])  # view(dtype)
-    return dispatch(View, self, _shape_arg(shape))
-
-
-@tensor_method("permute")
-def _permute(self, *dims) -> Tensor:
-    return dispatch(Permute, self, _shape_arg(dims))
-
-
-@tensor_method()
-def expand(self, *shape) -> Tensor:
-    return dispatch(Expand, self, _shape_arg(shape))
-
-
-@tensor_method()
-def expand_as(self, other) -> Tensor:
-    return dispatch(Expand, self, other._data.shape)
-
-
-tensor_method()(transpose)
 
 
 class Squeeze(Op):
@@ -193,26 +225,980 @@ class Unsqueeze(Op):
         return g.squeeze(ctx.dim)
 
 
-def squeeze(input, dim=None) -> Tensor:
-    if dim is not None and not isinstance(dim, (tuple, list)):
-        dim = (dim,)
-    return dispatch(Squeeze, input, None if dim is None else tuple(dim))
+def reshape(input: Tensor, shape) -> Tensor:
+    return dispatch(Reshape, input, _shape_arg((shape,)))
 
 
-def unsqueeze(input, dim: int) -> Tensor:
+def permute(input: Tensor, dims) -> Tensor:
+    return dispatch(Permute, input, _dims_arg(dims))
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    nd = input._data.ndim
+    dims = list(range(nd))
+    d0, d1 = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
+    if nd:
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+    return dispatch(Permute, input, tuple(dims))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose of a matrix; 0-D and 1-D tensors are returned as they are (a view)."""
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return transpose(input, 0, 1) if nd == 2 else dispatch(Permute, input, tuple(range(nd)))
+
+
+def _conj_if_complex(x: Tensor) -> Tensor:
+    if x._data.dtype.kind != "c":
+        return x
+    from .. import conj  # an elementwise op of another family
+    return conj(x)
+
+
+def adjoint(input: Tensor) -> Tensor:
+    """Conjugate transpose of the last two dims."""
+    return _conj_if_complex(_matrix_transpose(input, "adjoint() is only supported on matrices "
+                                                     "or batches of matrices."))
+
+
+def _matrix_transpose(x: Tensor, message: str) -> Tensor:
+    if x._data.ndim < 2:
+        raise RuntimeError(f"{message} Got {x._data.ndim}-D tensor.")
+    return transpose(x, -2, -1)
+
+
+def broadcast_to(input: Tensor, size) -> Tensor:
+    return dispatch(Expand, input, _shape_arg((size,)))
+
+
+def squeeze(input: Tensor, dim=None) -> Tensor:
+    return dispatch(Squeeze, input, None if dim is None else _dims_arg(dim))
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
     return dispatch(Unsqueeze, input, dim)
 
 
-tensor_method()(squeeze)
-tensor_method()(unsqueeze)
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    shape = input._data.shape
+    if not shape:
+        return dispatch(Reshape, input, (1,))
+    start, end = wrap_dim(start_dim, len(shape)), wrap_dim(end_dim, len(shape))
+    if start > end:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if start == end:
+        return input
+    new = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+    return dispatch(Reshape, input, new)
 
 
-def _mT(self) -> Tensor:
-    if self._data.ndim < 2:
-        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
-                           f"Got {self._data.ndim}-D tensor.")
-    return transpose(self, -2, -1)
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    shape = input._data.shape
+    d = wrap_dim(dim, len(shape))
+    sizes = _dims_arg(sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = math.prod(s for s in sizes if s != -1)
+    if (-1 not in sizes and known != shape[d]) or (-1 in sizes and (
+            known == 0 or shape[d] % known)):
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
+                           f"size of dim {dim} ({shape[d]}) in the input tensor")
+    return dispatch(Reshape, input, shape[:d] + sizes + shape[d + 1:])
 
 
-Tensor.mT = property(_mT)
-__all__ += ["squeeze", "unsqueeze"]
+def ravel(input: Tensor) -> Tensor:
+    return dispatch(Reshape, input, (-1,))
+
+
+def movedim(input: Tensor, source, destination) -> Tensor:
+    nd = input._data.ndim
+    src, dst = _dims_arg(source), _dims_arg(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
+                           f"dims) should contain the same number of dims as destination "
+                           f"({list(dst)} dims)")
+    src_w = [wrap_dim(d, nd) for d in src]
+    dst_w = [wrap_dim(d, nd) for d in dst]
+    for name, given, wrapped in (("source", src, src_w), ("destination", dst, dst_w)):
+        if len(set(wrapped)) != len(wrapped):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({list(given)})")
+    rest = iter(d for d in range(nd) if d not in src_w)
+    moved = dict(zip(dst_w, src_w))
+    return dispatch(Permute, input, tuple(moved[i] if i in moved else next(rest)
+                                          for i in range(nd)))
+
+
+moveaxis = movedim
+
+
+# ---- sub-views: narrow, select, diagonal, unfold, as_strided ---------------------------------
+
+class _View(Op):
+    """A view given by ``view_of(array, *params)`` on parameters that ``check`` validated
+    and normalised. Backward writes the gradient into that view of zeros."""
+    view = True
+    overlapping = False  # whether the view may alias one input element several times
+
+    @classmethod
+    def forward(cls, ctx, a, *params):
+        params = cls.check(a.shape, *params)
+        ctx.shape, ctx.params = a.shape, params
+        return cls.view_of(a, *params)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        if cls.overlapping:
+            return dispatch(_IndexScatter, g, cls.positions(ctx.shape, *ctx.params), ctx.shape)
+        return dispatch(_ViewScatter, g, ctx.shape, cls, ctx.params)
+
+    @staticmethod
+    def check(shape, *params):
+        return params
+
+    @staticmethod
+    def view_of(a, *params):
+        raise NotImplementedError
+
+    @classmethod
+    def positions(cls, shape, *params) -> np.ndarray:
+        """Flat input position of each output element."""
+        return cls.view_of(np.arange(math.prod(shape)).reshape(shape), *params)
+
+
+class _ViewScatter(Op):
+    """Zeros of ``shape`` with ``g`` written into ``view_cls``'s view: the adjoint of a
+    non-overlapping view (and ``diag_embed`` itself)."""
+    name = "view_scatter"
+
+    @staticmethod
+    def forward(ctx, g, shape, view_cls, params):
+        ctx.view_cls, ctx.params = view_cls, params
+        out = np.zeros(shape, g.dtype)
+        view_cls.view_of(out, *params)[...] = g
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(ctx.view_cls, g, *ctx.params)
+
+
+class _IndexScatter(Op):
+    """Sum ``g``'s elements into zeros of ``shape`` at flat ``positions`` (-1: dropped)."""
+    name = "index_scatter"
+
+    @staticmethod
+    def forward(ctx, g, positions, shape):
+        ctx.positions = positions
+        flat, vals = positions.reshape(-1), g.reshape(-1)
+        keep = flat >= 0
+        n = math.prod(shape)
+        if g.dtype.kind == "c":
+            out = np.zeros(n, g.dtype)
+            np.add.at(out, flat[keep], vals[keep])
+        else:
+            out = np.bincount(flat[keep], vals[keep].astype(np.float64), n).astype(g.dtype)
+        return out.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(_IndexGather, g, ctx.positions)
+
+
+class _IndexGather(Op):
+    """``x``'s elements at flat ``positions`` (-1: zero); the adjoint of ``_IndexScatter``."""
+    name = "index_gather"
+
+    @staticmethod
+    def forward(ctx, x, positions):
+        ctx.positions, ctx.shape = positions, x.shape
+        out = x.reshape(-1)[np.maximum(positions, 0)]
+        out[positions < 0] = 0
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(_IndexScatter, g, ctx.positions, ctx.shape)
+
+
+def _index(dim: int, item) -> tuple:
+    return (slice(None),) * dim + (item, Ellipsis)
+
+
+class Narrow(_View):
+    @staticmethod
+    def check(shape, dim, start, length):
+        if not shape:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+        dim = wrap_dim(dim, len(shape))
+        size = shape[dim]
+        if not -size <= start <= size:
+            raise IndexError(f"start out of range (expected to be in range of [{-size}, "
+                             f"{size}], but got {start})")
+        start = start + size if start < 0 else start
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        if start + length > size:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size "
+                               f"({size}).")
+        return dim, start, length
+
+    @staticmethod
+    def view_of(a, dim, start, length):
+        return a[_index(dim, slice(start, start + length))]
+
+
+class Select(_View):
+    @staticmethod
+    def check(shape, dim, index):
+        if not shape:
+            raise IndexError("select() cannot be applied to a 0-dim tensor.")
+        dim = wrap_dim(dim, len(shape))
+        size = shape[dim]
+        if not -size <= index < size:
+            raise IndexError(f"select(): index {index} out of range for tensor of size "
+                             f"{list(shape)} at dimension {dim}")
+        return dim, index + size if index < 0 else index
+
+    @staticmethod
+    def view_of(a, dim, index):
+        return a[_index(dim, index)]
+
+
+class Diagonal(_View):
+    @staticmethod
+    def check(shape, offset, dim1, dim2):
+        d1, d2 = wrap_dim(dim1, len(shape)), wrap_dim(dim2, len(shape))
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return offset, d1, d2
+
+    @staticmethod
+    def view_of(a, offset, d1, d2):
+        # np.diagonal is read-only; torch's diagonal is a writable view, so build it.
+        n1, n2 = a.shape[d1], a.shape[d2]
+        r0, c0 = max(-offset, 0), max(offset, 0)
+        length = max(0, min(n1 - r0, n2 - c0))
+        start = 0
+        if length:
+            start = r0 * a.strides[d1] + c0 * a.strides[d2]
+        rest = [i for i in range(a.ndim) if i not in (d1, d2)]
+        shape = tuple(a.shape[i] for i in rest) + (length,)
+        strides = tuple(a.strides[i] for i in rest) + (a.strides[d1] + a.strides[d2],)
+        return _strided(a, start, shape, strides)
+
+
+class Unfold(_View):
+    @staticmethod
+    def check(shape, dim, size, step):
+        dim = wrap_dim(dim, len(shape))
+        n = shape[dim] if shape else 1
+        if size > n:
+            raise RuntimeError(f"maximum size for tensor at dimension {dim} is {n} but size "
+                               f"is {size}")
+        if step <= 0:
+            raise RuntimeError(f"step is {step} but must be > 0")
+        if size < 0:
+            raise RuntimeError(f"size is {size} but must be >= 0")
+        return dim, size, step
+
+    @staticmethod
+    def view_of(a, dim, size, step):
+        if a.ndim == 0:
+            return a.reshape(1)
+        shape, strides = list(a.shape), list(a.strides)
+        shape[dim] = (shape[dim] - size) // step + 1
+        strides[dim] *= step
+        return _strided(a, 0, tuple(shape) + (size,), tuple(strides) + (a.strides[dim],))
+
+    @classmethod
+    def backward(cls, ctx, g):
+        dim, size, step = ctx.params
+        if step < size:  # windows overlap: scatter-add
+            return dispatch(_IndexScatter, g, cls.positions(ctx.shape, *ctx.params), ctx.shape)
+        return dispatch(_ViewScatter, g, ctx.shape, cls, ctx.params)
+
+
+class AsStrided(Op):
+    """A view of the input's storage with any sizes/strides/offset (in elements)."""
+    view = True
+
+    @staticmethod
+    def forward(ctx, a, size, stride, storage_offset):
+        item = a.itemsize
+        root = _root_array(a)
+        a_offset = (_ptr(a) - _ptr(root)) // item
+        offset = a_offset if storage_offset is None else storage_offset
+        need = offset + 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+        if need > root.nbytes // item:
+            raise RuntimeError(
+                f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset "
+                f"{offset}, and itemsize {item} requiring a storage size of {need * item} are "
+                f"out of bounds for storage of size {root.nbytes}")
+        ctx.geometry = (a.shape, tuple(s // item for s in a.strides), a_offset, size, stride,
+                        offset)
+        return _strided(a, (offset - a_offset) * item, size, tuple(s * item for s in stride))
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, a_strides, a_offset, size, stride, offset = ctx.geometry
+        where_in = _storage_positions(shape, a_strides, a_offset)
+        where_out = _storage_positions(size, stride, offset)
+        lookup = np.full(max(where_in.max(initial=-1), where_out.max(initial=-1)) + 1, -1)
+        lookup[where_in.reshape(-1)] = np.arange(where_in.size)
+        return dispatch(_IndexScatter, g, lookup[where_out], shape)
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _strided(a: np.ndarray, byte_offset: int, shape: tuple, strides: tuple) -> np.ndarray:
+    """A writable view (if ``a`` is) of ``a``'s memory from ``byte_offset`` bytes into ``a``.
+
+    Built on the root array, so the view's ``base`` is that array (which is how a tensor
+    finds its storage); ``as_strided`` would hide it behind a NumPy-internal object."""
+    root = _root_array(a)
+    try:
+        return np.ndarray(shape, a.dtype, buffer=root, offset=_ptr(a) - _ptr(root) + byte_offset,
+                          strides=strides)
+    except (TypeError, ValueError):  # a root that exports no buffer (not contiguous)
+        item = a.itemsize
+        start = np.lib.stride_tricks.as_strided(a, (byte_offset // item + 1,), (item,))
+        return np.lib.stride_tricks.as_strided(start[byte_offset // item:], shape, strides,
+                                               writeable=a.flags.writeable)
+
+
+def _storage_positions(shape: tuple, strides: tuple, offset: int) -> np.ndarray:
+    pos = np.full(shape, offset, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        pos += (np.arange(n) * s).reshape((n,) + (1,) * (len(shape) - d - 1))
+    return pos
+
+
+def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
+    return dispatch(Narrow, input, dim, int(start), int(length))
+
+
+def select(input: Tensor, dim: int, index) -> Tensor:
+    return dispatch(Select, input, dim, int(index))
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    return dispatch(Diagonal, input, offset, dim1, dim2)
+
+
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor:
+    return dispatch(AsStrided, input, _dims_arg(size), _dims_arg(stride), storage_offset)
+
+
+# ---- splitting: multi-output views -----------------------------------------------------------
+
+class SplitWithSizes(Op):
+    view = True
+
+    @staticmethod
+    def forward(ctx, a, sizes, dim):
+        if not a.ndim:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        dim = wrap_dim(dim, a.ndim)
+        n = a.shape[dim]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {dim}), but got "
+                               f"split_sizes={list(sizes)}")
+        ctx.dim = dim
+        bounds = np.cumsum((0,) + tuple(sizes)).tolist()
+        return tuple(a[_index(dim, slice(lo, hi))] for lo, hi in zip(bounds, bounds[1:]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return cat(list(grads), ctx.dim)
+
+
+class Unbind(Op):
+    view = True
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        if not a.ndim:
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+        ctx.dim = dim = wrap_dim(dim, a.ndim)
+        return tuple(a[_index(dim, i)] for i in range(a.shape[dim]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return stack(list(grads), ctx.dim)
+
+
+def _split_sizes(n: int, size: int) -> list:
+    if size < 0:
+        raise RuntimeError(f"split expects split_size be non-negative, but got split_size={size}")
+    if size == 0:
+        if n:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                               f"dimension size of {n}")
+        return [0]
+    return [min(size, n - i) for i in range(0, n, size)] or [0]
+
+
+def _dim_size(input: Tensor, dim: int) -> int:
+    if not input._data.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
+    return input._data.shape[wrap_dim(dim, input._data.ndim)]
+
+
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        sizes = _split_sizes(_dim_size(tensor, dim), int(split_size_or_sections))
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+    return dispatch(SplitWithSizes, tensor, tuple(sizes), dim)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = _dim_size(input, dim)
+    return split(input, max(-(-n // chunks), 1) if n else 0, dim) if n or chunks == 1 else \
+        split(input, [0] * chunks, dim)
+
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+    if not input._data.ndim:
+        raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a "
+                           "tensor with 0 dims")
+    n = input._data.shape[wrap_dim(dim, input._data.ndim)]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        ios = ios.item() if ios._data.ndim == 0 else ios.tolist()
+    if isinstance(ios, (int, np.integer)):
+        if ios <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {ios}")
+        q, r = divmod(n, int(ios))
+        sizes = [q + 1] * r + [q] * (int(ios) - r)
+    else:
+        bounds = [min(max(int(i) + (n if i < 0 else 0), 0), n) for i in ios]
+        edges = [0] + bounds + [n]
+        sizes = [max(hi - lo, 0) for lo, hi in zip(edges, edges[1:])]
+        starts = [min(lo, n) for lo in edges[:-1]]
+        return tuple(narrow(input, dim, s, z) for s, z in zip(starts, sizes))
+    return dispatch(SplitWithSizes, input, tuple(sizes), dim)
+
+
+def _split_along(name: str, dim: int, min_dims: int):
+    def fn(input: Tensor, indices_or_sections) -> tuple:
+        nd = input._data.ndim
+        if nd < min_dims:
+            raise RuntimeError(f"torch.{name} requires a tensor with at least {min_dims} "
+                               f"dimension, but got a tensor with {nd} dimensions!")
+        d = 0 if name == "hsplit" and nd == 1 else dim
+        if isinstance(indices_or_sections, (int, np.integer)):
+            size = input._data.shape[d]
+            if indices_or_sections == 0 or size % indices_or_sections:
+                raise RuntimeError(f"torch.{name} attempted to split along dimension {d}, but "
+                                   f"the size of the dimension {size} is not divisible by the "
+                                   f"split_size {indices_or_sections}!")
+        return tensor_split(input, indices_or_sections, d)
+    fn.__name__ = name
+    fn.__doc__ = f"``tensor_split`` along dim {dim}, with numpy.{name}'s divisibility check."
+    return fn
+
+
+hsplit = _split_along("hsplit", 1, 1)
+vsplit = _split_along("vsplit", 0, 2)
+dsplit = _split_along("dsplit", 2, 3)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    return dispatch(Unbind, input, dim)
+
+
+# ---- joining ---------------------------------------------------------------------------------
+
+def _common_dtype(arrays) -> np.dtype:
+    dt = functools.reduce(promote_types, (from_numpy_dtype(a.dtype) for a in arrays))
+    return dt.np
+
+
+class Cat(Op):
+    @staticmethod
+    def forward(ctx, arrays, dim=0):
+        if not arrays:
+            raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+        for i, a in enumerate(arrays):
+            if a.ndim == 0:
+                raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                                   "concatenated")
+        # Legacy: 1-D empty tensors are skipped whatever the other shapes.
+        kept = [i for i, a in enumerate(arrays) if a.shape != (0,)]
+        dt = _common_dtype(arrays)
+        if not kept:
+            return np.empty((0,), dt)
+        ref = arrays[kept[0]]
+        d = wrap_dim(dim, ref.ndim)
+        for i in kept:
+            a = arrays[i]
+            if a.ndim != ref.ndim:
+                raise RuntimeError(f"Tensors must have same number of dimensions: got "
+                                   f"{ref.ndim} and {a.ndim}")
+            for k in range(ref.ndim):
+                if k != d and a.shape[k] != ref.shape[k]:
+                    raise RuntimeError(
+                        f"Sizes of tensors must match except in dimension {d}. Expected size "
+                        f"{ref.shape[k]} but got size {a.shape[k]} for tensor number {i} in "
+                        "the list.")
+        ctx.dim, ctx.sizes = d, [a.shape[d] if i in kept else None
+                                 for i, a in enumerate(arrays)]
+        return np.concatenate([arrays[i] for i in kept], axis=d, dtype=dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        grads, start = [], 0
+        for size in ctx.sizes:
+            if size is None:
+                grads.append(None)
+                continue
+            grads.append(narrow(g, ctx.dim, start, size))
+            start += size
+        return grads
+
+
+class Stack(Op):
+    @staticmethod
+    def forward(ctx, arrays, dim=0):
+        if not arrays:
+            raise RuntimeError("stack expects a non-empty TensorList")
+        ref = arrays[0]
+        for i, a in enumerate(arrays):
+            if a.shape != ref.shape:
+                raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                                   f"{list(ref.shape)} at entry 0 and {list(a.shape)} at entry "
+                                   f"{i}")
+        ctx.dim = d = wrap_dim(dim, ref.ndim + 1)
+        return np.stack(arrays, axis=d, dtype=_common_dtype(arrays))
+
+    @staticmethod
+    def backward(ctx, g):
+        return list(unbind(g, ctx.dim))
+
+
+def cat(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    return _write_out(dispatch(Cat, list(tensors), dim), out)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    return _write_out(dispatch(Stack, list(tensors), dim), out)
+
+
+def _atleast(nd: int):
+    def fn(*tensors):
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+            return tuple(fn(t) for t in tensors[0])
+        if len(tensors) != 1:
+            return tuple(fn(t) for t in tensors)
+        x = tensors[0]
+        shape = x._data.shape
+        if len(shape) >= nd:
+            return x
+        if nd == 3 and len(shape) == 1:
+            return dispatch(Reshape, x, (1, shape[0], 1))
+        if nd == 3 and len(shape) == 2:
+            return dispatch(Reshape, x, shape + (1,))
+        return dispatch(Reshape, x, (1,) * (nd - len(shape)) + shape)
+    fn.__name__ = f"atleast_{nd}d"
+    fn.__doc__ = f"View each input with at least {nd} dimensions (as numpy.atleast_{nd}d)."
+    return fn
+
+
+atleast_1d, atleast_2d, atleast_3d = _atleast(1), _atleast(2), _atleast(3)
+
+
+def hstack(tensors, *, out: Tensor | None = None) -> Tensor:
+    ts = atleast_1d(list(tensors))
+    return cat(ts, 0 if ts and ts[0]._data.ndim == 1 else 1, out=out)
+
+
+def vstack(tensors, *, out: Tensor | None = None) -> Tensor:
+    return cat(atleast_2d(list(tensors)), 0, out=out)
+
+
+row_stack = vstack
+
+
+def dstack(tensors, *, out: Tensor | None = None) -> Tensor:
+    return cat(atleast_3d(list(tensors)), 2, out=out)
+
+
+def column_stack(tensors, *, out: Tensor | None = None) -> Tensor:
+    cols = [reshape(t, (t.numel(), 1)) if t._data.ndim <= 1 else t for t in tensors]
+    return cat(cols, 1, out=out)
+
+
+class BlockDiag(Op):
+    @staticmethod
+    def forward(ctx, arrays):
+        mats = []
+        for i, a in enumerate(arrays):
+            if a.ndim > 2:
+                raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer "
+                                   f"dimensions. Input {i} has {a.ndim} dimensions")
+            mats.append(a.reshape(1, -1) if a.ndim == 1 else a.reshape(1, 1) if a.ndim == 0
+                        else a)
+        out = np.zeros((sum(m.shape[0] for m in mats), sum(m.shape[1] for m in mats)),
+                       _common_dtype(arrays))
+        r = c = 0
+        boxes = []
+        for m in mats:
+            out[r:r + m.shape[0], c:c + m.shape[1]] = m
+            boxes.append((r, c, m.shape, None))
+            r, c = r + m.shape[0], c + m.shape[1]
+        ctx.boxes = [(r0, c0, shp, a.shape) for (r0, c0, shp, _), a in zip(boxes, arrays)]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return [g[r:r + shp[0], c:c + shp[1]].reshape(orig) for r, c, shp, orig in ctx.boxes]
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    if not tensors:
+        return _make(np.zeros((0, 0), np.float32))
+    return dispatch(BlockDiag, list(tensors))
+
+
+# ---- repeating, flipping, rolling ------------------------------------------------------------
+
+class Repeat(Op):
+    @staticmethod
+    def forward(ctx, a, repeats):
+        if len(repeats) < a.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
+                               "number of dimensions of tensor")
+        shape = (1,) * (len(repeats) - a.ndim) + a.shape
+        target = [r * s for r, s in zip(repeats, shape)]
+        for r in repeats:
+            if r < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {r}: "
+                                   f"{list(target)}")
+        ctx.shape, ctx.padded, ctx.repeats = a.shape, shape, repeats
+        return np.tile(a.reshape(shape), repeats)
+
+    @staticmethod
+    def backward(ctx, g):
+        split = tuple(x for r, s in zip(ctx.repeats, ctx.padded) for x in (r, s))
+        g = g.reshape(split).sum(tuple(range(0, len(split), 2)))
+        return g.reshape(ctx.shape)
+
+
+@tensor_method()
+def repeat(self: Tensor, *sizes) -> Tensor:
+    """torch's repeat: tile the tensor ``sizes[i]`` times along dim ``i`` (not numpy.repeat)."""
+    return dispatch(Repeat, self, _shape_arg(sizes))
+
+
+def tile(input: Tensor, dims) -> Tensor:
+    dims = _dims_arg(dims)
+    nd = input._data.ndim
+    return dispatch(Repeat, input, (1,) * (nd - len(dims)) + dims)
+
+
+class Flip(Op):
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims = wrap_dims(dims, a.ndim)
+        return np.ascontiguousarray(np.flip(a, dims)) if dims else a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return flip(g, ctx.dims)
+
+
+class Roll(Op):
+    @staticmethod
+    def forward(ctx, a, shifts, dims):
+        if dims is None:
+            if len(shifts) != 1:
+                raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                                   f"dims:0")
+            ctx.shifts, ctx.dims = shifts, None
+            return np.roll(a.reshape(-1), shifts[0]).reshape(a.shape)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                               f"dims:{len(dims)}")
+        dims = tuple(wrap_dim(d, a.ndim) for d in dims)
+        ctx.shifts, ctx.dims = shifts, dims
+        return np.roll(a, shifts, dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(Roll, g, tuple(-s for s in ctx.shifts), ctx.dims)
+
+
+def flip(input: Tensor, dims) -> Tensor:
+    return dispatch(Flip, input, _dims_arg(dims))
+
+
+def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return dispatch(Flip, input, (1,))
+
+
+def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return dispatch(Flip, input, (0,))
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    return dispatch(Roll, input, _dims_arg(shifts), None if dims is None else _dims_arg(dims))
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    nd = input._data.ndim
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if nd < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {nd}")
+    d0, d1 = wrap_dim(dims[0], nd), wrap_dim(dims[1], nd)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return dispatch(Flip, input, ())
+
+
+# ---- diagonals, index grids ------------------------------------------------------------------
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices (in dims ``dim1``, ``dim2``) whose ``offset`` diagonal is the last dim."""
+    shape = input._data.shape
+    nd = len(shape) + 1
+    d1, d2 = wrap_dim(dim1, nd), wrap_dim(dim2, nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    n = (shape[-1] if shape else 1) + abs(offset)
+    rest = iter(shape[:-1])
+    out_shape = tuple(n if i in (d1, d2) else next(rest) for i in range(nd))
+    x = input if shape else dispatch(Reshape, input, (1,))
+    return dispatch(_ViewScatter, x, out_shape, Diagonal, (offset, d1, d2))
+
+
+def diag(input: Tensor, diagonal: int = 0, *, out: Tensor | None = None) -> Tensor:
+    nd = input._data.ndim
+    if nd == 1:
+        return _write_out(diag_embed(input, diagonal, 0, 1), out)
+    if nd == 2:
+        from .conversion import clone
+        return _write_out(clone(dispatch(Diagonal, input, diagonal, 0, 1)), out)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")
+
+
+def _tri_indices(fn):
+    def indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                layout=None) -> Tensor:
+        rows, cols = fn(row, offset, col)
+        return _make(np.stack([rows, cols]).astype(dtype.np if dtype is not None else np.int64))
+    return indices
+
+
+tril_indices = _tri_indices(np.tril_indices)
+triu_indices = _tri_indices(np.triu_indices)
+tril_indices.__name__, triu_indices.__name__ = "tril_indices", "triu_indices"
+
+
+def broadcast_shapes(*shapes) -> Size:
+    out: list = []
+    for i, shape in enumerate(shapes):
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if any(s < 0 for s in shape):
+            raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: "
+                               f"{list(shape)}")
+        out = [1] * (len(shape) - len(out)) + out
+        for k in range(1, len(shape) + 1):
+            s, o = shape[-k], out[-k]
+            if o == 1:
+                out[-k] = s
+            elif s != 1 and s != o:
+                raise RuntimeError(f"Attempting to broadcast a dimension of length {s} at -{k}! "
+                                   f"Mismatching argument at index {i} had {shape}; but expected "
+                                   f"shape should be broadcastable to {out}")
+    return Size(out)
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = tuple(broadcast_shapes(*(t._data.shape for t in tensors)))
+    return tuple(dispatch(Expand, t, shape) for t in tensors)
+
+
+def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
+                           f"received: {indexing}")
+    for t in tensors:
+        if t._data.ndim > 1:
+            raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                               f"got: {t}")
+    swap = indexing == "xy" and len(tensors) >= 2
+    ts = list(tensors)
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.numel() for t in ts)
+    n = len(ts)
+    grids = [dispatch(Expand, dispatch(Reshape, t, (1,) * i + (-1,) + (1,) * (n - i - 1)),
+                      shape) for i, t in enumerate(ts)]
+    if swap:
+        grids[0], grids[1] = grids[1], grids[0]
+        grids = [transpose(g, 0, 1) for g in grids]
+    return tuple(grids)
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([reshape(g, (-1,)) for g in grids], 1)
+
+
+# ---- Tensor methods and properties -----------------------------------------------------------
+
+@tensor_method("reshape")
+def _reshape(self: Tensor, *shape) -> Tensor:
+    return dispatch(Reshape, self, _shape_arg(shape))
+
+
+@tensor_method()
+def view(self: Tensor, *shape) -> Tensor:
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
+        return dispatch(ViewDtype, self, shape[0].np)
+    return dispatch(View, self, _shape_arg(shape))
+
+
+@tensor_method()
+def view_as(self: Tensor, other: Tensor) -> Tensor:
+    return dispatch(View, self, other._data.shape)
+
+
+@tensor_method()
+def reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    return dispatch(Reshape, self, other._data.shape)
+
+
+@tensor_method("permute")
+def _permute(self: Tensor, *dims) -> Tensor:
+    return dispatch(Permute, self, _shape_arg(dims))
+
+
+@tensor_method()
+def expand(self: Tensor, *shape) -> Tensor:
+    return dispatch(Expand, self, _shape_arg(shape))
+
+
+@tensor_method()
+def expand_as(self: Tensor, other: Tensor) -> Tensor:
+    return dispatch(Expand, self, other._data.shape)
+
+
+@tensor_method("flip")
+def _flip(self: Tensor, *dims) -> Tensor:
+    return dispatch(Flip, self, _shape_arg(dims))
+
+
+@tensor_method("tile")
+def _tile(self: Tensor, *dims) -> Tensor:
+    return tile(self, _shape_arg(dims))
+
+
+@tensor_method("unfold")
+def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Sliding windows of ``size`` every ``step`` along ``dimension``, as a new last dim."""
+    return dispatch(Unfold, self, dimension, size, step)
+
+
+@tensor_method("split")
+def _split(self: Tensor, split_size, dim: int = 0) -> tuple:
+    return split(self, split_size, dim)
+
+
+for _fn in (transpose, swapaxes, t, adjoint, broadcast_to, squeeze, unsqueeze, flatten,
+            unflatten, ravel, narrow, select, unbind, chunk, tensor_split, hsplit, vsplit, dsplit,
+            as_strided, movedim, diagonal, fliplr, flipud, roll, rot90, diag, diag_embed):
+    tensor_method()(_fn)
+Tensor.swapdims = Tensor.swapaxes = Tensor.transpose
+Tensor.moveaxis = Tensor.movedim
+
+
+def _inplace_view(fn):
+    """``unsqueeze_`` and friends: ``self`` becomes the view (its data and grad_fn)."""
+    def method(self: Tensor, *args) -> Tensor:
+        if self._requires_grad and self.grad_fn is None and STATE.grad_enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        result = fn(self, *args)
+        self._data, self.grad_fn, self._output_nr = result._data, result.grad_fn, \
+            result._output_nr
+        return self
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+for _fn in (squeeze, unsqueeze, transpose, t):
+    tensor_method(_fn.__name__ + "_")(_inplace_view(_fn))
+Tensor.swapdims_ = Tensor.swapaxes_ = Tensor.transpose_
+
+
+def _mT(self: Tensor) -> Tensor:
+    return _matrix_transpose(self, "tensor.mT is only supported on matrices or batches of "
+                                   "matrices.")
+
+
+def _mH(self: Tensor) -> Tensor:
+    return _conj_if_complex(_matrix_transpose(
+        self, "tensor.mH is only supported on matrices or batches of matrices."))
+
+
+def _T(self: Tensor) -> Tensor:
+    nd = self._data.ndim
+    if nd != 2 and nd != 0:
+        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their "
+                      "shape is deprecated and it will throw an error in a future release. "
+                      "Consider `x.mT` to transpose batches of matrices or `x.permute(*torch."
+                      "arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.",
+                      UserWarning, stacklevel=2)
+    return dispatch(Permute, self, tuple(range(nd - 1, -1, -1)))
+
+
+def _H(self: Tensor) -> Tensor:
+    nd = self._data.ndim
+    if nd > 2:
+        raise RuntimeError("tensor.H is only supported on matrices (2-D tensors). Got "
+                           f"{nd}-D tensor.")
+    return _conj_if_complex(t(self))
+
+
+Tensor.mT, Tensor.mH, Tensor.T, Tensor.H = property(_mT), property(_mH), property(_T), \
+    property(_H)

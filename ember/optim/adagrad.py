@@ -8,8 +8,16 @@ from typing import Any
 import numpy as np
 
 from .._tensor import _make
-from .optimizer import (Optimizer, ParamsT, _bump_step, _call_closure, _check_common, _real,
-                        _scalar_state, _to_scalar)
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _bump_step,
+    _call_closure,
+    _check_common,
+    _real,
+    _scalar_state,
+    _to_scalar,
+)
 
 __all__ = ["Adagrad"]
 
@@ -48,7 +56,8 @@ class Adagrad(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = _call_closure(closure)
         for group in self.param_groups:
-            for p, state in self._params_with_grad(group):
+            for p in self._params_with_grad(group):
+                state = self.state[p]
                 if not state:  # a parameter added with add_param_group
                     state = self._init_state(p, group)
                 _adagrad(*map(_real, (p._data, p.grad._data, state["sum"]._data)),

@@ -7,8 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import (Optimizer, ParamsT, _bump_step, _call_closure, _check_common, _real,
-                        _scalar_state, _to_scalar, _zeros_like)
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _bump_step,
+    _call_closure,
+    _check_common,
+    _real,
+    _scalar_state,
+    _to_scalar,
+    _zeros_like,
+)
 
 __all__ = ["Adamax"]
 
@@ -31,7 +40,8 @@ class Adamax(Optimizer):
         loss = _call_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
-            for p, state in self._params_with_grad(group):
+            for p in self._params_with_grad(group):
+                state = self.state[p]
                 if not state:
                     state["step"] = _scalar_state(0.0)
                     state["exp_avg"] = _zeros_like(p)

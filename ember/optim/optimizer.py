@@ -319,15 +319,15 @@ class Optimizer:
 
     # ---- helpers for the algorithms ---------------------------------------------------------
 
-    def _params_with_grad(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, dict]]:
-        """Yield ``(param, state)`` for each parameter of ``group`` that has a gradient.
+    def _params_with_grad(self, group: dict[str, Any]) -> Iterator[Tensor]:
+        """Yield each parameter of ``group`` that has a gradient.
 
         The caller updates the parameter in place; its version counter is bumped after.
         """
         for p in group["params"]:
             if p.grad is None:
                 continue
-            yield p, self.state[p]
+            yield p
             p._vc[0] += 1
 
 
@@ -393,6 +393,9 @@ def _zeros_like(p: Tensor) -> Tensor:
 
 
 def _real(a: np.ndarray) -> np.ndarray:
-    """A complex array as a real view with a trailing axis of 2 (``torch.view_as_real``)."""
-    return a[..., None].view(a.real.dtype) if a.dtype.kind == "c" else a
+    """The view the update math runs on: complex arrays as real ones with a trailing axis of 2
+    (``torch.view_as_real``), 0-d arrays as 1-d (so NumPy results stay arrays, not scalars)."""
+    if a.dtype.kind == "c":
+        return a[..., None].view(a.real.dtype)
+    return a if a.ndim else a[None]
 

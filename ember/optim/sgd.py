@@ -7,8 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import (Optimizer, ParamsT, _call_closure, _check_common, _real, _to_scalar,
-                        _zeros_like)
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _call_closure,
+    _check_common,
+    _real,
+    _to_scalar,
+    _zeros_like,
+)
 
 __all__ = ["SGD"]
 
@@ -35,9 +42,10 @@ class SGD(Optimizer):
         loss = _call_closure(closure)
         for group in self.param_groups:
             momentum = group["momentum"]
-            for p, state in self._params_with_grad(group):
+            for p in self._params_with_grad(group):
                 buf, first = None, False
                 if momentum != 0:
+                    state = self.state[p]
                     first = state.get("momentum_buffer") is None
                     if first:
                         state["momentum_buffer"] = _zeros_like(p)

@@ -1,0 +1,94 @@
+"""The embedding lookup and its backward.
+
+The backward sums the gradients of repeated indices into rows of the weight. NumPy's
+``np.add.at`` does that one element at a time; sorting the indices and summing runs
+with ``np.add.reduceat`` is one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dispatch import Op, dispatch
+from .._tensor import Tensor, _make
+
+__all__: list[str] = []
+
+
+def _check_indices(indices: np.ndarray, num: int) -> None:
+    if indices.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
+                           "following scalar types: Long, Int; but got "
+                           f"{indices.dtype} instead (while checking arguments for embedding)")
+    if indices.size and (indices.min() < 0 or indices.max() >= num):
+        raise IndexError("index out of range in self")
+
+
+def embedding_dense_backward(grad: np.ndarray, indices: np.ndarray, num_weights: int,
+                             padding_idx: int | None, scale_grad_by_freq: bool) -> np.ndarray:
+    """Sum ``grad`` rows into a (num_weights, D) array at ``indices``."""
+    dim = grad.shape[-1]
+    idx = indices.reshape(-1).astype(np.int64)
+    g = grad.reshape(-1, dim)
+    out = np.zeros((num_weights, dim), dtype=grad.dtype)
+    if not idx.size:
+        return out
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    uniq, starts, counts = np.unique(sorted_idx, return_index=True, return_counts=True)
+    sums = np.add.reduceat(g[order], starts, axis=0)
+    if scale_grad_by_freq:
+        sums = sums / counts[:, None].astype(grad.dtype)
+    out[uniq] = sums
+    if padding_idx is not None:
+        out[padding_idx] = 0
+    return out
+
+
+def _lookup_scale(indices: np.ndarray, padding_idx, scale_grad_by_freq, dtype):
+    """Per-lookup factors of the backward: 0 at padding, 1/count with scale_grad_by_freq."""
+    idx = indices.reshape(-1)
+    scale = np.ones(idx.shape, dtype=dtype)
+    if scale_grad_by_freq and idx.size:
+        uniq, inv, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        scale = scale / counts[inv]
+    if padding_idx is not None:
+        scale[idx == padding_idx] = 0
+    return scale.reshape(indices.shape + (1,))
+
+
+class Embedding(Op):
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq):
+        _check_indices(indices, weight.shape[0])
+        ctx.save_for_backward(indices)
+        ctx.args = (weight.shape[0], padding_idx, scale_grad_by_freq)
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, g):
+        (indices,) = ctx.saved_tensors
+        return dispatch(EmbeddingBackward, g, indices, *ctx.args), None
+
+
+class EmbeddingBackward(Op):
+    """Linear in ``g``: its own gradient gathers the rows back (scaled like the sum)."""
+
+    @staticmethod
+    def forward(ctx, g, indices, num_weights, padding_idx, scale_grad_by_freq):
+        ctx.save_for_backward(indices)
+        ctx.args = (padding_idx, scale_grad_by_freq)
+        return embedding_dense_backward(g, indices, num_weights, padding_idx, scale_grad_by_freq)
+
+    @staticmethod
+    def backward(ctx, v):
+        (indices,) = ctx.saved_tensors
+        idx = indices._data
+        scale = _lookup_scale(idx, *ctx.args, v._data.dtype)
+        return _make(v._data[idx] * scale), None
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              scale_grad_by_freq: bool = False) -> Tensor:
+    """Rows of ``weight`` at ``input``; ``padding_idx`` rows get no gradient."""
+    return dispatch(Embedding, weight, input, padding_idx, scale_grad_by_freq)

@@ -1,0 +1,225 @@
+"""Normalization: layer, batch, group, instance, RMS and local response norm.
+
+One fused op, ``Normalize``, standardises over some axes and applies a broadcast affine
+(``(x - mean) * rstd * w + b``; without the centring for RMS norm); every norm is that op
+on a suitably reshaped input. Its backward is the closed form; with ``create_graph`` the
+statistics are recomputed with ember ops so higher-order gradients are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dispatch import Op, dispatch
+from .._state import STATE
+from .._tensor import Tensor, _make
+from .conv import Convolution
+
+__all__ = ["layer_norm", "batch_norm", "group_norm", "instance_norm", "rms_norm",
+           "local_response_norm"]
+
+
+def normalize_array(x, axes, eps, center):
+    """``(xhat, mean, rstd)`` of ``x`` standardised over ``axes`` (NumPy reference path)."""
+    mean = x.mean(axes, keepdims=True) if center else None
+    xc = x - mean if center else x
+    var = np.mean(np.square(xc), axes, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)
+    return xc * rstd, mean, rstd
+
+
+class Normalize(Op):
+    """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, axes, eps, center):
+        xhat, mean, rstd = normalize_array(x, axes, eps, center)
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.axes, ctx.eps, ctx.center = axes, eps, center
+        out = xhat
+        if w is not None:
+            out *= w
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, mean, rstd = ctx.saved_tensors
+        axes, center = ctx.axes, ctx.center
+        if STATE.grad_enabled:  # create_graph: statistics as functions of x
+            mean = x.mean(axes, keepdim=True) if center else None
+            xc = x - mean if center else x
+            rstd = ((xc * xc).mean(axes, keepdim=True) + ctx.eps) ** -0.5
+        xhat = (x - mean if center else x) * rstd
+        gxhat = g * w if w is not None else g
+        need = ctx.needs_input_grad
+        gx = None
+        if need[0]:
+            inner = gxhat - xhat * (gxhat * xhat).mean(axes, keepdim=True)
+            if center:
+                inner = inner - gxhat.mean(axes, keepdim=True)
+            gx = inner * rstd
+        return gx, (g * xhat if need[1] else None), (g if need[2] else None)
+
+
+def _normalize(x: Tensor, w, b, axes: tuple, eps: float, center: bool = True) -> Tensor:
+    return dispatch(Normalize, x, w, b, axes, float(eps), center)
+
+
+def _shape_list(shape) -> list:
+    return [int(s) for s in ((shape,) if isinstance(shape, int) else shape)]
+
+
+def _check_normalized_shape(input: Tensor, normalized_shape, weight, bias) -> tuple:
+    shape = _shape_list(normalized_shape)
+    k = len(shape)
+    if k == 0:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and list(t.shape) != shape:
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but "
+                               f"got {name} of shape {list(t.shape)} and normalized_shape = "
+                               f"{shape}")
+    if input.ndim < k or list(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"Given normalized_shape={shape}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size"
+                           f"{list(input.shape)}")
+    return tuple(range(input.ndim - k, input.ndim))
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
+    axes = _check_normalized_shape(input, normalized_shape, weight, bias)
+    return _normalize(input, weight, bias, axes, eps)
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """``x / sqrt(mean(x**2) + eps) * weight`` over the trailing dims (eps defaults to the
+    dtype's machine epsilon, as torch)."""
+    axes = _check_normalized_shape(input, normalized_shape, weight, None)
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    return _normalize(input, weight, None, axes, eps, center=False)
+
+
+def _channel_view(t: Tensor | None, ndim: int, axis: int = 1):
+    if t is None:
+        return None
+    return t.reshape((1,) * axis + (-1,) + (1,) * (ndim - axis - 1))
+
+
+def _update_running(running: Tensor | None, value: np.ndarray, momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * value``, in place, untracked."""
+    if running is None:
+        return
+    from ..autograd.grad_mode import no_grad
+    with no_grad():
+        running.mul_(1 - momentum).add_(_make(value.astype(running._data.dtype)),
+                                        alpha=momentum)
+
+
+def _batch_stats(x: np.ndarray, axes: tuple, extra_axis: int | None = None):
+    """Batch mean and unbiased variance per channel (for the running statistics)."""
+    n = int(np.prod([x.shape[a] for a in axes]))
+    mean = x.mean(axes)
+    var = x.var(axes) * (n / max(n - 1, 1)) if n > 1 else np.full_like(mean, np.nan)
+    if extra_axis is not None:
+        mean, var = mean.mean(extra_axis), var.mean(extra_axis)
+    return mean, var
+
+
+def _affine_eval(input, mean, var, weight, bias, eps) -> Tensor:
+    nd = input.ndim
+    out = (input - _channel_view(mean, nd)) * ((_channel_view(var, nd) + eps) ** -0.5)
+    if weight is not None:
+        out = out * _channel_view(weight, nd)
+    if bias is not None:
+        out = out + _channel_view(bias, nd)
+    return out
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) over the batch and spatial dims; in training, update
+    the running statistics in place (the variance as the unbiased estimate, as torch)."""
+    if input.ndim < 2:
+        raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    axes = (0,) + tuple(range(2, input.ndim))
+    if not training:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation "
+                               "mode")
+        return _affine_eval(input, running_mean, running_var, weight, bias, eps)
+    if input.numel() // c <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {input.shape}")
+    if running_mean is not None or running_var is not None:
+        mean, var = _batch_stats(input._data, axes)
+        _update_running(running_mean, mean, momentum)
+        _update_running(running_var, var, momentum)
+    nd = input.ndim
+    return _normalize(input, _channel_view(weight, nd), _channel_view(bias, nd), axes, eps)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each (sample, channel) plane over its spatial dims."""
+    nd = input.ndim
+    if not use_input_stats:
+        return _affine_eval(input, running_mean, running_var, weight, bias, eps)
+    axes = tuple(range(2, nd))
+    if input.numel() // (input.shape[0] * input.shape[1]) <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{input.shape}")
+    if running_mean is not None or running_var is not None:
+        mean, var = _batch_stats(input._data, axes, extra_axis=0)
+        _update_running(running_mean, mean, momentum)
+        _update_running(running_var, var, momentum)
+    return _normalize(input, _channel_view(weight, nd), _channel_view(bias, nd), axes, eps)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over groups of channels (and the spatial dims) of each sample."""
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    x = input.reshape(n, num_groups, c // num_groups, -1)
+    shape = (1, num_groups, c // num_groups, 1)
+    w = weight.reshape(shape) if weight is not None else None
+    b = bias.reshape(shape) if bias is not None else None
+    return _normalize(x, w, b, (2, 3), eps).reshape(tuple(input.shape))
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Divide each element by a power of the mean square over ``size`` neighbouring
+    channels (a box convolution along dim 1)."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} "
+                         "dimensions)")
+    if input.numel() == 0:
+        return input
+    n, c = input.shape[:2]
+    sq = (input * input).reshape(n, 1, c, -1)
+    box = _make(np.full((1, 1, size, 1), 1.0 / size, dtype=input._data.dtype))
+    pads = ((size // 2, (size - 1) // 2), (0, 0))
+    div = dispatch(Convolution, sq, box, None, (1, 1), pads, (1, 1), 1).reshape(input.shape)
+    return input / (div * alpha + k) ** beta

@@ -1,0 +1,452 @@
+"""``ember.save`` / ``ember.load`` in PyTorch's own checkpoint format.
+
+A checkpoint is a zip archive (stored, records aligned to 64 bytes) holding ``data.pkl``,
+a protocol-2 pickle of the object in which each tensor is a call to
+``torch._utils._rebuild_tensor_v2`` on a persistent storage id, and one raw little-endian
+record ``data/<key>`` per storage. Tensors that share memory share a storage, so views
+keep their offsets and strides. Files written here load in torch
+(``torch.load(weights_only=True)``) and torch's files load here; the pre-1.6 legacy
+format is read too.
+
+Loading defaults to ``weights_only=True``: the unpickler accepts tensors, containers
+and primitive types only, and names any other global it meets in an ``UnpicklingError``.
+Saving is atomic: the archive is written beside the target and renamed into place.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import struct
+import tempfile
+import zipfile
+from typing import IO, Any
+
+import numpy as np
+
+from . import _dtype
+from ._tensor import Size, Tensor, _make, _root_array
+
+__all__ = ["save", "load"]
+
+_ALIGN = 64
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+_STORAGE_NAMES = {
+    "float32": "FloatStorage", "float64": "DoubleStorage", "float16": "HalfStorage",
+    "bfloat16": "BFloat16Storage", "int64": "LongStorage", "int32": "IntStorage",
+    "int16": "ShortStorage", "int8": "CharStorage", "uint8": "ByteStorage",
+    "bool": "BoolStorage", "complex64": "ComplexFloatStorage",
+    "complex128": "ComplexDoubleStorage"}
+_STORAGE_DTYPES = {v: getattr(_dtype, k) for k, v in _STORAGE_NAMES.items()}
+
+FileLike = str | os.PathLike | IO[bytes]
+
+
+# ---- saving --------------------------------------------------------------------------------
+
+class _Global:
+    """A global written into the pickle by name (torch's functions, without torch)."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def __call__(self, *args):  # pickle requires reduce functions to be callable
+        raise TypeError(f"{self.module}.{self.name} is only a name written into a checkpoint")
+
+
+class _StorageRef:
+    __slots__ = ("key", "dtype", "numel")
+
+    def __init__(self, key: str, dtype: _dtype.dtype, numel: int):
+        self.key, self.dtype, self.numel = key, dtype, numel
+
+
+_REBUILD_TENSOR = _Global("torch._utils", "_rebuild_tensor_v2")
+_REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
+_ORDERED_DICT = _Global("collections", "OrderedDict")
+
+
+class _Pickler(pickle._Pickler):
+    """Pickles ember tensors, dtypes, devices and Sizes as torch's globals."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def __init__(self, file, storages: dict):
+        super().__init__(file, protocol=2)
+        self._storages = storages  # id(root array) -> (_StorageRef, root array)
+
+    def _save_global_ref(self, obj: _Global) -> None:
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[_Global] = _save_global_ref
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _StorageRef):
+            return ("storage", _Global("torch", _STORAGE_NAMES[obj.dtype.name]), obj.key, "cpu",
+                    obj.numel)
+        return None
+
+    def reducer_override(self, obj):
+        if isinstance(obj, Tensor):
+            return self._reduce_tensor(obj)
+        if isinstance(obj, Size):
+            return (_Global("torch", "Size"), (tuple(obj),))
+        from ._device import device
+        if isinstance(obj, device):
+            return (_Global("torch", "device"), (str(obj),))
+        return NotImplemented
+
+    def _reduce_tensor(self, t: Tensor):
+        arr = t._data
+        root = _root_array(arr)
+        if not root.flags.c_contiguous or any(s < 0 for s in arr.strides):
+            root = arr = np.ascontiguousarray(arr)  # torch storages have no negative strides
+        item = arr.itemsize
+        offset_bytes = arr.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        ref = self._storages.get(id(root))
+        if ref is None:
+            ref = (_StorageRef(str(len(self._storages)), _dtype.from_numpy_dtype(root.dtype),
+                               root.size), root)
+            self._storages[id(root)] = ref
+        args = (ref[0], offset_bytes // item, tuple(arr.shape),
+                tuple(s // item for s in arr.strides), t.requires_grad,
+                _Reduced(_ORDERED_DICT, ()))
+        rebuilt = _Reduced(_REBUILD_TENSOR, args)
+        from .nn.parameter import Parameter
+        if isinstance(t, Parameter):
+            return (_REBUILD_PARAMETER, (rebuilt, t.requires_grad, _Reduced(_ORDERED_DICT, ())))
+        return rebuilt.reduce()
+
+
+class _Reduced:
+    """A call ``fn(*args)`` to be pickled (REDUCE) inside another reduce tuple."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn: _Global, args: tuple):
+        self.fn, self.args = fn, args
+
+    def reduce(self):
+        return (self.fn, self.args)
+
+
+def _save_reduced(self, obj: _Reduced) -> None:
+    self.save_reduce(obj.fn, obj.args, obj=obj)
+
+
+def _save_dtype(self, obj: _dtype.dtype) -> None:
+    self._save_global_ref(_Global("torch", obj.name))  # torch.float32 is a global
+
+
+_Pickler.dispatch[_Reduced] = _save_reduced
+_Pickler.dispatch[_dtype.dtype] = _save_dtype
+
+
+def _padding(offset: int) -> bytes:
+    """Local-header extra field that aligns the record's data to 64 bytes (as torch)."""
+    pad = (-(offset + 4)) % _ALIGN
+    return b"FB" + struct.pack("<H", pad) + b"Z" * pad
+
+
+def _write_archive(f: IO[bytes], name: str, records: list[tuple[str, bytes]]) -> None:
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+        for rec, data in records:
+            info = zipfile.ZipInfo(f"{name}/{rec}", date_time=(1980, 1, 1, 0, 0, 0))
+            filename_len = len(info.filename.encode())
+            info.extra = _padding(f.tell() + 30 + filename_len)
+            info.compress_type = zipfile.ZIP_STORED
+            zf.writestr(info, data)
+
+
+def save(obj: Any, f: FileLike, pickle_module=None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False
+         ) -> None:
+    """Save ``obj`` (tensors, state dicts, nested containers) in PyTorch's format.
+
+    With a path, the file is written to a temporary file in the same directory and
+    renamed over the target, so an interrupted save leaves the previous file intact."""
+    if not _use_new_zipfile_serialization:
+        raise NotImplementedError("ember writes only the zip checkpoint format (torch >= 1.6)")
+    buf = io.BytesIO()
+    storages: dict = {}
+    _Pickler(buf, storages).dump(obj)
+    records = [("data.pkl", buf.getvalue()), (".format_version", b"1"),
+               (".storage_alignment", b"64"), ("byteorder", b"little")]
+    for ref, root in sorted(storages.values(), key=lambda r: int(r[0].key)):
+        records.append((f"data/{ref.key}", _le_bytes(root)))
+    records += [("version", b"3\n"),
+                (".data/serialization_id", str(int.from_bytes(os.urandom(16), "big")).encode())]
+    if isinstance(f, (str, os.PathLike)):
+        path = os.fspath(f)
+        name = os.path.splitext(os.path.basename(path))[0] or "archive"
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".ember-save-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _write_archive(out, name, records)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    else:
+        _write_archive(f, "archive", records)
+
+
+def _le_bytes(arr: np.ndarray) -> bytes:
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr.tobytes()
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    arr = _strided(storage, storage_offset, size, stride)
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    return _rebuild_tensor_v2(storage, storage_offset, size, stride)
+
+
+def _strided(storage: np.ndarray, offset: int, size, stride) -> np.ndarray:
+    size, stride = tuple(size), tuple(stride)
+    if any(s < 0 for s in size) or any(s < 0 for s in stride) or offset < 0:
+        raise RuntimeError(f"invalid tensor geometry: size {size}, stride {stride}, "
+                           f"offset {offset}")
+    extent = offset + (1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0)
+    if extent > storage.size:
+        raise RuntimeError(f"tensor of size {list(size)} with stride {list(stride)} and offset "
+                           f"{offset} does not fit in a storage of {storage.size} elements")
+    item = storage.itemsize
+    return np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
+                                           strides=tuple(s * item for s in stride),
+                                           writeable=storage.flags.writeable)
+
+
+def _rebuild_parameter(data, requires_grad, backward_hooks, *args):
+    from .nn.parameter import Parameter
+    return Parameter(data, requires_grad)
+
+
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    return _rebuild_parameter(data, requires_grad, backward_hooks)
+
+
+def _rebuild_from_type_v2(func, new_type, args, state):
+    return func(*args)
+
+
+class _StorageType:
+    """Stands for ``torch.FloatStorage`` etc. while unpickling."""
+
+    def __init__(self, dtype: _dtype.dtype):
+        self.dtype = dtype
+
+
+def _size(*args):
+    return Size(*args)
+
+
+def _device(*args):
+    from ._device import device
+    return device(*args)
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
+    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
+    ("torch", "Size"): _size,
+    ("torch", "device"): _device,
+    ("torch", "Tensor"): Tensor,
+    ("torch.nn.parameter", "Parameter"): "parameter",
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,
+    ("builtins", "slice"): slice,
+    ("builtins", "bytearray"): bytearray,
+    ("_codecs", "encode"): "codecs",
+}
+for _name in _STORAGE_DTYPES:
+    _ALLOWED[("torch", _name)] = _StorageType(_STORAGE_DTYPES[_name])
+for _d in _dtype._ALL:
+    _ALLOWED[("torch", _d.name)] = _d
+for _alias, _d in (("float", _dtype.float32), ("double", _dtype.float64),
+                   ("half", _dtype.float16), ("long", _dtype.int64), ("int", _dtype.int32),
+                   ("short", _dtype.int16)):
+    _ALLOWED[("torch", _alias)] = _d
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, load_storage, weights_only: bool):
+        super().__init__(file, encoding="utf-8")
+        self._load_storage = load_storage
+        self._weights_only = weights_only
+
+    def find_class(self, module: str, name: str):
+        found = _ALLOWED.get((module, name))
+        if found == "parameter":
+            from .nn.parameter import Parameter
+            return Parameter
+        if found == "codecs":
+            import _codecs
+            return _codecs.encode
+        if found is not None:
+            return found
+        if self._weights_only:
+            raise pickle.UnpicklingError(
+                "Weights only load failed. ember.load(weights_only=True) accepts only tensors, "
+                f"containers and primitive types; this file references the unsupported global "
+                f"GLOBAL {module}.{name}. Load it with weights_only=False only if you trust its "
+                "source.")
+        if module.startswith("torch"):
+            raise pickle.UnpicklingError(f"ember cannot load the torch object {module}.{name}")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
+        storage_type, key, location, numel = pid[1:5]
+        if not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unsupported storage type {storage_type!r}")
+        storage = self._load_storage(str(key), storage_type.dtype, int(numel), location)
+        if len(pid) > 5 and pid[5] is not None:  # legacy view: (view_key, offset, size)
+            _, offset, view_size = pid[5]
+            storage = storage[offset:offset + view_size]
+        return storage
+
+
+def load(f: FileLike, map_location=None, pickle_module=None, *, weights_only: bool = True,
+         mmap: bool = False, **pickle_load_args) -> Any:
+    """Load an object saved by ``ember.save`` or ``torch.save``.
+
+    ``weights_only=True`` (the default) refuses anything but tensors, containers and
+    primitives; ``mmap=True`` maps tensor storages from the file instead of reading them
+    (copy-on-write, as torch). Corrupt or foreign files raise ``RuntimeError`` or
+    ``pickle.UnpicklingError`` naming the problem."""
+    if map_location is not None and not callable(map_location) and \
+            not isinstance(map_location, dict):
+        _check_map_location(map_location)
+    path = os.fspath(f) if isinstance(f, (str, os.PathLike)) else None
+    if path is not None and not os.path.exists(path):
+        raise FileNotFoundError(f"[Errno 2] No such file or directory: '{path}'")
+    try:
+        if path is not None:
+            with open(path, "rb") as fh:
+                return _load_file(fh, path, weights_only, mmap)
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
+        return _load_file(f, None, weights_only, False)
+    except (pickle.UnpicklingError, FileNotFoundError, ValueError):
+        raise
+    except Exception as exc:  # a truncated or corrupted file: one clear error type
+        where = f"'{path}'" if path else "the given file"
+        raise RuntimeError(f"ember.load: {where} is not a valid checkpoint ({type(exc).__name__}"
+                           f": {exc})") from exc
+
+
+def _check_map_location(map_location) -> None:
+    from ._device import device
+    dev = map_location if isinstance(map_location, device) else device(map_location)
+    if dev.type != "cpu":
+        raise RuntimeError(f"Attempting to deserialize object on a {dev.type.upper()} device but "
+                           f"ember runs on the CPU only. Use map_location='cpu' (the one device "
+                           "that exists) to load it.")
+
+
+def _load_file(fh, path: str | None, weights_only: bool, mmap: bool):
+    start = fh.tell()
+    magic = fh.read(4)
+    fh.seek(start)
+    if magic == b"PK\x03\x04":
+        return _load_zip(fh, path, weights_only, mmap)
+    if mmap:
+        raise RuntimeError("mmap can only be used with files saved with "
+                           "`torch.save(_use_new_zipfile_serialization=True)`")
+    return _load_legacy(fh, weights_only)
+
+
+def _load_zip(fh, path, weights_only: bool, mmap: bool):
+    zf = zipfile.ZipFile(fh)
+    names = zf.namelist()
+    pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+    if not pkl:
+        raise RuntimeError("archive has no data.pkl record: not a PyTorch checkpoint")
+    prefix = pkl[0][: -len("data.pkl")]
+    byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names \
+        else "little"
+    mapped = np.memmap(path, dtype=np.uint8, mode="c") if mmap else None
+    cache: dict[str, np.ndarray] = {}
+
+    def load_storage(key: str, dtype: _dtype.dtype, numel: int, location: str):
+        if key in cache:
+            return cache[key]
+        info = zf.getinfo(f"{prefix}data/{key}")
+        nbytes = numel * dtype.itemsize
+        if info.file_size < nbytes:
+            raise RuntimeError(f"storage {key} holds {info.file_size} bytes, expected {nbytes}")
+        np_dtype = dtype.np if byteorder == "little" else dtype.np.newbyteorder(">")
+        if mapped is not None and info.compress_type == zipfile.ZIP_STORED:
+            offset = _data_offset(mapped, info)
+            arr = mapped[offset:offset + nbytes].view(np_dtype)
+        else:
+            arr = np.frombuffer(bytearray(zf.read(info)[:nbytes]), dtype=np_dtype)
+        if byteorder != "little":
+            arr = arr.astype(dtype.np)
+        cache[key] = arr
+        return arr
+
+    return _Unpickler(io.BytesIO(zf.read(pkl[0])), load_storage, weights_only).load()
+
+
+def _data_offset(mapped: np.ndarray, info: zipfile.ZipInfo) -> int:
+    header = bytes(mapped[info.header_offset:info.header_offset + 30])
+    if header[:4] != b"PK\x03\x04":
+        raise RuntimeError("bad local file header in checkpoint archive")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _load_legacy(fh, weights_only: bool):
+    """The pre-1.6 format: magic, protocol, sys info, object, storage keys, raw storages."""
+    def read_plain():
+        return _Unpickler(fh, None, True).load()
+    if read_plain() != _LEGACY_MAGIC:
+        raise RuntimeError("Invalid magic number; corrupt file?")
+    if read_plain() != _LEGACY_PROTOCOL:
+        raise RuntimeError("Invalid protocol version")
+    read_plain()  # sys_info
+    pending: dict[str, tuple] = {}
+
+    def load_storage(key, dtype, numel, location):
+        if key not in pending:
+            pending[key] = (dtype, numel, np.empty(numel, dtype=dtype.np))
+        return pending[key][2]
+
+    obj = _Unpickler(fh, load_storage, weights_only).load()
+    keys = read_plain()
+    for key in keys:
+        dtype, numel, arr = pending[key]
+        (count,) = struct.unpack("<q", fh.read(8))
+        data = fh.read(count * dtype.itemsize)
+        if len(data) != count * dtype.itemsize:
+            raise RuntimeError("unexpected end of file while reading a storage")
+        arr[:count] = np.frombuffer(data, dtype=dtype.np)
+    return obj
