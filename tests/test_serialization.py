@@ -209,3 +209,25 @@ def test_zip_records_are_aligned_like_torch(tmp_path):
             extra_len = int.from_bytes(raw[info.header_offset + 28: info.header_offset + 30],
                                        "little")
             assert (info.header_offset + 30 + name_len + extra_len) % 64 == 0
+
+
+def test_safetensors_roundtrip_with_the_reference_implementation(tmp_path):
+    from safetensors.torch import load_file as t_load
+    from safetensors.torch import save_file as t_save
+
+    from ember.utils import safetensors as est
+    tensors = {d: _ember_tensor(d) for d in DTYPES}
+    est.save_file(tensors, tmp_path / "e.safetensors", metadata={"format": "pt"})
+    theirs = t_load(tmp_path / "e.safetensors")
+    for k in tensors:
+        _same(tensors[k], theirs[k])
+    t_save(theirs, tmp_path / "t.safetensors")
+    ours = est.load_file(tmp_path / "t.safetensors")
+    for k in tensors:
+        _same(ours[k], theirs[k])
+    assert est.load(est.save(tensors)).keys() == tensors.keys()
+    with pytest.raises(ValueError, match="non contiguous"):
+        est.save({"t": _ember_tensor("float32").permute(1, 0)})
+    base = _ember_tensor("float32")
+    with pytest.raises(RuntimeError, match="share memory"):
+        est.save({"a": base, "b": base[0]})
