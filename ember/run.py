@@ -1,0 +1,133 @@
+"""Run a PyTorch program on ember: ``python -m ember.run script.py [args...]``.
+
+Inside the program ``import torch`` (and ``torch.nn``, ``torch.nn.functional``,
+``torch.optim.lr_scheduler``, ``torch.utils.data``, ...) resolve to ember. What ember
+does not provide fails with an error naming the missing attribute or module and the
+ember version, at the line that asked for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import runpy
+import sys
+import types
+from collections.abc import Sequence
+
+__all__ = ["install_torch_alias", "uninstall_torch_alias", "run_script"]
+
+
+class _TorchAlias(types.ModuleType):
+    """``torch.X`` seen through ember's ``ember.X``, with clear errors for what's missing."""
+
+    def __init__(self, target: types.ModuleType, torch_name: str):
+        super().__init__(torch_name, target.__doc__)
+        object.__setattr__(self, "_ember_target", target)
+        object.__setattr__(self, "__path__", [])
+        object.__setattr__(self, "__file__", getattr(target, "__file__", None))
+
+    def __getattr__(self, name: str):
+        target = object.__getattribute__(self, "_ember_target")
+        try:
+            return getattr(target, name)
+        except AttributeError:
+            pass
+        try:  # a submodule not imported yet (torch.nn.utils.rnn ...)
+            importlib.import_module(f"{target.__name__}.{name}")
+            return _alias_for(f"{self.__name__}.{name}")
+        except ModuleNotFoundError:
+            pass
+        from . import __version__
+        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}': ember "
+                             f"{__version__} does not implement {self.__name__}.{name} yet")
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_ember_target"), name, value)
+
+    def __dir__(self):
+        return dir(object.__getattribute__(self, "_ember_target"))
+
+
+def _alias_for(torch_name: str) -> types.ModuleType:
+    if torch_name in sys.modules:
+        return sys.modules[torch_name]
+    ember_name = "ember" + torch_name[len("torch"):]
+    try:
+        target = importlib.import_module(ember_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == ember_name or ember_name.startswith(exc.name + ".")):
+            from . import __version__
+            raise ModuleNotFoundError(f"No module named '{torch_name}': ember {__version__} "
+                                      f"does not provide {torch_name} yet",
+                                      name=torch_name) from None
+        raise
+    alias = _TorchAlias(target, torch_name)
+    sys.modules[torch_name] = alias
+    return alias
+
+
+class _TorchFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers imports of ``torch`` and ``torch.*`` with ember's modules."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "torch" or fullname.startswith("torch."):
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return _alias_for(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+_FINDER = _TorchFinder()
+_SAVED: dict[str, types.ModuleType] = {}
+
+
+def install_torch_alias() -> None:
+    """Make ``import torch`` (and its submodules) give ember from now on."""
+    if _FINDER in sys.meta_path:
+        return
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        _SAVED[name] = sys.modules.pop(name)
+    sys.meta_path.insert(0, _FINDER)
+
+
+def uninstall_torch_alias() -> None:
+    """Undo ``install_torch_alias`` (restoring a real torch that was imported before)."""
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        if isinstance(sys.modules[name], _TorchAlias):
+            del sys.modules[name]
+    sys.modules.update(_SAVED)
+    _SAVED.clear()
+
+
+def run_script(path: str, argv: Sequence[str] = ()) -> dict:
+    """Run the PyTorch program at ``path`` as ``__main__`` with ember as torch; returns its
+    globals."""
+    old_argv = sys.argv
+    sys.argv = [path, *argv]
+    install_torch_alias()
+    try:
+        return runpy.run_path(path, run_name="__main__")
+    finally:
+        sys.argv = old_argv
+        uninstall_torch_alias()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m ember.run script.py [args...]")
+        raise SystemExit(0 if args else 2)
+    run_script(args[0], args[1:])
+
+
+if __name__ == "__main__":
+    main()
