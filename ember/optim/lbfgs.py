@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, ParamsT, _check_common, _real, _to_scalar
+from .optimizer import Optimizer, ParamsT, _call_closure, _check_common, _real, _to_scalar
 
 __all__ = ["LBFGS"]
 
@@ -135,8 +135,8 @@ class LBFGS(Optimizer):
 
     def _gather_flat_grad(self) -> np.ndarray:
         return np.concatenate([
-            _real(p._data).reshape(-1) * 0 if p.grad is None else _real(p.grad._data).reshape(-1)
-            for p in self._params])
+            np.zeros(_real(p._data).size, p._data.real.dtype) if p.grad is None
+            else _real(p.grad._data).reshape(-1) for p in self._params])
 
     def _add_grad(self, step_size: float, update: np.ndarray) -> None:
         offset = 0
@@ -163,11 +163,8 @@ class LBFGS(Optimizer):
 
     def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
         """Run up to ``max_iter`` L-BFGS iterations; ``closure`` returns the loss."""
-        from ..autograd import enable_grad
-
         def evaluate() -> Any:
-            with enable_grad():
-                return closure()
+            return _call_closure(closure)
 
         group = self.param_groups[0]
         lr = _to_scalar(group["lr"])
