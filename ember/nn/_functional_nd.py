@@ -11,13 +11,29 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..ops.attention import scaled_dot_product_attention, sdpa_with_weights
-from ..ops.conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
-                        conv_transpose3d)
-from ..ops.normalization import (batch_norm, group_norm, instance_norm, layer_norm,
-                                 local_response_norm, rms_norm)
-from ..ops.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
-                           adaptive_max_pool2d, avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d,
-                           max_pool2d, max_pool3d, max_unpool1d, max_unpool2d)
+from ..ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
+from ..ops.normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
+from ..ops.pooling import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+)
 from ..ops.resample import fold, interpolate, pad, pixel_shuffle, pixel_unshuffle, unfold
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",

@@ -355,18 +355,28 @@ def _warn_broadcast(input: Tensor, target: Tensor) -> None:
                       "to broadcasting. Please ensure they have the same size.", stacklevel=3)
 
 
+def _weighted(kind: str, input: Tensor, target: Tensor, reduction: str,
+              weight: Tensor | None) -> Tensor:
+    """mse/l1 with ``weight``: 'mean' divides by the sum of the weights, as torch does."""
+    _warn_broadcast(input, target)
+    if weight is not None:
+        if weight.shape != input.shape:
+            raise ValueError("Weights and input must have the same size.")
+        if reduction == "mean":
+            reduction = "weighted_mean"
+    return _loss.pointwise_loss(kind, input, target, reduction, weight)
+
+
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    _warn_broadcast(input, target)
-    return _loss.pointwise_loss("l1", input, target,
-                                _legacy_reduction(size_average, reduce, reduction), weight)
+    return _weighted("l1", input, target, _legacy_reduction(size_average, reduce, reduction),
+                     weight)
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    _warn_broadcast(input, target)
-    return _loss.pointwise_loss("mse", input, target,
-                                _legacy_reduction(size_average, reduce, reduction), weight)
+    return _weighted("mse", input, target, _legacy_reduction(size_average, reduce, reduction),
+                     weight)
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,

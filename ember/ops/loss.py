@@ -412,13 +412,18 @@ def _pointwise(kind, x, y, pos_weight, params):
         return x, y, fn(x, y, params)
 
 
-def _denom(reduction: str, shape: tuple):
-    """``batchmean`` (kl_div) divides the sum by the batch size."""
-    return (shape[0] if shape else 1) if reduction == "batchmean" else None
+def _denom(reduction: str, shape: tuple, weight):
+    """``batchmean`` (kl_div) divides the sum by the batch size, ``weighted_mean`` (mse and
+    l1 with weights) by the sum of the weights."""
+    if reduction == "batchmean":
+        return shape[0] if shape else 1
+    if reduction == "weighted_mean":
+        return weight.sum()
+    return None
 
 
 def _red(reduction: str) -> str:
-    return "mean" if reduction == "batchmean" else reduction
+    return "mean" if reduction in ("batchmean", "weighted_mean") else reduction
 
 
 class PointwiseLoss(Op):
@@ -432,7 +437,7 @@ class PointwiseLoss(Op):
         ctx.save_for_backward(x, y, weight, pos_weight)
         ctx.args = (kind, reduction, params)
         return _reduce(f.astype(xp.dtype, copy=False), _red(reduction),
-                       _denom(reduction, np.shape(x)))
+                       _denom(reduction, np.shape(x), weight))
 
     @staticmethod
     def backward(ctx, g):
@@ -444,7 +449,7 @@ class PointwiseLossBackward(Op):
     @staticmethod
     def forward(ctx, g, x, y, weight, pos_weight, kind, reduction, params):
         xp, yp, (f, fx, fy, *_) = _pointwise(kind, x, y, pos_weight, params)
-        s = _row_scale(g, f.shape, _red(reduction), _denom(reduction, np.shape(x)))
+        s = _row_scale(g, f.shape, _red(reduction), _denom(reduction, np.shape(x), weight))
         if weight is not None:
             s = s * weight
         ctx.save_for_backward(g, x, y, weight, pos_weight)
@@ -460,9 +465,10 @@ class PointwiseLossBackward(Op):
                                                         params)
         vx, vy = vx._data, vy._data
         w = 1 if weight is None else weight._data
-        s = _row_scale(g._data, f.shape, _red(reduction), _denom(reduction, xp.shape)) * w
+        denom = _denom(reduction, xp.shape, None if weight is None else weight._data)
+        s = _row_scale(g._data, f.shape, _red(reduction), denom) * w
         gg = _reduce_back(np.broadcast_to(w * (vx * fx + vy * fy), f.shape), _red(reduction),
-                          _denom(reduction, xp.shape))
+                          denom)
         return (_make(np.asarray(gg, dtype=g._data.dtype).reshape(g._data.shape)),
                 _make((s * (vx * hxx + vy * hxy)).astype(xp.dtype, copy=False)),
                 _make((s * (vx * hxy + vy * hyy)).astype(xp.dtype, copy=False)), None, None)
@@ -472,6 +478,6 @@ def pointwise_loss(kind: str, input: Tensor, target: Tensor, reduction: str = "m
                    weight: Tensor | None = None, pos_weight: Tensor | None = None,
                    params: tuple = ()) -> Tensor:
     """The elementwise loss ``kind`` (a key of ``_POINTWISE``), weighted and reduced."""
-    if reduction != "batchmean":
+    if reduction not in ("batchmean", "weighted_mean"):
         _check_reduction(reduction)
     return dispatch(PointwiseLoss, input, target, weight, pos_weight, kind, reduction, params)

@@ -63,9 +63,7 @@ class _ConvNd(Module):
         shape = ((in_channels, out_channels // groups) if self.transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
         self.weight = _empty(shape, dtype)
-        self.bias = _empty((out_channels,), dtype) if bias else None
-        if not bias:
-            self.register_parameter("bias", None)
+        self.register_parameter("bias", _empty((out_channels,), dtype) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

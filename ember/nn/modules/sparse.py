@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ... import _dtype
-from ...autograd import no_grad
 from ..._tensor import Tensor
+from ...autograd import no_grad
 from ...ops.creation import empty
 from .. import functional as F
 from .. import init
