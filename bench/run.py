@@ -1,0 +1,252 @@
+"""ember vs torch, side by side: ``python -m bench [--only NAME ...] [--json PATH]``.
+
+Each workload runs on both libraries in one process, interleaved (ember, torch, ember,
+...) after warm-up, from identical initial weights and data. Printed per workload: the
+median step time of each, the ratio ember/torch, model GFLOP per step and achieved
+GFLOP/s for training workloads, and both final losses (so a speed-up cannot come from
+doing different work). torch runs with the same thread count as ember.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench import models
+
+
+@dataclass
+class Side:
+    step: Callable[[], float | None]   # one step; returns the loss if it has one
+    last_loss: float | None = None
+
+
+@dataclass
+class Workload:
+    name: str
+    setup: Callable  # setup(lib, torch_model_or_None) -> (Side, model)
+    rounds: int = 10
+    flops: float = 0.0
+    notes: str = ""
+    results: dict = field(default_factory=dict)
+
+
+def _libs():
+    import torch
+
+    import ember
+    torch.set_num_threads(ember.get_num_threads() if hasattr(ember, "get_num_threads") else 2)
+    return ember, torch
+
+
+def _train_side(lib, model, batches, loss_fn, make_opt) -> Side:
+    opt = make_opt(lib, model)
+    data = [tuple(lib.from_numpy(a.copy()) for a in b) for b in batches]
+    state = {"i": 0}
+
+    def step():
+        x, y = data[state["i"] % len(data)]
+        state["i"] += 1
+        opt.zero_grad()
+        loss = loss_fn(lib, model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return Side(step)
+
+
+def _pair(make_model, batches, loss_fn, make_opt):
+    ember, torch = _libs()
+    torch.manual_seed(0)
+    t_model = make_model(torch)
+    e_model = make_model(ember)
+    models.copy_weights(t_model, e_model)
+    return {"ember": _train_side(ember, e_model, batches, loss_fn, make_opt),
+            "torch": _train_side(torch, t_model, batches, loss_fn, make_opt)}
+
+
+def _xent(lib, logits, y):
+    return lib.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def mlp_digits():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(8):
+        idx = rng.choice(len(x), 128, replace=False)
+        batches.append((x[idx], y[idx]))
+    flops = 3 * 2 * 128 * (64 * 256 + 256 * 256 + 256 * 10)
+    return _pair(models.mlp, batches, _xent,
+                 lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3)), flops
+
+
+def cnn_train():
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((64, 3, 32, 32)).astype(np.float32),
+                rng.integers(0, 10, 64)) for _ in range(4)]
+    conv = 2 * 64 * (32 * 32 * 32 * 3 * 9 + 16 * 16 * 64 * 32 * 9)
+    flops = 3 * (conv + 2 * 64 * 4096 * 10)
+    return _pair(models.cnn, batches, _xent,
+                 lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)), flops
+
+
+def gpt_train():
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(4):
+        seq = rng.integers(0, 96, (16, 129))
+        batches.append((seq[:, :-1].copy(), seq[:, 1:].copy()))
+    flops = 3 * 16 * 128 * models.gpt_flops_per_token(128, 4, 128, 96)
+    return _pair(models.gpt, batches, _xent,
+                 lambda lib, m: lib.optim.AdamW(m.parameters(), lr=3e-4)), flops
+
+
+def gpt_generate():
+    ember, torch = _libs()
+    torch.manual_seed(0)
+    t_model, e_model = models.gpt(torch), models.gpt(ember)
+    models.copy_weights(t_model, e_model)
+
+    def side(lib, model):
+        model.eval()
+
+        def step():
+            with lib.no_grad():
+                idx = lib.zeros(1, 1, dtype=lib.long)
+                for _ in range(64):
+                    nxt = model(idx)[:, -1].argmax(-1, keepdim=True)
+                    idx = lib.cat([idx, nxt], dim=1)
+            return float(idx.sum().item())
+        return Side(step)
+    flops = sum(2 * t * models.gpt_flops_per_token(128, 4, t, 96) / 2 for t in range(1, 65))
+    return {"ember": side(ember, e_model), "torch": side(torch, t_model)}, flops
+
+
+def matmul_fb():
+    ember, torch = _libs()
+    rng = np.random.default_rng(0)
+    a0 = rng.standard_normal((1024, 1024)).astype(np.float32)
+    b0 = rng.standard_normal((1024, 1024)).astype(np.float32)
+
+    def side(lib):
+        a = lib.from_numpy(a0.copy()).requires_grad_()
+        b = lib.from_numpy(b0.copy()).requires_grad_()
+
+        def step():
+            a.grad = b.grad = None
+            (a @ b).sum().backward()
+            return None
+        return Side(step)
+    return {"ember": side(ember), "torch": side(torch)}, 3 * 2 * 1024 ** 3
+
+
+def _op_overhead(grad: bool):
+    ember, torch = _libs()
+
+    def side(lib):
+        x0 = lib.from_numpy(np.linspace(0, 1, 16, dtype=np.float32)).requires_grad_(grad)
+
+        def step():
+            x = x0
+            for _ in range(5000):
+                x = x * 1.0001 + 0.0001
+            if grad:
+                x.sum().backward()
+            return None
+        return Side(step)
+    return {"ember": side(ember), "torch": side(torch)}, 0.0
+
+
+WORKLOADS = {
+    "op_overhead": lambda: _op_overhead(False),
+    "op_overhead_grad": lambda: _op_overhead(True),
+    "mlp_digits": mlp_digits,
+    "cnn_train": cnn_train,
+    "gpt_train": gpt_train,
+    "gpt_generate": gpt_generate,
+    "matmul_fb": matmul_fb,
+}
+ROUNDS = {"gpt_generate": 5, "gpt_train": 8, "op_overhead": 7, "op_overhead_grad": 7}
+
+
+def run_workload(name: str) -> dict:
+    sides, flops = WORKLOADS[name]()
+    for side in sides.values():  # warm-up (and Numba compilation)
+        for _ in range(2):
+            side.last_loss = side.step()
+    times = {k: [] for k in sides}
+    for _ in range(ROUNDS.get(name, 10)):
+        for k, side in sides.items():
+            start = time.perf_counter()
+            side.last_loss = side.step()
+            times[k].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {"median_s": med, "ratio": med["ember"] / med["torch"],
+              "loss": {k: s.last_loss for k, s in sides.items()}}
+    if flops:
+        result["gflop_per_step"] = flops / 1e9
+        result["gflops"] = {k: flops / 1e9 / t for k, t in med.items()}
+    if name.startswith("op_overhead"):
+        result["us_per_op"] = {k: t / 10_000 * 1e6 for k, t in med.items()}
+    return result
+
+
+def import_time() -> dict:
+    def once(mod: str) -> float:
+        code = f"import time; s = time.perf_counter(); import {mod}; " \
+               "print(time.perf_counter() - s)"
+        return float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, check=True).stdout)
+    times = {"ember": [], "torch": []}
+    for _ in range(5):
+        for mod in times:
+            times[mod].append(once(mod))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"median_s": med, "ratio": med["ember"] / med["torch"]}
+
+
+def _fmt(name: str, r: dict) -> str:
+    med = r["median_s"]
+    line = (f"{name:17s} ember {med['ember'] * 1e3:9.2f} ms  torch {med['torch'] * 1e3:9.2f} ms"
+            f"  ratio {r['ratio']:5.2f}")
+    if "us_per_op" in r:
+        line += f"  ({r['us_per_op']['ember']:.2f} vs {r['us_per_op']['torch']:.2f} us/op)"
+    if "gflops" in r:
+        line += (f"  {r['gflop_per_step']:.2f} GFLOP/step, {r['gflops']['ember']:.1f} vs "
+                 f"{r['gflops']['torch']:.1f} GFLOP/s")
+    loss = r.get("loss", {})
+    if loss.get("ember") is not None:
+        line += f"  loss {loss['ember']:.5f} vs {loss['torch']:.5f}"
+    return line
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    names = args.only or [*WORKLOADS, "import"]
+    results = {}
+    for name in names:
+        results[name] = import_time() if name == "import" else run_workload(name)
+        print(_fmt(name, results[name]), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
