@@ -59,5 +59,8 @@ def numel(input: Tensor) -> int:
 
 
 # devices, threads, amp (creation/random helper)
+from . import accelerator, amp, backends, cpu, cuda  # noqa: E402
 from ._device import get_default_device, set_default_device  # noqa: E402
 from ._formatting import set_printoptions  # noqa: E402
+from ._threads import *  # noqa: E402, F403
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402

@@ -361,6 +361,8 @@ class Argmax(Op):
 
     @classmethod
     def forward(cls, ctx, a, dim, keepdim, name):
+        if a.dtype == np.bool_:
+            raise RuntimeError(f"{name}(): does not support bool input")
         if dim is None:
             _check_nonempty(name, a, None, IndexError, hint="")
             out = cls.arg(a.reshape(-1))
@@ -494,7 +496,7 @@ def nanmedian(input, dim=None, keepdim=False, *, out=None):
 def _correction(name: str, unbiased, correction) -> float:
     if correction is not None:
         if unbiased is not None:
-            raise RuntimeError(f"{name}(): cannot specify both unbiased and correction")
+            raise TypeError(f"{name}(): cannot specify both unbiased and correction")
         return correction
     return 1 if unbiased is None or unbiased else 0
 
@@ -655,7 +657,7 @@ class Logsumexp(Op):
         with np.errstate(divide="ignore", invalid="ignore"):
             if x.size:
                 m = np.amax(x, axis=dims, keepdims=True)
-                m[~np.isfinite(m)] = 0
+                m = np.where(np.isfinite(m), m, 0)
             else:
                 m = np.zeros(_keep_shape(x.shape, _all_dims(dims, x.ndim)), x.dtype)
             out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
