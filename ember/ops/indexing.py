@@ -58,7 +58,7 @@ def _prepare_key(key) -> tuple[tuple, list[Tensor]]:
     for k in key:
         if isinstance(k, Tensor):
             arr = k._data
-            if arr.ndim == 0 and arr.dtype.kind in "iu":  # torch selects, as for an int
+            if arr.ndim == 0 and arr.dtype.kind == "i":  # torch selects, as for an int
                 spec.append(int(arr))
                 continue
         elif isinstance(k, (list, np.ndarray)):
@@ -95,6 +95,30 @@ def _check_bounds(index: np.ndarray, size: int, dim: int, negative: bool = True,
         if hi >= size or lo < (-size if negative else 0):
             bad = hi if hi >= size else lo
             raise exc(f"{prefix}index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def _scalar(value, dtype: np.dtype) -> np.ndarray:
+    """A Python number as a 0-d array of ``dtype``; integers out of its range are an error
+    in torch rather than NumPy's wrap-around."""
+    if dtype.kind in "iu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise RuntimeError(f"value cannot be converted to type {dtype.name}_t without "
+                               "overflow")
+    return np.asarray(value).astype(dtype)
+
+
+def _broadcast_shapes(*shapes) -> tuple:
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        a, b = shapes[0], shapes[-1]
+        for i in range(1, min(len(a), len(b)) + 1):
+            if a[-i] != b[-i] and 1 not in (a[-i], b[-i]):
+                raise RuntimeError(f"The size of tensor a ({a[-i]}) must match the size of "
+                                   f"tensor b ({b[-i]}) at non-singleton dimension "
+                                   f"{max(len(a), len(b)) - i}") from None
+        raise
 
 
 def _plan(shape: tuple, spec: tuple, indices: tuple) -> tuple[tuple, tuple | None]:
@@ -320,16 +344,11 @@ Tensor.__getitem__ = _getitem
 Tensor.__setitem__ = _setitem
 
 
-def _put_spec(indices) -> tuple[tuple, list[Tensor]]:
-    """``index_put``'s tuple of (optional) index tensors as a key spec."""
-    spec, tensors = [], []
-    for t in indices:
-        if t is None:
-            spec.append(slice(None))
-        else:
-            spec.append(_Slot(len(tensors)))
-            tensors.append(t)
-    return tuple(spec), tensors
+def _put_spec(name: str, indices) -> tuple[tuple, list[Tensor]]:
+    """``index_put``'s tuple of index tensors as a key spec."""
+    if not all(isinstance(t, Tensor) for t in indices):
+        raise TypeError(f"{name}(): argument 'indices' must be tuple of Tensors")
+    return tuple(_Slot(i) for i in range(len(indices))), list(indices)
 
 
 def _index_put(op, input: Tensor, indices, values: Tensor, accumulate: bool) -> Tensor:
@@ -338,7 +357,7 @@ def _index_put(op, input: Tensor, indices, values: Tensor, accumulate: bool) -> 
             "Index put requires the source and destination dtypes match, got "
             f"{input.dtype.scalar_name} for the destination and {values.dtype.scalar_name} "
             "for the source.")
-    spec, tensors = _put_spec(indices)
+    spec, tensors = _put_spec(op.name, indices)
     return dispatch(op, input, values, spec, bool(accumulate), *tensors)
 
 
@@ -361,9 +380,12 @@ def _as_1d(a: np.ndarray) -> np.ndarray:
     return a.reshape(1) if a.ndim == 0 else a
 
 
+_INT_INDEX = (np.int64, np.int32)
+
+
 def _check_index_dtype(name: str, index: np.ndarray) -> None:
-    if index.dtype != np.int64:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.dtype not in _INT_INDEX:
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
 
 
 def _check_gather(a: np.ndarray, dim: int, index: np.ndarray, src=None,
@@ -428,7 +450,7 @@ class Scatter(Op):
         pos = np.take_along_axis(_leading(_positions(a1.shape), i1.shape, dim), i1, dim)
         pos = pos.reshape(-1)
         vals = (_leading(_as_1d(src), i1.shape) if isinstance(src, np.ndarray) else
-                np.full(i1.shape, src).astype(a.dtype)).reshape(-1)
+                np.full(i1.shape, _scalar(src, a.dtype))).reshape(-1)
         old = a.reshape(-1).copy() if reduce in ("amax", "amin") else None
         out = _writable_copy(cls, a)
         flat = out.reshape(-1)
@@ -558,19 +580,26 @@ def scatter_reduce_(self: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
 
 # ---- index_select and the ops that address whole slices along dim ------------------------
 
-def _check_vector_index(name: str, index: np.ndarray, dtypes=(np.int64,)) -> None:
+def _check_vector_index(name: str, index: np.ndarray) -> None:
+    """torch's checks on the index of ``index_select``/``index_add``/... (each differs)."""
     if index.ndim > 1:
         raise IndexError(f"{name}(): Index is supposed to be a vector")
-    if index.dtype not in dtypes:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index" if len(dtypes) == 1
-                           else f"{name}(): Expected dtype int32 or int64 for index")
+    if name in ("index_select", "index_add") and index.dtype not in _INT_INDEX:
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index"
+                           if name == "index_select" else "index_add_(): Expected dtype "
+                           f"int32/int64 for index but got: {dtype_name(index).capitalize()}")
+    if name == "index_copy" and index.dtype != np.int64:
+        raise RuntimeError("index_copy_(): Expected a long tensor for index, but got "
+                           f"{dtype_name(index).capitalize()}")
+    if name == "index_fill" and index.dtype != np.int64:
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
 
 
 class IndexSelect(Op):
     @staticmethod
     def forward(ctx, a, dim, index):
         dim = wrap_dim(dim, a.ndim)
-        _check_vector_index("index_select", index, (np.int64, np.int32))
+        _check_vector_index("index_select", index)
         size = _as_1d(a).shape[dim]
         if index.size and (index.min() < 0 or index.max() >= size):
             raise IndexError("index out of range in self")
@@ -699,7 +728,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,
                            f"number of dimensions, but got {a.ndim} dimensions for input, and "
                            f"{idx.ndim} dimensions for indices")
     dim = wrap_dim(dim, a.ndim)
-    shape = np.broadcast_shapes(tuple(1 if d == dim else s for d, s in enumerate(a.shape)),
+    shape = _broadcast_shapes(tuple(1 if d == dim else s for d, s in enumerate(a.shape)),
                                 tuple(1 if d == dim else s for d, s in enumerate(idx.shape)))
     a_shape = tuple(a.shape[d] if d == dim else s for d, s in enumerate(shape))
     i_shape = tuple(idx.shape[d] if d == dim else s for d, s in enumerate(shape))
@@ -752,7 +781,8 @@ class MaskedFill(Op):
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but "
                                f"got tensor with {value.ndim} dimension(s).")
         ctx.mask = mask
-        return np.where(mask, np.asarray(value).astype(a.dtype), a)
+        return np.where(mask, _scalar(value, a.dtype) if not isinstance(value, np.ndarray)
+                        else value.astype(a.dtype), a)
 
     @staticmethod
     def backward(ctx, g):
@@ -790,7 +820,7 @@ def _check_mask(name: str, mask: Tensor) -> None:
 
 
 def _broadcast_pair(input: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    shape = np.broadcast_shapes(input._data.shape, mask._data.shape)
+    shape = _broadcast_shapes(input._data.shape, mask._data.shape)
     return input.expand(shape), mask.expand(shape)
 
 

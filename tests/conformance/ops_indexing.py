@@ -133,15 +133,15 @@ def _gather(dt, rng):
         Sample((make((2, 3, 2), dt, rng), 1, rng.integers(0, 3, (2, 4, 2)))),
         Sample((make((3, 4), dt, rng), 1, _i([0, 4]))),  # out of bounds
         Sample((make((3, 4), dt, rng), 1, _i(0, 1))),  # ndim mismatch
+        Sample((make((3, 4), dt, rng), 1, np.array([[2], [0]], np.int32))),
+        Sample((make((3, 4), dt, rng), 1, np.array([[2], [0]], np.int16))),
     ]
 
 
 def _scatter_samples(dt, rng, unique=True):
-    idx = _i([0, 2, 1], [2, 0, 1]) if unique else _i([0, 2, 0], [2, 2, 2])
+    idx = _i([0, 2, 1], [2, 0, 0]) if unique else _i([0, 2, 0], [2, 2, 2])
     return [
         Sample((make((3, 4), dt, rng), 0, idx, make((2, 3), dt, rng))),
-        Sample((make((3, 4), dt, rng), 1, _i([3, 0], [1, 2]), make((3, 4), dt, rng)),
-               name="src-larger"),
         Sample((make((4, 3), dt, rng, noncontig=True), -1, _i([2], [0], [1], [0]),
                 make((4, 1), dt, rng))),
         Sample((make((3, 4), dt, rng), 0, idx, make((2, 3), dt, rng)), name="repeats"
@@ -187,6 +187,8 @@ def _index_add(dt, rng):
         Sample((make((4, 3), dt, rng, noncontig=True), 1, _i(0), make((4, 1), dt, rng))),
         Sample((make((3, 4), dt, rng), 0, _i(0), make((2, 4), dt, rng))),  # count mismatch
         Sample((make((3, 4), dt, rng), 0, _i(5), make((1, 4), dt, rng))),  # out of bounds
+        Sample((make((3, 4), dt, rng), 0, _i(-1), make((1, 4), dt, rng))),
+        Sample((make((3, 4), dt, rng), 0, np.array([2, 0], np.int32), make((2, 4), dt, rng))),
     ]
 
 
@@ -195,6 +197,8 @@ def _index_copy(dt, rng):
         Sample((make((3, 4), dt, rng), 0, _i(2, 0), make((2, 4), dt, rng))),
         Sample((make((3, 4), dt, rng), 1, _i(3, 1, 0), make((3, 3), dt, rng))),
         Sample((make((3, 4), dt, rng), 0, _i(5), make((1, 4), dt, rng))),
+        Sample((make((3, 4), dt, rng), 0, _i(-1), make((1, 4), dt, rng))),
+        Sample((make((3, 4), dt, rng), 0, np.array([1], np.int32), make((1, 4), dt, rng))),
     ]
 
 
@@ -204,6 +208,8 @@ def _index_fill(dt, rng):
         Sample((make((3, 4), dt, rng), 0, _i(2, 2), make((), dt, rng)), name="tensor-value"),
         Sample((make((4, 3), dt, rng, noncontig=True), -1, _i(1), 2.0)),
         Sample((make((3, 4), dt, rng), 0, _i(5), 1.0)),
+        Sample((make((3, 4), dt, rng), 0, _i(-1), 1.0)),
+        Sample((make((3, 4), dt, rng), 0, np.array([1], np.int32), 1.0)),
     ]
 
 
@@ -227,7 +233,7 @@ def _take_along_dim(dt, rng):
 
 def _put(dt, rng):
     return [
-        Sample((make((3, 4), dt, rng), _i(0, 11, -1), make((3,), dt, rng)), {}),
+        Sample((make((3, 4), dt, rng), _i(0, 11, -2), make((3,), dt, rng)), {}),
         Sample((make((3, 4), dt, rng), _i([1, 1], [5, 1]), make((2, 2), dt, rng)),
                {"accumulate": True}),
         Sample((make((3, 4), dt, rng), _i(12), make((1,), dt, rng)), {}),
@@ -282,9 +288,15 @@ def _sort(dt, rng):
         Sample((make((4, 3), dt, rng, noncontig=True),), {"dim": -1, "descending": True}),
         Sample((make((), dt, rng),), {}),
         Sample((make((0, 3), dt, rng),), {"dim": 0}),
-        Sample((np.array([3, 1, 3, 1, 2, 3], dt),), {"stable": True}, name="ties"),
-        Sample((np.array([3, 1, 3, 1, 2, 3], dt),), {"stable": True, "descending": True}),
     ]
+
+
+def _sort_ties(dt, rng):
+    return [Sample((np.array([3, 1, 3, 1, 2, 3], dt),), {"stable": True}),
+            Sample((np.array([3, 1, 3, 1, 2, 3], dt),), {"stable": True, "descending": True}),
+            Sample((np.array([[1, np.nan, 0], [np.nan, 2, 2]], dt),), {"stable": True}),
+            Sample((np.array([[1, np.nan, 0], [np.nan, 2, 2]], dt),),
+                   {"stable": True, "descending": True, "dim": 0})]
 
 
 def _topk(dt, rng):
@@ -400,6 +412,10 @@ OPS = [
     OpInfo("gather", lambda L, a, d, i: L.gather(a, d, i), _gather, dtypes=_INT_AND_FLOAT),
     OpInfo("scatter", lambda L, a, d, i, s: L.scatter(a, d, i, s), _scatter_samples),
     OpInfo("scatter_", _inplace("scatter"), _scatter_samples),
+    # torch's own backward fails when src is larger than index: values only
+    OpInfo("scatter_src_larger", lambda L, a, d, i, s: a.scatter_add(d, i, s).scatter(d, i, s),
+           lambda dt, rng: [Sample((make((3, 4), dt, rng), 1, _i([3, 0], [1, 2]),
+                                    make((3, 4), dt, rng)))], grad=False),
     OpInfo("scatter_value", lambda L, a, d, i, v: a.scatter(d, i, v), _scatter_value,
            dtypes=_INT_AND_FLOAT),
     OpInfo("scatter_reduce_legacy", lambda L, a, d, i, s: a.scatter(d, i, s, reduce="add"),
@@ -442,11 +458,11 @@ OPS = [
     OpInfo("nonzero_tuple", lambda L, a: L.nonzero(a, as_tuple=True), _nonzero, grad=False),
     OpInfo("argwhere", lambda L, a: L.argwhere(a), _nonzero, grad=False),
     OpInfo("sort", lambda L, a, **kw: L.sort(a, **kw), _sort, dtypes=ALL_FLOAT + INT_DTYPES),
-    OpInfo("argsort", lambda L, a, **kw: L.argsort(a, **kw),
-           lambda dt, rng: [s for s in _sort(dt, rng) if "stable" not in s.kwargs],
-           dtypes=_INT_AND_FLOAT, grad=False),
+    OpInfo("sort_stable_ties", lambda L, a, **kw: L.sort(a, **kw), _sort_ties, grad=False),
+    OpInfo("argsort", lambda L, a, **kw: L.argsort(a, **kw), _sort, dtypes=_INT_AND_FLOAT,
+           grad=False),
     OpInfo("msort", lambda L, a: L.msort(a), lambda dt, rng: [Sample((make((3, 4), dt, rng),))]),
-    OpInfo("topk", lambda L, a, k, **kw: L.topk(a, k, **kw), _topk, dtypes=_INT_AND_FLOAT),
+    OpInfo("topk", lambda L, a, k, **kw: L.topk(a, k, **kw), _topk),
     OpInfo("kthvalue", lambda L, a, k, **kw: L.kthvalue(a, k, **kw), _kthvalue),
     OpInfo("unique", lambda L, a, **kw: L.unique(a, **kw), _unique, dtypes=_INT_AND_FLOAT,
            grad=False),

@@ -1,0 +1,186 @@
+"""Indexing semantics beyond the conformance table: views and version counters, in-place
+writes through setitem, gradients through setitem, torch's errors and messages, named
+result tuples, and the scatter-add kernel against ``np.add.at``."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember._dispatch import DispatchMode
+from ember.ops.indexing import _add_at
+
+
+def _pair(arr):
+    return ember.from_numpy(arr.copy()), torch.from_numpy(arr.copy())
+
+
+# ---- views -----------------------------------------------------------------------------------
+
+def test_basic_index_is_a_view_sharing_version():
+    x = ember.zeros(3, 4)
+    row = x[1]
+    assert row._base is x and row._vc is x._vc
+    row.add_(1.0)
+    assert x._data[1].tolist() == [1.0] * 4
+    assert x._version == row._version == 1
+    elem = x[2, 3]  # a 0-d view, not a copy
+    elem.add_(5.0)
+    assert x._data[2, 3] == 5.0
+
+
+def test_advanced_index_is_a_copy():
+    x = ember.zeros(3, 4)
+    rows = x[ember.tensor([0, 1])]
+    rows.add_(1.0)
+    assert not x._data.any() and rows._base is None and x._version == 0
+
+
+def test_setitem_writes_in_place_and_bumps_version():
+    x = ember.zeros(3, 4)
+    view = x[0]
+    ptr = x.data_ptr()
+    x[0, 1:3] = 7.0
+    assert x.data_ptr() == ptr and x._version == 1 and view._version == 1
+    assert view.tolist() == [0.0, 7.0, 7.0, 0.0]
+
+
+def test_setitem_through_views_and_noncontiguous_targets():
+    e, t = _pair(np.arange(12.0).reshape(3, 4))
+    for lib_x in (e, t):
+        lib_x.t()[1] = 0.0          # non-contiguous view of a transpose
+        lib_x[2][1:] = -1.0         # setitem on a view writes the base
+        lib_x[0, 0] += 10           # getitem, iadd, setitem
+    np.testing.assert_array_equal(e._data, t.numpy())
+
+
+def test_setitem_casts_value_like_torch():
+    e, t = _pair(np.zeros(4, np.int64))
+    for lib, x in ((ember, e), (torch, t)):
+        x[0] = 2.7
+        x[1:3] = lib.tensor([1.9, -1.9])
+    np.testing.assert_array_equal(e._data, t.numpy())
+
+
+def test_saved_tensor_overwritten_by_setitem_raises():
+    x = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    z = y * y  # saves y
+    y[0] = 0.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+# ---- gradients through setitem ------------------------------------------------------------------
+
+def test_setitem_gradients_reach_old_self_and_value():
+    rng = np.random.default_rng(0)
+    a, v = rng.standard_normal((3, 4)), rng.standard_normal((1, 4))
+    grads = []
+    for lib in (ember, torch):
+        ta = lib.tensor(a, requires_grad=True)
+        tv = lib.tensor(v, requires_grad=True)
+        y = ta * 2
+        y[lib.tensor([0, 2])] = tv * 3  # value broadcast over two rows
+        (y * y).sum().backward()
+        grads.append((ta.grad.numpy(), tv.grad.numpy()))
+    for e, t in zip(*grads):
+        np.testing.assert_allclose(e, t, rtol=1e-12)
+
+
+def test_setitem_on_leaf_requiring_grad_raises():
+    x = ember.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x[0] = 1.0
+
+
+def test_setitem_value_requiring_grad_into_plain_tensor():
+    v = ember.tensor([1.0, 2.0], requires_grad=True)
+    x = ember.zeros(2, 3)
+    x[:, 1] = v
+    assert x.requires_grad and x.grad_fn is not None
+    (x * ember.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
+    assert v.grad.tolist() == [2.0, 5.0]
+
+
+def test_repeated_indices_accumulate_gradient():
+    x = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x[ember.tensor([0, 0, 2, 0])].sum().backward()
+    assert x.grad.tolist() == [3.0, 0.0, 1.0]
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, exc", [
+    ((slice(None, None, -1),), ValueError),
+    ((5,), IndexError),
+    ((0, 0, 0), IndexError),
+    (([0, 5],), IndexError),
+    ((1.5,), IndexError),
+])
+def test_getitem_errors_match_torch(key, exc):
+    e, t = _pair(np.zeros((3, 4)))
+    with pytest.raises(exc) as expected:
+        t[key]
+    with pytest.raises(exc) as actual:
+        e[key]
+    assert str(actual.value) == str(expected.value)
+
+
+def test_setitem_shape_mismatch_is_runtime_error():
+    e, t = _pair(np.zeros((3, 4)))
+    with pytest.raises(RuntimeError):
+        t[torch.tensor([0, 1])] = torch.ones(3)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        e[ember.tensor([0, 1])] = ember.ones(3)
+
+
+# ---- dispatch, named tuples -------------------------------------------------------------------
+
+def test_index_tensors_are_seen_by_modes():
+    seen = []
+
+    class Record(DispatchMode):
+        def __ember_dispatch__(self, op, args, kwargs):
+            seen.append((op.name, args))
+            return op.apply(*args, **kwargs)
+
+    x, idx = ember.zeros(3, 4), ember.tensor([2, 0])
+    with Record():
+        x[idx, 1:]
+    name, args = seen[-1]
+    assert name == "index" and args[0] is x and args[-1] is idx
+
+
+def test_sort_topk_kthvalue_return_named_tuples():
+    x = ember.tensor([[3.0, 1.0, 2.0]])
+    for result in (x.sort(), ember.topk(x, 2), x.kthvalue(2)):
+        values, indices = result
+        assert result.values is values and result.indices is indices
+        again = pickle.loads(pickle.dumps(result))
+        assert type(again) is type(result)
+    assert type(x.sort()) is type(ember.sort(x, descending=True))
+    assert x.sort().values.tolist() == [[1.0, 2.0, 3.0]]
+
+
+# ---- the scatter-add kernel against np.add.at ---------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "int64", "bfloat16"])
+@pytest.mark.parametrize("n", [3, 200])  # sparse (add.at path) and dense (bincount path)
+def test_add_at_matches_numpy_reference(dtype, n):
+    rng = np.random.default_rng(1)
+    np_dtype = ember.bfloat16.np if dtype == "bfloat16" else np.dtype(dtype)
+    pos = rng.integers(0, 40, n)
+    vals = (rng.standard_normal(n) * 4).astype(np_dtype)
+    if np.dtype(np_dtype).kind == "c":
+        vals = vals + 1j * vals[::-1]
+    flat = np.zeros(40, np_dtype)
+    expected = np.zeros(40, np.complex128 if dtype == "complex64" else np.float64)
+    np.add.at(expected, pos, vals.astype(expected.dtype))
+    _add_at(flat, pos, vals)
+    tol = {"bfloat16": 5e-2, "float32": 1e-5, "complex64": 1e-5}.get(dtype, 1e-12)
+    np.testing.assert_allclose(flat.astype(expected.dtype), expected, rtol=tol, atol=tol)
