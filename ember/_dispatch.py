@@ -74,7 +74,8 @@ class Op:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__.lower()
-        cls._backward_name = cls.__name__.rstrip("_") + "Backward0"
+        if "_backward_name" not in cls.__dict__:
+            cls._backward_name = cls.__name__.rstrip("_") + "Backward0"
         cls._inplace_variant = None
         OPS[cls.name] = cls
 
@@ -204,18 +205,19 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
     outs = out if multi else (out,)
     non_diff = node._non_diff
     tensors = []
+    meta = []
     for i, o in enumerate(outs):
         if type(o) is not np.ndarray:
             o = np.asarray(o)
         t = _make(o)
-        kind = o.dtype.kind
-        if (kind == "f" or kind == "c" or o.dtype == _BF16) and not (
-                non_diff and any(o is n for n in non_diff)):
+        dt = o.dtype
+        if (dt.kind in "fc" or dt == _BF16) and not (non_diff and any(o is n for n in non_diff)):
             t._requires_grad = True
             t.grad_fn = node
             t._output_nr = i
         tensors.append(t)
-    node._out_meta = tuple((t._data.shape, t._data.dtype) for t in tensors)
+        meta.append((o.shape, dt))
+    node._out_meta = tuple(meta)
     if op.view:
         for t in tensors:
             _link_view(t, args[0])
@@ -277,30 +279,75 @@ def _inplace(op, args, arrays, kwargs, record):
     target = args[0]
     if not isinstance(target, Tensor):
         raise TypeError(f"{op.name}() expects a Tensor as its first argument")
-    if record:
-        if target.grad_fn is None and target._requires_grad:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                               "operation.")
-        if target._base is not None:
-            raise RuntimeError(
-                f"{op.name}(): in-place operations on a view of another tensor are not "
-                "recorded by ember's autograd yet; use the out-of-place op and assign the "
-                "result instead")
-        # Backward needs the value from before the write: record the op on an alias of it.
-        old = _make(target._data.copy(), target._requires_grad)
-        old.grad_fn, old._output_nr, old._acc = target.grad_fn, target._output_nr, target._acc
-        args = (old,) + args[1:]
-        arrays[0] = old._data
-        node, result, raw = _record(op, args, arrays, kwargs, target=target)
+    if not record:
+        _write(op, target, op.forward(NULL_CTX, *arrays, **kwargs))
+        return target
+    if target.grad_fn is None and target._requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
+    base = target._base
+    if base is not None:
+        if base.grad_fn is None and base._requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                               "an in-place operation.")
+        geometry = _view_geometry(target, base)
+    # Backward needs the value from before the write: record the op on an alias of it.
+    old = _make(target._data.copy(), target._requires_grad)
+    old.grad_fn, old._output_nr, old._acc = target.grad_fn, target._output_nr, target._acc
+    args = (old,) + args[1:]
+    arrays[0] = old._data
+    node, result, raw = _record(op, args, arrays, kwargs, target=target)
+    if base is not None:
+        # torch's CopySlices: the base's graph takes the written region from the result,
+        # and the view becomes a view of the new base.
+        from .ops.shape import as_strided
+        dispatch(CopySlices.inplace_op(), base, result, *geometry)
+        fresh = as_strided(base, *geometry)
+        target.grad_fn, target._output_nr, target._requires_grad = fresh.grad_fn, 0, True
+    else:
         _write(op, target, result._data)
         target.grad_fn, target._output_nr, target._requires_grad = node, 0, True
-        if node._to_save is not None:
-            result._vc = target._vc
-            _resolve_saved(node, args, arrays, [result], [raw])
-        return target
-    out = op.forward(NULL_CTX, *arrays, **kwargs)
-    _write(op, target, out)
+    if node._to_save is not None:
+        result._vc = target._vc
+        _resolve_saved(node, args, arrays, [result], [raw])
     return target
+
+
+def _view_geometry(view: Tensor, base: Tensor) -> tuple:
+    """(size, stride, offset) of ``view`` within ``base``'s memory, in elements."""
+    arr, src = view._data, base._data
+    item = arr.itemsize
+    if not src.flags.c_contiguous or any(s < 0 for s in arr.strides):
+        raise RuntimeError("ember records in-place operations on views only for views of "
+                           "contiguous tensors with non-negative strides; use the out-of-place "
+                           "op and assign the result instead")
+    offset = (arr.__array_interface__["data"][0] - src.__array_interface__["data"][0]) // item
+    return tuple(arr.shape), tuple(st // item for st in arr.strides), offset
+
+
+class CopySlices(Op):
+    """``base`` with the region (size, stride, offset) replaced by ``src``: how an
+    in-place op on a view rewrites the graph of the view's base."""
+
+    name = "copy_slices"
+    _backward_name = "CopySlices"
+
+    @staticmethod
+    def forward(ctx, base, src, size, stride, offset):
+        out = np.array(base, copy=True, order="C")
+        region = np.lib.stride_tricks.as_strided(
+            out.reshape(-1)[offset:], size, tuple(st * out.itemsize for st in stride))
+        region[...] = src
+        mask = np.ones(out.shape, dtype=bool)
+        np.lib.stride_tricks.as_strided(mask.reshape(-1)[offset:], size,
+                                        tuple(st * mask.itemsize for st in stride))[...] = False
+        ctx.mask, ctx.geometry = mask, (size, stride, offset)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        from .ops.shape import as_strided
+        return g * _make(ctx.mask), as_strided(g.clone(), *ctx.geometry)
 
 
 def _write(op, target: Tensor, out) -> None:

@@ -379,3 +379,23 @@ def test_autograd_functional_matches_torch(name):
     assert len(fe) == len(ft)
     for a, b in zip(fe, ft):
         close(a, b)
+
+
+def test_inplace_on_views_rewrites_the_base_graph_like_torch():
+    data = RNG.standard_normal(6)
+    grads, values = [], []
+    for lib in (ember, torch):
+        x = lib.tensor(data, requires_grad=True)
+        y = x * 2
+        y[1:3].mul_(x[:2])
+        y[0] = x[3] * 5
+        y.reshape(2, 3)[1][0] = 7.0
+        y.reshape(3, 2)[:, 1].add_(x[::2])
+        (y * y).sum().backward()
+        grads.append(x.grad)
+        values.append(y)
+    close(grads[0], grads[1])
+    close(values[0], values[1])
+    leaf = ember.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
+        leaf[0].mul_(2)
