@@ -15,9 +15,19 @@ import string
 import numpy as np
 
 from .._dispatch import Op, dispatch
+from .._dtype import bfloat16
 from .._tensor import Tensor, _make, tensor_method
 from ._util import dtype_name, wrap_dim
-from .shape import _write_out, broadcast_shapes, cat, diagonal, narrow, permute, reshape
+from .shape import (
+    _write_out,
+    broadcast_shapes,
+    cat,
+    diagonal,
+    expand_array,
+    narrow,
+    permute,
+    reshape,
+)
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm",
            "addmv", "addbmm", "baddbmm", "tensordot", "einsum", "kron", "cross", "trace",
@@ -107,6 +117,8 @@ class Matmul(Op):
             out = np.matmul(a, b)
         except ValueError:
             raise _matmul_error(a, b) from None
+        if out.dtype != a.dtype:  # NumPy gives bfloat16 products in float32
+            out = out.astype(a.dtype)
         ctx.save_for_backward(a, b)
         return out
 
@@ -202,18 +214,30 @@ ger = outer
 
 # ---- matmul plus a scaled input: addmm, addmv, addbmm, baddbmm -------------------------------
 
-def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+class AddScaled(Op):
     """``beta * input + alpha * product``, with ``input`` broadcast to the product's shape
     (not the other way round: torch rejects an input larger than the product)."""
-    if input._data.dtype != product._data.dtype:
-        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
-                           f"{dtype_name(input._data)} and {dtype_name(product._data)}")
-    if alpha != 1:
-        product = product * alpha
-    if beta == 0:  # torch ignores input entirely (its nan and inf too)
-        return product
-    input = input.expand(product.shape)
-    return product + (input if beta == 1 else input * beta)
+    name = "add_scaled"
+
+    @staticmethod
+    def forward(ctx, c, p, beta, alpha):
+        if c.dtype != p.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                               f"{dtype_name(c)} and {dtype_name(p)}")
+        ctx.beta, ctx.alpha = beta, alpha
+        out = p * alpha if alpha != 1 else p
+        if beta == 0:  # torch ignores input entirely (its nan and inf too)
+            return out
+        c = expand_array(c, p.shape)
+        return out + c if beta == 1 else out + c * beta
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.beta, (g * ctx.alpha if ctx.alpha != 1 else g)
+
+
+def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    return dispatch(AddScaled, input, product, beta, alpha)
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1,
@@ -404,6 +428,7 @@ def chain_matmul(*matrices: Tensor, out: Tensor | None = None) -> Tensor:
 # ---- einsum ----------------------------------------------------------------------------------
 
 _LETTERS = string.ascii_letters
+_BF16 = bfloat16.np
 
 
 def _parse_einsum(equation: str, shapes: list) -> tuple[list, str]:
@@ -489,10 +514,12 @@ class Einsum(Op):
             drops.append(drop)
             squeezed.append("".join(ch for d, ch in enumerate(s) if d not in drop))
         np_eq = ",".join(squeezed) + "->" + out
+        if arrays[0].dtype == _BF16:  # NumPy's einsum has no bfloat16 loops
+            ops = [o.astype(np.float32) for o in ops]
         result = np.einsum(np_eq, *ops, optimize=len(ops) > 2)
-        if not isinstance(result, np.ndarray) or any(
-                np.may_share_memory(result, a) for a in arrays):
-            result = np.array(result, copy=True)
+        if not isinstance(result, np.ndarray) or result.dtype != arrays[0].dtype or any(
+                np.may_share_memory(result, a) for a in arrays):  # a scalar, bfloat16 or a view
+            result = np.array(result, dtype=arrays[0].dtype, copy=True)
         ctx.save_for_backward(*arrays)
         ctx.subs, ctx.out, ctx.sizes, ctx.drops = squeezed, out, sizes, drops
         return result

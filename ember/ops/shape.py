@@ -166,34 +166,39 @@ class Expand(Op):
 
     @staticmethod
     def forward(ctx, a, shape):
-        lead = len(shape) - a.ndim
-        if lead < 0:
-            raise RuntimeError(
-                f"expand(torch.{dtype_name(a)}Tensor{{{list(a.shape)}}}, size={list(shape)}): "
-                f"the number of sizes provided ({len(shape)}) must be greater or equal to the "
-                f"number of dimensions in the tensor ({a.ndim})")
-        target = []
-        for i, s in enumerate(shape):
-            old = a.shape[i - lead] if i >= lead else 1
-            if s == -1:
-                if i < lead:
-                    raise RuntimeError(f"The expanded size of the tensor (-1) isn't allowed in a "
-                                       f"leading, non-existing dimension {i}")
-                s = old
-            elif old != 1 and old != s:
-                raise RuntimeError(
-                    f"The expanded size of the tensor ({s}) must match the existing size "
-                    f"({old}) at non-singleton dimension {i}.  Target sizes: {list(shape)}.  "
-                    f"Tensor sizes: {list(a.shape)}")
-            target.append(s)
-        # np.broadcast_to would be read-only; torch's expanded views can be written to.
-        lead_strides = (0,) * lead + tuple(0 if o != s else st for o, s, st in zip(
-            a.shape, target[lead:], a.strides))
-        return _strided(a, 0, tuple(target), lead_strides)
+        return expand_array(a, shape)
 
     @staticmethod
     def backward(ctx, g):
         return g  # the engine sums the gradient back to the input's shape
+
+
+def expand_array(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` broadcast to ``shape`` (-1 keeps a size) as a view, with torch's errors."""
+    lead = len(shape) - a.ndim
+    if lead < 0:
+        raise RuntimeError(
+            f"expand(torch.{dtype_name(a)}Tensor{{{list(a.shape)}}}, size={list(shape)}): "
+            f"the number of sizes provided ({len(shape)}) must be greater or equal to the "
+            f"number of dimensions in the tensor ({a.ndim})")
+    target = []
+    for i, s in enumerate(shape):
+        old = a.shape[i - lead] if i >= lead else 1
+        if s == -1:
+            if i < lead:
+                raise RuntimeError(f"The expanded size of the tensor (-1) isn't allowed in a "
+                                   f"leading, non-existing dimension {i}")
+            s = old
+        elif old != 1 and old != s:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size "
+                f"({old}) at non-singleton dimension {i}.  Target sizes: {list(shape)}.  "
+                f"Tensor sizes: {list(a.shape)}")
+        target.append(s)
+    # np.broadcast_to would be read-only; torch's expanded views can be written to.
+    strides = (0,) * lead + tuple(0 if o != s else st for o, s, st in zip(
+        a.shape, target[lead:], a.strides))
+    return _strided(a, 0, tuple(target), strides)
 
 
 class Squeeze(Op):
@@ -344,7 +349,6 @@ class _View(Op):
     """A view given by ``view_of(array, *params)`` on parameters that ``check`` validated
     and normalised. Backward writes the gradient into that view of zeros."""
     view = True
-    overlapping = False  # whether the view may alias one input element several times
 
     @classmethod
     def forward(cls, ctx, a, *params):
@@ -354,7 +358,7 @@ class _View(Op):
 
     @classmethod
     def backward(cls, ctx, g):
-        if cls.overlapping:
+        if cls.overlaps(*ctx.params):
             return dispatch(_IndexScatter, g, cls.positions(ctx.shape, *ctx.params), ctx.shape)
         return dispatch(_ViewScatter, g, ctx.shape, cls, ctx.params)
 
@@ -365,6 +369,11 @@ class _View(Op):
     @staticmethod
     def view_of(a, *params):
         raise NotImplementedError
+
+    @staticmethod
+    def overlaps(*params) -> bool:
+        """Whether the view may alias an input element more than once."""
+        return False
 
     @classmethod
     def positions(cls, shape, *params) -> np.ndarray:
@@ -517,12 +526,9 @@ class Unfold(_View):
         strides[dim] *= step
         return _strided(a, 0, tuple(shape) + (size,), tuple(strides) + (a.strides[dim],))
 
-    @classmethod
-    def backward(cls, ctx, g):
-        dim, size, step = ctx.params
-        if step < size:  # windows overlap: scatter-add
-            return dispatch(_IndexScatter, g, cls.positions(ctx.shape, *ctx.params), ctx.shape)
-        return dispatch(_ViewScatter, g, ctx.shape, cls, ctx.params)
+    @staticmethod
+    def overlaps(dim, size, step) -> bool:
+        return step < size
 
 
 class AsStrided(Op):
@@ -663,11 +669,12 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """Pieces of ``ceil(size / chunks)`` along ``dim`` (so possibly fewer than ``chunks``)."""
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = _dim_size(input, dim)
-    return split(input, max(-(-n // chunks), 1) if n else 0, dim) if n or chunks == 1 else \
-        split(input, [0] * chunks, dim)
+    sizes = _split_sizes(n, -(-n // chunks)) if n else [0] * chunks
+    return dispatch(SplitWithSizes, input, tuple(sizes), dim)
 
 
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
@@ -739,9 +746,7 @@ class Cat(Op):
         # Legacy: 1-D empty tensors are skipped whatever the other shapes.
         kept = [i for i, a in enumerate(arrays) if a.shape != (0,)]
         dt = _common_dtype(arrays)
-        if not kept:
-            return np.empty((0,), dt)
-        ref = arrays[kept[0]]
+        ref = arrays[kept[0]] if kept else arrays[0]
         d = wrap_dim(dim, ref.ndim)
         for i in kept:
             a = arrays[i]
@@ -756,14 +761,16 @@ class Cat(Op):
                         "the list.")
         ctx.dim, ctx.sizes = d, [a.shape[d] if i in kept else None
                                  for i, a in enumerate(arrays)]
+        if not kept:
+            return np.empty((0,), dt)
         return np.concatenate([arrays[i] for i in kept], axis=d, dtype=dt)
 
     @staticmethod
     def backward(ctx, g):
         grads, start = [], 0
         for size in ctx.sizes:
-            if size is None:
-                grads.append(None)
+            if size is None:  # a skipped 1-D empty input
+                grads.append(_make(np.zeros((0,), g._data.dtype)))
                 continue
             grads.append(narrow(g, ctx.dim, start, size))
             start += size
@@ -1073,7 +1080,6 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
                       shape) for i, t in enumerate(ts)]
     if swap:
         grids[0], grids[1] = grids[1], grids[0]
-        grids = [transpose(g, 0, 1) for g in grids]
     return tuple(grids)
 
 

@@ -63,6 +63,12 @@ OPS = [
         (2, 3, 4), _c(6, 4), _c(-1), _c((4, -1, 2)), _c(2, 3, 5), _c(-1, -1), noncontig=False)),
     OpInfo("view_noncontig", lambda L, a: a.view(-1), lambda dt, rng: [
         Sample((_nc((3, 4), dt, rng),))]),
+    OpInfo("view_dtype", lambda L, a, d: a.view(getattr(L, d)), lambda dt, rng: [
+        Sample((make((2, 4), "float32", rng), d), name=d)
+        for d in ("int32", "float32", "float64", "int16", "uint8", "bool")]
+        + [Sample((make((3, 3), "float32", rng, noncontig=True), "int16")),
+           Sample((make((), "float32", rng), "float64")),
+           Sample((make((3,), "float32", rng), "float64"))], dtypes=("float32",), grad=False),
     OpInfo("view_as", lambda L, a, b: a.view_as(b), lambda dt, rng: [
         Sample((make((2, 6), dt, rng), make((3, 4), dt, rng)))], skip_grad_args=(1,)),
     OpInfo("reshape", lambda L, a, *s: L.reshape(a, *s), _with(
@@ -114,16 +120,16 @@ OPS = [
         (5, 4), _c(2), _c(3, 1), _c(5, -1), _c(6), _c(0))),
     OpInfo("chunk_empty", lambda L, a: a.chunk(3, 0), _one((0, 2))),
     OpInfo("split", lambda L, a, s, *d: L.split(a, s, *d), _with(
-        (5, 4), _c(2), _c(3, 1), _c([1, 4]), _c([1, 2, 1], -1), _c([2, 2]), _c(0))),
+        (5, 4), _c(2), _c(3, 1), _c((1, 4)), _c((1, 2, 1), -1), _c((2, 2)), _c(0))),
     OpInfo("split_method", lambda L, a: a.split(2, dim=1), _one((2, 5))),
     OpInfo("tensor_split", lambda L, a, s, *d: L.tensor_split(a, s, *d), _with(
-        (5, 4), _c(3), _c(2, 1), _c([1, 3]), _c([1, 7, 2], -1), _c([-2]), _c(0))),
+        (5, 4), _c(3), _c(2, 1), _c((1, 3)), _c((1, 7, 2), -1), _c((-2,)), _c(0))),
     OpInfo("hsplit", lambda L, a, s: L.hsplit(a, s), _with(
-        (3, 4), _c(2), _c([1, 3]), _c(3))),
+        (3, 4), _c(2), _c((1, 3)), _c(3))),
     OpInfo("hsplit_1d", lambda L, a: L.hsplit(a, 2), _one((4,))),
-    OpInfo("vsplit", lambda L, a, s: L.vsplit(a, s), _with((4, 3), _c(2), _c([3]), _c(3))),
+    OpInfo("vsplit", lambda L, a, s: L.vsplit(a, s), _with((4, 3), _c(2), _c((3,)), _c(3))),
     OpInfo("vsplit_1d", lambda L, a: L.vsplit(a, 2), _one((4,))),
-    OpInfo("dsplit", lambda L, a, s: L.dsplit(a, s), _with((2, 1, 4), _c(2), _c([1]))),
+    OpInfo("dsplit", lambda L, a, s: L.dsplit(a, s), _with((2, 1, 4), _c(2), _c((1,)))),
     OpInfo("dsplit_2d", lambda L, a: L.dsplit(a, 2), _one((2, 4))),
     OpInfo("movedim", lambda L, a, s, d: L.movedim(a, s, d), _with(
         (2, 3, 4), _c(0, 2), _c((0, 1), (2, 0)), _c(-1, 0), _c((0, 1), (1,)),
