@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import math
 import os
 
 import numpy as np
@@ -192,6 +193,8 @@ def _normal(rng: np.random.Generator, shape, dt: np.dtype) -> np.ndarray:
         parts = _normal(rng, (*shape, 2), np.dtype(np.float64 if dt.itemsize == 16
                                                    else np.float32))
         return (parts * np.sqrt(0.5).astype(parts.dtype)).view(dt)[..., 0]
+    if not math.prod(shape):  # torch checks the dtype only when there is work to do
+        return np.empty(shape, dt)
     if dt == np.float64 or dt == np.float32:
         return rng.standard_normal(shape, dtype=dt)
     if dt in _HALF:
@@ -231,10 +234,22 @@ def randn(*args, size=None, generator: Generator | None = None, out: Tensor | No
                     lambda shape, dt: _normal(rng, shape, dt))
 
 
+_C_NAMES = {np.dtype(np.bool_): "bool", np.dtype(np.uint8): "unsigned char",
+            np.dtype(np.int8): "signed char", np.dtype(np.int16): "short int",
+            np.dtype(np.int32): "int", np.dtype(np.int64): "long int"}
+
+
 def _integers(rng: np.random.Generator, low: int, high: int, shape, dt: np.dtype) -> np.ndarray:
+    """Integers from [low, high) stored in ``dt``, with torch's bounds checks."""
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
+    if dt in _C_NAMES:
+        lo, hi = (0, 1) if dt == np.bool_ else (np.iinfo(dt).min, np.iinfo(dt).max)
+        if not lo <= low <= hi:
+            raise RuntimeError(f"from is out of bounds for {_C_NAMES[dt]}")
+        if not lo <= high - 1 <= hi:
+            raise RuntimeError(f"to - 1 is out of bounds for {_C_NAMES[dt]}")
     return rng.integers(low, high, size=shape, dtype=np.int64).astype(dt, copy=False)
 
 
@@ -399,7 +414,8 @@ class Multinomial(Op):
             last = w.shape[1] - 1 - np.argmax(w[:, ::-1] > 0, axis=-1)
             idx = np.stack([np.searchsorted(c, r, side="right") for c, r in zip(cdf, u)])
             idx = np.minimum(idx, last[:, None])
-        else:  # Efraimidis-Spirakis: the k smallest Exp(1)/w (torch's own algorithm)
+        else:  # Efraimidis-Spirakis: the k smallest Exp(1)/w (torch's own algorithm);
+            # zero weights come last, as in torch once the positive ones are used up
             with np.errstate(divide="ignore", invalid="ignore"):
                 keys = np.where(w > 0, rng.standard_exponential(w.shape) / w, np.inf)
             idx = np.argsort(keys, axis=-1, kind="stable")[:, :num_samples]
@@ -423,9 +439,6 @@ def _check_multinomial(input: np.ndarray, num_samples: int, replacement: bool) -
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if np.any(w.sum(axis=-1) <= 0):
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement and np.any((w > 0).sum(axis=-1) < num_samples):
-        raise RuntimeError("invalid multinomial distribution (with replacement=False, not "
-                           "enough non-negative category to sample)")
 
 
 @tensor_method()
@@ -442,7 +455,10 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
 # and modes behave as for any in-place op; the new values do not depend on the old ones.
 
 class _Fill(Op):
-    """Base of the in-place samplers: ``sample(rng, shape, dtype, *params)``."""
+    """Base of the in-place samplers: ``sample(rng, shape, dtype, *params)``. As in torch,
+    an empty tensor skips the sampler and its checks, unless ``check_empty``."""
+
+    check_empty = False
 
     @classmethod
     def sample(cls, rng, shape, dt, *params):
@@ -450,6 +466,8 @@ class _Fill(Op):
 
     @classmethod
     def forward(cls, ctx, a, *params, generator=None):
+        if not a.size and not cls.check_empty:
+            return a
         return cls.sample(_np_generator(generator), a.shape, a.dtype, *params)
 
     @staticmethod
@@ -458,6 +476,8 @@ class _Fill(Op):
 
 
 class Uniform(_Fill):
+    check_empty = True
+
     @classmethod
     def sample(cls, rng, shape, dt, low, high):
         if low > high:

@@ -148,11 +148,24 @@ def _from_data(data, dtype: _dtype_cls | None) -> np.ndarray:
         raise ValueError("Overflow when unpacking long long") from None
     arr = arr.reshape(shape)
     if arr.dtype != target.np:
-        if target._category == 1 and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        if target._category == 1 and arr.size and arr.dtype.kind != "b" and _overflows(arr,
+                                                                                     target):
             raise RuntimeError(f"value cannot be converted to type {target.name} without "
                                "overflow")
         arr = arr.astype(target.np)
     return arr
+
+
+def _overflows(arr: np.ndarray, target: _dtype_cls) -> builtins.bool:
+    """torch's checked conversion of Python numbers to an integer dtype: values must fit,
+    except that negative integers may wrap into an unsigned dtype."""
+    info = np.iinfo(target.np)
+    vals = arr.real if arr.dtype.kind == "c" else arr
+    if vals.dtype.kind == "f":
+        return builtins.bool(np.isnan(vals).any() or (vals < info.min).any()
+                             or (vals > info.max).any())
+    low = -builtins.int(info.max) if info.min == 0 else info.min
+    return builtins.bool((vals < low).any() or (vals > info.max).any())
 
 
 def _result(arr: np.ndarray, requires_grad: builtins.bool = False, out: Tensor | None = None,
@@ -439,6 +452,7 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
     start, end, step = _number(start), _number(end), _number(step)
     dtype = _out_dtype(dtype, out, get_default_dtype() if _any_float(start, end, step)
                        else int64)
+    _check_range_dtype(dtype, "arange")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -457,14 +471,19 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
     return _result(arr, requires_grad, out)
 
 
+def _check_range_dtype(dtype: _dtype_cls, name: str) -> None:
+    if dtype is _bool:
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'Bool\'')
+
+
 def _spaced(start, end, steps: int, dtype: _dtype_cls) -> np.ndarray:
     """torch's linspace kernel: the first half counts up from ``start``, the second half
     down from ``end`` (so both endpoints are exact), in the dtype's own arithmetic
-    (double for integer dtypes, float for half types)."""
+    (double for integer dtypes)."""
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     if dtype.is_floating_point or dtype.is_complex:
-        work = np.float32 if dtype in (float16, bfloat16) else dtype.np
+        work = dtype.np
     else:
         work = np.float64
         start, end = builtins.int(start.real), builtins.int(end.real)
@@ -491,6 +510,8 @@ def linspace(start, end, steps: int, *, out: Tensor | None = None,
     check_device(device)
     start, end = _number(start), _number(end)
     dtype = _linspace_dtype(dtype, out, start, end)
+    if steps > 1:  # torch's kernel (and its dtype check) runs only then
+        _check_range_dtype(dtype, "linspace")
     return _result(_spaced(start, end, steps, dtype).astype(dtype.np), requires_grad, out)
 
 
