@@ -45,28 +45,34 @@ class _SavedOutput:
 
 
 class Node:
-    """A recorded operation: what backward needs, and the edges to the inputs' nodes."""
+    """A recorded operation: what backward needs, and the edges to the inputs' nodes.
+
+    Only the fields every node needs are slots set at construction (a node is made per
+    recorded op, on the hot path); rarely used ones (hooks, anomaly traceback, ...) are
+    class defaults that an instance overrides in its ``__dict__`` when it needs them.
+    """
 
     __slots__ = ("op", "next_functions", "_saved", "_saved_versions", "_to_save", "_layout",
-                 "_in_meta", "_out_meta", "_tensor_pre_hooks", "_pre_hooks", "_hooks", "_seq",
-                 "_trace", "_freed", "_dirty", "_non_diff", "materialize_grads",
-                 "needs_input_grad", "__dict__", "__weakref__")
+                 "_in_meta", "_out_meta", "_seq", "needs_input_grad", "__dict__",
+                 "__weakref__")
+
+    _tensor_pre_hooks = None
+    _pre_hooks = None
+    _hooks = None
+    _trace = None
+    _freed = False
+    _dirty = None
+    _non_diff = None
+    materialize_grads = True
 
     def __init__(self, op):
         self.op = op
-        self.next_functions = ()
         self._saved = None
-        self._saved_versions = None
         self._to_save = None
-        self._tensor_pre_hooks = None
-        self._pre_hooks = None
-        self._hooks = None
+        self._out_meta = ()
         self._seq = next(_seq)
-        self._trace = traceback.format_stack()[:-3] if STATE.anomaly else None
-        self._freed = False
-        self._dirty = None
-        self._non_diff = None
-        self.materialize_grads = True
+        if STATE.anomaly:
+            self._trace = traceback.format_stack()[:-3]
 
     # ---- what forward calls -------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable: Tensor):
         super().__init__(AccumulateGrad)
+        self.next_functions = ()
         self.variable = variable
 
     def name(self) -> str:
@@ -361,8 +368,7 @@ def _release_branch(node, deps, buffers, ready):
 
 
 def _num_outputs(node: Node) -> int:
-    meta = getattr(node, "_out_meta", None) if type(node) is not AccumulateGrad else None
-    return len(meta) if meta else 1
+    return len(node._out_meta) or 1
 
 
 def _call_pre_hooks(node: Node, grads: list) -> list:
