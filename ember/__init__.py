@@ -24,6 +24,9 @@ from .ops.linalg import *  # noqa: F403
 from .ops.reductions import *  # noqa: F403
 from .ops.shape import *  # noqa: F403
 from .ops.indexing import *  # noqa: F403
+from .ops.conv import *  # noqa: F403
+from .ops.pooling import *  # noqa: F403
+from .ops.normalization import *  # noqa: F403
 from .random import *  # noqa: F403
 
 from . import nn, optim, utils  # noqa: E402

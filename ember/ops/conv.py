@@ -56,7 +56,9 @@ def _cols(x, kernel, groups, stride, pads, dilation, out=None) -> np.ndarray:
     spatial = win.shape[2:2 + nd]
     win = win.reshape((n, groups, c // groups) + win.shape[2:])
     perm = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
-    return win.transpose(perm).reshape(groups, n * math.prod(spatial), -1), spatial
+    cols = win.transpose(perm).reshape(groups, n * math.prod(spatial),
+                                       c // groups * math.prod(kernel))
+    return cols, spatial
 
 
 def conv_forward(x, w, stride, pads, dilation, groups) -> np.ndarray:
@@ -78,8 +80,10 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     nd = len(spatial)
     kernel = w.shape[2:]
     c = in_shape[1]
-    gm = g.reshape((n, groups, o // groups, -1)).transpose(1, 0, 3, 2)
-    cols = np.matmul(gm.reshape(groups, -1, o // groups), w.reshape(groups, o // groups, -1))
+    length = math.prod(spatial)
+    gm = g.reshape((n, groups, o // groups, length)).transpose(1, 0, 3, 2)
+    cols = np.matmul(gm.reshape(groups, n * length, o // groups),
+                     w.reshape(groups, o // groups, -1))
     # (G, N, *out, Cg, *k) -> (N, G, Cg, *k, *out)
     cols = cols.reshape((groups, n) + spatial + (c // groups,) + kernel)
     cols = cols.transpose((1, 0, 2 + nd) + tuple(range(3 + nd, 3 + 2 * nd))
@@ -99,8 +103,9 @@ def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarra
     """The adjoint of ``conv_forward`` in ``w``: ``g^T @ im2col(x)`` per group."""
     n, o = g.shape[:2]
     cols, _ = _cols(x, w_shape[2:], groups, stride, pads, dilation, out=g.shape[2:])
-    gm = g.reshape((n, groups, o // groups, -1)).transpose(1, 2, 0, 3)
-    return np.matmul(gm.reshape(groups, o // groups, -1), cols).reshape(w_shape)
+    length = math.prod(g.shape[2:])
+    gm = g.reshape((n, groups, o // groups, length)).transpose(1, 2, 0, 3)
+    return np.matmul(gm.reshape(groups, o // groups, n * length), cols).reshape(w_shape)
 
 
 # ---- ops --------------------------------------------------------------------------------
@@ -231,10 +236,9 @@ def _conv_pads(padding, kernel, stride, dilation) -> tuple:
         if padding == "valid":
             return ((0, 0),) * nd
         if padding != "same":
-            raise ValueError(f"Invalid padding string '{padding}', should be one of "
-                             "{'valid', 'same'}")
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
         if any(s != 1 for s in stride):
-            raise ValueError("padding='same' is not supported for strided convolutions")
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
         pads = []
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
@@ -260,9 +264,9 @@ def _convnd(nd: int, fname: str, input, weight, bias, stride, padding, dilation,
     pads = _conv_pads(padding, kernel, stride, dilation)
     c = input.shape[1]
     if weight.shape[0] % groups:
-        raise RuntimeError("Given groups=%d, expected weight to be divisible by %d at dimension "
-                           "0, but got weight of size %s instead"
-                           % (groups, groups, _shape_str(weight.shape)))
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size {_shape_str(weight.shape)} "
+                           "instead")
     if c != weight.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {_shape_str(weight.shape)}, "
                            f"expected input{_shape_str(input.shape)} to have "
@@ -271,9 +275,10 @@ def _convnd(nd: int, fname: str, input, weight, bias, stride, padding, dilation,
     padded = [s + lo + hi for s, (lo, hi) in zip(input.shape[2:], pads)]
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
     if any(p < e for p, e in zip(padded, eff)):
-        raise RuntimeError("Calculated padded input size per channel: (%s). Kernel size: (%s). "
-                           "Kernel size can't be greater than actual input size"
-                           % (" x ".join(map(str, padded)), " x ".join(map(str, eff))))
+        raise RuntimeError(f"Calculated padded input size per channel: "
+                           f"({' x '.join(map(str, padded))}). Kernel size: "
+                           f"({' x '.join(map(str, eff))}). Kernel size can't be greater than "
+                           "actual input size")
     out = dispatch(Convolution, input, weight, bias, stride, pads, dilation, groups)
     return out.squeeze(0) if unbatched else out
 

@@ -86,8 +86,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if value:
         raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
     if nd not in _PAD_RANKS or input.ndim not in _PAD_RANKS[nd]:
-        raise NotImplementedError(f"Only 2D, 3D, 4D, 5D padding with non-constant padding are "
-                                  f"supported for now")
+        raise NotImplementedError("Only 2D, 3D, 4D, 5D padding with non-constant padding are "
+                                  "supported for now")
     spatial = input.shape[input.ndim - nd:]
     for i, ((lo, hi), size) in enumerate(zip(pads, spatial)):
         limit = size - 1 if mode == "reflect" else size

@@ -31,7 +31,8 @@ def test_conv2d(wshape, kw, dtype):
 
 def test_conv1d_3d_unbatched_noncontig():
     x = np.ascontiguousarray(R.standard_normal((9, 4))).T  # (4, 9) transposed view
-    compare(lambda L, x, w: L.nn.functional.conv1d(x, w, stride=2), [x, R.standard_normal((5, 4, 3))])
+    compare(lambda L, x, w: L.nn.functional.conv1d(x, w, stride=2),
+            [x, R.standard_normal((5, 4, 3))])
     compare(lambda L, x, w, b: L.nn.functional.conv3d(x, w, b, padding=1),
             [R.standard_normal((1, 2, 3, 4, 3)), R.standard_normal((3, 2, 2, 2, 2)),
              R.standard_normal(3)])

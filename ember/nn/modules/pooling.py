@@ -59,7 +59,10 @@ class _AvgPoolNd(Module):
 class AvgPool1d(_AvgPoolNd):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True) -> None:
-        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        # torch stores AvgPool1d's geometry as 1-tuples
+        one = (lambda v: (v,) if isinstance(v, int) else tuple(v))
+        super().__init__(one(kernel_size), one(stride if stride is not None else kernel_size),
+                         one(padding), ceil_mode, count_include_pad)
 
     def forward(self, input: Tensor) -> Tensor:
         return P.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
