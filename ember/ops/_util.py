@@ -21,18 +21,18 @@ def promote(a, b):
         if tb is np.ndarray:
             if a.dtype is b.dtype or a.dtype == b.dtype:
                 return a, b
-        elif tb is float:
-            if a.dtype.kind in _FLOAT_KINDS or a.dtype == _BF16:
+        elif tb is float:  # (bfloat16 takes the general path: ml_dtypes would give float32)
+            if a.dtype.kind in _FLOAT_KINDS:
                 return a, b
         elif tb is int:
-            if a.dtype.kind in "iuf" or a.dtype == _BF16:
+            if a.dtype.kind in "iuf":
                 return a, _int_scalar(b, a.dtype)
     elif tb is np.ndarray:
         if ta is float:
-            if b.dtype.kind in _FLOAT_KINDS or b.dtype == _BF16:
+            if b.dtype.kind in _FLOAT_KINDS:
                 return a, b
         elif ta is int:
-            if b.dtype.kind in "iuf" or b.dtype == _BF16:
+            if b.dtype.kind in "iuf":
                 return _int_scalar(a, b.dtype), b
     dt = result_type_arrays(a, b).np
     return _cast(a, dt), _cast(b, dt)

@@ -23,7 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._dtype import bfloat16, get_default_dtype, result_type_arrays
+from .._dtype import bfloat16, float64, from_numpy_dtype, result_type_arrays
 from .._state import STATE
 from .._tensor import Tensor, _make, tensor_method
 from ._util import dtype_name, float_result, promote, promote_many
@@ -60,7 +60,25 @@ def _operands(a, b):
     """Check that ``a`` and ``b`` broadcast and promote them to torch's result type."""
     if type(a) is np.ndarray and type(b) is np.ndarray and a.shape != b.shape:
         broadcast_shape(a.shape, b.shape)
-    return promote(a, b)
+    a, b = promote(a, b)
+    if type(a) is not type(b) and _BF16 in (getattr(a, "dtype", None), getattr(b, "dtype", None)):
+        return promote_many(a, b)  # ml_dtypes turns bfloat16 op Python float into float32
+    return a, b
+
+
+def _result_dtype(a, b):
+    return a.dtype if type(a) is np.ndarray else np.asarray(b).dtype
+
+
+def _check_sub(a, b) -> None:
+    bools = [np.asarray(x).dtype == np.bool_ for x in (a, b)]
+    if all(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    if any(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
 
 
 def _is_float(x) -> bool:
@@ -138,7 +156,7 @@ def _xlogy(a, b):
 _NP = SimpleNamespace(
     exp=np.exp, exp2=np.exp2, log=np.log, sqrt=np.sqrt, sin=np.sin, cos=np.cos,
     sinh=np.sinh, cosh=np.cosh, tanh=np.tanh, sign=np.sign, where=np.where, isnan=np.isnan,
-    isfinite=np.isfinite, trunc=np.trunc, floor_divide=np.floor_divide,
+    isfinite=np.isfinite, trunc=np.trunc, _div_floor=np.floor_divide,
     zeros_like=np.zeros_like, erf=_erf, sigmoid=_sigmoid, softplus=_softplus, xlogy=_xlogy)
 
 
@@ -169,7 +187,10 @@ class _Unary(Op):
             elif cls.ints == "reject" or (cls.ints == "int" and a.dtype == np.bool_):
                 raise _unsupported(cls.name, a)
         with np.errstate(all="ignore"):
-            out = cls.kernel(a, *params)
+            if a.dtype == _BF16:  # computed in float32, as torch does for reduced precision
+                out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(_BF16)
+            else:
+                out = cls.kernel(a, *params)
         saves = cls.saves
         ctx.save_for_backward(a if "x" in saves else None, out if "out" in saves else None)
         ctx.params = params
@@ -187,10 +208,14 @@ class _Unary(Op):
         return _make(np.asarray(g._data * d))
 
 
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def _unary(name: str, kernel, derivative=None, saves: str = "x", ints: str = "float"):
-    """A ``_Unary`` op class (``name`` is torch's, capitalised: ``SqrtBackward0``)."""
-    return type(name, (_Unary,), {
-        "kernel": staticmethod(kernel), "saves": saves, "ints": ints,
+    """A ``_Unary`` op class for torch's op ``name`` (``leaky_relu`` -> ``LeakyRelu``)."""
+    return type(_class_name(name), (_Unary,), {
+        "name": name, "kernel": staticmethod(kernel), "saves": saves, "ints": ints,
         "derivative": None if derivative is None else staticmethod(derivative)})
 
 
@@ -246,7 +271,7 @@ class _NoGrad(Op):
 
 
 def _nograd(name: str, kernel) -> type[Op]:
-    return type(name, (_NoGrad,), {"kernel": staticmethod(kernel)})
+    return type(_class_name(name), (_NoGrad,), {"name": name, "kernel": staticmethod(kernel)})
 
 
 # ---- arithmetic ----------------------------------------------------------------------------
@@ -256,7 +281,9 @@ class Add(Op):
     def forward(ctx, a, b, alpha=1):
         a, b = _operands(a, b)
         ctx.alpha = alpha
-        return a + b if alpha == 1 else a + alpha * b
+        if alpha == 1:
+            return a + b
+        return np.asarray(a + alpha * b).astype(_result_dtype(a, b), copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -266,12 +293,12 @@ class Add(Op):
 class Sub(Op):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
+        _check_sub(a, b)
         a, b = _operands(a, b)
-        if np.asarray(a).dtype == np.bool_ and np.asarray(b).dtype == np.bool_:
-            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
-                               "supported. Use the `^` or `logical_xor()` operator instead.")
         ctx.alpha = alpha
-        return a - b if alpha == 1 else a - alpha * b
+        if alpha == 1:
+            return a - b
+        return np.asarray(a - alpha * b).astype(_result_dtype(a, b), copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -346,7 +373,6 @@ class Pow(_Binary):
     @classmethod
     def forward(cls, ctx, a, b):
         x, y = _operands(a, b)
-        ctx.save_for_backward(a, b, None)
         if _is_float(x):
             with np.errstate(all="ignore"):
                 out = np.power(x, y)
@@ -383,7 +409,7 @@ class Remainder(_Binary):
 
     @staticmethod
     def grads(m, g, a, b, out):
-        return g, -g * m.floor_divide(a, b)
+        return g, -g * m._div_floor(a, b)
 
 
 class Fmod(_Binary):
@@ -397,14 +423,14 @@ class Fmod(_Binary):
         return g, -g * m.trunc(a / b)
 
 
-class Floor_Divide(_Binary):  # torch records it but has no derivative for it
+class FloorDivide(_Binary):  # torch records it but has no derivative for it
     name = "floor_divide"
     kernel = staticmethod(_floor_divide)
 
 
 class Heaviside(_Binary):
     name = "heaviside"
-    kernel = staticmethod(np.heaviside)
+    kernel = staticmethod(lambda a, b: np.heaviside(a, b).astype(a.dtype, copy=False))
 
     @classmethod
     def forward(cls, ctx, a, b):
@@ -516,6 +542,8 @@ class Addcmul(Op):
         a, b, c = promote_many(x, t1, t2)
         ctx.save_for_backward(t1, t2)
         ctx.value = value
+        if not _is_float(a):
+            value = int(value)  # torch casts the scalar to the integer dtype
         return np.asarray(a + value * b * c).astype(a.dtype, copy=False)
 
     @staticmethod
@@ -576,12 +604,7 @@ class Lerp(Op):
 
 
 def _dt(x) -> str:
-    return str(from_np(x.dtype)).split(".")[-1]
-
-
-def from_np(np_dtype):
-    from .._dtype import from_numpy_dtype
-    return from_numpy_dtype(np_dtype)
+    return from_numpy_dtype(x.dtype).name
 
 
 # ---- unary math ----------------------------------------------------------------------------
@@ -627,44 +650,44 @@ def _nan_to_num(x, nan, posinf, neginf):
     return out
 
 
-Sqrt = _unary("Sqrt", np.sqrt, lambda m, x, y: 0.5 / y, "out")
-Rsqrt = _unary("Rsqrt", lambda x: np.reciprocal(np.sqrt(x)), lambda m, x, y: -0.5 * y * y * y,
+Sqrt = _unary("sqrt", np.sqrt, lambda m, x, y: 0.5 / y, "out")
+Rsqrt = _unary("rsqrt", lambda x: np.reciprocal(np.sqrt(x)), lambda m, x, y: -0.5 * y * y * y,
                "out")
-Exp = _unary("Exp", np.exp, lambda m, x, y: y, "out")
-Exp2 = _unary("Exp2", np.exp2, lambda m, x, y: y * _LN2, "out")
-Expm1 = _unary("Expm1", np.expm1, lambda m, x, y: y + 1, "out")
-Log = _unary("Log", np.log, lambda m, x, y: 1 / x)
-Log2 = _unary("Log2", np.log2, lambda m, x, y: 1 / (x * _LN2))
-Log10 = _unary("Log10", np.log10, lambda m, x, y: 1 / (x * _LN10))
-Log1p = _unary("Log1p", np.log1p, lambda m, x, y: 1 / (x + 1))
-Sin = _unary("Sin", np.sin, lambda m, x, y: m.cos(x))
-Cos = _unary("Cos", np.cos, lambda m, x, y: -m.sin(x))
-Tan = _unary("Tan", np.tan, lambda m, x, y: 1 + y * y, "out")
-Asin = _unary("Asin", np.arcsin, lambda m, x, y: 1 / m.sqrt(1 - x * x))
-Acos = _unary("Acos", np.arccos, lambda m, x, y: -1 / m.sqrt(1 - x * x))
-Atan = _unary("Atan", np.arctan, lambda m, x, y: 1 / (1 + x * x))
-Sinh = _unary("Sinh", np.sinh, lambda m, x, y: m.cosh(x))
-Cosh = _unary("Cosh", np.cosh, lambda m, x, y: m.sinh(x))
-Tanh = _unary("Tanh", np.tanh, lambda m, x, y: 1 - y * y, "out")
-Asinh = _unary("Asinh", np.arcsinh, lambda m, x, y: 1 / m.sqrt(x * x + 1))
-Acosh = _unary("Acosh", np.arccosh, lambda m, x, y: 1 / m.sqrt(x * x - 1))
-Atanh = _unary("Atanh", np.arctanh, lambda m, x, y: 1 / (1 - x * x))
-Erf = _unary("Erf", _erf, lambda m, x, y: _TWO_OVER_SQRT_PI * m.exp(-x * x))
-Erfc = _unary("Erfc", _erfc, lambda m, x, y: -_TWO_OVER_SQRT_PI * m.exp(-x * x))
-Erfinv = _unary("Erfinv", _erfinv, lambda m, x, y: 0.5 * math.sqrt(math.pi) * m.exp(y * y),
+Exp = _unary("exp", np.exp, lambda m, x, y: y, "out")
+Exp2 = _unary("exp2", np.exp2, lambda m, x, y: y * _LN2, "out")
+Expm1 = _unary("expm1", np.expm1, lambda m, x, y: y + 1, "out")
+Log = _unary("log", np.log, lambda m, x, y: 1 / x)
+Log2 = _unary("log2", np.log2, lambda m, x, y: 1 / (x * _LN2))
+Log10 = _unary("log10", np.log10, lambda m, x, y: 1 / (x * _LN10))
+Log1p = _unary("log1p", np.log1p, lambda m, x, y: 1 / (x + 1))
+Sin = _unary("sin", np.sin, lambda m, x, y: m.cos(x))
+Cos = _unary("cos", np.cos, lambda m, x, y: -m.sin(x))
+Tan = _unary("tan", np.tan, lambda m, x, y: 1 + y * y, "out")
+Asin = _unary("asin", np.arcsin, lambda m, x, y: 1 / m.sqrt(1 - x * x))
+Acos = _unary("acos", np.arccos, lambda m, x, y: -1 / m.sqrt(1 - x * x))
+Atan = _unary("atan", np.arctan, lambda m, x, y: 1 / (1 + x * x))
+Sinh = _unary("sinh", np.sinh, lambda m, x, y: m.cosh(x))
+Cosh = _unary("cosh", np.cosh, lambda m, x, y: m.sinh(x))
+Tanh = _unary("tanh", np.tanh, lambda m, x, y: 1 - y * y, "out")
+Asinh = _unary("asinh", np.arcsinh, lambda m, x, y: 1 / m.sqrt(x * x + 1))
+Acosh = _unary("acosh", np.arccosh, lambda m, x, y: 1 / m.sqrt(x * x - 1))
+Atanh = _unary("atanh", np.arctanh, lambda m, x, y: 1 / (1 - x * x))
+Erf = _unary("erf", _erf, lambda m, x, y: _TWO_OVER_SQRT_PI * m.exp(-x * x))
+Erfc = _unary("erfc", _erfc, lambda m, x, y: -_TWO_OVER_SQRT_PI * m.exp(-x * x))
+Erfinv = _unary("erfinv", _erfinv, lambda m, x, y: 0.5 * math.sqrt(math.pi) * m.exp(y * y),
                 "out")
-Sigmoid = _unary("Sigmoid", _sigmoid, lambda m, x, y: y * (1 - y), "out")
-Logit = _unary("Logit", _logit, _logit_grad)
-Reciprocal = _unary("Reciprocal", np.reciprocal, lambda m, x, y: -y * y, "out")
-Frac = _unary("Frac", lambda x: x - np.trunc(x), lambda m, x, y: 1.0, "", ints="reject")
-Abs = _unary("Abs", np.abs, lambda m, x, y: m.sign(x), ints="int")
-Sign = _unary("Sign", _sign, saves="", ints="intbool")
-Sgn = _unary("Sgn", _sign, saves="", ints="intbool")
-Floor = _unary("Floor", _rounding(np.floor), saves="", ints="int")
-Ceil = _unary("Ceil", _rounding(np.ceil), saves="", ints="int")
-Trunc = _unary("Trunc", _rounding(np.trunc), saves="", ints="int")
-Round = _unary("Round", _round, saves="", ints="int")
-NanToNum = _unary("Nan_To_Num", _nan_to_num, lambda m, x, y, *p: m.isfinite(x), ints="intbool")
+Sigmoid = _unary("sigmoid", _sigmoid, lambda m, x, y: y * (1 - y), "out")
+Logit = _unary("logit", _logit, _logit_grad)
+Reciprocal = _unary("reciprocal", np.reciprocal, lambda m, x, y: -y * y, "out")
+Frac = _unary("frac", lambda x: x - np.trunc(x), lambda m, x, y: 1.0, "", ints="reject")
+Abs = _unary("abs", np.abs, lambda m, x, y: m.sign(x), ints="int")
+Sign = _unary("sign", _sign, saves="", ints="intbool")
+Sgn = _unary("sgn", _sign, saves="", ints="intbool")
+Floor = _unary("floor", _rounding(np.floor), saves="", ints="int")
+Ceil = _unary("ceil", _rounding(np.ceil), saves="", ints="int")
+Trunc = _unary("trunc", _rounding(np.trunc), saves="", ints="int")
+Round = _unary("round", _round, saves="", ints="int")
+NanToNum = _unary("nan_to_num", _nan_to_num, lambda m, x, y, *p: m.isfinite(x), ints="intbool")
 
 
 # ---- activations ---------------------------------------------------------------------------
@@ -713,30 +736,30 @@ def _elu_grad(m, x, out, alpha, scale, input_scale):
     return m.where(x > 0, scale, m.exp(x * input_scale) * (alpha * scale * input_scale))
 
 
-Relu = _unary("Relu", lambda x: np.maximum(x, 0), lambda m, x, y: y > 0, "out", ints="int")
-Gelu = _unary("Gelu", _gelu, _gelu_grad, ints="reject")
-Silu = _unary("Silu", lambda x: x * _sigmoid(x), _silu_grad, ints="reject")
-Mish = _unary("Mish", lambda x: x * np.tanh(_softplus(x)), _mish_grad, ints="reject")
-LeakyRelu = _unary("Leaky_Relu", lambda x, s: np.where(x > 0, x, x * s),
+Relu = _unary("relu", lambda x: np.maximum(x, 0), lambda m, x, y: y > 0, "out", ints="int")
+Gelu = _unary("gelu", _gelu, _gelu_grad, ints="reject")
+Silu = _unary("silu", lambda x: x * _sigmoid(x), _silu_grad, ints="reject")
+Mish = _unary("mish", lambda x: x * np.tanh(_softplus(x)), _mish_grad, ints="reject")
+LeakyRelu = _unary("leaky_relu", lambda x, s: np.where(x > 0, x, x * s),
                    lambda m, x, y, s: m.where(x > 0, 1.0, s), ints="reject")
-Elu = _unary("Elu", _elu, _elu_grad, ints="reject")
-Softplus = _unary("Softplus", _softplus,
+Elu = _unary("elu", _elu, _elu_grad, ints="reject")
+Softplus = _unary("softplus", _softplus,
                   lambda m, x, y, beta, th: m.where(x * beta > th, 1.0, m.sigmoid(x * beta)),
                   ints="reject")
-Hardtanh = _unary("Hardtanh", _clip, lambda m, x, y, lo, hi: (x > lo) & (x < hi), ints="int")
-Hardswish = _unary("Hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
+Hardtanh = _unary("hardtanh", _clip, lambda m, x, y, lo, hi: (x > lo) & (x < hi), ints="int")
+Hardswish = _unary("hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
                    lambda m, x, y: m.where(x <= -3, 0.0, m.where(x < 3, x / 3 + 0.5, 1.0)),
                    ints="reject")
-Hardsigmoid = _unary("Hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6,
+Hardsigmoid = _unary("hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6,
                      lambda m, x, y: m.where((x > -3) & (x < 3), 1 / 6, 0.0), ints="reject")
-Threshold = _unary("Threshold", lambda x, th, v: np.where(x > th, x, v).astype(x.dtype),
+Threshold = _unary("threshold", lambda x, th, v: np.where(x > th, x, v).astype(x.dtype),
                    lambda m, x, y, th, v: x > th, ints="int")
-LogSigmoid = _unary("Log_Sigmoid", lambda x: -np.logaddexp(0, -x),
+LogSigmoid = _unary("log_sigmoid", lambda x: -np.logaddexp(0, -x),
                     lambda m, x, y: m.sigmoid(-x), ints="reject")
-Softshrink = _unary("Softshrink",
+Softshrink = _unary("softshrink",
                     lambda x, lam: np.where(x > lam, x - lam, np.where(x < -lam, x + lam, 0)),
                     lambda m, x, y, lam: (x > lam) | (x < -lam), ints="reject")
-Hardshrink = _unary("Hardshrink", lambda x, lam: np.where((x >= -lam) & (x <= lam), 0, x),
+Hardshrink = _unary("hardshrink", lambda x, lam: np.where((x >= -lam) & (x <= lam), 0, x),
                     lambda m, x, y, lam: (x > lam) | (x < -lam), ints="reject")
 
 
@@ -827,30 +850,30 @@ def _isclose(a, b, rtol, atol, equal_nan):
     return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
-Eq = _nograd("Eq", _comparison(np.equal))
-Ne = _nograd("Ne", _comparison(np.not_equal))
-Lt = _nograd("Lt", _comparison(np.less))
-Le = _nograd("Le", _comparison(np.less_equal))
-Gt = _nograd("Gt", _comparison(np.greater))
-Ge = _nograd("Ge", _comparison(np.greater_equal))
-LogicalAnd = _nograd("Logical_And", _comparison(np.logical_and))
-LogicalOr = _nograd("Logical_Or", _comparison(np.logical_or))
-LogicalXor = _nograd("Logical_Xor", _comparison(np.logical_xor))
-LogicalNot = _nograd("Logical_Not", np.logical_not)
-BitwiseAnd = _nograd("Bitwise_And", _bitwise(np.bitwise_and, "bitwise_and"))
-BitwiseOr = _nograd("Bitwise_Or", _bitwise(np.bitwise_or, "bitwise_or"))
-BitwiseXor = _nograd("Bitwise_Xor", _bitwise(np.bitwise_xor, "bitwise_xor"))
-BitwiseLeftShift = _nograd("Bitwise_Left_Shift", _bitwise(np.left_shift, "lshift"))
-BitwiseRightShift = _nograd("Bitwise_Right_Shift", _bitwise(np.right_shift, "rshift"))
-BitwiseNot = _nograd("Bitwise_Not", _bitwise_not)
-IsNan = _nograd("Isnan", _float_test(np.isnan, False))
-IsInf = _nograd("Isinf", _float_test(np.isinf, False))
-IsFinite = _nograd("Isfinite", _float_test(np.isfinite, True))
-IsPosInf = _nograd("Isposinf", _float_test(lambda x: x == np.inf, False))
-IsNegInf = _nograd("Isneginf", _float_test(lambda x: x == -np.inf, False))
-SignBit = _nograd("Signbit", lambda x: np.signbit(x) if _is_float(x) else x < 0)
-IsClose = _nograd("Isclose", _isclose)
-Equal = _nograd("Equal", lambda a, b: np.asarray(a.shape == b.shape and bool(
+Eq = _nograd("eq", _comparison(np.equal))
+Ne = _nograd("ne", _comparison(np.not_equal))
+Lt = _nograd("lt", _comparison(np.less))
+Le = _nograd("le", _comparison(np.less_equal))
+Gt = _nograd("gt", _comparison(np.greater))
+Ge = _nograd("ge", _comparison(np.greater_equal))
+LogicalAnd = _nograd("logical_and", _comparison(np.logical_and))
+LogicalOr = _nograd("logical_or", _comparison(np.logical_or))
+LogicalXor = _nograd("logical_xor", _comparison(np.logical_xor))
+LogicalNot = _nograd("logical_not", np.logical_not)
+BitwiseAnd = _nograd("bitwise_and", _bitwise(np.bitwise_and, "bitwise_and"))
+BitwiseOr = _nograd("bitwise_or", _bitwise(np.bitwise_or, "bitwise_or"))
+BitwiseXor = _nograd("bitwise_xor", _bitwise(np.bitwise_xor, "bitwise_xor"))
+BitwiseLeftShift = _nograd("bitwise_left_shift", _bitwise(np.left_shift, "lshift"))
+BitwiseRightShift = _nograd("bitwise_right_shift", _bitwise(np.right_shift, "rshift"))
+BitwiseNot = _nograd("bitwise_not", _bitwise_not)
+IsNan = _nograd("isnan", _float_test(np.isnan, False))
+IsInf = _nograd("isinf", _float_test(np.isinf, False))
+IsFinite = _nograd("isfinite", _float_test(np.isfinite, True))
+IsPosInf = _nograd("isposinf", _float_test(lambda x: x == np.inf, False))
+IsNegInf = _nograd("isneginf", _float_test(lambda x: x == -np.inf, False))
+SignBit = _nograd("signbit", lambda x: np.signbit(x) if _is_float(x) else x < 0)
+IsClose = _nograd("isclose", _isclose)
+Equal = _nograd("equal", lambda a, b: np.asarray(a.shape == b.shape and bool(
     np.array_equal(*promote(a, b)))))
 
 
@@ -868,7 +891,7 @@ class Fill(Op):
 
     @staticmethod
     def backward(ctx, g):
-        return None, g.sum()
+        return _make(np.zeros_like(g._data)), g.sum()
 
 
 # ---- functions with torch's signatures -----------------------------------------------------
@@ -896,6 +919,11 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     return _out(dispatch(Div, input, other, rounding_mode), out)
 
 
+def _div_floor(a: Tensor, b: Tensor) -> Tensor:
+    """Floor division with a (zero) derivative, for the formulas of ``_Binary`` ops."""
+    return dispatch(Div, a, b, "floor")
+
+
 def true_divide(input, other, *, out=None) -> Tensor:
     return _out(dispatch(Div, input, other), out)
 
@@ -919,17 +947,13 @@ def pow(input, exponent, *, out=None) -> Tensor:  # noqa: A001
 def float_power(input, exponent, *, out=None) -> Tensor:
     """``pow`` computed in double precision."""
     def double(x):
-        return x.to(np.float64) if isinstance(x, Tensor) else x
+        return x.to(float64) if isinstance(x, Tensor) else x
     return _out(dispatch(Pow, double(input), double(exponent)), out)
 
 
 def square(input, *, out=None) -> Tensor:
     """``input ** 2`` (integers and bools give int64, as in torch)."""
     return _out(dispatch(Pow, input, 2), out)
-
-
-def floor_divide(input, other, *, out=None) -> Tensor:
-    return _out(dispatch(Floor_Divide, input, other), out)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1, out=None) -> Tensor:
@@ -987,6 +1011,7 @@ def where(condition, input=None, other=None, *, out=None):
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:
     """``|input - other| <= atol + rtol * |other|`` elementwise."""
+    _require_tensor("isclose", other, 2)
     return dispatch(IsClose, input, other, rtol, atol, equal_nan)
 
 
@@ -997,44 +1022,66 @@ def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
 
 def equal(input, other) -> bool:
     """True when both have the same shape and elements."""
+    _require_tensor("equal", other, 2)
     return bool(dispatch(Equal, input, other)._data)
 
 
-def _function(op: type[Op], name: str, doc: str | None = None):
-    """``name(input, [other,] *, out=None)`` running ``op``."""
-    def fn(*args, out=None) -> Tensor:
-        return _out(dispatch(op, *args), out)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
+def _unary_function(op: type[Op]):
+    """``name(input, *, out=None)`` running ``op`` (named after it)."""
+    def fn(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+        return _out(dispatch(op, input), out)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
     return fn
 
 
-_FUNCTIONS = {
-    "remainder": Remainder, "fmod": Fmod, "heaviside": Heaviside, "atan2": Atan2,
-    "hypot": Hypot, "logaddexp": Logaddexp, "logaddexp2": Logaddexp2, "xlogy": Xlogy,
-    "copysign": Copysign, "maximum": Maximum, "minimum": Minimum, "fmax": Fmax, "fmin": Fmin,
-    "sqrt": Sqrt, "rsqrt": Rsqrt, "exp": Exp, "exp2": Exp2, "expm1": Expm1, "log": Log,
-    "log2": Log2, "log10": Log10, "log1p": Log1p, "sin": Sin, "cos": Cos, "tan": Tan,
-    "asin": Asin, "acos": Acos, "atan": Atan, "sinh": Sinh, "cosh": Cosh, "tanh": Tanh,
-    "asinh": Asinh, "acosh": Acosh, "atanh": Atanh, "erf": Erf, "erfc": Erfc,
-    "erfinv": Erfinv, "sigmoid": Sigmoid, "reciprocal": Reciprocal, "frac": Frac, "abs": Abs,
-    "sign": Sign, "sgn": Sgn, "floor": Floor, "ceil": Ceil, "trunc": Trunc, "relu": Relu,
-    "eq": Eq, "ne": Ne, "lt": Lt, "le": Le, "gt": Gt, "ge": Ge, "logical_and": LogicalAnd,
-    "logical_or": LogicalOr, "logical_xor": LogicalXor, "logical_not": LogicalNot,
-    "bitwise_and": BitwiseAnd, "bitwise_or": BitwiseOr, "bitwise_xor": BitwiseXor,
-    "bitwise_not": BitwiseNot, "bitwise_left_shift": BitwiseLeftShift,
-    "bitwise_right_shift": BitwiseRightShift, "isnan": IsNan, "isinf": IsInf,
-    "isfinite": IsFinite, "isposinf": IsPosInf, "isneginf": IsNegInf, "signbit": SignBit,
-}
-for _name, _op in _FUNCTIONS.items():
-    globals()[_name] = _function(_op, _name, f"Elementwise ``{_name}`` (as ``torch.{_name}``).")
+def _require_tensor(name: str, x, position: int) -> None:
+    """torch's TypeError for a number where its signature wants a Tensor."""
+    if not isinstance(x, Tensor):
+        arg = ("input", "other")[position - 1]
+        raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+def _binary_function(op: type[Op], number_input: bool = False, number_other: bool = True):
+    """``name(input, other, *, out=None)`` running ``op`` (named after it); which operands
+    may be numbers follows torch's overloads."""
+    def fn(input, other, *, out: Tensor | None = None) -> Tensor:
+        if not number_input:
+            _require_tensor(op.name, input, 1)
+        if not number_other:
+            _require_tensor(op.name, other, 2)
+        return _out(dispatch(op, input, other), out)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
+    return fn
+
+
+_UNARY_OPS = (Sqrt, Rsqrt, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sin, Cos, Tan, Asin, Acos,
+              Atan, Sinh, Cosh, Tanh, Asinh, Acosh, Atanh, Erf, Erfc, Erfinv, Sigmoid,
+              Reciprocal, Frac, Abs, Sign, Sgn, Floor, Ceil, Trunc, Relu)
+(sqrt, rsqrt, exp, exp2, expm1, log, log2, log10, log1p, sin, cos, tan, asin, acos, atan, sinh,
+ cosh, tanh, asinh, acosh, atanh, erf, erfc, erfinv, sigmoid, reciprocal, frac, abs, sign, sgn,
+ floor, ceil, trunc, relu) = map(_unary_function, _UNARY_OPS)  # noqa: A001
+(logical_not, bitwise_not, isnan, isinf, isfinite, isposinf, isneginf, signbit) = map(
+    _unary_function, (LogicalNot, BitwiseNot, IsNan, IsInf, IsFinite, IsPosInf, IsNegInf,
+                      SignBit))
+(floor_divide, remainder, xlogy, bitwise_and, bitwise_or, bitwise_xor, bitwise_left_shift,
+ bitwise_right_shift) = (_binary_function(op, number_input=True) for op in (
+    FloorDivide, Remainder, Xlogy, BitwiseAnd, BitwiseOr, BitwiseXor, BitwiseLeftShift,
+    BitwiseRightShift))
+fmod, copysign, eq, ne, lt, le, gt, ge = map(_binary_function, (Fmod, Copysign, Eq, Ne, Lt, Le,
+                                                                Gt, Ge))
+(heaviside, atan2, hypot, logaddexp, logaddexp2, maximum, minimum, fmax, fmin, logical_and,
+ logical_or, logical_xor) = (_binary_function(op, number_other=False) for op in (
+    Heaviside, Atan2, Hypot, Logaddexp, Logaddexp2, Maximum, Minimum, Fmax, Fmin, LogicalAnd,
+    LogicalOr, LogicalXor))
 
 # torch's alternative names
-subtract, multiply, divide, negative, absolute, fix = sub, mul, div, neg, abs, trunc  # noqa: F821
-arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = (  # noqa: F821
-    asin, acos, atan, atan2, asinh, acosh, atanh)  # noqa: F821
-clip = clamp
-greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne  # noqa: F821
+subtract, multiply, divide, negative, absolute, fix, clip = sub, mul, div, neg, abs, trunc, clamp
+arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = asin, acos, atan, atan2, asinh, \
+    acosh, atanh
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 # ---- activations (ember.X where torch has torch.X; the rest for nn.functional) ------------
@@ -1136,7 +1183,7 @@ def logsigmoid(input: Tensor) -> Tensor:
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
-    if lambd < 0:
+    if lambd < 0 and _is_float(input._data):
         raise RuntimeError(f"lambda must be in range [0, 3.40282e+38] for input dtype "
                            f"{dtype_name(input._data)}, but found {lambd}")
     return dispatch(Softshrink, input, lambd)
@@ -1149,12 +1196,12 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
 def softsign(input: Tensor) -> Tensor:
     """``x / (1 + |x|)``."""
-    return input / (1 + abs(input))  # noqa: F821
+    return input / (1 + abs(input))
 
 
 def tanhshrink(input: Tensor) -> Tensor:
     """``x - tanh(x)``."""
-    return input - tanh(input)  # noqa: F821
+    return input - tanh(input)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
@@ -1173,28 +1220,51 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     return rrelu(input, lower, upper, training, True)
 
 
-# ---- in-place functions that torch also has at top level -----------------------------------
+# ---- in-place variants --------------------------------------------------------------------
 
-def _inplace_function(op: type[Op], name: str):
-    def fn(input: Tensor, *args) -> Tensor:
-        return dispatch(op.inplace_op(), input, *args)
+def _inplace_function(op: type[Op], name: str, n_args: int = 0, params: tuple = ()):
+    """``name(self, *args)`` writing ``op``'s result into ``self``: ``n_args`` operands, then
+    ``params`` ((keyword, default) pairs) given by position or keyword."""
+    def fn(self: Tensor, *args, **given) -> Tensor:
+        if not params:
+            return dispatch(op.inplace_op(), self, *args)
+        rest = args[n_args:]
+        values = tuple(rest[i] if i < len(rest) else given.get(k, d)
+                       for i, (k, d) in enumerate(params))
+        return dispatch(op.inplace_op(), self, *args[:n_args], *values)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"In-place ``{name[:-1]}``."
     return fn
 
 
-_INPLACE = {name: op for name, op in _FUNCTIONS.items() if issubclass(op, _Unary)}
-_INPLACE.update(neg=Neg, exp=Exp, log=Log)
+_INPLACE = {op.name + "_": op for op in _UNARY_OPS}
+_INPLACE.update({
+    "neg_": Neg, "square_": None, "xlogy_": Xlogy, "true_divide_": Div, "mul_": Mul,
+    "floor_divide_": FloorDivide, "remainder_": Remainder, "fmod_": Fmod, "pow_": Pow,
+    "hypot_": Hypot, "atan2_": Atan2, "copysign_": Copysign, "heaviside_": Heaviside,
+    "lerp_": Lerp, "eq_": Eq, "ne_": Ne, "lt_": Lt, "le_": Le, "gt_": Gt, "ge_": Ge,
+    "logical_and_": LogicalAnd, "logical_or_": LogicalOr, "logical_xor_": LogicalXor,
+    "logical_not_": LogicalNot, "bitwise_and_": BitwiseAnd, "bitwise_or_": BitwiseOr,
+    "bitwise_xor_": BitwiseXor, "bitwise_not_": BitwiseNot,
+    "bitwise_left_shift_": BitwiseLeftShift, "bitwise_right_shift_": BitwiseRightShift,
+    "fill_": Fill})
+del _INPLACE["square_"]
 for _name, _op in _INPLACE.items():
-    globals()[_name + "_"] = _inplace_function(_op, _name + "_")
+    globals()[_name] = _inplace_function(_op, _name)
+add_ = _inplace_function(Add, "add_", 1, (("alpha", 1),))
+sub_ = _inplace_function(Sub, "sub_", 1, (("alpha", 1),))
+addcmul_ = _inplace_function(Addcmul, "addcmul_", 2, (("value", 1),))
+addcdiv_ = _inplace_function(Addcdiv, "addcdiv_", 2, (("value", 1),))
+div_ = _inplace_function(Div, "div_", 1, (("rounding_mode", None),))
+round_ = _inplace_function(Round, "round_", 0, (("decimals", None),))
+logit_ = _inplace_function(Logit, "logit_", 0, (("eps", None),))
+nan_to_num_ = _inplace_function(NanToNum, "nan_to_num_", 0, (("nan", 0.0), ("posinf", None),
+                                                             ("neginf", None)))
+clamp_ = _inplace_function(Clamp, "clamp_", 0, (("min", None), ("max", None)))
 
 
 def square_(input: Tensor) -> Tensor:
     return dispatch(Pow.inplace_op(), input, 2)
-
-
-def clamp_(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
-    return dispatch(Clamp.inplace_op(), input, min, max)
 
 
 def clamp_min_(input: Tensor, min) -> Tensor:  # noqa: A002
@@ -1205,116 +1275,55 @@ def clamp_max_(input: Tensor, max) -> Tensor:  # noqa: A002
     return dispatch(Clamp.inplace_op(), input, None, max)
 
 
-def round_(input: Tensor, *, decimals: int | None = None) -> Tensor:
-    return dispatch(Round.inplace_op(), input, decimals)
-
-
-def logit_(input: Tensor, eps: float | None = None) -> Tensor:
-    return dispatch(Logit.inplace_op(), input, eps)
-
-
-def nan_to_num_(input: Tensor, nan: float = 0.0, posinf: float | None = None,
-                neginf: float | None = None) -> Tensor:
-    return dispatch(NanToNum.inplace_op(), input, nan, posinf, neginf)
-
-
-def xlogy_(input: Tensor, other) -> Tensor:
-    return dispatch(Xlogy.inplace_op(), input, other)
-
-
-def fill_(input: Tensor, value) -> Tensor:
-    """Set every element to ``value`` (a number or a 0-d tensor)."""
-    return dispatch(Fill.inplace_op(), input, value)
-
-
 def zero_(input: Tensor) -> Tensor:
     return dispatch(Fill.inplace_op(), input, 0)
 
 
-(negative_, absolute_, fix_, arcsin_, arccos_, arctan_, arcsinh_, arccosh_, arctanh_,
- clip_) = (neg_, abs_, trunc_, asin_, acos_, atan_, asinh_, acosh_, atanh_,  # noqa: F821
-           clamp_)
+(subtract_, multiply_, divide_, negative_, absolute_, fix_, clip_, arcsin_, arccos_, arctan_,
+ arctan2_, arcsinh_, arccosh_, arctanh_, greater_, greater_equal_, less_, less_equal_,
+ not_equal_) = (sub_, mul_, div_, neg_, abs_, trunc_, clamp_, asin_, acos_, atan_,  # noqa: F821
+                atan2_, asinh_, acosh_, atanh_, gt_, ge_, lt_, le_, ne_)  # noqa: F821
 
 _EM = sys.modules[__name__]  # the ember side of the derivative formulas
 
-__all__ = [
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-    "floor_divide", "neg", "negative", "positive", "pow", "float_power", "square", "addcmul",
-    "addcdiv", "lerp", "round", "logit", "nan_to_num", "clamp", "clip", "clamp_min",
-    "clamp_max", "where", "isclose", "allclose", "equal", *_FUNCTIONS, "absolute", "fix",
-    "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "greater",
-    "greater_equal", "less", "less_equal", "not_equal", "selu", "celu", "threshold",
-    "hardshrink", "rrelu",
-    # in-place forms torch has at top level
+_TOP_LEVEL_INPLACE = [
     "neg_", "negative_", "abs_", "absolute_", "reciprocal_", "square_", "xlogy_", "sqrt_",
     "rsqrt_", "exp_", "exp2_", "expm1_", "log_", "log2_", "log10_", "log1p_", "sin_", "cos_",
     "tan_", "asin_", "acos_", "atan_", "arcsin_", "arccos_", "arctan_", "sinh_", "cosh_",
     "tanh_", "asinh_", "acosh_", "atanh_", "arcsinh_", "arccosh_", "arctanh_", "erf_",
     "erfc_", "sigmoid_", "logit_", "frac_", "relu_", "selu_", "celu_", "threshold_",
     "rrelu_", "clamp_", "clip_", "clamp_min_", "clamp_max_", "nan_to_num_", "floor_",
-    "ceil_", "round_", "trunc_", "fix_", "fill_", "zero_",
-]
+    "ceil_", "round_", "trunc_", "fix_", "fill_", "zero_"]
+__all__ = [
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+    "floor_divide", "neg", "negative", "positive", "pow", "float_power", "square", "addcmul",
+    "addcdiv", "lerp", "round", "logit", "nan_to_num", "clamp", "clip", "clamp_min",
+    "clamp_max", "where", "isclose", "allclose", "equal", *(op.name for op in _UNARY_OPS),
+    "logical_not", "bitwise_not", "isnan", "isinf", "isfinite", "isposinf", "isneginf",
+    "signbit", "remainder", "fmod", "heaviside", "atan2", "hypot", "logaddexp", "logaddexp2",
+    "xlogy", "copysign", "maximum", "minimum", "fmax", "fmin", "eq", "ne", "lt", "le", "gt",
+    "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "absolute", "fix", "arcsin",
+    "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "greater", "greater_equal",
+    "less", "less_equal", "not_equal", "selu", "celu", "threshold", "hardshrink", "rrelu",
+    *_TOP_LEVEL_INPLACE]
 
 
 # ---- Tensor methods and operators ----------------------------------------------------------
 
-_METHODS = [
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-    "floor_divide", "neg", "negative", "positive", "pow", "float_power", "square", "addcmul",
-    "addcdiv", "lerp", "round", "logit", "nan_to_num", "clamp", "clip", "clamp_min",
-    "clamp_max", "isclose", "allclose", "equal", *_FUNCTIONS, "absolute", "fix", "arcsin",
-    "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "greater",
-    "greater_equal", "less", "less_equal", "not_equal", "hardshrink",
-]
-for _name in _METHODS:
-    tensor_method(_name)(globals()[_name])
-for _name in [n for n in __all__ if n.endswith("_") and n not in ("selu_", "celu_",
-                                                                    "threshold_", "rrelu_")]:
-    tensor_method(_name)(globals()[_name])
+_NOT_METHODS = {"where", "selu", "celu", "threshold", "rrelu", "selu_", "celu_", "threshold_",
+                "rrelu_"}
+for _name in __all__ + [n for n in _INPLACE if n not in __all__] + [
+        "add_", "sub_", "subtract_", "multiply_", "divide_", "addcmul_", "addcdiv_", "div_",
+        "arctan2_", "greater_", "greater_equal_", "less_", "less_equal_", "not_equal_"]:
+    if _name not in _NOT_METHODS:
+        tensor_method(_name)(globals()[_name])
 
 
 @tensor_method("where")
 def _where_method(self, condition, y):
     """``x.where(condition, y)`` is ``where(condition, x, y)``."""
     return where(condition, self, y)
-
-
-def _inplace_method(op: type[Op], name: str, with_kwargs: tuple = ()):
-    """``self.name_(other, ...)``: ``op`` written into ``self``."""
-    def method(self, *args, **kwargs):
-        extra = tuple(kwargs.get(k, d) for k, d in with_kwargs)
-        return dispatch(op.inplace_op(), self, *args, *extra)
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
-_BINARY_INPLACE = {
-    "mul_": Mul, "multiply_": Mul, "true_divide_": Div, "floor_divide_": Floor_Divide,
-    "remainder_": Remainder, "fmod_": Fmod, "pow_": Pow, "hypot_": Hypot, "atan2_": Atan2,
-    "arctan2_": Atan2, "copysign_": Copysign, "heaviside_": Heaviside, "lerp_": Lerp,
-    "eq_": Eq, "ne_": Ne, "lt_": Lt, "le_": Le, "gt_": Gt, "ge_": Ge, "greater_": Gt,
-    "greater_equal_": Ge, "less_": Lt, "less_equal_": Le, "not_equal_": Ne,
-    "logical_and_": LogicalAnd, "logical_or_": LogicalOr, "logical_xor_": LogicalXor,
-    "bitwise_and_": BitwiseAnd, "bitwise_or_": BitwiseOr, "bitwise_xor_": BitwiseXor,
-    "bitwise_left_shift_": BitwiseLeftShift, "bitwise_right_shift_": BitwiseRightShift,
-}
-for _name, _op in _BINARY_INPLACE.items():
-    tensor_method(_name)(_inplace_method(_op, _name))
-tensor_method("add_")(_inplace_method(Add, "add_", (("alpha", 1),)))
-tensor_method("sub_")(_inplace_method(Sub, "sub_", (("alpha", 1),)))
-tensor_method("subtract_")(_inplace_method(Sub, "subtract_", (("alpha", 1),)))
-tensor_method("addcmul_")(_inplace_method(Addcmul, "addcmul_", (("value", 1),)))
-tensor_method("addcdiv_")(_inplace_method(Addcdiv, "addcdiv_", (("value", 1),)))
-
-
-@tensor_method()
-def div_(self, other, *, rounding_mode=None):
-    if rounding_mode is None:
-        return dispatch(Div.inplace_op(), self, other)
-    return dispatch(Div.inplace_op(), self, other, rounding_mode)
-
-
-divide_ = tensor_method("divide_")(div_)
 
 
 _NUMBER = (int, float, complex, np.generic)
@@ -1335,7 +1344,7 @@ def _operator(op: type[Op], reflected: bool = False, inplace: bool = False):
 for _names, _op in (
         (("add", "radd", "iadd"), Add), (("sub", "rsub", "isub"), Sub),
         (("mul", "rmul", "imul"), Mul), (("truediv", "rtruediv", "itruediv"), Div),
-        (("floordiv", "rfloordiv", "ifloordiv"), Floor_Divide),
+        (("floordiv", "rfloordiv", "ifloordiv"), FloorDivide),
         (("mod", "rmod", "imod"), Remainder), (("pow", "rpow", "ipow"), Pow),
         (("and", "rand", "iand"), BitwiseAnd), (("or", "ror", "ior"), BitwiseOr),
         (("xor", "rxor", "ixor"), BitwiseXor),

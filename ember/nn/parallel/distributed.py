@@ -21,7 +21,6 @@ between forward and backward never interleave with the gradient traffic.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +30,7 @@ from ... import distributed as dist
 from ..._tensor import Tensor, _make
 from ...autograd.grad_mode import is_grad_enabled
 from ...autograd.graph import AccumulateGrad
-from ...distributed.distributed_c10d import _MPI_TYPED, _mpi
+from ...distributed.distributed_c10d import _MPI_TYPED, _mpi, _raw
 from ..modules.module import Module
 
 __all__ = ["DistributedDataParallel"]
@@ -122,6 +121,10 @@ class DistributedDataParallel(Module):
                  bucket_cap_mb: float | None = None, find_unused_parameters: bool = False,
                  check_reduction: bool = False, gradient_as_bucket_view: bool = False,
                  static_graph: bool = False, **kwargs) -> None:
+        unsupported = [k for k, v in kwargs.items() if v not in (None, False)]
+        if unsupported:
+            raise NotImplementedError(f"DistributedDataParallel: {unsupported} not supported "
+                                      "by ember")
         super().__init__()
         self.module = module
         self.process_group = process_group if process_group is not None else \
@@ -139,18 +142,15 @@ class DistributedDataParallel(Module):
             self._broadcast([*self._params, *module.buffers()])
         self._buckets = [_Bucket([(i, self._params[i]) for i in indices])
                          for indices in _assign_buckets(self._params, self.bucket_bytes_cap)]
-        self._where = {}  # param index -> (bucket, position)
-        for b, bucket in enumerate(self._buckets):
-            for k, (i, _) in enumerate(bucket.params):
-                self._where[i] = (b, k)
-        self._hooks = [p.register_post_accumulate_grad_hook(self._hook_for(i))
+        self._bucket_of = {i: b for b, bucket in enumerate(self._buckets)
+                           for i, _ in bucket.params}
+        self._grad_hooks = [p.register_post_accumulate_grad_hook(self._hook_for(i))
                        for i, p in enumerate(self._params)]
         self._expecting = self._backward_started = False
         self._ready = np.zeros(len(self._params), bool)
         self._used = np.ones(len(self._params), np.uint8)
         self._requests: list = []
         self._next_bucket = 0
-        self._last_wait_s = 0.0  # time the last backward waited for communication
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -164,11 +164,14 @@ class DistributedDataParallel(Module):
                     f"{len(theirs)} params of shapes/dtypes {theirs}.")
 
     def _broadcast(self, tensors) -> None:
+        """Overwrite ``tensors`` in place with rank 0's values."""
         if self._comm.Get_size() == 1:
             return
-        requests = [self._comm.Ibcast(np.ascontiguousarray(t._data).reshape(-1).view(np.uint8),
-                                      root=0) for t in tensors]
-        _mpi().Request.Waitall(requests)
+        pairs = [(t._data, np.ascontiguousarray(t._data)) for t in tensors]
+        _mpi().Request.Waitall([self._comm.Ibcast(_raw(buf), root=0) for _, buf in pairs])
+        for arr, buf in pairs:
+            if buf is not arr:  # a non-contiguous tensor was sent through a copy
+                arr[...] = buf
 
     # ---- forward ----------------------------------------------------------------------------
 
@@ -226,8 +229,7 @@ class DistributedDataParallel(Module):
 
     def _mark_ready(self, index: int) -> None:
         self._ready[index] = True
-        b, _ = self._where[index]
-        self._buckets[b].pending -= 1
+        self._buckets[self._bucket_of[index]].pending -= 1
         while self._next_bucket < len(self._buckets) and \
                 self._buckets[self._next_bucket].pending == 0:
             self._launch(self._buckets[self._next_bucket])
@@ -247,24 +249,22 @@ class DistributedDataParallel(Module):
         self._requests.append(self._comm.Iallreduce(_mpi().IN_PLACE, buf, _mpi().SUM))
 
     def _finalize(self) -> None:
-        start = time.perf_counter()
         _mpi().Request.Waitall(self._requests)
-        self._last_wait_s = time.perf_counter() - start
         self._requests = []
         self._expecting = False
         size = self._comm.Get_size()
         for bucket in self._buckets:
-            np.divide(bucket.buffer, size, out=bucket.buffer, casting="unsafe")
             for (i, p), sl in zip(bucket.params, bucket.slices):
                 if not self._used[i]:  # no rank used it: its grad stays as it was (None)
                     continue
-                avg = bucket.buffer[sl].reshape(p._data.shape)
-                if self.gradient_as_bucket_view and avg.dtype == p._data.dtype:
-                    p.grad = _make(avg)
+                total = bucket.buffer[sl].reshape(p._data.shape)
+                if self.gradient_as_bucket_view and total.dtype == p._data.dtype:
+                    np.divide(total, size, out=total)
+                    p.grad = _make(total)
                 elif p.grad is None:
-                    p.grad = _make(avg.astype(p._data.dtype))
-                else:
-                    p.grad._data[...] = avg
+                    p.grad = _make((total / size).astype(p._data.dtype))
+                else:  # sum to average in one pass, into the gradient's memory
+                    np.divide(total, size, out=p.grad._data, casting="unsafe")
                     p.grad._vc[0] += 1
 
     # ---- public API -------------------------------------------------------------------------

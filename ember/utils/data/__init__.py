@@ -5,6 +5,7 @@ from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset,
                       Subset, TensorDataset, random_split)
+from .distributed import DistributedSampler
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
 
@@ -12,4 +13,4 @@ __all__ = ["DataLoader", "Dataset", "IterableDataset", "TensorDataset", "StackDa
            "Subset", "ConcatDataset", "ChainDataset", "random_split", "Sampler",
            "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler", "default_collate", "default_convert", "get_worker_info",
-           "WorkerInfo"]
+           "WorkerInfo", "DistributedSampler"]
