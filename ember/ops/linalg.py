@@ -114,7 +114,12 @@ class Matmul(Op):
         if a.dtype != b.dtype or a.dtype == np.bool_ or a.ndim == 0 or b.ndim == 0:
             raise _matmul_error(a, b)
         try:
-            out = np.matmul(a, b)
+            if a.ndim > 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:
+                # (..., k) @ (k, n) as one 2-D GEMM: NumPy would loop over the batch
+                out = np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1],
+                                                                       b.shape[1])
+            else:
+                out = np.matmul(a, b)
         except ValueError:
             raise _matmul_error(a, b) from None
         if out.dtype != a.dtype:  # NumPy gives bfloat16 products in float32
@@ -140,6 +145,8 @@ class Matmul(Op):
                 gb = a.unsqueeze(-1) * g.unsqueeze(-2)
             elif b.ndim == 1:
                 gb = (a.mT @ g.unsqueeze(-1)).squeeze(-1)
+            elif b.ndim == 2 and a.ndim > 2:  # sum over the batch inside one GEMM
+                gb = a.reshape(-1, a.shape[-1]).mT @ g.reshape(-1, g.shape[-1])
             else:
                 gb = a.mT @ g
         return ga, gb
