@@ -32,7 +32,7 @@ from .random import *  # noqa: F403
 from . import nn, optim, utils  # noqa: E402
 from . import linalg  # noqa: E402
 from .serialization import load, save  # noqa: E402
-from . import distributed  # noqa: E402
+from . import distributed, profiler  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,417 @@
+"""``ember.profiler``: what gets recorded (ops, ranges, backward nodes), how events nest,
+torch's table layout, the Chrome trace, schedules (against torch.profiler's own), and that
+nothing is recorded when no profiler is active. No timing assertions beyond ordering."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import warnings
+
+import pytest
+import torch
+import torch.profiler as tprof
+
+import ember
+import ember.nn as nn
+from ember._state import STATE
+from ember.profiler import (
+    ProfilerAction,
+    ProfilerActivity,
+    profile,
+    record_function,
+    schedule,
+    tensorboard_trace_handler,
+)
+
+
+def mlp():
+    ember.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+
+
+def train_step(model, opt, x):
+    opt.zero_grad()
+    loss = model(x).sum()
+    loss.backward()
+    opt.step()
+
+
+def counts(prof) -> dict[str, int]:
+    return {e.key: e.count for e in prof.key_averages()}
+
+
+def walk(events):
+    """Every event and every descendant of the top-level ones, checked for consistency."""
+    for e in events:
+        assert e.self_cpu_time_total <= e.cpu_time_total
+        assert e.self_cpu_time_total >= 0
+        assert e.start_ns <= e.end_ns
+        for c in e.cpu_children:
+            assert c.cpu_parent is e
+            assert e.start_ns <= c.start_ns <= c.end_ns <= e.end_ns
+
+
+# ---- what is recorded -------------------------------------------------------------------
+
+def test_training_step_records_forward_backward_and_optimizer_ops():
+    model = mlp()
+    opt = ember.optim.SGD(model.parameters(), lr=0.1)
+    x = ember.randn(5, 8)
+    with profile() as prof:
+        train_step(model, opt, x)
+    c = counts(prof)
+    # forward: two products; backward: dW2 and dh for the second layer, dW1 for the first
+    # (x needs no gradient)
+    assert c["ember::matmul"] == 2 + 3
+    assert c["ember::relu"] == 1
+    assert c["MatmulBackward0"] == 2
+    assert c["ReluBackward0"] == 1
+    assert c["SumBackward0"] == 1
+    assert c["AddBackward0"] == 2     # the bias adds
+    walk(prof.events())
+
+
+def test_backward_ops_nest_in_their_node_and_link_to_forward():
+    a = ember.randn(3, 4, requires_grad=True)
+    b = ember.randn(4, 5, requires_grad=True)
+    with profile() as prof:
+        y = a @ b
+        y.sum().backward()
+    events = prof.events()
+    fwd = [e for e in events if e.name == "ember::matmul" and e.cpu_parent is None]
+    bwd_node = [e for e in events if e.name == "MatmulBackward0"]
+    assert len(fwd) == 1 and len(bwd_node) == 1
+    inner = [c.name for c in bwd_node[0].cpu_children]
+    assert inner.count("ember::matmul") == 2        # da = g @ b^T, db = a^T @ g
+    assert fwd[0].sequence_nr == bwd_node[0].sequence_nr == y.grad_fn._seq
+    assert bwd_node[0].start_ns > fwd[0].end_ns
+    walk(events)
+
+
+def test_nodes_skipped_by_autograd_grad_inputs_do_not_swallow_later_ops():
+    x = ember.randn(3, 4, requires_grad=True)
+    w = ember.randn(5, 4, requires_grad=True)
+    with profile() as prof:
+        y = (x @ w.mT).sum()
+        ember.autograd.grad(y, [x])     # w's transpose node is skipped after its pre-hook
+        x * 2
+    events = prof.events()
+    assert events[-1].name == "ember::mul" and events[-1].cpu_parent is None
+    skipped = next(e for e in events if e.name == "PermuteBackward0")
+    assert skipped.cpu_children == [] and skipped.end_ns <= events[-1].start_ns
+    walk(events)
+
+
+def test_self_time_excludes_children_total_includes_them():
+    x = ember.randn(20, 20, requires_grad=True)
+    with profile() as prof:
+        with record_function("outer"):
+            with record_function("inner"):
+                (x @ x).sum().backward()
+            x * 2
+    events = prof.events()
+    outer = next(e for e in events if e.name == "outer")
+    inner = next(e for e in events if e.name == "inner")
+    assert inner.cpu_parent is outer and outer.cpu_parent is None
+    assert [c.name for c in outer.cpu_children] == ["inner", "ember::mul"]
+    assert outer.cpu_time_total >= inner.cpu_time_total + outer.cpu_children[1].cpu_time_total
+    children = sum(c.cpu_time_total for c in outer.cpu_children)
+    assert outer.self_cpu_time_total == pytest.approx(outer.cpu_time_total - children)
+    walk(events)
+    avg = {e.key: e for e in prof.key_averages()}
+    assert sum(e.self_cpu_time_total for e in avg.values()) == \
+        pytest.approx(outer.cpu_time_total)   # self times partition the top-level range
+
+
+def test_record_function_decorator_and_exceptions():
+    @record_function("helper")
+    def helper(t):
+        return t + 1
+
+    with profile() as prof:
+        helper(ember.ones(2))
+        with pytest.raises(RuntimeError):
+            with record_function("failing"):
+                ember.ones(2, 3) @ ember.ones(2, 3)  # shape mismatch inside an op
+        helper(ember.ones(2))
+    c = counts(prof)
+    assert c["helper"] == 2 and c["failing"] == 1 and c["ember::add"] == 2
+    assert c["ember::matmul"] == 1
+    helper_events = [e for e in prof.events() if e.name == "helper"]
+    assert all(e.cpu_parent is None for e in helper_events)  # the failure closed its range
+    walk(prof.events())
+
+
+def test_record_shapes_and_group_by_input_shape():
+    with profile(record_shapes=True) as prof:
+        ember.ones(2, 3) @ ember.ones(3, 4)
+        ember.ones(2, 3) @ ember.ones(3, 4)
+        ember.ones(5, 3) @ ember.ones(3, 1)
+        ember.cat([ember.ones(2), ember.ones(3)])
+    grouped = {(e.key, str(e.input_shapes)): e.count
+               for e in prof.key_averages(group_by_input_shape=True)}
+    assert grouped[("ember::matmul", "[[2, 3], [3, 4]]")] == 2
+    assert grouped[("ember::matmul", "[[5, 3], [3, 1]]")] == 1
+    assert ("ember::cat", "[[[2], [3]], []]") in grouped
+    assert counts(prof)["ember::matmul"] == 3
+
+
+def test_profile_memory_counts_new_output_bytes():
+    a, b = ember.ones(6, 5), ember.ones(5, 7)
+    with profile(profile_memory=True) as prof:
+        with record_function("block"):
+            y = a @ b
+            y.reshape(42)       # a view: no new memory
+            y.add_(1)           # in place: no new memory
+            y.double()
+    ev = {e.name: e for e in prof.events()}
+    assert ev["ember::matmul"].self_cpu_memory_usage == 6 * 7 * 4
+    assert ev["ember::reshape"].self_cpu_memory_usage == 0
+    assert ev["ember::add_"].self_cpu_memory_usage == 0
+    block = ev["block"]
+    assert block.self_cpu_memory_usage == 0
+    assert block.cpu_memory_usage == 6 * 7 * 4 + 6 * 7 * 8
+    assert "CPU Mem" in prof.key_averages().table()
+
+
+def test_with_stack_and_with_flops():
+    with profile(with_stack=True, with_flops=True) as prof:
+        ember.ones(3, 4) @ ember.ones(4, 5)
+    ev = next(e for e in prof.events() if e.name == "ember::matmul")
+    assert ev.flops == 2 * 3 * 5 * 4
+    assert any("test_profiler.py" in f and "test_with_stack_and_with_flops" in f
+               for f in ev.stack)
+    assert not any("_dispatch.py" in f for f in ev.stack)
+    table = prof.key_averages(group_by_stack_n=1).table()
+    assert "Source Location" in table and "Total FLOPs" in table
+
+
+def test_with_modules_adds_module_ranges_to_the_trace(tmp_path):
+    model = mlp()
+    with profile(with_modules=True) as prof:
+        model(ember.randn(2, 8))
+    path = tmp_path / "t.json"
+    prof.export_chrome_trace(str(path))
+    names = [e["name"] for e in json.loads(path.read_text())["traceEvents"]
+             if e.get("cat") == "python_function"]
+    assert sorted(names) == ["nn.Module: Linear_0", "nn.Module: Linear_1", "nn.Module: ReLU_0",
+                             "nn.Module: Sequential_0"]
+
+
+# ---- no profiler, no recording ---------------------------------------------------------------
+
+def test_nothing_recorded_outside_the_profiler():
+    a = ember.ones(2, 2, requires_grad=True)
+    with record_function("before"):   # no profiler: a no-op
+        a * 2
+    with profile() as prof:
+        y = (a * 3).sum()
+    assert STATE.modes == []
+    n = len(prof.events())
+    with record_function("after"):
+        y.backward()                  # hooks on the recorded node must stay silent
+        a * 4
+    assert len(prof.events()) == n
+    assert {e.name for e in prof.events()} == {"ember::mul", "ember::sum"}
+
+
+def test_only_one_profiler_records_at_a_time():
+    with profile():
+        with pytest.raises(RuntimeError, match="already recording"):
+            with profile():
+                pass
+    assert STATE.modes == []
+
+
+def test_cuda_activity_is_ignored_with_a_warning():
+    with pytest.warns(UserWarning, match="CPU only"):
+        prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+    with prof:
+        ember.ones(2) + 1
+    assert counts(prof) == {"ember::add": 1}
+
+
+# ---- the table ---------------------------------------------------------------------------
+
+def _columns(table: str) -> list[str]:
+    return re.split(r"\s{2,}", table.splitlines()[1].strip())
+
+
+def _torch_table(**kwargs) -> str:
+    m = torch.nn.Linear(3, 2)
+    with tprof.profile(activities=[tprof.ProfilerActivity.CPU],
+                       record_shapes=kwargs.pop("record_shapes", False),
+                       profile_memory=kwargs.pop("profile_memory", False)) as p:
+        m(torch.ones(4, 3)).sum()
+    return p.key_averages(**kwargs).table()
+
+
+@pytest.mark.parametrize("opts", [{}, {"profile_memory": True},
+                                  {"record_shapes": True, "group_by_input_shape": True},
+                                  {"record_shapes": True, "profile_memory": True,
+                                   "group_by_input_shape": True}])
+def test_table_has_torchs_columns_and_layout(opts):
+    model = mlp()
+    kw = dict(opts)
+    group = kw.pop("group_by_input_shape", False)
+    with profile(**kw) as prof:
+        model(ember.ones(4, 8)).sum()
+    table = prof.key_averages(group_by_input_shape=group).table()
+    expected = _torch_table(**opts)
+    assert _columns(table) == _columns(expected)
+    lines = table.splitlines()
+    tlines = expected.splitlines()
+    # rule / header / rule, rows, rule, footer, as torch; each row as wide as the rule
+    assert lines[0] == lines[2] == lines[-2] and set(lines[0]) == {"-", " "}
+    widths, twidths = [len(s) for s in lines[0].split()], [len(s) for s in tlines[0].split()]
+    if group:  # the shapes column is as wide as the longest shapes + 4
+        assert widths.pop() == max(len(str(e.input_shapes)) for e in prof.key_averages(
+            group_by_input_shape=True)) + 4
+        twidths.pop()
+    assert widths[1:] == twidths[1:]
+    assert all(len(line) == len(lines[0]) for line in lines[:-1])
+    assert re.fullmatch(r"Self CPU time total: \d+\.\d{3}(us|ms|s)", lines[-1])
+    assert lines[0].index(" ") == max(len(e.key) for e in prof.key_averages()) + 4
+
+
+@pytest.mark.parametrize("sort_by", ["self_cpu_time_total", "cpu_time_total",
+                                     "cpu_memory_usage", "self_cpu_memory_usage", "count"])
+def test_table_sorts_and_limits_rows(sort_by):
+    model = mlp()
+    with profile(profile_memory=True) as prof:
+        model(ember.ones(4, 8)).sum().backward()
+    avgs = prof.key_averages()
+    table = avgs.table(sort_by=sort_by, row_limit=4)
+    rows = table.splitlines()[3:-2]
+    assert len(rows) == 4
+    by_key = {e.key: e for e in avgs}
+    names = [re.split(r"\s{2,}", r.strip())[0] for r in rows]
+    values = [getattr(by_key[n], sort_by) for n in names]
+    assert values == sorted(values, reverse=True)
+    assert values[0] == max(getattr(e, sort_by) for e in avgs)
+
+
+def test_long_names_are_cut_as_torch_does():
+    name = "x" * 70
+    with profile() as prof:
+        with record_function(name):
+            pass
+    row = prof.key_averages().table().splitlines()[3]
+    assert row.startswith("x" * 52 + "...")
+
+
+# ---- Chrome trace -----------------------------------------------------------------------------
+
+def test_chrome_trace_has_complete_events_and_fwd_bwd_flows(tmp_path):
+    model = mlp()
+    opt = ember.optim.SGD(model.parameters(), lr=0.1)
+    with profile(record_shapes=True) as prof:
+        with record_function("step"):
+            train_step(model, opt, ember.randn(5, 8))
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(str(path))
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    complete = [e for e in events if e["ph"] == "X"]
+    assert len(complete) == len(prof.events())
+    for e in complete:
+        assert {"name", "ts", "dur", "pid", "tid", "cat", "args"} <= set(e)
+        assert e["dur"] >= 0
+    step = next(e for e in complete if e["name"] == "step")
+    assert step["cat"] == "user_annotation"
+    assert all(step["ts"] <= e["ts"] and e["ts"] + e["dur"] <= step["ts"] + step["dur"] + 1e-3
+               for e in complete)
+    mm = next(e for e in complete if e["name"] == "ember::matmul")
+    assert mm["args"]["Input Dims"] == [[5, 8], [8, 16]]
+    assert mm["args"]["Input type"] == ["float", "float"]
+
+    starts = {e["id"]: e for e in events if e["ph"] == "s"}
+    finishes = {e["id"]: e for e in events if e["ph"] == "f"}
+    assert starts and starts.keys() == finishes.keys()
+    by_ts = {}
+    for e in complete:
+        by_ts.setdefault(e["ts"], []).append(e)
+    backward_names = set()
+    for flow_id, s in starts.items():
+        f = finishes[flow_id]
+        assert s["cat"] == f["cat"] == "fwdbwd" and f["bp"] == "e"
+        assert s["ts"] < f["ts"]
+        fwd = [e for e in by_ts[s["ts"]] if e["args"].get("Sequence number") == flow_id]
+        bwd = [e for e in by_ts[f["ts"]] if e["args"].get("Sequence number") == flow_id]
+        assert fwd[0]["name"].startswith("ember::")
+        assert bwd[0]["name"].endswith("Backward0")
+        backward_names.add(bwd[0]["name"])
+    assert {"MatmulBackward0", "ReluBackward0", "AddBackward0"} <= backward_names
+
+
+# ---- schedules ---------------------------------------------------------------------------
+
+SCHEDULES = [dict(wait=1, warmup=1, active=2), dict(wait=1, warmup=1, active=2, repeat=2),
+             dict(wait=0, warmup=1, active=1, repeat=3, skip_first=2),
+             dict(wait=2, warmup=1, active=3, skip_first=1, skip_first_wait=1)]
+
+
+@pytest.mark.parametrize("kw", SCHEDULES)
+@pytest.mark.parametrize("steps", [3, 9])
+def test_schedule_matches_torch(kw, steps):
+    def run(lib, prof_mod):
+        ready = []
+
+        def on_ready(p):
+            c = {e.key.split("::")[-1]: e.count for e in p.key_averages()}
+            steps = sorted(e.trace_name for e in p.events() if e.name == "ProfilerStep*")
+            ready.append((c.get("ProfilerStep*"), c.get("mul"), steps))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sched = prof_mod.schedule(**kw)
+            actions = [sched(i) for i in range(steps + 2)]
+            with prof_mod.profile(schedule=sched, on_trace_ready=on_ready) as p:
+                for _ in range(steps):
+                    lib.ones(3) * 2
+                    p.step()
+        return ready, [a.name for a in actions]
+
+    assert run(ember, ember.profiler) == run(torch, tprof)
+
+
+def test_schedule_arguments_are_checked():
+    with pytest.raises(AssertionError, match="Invalid profiler schedule"):
+        schedule(wait=0, warmup=0, active=0)
+    with pytest.warns(UserWarning, match="won't be using warmup"):
+        fn = schedule(wait=1, warmup=0, active=1)
+    assert [fn(i) for i in range(4)] == [ProfilerAction.NONE, ProfilerAction.RECORD_AND_SAVE] * 2
+
+
+def test_tensorboard_trace_handler_writes_one_trace_per_cycle(tmp_path):
+    with profile(schedule=schedule(wait=1, warmup=1, active=1, repeat=2),
+                 on_trace_ready=tensorboard_trace_handler(str(tmp_path), "worker")) as p:
+        for _ in range(8):
+            ember.ones(3) * 2
+            p.step()
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2
+    for f in files:
+        assert f.name.startswith("worker.") and f.name.endswith(".pt.trace.json")
+        names = {e["name"] for e in json.loads(f.read_text())["traceEvents"]}
+        assert "ember::mul" in names
+
+
+def test_gzipped_trace(tmp_path):
+    with profile(on_trace_ready=tensorboard_trace_handler(str(tmp_path), use_gzip=True)):
+        ember.ones(3) * 2
+    (path,) = tmp_path.iterdir()
+    assert path.name.endswith(".pt.trace.json.gz")
+    with gzip.open(path, "rt") as f:
+        assert any(e["name"] == "ember::mul" for e in json.load(f)["traceEvents"])
+
+
+def test_results_need_a_finished_recording():
+    p = profile(schedule=schedule(wait=5, warmup=1, active=1))
+    with p:
+        ember.ones(2) * 2
+        with pytest.raises(RuntimeError, match="didn't finish"):
+            p.events()
+    with pytest.raises(RuntimeError, match="didn't finish"):  # the schedule never recorded
+        p.key_averages()
