@@ -1,17 +1,22 @@
 """``ember.nn.functional``: the functional forms of the layers, activations and losses.
 
-Activations call the ops of ``ember/ops`` (looked up when called); the losses call the
-fused kernels of ``ember/ops/loss.py``; ``inplace=True`` writes the result back into
-the input with ``copy_`` (recorded by autograd like any in-place op).
+Activations call the ops of ``ember/ops`` (looked up when called); the common losses call
+the fused kernels of ``ember/ops/loss.py``, the margin, embedding and Gaussian losses are
+exact composites of ember ops (so their gradients, double backward included, come from
+autograd); ``inplace=True`` writes the result back into the input with ``copy_`` (recorded
+by autograd like any in-place op).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 
 from .._tensor import Tensor, _make
+from ..autograd import is_grad_enabled, no_grad
+from ..ops import creation as _creation
 from ..ops import elementwise as _ew
 from ..ops import embedding as _emb
 from ..ops import indexing as _idx
@@ -325,8 +330,22 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
-    """``||x1 - x2 + eps||_p`` over the last dim."""
-    return _vector_norm(x1 - x2 + eps, -1, keepdim, p)
+    """``||x1 - x2 + eps||_p`` over the last dim (of the broadcast shape)."""
+    return _red.vector_norm(x1 - x2 + eps, p, max(x1.dim(), x2.dim()) - 1, keepdim)
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """The ``p``-norm distances between all pairs of rows i < j of ``input`` (N, M), in
+    row-major order: the upper triangle of ``cdist(input, input)``."""
+    if input.dim() != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
+    if not input.is_floating_point():
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    i, j = np.triu_indices(input.shape[0], 1)
+    diff = input.index_select(0, _make(i)) - input.index_select(0, _make(j))
+    return _red.vector_norm(diff, p, -1)
 
 
 # ---- losses -----------------------------------------------------------------------------
@@ -425,8 +444,16 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                 pos_weight)
 
 
+def _not_differentiable(name: str, arg: str, t: Tensor | None) -> None:
+    """torch's error for arguments its kernels have no derivative for."""
+    if t is not None and t.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"The function '{name}' is not differentiable with respect to "
+                           f"argument '{arg}'. This input cannot have requires_grad True.")
+
+
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
+    _not_differentiable("soft_margin_loss", "target", target)
     _warn_broadcast(input, target)
     return _loss.pointwise_loss("soft_margin", input, target,
                                 _legacy_reduction(size_average, reduce, reduction))
@@ -501,3 +528,199 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return _loss.nll_loss(input, target, weight, ignore_index,
                           _legacy_reduction(size_average, reduce, reduction))
 
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss (see ``ember.ops.loss.ctc_loss``)."""
+    return _loss.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                          zero_infinity)
+
+
+# ---- margin, embedding and distribution losses (composites of ember ops) ------------------
+
+def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _reduction_of(size_average, reduce, reduction: str) -> str:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _loss._check_reduction(reduction)
+    return reduction
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """``1 - cos(x1, x2)`` for target 1, ``max(0, cos(x1, x2) - margin)`` for target -1."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    tdim = target.dim()
+    if tdim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if (input1.dim(), input2.dim()) != (tdim + 1, tdim + 1):
+        raise RuntimeError(f"{tdim}D target tensor expects {tdim + 1}D input tensors, but found "
+                           f"inputs with sizes {list(input1.shape)} and {list(input2.shape)}.")
+    eps = 1e-12  # torch's EPSILON, added to the squared norms
+    prod = (input1 * input2).sum(tdim)
+    mag = ((input1 * input1).sum(tdim) + eps) * ((input2 * input2).sum(tdim) + eps)
+    cos = prod / mag.sqrt()
+    loss = (1 - cos).where(target == 1, 0.0) + (cos - margin).clamp_min(0).where(target == -1,
+                                                                                 0.0)
+    return _reduce_loss(loss, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """``max(0, -target * (x1 - x2) + margin)``."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if input1.dim() != input2.dim() or input1.dim() != target.dim():
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension "
+                           f"but got sizes: input1: {input1.size()}, input2: {input2.size()}, "
+                           f"target: {target.size()} ")
+    return _reduce_loss((-target * (input1 - input2) + margin).clamp_min(0), reduction)
+
+
+def _triplet(anchor: Tensor, positive: Tensor, negative: Tensor, distance, margin: float,
+             swap: bool, reduction: str) -> Tensor:
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    dims = (anchor.dim(), positive.dim(), negative.dim())
+    if len(set(dims)) != 1:
+        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the "
+                           "same number of dimensions, but got: anchor {}D, positive {}D, and "
+                           "negative {}D inputs".format(*dims))
+    dist_pos = distance(anchor, positive)
+    dist_neg = distance(anchor, negative)
+    if swap:
+        dist_neg = _ew.minimum(dist_neg, distance(positive, negative))
+    return _reduce_loss((margin + dist_pos - dist_neg).clamp_min(0), reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with the pairwise ``p``-norm distance;
+    ``swap`` uses ``min(d(a, n), d(p, n))`` for the negative distance."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    return _triplet(anchor, positive, negative,
+                    lambda x1, x2: pairwise_distance(x1, x2, p, eps), margin, swap, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """The triplet margin loss with any ``distance_function(x1, x2)`` (pairwise distance
+    by default)."""
+    _loss._check_reduction(reduction)
+    return _triplet(anchor, positive, negative, distance_function or pairwise_distance, margin,
+                    swap, reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average=None, reduce=None,
+                                reduction: str = "mean") -> Tensor:
+    """Binary cross entropy of each class logit, averaged over the classes (last dim)."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_name(size_average, reduce)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.dim() - 1
+    return _reduce_loss(loss.sum(class_dim) / input.size(class_dim), reduction)
+
+
+def _margin_shapes(input: Tensor) -> tuple[int, int]:
+    """(samples, classes) of a multi-class margin loss input: (C,), (N, C) or a scalar."""
+    if input.numel() == 0 or input.dim() > 2:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    return (1 if input.dim() <= 1 else input.shape[0]), (1 if input.dim() == 0 else
+                                                         input.shape[-1])
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average=None, reduce=None,
+                      reduction: str = "mean") -> Tensor:
+    """``sum_{i != y} w_y * max(0, margin - x_y + x_i)^p / C`` for each sample."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.dim() != 1:
+        raise ValueError("weight must be one-dimensional")
+    n, c = _margin_shapes(input)
+    if target.dim() > 1 or target.numel() != n:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal "
+                           f"to the number of input samples (batch size). Expected target size "
+                           f"[{n}], but got {list(target.shape)}. Input has shape "
+                           f"{list(input.shape)}.")
+    if weight is not None and weight.numel() != c:
+        raise RuntimeError(f"inconsistent weight size, expected {c} but got "
+                           f"{list(weight.shape)}")
+    _not_differentiable("multi_margin_loss", "weight", weight)
+    t = target._data.reshape(-1).astype(np.int64)
+    if ((t < 0) | (t >= c)).any():
+        raise RuntimeError("target out of range")
+    x = input.reshape(n, c)
+    z = (margin - x.gather(1, _make(t[:, None])) + x).clamp_min(0)
+    if p == 2:
+        z = z * z
+    others = np.ones((n, c), dtype=input._data.dtype)
+    others[np.arange(n), t] = 0
+    z = z * _make(others)
+    if weight is not None:
+        z = z * weight.index_select(0, _make(t)).unsqueeze(1)
+    return _reduce_loss((z.sum(1) / c).reshape(target.shape), reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:
+    """``sum_{j, i} max(0, 1 - (x_{y_j} - x_i)) / C`` over the target classes y_j (the
+    entries of ``target`` before the first -1) and the classes i that are not targets."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    n, c = _margin_shapes(input)
+    if (target.dim() != 2 or tuple(target.shape) != (n, c)) if input.dim() == 2 else \
+            (target.dim() > 1 or target.numel() != c):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of "
+                           f"size: {list(input.shape)}")
+    t = target._data.reshape(n, c).astype(np.int64)
+    if ((t < -1) | (t >= c)).any():
+        raise RuntimeError("argument #2 'target' is out of range")
+    listed = np.cumprod(t >= 0, axis=1).astype(bool)  # the entries before the first -1
+    t = np.where(listed, t, 0)
+    is_target = np.zeros((n, c), dtype=bool)
+    is_target[np.nonzero(listed)[0], t[listed]] = True
+    x = input.reshape(n, c)
+    z = (1 - x.gather(1, _make(t)).unsqueeze(2) + x.unsqueeze(1)).clamp_min(0)
+    pairs = (listed[:, :, None] & ~is_target[:, None, :]).astype(input._data.dtype)
+    loss = (z * _make(pairs)).sum((1, 2)) / c
+    return _reduce_loss(loss if input.dim() == 2 else loss.reshape(()), reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """``0.5 * (log(var) + (input - target)^2 / var)`` (+ ``0.5 log(2 pi)`` if ``full``),
+    with ``var`` clamped to ``eps`` without affecting its gradient, as torch does."""
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = var * _creation.ones_like(input)
+    elif bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    if var.shape != input.shape:
+        if input.shape[:-1] == var.shape:
+            var = var.unsqueeze(-1)
+        elif not (input.dim() == var.dim() and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(reduction + " is not valid")
+    var = var.clone()
+    with no_grad():
+        var.clamp_(min=eps)
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce_loss(loss, reduction)

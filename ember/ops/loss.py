@@ -8,6 +8,9 @@
   bce_with_logits, soft_margin, kl_div, poisson_nll, hinge_embedding), each given by its
   value and first and second derivatives in NumPy, so one kernel serves the forward, the
   backward and the double backward of all of them.
+- ``ctc_loss``: connectionist temporal classification, by the alpha/beta recursions of
+  ``_kernels_loss.py`` (Numba for large problems); its gradient, like torch's, has no
+  derivative of its own.
 
 Backward rules are ops too, so gradients are differentiable once more (double backward,
 as gradgradcheck needs); their own gradients are constants (no third order).
@@ -15,11 +18,13 @@ as gradgradcheck needs); their own gradients are constants (no third order).
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
-from ._util import float_result, promote
+from ._util import dtype_name, float_result, promote
 
 __all__: list[str] = []
 
@@ -153,6 +158,10 @@ class CrossEntropy(Op):
         return dispatch(CrossEntropyBackward, g, x, target, weight, *ctx.args)
 
 
+# torch computes F.cross_entropy as nll_loss(log_softmax(x)): its node is NllLossBackward0
+CrossEntropy._backward_name = "NllLossBackward0"
+
+
 class CrossEntropyBackward(Op):
     """Gradients of cross entropy: d/dx = s * (alpha * softmax(x) - B) per row, and for
     probability targets d/dy = -s * (1 - eps) * w * log_softmax(x)."""
@@ -237,7 +246,7 @@ def _nll_rows(x, c):
     return xm.reshape(-1, c), xm.shape[:-1]
 
 
-class NLLLoss(Op):
+class NllLoss(Op):
     name = "nll_loss"
 
     @staticmethod
@@ -252,10 +261,10 @@ class NLLLoss(Op):
     @staticmethod
     def backward(ctx, g):
         x, target, weight = ctx.saved_tensors
-        return dispatch(NLLLossBackward, g, x, target, weight, *ctx.args)
+        return dispatch(NllLossBackward, g, x, target, weight, *ctx.args)
 
 
-class NLLLossBackward(Op):
+class NllLossBackward(Op):
     """d/dx = -s * w[t] at the target positions; linear in ``g``, constant in ``x``."""
 
     @staticmethod
@@ -285,7 +294,7 @@ class NLLLossBackward(Op):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     _check_reduction(reduction)
-    return dispatch(NLLLoss, input, target, weight, reduction, ignore_index)
+    return dispatch(NllLoss, input, target, weight, reduction, ignore_index)
 
 
 # ---- pointwise losses ---------------------------------------------------------------------
@@ -481,3 +490,136 @@ def pointwise_loss(kind: str, input: Tensor, target: Tensor, reduction: str = "m
     if reduction not in ("batchmean", "weighted_mean"):
         _check_reduction(reduction)
     return dispatch(PointwiseLoss, input, target, weight, pos_weight, kind, reduction, params)
+
+
+# ---- connectionist temporal classification -------------------------------------------------
+
+_CTC = "(while checking arguments for ctc_loss_allocate_outputs)"
+
+
+class CtcLoss(Op):
+    """Per-sample CTC negative log-likelihoods (N,) of ``log_probs`` (T, N, C) for padded
+    int64 ``targets`` (N, S) and int64 length arrays (plain arguments, not tensors)."""
+
+    name = "ctc_loss"
+
+    @staticmethod
+    def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+        from . import _kernels_loss as K
+        nll, alpha = K.ctc_forward(log_probs.astype(np.float64), targets, input_lengths,
+                                   target_lengths, blank)
+        ctx.save_for_backward(log_probs)
+        ctx.args = (targets, input_lengths, target_lengths, blank, zero_infinity, nll, alpha)
+        out = np.where(nll == np.inf, 0.0, nll) if zero_infinity else nll
+        return out.astype(log_probs.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (log_probs,) = ctx.saved_tensors
+        return dispatch(CtcLossBackward, g, log_probs, *ctx.args), None, None, None, None, None
+
+
+class CtcLossBackward(Op):
+    """torch's CTC gradient (see ``_kernels_loss.ctc_backward_numpy``); like torch, it has
+    no derivative of its own."""
+
+    @staticmethod
+    def forward(ctx, g, log_probs, targets, input_lengths, target_lengths, blank,
+                zero_infinity, nll, alpha):
+        from . import _kernels_loss as K
+        grad = K.ctc_backward(g.astype(np.float64), log_probs.astype(np.float64), targets,
+                              input_lengths, target_lengths, nll, alpha, blank, zero_infinity)
+        return grad.astype(log_probs.dtype)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("derivative for aten::_ctc_loss_backward is not implemented")
+
+
+def _ctc_lengths(name: str, lengths) -> np.ndarray:
+    """Lengths given as an integer tensor or a sequence of ints, as an int64 array."""
+    if isinstance(lengths, Tensor):
+        if lengths._data.dtype.kind not in "iu":
+            raise RuntimeError(f"{name} must be integral")
+        return lengths._data.reshape(-1).astype(np.int64)
+    try:
+        return np.array([operator.index(v) for v in lengths], dtype=np.int64)
+    except TypeError:
+        raise TypeError(f"ctc_loss(): argument '{name}' must be a Tensor or a tuple of ints, "
+                        f"not {type(lengths).__name__}") from None
+
+
+def _ctc_padded_targets(targets: np.ndarray, tg_len: np.ndarray, n: int) -> np.ndarray:
+    """Targets as (N, S) int64, from padded (N, S) or concatenated 1-D, with torch's checks."""
+    if targets.ndim not in (1, 2):
+        raise RuntimeError(f"Expected 1 to 2 dimensions, but got {targets.ndim}-dimensional "
+                           f"tensor for argument #2 'targets' {_CTC}")
+    for v in tg_len:
+        if v < 0:
+            raise RuntimeError(f"Expected target_lengths to have value at least 0, but got "
+                               f"value {v} {_CTC}")
+    targets = targets.astype(np.int64)
+    longest = int(tg_len.max(initial=0))
+    expected = int(tg_len.sum()) if targets.ndim == 1 else n
+    if targets.shape[0] != expected:
+        raise RuntimeError(f"Expected tensor to have size {expected} at dimension 0, but got "
+                           f"size {targets.shape[0]} for argument #2 'targets' {_CTC}")
+    if targets.ndim == 2:
+        if targets.shape[1] < longest:
+            raise RuntimeError(f"Expected tensor to have size at least {longest} at dimension "
+                               f"1, but got size {targets.shape[1]} for argument #2 'targets' "
+                               f"{_CTC}")
+        return targets[:, :longest]
+    padded = np.zeros((n, longest), dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(tg_len)[:-1]))
+    for b in range(n):
+        padded[b, :tg_len[b]] = targets[starts[b]:starts[b] + tg_len[b]]
+    return padded
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss of ``log_probs`` (T, N, C) or (T, C).
+
+    'mean' divides each sample's loss by its target length (at least 1), then averages
+    over the batch, as torch does. Like torch's, the gradient w.r.t. ``log_probs`` is the
+    one of the logits under a log_softmax (it differs from the true derivative by
+    ``exp(log_probs)``, which a log_softmax's backward removes)."""
+    _check_reduction(reduction)
+    if isinstance(input_lengths, Tensor) != isinstance(target_lengths, Tensor):
+        raise TypeError("ctc_loss(): input_lengths and target_lengths must both be Tensors "
+                        "or both be tuples of ints")
+    in_len = _ctc_lengths("input_lengths", input_lengths)
+    tg_len = _ctc_lengths("target_lengths", target_lengths)
+    if log_probs.numel() == 0:
+        raise RuntimeError("log_probs tensor must not be empty")
+    batched = log_probs.dim() == 3
+    lp = log_probs if batched else log_probs.unsqueeze(1)
+    if lp.dim() != 3:
+        raise RuntimeError(f"Expected 3-dimensional tensor, but got {lp.dim()}-dimensional "
+                           f"tensor for argument #1 'log_probs' {_CTC}")
+    if lp._data.dtype not in (np.float32, np.float64):
+        raise NotImplementedError(f"\"ctc_loss_cpu\" not implemented for "
+                                  f"'{dtype_name(lp._data)}'")
+    t_max, n, c = lp.shape
+    if not 0 <= blank < c:
+        raise RuntimeError("blank must be in label range")
+    if in_len.size != n:
+        raise RuntimeError("input_lengths must be of size batch_size")
+    if tg_len.size != n:
+        raise RuntimeError("target_lengths must be of size batch_size")
+    padded = _ctc_padded_targets(np.asarray(targets._data), tg_len, n)
+    for v in in_len:
+        if v < 0:
+            raise RuntimeError(f"Expected input_lengths to have value at least 0, but got "
+                               f"value {v} {_CTC}")
+        if v > t_max:
+            raise RuntimeError(f"Expected input_lengths to have value at most {t_max}, but "
+                               f"got value {v} {_CTC}")
+    res = dispatch(CtcLoss, lp, padded, in_len, tg_len, blank, bool(zero_infinity))
+    if reduction == "mean":
+        return (res / _make(np.maximum(tg_len, 1).astype(res._data.dtype))).mean()
+    if reduction == "sum":
+        return res.sum()
+    return res if batched else res.squeeze(0)
+
