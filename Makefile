@@ -19,7 +19,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider --disable-warnings --durations=15
 
 bench: setup
 	$(BIN)/python bench/op_overhead.py

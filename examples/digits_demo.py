@@ -1,8 +1,9 @@
 """ember's end-to-end demo: a small CNN learns scikit-learn's handwritten digits.
 
 Written exactly as a PyTorch program would be (only the import differs): Dataset and
-DataLoader, nn.Module, Adam, cross-entropy, a tqdm progress bar, then a checkpoint in
-PyTorch's own format that is reloaded into a fresh model which must predict identically.
+DataLoader, nn.Module, Adam, cross-entropy, a tqdm progress bar and TensorBoard logging;
+then a profile of one training step, a checkpoint in PyTorch's own format reloaded into a
+fresh model that must predict identically, and a PNG of the pixels behind its decisions.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, torch.Tensor]
 
 
 def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader, epochs: int,
-        log=print) -> float:
-    """Adam with a cosine schedule; returns the final test accuracy."""
+        log=print, writer=None) -> float:
+    """Adam with a cosine schedule; returns the final test accuracy. ``writer``: an
+    optional SummaryWriter that receives the per-epoch loss and accuracy."""
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     for epoch in range(1, epochs + 1):
@@ -78,13 +80,42 @@ def fit(model: nn.Module, train_loader: DataLoader, test_loader: DataLoader, epo
         scheduler.step()
         acc, _ = evaluate(model, test_loader)
         log(f"epoch {epoch:2d}  train loss {total / seen:.4f}  test accuracy {acc:.4f}")
+        if writer is not None:
+            writer.add_scalar("loss/train", total / seen, epoch)
+            writer.add_scalar("accuracy/test", acc, epoch)
+            writer.add_scalar("lr", scheduler.get_last_lr()[0], epoch)
     return acc
+
+
+def profile_step(model: nn.Module, loader: DataLoader) -> str:
+    """The profiler's table of the hottest ops in one training step."""
+    from ember.profiler import profile, record_function
+    x, y = next(iter(loader))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: leaves the model as is
+    model.train()
+    with profile(record_shapes=False) as prof:
+        with record_function("training_step"):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
+
+
+def tensorboard_writer(log_dir: str):
+    """A SummaryWriter, or None when the tensorboard package is not installed."""
+    try:
+        from ember.utils.tensorboard import SummaryWriter
+        return SummaryWriter(log_dir)
+    except ImportError as exc:
+        print(f"(no TensorBoard logging: {exc})")
+        return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs", help="where TensorBoard logs and PNGs go")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -94,9 +125,18 @@ def main() -> None:
     model = DigitsCNN()
     print(model)
 
+    log_dir = os.path.join(args.out, "digits_demo")
+    writer = tensorboard_writer(log_dir)
     start = time.perf_counter()
-    fit(model, train_loader, test_loader, args.epochs)
+    fit(model, train_loader, test_loader, args.epochs, writer=writer)
     print(f"trained in {time.perf_counter() - start:.1f} s")
+    if writer is not None:
+        writer.add_graph(model, next(iter(test_loader))[0][:1])
+        writer.close()
+        print(f"TensorBoard logs in {log_dir}: open them with  "
+              f".venv/bin/tensorboard --logdir {args.out}")
+    print("\nWhere one training step spends its time:")
+    print(profile_step(model, train_loader))
     acc, preds = evaluate(model, test_loader)
     print(f"final test accuracy: {acc:.4f}")
 
@@ -112,6 +152,11 @@ def main() -> None:
               f"predicts identically: {same}")
     if not same:
         raise SystemExit("reloaded model disagrees with the trained one")
+
+    from explain_digits import save_heatmap  # beside this file
+    images, labels = next(iter(DataLoader(test_set, batch_size=6)))
+    png = save_heatmap(model, images, labels, os.path.join(args.out, "digits_explained.png"))
+    print(f"which pixels drove the model's decisions: {png}")
 
 
 if __name__ == "__main__":
