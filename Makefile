@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench setup
+.PHONY: demo test bench setup
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,4 +22,4 @@ test: setup
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider --disable-warnings --durations=15
 
 bench: setup
-	$(BIN)/python bench/op_overhead.py
+	$(BIN)/python -m bench
