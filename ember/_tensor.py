@@ -372,17 +372,7 @@ def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:
 def _make(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     """Wrap an ndarray (no copy) in a fresh Tensor; the hot path of every op."""
     t = object.__new__(Tensor)
-    t._data = arr
-    t._requires_grad = requires_grad
-    t.grad = None
-    t.grad_fn = None
-    t._output_nr = 0
-    t._vc = [0]
-    t._base = None
-    t._acc = None
-    t._hooks = None
-    t._post_acc_hooks = None
-    t._retains_grad = False
+    _init(t, arr, requires_grad)
     return t
 
 
