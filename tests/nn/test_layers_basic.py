@@ -49,9 +49,9 @@ def test_module_forward_backward_matches_torch():
     xe = ember.from_numpy(X.copy()).requires_grad_()
     tm(xt).pow(2).sum().backward()
     (em(xe) ** 2).sum().backward()
-    np.testing.assert_allclose(xe.grad._data, xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xe.grad._data, xt.grad.numpy(), rtol=1e-10, atol=1e-14)
     for pt, pe in zip(tm.parameters(), em.parameters()):
-        np.testing.assert_allclose(pe.grad._data, pt.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(pe.grad._data, pt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 ACTIVATIONS = [
