@@ -175,13 +175,15 @@ def _wrap_many(op, args, out):
 
 def _edges_and_layout(args):
     """Graph edges of the tensor arguments (flattened), how they sit in ``args``, their
-    shapes/dtypes, and which positional arguments need a gradient."""
-    edges, layout, in_meta, needs = [], [], [], []
-    for a in args:
+    shapes/dtypes, which positional arguments need a gradient, and (when no argument is a
+    list of tensors) the positions of the tensor arguments."""
+    edges, layout, in_meta, needs, positions = [], [], [], [], []
+    for i, a in enumerate(args):
         if isinstance(a, Tensor):
             edge = gradient_edge(a)
             edges.append(edge)
             layout.append(-1)
+            positions.append(i)
             in_meta.append((a._data.shape, a._data.dtype))
             needs.append(edge[0] is not None)
         elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
@@ -190,16 +192,18 @@ def _edges_and_layout(args):
             in_meta.extend((t._data.shape, t._data.dtype) for t in a)
             layout.append(len(a))
             needs.append(any(e[0] is not None for e in group))
+            positions = None
         else:
             layout.append(None)
             needs.append(False)
-    return tuple(edges), tuple(layout), tuple(in_meta), tuple(needs)
+    return (tuple(edges), tuple(layout), tuple(in_meta), tuple(needs),
+            None if positions is None else tuple(positions))
 
 
 def _record(op, args, arrays, kwargs, target: Tensor | None = None):
     node = Node(op)
-    node.next_functions, node._layout, node._in_meta, node.needs_input_grad = \
-        _edges_and_layout(args)
+    (node.next_functions, node._layout, node._in_meta, node.needs_input_grad,
+     node._positions) = _edges_and_layout(args)
     out = op.forward(node, *arrays, **kwargs)
     multi = isinstance(out, _LISTS)
     outs = out if multi else (out,)

@@ -86,6 +86,7 @@ class Function(metaclass=_FunctionMeta):
         node.next_functions = tuple(gradient_edge(t) for t in tensors)
         node._in_meta = tuple((t._data.shape, t._data.dtype) for t in tensors)
         node._layout = tuple(-1 if isinstance(a, Tensor) else None for a in args)
+        node._positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         node.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         STATE.grad_enabled = False
         try:
@@ -174,7 +175,7 @@ def once_differentiable(fn):
             return outputs
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
         err_node = Node(_OnceDiffError)
-        err_node.next_functions, err_node._layout, err_node._in_meta, _ = \
+        err_node.next_functions, err_node._layout, err_node._in_meta, _, err_node._positions = \
             _edges_and_layout(tuple(a for a in args if isinstance(a, Tensor)))
         result = []
         for o in outs:

@@ -53,7 +53,7 @@ class Node:
     """
 
     __slots__ = ("op", "next_functions", "_saved", "_saved_versions", "_to_save", "_layout",
-                 "_in_meta", "_out_meta", "_seq", "needs_input_grad", "__dict__",
+                 "_positions", "_in_meta", "_out_meta", "_seq", "needs_input_grad", "__dict__",
                  "__weakref__")
 
     _tensor_pre_hooks = None
@@ -304,7 +304,8 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
         while ready:
             node = heapq.heappop(ready)[2]
             grads = buffers.pop(node)
-            grads = _call_pre_hooks(node, grads)
+            if node._tensor_pre_hooks or node._pre_hooks or type(node) is AccumulateGrad:
+                grads = _call_pre_hooks(node, grads)
             if captures:
                 for nr, g in enumerate(grads):
                     for i in captures.get((node, nr), ()):
@@ -415,24 +416,12 @@ def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
 
 def _apply(node: Node, grads: list) -> list:
     """Run one node's backward rule; returns one gradient per edge in next_functions."""
-    if node.materialize_grads and None in grads:
+    if None in grads and node.materialize_grads:
         grads = [g if g is not None else _zeros(m) for g, m in zip(grads, node._out_meta)]
     result = node.op.backward(node, *grads)
-    if not isinstance(result, tuple):
+    if type(result) is not tuple:
         result = (result,)
-    flat = []
-    layout = node._layout
-    for pos, kind in enumerate(layout):
-        g = result[pos] if pos < len(result) else None
-        if kind is None:
-            continue
-        if kind == -1:
-            flat.append(g)
-        else:
-            flat.extend(g if g is not None else (None,) * kind)
-    if len(result) > len(layout) and any(r is not None for r in result[len(layout):]):
-        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
-                           f"(expected {len(layout)}, got {len(result)})")
+    flat = _flatten_grads(node, result)
     for i, ((nxt, _), g, (shape, dtype)) in enumerate(zip(node.next_functions, flat,
                                                           node._in_meta)):
         if g is None:
@@ -440,12 +429,13 @@ def _apply(node: Node, grads: list) -> list:
         if nxt is None:  # that input needs no gradient
             flat[i] = None
             continue
-        if not isinstance(g, Tensor):
+        if type(g) is not Tensor and not isinstance(g, Tensor):
             raise TypeError(f"{node.name()} returned a gradient of type {type(g).__name__} at "
                             f"index {i}; expected a Tensor or None")
-        if g._data.shape != shape:
+        data = g._data
+        if data.shape != shape:
             g = _sum_to(g, shape, node, i)
-        if g._data.dtype != dtype:
+        if data.dtype != dtype:
             g = g.to(_np_to_dtype(dtype))
         flat[i] = g
     if node._hooks:
@@ -454,15 +444,42 @@ def _apply(node: Node, grads: list) -> list:
             if new is not None:
                 flat = list(new)
     if STATE.anomaly and STATE.anomaly_check_nan:
-        for i, g in enumerate(flat):
-            if g is not None and g._data.dtype.kind in "fc" and np.isnan(g._data).any():
-                if node._trace:
-                    warnings.warn("Error detected in " + node.name() + ". Traceback of forward "
-                                  "call that caused the error:\n" + "".join(node._trace),
-                                  stacklevel=2)
-                raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th "
-                                   "output.")
+        _check_nan(node, flat)
     return flat
+
+
+def _flatten_grads(node: Node, result: tuple) -> list:
+    """One gradient per graph edge from backward's one-per-argument result."""
+    layout = node._layout
+    if len(result) > len(layout) and any(r is not None for r in result[len(layout):]):
+        raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                           f"(expected {len(layout)}, got {len(result)})")
+    positions = node._positions
+    n = len(result)
+    if positions is not None:
+        return [result[p] if p < n else None for p in positions]
+    flat = []
+    for pos, kind in enumerate(layout):
+        if kind is None:
+            continue
+        g = result[pos] if pos < n else None
+        if kind == -1:
+            flat.append(g)
+        else:
+            flat.extend(g if g is not None else (None,) * kind)
+    return flat
+
+
+def _check_nan(node: Node, grads: list) -> None:
+    """detect_anomaly: fail on a NaN gradient, naming the node and its forward traceback."""
+    for i, g in enumerate(grads):
+        if g is not None and g._data.dtype.kind in "fc" and np.isnan(g._data).any():
+            if node._trace:
+                warnings.warn("Error detected in " + node.name() + ". Traceback of forward "
+                              "call that caused the error:\n" + "".join(node._trace),
+                              stacklevel=3)
+            raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th "
+                               "output.")
 
 
 def _zeros(meta) -> Tensor:
