@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import gc as _gc
+
 import numpy as _np
 
 from . import _dtype
@@ -38,6 +40,13 @@ __version__ = "0.1.0"
 
 # torch computes inf/nan silently (log(0), 0/0); so do ember's NumPy kernels.
 _np.seterr(all="ignore")
+
+# Autograd graphs are acyclic (saved outputs are held without a node -> tensor -> node
+# cycle), so reference counting frees them; but every recorded op allocates a few
+# container objects, and with Python's default gen-0 threshold (700) the cyclic collector
+# rescans the live graph every few hundred ops, which doubled the cost of recording.
+if _gc.get_threshold()[0] < 10_000:
+    _gc.set_threshold(10_000, *_gc.get_threshold()[1:])
 
 
 def result_type(tensor1, tensor2) -> dtype:

@@ -186,11 +186,10 @@ class _Unary(Op):
                 a = float_result(a)
             elif cls.ints == "reject" or (cls.ints == "int" and a.dtype == np.bool_):
                 raise _unsupported(cls.name, a)
-        with np.errstate(all="ignore"):
-            if a.dtype == _BF16:  # computed in float32, as torch does for reduced precision
-                out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(_BF16)
-            else:
-                out = cls.kernel(a, *params)
+        if a.dtype == _BF16:  # computed in float32, as torch does for reduced precision
+            out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(_BF16)
+        else:
+            out = cls.kernel(a, *params)
         saves = cls.saves
         ctx.save_for_backward(a if "x" in saves else None, out if "out" in saves else None)
         ctx.params = params
@@ -203,8 +202,7 @@ class _Unary(Op):
         x, out = ctx.saved_tensors
         if STATE.grad_enabled:
             return g * cls.derivative(_EM, x, out, *ctx.params)
-        with np.errstate(all="ignore"):
-            d = cls.derivative(_NP, _data(x), _data(out), *ctx.params)
+        d = cls.derivative(_NP, _data(x), _data(out), *ctx.params)
         return _make(np.asarray(g._data * d))
 
 
@@ -239,8 +237,7 @@ class _Binary(Op):
             if cls.ints == "reject":
                 raise _unsupported(cls.name, x)
             x, y = float_result(x), float_result(y)
-        with np.errstate(all="ignore"):
-            out = cls.kernel(x, y)
+        out = cls.kernel(x, y)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -251,8 +248,7 @@ class _Binary(Op):
         a, b, out = ctx.saved_tensors
         if STATE.grad_enabled:
             return cls.grads(_EM, g, _as_tensor(a, out), _as_tensor(b, out), out)
-        with np.errstate(all="ignore"):
-            ga, gb = cls.grads(_NP, g._data, _data(a), _data(b), out._data)
+        ga, gb = cls.grads(_NP, g._data, _data(a), _data(b), out._data)
         return _wrap(ga), _wrap(gb)
 
 
@@ -326,15 +322,13 @@ class Div(Op):
             if not _is_float(x):  # true division of integers gives floats
                 x, y = float_result(np.asarray(x)), float_result(np.asarray(y))
             ctx.save_for_backward(a, b)
-            with np.errstate(all="ignore"):
-                return np.true_divide(x, y)
+            return np.true_divide(x, y)
         ctx.rounding = True
         if rounding_mode == "floor":
             return _floor_divide(x, y)
         if rounding_mode == "trunc":
             if _is_float(x):
-                with np.errstate(all="ignore"):
-                    return np.trunc(np.true_divide(x, y))
+                return np.trunc(np.true_divide(x, y))
             _check_int_divisor(y)
             q = np.floor_divide(x, y)  # floor and trunc differ where the division is inexact
             return q + ((q < 0) & (q * y != x))
@@ -351,8 +345,7 @@ class Div(Op):
 
 def _floor_divide(x, y):
     _check_int_divisor(y)
-    with np.errstate(all="ignore"):
-        return np.floor_divide(x, y)
+    return np.floor_divide(x, y)
 
 
 class Neg(Op):
@@ -374,8 +367,7 @@ class Pow(_Binary):
     def forward(cls, ctx, a, b):
         x, y = _operands(a, b)
         if _is_float(x):
-            with np.errstate(all="ignore"):
-                out = np.power(x, y)
+            out = np.power(x, y)
         else:
             out = _int_power(x, y)
         ctx.save_for_backward(a, b, out)
@@ -568,8 +560,7 @@ class Addcdiv(Op):
         a, b, c = promote_many(x, t1, t2)
         ctx.save_for_backward(t1, t2)
         ctx.value = value
-        with np.errstate(all="ignore"):
-            return np.asarray(a + value * (b / c)).astype(a.dtype, copy=False)
+        return np.asarray(a + value * (b / c)).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -737,8 +728,60 @@ def _elu_grad(m, x, out, alpha, scale, input_scale):
 
 
 Relu = _unary("relu", lambda x: np.maximum(x, 0), lambda m, x, y: y > 0, "out", ints="int")
-Gelu = _unary("gelu", _gelu, _gelu_grad, ints="reject")
-Silu = _unary("silu", lambda x: x * _sigmoid(x), _silu_grad, ints="reject")
+def _fusable(x: np.ndarray) -> bool:
+    return (x.dtype == np.float32 or x.dtype == np.float64) and x.flags.c_contiguous
+
+
+class _FusedActivation(_Unary):
+    """An activation whose float32/float64 forward and first-order backward are each one
+    Numba pass (``_kernels_transformer``); other dtypes and layouts, and the backward under
+    ``create_graph``, use ``_Unary``'s formulas. ``kernel_name(*params)`` names the kernel."""
+
+    ints = "reject"
+
+    @staticmethod
+    def kernel_name(*params) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx, a, *params):
+        if not _fusable(a):
+            return super().forward(ctx, a, *params)
+        from . import _kernels_transformer as K
+        ctx.save_for_backward(a, None)
+        ctx.params = params
+        return K.activation(a, cls.kernel_name(*params))
+
+    @classmethod
+    def backward(cls, ctx, g):
+        x, _ = ctx.saved_tensors
+        gd = g._data
+        if STATE.grad_enabled or not _fusable(x._data) or gd.dtype != x._data.dtype \
+                or gd.shape != x._data.shape:
+            return super().backward(ctx, g)
+        from . import _kernels_transformer as K
+        return _make(K.activation_backward(np.ascontiguousarray(gd), x._data,
+                                           cls.kernel_name(*ctx.params)))
+
+
+class Gelu(_FusedActivation):
+    name = "gelu"
+    kernel = staticmethod(_gelu)
+    derivative = staticmethod(_gelu_grad)
+
+    @staticmethod
+    def kernel_name(approximate):
+        return "gelu_tanh" if approximate == "tanh" else "gelu"
+
+
+class Silu(_FusedActivation):
+    name = "silu"
+    kernel = staticmethod(lambda x: x * _sigmoid(x))
+    derivative = staticmethod(_silu_grad)
+
+    @staticmethod
+    def kernel_name():
+        return "silu"
 Mish = _unary("mish", lambda x: x * np.tanh(_softplus(x)), _mish_grad, ints="reject")
 LeakyRelu = _unary("leaky_relu", lambda x, s: np.where(x > 0, x, x * s),
                    lambda m, x, y, s: m.where(x > 0, 1.0, s), ints="reject")
