@@ -31,12 +31,28 @@ from .ops.pooling import *  # noqa: F403
 from .ops.normalization import *  # noqa: F403
 from .random import *  # noqa: F403
 
-from . import nn, optim, utils  # noqa: E402
 from . import linalg  # noqa: E402
-from .serialization import load, save  # noqa: E402
-from . import distributed, profiler  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Subpackages load on first use (``ember.nn`` or ``import ember.nn`` alike), which keeps
+# ``import ember`` fast; ``save``/``load`` are forwarded the same way.
+_LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serialization", "models",
+                 "explain", "run"}
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
+
+
+def __getattr__(name: str):
+    import importlib
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_ATTRS:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_ATTRS[name]}"), name)
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_ATTRS))
 
 # torch computes inf/nan silently (log(0), 0/0); so do ember's NumPy kernels.
 _np.seterr(all="ignore")
