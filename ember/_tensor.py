@@ -46,7 +46,7 @@ class Tensor:
         return self
 
     def __init__(self, *args, **kwargs):
-        pass
+        pass  # all done in __new__ (which the constructor arguments are meant for)
 
     # ---- metadata ---------------------------------------------------------------------
 
@@ -170,12 +170,8 @@ class Tensor:
     def data(self, value: Tensor) -> None:
         self._data = value._data
 
-    @property
     def _is_view(self) -> bool:
         return self._base is not None
-
-    def _is_view_of(self) -> Tensor | None:
-        return self._base
 
     # ---- conversion to Python / NumPy ---------------------------------------------------
 
@@ -349,9 +345,6 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         return (_rebuild, (type(self), self._data, self._requires_grad))
-
-    def __setstate__(self, state):
-        pass
 
 
 
