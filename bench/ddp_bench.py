@@ -1,6 +1,7 @@
-"""DDP scaling on a GPT-like training step: 1 process vs N ranks (default 2).
+"""DDP scaling on the ``gpt_train`` workload (bench/models.py's GPT, its default sizes):
+1 process vs N ranks (default 2).
 
-    python bench/ddp_bench.py [--nproc 2] [--steps 8] [--batch 8] [--seq 64] [--dim 128]
+    python -m bench.ddp_bench [--nproc 2] [--steps 8] [--batch 16] [--seq 128] [--dim 128]
 
 Weak scaling: every rank trains on its own batch of ``batch x seq`` tokens, so N ranks
 should process N times the tokens per second; efficiency = tokens/s(N) / (N x tokens/s(1)).
@@ -25,38 +26,15 @@ import time
 import numpy as np
 
 import ember
-import ember.nn as nn
 import ember.nn.functional as F
+from bench import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Block(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
-
-    def forward(self, x):
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
-        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.proj(y.transpose(1, 2).contiguous().view(b, t, d))
-        return x + self.mlp(self.ln2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self, vocab: int, seq: int, dim: int, layers: int, heads: int) -> None:
-        super().__init__()
-        self.tok, self.pos = nn.Embedding(vocab, dim), nn.Embedding(seq, dim)
-        self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(layers)])
-        self.ln, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab, bias=False)
-
-    def forward(self, idx, targets):
-        x = self.tok(idx) + self.pos(ember.arange(idx.shape[1]))
-        logits = self.head(self.ln(self.blocks(x)))
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+def gpt_loss(model, idx, targets):
+    logits = model(idx)
+    return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
 def worker(args) -> None:
@@ -68,18 +46,17 @@ def worker(args) -> None:
     dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
     ember.manual_seed(0)
-    model = DDP(GPT(args.vocab, args.seq, args.dim, args.layers, args.heads),
+    model = DDP(models.gpt(ember, args.vocab, args.dim, args.heads, args.layers, args.seq),
                 bucket_cap_mb=args.bucket_cap_mb)
-    opt = ember.optim.AdamW(model.parameters(), lr=1e-3)
-    rng = np.random.default_rng(rank)
-    batch = [ember.tensor(rng.integers(0, args.vocab, (args.batch, args.seq)))
-             for _ in range(2)]
+    opt = ember.optim.AdamW(model.parameters(), lr=3e-4)
+    seq = ember.tensor(models.rng_batch(rank, (args.batch, args.seq + 1), args.vocab))
+    batch = (seq[:, :-1].contiguous(), seq[:, 1:].contiguous())
 
     def step() -> float:
         dist.barrier()
         start = time.perf_counter()
         opt.zero_grad()
-        model(*batch).backward()
+        gpt_loss(model, *batch).backward()
         opt.step()
         dist.barrier()  # a step lasts until the slowest rank is done, with or without comm
         return time.perf_counter() - start
@@ -123,10 +100,11 @@ def worker(args) -> None:
 
 def launch(nproc: int, argv: list[str]) -> dict:
     cmd = [sys.executable, "-m", "ember.distributed.run", "--nproc-per-node", str(nproc),
-           __file__, "--worker", *argv]
+           "-m", "bench.ddp_bench", "--worker", *argv]
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+               OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(out.stdout + out.stderr)
     return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
@@ -137,12 +115,12 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--vocab", type=int, default=512)
+    parser.add_argument("--vocab", type=int, default=96)
     parser.add_argument("--bucket-cap-mb", type=float, default=1.0)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,7 +129,7 @@ def main() -> None:
     one, many = launch(1, sys.argv[1:]), launch(args.nproc, sys.argv[1:])
     exposed = max(0.0, many["step_s"] - many["local_s"])
     hidden = 1.0 - exposed / many["comm_s"] if many["comm_s"] > 0 else float("nan")
-    print(f"GPT-like model: {one['params']:,} parameters in {many['buckets']} buckets, "
+    print(f"gpt_train model: {one['params']:,} parameters in {many['buckets']} buckets, "
           f"{args.batch}x{args.seq} tokens per rank per step, 1 thread per rank")
     print(f"{'ranks':>5} {'step ms':>9} {'tokens/s':>10}")
     for r in (one, many):

@@ -20,6 +20,14 @@ from collections.abc import Sequence
 __all__ = ["install_torch_alias", "uninstall_torch_alias", "run_script"]
 
 
+_MISSING = object()
+
+
+def _not_implemented(what: str) -> str:
+    from . import __version__
+    return f"ember {__version__} does not implement {what} yet"
+
+
 class _TorchAlias(types.ModuleType):
     """``torch.X`` seen through ember's ``ember.X``, with clear errors for what's missing."""
 
@@ -31,21 +39,24 @@ class _TorchAlias(types.ModuleType):
 
     def __getattr__(self, name: str):
         target = object.__getattribute__(self, "_ember_target")
-        try:
-            return getattr(target, name)
-        except AttributeError:
-            pass
+        value = getattr(target, name, _MISSING)
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{target.__name__}.{name}":
+            return _alias_for(f"{self.__name__}.{name}")  # torch.nn stays an alias
+        if value is not _MISSING:
+            return value
         try:  # a submodule not imported yet (torch.nn.utils.rnn ...)
             importlib.import_module(f"{target.__name__}.{name}")
             return _alias_for(f"{self.__name__}.{name}")
         except ModuleNotFoundError:
             pass
-        from . import __version__
-        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}': ember "
-                             f"{__version__} does not implement {self.__name__}.{name} yet")
+        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}': "
+                             f"{_not_implemented(f'{self.__name__}.{name}')}")
 
     def __setattr__(self, name, value):
-        setattr(object.__getattribute__(self, "_ember_target"), name, value)
+        if isinstance(value, _TorchAlias):  # the import system binding a submodule alias
+            object.__setattr__(self, name, value)
+        else:
+            setattr(object.__getattribute__(self, "_ember_target"), name, value)
 
     def __dir__(self):
         return dir(object.__getattribute__(self, "_ember_target"))
@@ -59,10 +70,9 @@ def _alias_for(torch_name: str) -> types.ModuleType:
         target = importlib.import_module(ember_name)
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == ember_name or ember_name.startswith(exc.name + ".")):
-            from . import __version__
-            raise ModuleNotFoundError(f"No module named '{torch_name}': ember {__version__} "
-                                      f"does not provide {torch_name} yet",
-                                      name=torch_name) from None
+            raise ModuleNotFoundError(
+                f"No module named '{torch_name}': {_not_implemented(torch_name)}",
+                name=torch_name) from None
         raise
     alias = _TorchAlias(target, torch_name)
     sys.modules[torch_name] = alias
@@ -116,6 +126,11 @@ def run_script(path: str, argv: Sequence[str] = ()) -> dict:
     install_torch_alias()
     try:
         return runpy.run_path(path, run_name="__main__")
+    except ImportError as exc:  # `from torch import X`: Python words this error itself
+        if exc.name and exc.name.split(".")[0] == "torch" and "ember" not in str(exc).split("(")[0]:
+            from . import __version__
+            exc.add_note(f"torch is ember {__version__} here, which does not provide this yet")
+        raise
     finally:
         sys.argv = old_argv
         uninstall_torch_alias()

@@ -20,7 +20,6 @@ import io
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from typing import IO, Any
 
@@ -187,7 +186,10 @@ def save(obj: Any, f: FileLike, pickle_module=None, pickle_protocol: int = 2,
         path = os.fspath(f)
         name = os.path.splitext(os.path.basename(path))[0] or "archive"
         directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".ember-save-", dir=directory)
+        # os.open with 0o666 (not mkstemp's 0o600): the umask decides, as for open()
+        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
         try:
             with os.fdopen(fd, "wb") as out:
                 _write_archive(out, name, records)

@@ -144,6 +144,17 @@ def test_record_function_decorator_and_exceptions():
     walk(prof.events())
 
 
+def test_autograd_profiler_record_function_is_the_same_range():
+    # torch.autograd.profiler.record_function: older programs import it from there
+    from ember.autograd.profiler import record_function as legacy
+    assert legacy is record_function
+    with profile() as prof:
+        with legacy("legacy_range"):
+            ember.ones(2) + 1
+    outer = next(e for e in prof.events() if e.name == "legacy_range")
+    assert outer.is_user_annotation and [c.name for c in outer.cpu_children] == ["ember::add"]
+
+
 def test_record_shapes_and_group_by_input_shape():
     with profile(record_shapes=True) as prof:
         ember.ones(2, 3) @ ember.ones(3, 4)

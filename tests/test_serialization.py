@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import ember
 
 DTYPES = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
-          "uint8", "bool"]
+          "uint8", "bool", "complex64", "complex128"]
+SAFETENSORS_DTYPES = [d for d in DTYPES if d != "complex128"]  # the format has no C128
 
 
 def _ember_tensor(dtype: str, shape=(2, 3)):
@@ -77,6 +78,17 @@ def test_views_share_storage_with_offsets_and_strides(tmp_path):
     back = ember.load(tmp_path / "v.pt")
     back["base"][0, 0] = 100.0                      # sharing survives the round trip
     assert back["t"][0, 0].item() == 100.0
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_torch_views_load_as_views_of_one_storage(tmp_path, mmap):
+    base = torch.arange(12.0).reshape(3, 4)
+    obj = {"base": base, "view": base[1:, 2:].t(), "scalar": base[2, 3], "none": base[:0]}
+    torch.save(obj, tmp_path / "v.pt")
+    back = ember.load(tmp_path / "v.pt", mmap=mmap)
+    _walk(back, obj)
+    back["base"][2, 3] = -5.0
+    assert back["view"][1, 1].item() == back["scalar"].item() == -5.0
 
 
 def test_torch_files_load_in_ember_including_optimizer_state_and_parameters(tmp_path):
@@ -161,6 +173,8 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ember.load(path)["v"].tolist() == [1.0]
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+    (tmp_path / "plain").write_bytes(b"")  # permissions as any new file, not mkstemp's 0600
+    assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode
 
 
 def test_truncated_and_foreign_files_raise_clear_errors(tmp_path):
@@ -216,7 +230,7 @@ def test_safetensors_roundtrip_with_the_reference_implementation(tmp_path):
     from safetensors.torch import save_file as t_save
 
     from ember.utils import safetensors as est
-    tensors = {d: _ember_tensor(d) for d in DTYPES}
+    tensors = {d: _ember_tensor(d) for d in SAFETENSORS_DTYPES}
     est.save_file(tensors, tmp_path / "e.safetensors", metadata={"format": "pt"})
     theirs = t_load(tmp_path / "e.safetensors")
     for k in tensors:

@@ -38,7 +38,9 @@ def check(got, expected, what):
 
 
 def main():
+    assert dist.is_available() and not dist.is_initialized()
     dist.init_process_group("mpi")
+    assert dist.is_initialized() and dist.get_backend() == "mpi"
     rank, n = dist.get_rank(), dist.get_world_size()
     assert (rank, n) == (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
     assert os.environ["LOCAL_RANK"] == str(rank) and os.environ["LOCAL_WORLD_SIZE"] == str(n)
@@ -142,6 +144,19 @@ def main():
         req.wait()
         assert got_from == left, (got_from, left)
         check(x, all_[left], f"send/recv {name}")
+        x = ember.empty(2, 3, dtype=dtype)
+        if rank % 2 == 0:  # blocking send/recv around the ring, ordered so none deadlocks
+            dist.send(t(mine, dtype), dst=right)
+            assert dist.recv(x, src=left) == left
+        else:
+            assert dist.recv(x, src=left) == left
+            dist.send(t(mine, dtype), dst=right)
+        check(x, all_[left], f"blocking send/recv {name}")
+        x = ember.empty(2, 3, dtype=dtype)
+        req = dist.irecv(x, src=left, tag=3)
+        dist.isend(t(mine, dtype), dst=right, tag=3).wait()
+        req.wait()
+        check(x, all_[left], f"isend/irecv {name}")
         x = ember.empty(2, 3, dtype=dtype)
         works = dist.batch_isend_irecv([dist.P2POp(dist.irecv, x, left, tag=7),
                                         dist.P2POp(dist.isend, t(mine, dtype), right, tag=7)])

@@ -4,6 +4,7 @@ one-process reference and fail the job (non-zero exit, traceback) on any mismatc
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 pytest.importorskip("mpi4py")
 
+import ember  # noqa: E402
 from ember.distributed import run  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -55,6 +57,25 @@ def test_ddp_matches_single_process():
 
 def test_zero_matches_adamw_with_sharded_state():
     assert_ok(launch(2, "zero_script.py"), 2, "zero")
+
+
+def test_nanogpt_ddp_recipe_with_ember_as_torch(tmp_path):
+    """nanoGPT's DDP training loop on 2 ranks writes the checkpoint one process writes."""
+    single, multi = tmp_path / "single", tmp_path / "ddp"
+    single.mkdir()
+    multi.mkdir()
+    one = subprocess.run([sys.executable, str(HERE / "nanogpt_script.py"), str(single)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    two = launch(2, "nanogpt_script.py", str(multi))
+    assert two.returncode == 0, two.stdout + two.stderr
+    reports = [json.loads(r.stdout.strip().splitlines()[-1]) for r in (one, two)]
+    assert [r["world_size"] for r in reports] == [1, 2]
+    assert abs(reports[0]["val_loss"] - reports[1]["val_loss"]) < 1e-9
+    want, got = (ember.load(d / "ckpt.pt")["model"] for d in (single, multi))
+    assert want.keys() == got.keys()
+    for k in want:
+        assert (want[k] - got[k]).abs().max().item() < 1e-9, k
 
 
 def test_failing_rank_ends_the_job_with_its_traceback():
