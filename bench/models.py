@@ -75,12 +75,5 @@ def copy_weights(torch_model, ember_model) -> None:
     ember_model.load_state_dict(state)
 
 
-def gpt_flops_per_token(width: int, layers: int, context: int, vocab: int) -> float:
-    """Forward FLOPs per token (matmuls only): 2 * params_in_matmuls + attention."""
-    per_layer = 2 * (3 * width * width + width * width + 8 * width * width)
-    attention = 2 * 2 * context * width
-    return layers * (per_layer + attention) + 2 * width * vocab
-
-
 def rng_batch(seed: int, shape, high: int):
     return np.random.default_rng(seed).integers(0, high, size=shape)

@@ -4,7 +4,9 @@ Each workload runs on both libraries in one process, interleaved (ember, torch, 
 ...) after warm-up, from identical initial weights and data. Printed per workload: the
 median step time of each, the ratio ember/torch, model GFLOP per step and achieved
 GFLOP/s for training workloads, and both final losses (so a speed-up cannot come from
-doing different work). torch runs with the same thread count as ember.
+doing different work). Model FLOPs per step are counted by ember's FlopCounterMode on
+the first warm-up step (forward and backward matmuls, convolutions, attention). torch runs
+with the same thread count as ember.
 """
 
 from __future__ import annotations
@@ -87,19 +89,16 @@ def mlp_digits():
     for _ in range(8):
         idx = rng.choice(len(x), 128, replace=False)
         batches.append((x[idx], y[idx]))
-    flops = 3 * 2 * 128 * (64 * 256 + 256 * 256 + 256 * 10)
     return _pair(models.mlp, batches, _xent,
-                 lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3)), flops
+                 lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3)), True
 
 
 def cnn_train():
     rng = np.random.default_rng(0)
     batches = [(rng.standard_normal((64, 3, 32, 32)).astype(np.float32),
                 rng.integers(0, 10, 64)) for _ in range(4)]
-    conv = 2 * 64 * (32 * 32 * 32 * 3 * 9 + 16 * 16 * 64 * 32 * 9)
-    flops = 3 * (conv + 2 * 64 * 4096 * 10)
     return _pair(models.cnn, batches, _xent,
-                 lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)), flops
+                 lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)), True
 
 
 def gpt_train():
@@ -108,9 +107,8 @@ def gpt_train():
     for _ in range(4):
         seq = rng.integers(0, 96, (16, 129))
         batches.append((seq[:, :-1].copy(), seq[:, 1:].copy()))
-    flops = 3 * 16 * 128 * models.gpt_flops_per_token(128, 4, 128, 96)
     return _pair(models.gpt, batches, _xent,
-                 lambda lib, m: lib.optim.AdamW(m.parameters(), lr=3e-4)), flops
+                 lambda lib, m: lib.optim.AdamW(m.parameters(), lr=3e-4)), True
 
 
 def gpt_generate():
@@ -130,8 +128,7 @@ def gpt_generate():
                     idx = lib.cat([idx, nxt], dim=1)
             return float(idx.sum().item())
         return Side(step)
-    flops = sum(2 * t * models.gpt_flops_per_token(128, 4, t, 96) / 2 for t in range(1, 65))
-    return {"ember": side(ember, e_model), "torch": side(torch, t_model)}, flops
+    return {"ember": side(ember, e_model), "torch": side(torch, t_model)}, True
 
 
 def matmul_fb():
@@ -149,7 +146,7 @@ def matmul_fb():
             (a @ b).sum().backward()
             return None
         return Side(step)
-    return {"ember": side(ember), "torch": side(torch)}, 3 * 2 * 1024 ** 3
+    return {"ember": side(ember), "torch": side(torch)}, True
 
 
 def _op_overhead(grad: bool):
@@ -166,7 +163,7 @@ def _op_overhead(grad: bool):
                 x.sum().backward()
             return None
         return Side(step)
-    return {"ember": side(ember), "torch": side(torch)}, 0.0
+    return {"ember": side(ember), "torch": side(torch)}, False
 
 
 WORKLOADS = {
@@ -182,10 +179,17 @@ ROUNDS = {"gpt_generate": 5, "gpt_train": 8, "op_overhead": 7, "op_overhead_grad
 
 
 def run_workload(name: str) -> dict:
-    sides, flops = WORKLOADS[name]()
-    for side in sides.values():  # warm-up (and Numba compilation)
-        for _ in range(2):
+    from ember.utils.flop_counter import FlopCounterMode
+    sides, count_flops = WORKLOADS[name]()
+    flops = 0
+    for lib, side in sides.items():  # warm-up (and Numba compilation)
+        if lib == "ember" and count_flops:
+            with FlopCounterMode(display=False) as counter:
+                side.last_loss = side.step()
+            flops = counter.get_total_flops()
+        else:
             side.last_loss = side.step()
+        side.last_loss = side.step()
     times = {k: [] for k in sides}
     for _ in range(ROUNDS.get(name, 10)):
         for k, side in sides.items():
