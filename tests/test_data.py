@@ -226,3 +226,117 @@ class _Slow(edata.Dataset):
 def test_timeout():
     with pytest.raises(RuntimeError, match="timed out after 0.5 seconds"):
         list(edata.DataLoader(_Slow(), num_workers=1, timeout=0.5))
+
+
+class _TorchStream(tdata.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        info = tdata.get_worker_info()
+        return iter(range(info.id, self.n, info.num_workers))
+
+
+def test_persistent_workers_restart_an_iterable_dataset_each_epoch():
+    ours = edata.DataLoader(_Stream(10), batch_size=3, num_workers=2, persistent_workers=True)
+    theirs = tdata.DataLoader(_TorchStream(10), batch_size=3, num_workers=2,
+                              persistent_workers=True)
+    for epoch in range(2):
+        assert [t.tolist() for t in ours] == [t.tolist() for t in theirs], epoch
+
+
+class _Row(collections.UserList):
+    """A mutable sequence type that cannot be built from a list by its constructor alone."""
+
+    def __init__(self, data, tag):
+        super().__init__(data)
+        self.tag = tag
+
+
+def _plain(x):
+    if isinstance(x, (ember.Tensor, torch.Tensor)):
+        return x.tolist(), str(x.dtype).split(".")[-1]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, collections.UserList)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def test_default_collate_and_convert_keep_mutable_container_types():
+    batch = [collections.defaultdict(list, a=i, b=np.arange(2) * i) for i in range(3)]
+    rows = [_Row([i, float(i)], "r") for i in range(2)]
+    for fn in ("default_collate", "default_convert"):
+        for sample in (batch, rows):
+            ours, theirs = getattr(edata, fn)(sample), getattr(tdata, fn)(sample)
+            assert type(ours) is type(theirs)
+            assert _plain(ours) == _plain(theirs)
+    assert edata.default_collate(batch).default_factory is list
+    with pytest.raises(TypeError) as err:
+        edata.default_collate([np.array(["a"]), np.array(["b"])])
+    with pytest.raises(TypeError) as terr:
+        tdata.default_collate([np.array(["a"]), np.array(["b"])])
+    assert str(err.value) == str(terr.value)
+
+
+def test_concat_chain_and_subset_random_sampler():
+    parts = [range(3), range(10, 14)]
+    ours, theirs = edata.ConcatDataset(parts), tdata.ConcatDataset(parts)
+    assert [ours[i] for i in range(-7, 7)] == [theirs[i] for i in range(-7, 7)]
+    assert ours.cumulative_sizes == theirs.cumulative_sizes
+    with pytest.raises(AssertionError, match="datasets should not be an empty iterable"):
+        edata.ConcatDataset([])
+    assert list(edata.ChainDataset([_Stream(2), _Stream(3)])) == [0, 1, 0, 1, 2]
+    indices = [5, 9, 11, 2]
+    draws = [list(edata.SubsetRandomSampler(indices, generator=ember.Generator().manual_seed(s)))
+             for s in (0, 0, 1)]
+    assert draws[0] == draws[1] and sorted(draws[2]) == sorted(indices)
+    assert len(edata.SubsetRandomSampler(indices)) == 4
+
+
+def test_shuffle_with_a_generator_is_a_reproducible_permutation():
+    def epoch(seed):
+        loader = edata.DataLoader(ember.arange(23), batch_size=5, shuffle=True,
+                                  generator=ember.Generator().manual_seed(seed))
+        return [b.tolist() for b in loader]
+    a, b, c = epoch(4), epoch(4), epoch(5)
+    assert a == b and a != c
+    assert sorted(x for batch in a for x in batch) == list(range(23))
+    assert [len(batch) for batch in a] == [5, 5, 5, 5, 3]
+
+
+def test_loader_generator_seeds_the_workers():
+    def seeds(seed):
+        loader = edata.DataLoader(_WorkerEcho(), batch_size=4, num_workers=2,
+                                  generator=ember.Generator().manual_seed(seed))
+        return np.concatenate([b.numpy()[:, 3] for b in loader])
+    np.testing.assert_array_equal(seeds(11), seeds(11))
+    assert not np.array_equal(seeds(11), seeds(12))
+
+
+def test_weighted_random_sampler_frequencies():
+    weights = [1.0, 3.0, 0.0, 6.0]
+    draws = list(edata.WeightedRandomSampler(weights, 20000,
+                                             generator=ember.Generator().manual_seed(0)))
+    freq = np.bincount(draws, minlength=4) / 20000
+    np.testing.assert_allclose(freq, np.array(weights) / 10, atol=0.015)  # > 4 sigma
+    once = list(edata.WeightedRandomSampler(weights, 3, replacement=False))
+    assert sorted(once) == [0, 1, 3]
+
+
+class _MissingKey(edata.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        raise KeyError(f"no sample {i}")
+
+
+def test_worker_key_error_keeps_a_readable_traceback():
+    with pytest.raises(KeyError) as err:
+        list(edata.DataLoader(_MissingKey(), num_workers=1))
+    text = str(err.value)
+    assert text.splitlines()[0] == "Caught KeyError in DataLoader worker process 0."
+    assert text.splitlines()[-1] == "KeyError: 'no sample 0'"

@@ -221,3 +221,58 @@ def test_state_dict_keep_vars_and_submodule_lookup():
     assert m.get_parameter("0.bias") is m[0].bias
     with pytest.raises(AttributeError):
         m.get_submodule("1")
+
+
+def _hook_log(lib):
+    """state_dict pre hooks, a load pre hook that renames an old checkpoint's keys, and the
+    legacy register_backward_hook name, as a migration script would use them."""
+    log = []
+    m = lib.nn.Sequential(lib.nn.Linear(2, 2))
+    m[0].register_state_dict_pre_hook(lambda mod, prefix, keep_vars: log.append(
+        (prefix, keep_vars)))
+
+    def rename(mod, sd, prefix, metadata, strict, missing, unexpected, errors):
+        for key in [k for k in sd if k.startswith(prefix + "w_")]:
+            sd[prefix + key[len(prefix) + 2:]] = sd.pop(key)
+    handle = m[0].register_load_state_dict_pre_hook(rename)
+    log.append(list(m.state_dict(keep_vars=True)))
+    old = {"0.w_weight": lib.ones(2, 2), "0.w_bias": lib.zeros(2)}
+    log.append(repr(m.load_state_dict(old)))
+    log.append(m[0].weight.detach().numpy().tolist())
+    handle.remove()
+    with pytest.raises(RuntimeError, match="Missing key"):
+        m.load_state_dict({"0.w_weight": lib.ones(2, 2), "0.w_bias": lib.zeros(2)})
+    m[0]._register_load_state_dict_pre_hook(
+        lambda sd, prefix, *rest: log.append(("private", prefix)))
+    m.load_state_dict(m.state_dict())
+    return log
+
+
+def test_state_dict_and_load_pre_hooks_match_torch():
+    assert _hook_log(ember) == _hook_log(torch)
+
+
+def test_register_backward_hook_is_a_full_hook():
+    m = nn.Linear(3, 2)
+    seen = []
+    m.register_backward_hook(lambda mod, gi, go: seen.append((len(gi), tuple(gi[0].shape))))
+    m(ember.ones(4, 3, requires_grad=True)).sum().backward()
+    assert seen == [(1, (4, 3))]  # the gradient of the module's input, not of addmm's args
+
+
+def _mixed_input_hook_log(lib):
+    class Two(lib.nn.Module):
+        def forward(self, a, b, scale):
+            return a * 2 * scale, b * 3
+    log = []
+    m = Two()
+    m.register_full_backward_hook(lambda mod, gi, go: log.append(
+        [None if g is None else g.tolist() for g in gi + go]))
+    a = lib.ones(2, requires_grad=True)
+    x, y = m(a, lib.ones(2), 0.5)
+    (x.sum() + y.sum()).backward()
+    return log, a.grad.tolist()
+
+
+def test_full_backward_hook_with_inputs_that_need_no_grad_matches_torch():
+    assert _mixed_input_hook_log(ember) == _mixed_input_hook_log(torch)

@@ -17,3 +17,5 @@ from .attention import *  # noqa: F403
 from .upsampling import *  # noqa: F403
 from .pixelshuffle import *  # noqa: F403
 from .padding import *  # noqa: F403
+from .fold import *  # noqa: F403
+from .distance import *  # noqa: F403

@@ -12,7 +12,7 @@ from .module import Module
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
            "Hardtanh", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "Softmin", "Softplus", "Softsign", "Softshrink", "Hardshrink", "Tanhshrink",
-           "LogSigmoid", "Threshold", "GLU"]
+           "LogSigmoid", "Threshold", "GLU", "Softmax2d"]
 
 
 def _inplace_repr(self) -> str:
@@ -228,6 +228,16 @@ class LogSoftmax(_SoftmaxLike):
 class Softmin(_SoftmaxLike):
     """``softmax(-x)`` along ``dim``."""
     _fn = staticmethod(F.softmin)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of a ``(N, C, H, W)`` or ``(C, H, W)`` input."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.dim() not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D "
+                             "instead")
+        return F.softmax(input, -3, _stacklevel=5)
 
 
 class GLU(Module):

@@ -123,12 +123,17 @@ class _BackwardHook:
         self.n_inputs = len(args)
         args, self.input_index, node = self._wrap(args)
         if node is not None and self.hooks:
+            self.input_specs = [(args[i].shape, args[i].dtype) for i in self.input_index]
             node.register_hook(self._input_hook)
         return args
 
     def _input_hook(self, grad_inputs, _grad_outputs):
         if self.grad_outputs is None:
             return None
+        from ... import zeros
+        # torch materialises the gradient of a tensor input that needs none as zeros here
+        grad_inputs = [zeros(shape, dtype=dtype) if g is None else g
+                       for g, (shape, dtype) in zip(grad_inputs, self.input_specs)]
         res = self._pack(self.input_index, grad_inputs, self.n_inputs)
         for hook in self.hooks:
             out = hook(self.module, res, self.grad_outputs)
@@ -664,6 +669,27 @@ class Module:
         known; it may return a replacement grad_input."""
         return _add_hook(self._backward_hooks, hook, prepend)
 
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """Deprecated alias kept for old code. Unlike torch, whose legacy hook sees the
+        gradients of the last op inside ``forward``, this registers a full backward hook:
+        ``grad_input`` are the gradients of the module's own inputs."""
+        return self.register_full_backward_hook(hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` before ``state_dict`` saves this module."""
+        return _add_hook(self._state_dict_pre_hooks, hook)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module reads ``state_dict``; it may
+        rename or convert entries in place (to load old checkpoints)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable,
+                                           with_module: bool = False) -> RemovableHandle:
+        return _add_hook(self._load_state_dict_pre_hooks,
+                         functools.partial(hook, self) if with_module else hook)
+
     def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, incompatible_keys)`` after ``load_state_dict``; it may edit the
         key lists in place (e.g. to forgive some missing keys)."""
@@ -673,6 +699,8 @@ class Module:
         """``hook(module, state_dict, prefix, local_metadata)`` after this module's entries
         are written; it may edit ``state_dict`` in place."""
         return _add_hook(self._state_dict_hooks, hook)
+
+    _register_state_dict_hook = register_state_dict_post_hook
 
     # ---- calling ------------------------------------------------------------------------
 
@@ -750,6 +778,8 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
         metadata = getattr(destination, "_metadata", None)
         if metadata is not None:
             metadata[prefix[:-1]] = {"version": self._version}
@@ -770,6 +800,9 @@ class Module:
         """Check this module's own entries of ``state_dict`` and plan their copies (they run
         only once every module has passed), recording missing/unexpected keys and errors.
         Subclasses override it to adapt old checkpoints, as in torch."""
+        for hook in self._load_state_dict_pre_hooks.values():
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                 error_msgs)
         plan = _load_plan.get()
         assign = local_metadata.get("assign_to_params_buffers", False)
         persistent = {k: v for k, v in self._buffers.items()

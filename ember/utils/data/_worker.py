@@ -29,6 +29,13 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info
 
 
+class _KeyErrorMessage(str):
+    """KeyError prints ``repr`` of its message; this keeps the traceback readable."""
+
+    def __repr__(self) -> str:
+        return self
+
+
 class ExceptionWrapper:
     """An exception raised in a worker, carried to the main process with its traceback."""
 
@@ -38,11 +45,17 @@ class ExceptionWrapper:
             "".join(traceback.format_exception(*exc_info))
 
     def reraise(self):
+        msg = _KeyErrorMessage(self.msg) if self.exc_type is KeyError else self.msg
         try:
-            exc = self.exc_type(self.msg)
+            exc = self.exc_type(msg)
         except Exception:
             exc = RuntimeError(self.msg)
         raise exc
+
+
+class ResumeIteration:
+    """Sent to every worker when a persistent loader starts a new epoch: an iterable
+    dataset's stream restarts."""
 
 
 class _IterableDone:
@@ -64,7 +77,7 @@ def worker_loop(dataset, is_iterable: bool, index_queue, result_queue, done_even
         manual_seed(seed)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed,
                                   dataset=dataset)
-        init_error = None
+        init_error = iterator = None
         try:
             if init_fn is not None:
                 init_fn(worker_id)
@@ -80,6 +93,14 @@ def worker_loop(dataset, is_iterable: bool, index_queue, result_queue, done_even
                 continue
             if request is None:
                 break
+            if isinstance(request, ResumeIteration):
+                exhausted = False
+                try:
+                    iterator = iter(dataset) if is_iterable else None
+                except Exception:
+                    init_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker "
+                                                                  f"process {worker_id}")
+                continue
             batch_idx, indices = request
             if init_error is not None:
                 result_queue.put((batch_idx, init_error))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._worker import ExceptionWrapper, _fetch, _IterableDone, worker_loop
+from ._worker import ExceptionWrapper, ResumeIteration, _fetch, _IterableDone, worker_loop
 from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -200,6 +200,9 @@ class _MultiProcessIter:
 
     def _reset(self) -> None:
         self._tag = next(self._epoch)
+        if self._tag and self._loader._is_iterable:  # a persistent worker's next epoch
+            for q in self._index_queues:
+                q.put(ResumeIteration())
         self._sampler_iter = iter(self._loader._index_sampler)
         self._send_idx = 0
         self._rcvd_idx = 0
