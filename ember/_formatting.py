@@ -75,6 +75,14 @@ def type_name(t) -> str:
     return f"torch.{t.dtype.scalar_name}Tensor"
 
 
+def dtype_from_type_name(name: str) -> _dtype.dtype:
+    """The dtype of a legacy type string (``"torch.DoubleTensor"``), for ``Tensor.type``."""
+    for dt in _dtype._ALL:
+        if name == f"torch.{dt.scalar_name}Tensor":
+            return dt
+    raise ValueError(f"invalid type: '{name}'")
+
+
 class _Formatter:
     """Chooses one width and notation for all elements, from the (summarised) values."""
 

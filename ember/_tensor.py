@@ -227,6 +227,17 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
+    def __contains__(self, element) -> bool:
+        """``element in t``: whether any element equals it (not a search over rows)."""
+        if not isinstance(element, Tensor | int | float | complex | bool):
+            raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you "
+                               f"passed in a {type(element)}.")
+        return bool((self == element).any())
+
+    def __reversed__(self) -> Tensor:
+        """``reversed(t)``: ``t`` flipped along its first dim (0-d: itself)."""
+        return self if not self._data.ndim else self.flip(0)
+
     __hash__ = object.__hash__
 
     def __format__(self, spec: str) -> str:

@@ -399,3 +399,133 @@ def test_inplace_on_views_rewrites_the_base_graph_like_torch():
     leaf = ember.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
         leaf[0].mul_(2)
+
+
+def test_set_grad_enabled_as_decorator_applies_inside_only():
+    for lib in (ember, torch):
+        @lib.set_grad_enabled(False)
+        def double(x):
+            return x * 2
+
+        assert lib.is_grad_enabled()  # decorating does not switch the mode
+        assert not double(lib.ones(1, requires_grad=True)).requires_grad
+        assert lib.is_grad_enabled()
+
+
+def _error(fn):
+    try:
+        fn()
+    except RuntimeError as exc:
+        return str(exc)
+    raise AssertionError("no RuntimeError")
+
+
+@pytest.mark.parametrize("case", ["saved_output", "saved_input", "saved_leaf", "function"])
+def test_version_error_names_the_producing_op_like_torch(case):
+    def run(lib):
+        x = lib.ones(3, requires_grad=True)
+        if case == "saved_output":
+            y = x.exp()  # exp saves its output
+            y.add_(1)
+            out = y
+        elif case == "saved_input":
+            a = x * 2
+            out = a * a  # mul saves its inputs; a's producer is now the add_
+            a.add_(1)
+        elif case == "saved_leaf":
+            w = lib.ones(3)
+            out = x * w
+            w.add_(1)
+        else:
+            class Square(lib.autograd.Function):
+                @staticmethod
+                def forward(ctx, t):
+                    ctx.save_for_backward(t)
+                    return t * t
+
+                @staticmethod
+                def backward(ctx, g):
+                    (t,) = ctx.saved_tensors
+                    return 2 * g * t
+            a = x * 1
+            out = Square.apply(a)
+            a.mul_(3)
+        out.sum().backward()
+
+    ours, theirs = _error(lambda: run(ember)), _error(lambda: run(torch))
+    assert ours.split(" Hint:")[0] == theirs.split(" Hint:")[0]
+    assert "set_detect_anomaly(True, check_nan=False)" in ours
+
+
+def test_custom_function_returning_too_few_gradients_raises():
+    for lib in (ember, torch):
+        class TwoInputs(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a, b):
+                return a * b
+
+            @staticmethod
+            def backward(ctx, g):
+                return g  # one gradient for two inputs
+
+        x = lib.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"returned an incorrect number of gradients "
+                                               r"\(expected 2, got 1\)"):
+            TwoInputs.apply(x, x).sum().backward()
+
+
+def test_detect_anomaly_warns_when_enabled_and_nests_as_a_decorator():
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+        mode = ember.autograd.detect_anomaly()
+    depth = []
+
+    @mode
+    def recurse(n):
+        depth.append(ember.autograd.anomaly_mode.is_anomaly_enabled())
+        return recurse(n - 1) if n else None
+
+    recurse(3)
+    assert depth == [True] * 4
+    assert not ember.autograd.anomaly_mode.is_anomaly_enabled()
+
+
+def test_grad_checks_outputs_before_inputs_like_torch():
+    for lib in (ember, torch):
+        x = lib.ones(3)
+        with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+            lib.autograd.grad((x * 2).sum(), x)
+
+
+@pytest.mark.parametrize("how", ["backward", "grad", "saved_tensors"])
+def test_freed_graph_raises_torchs_message(how):
+    def run(lib):
+        class Keep(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, t):
+                ctx.save_for_backward(t)
+                return t * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        x = lib.ones(3, requires_grad=True)
+        y = (x.exp() * x).sum() if how != "saved_tensors" else Keep.apply(x).sum()
+        if how == "grad":
+            lib.autograd.grad(y, x)
+            lib.autograd.grad(y, x)
+        else:
+            y.backward()
+            if how == "backward":
+                y.backward()
+            else:
+                return y.grad_fn.next_functions[0][0].saved_tensors
+    assert _error(lambda: run(ember)) == _error(lambda: run(torch))
+
+
+def test_leaf_hook_replaces_the_accumulated_gradient():
+    e, t = both(RNG.standard_normal(3))
+    for x in (e, t):
+        x.register_hook(lambda g: g * 10)
+        (x * x).sum().backward()
+    close(e.grad, t.grad)

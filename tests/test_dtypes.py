@@ -112,3 +112,61 @@ def test_can_cast_matches_torch():
     for a, b in itertools.product(ALL, ALL):
         assert ember.can_cast(getattr(ember, a), getattr(ember, b)) == \
             torch.can_cast(getattr(torch, a), getattr(torch, b)), (a, b)
+
+
+# Result dtype (or exception type) of binary ops over tensors, 0-d tensors and Python scalars
+# of every category: weak scalars and 0-d tensors must promote as torch's do in each op.
+GRID_DTYPES = ["bool", "uint8", "int8", "int32", "int64", "float16", "bfloat16", "float32",
+               "float64"]
+GRID = ([("tensor", d) for d in GRID_DTYPES]
+        + [("zerodim", d) for d in ("bool", "int64", "float64", "float16")]
+        + [("scalar", s) for s in ("bool", "int", "float")])
+BINARY_OPS = {
+    "sub": lambda L, a, b: L.sub(a, b), "mul": lambda L, a, b: L.mul(a, b),
+    "div": lambda L, a, b: L.div(a, b), "floor_divide": lambda L, a, b: L.floor_divide(a, b),
+    "remainder": lambda L, a, b: L.remainder(a, b), "pow": lambda L, a, b: L.pow(a, b),
+    "atan2": lambda L, a, b: L.atan2(a, b), "maximum": lambda L, a, b: L.maximum(a, b),
+    "minimum": lambda L, a, b: L.minimum(a, b), "eq": lambda L, a, b: L.eq(a, b),
+    "lt": lambda L, a, b: L.lt(a, b), "fmod": lambda L, a, b: L.fmod(a, b),
+    "where": lambda L, a, b: L.where(L.tensor([True, False]), a, b),
+    "clamp": lambda L, a, b: L.clamp(a, b), "clamp_max": lambda L, a, b: L.clamp(a, max=b),
+    "logical_and": lambda L, a, b: L.logical_and(a, b),
+    "bitwise_and": lambda L, a, b: L.bitwise_and(a, b),
+    "copysign": lambda L, a, b: L.copysign(a, b), "hypot": lambda L, a, b: L.hypot(a, b),
+    "xlogy": lambda L, a, b: L.xlogy(a, b), "lerp": lambda L, a, b: L.lerp(a, b, 0.5),
+    "add_alpha": lambda L, a, b: L.add(a, b, alpha=2),
+    "div_floor": lambda L, a, b: L.div(a, b, rounding_mode="floor"),
+    "div_trunc": lambda L, a, b: L.div(a, b, rounding_mode="trunc"),
+    "logaddexp": lambda L, a, b: L.logaddexp(a, b),
+    "masked_fill": lambda L, a, b: a.masked_fill(L.tensor(True), b),
+    "dot": lambda L, a, b: L.dot(a, b), "matmul": lambda L, a, b: L.matmul(a, b),
+    "truediv_operator": lambda L, a, b: a / b, "pow_operator": lambda L, a, b: a ** b,
+    "floordiv_operator": lambda L, a, b: a // b, "mod_operator": lambda L, a, b: a % b,
+    # in-place: the target's dtype wins unless the result can't be cast to it
+    "mul_": lambda L, a, b: a.clone().mul_(b), "add_": lambda L, a, b: a.clone().add_(b),
+    "div_": lambda L, a, b: a.clone().div_(b), "pow_": lambda L, a, b: a.clone().pow_(b),
+    "copy_": lambda L, a, b: a.clone().copy_(b),
+}
+
+
+def _grid_result(lib, fn, x, y):
+    try:
+        return _name(fn(lib, _operand(lib, *x), _operand(lib, *y)).dtype)
+    except Exception as exc:  # noqa: BLE001  (the exception type is what is compared)
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("name", list(BINARY_OPS))
+def test_binary_op_promotion_matches_torch(name):
+    fn = BINARY_OPS[name]
+    inplace = name.endswith("_")
+    mismatches = []
+    for x, y in itertools.product(GRID, GRID):
+        if x[0] == "scalar" and (y[0] == "scalar" or inplace):
+            continue
+        if inplace and x[0] == "zerodim" and y[0] == "tensor":
+            continue  # a shape error (0-d target, broadcast source), not a dtype question
+        expected, actual = _grid_result(torch, fn, x, y), _grid_result(ember, fn, x, y)
+        if expected != actual:
+            mismatches.append((x, y, expected, actual))
+    assert not mismatches, mismatches[:5]

@@ -131,12 +131,21 @@ def test_getitem_errors_match_torch(key, exc):
     assert str(actual.value) == str(expected.value)
 
 
-def test_setitem_shape_mismatch_is_runtime_error():
+@pytest.mark.parametrize("key,value_shape", [
+    ((slice(None),), (2, 4)),            # basic key: expand's error, naming both shapes
+    ((slice(None), 0), (2,)),
+    ((0,), (2, 4)),                      # more value dims than the region
+    ("tensor", (3,)),                    # advanced key: index_put's error
+])
+def test_setitem_shape_mismatch_matches_torch(key, value_shape):
     e, t = _pair(np.zeros((3, 4)))
-    with pytest.raises(RuntimeError):
-        t[torch.tensor([0, 1])] = torch.ones(3)
-    with pytest.raises(RuntimeError, match="shape mismatch"):
-        e[ember.tensor([0, 1])] = ember.ones(3)
+    messages = []
+    for x, lib in ((e, ember), (t, torch)):
+        k = lib.tensor([0, 1]) if key == "tensor" else key
+        with pytest.raises(RuntimeError) as info:
+            x[k] = lib.ones(value_shape, dtype=x.dtype)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
 
 
 # ---- dispatch, named tuples -------------------------------------------------------------------

@@ -256,3 +256,30 @@ def test_multinomial():
     # without replacement, the first pick follows the weights
     firsts = [ember.multinomial(ember.tensor([1.0, 3.0]), 2)._data[0] for _ in range(2000)]
     assert abs(np.mean(firsts) - 0.75) < 6 * math.sqrt(0.1875 / 2000)
+
+
+def _generator_draws(lib, g):
+    """Each sampler of the issue list with an explicit ``generator=`` (torch's signatures)."""
+    return [lib.rand(3, generator=g), lib.randn(2, 2, generator=g),
+            lib.randint(0, 10, (4,), generator=g), lib.randint(7, (2,), generator=g),
+            lib.randperm(6, generator=g), lib.normal(0.0, 1.0, (3,), generator=g),
+            lib.normal(lib.zeros(3), lib.ones(3), generator=g),
+            lib.bernoulli(lib.full((4,), 0.5), generator=g),
+            lib.multinomial(lib.ones(5), 3, generator=g),
+            lib.empty(3).uniform_(generator=g), lib.empty(3).normal_(generator=g)]
+
+
+def test_explicit_generator_reproduces_every_sampler_and_leaves_the_default_alone():
+    for lib in (ember, torch):  # torch too: the test asks nothing torch doesn't do
+        lib.manual_seed(11)
+        first = _generator_draws(lib, lib.Generator().manual_seed(42))
+        default_next = lib.rand(2)
+        lib.manual_seed(11)
+        again = _generator_draws(lib, lib.Generator().manual_seed(42))
+        assert all(lib.equal(a, b) for a, b in zip(first, again))
+        assert lib.equal(default_next, lib.rand(2))  # explicit draws don't move the default
+        other = _generator_draws(lib, lib.Generator().manual_seed(43))
+        assert not all(lib.equal(a, b) for a, b in zip(first, other))
+        assert [a.dtype for a in first] == [lib.float32, lib.float32, lib.int64, lib.int64,
+                                            lib.int64, lib.float32, lib.float32, lib.float32,
+                                            lib.int64, lib.float32, lib.float32]

@@ -23,6 +23,11 @@ VIEWS = [
     ("T", lambda L, x: x.T),
     ("mT", lambda L, x: x.mT),
     ("expand", lambda L, x: x[:1].expand(3, 4)),
+    ("expand_as", lambda L, x: x[:, :1].expand_as(x)),
+    ("slice_steps", lambda L, x: x[::2, 1::2]),
+    ("slice_negative_index", lambda L, x: x[-1, ...]),
+    ("slice_none", lambda L, x: x[None, 1:, None, ::3]),
+    ("contiguous_of_contiguous", lambda L, x: x.contiguous()),
     ("squeeze", lambda L, x: x.unsqueeze(0).squeeze(0)),
     ("unsqueeze", lambda L, x: x.unsqueeze(1)),
     ("flatten", lambda L, x: x.flatten()),
@@ -52,7 +57,8 @@ VIEWS = [
 
 
 _OVERLAPPING = {"expand": lambda v: v[0], "broadcast_to": lambda v: v[0],
-                "meshgrid": lambda v: v.select(1, 0), "unfold": lambda v: v.select(-2, 0)}
+                "meshgrid": lambda v: v.select(1, 0), "unfold": lambda v: v.select(-2, 0),
+    "expand_as": lambda v: v[:, 0]}
 
 
 def _pair():
@@ -66,6 +72,7 @@ def test_view_geometry_matches_torch(name, fn):
     v, tv = fn(ember, x), fn(torch, tx)
     assert tuple(v.shape) == tuple(tv.shape)
     assert v.stride() == tv.stride()
+    assert v.is_contiguous() == tv.is_contiguous()
     assert v.storage_offset() == tv.storage_offset()
     assert v.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
     np.testing.assert_array_equal(v.numpy(), tv.numpy())
@@ -100,6 +107,9 @@ def test_base_is_the_root():
     lambda L, x: x.t().ravel(),
     lambda L, x: L.cat([x, x]),
     lambda L, x: x.repeat(1, 1),
+    lambda L, x: x.tile((1, 1)),
+    lambda L, x: x.t().contiguous(),
+    lambda L, x: x[:, ::2].contiguous(),
     lambda L, x: x.flip(0),
     lambda L, x: L.roll(x, 1),
     lambda L, x: L.diag(x),
@@ -134,7 +144,8 @@ def test_saved_view_modified_in_place_fails_backward(fn):
 
 def test_in_place_view_ops_match_torch():
     for name, args in (("unsqueeze_", (1,)), ("squeeze_", ()), ("t_", ()),
-                       ("transpose_", (0, 1)), ("swapdims_", (1, 0))):
+                       ("transpose_", (0, 1)), ("swapdims_", (1, 0)),
+                       ("as_strided_", ((3, 2), (1, 3)))):
         data = np.arange(6, dtype=np.float64).reshape(2, 1, 3) if name == "squeeze_" else \
             np.arange(6, dtype=np.float64).reshape(2, 3)
         results = []

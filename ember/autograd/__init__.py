@@ -90,6 +90,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     inputs = _as_tuple(inputs)
     if is_grads_batched:
         raise NotImplementedError("ember.autograd.grad: is_grads_batched is not supported")
+    roots = _roots(outputs, _as_tuple(grad_outputs), create_graph)  # torch checks these first
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
@@ -99,7 +100,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         allow_unused = materialize_grads
     if retain_graph is None:
         retain_graph = create_graph
-    result = run_backward(_roots(outputs, _as_tuple(grad_outputs), create_graph), retain_graph,
+    result = run_backward(roots, retain_graph,
                           create_graph, inputs=list(inputs), accumulate=False,
                           allow_unused=allow_unused)
     if materialize_grads:

@@ -7,6 +7,8 @@ with that forward traceback, so the error points at the user's line that made th
 
 from __future__ import annotations
 
+import warnings
+
 from .._state import STATE
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
@@ -26,14 +28,17 @@ class detect_anomaly:
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
+        self._prev = []
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
+                      "and should only be enabled for debugging.", stacklevel=2)
 
     def __enter__(self):
-        self._prev = (STATE.anomaly, STATE.anomaly_check_nan)
+        self._prev.append((STATE.anomaly, STATE.anomaly_check_nan))
         STATE.anomaly, STATE.anomaly_check_nan = True, self.check_nan
         return None
 
     def __exit__(self, *exc):
-        STATE.anomaly, STATE.anomaly_check_nan = self._prev
+        STATE.anomaly, STATE.anomaly_check_nan = self._prev.pop()
         return False
 
     def __call__(self, fn):
@@ -41,7 +46,7 @@ class detect_anomaly:
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__(self.check_nan):
+            with self:  # reentrant: the modes to restore are a stack
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -50,7 +55,7 @@ class set_detect_anomaly(detect_anomaly):
     """Turn anomaly detection on or off; also usable as a context manager."""
 
     def __init__(self, mode: bool, check_nan: bool = True):
-        self._prev = (STATE.anomaly, STATE.anomaly_check_nan)
+        self._prev = [(STATE.anomaly, STATE.anomaly_check_nan)]
         self.mode, self.check_nan = mode, check_nan
         STATE.anomaly, STATE.anomaly_check_nan = mode, check_nan
 

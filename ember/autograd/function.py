@@ -116,7 +116,12 @@ class _UserOp:
         self.name = fn.__name__
 
     def backward(self, ctx, *grads):
-        return self.fn.backward(ctx, *grads)
+        result = self.fn.backward(ctx, *grads)
+        got = len(result) if isinstance(result, tuple) else 1
+        if got < len(ctx._layout):  # too many is fine when the extras are None (engine)
+            raise RuntimeError(f"function {self._backward_name} returned an incorrect number "
+                               f"of gradients (expected {len(ctx._layout)}, got {got})")
+        return result
 
 
 def _wrap_outputs(node: Node, args, out):

@@ -108,6 +108,11 @@ class set_grad_enabled(_GradModeContext):
     def __enter__(self):
         STATE.grad_enabled = self._enabled
 
+    def __call__(self, fn):
+        # As a decorator the mode applies inside ``fn`` only: undo the switch __init__ made.
+        STATE.grad_enabled = self._prev[0]
+        return super().__call__(fn)
+
     def clone(self):
         return self.__class__(self._enabled)
 

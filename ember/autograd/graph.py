@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 import traceback
 import warnings
 import weakref
@@ -190,15 +191,26 @@ def gradient_edge(t: Tensor):
     return (None, 0)
 
 
+_BACKWARD_SUFFIX = re.compile(r"Backward\d*$")
+
+
 def _raise_modified(t: Tensor, node: Node, expected: int, output_nr: int | None = None):
+    """torch's error for a saved tensor overwritten in place. It names the node that made
+    the tensor: ``node`` for a saved output, else the tensor's current ``grad_fn``."""
     from .._formatting import type_name
-    where = f", which is output {output_nr} of {node.name()}," if output_nr is not None else ""
+    producer = node if output_nr is not None else t.grad_fn
+    nr = output_nr if output_nr is not None else t._output_nr
+    where = "" if producer is None else \
+        f", which is output {nr} of {_BACKWARD_SUFFIX.sub('', producer.name())},"
+    hint = ("the backtrace further above shows the operation that failed to compute its "
+            "gradient. The variable in question was changed in there or anywhere later. Good "
+            "luck!") if STATE.anomaly else (
+        "enable anomaly detection to find the operation that failed to compute its "
+        "gradient, with ember.autograd.set_detect_anomaly(True, check_nan=False).")
     raise RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{type_name(t)} [{', '.join(map(str, t._data.shape))}]]{where} is at "
-        f"version {t._vc[0]}; expected version {expected} instead. Hint: the backtrace further "
-        "above can show the operation that failed to compute its gradient. The variable in "
-        "question was changed in there or anywhere later. Good luck!")
+        f"version {t._vc[0]}; expected version {expected} instead. Hint: {hint}")
 
 
 # ---- the engine ---------------------------------------------------------------------------

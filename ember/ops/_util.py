@@ -87,3 +87,13 @@ def wrap_dims(dims, ndim: int) -> tuple:
 
 def dtype_name(arr) -> str:
     return from_numpy_dtype(arr.dtype).scalar_name
+
+
+def require_tensors(fn: str, **args) -> None:
+    """torch's TypeError when something other than a Tensor is passed where its signature
+    wants one (``args``: the arguments by name, in positional order)."""
+    from .._tensor import Tensor
+    for position, (name, value) in enumerate(args.items(), 1):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
+                            f"not {type(value).__name__}")

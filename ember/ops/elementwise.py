@@ -92,6 +92,12 @@ def _unsupported(name: str, x) -> NotImplementedError:
                                f"'{dtype_name(np.asarray(x))}'")
 
 
+def _reject_bool(name: str, a, b) -> None:
+    """torch has no bool kernel for division-like ops: both operands bool is an error."""
+    if np.asarray(a).dtype == np.bool_ and np.asarray(b).dtype == np.bool_:
+        raise _unsupported(name, a)
+
+
 def _check_int_divisor(b) -> None:
     """Integer division by zero raises in torch (it has no integer inf)."""
     b = np.asarray(b)
@@ -319,7 +325,7 @@ class Div(Op):
     def forward(ctx, a, b, rounding_mode=None):
         x, y = _operands(a, b)
         if rounding_mode is None:
-            if not _is_float(x):  # true division of integers gives floats
+            if not (_is_float(x) or _is_float(y)):  # true division of integers gives floats
                 x, y = float_result(np.asarray(x)), float_result(np.asarray(y))
             ctx.save_for_backward(a, b)
             return np.true_divide(x, y)
@@ -329,6 +335,7 @@ class Div(Op):
         if rounding_mode == "trunc":
             if _is_float(x):
                 return np.trunc(np.true_divide(x, y))
+            _reject_bool("div_trunc", x, y)
             _check_int_divisor(y)
             q = np.floor_divide(x, y)  # floor and trunc differ where the division is inexact
             return q + ((q < 0) & (q * y != x))
@@ -344,6 +351,7 @@ class Div(Op):
 
 
 def _floor_divide(x, y):
+    _reject_bool("div_floor", x, y)
     _check_int_divisor(y)
     return np.floor_divide(x, y)
 
@@ -368,7 +376,10 @@ class Pow(_Binary):
         x, y = _operands(a, b)
         if _is_float(x):
             out = np.power(x, y)
+        elif type(x) is np.ndarray and x.dtype == np.bool_ and type(b) is bool:
+            out = x | (not y)  # a bool tensor to a bool number's power stays bool
         else:
+            _reject_bool("pow", x, y)
             out = _int_power(x, y)
         ctx.save_for_backward(a, b, out)
         return out
@@ -396,6 +407,7 @@ def _int_power(x, y):
 class Remainder(_Binary):
     @staticmethod
     def kernel(a, b):
+        _reject_bool("remainder", a, b)
         _check_int_divisor(b)
         return np.remainder(a, b)
 
@@ -407,6 +419,7 @@ class Remainder(_Binary):
 class Fmod(_Binary):
     @staticmethod
     def kernel(a, b):
+        _reject_bool("fmod", a, b)
         _check_int_divisor(b)
         return np.fmod(a, b)
 
@@ -572,21 +585,29 @@ class Addcdiv(Op):
 class Lerp(Op):
     @staticmethod
     def forward(ctx, start, end, weight):
+        for what, x in (("input", start), ("end", end)):
+            if type(x) is not np.ndarray:
+                raise TypeError(f"lerp(): argument '{what}' must be Tensor, not "
+                                f"{type(x).__name__}")
         tensor_weight = type(weight) is np.ndarray
+        # torch checks dtypes first; a 0-d weight may differ (it is a wrapped number)
+        for what, x in (("end", end), ("weight", weight if tensor_weight and weight.ndim
+                                       else None)):
+            if x is not None and x.dtype != start.dtype:
+                raise RuntimeError(f"expected dtype {_dt(start)} for `{what}` but got dtype "
+                                   f"{_dt(x)}")
         if not _is_float(start):
             raise _unsupported("lerp_kernel_tensor" if tensor_weight else "lerp_kernel_scalar",
                                start)
-        for what, x in (("end", end), ("weight", weight)):
-            if type(x) is np.ndarray and x.ndim and x.dtype != start.dtype:
-                raise RuntimeError(f"expected dtype {_dt(start)} for `{what}` but got dtype "
-                                   f"{_dt(x)}")
         _check_broadcast(start, end, weight)
         ctx.save_for_backward(start, end, weight)
         w = weight.astype(start.dtype) if tensor_weight else weight
         diff = end - start
         if tensor_weight:  # torch's two-sided formula, exact at both ends
-            return np.where(np.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
-        return start + w * diff if builtins.abs(w) < 0.5 else end - diff * (1 - w)
+            out = np.where(np.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
+        else:
+            out = start + w * diff if builtins.abs(w) < 0.5 else end - diff * (1 - w)
+        return out.astype(start.dtype, copy=False)  # ml_dtypes: bfloat16 * float -> float32
 
     @staticmethod
     def backward(ctx, g):
@@ -811,11 +832,16 @@ Hardshrink = _unary("hardshrink", lambda x, lam: np.where((x >= -lam) & (x <= la
 class Clamp(Op):
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
+        if type(a) is not np.ndarray:
+            raise TypeError(f"clamp(): argument 'input' (position 1) must be Tensor, not "
+                            f"{type(a).__name__}")
         if lo is None and hi is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         _check_broadcast(a, lo, hi)
         given = [v for v in (a, lo, hi) if v is not None]
         dt = result_type_arrays(*given).np
+        if dt == np.bool_ and not any(type(v) is np.ndarray for v in (lo, hi)):
+            raise _unsupported("clamp", a)  # torch has tensor-bound kernels for bool only
         out = a.astype(dt, copy=False)
         if lo is not None:
             out = np.maximum(out, np.asarray(lo).astype(dt, copy=False))
@@ -869,8 +895,9 @@ def _comparison(ufunc):
 def _bitwise(ufunc, kernel_name: str):
     def kernel(a, b):
         a, b = _operands(a, b)
-        if _is_float(a):
-            raise _unsupported(kernel_name, a)
+        for x in (a, b):  # either may be the (promoted) tensor
+            if type(x) is np.ndarray and _is_float(x):
+                raise _unsupported(kernel_name, x)
         return ufunc(a, b)
     return kernel
 
@@ -1115,10 +1142,10 @@ _UNARY_OPS = (Sqrt, Rsqrt, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sin, Cos, 
     BitwiseRightShift))
 fmod, copysign, eq, ne, lt, le, gt, ge = map(_binary_function, (Fmod, Copysign, Eq, Ne, Lt, Le,
                                                                 Gt, Ge))
+_TENSOR_OTHER = (Heaviside, Atan2, Hypot, Logaddexp, Logaddexp2, Maximum, Minimum, Fmax, Fmin,
+                 LogicalAnd, LogicalOr, LogicalXor)  # torch has no overload with a number
 (heaviside, atan2, hypot, logaddexp, logaddexp2, maximum, minimum, fmax, fmin, logical_and,
- logical_or, logical_xor) = (_binary_function(op, number_other=False) for op in (
-    Heaviside, Atan2, Hypot, Logaddexp, Logaddexp2, Maximum, Minimum, Fmax, Fmin, LogicalAnd,
-    LogicalOr, LogicalXor))
+ logical_or, logical_xor) = (_binary_function(op, number_other=False) for op in _TENSOR_OTHER)
 
 # torch's alternative names
 subtract, multiply, divide, negative, absolute, fix, clip = sub, mul, div, neg, abs, trunc, clamp
@@ -1268,7 +1295,11 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
 def _inplace_function(op: type[Op], name: str, n_args: int = 0, params: tuple = ()):
     """``name(self, *args)`` writing ``op``'s result into ``self``: ``n_args`` operands, then
     ``params`` ((keyword, default) pairs) given by position or keyword."""
+    tensor_other = op in _TENSOR_OTHER
+
     def fn(self: Tensor, *args, **given) -> Tensor:
+        if tensor_other:
+            _require_tensor(name, args[0] if args else None, 2)
         if not params:
             return dispatch(op.inplace_op(), self, *args)
         rest = args[n_args:]

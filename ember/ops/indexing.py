@@ -212,6 +212,23 @@ def _region(a: np.ndarray, plan) -> np.ndarray:
     return out if adv is None else out[adv]
 
 
+def _unsqueeze_strides(a: np.ndarray, basic: tuple, out: np.ndarray) -> np.ndarray:
+    """``out`` (= ``a[basic]``) with torch's strides for the dims that None inserted: torch
+    applies the key left to right, and ``unsqueeze`` gives the new dim the extent (size *
+    stride) of the source dim that follows it, before that one is sliced (NumPy gives 0)."""
+    from .shape import _strided
+    strides = list(out.strides)
+    src = res = 0
+    for k in basic:
+        if k is None:
+            strides[res] = a.shape[src] * a.strides[src] if src < a.ndim else a.itemsize
+            res += 1
+        else:
+            src += 1
+            res += type(k) is slice
+    return _strided(out, 0, out.shape, tuple(strides))
+
+
 def _positions(shape: tuple) -> np.ndarray:
     """Each element's flat (C-order) position: indexing this gives where a key points."""
     return np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
@@ -279,7 +296,11 @@ class Index(Op):
     @staticmethod
     def forward(ctx, a, spec, *indices):
         ctx.shape, ctx.spec, ctx.indices = a.shape, spec, indices
-        return _region(a, _plan(a.shape, spec, indices))
+        plan = _plan(a.shape, spec, indices)
+        out = _region(a, plan)
+        if plan[1] is None and None in plan[0]:
+            out = _unsqueeze_strides(a, plan[0], out)
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -308,10 +329,16 @@ class IndexPut(Op):
             else:
                 out[plan[0]][plan[1]] = values
         except ValueError:
+            region_shape = _region(a, plan).shape
+            if plan[1] is None:  # torch copies into the view: expand's error
+                from .shape import expand_array
+                vals = np.asarray(values)
+                while vals.ndim > len(region_shape) and vals.shape[0] == 1:
+                    vals = vals[0]
+                expand_array(vals, region_shape)
             raise RuntimeError(
                 f"shape mismatch: value tensor of shape {list(np.shape(values))} cannot be "
-                f"broadcast to indexing result of shape {list(_region(a, plan).shape)}"
-            ) from None
+                f"broadcast to indexing result of shape {list(region_shape)}") from None
         return out
 
     @staticmethod

@@ -17,7 +17,7 @@ import numpy as np
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16
 from .._tensor import Tensor, _make, tensor_method
-from ._util import dtype_name, wrap_dim
+from ._util import dtype_name, require_tensors, wrap_dim
 from .shape import (
     _write_out,
     broadcast_shapes,
@@ -153,10 +153,12 @@ class Matmul(Op):
 
 
 def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    require_tensors("matmul", input=input, other=other)
     return _write_out(dispatch(Matmul, input, other), out)
 
 
 def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    require_tensors("mm", input=input, mat2=mat2)
     a, b = input._data, mat2._data
     if a.ndim != 2:
         raise RuntimeError("self must be a matrix")
@@ -166,6 +168,7 @@ def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    require_tensors("bmm", input=input, mat2=mat2)
     a, b = input._data, mat2._data
     if a.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
@@ -184,6 +187,7 @@ def mv(input: Tensor, vec: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def dot(input: Tensor, tensor: Tensor, *, out: Tensor | None = None) -> Tensor:
+    require_tensors("dot", input=input, tensor=tensor)
     _dot_checks(input._data, tensor._data)
     return matmul(input, tensor, out=out)
 
@@ -210,6 +214,7 @@ def inner(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    require_tensors("outer", input=input, vec2=vec2)
     for name, x in (("self", input), ("vec2", vec2)):
         if x._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {x._data.ndim}-D")

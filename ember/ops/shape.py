@@ -28,7 +28,7 @@ __all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjo
            "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack", "tile", "flip",
            "fliplr", "flipud", "roll", "rot90", "diag", "diag_embed", "tril_indices",
            "triu_indices", "meshgrid", "broadcast_tensors", "broadcast_shapes", "atleast_1d",
-           "atleast_2d", "atleast_3d", "block_diag", "cartesian_prod"]
+           "atleast_2d", "atleast_3d", "block_diag", "cartesian_prod", "as_strided_"]
 
 
 # ---- argument helpers ------------------------------------------------------------------------
@@ -1160,11 +1160,11 @@ Tensor.moveaxis = Tensor.movedim
 
 def _inplace_view(fn):
     """``unsqueeze_`` and friends: ``self`` becomes the view (its data and grad_fn)."""
-    def method(self: Tensor, *args) -> Tensor:
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
         if self._requires_grad and self.grad_fn is None and STATE.grad_enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-        result = fn(self, *args)
+        result = fn(self, *args, **kwargs)
         self._data, self.grad_fn, self._output_nr = result._data, result.grad_fn, \
             result._output_nr
         return self
@@ -1172,9 +1172,10 @@ def _inplace_view(fn):
     return method
 
 
-for _fn in (squeeze, unsqueeze, transpose, t):
+for _fn in (squeeze, unsqueeze, transpose, t, as_strided):
     tensor_method(_fn.__name__ + "_")(_inplace_view(_fn))
 Tensor.swapdims_ = Tensor.swapaxes_ = Tensor.transpose_
+as_strided_ = Tensor.as_strided_
 
 
 def _mT(self: Tensor) -> Tensor:
