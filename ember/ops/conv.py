@@ -7,20 +7,20 @@ Three ops close the convolution family under differentiation, as in torch:
 - ``ConvWeight(x, g)``                the adjoint of conv in its weight
 
 Each one's backward is written with the other two, so gradients of any order work.
-The im2col matrix is a strided window view of the padded input (no Python loop over
-pixels), copied once into a ``(groups, N*L, C/groups*K)`` matrix for a batched matmul.
+The im2col matrix ``(C*K, N*L)`` comes from a Numba kernel (``_kernels_nn``), so each is
+one long GEMM per group: forward ``w @ cols``, input gradient ``w^T @ g`` folded back by
+col2im, weight gradient ``g @ cols^T`` (``g`` taken as ``(O, N*L)``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor
+from . import _kernels_nn as K
 from ._util import dtype_name
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -29,83 +29,58 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
 
 # ---- array kernels ------------------------------------------------------------------------
 
-def pad_array(x: np.ndarray, pads, value=0) -> np.ndarray:
-    """Pad the trailing ``len(pads)`` dims of ``x`` by ``pads = ((lo, hi), ...)``."""
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    return np.pad(x, ((0, 0),) * (x.ndim - len(pads)) + tuple(pads), constant_values=value)
+def out_size(size, kernel, stride, pads, dilation) -> tuple:
+    """Output lengths of a convolution (``pads`` are ``(lo, hi)`` per dim)."""
+    return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
+                 for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation))
 
 
-def windows(xp: np.ndarray, kernel, stride, dilation, out=None) -> np.ndarray:
-    """``(N, C, *out, *kernel)`` strided view of the windows of padded ``xp``."""
-    nd = len(kernel)
-    eff = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
-    view = sliding_window_view(xp, eff, axis=tuple(range(xp.ndim - nd, xp.ndim)))
-    lead = (slice(None),) * (xp.ndim - nd)
-    out = out or (None,) * nd
-    return view[lead + tuple(slice(0, None if o is None else (o - 1) * s + 1, s)
-                             for o, s in zip(out, stride))
-                + tuple(slice(None, None, d) for d in dilation)]
+def _lo(pads) -> tuple:
+    return tuple(lo for lo, _ in pads)
 
 
-def _cols(x, kernel, groups, stride, pads, dilation, out=None) -> np.ndarray:
-    """The im2col matrix ``(groups, N*L, C/groups*K)`` of ``x`` (one copy)."""
-    n, c = x.shape[:2]
-    nd = len(kernel)
-    win = windows(pad_array(x, pads), kernel, stride, dilation, out)
-    spatial = win.shape[2:2 + nd]
-    win = win.reshape((n, groups, c // groups) + win.shape[2:])
-    perm = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
-    cols = win.transpose(perm).reshape(groups, n * math.prod(spatial),
-                                       c // groups * math.prod(kernel))
-    return cols, spatial
+def _channel_major(g: np.ndarray, groups: int) -> np.ndarray:
+    """``g (N, O, *out)`` as ``(G, O/G, N*L)`` (one copy), the layout of the GEMMs."""
+    n, o = g.shape[:2]
+    length = math.prod(g.shape[2:])
+    g = np.ascontiguousarray(g.reshape(n, o, length).transpose(1, 0, 2))
+    return g.reshape(groups, o // groups, n * length)
 
 
-def conv_forward(x, w, stride, pads, dilation, groups) -> np.ndarray:
-    n = x.shape[0]
-    o = w.shape[0]
-    cols, spatial = _cols(x, w.shape[2:], groups, stride, pads, dilation)
-    y = np.matmul(cols, w.reshape(groups, o // groups, -1).transpose(0, 2, 1))
-    y = y.reshape((groups, n) + spatial + (o // groups,))
-    nd = len(spatial)
-    y = y.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd)))
-    return np.ascontiguousarray(y).reshape((n, o) + spatial)
+def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
+    """``w (G, O/G, C/G*K) @ im2col(x) (G, C/G*K, N*L)``, moved to NCHW with the bias."""
+    n, o = x.shape[0], w.shape[0]
+    kernel = w.shape[2:]
+    out = out_size(x.shape[2:], kernel, stride, pads, dilation)
+    cols = K.im2col(x, kernel, stride, _lo(pads), dilation, out)
+    length, ck = math.prod(out), math.prod(w.shape[1:])
+    y = np.matmul(w.reshape(groups, o // groups, ck), cols.reshape(groups, ck, n * length))
+    y = y.reshape(o, n, length).transpose(1, 0, 2)
+    result = np.empty((n, o, length), dtype=y.dtype)
+    if b is None:
+        result[...] = y
+    else:
+        np.add(y, b[:, None], out=result)
+    return result.reshape((n, o) + out)
 
 
 def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarray:
-    """The adjoint of ``conv_forward`` in ``x``: col2im of ``g @ w`` (a loop over the
-    kernel offsets only)."""
+    """The adjoint of ``conv_forward`` in ``x``: col2im of ``w^T @ g`` per group."""
     n, o = g.shape[:2]
-    spatial = g.shape[2:]
-    nd = len(spatial)
-    kernel = w.shape[2:]
-    c = in_shape[1]
-    length = math.prod(spatial)
-    gm = g.reshape((n, groups, o // groups, length)).transpose(1, 0, 3, 2)
-    cols = np.matmul(gm.reshape(groups, n * length, o // groups),
-                     w.reshape(groups, o // groups, -1))
-    # (G, N, *out, Cg, *k) -> (N, G, Cg, *k, *out)
-    cols = cols.reshape((groups, n) + spatial + (c // groups,) + kernel)
-    cols = cols.transpose((1, 0, 2 + nd) + tuple(range(3 + nd, 3 + 2 * nd))
-                          + tuple(range(2, 2 + nd)))
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(in_shape[2:], pads))
-    xp = np.zeros((n, groups, c // groups) + padded, dtype=np.result_type(g, w))
-    for idx in itertools.product(*(range(k) for k in kernel)):
-        sl = tuple(slice(i * d, i * d + (m - 1) * s + 1, s)
-                   for i, d, m, s in zip(idx, dilation, spatial, stride))
-        xp[(Ellipsis,) + sl] += cols[(slice(None),) * 3 + idx]
-    xp = xp.reshape((n, c) + padded)
-    return np.ascontiguousarray(xp[(Ellipsis,) + tuple(slice(lo, lo + s) for s, (lo, _) in
-                                                       zip(in_shape[2:], pads))])
+    out, ck = g.shape[2:], math.prod(w.shape[1:])
+    wt = w.reshape(groups, o // groups, ck).transpose(0, 2, 1)
+    cols = np.matmul(wt, _channel_major(g, groups))
+    return K.col2im(cols.reshape(groups * ck, n, math.prod(out)), in_shape[2:], w.shape[2:],
+                    stride, _lo(pads), dilation, out)
 
 
 def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarray:
-    """The adjoint of ``conv_forward`` in ``w``: ``g^T @ im2col(x)`` per group."""
-    n, o = g.shape[:2]
-    cols, _ = _cols(x, w_shape[2:], groups, stride, pads, dilation, out=g.shape[2:])
-    length = math.prod(g.shape[2:])
-    gm = g.reshape((n, groups, o // groups, length)).transpose(1, 2, 0, 3)
-    return np.matmul(gm.reshape(groups, o // groups, n * length), cols).reshape(w_shape)
+    """The adjoint of ``conv_forward`` in ``w``: ``g @ im2col(x)^T`` per group."""
+    n = g.shape[0]
+    out, ck = g.shape[2:], math.prod(w_shape[1:])
+    cols = K.im2col(x, w_shape[2:], stride, _lo(pads), dilation, out)
+    cols = cols.reshape(groups, ck, n * math.prod(out)).transpose(0, 2, 1)
+    return np.matmul(_channel_major(g, groups), cols).reshape(w_shape)
 
 
 # ---- ops --------------------------------------------------------------------------------
@@ -123,10 +98,7 @@ class Convolution(Op):
     def forward(ctx, x, w, b, stride, pads, dilation, groups):
         ctx.save_for_backward(x, w)
         ctx.params = (stride, pads, dilation, groups)
-        y = conv_forward(x, w, stride, pads, dilation, groups)
-        if b is not None:
-            y += _bias_view(b, len(stride))
-        return y
+        return conv_forward(x, w, b, stride, pads, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):

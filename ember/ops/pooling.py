@@ -1,11 +1,12 @@
 """Pooling: max (with indices), average, adaptive average/max, max-unpool.
 
 Pooling acts on each plane (all leading dims flattened), so batched and unbatched inputs
-share one path. Max pooling gathers every window with one fancy-index per dim (an index
-table ``(out, kernel)`` per dim, the same for regular and adaptive windows), takes the
-argmax, and routes gradients back with a scatter-add (``bincount``) — no Python loop over
-windows. Average pooling is a convolution of each plane with a box kernel, so it inherits
-the convolution's gradients of every order; adaptive average pooling is a matmul with an
+share one path. Max pooling reads windows through one table ``(out, kernel)`` of flat
+input indices (built from an index table per dim, the same for regular and adaptive
+windows), keeps the argmax, and routes gradients back with a scatter-add — both Numba
+kernels in ``_kernels_nn`` (NumPy references there), no Python loop over windows.
+Average pooling is a convolution of each plane with a box kernel, so it inherits the
+convolution's gradients of every order; adaptive average pooling is a matmul with an
 averaging matrix per dim.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
+from . import _kernels_nn as K
 from .conv import Convolution, tuple_arg
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
@@ -50,29 +52,6 @@ def adaptive_table(size: int, out: int):
     return idx, idx < end[:, None]
 
 
-def _gather_windows(x: np.ndarray, tables):
-    """``(P, *out, K)`` window values of planes ``x (P, *spatial)`` and the flat input index
-    of each window element; positions outside the input read as the lowest value."""
-    nd = len(tables)
-    spatial = x.shape[1:]
-    idx, valid, flat = [], None, 0
-    for i, (t, v) in enumerate(tables):
-        shape = [1] * (2 * nd)
-        shape[i], shape[nd + i] = t.shape
-        t = np.clip(t, 0, spatial[i] - 1).reshape(shape)
-        v = v.reshape(shape)
-        idx.append(t)
-        valid = v if valid is None else valid & v
-        flat = flat * spatial[i] + t
-    vals = x[(slice(None),) + tuple(idx)]
-    out = vals.shape[1:1 + nd]
-    low = -np.inf if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.iinfo(x.dtype).min
-    if not valid.all():
-        vals = np.where(valid, vals, np.asarray(low, dtype=x.dtype))
-    flat = np.broadcast_to(flat, out + flat.shape[nd:])
-    return vals.reshape(vals.shape[:1 + nd] + (-1,)), flat.reshape(out + (-1,))
-
-
 # ---- ops --------------------------------------------------------------------------------
 
 class MaxPool(Op):
@@ -80,19 +59,10 @@ class MaxPool(Op):
 
     @staticmethod
     def forward(ctx, x, tables):
-        nd = len(tables)
-        lead, spatial = x.shape[:-nd], x.shape[-nd:]
-        planes = x.reshape((-1,) + spatial)
-        vals, flat = _gather_windows(planes, tables)
-        arg = np.argmax(vals, axis=-1)[..., None] if vals.shape[-1] else \
-            np.zeros(vals.shape[:-1] + (1,), dtype=np.int64)
-        out = np.take_along_axis(vals, arg, -1)[..., 0]
-        indices = np.take_along_axis(np.broadcast_to(flat, vals.shape), arg, -1)[..., 0]
-        out_shape = lead + out.shape[1:]
-        out, indices = out.reshape(out_shape), indices.astype(np.int64).reshape(out_shape)
+        values, indices = K.max_pool(x, tuple(np.where(v, t, -1) for t, v in tables))
         ctx.save_for_backward(indices)
-        ctx.spatial = spatial
-        return out, indices
+        ctx.spatial = x.shape[x.ndim - len(tables):]
+        return values, indices
 
     @staticmethod
     def backward(ctx, g, _):
@@ -114,12 +84,15 @@ class ScatterPlanes(Op):
         nd = len(spatial)
         lead = g.shape[:g.ndim - nd]
         plane = math.prod(spatial)
-        n = math.prod(lead) * plane
-        flat = _planes_flat(indices, nd, plane)
-        out = np.bincount(flat, weights=g.ravel(), minlength=n) if flat.size else np.zeros(n)
+        idx = indices.reshape(math.prod(lead), math.prod(indices.shape[indices.ndim - nd:]))
+        if idx.size and (idx.min() < 0 or idx.max() >= plane):
+            bad = idx[(idx < 0) | (idx >= plane)][0]
+            raise RuntimeError(f"Found an invalid max index: {bad} (output volumes are of size "
+                               f"{'x'.join(map(str, spatial))}")
+        out = K.scatter_planes(g.reshape(idx.shape), idx, plane)
         ctx.save_for_backward(indices)
         ctx.nd = nd
-        return out.astype(g.dtype, copy=False).reshape(lead + tuple(spatial))
+        return out.reshape(lead + tuple(spatial))
 
     @staticmethod
     def backward(ctx, gg):

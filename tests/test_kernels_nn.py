@@ -1,0 +1,133 @@
+"""The Numba convolution/pooling kernels against their NumPy references, and the references
+against torch (``unfold``/``fold``, ``max_pool``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ember.ops import _kernels_nn as K
+from ember.ops.conv import out_size
+from ember.ops.pooling import adaptive_table, pool_out_size, window_table
+
+R = np.random.default_rng(0)
+
+# (input shape, kernel, stride, (lo, hi) pads, dilation)
+GEOMETRIES = [
+    ((2, 3, 7, 6), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    ((2, 4, 9, 8), (3, 2), (2, 3), ((2, 0), (1, 2)), (2, 1)),
+    ((1, 2, 5, 5), (2, 2), (1, 1), ((0, 1), (0, 1)), (1, 1)),  # padding="same", even kernel
+    ((3, 2, 11), (3,), (2,), ((1, 1),), (2,)),
+    ((1, 2, 4, 5, 3), (2, 3, 2), (1, 2, 1), ((1, 1), (0, 1), (1, 0)), (1, 1, 2)),
+]
+
+
+def _unfold_args(shape, kernel, stride, pads, dilation):
+    out = out_size(shape[2:], kernel, stride, pads, dilation)
+    return kernel, stride, tuple(lo for lo, _ in pads), dilation, out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,kernel,stride,pads,dilation", GEOMETRIES)
+def test_im2col_col2im_numba_match_numpy(shape, kernel, stride, pads, dilation, dtype):
+    args = _unfold_args(shape, kernel, stride, pads, dilation)
+    x = R.standard_normal(shape).astype(dtype)
+    cols = K.im2col(x, *args)
+    np.testing.assert_array_equal(cols, K.im2col_numpy(x, *args))
+    g = R.standard_normal(cols.shape).astype(dtype)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(K.col2im(g, shape[2:], *args),
+                               K.col2im_numpy(g, shape[2:], *args), rtol=tol, atol=tol)
+
+
+def test_im2col_col2im_non_contiguous_input():
+    x = R.standard_normal((5, 6, 3, 2)).transpose(3, 2, 1, 0)  # (2, 3, 6, 5), a view
+    args = _unfold_args(x.shape, (2, 3), (1, 2), ((1, 0), (1, 1)), (1, 1))
+    np.testing.assert_array_equal(K.im2col(x, *args), K.im2col_numpy(x, *args))
+    cols = K.im2col_numpy(x, *args)
+    np.testing.assert_allclose(K.col2im(np.asfortranarray(cols), (6, 5), *args),
+                               K.col2im_numpy(cols, (6, 5), *args), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,kernel,stride,pads,dilation",
+                         [g for g in GEOMETRIES if len(g[1]) == 2 and g[3][0][0] == g[3][0][1]
+                          and g[3][1][0] == g[3][1][1]])
+def test_numpy_references_match_torch_unfold_fold(shape, kernel, stride, pads, dilation):
+    args = _unfold_args(shape, kernel, stride, pads, dilation)
+    x = R.standard_normal(shape)
+    kw = dict(kernel_size=kernel, stride=stride, padding=args[2], dilation=dilation)
+    expected = torch.nn.functional.unfold(torch.from_numpy(x), **kw).numpy()  # (N, C*K, L)
+    cols = K.im2col_numpy(x, *args)
+    np.testing.assert_array_equal(cols.transpose(1, 0, 2), expected)
+    folded = torch.nn.functional.fold(torch.from_numpy(expected), shape[2:], **kw).numpy()
+    np.testing.assert_allclose(K.col2im_numpy(cols, shape[2:], *args), folded, rtol=1e-12,
+                               atol=1e-12)
+
+
+def _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode):
+    tables = []
+    for n, k, s, p, d in zip(spatial, kernel, stride, pad, dilation):
+        t, v = window_table(n, k, s, p, d, pool_out_size(n, k, s, p, d, ceil_mode))
+        tables.append(np.where(v, t, -1))
+    return tuple(tables)
+
+
+POOLS = [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
+         ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), (2, 1), True),
+         ((3, 9), (3,), (2,), (1,), (1,), True),
+         ((1, 2, 5, 4, 6), (2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 2), False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,kernel,stride,pad,dilation,ceil_mode", POOLS)
+def test_max_pool_and_scatter_numba_match_numpy(shape, kernel, stride, pad, dilation,
+                                                ceil_mode, dtype):
+    nd = len(kernel)
+    spatial = shape[-nd:]
+    x = R.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = x.reshape(-1)[3]  # ties: the first maximum wins
+    x.reshape(-1)[5] = np.nan
+    tables = _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode)
+    values, indices = K.max_pool(x, tables)
+    planes = x.reshape(-1, int(np.prod(spatial)))
+    ref_v, ref_i = K.max_pool_numpy(planes, K.flat_table(tables, spatial))
+    np.testing.assert_array_equal(values.reshape(ref_v.shape), ref_v)
+    np.testing.assert_array_equal(indices.reshape(ref_i.shape), ref_i)
+    g = R.standard_normal(ref_v.shape).astype(dtype)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(K.scatter_planes(g, ref_i, planes.shape[1]),
+                               K.scatter_planes_numpy(g, ref_i, planes.shape[1]), rtol=tol,
+                               atol=tol)
+
+
+def test_max_pool_adaptive_tables_match_numpy():
+    x = R.standard_normal((2, 3, 7, 5))
+    tables = tuple(np.where(v, t, -1) for t, v in (adaptive_table(7, 3), adaptive_table(5, 4)))
+    values, indices = K.max_pool(x, tables)
+    ref_v, ref_i = K.max_pool_numpy(x.reshape(6, 35), K.flat_table(tables, (7, 5)))
+    np.testing.assert_array_equal(values.reshape(6, -1), ref_v)
+    np.testing.assert_array_equal(indices.reshape(6, -1), ref_i)
+
+
+@pytest.mark.parametrize("use_numba", [False, True])
+def test_max_pool_nan_and_inf_windows_follow_torch(use_numba):
+    x = np.full((1, 1, 4, 4), -np.inf, dtype=np.float32)
+    x[0, 0, 0, 1] = np.nan
+    x[0, 0, 1, 0] = np.nan
+    x[0, 0, 2:, 2:] = [[1.0, 3.0], [3.0, 2.0]]
+    tables = _pool_tables((4, 4), (2, 2), (2, 2), (1, 1), (1, 1), False)
+    if use_numba:
+        values, indices = K.max_pool(x, tables)
+    else:
+        values, indices = K.max_pool_numpy(x.reshape(1, 16), K.flat_table(tables, (4, 4)))
+    expected = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(values.reshape(-1), expected[0].numpy().reshape(-1))
+    np.testing.assert_array_equal(indices.reshape(-1), expected[1].numpy().reshape(-1))
+
+
+def test_low_precision_takes_the_numpy_path():
+    x = R.standard_normal((1, 2, 5, 5)).astype(np.float16)
+    args = _unfold_args(x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert not K.use_numba(x)
+    np.testing.assert_array_equal(K.im2col(x, *args), K.im2col_numpy(x, *args))
