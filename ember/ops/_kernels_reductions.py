@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-_NUMBA_MIN_SIZE = 4096  # below this the NumPy version is as fast as a kernel call
+# Below this the NumPy version is as fast (its float32 exp is SIMD, the kernel's scalar),
+# and the parallel kernel's worker threads, spinning after each call, starve BLAS's on a
+# machine with few or shared cores (gpt_generate ran 4x slower with 4096 here).
+_NUMBA_MIN_SIZE = 1 << 21
 _KERNELS = None
 
 

@@ -1,8 +1,9 @@
 """The embedding lookup and its backward.
 
 The backward sums the gradients of repeated indices into rows of the weight. NumPy's
-``np.add.at`` does that one element at a time; sorting the indices and summing runs
-with ``np.add.reduceat`` is one vectorised pass.
+``np.add.at`` does that one element at a time; for float32/float64 a Numba loop adds
+each gradient row into its weight row, and other dtypes sort the indices and sum runs
+with ``np.add.reduceat``.
 """
 
 from __future__ import annotations
@@ -26,20 +27,27 @@ def _check_indices(indices: np.ndarray, num: int) -> None:
 
 def embedding_dense_backward(grad: np.ndarray, indices: np.ndarray, num_weights: int,
                              padding_idx: int | None, scale_grad_by_freq: bool) -> np.ndarray:
-    """Sum ``grad`` rows into a (num_weights, D) array at ``indices``."""
+    """Sum ``grad`` rows into a (num_weights, D) array at ``indices``: one Numba pass for
+    float32/float64, sorted runs summed by ``np.add.reduceat`` otherwise."""
     dim = grad.shape[-1]
-    idx = indices.reshape(-1).astype(np.int64)
+    idx = indices.reshape(-1).astype(np.int64, copy=False)
     g = grad.reshape(-1, dim)
     out = np.zeros((num_weights, dim), dtype=grad.dtype)
     if not idx.size:
         return out
-    order = np.argsort(idx, kind="stable")
-    sorted_idx = idx[order]
-    uniq, starts, counts = np.unique(sorted_idx, return_index=True, return_counts=True)
-    sums = np.add.reduceat(g[order], starts, axis=0)
-    if scale_grad_by_freq:
-        sums = sums / counts[:, None].astype(grad.dtype)
-    out[uniq] = sums
+    if grad.dtype == np.float32 or grad.dtype == np.float64:
+        from . import _kernels_transformer as K
+        K.embedding_backward(np.ascontiguousarray(g), np.ascontiguousarray(idx), out)
+        if scale_grad_by_freq:
+            counts = np.bincount(idx, minlength=num_weights)
+            out /= np.maximum(counts, 1)[:, None].astype(grad.dtype)
+    else:
+        order = np.argsort(idx, kind="stable")
+        uniq, starts, counts = np.unique(idx[order], return_index=True, return_counts=True)
+        sums = np.add.reduceat(g[order], starts, axis=0)
+        if scale_grad_by_freq:
+            sums = sums / counts[:, None].astype(grad.dtype)
+        out[uniq] = sums
     if padding_idx is not None:
         out[padding_idx] = 0
     return out

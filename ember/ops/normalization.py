@@ -8,6 +8,8 @@ statistics are recomputed with ember ops so higher-order gradients are exact.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._dispatch import Op, dispatch
@@ -28,32 +30,63 @@ def normalize_array(x, axes, eps, center):
     return xc * rstd, mean, rstd
 
 
+def _rows(x: np.ndarray, axes: tuple, *params) -> int | None:
+    """The row length when ``x`` normalises over its trailing dims, C-contiguous, in
+    float32/float64, with ``params`` (weight, bias) None or of the trailing shape: the
+    case of the fused Numba kernels (``_kernels_transformer.norm``). None otherwise."""
+    k = len(axes)
+    if (x.dtype != np.float32 and x.dtype != np.float64) or not x.flags.c_contiguous \
+            or not x.size or axes != tuple(range(x.ndim - k, x.ndim)):
+        return None
+    trailing = x.shape[x.ndim - k:]
+    for p in params:
+        if p is not None and (p.shape != trailing or p.dtype != x.dtype):
+            return None
+    return math.prod(trailing)
+
+
+def _flat(p: np.ndarray | None) -> np.ndarray | None:
+    return None if p is None else np.ascontiguousarray(p).reshape(-1)
+
+
 class Normalize(Op):
     """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast."""
 
     @staticmethod
     def forward(ctx, x, w, b, axes, eps, center):
-        xhat, mean, rstd = normalize_array(x, axes, eps, center)
-        ctx.save_for_backward(x, w, mean, rstd)
+        n = _rows(x, axes, w, b)
+        if n is not None:
+            from . import _kernels_transformer as K
+            out, mean, rstd = K.norm(x.reshape(-1, n), _flat(w), _flat(b), eps, center)
+            stat_shape = x.shape[:x.ndim - len(axes)] + (1,) * len(axes)
+            mean, rstd = mean.reshape(stat_shape), rstd.reshape(stat_shape)
+            out = out.reshape(x.shape)
+        else:
+            out, mean, rstd = normalize_array(x, axes, eps, center)
+            if w is not None:
+                out *= w
+            if b is not None:
+                out += b
+        ctx.save_for_backward(x, w, mean if center else None, rstd)
         ctx.axes, ctx.eps, ctx.center = axes, eps, center
-        out = xhat
-        if w is not None:
-            out *= w
-        if b is not None:
-            out += b
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, w, mean, rstd = ctx.saved_tensors
         axes, center = ctx.axes, ctx.center
+        need = ctx.needs_input_grad
         if STATE.grad_enabled:  # create_graph: statistics as functions of x
             mean = x.mean(axes, keepdim=True) if center else None
             xc = x - mean if center else x
             rstd = ((xc * xc).mean(axes, keepdim=True) + ctx.eps) ** -0.5
+        else:
+            xd, wd, gd = x._data, None if w is None else w._data, g._data
+            if _rows(xd, axes, wd) is not None and gd.shape == xd.shape \
+                    and gd.dtype == xd.dtype:
+                return _norm_backward(xd, wd, gd, mean, rstd, axes, center, need)
         xhat = (x - mean if center else x) * rstd
         gxhat = g * w if w is not None else g
-        need = ctx.needs_input_grad
         gx = None
         if need[0]:
             inner = gxhat - xhat * (gxhat * xhat).mean(axes, keepdim=True)
@@ -61,6 +94,20 @@ class Normalize(Op):
                 inner = inner - gxhat.mean(axes, keepdim=True)
             gx = inner * rstd
         return gx, (g * xhat if need[1] else None), (g if need[2] else None)
+
+
+def _norm_backward(x, w, g, mean, rstd, axes, center, need):
+    """The three gradients of ``Normalize`` by the fused row kernel (first order)."""
+    from . import _kernels_transformer as K
+    trailing = x.shape[x.ndim - len(axes):]
+    n = math.prod(trailing)
+    rows = x.size // n
+    mean = mean._data.reshape(rows) if center else np.zeros(rows, x.dtype)
+    gx, gw, gb = K.norm_backward(np.ascontiguousarray(g).reshape(rows, n), x.reshape(rows, n),
+                                 _flat(w), mean, rstd._data.reshape(rows), center)
+    return (_make(gx.reshape(x.shape)) if need[0] else None,
+            _make(gw.reshape(trailing)) if need[1] else None,
+            _make(gb.reshape(trailing)) if need[2] else None)
 
 
 def _normalize(x: Tensor, w, b, axes: tuple, eps: float, center: bool = True) -> Tensor:

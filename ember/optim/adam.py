@@ -39,6 +39,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        from . import _kernels
         loss = _call_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = map(_to_scalar, group["betas"])
@@ -51,13 +52,17 @@ class Adam(Optimizer):
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = _zeros_like(p)
                 max_sq = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
-                _adam(*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
-                                   state["exp_avg_sq"]._data)),
-                      None if max_sq is None else _real(max_sq),
-                      step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
-                      beta1=beta1, beta2=beta2, eps=group["eps"],
-                      weight_decay=group["weight_decay"], maximize=group["maximize"],
-                      decoupled_weight_decay=group["decoupled_weight_decay"])
+                arrays = (*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
+                                       state["exp_avg_sq"]._data)),
+                          None if max_sq is None else _real(max_sq))
+                options = dict(step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                               beta1=beta1, beta2=beta2, eps=group["eps"],
+                               weight_decay=group["weight_decay"], maximize=group["maximize"],
+                               decoupled_weight_decay=group["decoupled_weight_decay"])
+                if _kernels.fusable(*arrays):
+                    _kernels.adam(*map(_kernels.flat, arrays), **options)
+                else:
+                    _adam(*arrays, **options)
         return loss
 
 
@@ -65,7 +70,8 @@ def _adam(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: 
           max_exp_avg_sq: np.ndarray | None, *, step: float, lr: float, beta1: float,
           beta2: float, eps: float, weight_decay: float, maximize: bool,
           decoupled_weight_decay: bool) -> None:
-    """One Adam update of ``param`` and its moments, in place (torch's single-tensor math)."""
+    """One Adam update of ``param`` and its moments, in place (torch's single-tensor math);
+    the NumPy reference of ``_kernels.adam``, used for the layouts it does not take."""
     if maximize:
         grad = -grad
     if weight_decay != 0:

@@ -1,0 +1,278 @@
+"""The Numba kernels of ember/ops/_kernels_transformer.py against NumPy references in float64
+(and the fused ops against torch on inputs large enough to exercise several chunks)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.ops import _kernels_transformer as K
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_S2PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_ref(x):
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
+def _gelu_grad_ref(x):
+    return 0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _gelu_tanh_ref(x):
+    return 0.5 * x * (1 + np.tanh(_S2PI * (x + 0.044715 * x ** 3)))
+
+
+def _gelu_tanh_grad_ref(x):
+    t = np.tanh(_S2PI * (x + 0.044715 * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _S2PI * (1 + 3 * 0.044715 * x * x)
+
+
+def _silu_ref(x):
+    return x / (1 + np.exp(-x))
+
+
+def _silu_grad_ref(x):
+    s = 1 / (1 + np.exp(-x))
+    return s * (1 + x * (1 - s))
+
+
+_ACTIVATIONS = {"gelu": (_gelu_ref, _gelu_grad_ref),
+                "gelu_tanh": (_gelu_tanh_ref, _gelu_tanh_grad_ref),
+                "silu": (_silu_ref, _silu_grad_ref)}
+# float32 runs on the vectorised approximations: within a few float32 ulps of the exact
+# values, absolutely near 0 where 1 + erf and 1 - tanh**2 cancel (as they do in float32:
+# torch's own float32 results are further off there); float64 runs on libm
+_TOL = {np.float32: dict(rtol=1e-6, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
+
+
+def _inputs(dtype, n=4001):
+    x = np.concatenate([np.linspace(-12, 12, n), [0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 200.0,
+                                                   -200.0]])
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(_ACTIVATIONS))
+def test_activation_kernels(name, dtype):
+    x = _inputs(dtype)
+    g = np.random.default_rng(0).uniform(-2, 2, x.shape).astype(dtype)
+    ref, grad_ref = _ACTIVATIONS[name]
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        out, gx = K.activation(x, name), K.activation_backward(g, x, name)
+        assert out.dtype == gx.dtype == dtype
+        np.testing.assert_allclose(out, ref(x64), **_TOL[dtype])
+        np.testing.assert_allclose(gx, g * grad_ref(x64), **_TOL[dtype])
+
+
+@pytest.mark.parametrize("name", list(_ACTIVATIONS))
+def test_activation_kernels_nonfinite(name):
+    """nan stays nan; +-inf give what float32/float64 arithmetic gives (inf * 0 is nan)."""
+    x = np.array([np.nan, np.inf, -np.inf])
+    for dtype in (np.float32, np.float64):
+        out = K.activation(x.astype(dtype), name)
+        gx = K.activation_backward(np.ones(3, dtype), x.astype(dtype), name)
+        assert np.isnan(out[0]) and out[1] == np.inf and np.isnan(out[2])
+        assert np.isnan(gx).all() if name != "gelu_tanh" else np.isnan(gx[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_activation_parallel_chunks(parts):
+    x = _inputs(np.float32, 1001)
+    out = np.empty_like(x)
+    K._activation_parallel(x, out, K.GELU, parts)
+    np.testing.assert_array_equal(out, K.activation(x, "gelu"))
+    g = np.ones_like(x)
+    K._activation_backward_parallel(g, x, out, K.SILU, parts)
+    np.testing.assert_array_equal(out, K.activation_backward(g, x, "silu"))
+
+
+def test_approximations_against_libm():
+    """The float32 helpers, evaluated in float64, over their whole range."""
+    x = np.linspace(-12, 12, 200001)
+    rel = lambda a, b: np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))  # noqa: E731
+    assert rel(np.array([K._erf_approx(v) for v in x[::7]]), _erf(x[::7])) < 1e-7
+    assert rel(np.array([K._tanh_approx(v) for v in x[::7]]), np.tanh(x[::7])) < 1e-7
+    y = np.linspace(-100, 80, 20001)
+    assert rel(np.array([K._exp_approx(v) for v in y]), np.exp(y)) < 1e-8
+    assert K._exp_approx(200.0) == np.inf and K._exp_approx(-200.0) == 0.0
+
+
+def _norm_ref(x, w, b, eps, center):
+    """Layer norm (RMS norm without centring) of float64 rows and its backward."""
+    mean = x.mean(1, keepdims=True) if center else np.zeros((x.shape[0], 1))
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(1, keepdims=True) + eps)
+    xhat = (x - mean) * rstd
+    out = xhat * (1 if w is None else w) + (0 if b is None else b)
+    return out, mean[:, 0], rstd[:, 0], xhat
+
+
+def _norm_backward_ref(g, xhat, rstd, w, center):
+    gh = g * (1 if w is None else w)
+    inner = gh - xhat * (gh * xhat).mean(1, keepdims=True)
+    if center:
+        inner = inner - gh.mean(1, keepdims=True)
+    return inner * rstd[:, None], (g * xhat).sum(0), g.sum(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_norm_kernels(dtype, center, affine):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((37, 24)) * 3 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = rng.standard_normal(24).astype(dtype) if affine else None
+    b = rng.standard_normal(24).astype(dtype) if affine else None
+    out, mean, rstd = K.norm(x, w, b, 1e-5, center)
+    ref, ref_mean, ref_rstd, xhat = _norm_ref(x.astype(np.float64), w, b, 1e-5, center)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert out.dtype == mean.dtype == rstd.dtype == dtype
+    np.testing.assert_allclose(out, ref, **tol)
+    np.testing.assert_allclose(rstd, ref_rstd, **tol)
+    if center:
+        np.testing.assert_allclose(mean, ref_mean, **tol)
+    grads = K.norm_backward(g, x, w, mean if center else np.zeros_like(mean), rstd, center)
+    for got, expected in zip(grads, _norm_backward_ref(g.astype(np.float64), xhat, ref_rstd,
+                                                        w, center)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, **tol)
+
+
+@pytest.mark.parametrize("parts", [2, 5])
+def test_norm_parallel_chunks(parts):
+    rng = np.random.default_rng(2)
+    x, g = rng.standard_normal((23, 16)), rng.standard_normal((23, 16))
+    w, b = rng.standard_normal(16), rng.standard_normal(16)
+    out, mean, rstd = K.norm(x, w, b, 1e-5, True)
+    pout, pmean, prstd = np.empty_like(x), np.empty(23), np.empty(23)
+    K._norm_parallel(x, w, b, pout, pmean, prstd, 1e-5, True, parts)
+    np.testing.assert_array_equal(pout, out)
+    gx, gw, gb = K.norm_backward(g, x, w, mean, rstd, True)
+    pgx, pgw, pgb = np.empty_like(x), np.zeros((parts, 16)), np.zeros((parts, 16))
+    K._norm_backward_parallel(g, x, w, mean, rstd, pgx, pgw, pgb, True, parts)
+    np.testing.assert_array_equal(pgx, gx)
+    np.testing.assert_allclose(pgw.sum(0), gw, rtol=1e-13)
+    np.testing.assert_allclose(pgb.sum(0), gb, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_backward_kernel(dtype):
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 7, 50)
+    g = rng.standard_normal((50, 5)).astype(dtype)
+    out = np.zeros((7, 5), dtype)
+    K.embedding_backward(g, idx, out)
+    expected = np.zeros((7, 5))
+    np.add.at(expected, idx, g.astype(np.float64))
+    np.testing.assert_allclose(out, expected, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+# ---- the fused ops against torch -----------------------------------------------------------
+
+def _pair(shape, seed=0):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * 3
+    return (ember.from_numpy(x.copy()).requires_grad_(),
+            torch.from_numpy(x.copy()).requires_grad_())
+
+
+@pytest.mark.parametrize("fn", [lambda m, x: m.nn.functional.gelu(x),
+                                lambda m, x: m.nn.functional.gelu(x, approximate="tanh"),
+                                lambda m, x: m.nn.functional.silu(x)])
+def test_fused_activations_match_torch(fn):
+    e, t = _pair((6, 40, 50))
+    g = np.random.default_rng(1).standard_normal((6, 40, 50)).astype(np.float32)
+    fn(ember, e).backward(ember.from_numpy(g))
+    fn(torch, t).backward(torch.from_numpy(g))
+    np.testing.assert_allclose(fn(ember, e).detach().numpy(), fn(torch, t).detach().numpy(),
+                               rtol=1e-5, atol=3e-6)
+    np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=3e-6)
+
+
+def test_fused_layer_norm_matches_torch():
+    e, t = _pair((4, 30, 64))
+    ln_e, ln_t = ember.nn.LayerNorm(64), torch.nn.LayerNorm(64)
+    w = np.random.default_rng(2).standard_normal(64).astype(np.float32)
+    for ln in (ln_e, ln_t):
+        ln.weight.data.copy_(type(ln.weight.data)(w) if ln is ln_t else ember.from_numpy(w))
+    ye, yt = ln_e(e), ln_t(t)
+    np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    (ye * ye).sum().backward()
+    (yt * yt).sum().backward()
+    for a, b in [(e.grad, t.grad), (ln_e.weight.grad, ln_t.weight.grad),
+                 (ln_e.bias.grad, ln_t.bias.grad)]:
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_layer_norm_double_backward_matches_torch():
+    """create_graph takes the ember-op path of the backward, differentiable again."""
+    e, t = _pair((3, 8))
+    we, wt = _pair((8,), seed=4)
+    out = []
+    for m, x, w in ((ember, e, we), (torch, t, wt)):
+        y = m.nn.functional.layer_norm(x, (8,), w, None)
+        (gx,) = m.autograd.grad((y ** 3).sum(), x, create_graph=True)
+        (gx * gx).sum().backward()
+        out.append((x.grad.detach().numpy(), w.grad.detach().numpy()))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_gelu_double_backward_matches_torch():
+    e, t = _pair((5, 7))
+    out = []
+    for m, x in ((ember, e), (torch, t)):
+        (gx,) = m.autograd.grad(m.nn.functional.gelu(x).sum(), x, create_graph=True)
+        (gx * x).sum().backward()
+        out.append(x.grad.detach().numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-6)
+
+
+# ---- fused optimizer updates ---------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [
+    dict(weight_decay=0.0, maximize=False, decoupled_weight_decay=False, amsgrad=False),
+    dict(weight_decay=0.1, maximize=True, decoupled_weight_decay=False, amsgrad=True),
+    dict(weight_decay=0.1, maximize=False, decoupled_weight_decay=True, amsgrad=False)])
+def test_adam_kernel_matches_numpy_update(dtype, options):
+    from ember.optim import _kernels
+    from ember.optim.adam import _adam
+    rng = np.random.default_rng(5)
+    options = dict(options)
+    amsgrad = options.pop("amsgrad")
+    state = [rng.standard_normal(300).astype(dtype) for _ in range(2)] + \
+        [np.zeros(300, dtype) for _ in range(3 if amsgrad else 2)]
+    ref = [a.copy() for a in state]
+    for step in range(1, 6):
+        grad = rng.standard_normal(300).astype(dtype)
+        for fn, arrays in ((_kernels.adam, state), (_adam, ref)):
+            arrays[1][:] = grad
+            fn(*arrays[:4], arrays[4] if amsgrad else None, step=float(step), lr=0.05,
+               beta1=0.9, beta2=0.99, eps=1e-8, **options)
+    for got, expected in zip(state, ref):
+        np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == np.float32 else 1e-14,
+                                   atol=1e-7 if dtype == np.float32 else 1e-15)
+
+
+def test_adamw_with_transposed_gradients_matches_torch():
+    """Weight gradients of a matmul arrive transposed (F-ordered); the fused path reads them
+    through a contiguous copy."""
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((6, 5)).astype(np.float32)
+    e, t = ember.from_numpy(w.copy()).requires_grad_(), torch.from_numpy(w.copy())
+    t.requires_grad_()
+    e_opt, t_opt = ember.optim.AdamW([e], lr=0.05), torch.optim.AdamW([t], lr=0.05)
+    for _ in range(4):
+        g = np.asfortranarray(rng.standard_normal((6, 5)).astype(np.float32))
+        e.grad, t.grad = ember.from_numpy(g), torch.from_numpy(np.ascontiguousarray(g))
+        assert not e.grad.numpy().flags.c_contiguous
+        e_opt.step()
+        t_opt.step()
+    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-6, atol=1e-7)
