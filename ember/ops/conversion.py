@@ -9,9 +9,9 @@ from .._device import check_device
 from .._dispatch import Op, dispatch
 from .._dtype import dtype as _dtype_cls
 from .._dtype import from_numpy_dtype
-from .._tensor import Tensor, tensor_method
+from .._tensor import Tensor, _make, tensor_method
 
-__all__ = ["clone"]
+__all__ = ["clone", "detach"]
 
 
 class To(Op):
@@ -43,14 +43,22 @@ class Copy(Op):
 
     @staticmethod
     def forward(ctx, dst, src, non_blocking=False):
-        ctx.src_shape = np.shape(src)
+        src_shape = ctx.src_shape = np.shape(src)
+        if src_shape != dst.shape:
+            try:
+                shape = np.broadcast_shapes(dst.shape, src_shape)
+            except ValueError:
+                shape = None
+            if shape != dst.shape:
+                raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the "
+                                   f"broadcast shape {list(shape or src_shape)}")
         out = np.empty_like(dst)
         out[...] = src
         return out
 
     @staticmethod
     def backward(ctx, g):
-        return None, g
+        return _make(np.zeros_like(g._data)), g  # the old value of dst is overwritten: zeros
 
 
 def clone(input, *, memory_format=None) -> Tensor:
@@ -60,9 +68,15 @@ def clone(input, *, memory_format=None) -> Tensor:
 tensor_method()(clone)
 
 
+def detach(input: Tensor) -> Tensor:
+    """``input.detach()``: the same memory, outside the graph."""
+    return input.detach()
+
+
 @tensor_method()
 def copy_(self, src, non_blocking: bool = False) -> Tensor:
-    if not isinstance(src, Tensor):
+    """Write ``src`` (a tensor broadcast to this one's shape, or a number) into this tensor."""
+    if not isinstance(src, Tensor | int | float | complex):
         raise TypeError(f"copy_(): argument 'other' must be Tensor, not {type(src).__name__}")
     return dispatch(Copy.inplace_op(), self, src)
 
