@@ -20,13 +20,14 @@ import numpy as np
 
 from . import _dtype
 from ._device import CPU, check_device, device
+from ._state import STATE
 
 
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it."""
 
     __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_output_nr", "_vc", "_base",
-                 "_acc", "_hooks", "_post_acc_hooks", "_retains_grad", "__weakref__")
+                 "_acc", "_hooks", "_post_acc_hooks", "_retains_grad", "_inference", "__weakref__")
 
     # ---- construction -----------------------------------------------------------------
 
@@ -132,6 +133,10 @@ class Tensor:
     @property
     def _version(self) -> int:
         return self._vc[0]
+
+    def is_inference(self) -> bool:
+        """Whether the tensor was made inside ``inference_mode()``."""
+        return self._inference
 
     @property
     def is_leaf(self) -> bool:
@@ -371,6 +376,7 @@ def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:
     t._hooks = None
     t._post_acc_hooks = None
     t._retains_grad = False
+    t._inference = STATE.inference
 
 
 def _make(arr: np.ndarray, requires_grad: bool = False) -> Tensor:

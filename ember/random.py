@@ -34,7 +34,7 @@ from ._dtype import (
 )
 from ._dtype import dtype as _dtype_cls
 from ._tensor import Tensor, _make, tensor_method
-from .ops.creation import _out_dtype, _parse_size, _result, _size_arg
+from .ops.creation import Factory, _out_dtype, _parse_size, _result, _size_arg
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "fork_rng", "rand", "randn", "randint", "randperm",
@@ -208,30 +208,51 @@ def _check_float(dt: np.dtype, kernel: str) -> None:
 
 
 # ---- factories ---------------------------------------------------------------------------
+# Factory ops (see ops/creation.py): the kernels take (shape, NumPy dtype, generator, *params).
 
-def _factory(args, size, name, dtype, out, device, requires_grad, sample) -> Tensor:
+class Rand(Factory):
+    @staticmethod
+    def kernel(shape, dt, generator):
+        return _uniform(_np_generator(generator), shape, dt)
+
+
+class Randn(Factory):
+    @staticmethod
+    def kernel(shape, dt, generator):
+        return _normal(_np_generator(generator), shape, dt)
+
+
+class Randint(Factory):
+    @staticmethod
+    def kernel(shape, dt, generator, low, high):
+        return _integers(_np_generator(generator), low, high, shape, dt)
+
+
+class Randperm(Factory):
+    @staticmethod
+    def kernel(n, dt, generator):
+        return _np_generator(generator).permutation(n).astype(dt)
+
+
+def _factory(op, args, size, name, dtype, out, device, requires_grad, generator) -> Tensor:
     check_device(device)
     shape = _size_arg(args, size, name)
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(sample(shape, dt.np), requires_grad, out)
+    return _result(dispatch(op, shape, dt.np, generator), requires_grad, out)
 
 
 def rand(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
          dtype: _dtype_cls | None = None, layout=None, device=None,
          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Samples from U[0, 1)."""
-    rng = _np_generator(generator)
-    return _factory(args, size, "rand", dtype, out, device, requires_grad,
-                    lambda shape, dt: _uniform(rng, shape, dt))
+    return _factory(Rand, args, size, "rand", dtype, out, device, requires_grad, generator)
 
 
 def randn(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
           dtype: _dtype_cls | None = None, layout=None, device=None,
           requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Samples from the standard normal distribution."""
-    rng = _np_generator(generator)
-    return _factory(args, size, "randn", dtype, out, device, requires_grad,
-                    lambda shape, dt: _normal(rng, shape, dt))
+    return _factory(Randn, args, size, "randn", dtype, out, device, requires_grad, generator)
 
 
 _C_NAMES = {np.dtype(np.bool_): "bool", np.dtype(np.uint8): "unsigned char",
@@ -268,9 +289,8 @@ def randint(low=0, high=None, size=None, *, generator: Generator | None = None,
     check_device(device)
     shape = _parse_size((size,), "randint")
     dt = _out_dtype(dtype, out, int64)
-    arr = _integers(_np_generator(generator), builtins.int(low), builtins.int(high), shape,
-                    dt.np)
-    return _result(arr, requires_grad, out)
+    return _result(dispatch(Randint, shape, dt.np, generator, builtins.int(low),
+                            builtins.int(high)), requires_grad, out)
 
 
 def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None,
@@ -280,31 +300,27 @@ def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None =
     check_device(device)
     _parse_size((n,), "randperm")
     dt = _out_dtype(dtype, out, int64)
-    return _result(_np_generator(generator).permutation(n).astype(dt.np), requires_grad, out)
+    return _result(dispatch(Randperm, n, dt.np, generator), requires_grad, out)
 
 
-def _like_factory(input: Tensor, dtype, device, requires_grad, sample) -> Tensor:
+def _like_factory(op, input: Tensor, dtype, device, requires_grad, generator, *params) -> Tensor:
     check_device(device)
     dt = (dtype or input.dtype).np
-    return _result(sample(input._data.shape, dt), requires_grad)
+    return _result(dispatch(op, input._data.shape, dt, generator, *params), requires_grad)
 
 
 def rand_like(input: Tensor, *, generator: Generator | None = None,
               dtype: _dtype_cls | None = None, layout=None, device=None,
               requires_grad: bool = False, memory_format=None) -> Tensor:
     """``rand`` in the shape (and dtype) of ``input``."""
-    rng = _np_generator(generator)
-    return _like_factory(input, dtype, device, requires_grad,
-                         lambda shape, dt: _uniform(rng, shape, dt))
+    return _like_factory(Rand, input, dtype, device, requires_grad, generator)
 
 
 def randn_like(input: Tensor, *, generator: Generator | None = None,
                dtype: _dtype_cls | None = None, layout=None, device=None,
                requires_grad: bool = False, memory_format=None) -> Tensor:
     """``randn`` in the shape (and dtype) of ``input``."""
-    rng = _np_generator(generator)
-    return _like_factory(input, dtype, device, requires_grad,
-                         lambda shape, dt: _normal(rng, shape, dt))
+    return _like_factory(Randn, input, dtype, device, requires_grad, generator)
 
 
 def randint_like(input: Tensor, low=0, high=None, *, generator: Generator | None = None,
@@ -313,10 +329,8 @@ def randint_like(input: Tensor, low=0, high=None, *, generator: Generator | None
     """``randint`` in the shape (and dtype) of ``input``: ``randint_like(x, 10)``."""
     if high is None:
         low, high = 0, low
-    rng = _np_generator(generator)
-    return _like_factory(input, dtype, device, requires_grad,
-                         lambda shape, dt: _integers(rng, builtins.int(low), builtins.int(high),
-                                                     shape, dt))
+    return _like_factory(Randint, input, dtype, device, requires_grad, generator,
+                         builtins.int(low), builtins.int(high))
 
 
 # ---- sampling ops with tensor parameters ----------------------------------------------------
@@ -329,16 +343,22 @@ def _zero_grads(ctx, g):
 
 
 class Normal(Op):
+    """N(mean, std²) samples: from tensor parameters, or with numbers ``mean`` and ``std``
+    in the given ``size`` and NumPy ``dtype``."""
+
     @staticmethod
-    def forward(ctx, mean, std, generator=None):
+    def forward(ctx, mean, std, generator=None, size=None, dtype=None):
         for p in (mean, std):
             if isinstance(p, np.ndarray):
                 _check_float(p.dtype, "normal_kernel_cpu")
         if np.any(np.asarray(std) < 0):
             raise RuntimeError(f"normal expects std >= 0.0, but found std {np.min(std)}")
-        dt = next(p.dtype for p in (mean, std) if isinstance(p, np.ndarray))
-        shape = np.broadcast_shapes(np.shape(mean), np.shape(std))
-        z = _normal(_np_generator(generator), shape, dt)
+        if size is None:
+            dt = next(p.dtype for p in (mean, std) if isinstance(p, np.ndarray))
+            size = np.broadcast_shapes(np.shape(mean), np.shape(std))
+        else:
+            dt = dtype
+        z = _normal(_np_generator(generator), size, dt)
         return (z * std + mean).astype(dt, copy=False)
 
     backward = staticmethod(_zero_grads)
@@ -358,9 +378,11 @@ def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
                         "Tensor mean or std, or a size")
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    rng = _np_generator(generator)
-    return _factory((), size, "normal", dtype, out, device, requires_grad,
-                    lambda shape, dt: (_normal(rng, shape, dt) * std + mean).astype(dt))
+    check_device(device)
+    shape = _size_arg((), size, "normal")
+    dt = _out_dtype(dtype, out, get_default_dtype())
+    return _result(dispatch(Normal, mean, std, generator, size=shape, dtype=dt.np),
+                   requires_grad, out)
 
 
 class Bernoulli(Op):

@@ -245,3 +245,27 @@ def test_out_argument_resizes():
     e = ember.arange(4.0, out=out)
     assert e is out
     _same(e, torch.arange(4.0, out=torch.empty(0)))
+
+
+def test_factories_go_through_the_dispatcher():
+    """Modes (profiler, tracer, FlopCounter) see factory calls, as torch's see aten::ones."""
+    seen = []
+
+    class Recorder(ember._dispatch.DispatchMode):
+        def __ember_dispatch__(self, op, args, kwargs):
+            seen.append(op.name)
+            return op.apply(*args, **kwargs)
+
+    with Recorder():
+        ones, normal = ember.ones(2), ember.randn(3, requires_grad=True)
+    assert seen == ["ones", "randn"]
+    assert ones.tolist() == [1.0, 1.0] and normal.shape == (3,) and normal.requires_grad
+
+
+def test_is_inference():
+    x = ember.ones(2)
+    with ember.inference_mode():
+        y, z = ember.zeros(2), x * 2
+    assert [t.is_inference() for t in (x, y, z)] == [False, True, True]
+    with torch.inference_mode():
+        assert torch.zeros(2).is_inference()

@@ -281,3 +281,18 @@ def test_grad_scaler_stage_errors_and_state_dict():
     scaled = s.scale([ember.ones(1), (ember.full((1,), 2.0),)])
     assert isinstance(scaled, list) and isinstance(scaled[1], tuple)
     assert scaled[0].tolist() == [2.0 ** 16] and scaled[1][0].tolist() == [2.0 ** 17]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
+def test_cpu_autocast_linear_returns_autocast_dtype(dtype, shape):
+    """The float32 bias is cast with the other inputs, so the result stays low precision."""
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (shape, (5, 4), (5,)))
+    outs = {}
+    for lib in (torch, ember):
+        with lib.autocast("cpu", dtype=getattr(lib, dtype)):
+            outs[lib] = lib.nn.functional.linear(*(lib.from_numpy(a) for a in (x, w, b)))
+    assert str(outs[ember].dtype).replace("ember", "torch") == str(outs[torch].dtype)
+    np.testing.assert_allclose(outs[ember].float().numpy(), outs[torch].float().numpy(),
+                               rtol=2e-2, atol=5e-2)

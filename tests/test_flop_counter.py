@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode as TorchFlopCounterMode
 import ember
 import ember.nn as nn
 import ember.nn.functional as F
-from ember.ops.linalg import Matmul
+from ember.ops.linalg import Linear, Matmul
 from ember.utils.flop_counter import FlopCounterMode, register_flop_formula
 
 RNG = np.random.default_rng(0)
@@ -184,8 +184,45 @@ def test_backward_is_credited_to_the_module_that_ran_forward():
     counts = fc.get_flop_counts()
     first = 2 * 4 * 16 * 8        # Sequential.0 forward; backward: its weight grad only
     inner = 2 * 4 * 16 * 16       # Sequential.2.0 forward; backward: weight and input grads
-    assert counts["Sequential.0"] == {Matmul: 2 * first}
-    assert counts["Sequential.2"] == counts["Sequential.2.0"] == {Matmul: 3 * inner}
+    assert counts["Sequential.0"] == {Linear: first, Matmul: first}
+    assert counts["Sequential.2"] == counts["Sequential.2.0"] == {Linear: inner,
+                                                                  Matmul: 2 * inner}
+
+
+def _same_model_and_input(x_shape):
+    model, tmodel = _mlp(ember), _mlp(torch)
+    x = RNG.standard_normal(x_shape).astype(np.float32)
+    return model, tmodel, ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+
+def test_backward_of_a_graph_recorded_before_counting():
+    model, tmodel, x, tx = _same_model_and_input((4, 8))
+    loss, tloss = model(x).sum(), tmodel(tx).sum()
+    with FlopCounterMode(display=False) as fc:
+        loss.backward()
+    with TorchFlopCounterMode(display=False) as tfc:
+        tloss.backward()
+    assert fc.get_total_flops() == tfc.get_total_flops() > 0
+    assert _per_module_totals(fc.get_flop_counts()) == \
+        _per_module_totals(tfc.get_flop_counts())
+
+
+def test_nodes_skipped_by_autograd_grad_inputs_leave_module_credit_alone():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(ember.randn(5, 8))
+
+        def forward(self, x):
+            return x @ (self.w * 2).mT   # nodes that only the weight's gradient needs
+
+    x = ember.randn(4, 8, requires_grad=True)
+    a, b = ember.ones(3, 4), ember.ones(4, 5)
+    with FlopCounterMode(display=False) as fc:
+        ember.autograd.grad(Scaled()(x).sum(), [x])   # the weight's branch doesn't run
+        ember.matmul(a, b)                             # outside every module: Global only
+    counts = _per_module_totals(fc.get_flop_counts())
+    assert counts["Global"] - counts["Scaled"] == 2 * 3 * 4 * 5
 
 
 def test_table_layout():
@@ -198,7 +235,7 @@ def test_table_layout():
     total = 2 * 4 * 16 * 8 + 2 * 4 * 16 * 16 + 2 * 4 * 3 * 16
     assert fc.get_total_flops() == total == 3456  # 4 digits: no suffix, as torch's table
     assert lines[2].split() == ["Sequential", "3456.000", "100.00%"]
-    assert lines[3].split() == ["-", "matmul", "3456.000", "100.00%"]
+    assert lines[3].split() == ["-", "linear", "3456.000", "100.00%"]
     assert len(lines) == 4  # depth=1: children left out; Global subsumed by Sequential
     assert len({len(line) for line in lines}) == 1
     deeper = fc.get_table(depth=2)
@@ -255,3 +292,14 @@ def test_modes_compose_with_profiler():
             ember.matmul(a, b).sum().backward()
     assert fc.get_total_flops() == 3 * 120
     assert [e.key for e in prof.key_averages() if e.key == "ember::matmul"][0]
+
+
+@pytest.mark.parametrize("shape,bias", [((3, 4), True), ((2, 3, 4), False), ((4,), True)])
+def test_linear_counts_one_matrix_product(shape, bias):
+    counts = {}
+    for lib in (torch, ember):
+        x, w = lib.ones(shape), lib.ones(5, 4)
+        with lib.utils.flop_counter.FlopCounterMode(display=False) as mode:
+            lib.nn.functional.linear(x, w, lib.ones(5) if bias else None)
+        counts[lib] = mode.get_total_flops()
+    assert counts[ember] == counts[torch]

@@ -20,6 +20,7 @@ from ..ops import creation as _creation
 from ..ops import elementwise as _ew
 from ..ops import embedding as _emb
 from ..ops import indexing as _idx
+from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import reductions as _red
 from ._functional_nd import *  # noqa: F403  (conv, pooling, normalization, attention, ...)
@@ -30,8 +31,7 @@ from .init import _rng
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``."""
-    out = input @ weight.mT if weight.dim() > 1 else input @ weight
-    return out if bias is None else out + bias
+    return _linalg.linear(input, weight, bias)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,

@@ -17,6 +17,7 @@ from functools import reduce
 import numpy as np
 
 from .._device import check_device
+from .._dispatch import Op, dispatch
 from .._dtype import (
     bfloat16,
     complex64,
@@ -168,19 +169,73 @@ def _overflows(arr: np.ndarray, target: _dtype_cls) -> builtins.bool:
     return builtins.bool((vals < low).any() or (vals > info.max).any())
 
 
-def _result(arr: np.ndarray, requires_grad: builtins.bool = False, out: Tensor | None = None,
-            ) -> Tensor:
-    """Wrap a freshly made array, or write it into ``out`` (resized as torch does)."""
+def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
+            out: Tensor | None = None) -> Tensor:
+    """Wrap a freshly made array (or take a fresh tensor), or write it into ``out``
+    (resized as torch does)."""
     if out is not None:
-        if out._data.shape != arr.shape:
-            out._data = np.empty(arr.shape, out._data.dtype)
-        np.copyto(out._data, arr, casting="unsafe")
+        src = arr._data if isinstance(arr, Tensor) else arr
+        if out._data.shape != src.shape:
+            out._data = np.empty(src.shape, out._data.dtype)
+        np.copyto(out._data, src, casting="unsafe")
         out._vc[0] += 1
         return out
-    t = _make(arr)
+    t = arr if isinstance(arr, Tensor) else _make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+# ---- factory ops -----------------------------------------------------------------------------
+# Every factory runs as an op through the dispatcher, so modes (profiler, tracer, autocast,
+# FlopCounter) see it as torch's see aten::zeros. Arguments are plain Python values (size
+# tuples, numbers, NumPy dtypes); ``requires_grad`` and ``out`` are handled afterwards.
+
+class Factory(Op):
+    """An op with no tensor inputs whose forward is ``kernel(*args)``; never differentiable."""
+
+    differentiable = False
+    kernel = None
+
+    @classmethod
+    def forward(cls, ctx, *args):
+        return cls.kernel(*args)
+
+
+class Zeros(Factory):
+    kernel = staticmethod(np.zeros)
+
+
+class Ones(Factory):
+    kernel = staticmethod(np.ones)
+
+
+class Empty(Factory):
+    kernel = staticmethod(np.empty)
+
+
+class Full(Factory):
+    kernel = staticmethod(np.full)
+
+
+class ZerosLike(Factory):
+    name = "zeros_like"
+    kernel = staticmethod(np.zeros_like)
+
+
+class OnesLike(Factory):
+    name = "ones_like"
+    kernel = staticmethod(np.ones_like)
+
+
+class EmptyLike(Factory):
+    name = "empty_like"
+    kernel = staticmethod(np.empty_like)
+
+
+class FullLike(Factory):
+    name = "full_like"
+    kernel = staticmethod(np.full_like)
 
 
 def _out_dtype(dtype: _dtype_cls | None, out: Tensor | None, default=None) -> _dtype_cls | None:
@@ -297,32 +352,31 @@ def _size_arg(args: tuple, size, name: str) -> tuple[int, ...]:
     return _parse_size(args or (size,), name)
 
 
-def _filled(fill, shape: tuple, dtype, out, requires_grad, device) -> Tensor:
+def _filled(op: type[Factory], shape: tuple, dtype, out, requires_grad, device, *fill) -> Tensor:
     check_device(device)
     dt = _out_dtype(dtype, out, get_default_dtype()).np
-    arr = np.empty(shape, dtype=dt) if fill is None else np.full(shape, fill, dtype=dt)
-    return _result(arr, requires_grad, out)
+    return _result(dispatch(op, shape, *fill, dt), requires_grad, out)
 
 
 def zeros(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
           layout=None, device=None, requires_grad: builtins.bool = False,
           pin_memory: builtins.bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)``, ``zeros((2, 3))``."""
-    return _filled(0, _size_arg(args, size, "zeros"), dtype, out, requires_grad, device)
+    return _filled(Zeros, _size_arg(args, size, "zeros"), dtype, out, requires_grad, device)
 
 
 def ones(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
          layout=None, device=None, requires_grad: builtins.bool = False,
          pin_memory: builtins.bool = False) -> Tensor:
     """A tensor of ones."""
-    return _filled(1, _size_arg(args, size, "ones"), dtype, out, requires_grad, device)
+    return _filled(Ones, _size_arg(args, size, "ones"), dtype, out, requires_grad, device)
 
 
 def empty(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
           layout=None, device=None, requires_grad: builtins.bool = False,
           pin_memory: builtins.bool = False, memory_format=None) -> Tensor:
     """An uninitialised tensor."""
-    return _filled(None, _size_arg(args, size, "empty"), dtype, out, requires_grad, device)
+    return _filled(Empty, _size_arg(args, size, "empty"), dtype, out, requires_grad, device)
 
 
 def _scalar_dtype(value) -> _dtype_cls:
@@ -350,40 +404,37 @@ def full(size, fill_value, *, out: Tensor | None = None, dtype: _dtype_cls | Non
         raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
                         f"{type(size).__name__}")
     dtype = dtype or _scalar_dtype(fill_value)
-    return _filled(_fill_value(fill_value), _parse_size((size,), "full"), dtype, out,
-                   requires_grad, device)
+    return _filled(Full, _parse_size((size,), "full"), dtype, out, requires_grad, device,
+                   _fill_value(fill_value))
 
 
-def _like(input: Tensor, fill, dtype, requires_grad, device) -> Tensor:
+def _like(op: type[Factory], input: Tensor, dtype, requires_grad, device, *fill) -> Tensor:
     check_device(device)
-    src = input._data
-    dt = (dtype or input.dtype).np
-    arr = np.empty_like(src, dtype=dt) if fill is None else np.full_like(src, fill, dtype=dt)
-    return _result(arr, requires_grad)
+    return _result(dispatch(op, input, *fill, (dtype or input.dtype).np), requires_grad)
 
 
 def zeros_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
                requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
     """Zeros with the shape (and, for dense inputs, the strides) of ``input``."""
-    return _like(input, 0, dtype, requires_grad, device)
+    return _like(ZerosLike, input, dtype, requires_grad, device)
 
 
 def ones_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
               requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
     """Ones with the shape of ``input``."""
-    return _like(input, 1, dtype, requires_grad, device)
+    return _like(OnesLike, input, dtype, requires_grad, device)
 
 
 def empty_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
                requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
     """An uninitialised tensor with the shape of ``input``."""
-    return _like(input, None, dtype, requires_grad, device)
+    return _like(EmptyLike, input, dtype, requires_grad, device)
 
 
 def full_like(input: Tensor, fill_value, *, dtype: _dtype_cls | None = None, layout=None,
               device=None, requires_grad: builtins.bool = False, memory_format=None) -> Tensor:
     """``fill_value`` in the shape of ``input`` (and its dtype unless ``dtype`` is given)."""
-    return _like(input, _fill_value(fill_value), dtype, requires_grad, device)
+    return _like(FullLike, input, dtype, requires_grad, device, _fill_value(fill_value))
 
 
 def empty_strided(size, stride, *, dtype: _dtype_cls | None = None, layout=None, device=None,
@@ -395,11 +446,24 @@ def empty_strided(size, stride, *, dtype: _dtype_cls | None = None, layout=None,
     strides = tuple(operator.index(s) for s in stride)
     if len(strides) != len(shape):
         raise RuntimeError("mismatch in length of strides and shape")
-    dt = (dtype or get_default_dtype()).np
+    return _result(dispatch(EmptyStrided, shape, strides, (dtype or get_default_dtype()).np),
+                   requires_grad)
+
+
+def _empty_strided(shape: tuple, strides: tuple, dt: np.dtype) -> np.ndarray:
     span = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, strides))
     buf = np.empty(span, dtype=dt)
-    arr = np.lib.stride_tricks.as_strided(buf, shape, tuple(s * dt.itemsize for s in strides))
-    return _result(arr, requires_grad)
+    return np.lib.stride_tricks.as_strided(buf, shape, tuple(s * dt.itemsize for s in strides))
+
+
+class EmptyStrided(Factory):
+    name = "empty_strided"
+    kernel = staticmethod(_empty_strided)
+
+
+class ScalarTensor(Factory):
+    name = "scalar_tensor"
+    kernel = staticmethod(np.array)
 
 
 def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=None,
@@ -407,8 +471,16 @@ def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=Non
                   ) -> Tensor:
     """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
     check_device(device)
-    return _result(np.array(_fill_value(s), dtype=(dtype or get_default_dtype()).np),
+    return _result(dispatch(ScalarTensor, _fill_value(s), (dtype or get_default_dtype()).np),
                    requires_grad)
+
+
+def _eye(n: int, m: int, dt: np.dtype) -> np.ndarray:
+    return np.eye(n, m, dtype=dt)
+
+
+class Eye(Factory):
+    kernel = staticmethod(_eye)
 
 
 def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
@@ -421,7 +493,7 @@ def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
         if v < 0:
             raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(np.eye(n, m, dtype=dt.np), requires_grad, out)
+    return _result(dispatch(Eye, n, m, dt.np), requires_grad, out)
 
 
 # ---- ranges --------------------------------------------------------------------------------
@@ -463,12 +535,27 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
         n = math.ceil((end - start) / step)
     else:
         n = -((start - end) // step)
-    if dtype.is_floating_point or dtype.is_complex:
-        arr = (start + np.arange(n, dtype=np.float64) * step).astype(dtype.np)
-    else:
-        arr = (builtins.int(start) + np.arange(n, dtype=np.int64) * builtins.int(step))
-        arr = arr.astype(dtype.np)
-    return _result(arr, requires_grad, out)
+    return _result(dispatch(Arange, start, step, n, dtype.np), requires_grad, out)
+
+
+def _inexact(dt: np.dtype) -> builtins.bool:
+    return dt.kind in "fc" or dt == bfloat16.np
+
+
+def _stepped(start, step, n: int, dt: np.dtype) -> np.ndarray:
+    """``n`` values ``start + i * step``: in double for floating dtypes, else in int64 from
+    the truncated ``start`` and ``step``."""
+    if _inexact(dt):
+        return (start + np.arange(n, dtype=np.float64) * step).astype(dt)
+    return (builtins.int(start) + np.arange(n, dtype=np.int64) * builtins.int(step)).astype(dt)
+
+
+class Arange(Factory):
+    kernel = staticmethod(_stepped)
+
+
+class Range(Factory):
+    kernel = staticmethod(_stepped)
 
 
 def _check_range_dtype(dtype: _dtype_cls, name: str) -> None:
@@ -476,14 +563,14 @@ def _check_range_dtype(dtype: _dtype_cls, name: str) -> None:
         raise NotImplementedError(f'"{name}_cpu" not implemented for \'Bool\'')
 
 
-def _spaced(start, end, steps: int, dtype: _dtype_cls) -> np.ndarray:
+def _spaced(start, end, steps: int, dt: np.dtype) -> np.ndarray:
     """torch's linspace kernel: the first half counts up from ``start``, the second half
     down from ``end`` (so both endpoints are exact), in the dtype's own arithmetic
     (double for integer dtypes)."""
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    if dtype.is_floating_point or dtype.is_complex:
-        work = dtype.np
+    if _inexact(dt):
+        work = dt
     else:
         work = np.float64
         start, end = builtins.int(start.real), builtins.int(end.real)
@@ -496,6 +583,24 @@ def _spaced(start, end, steps: int, dtype: _dtype_cls) -> np.ndarray:
     lo = start + step * idx[:half].astype(work)
     hi = end - step * (steps - idx[half:] - 1).astype(work)
     return np.concatenate([lo, hi]).astype(work)
+
+
+def _linspace(start, end, steps: int, dt: np.dtype) -> np.ndarray:
+    return _spaced(start, end, steps, dt).astype(dt)
+
+
+def _logspace(start, end, steps: int, base, dt: np.dtype) -> np.ndarray:
+    exps = _spaced(start, end, steps, dt)
+    wide = np.complex128 if dt.kind == "c" else np.float64
+    return np.power(wide(base), exps.astype(wide)).astype(dt)
+
+
+class Linspace(Factory):
+    kernel = staticmethod(_linspace)
+
+
+class Logspace(Factory):
+    kernel = staticmethod(_logspace)
 
 
 def _linspace_dtype(dtype, out, start, end) -> _dtype_cls:
@@ -512,7 +617,7 @@ def linspace(start, end, steps: int, *, out: Tensor | None = None,
     dtype = _linspace_dtype(dtype, out, start, end)
     if steps > 1:  # torch's kernel (and its dtype check) runs only then
         _check_range_dtype(dtype, "linspace")
-    return _result(_spaced(start, end, steps, dtype).astype(dtype.np), requires_grad, out)
+    return _result(dispatch(Linspace, start, end, steps, dtype.np), requires_grad, out)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None = None,
@@ -522,10 +627,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None =
     check_device(device)
     start, end = _number(start), _number(end)
     dtype = _linspace_dtype(dtype, out, start, end)
-    exps = _spaced(start, end, steps, dtype)
-    arr = np.power(np.float64(base) if not dtype.is_complex else np.complex128(base),
-                   exps.astype(np.complex128 if dtype.is_complex else np.float64))
-    return _result(arr.astype(dtype.np), requires_grad, out)
+    return _result(dispatch(Logspace, start, end, steps, base, dtype.np), requires_grad, out)
 
 
 # ---- Tensor.new_* ------------------------------------------------------------------------
@@ -538,19 +640,19 @@ def new_tensor(self, data, *, dtype: _dtype_cls | None = None, device=None,
     return tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
 
 
-def _new_factory(fill, name: str):
+def _new_factory(op: type[Factory], name: str):
     def new(self, *args, size=None, dtype: _dtype_cls | None = None, device=None,
             requires_grad: builtins.bool = False, layout=None,
             pin_memory: builtins.bool = False) -> Tensor:
-        return _filled(fill, _size_arg(args, size, name), dtype or self.dtype, None,
+        return _filled(op, _size_arg(args, size, name), dtype or self.dtype, None,
                        requires_grad, device)
     new.__name__ = new.__qualname__ = name
     new.__doc__ = f"Like ``ember.{name[4:]}`` with this tensor's dtype unless ``dtype`` is given."
     return new
 
 
-for _fill, _name in ((0, "new_zeros"), (1, "new_ones"), (None, "new_empty")):
-    tensor_method(_name)(_new_factory(_fill, _name))
+for _op, _name in ((Zeros, "new_zeros"), (Ones, "new_ones"), (Empty, "new_empty")):
+    tensor_method(_name)(_new_factory(_op, _name))
 
 
 @tensor_method()
@@ -590,6 +692,5 @@ def range(start=0, end=None, step=1, *, out: Tensor | None = None,  # noqa: A001
     if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
         raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     n = builtins.int(math.floor((end - start) / step)) + 1
-    arr = (start + np.arange(n, dtype=np.float64) * step).astype(dtype.np)
-    return _result(arr, requires_grad, out)
+    return _result(dispatch(Range, start, step, n, dtype.np), requires_grad, out)
 

@@ -224,6 +224,47 @@ def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
 ger = outer
 
 
+# ---- linear ----------------------------------------------------------------------------------
+
+class Linear(Op):
+    """``x @ W^T + b`` for a 2-D weight, as one op (so autocast casts the bias too, and
+    the batch is folded into one GEMM as in ``Matmul``)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        wt = w.T
+        if x.dtype != w.dtype or x.dtype == np.bool_ or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+            raise _matmul_error(x, wt)
+        if b is not None and b.dtype != x.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                               f"{dtype_name(b)} and {dtype_name(w)}")
+        out = np.matmul(x.reshape(-1, x.shape[-1]), wt).reshape(*x.shape[:-1], w.shape[0])
+        if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
+            out = out.astype(x.dtype)
+        if b is not None:
+            out = out + b
+        ctx.save_for_backward(x, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = g @ w if ctx.needs_input_grad[0] else None
+        gw = None
+        if ctx.needs_input_grad[1]:
+            xs = x.expand(*g.shape[:-1], x.shape[-1])  # a broadcast bias may widen the result
+            gw = g.reshape(-1, g.shape[-1]).mT @ xs.reshape(-1, x.shape[-1])
+        return gx, gw, g  # the engine sums the bias gradient down to the bias's shape
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` (one ``Linear`` op for a 2-D weight)."""
+    if weight.dim() != 2:
+        out = input @ weight.mT if weight.dim() > 1 else input @ weight
+        return out if bias is None else out + bias
+    return dispatch(Linear, input, weight, bias)
+
+
 # ---- matmul plus a scaled input: addmm, addmv, addbmm, baddbmm -------------------------------
 
 class AddScaled(Op):

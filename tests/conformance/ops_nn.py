@@ -74,6 +74,10 @@ LAYERS = [
     OpInfo("F.linear", lambda L, *a: F(L).linear(*a), lambda dt, rng: [
         Sample((make((3, 4), dt, rng), make((5, 4), dt, rng), make((5,), dt, rng))),
         Sample((make((2, 3, 4), dt, rng), make((2, 4), dt, rng)), name="batched-no-bias"),
+        Sample((make((2, 3, 4), dt, rng, noncontig=True), make((2, 4), dt, rng),
+                make((2,), dt, rng)), name="batched"),
+        Sample((make((3, 4), dt, rng), make((5, 4), dt, rng)), name="no-bias"),
+        Sample((make((4,), dt, rng), make((3, 4), dt, rng)), name="1-d-no-bias"),
         Sample((make((4,), dt, rng), make((3, 4), dt, rng, noncontig=True),
                 make((3,), dt, rng)), name="1-d"),
         Sample((make((0, 4), dt, rng), make((2, 4), dt, rng), make((2,), dt, rng)),
