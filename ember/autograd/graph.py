@@ -27,6 +27,12 @@ from .._tensor import Tensor, _make, _RemovableHandle
 
 _seq = itertools.count()
 
+# Objects with ``enter_backward(node)`` and ``leave_backward(node)``, called around each
+# node's backward (and each leaf's gradient accumulation) the engine runs: how the profiler
+# and the FLOP counter see whose backward is running. Empty, it costs one check per node;
+# observers append and remove themselves (the list is never rebound).
+_node_observers: list = []
+
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -311,6 +317,7 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
     ready = [(-n._seq, id(n), n) for n in root_nodes if deps.get(n, 0) == 0]
     heapq.heapify(ready)
     executed = []
+    observers = _node_observers
     prev_grad, STATE.grad_enabled = STATE.grad_enabled, create_graph
     try:
         while ready:
@@ -324,12 +331,19 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
                         results[i] = g
             if type(node) is AccumulateGrad:
                 if accumulate and (needed is None or (node, 0) in captures):
-                    _accumulate(node.variable, grads[0], create_graph)
+                    if observers:
+                        _observed(observers, node, _accumulate, node.variable, grads[0],
+                                  create_graph)
+                    else:
+                        _accumulate(node.variable, grads[0], create_graph)
                 continue
             if needed is not None and node not in needed:
                 continue
             executed.append(node)
-            grad_inputs = _apply(node, grads)
+            if observers:
+                grad_inputs = _observed(observers, node, _apply, node, grads)
+            else:
+                grad_inputs = _apply(node, grads)
             for (nxt, nr), g in zip(node.next_functions, grad_inputs):
                 if nxt is None:
                     continue
@@ -362,6 +376,17 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             "One of the differentiated Tensors appears to not have been used in the "
             "graph. Set allow_unused=True if this is the desired behavior.")
     return results
+
+
+def _observed(observers: list, node: Node, fn, *args):
+    """``fn(*args)``, the work of ``node``, between the observers' enter and leave calls."""
+    for o in observers:
+        o.enter_backward(node)
+    try:
+        return fn(*args)
+    finally:
+        for o in reversed(observers):
+            o.leave_backward(node)
 
 
 def _release_branch(node, deps, buffers, ready):

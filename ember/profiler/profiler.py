@@ -7,9 +7,10 @@ profiler recording the dispatcher pays its usual single check and ``record_funct
 global read.
 
 Events nest: an op inside a ``record_function`` range, a backward rule's ops inside that
-backward node's event. Backward nodes are seen through hooks on the ``grad_fn`` each
-recorded op created (see ``_hooks.py``), which also links the forward op to its backward in
-the trace (torch's ``fwdbwd`` flows).
+backward node's event. The recorder is a node observer of the autograd engine
+(``_nodes.py``), so every node whose backward runs while it records gets an event, whenever
+its graph was recorded; a forward op and its node share a sequence number, which links them
+in the trace (torch's ``fwdbwd`` flows).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .._dispatch import DispatchMode
-from .._state import STATE
 from .._tensor import Tensor
+from ..autograd.graph import AccumulateGrad, Node, _node_observers
 from ._events import (
     ANNOTATION,
     BACKWARD,
@@ -36,7 +37,7 @@ from ._events import (
     type_name,
     write_chrome_trace,
 )
-from ._hooks import bracket_backward, grad_fn_of, new_nodes
+from ._nodes import grad_fn_of, new_nodes
 
 __all__ = ["profile", "record_function", "ProfilerActivity", "ProfilerAction", "schedule",
            "tensorboard_trace_handler", "supported_activities"]
@@ -174,7 +175,6 @@ class _Recorder(DispatchMode):
         self.events: list[FunctionEvent] = []
         self.open: list[FunctionEvent] = []
         self.backward: list[FunctionEvent] = []   # open backward node events
-        self._backward_grad_mode = False
         self.module_ranges: list[tuple[str, int, int]] = []
         self._module_open: list[tuple[str, int]] = []
         self._module_ids: dict[int, str] = {}
@@ -198,11 +198,13 @@ class _Recorder(DispatchMode):
             )
             self._handles = [register_module_forward_pre_hook(self._module_enter),
                              register_module_forward_hook(self._module_leave)]
+        _node_observers.append(self)
         self.__enter__()
 
     def stop(self) -> None:
         global _RECORDER
         self.__exit__(None, None, None)
+        _node_observers.remove(self)
         for h in self._handles:
             h.remove()
         now = time.perf_counter_ns()
@@ -235,8 +237,6 @@ class _Recorder(DispatchMode):
                 return
 
     def __ember_dispatch__(self, op, args, kwargs):
-        if self.backward and STATE.grad_enabled is not self._backward_grad_mode:
-            self._close_skipped()
         ev = self.begin("ember::" + op.name, OP)
         if self.record_shapes:
             ev.input_shapes = [_shape_of(a) for a in args]
@@ -255,34 +255,21 @@ class _Recorder(DispatchMode):
         if self.count_flops is not None:
             ev.flops = self.count_flops(op, args, kwargs, out)
         self.end(ev, end_ns)
-        for node in new_nodes(out, old):
-            ev.sequence_nr = node._seq
-            bracket_backward(node, functools.partial(self._enter_backward, node.name(),
-                                                     node._seq), self._leave_backward)
+        nodes = new_nodes(out, old)
+        if nodes:
+            ev.sequence_nr = nodes[-1]._seq
         return out
 
-    # -- backward nodes and modules
+    # -- backward nodes (the engine calls these around each node it runs) and modules
 
-    def _enter_backward(self, name: str, seq: int) -> None:
-        if not self.recording:
-            return
-        self._close_skipped()
-        ev = self.begin(name, BACKWARD)
-        ev.sequence_nr = seq
-        self._backward_grad_mode = STATE.grad_enabled   # the engine's: create_graph
+    def enter_backward(self, node: Node) -> None:
+        ev = self.begin(node.name(), BACKWARD)
+        # torch gives AccumulateGrad no sequence number: it has no forward op to link to
+        ev.sequence_nr = -1 if type(node) is AccumulateGrad else node._seq
         self.backward.append(ev)
 
-    def _close_skipped(self) -> None:
-        """Close a backward event whose node the engine skipped after its pre-hook (with
-        ``inputs=``): noticed when the next node enters, or when an op runs in another grad
-        mode than the engine's (the backward is over). A skipped node ran nothing."""
-        while self.backward:
-            ev = self.backward.pop()
-            last = ev.cpu_children[-1].end_ns if ev.cpu_children else ev.start_ns
-            self.end(ev, last if last is not None else ev.start_ns)
-
-    def _leave_backward(self) -> None:
-        if self.recording and self.backward:
+    def leave_backward(self, node: Node) -> None:
+        if self.backward:   # none open: the recording started inside this node's backward
             self.end(self.backward.pop())
 
     def _module_enter(self, module, args) -> None:

@@ -4,12 +4,13 @@
 ``flop_registry`` (matrix products, convolutions and their adjoints, attention, einsum) add
 ``formula(*input shapes, out_shape=...)`` to each module whose forward is running. Backward
 rules are ember ops run through the dispatcher, so backward FLOPs are counted too, and are
-credited to the modules whose forward recorded the graph node being differentiated.
+credited to the modules whose forward recorded the graph node being differentiated (the
+counter is a node observer of the autograd engine, so it knows which node's backward runs).
 
 Formulas follow torch's: a matrix product is ``2*M*N*K`` per batch element, elementwise
 ops are free. Two differences: ember counts matrix-vector and dot products (torch's ``mv``
-and ``dot`` have no formula), and an op is counted as ember runs it (``linear`` is a matmul
-plus an add; SDPA's backward is its four matrix products, as torch's CPU math path).
+and ``dot`` have no formula), and an op is counted as ember runs it (SDPA's backward is its
+four matrix products, as torch's CPU math path).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import Any
 
 from .._dispatch import DispatchMode
 from .._tensor import Tensor
+from ..autograd.graph import Node, _node_observers
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.conv import Convolution, ConvTranspose, ConvWeight
-from ..ops.linalg import Einsum, Matmul, _einsum_sizes, _parse_einsum
-from ..profiler._hooks import bracket_backward, grad_fn_of, new_nodes
+from ..ops.linalg import Einsum, Linear, Matmul, _einsum_sizes, _parse_einsum
+from ..profiler._nodes import grad_fn_of, new_nodes
 
 __all__ = ["FlopCounterMode", "register_flop_formula", "flop_registry", "mm_flop", "bmm_flop",
            "matmul_flop", "conv_flop_count", "sdpa_flop_count", "einsum_flop"]
@@ -88,6 +90,12 @@ def matmul_flop(a_shape, b_shape, *, out_shape, **kwargs) -> int:
     """Any ``matmul``: 2 FLOPs (a multiply and an add) per output element per step of the
     contracted dimension, broadcast batch dims included."""
     return 2 * math.prod(out_shape) * a_shape[-1]
+
+
+@register_flop_formula(Linear)
+def _linear_flop(x_shape, w_shape, *args, out_shape, **kwargs) -> int:
+    """``x @ W^T``: ``2*M*N*K`` (torch's addmm count; the bias add is free)."""
+    return 2 * math.prod(x_shape[:-1]) * w_shape[0] * w_shape[1]
 
 
 def conv_flop_count(x_shape, w_shape, out_shape, transposed: bool = False) -> int:
@@ -221,6 +229,7 @@ class FlopCounterMode:
         self.parents: frozenset[str] = frozenset({"Global"})
         self._names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._named_children: weakref.WeakSet = weakref.WeakSet()
+        self._node_parents: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._saved_parents: list[frozenset[str]] = []
         self._mode: _FlopCounterMode | None = None
         self._handles: list = []
@@ -276,9 +285,11 @@ class FlopCounterMode:
                          register_module_forward_hook(self._leave_module)]
         self._mode = _FlopCounterMode(self)
         self._mode.__enter__()
+        _node_observers.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        _node_observers.remove(self)
         self._mode.__exit__(*exc)
         self._mode = None
         for h in self._handles:
@@ -313,14 +324,15 @@ class FlopCounterMode:
             for name in self.parents:
                 self.flop_counts[name][op] += flops
 
-    # -- backward: a node's backward counts for the modules that ran its forward
+    # -- backward: a node's backward counts for the modules that ran its forward (the
+    # engine calls these around each node it runs)
 
-    def _enter_backward(self, parents: frozenset[str]) -> None:
+    def enter_backward(self, node: Node) -> None:
         self._saved_parents.append(self.parents)
-        self.parents = parents
+        self.parents = self._node_parents.get(node, self.parents)
 
-    def _leave_backward(self) -> None:
-        if self._saved_parents:
+    def leave_backward(self, node: Node) -> None:
+        if self._saved_parents:   # none: the counter started inside this node's backward
             self.parents = self._saved_parents.pop()
 
 
@@ -334,7 +346,6 @@ class _FlopCounterMode(DispatchMode):
         out = op.apply(*args, **kwargs)
         counter._count(op, args, kwargs, out)
         if len(counter.parents) > 1:
-            enter = functools.partial(counter._enter_backward, counter.parents)
             for node in new_nodes(out, old):
-                bracket_backward(node, enter, counter._leave_backward)
+                counter._node_parents[node] = counter.parents
         return out
