@@ -324,20 +324,28 @@ class Amin(Amax):
     reduce = staticmethod(np.amin)
 
 
-class MaxDim(Op):
-    """max/min along one dim, with the index it came from (first among ties)."""
+class _PickAlongDim(Op):
+    """Values picked along one dim with the index each came from (max/min/median with a
+    dim); the gradient goes back to those positions. ``pick(a, d, option)`` returns the
+    indices (keepdims); ``option`` is the op's name or median's ignore_nan flag."""
 
-    arg = staticmethod(np.argmax)
+    @staticmethod
+    def pick(a, d, option):
+        raise NotImplementedError
+
+    @staticmethod
+    def op_name(option) -> str:
+        return option
 
     @classmethod
-    def forward(cls, ctx, a, dim, keepdim, name):
+    def forward(cls, ctx, a, dim, keepdim, option):
         if not a.ndim:
             wrap_dim(dim, 0)
             ctx.index = None
             return a.copy(), np.zeros((), np.int64)
         d = wrap_dim(dim, a.ndim)
-        _check_nonempty(name, a, (d,))
-        index = cls.arg(a, axis=d, keepdims=True)
+        _check_nonempty(cls.op_name(option), a, (d,))
+        index = cls.pick(a, d, option)
         values = np.take_along_axis(a, index, d)
         ctx.index, ctx.dim, ctx.shape = index, d, a.shape
         if not keepdim:
@@ -351,8 +359,18 @@ class MaxDim(Op):
         return _route(g, ctx.index, ctx.dim, ctx.shape)
 
 
+class MaxDim(_PickAlongDim):
+    """max along one dim, with the index it came from (first among ties)."""
+
+    @staticmethod
+    def pick(a, d, option):
+        return np.argmax(a, axis=d, keepdims=True)
+
+
 class MinDim(MaxDim):
-    arg = staticmethod(np.argmin)
+    @staticmethod
+    def pick(a, d, option):
+        return np.argmin(a, axis=d, keepdims=True)
 
 
 class Argmax(Op):
@@ -453,28 +471,14 @@ class MedianAll(Op):
         return _evenly(g, a._data, out._data, tuple(range(a.ndim)), False)
 
 
-class MedianDim(Op):
-    @staticmethod
-    def forward(ctx, a, dim, keepdim, ignore_nan):
-        if not a.ndim:
-            wrap_dim(dim, 0)
-            ctx.index = None
-            return a.copy(), np.zeros((), np.int64)
-        d = wrap_dim(dim, a.ndim)
-        name = "nanmedian" if ignore_nan else "median"
-        _check_nonempty(name, a, (d,))
-        index = _median_index(a, d, ignore_nan)
-        values = np.take_along_axis(a, index, d)
-        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
-        if not keepdim:
-            values, index = values.squeeze(d), index.squeeze(d)
-        return values, index.astype(np.int64, copy=False)
+class MedianDim(_PickAlongDim):
+    """median/nanmedian along one dim, with the index of the (lower) median."""
+
+    pick = staticmethod(_median_index)
 
     @staticmethod
-    def backward(ctx, g, _):
-        if ctx.index is None:
-            return g
-        return _route(g, ctx.index, ctx.dim, ctx.shape)
+    def op_name(ignore_nan) -> str:
+        return "nanmedian" if ignore_nan else "median"
 
 
 def median(input, dim=None, keepdim=False, *, out=None):
