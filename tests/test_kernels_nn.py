@@ -59,7 +59,7 @@ def test_numpy_references_match_torch_unfold_fold(shape, kernel, stride, pads, d
     kw = dict(kernel_size=kernel, stride=stride, padding=args[2], dilation=dilation)
     expected = torch.nn.functional.unfold(torch.from_numpy(x), **kw).numpy()  # (N, C*K, L)
     cols = K.im2col_numpy(x, *args)
-    np.testing.assert_array_equal(cols.transpose(1, 0, 2), expected)
+    np.testing.assert_array_equal(cols, expected)
     folded = torch.nn.functional.fold(torch.from_numpy(expected), shape[2:], **kw).numpy()
     np.testing.assert_allclose(K.col2im_numpy(cols, shape[2:], *args), folded, rtol=1e-12,
                                atol=1e-12)

@@ -7,9 +7,9 @@ Convolutions of 1, 2 and 3 dims share one 3-D kernel: missing leading spatial di
 size-1 dims with a 1-wide kernel. This module never imports Numba at import time; the
 kernels are compiled (or loaded from the on-disk cache) on first use by ``_numba()``.
 
-Layouts: ``cols`` is ``(C*K, N, L)`` (K kernel offsets, L output positions, both
-row-major), so that a convolution is one long GEMM ``w (O, C*K) @ cols (C*K, N*L)``
-rather than N small ones (each BLAS call is a fork-join of its threads).
+Layouts: ``cols`` is ``(N, C*K, L)`` (K kernel offsets, L output positions, both
+row-major): the kernel writes it sequentially, and a convolution is a batched GEMM
+``w (O, C*K) @ cols[n]`` whose result is NCHW already.
 Pooling works on planes ``(P, S)`` with a window table ``(O, K)`` of flat in-plane
 input indices, ``-1`` marking window positions outside the input (padding).
 """
@@ -35,59 +35,69 @@ def _numba():
     from .._threads import sync_numba
     sync_numba()
 
-    @numba.njit(parallel=True, cache=True)
-    def pad(x, xp, lo):
-        """``x (N, C, D, H, W)`` into zeroed ``xp`` at offset ``lo``."""
-        n, c, size_d, size_h, size_w = x.shape
-        for nc in numba.prange(n * c):
-            b, ch = nc // c, nc % c
-            xp[b, ch] = 0
-            for z in range(size_d):
-                for y in range(size_h):
-                    for i in range(size_w):
-                        xp[b, ch, z + lo[0], y + lo[1], i + lo[2]] = x[b, ch, z, y, i]
+    @numba.njit(cache=True)
+    def copy_plane(xf, start, shape, buf, at, ph, pw, into_buf):
+        """A ``shape (D, H, W)`` plane of flat ``xf`` from ``start`` into (or, without
+        ``into_buf``, out of) the padded buffer, whose ``at`` is the plane's origin."""
+        u = np.uint64
+        for z in range(shape[0]):
+            for y in range(shape[1]):
+                b0 = u(at + (z * ph + y) * pw)
+                x0 = u(start + (z * shape[1] + y) * shape[2])
+                for i in range(u(shape[2])):
+                    if into_buf:
+                        buf[b0 + i] = xf[x0 + i]
+                    else:
+                        xf[x0 + i] = buf[b0 + i]
 
-    @numba.njit(parallel=True, cache=True)
-    def unfold(xp, cols, kernel, stride, dil, out, fold):
-        """im2col of padded ``xp (N, C, D, H, W)`` into ``cols (C*K, N, L)``, or with
-        ``fold`` its adjoint col2im: ``cols`` summed into ``xp`` (zeroed here)."""
-        n, c = xp.shape[:2]
+    @numba.njit(cache=True)
+    def unfold(x, cols, kernel, stride, lo, dil, out, padded, fold):
+        """im2col of ``x (N, C, D, H, W)`` zero-padded to ``padded`` (``lo`` leading) into
+        ``cols (N, C*K, L)``, or with ``fold`` its adjoint col2im: ``cols`` summed into
+        ``x``. Each plane goes through a padded buffer whose border stays zero, so no pass
+        pads or crops; flat unsigned indices let LLVM vectorise the row copies (signed
+        ones carry a negative-index check). Serial: parallel threads contend with BLAS's."""
+        n, c = x.shape[:2]
         kd, kh, kw = kernel
         od, oh, ow = out
-        sw = stride[2]
-        for nc in numba.prange(n * c):
-            b, ch = nc // c, nc % c
-            if fold:
-                xp[b, ch] = 0
-            for i in range(kd):
-                for j in range(kh):
-                    for k in range(kw):
-                        row = ch * kd * kh * kw + (i * kh + j) * kw + k
-                        x0 = k * dil[2]
-                        for z in range(od):
-                            zi = z * stride[0] + i * dil[0]
-                            for y in range(oh):
-                                yi = y * stride[1] + j * dil[1]
-                                base = (z * oh + y) * ow
-                                if fold and sw == 1:
-                                    for o in range(ow):
-                                        xp[b, ch, zi, yi, x0 + o] += cols[row, b, base + o]
-                                elif fold:
-                                    for o in range(ow):
-                                        xp[b, ch, zi, yi, x0 + o * sw] += cols[row, b, base + o]
-                                elif sw == 1:
-                                    for o in range(ow):
-                                        cols[row, b, base + o] = xp[b, ch, zi, yi, x0 + o]
-                                else:
-                                    for o in range(ow):
-                                        cols[row, b, base + o] = xp[b, ch, zi, yi, x0 + o * sw]
+        _, ph, pw = padded
+        u = np.uint64
+        sw, taps, length = u(stride[2]), kd * kh * kw, u(od * oh * ow)
+        buf = np.zeros(padded[0] * ph * pw, dtype=x.dtype)
+        xf, cf = x.reshape(-1), cols.reshape(-1)
+        plane, origin = x.shape[2] * x.shape[3] * x.shape[4], (lo[0] * ph + lo[1]) * pw + lo[2]
+        for b in range(n):
+            for ch in range(c):
+                start = (b * c + ch) * plane
+                if fold:
+                    buf[:] = 0
+                else:
+                    copy_plane(xf, start, x.shape[2:], buf, origin, ph, pw, True)
+                for i in range(kd):
+                    for j in range(kh):
+                        for k in range(kw):
+                            dst = u((b * c + ch) * taps + (i * kh + j) * kw + k) * length
+                            for z in range(od):
+                                zi = z * stride[0] + i * dil[0]
+                                for y in range(oh):
+                                    src = u((zi * ph + y * stride[1] + j * dil[1]) * pw
+                                            + k * dil[2])
+                                    if fold:
+                                        for o in range(u(ow)):
+                                            buf[src + o * sw] += cf[dst + o]
+                                    else:
+                                        for o in range(u(ow)):
+                                            cf[dst + o] = buf[src + o * sw]
+                                    dst += u(ow)
+                if fold:
+                    copy_plane(xf, start, x.shape[2:], buf, origin, ph, pw, False)
 
-    @numba.njit(parallel=True, cache=True)
+    @numba.njit(cache=True)
     def max_pool(planes, td, th, tw, values, indices):
         """Max over windows given per dim (``-1`` outside the input), a row of outputs at
         a time. torch's rule: start at the first valid position; a NaN always wins."""
         size_h, size_w = planes.shape[2:]
-        for p in numba.prange(planes.shape[0]):
+        for p in range(planes.shape[0]):
             for z in range(td.shape[0]):
                 for y in range(th.shape[0]):
                     values[p, z, y] = -np.inf
@@ -109,14 +119,14 @@ def _numba():
                                         values[p, z, y, x] = v
                                         indices[p, z, y, x] = base + xi
 
-    @numba.njit(parallel=True, cache=True)
+    @numba.njit(cache=True)
     def scatter_planes(g, indices, out):
-        for p in numba.prange(g.shape[0]):
+        for p in range(g.shape[0]):
             out[p] = 0
             for o in range(g.shape[1]):
                 out[p, indices[p, o]] += g[p, o]
 
-    _KERNELS = pad, unfold, max_pool, scatter_planes
+    _KERNELS = unfold, max_pool, scatter_planes
     return _KERNELS
 
 
@@ -144,24 +154,22 @@ def _padded(size, kernel, stride, pad, dilation, out) -> tuple:
 
 
 def im2col_numpy(x, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """``(C*K, N, L)`` columns of ``x (N, C, *size)``; ``pad`` is the leading zero padding."""
+    """``(N, C*K, L)`` columns of ``x (N, C, *size)``; ``pad`` is the leading zero padding."""
     n, c = x.shape[:2]
     nd = len(kernel)
     padded = _padded(x.shape[2:], kernel, stride, pad, dilation, out)
     xp = np.pad(x, ((0, 0),) * 2 + tuple((p, t - s - p) for s, p, t in
                                           zip(x.shape[2:], pad, padded)))
     win = _windows(xp, kernel, stride, dilation, out)
-    win = win.transpose((1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd)))
-    return win.reshape(c * math.prod(kernel), n, math.prod(out))
+    win = win.transpose((0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
+    return win.reshape(n, c * math.prod(kernel), math.prod(out))
 
 
 def col2im_numpy(cols, size, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """The adjoint of ``im2col_numpy``: sums ``cols (C*K, N, L)`` into ``(N, C, *size)``."""
-    n = cols.shape[1]
-    c = cols.shape[0] // math.prod(kernel)
-    nd = len(kernel)
-    cols = cols.reshape((c,) + tuple(kernel) + (n,) + tuple(out))
-    cols = cols.transpose((1 + nd, 0) + tuple(range(1, 1 + nd)) + tuple(range(2 + nd, 2 + 2 * nd)))
+    """The adjoint of ``im2col_numpy``: sums ``cols (N, C*K, L)`` into ``(N, C, *size)``."""
+    n = cols.shape[0]
+    c = cols.shape[1] // math.prod(kernel)
+    cols = cols.reshape((n, c) + tuple(kernel) + tuple(out))
     padded = _padded(size, kernel, stride, pad, dilation, out)
     xp = np.zeros((n, c) + padded, dtype=cols.dtype)
     for idx in np.ndindex(*kernel):
@@ -179,13 +187,11 @@ def _geometry3d(kernel, stride, pad, dilation, out) -> tuple:
             ones + tuple(dilation), ones + tuple(out))
 
 
-def _padded3d(x5: np.ndarray, lo, padded) -> np.ndarray:
-    """``x5`` zero-padded to spatial size ``padded``, ``lo`` leading (``x5`` if no padding)."""
-    if x5.shape[2:] == padded:
-        return x5
-    xp = np.empty(x5.shape[:2] + padded, dtype=x5.dtype)
-    _numba()[0](x5, xp, lo)
-    return xp
+def _unfold(x5, cols, geometry, fold: bool) -> None:
+    """Run the im2col (or with ``fold`` col2im) kernel for a 3-D ``geometry``."""
+    kernel, stride, pad, dilation, out = geometry
+    padded = _padded(x5.shape[2:], kernel, stride, pad, dilation, out)
+    _numba()[0](x5, cols, kernel, stride, pad, dilation, out, padded, fold)
 
 
 def im2col(x, kernel, stride, pad, dilation, out) -> np.ndarray:
@@ -193,11 +199,10 @@ def im2col(x, kernel, stride, pad, dilation, out) -> np.ndarray:
     if not use_numba(x) or len(kernel) > 3:
         return np.ascontiguousarray(im2col_numpy(x, kernel, stride, pad, dilation, out))
     n, c = x.shape[:2]
-    kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
+    geometry = _geometry3d(kernel, stride, pad, dilation, out)
     x5 = np.ascontiguousarray(x).reshape((n, c) + (1,) * (5 - x.ndim) + x.shape[2:])
-    xp = _padded3d(x5, pad, _padded(x5.shape[2:], kernel, stride, pad, dilation, out))
-    cols = np.empty((c * math.prod(kernel), n, math.prod(out)), dtype=x.dtype)
-    _numba()[1](xp, cols, kernel, stride, dilation, out, False)
+    cols = np.empty((n, c * math.prod(kernel), math.prod(out)), dtype=x.dtype)
+    _unfold(x5, cols, geometry, False)
     return cols
 
 
@@ -206,15 +211,11 @@ def col2im(cols, size, kernel, stride, pad, dilation, out) -> np.ndarray:
     if not use_numba(cols) or len(kernel) > 3:
         return np.ascontiguousarray(col2im_numpy(cols, size, kernel, stride, pad, dilation,
                                                  out))
-    n, c = cols.shape[1], cols.shape[0] // math.prod(kernel)
-    size5 = (1,) * (3 - len(kernel)) + tuple(size)
-    kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
-    xp = np.empty((n, c) + _padded(size5, kernel, stride, pad, dilation, out), dtype=cols.dtype)
-    _numba()[1](xp, np.ascontiguousarray(cols), kernel, stride, dilation, out, True)
-    if xp.shape[2:] != size5:
-        xp = np.ascontiguousarray(xp[(Ellipsis,) + tuple(slice(p, p + s) for s, p in
-                                                         zip(size5, pad))])
-    return xp.reshape((n, c) + tuple(size))
+    n, c = cols.shape[0], cols.shape[1] // math.prod(kernel)
+    x5 = np.empty((n, c) + (1,) * (3 - len(kernel)) + tuple(size), dtype=cols.dtype)
+    _unfold(x5, np.ascontiguousarray(cols), _geometry3d(kernel, stride, pad, dilation, out),
+            True)
+    return x5.reshape((n, c) + tuple(size))
 
 
 # ---- pooling ----------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def max_pool(x: np.ndarray, tables):
     out3 = tuple(t.shape[0] for t in tables)
     values = np.empty((planes.shape[0],) + out3, dtype=x.dtype)
     indices = np.empty(values.shape, dtype=np.int64)
-    _numba()[2](planes, *tables, values, indices)
+    _numba()[1](planes, *tables, values, indices)
     return values.reshape(out_shape), indices.reshape(out_shape)
 
 
@@ -286,5 +287,5 @@ def scatter_planes(g: np.ndarray, indices: np.ndarray, size: int) -> np.ndarray:
     if not use_numba(g):
         return scatter_planes_numpy(g, indices, size)
     out = np.empty((g.shape[0], size), dtype=g.dtype)
-    _numba()[3](np.ascontiguousarray(g), np.ascontiguousarray(indices, dtype=np.int64), out)
+    _numba()[2](np.ascontiguousarray(g), np.ascontiguousarray(indices, dtype=np.int64), out)
     return out

@@ -7,13 +7,14 @@ Three ops close the convolution family under differentiation, as in torch:
 - ``ConvWeight(x, g)``                the adjoint of conv in its weight
 
 Each one's backward is written with the other two, so gradients of any order work.
-The im2col matrix ``(C*K, N*L)`` comes from a Numba kernel (``_kernels_nn``), so each is
-one long GEMM per group: forward ``w @ cols``, input gradient ``w^T @ g`` folded back by
-col2im, weight gradient ``g @ cols^T`` (``g`` taken as ``(O, N*L)``).
+The im2col matrices ``(N, C*K, L)`` come from a Numba kernel (``_kernels_nn``), so each is
+a batched GEMM per group on NCHW data without transposes: forward ``w @ cols[n]``, input
+gradient ``w^T @ g[n]`` folded back by col2im, weight gradient ``sum_n g[n] @ cols[n]^T``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -39,48 +40,59 @@ def _lo(pads) -> tuple:
     return tuple(lo for lo, _ in pads)
 
 
-def _channel_major(g: np.ndarray, groups: int) -> np.ndarray:
-    """``g (N, O, *out)`` as ``(G, O/G, N*L)`` (one copy), the layout of the GEMMs."""
-    n, o = g.shape[:2]
-    length = math.prod(g.shape[2:])
-    g = np.ascontiguousarray(g.reshape(n, o, length).transpose(1, 0, 2))
-    return g.reshape(groups, o // groups, n * length)
+_BLAS = []
+
+
+def _one_blas_thread():
+    """A context running BLAS on one thread: a batched GEMM is one BLAS call per sample,
+    and on busy cores each multithreaded call can wait a scheduler slice for its helper."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:
+            _BLAS.append(None)
+    return contextlib.nullcontext() if _BLAS[0] is None else _BLAS[0].limit(limits=1,
+                                                                               user_api="blas")
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with _one_blas_thread():
+        return np.matmul(a, b)
+
+
+def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
+    """``a (N, G*R, *rest)`` as ``(N, G, R, prod(rest))`` (a view when ``a`` allows)."""
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups, math.prod(a.shape[2:]))
 
 
 def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
-    """``w (G, O/G, C/G*K) @ im2col(x) (G, C/G*K, N*L)``, moved to NCHW with the bias."""
+    """``w (G, O/G, C/G*K) @ im2col(x) (N, G, C/G*K, L)``: NCHW, plus the bias."""
     n, o = x.shape[0], w.shape[0]
     kernel = w.shape[2:]
     out = out_size(x.shape[2:], kernel, stride, pads, dilation)
     cols = K.im2col(x, kernel, stride, _lo(pads), dilation, out)
-    length, ck = math.prod(out), math.prod(w.shape[1:])
-    y = np.matmul(w.reshape(groups, o // groups, ck), cols.reshape(groups, ck, n * length))
-    y = y.reshape(o, n, length).transpose(1, 0, 2)
-    result = np.empty((n, o, length), dtype=y.dtype)
-    if b is None:
-        result[...] = y
-    else:
-        np.add(y, b[:, None], out=result)
-    return result.reshape((n, o) + out)
+    y = _matmul(w.reshape(groups, o // groups, math.prod(w.shape[1:])), _grouped(cols, groups))
+    y = y.reshape((n, o) + out)
+    if b is not None:
+        y += b.reshape((o,) + (1,) * len(out))
+    return y
 
 
 def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarray:
     """The adjoint of ``conv_forward`` in ``x``: col2im of ``w^T @ g`` per group."""
     n, o = g.shape[:2]
-    out, ck = g.shape[2:], math.prod(w.shape[1:])
-    wt = w.reshape(groups, o // groups, ck).transpose(0, 2, 1)
-    cols = np.matmul(wt, _channel_major(g, groups))
-    return K.col2im(cols.reshape(groups * ck, n, math.prod(out)), in_shape[2:], w.shape[2:],
-                    stride, _lo(pads), dilation, out)
+    wt = w.reshape(groups, o // groups, math.prod(w.shape[1:])).transpose(0, 2, 1)
+    cols = _matmul(wt, _grouped(g, groups))
+    cols = cols.reshape(n, groups * wt.shape[1], cols.shape[-1])
+    return K.col2im(cols, in_shape[2:], w.shape[2:], stride, _lo(pads), dilation, g.shape[2:])
 
 
 def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarray:
-    """The adjoint of ``conv_forward`` in ``w``: ``g @ im2col(x)^T`` per group."""
-    n = g.shape[0]
-    out, ck = g.shape[2:], math.prod(w_shape[1:])
-    cols = K.im2col(x, w_shape[2:], stride, _lo(pads), dilation, out)
-    cols = cols.reshape(groups, ck, n * math.prod(out)).transpose(0, 2, 1)
-    return np.matmul(_channel_major(g, groups), cols).reshape(w_shape)
+    """The adjoint of ``conv_forward`` in ``w``: ``sum_n g[n] @ im2col(x)[n]^T`` per group."""
+    cols = K.im2col(x, w_shape[2:], stride, _lo(pads), dilation, g.shape[2:])
+    per_sample = _matmul(_grouped(g, groups), _grouped(cols, groups).transpose(0, 1, 3, 2))
+    return per_sample.sum(0).reshape(w_shape)
 
 
 # ---- ops --------------------------------------------------------------------------------
