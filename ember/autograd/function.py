@@ -180,8 +180,9 @@ def once_differentiable(fn):
             return outputs
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
         err_node = Node(_OnceDiffError)
-        err_node.next_functions, err_node._layout, err_node._in_meta, _, err_node._positions = \
-            _edges_and_layout(tuple(a for a in args if isinstance(a, Tensor)))
+        inputs = tuple(a for a in args if isinstance(a, Tensor))
+        (err_node.next_functions, err_node._layout, err_node._in_meta,
+         err_node.needs_input_grad, err_node._positions) = _edges_and_layout(inputs)
         result = []
         for o in outs:
             if isinstance(o, Tensor) and o.is_floating_point():

@@ -340,10 +340,17 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             if needed is not None and node not in needed:
                 continue
             executed.append(node)
-            if observers:
-                grad_inputs = _observed(observers, node, _apply, node, grads)
-            else:
-                grad_inputs = _apply(node, grads)
+            if needed is not None:  # autograd.grad(inputs=...): skip gradients nobody needs
+                full, node.needs_input_grad = (node.needs_input_grad,
+                                               _needs_within(node, needed, captures))
+            try:
+                if observers:
+                    grad_inputs = _observed(observers, node, _apply, node, grads)
+                else:
+                    grad_inputs = _apply(node, grads)
+            finally:
+                if needed is not None:
+                    node.needs_input_grad = full
             for (nxt, nr), g in zip(node.next_functions, grad_inputs):
                 if nxt is None:
                     continue
@@ -376,6 +383,21 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             "One of the differentiated Tensors appears to not have been used in the "
             "graph. Set allow_unused=True if this is the desired behavior.")
     return results
+
+
+def _needs_within(node: Node, needed: set, captures: dict) -> tuple:
+    """``needs_input_grad`` restricted to the edges that lead to a requested input."""
+    needs, k = [], 0
+    for kind in node._layout:
+        if kind is None:
+            needs.append(False)
+            continue
+        count = 1 if kind == -1 else kind
+        edges = node.next_functions[k:k + count]
+        k += count
+        needs.append(any(n is not None and (n in needed or (n, nr) in captures)
+                         for n, nr in edges))
+    return tuple(needs)
 
 
 def _observed(observers: list, node: Node, fn, *args):
