@@ -326,8 +326,11 @@ class IndexPut(Op):
                 np.add(region, _fit(values, region.shape), out=region, casting="unsafe")
             elif plan[1] is None:
                 out[plan[0]] = values
-            else:
-                out[plan[0]][plan[1]] = values
+            else:  # NumPy's mask assignment takes no leading size-1 dims; torch drops them
+                vals = np.asarray(values)
+                while vals.ndim > 1 and vals.shape[0] == 1:
+                    vals = vals[0]
+                out[plan[0]][plan[1]] = vals
         except ValueError:
             region_shape = _region(a, plan).shape
             if plan[1] is None:  # torch copies into the view: expand's error
@@ -357,10 +360,34 @@ def _getitem(self: Tensor, key) -> Tensor:
     return dispatch(Index, self, spec, *tensors)
 
 
+def _check_put_dtype(input: Tensor, values: Tensor) -> None:
+    if values._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{input.dtype.scalar_name} for the destination and {values.dtype.scalar_name} "
+            "for the source.")
+
+
+def _casts_value(key, spec: tuple, tensors: list[Tensor], value: Tensor) -> bool:
+    """Whether torch's setitem casts a tensor ``value`` of another dtype: it does for basic
+    keys (``copy_``) and for one mask with a one-element value (``masked_fill_``); any other
+    advanced key goes to ``index_put_``, which needs equal dtypes. A bool is a long index
+    there unless it is the whole key."""
+    bools = not isinstance(key, bool) and any(type(k) is bool for k in spec)
+    if not tensors and not bools:
+        return True
+    return (len(tensors) == 1 and not bools and value._data.size == 1
+            and tensors[0]._data.dtype in (np.bool_, np.uint8))
+
+
 def _setitem(self: Tensor, key, value) -> None:
+    if key is False:  # torch writes nothing, checks nothing (but does for ``(False,)``)
+        return
     spec, tensors = _prepare_key(key)
     if isinstance(value, Tensor):
         if value._data.dtype != self._data.dtype:
+            if not _casts_value(key, spec, tensors, value):
+                _check_put_dtype(self, value)
             value = value.to(self.dtype)
     elif isinstance(value, (np.ndarray, list, tuple)):
         value = _make(np.asarray(value, dtype=self._data.dtype))
@@ -379,11 +406,7 @@ def _put_spec(name: str, indices) -> tuple[tuple, list[Tensor]]:
 
 
 def _index_put(op, input: Tensor, indices, values: Tensor, accumulate: bool) -> Tensor:
-    if values._data.dtype != input._data.dtype:
-        raise RuntimeError(
-            "Index put requires the source and destination dtypes match, got "
-            f"{input.dtype.scalar_name} for the destination and {values.dtype.scalar_name} "
-            "for the source.")
+    _check_put_dtype(input, values)
     spec, tensors = _put_spec(op.name, indices)
     return dispatch(op, input, values, spec, bool(accumulate), *tensors)
 

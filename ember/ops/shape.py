@@ -84,14 +84,54 @@ def _op_name(t: Tensor) -> str:
 
 # ---- reshaping views -------------------------------------------------------------------------
 
+def _view_strides(shape: tuple, strides: tuple, new: tuple) -> tuple | None:
+    """torch's ``computeStride``: the element strides of ``new`` viewing memory laid out as
+    (``shape``, ``strides``), or None when no view exists. Torch's choice also fixes the
+    strides of size-1 dims, which NumPy's reshape picks differently."""
+    if not shape:
+        return (1,) * len(new)
+    if 0 in shape:
+        if shape == new:
+            return strides
+        out, acc = [], 1
+        for n in reversed(new):
+            out.append(acc)
+            acc *= max(n, 1)
+        return tuple(reversed(out))
+    out = [0] * len(new)
+    view_d, base, tensor_numel, view_numel = len(new) - 1, strides[-1], 1, 1
+    for d in reversed(range(len(shape))):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return tuple(out) if view_d == -1 else None
+
+
+def _view_array(a: np.ndarray, new: tuple) -> np.ndarray | None:
+    """``a`` viewed with shape ``new`` and torch's strides, or None when that needs a copy."""
+    strides = _view_strides(a.shape, tuple(s // a.itemsize for s in a.strides), new)
+    if strides is None:
+        return None
+    return _strided(a, 0, new, tuple(s * a.itemsize for s in strides))
+
+
 class Reshape(Op):
-    """A view when the strides allow one, a copy otherwise (NumPy decides, as torch does)."""
+    """A view when the strides allow one, a copy otherwise (as torch decides)."""
     view = True
 
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        return a.reshape(_infer_shape(shape, a.size))
+        new = _infer_shape(shape, a.size)
+        out = _view_array(a, new)
+        return np.ascontiguousarray(a).reshape(new) if out is None else out
 
     @staticmethod
     def backward(ctx, g):
@@ -102,14 +142,12 @@ class View(Reshape):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        out = a.view()
-        try:
-            out.shape = _infer_shape(shape, a.size)  # raises rather than copy, as view does
-        except AttributeError:
+        out = _view_array(a, _infer_shape(shape, a.size))
+        if out is None:
             raise RuntimeError(
                 "view size is not compatible with input tensor's size and stride (at least one "
                 "dimension spans across two contiguous subspaces). Use .reshape(...) "
-                "instead.") from None
+                "instead.")
         return out
 
 
@@ -196,9 +234,16 @@ def expand_array(a: np.ndarray, shape: tuple) -> np.ndarray:
                 f"Tensor sizes: {list(a.shape)}")
         target.append(s)
     # np.broadcast_to would be read-only; torch's expanded views can be written to.
-    strides = (0,) * lead + tuple(0 if o != s else st for o, s, st in zip(
-        a.shape, target[lead:], a.strides))
-    return _strided(a, 0, tuple(target), strides)
+    # torch's strides (inferExpandGeometry): 0 where a dim grows; a new leading dim of size 1
+    # gets the extent of the dim after it.
+    strides = [0] * len(target)
+    for i in reversed(range(len(target))):
+        if i >= lead:
+            old, stride = a.shape[i - lead], a.strides[i - lead]
+        else:
+            old, stride = 1, target[i + 1] * strides[i + 1] if i + 1 < len(target) else 0
+        strides[i] = stride if old == target[i] else 0
+    return _strided(a, 0, tuple(target), tuple(strides))
 
 
 class Squeeze(Op):
@@ -223,7 +268,10 @@ class Unsqueeze(Op):
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim = wrap_dim(dim, a.ndim + 1)
-        return np.expand_dims(a, dim)
+        # torch's stride for the new dim: the extent of the dim it precedes (1 if last).
+        new = a.shape[dim] * a.strides[dim] if dim < a.ndim else a.itemsize
+        return _strided(a, 0, a.shape[:dim] + (1,) + a.shape[dim:],
+                        a.strides[:dim] + (new,) + a.strides[dim:])
 
     @staticmethod
     def backward(ctx, g):
@@ -315,6 +363,8 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
             known == 0 or shape[d] % known)):
         raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
                            f"size of dim {dim} ({shape[d]}) in the input tensor")
+    # Infer -1 within the dim: left to reshape, it is ambiguous when another dim is 0.
+    sizes = tuple(shape[d] // known if s == -1 else s for s in sizes)
     return dispatch(Reshape, input, shape[:d] + sizes + shape[d + 1:])
 
 
@@ -746,7 +796,10 @@ class Cat(Op):
         # Legacy: 1-D empty tensors are skipped whatever the other shapes.
         kept = [i for i, a in enumerate(arrays) if a.shape != (0,)]
         dt = _common_dtype(arrays)
-        ref = arrays[kept[0]] if kept else arrays[0]
+        if not kept:  # torch checks no dim then either
+            ctx.dim, ctx.sizes = dim, [None] * len(arrays)
+            return np.empty((0,), dt)
+        ref = arrays[kept[0]]
         d = wrap_dim(dim, ref.ndim)
         for i in kept:
             a = arrays[i]
@@ -761,8 +814,6 @@ class Cat(Op):
                         "the list.")
         ctx.dim, ctx.sizes = d, [a.shape[d] if i in kept else None
                                  for i, a in enumerate(arrays)]
-        if not kept:
-            return np.empty((0,), dt)
         return np.concatenate([arrays[i] for i in kept], axis=d, dtype=dt)
 
     @staticmethod
@@ -923,7 +974,8 @@ class Flip(Op):
     @staticmethod
     def forward(ctx, a, dims):
         ctx.dims = dims = wrap_dims(dims, a.ndim)
-        return np.ascontiguousarray(np.flip(a, dims)) if dims else a.copy()
+        # Always a copy, as torch's (ascontiguousarray would return a 1-element view as is).
+        return (np.flip(a, dims) if dims else a).copy()
 
     @staticmethod
     def backward(ctx, g):
