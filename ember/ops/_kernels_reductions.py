@@ -20,9 +20,7 @@ def softmax_numpy(x: np.ndarray, dim: int, log: bool) -> np.ndarray:
     """Stable (log-)softmax: the max is subtracted before exponentiating."""
     acc = x.astype(np.float32) if x.dtype.itemsize < 4 else x
     m = np.amax(acc, axis=dim, keepdims=True) if acc.size else acc
-    if acc.size:
-        m = np.where(np.isfinite(m), m, 0)
-    shifted = acc - m
+    shifted = acc - m  # an inf max makes the row nan, as in torch
     e = np.exp(shifted)
     s = np.sum(e, axis=dim, keepdims=True)
     out = shifted - np.log(s) if log else e / s
@@ -49,8 +47,6 @@ def _numba():
                 m = -np.inf
                 for j in range(n):
                     m = max(m, x[r, j])
-                if not np.isfinite(m):
-                    m = 0.0
                 s = 0.0
                 for j in range(n):
                     e = np.exp(x[r, j] - m)

@@ -55,6 +55,8 @@ def _int_scalar(value: int, dtype):
 def _cast(x, dt):
     if type(x) is np.ndarray:
         return x if x.dtype == dt else x.astype(dt)
+    if type(x) is int:
+        x = _int_scalar(x, np.dtype(dt))
     return np.asarray(x, dtype=dt)
 
 
@@ -80,8 +82,9 @@ def wrap_dims(dims, ndim: int) -> tuple:
     if isinstance(dims, (int, np.integer)):
         dims = (int(dims),)
     out = tuple(sorted(wrap_dim(d, ndim) for d in dims))
-    if len(set(out)) != len(out):
-        raise RuntimeError(f"dim {out[0]} appears multiple times in the list of dims")
+    for a, b in zip(out, out[1:]):
+        if a == b:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
     return out
 
 

@@ -66,6 +66,12 @@ def _operands(a, b):
     return a, b
 
 
+def _float_operands(a, b):
+    """Integer operands of an op that computes in floats, both in the default float dtype;
+    converted from the originals, as integer promotion wraps numbers (``uint8 / -1``)."""
+    return float_result(np.asarray(a)), float_result(np.asarray(b))
+
+
 def _result_dtype(a, b):
     return a.dtype if type(a) is np.ndarray else np.asarray(b).dtype
 
@@ -98,10 +104,11 @@ def _reject_bool(name: str, a, b) -> None:
         raise _unsupported(name, a)
 
 
-def _check_int_divisor(b) -> None:
-    """Integer division by zero raises in torch (it has no integer inf)."""
+def _check_int_divisor(a, b) -> None:
+    """Integer division by zero raises in torch (it has no integer inf), unless the result
+    is empty."""
     b = np.asarray(b)
-    if b.dtype.kind in "iub" and not np.all(b):
+    if b.dtype.kind in "iub" and np.size(a) and b.size and not np.all(b):
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -154,13 +161,18 @@ def _softplus(x, beta=1.0, threshold=20.0):
     return np.where(x * beta > threshold, x, np.log1p(np.exp(x * beta)) / beta)
 
 
+def _log(x):
+    """``log`` promoting integers to the default float, as ``torch.log`` (NumPy: float16)."""
+    return np.log(float_result(np.asarray(x)))
+
+
 def _xlogy(a, b):
     return np.where((a == 0) & ~np.isnan(b), 0, a * np.log(b))
 
 
 # The NumPy side of the derivative formulas (the ember side is this module itself).
 _NP = SimpleNamespace(
-    exp=np.exp, exp2=np.exp2, log=np.log, sqrt=np.sqrt, sin=np.sin, cos=np.cos,
+    exp=np.exp, exp2=np.exp2, log=_log, sqrt=np.sqrt, sin=np.sin, cos=np.cos,
     sinh=np.sinh, cosh=np.cosh, tanh=np.tanh, sign=np.sign, where=np.where, isnan=np.isnan,
     isfinite=np.isfinite, trunc=np.trunc, _div_floor=np.floor_divide,
     zeros_like=np.zeros_like, erf=_erf, sigmoid=_sigmoid, softplus=_softplus, xlogy=_xlogy)
@@ -242,7 +254,7 @@ class _Binary(Op):
         if cls.ints != "keep" and not _is_float(x):
             if cls.ints == "reject":
                 raise _unsupported(cls.name, x)
-            x, y = float_result(x), float_result(y)
+            x, y = _float_operands(a, b)
         out = cls.kernel(x, y)
         ctx.save_for_backward(a, b, out)
         return out
@@ -326,7 +338,7 @@ class Div(Op):
         x, y = _operands(a, b)
         if rounding_mode is None:
             if not (_is_float(x) or _is_float(y)):  # true division of integers gives floats
-                x, y = float_result(np.asarray(x)), float_result(np.asarray(y))
+                x, y = _float_operands(a, b)
             ctx.save_for_backward(a, b)
             return np.true_divide(x, y)
         ctx.rounding = True
@@ -336,7 +348,7 @@ class Div(Op):
             if _is_float(x):
                 return np.trunc(np.true_divide(x, y))
             _reject_bool("div_trunc", x, y)
-            _check_int_divisor(y)
+            _check_int_divisor(x, y)
             q = np.floor_divide(x, y)  # floor and trunc differ where the division is inexact
             return q + ((q < 0) & (q * y != x))
         raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
@@ -352,7 +364,7 @@ class Div(Op):
 
 def _floor_divide(x, y):
     _reject_bool("div_floor", x, y)
-    _check_int_divisor(y)
+    _check_int_divisor(x, y)
     return np.floor_divide(x, y)
 
 
@@ -374,12 +386,14 @@ class Pow(_Binary):
     @classmethod
     def forward(cls, ctx, a, b):
         x, y = _operands(a, b)
-        if _is_float(x):
+        if _is_float(x) or _is_float(y):  # (x stays a Python int in ``2 ** float_tensor``)
             out = np.power(x, y)
         elif type(x) is np.ndarray and x.dtype == np.bool_ and type(b) is bool:
             out = x | (not y)  # a bool tensor to a bool number's power stays bool
         else:
             _reject_bool("pow", x, y)
+            if type(b) is not np.ndarray and b < 0:  # (checked before promotion wraps it)
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
             out = _int_power(x, y)
         ctx.save_for_backward(a, b, out)
         return out
@@ -387,7 +401,8 @@ class Pow(_Binary):
     @staticmethod
     def grads(m, g, a, b, out):
         ga = m.where(b == 0, 0.0, g * b * a ** (b - 1))
-        gb = m.where((a == 0) & (b >= 0), 0.0, g * out * m.log(a))
+        base = a.to(out.dtype) if isinstance(a, Tensor) else np.asarray(a, out.dtype)
+        gb = m.where((a == 0) & (b >= 0), 0.0, g * out * m.log(base))  # log in out's dtype
         return ga, gb
 
 
@@ -395,20 +410,19 @@ def _int_power(x, y):
     """Integer powers; negative exponents give 0 except for bases 1 and -1, as in torch."""
     if not np.any(np.asarray(y) < 0):
         return np.power(x, y)
-    if type(y) is not np.ndarray:
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    dtype = np.result_type(x, y)  # before broadcasting turns a number base into int64
     x, y = np.broadcast_arrays(x, y)
     out = np.power(x, np.abs(y))
     neg = y < 0
     return np.where(neg & (x != 1) & (x != -1), 0, np.where(neg & (x == -1) & (y % 2 == 0),
-                                                           1, out)).astype(out.dtype)
+                                                           1, out)).astype(dtype)
 
 
 class Remainder(_Binary):
     @staticmethod
     def kernel(a, b):
         _reject_bool("remainder", a, b)
-        _check_int_divisor(b)
+        _check_int_divisor(a, b)
         return np.remainder(a, b)
 
     @staticmethod
@@ -420,7 +434,7 @@ class Fmod(_Binary):
     @staticmethod
     def kernel(a, b):
         _reject_bool("fmod", a, b)
-        _check_int_divisor(b)
+        _check_int_divisor(a, b)
         return np.fmod(a, b)
 
     @staticmethod
@@ -451,7 +465,8 @@ class Atan2(_Binary):
 
     @staticmethod
     def grads(m, g, a, b, out):
-        r = g / (a * a + b * b)
+        d = a * a + b * b
+        r = g / m.where(d == 0, 1.0, d)  # zero gradient at the origin, as torch
         return r * b, -r * a
 
 
@@ -635,7 +650,11 @@ def _round(x, decimals):
         if decimals is not None:
             raise _unsupported("round", x)
         return x.copy()
-    return np.round(x, decimals) if decimals else np.rint(x)
+    if not decimals:
+        return np.rint(x)
+    if x.dtype.itemsize < 4:  # torch scales half types in float32
+        return np.round(x.astype(np.float32), decimals).astype(x.dtype)
+    return np.round(x, decimals)
 
 
 def _sign(x):
@@ -692,7 +711,7 @@ Sigmoid = _unary("sigmoid", _sigmoid, lambda m, x, y: y * (1 - y), "out")
 Logit = _unary("logit", _logit, _logit_grad)
 Reciprocal = _unary("reciprocal", np.reciprocal, lambda m, x, y: -y * y, "out")
 Frac = _unary("frac", lambda x: x - np.trunc(x), lambda m, x, y: 1.0, "", ints="reject")
-Abs = _unary("abs", np.abs, lambda m, x, y: m.sign(x), ints="int")
+Abs = _unary("abs", np.abs, lambda m, x, y: m.where(m.isnan(x), 0.0, m.sign(x)), ints="int")
 Sign = _unary("sign", _sign, saves="", ints="intbool")
 Sgn = _unary("sgn", _sign, saves="", ints="intbool")
 Floor = _unary("floor", _rounding(np.floor), saves="", ints="int")

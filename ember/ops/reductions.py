@@ -17,6 +17,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16, from_numpy_dtype
+from .._state import STATE
 from .._tensor import Tensor, _make, tensor_method
 from ._return_types import return_type, values_indices
 from ._util import dtype_name, float_result, wrap_dim, wrap_dims
@@ -87,6 +88,23 @@ def _np(dtype):
     return None if dtype is None else dtype.np
 
 
+def _check_dtype_arg(input, dim, dtype, scan: str | None = None) -> None:
+    """torch's errors for a ``dtype=`` that a scan (``cumsum``...) has no kernel for, or
+    whose result cannot carry a gradient; raised after the ``dim`` checks, as torch."""
+    if dtype is None or dtype.is_floating_point or dtype.is_complex:
+        return
+    if scan is None:
+        _reduce_dims(dim, input.ndim)
+    else:
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{scan}(): argument 'dim' must be int, not {type(dim).__name__}")
+        wrap_dim(dim, input.ndim)
+        if dtype.scalar_name == "Bool" and input.ndim and input.numel():  # no kernel call
+            raise NotImplementedError(f'"{scan}_out_cpu" not implemented for \'Bool\'')
+    if STATE.grad_enabled and isinstance(input, Tensor) and input.requires_grad:
+        raise RuntimeError(f"Autograd not support dtype: {dtype.scalar_name}")
+
+
 def _check_nonempty(name: str, a: np.ndarray, dims: tuple | None, exc=RuntimeError,
                     hint: str = " Specify the reduction dim with the 'dim' argument.") -> None:
     """torch's errors for reductions without an identity (max, min, ...) on empty input."""
@@ -107,15 +125,18 @@ def _out(result: Tensor, out: Tensor | None) -> Tensor:
     return write_out(result, out)
 
 
-def _evenly(g: Tensor, a: np.ndarray, value: np.ndarray, dims: tuple, keepdim: bool) -> Tensor:
+def _evenly(g: Tensor, a: np.ndarray, value: np.ndarray, dims: tuple, keepdim: bool,
+            nan_hits: bool = True) -> Tensor:
     """The gradient of a value-selecting reduction (amax, median, ...), split evenly among
-    the elements equal to the selected value (or among the NaNs if it is NaN), as torch."""
+    the elements equal to the selected value (or among the NaNs if it is NaN and
+    ``nan_hits``; otherwise a NaN result has a NaN gradient), as torch."""
     shape = a.shape
     value = value.reshape(_keep_shape(shape, dims))
     hit = a == value
-    if a.dtype.kind == "f":
+    if nan_hits and a.dtype.kind == "f":
         hit |= np.isnan(a) & np.isnan(value)
-    weight = hit / np.sum(hit, axis=dims, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = hit / np.sum(hit, axis=dims, keepdims=True)
     return _expand_back(g, shape, dims, keepdim) * _const(weight, g)
 
 
@@ -251,6 +272,8 @@ class Prod(Op):
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
+        if not a.ndim:  # the identity, as torch (so inf or NaN pass the gradient through)
+            return g
         g = _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
         if not np.any(a._data == 0):
             return g * _expand_back(out, ctx.shape, ctx.dims, ctx.keepdim) / a
@@ -269,10 +292,12 @@ def _prod_of_others(a: Tensor, dim: int) -> Tensor:
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:  # noqa: A001
+    _check_dtype_arg(input, dim, dtype)
     return _out(dispatch(Sum, input, dim, keepdim, _np(dtype)), out)
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
+    _check_dtype_arg(input, dim, dtype)
     return _out(dispatch(Nansum, input, dim, keepdim, _np(dtype)), out)
 
 
@@ -294,6 +319,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
     if dim is not None and not isinstance(dim, (int, np.integer)):
         raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+    _check_dtype_arg(input, dim, dtype)
     return _out(dispatch(Prod, input, dim, keepdim, _np(dtype)), out)
 
 
@@ -311,13 +337,14 @@ class Amax(Op):
         _check_nonempty(name, a, dims)
         out = np.asarray(cls.reduce(a, axis=dims, keepdims=keepdim))
         ctx.dims, ctx.keepdim = _all_dims(dims, a.ndim), keepdim
+        ctx.nan_hits = name in ("max", "min")  # amax/amin/aminmax: NaN gradient at a NaN
         ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        return _evenly(g, a._data, out._data, ctx.dims, ctx.keepdim)
+        return _evenly(g, a._data, out._data, ctx.dims, ctx.keepdim, ctx.nan_hits)
 
 
 class Amin(Amax):
@@ -379,6 +406,8 @@ class Argmax(Op):
 
     @classmethod
     def forward(cls, ctx, a, dim, keepdim, name):
+        if dim is not None and not isinstance(dim, int):
+            raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
         if a.dtype == np.bool_:
             raise RuntimeError(f"{name}(): does not support bool input")
         if dim is None:
@@ -535,10 +564,11 @@ class Var(Op):
     def backward(ctx, g):
         a, out = ctx.saved_tensors
         centred = a - a.mean(ctx.dims, keepdim=True)
+        scale = 1 / ctx.denom if ctx.denom else math.inf  # no degrees of freedom: NaN
         if ctx.take_sqrt:  # d std = d var / (2 std); zero where std is zero
             g = g / (out + _const(out._data == 0, out))
-            return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred / ctx.denom
-        return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 / ctx.denom)
+            return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * scale
+        return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 * scale)
 
 
 def _var_args(name, dim, unbiased, keepdim, correction):
@@ -770,10 +800,12 @@ class Cummin(Cummax):
 
 
 def cumsum(input, dim, *, dtype=None, out=None) -> Tensor:
+    _check_dtype_arg(input, dim, dtype, "cumsum")
     return _out(dispatch(Cumsum, input, dim, _np(dtype)), out)
 
 
 def cumprod(input, dim, *, dtype=None, out=None) -> Tensor:
+    _check_dtype_arg(input, dim, dtype, "cumprod")
     return _out(dispatch(Cumprod, input, dim, _np(dtype)), out)
 
 
@@ -835,6 +867,8 @@ class Softmax(Op):
             a = a.astype(dtype, copy=False)
         d = wrap_dim(dim, a.ndim)
         if not _is_float(a):
+            if not a.size:  # torch returns empty inputs before it picks a kernel
+                return a.copy()
             last = "lastdim_" if d == builtins.max(a.ndim - 1, 0) else ""
             raise NotImplementedError(f'"{cls.kernel_name}_{last}kernel_impl" not implemented '
                                       f"for '{dtype_name(a)}'")
