@@ -100,9 +100,12 @@ class Tensor:
         return self._data.nbytes
 
     def stride(self, dim: int | None = None):
-        item = self._data.itemsize
-        strides = tuple(s // item for s in self._data.strides)
-        return strides if dim is None else strides[_wrap_dim(dim, self._data.ndim)]
+        arr = self._data
+        if arr.size == 0 and not any(arr.strides):
+            strides = _contiguous_strides(arr.shape)  # NumPy gives empty arrays 0 strides
+        else:
+            strides = tuple(s // arr.itemsize for s in arr.strides)
+        return strides if dim is None else strides[_wrap_dim(dim, arr.ndim)]
 
     def storage_offset(self) -> int:
         base = _root_array(self._data)
@@ -396,6 +399,15 @@ def _root_array(arr: np.ndarray) -> np.ndarray:
     while isinstance(arr.base, np.ndarray):
         arr = arr.base
     return arr
+
+
+def _contiguous_strides(shape: tuple) -> tuple:
+    """torch's strides for a contiguous tensor (size-0 dims count as 1)."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 def _wrap_dim(dim: int, ndim: int) -> int:

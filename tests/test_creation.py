@@ -269,3 +269,9 @@ def test_is_inference():
     assert [t.is_inference() for t in (x, y, z)] == [False, True, True]
     with torch.inference_mode():
         assert torch.zeros(2).is_inference()
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0, 3), (3, 0), (1, 0, 1)])
+def test_empty_tensors_have_torchs_contiguous_strides(shape):
+    assert ember.zeros(*shape).stride() == torch.zeros(*shape).stride()
+    assert ember.empty(*shape).is_contiguous()
