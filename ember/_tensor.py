@@ -300,12 +300,8 @@ class Tensor:
         def retain(grad):
             t = ref()
             if t is not None and t._retains_grad:
-                if t.grad is None:
-                    t.grad = grad.detach() if not grad._requires_grad else grad
-                    if t.grad is grad:
-                        t.grad = grad.clone()
-                else:
-                    t.grad = t.grad + grad
+                # a copy, so the retained grad never aliases the gradient flowing on
+                t.grad = grad.clone() if t.grad is None else t.grad + grad
             return None
         self.grad_fn._register_tensor_prehook(self._output_nr, retain, retains_grad=True)
 
