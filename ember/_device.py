@@ -91,6 +91,7 @@ class device:
 
 
 CPU = device("cpu")
+META = device("meta")
 _DEFAULT: list[device] = []   # the default-device stack; empty means the CPU
 
 
@@ -108,7 +109,7 @@ def set_default_device(dev) -> None:
 
 def check_device(dev) -> None:
     """Raise as a CPU-only torch build does if ``dev`` (a device, string, int or None for
-    the default device) names a device other than the CPU."""
+    the default device) names a device other than the CPU or the meta device."""
     if dev is None:
         if not _DEFAULT:
             return
@@ -116,10 +117,20 @@ def check_device(dev) -> None:
     if dev is CPU:
         return
     d = dev if isinstance(dev, device) else device(dev)
-    if d.type == "cpu":
+    if d.type == "cpu" or d.type == "meta":
         return
     if d.type in _NOT_COMPILED:
         raise AssertionError(f"ember not compiled with {_NOT_COMPILED[d.type]} enabled "
                              "(ember runs on the CPU only)")
     raise RuntimeError(f"ember runs on the CPU only: device '{d}' is not available "
                        "(the one device that exists is 'cpu')")
+
+
+def is_meta_device(dev) -> bool:
+    """Whether ``dev`` (a device, string or None for the default device) is ``meta``: the
+    factories then make storage-less tensors."""
+    if dev is None:
+        dev = _DEFAULT[-1] if _DEFAULT else CPU
+    if isinstance(dev, device):
+        return dev.type == "meta"
+    return isinstance(dev, str) and dev.startswith("meta")

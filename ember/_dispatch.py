@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dtype import bfloat16, can_cast, from_numpy_dtype
+from ._meta import MetaArray
 from ._state import STATE
 from ._tensor import Tensor, _make
 from .autograd.graph import Node, _SavedOutput, gradient_edge
@@ -52,6 +53,9 @@ NULL_CTX = _NullCtx()
 _LISTS = (list, tuple)
 
 
+KINDS = ("pointwise", "reduction", "view", "shape", "matmul", "opaque", "random", "factory")
+
+
 class Op:
     """An op, defined once: ``forward(ctx, *args)`` on ndarrays (and Python values) and
     ``backward(ctx, *grads)`` on Tensors, returning one gradient per positional argument.
@@ -59,14 +63,36 @@ class Op:
     Backward rules are written with ember ops, so they are differentiable themselves;
     the engine reduces broadcast gradients to each input's shape and dtype.
 
+    The spec every op declares (read by the conformance suite, the profiler, the FLOP
+    counter, autocast, and the compiler and exporters built on them):
+
+    - ``name``: ember's registry key (``OPS[name]``), unique;
+    - ``aten``: torch's op name (``mm``, ``native_layer_norm``...); the profiler reports
+      ``aten::<aten>``. Defaults to ``name``;
+    - ``signature``: the typed signature in torch's schema language, e.g.
+      ``"add(Tensor self, Tensor other, Scalar alpha=1) -> Tensor"``: which positional
+      arguments of ``forward`` are tensors and which are attributes (``ember/_schema.py``);
+    - ``kind``: one of ``KINDS``;
+    - ``meta(*args, **kwargs)``: the outputs' ``MetaArray`` (shape, dtype, strides) from
+      the inputs' (``MetaArray`` for tensors, plain values for attributes), computing
+      nothing: what runs on ``device="meta"``;
+    - ``decomposition``: for composites, the op written with primitive ember ops
+      (``None`` for primitives and fused kernels).
+
     Class attributes: ``differentiable`` (False: results never require grad), ``view``
-    (the result may share memory with the first input).
+    (the result may share memory with the first input), ``abstract`` (a template, not an
+    op: not registered).
     """
 
     name = "op"
+    aten: str | None = None
+    signature: str | None = None
+    kind = "opaque"
+    decomposition = None
     differentiable = True
     view = False
     inplace = False
+    abstract = True
     _backward_name = "OpBackward0"
     _inplace_variant = None
 
@@ -76,7 +102,14 @@ class Op:
             cls.name = cls.__name__.lower()
         if "_backward_name" not in cls.__dict__:
             cls._backward_name = cls.__name__.rstrip("_") + "Backward0"
+        if "aten" not in cls.__dict__:
+            cls.aten = cls.name
         cls._inplace_variant = None
+        if cls.__dict__.get("abstract", False) or cls.inplace:
+            return
+        cls.abstract = False
+        if cls.name in OPS and OPS[cls.name].__qualname__ != cls.__qualname__:
+            raise RuntimeError(f"two ops are named {cls.name!r}: {OPS[cls.name]} and {cls}")
         OPS[cls.name] = cls
 
     @staticmethod
@@ -88,14 +121,21 @@ class Op:
         raise RuntimeError("derivative for this op is not implemented")
 
     @classmethod
+    def meta(cls, *args, **kwargs):
+        raise NotImplementedError(f"{cls.name} has no meta function: it cannot run on the "
+                                  "meta device")
+
+    @classmethod
     def apply(cls, *args, **kwargs):
         return dispatch(cls, *args, **kwargs)
 
     @classmethod
     def inplace_op(cls) -> type[Op]:
-        """The in-place variant (``add_`` for ``add``), made on first use."""
+        """The in-place variant (``add_`` for ``add``), made on first use. It shares the
+        spec of ``cls`` and is not a separate entry of ``OPS``."""
         if cls._inplace_variant is None:
-            variant = type(cls.__name__ + "_", (cls,), {"name": cls.name + "_", "inplace": True})
+            variant = type(cls.__name__ + "_", (cls,), {"name": cls.name + "_", "inplace": True,
+                                                        "aten": cls.aten + "_"})
             variant._backward_name = cls._backward_name
             cls._inplace_variant = variant
         return cls._inplace_variant
@@ -121,28 +161,37 @@ class DispatchMode:
 
 def dispatch(op, *args, **kwargs):
     """Run ``op`` on ``args``: the single path of every tensor operation."""
+    requires = special = False
+    arrays = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            arrays.append(d)
+            if type(d) is MetaArray:
+                special = True
+            if a._requires_grad:
+                requires = True
+        elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
+            arrays.append([t._data for t in a])
+            for t in a:
+                if t._requires_grad:
+                    requires = True
+                if type(t._data) is MetaArray:
+                    special = True
+        else:
+            arrays.append(a)
+    if special:
+        handler = _subclass_handler(args)
+        if handler is not None:
+            return handler(op, tuple({type(t) for t in _tensor_args(args)}), args, kwargs)
     if STATE.modes:
         mode = STATE.modes.pop()
         try:
             return mode.__ember_dispatch__(op, args, kwargs)
         finally:
             STATE.modes.append(mode)
-    requires = False
-    arrays = []
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a._data)
-            if a._requires_grad:
-                requires = True
-        elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
-            arrays.append([t._data for t in a])
-            if not requires:
-                for t in a:
-                    if t._requires_grad:
-                        requires = True
-                        break
-        else:
-            arrays.append(a)
+    if special:
+        return _dispatch_meta(op, args, arrays, kwargs, requires)
     record = requires and STATE.grad_enabled and op.differentiable
     if op.inplace:
         return _inplace(op, args, arrays, kwargs, record)
@@ -155,6 +204,66 @@ def dispatch(op, *args, **kwargs):
             _link_view(t, args[0])
         return t
     return _wrap_many(op, args, out)
+
+
+
+def _subclass_handler(args):
+    """The ``__torch_dispatch__`` of the first tensor argument whose type defines one:
+    wrapper subclasses (quantized, fake, logging tensors) see the op before any mode, and
+    run it on what they wrap."""
+    for t in _tensor_args(args):
+        handler = type(t).__torch_dispatch__
+        if handler is not None:
+            return handler
+    return None
+
+
+def _dispatch_meta(op, args, arrays, kwargs, requires):
+    """Ops on tensors without memory (meta tensors, wrapper subclasses that did not take
+    the op): the op's ``meta`` function gives the outputs' metadata.
+
+    Autograd does not record through meta tensors: an output requires grad when an input
+    does (and grad mode is on), as a leaf.
+    """
+    for t, a in zip(_tensor_args(args), _flat_arrays(arrays)):
+        if type(a) is not MetaArray:
+            raise RuntimeError(f"{op.aten}: expected all tensors to be on the same device, but "
+                               f"found at least two devices, meta and cpu!")
+    if op.inplace:
+        target = args[0]
+        out = op.meta(*arrays, **kwargs)
+        if tuple(out.shape) != target._data.shape:
+            raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
+                               f"broadcast shape {list(out.shape)}")
+        return target
+    out = op.meta(*arrays, **kwargs)
+    rg = requires and STATE.grad_enabled and op.differentiable
+    if isinstance(out, _LISTS):
+        return tuple(_meta_tensor(o, rg) for o in out)
+    return _meta_tensor(out, rg)
+
+
+def _meta_tensor(arr, requires_grad: bool) -> Tensor:
+    t = _make(arr)
+    if requires_grad and (arr.dtype.kind in "fc" or arr.dtype == _BF16):
+        t._requires_grad = True
+    return t
+
+
+def _tensor_args(args):
+    for a in args:
+        if isinstance(a, Tensor):
+            yield a
+        elif type(a) in _LISTS:
+            yield from (t for t in a if isinstance(t, Tensor))
+
+
+def _flat_arrays(arrays):
+    for a in arrays:
+        if type(a) is list:
+            yield from a
+        elif isinstance(a, np.ndarray | MetaArray):
+            yield a
 
 
 def _link_view(t: Tensor, src: Tensor) -> None:

@@ -14,6 +14,8 @@ import builtins
 import ml_dtypes
 import numpy as np
 
+from ._meta import MetaArray
+
 __all__ = [
     "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
     "float32", "float64", "complex64", "complex128", "half", "float", "double", "short",
@@ -165,7 +167,7 @@ def result_type_arrays(*operands) -> dtype:
     """torch.result_type over NumPy arrays (tensor data) and Python scalars."""
     dim = zero = weak = None
     for op in operands:
-        if isinstance(op, np.ndarray):
+        if isinstance(op, np.ndarray | MetaArray):
             d = _FROM_NP.get(op.dtype) or from_numpy_dtype(op.dtype)
             if op.ndim:
                 dim = d if dim is None else promote_types(dim, d)

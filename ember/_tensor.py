@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import _dtype
-from ._device import CPU, check_device, device
+from ._device import CPU, META, check_device, device
+from ._meta import MetaArray
 from ._state import STATE
 
 
@@ -66,13 +67,36 @@ class Tensor:
 
     @property
     def device(self) -> device:
-        return CPU
+        return META if type(self._data) is MetaArray else CPU
+
+    @property
+    def is_meta(self) -> bool:
+        """Whether the tensor is on the meta device: shape, dtype and strides, no memory."""
+        return type(self._data) is MetaArray
 
     is_cuda = False
     is_sparse = False
     is_quantized = False
-    is_meta = False
     layout = "strided"
+
+    # A subclass that wraps other tensors (quantized, fake, logging tensors) defines
+    # ``__torch_dispatch__(cls, op, types, args, kwargs)`` as a classmethod and builds its
+    # instances with ``_make_wrapper_subclass``: the dispatcher then hands it every op
+    # that has one of its instances as an argument, before any mode sees the op.
+    __torch_dispatch__ = None
+
+    @staticmethod
+    def _make_wrapper_subclass(cls, size, *, strides=None, dtype=None, device=None,
+                               requires_grad: bool = False, **kwargs):
+        """An instance of ``cls`` with the given metadata and no memory of its own (torch's
+        ``Tensor._make_wrapper_subclass``): the subclass keeps the real data itself."""
+        dt = (dtype or _dtype.get_default_dtype()).np
+        itemsize = np.dtype(dt).itemsize
+        arr = MetaArray(tuple(size), dt, None if strides is None else
+                        tuple(st * itemsize for st in strides))
+        t = object.__new__(cls)
+        _init(t, arr, requires_grad)
+        return t
 
     @property
     def ndim(self) -> int:

@@ -480,6 +480,8 @@ class _Fill(Op):
     """Base of the in-place samplers: ``sample(rng, shape, dtype, *params)``. As in torch,
     an empty tensor skips the sampler and its checks, unless ``check_empty``."""
 
+    abstract = True
+
     check_empty = False
 
     @classmethod

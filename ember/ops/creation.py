@@ -194,6 +194,8 @@ def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
 class Factory(Op):
     """An op with no tensor inputs whose forward is ``kernel(*args)``; never differentiable."""
 
+    abstract = True
+
     differentiable = False
     kernel = None
 

@@ -189,6 +189,8 @@ class _Unary(Op):
     "int" (kept; bool rejected), "intbool" (kept) or "reject" (torch has no kernel).
     """
 
+    abstract = True
+
     ints = "float"
     saves = "x"
     derivative = None
@@ -240,6 +242,8 @@ class _Binary(Op):
     gradients (None for ``grads``: torch has no derivative). ``ints``: "keep", "float" or
     "reject", as for ``_Unary``."""
 
+    abstract = True
+
     ints = "keep"
     grads = None
 
@@ -272,6 +276,8 @@ class _Binary(Op):
 
 class _NoGrad(Op):
     """A non-differentiable op (comparisons, predicates, logical and bitwise ops)."""
+
+    abstract = True
 
     differentiable = False
 
@@ -776,6 +782,8 @@ class _FusedActivation(_Unary):
     """An activation whose float32/float64 forward and first-order backward are each one
     Numba pass (``_kernels_transformer``); other dtypes and layouts, and the backward under
     ``create_graph``, use ``_Unary``'s formulas. ``kernel_name(*params)`` names the kernel."""
+
+    abstract = True
 
     ints = "reject"
 

@@ -356,6 +356,8 @@ class _PickAlongDim(Op):
     dim); the gradient goes back to those positions. ``pick(a, d, option)`` returns the
     indices (keepdims); ``option`` is the op's name or median's ignore_nan flag."""
 
+    abstract = True
+
     @staticmethod
     def pick(a, d, option):
         raise NotImplementedError

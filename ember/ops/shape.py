@@ -398,6 +398,8 @@ moveaxis = movedim
 class _View(Op):
     """A view given by ``view_of(array, *params)`` on parameters that ``check`` validated
     and normalised. Backward writes the gradient into that view of zeros."""
+
+    abstract = True
     view = True
 
     @classmethod
