@@ -225,7 +225,7 @@ def _dispatch_meta(op, args, arrays, kwargs, requires):
     Autograd does not record through meta tensors: an output requires grad when an input
     does (and grad mode is on), as a leaf.
     """
-    for t, a in zip(_tensor_args(args), _flat_arrays(arrays)):
+    for a in _flat_arrays(arrays):
         if type(a) is not MetaArray:
             raise RuntimeError(f"{op.aten}: expected all tensors to be on the same device, but "
                                f"found at least two devices, meta and cpu!")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 __all__ = ["Argument", "Schema", "parse"]
 
@@ -110,7 +110,7 @@ def _argument(text: str, kwarg_only: bool, what: str) -> Argument:
     return Argument(name, typ, m.group("default"), kwarg_only, alias)
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse(signature: str) -> Schema:
     """``Schema`` of a signature string; ValueError naming what cannot be read."""
     m = re.fullmatch(r"\s*([\w.]+)\((.*)\)\s*->\s*(.+?)\s*", signature)

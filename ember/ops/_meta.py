@@ -38,10 +38,9 @@ def broadcast_shapes(*shapes) -> tuple:
         for i, n in enumerate(s, ndim - len(s)):
             if n != 1:
                 if out[i] != 1 and out[i] != n:
-                    a, b = shapes[0], s
                     raise RuntimeError(
-                        f"The size of tensor a ({a[i - ndim + len(a)] if i - ndim + len(a) >= 0 else 1}) "
-                        f"must match the size of tensor b ({n}) at non-singleton dimension {i}")
+                        f"The size of tensor a ({out[i]}) must match the size of tensor b "
+                        f"({n}) at non-singleton dimension {i}")
                 out[i] = n
     return tuple(out)
 
