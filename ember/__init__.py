@@ -12,7 +12,8 @@ import numpy as _np
 from . import _dtype
 from ._device import device
 from ._dtype import (bfloat16, bool, cdouble, cfloat, complex64, complex128, double, dtype,
-                     float, float16, float32, float64, get_default_dtype, half, int, int8,
+                     float, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz,
+                     float16, float32, float64, get_default_dtype, half, int, int8,
                      int16, int32, int64, long, promote_types, set_default_dtype, short,
                      uint8)
 from ._tensor import Size, Tensor

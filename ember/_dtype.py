@@ -20,6 +20,7 @@ __all__ = [
     "dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
     "float32", "float64", "complex64", "complex128", "half", "float", "double", "short",
     "int", "long", "cfloat", "cdouble", "get_default_dtype", "set_default_dtype",
+    "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
     "promote_types", "can_cast",
 ]
 
@@ -74,6 +75,14 @@ float64 = dtype("float64", np.float64, _FLOAT, 9)
 complex64 = dtype("complex64", np.complex64, _COMPLEX, 10)
 complex128 = dtype("complex128", np.complex128, _COMPLEX, 11)
 
+# float8 (storage and conversion types, as in torch: ops other than copies, views, cat and
+# conversions are not defined for them, and they do not promote with other dtypes).
+float8_e4m3fn = dtype("float8_e4m3fn", ml_dtypes.float8_e4m3fn, _FLOAT, 6)
+float8_e5m2 = dtype("float8_e5m2", ml_dtypes.float8_e5m2, _FLOAT, 6)
+float8_e4m3fnuz = dtype("float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, _FLOAT, 6)
+float8_e5m2fnuz = dtype("float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, _FLOAT, 6)
+_FLOAT8 = (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz)
+
 half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001
 cfloat, cdouble = complex64, complex128
@@ -81,9 +90,11 @@ cfloat, cdouble = complex64, complex128
 _SCALAR_NAMES = {
     "bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
     "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float",
-    "float64": "Double", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
+    "float64": "Double", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+    "float8_e4m3fn": "Float8_e4m3fn", "float8_e5m2": "Float8_e5m2",
+    "float8_e4m3fnuz": "Float8_e4m3fnuz", "float8_e5m2fnuz": "Float8_e5m2fnuz"}
 _ALL = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64,
-        complex64, complex128)
+        complex64, complex128) + _FLOAT8
 _FROM_NP = {d.np: d for d in _ALL}
 _NAMES = {d.name: d for d in _ALL}
 
@@ -127,6 +138,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """torch.promote_types: the smallest dtype both ``a`` and ``b`` can be cast to."""
     if a is b:
         return a
+    if a in _FLOAT8 or b in _FLOAT8:
+        raise RuntimeError(f"Promotion for Float8 Types is not supported, attempted to promote "
+                           f"{a.scalar_name} and {b.scalar_name}")
     if {a, b} == {uint8, int8}:
         return int16
     if {a, b} == {float16, bfloat16}:
@@ -187,3 +201,25 @@ def can_cast(from_: dtype, to: dtype) -> builtins.bool:
     if from_._category > to._category:
         return False
     return not (from_ is not bool and to is bool)
+
+
+# torch saturates conversions to float8_e4m3fn (inf and out-of-range values become +-448,
+# NaN stays NaN) where a plain cast gives NaN, and writes NaN as 0x7F (ml_dtypes: 0x7E) in
+# float8_e5m2. The "fnuz" types overflow to NaN in both.
+_E4M3FN_MAX = 448.0
+
+
+def cast(arr: np.ndarray, np_dtype) -> np.ndarray:
+    """``arr.astype(np_dtype)`` with torch's conversion semantics where NumPy's differ
+    (float8 conversions)."""
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype != float8_e4m3fn.np and np_dtype != float8_e5m2.np:
+        return arr.astype(np_dtype)
+    if arr.dtype.kind not in "fiub":  # bfloat16 and float8 sources go through float32
+        arr = arr.astype(np.float32)
+    if np_dtype == float8_e4m3fn.np:
+        return np.clip(arr, -_E4M3FN_MAX, _E4M3FN_MAX).astype(np_dtype)
+    out = arr.astype(np_dtype)
+    if arr.dtype.kind in "fc":
+        out.view(np.uint8)[np.isnan(arr)] = 0x7F
+    return out

@@ -21,7 +21,7 @@ import numpy as np
 from . import _dtype
 from ._device import CPU, META, check_device, device
 from ._meta import MetaArray
-from ._state import STATE
+from ._state import ACTIVE, STATE
 
 
 class Tensor:
@@ -146,7 +146,9 @@ class Tensor:
         return self._data.flags.c_contiguous
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f" or self._data.dtype == _dtype.bfloat16.np
+        kind = self._data.dtype.kind
+        return kind == "f" or (kind == "V" and _dtype.from_numpy_dtype(
+            self._data.dtype).is_floating_point)  # ml_dtypes' bfloat16 and float8
 
     def is_complex(self) -> bool:
         return self._data.dtype.kind == "c"
@@ -399,7 +401,7 @@ def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:
     t._hooks = None
     t._post_acc_hooks = None
     t._retains_grad = False
-    t._inference = STATE.inference
+    t._inference = STATE.inference if ACTIVE.inference else False
 
 
 def _make(arr: np.ndarray, requires_grad: bool = False) -> Tensor:

@@ -67,6 +67,7 @@ class _StorageRef:
 
 
 _REBUILD_TENSOR = _Global("torch._utils", "_rebuild_tensor_v2")
+_REBUILD_TENSOR_V3 = _Global("torch._utils", "_rebuild_tensor_v3")
 _REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
 _ORDERED_DICT = _Global("collections", "OrderedDict")
 
@@ -88,6 +89,9 @@ class _Pickler(pickle._Pickler):
 
     def persistent_id(self, obj):
         if isinstance(obj, _StorageRef):
+            if obj.dtype.name not in _STORAGE_NAMES:  # float8: torch's untyped byte storage
+                return ("storage", _Global("torch.storage", "UntypedStorage"), obj.key, "cpu",
+                        obj.numel * obj.dtype.itemsize)
             return ("storage", _Global("torch", _STORAGE_NAMES[obj.dtype.name]), obj.key, "cpu",
                     obj.numel)
         return None
@@ -117,7 +121,10 @@ class _Pickler(pickle._Pickler):
         args = (ref[0], offset_bytes // item, tuple(arr.shape),
                 tuple(s // item for s in arr.strides), t.requires_grad,
                 _Reduced(_ORDERED_DICT, ()))
-        rebuilt = _Reduced(_REBUILD_TENSOR, args)
+        if t.dtype.name in _STORAGE_NAMES:
+            rebuilt = _Reduced(_REBUILD_TENSOR, args)
+        else:  # dtypes without a typed storage (float8) name the dtype, as torch does
+            rebuilt = _Reduced(_REBUILD_TENSOR_V3, args + (_Global("torch", t.dtype.name),))
         from .nn.parameter import Parameter
         if isinstance(t, Parameter):
             return (_REBUILD_PARAMETER, (rebuilt, t.requires_grad, _Reduced(_ORDERED_DICT, ())))
@@ -220,6 +227,18 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return t
 
 
+def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks,
+                       dtype, metadata=None):
+    """torch's rebuild for tensors on an untyped (byte) storage, e.g. float8."""
+    if not isinstance(dtype, _dtype.dtype):
+        raise pickle.UnpicklingError(f"_rebuild_tensor_v3 expects a dtype, got {dtype!r}")
+    if storage.size % dtype.itemsize:
+        raise RuntimeError(f"a storage of {storage.size} bytes does not hold whole "
+                           f"{dtype.name} elements")
+    return _rebuild_tensor_v2(storage.view(dtype.np), storage_offset, size, stride,
+                              requires_grad)
+
+
 def _rebuild_tensor(storage, storage_offset, size, stride):
     return _rebuild_tensor_v2(storage, storage_offset, size, stride)
 
@@ -271,6 +290,7 @@ def _device(*args):
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
@@ -288,6 +308,8 @@ _ALLOWED = {
 }
 for _name in _STORAGE_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_STORAGE_DTYPES[_name])
+_ALLOWED[("torch.storage", "UntypedStorage")] = _StorageType(_dtype.uint8)
+_ALLOWED[("torch", "UntypedStorage")] = _StorageType(_dtype.uint8)
 for _d in _dtype._ALL:
     _ALLOWED[("torch", _d.name)] = _d
 for _alias, _d in (("float", _dtype.float32), ("double", _dtype.float64),
