@@ -19,7 +19,7 @@ import numpy as np
 
 from ._dtype import bfloat16, can_cast, from_numpy_dtype
 from ._meta import MetaArray
-from ._state import STATE
+from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _make
 from .autograd.graph import Node, _SavedOutput, gradient_edge
 
@@ -152,11 +152,11 @@ class DispatchMode:
         return op.apply(*args, **kwargs)
 
     def __enter__(self):
-        STATE.modes.append(self)
+        push_mode(self)
         return self
 
     def __exit__(self, *exc):
-        STATE.modes.remove(self)
+        remove_mode(self)
 
 
 def dispatch(op, *args, **kwargs):
@@ -184,7 +184,7 @@ def dispatch(op, *args, **kwargs):
         handler = _subclass_handler(args)
         if handler is not None:
             return handler(op, tuple({type(t) for t in _tensor_args(args)}), args, kwargs)
-    if STATE.modes:
+    if ACTIVE.modes and STATE.modes:  # the count first: it spares the thread-local read
         mode = STATE.modes.pop()
         try:
             return mode.__ember_dispatch__(op, args, kwargs)

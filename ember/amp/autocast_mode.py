@@ -20,7 +20,7 @@ import warnings
 from .. import _dtype
 from .._device import device as _device
 from .._dispatch import DispatchMode
-from .._state import STATE
+from .._state import STATE, push_mode, remove_mode
 from .._tensor import Tensor
 
 __all__ = ["autocast", "is_autocast_available", "is_autocast_enabled", "get_autocast_dtype",
@@ -108,7 +108,7 @@ class autocast:
         self._prev = list(state)
         state[:] = [self._enabled, self.fast_dtype if self._enabled else state[1]]
         if self._enabled and _MODE not in STATE.modes:
-            STATE.modes.append(_MODE)
+            push_mode(_MODE)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -116,7 +116,7 @@ class autocast:
             return
         _state["cpu"][:] = self._prev
         if not self._prev[0] and _MODE in STATE.modes:
-            STATE.modes.remove(_MODE)
+            remove_mode(_MODE)
 
     def __call__(self, fn):
         @functools.wraps(fn)

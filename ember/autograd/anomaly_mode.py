@@ -1,6 +1,7 @@
 """Anomaly detection: remember where each op was called, and fail on NaN gradients.
 
-Under ``detect_anomaly()`` every recorded node keeps the Python stack of its forward
+Process-wide, as in torch (grad mode is per thread). Under ``detect_anomaly()`` every
+recorded node keeps the Python stack of its forward
 call; when a backward rule returns NaN the engine raises, naming the node, and warns
 with that forward traceback, so the error points at the user's line that made the NaN.
 """
@@ -9,18 +10,18 @@ from __future__ import annotations
 
 import warnings
 
-from .._state import STATE
+from .._state import ACTIVE
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "is_anomaly_check_nan_enabled"]
 
 
 def is_anomaly_enabled() -> bool:
-    return STATE.anomaly
+    return ACTIVE.anomaly
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    return STATE.anomaly_check_nan
+    return ACTIVE.anomaly_check_nan
 
 
 class detect_anomaly:
@@ -33,12 +34,12 @@ class detect_anomaly:
                       "and should only be enabled for debugging.", stacklevel=2)
 
     def __enter__(self):
-        self._prev.append((STATE.anomaly, STATE.anomaly_check_nan))
-        STATE.anomaly, STATE.anomaly_check_nan = True, self.check_nan
+        self._prev.append((ACTIVE.anomaly, ACTIVE.anomaly_check_nan))
+        ACTIVE.anomaly, ACTIVE.anomaly_check_nan = True, self.check_nan
         return None
 
     def __exit__(self, *exc):
-        STATE.anomaly, STATE.anomaly_check_nan = self._prev.pop()
+        ACTIVE.anomaly, ACTIVE.anomaly_check_nan = self._prev.pop()
         return False
 
     def __call__(self, fn):
@@ -55,9 +56,9 @@ class set_detect_anomaly(detect_anomaly):
     """Turn anomaly detection on or off; also usable as a context manager."""
 
     def __init__(self, mode: bool, check_nan: bool = True):
-        self._prev = [(STATE.anomaly, STATE.anomaly_check_nan)]
+        self._prev = [(ACTIVE.anomaly, ACTIVE.anomaly_check_nan)]
         self.mode, self.check_nan = mode, check_nan
-        STATE.anomaly, STATE.anomaly_check_nan = mode, check_nan
+        ACTIVE.anomaly, ACTIVE.anomaly_check_nan = mode, check_nan
 
     def __enter__(self):
         return None

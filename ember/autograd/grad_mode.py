@@ -1,7 +1,7 @@
 """Grad-mode switches: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
 
 Each works as a context manager and as a decorator (of functions and generators), as
-in torch.
+in torch, and acts on the calling thread only (``ember/_state.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 
-from .._state import STATE
+from .._state import STATE, count_inference
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_inference_mode_enabled"]
@@ -31,6 +31,8 @@ class _GradModeContext:
 
     def __enter__(self):
         self._prev = (STATE.grad_enabled, STATE.inference)
+        if self._inference:
+            count_inference(1)
         STATE.grad_enabled = self._enabled
         if self._inference is not None:
             STATE.inference = self._inference
@@ -38,6 +40,8 @@ class _GradModeContext:
 
     def __exit__(self, *exc):
         STATE.grad_enabled, STATE.inference = self._prev
+        if self._inference:
+            count_inference(-1)
         return False
 
     def clone(self):

@@ -22,7 +22,7 @@ import weakref
 
 import numpy as np
 
-from .._state import STATE
+from .._state import ACTIVE, STATE
 from .._tensor import Tensor, _make, _RemovableHandle
 
 _seq = itertools.count()
@@ -78,7 +78,7 @@ class Node:
         self._to_save = None
         self._out_meta = ()
         self._seq = next(_seq)
-        if STATE.anomaly:
+        if ACTIVE.anomaly:
             self._trace = traceback.format_stack()[:-3]
 
     # ---- what forward calls -------------------------------------------------------------
@@ -210,7 +210,7 @@ def _raise_modified(t: Tensor, node: Node, expected: int, output_nr: int | None 
         f", which is output {nr} of {_BACKWARD_SUFFIX.sub('', producer.name())},"
     hint = ("the backtrace further above shows the operation that failed to compute its "
             "gradient. The variable in question was changed in there or anywhere later. Good "
-            "luck!") if STATE.anomaly else (
+            "luck!") if ACTIVE.anomaly else (
         "enable anomaly detection to find the operation that failed to compute its "
         "gradient, with ember.autograd.set_detect_anomaly(True, check_nan=False).")
     raise RuntimeError(
@@ -502,7 +502,7 @@ def _apply(node: Node, grads: list) -> list:
             new = hook(tuple(flat), tuple(grads))
             if new is not None:
                 flat = list(new)
-    if STATE.anomaly and STATE.anomaly_check_nan:
+    if ACTIVE.anomaly and ACTIVE.anomaly_check_nan:
         _check_nan(node, flat)
     return flat
 
