@@ -94,11 +94,9 @@ class GradScaler:
                     continue
                 if g.dtype.name == "float16":
                     raise ValueError("Attempting to unscale FP16 gradients.")
-                arr = g._data
-                if not np.isfinite(arr).all():
+                if not found_inf and not g.isfinite().all():
                     found_inf = True
-                np.multiply(arr, inv_scale, out=arr, casting="unsafe")
-                g._vc[0] += 1
+                g.mul_(float(inv_scale))
         return found_inf
 
     def step(self, optimizer, *args, **kwargs):

@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -47,11 +49,26 @@ class Adadelta(Optimizer):
                     state["square_avg"] = _zeros_like(p)
                     state["acc_delta"] = _zeros_like(p)
                 _bump_step(state["step"])
-                _adadelta(*map(_real, (p._data, p.grad._data, state["square_avg"]._data,
-                                       state["acc_delta"]._data)),
-                          lr=_to_scalar(group["lr"]), rho=group["rho"], eps=group["eps"],
-                          weight_decay=group["weight_decay"], maximize=group["maximize"])
+                _apply_step(FusedAdadelta, p, state["square_avg"], state["acc_delta"],
+                            lr=_to_scalar(group["lr"]), rho=group["rho"], eps=group["eps"],
+                            weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss
+
+
+class FusedAdadelta(OptimizerStep):
+    """One Adadelta update of a parameter and both running averages."""
+
+    name = aten = "_fused_adadelta"
+    signature = ("_fused_adadelta(Tensor(a!) param, Tensor grad, Tensor(b!) square_avg, "
+                 "Tensor(c!) acc_delta, *, float lr, float rho, float eps, float weight_decay, "
+                 "bool maximize) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay,
+                maximize):
+        _adadelta(*map(_real, (param, grad, square_avg, acc_delta)), lr=lr, rho=rho, eps=eps,
+                  weight_decay=weight_decay, maximize=maximize)
+        return param
 
 
 def _adadelta(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,

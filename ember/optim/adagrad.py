@@ -10,7 +10,9 @@ import numpy as np
 from .._tensor import _make
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -60,11 +62,27 @@ class Adagrad(Optimizer):
                 state = self.state[p]
                 if not state:  # a parameter added with add_param_group
                     state = self._init_state(p, group)
-                _adagrad(*map(_real, (p._data, p.grad._data, state["sum"]._data)),
-                         step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
-                         lr_decay=group["lr_decay"], eps=group["eps"],
-                         weight_decay=group["weight_decay"], maximize=group["maximize"])
+                _apply_step(FusedAdagrad, p, state["sum"], step=_bump_step(state["step"]),
+                            lr=_to_scalar(group["lr"]), lr_decay=group["lr_decay"],
+                            eps=group["eps"], weight_decay=group["weight_decay"],
+                            maximize=group["maximize"])
         return loss
+
+
+class FusedAdagrad(OptimizerStep):
+    """One Adagrad update of a parameter and its running sum of squared gradients."""
+
+    name = aten = "_fused_adagrad"
+    signature = ("_fused_adagrad(Tensor(a!) param, Tensor grad, Tensor(b!) state_sum, *, "
+                 "float step, float lr, float lr_decay, float eps, float weight_decay, "
+                 "bool maximize) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, state_sum, *, step, lr, lr_decay, eps, weight_decay,
+                maximize):
+        _adagrad(*map(_real, (param, grad, state_sum)), step=step, lr=lr, lr_decay=lr_decay,
+                 eps=eps, weight_decay=weight_decay, maximize=maximize)
+        return param
 
 
 def _adagrad(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, *, step: float,

@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -39,10 +41,10 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        from . import _kernels
         loss = _call_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = map(_to_scalar, group["betas"])
+            op = FusedAdamW if group["decoupled_weight_decay"] else FusedAdam
             for p in self._params_with_grad(group):
                 state = self.state[p]
                 if not state:
@@ -51,19 +53,46 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = _zeros_like(p)
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = _zeros_like(p)
-                max_sq = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
-                arrays = (*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
-                                       state["exp_avg_sq"]._data)),
-                          None if max_sq is None else _real(max_sq))
-                options = dict(step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
-                               beta1=beta1, beta2=beta2, eps=group["eps"],
-                               weight_decay=group["weight_decay"], maximize=group["maximize"],
-                               decoupled_weight_decay=group["decoupled_weight_decay"])
-                if _kernels.fusable(*arrays):
-                    _kernels.adam(*map(_kernels.flat, arrays), **options)
-                else:
-                    _adam(*arrays, **options)
+                _apply_step(op, p, state["exp_avg"], state["exp_avg_sq"],
+                            state.get("max_exp_avg_sq") if group["amsgrad"] else None,
+                            step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                            beta1=beta1, beta2=beta2, eps=group["eps"],
+                            weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss
+
+
+class FusedAdam(OptimizerStep):
+    """One Adam update of a parameter and its moments (``max_exp_avg_sq`` with AMSGrad):
+    the Numba kernel where the layout allows, else the NumPy reference ``_adam``."""
+
+    name = aten = "_fused_adam"
+    signature = ("_fused_adam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
+                 "Tensor(c!) exp_avg_sq, Tensor(d!)? max_exp_avg_sq, *, float step, float lr, "
+                 "float beta1, float beta2, float eps, float weight_decay, bool maximize) "
+                 "-> Tensor")
+    decoupled_weight_decay = False
+
+    @classmethod
+    def forward(cls, ctx, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr,
+                beta1, beta2, eps, weight_decay, maximize):
+        from . import _kernels
+        arrays = (*map(_real, (param, grad, exp_avg, exp_avg_sq)),
+                  None if max_exp_avg_sq is None else _real(max_exp_avg_sq))
+        update = _kernels.adam if _kernels.fusable(*arrays) else _adam
+        if update is _kernels.adam:
+            arrays = tuple(map(_kernels.flat, arrays))
+        update(*arrays, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+               weight_decay=weight_decay, maximize=maximize,
+               decoupled_weight_decay=cls.decoupled_weight_decay)
+        return param
+
+
+class FusedAdamW(FusedAdam):
+    """One AdamW update: Adam whose weight decay shrinks the parameter directly."""
+
+    name = aten = "_fused_adamw"
+    signature = FusedAdam.signature.replace("_fused_adam(", "_fused_adamw(")
+    decoupled_weight_decay = True
 
 
 def _adam(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,

@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -46,12 +48,27 @@ class Adamax(Optimizer):
                     state["step"] = _scalar_state(0.0)
                     state["exp_avg"] = _zeros_like(p)
                     state["exp_inf"] = _zeros_like(p)
-                _adamax(*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
-                                     state["exp_inf"]._data)),
-                        step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
-                        beta1=beta1, beta2=beta2, eps=group["eps"],
-                        weight_decay=group["weight_decay"], maximize=group["maximize"])
+                _apply_step(FusedAdamax, p, state["exp_avg"], state["exp_inf"],
+                            step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                            beta1=beta1, beta2=beta2, eps=group["eps"],
+                            weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss
+
+
+class FusedAdamax(OptimizerStep):
+    """One Adamax update of a parameter, its first moment and its infinity norm."""
+
+    name = aten = "_fused_adamax"
+    signature = ("_fused_adamax(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
+                 "Tensor(c!) exp_inf, *, float step, float lr, float beta1, float beta2, "
+                 "float eps, float weight_decay, bool maximize) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, exp_avg, exp_inf, *, step, lr, beta1, beta2, eps,
+                weight_decay, maximize):
+        _adamax(*map(_real, (param, grad, exp_avg, exp_inf)), step=step, lr=lr, beta1=beta1,
+                beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        return param
 
 
 def _adamax(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_inf: np.ndarray, *,

@@ -139,20 +139,22 @@ class LBFGS(Optimizer):
             else _real(p.grad._data).reshape(-1) for p in self._params])
 
     def _add_grad(self, step_size: float, update: np.ndarray) -> None:
+        """``p += step_size * update`` for each parameter's slice of the flat vector."""
         offset = 0
         for p in self._params:
-            view = _real(p._data)
-            view += step_size * update[offset:offset + view.size].reshape(view.shape)
-            offset += view.size
-            p._vc[0] += 1
+            n = _real(p._data).size
+            chunk = update[offset:offset + n]
+            if p.is_complex():
+                chunk = chunk.view(p._data.dtype)
+            p.add_(_make(chunk.reshape(p._data.shape)), alpha=step_size)
+            offset += n
 
     def _clone_param(self) -> list[np.ndarray]:
         return [p._data.copy() for p in self._params]
 
     def _set_param(self, params_data: list[np.ndarray]) -> None:
         for p, pdata in zip(self._params, params_data):
-            p._data[...] = pdata
-            p._vc[0] += 1
+            p.copy_(_make(pdata))
 
     def _directional_evaluate(self, closure, x, t, d) -> tuple[float, np.ndarray]:
         self._add_grad(t, d)

@@ -55,7 +55,7 @@ def _param_groups_val_list(optimizer: Optimizer, key: str) -> list:
 def _update_param_group_val(param_group: dict[str, Any], key: str, val: Any) -> None:
     """Set a group option; a Tensor-valued option (e.g. a Tensor lr) is filled in place."""
     if isinstance(param_group[key], Tensor):
-        param_group[key]._data[...] = _to_scalar(val)
+        param_group[key].fill_(_to_scalar(val))
     else:
         param_group[key] = val
 

@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -51,15 +53,33 @@ class NAdam(Optimizer):
                     state["mu_product"] = _scalar_state(1.0)
                     state["exp_avg"] = _zeros_like(p)
                     state["exp_avg_sq"] = _zeros_like(p)
-                _nadam(*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
-                                    state["exp_avg_sq"]._data)),
-                       state["mu_product"]._data, step=_bump_step(state["step"]),
-                       lr=_to_scalar(group["lr"]), beta1=beta1, beta2=beta2,
-                       eps=group["eps"], weight_decay=group["weight_decay"],
-                       momentum_decay=group["momentum_decay"],
-                       decoupled_weight_decay=group["decoupled_weight_decay"],
-                       maximize=group["maximize"])
+                _apply_step(FusedNAdam, p, state["exp_avg"], state["exp_avg_sq"],
+                            state["mu_product"], step=_bump_step(state["step"]),
+                            lr=_to_scalar(group["lr"]), beta1=beta1, beta2=beta2,
+                            eps=group["eps"], weight_decay=group["weight_decay"],
+                            momentum_decay=group["momentum_decay"],
+                            decoupled_weight_decay=group["decoupled_weight_decay"],
+                            maximize=group["maximize"])
         return loss
+
+
+class FusedNAdam(OptimizerStep):
+    """One NAdam update of a parameter, its moments and the running product of momenta."""
+
+    name = aten = "_fused_nadam"
+    signature = ("_fused_nadam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
+                 "Tensor(c!) exp_avg_sq, Tensor(d!) mu_product, *, float step, float lr, "
+                 "float beta1, float beta2, float eps, float weight_decay, float momentum_decay, "
+                 "bool decoupled_weight_decay, bool maximize) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, exp_avg, exp_avg_sq, mu_product, *, step, lr, beta1, beta2,
+                eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize):
+        _nadam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), mu_product, step=step, lr=lr,
+               beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+               momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+               maximize=maximize)
+        return param
 
 
 def _nadam(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,

@@ -1,9 +1,11 @@
 """The Optimizer base class, as ``torch.optim.Optimizer``.
 
-Parameters are ember Tensors. Optimizers update them in place on their NumPy arrays,
-outside the autograd graph, and bump each parameter's version counter as any in-place op
-does. The per-parameter math of each algorithm lives in one function over NumPy arrays
-(torch's ``_single_tensor_*`` style), so that it can be fused into a compiled kernel.
+Parameters are ember Tensors. Each algorithm's per-parameter update is one op (an
+``OptimizerStep``: ``_fused_adam_``, ``_fused_sgd_``, ...) dispatched in place on the
+parameter, outside the autograd graph: modes (profiler, compiler capture) see every
+update, and the dispatcher's in-place path bumps the parameter's version counter as it
+does for any in-place op. The op's kernel is one function over NumPy arrays (torch's
+``_single_tensor_*`` math), or a fused Numba kernel where one exists.
 
 State dicts have torch's exact structure (``{'state': {index: {...}}, 'param_groups':
 [{..., 'params': [index, ...]}]}``) and the same keys per algorithm, so a state dict moves
@@ -23,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype
+from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make, _RemovableHandle
 from ..autograd import enable_grad, no_grad
+from ..ops import _meta
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -260,8 +264,7 @@ class Optimizer:
                     grad.detach_()
                 else:
                     grad.requires_grad_(False)
-                grad._data[...] = 0
-                grad._vc[0] += 1
+                grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
@@ -320,15 +323,35 @@ class Optimizer:
     # ---- helpers for the algorithms ---------------------------------------------------------
 
     def _params_with_grad(self, group: dict[str, Any]) -> Iterator[Tensor]:
-        """Yield each parameter of ``group`` that has a gradient.
-
-        The caller updates the parameter in place; its version counter is bumped after.
-        """
+        """Yield each parameter of ``group`` that has a gradient."""
         for p in group["params"]:
-            if p.grad is None:
-                continue
-            yield p
-            p._vc[0] += 1
+            if p.grad is not None:
+                yield p
+
+
+class OptimizerStep(Op):
+    """An optimizer's update of one parameter, as one op applied in place:
+    ``dispatch(Step.inplace_op(), param, param.grad, *state, **hyperparameters)``.
+
+    ``forward`` updates the state buffers (the ``Tensor(x!)`` arguments of the signature)
+    in place and returns the parameter's array updated in place, so the dispatcher's
+    in-place write has nothing left to copy and only bumps the version counter. The ops
+    are outside autograd (``differentiable = False``), as torch's ``_fused_adam_``.
+    """
+
+    abstract = True
+    kind = "opaque"
+    differentiable = False
+
+    @staticmethod
+    def meta(param, *args, **kwargs):
+        return _meta.like(param)
+
+
+def _apply_step(op: type[OptimizerStep], param: Tensor, *state: Tensor | None,
+                **options: Any) -> None:
+    """Run ``op`` in place on ``param`` with its gradient and ``state`` buffers."""
+    dispatch(op.inplace_op(), param, param.grad, *state, **options)
 
 
 def _add_hook(hooks: OrderedDict, hook: Callable, prepend: bool) -> _RemovableHandle:
@@ -383,7 +406,7 @@ def _scalar_state(value: float) -> Tensor:
 
 def _bump_step(step_t: Tensor) -> float:
     """Increment ``state['step']`` in place and return the new count."""
-    step_t._data += 1
+    step_t.add_(1)
     return float(step_t._data)
 
 

@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -47,14 +49,31 @@ class RAdam(Optimizer):
                     state["step"] = _scalar_state(0.0)
                     state["exp_avg"] = _zeros_like(p)
                     state["exp_avg_sq"] = _zeros_like(p)
-                _radam(*map(_real, (p._data, p.grad._data, state["exp_avg"]._data,
-                                    state["exp_avg_sq"]._data)),
-                       step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
-                       beta1=beta1, beta2=beta2, eps=group["eps"],
-                       weight_decay=group["weight_decay"],
-                       decoupled_weight_decay=group["decoupled_weight_decay"],
-                       maximize=group["maximize"])
+                _apply_step(FusedRAdam, p, state["exp_avg"], state["exp_avg_sq"],
+                            step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                            beta1=beta1, beta2=beta2, eps=group["eps"],
+                            weight_decay=group["weight_decay"],
+                            decoupled_weight_decay=group["decoupled_weight_decay"],
+                            maximize=group["maximize"])
         return loss
+
+
+class FusedRAdam(OptimizerStep):
+    """One RAdam update of a parameter and its moments."""
+
+    name = aten = "_fused_radam"
+    signature = ("_fused_radam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
+                 "Tensor(c!) exp_avg_sq, *, float step, float lr, float beta1, float beta2, "
+                 "float eps, float weight_decay, bool decoupled_weight_decay, bool maximize) "
+                 "-> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                weight_decay, decoupled_weight_decay, maximize):
+        _radam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), step=step, lr=lr, beta1=beta1,
+               beta2=beta2, eps=eps, weight_decay=weight_decay,
+               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        return param
 
 
 def _radam(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,

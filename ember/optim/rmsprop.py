@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
@@ -55,13 +57,31 @@ class RMSprop(Optimizer):
                         state["grad_avg"] = _zeros_like(p)
                 _bump_step(state["step"])
                 buf, grad_avg = (state.get(k) for k in ("momentum_buffer", "grad_avg"))
-                _rmsprop(*map(_real, (p._data, p.grad._data, state["square_avg"]._data)),
-                         None if grad_avg is None else _real(grad_avg._data),
-                         None if buf is None else _real(buf._data),
-                         lr=_to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
-                         weight_decay=group["weight_decay"], momentum=group["momentum"],
-                         maximize=group["maximize"])
+                _apply_step(FusedRMSprop, p, state["square_avg"], grad_avg, buf,
+                            lr=_to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
+                            weight_decay=group["weight_decay"], momentum=group["momentum"],
+                            maximize=group["maximize"])
         return loss
+
+
+class FusedRMSprop(OptimizerStep):
+    """One RMSprop update of a parameter and its running averages (``grad_avg`` when
+    centered, ``momentum_buffer`` with momentum; None otherwise)."""
+
+    name = aten = "_fused_rmsprop"
+    signature = ("_fused_rmsprop(Tensor(a!) param, Tensor grad, Tensor(b!) square_avg, "
+                 "Tensor(c!)? grad_avg, Tensor(d!)? momentum_buffer, *, float lr, float alpha, "
+                 "float eps, float weight_decay, float momentum, bool maximize) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps,
+                weight_decay, momentum, maximize):
+        _rmsprop(*map(_real, (param, grad, square_avg)),
+                 None if grad_avg is None else _real(grad_avg),
+                 None if momentum_buffer is None else _real(momentum_buffer), lr=lr,
+                 alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                 maximize=maximize)
+        return param
 
 
 def _rmsprop(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,

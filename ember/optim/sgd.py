@@ -9,7 +9,9 @@ import numpy as np
 
 from .optimizer import (
     Optimizer,
+    OptimizerStep,
     ParamsT,
+    _apply_step,
     _call_closure,
     _check_common,
     _real,
@@ -49,12 +51,30 @@ class SGD(Optimizer):
                     first = state.get("momentum_buffer") is None
                     if first:
                         state["momentum_buffer"] = _zeros_like(p)
-                    buf = _real(state["momentum_buffer"]._data)
-                _sgd(_real(p._data), _real(p.grad._data), buf, first,
-                     lr=_to_scalar(group["lr"]), momentum=momentum,
-                     dampening=group["dampening"], weight_decay=group["weight_decay"],
-                     nesterov=group["nesterov"], maximize=group["maximize"])
+                    buf = state["momentum_buffer"]
+                _apply_step(FusedSGD, p, buf, lr=_to_scalar(group["lr"]), momentum=momentum,
+                            dampening=group["dampening"], weight_decay=group["weight_decay"],
+                            nesterov=group["nesterov"], maximize=group["maximize"],
+                            is_first_step=first)
         return loss
+
+
+class FusedSGD(OptimizerStep):
+    """One SGD update of a parameter and its momentum buffer (None without momentum)."""
+
+    name = aten = "_fused_sgd"
+    signature = ("_fused_sgd(Tensor(a!) param, Tensor grad, Tensor(b!)? momentum_buffer, *, "
+                 "float lr, float momentum, float dampening, float weight_decay, bool nesterov, "
+                 "bool maximize, bool is_first_step) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
+                nesterov, maximize, is_first_step):
+        _sgd(_real(param), _real(grad), None if momentum_buffer is None else
+             _real(momentum_buffer), is_first_step, lr=lr, momentum=momentum,
+             dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+             maximize=maximize)
+        return param
 
 
 def _sgd(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, first: bool, *,

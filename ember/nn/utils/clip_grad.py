@@ -52,8 +52,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
         return
     coef = min(float(max_norm) / (float(total_norm) + 1e-6), 1.0)
     for g in grads:
-        g._data *= np.asarray(coef, dtype=g._data.dtype)
-        g._vc[0] += 1
+        g.mul_(coef)
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
@@ -74,5 +73,4 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     clip_value = float(clip_value)
     for p in _tensors(parameters):
         if p.grad is not None:
-            np.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
-            p.grad._vc[0] += 1
+            p.grad.clamp_(-clip_value, clip_value)
