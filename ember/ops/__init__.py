@@ -20,5 +20,6 @@ def all_ops() -> dict:
         importlib.import_module(f"{__name__}.{name}")
     importlib.import_module("ember.random")
     importlib.import_module("ember.linalg")
+    importlib.import_module("ember.optim")  # the optimizers' update steps (_fused_adam...)
     from .._dispatch import OPS
     return OPS
