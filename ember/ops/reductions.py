@@ -17,8 +17,10 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16, from_numpy_dtype
+from .._meta import MetaArray
 from .._state import STATE
-from .._tensor import Tensor, _make, tensor_method
+from .._tensor import Tensor, tensor_method
+from . import _meta
 from ._return_types import return_type, values_indices
 from ._util import dtype_name, float_result, wrap_dim, wrap_dims
 
@@ -65,9 +67,17 @@ def _expand_back(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
     return g.expand(shape)
 
 
-def _const(arr, like: Tensor) -> Tensor:
-    """A constant tensor (no graph) in the dtype of ``like``."""
-    return _make(np.asarray(arr, dtype=like._data.dtype))
+def _reduction_meta(a, dims: tuple | None, keepdim: bool, dtype) -> MetaArray:
+    """The result of reducing ``dims`` (None: all) of ``a``: NumPy lays it out in the
+    input's memory order, the reduced dims dropped (or kept with size 1)."""
+    dims = _all_dims(dims, a.ndim)
+    kept = _keep_shape(a.shape, dims)
+    dtype = np.dtype(dtype)
+    strides = _meta.layout(kept, dtype.itemsize, MetaArray(kept, a.dtype, a.strides))
+    if not keepdim:
+        kept = _meta.reduced(a.shape, dims, False)
+        strides = tuple(st for i, st in enumerate(strides) if i not in dims)
+    return MetaArray(kept, dtype, strides)
 
 
 def _is_float(a: np.ndarray) -> bool:
@@ -125,28 +135,58 @@ def _out(result: Tensor, out: Tensor | None) -> Tensor:
     return write_out(result, out)
 
 
-def _evenly(g: Tensor, a: np.ndarray, value: np.ndarray, dims: tuple, keepdim: bool,
+class _EvenShares(Op):
+    """Each element's share of the gradient of a value-selecting reduction (amax, median
+    of all, the inf-norm): ``1/k`` where it equals the selected ``value`` (``k`` elements
+    do), else 0; NaNs share a NaN value when ``nan_hits`` (otherwise a NaN result has a
+    NaN gradient), as torch. Piecewise constant, so not differentiable; one op instead of
+    the eq/isnan/sum/div chain torch's rule spells out."""
+
+    aten = "_even_shares"
+    signature = "_evenshares(Tensor a, Tensor value, int[] dims, bool nan_hits) -> Tensor"
+    kind = "reduction"
+    differentiable = False
+
+    @staticmethod
+    def meta(a, value, dims, nan_hits):
+        return _meta.new(a.shape, a.dtype)
+
+    @staticmethod
+    def forward(ctx, a, value, dims, nan_hits):
+        value = value.reshape(_keep_shape(a.shape, dims))
+        hit = a == value
+        if nan_hits and a.dtype.kind == "f":
+            hit |= np.isnan(a) & np.isnan(value)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (hit / np.sum(hit, axis=dims, keepdims=True)).astype(a.dtype, order="C")
+
+
+def _evenly(g: Tensor, a: Tensor, value: Tensor, dims: tuple, keepdim: bool,
             nan_hits: bool = True) -> Tensor:
-    """The gradient of a value-selecting reduction (amax, median, ...), split evenly among
-    the elements equal to the selected value (or among the NaNs if it is NaN and
-    ``nan_hits``; otherwise a NaN result has a NaN gradient), as torch."""
-    shape = a.shape
-    value = value.reshape(_keep_shape(shape, dims))
-    hit = a == value
-    if nan_hits and a.dtype.kind == "f":
-        hit |= np.isnan(a) & np.isnan(value)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = hit / np.sum(hit, axis=dims, keepdims=True)
-    return _expand_back(g, shape, dims, keepdim) * _const(weight, g)
+    """The gradient of a value-selecting reduction, split evenly among the elements equal
+    to the selected value (``_EvenShares``)."""
+    shares = dispatch(_EvenShares, a, value, dims, nan_hits)
+    return _expand_back(g, a.shape, dims, keepdim) * shares
 
 
 class _ScatterAlong(Op):
     """``zeros(shape)`` with ``src`` put (or added, with repeated indices) at ``index``
-    along ``dim``: routes gradients of value-selecting ops to where the value came from."""
+    along ``dim``: routes gradients of value-selecting ops (max/min/median along a dim,
+    cummax/cummin) to where each value came from; torch's ``scatter_add`` into zeros."""
+
+    aten = "scatter_add"
+    signature = ("_scatteralong(Tensor src, Tensor index, int dim, int[] shape, "
+                 "bool accumulate) -> Tensor")
+    kind = "opaque"
+
+    @staticmethod
+    def meta(src, index, dim, shape, accumulate):
+        return _meta.new(shape, src.dtype)
 
     @staticmethod
     def forward(ctx, src, index, dim, shape, accumulate):
-        ctx.index, ctx.dim = index, dim
+        ctx.dim = dim
+        ctx.save_for_backward(index)
         out = np.zeros(shape, dtype=src.dtype)
         where = _along(index, dim)
         if accumulate:
@@ -157,18 +197,32 @@ class _ScatterAlong(Op):
 
     @staticmethod
     def backward(ctx, g):
-        return dispatch(_GatherAlong, g, ctx.index, ctx.dim)
+        (index,) = ctx.saved_tensors
+        return dispatch(_GatherAlong, g, index, ctx.dim), None
 
 
 class _GatherAlong(Op):
+    """``a``'s values at ``index`` along ``dim`` (torch's ``gather``): the gradient of
+    ``_ScatterAlong``."""
+
+    aten = "gather"
+    signature = "_gatheralong(Tensor a, Tensor index, int dim) -> Tensor"
+    kind = "opaque"
+
+    @staticmethod
+    def meta(a, index, dim):
+        return _meta.new(index.shape, a.dtype)
+
     @staticmethod
     def forward(ctx, a, index, dim):
-        ctx.index, ctx.dim, ctx.shape = index, dim, a.shape
+        ctx.dim, ctx.shape = dim, a.shape
+        ctx.save_for_backward(index)
         return np.take_along_axis(a, index, dim)
 
     @staticmethod
     def backward(ctx, g):
-        return dispatch(_ScatterAlong, g, ctx.index, ctx.dim, ctx.shape, True)
+        (index,) = ctx.saved_tensors
+        return dispatch(_ScatterAlong, g, index, ctx.dim, ctx.shape, True), None
 
 
 def _along(index: np.ndarray, dim: int) -> tuple:
@@ -179,18 +233,28 @@ def _along(index: np.ndarray, dim: int) -> tuple:
                  for i, s in enumerate(index.shape))
 
 
-def _route(g: Tensor, index: np.ndarray, dim: int, shape: tuple,
+def _route(g: Tensor, index: Tensor, dim: int, shape: tuple,
            accumulate: bool = False) -> Tensor:
     """Backward of ops returning ``(values, indices)`` along ``dim``: ``g`` goes where
-    each value came from. ``index`` has the input's number of dims."""
+    each value came from (``index``: the op's saved indices output)."""
     if g.ndim < len(shape):
-        g = g.unsqueeze(dim)
+        g, index = g.unsqueeze(dim), index.unsqueeze(dim)
     return dispatch(_ScatterAlong, g, index, dim, shape, accumulate)
 
 
 # ---- sum, mean, prod -----------------------------------------------------------------------
 
 class Sum(Op):
+    aten = "sum"
+    signature = ("sum.dim_IntList(Tensor a, int[1]? dim=None, bool keepdim=False, "
+                 "ScalarType? dtype=None) -> Tensor")
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim=None, keepdim=False, dtype=None):
+        dtype = _int_to_long(a.dtype) if dtype is None else dtype
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, dtype)
+
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
         dims = _reduce_dims(dim, a.ndim)
@@ -206,6 +270,12 @@ class Sum(Op):
 
 
 class Nansum(Op):
+    aten = "nansum"
+    signature = ("nansum(Tensor a, int[1]? dim=None, bool keepdim=False, "
+                 "ScalarType? dtype=None) -> Tensor")
+    kind = "reduction"
+    meta = Sum.meta
+
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
         dims = _reduce_dims(dim, a.ndim)
@@ -219,10 +289,21 @@ class Nansum(Op):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim) * _const(~np.isnan(a._data), g)
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim).masked_fill(a.isnan(), 0)
 
 
 class Mean(Op):
+    aten = "mean"
+    signature = ("mean.dim(Tensor a, int[1]? dim=None, bool keepdim=False, "
+                 "ScalarType? dtype=None) -> Tensor")
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim=None, keepdim=False, dtype=None):
+        _check_mean_dtype("mean", a, dtype)
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim,
+                               a.dtype if dtype is None else dtype)
+
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
         _check_mean_dtype("mean", a, dtype)
@@ -256,12 +337,29 @@ def _check_mean_dtype(name: str, a: np.ndarray, dtype) -> None:
                            f"a floating point or complex dtype. Got: {dtype_name(a)}")
 
 
+def _prod_dims(a, dim) -> tuple | None:
+    """prod reduces one dim (None: all); a 0-d input accepts dim 0 / -1."""
+    if dim is None or not a.ndim:
+        if dim is not None:
+            wrap_dim(dim, 0)
+        return None
+    return (wrap_dim(dim, a.ndim),)
+
+
 class Prod(Op):
+    aten = "prod"
+    signature = ("prod.dim_int(Tensor a, int? dim=None, bool keepdim=False, "
+                 "ScalarType? dtype=None) -> Tensor")
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim=None, keepdim=False, dtype=None):
+        dtype = _int_to_long(a.dtype) if dtype is None else dtype
+        return _reduction_meta(a, _prod_dims(a, dim), keepdim, dtype)
+
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
-        dims = None if dim is None or not a.ndim else (wrap_dim(dim, a.ndim),)
-        if dim is not None and not a.ndim:
-            wrap_dim(dim, 0)
+        dims = _prod_dims(a, dim)
         ctx.shape, ctx.dims, ctx.keepdim = a.shape, _all_dims(dims, a.ndim), keepdim
         dtype = _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
         x = _acc(a.astype(dtype, copy=False))
@@ -286,9 +384,16 @@ def _prod_of_others(a: Tensor, dim: int) -> Tensor:
     """``prod_{j != i} a_j`` along ``dim`` without dividing (so zeros are fine): row ``i`` of
     an n x n tensor holds ``a`` with ``a_i`` replaced by one. O(n^2), used only with zeros."""
     a = a.transpose(dim, -1)
-    eye = np.eye(a.shape[-1], dtype=a._data.dtype)
-    others = (a.unsqueeze(-2) * _make(1 - eye) + _make(eye)).prod(-1)
+    n = a.shape[-1]
+    others = a.unsqueeze(-2).expand(*a.shape[:-1], n, n).masked_fill(_eye(n), 1).prod(-1)
     return others.transpose(dim, -1)
+
+
+def _eye(n: int) -> Tensor:
+    """The n x n identity as a bool mask (a factory op, so modes see it)."""
+    from .._dtype import bool as bool_
+    from .creation import eye
+    return eye(n, dtype=bool_)
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:  # noqa: A001
@@ -310,10 +415,9 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
     if not input.is_floating_point():
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
                            f"but got {dtype_name(input._data)}")
-    dims = _reduce_dims(dim, input.ndim)
-    count = np.sum(~np.isnan(input._data), axis=dims, keepdims=keepdim)
     total = nansum(input, dim, keepdim, dtype=dtype)
-    return _out(total / _const(count, total), out)
+    count = sum(input.isnan().logical_not(), dim, keepdim, dtype=total.dtype)
+    return _out(total / count, out)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
@@ -327,9 +431,19 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
 
 class Amax(Op):
     """max/min over some dims without indices (``amax``, ``max()``); ties share the
-    gradient evenly."""
+    gradient evenly. ``name`` is the public function's, for its error messages and
+    its NaN rule (max/min route the gradient to NaNs, amax/amin/aminmax give NaN)."""
 
+    aten = "amax"
+    signature = "amax(Tensor a, int[1]? dim, bool keepdim, str name) -> Tensor"
+    kind = "reduction"
     reduce = staticmethod(np.amax)
+
+    @staticmethod
+    def meta(a, dim, keepdim, name):
+        dims = _reduce_dims(dim, a.ndim)
+        _check_nonempty(name, a, dims)
+        return _reduction_meta(a, dims, keepdim, a.dtype)
 
     @classmethod
     def forward(cls, ctx, a, dim, keepdim, name):
@@ -337,26 +451,30 @@ class Amax(Op):
         _check_nonempty(name, a, dims)
         out = np.asarray(cls.reduce(a, axis=dims, keepdims=keepdim))
         ctx.dims, ctx.keepdim = _all_dims(dims, a.ndim), keepdim
-        ctx.nan_hits = name in ("max", "min")  # amax/amin/aminmax: NaN gradient at a NaN
+        ctx.nan_hits = name in ("max", "min")
         ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        return _evenly(g, a._data, out._data, ctx.dims, ctx.keepdim, ctx.nan_hits)
+        return _evenly(g, a, out, ctx.dims, ctx.keepdim, ctx.nan_hits)
 
 
 class Amin(Amax):
+    aten = "amin"
+    signature = "amin(Tensor a, int[1]? dim, bool keepdim, str name) -> Tensor"
     reduce = staticmethod(np.amin)
 
 
 class _PickAlongDim(Op):
     """Values picked along one dim with the index each came from (max/min/median with a
-    dim); the gradient goes back to those positions. ``pick(a, d, option)`` returns the
-    indices (keepdims); ``option`` is the op's name or median's ignore_nan flag."""
+    dim); the gradient goes back to those positions through the saved indices output.
+    ``pick(a, d, option)`` returns the indices (keepdims); ``option`` is the op's name or
+    median's ignore_nan flag."""
 
     abstract = True
+    kind = "reduction"
 
     @staticmethod
     def pick(a, d, option):
@@ -367,29 +485,46 @@ class _PickAlongDim(Op):
         return option
 
     @classmethod
+    def meta(cls, a, dim, keepdim, option):
+        if not a.ndim:
+            wrap_dim(dim, 0)
+            return _meta.new((), a.dtype), _meta.new((), np.int64)
+        d = wrap_dim(dim, a.ndim)
+        _check_nonempty(cls.op_name(option), a, (d,))
+        shape = _meta.reduced(a.shape, (d,), keepdim)
+        return _meta.new(shape, a.dtype), _meta.new(shape, np.int64)  # fancy indexing: C order
+
+    @classmethod
     def forward(cls, ctx, a, dim, keepdim, option):
         if not a.ndim:
             wrap_dim(dim, 0)
-            ctx.index = None
+            ctx.dim = None
             return a.copy(), np.zeros((), np.int64)
         d = wrap_dim(dim, a.ndim)
         _check_nonempty(cls.op_name(option), a, (d,))
         index = cls.pick(a, d, option)
         values = np.take_along_axis(a, index, d)
-        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
         if not keepdim:
             values, index = values.squeeze(d), index.squeeze(d)
-        return values, index.astype(np.int64, copy=False)
+        index = index.astype(np.int64, copy=False)
+        ctx.dim, ctx.shape = d, a.shape
+        ctx.save_for_backward(index)
+        return values, index
 
     @staticmethod
     def backward(ctx, g, _):
-        if ctx.index is None:
+        if ctx.dim is None:
             return g
-        return _route(g, ctx.index, ctx.dim, ctx.shape)
+        (index,) = ctx.saved_tensors
+        return _route(g, index, ctx.dim, ctx.shape)
 
 
 class MaxDim(_PickAlongDim):
     """max along one dim, with the index it came from (first among ties)."""
+
+    aten = "max"
+    signature = ("max.dim(Tensor a, int dim, bool keepdim, str option) -> "
+                 "(Tensor values, Tensor indices)")
 
     @staticmethod
     def pick(a, d, option):
@@ -397,33 +532,56 @@ class MaxDim(_PickAlongDim):
 
 
 class MinDim(MaxDim):
+    aten = "min"
+    signature = ("min.dim(Tensor a, int dim, bool keepdim, str option) -> "
+                 "(Tensor values, Tensor indices)")
+
     @staticmethod
     def pick(a, d, option):
         return np.argmin(a, axis=d, keepdims=True)
 
 
 class Argmax(Op):
+    """Index of the max (of the flattened input when ``dim`` is None)."""
+
+    aten = "argmax"
+    signature = "argmax(Tensor a, int? dim, bool keepdim, str name) -> Tensor"
+    kind = "reduction"
     differentiable = False
     arg = staticmethod(np.argmax)
 
-    @classmethod
-    def forward(cls, ctx, a, dim, keepdim, name):
+    @staticmethod
+    def _shape(a, dim, keepdim, name) -> tuple:
+        """The result's shape, after torch's argument checks."""
         if dim is not None and not isinstance(dim, int):
             raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
         if a.dtype == np.bool_:
             raise RuntimeError(f"{name}(): does not support bool input")
         if dim is None:
             _check_nonempty(name, a, None, IndexError, hint="")
-            out = cls.arg(a.reshape(-1))
-            return np.full((1,) * a.ndim if keepdim else (), out, dtype=np.int64)
+            return (1,) * a.ndim if keepdim else ()
         d = wrap_dim(dim, a.ndim)
+        if a.ndim:
+            _check_nonempty(name, a, (d,))
+        return _meta.reduced(a.shape, (d,), keepdim) if a.ndim else ()
+
+    @classmethod
+    def meta(cls, a, dim, keepdim, name):
+        return _meta.new(cls._shape(a, dim, keepdim, name), np.int64)
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim, name):
+        shape = cls._shape(a, dim, keepdim, name)
+        if dim is None:
+            return np.full(shape, cls.arg(a.reshape(-1)), dtype=np.int64)
         if not a.ndim:
             return np.zeros((), np.int64)
-        _check_nonempty(name, a, (d,))
-        return cls.arg(a, axis=d, keepdims=keepdim).astype(np.int64, copy=False)
+        return cls.arg(a, axis=dim, keepdims=keepdim).astype(np.int64, copy=False)
 
 
 class Argmin(Argmax):
+    aten = "argmin"
+    signature = "argmin(Tensor a, int? dim, bool keepdim, str name) -> Tensor"
     arg = staticmethod(np.argmin)
 
 
@@ -486,6 +644,16 @@ def _median_index(a: np.ndarray, d: int, ignore_nan: bool) -> np.ndarray:
 
 
 class MedianAll(Op):
+    """The lower median of all elements (``ignore_nan``: of the non-NaN ones)."""
+
+    aten = "median"
+    signature = "median(Tensor a, bool ignore_nan) -> Tensor"
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, ignore_nan):
+        return _meta.new((), a.dtype)
+
     @staticmethod
     def forward(ctx, a, ignore_nan):
         if not a.size:
@@ -499,12 +667,15 @@ class MedianAll(Op):
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        return _evenly(g, a._data, out._data, tuple(range(a.ndim)), False)
+        return _evenly(g, a, out, tuple(range(a.ndim)), False)
 
 
 class MedianDim(_PickAlongDim):
     """median/nanmedian along one dim, with the index of the (lower) median."""
 
+    aten = "median"
+    signature = ("median.dim(Tensor a, int dim, bool keepdim, bool option) -> "
+                 "(Tensor values, Tensor indices)")
     pick = staticmethod(_median_index)
 
     @staticmethod
@@ -539,6 +710,17 @@ def _correction(name: str, unbiased, correction) -> float:
 class Var(Op):
     """Variance with ``correction`` (Bessel's by default); ``take_sqrt`` gives std."""
 
+    aten = "var"
+    signature = ("var.correction(Tensor a, int[1]? dim, Scalar correction, bool keepdim, "
+                 "bool take_sqrt) -> Tensor")
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim, correction, keepdim, take_sqrt):
+        if not _is_float(a):
+            raise RuntimeError("std and var only support floating point and complex dtypes")
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, a.dtype)
+
     @staticmethod
     def forward(ctx, a, dim, correction, keepdim, take_sqrt):
         name = "std" if take_sqrt else "var"
@@ -568,7 +750,7 @@ class Var(Op):
         centred = a - a.mean(ctx.dims, keepdim=True)
         scale = 1 / ctx.denom if ctx.denom else math.inf  # no degrees of freedom: NaN
         if ctx.take_sqrt:  # d std = d var / (2 std); zero where std is zero
-            g = g / (out + _const(out._data == 0, out))
+            g = g / (out + (out == 0))
             return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * scale
         return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 * scale)
 
@@ -605,16 +787,22 @@ class VectorNorm(Op):
     """``(sum |x|^p)^(1/p)`` over ``dim``; p = inf/-inf is max/min |x|, p = 0 counts
     non-zeros."""
 
+    aten = "linalg_vector_norm"
+    signature = ("linalg_vector_norm(Tensor a, float ord, int[1]? dim, bool keepdim, "
+                 "ScalarType? dtype) -> Tensor")
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, ord, dim, keepdim, dtype):
+        dims = _check_vector_norm(a, ord, dim)
+        return _reduction_meta(a, dims, keepdim, a.dtype if dtype is None else dtype)
+
     @staticmethod
     def forward(ctx, a, ord, dim, keepdim, dtype):
-        if not _is_float(a):
-            raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor "
-                               f"as input. Got {dtype_name(a)}")
-        dims = _reduce_dims(dim, a.ndim)
+        dims = _check_vector_norm(a, ord, dim)
         out_dtype = a.dtype if dtype is None else np.dtype(dtype)
         x = np.abs(_acc(a.astype(out_dtype, copy=False)))
         if math.isinf(ord):
-            _check_inf_norm(a, dims, ord)
             out = (np.amax if ord > 0 else np.amin)(x, axis=dims, keepdims=keepdim)
         elif ord == 0:
             out = np.sum(x != 0, axis=dims, keepdims=keepdim)
@@ -633,20 +821,30 @@ class VectorNorm(Op):
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        p, dims, keepdim, shape = ctx.ord, ctx.dims, ctx.keepdim, a._data.shape
-        sign = _const(np.sign(a._data), g)
+        p, dims, keepdim, shape = ctx.ord, ctx.dims, ctx.keepdim, a.shape
         if p == 0:
             return _expand_back(g, shape, dims, keepdim) * 0.0
         if math.isinf(p):
-            return _evenly(g, np.abs(a._data), out._data, dims, keepdim) * sign
+            return _evenly(g, a.abs(), out, dims, keepdim) * a.sign()
         if p == 1:
-            return _expand_back(g, shape, dims, keepdim) * sign
+            return _expand_back(g, shape, dims, keepdim) * a.sign()
         # zero-norm slices get a zero gradient (their a is zero), not nan
-        safe = _expand_back(out + _const(out._data == 0, out), shape, dims, keepdim)
+        safe = _expand_back(out + (out == 0), shape, dims, keepdim)
         g = _expand_back(g, shape, dims, keepdim)
         if p == 2:
             return g * a / safe
-        return g * sign * (a * sign) ** (p - 1) / safe ** (p - 1)
+        return g * a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
+
+
+def _check_vector_norm(a, ord: float, dim) -> tuple | None:
+    """torch's checks of ``linalg.vector_norm``; the dims to reduce (None: all)."""
+    if not _is_float(a):
+        raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor "
+                           f"as input. Got {dtype_name(a)}")
+    dims = _reduce_dims(dim, a.ndim)
+    if math.isinf(ord):
+        _check_inf_norm(a, dims, ord)
+    return dims
 
 
 def _check_inf_norm(a: np.ndarray, dims: tuple | None, ord: float) -> None:
@@ -686,27 +884,37 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None) -> Tenso
 class Logsumexp(Op):
     """``log(sum(exp(x)))`` computed as ``m + log(sum(exp(x - m)))`` with ``m`` the max."""
 
+    aten = "logsumexp"
+    signature = "logsumexp(Tensor a, int[1] dim, bool keepdim) -> Tensor"
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim, keepdim):
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, _meta.float_dtype(a.dtype))
+
     @staticmethod
     def forward(ctx, a, dim, keepdim):
         dims = _reduce_dims(dim, a.ndim)
+        all_dims = _all_dims(dims, a.ndim)
         x = _acc(float_result(a))
         with np.errstate(divide="ignore", invalid="ignore"):
             if x.size:
                 m = np.amax(x, axis=dims, keepdims=True)
                 m = np.where(np.isfinite(m), m, 0)
             else:
-                m = np.zeros(_keep_shape(x.shape, _all_dims(dims, x.ndim)), x.dtype)
+                m = np.zeros(_keep_shape(x.shape, all_dims), x.dtype)
             out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
-        out = out if keepdim else out.reshape(np.sum(m, axis=dims).shape)
+        if not keepdim:
+            out = out.squeeze(all_dims)
         out = np.asarray(out).astype(float_result(a).dtype, copy=False)
-        ctx.dims, ctx.keepdim = _all_dims(dims, a.ndim), keepdim
+        ctx.dims, ctx.keepdim = all_dims, keepdim
         ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        shape = a._data.shape
+        shape = a.shape
         return _expand_back(g, shape, ctx.dims, ctx.keepdim) * \
             (a - _expand_back(out, shape, ctx.dims, ctx.keepdim)).exp()
 
@@ -721,8 +929,22 @@ def _scan_dtype(a: np.ndarray, dtype):
     return _int_to_long(a.dtype) if dtype is None else np.dtype(dtype)
 
 
+def _scan_meta(a, dim, dtype):
+    wrap_dim(dim, a.ndim)
+    return _meta.like(a, _scan_dtype(a, dtype))
+
+
 class Cumsum(Op):
-    """Running sum along ``dim`` (from the end when ``reverse``: cumsum's own gradient)."""
+    """Running sum along ``dim`` (from the end when ``reverse``: cumsum's own gradient,
+    torch's ``flip(cumsum(flip(g)))`` as one op)."""
+
+    aten = "cumsum"
+    signature = "cumsum(Tensor a, int dim, ScalarType? dtype=None, bool reverse=False) -> Tensor"
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim, dtype=None, reverse=False):
+        return _scan_meta(a, dim, dtype)
 
     @staticmethod
     def forward(ctx, a, dim, dtype=None, reverse=False):
@@ -733,7 +955,9 @@ class Cumsum(Op):
         if not a.ndim:
             return x.astype(dtype)
         if reverse:
-            return np.flip(np.cumsum(np.flip(x, d), axis=d), d).astype(dtype, copy=False)
+            out = np.empty_like(x)
+            np.cumsum(np.flip(x, d), axis=d, out=np.flip(out, d))
+            return out.astype(dtype, copy=False)
         return np.cumsum(x, axis=d).astype(dtype, copy=False)
 
     @staticmethod
@@ -742,6 +966,14 @@ class Cumsum(Op):
 
 
 class Cumprod(Op):
+    aten = "cumprod"
+    signature = "cumprod(Tensor a, int dim, ScalarType? dtype=None) -> Tensor"
+    kind = "reduction"
+
+    @staticmethod
+    def meta(a, dim, dtype=None):
+        return _scan_meta(a, dim, dtype)
+
     @staticmethod
     def forward(ctx, a, dim, dtype=None):
         d = wrap_dim(dim, a.ndim)
@@ -758,28 +990,37 @@ class Cumprod(Op):
         d = ctx.dim
         if not a.ndim:
             return g
-        if not np.any(a._data == 0):
+        if not np.any(a._data == 0):  # a data-dependent choice of formula, as torch's
             return dispatch(Cumsum, g * out, d, None, True) / a
         # d out_k / d a_i = prod_{j <= k, j != i} a_j for k >= i: row i of an n x n scan of
         # a with a_i replaced by one (no division, so zeros are fine; used only with zeros)
         a_last, g_last = a.transpose(d, -1), g.transpose(d, -1)
         n = a_last.shape[-1]
-        eye = np.eye(n, dtype=a._data.dtype)
-        scans = (a_last.unsqueeze(-2) * _make(1 - eye) + _make(eye)).cumprod(-1)
-        upper = _make(np.triu(np.ones((n, n), dtype=a._data.dtype)))
-        return (g_last.unsqueeze(-2) * scans * upper).sum(-1).transpose(d, -1)
+        eye = _eye(n)
+        scans = a_last.unsqueeze(-2).expand(*a_last.shape[:-1], n, n).masked_fill(eye, 1)
+        below = eye.logical_not().tril()  # k < i: out_k does not depend on a_i
+        scans = scans.cumprod(-1).masked_fill(below, 0)
+        return (g_last.unsqueeze(-2) * scans).sum(-1).transpose(d, -1)
 
 
 class Cummax(Op):
     """Running max along ``dim`` with the index it came from (the last among ties)."""
 
+    aten = "cummax"
+    signature = "cummax(Tensor a, int dim) -> (Tensor values, Tensor indices)"
+    kind = "reduction"
     accumulate = staticmethod(np.maximum.accumulate)
+
+    @staticmethod
+    def meta(a, dim):
+        wrap_dim(dim, a.ndim)
+        return _meta.like(a), _meta.like(a, np.int64)
 
     @classmethod
     def forward(cls, ctx, a, dim):
         d = wrap_dim(dim, a.ndim)
         if not a.ndim:
-            ctx.index = None
+            ctx.dim = None
             return a.copy(), np.zeros((), np.int64)
         values = cls.accumulate(a, axis=d)
         hit = a == values
@@ -787,17 +1028,21 @@ class Cummax(Op):
             hit |= np.isnan(a)
         positions = np.arange(a.shape[d]).reshape([-1 if i == d else 1 for i in range(a.ndim)])
         index = np.maximum.accumulate(np.where(hit, positions, 0), axis=d).astype(np.int64)
-        ctx.index, ctx.dim, ctx.shape = index, d, a.shape
+        ctx.dim, ctx.shape = d, a.shape
+        ctx.save_for_backward(index)
         return values, index
 
     @staticmethod
     def backward(ctx, g, _):
-        if ctx.index is None:
+        if ctx.dim is None:
             return g
-        return _route(g, ctx.index, ctx.dim, ctx.shape, accumulate=True)
+        (index,) = ctx.saved_tensors
+        return _route(g, index, ctx.dim, ctx.shape, accumulate=True)
 
 
 class Cummin(Cummax):
+    aten = "cummin"
+    signature = "cummin(Tensor a, int dim) -> (Tensor values, Tensor indices)"
     accumulate = staticmethod(np.minimum.accumulate)
 
 
@@ -822,8 +1067,16 @@ def cummin(input, dim):
 # ---- all, any, count_nonzero ---------------------------------------------------------------
 
 class All(Op):
+    aten = "all"
+    signature = "all.dims(Tensor a, int[1]? dim, bool keepdim) -> Tensor"
+    kind = "reduction"
     differentiable = False
     reduce = staticmethod(np.all)
+
+    @staticmethod
+    def meta(a, dim, keepdim):
+        dtype = np.uint8 if a.dtype == np.uint8 else np.bool_
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, dtype)
 
     @classmethod
     def forward(cls, ctx, a, dim, keepdim):
@@ -832,11 +1085,20 @@ class All(Op):
 
 
 class Any(All):
+    aten = "any"
+    signature = "any.dims(Tensor a, int[1]? dim, bool keepdim) -> Tensor"
     reduce = staticmethod(np.any)
 
 
 class CountNonzero(Op):
+    aten = "count_nonzero"
+    signature = "count_nonzero.dim_IntList(Tensor a, int[1]? dim) -> Tensor"
+    kind = "reduction"
     differentiable = False
+
+    @staticmethod
+    def meta(a, dim):
+        return _reduction_meta(a, _reduce_dims(dim, a.ndim), False, np.int64)
 
     @staticmethod
     def forward(ctx, a, dim):
@@ -860,8 +1122,19 @@ def count_nonzero(input, dim=None) -> Tensor:
 class Softmax(Op):
     """Fused, numerically stable softmax along ``dim`` (max subtracted first)."""
 
+    aten = "_softmax"
+    signature = "_softmax(Tensor a, int dim, ScalarType? dtype=None) -> Tensor"
+    kind = "reduction"
     log = False
     kernel_name = "softmax"
+
+    @staticmethod
+    def meta(a, dim, dtype=None):
+        wrap_dim(dim, a.ndim)
+        dtype = a.dtype if dtype is None else np.dtype(dtype)
+        if not (dtype.kind in "fc" or dtype == _BF16):
+            return _meta.new(a.shape, dtype)  # empty (others raise in forward)
+        return _meta.like(a, dtype)
 
     @classmethod
     def forward(cls, ctx, a, dim, dtype=None):
@@ -887,6 +1160,8 @@ class Softmax(Op):
 
 
 class LogSoftmax(Softmax):
+    aten = "_log_softmax"
+    signature = "_log_softmax(Tensor a, int dim, ScalarType? dtype=None) -> Tensor"
     log = True
     kernel_name = "log_softmax"
 
@@ -894,7 +1169,14 @@ class LogSoftmax(Softmax):
 class SoftmaxBackward(Op):
     """``y * (g - sum(g * y))``, fused; differentiable again for double backward."""
 
+    aten = "_softmax_backward_data"
+    signature = "_softmax_backward_data(Tensor g, Tensor y, int dim) -> Tensor"
+    kind = "reduction"
     log = False
+
+    @classmethod
+    def meta(cls, g, y, dim):  # NumPy's operand order in softmax_backward_numpy
+        return _meta.pointwise(g, y) if cls.log else _meta.pointwise(y, g)
 
     @classmethod
     def forward(cls, ctx, g, y, dim):
@@ -915,6 +1197,8 @@ class SoftmaxBackward(Op):
 class LogSoftmaxBackward(SoftmaxBackward):
     """``g - exp(y) * sum(g)``, fused; differentiable again for double backward."""
 
+    aten = "_log_softmax_backward_data"
+    signature = "_log_softmax_backward_data(Tensor g, Tensor y, int dim) -> Tensor"
     log = True
 
     @staticmethod
