@@ -242,8 +242,8 @@ def test_gelu_double_backward_matches_torch():
     dict(weight_decay=0.1, maximize=True, decoupled_weight_decay=False, amsgrad=True),
     dict(weight_decay=0.1, maximize=False, decoupled_weight_decay=True, amsgrad=False)])
 def test_adam_kernel_matches_numpy_update(dtype, options):
-    from ember.optim import _kernels
-    from ember.optim.adam import _adam
+    from ember.ops import _kernels_optim as _kernels
+    from ember.ops.optim import _adam
     rng = np.random.default_rng(5)
     options = dict(options)
     amsgrad = options.pop("amsgrad")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("conversion", "creation", "elementwise", "linalg", "reductions", "shape", "indexing",
-           "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample")
+           "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
+           "optim")
 
 
 def all_ops() -> dict:
@@ -20,6 +21,5 @@ def all_ops() -> dict:
         importlib.import_module(f"{__name__}.{name}")
     importlib.import_module("ember.random")
     importlib.import_module("ember.linalg")
-    importlib.import_module("ember.optim")  # the optimizers' update steps (_fused_adam...)
     from .._dispatch import OPS
     return OPS

@@ -8,15 +8,14 @@ from typing import Any
 import numpy as np
 
 from .._tensor import _make
+from ..ops.optim import FusedAdagrad
 from .optimizer import (
     Optimizer,
-    OptimizerStep,
     ParamsT,
     _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
-    _real,
     _scalar_state,
     _to_scalar,
 )
@@ -67,37 +66,3 @@ class Adagrad(Optimizer):
                             eps=group["eps"], weight_decay=group["weight_decay"],
                             maximize=group["maximize"])
         return loss
-
-
-class FusedAdagrad(OptimizerStep):
-    """One Adagrad update of a parameter and its running sum of squared gradients."""
-
-    name = aten = "_fused_adagrad"
-    signature = ("_fused_adagrad(Tensor(a!) param, Tensor grad, Tensor(b!) state_sum, *, "
-                 "float step, float lr, float lr_decay, float eps, float weight_decay, "
-                 "bool maximize) -> Tensor")
-
-    @staticmethod
-    def forward(ctx, param, grad, state_sum, *, step, lr, lr_decay, eps, weight_decay,
-                maximize):
-        _adagrad(*map(_real, (param, grad, state_sum)), step=step, lr=lr, lr_decay=lr_decay,
-                 eps=eps, weight_decay=weight_decay, maximize=maximize)
-        return param
-
-
-def _adagrad(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, *, step: float,
-             lr: float, lr_decay: float, eps: float, weight_decay: float,
-             maximize: bool) -> None:
-    """One Adagrad update of ``param`` and the running sum of squares, in place."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    clr = lr / (1 + (step - 1) * lr_decay)
-    std = np.multiply(grad, grad)
-    state_sum += std
-    np.sqrt(state_sum, out=std)
-    std += eps
-    np.divide(grad, std, out=std)
-    std *= -clr
-    param += std

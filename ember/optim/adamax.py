@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from ..ops.optim import FusedAdamax
 from .optimizer import (
     Optimizer,
-    OptimizerStep,
     ParamsT,
     _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
-    _real,
     _scalar_state,
     _to_scalar,
     _zeros_like,
@@ -53,39 +50,3 @@ class Adamax(Optimizer):
                             beta1=beta1, beta2=beta2, eps=group["eps"],
                             weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss
-
-
-class FusedAdamax(OptimizerStep):
-    """One Adamax update of a parameter, its first moment and its infinity norm."""
-
-    name = aten = "_fused_adamax"
-    signature = ("_fused_adamax(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_inf, *, float step, float lr, float beta1, float beta2, "
-                 "float eps, float weight_decay, bool maximize) -> Tensor")
-
-    @staticmethod
-    def forward(ctx, param, grad, exp_avg, exp_inf, *, step, lr, beta1, beta2, eps,
-                weight_decay, maximize):
-        _adamax(*map(_real, (param, grad, exp_avg, exp_inf)), step=step, lr=lr, beta1=beta1,
-                beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        return param
-
-
-def _adamax(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_inf: np.ndarray, *,
-            step: float, lr: float, beta1: float, beta2: float, eps: float,
-            weight_decay: float, maximize: bool) -> None:
-    """One Adamax update of ``param``, ``exp_avg`` and ``exp_inf``, in place."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    tmp = np.subtract(grad, exp_avg)
-    tmp *= 1 - beta1
-    exp_avg += tmp
-    exp_inf *= beta2
-    np.abs(grad, out=tmp)
-    tmp += eps
-    np.maximum(exp_inf, tmp, out=exp_inf)
-    np.divide(exp_avg, exp_inf, out=tmp)
-    tmp *= -(lr / (1 - beta1 ** step))
-    param += tmp

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor, _make
-from .optimizer import Optimizer, ParamsT, _call_closure, _check_common, _real, _to_scalar
+from ..ops.optim import _real
+from .optimizer import Optimizer, ParamsT, _call_closure, _check_common, _to_scalar
 
 __all__ = ["LBFGS"]
 

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype
-from .._dispatch import Op, dispatch
+from .._dispatch import dispatch
 from .._tensor import Tensor, _make, _RemovableHandle
 from ..autograd import enable_grad, no_grad
-from ..ops import _meta
+from ..ops.optim import OptimizerStep
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -329,25 +329,6 @@ class Optimizer:
                 yield p
 
 
-class OptimizerStep(Op):
-    """An optimizer's update of one parameter, as one op applied in place:
-    ``dispatch(Step.inplace_op(), param, param.grad, *state, **hyperparameters)``.
-
-    ``forward`` updates the state buffers (the ``Tensor(x!)`` arguments of the signature)
-    in place and returns the parameter's array updated in place, so the dispatcher's
-    in-place write has nothing left to copy and only bumps the version counter. The ops
-    are outside autograd (``differentiable = False``), as torch's ``_fused_adam_``.
-    """
-
-    abstract = True
-    kind = "opaque"
-    differentiable = False
-
-    @staticmethod
-    def meta(param, *args, **kwargs):
-        return _meta.like(param)
-
-
 def _apply_step(op: type[OptimizerStep], param: Tensor, *state: Tensor | None,
                 **options: Any) -> None:
     """Run ``op`` in place on ``param`` with its gradient and ``state`` buffers."""
@@ -413,12 +394,3 @@ def _bump_step(step_t: Tensor) -> float:
 def _zeros_like(p: Tensor) -> Tensor:
     """A zero state buffer with the parameter's dtype and layout."""
     return _make(np.zeros_like(p._data))
-
-
-def _real(a: np.ndarray) -> np.ndarray:
-    """The view the update math runs on: complex arrays as real ones with a trailing axis of 2
-    (``torch.view_as_real``), 0-d arrays as 1-d (so NumPy results stay arrays, not scalars)."""
-    if a.dtype.kind == "c":
-        return a[..., None].view(a.real.dtype)
-    return a if a.ndim else a[None]
-

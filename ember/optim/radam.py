@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from ..ops.optim import FusedRAdam
 from .optimizer import (
     Optimizer,
-    OptimizerStep,
     ParamsT,
     _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
-    _real,
     _scalar_state,
     _to_scalar,
     _zeros_like,
@@ -56,56 +53,3 @@ class RAdam(Optimizer):
                             decoupled_weight_decay=group["decoupled_weight_decay"],
                             maximize=group["maximize"])
         return loss
-
-
-class FusedRAdam(OptimizerStep):
-    """One RAdam update of a parameter and its moments."""
-
-    name = aten = "_fused_radam"
-    signature = ("_fused_radam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_avg_sq, *, float step, float lr, float beta1, float beta2, "
-                 "float eps, float weight_decay, bool decoupled_weight_decay, bool maximize) "
-                 "-> Tensor")
-
-    @staticmethod
-    def forward(ctx, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
-                weight_decay, decoupled_weight_decay, maximize):
-        _radam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), step=step, lr=lr, beta1=beta1,
-               beta2=beta2, eps=eps, weight_decay=weight_decay,
-               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-        return param
-
-
-def _radam(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
-           *, step: float, lr: float, beta1: float, beta2: float, eps: float,
-           weight_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
-    """One RAdam update, in place: SGD with momentum until the variance is tractable."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = grad + weight_decay * param
-    tmp = np.subtract(grad, exp_avg)
-    tmp *= 1 - beta1
-    exp_avg += tmp
-    np.multiply(grad, grad, out=tmp)
-    tmp *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += tmp
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    update = np.divide(exp_avg, bias_correction1)
-    update *= lr
-    rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
-    if rho_t > 5.0:
-        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
-                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-        np.sqrt(exp_avg_sq, out=tmp)
-        tmp += eps
-        np.divide(bias_correction2 ** 0.5, tmp, out=tmp)
-        update *= tmp
-        update *= rect
-    param -= update

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from ..ops.optim import FusedRMSprop
 from .optimizer import (
     Optimizer,
-    OptimizerStep,
     ParamsT,
     _apply_step,
     _bump_step,
     _call_closure,
     _check_common,
-    _real,
     _scalar_state,
     _to_scalar,
     _zeros_like,
@@ -62,56 +59,3 @@ class RMSprop(Optimizer):
                             weight_decay=group["weight_decay"], momentum=group["momentum"],
                             maximize=group["maximize"])
         return loss
-
-
-class FusedRMSprop(OptimizerStep):
-    """One RMSprop update of a parameter and its running averages (``grad_avg`` when
-    centered, ``momentum_buffer`` with momentum; None otherwise)."""
-
-    name = aten = "_fused_rmsprop"
-    signature = ("_fused_rmsprop(Tensor(a!) param, Tensor grad, Tensor(b!) square_avg, "
-                 "Tensor(c!)? grad_avg, Tensor(d!)? momentum_buffer, *, float lr, float alpha, "
-                 "float eps, float weight_decay, float momentum, bool maximize) -> Tensor")
-
-    @staticmethod
-    def forward(ctx, param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps,
-                weight_decay, momentum, maximize):
-        _rmsprop(*map(_real, (param, grad, square_avg)),
-                 None if grad_avg is None else _real(grad_avg),
-                 None if momentum_buffer is None else _real(momentum_buffer), lr=lr,
-                 alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                 maximize=maximize)
-        return param
-
-
-def _rmsprop(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
-             grad_avg: np.ndarray | None, momentum_buffer: np.ndarray | None, *, lr: float,
-             alpha: float, eps: float, weight_decay: float, momentum: float,
-             maximize: bool) -> None:
-    """One RMSprop update, in place; ``grad_avg`` is given when centered."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    avg = np.multiply(grad, grad)
-    avg *= 1 - alpha
-    square_avg *= alpha
-    square_avg += avg
-    if grad_avg is not None:
-        np.subtract(grad, grad_avg, out=avg)
-        avg *= 1 - alpha
-        grad_avg += avg
-        np.multiply(grad_avg, grad_avg, out=avg)
-        np.subtract(square_avg, avg, out=avg)
-        np.sqrt(avg, out=avg)
-    else:
-        np.sqrt(square_avg, out=avg)
-    avg += eps
-    np.divide(grad, avg, out=avg)
-    if momentum > 0:
-        momentum_buffer *= momentum
-        momentum_buffer += avg
-        param += -lr * momentum_buffer
-    else:
-        avg *= -lr
-        param += avg

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from ..ops.optim import FusedSGD
 from .optimizer import (
     Optimizer,
-    OptimizerStep,
     ParamsT,
     _apply_step,
     _call_closure,
     _check_common,
-    _real,
     _to_scalar,
     _zeros_like,
 )
@@ -57,39 +54,3 @@ class SGD(Optimizer):
                             nesterov=group["nesterov"], maximize=group["maximize"],
                             is_first_step=first)
         return loss
-
-
-class FusedSGD(OptimizerStep):
-    """One SGD update of a parameter and its momentum buffer (None without momentum)."""
-
-    name = aten = "_fused_sgd"
-    signature = ("_fused_sgd(Tensor(a!) param, Tensor grad, Tensor(b!)? momentum_buffer, *, "
-                 "float lr, float momentum, float dampening, float weight_decay, bool nesterov, "
-                 "bool maximize, bool is_first_step) -> Tensor")
-
-    @staticmethod
-    def forward(ctx, param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
-                nesterov, maximize, is_first_step):
-        _sgd(_real(param), _real(grad), None if momentum_buffer is None else
-             _real(momentum_buffer), is_first_step, lr=lr, momentum=momentum,
-             dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-             maximize=maximize)
-        return param
-
-
-def _sgd(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, first: bool, *,
-         lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool,
-         maximize: bool) -> None:
-    """One SGD update of ``param`` in place; ``buf`` is the momentum buffer (set on step 1)."""
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    if buf is not None:
-        if first:
-            buf[...] = grad
-        else:
-            buf *= momentum
-            buf += (1 - dampening) * grad
-        grad = grad + momentum * buf if nesterov else buf
-    param += -lr * grad

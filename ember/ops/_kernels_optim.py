@@ -1,10 +1,10 @@
 """Fused optimizer updates: one Numba pass per parameter instead of a dozen NumPy ones.
 
-Imported lazily by the optimizers (Numba is never imported by ``import ember``); compiled
-once and cached on disk. Each kernel reads and writes every element of the parameter and
-its state once; the math is torch's single-tensor update. The NumPy
-versions in the optimizer modules are the references (``tests/test_kernels_transformer.py``)
-and handle the layouts the kernels do not take.
+Imported lazily by the update ops (``ops/optim.py``; Numba is never imported by ``import
+ember``); compiled once and cached on disk. Each kernel reads and writes every element of the
+parameter and its state once; the math is torch's single-tensor update. The NumPy functions
+in ``ops/optim.py`` are the references (``tests/test_kernels_transformer.py``) and handle the
+layouts the kernels do not take.
 """
 
 from __future__ import annotations
