@@ -235,7 +235,7 @@ def test_table_layout():
     total = 2 * 4 * 16 * 8 + 2 * 4 * 16 * 16 + 2 * 4 * 3 * 16
     assert fc.get_total_flops() == total == 3456  # 4 digits: no suffix, as torch's table
     assert lines[2].split() == ["Sequential", "3456.000", "100.00%"]
-    assert lines[3].split() == ["-", "linear", "3456.000", "100.00%"]
+    assert lines[3].split() == ["-", "aten.linear", "3456.000", "100.00%"]  # torch's label
     assert len(lines) == 4  # depth=1: children left out; Global subsumed by Sequential
     assert len({len(line) for line in lines}) == 1
     deeper = fc.get_table(depth=2)
@@ -260,6 +260,16 @@ def test_empty_and_mods_argument():
                                       "---------", "Global", "0.000", "0%"]
 
 
+def test_formulas_are_keyed_by_op_table_aten_names():
+    """Every formula belongs to an op of the table (by its ``aten`` name), so renaming an op
+    cannot leave a formula behind unnoticed."""
+    from ember.ops import all_ops
+    from ember.utils.flop_counter import flop_registry
+    atens = {op.aten for op in all_ops().values()}
+    assert flop_registry and set(flop_registry) <= atens
+    assert flop_registry[Matmul.aten] is not flop_registry[Linear.aten]
+
+
 def test_custom_formulas():
     class Scale(ember._dispatch.Op):
         name = "test_scale_op"
@@ -272,6 +282,10 @@ def test_custom_formulas():
     with FlopCounterMode(display=False, custom_mapping={Scale: lambda s, out_shape: 7}) as fc:
         ember._dispatch.dispatch(Scale, x)
     assert fc.get_flop_counts()["Global"] == {Scale: 7}
+    with FlopCounterMode(display=False,  # by aten name, as torch's custom_mapping
+                         custom_mapping={"test_scale_op": lambda s, out_shape: 9}) as fc:
+        ember._dispatch.dispatch(Scale, x)
+    assert fc.get_flop_counts()["Global"] == {Scale: 9}
 
     register_flop_formula(Scale)(lambda x_shape, out_shape: int(np.prod(out_shape)))
     try:
@@ -280,7 +294,7 @@ def test_custom_formulas():
             register_flop_formula(Scale)(lambda *a, **k: 0)
     finally:
         from ember.utils.flop_counter import flop_registry
-        del flop_registry[Scale]
+        del flop_registry[Scale.aten]
 
 
 def test_modes_compose_with_profiler():
@@ -291,7 +305,7 @@ def test_modes_compose_with_profiler():
         with profile() as prof, FlopCounterMode(display=False) as fc:
             ember.matmul(a, b).sum().backward()
     assert fc.get_total_flops() == 3 * 120
-    assert [e.key for e in prof.key_averages() if e.key == "ember::matmul"][0]
+    assert [e.key for e in prof.key_averages() if e.key == "aten::matmul"][0]
 
 
 @pytest.mark.parametrize("shape,bias", [((3, 4), True), ((2, 3, 4), False), ((4,), True)])

@@ -16,6 +16,7 @@ import torch.profiler as tprof
 import ember
 import ember.nn as nn
 from ember._state import STATE
+from ember.ops.shape import Reshape
 from ember.profiler import (
     ProfilerAction,
     ProfilerActivity,
@@ -36,6 +37,11 @@ def train_step(model, opt, x):
     loss = model(x).sum()
     loss.backward()
     opt.step()
+
+
+def aten(op) -> str:
+    """The event name of an op class: torch's, from the op table."""
+    return "aten::" + op.aten
 
 
 def counts(prof) -> dict[str, int]:
@@ -62,11 +68,12 @@ def test_training_step_records_forward_backward_and_optimizer_ops():
     with profile() as prof:
         train_step(model, opt, x)
     c = counts(prof)
-    # forward: two linears; backward: dW2 and dh for the second layer, dW1 for the first
-    # (x needs no gradient), then each parameter's gradient accumulated
-    assert c["ember::linear"] == 2
-    assert c["ember::matmul"] == 3
-    assert c["ember::relu"] == 1
+    # forward: two linears (each torch's addmm kernel); backward: dW2 and dh for the second
+    # layer, dW1 for the first (x needs no gradient), then each parameter's gradient
+    # accumulated
+    assert c["aten::linear"] == c["aten::addmm"] == 2
+    assert c["aten::matmul"] == c["aten::mm"] == 3
+    assert c["aten::relu"] == 1
     assert c["LinearBackward0"] == 2
     assert c["ReluBackward0"] == 1
     assert c["SumBackward0"] == 1
@@ -81,11 +88,12 @@ def test_backward_ops_nest_in_their_node_and_link_to_forward():
         y = a @ b
         y.sum().backward()
     events = prof.events()
-    fwd = [e for e in events if e.name == "ember::matmul" and e.cpu_parent is None]
+    fwd = [e for e in events if e.name == "aten::matmul" and e.cpu_parent is None]
     bwd_node = [e for e in events if e.name == "MatmulBackward0"]
     assert len(fwd) == 1 and len(bwd_node) == 1
     inner = [c.name for c in bwd_node[0].cpu_children]
-    assert inner.count("ember::matmul") == 2        # da = g @ b^T, db = a^T @ g
+    assert inner.count("aten::matmul") == 2        # da = g @ b^T, db = a^T @ g
+    assert [e.name for e in fwd[0].cpu_children] == ["aten::mm"]   # the kernel, as torch
     assert fwd[0].sequence_nr == bwd_node[0].sequence_nr == y.grad_fn._seq
     assert bwd_node[0].start_ns > fwd[0].end_ns
     walk(events)
@@ -111,7 +119,7 @@ def test_backward_of_a_graph_recorded_before_profiling():
         ("torch::autograd::AccumulateGrad", -1), ("torch::autograd::AccumulateGrad", -1)]
     assert all(e.cpu_parent is None for e in events if e.category == "backward")
     mm = next(e for e in events if e.name == m.name())
-    assert [c.name for c in mm.cpu_children].count("ember::matmul") == 2
+    assert [c.name for c in mm.cpu_children].count("aten::matmul") == 2
     walk(events)
 
 
@@ -124,7 +132,7 @@ def test_nodes_skipped_by_autograd_grad_inputs_record_nothing():
         x * 2
     events = prof.events()
     assert [n for n, _ in backward_nodes(events)] == ["SumBackward0", "MatmulBackward0"]
-    assert events[-1].name == "ember::mul" and events[-1].cpu_parent is None
+    assert events[-1].name == "aten::mul" and events[-1].cpu_parent is None
     walk(events)
 
     with profile() as prof:
@@ -152,8 +160,8 @@ def test_backward_node_event_closes_when_its_backward_raises():
         x * 3
     events = prof.events()
     failed = next(e for e in events if e.name == y.grad_fn.next_functions[0][0].name())
-    assert [c.name for c in failed.cpu_children] == ["ember::mul"]
-    assert events[-1].name == "ember::mul" and events[-1].cpu_parent is None
+    assert [c.name for c in failed.cpu_children] == ["aten::mul"]
+    assert events[-1].name == "aten::mul" and events[-1].cpu_parent is None
     walk(events)
 
 
@@ -168,7 +176,7 @@ def test_self_time_excludes_children_total_includes_them():
     outer = next(e for e in events if e.name == "outer")
     inner = next(e for e in events if e.name == "inner")
     assert inner.cpu_parent is outer and outer.cpu_parent is None
-    assert [c.name for c in outer.cpu_children] == ["inner", "ember::mul"]
+    assert [c.name for c in outer.cpu_children] == ["inner", "aten::mul"]
     assert outer.cpu_time_total >= inner.cpu_time_total + outer.cpu_children[1].cpu_time_total
     children = sum(c.cpu_time_total for c in outer.cpu_children)
     assert outer.self_cpu_time_total == pytest.approx(outer.cpu_time_total - children)
@@ -190,8 +198,8 @@ def test_record_function_decorator_and_exceptions():
                 ember.ones(2, 3) @ ember.ones(2, 3)  # shape mismatch inside an op
         helper(ember.ones(2))
     c = counts(prof)
-    assert c["helper"] == 2 and c["failing"] == 1 and c["ember::add"] == 2
-    assert c["ember::matmul"] == 1
+    assert c["helper"] == 2 and c["failing"] == 1 and c["aten::add"] == 2
+    assert c["aten::matmul"] == 1
     helper_events = [e for e in prof.events() if e.name == "helper"]
     assert all(e.cpu_parent is None for e in helper_events)  # the failure closed its range
     walk(prof.events())
@@ -206,7 +214,7 @@ def test_autograd_profiler_record_function_is_the_same_range():
         with legacy("legacy_range"):
             t + 1
     outer = next(e for e in prof.events() if e.name == "legacy_range")
-    assert outer.is_user_annotation and [c.name for c in outer.cpu_children] == ["ember::add"]
+    assert outer.is_user_annotation and [c.name for c in outer.cpu_children] == ["aten::add"]
 
 
 def test_record_shapes_and_group_by_input_shape():
@@ -217,10 +225,10 @@ def test_record_shapes_and_group_by_input_shape():
         ember.cat([ember.ones(2), ember.ones(3)])
     grouped = {(e.key, str(e.input_shapes)): e.count
                for e in prof.key_averages(group_by_input_shape=True)}
-    assert grouped[("ember::matmul", "[[2, 3], [3, 4]]")] == 2
-    assert grouped[("ember::matmul", "[[5, 3], [3, 1]]")] == 1
-    assert ("ember::cat", "[[[2], [3]], []]") in grouped
-    assert counts(prof)["ember::matmul"] == 3
+    assert grouped[("aten::matmul", "[[2, 3], [3, 4]]")] == 2
+    assert grouped[("aten::matmul", "[[5, 3], [3, 1]]")] == 1
+    assert ("aten::cat", "[[[2], [3]], []]") in grouped
+    assert counts(prof)["aten::matmul"] == 3
 
 
 def test_profile_memory_counts_new_output_bytes():
@@ -232,9 +240,10 @@ def test_profile_memory_counts_new_output_bytes():
             y.add_(1)           # in place: no new memory
             y.double()
     ev = {e.name: e for e in prof.events()}
-    assert ev["ember::matmul"].self_cpu_memory_usage == 6 * 7 * 4
-    assert ev["ember::reshape"].self_cpu_memory_usage == 0
-    assert ev["ember::add_"].self_cpu_memory_usage == 0
+    assert ev["aten::mm"].self_cpu_memory_usage == 6 * 7 * 4   # the kernel allocates
+    assert ev["aten::matmul"].self_cpu_memory_usage == 0
+    assert ev[aten(Reshape)].self_cpu_memory_usage == 0
+    assert ev["aten::add_"].self_cpu_memory_usage == 0
     block = ev["block"]
     assert block.self_cpu_memory_usage == 0
     assert block.cpu_memory_usage == 6 * 7 * 4 + 6 * 7 * 8
@@ -244,8 +253,10 @@ def test_profile_memory_counts_new_output_bytes():
 def test_with_stack_and_with_flops():
     with profile(with_stack=True, with_flops=True) as prof:
         ember.ones(3, 4) @ ember.ones(4, 5)
-    ev = next(e for e in prof.events() if e.name == "ember::matmul")
-    assert ev.flops == 2 * 3 * 5 * 4
+    matmul = next(e for e in prof.events() if e.name == "aten::matmul")
+    ev = next(e for e in prof.events() if e.name == "aten::mm")
+    assert ev.cpu_parent is matmul
+    assert ev.flops == 2 * 3 * 5 * 4 and matmul.flops == 0  # the kernel's, as torch
     assert any("test_profiler.py" in f and "test_with_stack_and_with_flops" in f
                for f in ev.stack)
     assert not any("_dispatch.py" in f for f in ev.stack)
@@ -265,6 +276,86 @@ def test_with_modules_adds_module_ranges_to_the_trace(tmp_path):
                              "nn.Module: Sequential_0"]
 
 
+# ---- torch's names, from the op table ----------------------------------------------------
+
+def test_event_names_are_the_op_tables_aten_names():
+    from ember.ops.elementwise import Mul
+    from ember.ops.reductions import Sum
+    x = ember.ones(2, 3)
+    with profile() as prof:
+        (x * 2).sum()
+    assert [e.name for e in prof.events()] == [aten(Mul), aten(Sum)] == ["aten::mul",
+                                                                          "aten::sum"]
+
+
+def test_torch_kernel_names_are_op_table_names():
+    from ember.ops import all_ops
+    from ember.profiler.profiler import TORCH_KERNELS
+    atens = {op.aten for op in all_ops().values()}
+    assert set(TORCH_KERNELS) <= atens
+
+
+def _kernel_counts(lib, prof_mod, build, x_shape, names) -> dict[str, int]:
+    lib.manual_seed(0)
+    model = build(lib)
+    x = lib.ones(*x_shape)
+    with prof_mod.profile() as p:
+        model(x).sum().backward()
+    c = {e.key: e.count for e in p.key_averages()}
+    return {n: c.get(n, 0) for n in names}
+
+
+def _cnn(lib):
+    n = lib.nn
+    return n.Sequential(n.Conv2d(3, 4, 3, padding=1), n.ReLU(), n.Flatten(),
+                        n.Linear(4 * 5 * 5, 6), n.ReLU(), n.Linear(6, 2, bias=False))
+
+
+def _transformer_mlp(lib):
+    n = lib.nn
+    return n.Sequential(n.Linear(8, 16), n.GELU(), n.Linear(16, 8))
+
+
+@pytest.mark.parametrize("build, x_shape", [(_cnn, (2, 3, 5, 5)),
+                                            (_transformer_mlp, (2, 5, 8))])
+def test_filtering_by_torch_kernel_names_finds_torchs_events(build, x_shape):
+    """Code that picks the GEMMs and convolutions out of a profile by their aten names
+    counts the same calls as with torch, forward and backward."""
+    names = ["aten::linear", "aten::addmm", "aten::mm", "aten::bmm", "aten::convolution",
+             "aten::relu"]
+    ours = _kernel_counts(ember, ember.profiler, build, x_shape, names)
+    assert ours == _kernel_counts(torch, tprof, build, x_shape, names)
+    assert ours["aten::mm"] > 0
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)), ((2, 2, 3, 4), (2, 4, 5)),
+    ((4,), (4,)), ((3, 4), (4,)), ((3,), (3, 4)), ((2, 3, 4), (4,)), ((3,), (2, 3, 4))])
+def test_matmul_reports_torchs_kernel(a_shape, b_shape):
+    def kernel(lib, prof_mod):
+        a, b = lib.ones(*a_shape), lib.ones(*b_shape)
+        with prof_mod.profile() as p:
+            lib.matmul(a, b)
+        matmul = next(e for e in p.events() if e.name == "aten::matmul")
+        return [c.name for c in matmul.cpu_children if c.name in
+                ("aten::mm", "aten::bmm", "aten::mv", "aten::dot")]
+    assert kernel(ember, ember.profiler) == kernel(torch, tprof)
+
+
+def _backward_names(lib, prof_mod) -> list[str]:
+    x = lib.ones(3, 4, requires_grad=True)
+    y = (x * 2).exp().relu().sum()
+    with prof_mod.profile() as p:
+        y.backward()
+    # torch also wraps each node in an "autograd::engine::evaluate_function: <node>" range
+    return [e.name for e in p.events() if e.name.endswith("Backward0") and ":" not in e.name]
+
+
+def test_backward_events_are_named_as_torchs_nodes():
+    assert _backward_names(ember, ember.profiler) == _backward_names(torch, tprof) == [
+        "SumBackward0", "ReluBackward0", "ExpBackward0", "MulBackward0"]
+
+
 # ---- no profiler, no recording ---------------------------------------------------------------
 
 def test_nothing_recorded_outside_the_profiler():
@@ -279,7 +370,7 @@ def test_nothing_recorded_outside_the_profiler():
         y.backward()                  # the stopped profiler observes nothing
         a * 4
     assert len(prof.events()) == n
-    assert {e.name for e in prof.events()} == {"ember::mul", "ember::sum"}
+    assert {e.name for e in prof.events()} == {"aten::mul", "aten::sum"}
 
 
 def test_only_one_profiler_records_at_a_time():
@@ -296,7 +387,7 @@ def test_cuda_activity_is_ignored_with_a_warning():
     t = ember.ones(2)
     with prof:
         t + 1
-    assert counts(prof) == {"ember::add": 1}
+    assert counts(prof) == {"aten::add": 1}
 
 
 # ---- the table ---------------------------------------------------------------------------
@@ -389,7 +480,7 @@ def test_chrome_trace_has_complete_events_and_fwd_bwd_flows(tmp_path):
     assert step["cat"] == "user_annotation"
     assert all(step["ts"] <= e["ts"] and e["ts"] + e["dur"] <= step["ts"] + step["dur"] + 1e-3
                for e in complete)
-    linear = next(e for e in complete if e["name"] == "ember::linear")
+    linear = next(e for e in complete if e["name"] == "aten::linear")
     assert linear["args"]["Input Dims"] == [[5, 8], [16, 8], [16]]
     assert linear["args"]["Input type"] == ["float", "float", "float"]
 
@@ -406,7 +497,7 @@ def test_chrome_trace_has_complete_events_and_fwd_bwd_flows(tmp_path):
         assert s["ts"] < f["ts"]
         fwd = [e for e in by_ts[s["ts"]] if e["args"].get("Sequence number") == flow_id]
         bwd = [e for e in by_ts[f["ts"]] if e["args"].get("Sequence number") == flow_id]
-        assert fwd[0]["name"].startswith("ember::")
+        assert fwd[0]["name"].startswith("aten::")
         assert bwd[0]["name"].endswith("Backward0")
         backward_names.add(bwd[0]["name"])
     assert backward_names == {"LinearBackward0", "ReluBackward0", "SumBackward0"}
@@ -461,7 +552,7 @@ def test_tensorboard_trace_handler_writes_one_trace_per_cycle(tmp_path):
     for f in files:
         assert f.name.startswith("worker.") and f.name.endswith(".pt.trace.json")
         names = {e["name"] for e in json.loads(f.read_text())["traceEvents"]}
-        assert "ember::mul" in names
+        assert "aten::mul" in names
 
 
 def test_gzipped_trace(tmp_path):
@@ -470,7 +561,7 @@ def test_gzipped_trace(tmp_path):
     (path,) = tmp_path.iterdir()
     assert path.name.endswith(".pt.trace.json.gz")
     with gzip.open(path, "rt") as f:
-        assert any(e["name"] == "ember::mul" for e in json.load(f)["traceEvents"])
+        assert any(e["name"] == "aten::mul" for e in json.load(f)["traceEvents"])
 
 
 def test_results_need_a_finished_recording():

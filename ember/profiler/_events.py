@@ -74,7 +74,7 @@ class _Formatted:
 
 
 class FunctionEvent(_Formatted):
-    """One recorded call: an op (``ember::<op name>``), a backward node (its ``grad_fn``
+    """One recorded call: an op (``aten::<op.aten>``), a backward node (its ``grad_fn``
     name) or a ``record_function`` range. ``cpu_children`` are the events that ran inside
     it; self time and memory leave them out, total time and memory include them."""
 

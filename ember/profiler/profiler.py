@@ -132,6 +132,32 @@ def _user_stack() -> list[str]:
     return frames
 
 
+def _matmul_kernel(da: int, db: int) -> str:
+    """The kernel torch's ``matmul`` calls for operands of ``da`` and ``db`` dims: ``dot``,
+    ``mv``, ``mm`` (a batched left operand with a matrix or vector on the right is folded
+    into one matrix, as ember's ``Matmul`` does), else ``bmm``."""
+    if da == 1 and db == 1:
+        return "dot"
+    if db == 1:
+        return "mv"
+    return "mm" if db == 2 else "bmm"
+
+
+def _linear_kernels(x: Tensor, w: Tensor, b: Tensor | None = None) -> tuple[str, ...]:
+    """torch's ``linear``: one ``addmm`` with a bias, ``matmul`` (and its kernel) without."""
+    return ("addmm",) if b is not None else ("matmul", _matmul_kernel(x._data.ndim, 2))
+
+
+# torch's composite ops (by aten name, as the op table declares them) whose calls torch
+# records with the kernels they run nested inside: ember runs the op as one kernel, and
+# reports those names around it, so that code filtering a profile by ``aten::mm`` or
+# ``aten::addmm`` finds the same events as with torch.
+TORCH_KERNELS: dict[str, Callable[..., tuple[str, ...]]] = {
+    "matmul": lambda a, b: (_matmul_kernel(a._data.ndim, b._data.ndim),),
+    "linear": _linear_kernels,
+}
+
+
 def _shape_of(a) -> list:
     if isinstance(a, Tensor):
         return list(a._data.shape)
@@ -237,12 +263,18 @@ class _Recorder(DispatchMode):
                 return
 
     def __ember_dispatch__(self, op, args, kwargs):
-        ev = self.begin("ember::" + op.name, OP)
+        ev = self.begin("aten::" + op.aten, OP)
         if self.record_shapes:
             ev.input_shapes = [_shape_of(a) for a in args]
             ev.input_types = [_type_of(a) for a in args]
         if self.with_stack:
             ev.stack = _user_stack()
+        kernel = ev
+        kernels = TORCH_KERNELS.get(op.aten)
+        if kernels is not None:
+            for name in kernels(*args, **kwargs):
+                kernel = self.begin("aten::" + name, OP)
+                kernel.stack = ev.stack
         old = grad_fn_of(args)
         try:
             out = op.apply(*args, **kwargs)
@@ -250,10 +282,11 @@ class _Recorder(DispatchMode):
             self.end(ev)
             raise
         end_ns = time.perf_counter_ns()
+        # the kernel that ran (the innermost event) allocated the memory and did the work
         if self.profile_memory:
-            ev.self_cpu_memory_usage = _new_bytes(out, args)
+            kernel.self_cpu_memory_usage = _new_bytes(out, args)
         if self.count_flops is not None:
-            ev.flops = self.count_flops(op, args, kwargs, out)
+            kernel.flops = self.count_flops(op, args, kwargs, out)
         self.end(ev, end_ns)
         nodes = new_nodes(out, old)
         if nodes:

@@ -2,7 +2,10 @@
 
 ``FlopCounterMode`` is a dispatcher mode: every op reaches it, and ops with a formula in
 ``flop_registry`` (matrix products, convolutions and their adjoints, attention, einsum) add
-``formula(*input shapes, out_shape=...)`` to each module whose forward is running. Backward
+``formula(*input shapes, out_shape=...)`` to each module whose forward is running.
+``flop_registry`` is keyed by torch's op names as the op table declares them (``op.aten``,
+as torch's registry is keyed by ``aten`` ops): a formula is registered for an op class (or
+an ``aten`` name) and found for every op of that name, so no list of names is kept here. Backward
 rules are ember ops run through the dispatcher, so backward FLOPs are counted too, and are
 credited to the modules whose forward recorded the graph node being differentiated (the
 counter is a node observer of the autograd engine, so it knows which node's backward runs).
@@ -34,7 +37,7 @@ from ..profiler._nodes import grad_fn_of, new_nodes
 __all__ = ["FlopCounterMode", "register_flop_formula", "flop_registry", "mm_flop", "bmm_flop",
            "matmul_flop", "conv_flop_count", "sdpa_flop_count", "einsum_flop"]
 
-flop_registry: dict[Any, Callable] = {}
+flop_registry: dict[str, Callable] = {}   # op.aten -> formula
 
 
 def _shapes(x):
@@ -53,16 +56,22 @@ def _shape_wrapper(formula: Callable) -> Callable:
     return with_shapes
 
 
+def _aten(target) -> str:
+    """The registry key of an op class (its ``aten`` name) or of an ``aten`` name."""
+    return target if isinstance(target, str) else target.aten
+
+
 def register_flop_formula(targets, get_raw: bool = False) -> Callable:
-    """Register ``formula(*arg_shapes, out_shape=..., **kwargs) -> int`` for an op class (or
-    a list of them); ``get_raw=True`` passes the Tensors themselves (``out_val=`` the
-    result) instead of their shapes."""
+    """Register ``formula(*arg_shapes, out_shape=..., **kwargs) -> int`` for an op class or
+    ``aten`` name (or a list of them); ``get_raw=True`` passes the Tensors themselves
+    (``out_val=`` the result) instead of their shapes."""
     def register(formula: Callable) -> Callable:
         wrapped = formula if get_raw else _shape_wrapper(formula)
         for target in targets if isinstance(targets, list | tuple) else (targets,):
-            if target in flop_registry:
-                raise RuntimeError(f"duplicate registrations for {target}")
-            flop_registry[target] = wrapped
+            key = _aten(target)
+            if key in flop_registry:
+                raise RuntimeError(f"duplicate registrations for {key}")
+            flop_registry[key] = wrapped
         return formula
     return register
 
@@ -170,8 +179,8 @@ def einsum_flop(shapes, equation: str, *, out_shape, **kwargs) -> int:
 
 
 def count_flops(op, args: tuple, kwargs: dict, out, registry: dict | None = None) -> int:
-    """FLOPs of one op call (0 for ops without a formula)."""
-    formula = (flop_registry if registry is None else registry).get(op)
+    """FLOPs of one op call (0 for ops without a formula for its ``aten`` name)."""
+    formula = (flop_registry if registry is None else registry).get(op.aten)
     if formula is None:
         return 0
     return formula(*args, out_val=out, **kwargs)
@@ -192,7 +201,8 @@ def _percent(num: int, denom: int) -> str:
 
 
 def _op_label(op) -> str:
-    return getattr(op, "name", None) or str(op)
+    """``aten.mm``: how torch's table names an op."""
+    return f"aten.{op.aten}"
 
 
 def _simple_table(rows: list[list[str]], headers: list[str], aligns: str) -> str:
@@ -211,8 +221,9 @@ class FlopCounterMode:
     ``fc.get_flop_counts()`` (``{"Global": {op: flops}, "Net.fc1": {...}}``) and
     ``fc.get_table(depth)`` read them, and the table is printed on exit if ``display``.
 
-    Modules are tracked with global forward hooks, so ``mods`` is not needed (as in torch,
-    passing it warns). ``custom_mapping`` maps op classes to extra formulas.
+    Counts are keyed by op class (its ``aten`` name is torch's key). Modules are tracked
+    with global forward hooks, so ``mods`` is not needed (as in torch, passing it warns).
+    ``custom_mapping`` maps op classes or ``aten`` names to extra formulas.
     """
 
     def __init__(self, mods=None, depth: int = 2, display: bool = True,
@@ -223,7 +234,7 @@ class FlopCounterMode:
         if mods is not None:
             warnings.warn("mods argument is not needed anymore, you can stop passing it",
                           stacklevel=2)
-        custom = {k: v if getattr(v, "_get_raw", False) else _shape_wrapper(v)
+        custom = {_aten(k): v if getattr(v, "_get_raw", False) else _shape_wrapper(v)
                   for k, v in (custom_mapping or {}).items()}
         self.flop_registry = {**flop_registry, **custom}
         self.parents: frozenset[str] = frozenset({"Global"})

@@ -1,9 +1,10 @@
 """A module's op graph for TensorBoard's graph view, captured through the dispatcher.
 
 The model runs once on the example input inside a ``DispatchMode`` that records every
-op with its tensor inputs and output shapes; forward hooks keep track of which module is
+op (named ``aten::<op.aten>`` from the op table, as torch's traced graph names it) with
+its tensor inputs and output shapes; forward hooks keep track of which module is
 running, so nodes are named by module scope as torch names them
-(``Net/Sequential[features]/Conv2d[0]/conv2d.3``) and TensorBoard folds them into boxes.
+(``Net/Sequential[features]/Conv2d[0]/convolution.3``) and TensorBoard folds them into boxes.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ class _Recorder(DispatchMode):
         out = op.apply(*args, **kwargs)
         outs = _flat_tensors([out])
         self.counter += 1
-        name = f"{self.scope[-1]}/{op.name}.{self.counter}"
-        self.nodes.append(_node(name, f"ember::{op.name}", inputs,
+        name = f"{self.scope[-1]}/{op.aten}.{self.counter}"
+        self.nodes.append(_node(name, f"aten::{op.aten}", inputs,
                                 [tuple(t.shape) for t in outs], _describe(args, kwargs)))
         for t in outs:
             self.producer[id(t)] = name
