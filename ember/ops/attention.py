@@ -1,9 +1,10 @@
 """Scaled dot-product attention as one fused op (forward and backward).
 
 ``softmax(q @ k^T * scale + mask) @ v`` is computed in NumPy with one max/exp/sum pass
-and two matmuls; backward is the closed form on the saved probabilities. Under
-``create_graph`` the probabilities are recomputed with ember ops, so higher-order
-gradients are exact.
+and two matmuls. The op also outputs the probabilities, and its backward reads them as a
+saved output, so the backward -- a few matmuls and the fused softmax backward, all ember
+ops -- is differentiable again through the op itself: gradients of any order, and the
+same ops dispatched with or without ``create_graph``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._state import STATE
 from .._tensor import Tensor, _make
+from . import _meta
 from ._util import dtype_name
 
 __all__ = ["scaled_dot_product_attention"]
@@ -43,46 +44,49 @@ def _safe_sum(e: np.ndarray) -> np.ndarray:
     return total + (total == 0)
 
 
-def _probs_tensor(q: Tensor, k: Tensor, scale: float, mask) -> Tensor:
-    """The same probabilities as a differentiable function of ``q`` and ``k``."""
-    s = (q @ k.mT) * scale
-    if mask is not None:
-        s = s + mask
-    e = (s - _make(_row_max(s._data))).exp()
-    total = e.sum(-1, keepdim=True)
-    return e / (total + _make((total._data == 0).astype(total._data.dtype)))
-
-
 class ScaledDotProductAttention(Op):
-    """Outputs ``(attn @ v, attn)``; ``mask`` is additive, ``drop`` a scaled keep-mask."""
+    """Outputs ``((probs * drop) @ v, probs)``; ``mask`` is additive, ``drop`` a scaled
+    keep-mask (torch's ``_scaled_dot_product_attention_math``, which returns the weights
+    after dropout: ``sdpa_with_weights`` applies ``drop`` to them)."""
 
     name = "scaled_dot_product_attention"
+    aten = "_scaled_dot_product_attention_math"
+    signature = ("_scaled_dot_product_attention_math(Tensor q, Tensor k, Tensor v, "
+                 "Tensor? mask, Tensor? drop, float scale) -> (Tensor output, Tensor probs)")
+
+    @staticmethod
+    def meta(q, k, v, mask, drop, scale):
+        scores = _meta.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+        probs = _meta.broadcast_shapes(scores, *(m.shape for m in (mask, drop) if m is not None))
+        out = _meta.broadcast_shapes(probs[:-2], v.shape[:-2]) + (q.shape[-2], v.shape[-1])
+        return _meta.new(out, q.dtype), _meta.new(probs, q.dtype)
 
     @staticmethod
     def forward(ctx, q, k, v, mask, drop, scale):
         p = attention_probs(q, k, scale, mask)
-        pd = p * drop if drop is not None else p
-        ctx.save_for_backward(q, k, v, mask, p)
-        ctx.drop, ctx.scale = drop, scale
-        return np.matmul(pd, v), pd
+        ctx.save_for_backward(q, k, v, drop, p)
+        ctx.scale = scale
+        ctx.set_materialize_grads(False)
+        return np.matmul(p * drop if drop is not None else p, v), p
 
     @staticmethod
-    def backward(ctx, g, g_attn):
-        q, k, v, mask, p = ctx.saved_tensors
-        drop, scale = ctx.drop, ctx.scale
-        if STATE.grad_enabled:
-            p = _probs_tensor(q, k, scale, mask)
-        dropt = _make(drop) if drop is not None else None
-        pd = p * dropt if drop is not None else p
+    def backward(ctx, g, g_probs):
+        from .reductions import SoftmaxBackward
+        q, k, v, drop, p = ctx.saved_tensors
+        scale = ctx.scale
         need = ctx.needs_input_grad
-        gpd = g @ v.mT
-        if g_attn is not None:
-            gpd = gpd + g_attn
-        gp = gpd * dropt if drop is not None else gpd
-        gs = p * (gp - (gp * p).sum(-1, keepdim=True))
-        gq = (gs @ k) * scale if need[0] else None
-        gk = (gs.mT @ q) * scale if need[1] else None
-        gv = pd.mT @ g if need[2] else None
+        gp = g_probs
+        if g is not None and (need[0] or need[1] or need[3]):
+            gpd = g @ v.mT
+            gpd = gpd * drop if drop is not None else gpd
+            gp = gpd if gp is None else gp + gpd
+        gq = gk = gs = gv = None
+        if gp is not None and (need[0] or need[1] or need[3]):
+            gs = dispatch(SoftmaxBackward, gp, p, -1)
+            gq = (gs @ k) * scale if need[0] else None
+            gk = (gs.mT @ q) * scale if need[1] else None
+        if g is not None and need[2]:
+            gv = (p * drop if drop is not None else p).mT @ g
         return gq, gk, gv, (gs if need[3] else None), None, None
 
 
@@ -91,17 +95,17 @@ def additive_mask(attn_mask, dtype, shape, is_causal: bool):
     are True where allowed (SDPA's convention); a float Tensor is passed through, so its
     gradient flows."""
     if is_causal:
-        return np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype)
+        return _make(np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype))
     if attn_mask is None:
         return None
     m = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
     if m.dtype == np.bool_:
-        return np.where(m, 0.0, -np.inf).astype(dtype)
+        return _make(np.where(m, 0.0, -np.inf).astype(dtype))
     if m.dtype != dtype:
         raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query "
                            f"dtype, but got attn_mask.dtype: {dtype_name(m)} and  "
                            f"query.dtype: {dtype_name(np.empty(0, dtype))} instead.")
-    return attn_mask if isinstance(attn_mask, Tensor) else m
+    return attn_mask if isinstance(attn_mask, Tensor) else _make(m)
 
 
 def _repeat_heads(t: Tensor, n: int) -> Tensor:
@@ -113,11 +117,11 @@ def _repeat_heads(t: Tensor, n: int) -> Tensor:
     return x.reshape(shape[:-3] + (shape[-3] * n,) + shape[-2:])
 
 
-def _dropout_keep(shape, p: float, dtype) -> np.ndarray:
+def _dropout_keep(shape, p: float, dtype) -> Tensor:
     """A keep-mask scaled by ``1/(1-p)``, drawn from ember's generator."""
     import ember
     keep = ember.rand(*shape)._data >= p
-    return keep.astype(dtype) / (1 - p)
+    return _make(keep.astype(dtype) / (1 - p))
 
 
 def sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -150,7 +154,8 @@ def sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     if dropout_p > 0:
         lead = np.broadcast_shapes(query.shape[:-2], key.shape[:-2])
         drop = _dropout_keep(lead + (query.shape[-2], key.shape[-2]), dropout_p, dtype)
-    return dispatch(ScaledDotProductAttention, query, key, value, mask, drop, scale)
+    out, probs = dispatch(ScaledDotProductAttention, query, key, value, mask, drop, scale)
+    return out, (probs if drop is None else probs * drop)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,

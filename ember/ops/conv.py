@@ -22,6 +22,7 @@ import numpy as np
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor
 from . import _kernels_nn as K
+from . import _meta
 from ._util import dtype_name
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -105,7 +106,19 @@ def _bias_grad(g: Tensor, nd: int) -> Tensor:
     return g.sum((0,) + tuple(range(2, 2 + nd)))
 
 
+_GEOMETRY = "int[] stride, int[][] pads, int[] dilation, int groups"
+
+
 class Convolution(Op):
+    aten = "convolution"
+    signature = f"convolution(Tensor x, Tensor w, Tensor? b, {_GEOMETRY}) -> Tensor"
+    kind = "matmul"
+
+    @staticmethod
+    def meta(x, w, b, stride, pads, dilation, groups):
+        out = out_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+        return _meta.new((x.shape[0], w.shape[0]) + out, x.dtype)
+
     @staticmethod
     def forward(ctx, x, w, b, stride, pads, dilation, groups):
         ctx.save_for_backward(x, w)
@@ -124,7 +137,17 @@ class Convolution(Op):
 
 
 class ConvTranspose(Op):
-    """``conv_transpose``: the input-adjoint of a convolution whose input has ``shape``."""
+    """``conv_transpose``: the input-adjoint of a convolution whose input has ``shape``
+    (torch's ``convolution`` with ``transposed=True``, and the input part of
+    ``convolution_backward``)."""
+
+    aten = "conv_transpose"
+    signature = f"conv_transpose(Tensor g, Tensor w, Tensor? b, int[] shape, {_GEOMETRY}) -> Tensor"
+    kind = "matmul"
+
+    @staticmethod
+    def meta(g, w, b, shape, stride, pads, dilation, groups):
+        return _meta.new(shape, g.dtype)
 
     @staticmethod
     def forward(ctx, g, w, b, shape, stride, pads, dilation, groups):
@@ -147,7 +170,16 @@ class ConvTranspose(Op):
 
 
 class ConvWeight(Op):
-    """The weight-adjoint of a convolution: ``dL/dw`` from input ``x`` and output grad ``g``."""
+    """The weight-adjoint of a convolution: ``dL/dw`` from input ``x`` and output grad ``g``
+    (the weight part of torch's ``convolution_backward``)."""
+
+    aten = "convolution_backward"
+    signature = f"convolution_backward(Tensor x, Tensor g, int[] w_shape, {_GEOMETRY}) -> Tensor"
+    kind = "matmul"
+
+    @staticmethod
+    def meta(x, g, w_shape, stride, pads, dilation, groups):
+        return _meta.new(w_shape, _meta.result_dtype(x, g))
 
     @staticmethod
     def forward(ctx, x, g, w_shape, stride, pads, dilation, groups):

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
+from . import _meta
 
 __all__: list[str] = []
 
@@ -54,7 +55,10 @@ def embedding_dense_backward(grad: np.ndarray, indices: np.ndarray, num_weights:
 
 
 def _lookup_scale(indices: np.ndarray, padding_idx, scale_grad_by_freq, dtype):
-    """Per-lookup factors of the backward: 0 at padding, 1/count with scale_grad_by_freq."""
+    """Per-lookup factors of the backward (0 at padding, 1/count with scale_grad_by_freq),
+    shaped to broadcast over the looked-up rows; None when they are all 1."""
+    if padding_idx is None and not scale_grad_by_freq:
+        return None
     idx = indices.reshape(-1)
     scale = np.ones(idx.shape, dtype=dtype)
     if scale_grad_by_freq and idx.size:
@@ -66,8 +70,16 @@ def _lookup_scale(indices: np.ndarray, padding_idx, scale_grad_by_freq, dtype):
 
 
 class Embedding(Op):
+    aten = "embedding"
+    signature = ("embedding(Tensor weight, Tensor indices, int? padding_idx=None, "
+                 "bool scale_grad_by_freq=False) -> Tensor")
+
     @staticmethod
-    def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq):
+    def meta(weight, indices, padding_idx=None, scale_grad_by_freq=False):
+        return _meta.new(tuple(indices.shape) + tuple(weight.shape[1:]), weight.dtype)
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx=None, scale_grad_by_freq=False):
         _check_indices(indices, weight.shape[0])
         ctx.save_for_backward(indices)
         ctx.args = (weight.shape[0], padding_idx, scale_grad_by_freq)
@@ -80,7 +92,16 @@ class Embedding(Op):
 
 
 class EmbeddingBackward(Op):
-    """Linear in ``g``: its own gradient gathers the rows back (scaled like the sum)."""
+    """Linear in ``g``: its own gradient gathers the rows back (an ``Embedding``), scaled
+    like the sum."""
+
+    aten = "embedding_dense_backward"
+    signature = ("embedding_dense_backward(Tensor g, Tensor indices, int num_weights, "
+                 "int? padding_idx, bool scale_grad_by_freq) -> Tensor")
+
+    @staticmethod
+    def meta(g, indices, num_weights, padding_idx, scale_grad_by_freq):
+        return _meta.new((num_weights, g.shape[-1]), g.dtype)
 
     @staticmethod
     def forward(ctx, g, indices, num_weights, padding_idx, scale_grad_by_freq):
@@ -91,9 +112,9 @@ class EmbeddingBackward(Op):
     @staticmethod
     def backward(ctx, v):
         (indices,) = ctx.saved_tensors
-        idx = indices._data
-        scale = _lookup_scale(idx, *ctx.args, v._data.dtype)
-        return _make(v._data[idx] * scale), None
+        rows = dispatch(Embedding, v, indices)
+        scale = _lookup_scale(indices._data, *ctx.args, v._data.dtype)
+        return (rows if scale is None else rows * _make(scale)), None, None, None, None
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,

@@ -5,25 +5,30 @@
   ``ignore_index`` and label smoothing. The hot loss of every classifier.
 - ``nll_loss``: the negative log-likelihood of given log-probabilities.
 - ``pointwise_loss``: the elementwise losses (mse, l1, smooth_l1, huber, bce,
-  bce_with_logits, soft_margin, kl_div, poisson_nll, hinge_embedding), each given by its
-  value and first and second derivatives in NumPy, so one kernel serves the forward, the
-  backward and the double backward of all of them.
+  bce_with_logits, soft_margin, kl_div, poisson_nll, hinge_embedding), each written once
+  with its first and second derivatives over a small array namespace: on NumPy arrays
+  (``_NUMPY``) it is the kernel of the forward and of the first backward, on Tensors
+  (``_EMBER``) the ember ops of the double backward.
 - ``ctc_loss``: connectionist temporal classification, by the alpha/beta recursions of
   ``_kernels_loss.py`` (Numba for large problems); its gradient, like torch's, has no
   derivative of its own.
 
-Backward rules are ops too, so gradients are differentiable once more (double backward,
-as gradgradcheck needs); their own gradients are constants (no third order).
+Each loss's backward is one fused op (``nll_loss_backward``, ``cross_entropy_backward``,
+``pointwise_loss_backward``) whose own backward is written with ember ops, so gradients of
+any order work and every backward dispatches the same ops with or without
+``create_graph``.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
+from . import _meta
 from ._util import dtype_name, float_result, promote
 
 __all__: list[str] = []
@@ -56,14 +61,41 @@ def _row_scale(g: np.ndarray, shape: tuple, reduction: str, denom) -> np.ndarray
     return np.broadcast_to(scale, shape)
 
 
-def _reduce_back(el: np.ndarray, reduction: str, denom) -> np.ndarray:
-    """The adjoint of ``_row_scale``: gradient of ``g`` from per-element contributions."""
+def _scale_tensor(g: Tensor, reduction: str, count) -> Tensor:
+    """``_row_scale`` with ember ops, left to broadcast: ``g``, or ``g / count`` for 'mean'."""
+    return g / count if reduction == "mean" else g
+
+
+def _reduce_tensor(el: Tensor, reduction: str, count) -> Tensor:
+    """``_reduce`` with ember ops (the adjoint of ``_scale_tensor``)."""
     if reduction == "none":
         return el
-    total = el.sum()
-    if reduction == "mean":
-        total = total / (el.size if denom is None else denom)
-    return np.asarray(total, dtype=el.dtype)
+    return el.sum() / count if reduction == "mean" else el.sum()
+
+
+def _reduced_meta(row_shape: tuple, reduction: str, dtype) -> _meta.MetaArray:
+    return _meta.new(row_shape if reduction == "none" else (), dtype)
+
+
+def _class_shape(shape: tuple) -> tuple[int, tuple]:
+    """Number of classes (dim 1, or dim 0 of a 1-D input) and the shape of the rows."""
+    if len(shape) > 1:
+        return shape[1], (shape[0],) + tuple(shape[2:])
+    return shape[0], ()
+
+
+def _class_layout(shape: tuple, dtype) -> _meta.MetaArray:
+    """An input-shaped array built as contiguous rows ``(*rows, C)`` with the class axis
+    moved back to dim 1 (the layout of the losses' input gradients)."""
+    c, rows = _class_shape(shape)
+    strides = _meta.contiguous(rows + (c,), np.dtype(dtype).itemsize)
+    if len(shape) > 1:
+        strides = (strides[0], strides[-1]) + strides[1:-1]
+    return _meta.MetaArray(shape, dtype, strides)
+
+
+def _class_dim(x) -> int:
+    return 1 if x.ndim > 1 else 0
 
 
 # ---- cross entropy ------------------------------------------------------------------------
@@ -87,7 +119,6 @@ class _CE:
         xm = np.moveaxis(x, 1, -1) if x.ndim > 1 else x
         self.row_shape = xm.shape[:-1]
         self.x = xm.reshape(-1, c)
-        self.ls = _log_softmax_rows(self.x)
         self.eps, self.probs = eps, probs
         w = np.ones(c, dtype=self.x.dtype) if weight is None else weight.astype(self.x.dtype)
         self.w = w
@@ -108,6 +139,13 @@ class _CE:
         self.wt = w[self.t] * self.valid
         self.alpha = (1 - eps) * self.wt + (eps / c) * w.sum() * self.valid
         self.denom = self.wt.sum()
+
+    @property
+    def ls(self) -> np.ndarray:
+        """log_softmax of the rows (computed on first use)."""
+        if "_ls" not in self.__dict__:
+            self._ls = _log_softmax_rows(self.x)
+        return self._ls
 
     def losses(self) -> np.ndarray:
         rows = np.arange(self.x.shape[0])
@@ -130,7 +168,8 @@ class _CE:
         return arr
 
     def to_input_layout(self, rows: np.ndarray) -> np.ndarray:
-        out = rows.reshape(self.row_shape + (self.C,))
+        """``(M, k)`` rows back in the input's layout (class axis at dim 1, size ``k``)."""
+        out = rows.reshape(self.row_shape + (rows.shape[-1],))
         return np.moveaxis(out, -1, 1) if len(self.shape) > 1 else out
 
 
@@ -141,8 +180,26 @@ def _ce_setup(x, target, weight, ignore_index, eps):
     return _CE(float_result(x), target, weight, ignore_index, eps, probs)
 
 
+def _is_probs(target) -> bool:
+    return target.dtype.kind == "f" or target.dtype.name == "bfloat16"
+
+
+def _ce_dtype(x, target) -> np.dtype:
+    dt = _meta.result_dtype(x, target) if _is_probs(target) else x.dtype
+    return _meta.float_dtype(dt)
+
+
+_CE_ARGS = "str reduction, int ignore_index, float eps"
+
+
 class CrossEntropy(Op):
     name = "cross_entropy_loss"
+    aten = "cross_entropy_loss"
+    signature = f"cross_entropy_loss(Tensor x, Tensor target, Tensor? weight, {_CE_ARGS}) -> Tensor"
+
+    @staticmethod
+    def meta(x, target, weight, reduction, ignore_index, eps):
+        return _reduced_meta(_class_shape(x.shape)[1], reduction, _ce_dtype(x, target))
 
     @staticmethod
     def forward(ctx, x, target, weight, reduction, ignore_index, eps):
@@ -166,6 +223,15 @@ class CrossEntropyBackward(Op):
     """Gradients of cross entropy: d/dx = s * (alpha * softmax(x) - B) per row, and for
     probability targets d/dy = -s * (1 - eps) * w * log_softmax(x)."""
 
+    aten = "cross_entropy_loss_backward"
+    signature = (f"cross_entropy_loss_backward(Tensor g, Tensor x, Tensor target, Tensor? weight, "
+                 f"{_CE_ARGS}) -> (Tensor grad_input, Tensor grad_target)")
+
+    @staticmethod
+    def meta(g, x, target, weight, reduction, ignore_index, eps):
+        gx = _class_layout(x.shape, x.dtype)
+        return (gx, _class_layout(target.shape, target.dtype)) if _is_probs(target) else gx
+
     @staticmethod
     def forward(ctx, g, x, target, weight, reduction, ignore_index, eps):
         ce = _ce_setup(x, target, weight, ignore_index, eps)
@@ -181,38 +247,44 @@ class CrossEntropyBackward(Op):
 
     @staticmethod
     def backward(ctx, vx, vy=None):
+        """With ``p = softmax(x)`` along the class dim and ``s`` the row scale:
+        d/dx = s*alpha*p*(vx - <p, vx>) [- s*(1-eps)*(wv - p*sum(wv)), wv = w*vy],
+        d/dg = reduce(<alpha*p - B, vx> [- (1-eps)*<wv, log_softmax(x)>]),
+        d/dy = s*(1-eps)*w*(<p, vx> - vx) for probability targets."""
+        from .reductions import SoftmaxBackward, log_softmax, softmax
         g, x, target, weight = ctx.saved_tensors
         reduction, ignore_index, eps = ctx.args
+        need = ctx.needs_input_grad
+        cd = _class_dim(x)
         ce = _ce_setup(x._data, target._data, None if weight is None else weight._data,
                        ignore_index, eps)
-        layout = _rows_of(ce)
-        p = np.exp(ce.ls)
-        vxr = layout(vx._data)
-        s = _row_scale(g._data, ce.row_shape, reduction,
-                       None if ce.probs else ce.denom).reshape(-1)
-        pv = (p * vxr).sum(-1, keepdims=True)
-        gx = (s * ce.alpha)[:, None] * p * (vxr - pv)
-        neg_b = ce.minus_B(np.zeros_like(p), np.ones_like(s))
-        ds = ((ce.alpha[:, None] * p + neg_b) * vxr).sum(-1)
+        count = ce.denom
+        s = _scale_tensor(g.unsqueeze(cd) if reduction == "none" else g, reduction, count)
+        p = softmax(x, cd)
+        if ce.probs:
+            shape = [1] * x.ndim
+            shape[cd] = -1
+            w = _make(ce.w.reshape(shape))
+            b = w * ((1 - eps) * target + eps / ce.C)
+            alpha = b.sum(cd, keepdim=True)
+        else:
+            b = _make(ce.to_input_layout(-ce.minus_B(np.zeros_like(ce.x), np.ones(len(ce.x)))))
+            alpha = _make(ce.to_input_layout(ce.alpha[:, None]))
+        gx = dispatch(SoftmaxBackward, vx, p, cd) * (s * alpha) if need[1] else None
+        gg = ((alpha * p - b) * vx).sum(cd) if need[0] else None
         gy = None
         if ce.probs:
-            gy = (s * (1 - eps))[:, None] * ce.w * (pv - vxr)
+            pv = (p * vx).sum(cd, keepdim=True)
+            gy = s * (1 - eps) * w * (pv - vx) if need[2] else None
             if vy is not None:
-                wv = ce.w * layout(vy._data)
-                gx -= (s * (1 - eps))[:, None] * (wv - p * wv.sum(-1, keepdims=True))
-                ds -= (1 - eps) * (wv * ce.ls).sum(-1)
-            gy = _make(ce.to_input_layout(gy).astype(target._data.dtype, copy=False))
-        gg = _reduce_back(ds.reshape(ce.row_shape), reduction, None if ce.probs else ce.denom)
-        return (_make(np.asarray(gg, dtype=g._data.dtype).reshape(g._data.shape)),
-                _make(ce.to_input_layout(gx).astype(x._data.dtype, copy=False)), gy, None)
-
-
-def _rows_of(ce: _CE):
-    """Lay an input-shaped array out as ``ce``'s (M, C) rows."""
-    def layout(arr):
-        arr = np.moveaxis(arr, 1, -1) if arr.ndim > 1 else arr
-        return arr.reshape(-1, ce.C)
-    return layout
+                wv = w * vy
+                if need[1]:
+                    gx = gx - s * (1 - eps) * (wv - p * wv.sum(cd, keepdim=True))
+                if need[0]:
+                    gg = gg - (1 - eps) * (wv * log_softmax(x, cd)).sum(cd)
+        if gg is not None:
+            gg = _reduce_tensor(gg, reduction, count)
+        return gg, gx, gy, None, None, None, None
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -246,8 +318,17 @@ def _nll_rows(x, c):
     return xm.reshape(-1, c), xm.shape[:-1]
 
 
+_NLL_ARGS = "str reduction, int ignore_index"
+
+
 class NllLoss(Op):
     name = "nll_loss"
+    aten = "nll_loss"
+    signature = f"nll_loss(Tensor x, Tensor target, Tensor? weight, {_NLL_ARGS}) -> Tensor"
+
+    @staticmethod
+    def meta(x, target, weight, reduction, ignore_index):
+        return _reduced_meta(_class_shape(x.shape)[1], reduction, x.dtype)
 
     @staticmethod
     def forward(ctx, x, target, weight, reduction, ignore_index):
@@ -261,11 +342,20 @@ class NllLoss(Op):
     @staticmethod
     def backward(ctx, g):
         x, target, weight = ctx.saved_tensors
-        return dispatch(NllLossBackward, g, x, target, weight, *ctx.args)
+        return dispatch(NllLossBackward, g, x, target, weight, *ctx.args), None, None, None, None
 
 
 class NllLossBackward(Op):
-    """d/dx = -s * w[t] at the target positions; linear in ``g``, constant in ``x``."""
+    """d/dx = -s * w[t] at the target positions; linear in ``g``, constant in ``x``: its
+    adjoint in ``g`` is ``nll_loss`` itself."""
+
+    aten = "nll_loss_backward"
+    signature = (f"nll_loss_backward(Tensor g, Tensor x, Tensor target, Tensor? weight, "
+                 f"{_NLL_ARGS}) -> Tensor")
+
+    @staticmethod
+    def meta(g, x, target, weight, reduction, ignore_index):
+        return _class_layout(x.shape, x.dtype)
 
     @staticmethod
     def forward(ctx, g, x, target, weight, reduction, ignore_index):
@@ -274,21 +364,15 @@ class NllLossBackward(Op):
         s = _row_scale(g, row_shape, reduction, wt.sum()).reshape(-1)
         out = np.zeros(rows.shape, dtype=x.dtype)
         out[np.arange(rows.shape[0]), t] = -s * wt
-        ctx.save_for_backward(x, target, weight)
-        ctx.args = (reduction, ignore_index, g.shape, g.dtype)
+        ctx.save_for_backward(target, weight)
+        ctx.args = (reduction, ignore_index)
         out = out.reshape(row_shape + (c,))
         return np.moveaxis(out, -1, 1) if x.ndim > 1 else out
 
     @staticmethod
     def backward(ctx, v):
-        x, target, weight = ctx.saved_tensors
-        reduction, ignore_index, g_shape, g_dtype = ctx.args
-        c, t, wt = _nll_setup(x._data, target._data, None if weight is None else weight._data,
-                              ignore_index)
-        rows, row_shape = _nll_rows(v._data, c)
-        el = (-wt * rows[np.arange(rows.shape[0]), t]).reshape(row_shape)
-        gg = _reduce_back(el, reduction, wt.sum())
-        return _make(np.asarray(gg, dtype=g_dtype).reshape(g_shape)), None, None, None
+        target, weight = ctx.saved_tensors
+        return dispatch(NllLoss, v, target, weight, *ctx.args), None, None, None, None, None
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -299,112 +383,164 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
 # ---- pointwise losses ---------------------------------------------------------------------
 
-def _sigmoid(x):
-    return np.exp(-np.logaddexp(0, -x))
+class _NumpyMath:
+    """The functions the elementwise losses are written with, on ndarrays."""
+
+    where, abs, sign = staticmethod(np.where), staticmethod(np.abs), staticmethod(np.sign)
+    exp, log, log1p = staticmethod(np.exp), staticmethod(np.log), staticmethod(np.log1p)
+    ones_like, zeros_like = staticmethod(np.ones_like), staticmethod(np.zeros_like)
+
+    @staticmethod
+    def softplus(x):
+        """log(1 + exp(x)), stable."""
+        return np.logaddexp(0, x)
+
+    @staticmethod
+    def sigmoid(x):
+        return np.exp(-np.logaddexp(0, -x))
+
+    @staticmethod
+    def clamp_min(x, low):
+        return np.maximum(x, low)
+
+    @staticmethod
+    def cast(mask, like):
+        return mask.astype(like.dtype)
 
 
-def _softplus_neg(x):
-    """log(1 + exp(-x)), stable."""
-    return np.logaddexp(0, -x)
+class _EmberMath:
+    """The same functions as ember ops on Tensors (differentiable: the double backward)."""
+
+    @staticmethod
+    def where(cond, a, b):
+        from .elementwise import where
+        return where(cond, a, b)
+
+    abs = staticmethod(lambda x: x.abs())
+    sign = staticmethod(lambda x: x.sign())
+    exp = staticmethod(lambda x: x.exp())
+    log = staticmethod(lambda x: x.log())
+    log1p = staticmethod(lambda x: x.log1p())
+    sigmoid = staticmethod(lambda x: x.sigmoid())
+    softplus = staticmethod(lambda x: x.logaddexp(x * 0))
+    clamp_min = staticmethod(lambda x, low: x.clamp(min=low))
+    cast = staticmethod(lambda mask, like: mask.to(like.dtype))
+
+    @staticmethod
+    def ones_like(x):
+        from .creation import ones_like
+        return ones_like(x)
+
+    @staticmethod
+    def zeros_like(x):
+        from .creation import zeros_like
+        return zeros_like(x)
 
 
-def _mse(x, y, p):
+_NUMPY, _EMBER = _NumpyMath(), _EmberMath()
+
+
+# Each loss: (x, y, params, m) -> (f, df/dx, df/dy, d2f/dx2, d2f/dxdy, d2f/dy2), with ``m``
+# the array namespace (_NUMPY or _EMBER).
+
+def _mse(x, y, p, m):
     d = x - y
-    one = np.ones_like(d)
+    one = m.ones_like(d)
     return d * d, 2 * d, -2 * d, 2 * one, -2 * one, 2 * one
 
 
-def _l1(x, y, p):
+def _l1(x, y, p, m):
     d = x - y
-    zero = np.zeros_like(d)
-    return np.abs(d), np.sign(d), -np.sign(d), zero, zero, zero
+    zero = m.zeros_like(d)
+    sign = m.sign(d)
+    return m.abs(d), sign, -sign, zero, zero, zero
 
 
-def _smooth_l1(x, y, p):
+def _smooth_l1(x, y, p, m):
     (beta,) = p
-    d = x - y
     if beta == 0:
-        return _l1(x, y, p)
-    inside = np.abs(d) < beta
-    gx = np.where(inside, d / beta, np.sign(d))
-    h = np.where(inside, 1.0 / beta, 0.0).astype(d.dtype)
-    return np.where(inside, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta), gx, -gx, h, -h, h
+        return _l1(x, y, p, m)
+    d = x - y
+    inside = m.abs(d) < beta
+    gx = m.where(inside, d / beta, m.sign(d))
+    h = m.cast(inside, d) / beta
+    return m.where(inside, 0.5 * d * d / beta, m.abs(d) - 0.5 * beta), gx, -gx, h, -h, h
 
 
-def _huber(x, y, p):
+def _huber(x, y, p, m):
     (delta,) = p
     d = x - y
-    inside = np.abs(d) < delta
-    gx = np.where(inside, d, delta * np.sign(d))
-    h = inside.astype(d.dtype)
-    return np.where(inside, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta)), gx, -gx, h, -h, h
+    inside = m.abs(d) < delta
+    gx = m.where(inside, d, delta * m.sign(d))
+    h = m.cast(inside, d)
+    return m.where(inside, 0.5 * d * d, delta * (m.abs(d) - 0.5 * delta)), gx, -gx, h, -h, h
 
 
-def _bce(x, y, p):
-    lx, l1x = np.maximum(np.log(x), -100), np.maximum(np.log1p(-x), -100)
-    den = np.maximum(x * (1 - x), 1e-12)
-    zero = np.zeros_like(x)
+def _bce(x, y, p, m):
+    lx, l1x = m.clamp_min(m.log(x), -100), m.clamp_min(m.log1p(-x), -100)
+    den = m.clamp_min(x * (1 - x), 1e-12)
     return (-(y * lx + (1 - y) * l1x), (x - y) / den, l1x - lx,
-            (x * x - 2 * x * y + y) / (den * den), -1 / den, zero)
+            (x * x - 2 * x * y + y) / (den * den), -1 / den, m.zeros_like(x))
 
 
-def _bce_logits(x, y, p):
+def _bce_logits(x, y, p, m):
     (pw,) = p
-    sp = _softplus_neg(x)
+    sp = m.softplus(-x)
     if pw is None:
-        return (1 - y) * x + sp, _sigmoid(x) - y, -x, _sigmoid(x) * _sigmoid(-x), \
-            -np.ones_like(x), np.zeros_like(x)
+        sig = m.sigmoid(x)
+        return ((1 - y) * x + sp, sig - y, -x, sig * m.sigmoid(-x), -m.ones_like(x),
+                m.zeros_like(x))
     lw = 1 + (pw - 1) * y
-    sn = _sigmoid(-x)
+    sn = m.sigmoid(-x)
     return ((1 - y) * x + lw * sp, (1 - y) - lw * sn, -x + (pw - 1) * sp,
-            lw * _sigmoid(x) * sn, -1 - (pw - 1) * sn, np.zeros_like(x + y))
+            lw * m.sigmoid(x) * sn, -1 - (pw - 1) * sn, m.zeros_like(x + y))
 
 
-def _soft_margin(x, y, p):
+def _soft_margin(x, y, p, m):
     z = -y * x
-    s, sc = _sigmoid(z), _sigmoid(-z)
-    return np.logaddexp(0, z), -y * s, -x * s, y * y * s * sc, -s + x * y * s * sc, x * x * s * sc
+    s, sc = m.sigmoid(z), m.sigmoid(-z)
+    return m.softplus(z), -y * s, -x * s, y * y * s * sc, -s + x * y * s * sc, x * x * s * sc
 
 
-def _kl_div(x, y, p):
+def _kl_div(x, y, p, m):
     (log_target,) = p
     if log_target:
-        e = np.exp(y)
-        return e * (y - x), -e, e * (y - x + 1), np.zeros_like(x), -e, e * (y - x + 2)
+        e = m.exp(y)
+        return e * (y - x), -e, e * (y - x + 1), m.zeros_like(x + y), -e, e * (y - x + 2)
     pos = y > 0
-    safe = np.where(pos, y, 1)
-    ylogy = np.where(pos, y * np.log(safe), 0)
+    safe = m.where(pos, y, 1.0)
+    ylogy = m.where(pos, y * m.log(safe), 0.0)
     with np.errstate(divide="ignore"):
-        return (ylogy - y * x, -y + np.zeros_like(x), np.where(pos, np.log(safe), -np.inf) + 1 - x,
-                np.zeros_like(x + y), -np.ones_like(x + y), np.where(pos, 1 / safe, np.inf))
+        return (ylogy - y * x, -y + m.zeros_like(x), m.where(pos, m.log(safe), -np.inf) + 1 - x,
+                m.zeros_like(x + y), -m.ones_like(x + y), m.where(pos, 1 / safe, np.inf))
 
 
-def _poisson_nll(x, y, p):
+def _poisson_nll(x, y, p, m):
     log_input, full, eps = p
     if log_input:
-        e = np.exp(x)
-        f, gx, gy, hxx, hxy = e - y * x, e - y, -x, e, -np.ones_like(x + y)
+        e = m.exp(x)
+        f, gx, gy, hxx, hxy = e - y * x, e - y, -x, e, -m.ones_like(x + y)
     else:
         xe = x + eps
-        f, gx, gy = x - y * np.log(xe), 1 - y / xe, -np.log(xe)
+        f, gx, gy = x - y * m.log(xe), 1 - y / xe, -m.log(xe)
         hxx, hxy = y / (xe * xe), -1 / xe
-    hyy = np.zeros_like(f)
+    hyy = m.zeros_like(f)
     if full:
         big = y > 1
-        ys = np.where(big, y, 2)
-        f = f + np.where(big, ys * np.log(ys) - ys + 0.5 * np.log(2 * np.pi * ys), 0)
-        gy = gy + np.where(big, np.log(ys) + 0.5 / ys, 0)
-        hyy = hyy + np.where(big, 1 / ys - 0.5 / (ys * ys), 0)
+        ys = m.where(big, y, 2.0)
+        f = f + m.where(big, ys * m.log(ys) - ys + 0.5 * m.log(2 * math.pi * ys), 0.0)
+        gy = gy + m.where(big, m.log(ys) + 0.5 / ys, 0.0)
+        hyy = hyy + m.where(big, 1 / ys - 0.5 / (ys * ys), 0.0)
     return f, gx, gy, hxx, hxy, hyy
 
 
-def _hinge_embedding(x, y, p):
+def _hinge_embedding(x, y, p, m):
     (margin,) = p
     not_pos, not_neg = y != 1, y != -1
     active = not_pos & (margin - x > 0)
-    zero = np.zeros_like(x + y)
-    f = np.where(not_pos, np.maximum(margin - x, 0), 0) + np.where(not_neg, x, 0)
-    return f, -active.astype(x.dtype) + not_neg, zero, zero, zero, zero
+    zero = m.zeros_like(x + y)
+    f = m.where(not_pos, m.clamp_min(margin - x, 0), 0.0) + m.where(not_neg, x, 0.0)
+    return f, m.cast(not_neg, x) - m.cast(active, x), zero, zero, zero, zero
 
 
 _POINTWISE = {"mse": _mse, "l1": _l1, "smooth_l1": _smooth_l1, "huber": _huber, "bce": _bce,
@@ -418,7 +554,7 @@ def _pointwise(kind, x, y, pos_weight, params):
     if kind == "bce_with_logits":
         params = (None if pos_weight is None else pos_weight.astype(x.dtype),)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return x, y, fn(x, y, params)
+        return x, y, fn(x, y, params, _NUMPY)
 
 
 def _denom(reduction: str, shape: tuple, weight):
@@ -435,8 +571,25 @@ def _red(reduction: str) -> str:
     return "mean" if reduction in ("batchmean", "weighted_mean") else reduction
 
 
+def _pointwise_meta(x, y, weight):
+    """Shape, dtype and NumPy layout of a pointwise loss's elements."""
+    dt = _meta.result_dtype(_meta.MetaArray((), _meta.float_dtype(x.dtype)), y)
+    return _meta.pointwise(*(a for a in (x, y, weight) if a is not None), dtype=dt)
+
+
+_PW_ARGS = "str kind, str reduction, Any params"
+
+
 class PointwiseLoss(Op):
     name = "pointwise_loss"
+    aten = "pointwise_loss"
+    signature = (f"pointwise_loss(Tensor x, Tensor y, Tensor? weight, Tensor? pos_weight, "
+                 f"{_PW_ARGS}) -> Tensor")
+
+    @staticmethod
+    def meta(x, y, weight, pos_weight, kind, reduction, params):
+        el = _pointwise_meta(x, y, weight)
+        return el if reduction == "none" else _meta.new((), el.dtype)
 
     @staticmethod
     def forward(ctx, x, y, weight, pos_weight, kind, reduction, params):
@@ -455,6 +608,17 @@ class PointwiseLoss(Op):
 
 
 class PointwiseLossBackward(Op):
+    aten = "pointwise_loss_backward"
+    signature = (f"pointwise_loss_backward(Tensor g, Tensor x, Tensor y, Tensor? weight, "
+                 f"Tensor? pos_weight, {_PW_ARGS}) -> (Tensor grad_input, Tensor grad_target)")
+
+    @staticmethod
+    def meta(g, x, y, weight, pos_weight, kind, reduction, params):
+        el = _pointwise_meta(x, y, weight)
+        shape = _meta.broadcast_shapes(g.shape, el.shape) if reduction == "none" else el.shape
+        out = _meta.MetaArray(shape, el.dtype, _meta.contiguous(shape, el.itemsize))
+        return out, out
+
     @staticmethod
     def forward(ctx, g, x, y, weight, pos_weight, kind, reduction, params):
         xp, yp, (f, fx, fy, *_) = _pointwise(kind, x, y, pos_weight, params)
@@ -467,20 +631,26 @@ class PointwiseLossBackward(Op):
 
     @staticmethod
     def backward(ctx, vx, vy):
+        """d/dg = reduce(w * (vx*fx + vy*fy)), d/dx = s*w*(vx*fxx + vy*fxy),
+        d/dy = s*w*(vx*fxy + vy*fyy): the loss's derivatives as ember ops."""
         g, x, y, weight, pos_weight = ctx.saved_tensors
         kind, reduction, params = ctx.args
-        unwrap = [None if t is None else t._data for t in (x, y, pos_weight)]
-        xp, yp, (f, fx, fy, hxx, hxy, hyy) = _pointwise(kind, unwrap[0], unwrap[1], unwrap[2],
-                                                        params)
-        vx, vy = vx._data, vy._data
-        w = 1 if weight is None else weight._data
-        denom = _denom(reduction, xp.shape, None if weight is None else weight._data)
-        s = _row_scale(g._data, f.shape, _red(reduction), denom) * w
-        gg = _reduce_back(np.broadcast_to(w * (vx * fx + vy * fy), f.shape), _red(reduction),
-                          denom)
-        return (_make(np.asarray(gg, dtype=g._data.dtype).reshape(g._data.shape)),
-                _make((s * (vx * hxx + vy * hxy)).astype(xp.dtype, copy=False)),
-                _make((s * (vx * hxy + vy * hyy)).astype(xp.dtype, copy=False)), None, None)
+        need = ctx.needs_input_grad
+        if kind == "bce_with_logits":
+            params = (pos_weight,)
+        _, fx, fy, hxx, hxy, hyy = _POINTWISE[kind](x, y, params, _EMBER)
+        count = _denom(reduction, tuple(x.shape), None if weight is None else weight._data)
+        if count is None:
+            count = math.prod(np.broadcast_shapes(*(tuple(t.shape) for t in (x, y, weight)
+                                                    if t is not None)))
+        red = _red(reduction)
+        s = _scale_tensor(g, red, count)
+        if weight is not None:
+            vx, vy = vx * weight, vy * weight
+        gg = _reduce_tensor(vx * fx + vy * fy, red, count) if need[0] else None
+        gx = s * (vx * hxx + vy * hxy) if need[1] else None
+        gy = s * (vx * hxy + vy * hyy) if need[2] else None
+        return gg, gx, gy, None, None, None, None, None
 
 
 def pointwise_loss(kind: str, input: Tensor, target: Tensor, reduction: str = "mean",
@@ -502,6 +672,13 @@ class CtcLoss(Op):
     int64 ``targets`` (N, S) and int64 length arrays (plain arguments, not tensors)."""
 
     name = "ctc_loss"
+    aten = "_ctc_loss"
+    signature = ("_ctc_loss(Tensor log_probs, Any targets, Any input_lengths, Any target_lengths, "
+                 "int blank, bool zero_infinity) -> Tensor")
+
+    @staticmethod
+    def meta(log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+        return _meta.new((log_probs.shape[1],), log_probs.dtype)
 
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
@@ -522,6 +699,15 @@ class CtcLoss(Op):
 class CtcLossBackward(Op):
     """torch's CTC gradient (see ``_kernels_loss.ctc_backward_numpy``); like torch, it has
     no derivative of its own."""
+
+    aten = "_ctc_loss_backward"
+    signature = ("_ctc_loss_backward(Tensor g, Tensor log_probs, Any targets, Any input_lengths, "
+                 "Any target_lengths, int blank, bool zero_infinity, Any nll, Any alpha) -> Tensor")
+
+    @staticmethod
+    def meta(g, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity, nll,
+             alpha):
+        return _meta.new(log_probs.shape, log_probs.dtype)
 
     @staticmethod
     def forward(ctx, g, log_probs, targets, input_lengths, target_lengths, blank,

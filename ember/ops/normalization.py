@@ -2,8 +2,9 @@
 
 One fused op, ``Normalize``, standardises over some axes and applies a broadcast affine
 (``(x - mean) * rstd * w + b``; without the centring for RMS norm); every norm is that op
-on a suitably reshaped input. Its backward is the closed form; with ``create_graph`` the
-statistics are recomputed with ember ops so higher-order gradients are exact.
+on a suitably reshaped input. Its backward is one fused op, ``NormalizeBackward`` (the
+closed form, a Numba row kernel for trailing-dim norms), whose own backward is written
+with ember ops, so gradients of any order work.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._state import STATE
 from .._tensor import Tensor, _make
+from . import _meta
 from .conv import Convolution
 
 __all__ = ["layer_norm", "batch_norm", "group_norm", "instance_norm", "rms_norm",
@@ -49,8 +50,26 @@ def _flat(p: np.ndarray | None) -> np.ndarray | None:
     return None if p is None else np.ascontiguousarray(p).reshape(-1)
 
 
+def _sum_to(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` summed over its leading and broadcast dims down to ``shape``."""
+    lead = a.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return a.sum(dims).reshape(shape) if dims else a.reshape(shape)
+
+
 class Normalize(Op):
-    """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast."""
+    """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast
+    (torch's ``native_layer_norm``, ``native_batch_norm``, ``native_group_norm`` and
+    ``_fused_rms_norm`` are all this op)."""
+
+    aten = "native_layer_norm"
+    signature = ("native_layer_norm(Tensor x, Tensor? w, Tensor? b, int[] axes, float eps, "
+                 "bool center) -> Tensor")
+
+    @staticmethod
+    def meta(x, w, b, axes, eps, center):
+        return _meta.like(x)
 
     @staticmethod
     def forward(ctx, x, w, b, axes, eps, center):
@@ -68,46 +87,88 @@ class Normalize(Op):
             if b is not None:
                 out += b
         ctx.save_for_backward(x, w, mean if center else None, rstd)
-        ctx.axes, ctx.eps, ctx.center = axes, eps, center
+        ctx.args = (axes, eps, center, (w if w is not None else b if b is not None else
+                                        np.empty((1,) * x.ndim)).shape)
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, w, mean, rstd = ctx.saved_tensors
-        axes, center = ctx.axes, ctx.center
+        gx, gw, gb = dispatch(NormalizeBackward, g, x, w, mean, rstd, *ctx.args)
         need = ctx.needs_input_grad
-        if STATE.grad_enabled:  # create_graph: statistics as functions of x
-            mean = x.mean(axes, keepdim=True) if center else None
-            xc = x - mean if center else x
-            rstd = ((xc * xc).mean(axes, keepdim=True) + ctx.eps) ** -0.5
-        else:
-            xd, wd, gd = x._data, None if w is None else w._data, g._data
-            if _rows(xd, axes, wd) is not None and gd.shape == xd.shape \
-                    and gd.dtype == xd.dtype:
-                return _norm_backward(xd, wd, gd, mean, rstd, axes, center, need)
+        return gx, (gw if need[1] else None), (gb if need[2] else None)
+
+
+class NormalizeBackward(Op):
+    """``(gx, gw, gb)`` of ``Normalize`` from the saved statistics; ``gw``/``gb`` are
+    summed to ``param_shape`` (the affine parameters' shape, all ones without them)."""
+
+    aten = "native_layer_norm_backward"
+    signature = ("native_layer_norm_backward(Tensor g, Tensor x, Tensor? w, Tensor? mean, "
+                 "Tensor rstd, int[] axes, float eps, bool center, int[] param_shape) "
+                 "-> (Tensor grad_input, Tensor grad_weight, Tensor grad_bias)")
+
+    @staticmethod
+    def meta(g, x, w, mean, rstd, axes, eps, center, param_shape):
+        gx = _meta.new(x.shape, x.dtype) if _rows(x, axes, w) is not None and \
+            g.shape == x.shape and g.dtype == x.dtype else _meta.pointwise(x, g, rstd)
+        return gx, _meta.new(param_shape, x.dtype), _meta.new(param_shape, x.dtype)
+
+    @staticmethod
+    def forward(ctx, g, x, w, mean, rstd, axes, eps, center, param_shape):
+        ctx.save_for_backward(g, x, w)
+        ctx.args = (axes, eps, center)
+        n = _rows(x, axes, w)
+        if n is not None and g.shape == x.shape and g.dtype == x.dtype:
+            from . import _kernels_transformer as K
+            rows = x.size // n
+            mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
+            gx, gw, gb = K.norm_backward(np.ascontiguousarray(g).reshape(rows, n),
+                                         x.reshape(rows, n), _flat(w), mean,
+                                         rstd.reshape(rows), center)
+            trailing = x.shape[x.ndim - len(axes):]
+            return (gx.reshape(x.shape), _sum_to(gw.reshape(trailing), param_shape),
+                    _sum_to(gb.reshape(trailing), param_shape))
         xhat = (x - mean if center else x) * rstd
-        gxhat = g * w if w is not None else g
-        gx = None
-        if need[0]:
-            inner = gxhat - xhat * (gxhat * xhat).mean(axes, keepdim=True)
+        gh = g * w if w is not None else g
+        inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
+        if center:
+            inner -= gh.mean(axes, keepdims=True)
+        return inner * rstd, _sum_to(g * xhat, param_shape), _sum_to(g, param_shape)
+
+    @staticmethod
+    def backward(ctx, vx, vw, vb):
+        """With ``J`` the (symmetric) Jacobian of ``xhat`` in ``x``, ``gh = g * w``, and
+        per-row sums ``A = <vx, gh - mean(gh)>``, ``B = <vx, xhat>``, ``c = mean(xhat*gh)``:
+        d/dg = vb + vw*xhat + w*J(vx), d/dw = g*J(vx), and d/dx = J(g*vw)
+        - rstd^2*xhat*(A - c*B)/N - rstd*B*J(gh)/N - rstd*c*J(vx)."""
+        g, x, w = ctx.saved_tensors
+        axes, eps, center = ctx.args
+        need = ctx.needs_input_grad
+        n = math.prod(x.shape[a] for a in axes)
+        xc = x - x.mean(axes, keepdim=True) if center else x
+        rstd = ((xc * xc).mean(axes, keepdim=True) + eps) ** -0.5
+        xhat = xc * rstd
+
+        def jac(u):
+            inner = u - xhat * (xhat * u).mean(axes, keepdim=True)
             if center:
-                inner = inner - gxhat.mean(axes, keepdim=True)
-            gx = inner * rstd
-        return gx, (g * xhat if need[1] else None), (g if need[2] else None)
+                inner = inner - u.mean(axes, keepdim=True)
+            return rstd * inner
 
-
-def _norm_backward(x, w, g, mean, rstd, axes, center, need):
-    """The three gradients of ``Normalize`` by the fused row kernel (first order)."""
-    from . import _kernels_transformer as K
-    trailing = x.shape[x.ndim - len(axes):]
-    n = math.prod(trailing)
-    rows = x.size // n
-    mean = mean._data.reshape(rows) if center else np.zeros(rows, x.dtype)
-    gx, gw, gb = K.norm_backward(np.ascontiguousarray(g).reshape(rows, n), x.reshape(rows, n),
-                                 _flat(w), mean, rstd._data.reshape(rows), center)
-    return (_make(gx.reshape(x.shape)) if need[0] else None,
-            _make(gw.reshape(trailing)) if need[1] else None,
-            _make(gb.reshape(trailing)) if need[2] else None)
+        jvx = jac(vx)
+        dg = vb + vw * xhat + (jvx * w if w is not None else jvx) if need[0] else None
+        dw = g * jvx if need[2] else None
+        dx = None
+        if need[1]:
+            gh = g * w if w is not None else g
+            big_a = (vx * (gh - gh.mean(axes, keepdim=True) if center else gh)).sum(
+                axes, keepdim=True)
+            big_b = (vx * xhat).sum(axes, keepdim=True)
+            c = (xhat * gh).mean(axes, keepdim=True)
+            dx = (jac(g * vw) - rstd * rstd * xhat * (big_a - c * big_b) / n
+                  - rstd * big_b * jac(gh) / n - rstd * c * jvx)
+        return dg, dx, dw, None, None, None, None, None, None
 
 
 def _normalize(x: Tensor, w, b, axes: tuple, eps: float, center: bool = True) -> Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
 from . import _kernels_nn as K
+from . import _meta
 from .conv import Convolution, tuple_arg
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
@@ -55,7 +56,16 @@ def adaptive_table(size: int, out: int):
 # ---- ops --------------------------------------------------------------------------------
 
 class MaxPool(Op):
-    """Max over windows given by per-dim index tables; returns (values, flat indices)."""
+    """Max over windows given by per-dim index tables ``((positions, valid), ...)`` of
+    the trailing dims; returns (values, indices flat per plane)."""
+
+    aten = "max_pool2d_with_indices"
+    signature = "max_pool2d_with_indices(Tensor x, Any tables) -> (Tensor values, Tensor indices)"
+
+    @staticmethod
+    def meta(x, tables):
+        shape = tuple(x.shape[:x.ndim - len(tables)]) + tuple(len(t) for t, _ in tables)
+        return _meta.new(shape, x.dtype), _meta.new(shape, np.int64)
 
     @staticmethod
     def forward(ctx, x, tables):
@@ -77,7 +87,16 @@ def _planes_flat(indices: np.ndarray, nd: int, plane: int) -> np.ndarray:
 
 
 class ScatterPlanes(Op):
-    """Sum ``g`` into zero planes of shape ``spatial`` at per-plane flat ``indices``."""
+    """Sum ``g`` into zero planes of shape ``spatial`` at per-plane flat ``indices``
+    (max pooling's backward, max-unpooling, the adjoint of gathers)."""
+
+    aten = "max_pool2d_with_indices_backward"
+    signature = ("max_pool2d_with_indices_backward(Tensor g, Tensor indices, int[] spatial) "
+                 "-> Tensor")
+
+    @staticmethod
+    def meta(g, indices, spatial):
+        return _meta.new(tuple(g.shape[:g.ndim - len(spatial)]) + tuple(spatial), g.dtype)
 
     @staticmethod
     def forward(ctx, g, indices, spatial):
@@ -101,7 +120,15 @@ class ScatterPlanes(Op):
 
 
 class GatherPlanes(Op):
-    """``x`` read at per-plane flat ``indices`` (the adjoint of ``ScatterPlanes``)."""
+    """``x`` read at per-plane flat ``indices`` (the adjoint of ``ScatterPlanes``; what
+    reflection/replication padding and nearest upsampling are)."""
+
+    aten = "gather_planes"
+    signature = "gather_planes(Tensor x, Tensor indices, int nd) -> Tensor"
+
+    @staticmethod
+    def meta(x, indices, nd):
+        return _meta.new(indices.shape, x.dtype)
 
     @staticmethod
     def forward(ctx, x, indices, nd):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
+from . import _meta
 from .conv import Convolution, ConvTranspose, tuple_arg
 from .pooling import GatherPlanes, adaptive_avg_pool1d, adaptive_avg_pool2d
 
@@ -24,6 +25,16 @@ __all__ = ["pad", "interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "
 
 class ConstantPad(Op):
     """Pad trailing dims by ``pads = ((lo, hi), ...)`` with ``value``; negative pads crop."""
+
+    aten = "constant_pad_nd"
+    signature = "constant_pad_nd(Tensor x, int[][] pads, Scalar value) -> Tensor"
+
+    @staticmethod
+    def meta(x, pads, value):
+        lead = x.ndim - len(pads)
+        shape = tuple(x.shape[:lead]) + tuple(n + lo + hi for n, (lo, hi) in
+                                             zip(x.shape[lead:], pads))
+        return _meta.new(shape, x.dtype)
 
     @staticmethod
     def forward(ctx, x, pads, value):
@@ -61,7 +72,7 @@ def gather_table(x: Tensor, per_dim: list) -> Tensor:
         shape[i] = -1
         flat = flat * spatial[i] + idx.reshape(shape)
     table = np.broadcast_to(flat, tuple(x.shape[:x.ndim - nd]) + flat.shape)
-    return dispatch(GatherPlanes, x, np.ascontiguousarray(table), nd)
+    return dispatch(GatherPlanes, x, _make(np.ascontiguousarray(table)), nd)
 
 
 _PAD_RANKS = {1: (2, 3), 2: (3, 4), 3: (4, 5)}
