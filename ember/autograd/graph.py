@@ -456,18 +456,20 @@ def _call_pre_hooks(node: Node, grads: list) -> list:
 
 
 def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
+    """Add ``grad`` into ``t.grad`` with ember ops, as torch's AccumulateGrad: the first
+    gradient is copied (``clone``, so ``.grad`` never aliases a gradient that flows on; under
+    ``create_graph`` the clone is recorded, as torch's); later ones are added in place
+    (``add_``), or out of place when the result must carry a graph."""
     if grad is None:
         return
-    if t.grad is None:
-        if create_graph:
-            t.grad = grad
-        else:
-            t.grad = _make(np.array(grad._data, dtype=t._data.dtype, copy=True))
-    elif create_graph or t.grad._requires_grad:
-        t.grad = t.grad + grad
+    old = t.grad
+    if old is None:
+        dtype = t._data.dtype
+        t.grad = grad.clone() if grad._data.dtype == dtype else grad.to(_np_to_dtype(dtype))
+    elif create_graph or old._requires_grad:
+        t.grad = old + grad
     else:
-        t.grad._data += grad._data
-        t.grad._vc[0] += 1
+        old.add_(grad)
     if t._post_acc_hooks:
         for hook in list(t._post_acc_hooks.values()):
             hook(t)
@@ -476,7 +478,7 @@ def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
 def _apply(node: Node, grads: list) -> list:
     """Run one node's backward rule; returns one gradient per edge in next_functions."""
     if None in grads and node.materialize_grads:
-        grads = [g if g is not None else _zeros(m) for g, m in zip(grads, node._out_meta)]
+        grads = _materialize(grads, node._out_meta)
     result = node.op.backward(node, *grads)
     if type(result) is not tuple:
         result = (result,)
@@ -541,9 +543,14 @@ def _check_nan(node: Node, grads: list) -> None:
                                "output.")
 
 
-def _zeros(meta) -> Tensor:
-    shape, dtype = meta
-    return _make(np.zeros(shape, dtype=dtype))
+def _materialize(grads: list, out_meta: tuple) -> list:
+    """Zeros (``new_zeros``, a dispatched op) for the outputs that received no gradient.
+    A node runs once some output has one (only a node pre-hook can drop them all)."""
+    ref = next((g for g in grads if g is not None), None)
+    if ref is None:
+        return grads
+    return [g if g is not None else ref.new_zeros(shape, dtype=_np_to_dtype(dtype))
+            for g, (shape, dtype) in zip(grads, out_meta)]
 
 
 def _np_to_dtype(np_dtype):
