@@ -8,6 +8,7 @@ import numpy as np
 
 from ._dispatch import Op, dispatch
 from ._tensor import Tensor
+from .ops import _meta
 from .ops._util import wrap_dim
 from .ops.reductions import _out, vector_norm
 
@@ -16,6 +17,14 @@ __all__ = ["vector_norm", "matrix_norm", "norm", "svdvals"]
 
 class _Svdvals(Op):
     """Singular values of the matrices in the last two dims, in descending order."""
+
+    aten = "linalg_svdvals"
+    signature = "_svdvals(Tensor a) -> Tensor"
+    kind = "opaque"
+
+    @staticmethod
+    def meta(a):
+        return _meta.new(a.shape[:-2] + (min(a.shape[-2:]),), a.dtype)
 
     @staticmethod
     def forward(ctx, a):
@@ -29,7 +38,16 @@ class _Svdvals(Op):
 
 
 class _SvdvalsBackward(Op):
-    """``U diag(g) V^H``: the gradient of the singular values (distinct ones)."""
+    """``U diag(g) V^H``: the gradient of the singular values (distinct ones); torch's
+    ``svd_backward`` with only the singular values' gradient."""
+
+    aten = "svd_backward"
+    signature = "_svdvalsbackward(Tensor g, Tensor a) -> Tensor"
+    kind = "opaque"
+
+    @staticmethod
+    def meta(g, a):
+        return _meta.new(a.shape, a.dtype)
 
     @staticmethod
     def forward(ctx, g, a):

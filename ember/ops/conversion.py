@@ -7,20 +7,30 @@ import numpy as np
 
 from .._device import check_device
 from .._dispatch import Op, dispatch
+from .._dtype import cast, from_numpy_dtype
 from .._dtype import dtype as _dtype_cls
-from .._dtype import from_numpy_dtype
-from .._tensor import Tensor, _make, tensor_method
+from .._tensor import Tensor, tensor_method
+from . import _meta
 
 __all__ = ["clone", "detach"]
 
 
 class To(Op):
+    """A copy of ``a`` in another dtype (``Tensor.to``, ``.float()``...), laid out as
+    ``a`` is."""
+
     name = "_to_copy"
+    signature = "_to_copy(Tensor a, ScalarType np_dtype) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, np_dtype):
+        return _meta.like(a, np_dtype)
 
     @staticmethod
     def forward(ctx, a, np_dtype):
         ctx.src = a.dtype
-        return a.astype(np_dtype)
+        return cast(a, np_dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -28,6 +38,16 @@ class To(Op):
 
 
 class Clone(Op):
+    """A C-contiguous copy (``clone``, ``contiguous``)."""
+
+    aten = "clone"
+    signature = "clone(Tensor a) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a):
+        return _meta.new(a.shape, a.dtype)
+
     @staticmethod
     def forward(ctx, a):
         return np.array(a, copy=True, order="C")
@@ -38,27 +58,42 @@ class Clone(Op):
 
 
 class Copy(Op):
-    """``dst.copy_(src)``: an in-place op whose value is ``src`` broadcast to ``dst``."""
+    """``dst.copy_(src)``: an in-place op whose value is ``src`` (a tensor or a number)
+    broadcast to ``dst``."""
     name = "copy"
+    aten = "copy"
+    signature = "copy(Tensor dst, Tensor src, bool non_blocking=False) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(dst, src, non_blocking=False):
+        _check_copy(dst, src)
+        return _meta.like(dst)
 
     @staticmethod
     def forward(ctx, dst, src, non_blocking=False):
-        src_shape = ctx.src_shape = np.shape(src)
-        if src_shape != dst.shape:
-            try:
-                shape = np.broadcast_shapes(dst.shape, src_shape)
-            except ValueError:
-                shape = None
-            if shape != dst.shape:
-                raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the "
-                                   f"broadcast shape {list(shape or src_shape)}")
+        _check_copy(dst, src)
         out = np.empty_like(dst)
         out[...] = src
         return out
 
     @staticmethod
     def backward(ctx, g):
-        return _make(np.zeros_like(g._data)), g  # the old value of dst is overwritten: zeros
+        from .creation import zeros_like
+        return zeros_like(g), g  # the old value of dst is overwritten: zeros
+
+
+def _check_copy(dst, src) -> None:
+    """torch's error when ``src`` does not broadcast to ``dst``'s shape."""
+    src_shape = np.shape(src) if not hasattr(src, "shape") else tuple(src.shape)
+    if src_shape != dst.shape:
+        try:
+            shape = np.broadcast_shapes(dst.shape, src_shape)
+        except ValueError:
+            shape = None
+        if shape != dst.shape:
+            raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the "
+                               f"broadcast shape {list(shape or src_shape)}")
 
 
 def clone(input, *, memory_format=None) -> Tensor:

@@ -16,8 +16,10 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16
-from .._tensor import Tensor, _make, tensor_method
+from .._tensor import Tensor, tensor_method
+from . import _meta
 from ._util import dtype_name, require_tensors, wrap_dim
+from .creation import eye
 from .shape import (
     _write_out,
     broadcast_shapes,
@@ -108,7 +110,35 @@ def _matmul_error(a, b) -> Exception:
     return _bmm_shape_error(n, k, n, b.shape[-2])
 
 
+def _matmul_shape(a, b) -> tuple:
+    """Shape of ``a @ b`` by torch's rules (1-D operands promoted and their dim dropped,
+    batch dims broadcast); torch's error (``_matmul_error``) when they do not match."""
+    if a.dtype != b.dtype or a.dtype == np.bool_ or a.ndim == 0 or b.ndim == 0:
+        raise _matmul_error(a, b)
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != k_b:
+        raise _matmul_error(a, b)
+    if a.ndim == 1 or b.ndim == 1:
+        return a.shape[:-1] + b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else a.shape[:-1]
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise _matmul_error(a, b) from None
+    return batch + (a.shape[-2], b.shape[-1])
+
+
 class Matmul(Op):
+    """torch's ``matmul``: NumPy's BLAS matmul, with ``(..., k) @ (k, n)`` as one 2-D
+    GEMM. Backward is matmuls again (differentiable to any order)."""
+
+    aten = "matmul"
+    signature = "matmul(Tensor a, Tensor b) -> Tensor"
+    kind = "matmul"
+
+    @staticmethod
+    def meta(a, b):
+        return _meta.new(_matmul_shape(a, b), a.dtype)  # NumPy's matmul result: C order
+
     @staticmethod
     def forward(ctx, a, b):
         if a.dtype != b.dtype or a.dtype == np.bool_ or a.ndim == 0 or b.ndim == 0:
@@ -230,14 +260,29 @@ class Linear(Op):
     """``x @ W^T + b`` for a 2-D weight, as one op (so autocast casts the bias too, and
     the batch is folded into one GEMM as in ``Matmul``)."""
 
+    aten = "linear"
+    signature = "linear(Tensor x, Tensor w, Tensor? b=None) -> Tensor"
+    kind = "matmul"
+
     @staticmethod
-    def forward(ctx, x, w, b=None):
-        wt = w.T
+    def _check(x, w, b) -> tuple:
+        """torch's checks; the shape of ``x @ w.T``."""
         if x.dtype != w.dtype or x.dtype == np.bool_ or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise _matmul_error(x, wt)
+            raise _matmul_error(x, w.T)
         if b is not None and b.dtype != x.dtype:
             raise RuntimeError(f"self and mat2 must have the same dtype, but got "
                                f"{dtype_name(b)} and {dtype_name(w)}")
+        return x.shape[:-1] + (w.shape[0],)
+
+    @staticmethod
+    def meta(x, w, b=None):
+        out = _meta.new(Linear._check(x, w, b), x.dtype)
+        return out if b is None else _meta.pointwise(out, b)
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        wt = w.T
+        Linear._check(x, w, b)
         out = np.matmul(x.reshape(-1, x.shape[-1]), wt).reshape(*x.shape[:-1], w.shape[0])
         if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
             out = out.astype(x.dtype)
@@ -269,14 +314,25 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 class AddScaled(Op):
     """``beta * input + alpha * product``, with ``input`` broadcast to the product's shape
-    (not the other way round: torch rejects an input larger than the product)."""
+    (not the other way round: torch rejects an input larger than the product). The
+    addition of ``addmm``/``addmv``/``baddbmm``/``addbmm``, whose product is a matmul;
+    torch has no op of its own for it."""
     name = "add_scaled"
+    signature = "add_scaled(Tensor c, Tensor p, Scalar beta, Scalar alpha) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(c, p, beta, alpha):
+        _check_add_scaled(c, p)
+        scaled = np.zeros(1, p.dtype) * alpha if alpha != 1 else np.zeros(1, p.dtype)
+        if beta == 0:
+            return _meta.like(p, scaled.dtype)
+        dt = (scaled + np.zeros(1, c.dtype) * beta).dtype  # NumPy's promotion, as forward
+        return _meta.MetaArray(p.shape, dt, _meta.layout(p.shape, dt.itemsize, p, c))
 
     @staticmethod
     def forward(ctx, c, p, beta, alpha):
-        if c.dtype != p.dtype:
-            raise RuntimeError(f"self and mat2 must have the same dtype, but got "
-                               f"{dtype_name(c)} and {dtype_name(p)}")
+        _check_add_scaled(c, p)
         ctx.beta, ctx.alpha = beta, alpha
         out = p * alpha if alpha != 1 else p
         if beta == 0:  # torch ignores input entirely (its nan and inf too)
@@ -287,6 +343,12 @@ class AddScaled(Op):
     @staticmethod
     def backward(ctx, g):
         return g * ctx.beta, (g * ctx.alpha if ctx.alpha != 1 else g)
+
+
+def _check_add_scaled(c, p) -> None:
+    if c.dtype != p.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                           f"{dtype_name(c)} and {dtype_name(p)}")
 
 
 def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
@@ -543,20 +605,38 @@ def _einsum_sizes(subs: list, shapes: list) -> dict:
             if n != 1 and old != 1 and n != old:
                 raise RuntimeError(f"einsum(): subscript {ch} has size {n} for operand {i} "
                                    f"which does not broadcast with previously seen size {old}")
-            sizes[ch] = max(old, n) if n != 1 else old
+            sizes[ch] = n if n != 1 else old
     return sizes
 
 
+def _check_einsum(arrays, equation: str) -> tuple[list, str, dict]:
+    """The input subscripts, the output's and each letter's size, after torch's checks."""
+    shapes = [a.shape for a in arrays]
+    subs, out = _parse_einsum(equation, shapes)
+    for a in arrays[1:]:
+        if a.dtype != arrays[0].dtype:
+            raise RuntimeError(f"expected scalar type {dtype_name(arrays[0])} but found "
+                               f"{dtype_name(a)}")
+    return subs, out, _einsum_sizes(subs, shapes)
+
+
 class Einsum(Op):
+    """``np.einsum`` (optimized contraction order for three operands or more) on the
+    operands with broadcast size-1 dims dropped; the result is always a new C-ordered
+    array. Backward is einsums again (differentiable to any order)."""
+
+    aten = "einsum"
+    signature = "einsum(Tensor[] arrays, str equation) -> Tensor"
+    kind = "matmul"
+
+    @staticmethod
+    def meta(arrays, equation):
+        subs, out, sizes = _check_einsum(arrays, equation)
+        return _meta.new(tuple(sizes[ch] for ch in out), arrays[0].dtype)
+
     @staticmethod
     def forward(ctx, arrays, equation):
-        shapes = [a.shape for a in arrays]
-        subs, out = _parse_einsum(equation, shapes)
-        for a in arrays[1:]:
-            if a.dtype != arrays[0].dtype:
-                raise RuntimeError(f"expected scalar type {dtype_name(arrays[0])} but found "
-                                   f"{dtype_name(a)}")
-        sizes = _einsum_sizes(subs, shapes)
+        subs, out, sizes = _check_einsum(arrays, equation)
         # Size-1 dims that broadcast against a larger size are dropped, so NumPy sees
         # consistent sizes; backward puts them back.
         ops, squeezed, drops = [], [], []
@@ -570,9 +650,11 @@ class Einsum(Op):
         if arrays[0].dtype == _BF16:  # NumPy's einsum has no bfloat16 loops
             ops = [o.astype(np.float32) for o in ops]
         result = np.einsum(np_eq, *ops, optimize=len(ops) > 2)
-        if not isinstance(result, np.ndarray) or result.dtype != arrays[0].dtype or any(
-                np.may_share_memory(result, a) for a in arrays):  # a scalar, bfloat16 or a view
-            result = np.array(result, dtype=arrays[0].dtype, copy=True)
+        if not isinstance(result, np.ndarray) or result.dtype != arrays[0].dtype or \
+                not result.flags.c_contiguous or any(np.may_share_memory(result, a)
+                                                     for a in arrays):
+            # a scalar, bfloat16, a view or NumPy's operand-following layout
+            result = np.array(result, dtype=arrays[0].dtype, copy=True, order="C")
         ctx.save_for_backward(*arrays)
         ctx.subs, ctx.out, ctx.sizes, ctx.drops = squeezed, out, sizes, drops
         return result
@@ -607,7 +689,7 @@ def _einsum_grad(g: Tensor, out: str, operands: list, subs: list, i: int,
         for ch in target:
             if ch in seen:
                 new = next(spare)
-                eyes.append((ch + new, _make(np.eye(sizes[ch], dtype=g._data.dtype))))
+                eyes.append((ch + new, eye(sizes[ch], dtype=g.dtype)))
                 renamed.append(new)
             else:
                 seen.add(ch)

@@ -16,6 +16,25 @@ WITH_BOOL = INT_DTYPES + ("bool",)
 INF = float("inf")
 
 
+def _grad_of(name: str):
+    """``d/dx sum(values(x) * w)`` for an op returning ``(values, indices)`` along ``dim``:
+    the routed gradient, a function of ``w`` (``x`` only picks the positions)."""
+    def fn(L, x, w, dim):
+        with L.enable_grad():  # gradcheck evaluates without grad
+            x = x.detach().requires_grad_()
+            values = getattr(L, name)(x, dim).values
+            (g,) = L.autograd.grad((values * w).sum(), x, create_graph=True)
+        return g
+    return fn
+
+
+def _picked_grad_samples(dt, rng):
+    return [Sample((make((3, 4), dt, rng), make((3,), dt, rng), 1)),
+            Sample((make((2, 3, 4), dt, rng), make((3, 4), dt, rng), 0)),
+            Sample((make((4, 3), dt, rng, noncontig=True), make((4,), dt, rng), -1),
+                   name="noncontig")]
+
+
 # ---- samples -------------------------------------------------------------------------------
 
 def _dims(dt, rng, tuples=True):
@@ -355,6 +374,12 @@ OPS = [
     OpInfo("cummax_edge", _method("cummax"), lambda dt, rng: _scan_edges(dt, rng) + [
         Sample((np.array([1.0, np.nan, 0.0, np.nan, 5.0]),), {"dim": 0}, "nan")],
         dtypes=("float32", "int32", "bool"), grad=False),
+
+    # the gradient of value-selecting ops, differentiated again (scatter's gradient is a
+    # gather): reaches the ops routing gradients along a dim in both directions
+    OpInfo("max_dim_grad", _grad_of("max"), _picked_grad_samples, skip_grad_args=(0,)),
+    OpInfo("median_dim_grad", _grad_of("median"), _picked_grad_samples, skip_grad_args=(0,)),
+    OpInfo("cummax_grad", _grad_of("cummax"), _picked_grad_samples, skip_grad_args=(0,)),
 
     # all / any / count_nonzero
     OpInfo("all", _fn("all"), _edges, dtypes=("float32",) + WITH_BOOL, grad=False),
