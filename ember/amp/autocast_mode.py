@@ -1,12 +1,13 @@
 """Automatic mixed precision: ``ember.autocast("cpu", dtype=ember.bfloat16)``.
 
 On the CPU, autocast is a dispatcher mode: inside the region, the floating-point inputs
-of matmul-like ops (matmul/mm/bmm/linear and friends, convolutions, scaled dot-product
-attention) are cast to the autocast dtype, so those ops run and return in bfloat16 or
-float16. Other ops run in the dtype of their inputs (torch's CPU autocast also moves
-a list of ops to float32, and casts more ops; ember implements the lower-precision list
-for matmul-like ops only). The casts are ordinary recorded ops, so gradients flow back
-to float32 parameters in float32.
+(float64 excepted, as in torch) of the ops in ``LOWER_PRECISION_OPS`` (matmul-like ops:
+matrix products, linear, convolutions, attention) are cast to the autocast dtype, so those
+ops run and return in bfloat16 or float16, and those of the ops in ``FP32_OPS`` (losses,
+products, SVD) run in float32. Other ops run in the dtype of their inputs. The lists are
+torch's CPU autocast lists, naming the ops of the op table by their ``aten`` name (where one
+ember op covers several torch ops, the comment says which). The casts are ordinary
+recorded ops, so gradients flow back to float32 parameters in float32.
 
 Autocast for CUDA (or any other device type) warns and disables itself, as in a
 CPU-only torch build.
@@ -26,11 +27,29 @@ from .._tensor import Tensor
 __all__ = ["autocast", "is_autocast_available", "is_autocast_enabled", "get_autocast_dtype",
            "custom_fwd", "custom_bwd"]
 
-# Ops (by dispatcher name) whose floating inputs are cast to the autocast dtype.
+# Ops (by ``op.aten``) whose floating inputs are cast to the autocast dtype: torch's CPU
+# "lower_precision_fp" list.
 LOWER_PRECISION_OPS = frozenset((
-    "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "linear", "convolution",
-    "convtranspose", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-    "conv_transpose3d", "scaled_dot_product_attention"))
+    "matmul",                               # matmul, mm, bmm (and mv, dot: float32 in torch)
+    "linear",
+    "add_scaled",                           # addmm, baddbmm, addbmm (and addmv)
+    "einsum",                               # torch's runs bmm
+    "convolution",                          # conv1d, conv2d, conv3d
+    "conv_transpose",                       # conv_transpose1d/2d/3d
+    "_scaled_dot_product_attention_math",   # scaled_dot_product_attention
+))
+
+# Ops (by ``op.aten``) whose lower-precision floating inputs are cast to float32: torch's
+# CPU "fp32" list.
+FP32_OPS = frozenset((
+    "prod",
+    "linalg_svdvals",
+    "nll_loss",
+    "cross_entropy_loss",
+    "_ctc_loss",
+    "pointwise_loss",   # mse, l1, smooth_l1, huber, binary_cross_entropy(_with_logits),
+                        # soft_margin, kl_div, poisson_nll, hinge_embedding losses
+))
 
 _DEFAULT_DTYPES = {"cpu": _dtype.bfloat16, "cuda": _dtype.float16}
 _state: dict[str, list] = {"cpu": [False, _dtype.bfloat16]}  # device -> [enabled, dtype]
@@ -54,18 +73,27 @@ def get_autocast_dtype(device_type: str) -> _dtype.dtype:
 
 
 class _AutocastMode(DispatchMode):
-    """Casts the floating inputs of matmul-like ops while CPU autocast is enabled."""
+    """Casts the floating inputs of the listed ops while CPU autocast is enabled."""
 
     def __ember_dispatch__(self, op, args, kwargs):
         enabled, dtype = _state["cpu"]
-        if enabled and op.name in LOWER_PRECISION_OPS:
-            args = tuple(_cast(a, dtype) for a in args)
+        if enabled:
+            if op.aten in LOWER_PRECISION_OPS:
+                args = tuple(_cast(a, dtype) for a in args)
+            elif op.aten in FP32_OPS:
+                args = tuple(_cast(a, _dtype.float32) for a in args)
         return op.apply(*args, **kwargs)
 
 
 def _cast(x, dtype: _dtype.dtype):
-    if isinstance(x, Tensor) and x.is_floating_point() and x.dtype is not dtype:
-        return x.to(dtype)
+    """``x`` in ``dtype`` if it is a floating tensor other than float64 (torch's "eligible"
+    tensors), or a list of them (``einsum``'s operands); anything else unchanged."""
+    if isinstance(x, Tensor):
+        if x.is_floating_point() and x.dtype is not dtype and x.dtype is not _dtype.float64:
+            return x.to(dtype)
+        return x
+    if type(x) is list:
+        return [_cast(t, dtype) for t in x]
     return x
 
 
