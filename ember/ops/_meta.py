@@ -135,3 +135,37 @@ def reduced(shape: tuple, dims: tuple, keepdim: bool) -> tuple:
 def contiguous(shape, itemsize: int) -> tuple:
     """C-order strides in bytes."""
     return contiguous_strides(tuple(shape), itemsize)
+
+
+def _dense(shape: tuple, strides: tuple, itemsize: int) -> bool:
+    """Whether (shape, strides) is C-contiguous, as NumPy's flag says: dims of size 1 do not
+    count, and an empty array is contiguous."""
+    if 0 in shape:
+        return True
+    step = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1:
+            if s != step:
+                return False
+            step *= n
+    return True
+
+
+def empty_like(x, dtype=None) -> MetaArray:
+    """The layout of ``np.empty_like(x)`` and ``x.copy(order="K")`` (NumPy's
+    ``PyArray_NewLikeArray``): C order when ``x`` is C-contiguous, Fortran order when it is
+    F-contiguous, else the dims sorted by |stride|, largest outermost (ties: the earlier dim
+    outermost). Unlike ``like`` (an elementwise result), dims of stride 0 take part."""
+    dt = np.dtype(x.dtype if dtype is None else dtype)
+    shape, strides = tuple(x.shape), tuple(x.strides)
+    if _dense(shape, strides, x.itemsize):
+        return MetaArray(shape, dt)
+    if _dense(shape[::-1], strides[::-1], x.itemsize):
+        perm = list(range(len(shape)))[::-1]
+    else:
+        perm = sorted(range(len(shape)), key=lambda d: (-abs(strides[d]), d))
+    out, step = [0] * len(shape), dt.itemsize
+    for ax in reversed(perm):
+        out[ax] = step
+        step *= max(shape[ax], 1)
+    return MetaArray(shape, dt, out)

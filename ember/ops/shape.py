@@ -17,8 +17,10 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import from_numpy_dtype, promote_types
+from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Size, Tensor, _make, _root_array, tensor_method
+from . import _meta
 from ._util import dtype_name, wrap_dim, wrap_dims
 
 __all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjoint",
@@ -114,17 +116,35 @@ def _view_strides(shape: tuple, strides: tuple, new: tuple) -> tuple | None:
     return tuple(out) if view_d == -1 else None
 
 
+def _reshape_strides(a, new: tuple) -> tuple | None:
+    """Byte strides of ``a`` (an array or a MetaArray) viewed with shape ``new`` as torch
+    lays the view out, or None when that needs a copy."""
+    item = a.itemsize
+    strides = _view_strides(a.shape, tuple(s // item for s in a.strides), new)
+    return None if strides is None else tuple(s * item for s in strides)
+
+
 def _view_array(a: np.ndarray, new: tuple) -> np.ndarray | None:
     """``a`` viewed with shape ``new`` and torch's strides, or None when that needs a copy."""
-    strides = _view_strides(a.shape, tuple(s // a.itemsize for s in a.strides), new)
-    if strides is None:
-        return None
-    return _strided(a, 0, new, tuple(s * a.itemsize for s in strides))
+    strides = _reshape_strides(a, new)
+    return None if strides is None else _strided(a, 0, new, strides)
+
+
+_VIEW_ERROR = ("view size is not compatible with input tensor's size and stride (at least one "
+               "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
 
 
 class Reshape(Op):
     """A view when the strides allow one, a copy otherwise (as torch decides)."""
     view = True
+    kind = "view"
+    signature = "reshape(Tensor(a) a, int[] shape) -> Tensor(a)"
+
+    @staticmethod
+    def meta(a, shape):
+        new = _infer_shape(shape, a.size)
+        strides = _reshape_strides(a, new)
+        return MetaArray(new, a.dtype, strides)  # a C-contiguous copy when strides is None
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -139,59 +159,95 @@ class Reshape(Op):
 
 
 class View(Reshape):
+    signature = "view(Tensor(a) a, int[] shape) -> Tensor(a)"
+
+    @staticmethod
+    def meta(a, shape):
+        new = _infer_shape(shape, a.size)
+        strides = _reshape_strides(a, new)
+        if strides is None:
+            raise RuntimeError(_VIEW_ERROR)
+        return MetaArray(new, a.dtype, strides)
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
         out = _view_array(a, _infer_shape(shape, a.size))
         if out is None:
-            raise RuntimeError(
-                "view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) "
-                "instead.")
+            raise RuntimeError(_VIEW_ERROR)
         return out
+
+
+def _check_view_dtype(a, new: np.dtype) -> None:
+    """torch's checks on ``x.view(dtype)`` with an element size that differs."""
+    if new.itemsize == a.itemsize:
+        return
+    if a.ndim == 0:
+        raise RuntimeError("self.dim() cannot be 0 to view " + dtype_name(a) + " as " +
+                           from_numpy_dtype(new).scalar_name + " (different element sizes)")
+    if a.strides[-1] != a.itemsize and a.shape[-1] != 1:
+        raise RuntimeError("self.stride(-1) must be 1 to view " + dtype_name(a) + " as " +
+                           from_numpy_dtype(new).scalar_name + " (different element sizes), "
+                           "but got " + str(a.strides[-1] // a.itemsize))
+    ratio = new.itemsize // a.itemsize
+    if new.itemsize > a.itemsize and a.shape[-1] % ratio:
+        raise RuntimeError(
+            f"self.size(-1) must be divisible by {ratio} to view {dtype_name(a)} as "
+            f"{from_numpy_dtype(new).scalar_name} (different element sizes), but got "
+            f"{a.shape[-1]}")
 
 
 class ViewDtype(Op):
     """``x.view(dtype)``: the same bytes read as another dtype (last dim rescaled)."""
+    aten = "view"
+    signature = "view.dtype(Tensor(a) a, dtype np_dtype) -> Tensor(a)"
+    kind = "view"
     view = True
     differentiable = False
 
     @staticmethod
+    def meta(a, np_dtype):
+        new = np.dtype(np_dtype)
+        _check_view_dtype(a, new)
+        if new.itemsize == a.itemsize:
+            return MetaArray(a.shape, new, a.strides)
+        last = a.shape[-1] * a.itemsize // new.itemsize
+        return MetaArray(a.shape[:-1] + (last,), new, a.strides[:-1] + (new.itemsize,))
+
+    @staticmethod
     def forward(ctx, a, np_dtype):
         new = np.dtype(np_dtype)
-        if new.itemsize != a.itemsize:
-            if a.ndim == 0:
-                raise RuntimeError("self.dim() cannot be 0 to view " + dtype_name(a) + " as " +
-                                   from_numpy_dtype(new).scalar_name +
-                                   " (different element sizes)")
-            if a.strides[-1] != a.itemsize and a.shape[-1] != 1:
-                raise RuntimeError("self.stride(-1) must be 1 to view " + dtype_name(a) +
-                                   " as " + from_numpy_dtype(new).scalar_name +
-                                   " (different element sizes), but got " +
-                                   str(a.strides[-1] // a.itemsize))
-            ratio = new.itemsize // a.itemsize
-            if new.itemsize > a.itemsize and a.shape[-1] % ratio:
-                raise RuntimeError(
-                    f"self.size(-1) must be divisible by {ratio} to view {dtype_name(a)} as "
-                    f"{from_numpy_dtype(new).scalar_name} (different element sizes), but got "
-                    f"{a.shape[-1]}")
+        _check_view_dtype(a, new)
         return a.view(new)
 
 
+def _permutation(ndim: int, dims: tuple) -> tuple:
+    """``dims`` wrapped, with torch's checks that they are a permutation of ``ndim`` dims."""
+    if len(dims) != ndim:
+        raise RuntimeError(
+            "permute(sparse_coo): number of dimensions in the tensor input does not match "
+            "the length of the desired ordering of dimensions i.e. input.dim() = "
+            f"{ndim} is not equal to len(dims) = {len(dims)}")
+    dims = tuple(wrap_dim(d, ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return dims
+
+
 class Permute(Op):
+    signature = "permute(Tensor(a) a, int[] dims) -> Tensor(a)"
+    kind = "view"
     view = True
 
     @staticmethod
+    def meta(a, dims):
+        dims = _permutation(a.ndim, dims)
+        return MetaArray(tuple(a.shape[d] for d in dims), a.dtype,
+                         tuple(a.strides[d] for d in dims))
+
+    @staticmethod
     def forward(ctx, a, dims):
-        if len(dims) != a.ndim:
-            raise RuntimeError(
-                "permute(sparse_coo): number of dimensions in the tensor input does not match "
-                "the length of the desired ordering of dimensions i.e. input.dim() = "
-                f"{a.ndim} is not equal to len(dims) = {len(dims)}")
-        dims = tuple(wrap_dim(d, a.ndim) for d in dims)
-        if len(set(dims)) != len(dims):
-            raise RuntimeError("permute(): duplicate dims are not allowed.")
-        ctx.dims = dims
+        ctx.dims = dims = _permutation(a.ndim, dims)
         return a.transpose(dims)
 
     @staticmethod
@@ -200,7 +256,13 @@ class Permute(Op):
 
 
 class Expand(Op):
+    signature = "expand(Tensor(a) a, int[] shape) -> Tensor(a)"
+    kind = "view"
     view = True
+
+    @staticmethod
+    def meta(a, shape):
+        return _meta_view(a, *_expand_geometry(a, shape))
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -211,8 +273,19 @@ class Expand(Op):
         return g  # the engine sums the gradient back to the input's shape
 
 
+def _meta_view(a, shape: tuple, strides: tuple) -> MetaArray:
+    """The MetaArray of a view of ``a`` with ``shape`` and byte ``strides``."""
+    return MetaArray(shape, a.dtype, strides)
+
+
 def expand_array(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``a`` broadcast to ``shape`` (-1 keeps a size) as a view, with torch's errors."""
+    # np.broadcast_to would be read-only; torch's expanded views can be written to.
+    return _strided(a, 0, *_expand_geometry(a, shape))
+
+
+def _expand_geometry(a, shape: tuple) -> tuple:
+    """(shape, byte strides) of ``a`` (an array or a MetaArray) expanded to ``shape``."""
     lead = len(shape) - a.ndim
     if lead < 0:
         raise RuntimeError(
@@ -233,7 +306,6 @@ def expand_array(a: np.ndarray, shape: tuple) -> np.ndarray:
                 f"({old}) at non-singleton dimension {i}.  Target sizes: {list(shape)}.  "
                 f"Tensor sizes: {list(a.shape)}")
         target.append(s)
-    # np.broadcast_to would be read-only; torch's expanded views can be written to.
     # torch's strides (inferExpandGeometry): 0 where a dim grows; a new leading dim of size 1
     # gets the extent of the dim after it.
     strides = [0] * len(target)
@@ -243,35 +315,61 @@ def expand_array(a: np.ndarray, shape: tuple) -> np.ndarray:
         else:
             old, stride = 1, target[i + 1] * strides[i + 1] if i + 1 < len(target) else 0
         strides[i] = stride if old == target[i] else 0
-    return _strided(a, 0, tuple(target), tuple(strides))
+    return tuple(target), tuple(strides)
+
+
+def _squeezed(shape: tuple, dims) -> tuple:
+    """Whether each dim of ``shape`` goes: size 1 and in ``dims`` (all dims when None)."""
+    if dims is None:
+        return tuple(s == 1 for s in shape)
+    dims = {wrap_dim(d, len(shape)) for d in dims}
+    return tuple(s == 1 and i in dims for i, s in enumerate(shape))
 
 
 class Squeeze(Op):
+    aten = "squeeze"
+    signature = "squeeze.dims(Tensor(a) a, int[]? dims=None) -> Tensor(a)"
+    kind = "view"
     view = True
+
+    @staticmethod
+    def meta(a, dims=None):
+        keep = [i for i, gone in enumerate(_squeezed(a.shape, dims)) if not gone]
+        return MetaArray(tuple(a.shape[i] for i in keep), a.dtype,
+                         tuple(a.strides[i] for i in keep))
 
     @staticmethod
     def forward(ctx, a, dims=None):
         ctx.shape = a.shape
-        if dims is None:
-            return a.reshape(tuple(s for s in a.shape if s != 1))
-        dims = {wrap_dim(d, a.ndim) for d in dims}
-        return a.reshape(tuple(s for i, s in enumerate(a.shape) if not (i in dims and s == 1)))
+        # an index 0 drops a dim and keeps the others' strides (as torch's squeeze)
+        return a[tuple(0 if gone else slice(None) for gone in _squeezed(a.shape, dims)) +
+                 (Ellipsis,)]
 
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.shape)
 
 
+def _unsqueeze_geometry(a, dim: int) -> tuple:
+    """(shape, byte strides) of ``a`` with a new dim at ``dim`` (wrapped); torch's stride
+    for it is the extent of the dim it precedes (the itemsize if last)."""
+    new = a.shape[dim] * a.strides[dim] if dim < a.ndim else a.itemsize
+    return a.shape[:dim] + (1,) + a.shape[dim:], a.strides[:dim] + (new,) + a.strides[dim:]
+
+
 class Unsqueeze(Op):
+    signature = "unsqueeze(Tensor(a) a, int dim) -> Tensor(a)"
+    kind = "view"
     view = True
+
+    @staticmethod
+    def meta(a, dim):
+        return _meta_view(a, *_unsqueeze_geometry(a, wrap_dim(dim, a.ndim + 1)))
 
     @staticmethod
     def forward(ctx, a, dim):
         ctx.dim = dim = wrap_dim(dim, a.ndim + 1)
-        # torch's stride for the new dim: the extent of the dim it precedes (1 if last).
-        new = a.shape[dim] * a.strides[dim] if dim < a.ndim else a.itemsize
-        return _strided(a, 0, a.shape[:dim] + (1,) + a.shape[dim:],
-                        a.strides[:dim] + (new,) + a.strides[dim:])
+        return _strided(a, 0, *_unsqueeze_geometry(a, dim))
 
     @staticmethod
     def backward(ctx, g):
@@ -396,11 +494,19 @@ moveaxis = movedim
 # ---- sub-views: narrow, select, diagonal, unfold, as_strided ---------------------------------
 
 class _View(Op):
-    """A view given by ``view_of(array, *params)`` on parameters that ``check`` validated
-    and normalised. Backward writes the gradient into that view of zeros."""
+    """A view given by ``geometry(array, *params)`` -- its byte offset, shape and byte
+    strides, computed the same way for arrays and MetaArrays -- on parameters that
+    ``check`` validated and normalised. Backward writes the gradient into that view of
+    zeros."""
 
     abstract = True
     view = True
+    kind = "view"
+
+    @classmethod
+    def meta(cls, a, *params):
+        _, shape, strides = cls.geometry(a, *cls.check(a.shape, *params))
+        return _meta_view(a, shape, strides)
 
     @classmethod
     def forward(cls, ctx, a, *params):
@@ -419,8 +525,13 @@ class _View(Op):
         return params
 
     @staticmethod
-    def view_of(a, *params):
+    def geometry(a, *params) -> tuple:
+        """(byte offset, shape, byte strides) of the view of ``a``."""
         raise NotImplementedError
+
+    @classmethod
+    def view_of(cls, a, *params):
+        return _strided(a, *cls.geometry(a, *params))
 
     @staticmethod
     def overlaps(*params) -> bool:
@@ -435,8 +546,15 @@ class _View(Op):
 
 class _ViewScatter(Op):
     """Zeros of ``shape`` with ``g`` written into ``view_cls``'s view: the adjoint of a
-    non-overlapping view (and ``diag_embed`` itself)."""
+    non-overlapping view (torch's ``select_backward``, ``diagonal_backward``...), and
+    ``diag_embed`` itself. ``view_cls`` is a view op with a ``view_of(array, *params)``."""
     name = "view_scatter"
+    signature = "view_scatter(Tensor g, int[] shape, Any view_cls, Any params) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(g, shape, view_cls, params):
+        return _meta.new(shape, g.dtype)
 
     @staticmethod
     def forward(ctx, g, shape, view_cls, params):
@@ -451,8 +569,15 @@ class _ViewScatter(Op):
 
 
 class _IndexScatter(Op):
-    """Sum ``g``'s elements into zeros of ``shape`` at flat ``positions`` (-1: dropped)."""
+    """Sum ``g``'s elements into zeros of ``shape`` at flat ``positions`` (an int64 array
+    of ``g``'s shape; -1: dropped): the adjoint of views that overlap themselves and of
+    gathers (``index``, ``gather``, ``index_select``, ``sort``)."""
     name = "index_scatter"
+    signature = "index_scatter(Tensor g, Any positions, int[] shape) -> Tensor"
+
+    @staticmethod
+    def meta(g, positions, shape):
+        return _meta.new(shape, g.dtype)
 
     @staticmethod
     def forward(ctx, g, positions, shape):
@@ -475,11 +600,16 @@ class _IndexScatter(Op):
 class _IndexGather(Op):
     """``x``'s elements at flat ``positions`` (-1: zero); the adjoint of ``_IndexScatter``."""
     name = "index_gather"
+    signature = "index_gather(Tensor x, Any positions) -> Tensor"
+
+    @staticmethod
+    def meta(x, positions):
+        return _meta.new(positions.shape, x.dtype)
 
     @staticmethod
     def forward(ctx, x, positions):
         ctx.positions, ctx.shape = positions, x.shape
-        out = x.reshape(-1)[np.maximum(positions, 0)]
+        out = np.asarray(np.take(x.reshape(-1), np.maximum(positions, 0)))
         out[positions < 0] = 0
         return out
 
@@ -492,7 +622,13 @@ def _index(dim: int, item) -> tuple:
     return (slice(None),) * dim + (item, Ellipsis)
 
 
+def _without(seq: tuple, dim: int) -> tuple:
+    return seq[:dim] + seq[dim + 1:]
+
+
 class Narrow(_View):
+    signature = "narrow(Tensor(a) a, int dim, int start, int length) -> Tensor(a)"
+
     @staticmethod
     def check(shape, dim, start, length):
         if not shape:
@@ -511,11 +647,19 @@ class Narrow(_View):
         return dim, start, length
 
     @staticmethod
+    def geometry(a, dim, start, length):
+        shape = a.shape[:dim] + (length,) + a.shape[dim + 1:]
+        return start * a.strides[dim], shape, a.strides
+
+    @staticmethod
     def view_of(a, dim, start, length):
         return a[_index(dim, slice(start, start + length))]
 
 
 class Select(_View):
+    aten = "select"
+    signature = "select.int(Tensor(a) a, int dim, int index) -> Tensor(a)"
+
     @staticmethod
     def check(shape, dim, index):
         if not shape:
@@ -528,11 +672,17 @@ class Select(_View):
         return dim, index + size if index < 0 else index
 
     @staticmethod
+    def geometry(a, dim, index):
+        return index * a.strides[dim], _without(a.shape, dim), _without(a.strides, dim)
+
+    @staticmethod
     def view_of(a, dim, index):
         return a[_index(dim, index)]
 
 
 class Diagonal(_View):
+    signature = "diagonal(Tensor(a) a, int offset=0, int dim1=0, int dim2=1) -> Tensor(a)"
+
     @staticmethod
     def check(shape, offset, dim1, dim2):
         d1, d2 = wrap_dim(dim1, len(shape)), wrap_dim(dim2, len(shape))
@@ -541,7 +691,7 @@ class Diagonal(_View):
         return offset, d1, d2
 
     @staticmethod
-    def view_of(a, offset, d1, d2):
+    def geometry(a, offset, d1, d2):
         # np.diagonal is read-only; torch's diagonal is a writable view, so build it.
         n1, n2 = a.shape[d1], a.shape[d2]
         r0, c0 = max(-offset, 0), max(offset, 0)
@@ -552,10 +702,12 @@ class Diagonal(_View):
         rest = [i for i in range(a.ndim) if i not in (d1, d2)]
         shape = tuple(a.shape[i] for i in rest) + (length,)
         strides = tuple(a.strides[i] for i in rest) + (a.strides[d1] + a.strides[d2],)
-        return _strided(a, start, shape, strides)
+        return start, shape, strides
 
 
 class Unfold(_View):
+    signature = "unfold(Tensor(a) a, int dimension, int size, int step) -> Tensor(a)"
+
     @staticmethod
     def check(shape, dim, size, step):
         dim = wrap_dim(dim, len(shape))
@@ -570,13 +722,13 @@ class Unfold(_View):
         return dim, size, step
 
     @staticmethod
-    def view_of(a, dim, size, step):
+    def geometry(a, dim, size, step):
         if a.ndim == 0:
-            return a.reshape(1)
+            return 0, (1,), (a.itemsize,)
         shape, strides = list(a.shape), list(a.strides)
         shape[dim] = (shape[dim] - size) // step + 1
         strides[dim] *= step
-        return _strided(a, 0, tuple(shape) + (size,), tuple(strides) + (a.strides[dim],))
+        return 0, tuple(shape) + (size,), tuple(strides) + (a.strides[dim],)
 
     @staticmethod
     def overlaps(dim, size, step) -> bool:
@@ -585,7 +737,16 @@ class Unfold(_View):
 
 class AsStrided(Op):
     """A view of the input's storage with any sizes/strides/offset (in elements)."""
+    aten = "as_strided"
+    signature = ("as_strided(Tensor(a) a, int[] size, int[] stride, int? storage_offset=None)"
+                 " -> Tensor(a)")
+    kind = "view"
     view = True
+
+    @staticmethod
+    def meta(a, size, stride, storage_offset):
+        # A MetaArray has no storage: the bounds check of forward cannot be made here.
+        return _meta_view(a, tuple(size), tuple(s * a.itemsize for s in stride))
 
     @staticmethod
     def forward(ctx, a, size, stride, storage_offset):
@@ -658,20 +819,33 @@ def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -
 
 # ---- splitting: multi-output views -----------------------------------------------------------
 
+def _check_split(a, sizes: tuple, dim: int) -> int:
+    """``dim`` wrapped, with torch's checks that ``sizes`` split it exactly."""
+    if not a.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
+    dim = wrap_dim(dim, a.ndim)
+    n = a.shape[dim]
+    if sum(sizes) != n or any(s < 0 for s in sizes):
+        raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                           f"(input tensor's size at dimension {dim}), but got "
+                           f"split_sizes={list(sizes)}")
+    return dim
+
+
 class SplitWithSizes(Op):
+    signature = "split_with_sizes(Tensor(a) a, int[] sizes, int dim=0) -> Tensor(a)[]"
+    kind = "view"
     view = True
 
     @staticmethod
-    def forward(ctx, a, sizes, dim):
-        if not a.ndim:
-            raise RuntimeError("split expects at least a 1-dimensional tensor")
-        dim = wrap_dim(dim, a.ndim)
-        n = a.shape[dim]
-        if sum(sizes) != n or any(s < 0 for s in sizes):
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
-                               f"(input tensor's size at dimension {dim}), but got "
-                               f"split_sizes={list(sizes)}")
-        ctx.dim = dim
+    def meta(a, sizes, dim=0):
+        dim = _check_split(a, sizes, dim)
+        return tuple(_meta_view(a, a.shape[:dim] + (n,) + a.shape[dim + 1:], a.strides)
+                     for n in sizes)
+
+    @staticmethod
+    def forward(ctx, a, sizes, dim=0):
+        ctx.dim = dim = _check_split(a, sizes, dim)
         bounds = np.cumsum((0,) + tuple(sizes)).tolist()
         return tuple(a[_index(dim, slice(lo, hi))] for lo, hi in zip(bounds, bounds[1:]))
 
@@ -680,14 +854,26 @@ class SplitWithSizes(Op):
         return cat(list(grads), ctx.dim)
 
 
+def _unbind_dim(a, dim: int) -> int:
+    if not a.ndim:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    return wrap_dim(dim, a.ndim)
+
+
 class Unbind(Op):
+    aten = "unbind"
+    signature = "unbind.int(Tensor(a) a, int dim=0) -> Tensor(a)[]"
+    kind = "view"
     view = True
 
     @staticmethod
-    def forward(ctx, a, dim):
-        if not a.ndim:
-            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
-        ctx.dim = dim = wrap_dim(dim, a.ndim)
+    def meta(a, dim=0):
+        dim = _unbind_dim(a, dim)
+        return (_meta_view(a, _without(a.shape, dim), _without(a.strides, dim)),) * a.shape[dim]
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        ctx.dim = dim = _unbind_dim(a, dim)
         return tuple(a[_index(dim, i)] for i in range(a.shape[dim]))
 
     @staticmethod
@@ -786,62 +972,129 @@ def _common_dtype(arrays) -> np.dtype:
     return dt.np
 
 
+def _check_cat(arrays, dim: int) -> tuple[list, int | None]:
+    """The inputs that take part (torch skips 1-D empty ones) and the wrapped ``dim`` (None
+    when none takes part), with torch's checks."""
+    if not arrays:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    for i, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
+    # Legacy: 1-D empty tensors are skipped whatever the other shapes.
+    kept = [i for i, a in enumerate(arrays) if a.shape != (0,)]
+    if not kept:  # torch checks no dim then either
+        return kept, None
+    ref = arrays[kept[0]]
+    d = wrap_dim(dim, ref.ndim)
+    for i in kept:
+        a = arrays[i]
+        if a.ndim != ref.ndim:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got "
+                               f"{ref.ndim} and {a.ndim}")
+        for k in range(ref.ndim):
+            if k != d and a.shape[k] != ref.shape[k]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref.shape[k]} but got size {a.shape[k]} for tensor number {i} in "
+                    "the list.")
+    return kept, d
+
+
+def _concat_strides(shape: tuple, itemsize: int, arrays) -> tuple:
+    """Strides (bytes) of ``np.concatenate``'s result: the axes ordered by the inputs'
+    strides, outermost first, as ``PyArray_CreateMultiSortedStridePerm`` does (a stable
+    insertion sort; dims of size 1 have no say; C order wins conflicts)."""
+    ndim = len(shape)
+    perm = list(range(ndim))  # outermost first
+    for i0 in range(1, ndim):
+        ipos, j0 = i0, perm[i0]
+        for i1 in range(i0 - 1, -1, -1):
+            j1 = perm[i1]
+            ambiguous, swap = True, False
+            for x in arrays:
+                if x.shape[j0] != 1 and x.shape[j1] != 1:
+                    if abs(x.strides[j0]) <= abs(x.strides[j1]):
+                        swap = False
+                    elif ambiguous:
+                        swap = True
+                    ambiguous = False
+            if not ambiguous:
+                if swap:
+                    ipos = i1
+                else:
+                    break
+        if ipos != i0:
+            perm.insert(ipos, perm.pop(i0))
+    strides, step = [0] * ndim, itemsize
+    for ax in reversed(perm):
+        strides[ax] = step
+        step *= max(shape[ax], 1)
+    return tuple(strides)
+
+
 class Cat(Op):
+    signature = "cat(Tensor[] arrays, int dim=0) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(arrays, dim=0):
+        kept, d = _check_cat(arrays, dim)
+        dt = _common_dtype(arrays)
+        if d is None:
+            return _meta.new((0,), dt)
+        parts = [arrays[i] for i in kept]
+        shape = parts[0].shape[:d] + (sum(a.shape[d] for a in parts),) + parts[0].shape[d + 1:]
+        return MetaArray(shape, dt, _concat_strides(shape, dt.itemsize, parts))
+
     @staticmethod
     def forward(ctx, arrays, dim=0):
-        if not arrays:
-            raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-        for i, a in enumerate(arrays):
-            if a.ndim == 0:
-                raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
-                                   "concatenated")
-        # Legacy: 1-D empty tensors are skipped whatever the other shapes.
-        kept = [i for i, a in enumerate(arrays) if a.shape != (0,)]
+        kept, d = _check_cat(arrays, dim)
         dt = _common_dtype(arrays)
-        if not kept:  # torch checks no dim then either
-            ctx.dim, ctx.sizes = dim, [None] * len(arrays)
+        ctx.dim = d
+        keep = set(kept)
+        ctx.sizes = [a.shape[d] if i in keep else None for i, a in enumerate(arrays)]
+        if d is None:
             return np.empty((0,), dt)
-        ref = arrays[kept[0]]
-        d = wrap_dim(dim, ref.ndim)
-        for i in kept:
-            a = arrays[i]
-            if a.ndim != ref.ndim:
-                raise RuntimeError(f"Tensors must have same number of dimensions: got "
-                                   f"{ref.ndim} and {a.ndim}")
-            for k in range(ref.ndim):
-                if k != d and a.shape[k] != ref.shape[k]:
-                    raise RuntimeError(
-                        f"Sizes of tensors must match except in dimension {d}. Expected size "
-                        f"{ref.shape[k]} but got size {a.shape[k]} for tensor number {i} in "
-                        "the list.")
-        ctx.dim, ctx.sizes = d, [a.shape[d] if i in kept else None
-                                 for i, a in enumerate(arrays)]
         return np.concatenate([arrays[i] for i in kept], axis=d, dtype=dt)
 
     @staticmethod
     def backward(ctx, g):
-        grads, start = [], 0
-        for size in ctx.sizes:
-            if size is None:  # a skipped 1-D empty input
-                grads.append(_make(np.zeros((0,), g._data.dtype)))
-                continue
-            grads.append(narrow(g, ctx.dim, start, size))
-            start += size
-        return grads
+        kept = [n for n in ctx.sizes if n is not None]
+        pieces = iter(split(g, kept, ctx.dim) if kept else ())
+        # a skipped 1-D empty input gets an empty gradient
+        return [g.new_zeros((0,)) if n is None else next(pieces) for n in ctx.sizes]
+
+
+def _check_stack(arrays, dim: int) -> int:
+    if not arrays:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    ref = arrays[0]
+    for i, a in enumerate(arrays):
+        if a.shape != ref.shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(ref.shape)} at entry 0 and {list(a.shape)} at entry "
+                               f"{i}")
+    return wrap_dim(dim, ref.ndim + 1)
 
 
 class Stack(Op):
+    signature = "stack(Tensor[] arrays, int dim=0) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(arrays, dim=0):
+        d = _check_stack(arrays, dim)
+        dt = _common_dtype(arrays)
+        # np.stack concatenates the inputs, each with a new dim of size 1 at ``d``
+        parts = [MetaArray(a.shape[:d] + (1,) + a.shape[d:], a.dtype,
+                           a.strides[:d] + (0,) + a.strides[d:]) for a in arrays]
+        shape = parts[0].shape[:d] + (len(arrays),) + parts[0].shape[d + 1:]
+        return MetaArray(shape, dt, _concat_strides(shape, dt.itemsize, parts))
+
     @staticmethod
     def forward(ctx, arrays, dim=0):
-        if not arrays:
-            raise RuntimeError("stack expects a non-empty TensorList")
-        ref = arrays[0]
-        for i, a in enumerate(arrays):
-            if a.shape != ref.shape:
-                raise RuntimeError(f"stack expects each tensor to be equal size, but got "
-                                   f"{list(ref.shape)} at entry 0 and {list(a.shape)} at entry "
-                                   f"{i}")
-        ctx.dim = d = wrap_dim(dim, ref.ndim + 1)
+        ctx.dim = d = _check_stack(arrays, dim)
         return np.stack(arrays, axis=d, dtype=_common_dtype(arrays))
 
     @staticmethod
@@ -904,25 +1157,40 @@ def column_stack(tensors, *, out: Tensor | None = None) -> Tensor:
     return cat(cols, 1, out=out)
 
 
+def _block_shapes(arrays) -> list:
+    """Each input's 2-D block shape (1-D: a row, 0-d: 1x1), with torch's check."""
+    shapes = []
+    for i, a in enumerate(arrays):
+        if a.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer "
+                               f"dimensions. Input {i} has {a.ndim} dimensions")
+        shapes.append(a.shape if a.ndim == 2 else (1, a.shape[0]) if a.ndim else (1, 1))
+    return shapes
+
+
 class BlockDiag(Op):
+    aten = "block_diag"
+    signature = "block_diag(Tensor[] arrays) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(arrays):
+        shapes = _block_shapes(arrays)
+        return _meta.new((sum(r for r, _ in shapes), sum(c for _, c in shapes)),
+                         _common_dtype(arrays))
+
     @staticmethod
     def forward(ctx, arrays):
-        mats = []
-        for i, a in enumerate(arrays):
-            if a.ndim > 2:
-                raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer "
-                                   f"dimensions. Input {i} has {a.ndim} dimensions")
-            mats.append(a.reshape(1, -1) if a.ndim == 1 else a.reshape(1, 1) if a.ndim == 0
-                        else a)
-        out = np.zeros((sum(m.shape[0] for m in mats), sum(m.shape[1] for m in mats)),
+        shapes = _block_shapes(arrays)
+        out = np.zeros((sum(r for r, _ in shapes), sum(c for _, c in shapes)),
                        _common_dtype(arrays))
         r = c = 0
         boxes = []
-        for m in mats:
-            out[r:r + m.shape[0], c:c + m.shape[1]] = m
-            boxes.append((r, c, m.shape, None))
-            r, c = r + m.shape[0], c + m.shape[1]
-        ctx.boxes = [(r0, c0, shp, a.shape) for (r0, c0, shp, _), a in zip(boxes, arrays)]
+        for a, shp in zip(arrays, shapes):
+            out[r:r + shp[0], c:c + shp[1]] = a.reshape(shp)
+            boxes.append((r, c, shp, a.shape))
+            r, c = r + shp[0], c + shp[1]
+        ctx.boxes = boxes
         return out
 
     @staticmethod
@@ -938,18 +1206,34 @@ def block_diag(*tensors: Tensor) -> Tensor:
 
 # ---- repeating, flipping, rolling ------------------------------------------------------------
 
+def _repeat_shape(a, repeats: tuple) -> tuple:
+    """``a``'s shape padded with leading 1s to ``len(repeats)`` dims, with torch's checks."""
+    if len(repeats) < a.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
+                           "number of dimensions of tensor")
+    shape = (1,) * (len(repeats) - a.ndim) + a.shape
+    for r in repeats:
+        if r < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {r}: "
+                               f"{[r * s for r, s in zip(repeats, shape)]}")
+    return shape
+
+
 class Repeat(Op):
+    signature = "repeat(Tensor a, int[] repeats) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(a, repeats):
+        shape = _repeat_shape(a, repeats)
+        if all(r == 1 for r in repeats):  # np.tile copies the input keeping its layout
+            lead = len(shape) - a.ndim
+            return _meta.empty_like(MetaArray(shape, a.dtype, (0,) * lead + a.strides))
+        return _meta.new(tuple(r * s for r, s in zip(repeats, shape)), a.dtype)
+
     @staticmethod
     def forward(ctx, a, repeats):
-        if len(repeats) < a.ndim:
-            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
-                               "number of dimensions of tensor")
-        shape = (1,) * (len(repeats) - a.ndim) + a.shape
-        target = [r * s for r, s in zip(repeats, shape)]
-        for r in repeats:
-            if r < 0:
-                raise RuntimeError(f"Trying to create tensor with negative dimension {r}: "
-                                   f"{list(target)}")
+        shape = _repeat_shape(a, repeats)
         ctx.shape, ctx.padded, ctx.repeats = a.shape, shape, repeats
         return np.tile(a.reshape(shape), repeats)
 
@@ -973,6 +1257,14 @@ def tile(input: Tensor, dims) -> Tensor:
 
 
 class Flip(Op):
+    signature = "flip(Tensor a, int[] dims) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(a, dims):
+        wrap_dims(dims, a.ndim)
+        return _meta.new(a.shape, a.dtype)
+
     @staticmethod
     def forward(ctx, a, dims):
         ctx.dims = dims = wrap_dims(dims, a.ndim)
@@ -984,20 +1276,30 @@ class Flip(Op):
         return flip(g, ctx.dims)
 
 
+def _roll_dims(a, shifts: tuple, dims) -> tuple | None:
+    """``dims`` wrapped (None: roll the flattened tensor), with torch's checks."""
+    if len(shifts) != (1 if dims is None else len(dims)):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{0 if dims is None else len(dims)}")
+    return None if dims is None else tuple(wrap_dim(d, a.ndim) for d in dims)
+
+
 class Roll(Op):
+    signature = "roll(Tensor a, int[] shifts, int[]? dims) -> Tensor"
+    kind = "shape"
+
+    @staticmethod
+    def meta(a, shifts, dims):
+        if _roll_dims(a, shifts, dims) is None:  # np.roll of the flattened copy
+            return _meta.new(a.shape, a.dtype)
+        return _meta.empty_like(a)
+
     @staticmethod
     def forward(ctx, a, shifts, dims):
-        if dims is None:
-            if len(shifts) != 1:
-                raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
-                                   f"dims:0")
-            ctx.shifts, ctx.dims = shifts, None
-            return np.roll(a.reshape(-1), shifts[0]).reshape(a.shape)
-        if len(shifts) != len(dims):
-            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
-                               f"dims:{len(dims)}")
-        dims = tuple(wrap_dim(d, a.ndim) for d in dims)
+        dims = _roll_dims(a, shifts, dims)
         ctx.shifts, ctx.dims = shifts, dims
+        if dims is None:
+            return np.roll(a.reshape(-1), shifts[0]).reshape(a.shape)
         return np.roll(a, shifts, dims)
 
     @staticmethod
