@@ -119,8 +119,8 @@ def _repeat_heads(t: Tensor, n: int) -> Tensor:
 
 def _dropout_keep(shape, p: float, dtype) -> Tensor:
     """A keep-mask scaled by ``1/(1-p)``, drawn from ember's generator."""
-    import ember
-    keep = ember.rand(*shape)._data >= p
+    from ..random import rand
+    keep = rand(*shape)._data >= p
     return _make(keep.astype(dtype) / (1 - p))
 
 

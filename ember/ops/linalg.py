@@ -226,7 +226,7 @@ def vdot(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     """``sum(conj(input) * other)`` of two vectors."""
     _dot_checks(input._data, other._data)
     if input._data.dtype.kind == "c":
-        from .. import conj  # an elementwise op of another family
+        from .elementwise import conj  # an elementwise op of another family
         input = conj(input)
     return matmul(input, other, out=out)
 

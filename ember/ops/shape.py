@@ -407,7 +407,7 @@ def t(input: Tensor) -> Tensor:
 def _conj_if_complex(x: Tensor) -> Tensor:
     if x._data.dtype.kind != "c":
         return x
-    from .. import conj  # an elementwise op of another family
+    from .elementwise import conj  # an elementwise op of another family
     return conj(x)
 
 
