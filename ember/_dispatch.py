@@ -81,7 +81,9 @@ class Op:
 
     Class attributes: ``differentiable`` (False: results never require grad), ``view``
     (the result may share memory with the first input), ``abstract`` (a template, not an
-    op: not registered).
+    op: not registered), ``tensor_forward`` (forward takes the Tensors themselves and runs
+    ember ops on them with grad mode off: the adapter of a custom ``autograd.Function``,
+    not registered either).
     """
 
     name = "op"
@@ -92,6 +94,7 @@ class Op:
     differentiable = True
     view = False
     inplace = False
+    tensor_forward = False
     abstract = True
     _backward_name = "OpBackward0"
     _inplace_variant = None
@@ -105,7 +108,7 @@ class Op:
         if "aten" not in cls.__dict__:
             cls.aten = cls.name
         cls._inplace_variant = None
-        if cls.__dict__.get("abstract", False) or cls.inplace:
+        if cls.__dict__.get("abstract", False) or cls.inplace or cls.tensor_forward:
             return
         cls.abstract = False
         if cls.name in OPS and OPS[cls.name].__qualname__ != cls.__qualname__:
@@ -180,6 +183,8 @@ def dispatch(op, *args, **kwargs):
                     special = True
         else:
             arrays.append(a)
+    if special and op.tensor_forward:
+        special = False  # a custom Function: the ops inside its forward meet these tensors
     if special:
         handler = _subclass_handler(args)
         if handler is not None:
@@ -197,6 +202,8 @@ def dispatch(op, *args, **kwargs):
         return _inplace(op, args, arrays, kwargs, record)
     if record:
         return _record(op, args, arrays, kwargs)
+    if op.tensor_forward:
+        return _forward_on_tensors(op, NULL_CTX, args, kwargs)
     out = op.forward(NULL_CTX, *arrays, **kwargs)
     if type(out) is np.ndarray:
         t = _make(out)
@@ -309,27 +316,53 @@ def _edges_and_layout(args):
             None if positions is None else tuple(positions))
 
 
+def _forward_on_tensors(op, ctx, args, kwargs):
+    """``forward`` of a ``tensor_forward`` op (a custom Function) on the Tensors themselves,
+    with grad mode off so that the ember ops inside record nothing."""
+    prev = STATE.grad_enabled
+    STATE.grad_enabled = False
+    try:
+        return op.forward(ctx, *args, **kwargs)
+    finally:
+        STATE.grad_enabled = prev
+
+
 def _record(op, args, arrays, kwargs, target: Tensor | None = None):
+    """Run ``op`` recording a graph node: the node is forward's ctx, has an edge per tensor
+    argument, and becomes the ``grad_fn`` of the floating-point outputs."""
     node = Node(op)
     (node.next_functions, node._layout, node._in_meta, node.needs_input_grad,
      node._positions) = _edges_and_layout(args)
-    out = op.forward(node, *arrays, **kwargs)
-    multi = isinstance(out, _LISTS)
+    if op.tensor_forward:
+        out = _forward_on_tensors(op, node, args, kwargs)
+        multi = type(out) is tuple  # a Function's list result is one (non-tensor) output
+    else:
+        out = op.forward(node, *arrays, **kwargs)
+        multi = isinstance(out, _LISTS)
     outs = out if multi else (out,)
     non_diff = node._non_diff
     tensors = []
     meta = []
     for i, o in enumerate(outs):
-        if type(o) is not np.ndarray:
-            o = np.asarray(o)
-        t = _make(o)
-        dt = o.dtype
+        if type(o) is np.ndarray:
+            t = _make(o)
+        elif isinstance(o, Tensor):
+            t = _function_output(o, node, args)
+        elif op.tensor_forward:  # a Function may return any Python object as well
+            tensors.append(o)
+            meta.append(((), np.float32))
+            continue
+        else:
+            t = _make(np.asarray(o))
+        dt = t._data.dtype
         if (dt.kind in "fc" or dt == _BF16) and not (non_diff and any(o is n for n in non_diff)):
             t._requires_grad = True
             t.grad_fn = node
             t._output_nr = i
+        else:
+            t._requires_grad = False
         tensors.append(t)
-        meta.append((o.shape, dt))
+        meta.append((t._data.shape, dt))
     node._out_meta = tuple(meta)
     if op.view:
         for t in tensors:
@@ -344,6 +377,19 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
 _BF16 = bfloat16.np
 
 
+def _function_output(o: Tensor, node: Node, args) -> Tensor:
+    """The tensor a custom Function's output becomes: itself (a new tensor, or an input it
+    modified in place and marked dirty, which now has the node as ``grad_fn``), or, for an
+    input returned unchanged, a new alias of it (the input keeps its own history)."""
+    if node._dirty and any(o is d for d in node._dirty):
+        return o
+    if any(o is a for a in args):
+        alias = _make(o._data)
+        alias._vc = o._vc
+        return alias
+    return o
+
+
 def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
     """Turn what forward saved (arrays) back into the tensors they belong to.
 
@@ -352,8 +398,12 @@ def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
     saved, versions = [], []
     for item in node._to_save:
         if isinstance(item, Tensor):
-            saved.append(item)
-            versions.append(item._vc[0])
+            if item.grad_fn is node:  # a custom Function's own output
+                saved.append(_SavedOutput(item._data, item._output_nr, item._vc, item._vc[0]))
+                versions.append(None)
+            else:
+                saved.append(item)
+                versions.append(item._vc[0])
             continue
         if isinstance(item, np.ndarray | np.generic):
             match = _find_input(item, args, arrays)

@@ -267,6 +267,81 @@ def test_custom_function_forward_backward_and_double_backward():
     assert ember.autograd.gradcheck(lambda x: _Exp.apply(x, 3.0), (e,))
 
 
+def test_dispatch_modes_see_a_custom_function_as_one_op():
+    from ember._dispatch import OPS, DispatchMode
+
+    class Seen(DispatchMode):
+        def __init__(self):
+            self.names = []
+
+        def __ember_dispatch__(self, op, args, kwargs):
+            self.names.append(op.name)
+            return op.apply(*args, **kwargs)
+
+    e, t = both(RNG.standard_normal(3))
+    for grad in (True, False):
+        with ember.set_grad_enabled(grad), Seen() as seen:
+            y = _Exp.apply(e, 2.0)
+        assert seen.names == ["_Exp"]
+        assert (y.grad_fn is not None) == grad
+        close(y, t.exp() * 2)
+    assert "_Exp" not in OPS
+
+
+def _setup_context_function(lib):
+    class ScaleAndKeep(lib.autograd.Function):
+        """setup_context style, vjp, an input returned as-is, a non-tensor output."""
+
+        @staticmethod
+        def forward(x, w, b, k):
+            return x * w * k, b, "tag"
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, w, _, k = inputs
+            ctx.save_for_backward(x, w)
+            ctx.k = k
+
+        @staticmethod
+        def vjp(ctx, g, g_b, g_tag):
+            x, w = ctx.saved_tensors
+            assert ctx.needs_input_grad == (True, True, True, False)
+            return g * w * ctx.k, g * x * ctx.k, g_b * 2, None
+    return ScaleAndKeep
+
+
+def test_custom_function_setup_context_vjp_and_returned_input_like_torch():
+    data = [RNG.standard_normal(3) for _ in range(3)]
+    results = {}
+    for k, lib in enumerate((ember, torch)):
+        x, w, b = (both(d)[k] for d in data)
+        y, b_out, tag = _setup_context_function(lib).apply(x, w, b, 3.0)
+        assert tag == "tag" and b_out is not b and b_out.grad_fn is not None
+        assert b_out._version == b._version and b.grad_fn is None
+        (y.sum() + (b_out * b_out).sum()).backward()
+        results[lib] = (y, x.grad, w.grad, b.grad)
+    for ours, theirs in zip(results[ember], results[torch]):
+        close(ours, theirs)
+
+
+def test_custom_function_ctx_keeps_attributes_without_grad():
+    class ReadBack(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.factor = 2.0
+            return x * ctx.factor
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.factor
+
+    e, t = both(RNG.standard_normal(3))
+    with ember.no_grad():
+        close(ReadBack.apply(e), t * 2)
+    ReadBack.apply(e).sum().backward()
+    np.testing.assert_array_equal(e.grad.numpy(), [2.0] * 3)
+
+
 def test_custom_function_mark_dirty_non_differentiable_and_once_differentiable():
     class AddOneInplace(ember.autograd.Function):
         @staticmethod
