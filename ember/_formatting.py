@@ -87,7 +87,7 @@ class _Formatter:
     """Chooses one width and notation for all elements, from the (summarised) values."""
 
     def __init__(self, arr: np.ndarray):
-        self.floating = arr.dtype.kind == "f" or arr.dtype == _dtype.bfloat16.np
+        self.floating = _dtype.from_numpy_dtype(arr.dtype).is_floating_point
         self.int_mode = True
         self.sci_mode = False
         self.max_width = 1
@@ -132,7 +132,7 @@ class _Formatter:
 
 
 def _python_values(arr: np.ndarray) -> list:
-    if arr.dtype == _dtype.bfloat16.np or arr.dtype == np.float16:
+    if arr.dtype.kind == "V" or arr.dtype == np.float16:  # ml_dtypes' bfloat16 and float8
         arr = arr.astype(np.float64)
     return arr.tolist()
 
@@ -233,7 +233,13 @@ def tensor_repr(t) -> str:
     dt = t.dtype
     default = _dtype.get_default_dtype()
     suffixes = []
-    if arr.size == 0:
+    if t.is_meta:  # no values to show: torch's "..." with the device and the size
+        suffixes.append("device='meta'")
+        suffixes.append(f"size={tuple(arr.shape)}")
+        if dt is not default:
+            suffixes.append(f"dtype={dt!r}")
+        body = "..."
+    elif arr.size == 0:
         if arr.ndim != 1:
             suffixes.append(f"size={tuple(arr.shape)}")
         if dt is not default:

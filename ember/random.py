@@ -33,8 +33,10 @@ from ._dtype import (
     uint8,
 )
 from ._dtype import dtype as _dtype_cls
+from ._meta import MetaArray
 from ._tensor import Tensor, _make, tensor_method
-from .ops.creation import Factory, _out_dtype, _parse_size, _result, _size_arg
+from .ops import _meta
+from .ops.creation import Factory, _out_dtype, _parse_size, _result, _size_arg, run_factory
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "fork_rng", "rand", "randn", "randint", "randperm",
@@ -208,37 +210,66 @@ def _check_float(dt: np.dtype, kernel: str) -> None:
 
 
 # ---- factories ---------------------------------------------------------------------------
-# Factory ops (see ops/creation.py): the kernels take (shape, NumPy dtype, generator, *params).
+# Factory ops (see ops/creation.py) drawing from ``generator`` (None: the default one).
 
-class Rand(Factory):
+class _RandomFactory(Factory):
+    """``sample(rng, size, dtype)``: a new array of random draws."""
+
+    abstract = True
+    kind = "random"
+
+    @classmethod
+    def forward(cls, ctx, size, dtype, generator=None):
+        return cls.sample(_np_generator(generator), size, dtype)
+
     @staticmethod
-    def kernel(shape, dt, generator):
-        return _uniform(_np_generator(generator), shape, dt)
+    def meta(size, dtype, generator=None):
+        return _meta.new(size, dtype)
 
 
-class Randn(Factory):
-    @staticmethod
-    def kernel(shape, dt, generator):
-        return _normal(_np_generator(generator), shape, dt)
+class Rand(_RandomFactory):
+    signature = "rand(int[] size, dtype dtype, Generator? generator=None) -> Tensor"
+    sample = staticmethod(_uniform)
+
+
+class Randn(_RandomFactory):
+    signature = "randn(int[] size, dtype dtype, Generator? generator=None) -> Tensor"
+    sample = staticmethod(_normal)
 
 
 class Randint(Factory):
+    kind = "random"
+    signature = ("randint.low(int[] size, dtype dtype, Generator? generator, int low, int high) "
+                 "-> Tensor")
+
     @staticmethod
-    def kernel(shape, dt, generator, low, high):
-        return _integers(_np_generator(generator), low, high, shape, dt)
+    def forward(ctx, size, dtype, generator, low, high):
+        return _integers(_np_generator(generator), low, high, size, dtype)
+
+    @staticmethod
+    def meta(size, dtype, generator, low, high):
+        _check_integer_bounds(low, high, dtype)
+        return _meta.new(size, dtype)
 
 
 class Randperm(Factory):
+    kind = "random"
+    signature = "randperm(int n, dtype dtype, Generator? generator=None) -> Tensor"
+
     @staticmethod
-    def kernel(n, dt, generator):
-        return _np_generator(generator).permutation(n).astype(dt)
+    def forward(ctx, n, dtype, generator=None):
+        return _np_generator(generator).permutation(n).astype(dtype)
+
+    @staticmethod
+    def meta(n, dtype, generator=None):
+        return _meta.new((n,), dtype)
 
 
 def _factory(op, args, size, name, dtype, out, device, requires_grad, generator) -> Tensor:
     check_device(device)
     shape = _size_arg(args, size, name)
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(dispatch(op, shape, dt.np, generator), requires_grad, out)
+    return _result(run_factory(op, device, shape, dt.np, generator), requires_grad, out)
 
 
 def rand(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
@@ -260,8 +291,8 @@ _C_NAMES = {np.dtype(np.bool_): "bool", np.dtype(np.uint8): "unsigned char",
             np.dtype(np.int32): "int", np.dtype(np.int64): "long int"}
 
 
-def _integers(rng: np.random.Generator, low: int, high: int, shape, dt: np.dtype) -> np.ndarray:
-    """Integers from [low, high) stored in ``dt``, with torch's bounds checks."""
+def _check_integer_bounds(low: int, high: int, dt: np.dtype) -> None:
+    """torch's checks of [low, high) for integer draws stored in ``dt``."""
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
@@ -271,6 +302,11 @@ def _integers(rng: np.random.Generator, low: int, high: int, shape, dt: np.dtype
             raise RuntimeError(f"from is out of bounds for {_C_NAMES[dt]}")
         if not lo <= high - 1 <= hi:
             raise RuntimeError(f"to - 1 is out of bounds for {_C_NAMES[dt]}")
+
+
+def _integers(rng: np.random.Generator, low: int, high: int, shape, dt: np.dtype) -> np.ndarray:
+    """Integers from [low, high) stored in ``dt``, with torch's bounds checks."""
+    _check_integer_bounds(low, high, dt)
     return rng.integers(low, high, size=shape, dtype=np.int64).astype(dt, copy=False)
 
 
@@ -289,8 +325,8 @@ def randint(low=0, high=None, size=None, *, generator: Generator | None = None,
     check_device(device)
     shape = _parse_size((size,), "randint")
     dt = _out_dtype(dtype, out, int64)
-    return _result(dispatch(Randint, shape, dt.np, generator, builtins.int(low),
-                            builtins.int(high)), requires_grad, out)
+    return _result(run_factory(Randint, device, shape, dt.np, generator, builtins.int(low),
+                               builtins.int(high)), requires_grad, out)
 
 
 def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None,
@@ -300,13 +336,16 @@ def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None =
     check_device(device)
     _parse_size((n,), "randperm")
     dt = _out_dtype(dtype, out, int64)
-    return _result(dispatch(Randperm, n, dt.np, generator), requires_grad, out)
+    return _result(run_factory(Randperm, device, n, dt.np, generator), requires_grad, out)
 
 
 def _like_factory(op, input: Tensor, dtype, device, requires_grad, generator, *params) -> Tensor:
-    check_device(device)
+    """``op`` in the shape of ``input``, on ``device`` (default: input's)."""
+    if device is not None:
+        check_device(device)
     dt = (dtype or input.dtype).np
-    return _result(dispatch(op, input._data.shape, dt, generator, *params), requires_grad)
+    return _result(run_factory(op, input.device if device is None else device,
+                               input._data.shape, dt, generator, *params), requires_grad)
 
 
 def rand_like(input: Tensor, *, generator: Generator | None = None,
@@ -342,33 +381,74 @@ def _zero_grads(ctx, g):
     return tuple(zero if need else None for need in ctx.needs_input_grad)
 
 
+def _normal_dtype(mean, std) -> np.dtype:
+    """The dtype of normal samples with parameters ``mean`` and ``std`` (arrays or
+    MetaArrays, one of them possibly a number): the first array's; floating point only."""
+    params = [p for p in (mean, std) if isinstance(p, np.ndarray | MetaArray)]
+    for p in params:
+        _check_float(p.dtype, "normal_kernel_cpu")
+    return params[0].dtype
+
+
 class Normal(Op):
-    """N(mean, std²) samples: from tensor parameters, or with numbers ``mean`` and ``std``
-    in the given ``size`` and NumPy ``dtype``."""
+    """N(mean, std²) samples with tensor parameters broadcast together (either may be a
+    Python number instead, as in torch's ``normal.Tensor_float``)."""
+
+    kind = "random"
+    signature = ("normal.Tensor_Tensor(Tensor mean, Tensor std, *, Generator? generator=None) "
+                 "-> Tensor")
 
     @staticmethod
-    def forward(ctx, mean, std, generator=None, size=None, dtype=None):
-        for p in (mean, std):
-            if isinstance(p, np.ndarray):
-                _check_float(p.dtype, "normal_kernel_cpu")
+    def forward(ctx, mean, std, generator=None):
+        dt = _normal_dtype(mean, std)
         if np.any(np.asarray(std) < 0):
             raise RuntimeError(f"normal expects std >= 0.0, but found std {np.min(std)}")
-        if size is None:
-            dt = next(p.dtype for p in (mean, std) if isinstance(p, np.ndarray))
-            size = np.broadcast_shapes(np.shape(mean), np.shape(std))
-        else:
-            dt = dtype
-        z = _normal(_np_generator(generator), size, dt)
+        z = _normal(_np_generator(generator), np.broadcast_shapes(np.shape(mean),
+                                                                  np.shape(std)), dt)
         return (z * std + mean).astype(dt, copy=False)
 
+    @staticmethod
+    def meta(mean, std, generator=None):
+        dt = _normal_dtype(mean, std)
+        if not isinstance(std, MetaArray) and std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        return _meta.new(_meta.broadcast_shapes(np.shape(mean), np.shape(std)), dt)
+
     backward = staticmethod(_zero_grads)
+
+
+class NormalFloat(_RandomFactory):
+    """N(mean, std²) samples with number parameters, in ``size`` and ``dtype``."""
+
+    name = "normal_float"
+    aten = "normal"
+    signature = ("normal.float_float(float mean, float std, int[] size, dtype dtype, "
+                 "Generator? generator=None) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, mean, std, size, dtype, generator=None):
+        _check_std(std)
+        return (_normal(_np_generator(generator), size, dtype) * std + mean).astype(dtype)
+
+    @staticmethod
+    def meta(mean, std, size, dtype, generator=None):
+        _check_std(std)
+        return _meta.new(size, dtype)
+
+
+def _check_std(std: float) -> None:
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
 
 
 def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
            out: Tensor | None = None, dtype: _dtype_cls | None = None, layout=None,
            device=None, pin_memory: bool = False, requires_grad: bool = False) -> Tensor:
     """Samples from N(mean, std²). ``mean`` and ``std`` are tensors (broadcast together)
-    or numbers; with two numbers ``size`` is required: ``normal(0., 1., (2, 3))``."""
+    or numbers; with two numbers ``size`` is required: ``normal(0., 1., (2, 3))``.
+
+    As in torch, ``normal`` is not among the constructors that follow the default device:
+    with two numbers it makes a CPU tensor unless ``device`` is given."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         result = dispatch(Normal, mean, std, generator=generator)
         return result if out is None else _result(result._data, out=out)
@@ -376,16 +456,20 @@ def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
         raise TypeError(f"normal() received an invalid combination of arguments - got "
                         f"({type(mean).__name__}, {type(std).__name__}), but expected a "
                         "Tensor mean or std, or a size")
-    if std < 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    _check_std(std)
     check_device(device)
     shape = _size_arg((), size, "normal")
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(dispatch(Normal, mean, std, generator, size=shape, dtype=dt.np),
+    return _result(run_factory(NormalFloat, device or CPU, mean, std, shape, dt.np, generator),
                    requires_grad, out)
 
 
 class Bernoulli(Op):
+    """0/1 samples with probabilities ``input`` (or the number ``p``), in input's dtype."""
+
+    kind = "random"
+    signature = "bernoulli(Tensor input, float? p=None, *, Generator? generator=None) -> Tensor"
+
     @staticmethod
     def forward(ctx, input, p=None, generator=None):
         _check_float(input.dtype, "bernoulli_tensor_cpu_p_")
@@ -394,6 +478,15 @@ class Bernoulli(Op):
             raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
         u = _np_generator(generator).random(input.shape)
         return (u < probs).astype(input.dtype)
+
+    @staticmethod
+    def meta(input, p=None, generator=None):
+        _check_float(input.dtype, "bernoulli_tensor_cpu_p_")
+        if p is not None and not 0 <= p <= 1:
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+        shape, dt = input.shape, input.dtype  # (u < probs) with u a new C-ordered array
+        return MetaArray(shape, dt, _meta.layout(shape, dt.itemsize, _meta.new(shape, np.float64),
+                                                 input if p is None else p))
 
     backward = staticmethod(_zero_grads)
 
@@ -407,12 +500,22 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | N
 
 
 class Poisson(Op):
+    """Poisson samples with rates ``input``, in input's dtype."""
+
+    kind = "random"
+    signature = "poisson(Tensor input, Generator? generator=None) -> Tensor"
+
     @staticmethod
     def forward(ctx, input, generator=None):
         _check_float(input.dtype, "poisson_cpu")
         if np.any(input < 0):
             raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
         return _np_generator(generator).poisson(input).astype(input.dtype)
+
+    @staticmethod
+    def meta(input, generator=None):
+        _check_float(input.dtype, "poisson_cpu")
+        return _meta.new(input.shape, input.dtype)
 
     backward = staticmethod(_zero_grads)
 
@@ -423,11 +526,17 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:
 
 
 class Multinomial(Op):
+    """Indices drawn from the categorical distributions in the rows of ``input``."""
+
+    kind = "random"
+    signature = ("multinomial(Tensor input, int num_samples, bool replacement=False, *, "
+                 "Generator? generator=None) -> Tensor")
     differentiable = False
 
     @staticmethod
     def forward(ctx, input, num_samples, replacement=False, generator=None):
         _check_multinomial(input, num_samples, replacement)
+        _check_weights(input)
         rng = _np_generator(generator)
         w = np.atleast_2d(input).astype(np.float64)
         if replacement:
@@ -443,8 +552,14 @@ class Multinomial(Op):
             idx = np.argsort(keys, axis=-1, kind="stable")[:, :num_samples]
         return idx.astype(np.int64).reshape(input.shape[:-1] + (num_samples,))
 
+    @staticmethod
+    def meta(input, num_samples, replacement=False, generator=None):
+        _check_multinomial(input, num_samples, replacement)
+        return _meta.new(input.shape[:-1] + (num_samples,), np.int64)
 
-def _check_multinomial(input: np.ndarray, num_samples: int, replacement: bool) -> None:
+
+def _check_multinomial(input, num_samples: int, replacement: bool) -> None:
+    """torch's checks of the metadata (what the meta device can check too)."""
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if not (input.dtype.kind == "f" or input.dtype == bfloat16.np):
@@ -456,6 +571,9 @@ def _check_multinomial(input: np.ndarray, num_samples: int, replacement: bool) -
     if not replacement and num_samples > n:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
                            "replacement")
+
+
+def _check_weights(input: np.ndarray) -> None:
     w = input.astype(np.float64)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
@@ -475,24 +593,37 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
 # ---- in-place samplers (Tensor methods) -----------------------------------------------------
 # Each is an Op run in place through the dispatcher, so leaf checks, version counters
 # and modes behave as for any in-place op; the new values do not depend on the old ones.
+# On the meta device they check their parameters and draw nothing.
 
 class _Fill(Op):
-    """Base of the in-place samplers: ``sample(rng, shape, dtype, *params)``. As in torch,
-    an empty tensor skips the sampler and its checks, unless ``check_empty``."""
+    """Base of the in-place samplers: ``check(dtype, *params)`` validates the parameters
+    (always, as torch does, also on empty and meta tensors), then ``sample(rng, shape,
+    dtype, *params)`` draws, rejecting the dtypes its kernel lacks (as in torch, only
+    when there is something to draw). Subclasses spell out ``forward``'s parameters (the
+    signature names them) and pass them on to ``fill``."""
 
     abstract = True
+    kind = "random"
 
-    check_empty = False
+    @staticmethod
+    def check(dt, *params):
+        pass
 
     @classmethod
     def sample(cls, rng, shape, dt, *params):
         raise NotImplementedError
 
     @classmethod
-    def forward(cls, ctx, a, *params, generator=None):
-        if not a.size and not cls.check_empty:
+    def fill(cls, a, generator, *params):
+        cls.check(a.dtype, *params)
+        if not a.size:
             return a
         return cls.sample(_np_generator(generator), a.shape, a.dtype, *params)
+
+    @classmethod
+    def meta(cls, a, *params, generator=None):
+        cls.check(a.dtype, *params)
+        return MetaArray.like(a)
 
     @staticmethod
     def backward(ctx, g):
@@ -500,84 +631,169 @@ class _Fill(Op):
 
 
 class Uniform(_Fill):
-    check_empty = True
+    signature = "uniform(Tensor a, float low, float high, *, Generator? generator=None) -> Tensor"
 
     @classmethod
-    def sample(cls, rng, shape, dt, low, high):
+    def forward(cls, ctx, a, low, high, generator=None):
+        return cls.fill(a, generator, low, high)
+
+    @staticmethod
+    def check(dt, low, high):
+        if dt.kind not in "fc" and dt != bfloat16.np:
+            raise _not_implemented("check_uniform_bounds", dt)
         if low > high:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
                                f"from={low:g} > to={high:g}")
-        return _uniform(rng, shape, dt, low, high)
+
+    sample = staticmethod(_uniform)
 
 
 class NormalFill(_Fill):
     name = "normal_fill"
+    aten = "normal"
+    signature = "normal(Tensor a, float mean, float std, *, Generator? generator=None) -> Tensor"
 
     @classmethod
-    def sample(cls, rng, shape, dt, mean, std):
+    def forward(cls, ctx, a, mean, std, generator=None):
+        return cls.fill(a, generator, mean, std)
+
+    @staticmethod
+    def check(dt, mean, std):
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+
+    @staticmethod
+    def sample(rng, shape, dt, mean, std):
         return (_normal(rng, shape, dt) * std + mean).astype(dt)
 
 
 class Random(_Fill):
+    signature = ("random.from(Tensor a, int low, int? high, *, Generator? generator=None) "
+                 "-> Tensor")
+
     @classmethod
-    def sample(cls, rng, shape, dt, low, high):
-        if high is None:
-            if dt in _DIGITS:
-                high = (1 << _DIGITS[dt]) + 1
-            elif dt == np.bool_:
-                high = 2
-            else:
-                high = builtins.int(np.iinfo(dt).max) + 1
-        return _integers(rng, low, high, shape, dt)
+    def forward(cls, ctx, a, low, high, generator=None):
+        return cls.fill(a, generator, low, high)
+
+    @staticmethod
+    def check(dt, low, high):
+        _check_integer_bounds(low, _random_high(dt, high), dt)
+
+    @staticmethod
+    def sample(rng, shape, dt, low, high):
+        return _integers(rng, low, _random_high(dt, high), shape, dt)
+
+
+def _random_high(dt: np.dtype, high: int | None) -> int:
+    """``random_``'s exclusive upper bound: ``high``, or by default 2**digits + 1 for
+    floats and the dtype's maximum + 1 for integers."""
+    if high is not None:
+        return high
+    if dt in _DIGITS:
+        return (1 << _DIGITS[dt]) + 1
+    if dt == np.bool_:
+        return 2
+    return builtins.int(np.iinfo(dt).max) + 1
 
 
 class BernoulliFill(_Fill):
     name = "bernoulli_fill"
+    aten = "bernoulli"
+    signature = "bernoulli.Tensor(Tensor a, Tensor p, *, Generator? generator=None) -> Tensor"
 
     @classmethod
-    def sample(cls, rng, shape, dt, p):
-        if not isinstance(p, np.ndarray) and not 0 <= p <= 1:
+    def forward(cls, ctx, a, p, generator=None):
+        return cls.fill(a, generator, p)
+
+    @staticmethod
+    def check(dt, p):
+        if not isinstance(p, np.ndarray | MetaArray) and not 0 <= p <= 1:
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+
+    @staticmethod
+    def sample(rng, shape, dt, p):
         return (rng.random(shape) < np.broadcast_to(p, shape)).astype(dt)
 
 
 class Exponential(_Fill):
+    signature = "exponential(Tensor a, float lambd, *, Generator? generator=None) -> Tensor"
+
     @classmethod
-    def sample(cls, rng, shape, dt, lambd):
-        if not (dt.kind == "f" or dt == bfloat16.np):
-                raise RuntimeError("Exponential distribution is a continuous probability "
-                               "distribution. dtype must be a floating point but you specified "
-                               f"{from_numpy_dtype(dt).scalar_name}")
+    def forward(cls, ctx, a, lambd, generator=None):
+        return cls.fill(a, generator, lambd)
+
+    @staticmethod
+    def check(dt, lambd):
         if lambd <= 0:
             raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+
+    @staticmethod
+    def sample(rng, shape, dt, lambd):
+        if not (dt.kind == "f" or dt == bfloat16.np):
+            raise RuntimeError("Exponential distribution is a continuous probability "
+                               "distribution. dtype must be a floating point but you specified "
+                               f"{from_numpy_dtype(dt).scalar_name}")
         return (rng.standard_exponential(shape) / lambd).astype(dt)
 
 
 class Geometric(_Fill):
+    signature = "geometric(Tensor a, float p, *, Generator? generator=None) -> Tensor"
+
     @classmethod
-    def sample(cls, rng, shape, dt, p):
+    def forward(cls, ctx, a, p, generator=None):
+        return cls.fill(a, generator, p)
+
+    @staticmethod
+    def check(dt, p):
         if not 0 < p < 1:
             raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p:g}")
+
+    @staticmethod
+    def sample(rng, shape, dt, p):
+        if dt.kind not in "fiu" and dt != bfloat16.np:
+            raise _not_implemented("geometric_cpu", dt)
         return rng.geometric(p, shape).astype(dt)
 
 
 class LogNormal(_Fill):
+    aten = "log_normal"
+    signature = ("log_normal(Tensor a, float mean, float std, *, Generator? generator=None) "
+                 "-> Tensor")
+
     @classmethod
-    def sample(cls, rng, shape, dt, mean, std):
-        _check_float(dt, "log_normal_cpu")
+    def forward(cls, ctx, a, mean, std, generator=None):
+        return cls.fill(a, generator, mean, std)
+
+    @staticmethod
+    def check(dt, mean, std):
         if std <= 0:
             raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
+
+    @staticmethod
+    def sample(rng, shape, dt, mean, std):
+        _check_float(dt, "log_normal_cpu")
         return np.exp(rng.standard_normal(shape) * std + mean).astype(dt)
 
 
 class Cauchy(_Fill):
+    signature = ("cauchy(Tensor a, float median, float sigma, *, Generator? generator=None) "
+                 "-> Tensor")
+
     @classmethod
-    def sample(cls, rng, shape, dt, median, sigma):
-        _check_float(dt, "cauchy_cpu")
+    def forward(cls, ctx, a, median, sigma, generator=None):
+        return cls.fill(a, generator, median, sigma)
+
+    @staticmethod
+    def check(dt, median, sigma):
         if sigma <= 0:
             raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
+        if not (dt.kind == "f" or dt == bfloat16.np):
+            raise RuntimeError("Cauchy distribution is a continuous probability distribution. "
+                               "dtype must be a floating point but you specified "
+                               f"{_C_NAMES.get(dt, dt.name)}")
+
+    @staticmethod
+    def sample(rng, shape, dt, median, sigma):
         return (median + sigma * rng.standard_cauchy(shape)).astype(dt)
 
 
@@ -609,9 +825,10 @@ def random_(self, from_: int | None = None, to: int | None = None, *, generator=
 
 @tensor_method()
 def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
-    """Fill with 0/1 samples, 1 with probability ``p`` (a number or a tensor)."""
+    """Fill with 0/1 samples, 1 with probability ``p`` (a number or a tensor broadcast to
+    this one's shape)."""
     if isinstance(p, Tensor):
-        p = np.broadcast_to(p._data, self._data.shape)
+        p = p.expand(self.shape)
     return _fill(BernoulliFill, self, p, generator=generator)
 
 
@@ -637,4 +854,3 @@ def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) ->
 def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples from the Cauchy distribution."""
     return _fill(Cauchy, self, median, sigma, generator=generator)
-

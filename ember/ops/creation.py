@@ -2,7 +2,9 @@
 
 Signatures, dtype inference and errors follow torch's factory functions. ``layout``,
 ``pin_memory`` and ``memory_format`` are accepted and ignored (ember tensors are
-strided CPU tensors); ``device`` must name the CPU.
+strided). ``device`` names the CPU or the meta device: on ``"meta"`` (also as the default
+device) a factory runs its op's ``meta`` function instead of its kernel and returns a
+tensor with shape, dtype and strides but no storage -- nothing is allocated.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from functools import reduce
 
 import numpy as np
 
-from .._device import check_device
+from .._device import check_device, is_meta_device
 from .._dispatch import Op, dispatch
 from .._dtype import (
     bfloat16,
@@ -32,7 +34,9 @@ from .._dtype import (
 )
 from .._dtype import bool as _bool
 from .._dtype import dtype as _dtype_cls
+from .._meta import MetaArray
 from .._tensor import Tensor, _make, tensor_method
+from . import _meta
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty",
            "zeros_like", "ones_like", "full_like", "empty_like", "arange", "range", "linspace",
@@ -175,6 +179,8 @@ def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
     (resized as torch does)."""
     if out is not None:
         src = arr._data if isinstance(arr, Tensor) else arr
+        if type(src) is MetaArray or out.is_meta:
+            return _result_meta(src, out)
         if out._data.shape != src.shape:
             out._data = np.empty(src.shape, out._data.dtype)
         np.copyto(out._data, src, casting="unsafe")
@@ -186,58 +192,126 @@ def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
     return t
 
 
+def _result_meta(src, out: Tensor) -> Tensor:
+    """A factory's meta result written into ``out``: only its shape changes."""
+    if type(src) is not MetaArray or not out.is_meta:
+        raise RuntimeError(f"Expected out tensor to have device {out.device}, but got "
+                           f"{'meta' if type(src) is MetaArray else 'cpu'} instead")
+    if out._data.shape != src.shape:
+        out._data = MetaArray(src.shape, out._data.dtype)
+    return out
+
+
 # ---- factory ops -----------------------------------------------------------------------------
 # Every factory runs as an op through the dispatcher, so modes (profiler, tracer, autocast,
 # FlopCounter) see it as torch's see aten::zeros. Arguments are plain Python values (size
 # tuples, numbers, NumPy dtypes); ``requires_grad`` and ``out`` are handled afterwards.
 
 class Factory(Op):
-    """An op with no tensor inputs whose forward is ``kernel(*args)``; never differentiable."""
+    """An op that makes a new tensor from plain values (the ``*_like`` ones read only their
+    input's metadata); never differentiable. Its ``meta`` is what runs on the meta device."""
 
     abstract = True
-
+    kind = "factory"
     differentiable = False
+
+
+def run_factory(op: type[Op], device, *args) -> Tensor:
+    """``op`` on ``args`` on ``device``: dispatched to its kernel on the CPU; on the meta
+    device its ``meta`` function gives a tensor without storage (nothing is allocated, and
+    no mode sees the call: there is nothing to run)."""
+    if is_meta_device(device):
+        return _make(op.meta(*args))
+    return dispatch(op, *args)
+
+
+class _Sized(Factory):
+    """``kernel(size, dtype)``: a new C-contiguous array."""
+
+    abstract = True
     kernel = None
 
     @classmethod
-    def forward(cls, ctx, *args):
-        return cls.kernel(*args)
+    def forward(cls, ctx, size, dtype):
+        return cls.kernel(size, dtype)
+
+    @staticmethod
+    def meta(size, dtype):
+        return _meta.new(size, dtype)
 
 
-class Zeros(Factory):
+class Zeros(_Sized):
+    signature = "zeros(int[] size, dtype dtype) -> Tensor"
     kernel = staticmethod(np.zeros)
 
 
-class Ones(Factory):
+class Ones(_Sized):
+    signature = "ones(int[] size, dtype dtype) -> Tensor"
     kernel = staticmethod(np.ones)
 
 
-class Empty(Factory):
+class Empty(_Sized):
+    signature = "empty.memory_format(int[] size, dtype dtype) -> Tensor"
     kernel = staticmethod(np.empty)
 
 
 class Full(Factory):
-    kernel = staticmethod(np.full)
+    signature = "full(int[] size, Scalar fill_value, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, size, fill_value, dtype):
+        return np.full(size, fill_value, dtype)
+
+    @staticmethod
+    def meta(size, fill_value, dtype):
+        return _meta.new(size, dtype)
 
 
-class ZerosLike(Factory):
+class _Like(Factory):
+    """``kernel(input, dtype)``: a new array laid out as NumPy lays out ``input``'s
+    (``order="K"``, which is torch's ``preserve_format`` for dense tensors)."""
+
+    abstract = True
+    kernel = None
+
+    @classmethod
+    def forward(cls, ctx, input, dtype):
+        return cls.kernel(input, dtype)
+
+    @staticmethod
+    def meta(input, dtype):
+        return _meta.like(input, dtype)
+
+
+class ZerosLike(_Like):
     name = "zeros_like"
+    signature = "zeros_like(Tensor input, dtype dtype) -> Tensor"
     kernel = staticmethod(np.zeros_like)
 
 
-class OnesLike(Factory):
+class OnesLike(_Like):
     name = "ones_like"
+    signature = "ones_like(Tensor input, dtype dtype) -> Tensor"
     kernel = staticmethod(np.ones_like)
 
 
-class EmptyLike(Factory):
+class EmptyLike(_Like):
     name = "empty_like"
+    signature = "empty_like(Tensor input, dtype dtype) -> Tensor"
     kernel = staticmethod(np.empty_like)
 
 
 class FullLike(Factory):
     name = "full_like"
-    kernel = staticmethod(np.full_like)
+    signature = "full_like(Tensor input, Scalar fill_value, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, input, fill_value, dtype):
+        return np.full_like(input, fill_value, dtype)
+
+    @staticmethod
+    def meta(input, fill_value, dtype):
+        return _meta.like(input, dtype)
 
 
 def _out_dtype(dtype: _dtype_cls | None, out: Tensor | None, default=None) -> _dtype_cls | None:
@@ -247,6 +321,29 @@ def _out_dtype(dtype: _dtype_cls | None, out: Tensor | None, default=None) -> _d
         raise RuntimeError(f"dtype {dtype.scalar_name} does not match dtype of out parameter "
                            f"({out.dtype.scalar_name})")
     return out.dtype
+
+
+def _constructor_device(device):
+    """The device a constructor of torch's list (``zeros``, ``tensor``, ``arange``...)
+    makes its tensor on: ``device``, else the default device if that is ``meta``, else
+    None (wherever the data is)."""
+    return "meta" if device is None and is_meta_device(None) else device
+
+
+def to_device(t: Tensor, device, dtype: _dtype_cls | None = None) -> Tensor:
+    """``t`` moved to ``device`` (None: where it is) with ``dtype`` (None: its own) when
+    that crosses between the CPU and the meta device; else ``t`` itself (dtype untouched).
+
+    To the meta device: ``t``'s shape and layout, no storage; it requires grad when ``t``
+    does (a leaf: the meta device records no graph). From it: torch's error (no data).
+    """
+    if device is None or is_meta_device(device) == t.is_meta:
+        return t
+    if t.is_meta:
+        raise NotImplementedError("Cannot copy out of meta tensor; no data!")
+    out = _make(_meta.like(t._data, None if dtype is None else dtype.np))
+    out._requires_grad = t._requires_grad and (out.is_floating_point() or out.is_complex())
+    return out
 
 
 # ---- from data ---------------------------------------------------------------------------
@@ -273,7 +370,7 @@ def tensor(data, *, dtype: _dtype_cls | None = None, device=None,
         _numpy_dtype(arr.dtype)
     else:
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    return _result(arr, requires_grad)
+    return _result(to_device(_make(arr), _constructor_device(device)), requires_grad)
 
 
 def as_tensor(data, dtype: _dtype_cls | None = None, device=None) -> Tensor:
@@ -281,11 +378,13 @@ def as_tensor(data, dtype: _dtype_cls | None = None, device=None) -> Tensor:
     needed (a tensor of the right dtype is returned as is, keeping its autograd history)."""
     check_device(device)
     if isinstance(data, Tensor):
-        return data if dtype is None or dtype is data.dtype else data.to(dtype)
-    if isinstance(data, np.ndarray):
+        t = data if dtype is None or dtype is data.dtype else data.to(dtype)
+    elif isinstance(data, np.ndarray):
         t = from_numpy(data)
-        return t if dtype is None or dtype is t.dtype else _make(data.astype(dtype.np))
-    return tensor(data, dtype=dtype)
+        t = t if dtype is None or dtype is t.dtype else _make(data.astype(dtype.np))
+    else:
+        t = tensor(data, dtype=dtype, device="cpu")
+    return to_device(t, _constructor_device(device))
 
 
 def asarray(obj, *, dtype: _dtype_cls | None = None, device=None, copy: builtins.bool | None = None,
@@ -306,7 +405,8 @@ def asarray(obj, *, dtype: _dtype_cls | None = None, device=None, copy: builtins
         if copy is False:
             raise ValueError(f"can't alias Python object of type {type(obj).__name__} "
                              "without copying (copy=False)")
-        t = tensor(obj, dtype=dtype)
+        t = tensor(obj, dtype=dtype, device="cpu")
+    t = to_device(t, _constructor_device(device))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -357,7 +457,7 @@ def _size_arg(args: tuple, size, name: str) -> tuple[int, ...]:
 def _filled(op: type[Factory], shape: tuple, dtype, out, requires_grad, device, *fill) -> Tensor:
     check_device(device)
     dt = _out_dtype(dtype, out, get_default_dtype()).np
-    return _result(dispatch(op, shape, *fill, dt), requires_grad, out)
+    return _result(run_factory(op, device, shape, *fill, dt), requires_grad, out)
 
 
 def zeros(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
@@ -411,8 +511,24 @@ def full(size, fill_value, *, out: Tensor | None = None, dtype: _dtype_cls | Non
 
 
 def _like(op: type[Factory], input: Tensor, dtype, requires_grad, device, *fill) -> Tensor:
-    check_device(device)
-    return _result(dispatch(op, input, *fill, (dtype or input.dtype).np), requires_grad)
+    """``op`` in the shape and layout of ``input``, on ``device`` (default: input's)."""
+    dt = (dtype or input.dtype).np
+    if device is not None:
+        check_device(device)
+        if is_meta_device(device) != input.is_meta:
+            if input.is_meta:  # to the CPU: the kernel on an array laid out as input
+                input = _make(_stand_in(input._data))
+            else:
+                return _result(_make(op.meta(MetaArray.like(input._data), *fill, dt)),
+                               requires_grad)
+    return _result(dispatch(op, input, *fill, dt), requires_grad)
+
+
+def _stand_in(meta: MetaArray) -> np.ndarray:
+    """An uninitialised array with ``meta``'s shape, dtype and (non-negative) strides."""
+    if min(meta.strides, default=0) < 0:
+        return np.empty(meta.shape, meta.dtype)
+    return _empty_strided(meta.shape, meta.element_strides(), meta.dtype)
 
 
 def zeros_like(input: Tensor, *, dtype: _dtype_cls | None = None, layout=None, device=None,
@@ -448,8 +564,8 @@ def empty_strided(size, stride, *, dtype: _dtype_cls | None = None, layout=None,
     strides = tuple(operator.index(s) for s in stride)
     if len(strides) != len(shape):
         raise RuntimeError("mismatch in length of strides and shape")
-    return _result(dispatch(EmptyStrided, shape, strides, (dtype or get_default_dtype()).np),
-                   requires_grad)
+    return _result(run_factory(EmptyStrided, device, shape, strides,
+                               (dtype or get_default_dtype()).np), requires_grad)
 
 
 def _empty_strided(shape: tuple, strides: tuple, dt: np.dtype) -> np.ndarray:
@@ -460,12 +576,29 @@ def _empty_strided(shape: tuple, strides: tuple, dt: np.dtype) -> np.ndarray:
 
 class EmptyStrided(Factory):
     name = "empty_strided"
-    kernel = staticmethod(_empty_strided)
+    signature = "empty_strided(int[] size, int[] stride, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, size, stride, dtype):
+        return _empty_strided(size, stride, dtype)
+
+    @staticmethod
+    def meta(size, stride, dtype):
+        itemsize = np.dtype(dtype).itemsize
+        return MetaArray(size, dtype, tuple(st * itemsize for st in stride))
 
 
 class ScalarTensor(Factory):
     name = "scalar_tensor"
-    kernel = staticmethod(np.array)
+    signature = "scalar_tensor(Scalar s, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, s, dtype):
+        return np.array(s, dtype)
+
+    @staticmethod
+    def meta(s, dtype):
+        return _meta.new((), dtype)
 
 
 def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=None,
@@ -473,16 +606,20 @@ def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=Non
                   ) -> Tensor:
     """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
     check_device(device)
-    return _result(dispatch(ScalarTensor, _fill_value(s), (dtype or get_default_dtype()).np),
-                   requires_grad)
-
-
-def _eye(n: int, m: int, dt: np.dtype) -> np.ndarray:
-    return np.eye(n, m, dtype=dt)
+    return _result(run_factory(ScalarTensor, device, _fill_value(s),
+                               (dtype or get_default_dtype()).np), requires_grad)
 
 
 class Eye(Factory):
-    kernel = staticmethod(_eye)
+    signature = "eye.m(int n, int m, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, n, m, dtype):
+        return np.eye(n, m, dtype=dtype)
+
+    @staticmethod
+    def meta(n, m, dtype):
+        return _meta.new((n, m), dtype)
 
 
 def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
@@ -495,7 +632,7 @@ def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
         if v < 0:
             raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(dispatch(Eye, n, m, dt.np), requires_grad, out)
+    return _result(run_factory(Eye, device, n, m, dt.np), requires_grad, out)
 
 
 # ---- ranges --------------------------------------------------------------------------------
@@ -537,7 +674,7 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
         n = math.ceil((end - start) / step)
     else:
         n = -((start - end) // step)
-    return _result(dispatch(Arange, start, step, n, dtype.np), requires_grad, out)
+    return _result(run_factory(Arange, device, start, step, n, dtype.np), requires_grad, out)
 
 
 def _inexact(dt: np.dtype) -> builtins.bool:
@@ -553,11 +690,22 @@ def _stepped(start, step, n: int, dt: np.dtype) -> np.ndarray:
 
 
 class Arange(Factory):
-    kernel = staticmethod(_stepped)
+    """``n`` values ``start + i * step`` (the public function computes ``n`` from the
+    end point, with torch's rule)."""
+
+    signature = "arange.start_step(Scalar start, Scalar step, int n, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, start, step, n, dtype):
+        return _stepped(start, step, n, dtype)
+
+    @staticmethod
+    def meta(start, step, n, dtype):
+        return _meta.new((n,), dtype)
 
 
-class Range(Factory):
-    kernel = staticmethod(_stepped)
+class Range(Arange):
+    signature = "range.step(Scalar start, Scalar step, int n, dtype dtype) -> Tensor"
 
 
 def _check_range_dtype(dtype: _dtype_cls, name: str) -> None:
@@ -569,8 +717,7 @@ def _spaced(start, end, steps: int, dt: np.dtype) -> np.ndarray:
     """torch's linspace kernel: the first half counts up from ``start``, the second half
     down from ``end`` (so both endpoints are exact), in the dtype's own arithmetic
     (double for integer dtypes)."""
-    if steps < 0:
-        raise RuntimeError("number of steps must be non-negative")
+    _check_steps(steps)
     if _inexact(dt):
         work = dt
     else:
@@ -587,22 +734,37 @@ def _spaced(start, end, steps: int, dt: np.dtype) -> np.ndarray:
     return np.concatenate([lo, hi]).astype(work)
 
 
-def _linspace(start, end, steps: int, dt: np.dtype) -> np.ndarray:
-    return _spaced(start, end, steps, dt).astype(dt)
-
-
-def _logspace(start, end, steps: int, base, dt: np.dtype) -> np.ndarray:
-    exps = _spaced(start, end, steps, dt)
-    wide = np.complex128 if dt.kind == "c" else np.float64
-    return np.power(wide(base), exps.astype(wide)).astype(dt)
+def _check_steps(steps: int) -> None:
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
 
 
 class Linspace(Factory):
-    kernel = staticmethod(_linspace)
+    signature = "linspace(Scalar start, Scalar end, int steps, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, start, end, steps, dtype):
+        return _spaced(start, end, steps, dtype).astype(dtype)
+
+    @staticmethod
+    def meta(start, end, steps, dtype):
+        _check_steps(steps)
+        return _meta.new((steps,), dtype)
 
 
 class Logspace(Factory):
-    kernel = staticmethod(_logspace)
+    signature = "logspace(Scalar start, Scalar end, int steps, float base, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, start, end, steps, base, dtype):
+        exps = _spaced(start, end, steps, dtype)
+        wide = np.complex128 if dtype.kind == "c" else np.float64
+        return np.power(wide(base), exps.astype(wide)).astype(dtype)
+
+    @staticmethod
+    def meta(start, end, steps, base, dtype):
+        _check_steps(steps)
+        return _meta.new((steps,), dtype)
 
 
 def _linspace_dtype(dtype, out, start, end) -> _dtype_cls:
@@ -619,7 +781,8 @@ def linspace(start, end, steps: int, *, out: Tensor | None = None,
     dtype = _linspace_dtype(dtype, out, start, end)
     if steps > 1:  # torch's kernel (and its dtype check) runs only then
         _check_range_dtype(dtype, "linspace")
-    return _result(dispatch(Linspace, start, end, steps, dtype.np), requires_grad, out)
+    return _result(run_factory(Linspace, device, start, end, steps, dtype.np), requires_grad,
+                   out)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None = None,
@@ -629,7 +792,8 @@ def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None =
     check_device(device)
     start, end = _number(start), _number(end)
     dtype = _linspace_dtype(dtype, out, start, end)
-    return _result(dispatch(Logspace, start, end, steps, base, dtype.np), requires_grad, out)
+    return _result(run_factory(Logspace, device, start, end, steps, base, dtype.np),
+                   requires_grad, out)
 
 
 # ---- Tensor.new_* ------------------------------------------------------------------------
@@ -638,8 +802,9 @@ def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None =
 def new_tensor(self, data, *, dtype: _dtype_cls | None = None, device=None,
                requires_grad: builtins.bool = False, layout=None,
                pin_memory: builtins.bool = False) -> Tensor:
-    """A new tensor from ``data`` with this tensor's dtype unless ``dtype`` is given."""
-    return tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+    """A new tensor from ``data`` with this tensor's dtype and device unless given."""
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad)
 
 
 def _new_factory(op: type[Factory], name: str):
@@ -647,9 +812,10 @@ def _new_factory(op: type[Factory], name: str):
             requires_grad: builtins.bool = False, layout=None,
             pin_memory: builtins.bool = False) -> Tensor:
         return _filled(op, _size_arg(args, size, name), dtype or self.dtype, None,
-                       requires_grad, device)
+                       requires_grad, device or self.device)
     new.__name__ = new.__qualname__ = name
-    new.__doc__ = f"Like ``ember.{name[4:]}`` with this tensor's dtype unless ``dtype`` is given."
+    new.__doc__ = (f"Like ``ember.{name[4:]}`` with this tensor's dtype and device unless "
+                   "given.")
     return new
 
 
@@ -661,8 +827,8 @@ for _op, _name in ((Zeros, "new_zeros"), (Ones, "new_ones"), (Empty, "new_empty"
 def new_full(self, size, fill_value, *, dtype: _dtype_cls | None = None, device=None,
              requires_grad: builtins.bool = False, layout=None,
              pin_memory: builtins.bool = False) -> Tensor:
-    """``fill_value`` in ``size`` with this tensor's dtype unless ``dtype`` is given."""
-    return full(size, fill_value, dtype=dtype or self.dtype, device=device,
+    """``fill_value`` in ``size`` with this tensor's dtype and device unless given."""
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
                 requires_grad=requires_grad)
 
 
@@ -670,8 +836,8 @@ def new_full(self, size, fill_value, *, dtype: _dtype_cls | None = None, device=
 def new_empty_strided(self, size, stride, *, dtype: _dtype_cls | None = None, device=None,
                       requires_grad: builtins.bool = False, layout=None,
                       pin_memory: builtins.bool = False) -> Tensor:
-    """Like ``ember.empty_strided`` with this tensor's dtype unless ``dtype`` is given."""
-    return empty_strided(size, stride, dtype=dtype or self.dtype, device=device,
+    """Like ``ember.empty_strided`` with this tensor's dtype and device unless given."""
+    return empty_strided(size, stride, dtype=dtype or self.dtype, device=device or self.device,
                          requires_grad=requires_grad)
 
 
@@ -694,5 +860,5 @@ def range(start=0, end=None, step=1, *, out: Tensor | None = None,  # noqa: A001
     if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
         raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     n = builtins.int(math.floor((end - start) / step)) + 1
-    return _result(dispatch(Range, start, step, n, dtype.np), requires_grad, out)
+    return _result(run_factory(Range, device, start, step, n, dtype.np), requires_grad, out)
 

@@ -25,10 +25,13 @@ def _like_samples(dt, rng):
                                                             name="empty")]
 
 
-def _factory(name, *calls, dtypes=_DTYPES):
+def _factory(name, *calls, dtypes=_DTYPES, random=False):
+    """``L.<name>(*args, dtype=<dtype under test>, **kwargs)`` for each call; ``random``:
+    only shapes, dtypes and errors are compared (random or uninitialised values)."""
     return OpInfo(name, lambda L, *a, **kw: getattr(L, name)(*a[:-1], dtype=getattr(L, a[-1]),
                                                              **kw),
-                  _dtype_samples(*calls), dtypes=dtypes, grad=False)
+                  _dtype_samples(*calls), dtypes=dtypes, grad=False,
+                  nondeterministic_values=random)
 
 
 def _sampler(name, fn, samples, dtypes=("float32", "float64")):
@@ -44,6 +47,16 @@ OPS = [
     _factory("linspace", ((0, 10, 5), {}), ((-1, 1, 1), {}), ((3, -2, 0), {})),
     _factory("logspace", ((0, 2, 3), {}), ((-1, 1, 4), {"base": 2.0}),
              dtypes=ALL_FLOAT + ("int64",)),
+    _factory("empty", ((2, 3), {}), (((0, 4),), {}), (((),), {}), random=True),
+    OpInfo("empty_strided_strides",
+           lambda L, size, stride, dt: L.tensor(
+               L.empty_strided(size, stride, dtype=getattr(L, dt)).stride()),
+           _dtype_samples((((2, 3), (1, 2)), {}), (((2, 3), (3, 1)), {}), (((4,), (2,)), {}),
+                          (((2, 2), (1,)), {})), dtypes=("float32", "int64"), grad=False),
+    _factory("range", ((0, 4), {}), ((5, 1, -2), {}), ((0, 1, 0), {}),
+             dtypes=ALL_FLOAT + ("int64", "int32")),
+    # (torch dies of a division by zero on a fractional step with an integer dtype)
+    _factory("range", ((1, 2, 0.25), {}), dtypes=ALL_FLOAT),
     _factory("tensor", (([[1, 2], [3, 4]],), {}), (([0.5, -1.25],), {}), ((7,), {})),
     _factory("scalar_tensor", ((3,), {}), ((0.5,), {})),
     OpInfo("zeros_like", lambda L, a: L.zeros_like(a), _like_samples, dtypes=_DTYPES,
@@ -78,6 +91,16 @@ OPS = [
                name="noncontig"),
         Sample((make((3,), dt, rng, positive=True), 4, False), name="too many"),
         Sample((make((2, 2, 2), dt, rng, positive=True), 1, False), name="3-D")]),
+    _factory("rand", ((2, 3), {}), (((0,),), {}), random=True),
+    _factory("randn", ((2, 3), {}), (((),), {}), random=True),
+    _factory("randint", ((10, (2, 3)), {}), ((-5, 5, (4,)), {}), ((3, 2, (2,)), {}),
+             ((300, (2,)), {}), random=True),
+    _factory("randperm", ((5,), {}), ((0,), {}), ((1,), {}), random=True,
+             dtypes=("int64", "int32", "float32", "float64")),
+    _sampler("normal_float", lambda L, mean, std, size, dt: L.normal(mean, std, size,
+                                                                     dtype=getattr(L, dt)),
+             _dtype_samples(((0.5, 2.0, (2, 3)), {}), ((0.0, 1.0, (0,)), {}),
+                            ((0.0, -1.0, (2,)), {})), dtypes=ALL_FLOAT),
     _sampler("rand_like", lambda L, a: L.rand_like(a), _like_samples, dtypes=_DTYPES),
     _sampler("randn_like", lambda L, a: L.randn_like(a), _like_samples, dtypes=_DTYPES),
     _sampler("randint_like", lambda L, a: L.randint_like(a, 5), _like_samples, dtypes=_DTYPES),
@@ -85,4 +108,13 @@ OPS = [
     _sampler("normal_", lambda L, a: a.normal_(1, 2), _like_samples, dtypes=_DTYPES),
     _sampler("random_", lambda L, a: a.random_(0, 2), _like_samples, dtypes=_DTYPES),
     _sampler("exponential_", lambda L, a: a.exponential_(), _like_samples, dtypes=_DTYPES),
+    _sampler("bernoulli_", lambda L, a: a.bernoulli_(0.3), _like_samples, dtypes=_DTYPES),
+    _sampler("bernoulli_tensor_p", lambda L, a, p: a.bernoulli_(p), lambda dt, rng: [
+        Sample((make((2, 3), dt, rng), make((2, 3), "float64", rng, low=0.0, high=1.0))),
+        Sample((make((3, 2), dt, rng, noncontig=True), make((2,), "float32", rng, low=0.0,
+                                                            high=1.0)), name="broadcast")],
+        dtypes=_DTYPES),
+    _sampler("geometric_", lambda L, a: a.geometric_(0.3), _like_samples, dtypes=_DTYPES),
+    _sampler("log_normal_", lambda L, a: a.log_normal_(), _like_samples, dtypes=_DTYPES),
+    _sampler("cauchy_", lambda L, a: a.cauchy_(), _like_samples, dtypes=_DTYPES),
 ]
