@@ -1,31 +1,30 @@
 """Elementwise ops: arithmetic, math functions, activations, clamping, comparisons, logical
 and bitwise ops, fills.
 
-Each op is one ``Op`` (a NumPy kernel and a backward rule) plus a function with torch's
-signature; Tensor methods, in-place variants and operators are installed at the end.
+Each op is one ``Op`` (a NumPy kernel, a spec and a backward rule) plus a function with
+torch's signature; Tensor methods, in-place variants and operators are installed at the end.
 
-Most ops come from two templates: ``_Unary`` computes ``kernel(x, *params)`` and
-``_Binary`` computes ``kernel(a, b)`` on operands promoted to torch's result type. Their
-derivatives are written once, against a namespace ``m`` of functions: in an ordinary
-``backward()`` ``m`` is NumPy (no graph, no dispatch overhead), and under
-``create_graph=True`` it is this module, so the same formula records a differentiable
-graph and higher-order gradients work.
+Most ops come from templates that also write their spec: ``_Unary`` computes
+``kernel(x, *params)``, ``_Binary`` computes ``kernel(a, b)`` on operands promoted to torch's
+result type, ``_NoGrad`` covers the ops without a derivative (comparisons, predicates,
+logical and bitwise ops). Backward rules are written in ember ops, so a dispatch mode sees
+the same ops in every backward and higher-order gradients work. The hot activations have
+torch's fused backward ops (``gelu_backward``, ``threshold_backward``, ...): one pass over
+the arrays per backward, themselves differentiable (``_ActivationBackward``).
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import sys
-from types import SimpleNamespace
 
 import ml_dtypes
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._dtype import bfloat16, float64, from_numpy_dtype, result_type_arrays
-from .._state import STATE
+from .._dtype import bfloat16, float64, from_numpy_dtype, get_default_dtype, result_type_arrays
 from .._tensor import Tensor, _make, tensor_method
+from . import _meta
 from ._util import dtype_name, float_result, promote, promote_many
 from .creation import zeros_like
 
@@ -77,7 +76,7 @@ def _result_dtype(a, b):
 
 
 def _check_sub(a, b) -> None:
-    bools = [np.asarray(x).dtype == np.bool_ for x in (a, b)]
+    bools = [_dtype(x) == np.bool_ for x in (a, b)]
     if all(bools):
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
                            "supported. Use the `^` or `logical_xor()` operator instead.")
@@ -87,20 +86,33 @@ def _check_sub(a, b) -> None:
                            "operator instead.")
 
 
-def _is_float(x) -> bool:
-    dt = np.asarray(x).dtype if type(x) is not np.ndarray else x.dtype
+def _dtype(x) -> np.dtype:
+    """The NumPy dtype of an operand: an array, a MetaArray or a number."""
+    dt = getattr(x, "dtype", None)
+    return np.asarray(x).dtype if dt is None else dt
+
+
+def _is_float_dtype(dt) -> bool:
     return dt.kind in "fc" or dt == _BF16
+
+
+def _is_float(x) -> bool:
+    return _is_float_dtype(_dtype(x))
+
+
+def _default_float() -> np.dtype:
+    return get_default_dtype().np
 
 
 def _unsupported(name: str, x) -> NotImplementedError:
     """torch's error for a kernel that has no implementation for a dtype."""
     return NotImplementedError(f'"{name}_cpu" not implemented for '
-                               f"'{dtype_name(np.asarray(x))}'")
+                               f"'{from_numpy_dtype(_dtype(x)).scalar_name}'")
 
 
 def _reject_bool(name: str, a, b) -> None:
     """torch has no bool kernel for division-like ops: both operands bool is an error."""
-    if np.asarray(a).dtype == np.bool_ and np.asarray(b).dtype == np.bool_:
+    if _dtype(a) == np.bool_ and _dtype(b) == np.bool_:
         raise _unsupported(name, a)
 
 
@@ -110,19 +122,6 @@ def _check_int_divisor(a, b) -> None:
     b = np.asarray(b)
     if b.dtype.kind in "iub" and np.size(a) and b.size and not np.all(b):
         raise RuntimeError("ZeroDivisionError")
-
-
-def _data(x):
-    return x._data if isinstance(x, Tensor) else x
-
-
-def _as_tensor(x, like: Tensor) -> Tensor:
-    """A number operand as a 0-d tensor of ``like``'s dtype (for differentiable formulas)."""
-    return x if isinstance(x, Tensor) else _make(np.asarray(x, dtype=like._data.dtype))
-
-
-def _wrap(x) -> Tensor | None:
-    return None if x is None else _make(np.asarray(x))
 
 
 def _out(result: Tensor, out: Tensor | None) -> Tensor:
@@ -161,52 +160,70 @@ def _softplus(x, beta=1.0, threshold=20.0):
     return np.where(x * beta > threshold, x, np.log1p(np.exp(x * beta)) / beta)
 
 
-def _log(x):
-    """``log`` promoting integers to the default float, as ``torch.log`` (NumPy: float16)."""
-    return np.log(float_result(np.asarray(x)))
-
-
 def _xlogy(a, b):
     return np.where((a == 0) & ~np.isnan(b), 0, a * np.log(b))
 
 
-# The NumPy side of the derivative formulas (the ember side is this module itself).
-_NP = SimpleNamespace(
-    exp=np.exp, exp2=np.exp2, log=_log, sqrt=np.sqrt, sin=np.sin, cos=np.cos,
-    sinh=np.sinh, cosh=np.cosh, tanh=np.tanh, sign=np.sign, where=np.where, isnan=np.isnan,
-    isfinite=np.isfinite, trunc=np.trunc, _div_floor=np.floor_divide,
-    zeros_like=np.zeros_like, erf=_erf, sigmoid=_sigmoid, softplus=_softplus, xlogy=_xlogy)
-
-
 # ---- templates -----------------------------------------------------------------------------
+
+def _auto_signature(cls, args: str) -> None:
+    """Give a concrete op made from a template its signature ``<aten>(<args>) -> Tensor``
+    (unless it declares one; in-place variants share their base op's)."""
+    if cls.__dict__.get("abstract", False) or cls.inplace or "signature" in cls.__dict__:
+        return
+    cls.signature = f"{cls.aten}({args}) -> Tensor"
+
 
 class _Unary(Op):
     """``out = kernel(x, *params)`` for one tensor and fixed parameters.
 
-    ``derivative(m, x, out, *params)`` gives d out / d x (None: the gradient is zero, as
-    for ``floor``); ``saves`` names what it reads ("x", "out", both or neither). ``ints``
-    says what integer and bool inputs do: "float" (computed in the default float dtype),
-    "int" (kept; bool rejected), "intbool" (kept) or "reject" (torch has no kernel).
+    ``params`` declares the parameters in schema language (``"float negative_slope"``), for
+    the signature. ``gradient(g, x, out, *params)`` is the input's gradient in ember ops
+    (None: zero, as for ``floor``); ``saves`` names what it reads ("x", "out", both or
+    neither). ``ints`` says what integer and bool inputs do: "float" (computed in the
+    default float dtype), "int" (kept; bool rejected), "intbool" (kept) or "reject" (torch
+    has no kernel).
     """
 
     abstract = True
+    kind = "pointwise"
 
     ints = "float"
     saves = "x"
-    derivative = None
+    params = ""
+    gradient = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _auto_signature(cls, ", ".join(["Tensor a"] + ([cls.params] if cls.params else [])))
 
     @staticmethod
     def kernel(x, *params):
         raise NotImplementedError
 
     @classmethod
+    def result_dtype(cls, a) -> np.dtype:
+        """The output dtype for input ``a`` (array or MetaArray); torch's error for integer
+        inputs the op has no kernel for."""
+        dt = a.dtype
+        if _is_float_dtype(dt):
+            return dt
+        if cls.ints == "float":
+            return _default_float()
+        if cls.ints == "reject" or (cls.ints == "int" and dt == np.bool_):
+            raise _unsupported(cls.name, a)
+        return dt
+
+    @classmethod
+    def meta(cls, a, *params):
+        return _meta.like(a, cls.result_dtype(a))
+
+    @classmethod
     def forward(cls, ctx, a, *params):
-        if not _is_float(a):
-            if cls.ints == "float":
-                a = float_result(a)
-            elif cls.ints == "reject" or (cls.ints == "int" and a.dtype == np.bool_):
-                raise _unsupported(cls.name, a)
-        if a.dtype == _BF16:  # computed in float32, as torch does for reduced precision
+        dt = cls.result_dtype(a)
+        if dt != a.dtype:
+            a = a.astype(dt)
+        if dt == _BF16:  # computed in float32, as torch does for reduced precision
             out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(_BF16)
         else:
             out = cls.kernel(a, *params)
@@ -217,39 +234,53 @@ class _Unary(Op):
 
     @classmethod
     def backward(cls, ctx, g):
-        if cls.derivative is None:
-            return _make(np.zeros_like(g._data))
+        if cls.gradient is None:
+            return zeros_like(g)
         x, out = ctx.saved_tensors
-        if STATE.grad_enabled:
-            return g * cls.derivative(_EM, x, out, *ctx.params)
-        d = cls.derivative(_NP, _data(x), _data(out), *ctx.params)
-        return _make(np.asarray(g._data * d))
+        return cls.gradient(g, x, out, *ctx.params)
 
 
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _unary(name: str, kernel, derivative=None, saves: str = "x", ints: str = "float"):
+def _unary(name: str, kernel, gradient=None, saves: str = "x", ints: str = "float",
+           params: str = ""):
     """A ``_Unary`` op class for torch's op ``name`` (``leaky_relu`` -> ``LeakyRelu``)."""
     return type(_class_name(name), (_Unary,), {
         "name": name, "kernel": staticmethod(kernel), "saves": saves, "ints": ints,
-        "derivative": None if derivative is None else staticmethod(derivative)})
+        "params": params, "gradient": None if gradient is None else staticmethod(gradient)})
 
 
 class _Binary(Op):
-    """``out = kernel(a, b)`` on promoted operands; ``grads(m, g, a, b, out)`` returns both
-    gradients (None for ``grads``: torch has no derivative). ``ints``: "keep", "float" or
-    "reject", as for ``_Unary``."""
+    """``out = kernel(a, b)`` on promoted operands (either may be a number).
+
+    ``grads(g, a, b, out, needs)`` returns both gradients in ember ops, computing only those
+    ``needs`` (``ctx.needs_input_grad``) asks for; None: torch has no derivative. ``ints``:
+    "keep", "float" or "reject", as for ``_Unary``."""
 
     abstract = True
+    kind = "pointwise"
 
     ints = "keep"
     grads = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _auto_signature(cls, "Tensor a, Tensor b")
+
     @staticmethod
     def kernel(a, b):
         raise NotImplementedError
+
+    @classmethod
+    def meta(cls, a, b):
+        dt = _meta.result_dtype(a, b)
+        if cls.ints != "keep" and not _is_float_dtype(dt):
+            if cls.ints == "reject":
+                raise _unsupported(cls.name, a if hasattr(a, "dtype") else b)
+            dt = _default_float()
+        return _meta.pointwise(a, b, dtype=dt)
 
     @classmethod
     def forward(cls, ctx, a, b):
@@ -268,35 +299,69 @@ class _Binary(Op):
         if cls.grads is None:
             raise RuntimeError(f"derivative for aten::{cls.name} is not implemented")
         a, b, out = ctx.saved_tensors
-        if STATE.grad_enabled:
-            return cls.grads(_EM, g, _as_tensor(a, out), _as_tensor(b, out), out)
-        ga, gb = cls.grads(_NP, g._data, _data(a), _data(b), out._data)
-        return _wrap(ga), _wrap(gb)
+        return cls.grads(g, a, b, out, ctx.needs_input_grad)
 
 
 class _NoGrad(Op):
-    """A non-differentiable op (comparisons, predicates, logical and bitwise ops)."""
+    """A non-differentiable binary op (comparisons, logical and bitwise ops):
+    ``kernel(a, b)``, its result laid out by ``meta_rule(a, b)``."""
 
     abstract = True
-
+    kind = "pointwise"
     differentiable = False
+    signature_args = "Tensor a, Tensor b"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _auto_signature(cls, cls.signature_args)
 
     @staticmethod
-    def kernel(*args):
+    def kernel(a, b):
+        raise NotImplementedError
+
+    @staticmethod
+    def meta_rule(a, b):
         raise NotImplementedError
 
     @classmethod
-    def forward(cls, ctx, *args):
-        return cls.kernel(*args)
+    def meta(cls, a, b):
+        return cls.meta_rule(a, b)
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        return cls.kernel(a, b)
 
 
-def _nograd(name: str, kernel) -> type[Op]:
-    return type(_class_name(name), (_NoGrad,), {"name": name, "kernel": staticmethod(kernel)})
+class _NoGradUnary(_NoGrad):
+    """A non-differentiable unary op (predicates, ``logical_not``, ``bitwise_not``)."""
+
+    abstract = True
+    signature_args = "Tensor a"
+
+    @classmethod
+    def meta(cls, a):
+        return cls.meta_rule(a)
+
+    @classmethod
+    def forward(cls, ctx, a):
+        return cls.kernel(a)
+
+
+def _nograd(name: str, kernel, meta_rule, unary: bool = False) -> type[Op]:
+    return type(_class_name(name), (_NoGradUnary if unary else _NoGrad,), {
+        "name": name, "kernel": staticmethod(kernel), "meta_rule": staticmethod(meta_rule)})
 
 
 # ---- arithmetic ----------------------------------------------------------------------------
 
 class Add(Op):
+    signature = "add(Tensor a, Tensor b, Scalar alpha=1) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, b, alpha=1):
+        return _meta.pointwise(a, b)
+
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         a, b = _operands(a, b)
@@ -311,6 +376,14 @@ class Add(Op):
 
 
 class Sub(Op):
+    signature = "sub(Tensor a, Tensor b, Scalar alpha=1) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, b, alpha=1):
+        _check_sub(a, b)
+        return _meta.pointwise(a, b)
+
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         _check_sub(a, b)
@@ -326,6 +399,13 @@ class Sub(Op):
 
 
 class Mul(Op):
+    signature = "mul(Tensor a, Tensor b) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, b):
+        return _meta.pointwise(a, b)
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -335,10 +415,21 @@ class Mul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        return g * b, g * a
+        need_a, need_b = ctx.needs_input_grad[:2]
+        return (g * b if need_a else None), (g * a if need_b else None)
 
 
 class Div(Op):
+    signature = "div(Tensor a, Tensor b, str? rounding_mode=None) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, b, rounding_mode=None):
+        dt = _meta.result_dtype(a, b)
+        if rounding_mode is None and not _is_float_dtype(dt):
+            dt = _default_float()  # true division of integers gives floats
+        return _meta.pointwise(a, b, dtype=dt)
+
     @staticmethod
     def forward(ctx, a, b, rounding_mode=None):
         x, y = _operands(a, b)
@@ -362,10 +453,12 @@ class Div(Op):
 
     @staticmethod
     def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad[:2]
         if getattr(ctx, "rounding", False):  # rounded quotients are piecewise constant
-            return _make(np.zeros_like(g._data)), _make(np.zeros_like(g._data))
+            return (zeros_like(g) if need_a else None), (zeros_like(g) if need_b else None)
         a, b = ctx.saved_tensors
-        return g / b, -g * a / (b * b)
+        ga = g / b
+        return (ga if need_a else None), (-ga * a / b if need_b else None)
 
 
 def _floor_divide(x, y):
@@ -374,18 +467,36 @@ def _floor_divide(x, y):
     return np.floor_divide(x, y)
 
 
+def _check_neg(a) -> None:
+    if a.dtype == np.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or "
+                           "`logical_not()` operator instead.")
+
+
 class Neg(Op):
+    signature = "neg(Tensor a) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a):
+        _check_neg(a)
+        return _meta.like(a)
+
     @staticmethod
     def forward(ctx, a):
-        if a.dtype == np.bool_:
-            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. "
-                               "If you are trying to invert a mask, use the `~` or "
-                               "`logical_not()` operator instead.")
+        _check_neg(a)
         return np.negative(a)
 
     @staticmethod
     def backward(ctx, g):
         return -g
+
+
+def _log_of_number(x, dtype) -> float:
+    """``log(x)`` of a number, rounded to ``dtype`` (the precision torch computes it in)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log(np.asarray(x, dtype=dtype)))
 
 
 class Pow(_Binary):
@@ -405,10 +516,21 @@ class Pow(_Binary):
         return out
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        ga = m.where(b == 0, 0.0, g * b * a ** (b - 1))
-        base = a.to(out.dtype) if isinstance(a, Tensor) else np.asarray(a, out.dtype)
-        gb = m.where((a == 0) & (b >= 0), 0.0, g * out * m.log(base))  # log in out's dtype
+    def grads(g, a, b, out, needs):
+        ga = gb = None
+        if needs[0]:
+            if isinstance(b, Tensor):
+                ga = where(b == 0, 0.0, g * b * a ** (b - 1))
+            else:
+                ga = zeros_like(g) if b == 0 else g * (b * a ** (b - 1))
+        if needs[1]:
+            if isinstance(a, Tensor):  # the log in out's dtype, as torch
+                base = a if a.dtype == out.dtype else a.to(out.dtype)
+                gb = where((a == 0) & (b >= 0), 0.0, g * out * log(base))
+            else:
+                gb = g * out * _log_of_number(a, out._data.dtype)
+                if a == 0:
+                    gb = where(b >= 0, 0.0, gb)
         return ga, gb
 
 
@@ -432,8 +554,8 @@ class Remainder(_Binary):
         return np.remainder(a, b)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g, -g * m._div_floor(a, b)
+    def grads(g, a, b, out, needs):
+        return g, (-g * dispatch(Div, a, b, "floor") if needs[1] else None)
 
 
 class Fmod(_Binary):
@@ -444,8 +566,8 @@ class Fmod(_Binary):
         return np.fmod(a, b)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g, -g * m.trunc(a / b)
+    def grads(g, a, b, out, needs):
+        return g, (-g * dispatch(Div, a, b, "trunc") if needs[1] else None)
 
 
 class FloorDivide(_Binary):  # torch records it but has no derivative for it
@@ -453,15 +575,24 @@ class FloorDivide(_Binary):  # torch records it but has no derivative for it
     kernel = staticmethod(_floor_divide)
 
 
+def _check_heaviside(a, b) -> None:
+    if _dtype(a) != _dtype(b):
+        raise RuntimeError("heaviside is not yet implemented for tensors with different "
+                           "dtypes.")
+
+
 class Heaviside(_Binary):
     name = "heaviside"
     kernel = staticmethod(lambda a, b: np.heaviside(a, b).astype(a.dtype, copy=False))
 
     @classmethod
+    def meta(cls, a, b):
+        _check_heaviside(a, b)
+        return super().meta(a, b)
+
+    @classmethod
     def forward(cls, ctx, a, b):
-        if np.asarray(a).dtype != np.asarray(b).dtype:
-            raise RuntimeError("heaviside is not yet implemented for tensors with different "
-                               "dtypes.")
+        _check_heaviside(a, b)
         return super().forward(ctx, a, b)
 
 
@@ -470,10 +601,10 @@ class Atan2(_Binary):
     kernel = staticmethod(np.arctan2)
 
     @staticmethod
-    def grads(m, g, a, b, out):
+    def grads(g, a, b, out, needs):
         d = a * a + b * b
-        r = g / m.where(d == 0, 1.0, d)  # zero gradient at the origin, as torch
-        return r * b, -r * a
+        r = g / where(d == 0, 1.0, d)  # zero gradient at the origin, as torch
+        return (r * b if needs[0] else None), (-r * a if needs[1] else None)
 
 
 class Hypot(_Binary):
@@ -481,8 +612,9 @@ class Hypot(_Binary):
     kernel = staticmethod(np.hypot)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g * a / out, g * b / out
+    def grads(g, a, b, out, needs):
+        r = g / out
+        return (r * a if needs[0] else None), (r * b if needs[1] else None)
 
 
 class Logaddexp(_Binary):
@@ -490,8 +622,9 @@ class Logaddexp(_Binary):
     kernel = staticmethod(np.logaddexp)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g / (1 + m.exp(b - a)), g / (1 + m.exp(a - b))
+    def grads(g, a, b, out, needs):
+        return (g * sigmoid(a - b) if needs[0] else None), \
+            (g * sigmoid(b - a) if needs[1] else None)
 
 
 class Logaddexp2(_Binary):
@@ -499,8 +632,9 @@ class Logaddexp2(_Binary):
     kernel = staticmethod(np.logaddexp2)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g / (1 + m.exp2(b - a)), g / (1 + m.exp2(a - b))
+    def grads(g, a, b, out, needs):  # 1 / (1 + 2**(b - a)) = sigmoid((a - b) ln 2)
+        return (g * sigmoid((a - b) * _LN2) if needs[0] else None), \
+            (g * sigmoid((b - a) * _LN2) if needs[1] else None)
 
 
 class Xlogy(_Binary):
@@ -508,8 +642,9 @@ class Xlogy(_Binary):
     kernel = staticmethod(_xlogy)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return m.where((a == 0) & (b <= 0), 0.0, m.xlogy(g, b)), g * a / b
+    def grads(g, a, b, out, needs):
+        ga = where((a == 0) & (b <= 0), 0.0, xlogy(g, b)) if needs[0] else None
+        return ga, (g * a / b if needs[1] else None)
 
 
 class Copysign(_Binary):
@@ -517,51 +652,64 @@ class Copysign(_Binary):
     kernel = staticmethod(np.copysign)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return g * m.where(a == 0, 0.0, out / a), m.zeros_like(g)
+    def grads(g, a, b, out, needs):
+        return (g * where(a == 0, 0.0, out / a) if needs[0] else None), \
+            (zeros_like(b) if needs[1] else None)
 
 
-def _split_grad(m, g, a_wins, b_wins, tie):
+def _split_grad(g, a_wins, b_wins, tie, needs):
     """Gradients of a selection between ``a`` and ``b``; ties share it as torch does."""
-    shared = m.where(tie, g / 2, g)
-    return m.where(b_wins, 0.0, shared), m.where(a_wins, 0.0, shared)
+    shared = where(tie, g / 2, g)
+    return (where(b_wins, 0.0, shared) if needs[0] else None), \
+        (where(a_wins, 0.0, shared) if needs[1] else None)
 
 
 class Maximum(_Binary):
     kernel = staticmethod(np.maximum)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return _split_grad(m, g, a > b, a < b, a == b)
+    def grads(g, a, b, out, needs):
+        return _split_grad(g, a > b, a < b, a == b, needs)
 
 
 class Minimum(_Binary):
     kernel = staticmethod(np.minimum)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        return _split_grad(m, g, a < b, a > b, a == b)
+    def grads(g, a, b, out, needs):
+        return _split_grad(g, a < b, a > b, a == b, needs)
 
 
 class Fmax(_Binary):
     kernel = staticmethod(np.fmax)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        a_taken = (a >= b) | m.isnan(b)
-        return m.where(a_taken, g, 0.0), m.where(a_taken, 0.0, g)
+    def grads(g, a, b, out, needs):
+        a_taken = (a >= b) | isnan(b)
+        return (where(a_taken, g, 0.0) if needs[0] else None), \
+            (where(a_taken, 0.0, g) if needs[1] else None)
 
 
 class Fmin(_Binary):
     kernel = staticmethod(np.fmin)
 
     @staticmethod
-    def grads(m, g, a, b, out):
-        a_taken = (a <= b) | m.isnan(b)
-        return m.where(a_taken, g, 0.0), m.where(a_taken, 0.0, g)
+    def grads(g, a, b, out, needs):
+        a_taken = (a <= b) | isnan(b)
+        return (where(a_taken, g, 0.0) if needs[0] else None), \
+            (where(a_taken, 0.0, g) if needs[1] else None)
+
+
+def _ternary_meta(x, t1, t2, value=1):
+    """``x + value * (t1 op t2)``: NumPy lays out the inner result first, then the sum."""
+    return _meta.pointwise(x, _meta.pointwise(t1, t2), dtype=_meta.result_dtype(x, t1, t2))
 
 
 class Addcmul(Op):
+    signature = "addcmul(Tensor x, Tensor t1, Tensor t2, Scalar value=1) -> Tensor"
+    kind = "pointwise"
+    meta = staticmethod(_ternary_meta)
+
     @staticmethod
     def forward(ctx, x, t1, t2, value=1):
         _check_broadcast(x, t1, t2)
@@ -576,10 +724,15 @@ class Addcmul(Op):
     def backward(ctx, g):
         t1, t2 = ctx.saved_tensors
         v = ctx.value
-        return g, g * (v * t2), g * (v * t1)
+        _, need_1, need_2 = ctx.needs_input_grad[:3]
+        return g, (g * (v * t2) if need_1 else None), (g * (v * t1) if need_2 else None)
 
 
 class Addcdiv(Op):
+    signature = "addcdiv(Tensor x, Tensor t1, Tensor t2, Scalar value=1) -> Tensor"
+    kind = "pointwise"
+    meta = staticmethod(_ternary_meta)
+
     @staticmethod
     def forward(ctx, x, t1, t2, value=1):
         if not _is_float(t1) and not _is_float(t2):
@@ -600,10 +753,19 @@ class Addcdiv(Op):
     def backward(ctx, g):
         t1, t2 = ctx.saved_tensors
         v = ctx.value
-        return g, g * v / t2, -g * v * t1 / (t2 * t2)
+        _, need_1, need_2 = ctx.needs_input_grad[:3]
+        g1 = g * v / t2
+        return g, (g1 if need_1 else None), (-g1 * t1 / t2 if need_2 else None)
 
 
 class Lerp(Op):
+    signature = "lerp(Tensor start, Tensor end, Tensor weight) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(start, end, weight):
+        return _meta.pointwise(start, end, weight, dtype=start.dtype)
+
     @staticmethod
     def forward(ctx, start, end, weight):
         for what, x in (("input", start), ("end", end)):
@@ -633,7 +795,9 @@ class Lerp(Op):
     @staticmethod
     def backward(ctx, g):
         start, end, w = ctx.saved_tensors
-        return g * (1 - w), g * w, (g * (end - start) if isinstance(w, Tensor) else None)
+        need_s, need_e, need_w = ctx.needs_input_grad[:3]
+        return (g * (1 - w) if need_s else None), (g * w if need_e else None), \
+            (g * (end - start) if need_w else None)
 
 
 def _dt(x) -> str:
@@ -644,18 +808,19 @@ def _dt(x) -> str:
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_HALF_SQRT_PI = 0.5 * math.sqrt(math.pi)
 
 
 def _rounding(fn):
     """A rounding kernel: integers are already whole, so they are copied."""
-    return lambda x: fn(x) if _is_float(x) else x.copy()
+    return lambda x: fn(x) if _is_float(x) else np.copy(x)
 
 
 def _round(x, decimals):
     if not _is_float(x):
         if decimals is not None:
             raise _unsupported("round", x)
-        return x.copy()
+        return np.copy(x)
     if not decimals:
         return np.rint(x)
     if x.dtype.itemsize < 4:  # torch scales half types in float32
@@ -664,7 +829,7 @@ def _round(x, decimals):
 
 
 def _sign(x):
-    return x.copy() if x.dtype == np.bool_ else np.sign(x)
+    return np.copy(x) if x.dtype == np.bool_ else np.sign(x)
 
 
 def _logit(x, eps):
@@ -672,13 +837,8 @@ def _logit(x, eps):
     return np.log(z / (1 - z))
 
 
-def _logit_grad(m, x, out, eps):
-    d = 1 / (x * (1 - x))
-    return d if eps is None else m.where((x < eps) | (x > 1 - eps), 0.0, d)
-
-
 def _nan_to_num(x, nan, posinf, neginf):
-    out = x.copy()
+    out = np.copy(x)
     if _is_float(x):
         info = ml_dtypes.finfo(x.dtype)
         out[np.isnan(x)] = nan
@@ -687,47 +847,45 @@ def _nan_to_num(x, nan, posinf, neginf):
     return out
 
 
-Sqrt = _unary("sqrt", np.sqrt, lambda m, x, y: 0.5 / y, "out")
-Rsqrt = _unary("rsqrt", lambda x: np.reciprocal(np.sqrt(x)), lambda m, x, y: -0.5 * y * y * y,
-               "out")
-Exp = _unary("exp", np.exp, lambda m, x, y: y, "out")
-Exp2 = _unary("exp2", np.exp2, lambda m, x, y: y * _LN2, "out")
-Expm1 = _unary("expm1", np.expm1, lambda m, x, y: y + 1, "out")
-Log = _unary("log", np.log, lambda m, x, y: 1 / x)
-Log2 = _unary("log2", np.log2, lambda m, x, y: 1 / (x * _LN2))
-Log10 = _unary("log10", np.log10, lambda m, x, y: 1 / (x * _LN10))
-Log1p = _unary("log1p", np.log1p, lambda m, x, y: 1 / (x + 1))
-Sin = _unary("sin", np.sin, lambda m, x, y: m.cos(x))
-Cos = _unary("cos", np.cos, lambda m, x, y: -m.sin(x))
-Tan = _unary("tan", np.tan, lambda m, x, y: 1 + y * y, "out")
-Asin = _unary("asin", np.arcsin, lambda m, x, y: 1 / m.sqrt(1 - x * x))
-Acos = _unary("acos", np.arccos, lambda m, x, y: -1 / m.sqrt(1 - x * x))
-Atan = _unary("atan", np.arctan, lambda m, x, y: 1 / (1 + x * x))
-Sinh = _unary("sinh", np.sinh, lambda m, x, y: m.cosh(x))
-Cosh = _unary("cosh", np.cosh, lambda m, x, y: m.sinh(x))
-Tanh = _unary("tanh", np.tanh, lambda m, x, y: 1 - y * y, "out")
-Asinh = _unary("asinh", np.arcsinh, lambda m, x, y: 1 / m.sqrt(x * x + 1))
-Acosh = _unary("acosh", np.arccosh, lambda m, x, y: 1 / m.sqrt(x * x - 1))
-Atanh = _unary("atanh", np.arctanh, lambda m, x, y: 1 / (1 - x * x))
-Erf = _unary("erf", _erf, lambda m, x, y: _TWO_OVER_SQRT_PI * m.exp(-x * x))
-Erfc = _unary("erfc", _erfc, lambda m, x, y: -_TWO_OVER_SQRT_PI * m.exp(-x * x))
-Erfinv = _unary("erfinv", _erfinv, lambda m, x, y: 0.5 * math.sqrt(math.pi) * m.exp(y * y),
-                "out")
-Sigmoid = _unary("sigmoid", _sigmoid, lambda m, x, y: y * (1 - y), "out")
-Logit = _unary("logit", _logit, _logit_grad)
-Reciprocal = _unary("reciprocal", np.reciprocal, lambda m, x, y: -y * y, "out")
-Frac = _unary("frac", lambda x: x - np.trunc(x), lambda m, x, y: 1.0, "", ints="reject")
-Abs = _unary("abs", np.abs, lambda m, x, y: m.where(m.isnan(x), 0.0, m.sign(x)), ints="int")
+Sqrt = _unary("sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "out")
+Rsqrt = _unary("rsqrt", lambda x: np.reciprocal(np.sqrt(x)),
+               lambda g, x, y: g * y ** 3 * -0.5, "out")
+Exp = _unary("exp", np.exp, lambda g, x, y: g * y, "out")
+Exp2 = _unary("exp2", np.exp2, lambda g, x, y: g * y * _LN2, "out")
+Expm1 = _unary("expm1", np.expm1, lambda g, x, y: g * (y + 1), "out")
+Log = _unary("log", np.log, lambda g, x, y: g / x)
+Log2 = _unary("log2", np.log2, lambda g, x, y: g / (x * _LN2))
+Log10 = _unary("log10", np.log10, lambda g, x, y: g / (x * _LN10))
+Log1p = _unary("log1p", np.log1p, lambda g, x, y: g / (x + 1))
+Sin = _unary("sin", np.sin, lambda g, x, y: g * cos(x))
+Cos = _unary("cos", np.cos, lambda g, x, y: g * -sin(x))
+Tan = _unary("tan", np.tan, lambda g, x, y: g * (1 + y * y), "out")
+Asin = _unary("asin", np.arcsin, lambda g, x, y: g * rsqrt(1 - x * x))
+Acos = _unary("acos", np.arccos, lambda g, x, y: -g * rsqrt(1 - x * x))
+Atan = _unary("atan", np.arctan, lambda g, x, y: g / (1 + x * x))
+Sinh = _unary("sinh", np.sinh, lambda g, x, y: g * cosh(x))
+Cosh = _unary("cosh", np.cosh, lambda g, x, y: g * sinh(x))
+Asinh = _unary("asinh", np.arcsinh, lambda g, x, y: g * rsqrt(x * x + 1))
+Acosh = _unary("acosh", np.arccosh, lambda g, x, y: g * rsqrt(x * x - 1))
+Atanh = _unary("atanh", np.arctanh, lambda g, x, y: g / (1 - x * x))
+Erf = _unary("erf", _erf, lambda g, x, y: g * exp(-x * x) * _TWO_OVER_SQRT_PI)
+Erfc = _unary("erfc", _erfc, lambda g, x, y: g * exp(-x * x) * -_TWO_OVER_SQRT_PI)
+Erfinv = _unary("erfinv", _erfinv, lambda g, x, y: g * exp(y * y) * _HALF_SQRT_PI, "out")
+Reciprocal = _unary("reciprocal", np.reciprocal, lambda g, x, y: -g * (y * y), "out")
+Frac = _unary("frac", lambda x: x - np.trunc(x), lambda g, x, y: g, "", ints="reject")
+Abs = _unary("abs", np.abs, lambda g, x, y: g * where(isnan(x), 0.0, sign(x)), ints="int")
 Sign = _unary("sign", _sign, saves="", ints="intbool")
 Sgn = _unary("sgn", _sign, saves="", ints="intbool")
 Floor = _unary("floor", _rounding(np.floor), saves="", ints="int")
 Ceil = _unary("ceil", _rounding(np.ceil), saves="", ints="int")
 Trunc = _unary("trunc", _rounding(np.trunc), saves="", ints="int")
-Round = _unary("round", _round, saves="", ints="int")
-NanToNum = _unary("nan_to_num", _nan_to_num, lambda m, x, y, *p: m.isfinite(x), ints="intbool")
+Round = _unary("round", _round, saves="", ints="int", params="int? decimals=None")
+NanToNum = _unary("nan_to_num", _nan_to_num, lambda g, x, y, *p: g * isfinite(x),
+                  ints="intbool", params="float? nan=None, float? posinf=None, "
+                                         "float? neginf=None")
 
 
-# ---- activations ---------------------------------------------------------------------------
+# ---- fused activation backward ops ---------------------------------------------------------
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -737,27 +895,177 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _fusable(*arrays) -> bool:
+    """Whether the one-pass Numba kernels take these arrays: C-contiguous, one shape, and
+    all float32 or all float64."""
+    x = arrays[0]
+    return (x.dtype == np.float32 or x.dtype == np.float64) and all(
+        a.flags.c_contiguous and a.dtype == x.dtype and a.shape == x.shape for a in arrays)
+
+
+class _ActivationBackward(Op):
+    """``grad_output * f'(x)`` for an activation ``f``: torch's ``<f>_backward`` op, one pass
+    over the arrays, so that the activation's backward is one dispatched op.
+
+    ``x`` is the activation's input, or its output for activations whose derivative is
+    written in it (sigmoid, tanh, relu). ``kernel(g, x, *params)`` is the NumPy
+    computation; ``fused`` names a one-pass Numba kernel of ``_kernels_transformer`` for
+    float32/float64 (the NumPy one covers the rest). The op is differentiable: the gradient
+    for ``grad_output`` is this op again, the one for ``x`` is
+    ``gg * grad_output * curvature(x, *params)``, with ``curvature`` (``f''``, None when
+    it is zero) written in ember ops, so gradients of every order work.
+    """
+
+    abstract = True
+    kind = "pointwise"
+    params = ""
+    fused = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _auto_signature(cls, ", ".join(["Tensor grad_output", "Tensor x"]
+                                       + ([cls.params] if cls.params else [])))
+
+    @staticmethod
+    def kernel(g, x, *params):
+        raise NotImplementedError
+
+    curvature = None
+
+    @classmethod
+    def meta(cls, grad_output, x, *params):
+        return _meta.pointwise(grad_output, x)
+
+    @classmethod
+    def forward(cls, ctx, grad_output, x, *params):
+        ctx.save_for_backward(grad_output, x)
+        ctx.params = params
+        g = grad_output
+        if cls.fused is not None and _fusable(x, g):
+            from . import _kernels_transformer as K
+            return K.activation_backward(g, x, cls.fused(*params))
+        dt = np.result_type(g, x)
+        if dt == _BF16:  # computed in float32, as torch does for reduced precision
+            return np.asarray(cls.kernel(g.astype(np.float32), x.astype(np.float32),
+                                         *params)).astype(dt)
+        return np.asarray(cls.kernel(g, x, *params)).astype(dt, copy=False)
+
+    @classmethod
+    def backward(cls, ctx, gg):
+        g, x = ctx.saved_tensors
+        need_g, need_x = ctx.needs_input_grad[:2]
+        gx = None
+        if need_x:
+            gx = zeros_like(x) if cls.curvature is None else \
+                gg * g * cls.curvature(x, *ctx.params)
+        return (dispatch(cls, gg, x, *ctx.params) if need_g else None), gx
+
+
+def _backward_op(name: str, kernel, curvature=None, params: str = "", fused=None):
+    """An ``_ActivationBackward`` op class for torch's op ``name``."""
+    return type(_class_name(name), (_ActivationBackward,), {
+        "name": name, "kernel": staticmethod(kernel), "params": params,
+        "curvature": None if curvature is None else staticmethod(curvature),
+        "fused": None if fused is None else staticmethod(fused)})
+
+
+def _gelu_grad(x, approximate):
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _KAPPA * x * x)
+    return 0.5 * (1 + _erf(x * _SQRT_HALF)) + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+def _gelu_curvature(x, approximate):
+    if approximate == "tanh":
+        # f' = (1 + t) / 2 + x (1 - t^2) u' / 2 with t = tanh(u), u = c (x + k x^3)
+        du = _SQRT_2_OVER_PI * (1 + 3 * _KAPPA * x * x)
+        t = tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x * x * x))
+        return (1 - t * t) * (du + 3 * _SQRT_2_OVER_PI * _KAPPA * x * x - x * t * du * du)
+    return exp(-0.5 * x * x) * (2 - x * x) * _INV_SQRT_2PI  # phi(x) (2 - x^2)
+
+
+def _silu_grad(x):
+    s = _sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+def _silu_curvature(x):
+    s = sigmoid(x)
+    return s * (1 - s) * (2 + x * (1 - 2 * s))
+
+
+def _mish_grad(x):
+    t = np.tanh(_softplus(x))
+    return t + x * _sigmoid(x) * (1 - t * t)
+
+
+def _mish_curvature(x):
+    s, t = sigmoid(x), tanh(softplus(x))
+    return s * (1 - t * t) * (2 + x * (1 - s) - 2 * x * s * t)
+
+
+def _elu_grad(x, alpha, scale, input_scale):
+    return np.where(x > 0, scale, np.exp(x * input_scale) * (alpha * scale * input_scale))
+
+
+def _elu_curvature(x, alpha, scale, input_scale):
+    return where(x > 0, 0.0, exp(x * input_scale) * (alpha * scale * input_scale ** 2))
+
+
+def _softplus_curvature(x, beta, threshold):
+    s = sigmoid(x * beta)
+    return where(x * beta > threshold, 0.0, s * (1 - s) * beta)
+
+
+def _logit_grad(x, eps):
+    d = 1 / (x * (1 - x))
+    return d if eps is None else np.where((x < eps) | (x > 1 - eps), 0, d)
+
+
+def _logit_curvature(x, eps):
+    v = x * (1 - x)
+    d = (2 * x - 1) / (v * v)
+    return d if eps is None else where((x < eps) | (x > 1 - eps), 0.0, d)
+
+
+ThresholdBackward = _backward_op(
+    "threshold_backward", lambda g, x, th: np.where(x <= th, 0, g), params="Scalar threshold")
+SigmoidBackward = _backward_op("sigmoid_backward", lambda g, y: g * (y * (1 - y)),
+                               lambda y: 1 - 2 * y)
+TanhBackward = _backward_op("tanh_backward", lambda g, y: g * (1 - y * y), lambda y: -2 * y)
+GeluBackward = _backward_op(
+    "gelu_backward", lambda g, x, approximate: g * _gelu_grad(x, approximate), _gelu_curvature,
+    params="str approximate='none'",
+    fused=lambda approximate: "gelu_tanh" if approximate == "tanh" else "gelu")
+SiluBackward = _backward_op("silu_backward", lambda g, x: g * _silu_grad(x), _silu_curvature,
+                            fused=lambda: "silu")
+MishBackward = _backward_op("mish_backward", lambda g, x: g * _mish_grad(x), _mish_curvature)
+LeakyReluBackward = _backward_op(
+    "leaky_relu_backward", lambda g, x, slope: np.where(x > 0, g, g * slope),
+    params="Scalar negative_slope")
+EluBackward = _backward_op(
+    "elu_backward", lambda g, x, *p: g * _elu_grad(x, *p), _elu_curvature,
+    params="Scalar alpha, Scalar scale, Scalar input_scale")
+SoftplusBackward = _backward_op(
+    "softplus_backward",
+    lambda g, x, beta, th: g * np.where(x * beta > th, 1, _sigmoid(x * beta)),
+    _softplus_curvature, params="Scalar beta, Scalar threshold")
+HardtanhBackward = _backward_op(
+    "hardtanh_backward", lambda g, x, lo, hi: np.where((x <= lo) | (x >= hi), 0, g),
+    params="Scalar min_val, Scalar max_val")
+LogSigmoidBackward = _backward_op("log_sigmoid_backward", lambda g, x: g * _sigmoid(-x),
+                                  lambda x: -sigmoid(x) * sigmoid(-x))
+LogitBackward = _backward_op("logit_backward", lambda g, x, eps: g * _logit_grad(x, eps),
+                             _logit_curvature, params="float? eps=None")
+
+
+# ---- activations ---------------------------------------------------------------------------
+
 def _gelu(x, approximate):
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x * x * x)))
     return 0.5 * x * (1 + _erf(x * _SQRT_HALF))
-
-
-def _gelu_grad(m, x, out, approximate):
-    if approximate == "tanh":
-        t = m.tanh(_SQRT_2_OVER_PI * (x + _KAPPA * x * x * x))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _KAPPA * x * x)
-    return 0.5 * (1 + m.erf(x * _SQRT_HALF)) + x * m.exp(-0.5 * x * x) * _INV_SQRT_2PI
-
-
-def _silu_grad(m, x, out):
-    s = m.sigmoid(x)
-    return s * (1 + x * (1 - s))
-
-
-def _mish_grad(m, x, out):
-    t = m.tanh(m.softplus(x))
-    return t + x * m.sigmoid(x) * (1 - t * t)
 
 
 def _clip(x, lo, hi):
@@ -769,19 +1077,26 @@ def _elu(x, alpha, scale, input_scale):
     return np.where(x > 0, x * scale, np.expm1(x * input_scale) * (alpha * scale))
 
 
-def _elu_grad(m, x, out, alpha, scale, input_scale):
-    return m.where(x > 0, scale, m.exp(x * input_scale) * (alpha * scale * input_scale))
+def _backward_by(op: type[Op], n_params: int | None = None):
+    """The ``gradient`` of a ``_Unary`` whose derivative is the fused op ``op``, applied to
+    what the activation saved (its input or its output) and its first ``n_params``
+    parameters (all by default)."""
+    def gradient(g, x, out, *params):
+        return dispatch(op, g, out if x is None else x, *params[:n_params])
+    return gradient
 
 
-Relu = _unary("relu", lambda x: np.maximum(x, 0), lambda m, x, y: y > 0, "out", ints="int")
-def _fusable(x: np.ndarray) -> bool:
-    return (x.dtype == np.float32 or x.dtype == np.float64) and x.flags.c_contiguous
+Tanh = _unary("tanh", np.tanh, _backward_by(TanhBackward), "out")
+Sigmoid = _unary("sigmoid", _sigmoid, _backward_by(SigmoidBackward), "out")
+Logit = _unary("logit", _logit, _backward_by(LogitBackward), params="float? eps=None")
+Relu = _unary("relu", lambda x: np.maximum(x, 0),
+              lambda g, x, y: dispatch(ThresholdBackward, g, y, 0), "out", ints="int")
 
 
 class _FusedActivation(_Unary):
-    """An activation whose float32/float64 forward and first-order backward are each one
-    Numba pass (``_kernels_transformer``); other dtypes and layouts, and the backward under
-    ``create_graph``, use ``_Unary``'s formulas. ``kernel_name(*params)`` names the kernel."""
+    """An activation whose float32/float64 forward is one Numba pass
+    (``_kernels_transformer``); other dtypes and layouts use ``kernel``.
+    ``kernel_name(*params)`` names the Numba kernel."""
 
     abstract = True
 
@@ -800,63 +1115,63 @@ class _FusedActivation(_Unary):
         ctx.params = params
         return K.activation(a, cls.kernel_name(*params))
 
-    @classmethod
-    def backward(cls, ctx, g):
-        x, _ = ctx.saved_tensors
-        gd = g._data
-        if STATE.grad_enabled or not _fusable(x._data) or gd.dtype != x._data.dtype \
-                or gd.shape != x._data.shape:
-            return super().backward(ctx, g)
-        from . import _kernels_transformer as K
-        return _make(K.activation_backward(np.ascontiguousarray(gd), x._data,
-                                           cls.kernel_name(*ctx.params)))
-
 
 class Gelu(_FusedActivation):
     name = "gelu"
+    params = "str approximate='none'"
     kernel = staticmethod(_gelu)
-    derivative = staticmethod(_gelu_grad)
-
-    @staticmethod
-    def kernel_name(approximate):
-        return "gelu_tanh" if approximate == "tanh" else "gelu"
+    gradient = staticmethod(_backward_by(GeluBackward))
+    kernel_name = staticmethod(GeluBackward.fused)
 
 
 class Silu(_FusedActivation):
     name = "silu"
     kernel = staticmethod(lambda x: x * _sigmoid(x))
-    derivative = staticmethod(_silu_grad)
+    gradient = staticmethod(_backward_by(SiluBackward))
+    kernel_name = staticmethod(SiluBackward.fused)
 
-    @staticmethod
-    def kernel_name():
-        return "silu"
-Mish = _unary("mish", lambda x: x * np.tanh(_softplus(x)), _mish_grad, ints="reject")
+
+Mish = _unary("mish", lambda x: x * np.tanh(_softplus(x)), _backward_by(MishBackward),
+              ints="reject")
 LeakyRelu = _unary("leaky_relu", lambda x, s: np.where(x > 0, x, x * s),
-                   lambda m, x, y, s: m.where(x > 0, 1.0, s), ints="reject")
-Elu = _unary("elu", _elu, _elu_grad, ints="reject")
-Softplus = _unary("softplus", _softplus,
-                  lambda m, x, y, beta, th: m.where(x * beta > th, 1.0, m.sigmoid(x * beta)),
-                  ints="reject")
-Hardtanh = _unary("hardtanh", _clip, lambda m, x, y, lo, hi: (x > lo) & (x < hi), ints="int")
+                   _backward_by(LeakyReluBackward), ints="reject",
+                   params="Scalar negative_slope=0.01")
+Elu = _unary("elu", _elu, _backward_by(EluBackward), ints="reject",
+             params="Scalar alpha=1, Scalar scale=1, Scalar input_scale=1")
+Softplus = _unary("softplus", _softplus, _backward_by(SoftplusBackward), ints="reject",
+                  params="Scalar beta=1, Scalar threshold=20")
+Hardtanh = _unary("hardtanh", _clip, _backward_by(HardtanhBackward), ints="int",
+                  params="Scalar min_val=-1, Scalar max_val=1")
 Hardswish = _unary("hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
-                   lambda m, x, y: m.where(x <= -3, 0.0, m.where(x < 3, x / 3 + 0.5, 1.0)),
+                   lambda g, x, y: g * where(x <= -3, 0.0, where(x < 3, x / 3 + 0.5, 1.0)),
                    ints="reject")
 Hardsigmoid = _unary("hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6,
-                     lambda m, x, y: m.where((x > -3) & (x < 3), 1 / 6, 0.0), ints="reject")
+                     lambda g, x, y: where((x > -3) & (x < 3), g / 6, 0.0), ints="reject")
 Threshold = _unary("threshold", lambda x, th, v: np.where(x > th, x, v).astype(x.dtype),
-                   lambda m, x, y, th, v: x > th, ints="int")
+                   _backward_by(ThresholdBackward, 1), ints="int",
+                   params="Scalar threshold, Scalar value")
 LogSigmoid = _unary("log_sigmoid", lambda x: -np.logaddexp(0, -x),
-                    lambda m, x, y: m.sigmoid(-x), ints="reject")
+                    _backward_by(LogSigmoidBackward), ints="reject")
 Softshrink = _unary("softshrink",
                     lambda x, lam: np.where(x > lam, x - lam, np.where(x < -lam, x + lam, 0)),
-                    lambda m, x, y, lam: (x > lam) | (x < -lam), ints="reject")
+                    lambda g, x, y, lam: where((x > lam) | (x < -lam), g, 0.0), ints="reject",
+                    params="Scalar lambd=0.5")
 Hardshrink = _unary("hardshrink", lambda x, lam: np.where((x >= -lam) & (x <= lam), 0, x),
-                    lambda m, x, y, lam: (x > lam) | (x < -lam), ints="reject")
+                    lambda g, x, y, lam: where((x > lam) | (x < -lam), g, 0.0), ints="reject",
+                    params="Scalar lambd=0.5")
 
 
 # ---- clamp, where --------------------------------------------------------------------------
 
 class Clamp(Op):
+    signature = "clamp(Tensor a, Tensor? lo=None, Tensor? hi=None) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, lo=None, hi=None):
+        given = [v for v in (a, lo, hi) if v is not None]
+        return _meta.pointwise(*given, dtype=_meta.result_dtype(*given))
+
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
         if type(a) is not np.ndarray:
@@ -896,12 +1211,24 @@ class Clamp(Op):
         return ga, g_lo, g_hi
 
 
+def _check_condition(cond) -> None:
+    if _dtype(cond) != np.bool_:
+        raise RuntimeError("where expected condition to be a boolean tensor, but got a "
+                           f"tensor with dtype {from_numpy_dtype(_dtype(cond)).scalar_name}")
+
+
 class Where(Op):
+    signature = "where(Tensor cond, Tensor x, Tensor y) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(cond, x, y):
+        _check_condition(cond)
+        return _meta.pointwise(cond, x, y, dtype=_meta.result_dtype(x, y))
+
     @staticmethod
     def forward(ctx, cond, x, y):
-        if np.asarray(cond).dtype != np.bool_:
-            raise RuntimeError("where expected condition to be a boolean tensor, but got a "
-                               f"tensor with dtype {dtype_name(np.asarray(cond))}")
+        _check_condition(cond)
         _check_broadcast(cond, x, y)
         x, y = promote(x, y)
         ctx.save_for_backward(cond)
@@ -910,13 +1237,19 @@ class Where(Op):
     @staticmethod
     def backward(ctx, g):
         (cond,) = ctx.saved_tensors
-        return None, where(cond, g, 0.0), where(cond, 0.0, g)
+        _, need_x, need_y = ctx.needs_input_grad[:3]
+        return None, (where(cond, g, 0.0) if need_x else None), \
+            (where(cond, 0.0, g) if need_y else None)
 
 
 # ---- comparisons, predicates, logical and bitwise ops -------------------------------------
 
 def _comparison(ufunc):
     return lambda a, b: ufunc(*_operands(a, b))
+
+
+def _bool_meta(*operands):
+    return _meta.pointwise(*operands, dtype=np.bool_)
 
 
 def _bitwise(ufunc, kernel_name: str):
@@ -929,9 +1262,22 @@ def _bitwise(ufunc, kernel_name: str):
     return kernel
 
 
+def _bitwise_meta(kernel_name: str):
+    def meta(a, b):
+        dt = _meta.result_dtype(a, b)
+        if _is_float_dtype(dt):
+            raise _unsupported(kernel_name, a if hasattr(a, "dtype") else b)
+        return _meta.pointwise(a, b, dtype=dt)
+    return meta
+
+
 def _float_test(ufunc, integer_value: bool):
     """A float predicate (isnan, ...); integer and bool elements are all ``integer_value``."""
-    return lambda x: ufunc(x) if _is_float(x) else np.full(x.shape, integer_value)
+    return lambda x: ufunc(x) if _is_float(x) else np.full_like(x, integer_value, dtype=bool)
+
+
+def _bool_like(x):
+    return _meta.like(x, np.bool_)
 
 
 def _bitwise_not(x):
@@ -940,44 +1286,88 @@ def _bitwise_not(x):
     return np.invert(x)
 
 
-def _isclose(a, b, rtol, atol, equal_nan):
-    if a.dtype != b.dtype:
-        raise RuntimeError(f"{dtype_name(a)} did not match {dtype_name(b)}")
-    _check_broadcast(a, b)
-    return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+def _bitwise_not_meta(x):
+    if _is_float(x):
+        raise _unsupported("bitwise_not", x)
+    return _meta.like(x)
 
 
-Eq = _nograd("eq", _comparison(np.equal))
-Ne = _nograd("ne", _comparison(np.not_equal))
-Lt = _nograd("lt", _comparison(np.less))
-Le = _nograd("le", _comparison(np.less_equal))
-Gt = _nograd("gt", _comparison(np.greater))
-Ge = _nograd("ge", _comparison(np.greater_equal))
-LogicalAnd = _nograd("logical_and", _comparison(np.logical_and))
-LogicalOr = _nograd("logical_or", _comparison(np.logical_or))
-LogicalXor = _nograd("logical_xor", _comparison(np.logical_xor))
-LogicalNot = _nograd("logical_not", np.logical_not)
-BitwiseAnd = _nograd("bitwise_and", _bitwise(np.bitwise_and, "bitwise_and"))
-BitwiseOr = _nograd("bitwise_or", _bitwise(np.bitwise_or, "bitwise_or"))
-BitwiseXor = _nograd("bitwise_xor", _bitwise(np.bitwise_xor, "bitwise_xor"))
-BitwiseLeftShift = _nograd("bitwise_left_shift", _bitwise(np.left_shift, "lshift"))
-BitwiseRightShift = _nograd("bitwise_right_shift", _bitwise(np.right_shift, "rshift"))
-BitwiseNot = _nograd("bitwise_not", _bitwise_not)
-IsNan = _nograd("isnan", _float_test(np.isnan, False))
-IsInf = _nograd("isinf", _float_test(np.isinf, False))
-IsFinite = _nograd("isfinite", _float_test(np.isfinite, True))
-IsPosInf = _nograd("isposinf", _float_test(lambda x: x == np.inf, False))
-IsNegInf = _nograd("isneginf", _float_test(lambda x: x == -np.inf, False))
-SignBit = _nograd("signbit", lambda x: np.signbit(x) if _is_float(x) else x < 0)
-IsClose = _nograd("isclose", _isclose)
-Equal = _nograd("equal", lambda a, b: np.asarray(a.shape == b.shape and bool(
-    np.array_equal(*promote(a, b)))))
+Eq = _nograd("eq", _comparison(np.equal), _bool_meta)
+Ne = _nograd("ne", _comparison(np.not_equal), _bool_meta)
+Lt = _nograd("lt", _comparison(np.less), _bool_meta)
+Le = _nograd("le", _comparison(np.less_equal), _bool_meta)
+Gt = _nograd("gt", _comparison(np.greater), _bool_meta)
+Ge = _nograd("ge", _comparison(np.greater_equal), _bool_meta)
+LogicalAnd = _nograd("logical_and", _comparison(np.logical_and), _bool_meta)
+LogicalOr = _nograd("logical_or", _comparison(np.logical_or), _bool_meta)
+LogicalXor = _nograd("logical_xor", _comparison(np.logical_xor), _bool_meta)
+LogicalNot = _nograd("logical_not", np.logical_not, _bool_like, unary=True)
+BitwiseAnd = _nograd("bitwise_and", _bitwise(np.bitwise_and, "bitwise_and"),
+                     _bitwise_meta("bitwise_and"))
+BitwiseOr = _nograd("bitwise_or", _bitwise(np.bitwise_or, "bitwise_or"),
+                    _bitwise_meta("bitwise_or"))
+BitwiseXor = _nograd("bitwise_xor", _bitwise(np.bitwise_xor, "bitwise_xor"),
+                     _bitwise_meta("bitwise_xor"))
+BitwiseLeftShift = _nograd("bitwise_left_shift", _bitwise(np.left_shift, "lshift"),
+                           _bitwise_meta("lshift"))
+BitwiseRightShift = _nograd("bitwise_right_shift", _bitwise(np.right_shift, "rshift"),
+                            _bitwise_meta("rshift"))
+BitwiseNot = _nograd("bitwise_not", _bitwise_not, _bitwise_not_meta, unary=True)
+IsNan = _nograd("isnan", _float_test(np.isnan, False), _bool_like, unary=True)
+IsInf = _nograd("isinf", _float_test(np.isinf, False), _bool_like, unary=True)
+IsFinite = _nograd("isfinite", _float_test(np.isfinite, True), _bool_like, unary=True)
+IsPosInf = _nograd("isposinf", _float_test(lambda x: x == np.inf, False), _bool_like,
+                   unary=True)
+IsNegInf = _nograd("isneginf", _float_test(lambda x: x == -np.inf, False), _bool_like,
+                   unary=True)
+SignBit = _nograd("signbit", lambda x: np.signbit(x) if _is_float(x) else x < 0, _bool_like,
+                  unary=True)
+
+
+class IsClose(_NoGrad):
+    name = "isclose"
+    signature = ("isclose(Tensor a, Tensor b, float rtol=1e-05, float atol=1e-08, "
+                 "bool equal_nan=False) -> Tensor")
+
+    @staticmethod
+    def meta(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+        if a.dtype != b.dtype:
+            raise RuntimeError(f"{dtype_name(a)} did not match {dtype_name(b)}")
+        return _bool_meta(a, b)
+
+    @staticmethod
+    def forward(ctx, a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+        if a.dtype != b.dtype:
+            raise RuntimeError(f"{dtype_name(a)} did not match {dtype_name(b)}")
+        _check_broadcast(a, b)
+        return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+class Equal(_NoGrad):
+    name = "equal"
+    kind = "reduction"
+    signature = "equal(Tensor a, Tensor b) -> Tensor"
+
+    @staticmethod
+    def meta(a, b):
+        return _meta.new((), np.bool_)
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.asarray(a.shape == b.shape and bool(np.array_equal(*promote(a, b))))
 
 
 # ---- fills ---------------------------------------------------------------------------------
 
 class Fill(Op):
     """``self.fill_(value)``: every element becomes ``value`` (a number or a 0-d tensor)."""
+
+    signature = "fill(Tensor dst, Tensor value) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(dst, value):
+        return _meta.like(dst)
 
     @staticmethod
     def forward(ctx, dst, value):
@@ -988,21 +1378,20 @@ class Fill(Op):
 
     @staticmethod
     def backward(ctx, g):
-        return _make(np.zeros_like(g._data)), g.sum()
+        need_dst, need_value = ctx.needs_input_grad[:2]
+        return (zeros_like(g) if need_dst else None), (g.sum() if need_value else None)
 
 
 # ---- functions with torch's signatures -----------------------------------------------------
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """``input + alpha * other``."""
-    return _out(dispatch(Add, input, other, alpha) if alpha != 1 else
-                dispatch(Add, input, other), out)
+    return _out(dispatch(Add, input, other, alpha), out)
 
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """``input - alpha * other``."""
-    return _out(dispatch(Sub, input, other, alpha) if alpha != 1 else
-                dispatch(Sub, input, other), out)
+    return _out(dispatch(Sub, input, other, alpha), out)
 
 
 def mul(input, other, *, out=None) -> Tensor:
@@ -1014,11 +1403,6 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     if rounding_mode is None:
         return _out(dispatch(Div, input, other), out)
     return _out(dispatch(Div, input, other, rounding_mode), out)
-
-
-def _div_floor(a: Tensor, b: Tensor) -> Tensor:
-    """Floor division with a (zero) derivative, for the formulas of ``_Binary`` ops."""
-    return dispatch(Div, a, b, "floor")
 
 
 def true_divide(input, other, *, out=None) -> Tensor:
@@ -1385,8 +1769,6 @@ def zero_(input: Tensor) -> Tensor:
  not_equal_) = (sub_, mul_, div_, neg_, abs_, trunc_, clamp_, asin_, acos_, atan_,  # noqa: F821
                 atan2_, asinh_, acosh_, atanh_, gt_, ge_, lt_, le_, ne_)  # noqa: F821
 
-_EM = sys.modules[__name__]  # the ember side of the derivative formulas
-
 _TOP_LEVEL_INPLACE = [
     "neg_", "negative_", "abs_", "absolute_", "reciprocal_", "square_", "xlogy_", "sqrt_",
     "rsqrt_", "exp_", "exp2_", "expm1_", "log_", "log2_", "log10_", "log1p_", "sin_", "cos_",
@@ -1431,14 +1813,18 @@ _NUMBER = (int, float, complex, np.generic)
 
 
 def _operator(op: type[Op], reflected: bool = False, inplace: bool = False):
-    """A Python operator running ``op``; other operand types are left to Python."""
+    """A Python operator running ``op``; other operand types are left to Python. ``add``
+    and ``sub`` get their ``alpha`` (1), so that they are always called alike."""
     if inplace:
         op = op.inplace_op()
+    extra = (1,) if op.name in ("add", "sub", "add_", "sub_") else ()
 
     def operator(self, other):
         if not isinstance(other, (Tensor, *_NUMBER)):
             return NotImplemented
-        return dispatch(op, other, self) if reflected else dispatch(op, self, other)
+        if reflected:
+            return dispatch(op, other, self, *extra)
+        return dispatch(op, self, other, *extra)
     return operator
 
 
