@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ops.creation import zeros_like
 from ..ops.optim import FusedAdadelta
 from .optimizer import (
     Optimizer,
@@ -15,7 +16,6 @@ from .optimizer import (
     _check_common,
     _scalar_state,
     _to_scalar,
-    _zeros_like,
 )
 
 __all__ = ["Adadelta"]
@@ -43,8 +43,8 @@ class Adadelta(Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = _scalar_state(0.0)
-                    state["square_avg"] = _zeros_like(p)
-                    state["acc_delta"] = _zeros_like(p)
+                    state["square_avg"] = zeros_like(p)
+                    state["acc_delta"] = zeros_like(p)
                 _bump_step(state["step"])
                 _apply_step(FusedAdadelta, p, state["square_avg"], state["acc_delta"],
                             lr=_to_scalar(group["lr"]), rho=group["rho"], eps=group["eps"],

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from .._tensor import _make
+from ..ops.creation import full_like
 from ..ops.optim import FusedAdagrad
 from .optimizer import (
     Optimizer,
@@ -51,7 +49,7 @@ class Adagrad(Optimizer):
         state["step"] = _scalar_state(0.0)
         value = group["initial_accumulator_value"]
         fill = complex(value, value) if p.is_complex() else value
-        state["sum"] = _make(np.full_like(p._data, fill))
+        state["sum"] = full_like(p, fill)
         return state
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

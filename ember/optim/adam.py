@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ops.creation import zeros_like
 from ..ops.optim import FusedAdam, FusedAdamW
 from .optimizer import (
     Optimizer,
@@ -15,7 +16,6 @@ from .optimizer import (
     _check_common,
     _scalar_state,
     _to_scalar,
-    _zeros_like,
 )
 
 __all__ = ["Adam"]
@@ -46,10 +46,10 @@ class Adam(Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = _scalar_state(0.0)
-                    state["exp_avg"] = _zeros_like(p)
-                    state["exp_avg_sq"] = _zeros_like(p)
+                    state["exp_avg"] = zeros_like(p)
+                    state["exp_avg_sq"] = zeros_like(p)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = _zeros_like(p)
+                        state["max_exp_avg_sq"] = zeros_like(p)
                 _apply_step(op, p, state["exp_avg"], state["exp_avg_sq"],
                             state.get("max_exp_avg_sq") if group["amsgrad"] else None,
                             step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ops.creation import zeros_like
 from ..ops.optim import FusedAdamax
 from .optimizer import (
     Optimizer,
@@ -15,7 +16,6 @@ from .optimizer import (
     _check_common,
     _scalar_state,
     _to_scalar,
-    _zeros_like,
 )
 
 __all__ = ["Adamax"]
@@ -43,8 +43,8 @@ class Adamax(Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = _scalar_state(0.0)
-                    state["exp_avg"] = _zeros_like(p)
-                    state["exp_inf"] = _zeros_like(p)
+                    state["exp_avg"] = zeros_like(p)
+                    state["exp_inf"] = zeros_like(p)
                 _apply_step(FusedAdamax, p, state["exp_avg"], state["exp_inf"],
                             step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
                             beta1=beta1, beta2=beta2, eps=group["eps"],

@@ -389,8 +389,3 @@ def _bump_step(step_t: Tensor) -> float:
     """Increment ``state['step']`` in place and return the new count."""
     step_t.add_(1)
     return float(step_t._data)
-
-
-def _zeros_like(p: Tensor) -> Tensor:
-    """A zero state buffer with the parameter's dtype and layout."""
-    return _make(np.zeros_like(p._data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ops.creation import zeros_like
 from ..ops.optim import FusedRMSprop
 from .optimizer import (
     Optimizer,
@@ -15,7 +16,6 @@ from .optimizer import (
     _check_common,
     _scalar_state,
     _to_scalar,
-    _zeros_like,
 )
 
 __all__ = ["RMSprop"]
@@ -47,11 +47,11 @@ class RMSprop(Optimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = _scalar_state(0.0)
-                    state["square_avg"] = _zeros_like(p)
+                    state["square_avg"] = zeros_like(p)
                     if group["momentum"] > 0:
-                        state["momentum_buffer"] = _zeros_like(p)
+                        state["momentum_buffer"] = zeros_like(p)
                     if group["centered"]:
-                        state["grad_avg"] = _zeros_like(p)
+                        state["grad_avg"] = zeros_like(p)
                 _bump_step(state["step"])
                 buf, grad_avg = (state.get(k) for k in ("momentum_buffer", "grad_avg"))
                 _apply_step(FusedRMSprop, p, state["square_avg"], grad_avg, buf,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ops.creation import zeros_like
 from ..ops.optim import FusedSGD
 from .optimizer import (
     Optimizer,
@@ -13,7 +14,6 @@ from .optimizer import (
     _call_closure,
     _check_common,
     _to_scalar,
-    _zeros_like,
 )
 
 __all__ = ["SGD"]
@@ -47,7 +47,7 @@ class SGD(Optimizer):
                     state = self.state[p]
                     first = state.get("momentum_buffer") is None
                     if first:
-                        state["momentum_buffer"] = _zeros_like(p)
+                        state["momentum_buffer"] = zeros_like(p)
                     buf = state["momentum_buffer"]
                 _apply_step(FusedSGD, p, buf, lr=_to_scalar(group["lr"]), momentum=momentum,
                             dampening=group["dampening"], weight_decay=group["weight_decay"],
