@@ -2,38 +2,41 @@
 
 Every function fills its tensor in place, outside autograd (torch runs them under
 ``no_grad``), and returns it. Random ones draw from ember's default generator, or from
-``generator=`` where torch accepts one.
+``generator=`` where torch accepts one. On the meta device there is nothing to fill:
+the functions check their arguments and draw nothing (so a model of any size is built
+on ``device="meta"`` at no cost, and the generator is left as it was).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
            "zeros_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_", "orthogonal_", "sparse_"]
 
-_fallback_rng = np.random.default_rng()
-
-
 def _rng(generator=None) -> np.random.Generator:
     """The NumPy generator behind ``generator`` (ember's default one when None)."""
-    try:
-        from ..random import _np_generator
-    except ImportError:  # ember.random without generators: a process-wide fallback
-        return _fallback_rng
+    from ..random import _np_generator
     return _np_generator(generator)
 
 
-def _fill(tensor: Tensor, values) -> Tensor:
-    """Write ``values`` into ``tensor`` (an in-place update autograd does not see)."""
-    tensor._data[...] = values
-    tensor._vc[0] += 1
+def _fill(tensor: Tensor, values: Callable[[], np.ndarray | float]) -> Tensor:
+    """Write ``values()`` (an array broadcastable to ``tensor``, or a number) into
+    ``tensor`` with ``copy_`` under ``no_grad`` (torch's ``nn.init`` updates are invisible
+    to autograd). A meta tensor has no memory: ``values`` is not called."""
+    if tensor.is_meta:
+        return tensor
+    from ..autograd import no_grad
+    v = values()
+    with no_grad():
+        tensor.copy_(v if isinstance(v, int | float) else _make(np.asarray(v)))
     return tensor
 
 
@@ -79,12 +82,12 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+    return _fill(tensor, lambda: _rng(generator).uniform(a, b, tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with N(mean, std²)."""
-    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+    return _fill(tensor, lambda: _rng(generator).normal(mean, std, tensor.shape))
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -93,33 +96,36 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
                       "distribution of values may be incorrect.", stacklevel=2)
-    rng = _rng(generator)
-    values = rng.normal(mean, std, tensor.shape)
-    for _ in range(100):
-        bad = (values < a) | (values > b)
-        if not bad.any():
-            break
-        values[bad] = rng.normal(mean, std, int(bad.sum()))
-    return _fill(tensor, np.clip(values, a, b))
+
+    def draw() -> np.ndarray:
+        rng = _rng(generator)
+        values = rng.normal(mean, std, tensor.shape)
+        for _ in range(100):
+            bad = (values < a) | (values > b)
+            if not bad.any():
+                break
+            values[bad] = rng.normal(mean, std, int(bad.sum()))
+        return np.clip(values, a, b)
+    return _fill(tensor, draw)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    return _fill(tensor, val)
+    return _fill(tensor, lambda: val)
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    return _fill(tensor, 1)
+    return _fill(tensor, lambda: 1)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    return _fill(tensor, 0)
+    return _fill(tensor, lambda: 0)
 
 
 def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix (2-D tensors), preserving the identity of linear layers' inputs."""
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _fill(tensor, np.eye(*tensor.shape))
+    return _fill(tensor, lambda: np.eye(*tensor.shape))
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -132,12 +138,15 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     if shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     per_group = shape[0] // groups
-    values = np.zeros(shape)
-    center = tuple(s // 2 for s in shape[2:])
-    for g in range(groups):
-        for d in range(min(per_group, shape[1])):
-            values[(g * per_group + d, d) + center] = 1
-    return _fill(tensor, values)
+
+    def delta() -> np.ndarray:
+        values = np.zeros(shape)
+        center = tuple(s // 2 for s in shape[2:])
+        for g in range(groups):
+            for d in range(min(per_group, shape[1])):
+                values[(g * per_group + d, d) + center] = 1
+        return values
+    return _fill(tensor, delta)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
@@ -189,14 +198,17 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
-    if rows < cols:
-        flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q = q * np.sign(np.diag(r))
-    if rows < cols:
-        q = q.T
-    return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+    def draw() -> np.ndarray:
+        flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (q * gain).reshape(tensor.shape)
+    return _fill(tensor, draw)
 
 
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
@@ -204,9 +216,12 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    rng = _rng(generator)
-    values = rng.normal(0.0, std, (rows, cols))
-    num_zeros = int(math.ceil(sparsity * rows))
-    for col in range(cols):
-        values[rng.permutation(rows)[:num_zeros], col] = 0
-    return _fill(tensor, values)
+
+    def draw() -> np.ndarray:
+        rng = _rng(generator)
+        values = rng.normal(0.0, std, (rows, cols))
+        num_zeros = int(math.ceil(sparsity * rows))
+        for col in range(cols):
+            values[rng.permutation(rows)[:num_zeros], col] = 0
+        return values
+    return _fill(tensor, draw)
