@@ -9,8 +9,9 @@ computed outside the dispatcher, shows up here as a difference.
 
 The one difference torch itself makes is how gradients accumulate into an existing
 ``.grad``: in place (``add_``) in an ordinary backward, out of place (``add``) under
-``create_graph``. Each model here runs one backward on fresh parameters, so no ``.grad``
-exists yet and the sequences must match exactly.
+``create_graph``. Each model runs one backward on fresh parameters, so no ``.grad``
+exists yet and the sequences must match exactly; a second backward into the same
+parameters may differ in exactly that.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class _OpNames(DispatchMode):
         return op.apply(*args, **kwargs)
 
 
-def _cnn_loss():
-    model = _demo().DigitsCNN()
+def _cnn_loss(model=None):
+    model = model or _demo().DigitsCNN()
     rng = np.random.default_rng(0)
     x = ember.from_numpy(rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
     y = ember.from_numpy(rng.integers(0, 10, size=4))
@@ -103,3 +104,19 @@ def test_backward_dispatches_the_same_ops_with_create_graph(loss_fn):
     assert plain == graph, ("backward() dispatches different ops with create_graph=True "
                             f"({len(plain)} vs {len(graph)} ops):\n"
                             + _differences(plain, graph))
+
+
+def test_accumulating_into_existing_grads_differs_only_in_place_or_not():
+    def second_backward(create_graph: bool) -> list[str]:
+        ember.manual_seed(0)
+        model = _demo().DigitsCNN()
+        _cnn_loss(model).backward(create_graph=create_graph)
+        loss = _cnn_loss(model)
+        with _OpNames() as recorder:
+            loss.backward(create_graph=create_graph)
+        return recorder.names
+
+    plain, graph = second_backward(False), second_backward(True)
+    n_params = len(list(_demo().DigitsCNN().parameters()))
+    assert plain.count("add_") == n_params and "add_" not in graph
+    assert [n if n != "add_" else "add" for n in plain] == graph, _differences(plain, graph)

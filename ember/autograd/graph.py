@@ -165,6 +165,13 @@ class Node:
             self._freed = True
 
 
+# Added to an AccumulateGrad's sequence number: the engine runs the ready node with the
+# highest number first, so a leaf's gradient is accumulated as soon as it is complete, as in
+# torch (whose AccumulateGrad has sequence number UINT64_MAX). The order then does not
+# depend on when the leaf's node was made (it lives as long as any graph using the leaf).
+_ACCUMULATE_FIRST = 1 << 62
+
+
 class AccumulateGrad(Node):
     """The sink for a leaf tensor: adds arriving gradients into ``variable.grad``."""
 
@@ -173,6 +180,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable: Tensor):
         super().__init__(AccumulateGrad)
+        self._seq += _ACCUMULATE_FIRST
         self.next_functions = ()
         self.variable = variable
 
