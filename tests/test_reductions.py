@@ -1,8 +1,10 @@
 """Reduction behaviour the conformance table cannot express: where the gradient goes at
-ties (finite differences cannot tell), named results, ``out=``, and warnings."""
+ties (finite differences cannot tell), named results, ``out=``, warnings, and the ops'
+``meta`` on inputs in every memory order."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 import torch
 
 import ember
+from ember._dispatch import DispatchMode
+from ember._meta import MetaArray
 
 TIES = np.array([[1.0, 3.0, 3.0, 0.0, 3.0], [2.0, 2.0, 0.0, 2.0, -1.0]])
 
@@ -78,3 +82,94 @@ def test_prod_hessian_with_zeros_matches_torch():
     t = torch.autograd.functional.hessian(lambda v: v.prod(), torch.from_numpy(a))
     e = ember.autograd.functional.hessian(lambda v: v.prod(), ember.from_numpy(a.copy()))
     np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-12)
+
+
+# ---- meta on every memory order ------------------------------------------------------------
+
+class _MetaChecker(DispatchMode):
+    """Runs each op of ``modules`` and compares its ``meta`` with the real result: shape,
+    dtype and strides on dims of size > 1 (NumPy lays results out after the operands'
+    memory order, which the recorded conformance samples, mostly C-ordered, rarely vary)."""
+
+    def __init__(self, modules: tuple):
+        self.modules, self.checked = modules, set()
+
+    def __ember_dispatch__(self, op, args, kwargs):
+        out = op.apply(*args, **kwargs)
+        if op.__module__ in self.modules and not op.inplace:
+            meta = op.meta(*(_as_meta(a) for a in args), **kwargs)
+            real = out if isinstance(out, tuple) else (out,)
+            meta = meta if isinstance(meta, tuple) else (meta,)
+            for m, r in zip(meta, real):
+                r = r._data
+                assert (m.shape, m.dtype) == (r.shape, r.dtype), f"{op.name}: {m} vs {r.shape}"
+                assert all(n == 1 or a == b for n, a, b in zip(r.shape, r.strides, m.strides)), \
+                    f"{op.name}: meta strides {m.strides} != real {r.strides} (shape {r.shape})"
+            self.checked.add(op.name)
+        return out
+
+
+def _as_meta(a):
+    if isinstance(a, ember.Tensor):
+        return MetaArray.like(a._data)
+    if isinstance(a, list) and a and isinstance(a[0], ember.Tensor):
+        return [MetaArray.like(t._data) for t in a]
+    if isinstance(a, np.ndarray):
+        return MetaArray.like(a)
+    return a
+
+
+_ORDERS = list(itertools.permutations(range(3)))
+_REDUCTIONS = [
+    lambda L, x: L.sum(x, (0, 2)), lambda L, x: L.sum(x, 1, keepdim=True),
+    lambda L, x: L.nansum(x, 2), lambda L, x: L.mean(x, (1, 2), keepdim=True),
+    lambda L, x: L.prod(x, 1), lambda L, x: L.amax(x, (0, 1)), lambda L, x: L.amin(x, 2),
+    lambda L, x: L.max(x, 0).values, lambda L, x: L.min(x, 2, keepdim=True).values,
+    lambda L, x: L.argmax(x, 1).float(), lambda L, x: L.var(x, 1), lambda L, x: L.std(x, 0),
+    lambda L, x: L.linalg.vector_norm(x, 2, (0, 2)),
+    lambda L, x: L.linalg.vector_norm(x, float("inf"), 1),
+    lambda L, x: L.linalg.vector_norm(x, 3, 2, True), lambda L, x: L.logsumexp(x, 1),
+    lambda L, x: L.cumsum(x, 1), lambda L, x: L.cumprod(x, 2), lambda L, x: L.cummax(x, 0).values,
+    lambda L, x: L.median(x, 1).values, lambda L, x: L.median(x),
+    lambda L, x: L.softmax(x, 1), lambda L, x: L.log_softmax(x, 0),
+    lambda L, x: L.all(x > 0, 1).float(), lambda L, x: L.count_nonzero(x > 0, (0, 1)).float(),
+    lambda L, x: L.nanmean(x, 2),
+]
+
+
+@pytest.mark.parametrize("order", _ORDERS, ids=str)
+@pytest.mark.parametrize("k", range(len(_REDUCTIONS)))
+def test_meta_matches_every_memory_order(k, order):
+    """The reductions' meta functions (forward and every op of the backward) on inputs laid
+    out in each of the six memory orders of a 3-D array."""
+    base = np.random.default_rng(k).uniform(-1, 1, (4, 3, 5)).transpose(np.argsort(order))
+    x = ember.from_numpy(np.ascontiguousarray(base).transpose(order)).requires_grad_()
+    with _MetaChecker(("ember.ops.reductions",)) as checker:
+        out = _REDUCTIONS[k](ember, x)
+        if out.requires_grad:
+            ember.autograd.grad(out, x, ember.ones_like(out))
+    assert checker.checked
+
+
+_W = np.random.default_rng(1).uniform(-1, 1, (2, 5))
+_PRODUCTS = [
+    lambda L, x: x @ L.from_numpy(_W.T.copy()), lambda L, x: x.mT @ x,
+    lambda L, x: L.matmul(x, L.from_numpy(_W[0].copy())),
+    lambda L, x: L.nn.functional.linear(x, L.from_numpy(_W.copy()), L.from_numpy(_W[:, 0].copy())),
+    lambda L, x: L.einsum("ijk,lk->jil", x, L.from_numpy(_W.copy())),
+    lambda L, x: L.einsum("ijk->kj", x), lambda L, x: L.baddbmm(x[:, :, :3], x, x.mT[:, :, :3]),
+    lambda L, x: x.to(L.float32).double(), lambda L, x: x.clone(), lambda L, x: x[:, ::2].contiguous(),
+    lambda L, x: L.linalg.matrix_norm(x, "nuc"),
+]
+
+
+@pytest.mark.parametrize("order", _ORDERS, ids=str)
+@pytest.mark.parametrize("k", range(len(_PRODUCTS)))
+def test_meta_of_products_and_copies_every_memory_order(k, order):
+    """The same for matrix products, einsum, conversions and svdvals."""
+    base = np.random.default_rng(k).uniform(-1, 1, (4, 3, 5)).transpose(np.argsort(order))
+    x = ember.from_numpy(np.ascontiguousarray(base).transpose(order)).requires_grad_()
+    with _MetaChecker(("ember.ops.linalg", "ember.ops.conversion", "ember.linalg")) as checker:
+        out = _PRODUCTS[k](ember, x)
+        ember.autograd.grad(out, x, ember.ones_like(out))
+    assert checker.checked

@@ -17,12 +17,15 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16, from_numpy_dtype
+from .._dtype import bool as bool_
 from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Tensor, tensor_method
 from . import _meta
 from ._return_types import return_type, values_indices
 from ._util import dtype_name, float_result, wrap_dim, wrap_dims
+from .creation import eye, ones_like
+from .shape import cat
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax",
            "argmax", "argmin", "var", "std", "var_mean", "std_mean", "norm", "logsumexp",
@@ -381,18 +384,18 @@ class Prod(Op):
 
 
 def _prod_of_others(a: Tensor, dim: int) -> Tensor:
-    """``prod_{j != i} a_j`` along ``dim`` without dividing (so zeros are fine): row ``i`` of
-    an n x n tensor holds ``a`` with ``a_i`` replaced by one. O(n^2), used only with zeros."""
-    a = a.transpose(dim, -1)
-    n = a.shape[-1]
-    others = a.unsqueeze(-2).expand(*a.shape[:-1], n, n).masked_fill(_eye(n), 1).prod(-1)
-    return others.transpose(dim, -1)
+    """``prod_{j != i} a_j`` along ``dim`` without dividing (so zeros are fine): the product
+    of the elements before ``i`` times that of those after, two exclusive cumprods (torch's
+    ``prod_safe_zeros_backward``). Used only when ``a`` has zeros."""
+    n = a.shape[dim]
+    ones = ones_like(a.narrow(dim, 0, 1))
+    before = cat([ones, a.narrow(dim, 0, n - 1)], dim).cumprod(dim)
+    after = cat([ones, a.narrow(dim, 1, n - 1).flip(dim)], dim).cumprod(dim).flip(dim)
+    return before * after
 
 
 def _eye(n: int) -> Tensor:
     """The n x n identity as a bool mask (a factory op, so modes see it)."""
-    from .._dtype import bool as bool_
-    from .creation import eye
     return eye(n, dtype=bool_)
 
 
