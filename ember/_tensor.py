@@ -210,6 +210,9 @@ class Tensor:
     # ---- conversion to Python / NumPy ---------------------------------------------------
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        if type(self._data) is MetaArray:
+            raise TypeError("can't convert meta device type tensor to numpy. Use Tensor.cpu() "
+                            "to copy the tensor to host memory first.")
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
@@ -223,10 +226,14 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                "to Scalar")
+        if type(self._data) is MetaArray:
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         value = self._data.reshape(()).item()
         return float(value) if self._data.dtype == _dtype.bfloat16.np else value
 
     def tolist(self) -> Any:
+        if type(self._data) is MetaArray:
+            raise NotImplementedError("Cannot copy out of meta tensor; no data!")
         if self._data.dtype == _dtype.bfloat16.np:
             return self._data.astype(np.float32).tolist()
         return self._data.tolist()
@@ -234,7 +241,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()).item())
+        return bool(self.item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -249,7 +256,7 @@ class Tensor:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
-        return int(self._data.reshape(()).item())
+        return int(self.item())
 
     def __len__(self) -> int:
         if not self._data.ndim:
@@ -288,6 +295,8 @@ class Tensor:
     # ---- devices ------------------------------------------------------------------------
 
     def cpu(self, memory_format=None) -> Tensor:
+        if type(self._data) is MetaArray:
+            raise NotImplementedError("Cannot copy out of meta tensor; no data!")
         return self
 
     def cuda(self, device=None, non_blocking: bool = False, **kwargs) -> Tensor:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._device import check_device
+from .._device import check_device, is_meta_device
 from .._dispatch import Op, dispatch
 from .._dtype import cast, from_numpy_dtype
 from .._dtype import dtype as _dtype_cls
 from .._tensor import Tensor, tensor_method
 from . import _meta
+from .creation import to_device
 
 __all__ = ["clone", "detach"]
 
@@ -141,6 +142,8 @@ def to(self, *args, **kwargs) -> Tensor:
         else:
             device = a
     check_device(device)
+    if device is not None and is_meta_device(device) != self.is_meta:
+        return to_device(self, device, dtype)  # between the CPU and the meta device
     if dtype is None or dtype.np == self._data.dtype:
         return dispatch(Clone, self) if copy else self
     return dispatch(To, self, dtype.np)
