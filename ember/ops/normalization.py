@@ -52,6 +52,8 @@ def _flat(p: np.ndarray | None) -> np.ndarray | None:
 
 def _sum_to(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``a`` summed over its leading and broadcast dims down to ``shape``."""
+    if a.ndim < len(shape):
+        a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
     lead = a.ndim - len(shape)
     dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and a.shape[lead + i] != 1)
