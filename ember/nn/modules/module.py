@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ... import _dtype
-from ..._device import check_device
+from ..._device import check_device, is_meta_device
 from ..._device import device as _device
 from ..._state import STATE
 from ..._tensor import Tensor
@@ -594,13 +594,21 @@ class Module:
             elif isinstance(a, (str, _device, int)) and not isinstance(a, bool):
                 device = a
         check_device(device)
-        if dtype is None:
+        if dtype is None and device is None:
             return self
-        if not (dtype.is_floating_point or dtype.is_complex):
+        if dtype is not None and not (dtype.is_floating_point or dtype.is_complex):
             raise TypeError("nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype={dtype}")
-        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() or t.is_complex()
-                           else t)
+
+        def convert(t: Tensor) -> Tensor:
+            if device is not None and t.is_meta and not is_meta_device(device):
+                raise NotImplementedError(
+                    "Cannot copy out of meta tensor; no data! Please use torch.nn.Module."
+                    "to_empty() instead of torch.nn.Module.to() when moving module from meta to "
+                    "a different device.")
+            cast = dtype is not None and (t.is_floating_point() or t.is_complex())
+            return t.to(device=device, dtype=dtype if cast else None)
+        return self._apply(convert)
 
     def _cast_floats(self, dtype) -> Module:
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
@@ -628,8 +636,11 @@ class Module:
         return self  # pragma: no cover  (check_device raises)
 
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
-        check_device(device)
-        return self
+        """Parameters and buffers on ``device`` (None: where they are) with their shapes,
+        dtypes and layouts and uninitialised values, as torch: how a model built on the
+        meta device gets memory (then load a state dict, or re-initialise)."""
+        from ...ops.creation import empty_like
+        return self._apply(lambda t: empty_like(t, device=device), recurse)
 
     # ---- hooks --------------------------------------------------------------------------
 
