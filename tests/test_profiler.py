@@ -356,6 +356,32 @@ def test_backward_events_are_named_as_torchs_nodes():
         "SumBackward0", "ReluBackward0", "ExpBackward0", "MulBackward0"]
 
 
+def _model_backward_names(lib, prof_mod) -> set[str]:
+    """Ops that are one op in both libraries (no composite matmul or reshape, whose torch
+    nodes are the kernels they decompose into)."""
+    n, F = lib.nn, lib.nn.functional
+    lib.manual_seed(0)
+    emb, ln, conv, pool = n.Embedding(10, 8), n.LayerNorm(8), n.Conv2d(1, 2, 3), n.MaxPool2d(2)
+    x = lib.ones(1, 1, 6, 6, requires_grad=True)
+    h = ln(emb(lib.tensor([[1, 2, 3, 4]])))
+    y = (F.log_softmax(h, -1).mean() + pool(lib.relu(conv(x))).sum() + F.gelu(h).sum()
+         + lib.softmax(h, -1).pow(2).sum() + F.nll_loss(h.select(0, 0), lib.tensor([1, 2, 3, 4]))
+         + h.max(-1).values.sum() + h.var())
+    with prof_mod.profile() as p:
+        y.backward()
+    return {e.name for e in p.events() if e.name.endswith("Backward0") and ":" not in e.name}
+
+
+def test_backward_events_of_nn_ops_are_named_as_torchs_nodes():
+    """Node names follow torch's rule from the op's ``aten`` name (``native_layer_norm`` ->
+    ``NativeLayerNormBackward0``, ``max_pool2d_with_indices`` ->
+    ``MaxPool2DWithIndicesBackward0``): ``Op._backward_name``, read by ``grad_fn.name()``
+    and the profiler alike."""
+    ours, theirs = _model_backward_names(ember, ember.profiler), _model_backward_names(torch, tprof)
+    assert ours == theirs, (f"not torch's node names: {sorted(ours - theirs)}; torch's: "
+                            f"{sorted(theirs - ours)}")
+
+
 # ---- no profiler, no recording ---------------------------------------------------------------
 
 def test_nothing_recorded_outside_the_profiler():
