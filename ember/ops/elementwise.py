@@ -23,7 +23,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16, float64, from_numpy_dtype, get_default_dtype, result_type_arrays
-from .._tensor import Tensor, _make, tensor_method
+from .._tensor import Tensor, tensor_method
 from . import _meta
 from ._util import dtype_name, float_result, promote, promote_many
 from .creation import zeros_like
@@ -1485,7 +1485,8 @@ def where(condition, input=None, other=None, *, out=None):
     """``input`` where ``condition`` holds, else ``other`` (numbers allowed); with only the
     condition, the indices of its true elements (``nonzero(as_tuple=True)``)."""
     if input is None and other is None:
-        return tuple(_make(i) for i in np.nonzero(np.atleast_1d(condition._data)))
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
     return _out(dispatch(Where, condition, input, other), out)
 
 
