@@ -61,13 +61,14 @@ def _sum_to(a: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 class Normalize(Op):
-    """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast
-    (torch's ``native_layer_norm``, ``native_batch_norm``, ``native_group_norm`` and
-    ``_fused_rms_norm`` are all this op)."""
+    """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast.
 
-    aten = "native_layer_norm"
-    signature = ("native_layer_norm(Tensor x, Tensor? w, Tensor? b, int[] axes, float eps, "
-                 "bool center) -> Tensor")
+    One kernel, one op per torch name so that profiles and exported graphs read as
+    torch's: ``NativeLayerNorm``, ``NativeBatchNorm`` (also instance norm),
+    ``NativeGroupNorm`` and ``RmsNorm`` below."""
+
+    abstract = True
+    backward_op: type[Op]
 
     @staticmethod
     def meta(x, w, b, axes, eps, center):
@@ -93,10 +94,10 @@ class Normalize(Op):
                                         np.empty((1,) * x.ndim)).shape)
         return out
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         x, w, mean, rstd = ctx.saved_tensors
-        gx, gw, gb = dispatch(NormalizeBackward, g, x, w, mean, rstd, *ctx.args)
+        gx, gw, gb = dispatch(cls.backward_op, g, x, w, mean, rstd, *ctx.args)
         need = ctx.needs_input_grad
         return gx, (gw if need[1] else None), (gb if need[2] else None)
 
@@ -105,10 +106,7 @@ class NormalizeBackward(Op):
     """``(gx, gw, gb)`` of ``Normalize`` from the saved statistics; ``gw``/``gb`` are
     summed to ``param_shape`` (the affine parameters' shape, all ones without them)."""
 
-    aten = "native_layer_norm_backward"
-    signature = ("native_layer_norm_backward(Tensor g, Tensor x, Tensor? w, Tensor? mean, "
-                 "Tensor rstd, int[] axes, float eps, bool center, int[] param_shape) "
-                 "-> (Tensor grad_input, Tensor grad_weight, Tensor grad_bias)")
+    abstract = True
 
     @staticmethod
     def meta(g, x, w, mean, rstd, axes, eps, center, param_shape):
@@ -173,8 +171,28 @@ class NormalizeBackward(Op):
         return dg, dx, dw, None, None, None, None, None, None
 
 
-def _normalize(x: Tensor, w, b, axes: tuple, eps: float, center: bool = True) -> Tensor:
-    return dispatch(Normalize, x, w, b, axes, float(eps), center)
+def _norm_ops(cls_name: str, aten: str) -> type[Normalize]:
+    """The forward/backward op pair of one of torch's norms (shared kernels and rules)."""
+    sig = "(Tensor x, Tensor? w, Tensor? b, int[] axes, float eps, bool center) -> Tensor"
+    bsig = ("(Tensor g, Tensor x, Tensor? w, Tensor? mean, Tensor rstd, int[] axes, float eps, "
+            "bool center, int[] param_shape) -> (Tensor grad_input, Tensor grad_weight, "
+            "Tensor grad_bias)")
+    backward = type(cls_name + "Backward", (NormalizeBackward,), {
+        "name": aten + "_backward", "aten": aten + "_backward",
+        "signature": aten + "_backward" + bsig, "__module__": __name__})
+    return type(cls_name, (Normalize,), {"name": aten, "aten": aten, "signature": aten + sig,
+                                         "backward_op": backward, "__module__": __name__})
+
+
+NativeLayerNorm = _norm_ops("NativeLayerNorm", "native_layer_norm")
+NativeBatchNorm = _norm_ops("NativeBatchNorm", "native_batch_norm")
+NativeGroupNorm = _norm_ops("NativeGroupNorm", "native_group_norm")
+RmsNorm = _norm_ops("RmsNorm", "rms_norm")
+
+
+def _normalize(op: type[Normalize], x: Tensor, w, b, axes: tuple, eps: float,
+               center: bool = True) -> Tensor:
+    return dispatch(op, x, w, b, axes, float(eps), center)
 
 
 def _shape_list(shape) -> list:
@@ -203,7 +221,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
     axes = _check_normalized_shape(input, normalized_shape, weight, bias)
-    return _normalize(input, weight, bias, axes, eps)
+    return _normalize(NativeLayerNorm, input, weight, bias, axes, eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
@@ -213,7 +231,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     axes = _check_normalized_shape(input, normalized_shape, weight, None)
     if eps is None:
         eps = float(np.finfo(input._data.dtype).eps)
-    return _normalize(input, weight, None, axes, eps, center=False)
+    return _normalize(RmsNorm, input, weight, None, axes, eps, center=False)
 
 
 def _channel_view(t: Tensor | None, ndim: int, axis: int = 1):
@@ -278,7 +296,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var, momentum)
     nd = input.ndim
-    return _normalize(input, _channel_view(weight, nd), _channel_view(bias, nd), axes, eps)
+    return _normalize(NativeBatchNorm, input, _channel_view(weight, nd), _channel_view(bias, nd),
+                      axes, eps)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
@@ -297,7 +316,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         mean, var = _batch_stats(input._data, axes, extra_axis=0)
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var, momentum)
-    return _normalize(input, _channel_view(weight, nd), _channel_view(bias, nd), axes, eps)
+    return _normalize(NativeBatchNorm, input, _channel_view(weight, nd), _channel_view(bias, nd),
+                      axes, eps)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
@@ -315,7 +335,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     shape = (1, num_groups, c // num_groups, 1)
     w = weight.reshape(shape) if weight is not None else None
     b = bias.reshape(shape) if bias is not None else None
-    return _normalize(x, w, b, (2, 3), eps).reshape(tuple(input.shape))
+    return _normalize(NativeGroupNorm, x, w, b, (2, 3), eps).reshape(tuple(input.shape))
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
