@@ -95,3 +95,22 @@ def test_autocast_off_inside_and_after_the_region():
         with ember.autocast("cpu", enabled=False):
             assert (a @ b).dtype == ember.float32
     assert (a @ b).dtype == ember.float32
+
+
+def _other_thread_sees(lib) -> tuple:
+    """Inside an autocast region, what another thread gets: its own autocast state (off)."""
+    import threading
+    a, b = lib.ones(3, 4), lib.ones(4, 5)
+    seen = []
+    with lib.autocast("cpu"):
+        t = threading.Thread(target=lambda: seen.append(
+            (lib.is_autocast_enabled("cpu"), str((a @ b).dtype).split(".")[-1])))
+        t.start()
+        t.join()
+        seen.append((lib.is_autocast_enabled("cpu"), str((a @ b).dtype).split(".")[-1]))
+    return tuple(seen)
+
+
+def test_autocast_state_is_per_thread_as_torch():
+    assert _other_thread_sees(ember) == _other_thread_sees(torch) == (
+        (False, "float32"), (True, "bfloat16"))

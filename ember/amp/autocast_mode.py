@@ -16,6 +16,7 @@ CPU-only torch build.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 
 from .. import _dtype
@@ -52,7 +53,17 @@ FP32_OPS = frozenset((
 ))
 
 _DEFAULT_DTYPES = {"cpu": _dtype.bfloat16, "cuda": _dtype.float16}
-_state: dict[str, list] = {"cpu": [False, _dtype.bfloat16]}  # device -> [enabled, dtype]
+
+
+class _CpuState(threading.local):
+    """Whether CPU autocast is on, and its dtype: per thread, as torch's."""
+
+    def __init__(self):
+        self.enabled = False
+        self.dtype = _dtype.bfloat16
+
+
+_CPU = _CpuState()
 
 
 def is_autocast_available(device_type: str) -> bool:
@@ -62,13 +73,13 @@ def is_autocast_available(device_type: str) -> bool:
 
 def is_autocast_enabled(device_type: str | None = None) -> bool:
     """Whether autocast is on for ``device_type`` (default "cuda", as in torch)."""
-    return device_type == "cpu" and _state["cpu"][0]
+    return device_type == "cpu" and _CPU.enabled
 
 
 def get_autocast_dtype(device_type: str) -> _dtype.dtype:
     """The dtype autocast casts to on ``device_type``."""
     if device_type == "cpu":
-        return _state["cpu"][1]
+        return _CPU.dtype
     return _DEFAULT_DTYPES.get(device_type, _dtype.float16)
 
 
@@ -76,10 +87,9 @@ class _AutocastMode(DispatchMode):
     """Casts the floating inputs of the listed ops while CPU autocast is enabled."""
 
     def __ember_dispatch__(self, op, args, kwargs):
-        enabled, dtype = _state["cpu"]
-        if enabled:
+        if _CPU.enabled:
             if op.aten in LOWER_PRECISION_OPS:
-                args = tuple(_cast(a, dtype) for a in args)
+                args = tuple(_cast(a, _CPU.dtype) for a in args)
             elif op.aten in FP32_OPS:
                 args = tuple(_cast(a, _dtype.float32) for a in args)
         return op.apply(*args, **kwargs)
@@ -132,9 +142,10 @@ class autocast:
     def __enter__(self):
         if self.device != "cpu":
             return self
-        state = _state["cpu"]
-        self._prev = list(state)
-        state[:] = [self._enabled, self.fast_dtype if self._enabled else state[1]]
+        self._prev = (_CPU.enabled, _CPU.dtype)
+        _CPU.enabled = self._enabled
+        if self._enabled:
+            _CPU.dtype = self.fast_dtype
         if self._enabled and _MODE not in STATE.modes:
             push_mode(_MODE)
         return self
@@ -142,8 +153,8 @@ class autocast:
     def __exit__(self, *exc) -> None:
         if self.device != "cpu":
             return
-        _state["cpu"][:] = self._prev
-        if not self._prev[0] and _MODE in STATE.modes:
+        _CPU.enabled, _CPU.dtype = self._prev
+        if not _CPU.enabled and _MODE in STATE.modes:
             remove_mode(_MODE)
 
     def __call__(self, fn):
