@@ -91,6 +91,10 @@ class MetaArray:
         return {"data": (0, False), "shape": self.shape, "typestr": self.dtype.str,
                 "strides": self.strides, "version": 3}
 
+    def copy(self) -> MetaArray:
+        """A C-contiguous copy, as ``ndarray.copy()`` (``deepcopy`` of a meta tensor)."""
+        return MetaArray(self.shape, self.dtype)
+
     def element_strides(self) -> tuple:
         """Strides in elements, as ``Tensor.stride()`` reports them."""
         return tuple(s // self.itemsize for s in self.strides)

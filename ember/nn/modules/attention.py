@@ -13,9 +13,10 @@ from .module import Module
 __all__ = ["MultiheadAttention"]
 
 
-def _param(shape, dtype) -> Parameter:
+def _param(shape, dtype, device=None) -> Parameter:
     import ember
-    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype()))
+    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype(),
+                                 device=device))
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -44,23 +45,23 @@ class MultiheadAttention(Module):
         if self.head_dim * num_heads != embed_dim:
             raise AssertionError("embed_dim must be divisible by num_heads")
         if self._qkv_same_embed_dim:
-            self.in_proj_weight = _param((3 * embed_dim, embed_dim), dtype)
+            self.in_proj_weight = _param((3 * embed_dim, embed_dim), dtype, device)
             for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
                 self.register_parameter(name, None)
         else:
-            self.q_proj_weight = _param((embed_dim, embed_dim), dtype)
-            self.k_proj_weight = _param((embed_dim, self.kdim), dtype)
-            self.v_proj_weight = _param((embed_dim, self.vdim), dtype)
+            self.q_proj_weight = _param((embed_dim, embed_dim), dtype, device)
+            self.k_proj_weight = _param((embed_dim, self.kdim), dtype, device)
+            self.v_proj_weight = _param((embed_dim, self.vdim), dtype, device)
             self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = _param((3 * embed_dim,), dtype)
+            self.in_proj_bias = _param((3 * embed_dim,), dtype, device)
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
-                                                        dtype=dtype)
+                                                        device=device, dtype=dtype)
         if add_bias_kv:
-            self.bias_k = _param((1, 1, embed_dim), dtype)
-            self.bias_v = _param((1, 1, embed_dim), dtype)
+            self.bias_k = _param((1, 1, embed_dim), dtype, device)
+            self.bias_v = _param((1, 1, embed_dim), dtype, device)
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn

@@ -18,9 +18,10 @@ __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _empty(shape, dtype) -> Parameter:
+def _empty(shape, dtype, device=None) -> Parameter:
     import ember
-    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype()))
+    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype(),
+                                 device=device))
 
 
 class _ConvNd(Module):
@@ -62,8 +63,8 @@ class _ConvNd(Module):
         self._reversed_padding_repeated_twice = [p for lo_hi in reversed(pads) for p in lo_hi]
         shape = ((in_channels, out_channels // groups) if self.transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = _empty(shape, dtype)
-        self.register_parameter("bias", _empty((out_channels,), dtype) if bias else None)
+        self.weight = _empty(shape, dtype, device)
+        self.register_parameter("bias", _empty((out_channels,), dtype, device) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

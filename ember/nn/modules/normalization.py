@@ -13,9 +13,10 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"
            "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm"]
 
 
-def _tensor(fill: float, shape, dtype) -> Tensor:
+def _tensor(fill: float, shape, dtype, device=None) -> Tensor:
     import ember
-    return ember.full(tuple(shape), fill, dtype=dtype or _dtype.get_default_dtype())
+    return ember.full(tuple(shape), fill, dtype=dtype or _dtype.get_default_dtype(),
+                      device=device)
 
 
 class _NormBase(Module):
@@ -29,15 +30,16 @@ class _NormBase(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.register_parameter("weight", Parameter(_tensor(1.0, (num_features,), dtype))
+        self.register_parameter("weight", Parameter(_tensor(1.0, (num_features,), dtype, device))
                                 if affine else None)
-        self.register_parameter("bias", Parameter(_tensor(0.0, (num_features,), dtype))
+        self.register_parameter("bias", Parameter(_tensor(0.0, (num_features,), dtype, device))
                                 if affine and bias else None)
         if track_running_stats:
             import ember
-            self.register_buffer("running_mean", _tensor(0.0, (num_features,), dtype))
-            self.register_buffer("running_var", _tensor(1.0, (num_features,), dtype))
-            self.register_buffer("num_batches_tracked", ember.tensor(0, dtype=ember.long))
+            self.register_buffer("running_mean", _tensor(0.0, (num_features,), dtype, device))
+            self.register_buffer("running_var", _tensor(1.0, (num_features,), dtype, device))
+            self.register_buffer("num_batches_tracked",
+                                 ember.tensor(0, dtype=ember.long, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -145,9 +147,10 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = _shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        self.register_parameter("weight", Parameter(_tensor(1.0, self.normalized_shape, dtype))
+        shape = self.normalized_shape
+        self.register_parameter("weight", Parameter(_tensor(1.0, shape, dtype, device))
                                 if elementwise_affine else None)
-        self.register_parameter("bias", Parameter(_tensor(0.0, self.normalized_shape, dtype))
+        self.register_parameter("bias", Parameter(_tensor(0.0, shape, dtype, device))
                                 if elementwise_affine and bias else None)
 
     def reset_parameters(self) -> None:
@@ -173,7 +176,7 @@ class RMSNorm(Module):
         self.normalized_shape = _shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(_tensor(1.0, self.normalized_shape, dtype))
+            self.weight = Parameter(_tensor(1.0, self.normalized_shape, dtype, device))
         else:
             self.register_parameter("weight", None)
 
@@ -199,9 +202,9 @@ class GroupNorm(Module):
             raise ValueError("num_channels must be divisible by num_groups")
         self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
                                                                      eps, affine)
-        self.register_parameter("weight", Parameter(_tensor(1.0, (num_channels,), dtype))
+        self.register_parameter("weight", Parameter(_tensor(1.0, (num_channels,), dtype, device))
                                 if affine else None)
-        self.register_parameter("bias", Parameter(_tensor(0.0, (num_channels,), dtype))
+        self.register_parameter("bias", Parameter(_tensor(0.0, (num_channels,), dtype, device))
                                 if affine and bias else None)
 
     def reset_parameters(self) -> None:

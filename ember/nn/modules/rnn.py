@@ -27,9 +27,10 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _param(shape, dtype) -> Parameter:
+def _param(shape, dtype, device=None) -> Parameter:
     import ember
-    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype()))
+    return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype(),
+                                 device=device))
 
 
 def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
@@ -99,7 +100,7 @@ class RNNBase(Module):
                 if proj_size:
                     shapes.append(("weight_hr", (proj_size, hidden_size)))
                 for name, shape in shapes:
-                    setattr(self, name + suffix, _param(shape, dtype))
+                    setattr(self, name + suffix, _param(shape, dtype, device))
                     self._flat_weights_names.append(name + suffix)
         self.reset_parameters()
 
@@ -291,11 +292,11 @@ class RNNCellBase(Module):
         self.mode, self.input_size, self.hidden_size, self.bias = (mode, input_size,
                                                                    hidden_size, bias)
         gates = _GATES[mode] * hidden_size
-        self.weight_ih = _param((gates, input_size), dtype)
-        self.weight_hh = _param((gates, hidden_size), dtype)
+        self.weight_ih = _param((gates, input_size), dtype, device)
+        self.weight_hh = _param((gates, hidden_size), dtype, device)
         if bias:
-            self.bias_ih = _param((gates,), dtype)
-            self.bias_hh = _param((gates,), dtype)
+            self.bias_ih = _param((gates,), dtype, device)
+            self.bias_hh = _param((gates,), dtype, device)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
