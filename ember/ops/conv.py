@@ -142,6 +142,7 @@ class ConvTranspose(Op):
     ``convolution_backward``)."""
 
     aten = "conv_transpose"
+    _backward_name = "ConvolutionBackward0"  # torch's node of F.conv_transpose*d
     signature = f"conv_transpose(Tensor g, Tensor w, Tensor? b, int[] shape, {_GEOMETRY}) -> Tensor"
     kind = "matmul"
 
