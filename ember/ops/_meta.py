@@ -169,3 +169,15 @@ def empty_like(x, dtype=None) -> MetaArray:
         out[ax] = step
         step *= max(shape[ax], 1)
     return MetaArray(shape, dt, out)
+
+
+class DynamicOutputShapeError(NotImplementedError):
+    """What a meta function raises when its output's shape depends on the input's values
+    (``nonzero``, ``unique``, indexing with a boolean mask): a meta tensor has none. torch's
+    meta kernels refuse these ops with a NotImplementedError as well."""
+
+
+def dynamic_shape(op: str):
+    """Raise ``DynamicOutputShapeError`` for ``op``."""
+    raise DynamicOutputShapeError(f"{op}: the shape of the result depends on the values of the "
+                                  "input, which a meta tensor does not have")

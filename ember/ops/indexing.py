@@ -10,14 +10,18 @@ the key travels as a spec with ``_Slot`` placeholders.
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
+from .._meta import MetaArray
 from .._tensor import Tensor, _make, tensor_method
+from . import _meta
 from ._return_types import values_indices
 from ._util import _BF16, dtype_name, wrap_dim
+from .shape import _IndexScatter, _strided, _ViewScatter, expand_array
 
 __all__ = ["index_put", "gather", "scatter", "scatter_add", "scatter_reduce", "index_select",
            "index_add", "index_copy", "index_fill", "take", "take_along_dim", "put",
@@ -90,7 +94,9 @@ def _prepare_key(key) -> tuple[tuple, list[Tensor]]:
 
 def _check_bounds(index: np.ndarray, size: int, dim: int, negative: bool = True,
                   exc: type = IndexError, prefix: str = "") -> None:
-    if index.size:
+    """torch's error for an index out of ``[-size, size)`` (``[0, size)``); nothing to check
+    on a MetaArray, which has no values."""
+    if isinstance(index, np.ndarray) and index.size:
         lo, hi = int(index.min()), int(index.max())
         if hi >= size or lo < (-size if negative else 0):
             bad = hi if hi >= size else lo
@@ -192,6 +198,8 @@ def _plan(shape: tuple, spec: tuple, indices: tuple) -> tuple[tuple, tuple | Non
     basic.append(Ellipsis)  # NumPy then returns a 0-d view, not a scalar, for x[0, 1]
     if not adv:
         return tuple(basic), None
+    if not any(x.dtype == np.bool_ for x in adv.values()):
+        _check_broadcast([x.shape for x in adv.values()])
     key: list = []
     r = 0
     last = max(adv)
@@ -206,18 +214,27 @@ def _plan(shape: tuple, spec: tuple, indices: tuple) -> tuple[tuple, tuple | Non
     return tuple(basic), tuple(key)
 
 
+def _check_broadcast(shapes: list) -> None:
+    """torch's error when integer index tensors do not broadcast together."""
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together with "
+                         f"shapes {', '.join(str(list(s)) for s in shapes)}") from None
+
+
 def _region(a: np.ndarray, plan) -> np.ndarray:
     basic, adv = plan
     out = a[basic]
     return out if adv is None else out[adv]
 
 
-def _unsqueeze_strides(a: np.ndarray, basic: tuple, out: np.ndarray) -> np.ndarray:
-    """``out`` (= ``a[basic]``) with torch's strides for the dims that None inserted: torch
-    applies the key left to right, and ``unsqueeze`` gives the new dim the extent (size *
-    stride) of the source dim that follows it, before that one is sliced (NumPy gives 0)."""
-    from .shape import _strided
-    strides = list(out.strides)
+def _new_dim_strides(a, basic: tuple, strides: tuple) -> tuple:
+    """``strides`` of ``a[basic]`` (NumPy's: 0 for the dims that None inserts) with torch's
+    strides for those dims: torch applies the key left to right, and ``unsqueeze`` gives the
+    new dim the extent (size * stride) of the source dim that follows it, before that one is
+    sliced."""
+    strides = list(strides)
     src = res = 0
     for k in basic:
         if k is None:
@@ -226,7 +243,67 @@ def _unsqueeze_strides(a: np.ndarray, basic: tuple, out: np.ndarray) -> np.ndarr
         else:
             src += 1
             res += type(k) is slice
-    return _strided(out, 0, out.shape, tuple(strides))
+    return tuple(strides)
+
+
+def _basic_geometry(a, basic: tuple) -> tuple[tuple, tuple]:
+    """(shape, byte strides) of NumPy's ``a[basic]`` for a basic key from ``_plan`` (ints,
+    slices, None, and a final Ellipsis), from ``a``'s metadata alone."""
+    shape, strides = [], []
+    src = 0
+    for k in basic:
+        if k is Ellipsis:
+            shape.extend(a.shape[src:])
+            strides.extend(a.strides[src:])
+        elif k is None:
+            shape.append(1)
+            strides.append(0)
+        elif type(k) is slice:
+            start, stop, step = k.indices(a.shape[src])
+            shape.append(len(range(start, stop, step)))
+            strides.append(a.strides[src] * step)
+            src += 1
+        else:
+            src += 1
+    return tuple(shape), tuple(strides)
+
+
+def _fancy_meta(view: MetaArray, key: tuple) -> MetaArray:
+    """NumPy's result of ``view[key]`` for an advanced key from ``_plan`` (whole-dim slices
+    and integer index arrays), laid out as NumPy's ``MapIter`` allocates it: the broadcast
+    index dims outermost in C order, then the remaining ("subspace") dims sorted by
+    |stride| as in ``view``; the index dims then move to where the index arrays stood when
+    those are adjacent. With no subspace (or one of a single element) the index dims follow
+    the index arrays' layout."""
+    where = [i for i, k in enumerate(key) if type(k) is not slice]
+    arrays = [key[i] for i in where]
+    fancy = np.broadcast_shapes(*(x.shape for x in arrays))
+    sub = [d for d in range(view.ndim) if d not in where]
+    sub_shape = tuple(view.shape[d] for d in sub)
+    sub_strides = tuple(view.strides[d] for d in sub)
+    item, nf = view.itemsize, len(fancy)
+    strides = [0] * (nf + len(sub))
+    if math.prod(sub_shape) == 1:
+        strides[:nf] = _meta.layout(fancy, item, *arrays)
+    else:
+        step = item
+        for d in sorted(range(len(sub)), key=lambda d: (-abs(sub_strides[d]), d))[::-1]:
+            strides[nf + d] = step
+            step *= max(sub_shape[d], 1)
+        for d in reversed(range(nf)):
+            strides[d] = step
+            step *= max(fancy[d], 1)
+    shape = fancy + sub_shape
+    first = where[0]
+    if first and where == list(range(first, first + len(where))):
+        order = list(range(nf, nf + first)) + list(range(nf)) + list(range(nf + first,
+                                                                          nf + len(sub)))
+        shape, strides = tuple(shape[i] for i in order), [strides[i] for i in order]
+    return MetaArray(shape, view.dtype, strides)
+
+
+def _is_mask(index) -> bool:
+    return index.dtype == np.bool_ or index.dtype == np.uint8
 
 
 def _positions(shape: tuple) -> np.ndarray:
@@ -289,28 +366,64 @@ def _tensors(arrays) -> list[Tensor]:
 
 
 class Index(Op):
-    """``a[key]``: a view for basic keys, a copy when the key has index tensors."""
+    """``a[key]``: a view for basic keys, a copy when the key has index tensors.
 
+    ``spec`` is the key with ``_Slot`` placeholders for the index tensors, which follow
+    as positional arguments (``Tensor[] indices`` in the signature)."""
+
+    aten = "index"
+    signature = "index.Tensor(Tensor(a) a, Any spec, Tensor[] indices) -> Tensor(a)"
+    kind = "view"
     view = True
 
     @staticmethod
+    def meta(a, spec, *indices):
+        if any(_is_mask(i) for i in indices):
+            _meta.dynamic_shape("index with a boolean mask")
+        basic, adv = _plan(a.shape, spec, indices)
+        shape, strides = _basic_geometry(a, basic)
+        if adv is not None:
+            return _fancy_meta(MetaArray(shape, a.dtype, strides), adv)
+        if None in basic:
+            strides = _new_dim_strides(a, basic, strides)
+        return MetaArray(shape, a.dtype, strides)
+
+    @staticmethod
     def forward(ctx, a, spec, *indices):
-        ctx.shape, ctx.spec, ctx.indices = a.shape, spec, indices
         plan = _plan(a.shape, spec, indices)
+        ctx.shape, ctx.spec, ctx.plan = a.shape, spec, plan
         out = _region(a, plan)
         if plan[1] is None and None in plan[0]:
-            out = _unsqueeze_strides(a, plan[0], out)
+            out = _strided(out, 0, out.shape, _new_dim_strides(a, plan[0], out.strides))
         return out
 
     @staticmethod
+    def view_of(a: np.ndarray, spec: tuple) -> np.ndarray:
+        """``a[spec]`` for a basic key (``_ViewScatter`` writes through it)."""
+        return a[_plan(a.shape, spec, ())[0]]
+
+    @staticmethod
     def backward(ctx, g):
-        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
-        return dispatch(IndexPut, zeros, g, ctx.spec, True, *_tensors(ctx.indices))
+        if ctx.plan[1] is None:  # a view: write the gradient into that view of zeros
+            return dispatch(_ViewScatter, g, ctx.shape, Index, (ctx.spec,))
+        # repeated indices accumulate
+        return dispatch(_IndexScatter, g, _region(_positions(ctx.shape), ctx.plan), ctx.shape)
 
 
 class IndexPut(Op):
     """A copy of ``a`` with ``a[key]`` set to (or, with ``accumulate``, increased by) the
-    broadcast ``values``; repeated indices accumulate."""
+    broadcast ``values`` (a tensor or a number); repeated indices accumulate. The key is
+    ``spec`` and the index tensors after it, as for ``Index``."""
+
+    aten = "index_put"
+    signature = ("index_put(Tensor a, Tensor values, Any spec, bool accumulate, "
+                 "Tensor[] indices) -> Tensor")
+
+    @staticmethod
+    def meta(a, values, spec, accumulate, *indices):
+        if not any(_is_mask(i) for i in indices):  # a mask's checks need its values
+            _plan(a.shape, spec, indices)
+        return _meta.new(a.shape, a.dtype)
 
     @classmethod
     def forward(cls, ctx, a, values, spec, accumulate, *indices):
@@ -334,7 +447,6 @@ class IndexPut(Op):
         except ValueError:
             region_shape = _region(a, plan).shape
             if plan[1] is None:  # torch copies into the view: expand's error
-                from .shape import expand_array
                 vals = np.asarray(values)
                 while vals.ndim > len(region_shape) and vals.shape[0] == 1:
                     vals = vals[0]
@@ -444,8 +556,8 @@ def _check_gather(a: np.ndarray, dim: int, index: np.ndarray, src=None,
     if max(index.ndim, 1) != max(a.ndim, 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input "
                            "tensor")
-    ishape, ashape = _as_1d(index).shape, _as_1d(a).shape
-    sshape = _as_1d(src).shape if isinstance(src, np.ndarray) else None
+    ishape, ashape = index.shape or (1,), a.shape or (1,)
+    sshape = (src.shape or (1,)) if isinstance(src, np.ndarray | MetaArray) else None
     for d, s in enumerate(ishape):
         if (d != dim and s > ashape[d]) or (sshape is not None and s > sshape[d]):
             if sshape is None:
@@ -463,7 +575,28 @@ def _leading(a: np.ndarray, shape: tuple, keep: int | None = None) -> np.ndarray
     return a[tuple(slice(None) if d == keep else slice(0, s) for d, s in enumerate(shape))]
 
 
+def _along_dim(shape: tuple, dim: int, index: np.ndarray) -> np.ndarray:
+    """Flat (C-order) positions, in an array of ``shape``, of the elements a gather along
+    ``dim`` reads: ``index`` along ``dim`` and the index's own coordinates along the other
+    dims (0-d counts as 1-D). The positions ``_IndexScatter`` sums a gather's gradient to."""
+    index1 = _as_1d(index)
+    strides = _meta.contiguous(shape or (1,), 1)
+    pos = index1.astype(np.int64) * strides[dim]
+    for d, n in enumerate(index1.shape):
+        if d != dim and n > 1:
+            pos = pos + (np.arange(n) * strides[d]).reshape((n,) + (1,) * (index1.ndim - d - 1))
+    return pos
+
+
 class Gather(Op):
+    signature = "gather(Tensor a, int dim, Tensor index) -> Tensor"
+
+    @staticmethod
+    def meta(a, dim, index):
+        _check_gather(a, wrap_dim(dim, a.ndim), index)
+        # np.take_along_axis indexes with ``index`` and ranges: the result follows index
+        return MetaArray(index.shape, a.dtype, _meta.layout(index.shape, a.itemsize, index))
+
     @staticmethod
     def forward(ctx, a, dim, index):
         dim = wrap_dim(dim, a.ndim)
@@ -474,8 +607,14 @@ class Gather(Op):
 
     @staticmethod
     def backward(ctx, g):
-        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
-        return dispatch(Scatter, zeros, ctx.dim, _make(ctx.index), g, "sum")
+        positions = _along_dim(ctx.shape, ctx.dim, ctx.index).reshape(ctx.index.shape)
+        return dispatch(_IndexScatter, g, positions, ctx.shape)
+
+
+def _check_scatter(a, dim: int, index, src) -> None:
+    _check_gather(a, dim, index, src, name="scatter")
+    if isinstance(src, np.ndarray | MetaArray) and src.dtype != a.dtype:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
 
 
 _REDUCE = {None: None, "add": "sum", "sum": "sum", "multiply": "prod", "prod": "prod",
@@ -490,12 +629,18 @@ class Scatter(Op):
     Backward weights the incoming gradient by constants found in forward: which elements
     of ``a`` survive and how each contribution shares its output (mean, ties of amax)."""
 
+    signature = ("scatter(Tensor a, int dim, Tensor index, Tensor src, str? reduce=None, "
+                 "bool include_self=True) -> Tensor")
+
+    @staticmethod
+    def meta(a, dim, index, src, reduce=None, include_self=True):
+        _check_scatter(a, wrap_dim(dim, a.ndim), index, src)
+        return _meta.new(a.shape, a.dtype)
+
     @classmethod
     def forward(cls, ctx, a, dim, index, src, reduce=None, include_self=True):
         dim = wrap_dim(dim, a.ndim)
-        _check_gather(a, dim, index, src, name="scatter")
-        if isinstance(src, np.ndarray) and src.dtype != a.dtype:
-            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        _check_scatter(a, dim, index, src)
         a1, i1 = _as_1d(a), _as_1d(index)
         pos = np.take_along_axis(_leading(_positions(a1.shape), i1.shape, dim), i1, dim)
         pos = pos.reshape(-1)
@@ -560,11 +705,10 @@ class Scatter(Op):
 
 def _pad_to(t: Tensor, shape: tuple) -> Tensor:
     """``t`` in the leading corner of zeros of ``shape`` (gradient of a cut-down src)."""
-    if t._data.shape == shape:
+    if t.shape == shape:
         return t
-    zeros = _make(np.zeros(shape, t._data.dtype))
-    spec = tuple(slice(0, s) for s in t._data.shape)
-    return dispatch(IndexPut, zeros, t, spec, False)
+    spec = tuple(slice(0, s) for s in t.shape)
+    return dispatch(_ViewScatter, t, shape, Index, (spec,))
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False,
@@ -646,6 +790,17 @@ def _check_vector_index(name: str, index: np.ndarray) -> None:
 
 
 class IndexSelect(Op):
+    aten = "index_select"
+    signature = "index_select(Tensor a, int dim, Tensor index) -> Tensor"
+
+    @staticmethod
+    def meta(a, dim, index):
+        dim = wrap_dim(dim, a.ndim)
+        _check_vector_index("index_select", index)
+        if a.ndim == 0:
+            return _meta.new(index.shape, a.dtype)
+        return _meta.new(a.shape[:dim] + (index.size,) + a.shape[dim + 1:], a.dtype)
+
     @staticmethod
     def forward(ctx, a, dim, index):
         dim = wrap_dim(dim, a.ndim)
@@ -654,13 +809,16 @@ class IndexSelect(Op):
         if index.size and (index.min() < 0 or index.max() >= size):
             raise IndexError("index out of range in self")
         ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
-        out = np.take(_as_1d(a), index.reshape(-1), axis=dim)
+        out = np.take(_as_1d(a), index.reshape(-1), axis=dim)  # C-contiguous
         return out.reshape(index.shape) if a.ndim == 0 else out
 
     @staticmethod
     def backward(ctx, g):
-        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
-        return _index_scatter(Scatter, "index_add", zeros, ctx.dim, _make(ctx.index), g, "sum")
+        shape1 = ctx.shape or (1,)
+        spread = ctx.index.reshape([-1 if d == ctx.dim else 1 for d in range(len(shape1))])
+        out_shape = shape1[:ctx.dim] + (ctx.index.size,) + shape1[ctx.dim + 1:]
+        positions = _along_dim(ctx.shape, ctx.dim, np.broadcast_to(spread, out_shape))
+        return dispatch(_IndexScatter, g, positions.reshape(g.shape), ctx.shape)
 
 
 def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
@@ -818,18 +976,33 @@ def put_(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
 
 # ---- masks ----------------------------------------------------------------------------
 
+def _check_masked_fill(mask, value) -> None:
+    if mask.dtype != np.bool_:
+        raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with "
+                           f"dtype {dtype_name(mask)}")
+    if isinstance(value, np.ndarray | MetaArray) and value.ndim:
+        raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but "
+                           f"got tensor with {value.ndim} dimension(s).")
+
+
 class MaskedFill(Op):
     """``value`` (a number or 0-d tensor) where ``mask`` is True, ``a`` elsewhere; ``a``
     and ``mask`` broadcast (the in-place variant needs ``a`` to be the broadcast shape)."""
 
+    aten = "masked_fill"
+    signature = "masked_fill(Tensor a, Tensor mask, Tensor value) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a, mask, value):
+        _check_masked_fill(mask, value)
+        shape = _broadcast_shapes(a.shape, mask.shape)
+        # np.where(mask, value, a) lays its result out as a ufunc of those operands
+        return MetaArray(shape, a.dtype, _meta.layout(shape, a.itemsize, mask, value, a))
+
     @staticmethod
     def forward(ctx, a, mask, value):
-        if mask.dtype != np.bool_:
-            raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with "
-                               f"dtype {dtype_name(mask)}")
-        if isinstance(value, np.ndarray) and value.ndim:
-            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but "
-                               f"got tensor with {value.ndim} dimension(s).")
+        _check_masked_fill(mask, value)
         ctx.mask = mask
         return np.where(mask, _scalar(value, a.dtype) if not isinstance(value, np.ndarray)
                         else value.astype(a.dtype), a)
@@ -912,7 +1085,12 @@ def masked_scatter_(self: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 
 
 class Nonzero(Op):
+    signature = "nonzero(Tensor a, bool as_tuple=False) -> Tensor"
     differentiable = False
+
+    @staticmethod
+    def meta(a, as_tuple=False):
+        _meta.dynamic_shape("nonzero")
 
     @staticmethod
     def forward(ctx, a, as_tuple=False):
@@ -951,6 +1129,23 @@ class Sort(Op):
     """Sorted values and their indices along ``dim``, cut to ``[start, stop)`` (``topk``,
     ``kthvalue``); ``squeeze`` drops ``dim`` afterwards (``kthvalue(keepdim=False)``)."""
 
+    signature = ("sort(Tensor a, int dim=-1, bool descending=False, int start=0, "
+                 "int? stop=None, bool squeeze=False) -> (Tensor values, Tensor indices)")
+
+    @staticmethod
+    def meta(a, dim=-1, descending=False, start=0, stop=None, squeeze=False):
+        dim = wrap_dim(dim, a.ndim)
+        full = a.shape or (1,)
+        shape = full[:dim] + (len(range(*slice(start, stop).indices(full[dim]))),) + \
+            full[dim + 1:]
+        # the indices are a slice of the C-contiguous argsort; the values a new array
+        strides = _meta.contiguous(full, 8)
+        if squeeze:
+            shape, strides = shape[:dim] + shape[dim + 1:], strides[:dim] + strides[dim + 1:]
+        elif a.ndim == 0:
+            shape, strides = (), ()
+        return _meta.new(shape, a.dtype), MetaArray(shape, np.int64, strides)
+
     @staticmethod
     def forward(ctx, a, dim=-1, descending=False, start=0, stop=None, squeeze=False):
         a1 = _as_1d(a)
@@ -968,11 +1163,9 @@ class Sort(Op):
 
     @staticmethod
     def backward(ctx, g, _):
-        idx = _make(ctx.indices)
-        if ctx.squeeze:
-            g, idx = g.unsqueeze(ctx.dim), idx.unsqueeze(ctx.dim)
-        zeros = _make(np.zeros(ctx.shape, g._data.dtype))
-        return dispatch(Scatter, zeros, ctx.dim, idx, g)
+        idx = np.expand_dims(ctx.indices, ctx.dim) if ctx.squeeze else ctx.indices
+        positions = _along_dim(ctx.shape, ctx.dim, idx).reshape(g.shape)
+        return dispatch(_IndexScatter, g, positions, ctx.shape)
 
 
 def _values_indices(name: str, pair) -> tuple:
@@ -987,7 +1180,13 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
 
 
 class Argsort(Op):
+    signature = "argsort(Tensor a, int dim=-1, bool descending=False) -> Tensor"
     differentiable = False
+
+    @staticmethod
+    def meta(a, dim=-1, descending=False):
+        wrap_dim(dim, a.ndim)
+        return _meta.new(a.shape, np.int64)
 
     @staticmethod
     def forward(ctx, a, dim=-1, descending=False):
@@ -1032,7 +1231,14 @@ class Unique(Op):
     """Sorted distinct values (or slices along ``dim``), with the inverse map and counts;
     ``consecutive`` only merges runs of equal neighbours. Not differentiable (as torch)."""
 
+    aten = "_unique2"
+    signature = ("unique(Tensor a, bool return_inverse=False, bool return_counts=False, "
+                 "int? dim=None, bool consecutive=False) -> Tensor[]")
     differentiable = False
+
+    @staticmethod
+    def meta(a, return_inverse=False, return_counts=False, dim=None, consecutive=False):
+        _meta.dynamic_shape("unique")
 
     @staticmethod
     def forward(ctx, a, return_inverse=False, return_counts=False, dim=None,
@@ -1092,27 +1298,38 @@ class SearchSorted(Op):
     """Insertion points of ``values`` in the innermost dim of ``seq``; the leading dims of
     ``seq`` (if any) match those of ``values``."""
 
+    signature = ("searchsorted(Tensor seq, Tensor values, str side='left', bool out_int32=False, "
+                 "Tensor? sorter=None) -> Tensor")
     differentiable = False
+
+    @staticmethod
+    def meta(seq, values, side="left", out_int32=False, sorter=None):
+        shape = values.shape if isinstance(values, MetaArray) else ()
+        _check_searchsorted(seq, shape, not isinstance(values, MetaArray))
+        return _meta.new(shape, np.int32 if out_int32 else np.int64)
 
     @staticmethod
     def forward(ctx, seq, values, side="left", out_int32=False, sorter=None):
         scalar = not isinstance(values, np.ndarray)
         values = np.asarray(values)
+        _check_searchsorted(seq, values.shape, scalar)
         if sorter is not None:
             seq = np.take_along_axis(seq, sorter, -1)
         if seq.ndim == 1:
             out = np.searchsorted(seq, values, side)
         else:
-            if scalar or seq.shape[:-1] != values.shape[:-1]:
-                raise RuntimeError(
-                    "torch.searchsorted(): boundaries tensor should be 1 dimension or the first "
-                    "N-1 dimensions of boundaries tensor and input value tensor must match, "
-                    f"but we got boundaries tensor {list(seq.shape)} and input value tensor "
-                    f"{list(values.shape)}")
             rows, vals = seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1])
             out = np.stack([np.searchsorted(r, v, side) for r, v in zip(rows, vals)]
                            ).reshape(values.shape)
         return np.asarray(out, np.int32 if out_int32 else np.int64)
+
+
+def _check_searchsorted(seq, shape: tuple, scalar: bool) -> None:
+    if seq.ndim != 1 and (scalar or seq.shape[:-1] != shape[:-1]):
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            "dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {list(seq.shape)} and input value tensor {list(shape)}")
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,
@@ -1170,14 +1387,27 @@ tensor_method()(repeat_interleave)
 
 # ---- triangles and one-hot --------------------------------------------------------------------
 
+def _check_tril(a, upper: bool) -> None:
+    if a.ndim < 2:
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least "
+                           "2 dimensions")
+
+
 class Tril(Op):
     """The lower (``upper``: upper) triangle of the last two dims, from ``diagonal`` on."""
 
+    signature = "tril(Tensor a, int diagonal=0, bool upper=False) -> Tensor"
+
+    @staticmethod
+    def meta(a, diagonal=0, upper=False):
+        _check_tril(a, upper)
+        # np.tril/np.triu: np.where(mask, ...) with a 2-D boolean mask as first operand
+        mask = MetaArray(a.shape[-2:], np.bool_)
+        return MetaArray(a.shape, a.dtype, _meta.layout(a.shape, a.itemsize, mask, a))
+
     @staticmethod
     def forward(ctx, a, diagonal=0, upper=False):
-        if a.ndim < 2:
-            raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least "
-                               "2 dimensions")
+        _check_tril(a, upper)
         ctx.diagonal, ctx.upper = diagonal, upper
         return np.triu(a, diagonal) if upper else np.tril(a, diagonal)
 
@@ -1208,13 +1438,30 @@ def triu_(self: Tensor, diagonal: int = 0) -> Tensor:
     return dispatch(Tril.inplace_op(), self, diagonal, True)
 
 
+def _check_one_hot(a) -> None:
+    if a.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+
+
 class OneHot(Op):
+    aten = "one_hot"
+    signature = "one_hot(Tensor a, int num_classes=-1) -> Tensor"
     differentiable = False
 
     @staticmethod
+    def meta(a, num_classes=-1):
+        _check_one_hot(a)
+        if num_classes == -1:
+            _meta.dynamic_shape("one_hot without num_classes")
+        shape = a.shape + (num_classes,)
+        # (a[..., None] == arange(num_classes)).astype(int64) keeps the comparison's layout
+        operands = (MetaArray(shape[:-1] + (1,), a.dtype, a.strides + (0,)),
+                    MetaArray((num_classes,), np.int64))
+        return MetaArray(shape, np.int64, _meta.layout(shape, 8, *operands))
+
+    @staticmethod
     def forward(ctx, a, num_classes=-1):
-        if a.dtype != np.int64:
-            raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        _check_one_hot(a)
         if num_classes == -1:
             if a.size == 0:
                 raise RuntimeError("Can not infer total number of classes from empty tensor.")

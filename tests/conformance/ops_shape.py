@@ -234,3 +234,22 @@ OPS = [
 for _op in OPS:  # shape ops move data without arithmetic: check every kind of dtype
     if _op.grad:
         _op.dtypes = _VALUE_DTYPES
+
+
+def _grad_of(view):
+    """The gradient of ``sum(view(a) ** 2)`` with a graph: the backward of a view that
+    overlaps itself is an index-scatter, so the gradient of this function runs its backward
+    (an index-gather) as well."""
+    def fn(L, a):
+        if not a.requires_grad:  # the value checks pass tensors that do not require grad
+            a = a.detach().requires_grad_()
+        with L.enable_grad():  # gradcheck evaluates the function without grad mode
+            return L.autograd.grad((view(a) ** 2).sum(), a, create_graph=True)[0]
+    return fn
+
+
+OPS += [
+    OpInfo("unfold_double_backward", _grad_of(lambda a: a.unfold(-1, 3, 1)), _one((5,), (2, 4))),
+    OpInfo("as_strided_double_backward", _grad_of(lambda a: a.as_strided((3, 2), (1, 1))),
+           _one((2, 3))),
+]
