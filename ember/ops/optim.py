@@ -10,6 +10,8 @@ parameter's version counter. The math of each step is one function over NumPy ar
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._dispatch import Op
@@ -34,6 +36,19 @@ class OptimizerStep(Op):
     @staticmethod
     def meta(param, *args, **kwargs):
         return _meta.like(param)
+
+
+def _next_step(state_step: np.ndarray) -> float:
+    """Increment the 0-d step counter (``state['step']``) in place; the new count."""
+    state_step += 1
+    return float(state_step)
+
+
+@functools.cache
+def _fused_kernels():
+    """The Numba kernels, imported on first use (never by ``import ember``)."""
+    from . import _kernels_optim
+    return _kernels_optim
 
 
 def _real(a: np.ndarray) -> np.ndarray:
@@ -86,21 +101,21 @@ class FusedAdam(OptimizerStep):
 
     name = aten = "_fused_adam"
     signature = ("_fused_adam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_avg_sq, Tensor(d!)? max_exp_avg_sq, *, float step, float lr, "
-                 "float beta1, float beta2, float eps, float weight_decay, bool maximize) "
-                 "-> Tensor")
+                 "Tensor(c!) exp_avg_sq, Tensor(d!)? max_exp_avg_sq, Tensor(e!) state_step, *, "
+                 "float lr, float beta1, float beta2, float eps, float weight_decay, "
+                 "bool maximize) -> Tensor")
     decoupled_weight_decay = False
 
     @classmethod
-    def forward(cls, ctx, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr,
+    def forward(cls, ctx, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, state_step, *, lr,
                 beta1, beta2, eps, weight_decay, maximize):
-        from . import _kernels_optim as _kernels
+        _kernels = _fused_kernels()
         arrays = (*map(_real, (param, grad, exp_avg, exp_avg_sq)),
                   None if max_exp_avg_sq is None else _real(max_exp_avg_sq))
         update = _kernels.adam if _kernels.fusable(*arrays) else _adam
         if update is _kernels.adam:
             arrays = tuple(map(_kernels.flat, arrays))
-        update(*arrays, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        update(*arrays, step=_next_step(state_step), lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                weight_decay=weight_decay, maximize=maximize,
                decoupled_weight_decay=cls.decoupled_weight_decay)
         return param
@@ -153,12 +168,13 @@ class FusedAdadelta(OptimizerStep):
 
     name = aten = "_fused_adadelta"
     signature = ("_fused_adadelta(Tensor(a!) param, Tensor grad, Tensor(b!) square_avg, "
-                 "Tensor(c!) acc_delta, *, float lr, float rho, float eps, float weight_decay, "
-                 "bool maximize) -> Tensor")
+                 "Tensor(c!) acc_delta, Tensor(d!) state_step, *, float lr, float rho, "
+                 "float eps, float weight_decay, bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay,
-                maximize):
+    def forward(ctx, param, grad, square_avg, acc_delta, state_step, *, lr, rho, eps,
+                weight_decay, maximize):
+        _next_step(state_step)
         _adadelta(*map(_real, (param, grad, square_avg, acc_delta)), lr=lr, rho=rho, eps=eps,
                   weight_decay=weight_decay, maximize=maximize)
         return param
@@ -194,15 +210,15 @@ class FusedAdagrad(OptimizerStep):
     """One Adagrad update of a parameter and its running sum of squared gradients."""
 
     name = aten = "_fused_adagrad"
-    signature = ("_fused_adagrad(Tensor(a!) param, Tensor grad, Tensor(b!) state_sum, *, "
-                 "float step, float lr, float lr_decay, float eps, float weight_decay, "
-                 "bool maximize) -> Tensor")
+    signature = ("_fused_adagrad(Tensor(a!) param, Tensor grad, Tensor(b!) state_sum, "
+                 "Tensor(c!) state_step, *, float lr, float lr_decay, float eps, "
+                 "float weight_decay, bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, state_sum, *, step, lr, lr_decay, eps, weight_decay,
+    def forward(ctx, param, grad, state_sum, state_step, *, lr, lr_decay, eps, weight_decay,
                 maximize):
-        _adagrad(*map(_real, (param, grad, state_sum)), step=step, lr=lr, lr_decay=lr_decay,
-                 eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _adagrad(*map(_real, (param, grad, state_sum)), step=_next_step(state_step), lr=lr,
+                 lr_decay=lr_decay, eps=eps, weight_decay=weight_decay, maximize=maximize)
         return param
 
 
@@ -229,14 +245,15 @@ class FusedAdamax(OptimizerStep):
 
     name = aten = "_fused_adamax"
     signature = ("_fused_adamax(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_inf, *, float step, float lr, float beta1, float beta2, "
-                 "float eps, float weight_decay, bool maximize) -> Tensor")
+                 "Tensor(c!) exp_inf, Tensor(d!) state_step, *, float lr, float beta1, "
+                 "float beta2, float eps, float weight_decay, bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, exp_avg, exp_inf, *, step, lr, beta1, beta2, eps,
+    def forward(ctx, param, grad, exp_avg, exp_inf, state_step, *, lr, beta1, beta2, eps,
                 weight_decay, maximize):
-        _adamax(*map(_real, (param, grad, exp_avg, exp_inf)), step=step, lr=lr, beta1=beta1,
-                beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _adamax(*map(_real, (param, grad, exp_avg, exp_inf)), step=_next_step(state_step),
+                lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                maximize=maximize)
         return param
 
 
@@ -265,17 +282,17 @@ class FusedNAdam(OptimizerStep):
 
     name = aten = "_fused_nadam"
     signature = ("_fused_nadam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_avg_sq, Tensor(d!) mu_product, *, float step, float lr, "
-                 "float beta1, float beta2, float eps, float weight_decay, float momentum_decay, "
-                 "bool decoupled_weight_decay, bool maximize) -> Tensor")
+                 "Tensor(c!) exp_avg_sq, Tensor(d!) mu_product, Tensor(e!) state_step, *, "
+                 "float lr, float beta1, float beta2, float eps, float weight_decay, "
+                 "float momentum_decay, bool decoupled_weight_decay, bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, exp_avg, exp_avg_sq, mu_product, *, step, lr, beta1, beta2,
-                eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize):
-        _nadam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), mu_product, step=step, lr=lr,
-               beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-               momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
-               maximize=maximize)
+    def forward(ctx, param, grad, exp_avg, exp_avg_sq, mu_product, state_step, *, lr, beta1,
+                beta2, eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize):
+        _nadam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), mu_product,
+               step=_next_step(state_step), lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+               weight_decay=weight_decay, momentum_decay=momentum_decay,
+               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         return param
 
 
@@ -323,15 +340,15 @@ class FusedRAdam(OptimizerStep):
 
     name = aten = "_fused_radam"
     signature = ("_fused_radam(Tensor(a!) param, Tensor grad, Tensor(b!) exp_avg, "
-                 "Tensor(c!) exp_avg_sq, *, float step, float lr, float beta1, float beta2, "
-                 "float eps, float weight_decay, bool decoupled_weight_decay, bool maximize) "
-                 "-> Tensor")
+                 "Tensor(c!) exp_avg_sq, Tensor(d!) state_step, *, float lr, float beta1, "
+                 "float beta2, float eps, float weight_decay, bool decoupled_weight_decay, "
+                 "bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+    def forward(ctx, param, grad, exp_avg, exp_avg_sq, state_step, *, lr, beta1, beta2, eps,
                 weight_decay, decoupled_weight_decay, maximize):
-        _radam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), step=step, lr=lr, beta1=beta1,
-               beta2=beta2, eps=eps, weight_decay=weight_decay,
+        _radam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), step=_next_step(state_step),
+               lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         return param
 
@@ -377,12 +394,14 @@ class FusedRMSprop(OptimizerStep):
 
     name = aten = "_fused_rmsprop"
     signature = ("_fused_rmsprop(Tensor(a!) param, Tensor grad, Tensor(b!) square_avg, "
-                 "Tensor(c!)? grad_avg, Tensor(d!)? momentum_buffer, *, float lr, float alpha, "
-                 "float eps, float weight_decay, float momentum, bool maximize) -> Tensor")
+                 "Tensor(c!)? grad_avg, Tensor(d!)? momentum_buffer, Tensor(e!) state_step, *, "
+                 "float lr, float alpha, float eps, float weight_decay, float momentum, "
+                 "bool maximize) -> Tensor")
 
     @staticmethod
-    def forward(ctx, param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps,
-                weight_decay, momentum, maximize):
+    def forward(ctx, param, grad, square_avg, grad_avg, momentum_buffer, state_step, *, lr,
+                alpha, eps, weight_decay, momentum, maximize):
+        _next_step(state_step)
         _rmsprop(*map(_real, (param, grad, square_avg)),
                  None if grad_avg is None else _real(grad_avg),
                  None if momentum_buffer is None else _real(momentum_buffer), lr=lr,

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -45,8 +44,8 @@ class Adadelta(Optimizer):
                     state["step"] = _scalar_state(0.0)
                     state["square_avg"] = zeros_like(p)
                     state["acc_delta"] = zeros_like(p)
-                _bump_step(state["step"])
                 _apply_step(FusedAdadelta, p, state["square_avg"], state["acc_delta"],
-                            lr=_to_scalar(group["lr"]), rho=group["rho"], eps=group["eps"],
-                            weight_decay=group["weight_decay"], maximize=group["maximize"])
+                            state["step"], lr=_to_scalar(group["lr"]), rho=group["rho"],
+                            eps=group["eps"], weight_decay=group["weight_decay"],
+                            maximize=group["maximize"])
         return loss

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -59,7 +58,7 @@ class Adagrad(Optimizer):
                 state = self.state[p]
                 if not state:  # a parameter added with add_param_group
                     state = self._init_state(p, group)
-                _apply_step(FusedAdagrad, p, state["sum"], step=_bump_step(state["step"]),
+                _apply_step(FusedAdagrad, p, state["sum"], state["step"],
                             lr=_to_scalar(group["lr"]), lr_decay=group["lr_decay"],
                             eps=group["eps"], weight_decay=group["weight_decay"],
                             maximize=group["maximize"])

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -52,7 +51,7 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = zeros_like(p)
                 _apply_step(op, p, state["exp_avg"], state["exp_avg_sq"],
                             state.get("max_exp_avg_sq") if group["amsgrad"] else None,
-                            step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                            state["step"], lr=_to_scalar(group["lr"]),
                             beta1=beta1, beta2=beta2, eps=group["eps"],
                             weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -45,8 +44,8 @@ class Adamax(Optimizer):
                     state["step"] = _scalar_state(0.0)
                     state["exp_avg"] = zeros_like(p)
                     state["exp_inf"] = zeros_like(p)
-                _apply_step(FusedAdamax, p, state["exp_avg"], state["exp_inf"],
-                            step=_bump_step(state["step"]), lr=_to_scalar(group["lr"]),
+                _apply_step(FusedAdamax, p, state["exp_avg"], state["exp_inf"], state["step"],
+                            lr=_to_scalar(group["lr"]),
                             beta1=beta1, beta2=beta2, eps=group["eps"],
                             weight_decay=group["weight_decay"], maximize=group["maximize"])
         return loss

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -51,7 +50,7 @@ class NAdam(Optimizer):
                     state["exp_avg"] = zeros_like(p)
                     state["exp_avg_sq"] = zeros_like(p)
                 _apply_step(FusedNAdam, p, state["exp_avg"], state["exp_avg_sq"],
-                            state["mu_product"], step=_bump_step(state["step"]),
+                            state["mu_product"], state["step"],
                             lr=_to_scalar(group["lr"]), beta1=beta1, beta2=beta2,
                             eps=group["eps"], weight_decay=group["weight_decay"],
                             momentum_decay=group["momentum_decay"],

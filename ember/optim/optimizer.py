@@ -383,9 +383,3 @@ def _scalar_state(value: float) -> Tensor:
     """A 0-d counter such as ``state['step']``: float32, or float64 if that is the default."""
     dt = np.float64 if _dtype.get_default_dtype() == _dtype.float64 else np.float32
     return _make(np.array(value, dtype=dt))
-
-
-def _bump_step(step_t: Tensor) -> float:
-    """Increment ``state['step']`` in place and return the new count."""
-    step_t.add_(1)
-    return float(step_t._data)

@@ -11,7 +11,6 @@ from .optimizer import (
     Optimizer,
     ParamsT,
     _apply_step,
-    _bump_step,
     _call_closure,
     _check_common,
     _scalar_state,
@@ -52,9 +51,8 @@ class RMSprop(Optimizer):
                         state["momentum_buffer"] = zeros_like(p)
                     if group["centered"]:
                         state["grad_avg"] = zeros_like(p)
-                _bump_step(state["step"])
                 buf, grad_avg = (state.get(k) for k in ("momentum_buffer", "grad_avg"))
-                _apply_step(FusedRMSprop, p, state["square_avg"], grad_avg, buf,
+                _apply_step(FusedRMSprop, p, state["square_avg"], grad_avg, buf, state["step"],
                             lr=_to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
                             weight_decay=group["weight_decay"], momentum=group["momentum"],
                             maximize=group["maximize"])
