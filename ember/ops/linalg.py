@@ -14,7 +14,7 @@ import string
 
 import numpy as np
 
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, dispatch, dispatch_out
 from .._dtype import bfloat16
 from .._tensor import Tensor, tensor_method
 from . import _meta
@@ -184,7 +184,10 @@ class Matmul(Op):
 
 def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     require_tensors("matmul", input=input, other=other)
-    return _write_out(dispatch(Matmul, input, other), out)
+    if isinstance(out, Tensor) and out._data.dtype != input._data.dtype:  # torch: no casting
+        raise RuntimeError(f"Expected out tensor to have dtype {_c_name(input._data)}, but got "
+                           f"{_c_name(out._data)} instead")
+    return dispatch_out(Matmul, out, input, other)
 
 
 def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -280,6 +283,11 @@ class Linear(Op):
         return out if b is None else _meta.pointwise(out, b)
 
     @staticmethod
+    def decomposition(x, w, b=None):
+        out = matmul(x, w.mT)
+        return out if b is None else out + b
+
+    @staticmethod
     def forward(ctx, x, w, b=None):
         wt = w.T
         Linear._check(x, w, b)
@@ -329,6 +337,14 @@ class AddScaled(Op):
             return _meta.like(p, scaled.dtype)
         dt = (scaled + np.zeros(1, c.dtype) * beta).dtype  # NumPy's promotion, as forward
         return _meta.MetaArray(p.shape, dt, _meta.layout(p.shape, dt.itemsize, p, c))
+
+    @staticmethod
+    def decomposition(c, p, beta, alpha):
+        """``alpha * p + beta * c``; ``c`` is ignored when ``beta`` is 0 (its NaNs too)."""
+        out = p * alpha if alpha != 1 else p
+        if beta == 0:
+            return out
+        return out + c if beta == 1 else out + c * beta
 
     @staticmethod
     def forward(ctx, c, p, beta, alpha):

@@ -308,6 +308,14 @@ class Mean(Op):
                                a.dtype if dtype is None else dtype)
 
     @staticmethod
+    def decomposition(a, dim=None, keepdim=False, dtype=None):
+        """The sum divided by the number of elements summed."""
+        _check_mean_dtype("mean", a._data, dtype)
+        dims = _all_dims(_reduce_dims(dim, a.ndim), a.ndim)
+        total = dispatch(Sum, a, dim, keepdim, dtype)
+        return total / _count(a.shape, dims)
+
+    @staticmethod
     def forward(ctx, a, dim=None, keepdim=False, dtype=None):
         _check_mean_dtype("mean", a, dtype)
         dims = _reduce_dims(dim, a.ndim)
@@ -725,6 +733,15 @@ class Var(Op):
         return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, a.dtype)
 
     @staticmethod
+    def decomposition(a, dim, correction, keepdim, take_sqrt):
+        """``sum((a - mean)^2) / (n - correction)``, square-rooted for std."""
+        dims = _all_dims(_reduce_dims(dim, a.ndim), a.ndim)
+        centred = a - a.mean(dims, keepdim=True)
+        out = (centred * centred).sum(dims, keepdim) / \
+            builtins.max(0, _count(a.shape, dims) - correction)
+        return out.sqrt() if take_sqrt else out
+
+    @staticmethod
     def forward(ctx, a, dim, correction, keepdim, take_sqrt):
         name = "std" if take_sqrt else "var"
         if not _is_float(a):
@@ -799,6 +816,21 @@ class VectorNorm(Op):
     def meta(a, ord, dim, keepdim, dtype):
         dims = _check_vector_norm(a, ord, dim)
         return _reduction_meta(a, dims, keepdim, a.dtype if dtype is None else dtype)
+
+    @staticmethod
+    def decomposition(a, ord, dim, keepdim, dtype):
+        """``sum(|a|^p)^(1/p)``, with max/min for p = +-inf and a count for p = 0."""
+        dims = _check_vector_norm(a._data, ord, dim)
+        x = (a if dtype is None else a.to(from_numpy_dtype(np.dtype(dtype)))).abs()
+        if math.isinf(ord):
+            return (amax if ord > 0 else amin)(x, () if dims is None else dims, keepdim)
+        if ord == 0:
+            return (x != 0).sum(dims, keepdim).to(x.dtype)
+        if ord == 1:
+            return x.sum(dims, keepdim)
+        if ord == 2:
+            return (x * x).sum(dims, keepdim).sqrt()
+        return (x ** ord).sum(dims, keepdim) ** (1.0 / ord)
 
     @staticmethod
     def forward(ctx, a, ord, dim, keepdim, dtype):
@@ -894,6 +926,20 @@ class Logsumexp(Op):
     @staticmethod
     def meta(a, dim, keepdim):
         return _reduction_meta(a, _reduce_dims(dim, a.ndim), keepdim, _meta.float_dtype(a.dtype))
+
+    @staticmethod
+    def decomposition(a, dim, keepdim):
+        """``m + log(sum(exp(a - m)))`` with ``m`` the max (0 where it is not finite)."""
+        if not a.is_floating_point():
+            a = a.to(from_numpy_dtype(_meta.float_dtype(a._data.dtype)))
+        dims = _all_dims(_reduce_dims(dim, a.ndim), a.ndim)
+        if a.numel():
+            m = amax(a, dims, True)
+            m = m.masked_fill(m.isfinite().logical_not(), 0)
+        else:
+            m = a.new_zeros(_keep_shape(a.shape, dims))
+        out = (a - m).exp().sum(dims, keepdim).log()
+        return out + (m if keepdim or not dims else m.squeeze(dims))
 
     @staticmethod
     def forward(ctx, a, dim, keepdim):
@@ -1140,6 +1186,18 @@ class Softmax(Op):
         return _meta.like(a, dtype)
 
     @classmethod
+    def decomposition(cls, a, dim, dtype=None):
+        """``exp(a - m) / sum(exp(a - m))`` (log: ``(a - m) - log(sum(exp(a - m)))``) with
+        ``m`` the max along ``dim``."""
+        if dtype is not None:
+            a = a.to(from_numpy_dtype(np.dtype(dtype)))
+        if not a.numel():
+            return a.clone()
+        shifted = a - amax(a, dim, True)
+        total = shifted.exp().sum(dim, True)
+        return shifted - total.log() if cls.log else shifted.exp() / total
+
+    @classmethod
     def forward(cls, ctx, a, dim, dtype=None):
         if dtype is not None:
             a = a.astype(dtype, copy=False)
@@ -1180,6 +1238,12 @@ class SoftmaxBackward(Op):
     @classmethod
     def meta(cls, g, y, dim):  # NumPy's operand order in softmax_backward_numpy
         return _meta.pointwise(g, y) if cls.log else _meta.pointwise(y, g)
+
+    @classmethod
+    def decomposition(cls, g, y, dim):
+        if cls.log:
+            return g - y.exp() * g.sum(dim, True)
+        return y * (g - (g * y).sum(dim, True))
 
     @classmethod
     def forward(cls, ctx, g, y, dim):
