@@ -1,4 +1,5 @@
-"""``torch.linalg``'s norms: vector_norm, matrix_norm and norm (which picks between them)."""
+"""``torch.linalg``'s norms (vector_norm, matrix_norm and norm, which picks between them),
+svdvals, and multi_dot (defined with the other matrix products)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from ._dispatch import Op, dispatch
 from ._tensor import Tensor
 from .ops import _meta
 from .ops._util import wrap_dim
+from .ops.linalg import multi_dot
 from .ops.reductions import _out, vector_norm
 
-__all__ = ["vector_norm", "matrix_norm", "norm", "svdvals"]
+__all__ = ["vector_norm", "matrix_norm", "norm", "svdvals", "multi_dot"]
 
 
 class _Svdvals(Op):

@@ -147,7 +147,7 @@ class _EvenShares(Op):
 
     aten = "_even_shares"
     signature = "_evenshares(Tensor a, Tensor value, int[] dims, bool nan_hits) -> Tensor"
-    kind = "reduction"
+    kind = "opaque"
     differentiable = False
 
     @staticmethod

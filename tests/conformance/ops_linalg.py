@@ -1,5 +1,5 @@
 """Conformance entries for matrix products: matmul and its 1-D/batched/broadcast cases, mm,
-bmm, mv, dot, addmm and friends, tensordot, einsum, kron, cross, trace."""
+bmm, mv, dot, addmm and friends, tensordot, einsum, kron, cross, trace, multi_dot."""
 
 from __future__ import annotations
 
@@ -99,6 +99,9 @@ OPS = [
     OpInfo("trace_int", lambda L, a: a.trace(), _pairs((((3, 3), "int32"),)), grad=False),
     OpInfo("chain_matmul", lambda L, *ms: L.chain_matmul(*ms), _pairs(
         ((2, 3), (3, 4), (4, 1)), ((2, 3), (3, 2)), ((3, 1), (1, 4), (4, 2), (2, 5)))),
+    OpInfo("linalg_multi_dot", lambda L, *ms: L.linalg.multi_dot(list(ms)), _pairs(
+        ((4,), (4, 3), (3, 2)), ((2, 3), (3, 5), (5,)), ((3,), (3,)),
+        ((2, 3), (3, 4), (4, 1), (1, 5)), ((3,), (3, 2, 2)))),
     OpInfo("einsum", lambda L, eq, *ops: L.einsum(eq, *ops), lambda dt, rng: [
         Sample((eq,) + tuple(make(s, dt, rng) for s in shapes), name=eq)
         for eq, shapes in (
