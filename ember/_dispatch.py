@@ -15,6 +15,8 @@ target, which then takes the new node as its ``grad_fn``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._dtype import bfloat16, can_cast, from_numpy_dtype
@@ -23,7 +25,7 @@ from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _make
 from .autograd.graph import Node, _SavedOutput, gradient_edge
 
-__all__ = ["Op", "dispatch", "DispatchMode"]
+__all__ = ["Op", "dispatch", "dispatch_out", "DispatchMode"]
 
 
 class _NullCtx:
@@ -185,6 +187,9 @@ def dispatch(op, *args, **kwargs):
             arrays.append(a)
     if special and op.tensor_forward:
         special = False  # a custom Function: the ops inside its forward meet these tensors
+    if requires and op.inplace and not special and STATE.grad_enabled and op.differentiable \
+            and args[0]._base is not None:
+        return _inplace_on_view(op, args, kwargs)  # in steps, each through the modes
     if special:
         handler = _subclass_handler(args)
         if handler is not None:
@@ -448,31 +453,41 @@ def _inplace(op, args, arrays, kwargs, record):
     if target.grad_fn is None and target._requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                            "operation.")
-    base = target._base
-    if base is not None:
-        if base.grad_fn is None and base._requires_grad:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
-                               "an in-place operation.")
-        geometry = _view_geometry(target, base)
     # Backward needs the value from before the write: record the op on an alias of it.
     old = _make(target._data.copy(), target._requires_grad)
     old.grad_fn, old._output_nr, old._acc = target.grad_fn, target._output_nr, target._acc
     args = (old,) + args[1:]
     arrays[0] = old._data
     node, result, raw = _record(op, args, arrays, kwargs, target=target)
-    if base is not None:
-        # torch's CopySlices: the base's graph takes the written region from the result,
-        # and the view becomes a view of the new base.
-        from .ops.shape import as_strided
-        dispatch(CopySlices.inplace_op(), base, result, *geometry)
-        fresh = as_strided(base, *geometry)
-        target.grad_fn, target._output_nr, target._requires_grad = fresh.grad_fn, 0, True
-    else:
-        _write(op, target, result._data)
-        target.grad_fn, target._output_nr, target._requires_grad = node, 0, True
+    _write(op, target, result._data)
+    target.grad_fn, target._output_nr, target._requires_grad = node, 0, True
     if node._to_save is not None:
         result._vc = target._vc
         _resolve_saved(node, args, arrays, [result], [raw])
+    return target
+
+
+def _inplace_on_view(op, args, kwargs) -> Tensor:
+    """``op`` in place on a view, recording: the graph of the view's base must take the
+    written region from the op (torch's CopySlices node). Done in steps that each go
+    through the dispatcher, so modes see a functional program: ``clone`` of the view (the
+    op's backward may need the values from before the write), the op out of place,
+    ``copy_slices_`` writing the result into the base (its new ``grad_fn``), and
+    ``as_strided``, whose node becomes the view's ``grad_fn``."""
+    target = args[0]
+    base = target._base
+    if base.grad_fn is None and base._requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
+    geometry = _view_geometry(target, base)
+    result = dispatch(op.__bases__[0], dispatch(OPS["clone"], target), *args[1:], **kwargs)
+    _check_cast(result._data.dtype, target._data.dtype)
+    if result._data.shape != target._data.shape:
+        raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
+                           f"broadcast shape {list(result._data.shape)}")
+    dispatch(CopySlices.inplace_op(), base, result, *geometry)
+    fresh = dispatch(OPS["asstrided"], base, *geometry)
+    target.grad_fn, target._output_nr, target._requires_grad = fresh.grad_fn, 0, True
     return target
 
 
@@ -489,40 +504,123 @@ def _view_geometry(view: Tensor, base: Tensor) -> tuple:
 
 
 class CopySlices(Op):
-    """``base`` with the region (size, stride, offset) replaced by ``src``: how an
-    in-place op on a view rewrites the graph of the view's base."""
+    """``input`` with the region (size, stride, storage_offset, in elements of its
+    contiguous memory) replaced by ``src``: how an in-place op on a view rewrites the graph
+    of the view's base. torch's autograd node of that name; its functional form is
+    ``aten::as_strided_scatter``. Backward reaches the view ops by name in ``OPS`` (the
+    ops layer registers them; this one cannot import it)."""
 
     name = "copy_slices"
+    aten = "as_strided_scatter"
+    signature = ("as_strided_scatter(Tensor input, Tensor src, int[] size, int[] stride, "
+                 "int storage_offset) -> Tensor")
+    kind = "opaque"
     _backward_name = "CopySlices"
 
     @staticmethod
-    def forward(ctx, base, src, size, stride, offset):
-        out = np.array(base, copy=True, order="C")
-        region = np.lib.stride_tricks.as_strided(
-            out.reshape(-1)[offset:], size, tuple(st * out.itemsize for st in stride))
-        region[...] = src
+    def meta(input, src, size, stride, storage_offset):
+        return MetaArray(input.shape, input.dtype)
+
+    @staticmethod
+    def forward(ctx, input, src, size, stride, storage_offset):
+        out = np.array(input, copy=True, order="C")
         mask = np.ones(out.shape, dtype=bool)
-        np.lib.stride_tricks.as_strided(mask.reshape(-1)[offset:], size,
-                                        tuple(st * mask.itemsize for st in stride))[...] = False
-        ctx.mask, ctx.geometry = mask, (size, stride, offset)
+        for arr, value in ((out, src), (mask, False)):
+            np.lib.stride_tricks.as_strided(arr.reshape(-1)[storage_offset:], size,
+                                            tuple(st * arr.itemsize for st in stride))[...] = value
+        ctx.mask, ctx.geometry = mask, (tuple(size), tuple(stride), storage_offset)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        from .ops.shape import as_strided
-        return g * _make(ctx.mask), as_strided(g.clone(), *ctx.geometry)
+        return g * _make(ctx.mask), dispatch(OPS["asstrided"], g.clone(), *ctx.geometry)
 
 
 def _write(op, target: Tensor, out) -> None:
+    """Write ``out`` (an op's result) into ``target`` and bump its version: the one place
+    where an op overwrites a tensor's memory (in-place ops and ``out=``)."""
     dst = target._data
-    out_dtype = out.dtype if hasattr(out, "dtype") else np.asarray(out).dtype
-    if out_dtype != dst.dtype and not can_cast(from_numpy_dtype(out_dtype),
-                                               from_numpy_dtype(dst.dtype)):
-        raise RuntimeError(f"result type {from_numpy_dtype(out_dtype).scalar_name} can't be cast "
-                           f"to the desired output type {from_numpy_dtype(dst.dtype).scalar_name}")
+    _check_cast(out.dtype if hasattr(out, "dtype") else np.asarray(out).dtype, dst.dtype)
     if np.shape(out) != dst.shape:
         raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the broadcast "
                            f"shape {list(np.shape(out))}")
-    if out is not dst:
+    if out is not dst and type(dst) is not MetaArray:
         np.copyto(dst, out, casting="unsafe")
     target._vc[0] += 1
+
+
+def _check_cast(src, dst) -> None:
+    """torch's rule for writing a result of NumPy dtype ``src`` into a tensor of ``dst``."""
+    if src != dst and not can_cast(from_numpy_dtype(src), from_numpy_dtype(dst)):
+        raise RuntimeError(f"result type {from_numpy_dtype(src).scalar_name} can't be cast to "
+                           f"the desired output type {from_numpy_dtype(dst).scalar_name}")
+
+
+def dispatch_out(op, out, *args, **kwargs):
+    """``dispatch(op, *args, **kwargs)``, written into ``out`` when it is given: the one
+    ``out=`` of every op, with torch's semantics. ``op`` is an ``Op``, or for a composite
+    the function that computes it from ``args`` (named after it in errors).
+
+    ``out`` is a Tensor, or a tuple of them for an op with several results (``sort``).
+    With grad mode on, no argument (``out`` included) may require grad: ``out=`` variants
+    are not differentiable. Each result must cast to its ``out`` (``result type Float can't
+    be cast to the desired output type Long``); ops whose torch kernels are stricter (``mm``
+    wants the same dtype) check that before calling. An ``out`` of another shape is resized,
+    with torch's deprecation warning unless it was empty. ``out`` may be an input, but not
+    overlap one partially. Returns ``out``, its version bumped.
+    """
+    is_op = isinstance(op, type) and issubclass(op, Op)
+    if out is None:
+        return dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
+    name = op.aten if is_op else op.__name__
+    outs = out if type(out) is tuple else (out,)
+    for o in outs:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(o).__name__}")
+    inputs = tuple(_tensor_args(args))
+    if STATE.grad_enabled and any(t._requires_grad for t in outs + inputs):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
+                           "automatic differentiation, but one of the arguments requires grad.")
+    for o in outs:
+        _check_no_partial_overlap(o._data, inputs)
+    result = dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
+    results = tuple(result) if isinstance(result, tuple) else (result,)
+    if len(results) != len(outs):
+        raise TypeError(f"{name}(): expected out= to be a tuple of {len(results)} Tensors")
+    for o, r in zip(outs, results):
+        src, dst = r._data, o._data
+        if (type(src) is MetaArray) != (type(dst) is MetaArray):
+            raise RuntimeError(f"Expected out tensor to have device {r.device}, but got "
+                               f"{o.device} instead")
+        _check_cast(src.dtype, dst.dtype)
+        if dst.shape != src.shape:
+            if dst.size:
+                warnings.warn(_RESIZE_MSG.format(list(dst.shape), list(src.shape)), UserWarning,
+                              stacklevel=3)
+            o._data = (MetaArray if type(dst) is MetaArray else np.empty)(src.shape, dst.dtype)
+        _write(op, o, src)
+    return out
+
+
+_RESIZE_MSG = ("An output with one or more elements was resized since it had shape {}, which "
+               "does not match the required output shape {}. This behavior is deprecated, and "
+               "in a future PyTorch release outputs will not be resized unless they have zero "
+               "elements. You can explicitly reuse an out tensor t by resizing it, inplace, to "
+               "zero elements with t.resize_(0).")
+
+
+def _check_no_partial_overlap(dst, inputs) -> None:
+    """torch refuses an ``out`` that shares only part of its memory with an input (the same
+    memory entirely is fine); like torch it decides this for dense layouts only."""
+    for t in inputs:
+        src = t._data
+        if type(src) is MetaArray or type(dst) is MetaArray or not np.may_share_memory(src, dst):
+            continue
+        if not (src.flags.c_contiguous and dst.flags.c_contiguous):
+            continue
+        same = (src.__array_interface__["data"][0] == dst.__array_interface__["data"][0]
+                and src.nbytes == dst.nbytes)
+        if not same:
+            raise RuntimeError("unsupported operation: some elements of the input tensor and the "
+                               "written-to tensor refer to a single memory location. Please "
+                               "clone() the tensor before performing the operation.")

@@ -6,7 +6,7 @@ gradients reach the leaves through the in-place op's node."""
 
 from __future__ import annotations
 
-from tests.conformance.harness import FLOAT_DTYPES, OpInfo
+from tests.conformance.harness import FLOAT_DTYPES, OpInfo, Sample, make
 from tests.conformance.ops_elementwise import _binary, _divisor, _unary
 
 DTYPES = FLOAT_DTYPES + ("int64",)
@@ -24,6 +24,26 @@ def _unary_inplace(name, low=-2.0, high=2.0, **kw):
 def _binary_inplace(name, samples=None, low=-2.0, high=2.0, **kw):
     samples = samples or (lambda dt, rng: _binary(dt, rng, low, high))
     return OpInfo(f"inplace_{name}", _method(name), samples, dtypes=DTYPES, **kw)
+
+
+def _on_view_of_nonleaf(index, method):
+    """``method`` in place on ``y[index]`` where ``y = a * 1`` is not a leaf: the written
+    region's gradient comes from the in-place op, the rest of ``y``'s from ``a`` (torch's
+    CopySlices node on the base)."""
+    def fn(L, a, b):
+        y = a * 1
+        getattr(y[index], method)(b)
+        return y
+    return fn
+
+
+def _view_samples(dt, rng):
+    return [Sample((make((3, 4), dt, rng), make((2, 4), dt, rng))),
+            Sample((make((3, 4), dt, rng), make((4,), dt, rng)), name="broadcast")]
+
+
+def _column_samples(dt, rng):
+    return [Sample((make((3, 4), dt, rng), make((3, 2), dt, rng)))]
 
 
 _POSITIVE = dict(low=0.1, high=3.0)
@@ -53,4 +73,8 @@ OPS = [
     *(_binary_inplace(n, grad=False) for n in (
         "eq_", "ne_", "lt_", "le_", "gt_", "ge_", "logical_and_", "logical_or_",
         "logical_xor_")),
+    OpInfo("inplace_mul_on_row_view_of_nonleaf", _on_view_of_nonleaf(slice(1, None), "mul_"),
+           _view_samples),
+    OpInfo("inplace_add_on_column_view_of_nonleaf",
+           _on_view_of_nonleaf((slice(None), slice(1, 3)), "add_"), _column_samples),
 ]
