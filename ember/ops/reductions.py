@@ -384,11 +384,18 @@ class Prod(Op):
         if not a.ndim:  # the identity, as torch (so inf or NaN pass the gradient through)
             return g
         g = _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
-        if not np.any(a._data == 0):
+        if not _has_zeros(a):
             return g * _expand_back(out, ctx.shape, ctx.dims, ctx.keepdim) / a
         if len(ctx.dims) == 1:
             return g * _prod_of_others(a, ctx.dims[0])
         return g * _prod_of_others(a.reshape(-1), 0).reshape(ctx.shape)
+
+
+def _has_zeros(a: Tensor) -> bool:
+    """Whether ``a`` has a zero: prod and cumprod pick their gradient formula on it (the
+    quotient ``out / a`` when there are none), as torch does; computed with ops, so modes
+    see the data-dependent choice."""
+    return bool((a == 0).any())
 
 
 def _prod_of_others(a: Tensor, dim: int) -> Tensor:
@@ -1039,7 +1046,7 @@ class Cumprod(Op):
         d = ctx.dim
         if not a.ndim:
             return g
-        if not np.any(a._data == 0):  # a data-dependent choice of formula, as torch's
+        if not _has_zeros(a):
             return dispatch(Cumsum, g * out, d, None, True) / a
         # d out_k / d a_i = prod_{j <= k, j != i} a_j for k >= i: row i of an n x n scan of
         # a with a_i replaced by one (no division, so zeros are fine; used only with zeros)
