@@ -36,7 +36,15 @@ from ._dtype import dtype as _dtype_cls
 from ._meta import MetaArray
 from ._tensor import Tensor, _make, tensor_method
 from .ops import _meta
-from .ops.creation import Factory, _out_dtype, _parse_size, _result, _size_arg, run_factory
+from .ops.creation import (
+    Factory,
+    _like,
+    _out_dtype,
+    _parse_size,
+    _result,
+    _size_arg,
+    run_factory,
+)
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "fork_rng", "rand", "randn", "randint", "randperm",
@@ -339,37 +347,86 @@ def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None =
     return _result(run_factory(Randperm, device, n, dt.np, generator), requires_grad, out)
 
 
-def _like_factory(op, input: Tensor, dtype, device, requires_grad, generator, *params) -> Tensor:
-    """``op`` in the shape of ``input``, on ``device`` (default: input's)."""
-    if device is not None:
-        check_device(device)
-    dt = (dtype or input.dtype).np
-    return _result(run_factory(op, input.device if device is None else device,
-                               input._data.shape, dt, generator, *params), requires_grad)
+def _in_layout(like: np.ndarray, make) -> np.ndarray:
+    """``make(shape)`` (a new C-ordered array) with its axes laid out as ``like``'s, as
+    torch lays out ``*_like`` results (``preserve_format``): drawn in ``like``'s memory
+    order, then viewed in its axis order."""
+    if like.flags.c_contiguous:
+        return make(like.shape)
+    strides = _meta.like(like).strides
+    order = sorted(range(like.ndim), key=lambda i: -strides[i])  # outermost axis first
+    return make(tuple(like.shape[i] for i in order)).transpose(np.argsort(order))
+
+
+class _RandomLike(Factory):
+    """Random draws in the shape and layout of ``input`` (its metadata only is read)."""
+
+    abstract = True
+    kind = "random"
+
+    @staticmethod
+    def meta(input, generator, *params_and_dtype):
+        return _meta.like(input, params_and_dtype[-1])
+
+
+class RandLike(_RandomLike):
+    name = "rand_like"
+    signature = "rand_like(Tensor input, Generator? generator, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, input, generator, dtype):
+        rng = _np_generator(generator)
+        return _in_layout(input, lambda shape: _uniform(rng, shape, dtype))
+
+
+class RandnLike(_RandomLike):
+    name = "randn_like"
+    signature = "randn_like(Tensor input, Generator? generator, dtype dtype) -> Tensor"
+
+    @staticmethod
+    def forward(ctx, input, generator, dtype):
+        rng = _np_generator(generator)
+        return _in_layout(input, lambda shape: _normal(rng, shape, dtype))
+
+
+class RandintLike(_RandomLike):
+    name = "randint_like"
+    signature = ("randint_like.low_dtype(Tensor input, Generator? generator, int low, int high, "
+                 "dtype dtype) -> Tensor")
+
+    @staticmethod
+    def forward(ctx, input, generator, low, high, dtype):
+        rng = _np_generator(generator)
+        return _in_layout(input, lambda shape: _integers(rng, low, high, shape, dtype))
+
+    @staticmethod
+    def meta(input, generator, low, high, dtype):
+        _check_integer_bounds(low, high, dtype)
+        return _meta.like(input, dtype)
 
 
 def rand_like(input: Tensor, *, generator: Generator | None = None,
               dtype: _dtype_cls | None = None, layout=None, device=None,
               requires_grad: bool = False, memory_format=None) -> Tensor:
-    """``rand`` in the shape (and dtype) of ``input``."""
-    return _like_factory(Rand, input, dtype, device, requires_grad, generator)
+    """``rand`` in the shape, layout (and dtype) of ``input``."""
+    return _like(RandLike, input, dtype, requires_grad, device, generator)
 
 
 def randn_like(input: Tensor, *, generator: Generator | None = None,
                dtype: _dtype_cls | None = None, layout=None, device=None,
                requires_grad: bool = False, memory_format=None) -> Tensor:
-    """``randn`` in the shape (and dtype) of ``input``."""
-    return _like_factory(Randn, input, dtype, device, requires_grad, generator)
+    """``randn`` in the shape, layout (and dtype) of ``input``."""
+    return _like(RandnLike, input, dtype, requires_grad, device, generator)
 
 
 def randint_like(input: Tensor, low=0, high=None, *, generator: Generator | None = None,
                  dtype: _dtype_cls | None = None, layout=None, device=None,
                  requires_grad: bool = False, memory_format=None) -> Tensor:
-    """``randint`` in the shape (and dtype) of ``input``: ``randint_like(x, 10)``."""
+    """``randint`` in the shape, layout (and dtype) of ``input``: ``randint_like(x, 10)``."""
     if high is None:
         low, high = 0, low
-    return _like_factory(Randint, input, dtype, device, requires_grad, generator,
-                         builtins.int(low), builtins.int(high))
+    return _like(RandintLike, input, dtype, requires_grad, device, generator, builtins.int(low),
+                 builtins.int(high))
 
 
 # ---- sampling ops with tensor parameters ----------------------------------------------------
