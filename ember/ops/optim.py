@@ -1,6 +1,6 @@
 """The optimizers' update steps as ops: one in-place op per parameter and step.
 
-``torch.optim``'s algorithms call these (``ember/optim``), as torch's fused optimizers call
+The optimizers of ``ember.optim`` call these, as torch's fused optimizers call
 ``_fused_adam_``/``_fused_sgd_``: ``dispatch(Step.inplace_op(), param, param.grad, *state,
 **hyperparameters)``. Modes see every update, and the dispatcher's in-place path bumps the
 parameter's version counter. The math of each step is one function over NumPy arrays
@@ -109,12 +109,12 @@ class FusedAdam(OptimizerStep):
     @classmethod
     def forward(cls, ctx, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, state_step, *, lr,
                 beta1, beta2, eps, weight_decay, maximize):
-        _kernels = _fused_kernels()
+        kernels = _fused_kernels()
         arrays = (*map(_real, (param, grad, exp_avg, exp_avg_sq)),
                   None if max_exp_avg_sq is None else _real(max_exp_avg_sq))
-        update = _kernels.adam if _kernels.fusable(*arrays) else _adam
-        if update is _kernels.adam:
-            arrays = tuple(map(_kernels.flat, arrays))
+        update = _adam
+        if kernels.fusable(*arrays):
+            update, arrays = kernels.adam, tuple(map(kernels.flat, arrays))
         update(*arrays, step=_next_step(state_step), lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                weight_decay=weight_decay, maximize=maximize,
                decoupled_weight_decay=cls.decoupled_weight_decay)
