@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("conversion", "creation", "elementwise", "linalg", "reductions", "shape", "indexing",
+MODULES = ("conversion", "creation", "elementwise", "arithmetic", "comparison", "activations",
+           "linalg", "reductions", "shape", "indexing",
            "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
            "optim")
 
