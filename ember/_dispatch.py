@@ -515,7 +515,7 @@ class CopySlices(Op):
     signature = ("as_strided_scatter(Tensor input, Tensor src, int[] size, int[] stride, "
                  "int storage_offset) -> Tensor")
     kind = "opaque"
-    _backward_name = "CopySlices"
+    _backward_name = "torch::autograd::CopySlices"  # node.name(), as torch names it
 
     @staticmethod
     def meta(input, src, size, stride, storage_offset):
@@ -564,15 +564,16 @@ def dispatch_out(op, out, *args, **kwargs):
     ``out`` is a Tensor, or a tuple of them for an op with several results (``sort``).
     With grad mode on, no argument (``out`` included) may require grad: ``out=`` variants
     are not differentiable. Each result must cast to its ``out`` (``result type Float can't
-    be cast to the desired output type Long``); ops whose torch kernels are stricter (``mm``
-    wants the same dtype) check that before calling. An ``out`` of another shape is resized,
+    be cast to the desired output type Long``); matmul-kind ops want the same dtype, as
+    torch's; ops with other rules of their own check them before calling. An ``out`` of
+    another shape is resized,
     with torch's deprecation warning unless it was empty. ``out`` may be an input, but not
     overlap one partially. Returns ``out``, its version bumped.
     """
     is_op = isinstance(op, type) and issubclass(op, Op)
     if out is None:
         return dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
-    name = op.aten if is_op else op.__name__
+    name, op_kind = (op.aten, op.kind) if is_op else (op.__name__, None)
     outs = out if type(out) is tuple else (out,)
     for o in outs:
         if not isinstance(o, Tensor):
@@ -592,6 +593,9 @@ def dispatch_out(op, out, *args, **kwargs):
         if (type(src) is MetaArray) != (type(dst) is MetaArray):
             raise RuntimeError(f"Expected out tensor to have device {r.device}, but got "
                                f"{o.device} instead")
+        if op_kind == "matmul" and src.dtype != dst.dtype:
+            raise RuntimeError(f"Expected out tensor to have dtype {_c_name(src.dtype)}, but got "
+                               f"{_c_name(dst.dtype)} instead")
         _check_cast(src.dtype, dst.dtype)
         if dst.shape != src.shape:
             if dst.size:
@@ -601,6 +605,17 @@ def dispatch_out(op, out, *args, **kwargs):
         _write(op, o, src)
     return out
 
+
+def _c_name(np_dtype) -> str:
+    """The C++ type name torch's "Expected out tensor to have dtype ..." message uses."""
+    name = from_numpy_dtype(np_dtype).scalar_name
+    return _C_NAMES.get(name, name)
+
+
+_C_NAMES = {"Float": "float", "Double": "double", "Half": "c10::Half",
+            "BFloat16": "c10::BFloat16", "Long": "long int", "Int": "int", "Short": "short int",
+            "Char": "signed char", "Byte": "unsigned char", "Bool": "bool",
+            "ComplexFloat": "c10::complex<float>", "ComplexDouble": "c10::complex<double>"}
 
 _RESIZE_MSG = ("An output with one or more elements was resized since it had shape {}, which "
                "does not match the required output shape {}. This behavior is deprecated, and "
