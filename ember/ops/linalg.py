@@ -184,9 +184,6 @@ class Matmul(Op):
 
 def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     require_tensors("matmul", input=input, other=other)
-    if isinstance(out, Tensor) and out._data.dtype != input._data.dtype:  # torch: no casting
-        raise RuntimeError(f"Expected out tensor to have dtype {_c_name(input._data)}, but got "
-                           f"{_c_name(out._data)} instead")
     return dispatch_out(Matmul, out, input, other)
 
 
