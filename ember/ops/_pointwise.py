@@ -15,6 +15,7 @@ The ops live in ``arithmetic`` (arithmetic and math functions, clamp, where, fil
 from __future__ import annotations
 
 import builtins
+import sys
 
 import numpy as np
 
@@ -218,15 +219,19 @@ class _Unary(Op):
         return cls.gradient(g, x, out, *ctx.params)
 
 
-def _class_name(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+def _op_class(name: str, template: type[Op], attrs: dict) -> type[Op]:
+    """A subclass of ``template`` for torch's op ``name`` (``leaky_relu`` -> ``LeakyRelu``),
+    belonging to the module that calls the factory (as ``namedtuple`` does)."""
+    module = sys._getframe(2).f_globals["__name__"]
+    cls_name = "".join(part.capitalize() for part in name.split("_"))
+    return type(cls_name, (template,), {"name": name, "__module__": module, **attrs})
 
 
 def _unary(name: str, kernel, gradient=None, saves: str = "x", ints: str = "float",
            params: str = ""):
     """A ``_Unary`` op class for torch's op ``name`` (``leaky_relu`` -> ``LeakyRelu``)."""
-    return type(_class_name(name), (_Unary,), {
-        "name": name, "kernel": staticmethod(kernel), "saves": saves, "ints": ints,
+    return _op_class(name, _Unary, {
+        "kernel": staticmethod(kernel), "saves": saves, "ints": ints,
         "params": params, "gradient": None if gradient is None else staticmethod(gradient)})
 
 
@@ -326,8 +331,8 @@ class _NoGradUnary(_NoGrad):
 
 
 def _nograd(name: str, kernel, meta_rule, unary: bool = False) -> type[Op]:
-    return type(_class_name(name), (_NoGradUnary if unary else _NoGrad,), {
-        "name": name, "kernel": staticmethod(kernel), "meta_rule": staticmethod(meta_rule)})
+    return _op_class(name, _NoGradUnary if unary else _NoGrad, {
+        "kernel": staticmethod(kernel), "meta_rule": staticmethod(meta_rule)})
 
 
 def _fusable(*arrays) -> bool:
@@ -398,8 +403,8 @@ class _ActivationBackward(Op):
 
 def _backward_op(name: str, kernel, curvature=None, params: str = "", fused=None):
     """An ``_ActivationBackward`` op class for torch's op ``name``."""
-    return type(_class_name(name), (_ActivationBackward,), {
-        "name": name, "kernel": staticmethod(kernel), "params": params,
+    return _op_class(name, _ActivationBackward, {
+        "kernel": staticmethod(kernel), "params": params,
         "curvature": None if curvature is None else staticmethod(curvature),
         "fused": None if fused is None else staticmethod(fused)})
 
