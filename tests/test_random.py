@@ -142,6 +142,15 @@ SHAPES = [
     lambda L: L.ones(2, dtype=L.float16).normal_(),
     lambda L: L.ones(2, dtype=L.bfloat16).uniform_(),
     lambda L: L.ones(2, dtype=L.float64).log_normal_(), lambda L: L.ones(2).cauchy_(),
+    # empty tensors: parameters are checked, the kernels' dtype checks mostly are not
+    lambda L: L.ones(0, dtype=L.int64).uniform_(), lambda L: L.ones(0).normal_(0, -1),
+    lambda L: L.ones(0, dtype=L.int64).normal_(), lambda L: L.ones(0, dtype=L.int64).cauchy_(),
+    lambda L: L.ones(0, dtype=L.bool).geometric_(2.0),
+    lambda L: L.ones(0, dtype=L.bool).geometric_(0.5),
+    lambda L: L.ones(0, dtype=L.int64).log_normal_(), lambda L: L.ones(0).random_(3, 1),
+    lambda L: L.ones(0, dtype=L.uint8).random_(0, 300),
+    lambda L: L.ones(0, dtype=L.int64).exponential_(),
+    lambda L: L.ones(2, dtype=L.int64).cauchy_(0.0, -1.0),
 ]
 
 
@@ -160,6 +169,18 @@ def test_dtypes_shapes_errors(i):
     assert tuple(e.shape) == tuple(t.shape)
     assert str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
     assert e.requires_grad == t.requires_grad
+
+
+@pytest.mark.parametrize("sample", [
+    lambda L, x: L.rand_like(x), lambda L, x: L.randn_like(x, dtype=L.float64),
+    lambda L, x: L.randint_like(x, 7), lambda L, x: L.rand_like(x[:, ::2]),
+    lambda L, x: L.randn_like(x.unsqueeze(1)),
+], ids=["rand_like", "randn_like", "randint_like", "strided", "size-1 dim"])
+def test_like_samplers_keep_the_input_layout_like_torch(sample):
+    """torch's ``*_like`` samplers lay their result out as the input (preserve_format)."""
+    t = sample(torch, torch.zeros(4, 6).t())
+    e = sample(ember, ember.zeros(4, 6).t())
+    assert (tuple(e.shape), e.stride()) == (tuple(t.shape), t.stride())
 
 
 def test_sampling_ops_have_zero_gradients_like_torch():
