@@ -1,7 +1,8 @@
 """Differential fuzzing of indexing and shape ops against torch with hypothesis: random tensors
 (1-4 dims, sizes 0-5, several dtypes, sometimes non-contiguous) and random keys or arguments.
 Values, shapes, dtypes, view-ness, strides of views, gradients (float64) and exception types
-must all match torch's."""
+must all match torch's. The same ops on meta tensors (no data) must give the real results'
+shapes, dtypes and strides."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ember
+from ember.ops._meta import DynamicOutputShapeError
 
 # Fixed examples by default; FUZZ_N=5000 runs a longer, random campaign.
 _N = os.environ.get("FUZZ_N")
@@ -70,6 +72,25 @@ def _same_grad(e, t) -> None:
     assert (e.grad is None) == (t.grad is None)
     if t.grad is not None:
         np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+
+
+def _same_on_meta(fn, x, real) -> None:
+    """``fn`` on a meta tensor laid out as ``x`` gives ``real``'s (ember's result on ``x``)
+    shapes, dtypes and strides on dims of size > 1, computing nothing; shapes that depend on
+    values (boolean masks) are refused with DynamicOutputShapeError."""
+    try:
+        out = fn(x.detach().to("meta"))
+    except DynamicOutputShapeError:
+        return
+    metas = list(out) if isinstance(out, (tuple, list)) else [out]
+    reals = list(real) if isinstance(real, (tuple, list)) else [real]
+    assert len(metas) == len(reals)
+    for m, r in zip(metas, reals):
+        assert m.device.type == "meta"
+        assert tuple(m.shape) == tuple(r.shape) and m.dtype == r.dtype
+        if r.numel():
+            assert all(n == 1 or a == b for n, a, b in zip(r.shape, m.stride(), r.stride())), \
+                f"meta strides {m.stride()} != real {r.stride()} (shape {tuple(r.shape)})"
 
 
 def _both(fn_e, fn_t):
@@ -141,12 +162,12 @@ def keys(draw, shape: tuple):
     return parts, as_tuple
 
 
-def _key(lib, parts, as_tuple):
+def _key(lib, parts, as_tuple, device: str = "cpu"):
     def conv(p):
         if isinstance(p, tuple) and p[0] == "idx":
-            return p[1].tolist() if p[2] else lib.from_numpy(p[1].copy())
+            return p[1].tolist() if p[2] else lib.from_numpy(p[1].copy()).to(device)
         if isinstance(p, tuple):
-            return lib.from_numpy(p[1].copy())
+            return lib.from_numpy(p[1].copy()).to(device)
         return p
     out = [conv(p) for p in parts]
     return tuple(out) if as_tuple else out[0]
@@ -165,6 +186,10 @@ def test_getitem(data):
     _same(r, tr, geometry=shared)  # strides are defined for views only
     if tr.numel() and tx.numel():
         assert _shares(r, x) == shared
+    # (an index list is a CPU tensor; a 0-d index tensor's value selects, as in torch)
+    if not any(isinstance(p, tuple) and p[0] == "idx" and (p[2] or not p[1].ndim)
+               for p in parts):
+        _same_on_meta(lambda m: m[_key(ember, parts, as_tuple, "meta")], x, r)
 
 
 @given(st.data())
@@ -397,6 +422,7 @@ def test_shape_ops(data):
     if tr is None:
         return
     _compare(r, tr, x, tx)
+    _same_on_meta(lambda m: fn(ember, m), x, r)
     outs = tr if isinstance(tr, (tuple, list)) else [tr]
     if arr.dtype == np.float64 and outs:
         ws = [_array(data.draw, tuple(o.shape), np.float64) for o in outs]
@@ -421,9 +447,12 @@ def test_gather_scatter_add(data):
     x, tx = _pair(arr, transposed=data.draw(st.booleans()), grad=grad)
     s, ts = _pair(src, grad=grad)
     i, ti = _pair(idx)
-    _same(ember.gather(x, d, i), torch.gather(tx, d, ti))
+    gathered = ember.gather(x, d, i)
+    _same(gathered, torch.gather(tx, d, ti))
+    _same_on_meta(lambda m: ember.gather(m, d, i.to("meta")), x, gathered)
     r, tr = ember.scatter_add(x, d, i, s), torch.scatter_add(tx, d, ti, ts)
     _same(r, tr)
+    _same_on_meta(lambda m: ember.scatter_add(m, d, i.to("meta"), s.detach().to("meta")), x, r)
     if grad:
         w = _array(data.draw, arr.shape, np.float64)
         (tr * torch.from_numpy(w)).sum().backward()
@@ -443,6 +472,7 @@ def test_sort_topk(data):
     # Ties make indices ambiguous: compare values, and check indices point at those values.
     (v, i), (tv, _) = ember.sort(x, d, descending=desc), torch.sort(tx, d, descending=desc)
     _same(v, tv)
+    _same_on_meta(lambda m: ember.sort(m, d, descending=desc), x, (v, i))
     np.testing.assert_array_equal(np.take_along_axis(arr, i.numpy(), axis=d), tv.numpy())
     # A stable sort has unambiguous indices.
     _same(ember.sort(x, dim=d, descending=desc, stable=True).indices,
@@ -453,5 +483,6 @@ def test_sort_topk(data):
                       lambda: torch.topk(tx, k, d, largest=largest))
     if tres is not None:
         _same(res.values, tres.values)
+        _same_on_meta(lambda m: ember.topk(m, k, d, largest=largest), x, res)
         np.testing.assert_array_equal(
             np.take_along_axis(arr, res.indices.numpy(), axis=d), tres.values.numpy())

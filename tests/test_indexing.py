@@ -165,6 +165,79 @@ def test_index_tensors_are_seen_by_modes():
     assert name == "index" and args[0] is x and args[-1] is idx
 
 
+class _OpNames(DispatchMode):
+    """The names of the ops dispatched while active."""
+
+    def __init__(self):
+        self.names = []
+
+    def __ember_dispatch__(self, op, args, kwargs):
+        self.names.append(op.name)
+        return op.apply(*args, **kwargs)
+
+
+def _i(*values):
+    return ember.tensor(list(values))
+
+
+# (name, fn(x) on a 3x4 float64 tensor, the ops its backward dispatches)
+BACKWARDS = [
+    ("getitem_basic", lambda x: x[1:, None, ::2], ["view_scatter"]),
+    ("getitem_advanced", lambda x: x[_i(0, 2, 0)], ["index_scatter"]),
+    ("getitem_mask", lambda x: x[x > 3], ["index_scatter"]),
+    ("gather", lambda x: x.gather(1, _i([0, 0], [1, 3], [2, 2])), ["index_scatter"]),
+    ("index_select", lambda x: x.index_select(1, _i(3, 0, 3)), ["index_scatter"]),
+    ("sort", lambda x: x.sort(1).values, ["index_scatter"]),
+    ("topk", lambda x: x.topk(2).values, ["index_scatter"]),
+    ("kthvalue", lambda x: x.kthvalue(2, 0).values, ["index_scatter"]),
+    ("narrow", lambda x: x.narrow(1, 1, 2), ["view_scatter"]),
+    ("select", lambda x: x.select(0, 1), ["view_scatter"]),
+    ("diagonal", lambda x: x.diagonal(1), ["view_scatter"]),
+    ("unfold", lambda x: x.unfold(1, 2, 1), ["index_scatter"]),
+    ("as_strided", lambda x: x.as_strided((2, 2), (1, 1)), ["index_scatter"]),
+    ("cat", lambda x: ember.cat([x, ember.zeros(1, 4)]), ["splitwithsizes"]),
+    ("stack", lambda x: ember.stack([x, ember.zeros(3, 4)]), ["unbind"]),
+    ("flip", lambda x: x.flip(0), ["flip"]),
+    ("roll", lambda x: x.roll(1, 0), ["roll"]),
+    ("tril", lambda x: x.tril(), ["tril"]),
+    ("masked_fill", lambda x: x.masked_fill(_i(True, False, True, False), 0.0), ["maskedfill"]),
+    ("index_put", lambda x: x.index_put((_i(0, 2),), ember.ones(4).double()), ["indexput"]),
+    ("permute", lambda x: x.permute(1, 0), ["permute"]),
+    ("reshape", lambda x: x.reshape(4, 3), ["reshape"]),
+    ("unsqueeze", lambda x: x.unsqueeze(1), ["squeeze"]),
+    ("diag_embed", lambda x: ember.diag_embed(x), ["diagonal"]),
+]
+
+
+def _backward_ops(fn, create_graph: bool) -> list:
+    x = ember.from_numpy(np.arange(1.0, 13.0).reshape(3, 4)).requires_grad_()
+    y = fn(x)
+    g = ember.ones_like(y)
+    with _OpNames() as mode:
+        ember.autograd.grad(y, x, g, create_graph=create_graph)
+    return mode.names
+
+
+@pytest.mark.parametrize("name,fn,ops", BACKWARDS, ids=[b[0] for b in BACKWARDS])
+def test_backward_is_one_op_seen_alike_with_and_without_create_graph(name, fn, ops):
+    """Backward rules are written in ember ops: a mode sees the same ops whether or not the
+    backward records a graph, and a gather's or a view's backward is one op."""
+    assert _backward_ops(fn, create_graph=False) == ops
+    assert _backward_ops(fn, create_graph=True) == ops
+
+
+@pytest.mark.parametrize("fn", [lambda L, x: x.nonzero(), lambda L, x: L.unique(x),
+                                lambda L, x: x[x > 0], lambda L, x: x.masked_select(x > 0)],
+                         ids=["nonzero", "unique", "mask", "masked_select"])
+def test_value_dependent_shapes_are_refused_on_meta_tensors(fn):
+    """A meta tensor has no values, so ops whose result's shape depends on them raise a
+    NotImplementedError, as torch's meta kernels do."""
+    with pytest.raises(NotImplementedError):
+        fn(torch, torch.empty(3, 4, device="meta"))
+    with pytest.raises(NotImplementedError):
+        fn(ember, ember.empty(3, 4, device="meta"))
+
+
 def test_sort_topk_kthvalue_return_named_tuples():
     x = ember.tensor([[3.0, 1.0, 2.0]])
     for result in (x.sort(), ember.topk(x, 2), x.kthvalue(2)):

@@ -79,6 +79,18 @@ def test_view_geometry_matches_torch(name, fn):
 
 
 @pytest.mark.parametrize("name,fn", VIEWS, ids=[v[0] for v in VIEWS])
+def test_view_of_meta_tensor_matches_torch(name, fn):
+    """A view of a meta tensor (no storage: the op's meta function alone) has the shape and
+    strides of torch's view of a real tensor."""
+    x, tx = _pair()
+    v, tv = fn(ember, x.to("meta")), fn(torch, tx)
+    assert v.device.type == "meta"
+    assert tuple(v.shape) == tuple(tv.shape)
+    assert v.stride() == tv.stride()
+    assert v.is_contiguous() == tv.is_contiguous()
+
+
+@pytest.mark.parametrize("name,fn", VIEWS, ids=[v[0] for v in VIEWS])
 def test_write_through_view(name, fn):
     x, tx = _pair()
     v, tv = fn(ember, x), fn(torch, tx)

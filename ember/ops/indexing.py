@@ -63,6 +63,8 @@ def _prepare_key(key) -> tuple[tuple, list[Tensor]]:
         if isinstance(k, Tensor):
             arr = k._data
             if arr.ndim == 0 and arr.dtype.kind == "i":  # torch selects, as for an int
+                if type(arr) is MetaArray:
+                    raise RuntimeError("Tensor.item() cannot be called on meta tensors")
                 spec.append(int(arr))
                 continue
         elif isinstance(k, (list, np.ndarray)):
@@ -1159,6 +1161,7 @@ class Sort(Op):
         elif a.ndim == 0:
             values, idx = values.reshape(()), idx.reshape(())
         ctx.shape, ctx.dim, ctx.indices, ctx.squeeze = a.shape, dim, idx, squeeze
+        ctx.set_materialize_grads(False)  # the indices get no gradient: build no zeros
         return values, idx.astype(np.int64, copy=False)
 
     @staticmethod
