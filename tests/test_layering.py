@@ -37,10 +37,13 @@ PACKAGE = ROOT / "ember"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("ember._dtype", "ember._state", "ember._meta", "ember._schema", "ember._device",
               "ember._threads")),
+    # the Tensor, and its printing
     ("tensor", ("ember._tensor", "ember._formatting")),
+    # the graph and engine, and the modes they read (grad mode, anomaly detection)
     ("autograd graph", ("ember.autograd.graph", "ember.autograd.grad_mode",
                         "ember.autograd.anomaly_mode")),
     ("dispatch", ("ember._dispatch",)),
+    # every op: ember/ops/*, and the namespaces that define ops (torch.random, torch.linalg)
     ("ops", ("ember.ops", "ember.random", "ember.linalg")),
 ]
 TOP = "rest"
