@@ -62,3 +62,16 @@ def test_kernels_take_strided_and_empty_arrays():
     x = np.linspace(-2, 2, 24).reshape(4, 6)[:, ::2]
     np.testing.assert_allclose(kernels.erf(x), _erf_ref(x), rtol=1e-15)
     assert kernels.erfinv(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_approximations_against_libm():
+    """The float32 helpers of ``_kernels_math``, evaluated in float64, over their whole
+    range."""
+    from ember.ops import _kernels_math as M
+    x = np.linspace(-12, 12, 200001)
+    rel = lambda a, b: np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))  # noqa: E731
+    assert rel(np.array([M.erf_approx(v) for v in x[::7]]), _erf_ref(x[::7])) < 1e-7
+    assert rel(np.array([M.tanh_approx(v) for v in x[::7]]), np.tanh(x[::7])) < 1e-7
+    y = np.linspace(-100, 80, 20001)
+    assert rel(np.array([M.exp_approx(v) for v in y]), np.exp(y)) < 1e-8
+    assert M.exp_approx(200.0) == np.inf and M.exp_approx(-200.0) == 0.0
