@@ -43,7 +43,7 @@ from .ops.creation import (
     _parse_size,
     _result,
     _size_arg,
-    run_factory,
+    factory_result,
 )
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed",
@@ -277,7 +277,7 @@ def _factory(op, args, size, name, dtype, out, device, requires_grad, generator)
     check_device(device)
     shape = _size_arg(args, size, name)
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(run_factory(op, device, shape, dt.np, generator), requires_grad, out)
+    return factory_result(op, device, out, requires_grad, shape, dt.np, generator)
 
 
 def rand(*args, size=None, generator: Generator | None = None, out: Tensor | None = None,
@@ -333,8 +333,8 @@ def randint(low=0, high=None, size=None, *, generator: Generator | None = None,
     check_device(device)
     shape = _parse_size((size,), "randint")
     dt = _out_dtype(dtype, out, int64)
-    return _result(run_factory(Randint, device, shape, dt.np, generator, builtins.int(low),
-                               builtins.int(high)), requires_grad, out)
+    return factory_result(Randint, device, out, requires_grad, shape, dt.np, generator,
+                          builtins.int(low), builtins.int(high))
 
 
 def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None = None,
@@ -344,7 +344,7 @@ def randperm(n: int, *, generator: Generator | None = None, out: Tensor | None =
     check_device(device)
     _parse_size((n,), "randperm")
     dt = _out_dtype(dtype, out, int64)
-    return _result(run_factory(Randperm, device, n, dt.np, generator), requires_grad, out)
+    return factory_result(Randperm, device, out, requires_grad, n, dt.np, generator)
 
 
 def _in_layout(like: np.ndarray, make) -> np.ndarray:
@@ -517,8 +517,10 @@ def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
     check_device(device)
     shape = _size_arg((), size, "normal")
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(run_factory(NormalFloat, device or CPU, mean, std, shape, dt.np, generator),
-                   requires_grad, out)
+    if device is None and out is None:
+        device = CPU  # not one of the constructors that follow the default device
+    return factory_result(NormalFloat, device, out, requires_grad, mean, std, shape, dt.np,
+                          generator)
 
 
 class Bernoulli(Op):

@@ -86,6 +86,29 @@ def test_default_device_follows_torch(name):
     assert not make(ember, None).is_meta
 
 
+@pytest.mark.parametrize("make", [
+    lambda L, out: L.zeros(2, out=out), lambda L, out: L.arange(5, out=out),
+    lambda L, out: L.rand(2, 2, out=out), lambda L, out: L.eye(3, out=out),
+    lambda L, out: L.normal(0.0, 1.0, (4,), out=out),
+    lambda L, out: L.zeros(2, out=out, device="meta"),
+], ids=["zeros", "arange", "rand", "eye", "normal", "device-meta"])
+@pytest.mark.parametrize("where", ["meta", "cpu"])
+def test_factories_write_out_on_its_device(make, where):
+    """With ``out=`` a factory runs on out's device; another explicit ``device`` fails."""
+    def run(L):
+        out = L.empty(3, device=where)
+        try:
+            return make(L, out), out
+        except RuntimeError as exc:
+            return exc, out
+    (t, t_out), (e, e_out) = run(torch), run(ember)
+    if isinstance(t, Exception):
+        assert isinstance(e, RuntimeError) and str(e) == str(t)
+        return
+    assert t is t_out and e is e_out and e.is_meta == t.is_meta
+    assert (tuple(e.shape), str(e.dtype)[6:]) == (tuple(t.shape), str(t.dtype)[6:])
+
+
 def test_factories_allocate_nothing():
     """A 64 GB tensor on the meta device is metadata only."""
     t = ember.empty(1 << 34, dtype=ember.float32, device="meta")

@@ -193,7 +193,7 @@ def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
 
 
 def _result_meta(src, out: Tensor) -> Tensor:
-    """A factory's meta result written into ``out``: only its shape changes."""
+    """A meta result written into ``out``: only out's shape changes."""
     if type(src) is not MetaArray or not out.is_meta:
         raise RuntimeError(f"Expected out tensor to have device {out.device}, but got "
                            f"{'meta' if type(src) is MetaArray else 'cpu'} instead")
@@ -216,13 +216,24 @@ class Factory(Op):
     differentiable = False
 
 
-def run_factory(op: type[Op], device, *args) -> Tensor:
-    """``op`` on ``args`` on ``device``: dispatched to its kernel on the CPU; on the meta
-    device its ``meta`` function gives a tensor without storage (nothing is allocated, and
-    no mode sees the call: there is nothing to run)."""
-    if is_meta_device(device):
-        return _make(op.meta(*args))
-    return dispatch(op, *args)
+def factory_result(op: type[Op], device, out: Tensor | None, requires_grad: builtins.bool,
+                   *args) -> Tensor:
+    """A public factory's result: ``op`` run on ``args`` on ``device`` -- with ``out=``,
+    out's device unless ``device`` is given (torch's error when they differ) -- then
+    written into ``out`` or marked ``requires_grad``.
+
+    On the CPU the op is dispatched to its kernel; on the meta device its ``meta``
+    function gives a tensor without storage (nothing is allocated, and no mode sees the
+    call: there is nothing to run)."""
+    if out is not None:
+        if device is None:
+            device = out.device
+        elif is_meta_device(device) != out.is_meta:
+            raise RuntimeError(f"device type {'meta' if is_meta_device(device) else 'cpu'} "
+                               f"does not match device type of out parameter "
+                               f"({out.device.type})")
+    t = _make(op.meta(*args)) if is_meta_device(device) else dispatch(op, *args)
+    return _result(t, requires_grad, out)
 
 
 class _Sized(Factory):
@@ -457,7 +468,7 @@ def _size_arg(args: tuple, size, name: str) -> tuple[int, ...]:
 def _filled(op: type[Factory], shape: tuple, dtype, out, requires_grad, device, *fill) -> Tensor:
     check_device(device)
     dt = _out_dtype(dtype, out, get_default_dtype()).np
-    return _result(run_factory(op, device, shape, *fill, dt), requires_grad, out)
+    return factory_result(op, device, out, requires_grad, shape, *fill, dt)
 
 
 def zeros(*args, size=None, out: Tensor | None = None, dtype: _dtype_cls | None = None,
@@ -564,8 +575,8 @@ def empty_strided(size, stride, *, dtype: _dtype_cls | None = None, layout=None,
     strides = tuple(operator.index(s) for s in stride)
     if len(strides) != len(shape):
         raise RuntimeError("mismatch in length of strides and shape")
-    return _result(run_factory(EmptyStrided, device, shape, strides,
-                               (dtype or get_default_dtype()).np), requires_grad)
+    return factory_result(EmptyStrided, device, None, requires_grad, shape, strides,
+                          (dtype or get_default_dtype()).np)
 
 
 def _empty_strided(shape: tuple, strides: tuple, dt: np.dtype) -> np.ndarray:
@@ -606,8 +617,8 @@ def scalar_tensor(s, *, dtype: _dtype_cls | None = None, layout=None, device=Non
                   ) -> Tensor:
     """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
     check_device(device)
-    return _result(run_factory(ScalarTensor, device, _fill_value(s),
-                               (dtype or get_default_dtype()).np), requires_grad)
+    return factory_result(ScalarTensor, device, None, requires_grad, _fill_value(s),
+                          (dtype or get_default_dtype()).np)
 
 
 class Eye(Factory):
@@ -632,7 +643,7 @@ def eye(n: int, m: int | None = None, *, out: Tensor | None = None,
         if v < 0:
             raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     dt = _out_dtype(dtype, out, get_default_dtype())
-    return _result(run_factory(Eye, device, n, m, dt.np), requires_grad, out)
+    return factory_result(Eye, device, out, requires_grad, n, m, dt.np)
 
 
 # ---- ranges --------------------------------------------------------------------------------
@@ -674,7 +685,7 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
         n = math.ceil((end - start) / step)
     else:
         n = -((start - end) // step)
-    return _result(run_factory(Arange, device, start, step, n, dtype.np), requires_grad, out)
+    return factory_result(Arange, device, out, requires_grad, start, step, n, dtype.np)
 
 
 def _inexact(dt: np.dtype) -> builtins.bool:
@@ -781,8 +792,7 @@ def linspace(start, end, steps: int, *, out: Tensor | None = None,
     dtype = _linspace_dtype(dtype, out, start, end)
     if steps > 1:  # torch's kernel (and its dtype check) runs only then
         _check_range_dtype(dtype, "linspace")
-    return _result(run_factory(Linspace, device, start, end, steps, dtype.np), requires_grad,
-                   out)
+    return factory_result(Linspace, device, out, requires_grad, start, end, steps, dtype.np)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None = None,
@@ -792,8 +802,8 @@ def logspace(start, end, steps: int, base: float = 10.0, *, out: Tensor | None =
     check_device(device)
     start, end = _number(start), _number(end)
     dtype = _linspace_dtype(dtype, out, start, end)
-    return _result(run_factory(Logspace, device, start, end, steps, base, dtype.np),
-                   requires_grad, out)
+    return factory_result(Logspace, device, out, requires_grad, start, end, steps, base,
+                          dtype.np)
 
 
 # ---- Tensor.new_* ------------------------------------------------------------------------
@@ -860,5 +870,5 @@ def range(start=0, end=None, step=1, *, out: Tensor | None = None,  # noqa: A001
     if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
         raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     n = builtins.int(math.floor((end - start) / step)) + 1
-    return _result(run_factory(Range, device, start, step, n, dtype.np), requires_grad, out)
+    return factory_result(Range, device, out, requires_grad, start, step, n, dtype.np)
 
