@@ -200,7 +200,7 @@ def _plan(shape: tuple, spec: tuple, indices: tuple) -> tuple[tuple, tuple | Non
     basic.append(Ellipsis)  # NumPy then returns a 0-d view, not a scalar, for x[0, 1]
     if not adv:
         return tuple(basic), None
-    if not any(x.dtype == np.bool_ for x in adv.values()):
+    if len(adv) > 1 and not any(x.dtype == np.bool_ for x in adv.values()):
         _check_broadcast([x.shape for x in adv.values()])
     key: list = []
     r = 0

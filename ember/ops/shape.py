@@ -21,7 +21,7 @@ from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Size, Tensor, _make, _root_array, tensor_method
 from . import _meta
-from ._util import dtype_name, wrap_dim, wrap_dims
+from ._util import _BF16, dtype_name, wrap_dim, wrap_dims
 
 __all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjoint",
            "broadcast_to", "squeeze", "unsqueeze", "flatten", "unflatten", "ravel", "narrow",
@@ -583,13 +583,14 @@ class _IndexScatter(Op):
     def forward(ctx, g, positions, shape):
         ctx.positions = positions
         flat, vals = positions.reshape(-1), g.reshape(-1)
-        keep = flat >= 0
+        if flat.size and flat.min() < 0:  # positions of no input element (as_strided)
+            keep = flat >= 0
+            flat, vals = flat[keep], vals[keep]
         n = math.prod(shape)
-        if g.dtype.kind == "c":
-            out = np.zeros(n, g.dtype)
-            np.add.at(out, flat[keep], vals[keep])
-        else:
-            out = np.bincount(flat[keep], vals[keep].astype(np.float64), n).astype(g.dtype)
+        if g.dtype == np.float16 or g.dtype == _BF16:  # sum in float64, not in 16 bits
+            return np.bincount(flat, vals.astype(np.float64), n).astype(g.dtype).reshape(shape)
+        out = np.zeros(n, g.dtype)
+        np.add.at(out, flat, vals)  # (NumPy 2's add.at beats bincount, sparse or dense)
         return out.reshape(shape)
 
     @staticmethod
