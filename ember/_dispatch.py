@@ -10,7 +10,12 @@
 5. wraps the result(s) as Tensors, sharing the version counter for views.
 
 In-place ops (``op.inplace``) run the same forward and write the result into the
-target, which then takes the new node as its ``grad_fn``.
+target, which then takes the new node as its ``grad_fn``; on a view whose base has a
+graph they run as functional steps (the op out of place, ``copy_slices_`` into the base,
+``as_strided``), each through the modes. ``_write`` is the one place that overwrites a
+tensor and bumps its version counter; ``dispatch_out`` is the one ``out=``, on top of it.
+A custom ``autograd.Function`` is an op with ``tensor_forward``: its forward gets the
+Tensors themselves and runs with grad mode off, and ``_record`` records its node.
 """
 
 from __future__ import annotations
@@ -188,7 +193,7 @@ def dispatch(op, *args, **kwargs):
     if special and op.tensor_forward:
         special = False  # a custom Function: the ops inside its forward meet these tensors
     if requires and op.inplace and not special and STATE.grad_enabled and op.differentiable \
-            and args[0]._base is not None:
+            and getattr(args[0], "_base", None) is not None:
         return _inplace_on_view(op, args, kwargs)  # in steps, each through the modes
     if special:
         handler = _subclass_handler(args)
