@@ -282,7 +282,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __format__(self, spec: str) -> str:
-        if self._data.ndim == 0:
+        if self._data.ndim == 0 and type(self._data) is not MetaArray:
             return format(self.item(), spec)
         return object.__format__(self, spec) if spec else repr(self)
 

@@ -187,6 +187,11 @@ def test_meta_tensors_print_as_in_torch(make):
     assert repr(make(ember)) == repr(make(torch)).replace("torch.", "ember.")
 
 
+def test_meta_scalars_format_as_their_repr():
+    assert f"{ember.empty((), device='meta')}" == \
+        f"{torch.empty((), device='meta')}".replace("torch.", "ember.")
+
+
 def test_meta_tensors_print_dtype_against_the_default_dtype():
     ember.set_default_dtype(ember.float64)
     torch.set_default_dtype(torch.float64)
