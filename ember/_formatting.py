@@ -224,9 +224,10 @@ def _add_suffixes(tensor_str: str, suffixes: list[str], indent: int) -> str:
 
 
 def tensor_repr(t) -> str:
-    """``repr(tensor)``: torch's layout, precision and suffixes."""
-    from .nn.parameter import Parameter
-    plain = type(t).__name__ == "Tensor" or type(t) is Parameter
+    """``repr(tensor)``: torch's layout, precision and suffixes. Tensors and Parameters
+    print as ``tensor(...)``, other subclasses with their class name (by name: this module
+    sits below ``nn``)."""
+    plain = type(t).__name__ in ("Tensor", "Parameter")
     prefix = "tensor(" if plain else f"{type(t).__name__}("
     indent = len(prefix)
     arr = t._data
