@@ -186,10 +186,11 @@ def test_getitem(data):
     _same(r, tr, geometry=shared)  # strides are defined for views only
     if tr.numel() and tx.numel():
         assert _shares(r, x) == shared
-    # (an index list is a CPU tensor; a 0-d index tensor's value selects, as in torch)
-    if not any(isinstance(p, tuple) and p[0] == "idx" and (p[2] or not p[1].ndim)
+    # (a 0-d index tensor's value selects, as in torch: a meta one has none)
+    if not any(isinstance(p, tuple) and p[0] == "idx" and not p[2] and not p[1].ndim
                for p in parts):
         _same_on_meta(lambda m: m[_key(ember, parts, as_tuple, "meta")], x, r)
+        _same_on_meta(lambda m: m[_key(ember, parts, as_tuple)], x, r)  # CPU indices
 
 
 @given(st.data())

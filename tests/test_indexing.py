@@ -226,6 +226,19 @@ def test_backward_is_one_op_seen_alike_with_and_without_create_graph(name, fn, o
     assert _backward_ops(fn, create_graph=True) == ops
 
 
+def test_cpu_indices_index_a_meta_tensor_as_in_torch():
+    for key in ((_i(0, 2), slice(1, None)), ([1, 1, 0],), (None, _i([0, 1], [2, 2]), slice(None))):
+        m = ember.empty(3, 4, device="meta")[key]
+        t = torch.empty(3, 4, device="meta")[tuple(
+            torch.from_numpy(k.numpy()) if isinstance(k, ember.Tensor) else k for k in key)]
+        assert m.device.type == "meta" and tuple(m.shape) == tuple(t.shape)
+        assert [s for s, n in zip(m.stride(), m.shape) if n > 1] == \
+            [s for s, n in zip(t.stride(), t.shape) if n > 1]
+    x = ember.empty(3, 4, device="meta")
+    x[_i(0, 2)] = 1.0
+    assert x.device.type == "meta" and tuple(x.shape) == (3, 4)
+
+
 @pytest.mark.parametrize("fn", [lambda L, x: x.nonzero(), lambda L, x: L.unique(x),
                                 lambda L, x: x[x > 0], lambda L, x: x.masked_select(x > 0)],
                          ids=["nonzero", "unique", "mask", "masked_select"])

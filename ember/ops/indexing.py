@@ -469,8 +469,17 @@ class IndexPut(Op):
         return ga, gv
 
 
-def _getitem(self: Tensor, key) -> Tensor:
+def _key_tensors(self: Tensor, key) -> tuple[tuple, list[Tensor]]:
+    """``_prepare_key``; the index tensors of a meta tensor's key become meta tensors, as
+    torch lets CPU indices (and lists) index a tensor of any device."""
     spec, tensors = _prepare_key(key)
+    if tensors and type(self._data) is MetaArray:
+        tensors = [_make(MetaArray.like(t._data)) for t in tensors]
+    return spec, tensors
+
+
+def _getitem(self: Tensor, key) -> Tensor:
+    spec, tensors = _key_tensors(self, key)
     return dispatch(Index, self, spec, *tensors)
 
 
@@ -497,7 +506,7 @@ def _casts_value(key, spec: tuple, tensors: list[Tensor], value: Tensor) -> bool
 def _setitem(self: Tensor, key, value) -> None:
     if key is False:  # torch writes nothing, checks nothing (but does for ``(False,)``)
         return
-    spec, tensors = _prepare_key(key)
+    spec, tensors = _key_tensors(self, key)
     if isinstance(value, Tensor):
         if value._data.dtype != self._data.dtype:
             if not _casts_value(key, spec, tensors, value):
