@@ -319,6 +319,28 @@ def test_to_empty_materialises_a_meta_model():
                                   src.eval()(x).detach().numpy())
 
 
+def test_load_state_dict_across_the_meta_device_as_torch():
+    """Into a meta model: a no-op with torch's warning, or the tensors themselves with
+    ``assign=True`` (the usual way to materialise a meta model); out of a meta state dict:
+    torch's error."""
+    ember.manual_seed(0)
+    src = nn.Linear(2, 3)
+    model = nn.Linear(2, 3, device="meta")
+    with pytest.warns(UserWarning, match="for weight: copying from a non-meta parameter in the "
+                      "checkpoint to a meta parameter in the current model, which is a no-op"):
+        model.load_state_dict(src.state_dict())
+    assert model.weight.is_meta
+    model.load_state_dict(src.state_dict(), assign=True)
+    assert isinstance(model.weight, nn.Parameter) and model.weight.requires_grad
+    x = ember.randn(4, 2)
+    np.testing.assert_array_equal(model(x).detach().numpy(), src(x).detach().numpy())
+    with pytest.raises(RuntimeError) as expected:
+        torch.nn.Linear(2, 3).load_state_dict(torch.nn.Linear(2, 3, device="meta").state_dict())
+    with pytest.raises(RuntimeError) as got:
+        nn.Linear(2, 3).load_state_dict(nn.Linear(2, 3, device="meta").state_dict())
+    assert str(got.value) == str(expected.value).replace("torch.", "ember.")
+
+
 def test_module_to_meta_and_back_as_torch():
     model = nn.Linear(3, 2).to("meta")
     assert model.weight.is_meta and isinstance(model.weight, nn.Parameter)

@@ -220,6 +220,22 @@ def _addindent(s: str, num_spaces: int) -> str:
 
 # ---- Module -----------------------------------------------------------------------------
 
+def _meta_copy(key: str, param: Tensor, value: Tensor, error_msgs: list) -> None:
+    """torch's answer to loading across the meta device without ``assign``: into a meta
+    parameter a no-op with a warning, out of a meta checkpoint entry an error."""
+    if param.is_meta:
+        warnings.warn(f"for {key}: copying from a non-meta parameter in the checkpoint to a meta "
+                      "parameter in the current model, which is a no-op. (Did you mean to pass "
+                      "`assign=True` to assign items in the state dictionary to their "
+                      "corresponding key in the module instead of copying them in place?)",
+                      UserWarning, stacklevel=4)
+    else:
+        error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the '
+                          f"model are {param.shape} and whose dimensions in the checkpoint are "
+                          f"{value.shape}, an exception occurred : ('Cannot copy out of meta "
+                          "tensor; no data!',).")
+
+
 class Module:
     """Base class for all neural network modules; subclasses define ``forward``."""
 
@@ -836,6 +852,9 @@ class Module:
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape "
                                   f"{value.shape} from checkpoint, the shape in current model "
                                   f"is {param.shape}.")
+                continue
+            if not assign and param.is_meta != value.is_meta:
+                _meta_copy(key, param, value, error_msgs)
                 continue
             plan.append(functools.partial(self._load_one, name, param, value, assign))
         extra_key = prefix + _EXTRA_STATE_KEY_SUFFIX
