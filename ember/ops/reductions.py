@@ -1184,12 +1184,23 @@ class Softmax(Op):
     log = False
     kernel_name = "softmax"
 
-    @staticmethod
-    def meta(a, dim, dtype=None):
-        wrap_dim(dim, a.ndim)
+    @classmethod
+    def _check(cls, a, dim, dtype) -> tuple[int, np.dtype]:
+        """The wrapped dim and the computing dtype; torch's error for a non-empty input
+        that is not floating point (empty ones are returned before a kernel is picked)."""
+        d = wrap_dim(dim, a.ndim)
         dtype = a.dtype if dtype is None else np.dtype(dtype)
+        if a.size and not (dtype.kind in "fc" or dtype == _BF16):
+            last = "lastdim_" if d == builtins.max(a.ndim - 1, 0) else ""
+            raise NotImplementedError(f'"{cls.kernel_name}_{last}kernel_impl" not implemented '
+                                      f"for '{from_numpy_dtype(dtype).scalar_name}'")
+        return d, dtype
+
+    @classmethod
+    def meta(cls, a, dim, dtype=None):
+        _, dtype = cls._check(a, dim, dtype)
         if not (dtype.kind in "fc" or dtype == _BF16):
-            return _meta.new(a.shape, dtype)  # empty (others raise in forward)
+            return _meta.new(a.shape, dtype)  # an empty input, copied
         return _meta.like(a, dtype)
 
     @classmethod
@@ -1206,15 +1217,10 @@ class Softmax(Op):
 
     @classmethod
     def forward(cls, ctx, a, dim, dtype=None):
-        if dtype is not None:
-            a = a.astype(dtype, copy=False)
-        d = wrap_dim(dim, a.ndim)
-        if not _is_float(a):
-            if not a.size:  # torch returns empty inputs before it picks a kernel
-                return a.copy()
-            last = "lastdim_" if d == builtins.max(a.ndim - 1, 0) else ""
-            raise NotImplementedError(f'"{cls.kernel_name}_{last}kernel_impl" not implemented '
-                                      f"for '{dtype_name(a)}'")
+        d, dtype = cls._check(a, dim, dtype)
+        a = a.astype(dtype, copy=False)
+        if not _is_float(a):  # empty
+            return a.copy()
         from . import _kernels_reductions as K
         out = K.softmax(a, d, cls.log)
         ctx.dim = d
