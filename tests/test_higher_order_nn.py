@@ -75,6 +75,13 @@ def _channels(t, ndim):
     return t.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _mha(L, x, w_in, b_in, w_out):
+    """Self-attention whose loss reads the output and the (averaged) attention weights."""
+    out, weights = F(L).multi_head_attention_forward(
+        x, x, x, 4, 2, w_in, b_in, None, None, False, 0.0, w_out, None, need_weights=True)
+    return out.sum() + (weights * weights).sum()
+
+
 CASES = []
 for red in ("mean", "sum", "none"):
     CASES.append(Case(f"cross_entropy-{red}", lambda L, x, t, red=red:
@@ -146,6 +153,9 @@ CASES += [
     Case("sdpa-float-mask", lambda L, q, k, v, m:
          F(L).scaled_dot_product_attention(q, k, v, attn_mask=m),
          [_x(1, 3, 2), _x(1, 4, 2, seed=1), _x(1, 4, 2, seed=2), _x(3, 4, seed=3)]),
+    Case("multi_head_attention-weights", lambda L, x, w_in, b_in, w_out: _mha(L, x, w_in, b_in,
+                                                                             w_out),
+         [_x(3, 1, 4), _x(12, 4, seed=1), _x(12, seed=2), _x(4, 4, seed=3)]),
     Case("mse_loss", lambda L, x, y: F(L).mse_loss(x, y), [_x(3, 4), _x(3, 4, seed=1)]),
     Case("l1_loss", lambda L, x, y: F(L).l1_loss(x, y, reduction="sum"),
          [_x(3, 4), _x(3, 4, seed=1)]),

@@ -1,9 +1,10 @@
 """Scaled dot-product attention as one fused op (forward and backward).
 
 ``softmax(q @ k^T * scale + mask) @ v`` is computed in NumPy with one max/exp/sum pass
-and two matmuls. The op also outputs the probabilities, and its backward reads them as a
-saved output, so the backward -- a few matmuls and the fused softmax backward, all ember
-ops -- is differentiable again through the op itself: gradients of any order, and the
+and two matmuls. The op also outputs the probabilities, and its backward -- one fused op,
+``ScaledDotProductAttentionBackward`` -- reads them as a saved output, so the gradient
+flowing into them in a double backward goes through the attention op itself. The
+backward op's own backward is written with ember ops: gradients of any order, and the
 same ops dispatched with or without ``create_graph``.
 """
 
@@ -71,23 +72,98 @@ class ScaledDotProductAttention(Op):
 
     @staticmethod
     def backward(ctx, g, g_probs):
-        from .reductions import SoftmaxBackward
         q, k, v, drop, p = ctx.saved_tensors
-        scale = ctx.scale
         need = ctx.needs_input_grad
+        gq, gk, gv, gs = dispatch(ScaledDotProductAttentionBackward, g, g_probs, q, k, v, p,
+                                  drop, ctx.scale)
+        return (gq if need[0] else None, gk if need[1] else None, gv if need[2] else None,
+                gs if need[3] else None, None, None)
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+class ScaledDotProductAttentionBackward(Op):
+    """``(gq, gk, gv, gs)`` of attention from the output gradient ``g`` and the
+    probabilities' gradient ``g_probs`` (either may be None): with
+    ``gp = (g @ v^T) * drop + g_probs`` and ``gs = p * (gp - rowsum(gp * p))`` (the
+    scores' gradient, also the additive mask's), ``gq = scale * gs @ k``,
+    ``gk = scale * gs^T @ q``, ``gv = (p * drop)^T @ g``. One fused op; its own backward
+    is written with ember ops."""
+
+    aten = "_scaled_dot_product_attention_math_backward"
+    signature = ("_scaled_dot_product_attention_math_backward(Tensor? g, Tensor? g_probs, "
+                 "Tensor q, Tensor k, Tensor v, Tensor p, Tensor? drop, float scale) -> "
+                 "(Tensor grad_q, Tensor grad_k, Tensor grad_v, Tensor grad_scores)")
+
+    @staticmethod
+    def meta(g, g_probs, q, k, v, p, drop, scale):
+        lead, (rows, cols) = p.shape[:-2], p.shape[-2:]
+        bc = _meta.broadcast_shapes
+        gv = v.shape if g is None else bc(lead, g.shape[:-2]) + (cols, g.shape[-1])
+        return (_meta.new(bc(lead, k.shape[:-2]) + (rows, k.shape[-1]), q.dtype),
+                _meta.new(bc(lead, q.shape[:-2]) + (cols, q.shape[-1]), q.dtype),
+                _meta.new(gv, q.dtype), _meta.new(p.shape, q.dtype))
+
+    @staticmethod
+    def forward(ctx, g, g_probs, q, k, v, p, drop, scale):
+        ctx.save_for_backward(g, g_probs, q, k, v, p, drop)
+        ctx.scale = scale
+        ctx.set_materialize_grads(False)
         gp = g_probs
-        if g is not None and (need[0] or need[1] or need[3]):
-            gpd = g @ v.mT
-            gpd = gpd * drop if drop is not None else gpd
-            gp = gpd if gp is None else gp + gpd
-        gq = gk = gs = gv = None
-        if gp is not None and (need[0] or need[1] or need[3]):
-            gs = dispatch(SoftmaxBackward, gp, p, -1)
-            gq = (gs @ k) * scale if need[0] else None
-            gk = (gs.mT @ q) * scale if need[1] else None
-        if g is not None and need[2]:
-            gv = (p * drop if drop is not None else p).mT @ g
-        return gq, gk, gv, (gs if need[3] else None), None, None
+        if g is not None:
+            gp = np.matmul(g, _swap(v))
+            if drop is not None:
+                gp *= drop
+            if g_probs is not None:
+                gp += g_probs
+        gs = gp - (gp * p).sum(-1, keepdims=True)
+        gs *= p
+        gq = np.matmul(gs, k)
+        gq *= scale
+        gk = np.matmul(_swap(gs), q)
+        gk *= scale
+        gv = np.zeros(v.shape, q.dtype) if g is None else \
+            np.matmul(_swap(p * drop if drop is not None else p), g)
+        return gq, gk, gv, gs
+
+    @staticmethod
+    def backward(ctx, uq, uk, uv, us):
+        """The adjoint in ember ops. With ``u = scale*(uq @ k^T + q @ uk^T) + us`` (the
+        cotangent of ``gs``): d/dgp = softmax_backward(u, p), d/dp = u*(gp - rowsum(gp*p))
+        - gp*rowsum(u*p) + (g @ uv^T)*drop, d/dq = scale*gs @ uk, d/dk = scale*gs^T @ uq,
+        d/dg = (d/dgp*drop) @ v + (p*drop) @ uv, d/dv = (d/dgp*drop)^T @ g."""
+        from .reductions import SoftmaxBackward
+        g, g_probs, q, k, v, p, drop = ctx.saved_tensors
+        scale = ctx.scale
+
+        def dropped(t):
+            return t * drop if drop is not None else t
+
+        gp = g_probs
+        if g is not None:
+            gp = dropped(g @ v.mT)
+            gp = gp if g_probs is None else gp + g_probs
+        gs = dispatch(SoftmaxBackward, gp, p, -1)
+        dq = (gs @ uk) * scale if uk is not None else None
+        dk = (gs.mT @ uq) * scale if uq is not None else None
+        terms = [t for t in ((uq @ k.mT) * scale if uq is not None else None,
+                             (q @ uk.mT) * scale if uk is not None else None, us)
+                 if t is not None]
+        dg = dgp = dp = dv = None
+        if terms:
+            u = sum(terms[1:], terms[0])
+            dgp = dispatch(SoftmaxBackward, u, p, -1)
+            dp = u * (gp - (gp * p).sum(-1, keepdim=True)) - gp * (u * p).sum(-1, keepdim=True)
+            if g is not None:
+                dg, dv = dropped(dgp) @ v, dropped(dgp).mT @ g
+        if uv is not None and g is not None:
+            dpd = dropped(g @ uv.mT)
+            dp = dpd if dp is None else dp + dpd
+            dgv = dropped(p) @ uv
+            dg = dgv if dg is None else dg + dgv
+        return dg, dgp, dq, dk, dv, dp, None, None
 
 
 def additive_mask(attn_mask, dtype, shape, is_causal: bool):

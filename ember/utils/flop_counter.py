@@ -29,7 +29,7 @@ from typing import Any
 from .._dispatch import DispatchMode
 from .._tensor import Tensor
 from ..autograd.graph import Node, _node_observers
-from ..ops.attention import ScaledDotProductAttention
+from ..ops.attention import ScaledDotProductAttention, ScaledDotProductAttentionBackward
 from ..ops.conv import Convolution, ConvTranspose, ConvWeight
 from ..ops.linalg import Einsum, Linear, Matmul, _einsum_sizes, _parse_einsum
 from ..profiler._nodes import grad_fn_of, new_nodes
@@ -157,6 +157,16 @@ def _aligned(*dims):
 @register_flop_formula(ScaledDotProductAttention)
 def _sdpa_flop(q_shape, k_shape, v_shape, *args, out_shape, **kwargs) -> int:
     return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+@register_flop_formula(ScaledDotProductAttentionBackward)
+def _sdpa_backward_flop(g_shape, g_probs_shape, q_shape, k_shape, v_shape, *args, out_shape,
+                        **kwargs) -> int:
+    """Four matmuls (``g @ v^T``, ``gs @ k``, ``gs^T @ q``, ``p^T @ g``): twice the forward's,
+    as torch's ``sdpa_backward_flop_count``; without an output gradient, only the two
+    through ``q`` and ``k``."""
+    flops = 2 * sdpa_flop_count(q_shape, k_shape, v_shape)
+    return flops if g_shape is not None else flops * q_shape[-1] // (q_shape[-1] + v_shape[-1])
 
 
 @register_flop_formula(Einsum)
