@@ -527,6 +527,7 @@ class _PickAlongDim(Op):
         index = index.astype(np.int64, copy=False)
         ctx.dim, ctx.shape = d, a.shape
         ctx.save_for_backward(index)
+        ctx.set_materialize_grads(False)  # no zeros for the indices, which have no gradient
         return values, index
 
     @staticmethod
@@ -1086,6 +1087,7 @@ class Cummax(Op):
         index = np.maximum.accumulate(np.where(hit, positions, 0), axis=d).astype(np.int64)
         ctx.dim, ctx.shape = d, a.shape
         ctx.save_for_backward(index)
+        ctx.set_materialize_grads(False)  # no zeros for the indices, which have no gradient
         return values, index
 
     @staticmethod
