@@ -75,3 +75,46 @@ def test_approximations_against_libm():
     y = np.linspace(-100, 80, 20001)
     assert rel(np.array([M.exp_approx(v) for v in y]), np.exp(y)) < 1e-8
     assert M.exp_approx(200.0) == np.inf and M.exp_approx(-200.0) == 0.0
+
+
+def _sigmoid_ref(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# the fused activation backward ufuncs: (name, params, NumPy reference of g * f'(x)); ``x``
+# is the activation's output for sigmoid and tanh
+_BACKWARD_REFS = [
+    ("sigmoid_backward", (), lambda g, y: g * y * (1 - y)),
+    ("tanh_backward", (), lambda g, y: g * (1 - y * y)),
+    ("log_sigmoid_backward", (), lambda g, x: g * _sigmoid_ref(-x)),
+    ("mish_backward", (), lambda g, x: g * (np.tanh(np.logaddexp(0, x)) + x * _sigmoid_ref(x)
+                                            * (1 - np.tanh(np.logaddexp(0, x)) ** 2))),
+    ("elu_backward", (1.5, 1.05, 0.7),
+     lambda g, x, a, s, i: g * np.where(x > 0, s, np.exp(x * i) * a * s * i)),
+    ("softplus_backward", (2.0, 3.0),
+     lambda g, x, b, th: g * np.where(x * b > th, 1.0, _sigmoid_ref(x * b))),
+    ("leaky_relu_backward", (0.2,), lambda g, x, s: np.where(x > 0, g, g * s)),
+    ("hardtanh_backward", (-0.5, 1.0), lambda g, x, lo, hi: np.where((x <= lo) | (x >= hi), 0, g)),
+    ("threshold_backward", (0.3,), lambda g, x, th: np.where(x <= th, 0, g)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,params,ref", _BACKWARD_REFS, ids=[r[0] for r in _BACKWARD_REFS])
+def test_activation_backward_kernels(name, params, ref, dtype):
+    """One pass against the NumPy formula in float64, on a strided input, with the edge
+    values (NaN passes the gradient through the piecewise ones, as in torch)."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-30, 30, 60), rng.uniform(-3, 3, 60),
+                        [0.0, -0.5, 1.0, 0.3, 40.0, -40.0, np.inf, -np.inf, np.nan]])
+    if name in ("sigmoid_backward", "tanh_backward"):
+        x = np.tanh(x)  # an output
+    g = rng.uniform(-2, 2, x.shape)
+    x2, g2 = np.stack([x, x]).T.astype(dtype), np.stack([g, g]).T.astype(dtype)
+    out = getattr(kernels, name)(g2[:, 0], x2[:, 1], *params)  # strided operands
+    assert out.dtype == dtype
+    want = ref(g2[:, 0].astype(np.float64), x2[:, 1].astype(np.float64),
+               *(np.float64(dtype(p)) for p in params))
+    # atol: the kernel computes in the arrays' precision, as torch, so 1 - y * y cancels
+    np.testing.assert_allclose(out, want, rtol=2e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6 if dtype == np.float32 else 1e-15)

@@ -1,6 +1,8 @@
-"""Numba kernels for the elementwise functions NumPy lacks: ``erf``, ``erfc``, ``erfinv``.
+"""Numba kernels for the elementwise functions NumPy lacks (``erf``, ``erfc``, ``erfinv``)
+and the fused activation backward ops (``sigmoid_backward``...: one pass where NumPy takes
+three or four), as NumPy ufuncs (any layout, NumPy's result layout).
 
-Imported lazily by ``ember.ops.elementwise`` on first use (Numba is never imported by
+Imported lazily by the elementwise ops on first use (Numba is never imported by
 ``import ember``); compiled once and cached on disk. NumPy references live in
 ``tests/test_kernels_elementwise.py``.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 import math
 
 from numba import vectorize
+
+from . import _kernels_math as M
 
 _SIGNATURES = ["float32(float32)", "float64(float64)"]
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -62,3 +66,63 @@ def erfinv(y):
         err = math.erf(x) - y
         x -= err / (_TWO_OVER_SQRT_PI * math.exp(-x * x) + x * err)
     return x
+
+
+# ---- fused activation backward ops: grad_output * f'(x), one pass -------------------------
+# (``x`` is the activation's output for sigmoid and tanh.) Parameters come in the arrays'
+# precision, as torch computes them.
+
+def _backward_signatures(n_params: int) -> list[str]:
+    return [f"{t}({', '.join([t] * (2 + n_params))})" for t in ("float32", "float64")]
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def sigmoid_backward(g, y):
+    return g * (y * (1.0 - y))
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def tanh_backward(g, y):
+    return g * (1.0 - y * y)
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def log_sigmoid_backward(g, x):
+    return g * M.sigmoid(-x, x)
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def mish_backward(g, x):
+    # tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2); it is 1 in float64 past 20
+    e = M.exp(min(x, 20.0), x)
+    n = e * (e + 2.0)
+    t = n / (n + 2.0)
+    return g * (t + x * M.sigmoid(x, x) * (1.0 - t * t))
+
+
+@vectorize(_backward_signatures(3), cache=True)
+def elu_backward(g, x, alpha, scale, input_scale):
+    if x > 0:
+        return g * scale
+    return g * (M.exp(x * input_scale, x) * (alpha * scale * input_scale))
+
+
+@vectorize(_backward_signatures(2), cache=True)
+def softplus_backward(g, x, beta, threshold):
+    z = x * beta
+    return g if z > threshold else g * M.sigmoid(z, x)
+
+
+@vectorize(_backward_signatures(1), cache=True)
+def leaky_relu_backward(g, x, negative_slope):
+    return g if x > 0 else g * negative_slope
+
+
+@vectorize(_backward_signatures(2), cache=True)
+def hardtanh_backward(g, x, min_val, max_val):
+    return 0.0 if x <= min_val or x >= max_val else g
+
+
+@vectorize(_backward_signatures(1), cache=True)
+def threshold_backward(g, x, threshold):
+    return 0.0 if x <= threshold else g

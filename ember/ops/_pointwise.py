@@ -348,29 +348,28 @@ class _ActivationBackward(Op):
     over the arrays, so that the activation's backward is one dispatched op.
 
     ``x`` is the activation's input, or its output for activations whose derivative is
-    written in it (sigmoid, tanh, relu). ``kernel(g, x, *params)`` is the NumPy
-    computation; ``fused`` names a one-pass Numba kernel of ``_kernels_transformer`` for
-    float32/float64 (the NumPy one covers the rest). The op is differentiable: the gradient
-    for ``grad_output`` is this op again, the one for ``x`` is
-    ``gg * grad_output * curvature(x, *params)``, with ``curvature`` (``f''``, None when
-    it is zero) written in ember ops, so gradients of every order work.
+    written in it (sigmoid, tanh, relu). The computation is the NumPy ufunc of the op's name
+    in ``_kernels_elementwise`` (Numba, one pass), or ``kernel(g, x, *params)`` (NumPy) for
+    ops that have none; ``contiguous`` names the kernel of ``_kernels_transformer`` that
+    takes C-contiguous float32/float64 arrays of one shape (GELU, SiLU: split across
+    threads on large inputs). Reduced precision is computed in float32, as torch does.
+
+    The op is differentiable: the gradient for ``grad_output`` is this op again, the one
+    for ``x`` is ``gg * grad_output * curvature(x, *params)``, with ``curvature`` (``f''``,
+    None when it is zero) written in ember ops, so gradients of every order work.
     """
 
     abstract = True
     kind = "pointwise"
     params = ""
-    fused = None
+    kernel = None
+    contiguous = None
+    curvature = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _auto_signature(cls, ", ".join(["Tensor grad_output", "Tensor x"]
                                        + ([cls.params] if cls.params else [])))
-
-    @staticmethod
-    def kernel(g, x, *params):
-        raise NotImplementedError
-
-    curvature = None
 
     @classmethod
     def meta(cls, grad_output, x, *params):
@@ -381,14 +380,19 @@ class _ActivationBackward(Op):
         ctx.save_for_backward(grad_output, x)
         ctx.params = params
         g = grad_output
-        if cls.fused is not None and _fusable(x, g):
+        if cls.contiguous is not None and _fusable(x, g):
             from . import _kernels_transformer as K
-            return K.activation_backward(g, x, cls.fused(*params))
+            return K.activation_backward(g, x, cls.contiguous(*params))
         dt = np.result_type(g, x)
-        if dt == _BF16:  # computed in float32, as torch does for reduced precision
-            return np.asarray(cls.kernel(g.astype(np.float32), x.astype(np.float32),
-                                         *params)).astype(dt)
-        return np.asarray(cls.kernel(g, x, *params)).astype(dt, copy=False)
+        if dt.itemsize < 4:  # bfloat16, float16
+            return cls._compute(g.astype(np.float32), x.astype(np.float32), params).astype(dt)
+        return cls._compute(g, x, params)
+
+    @classmethod
+    def _compute(cls, g, x, params):
+        if cls.kernel is None:
+            return getattr(_kernels(), cls.name)(g, x, *params)
+        return np.asarray(cls.kernel(g, x, *params)).astype(np.result_type(g, x), copy=False)
 
     @classmethod
     def backward(cls, ctx, gg):
@@ -401,12 +405,12 @@ class _ActivationBackward(Op):
         return (dispatch(cls, gg, x, *ctx.params) if need_g else None), gx
 
 
-def _backward_op(name: str, kernel, curvature=None, params: str = "", fused=None):
+def _backward_op(name: str, curvature=None, params: str = "", kernel=None, contiguous=None):
     """An ``_ActivationBackward`` op class for torch's op ``name``."""
     return _op_class(name, _ActivationBackward, {
-        "kernel": staticmethod(kernel), "params": params,
-        "curvature": None if curvature is None else staticmethod(curvature),
-        "fused": None if fused is None else staticmethod(fused)})
+        "params": params, **{k: staticmethod(f) for k, f in (
+            ("curvature", curvature), ("kernel", kernel), ("contiguous", contiguous))
+            if f is not None}})
 
 
 def _backward_by(op: type[Op], n_params: int | None = None):

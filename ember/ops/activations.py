@@ -64,18 +64,9 @@ def _silu_curvature(x):
     return s * (1 - s) * (2 + x * (1 - 2 * s))
 
 
-def _mish_grad(x):
-    t = np.tanh(_softplus(x))
-    return t + x * _sigmoid(x) * (1 - t * t)
-
-
 def _mish_curvature(x):
     s, t = sigmoid(x), tanh(softplus(x))
     return s * (1 - t * t) * (2 + x * (1 - s) - 2 * x * s * t)
-
-
-def _elu_grad(x, alpha, scale, input_scale):
-    return np.where(x > 0, scale, np.exp(x * input_scale) * (alpha * scale * input_scale))
 
 
 def _elu_curvature(x, alpha, scale, input_scale):
@@ -87,30 +78,22 @@ def _softplus_curvature(x, beta, threshold):
     return where(x * beta > threshold, 0.0, s * (1 - s) * beta)
 
 
-ThresholdBackward = _backward_op(
-    "threshold_backward", lambda g, x, th: np.where(x <= th, 0, g), params="Scalar threshold")
+# (the computation of those without a ``kernel`` is their ufunc in ``_kernels_elementwise``)
+ThresholdBackward = _backward_op("threshold_backward", params="Scalar threshold")
 GeluBackward = _backward_op(
-    "gelu_backward", lambda g, x, approximate: g * _gelu_grad(x, approximate), _gelu_curvature,
-    params="str approximate='none'",
-    fused=lambda approximate: "gelu_tanh" if approximate == "tanh" else "gelu")
-SiluBackward = _backward_op("silu_backward", lambda g, x: g * _silu_grad(x), _silu_curvature,
-                            fused=lambda: "silu")
-MishBackward = _backward_op("mish_backward", lambda g, x: g * _mish_grad(x), _mish_curvature)
-LeakyReluBackward = _backward_op(
-    "leaky_relu_backward", lambda g, x, slope: np.where(x > 0, g, g * slope),
-    params="Scalar negative_slope")
-EluBackward = _backward_op(
-    "elu_backward", lambda g, x, *p: g * _elu_grad(x, *p), _elu_curvature,
-    params="Scalar alpha, Scalar scale, Scalar input_scale")
-SoftplusBackward = _backward_op(
-    "softplus_backward",
-    lambda g, x, beta, th: g * np.where(x * beta > th, 1, _sigmoid(x * beta)),
-    _softplus_curvature, params="Scalar beta, Scalar threshold")
-HardtanhBackward = _backward_op(
-    "hardtanh_backward", lambda g, x, lo, hi: np.where((x <= lo) | (x >= hi), 0, g),
-    params="Scalar min_val, Scalar max_val")
-LogSigmoidBackward = _backward_op("log_sigmoid_backward", lambda g, x: g * _sigmoid(-x),
-                                  lambda x: -sigmoid(x) * sigmoid(-x))
+    "gelu_backward", _gelu_curvature, "str approximate='none'",
+    kernel=lambda g, x, approximate: g * _gelu_grad(x, approximate),
+    contiguous=lambda approximate: "gelu_tanh" if approximate == "tanh" else "gelu")
+SiluBackward = _backward_op("silu_backward", _silu_curvature,
+                            kernel=lambda g, x: g * _silu_grad(x), contiguous=lambda: "silu")
+MishBackward = _backward_op("mish_backward", _mish_curvature)
+LeakyReluBackward = _backward_op("leaky_relu_backward", params="Scalar negative_slope")
+EluBackward = _backward_op("elu_backward", _elu_curvature,
+                           "Scalar alpha, Scalar scale, Scalar input_scale")
+SoftplusBackward = _backward_op("softplus_backward", _softplus_curvature,
+                                "Scalar beta, Scalar threshold")
+HardtanhBackward = _backward_op("hardtanh_backward", params="Scalar min_val, Scalar max_val")
+LogSigmoidBackward = _backward_op("log_sigmoid_backward", lambda x: -sigmoid(x) * sigmoid(-x))
 
 
 # ---- activation ops ------------------------------------------------------------------------
@@ -162,14 +145,14 @@ class Gelu(_FusedActivation):
     params = "str approximate='none'"
     kernel = staticmethod(_gelu)
     gradient = staticmethod(_backward_by(GeluBackward))
-    kernel_name = staticmethod(GeluBackward.fused)
+    kernel_name = staticmethod(GeluBackward.contiguous)
 
 
 class Silu(_FusedActivation):
     name = "silu"
     kernel = staticmethod(lambda x: x * _sigmoid(x))
     gradient = staticmethod(_backward_by(SiluBackward))
-    kernel_name = staticmethod(SiluBackward.fused)
+    kernel_name = staticmethod(SiluBackward.contiguous)
 
 
 Mish = _unary("mish", lambda x: x * np.tanh(_softplus(x)), _backward_by(MishBackward),

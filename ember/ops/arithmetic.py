@@ -606,11 +606,11 @@ def _logit_curvature(x, eps):
     return d if eps is None else where((x < eps) | (x > 1 - eps), 0.0, d)
 
 
-SigmoidBackward = _backward_op("sigmoid_backward", lambda g, y: g * (y * (1 - y)),
-                               lambda y: 1 - 2 * y)
-TanhBackward = _backward_op("tanh_backward", lambda g, y: g * (1 - y * y), lambda y: -2 * y)
-LogitBackward = _backward_op("logit_backward", lambda g, x, eps: g * _logit_grad(x, eps),
-                             _logit_curvature, params="float? eps=None")
+# (the computation of sigmoid's and tanh's is their ufunc in ``_kernels_elementwise``)
+SigmoidBackward = _backward_op("sigmoid_backward", lambda y: 1 - 2 * y)
+TanhBackward = _backward_op("tanh_backward", lambda y: -2 * y)
+LogitBackward = _backward_op("logit_backward", _logit_curvature, "float? eps=None",
+                             kernel=lambda g, x, eps: g * _logit_grad(x, eps))
 
 Tanh = _unary("tanh", np.tanh, _backward_by(TanhBackward), "out")
 Sigmoid = _unary("sigmoid", _sigmoid, _backward_by(SigmoidBackward), "out")
