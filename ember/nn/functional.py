@@ -158,8 +158,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    keep = _make(np.abs(input._data) > lambd)
-    return input * keep
+    return input * (input.abs() > lambd)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -447,9 +446,6 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({target.size()}) that is different to the "
                          f"input size ({input.size()}) is deprecated. Please ensure they have "
                          "the same size.")
-    data = input._data
-    if data.size and (np.nanmin(data) < 0 or np.nanmax(data) > 1):
-        raise RuntimeError("all elements of input should be between 0 and 1")
     return _loss.pointwise_loss("bce", input, target,
                                 _legacy_reduction(size_average, reduce, reduction), weight)
 

@@ -593,6 +593,8 @@ class PointwiseLoss(Op):
 
     @staticmethod
     def forward(ctx, x, y, weight, pos_weight, kind, reduction, params):
+        if kind == "bce" and x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1):
+            raise RuntimeError("all elements of input should be between 0 and 1")
         xp, yp, (f, *_) = _pointwise(kind, x, y, pos_weight, params)
         if weight is not None:
             f = f * weight
