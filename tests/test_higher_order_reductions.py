@@ -19,6 +19,8 @@ import torch
 
 import ember
 from ember._dispatch import DispatchMode
+from tests.conformance import ops_conversion, ops_linalg, ops_reductions
+from tests.op_samples import _leaves, _outputs, _to_ember
 
 
 @dataclass
@@ -196,3 +198,27 @@ def test_backward_ops_same_with_create_graph(case):
         seen.append(mode.names)
     assert seen[0] == seen[1]
     assert seen[0], "the backward dispatched no op"
+
+
+_ENTRIES = [e for m in (ops_reductions, ops_linalg, ops_conversion) for e in m.OPS if e.grad]
+
+
+@pytest.mark.parametrize("entry", _ENTRIES, ids=str)
+def test_conformance_backwards_same_ops_with_create_graph(entry):
+    """The same on every float64 sample of the conformance entries of these modules."""
+    for i, sample in enumerate(entry.samples("float64", np.random.default_rng(0))):
+        seen = []
+        for create_graph in (False, True):
+            args = [_to_ember(a, j not in entry.skip_grad_args) for j, a in enumerate(sample.args)]
+            try:
+                outs = _outputs(entry.fn(ember, *args, **sample.kwargs))
+            except Exception:  # noqa: BLE001 (error-parity samples)
+                break
+            if not outs:
+                break
+            with _OpNames() as mode:
+                ember.autograd.grad(outs, _leaves(args), [ember.ones_like(o) for o in outs],
+                                    allow_unused=True, create_graph=create_graph)
+            seen.append(mode.names)
+        if seen:
+            assert seen[0] == seen[1], f"{entry.name} sample {i}"
