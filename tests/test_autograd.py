@@ -328,6 +328,7 @@ def test_custom_function_ctx_keeps_attributes_without_grad():
     class ReadBack(ember.autograd.Function):
         @staticmethod
         def forward(ctx, x):
+            assert ctx.needs_input_grad == (True,)  # also under no_grad, as in torch
             ctx.factor = 2.0
             return x * ctx.factor
 

@@ -49,8 +49,10 @@ class _FunctionOp(Op):
     @classmethod
     def forward(cls, ctx, *args, **kwargs):
         fn = cls.fn
-        if ctx is NULL_CTX:
+        if ctx is NULL_CTX:  # nothing recorded; the ctx still answers as torch's does
             ctx = FunctionCtx()
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad
+                                         for a in args)
         if fn._setup_context:
             out = fn.forward(*args, **kwargs)
             fn.setup_context(ctx, args, out)
