@@ -239,6 +239,38 @@ def test_cpu_indices_index_a_meta_tensor_as_in_torch():
     assert x.device.type == "meta" and tuple(x.shape) == (3, 4)
 
 
+def _meta_i(lib, *values):
+    return lib.tensor(list(values)).to("meta")
+
+
+# (name, fn(lib, x) on a 3x4 float32 meta tensor)
+META_OPS = [
+    ("index_add", lambda L, x: x.index_add(0, _meta_i(L, 0, 2), L.ones(2, 4).to("meta"))),
+    ("index_copy", lambda L, x: x.index_copy(1, _meta_i(L, 3, 0), L.ones(3, 2).to("meta"))),
+    ("index_fill", lambda L, x: x.index_fill(1, _meta_i(L, 0, 2), 1.0)),
+    ("take", lambda L, x: L.take(x, _meta_i(L, [0, 5]))),
+    ("put", lambda L, x: x.put(_meta_i(L, 0, 5), L.ones(2).to("meta"))),
+    ("masked_scatter", lambda L, x: x.masked_scatter(x > 2, L.ones(12).to("meta"))),
+    ("repeat_interleave", lambda L, x: x.repeat_interleave(2, 0)),
+    ("gather", lambda L, x: x.gather(1, _meta_i(L, [0, 1], [1, 1], [2, 0]))),
+    ("topk", lambda L, x: x.topk(2)),
+    ("one_hot", lambda L, x: L.nn.functional.one_hot(_meta_i(L, 0, 2), 4)),
+    ("searchsorted", lambda L, x: L.searchsorted(x[0], x)),
+    ("block_diag", lambda L, x: L.block_diag(x, x[0])),
+]
+
+
+@pytest.mark.parametrize("name,fn", META_OPS, ids=[m[0] for m in META_OPS])
+def test_indexing_ops_on_meta_tensors_match_torch(name, fn):
+    """The wrappers that compute an index from an index's values build a meta one instead:
+    shapes and dtypes as torch's on the meta device."""
+    outs = fn(ember, ember.empty(3, 4, device="meta"))
+    expected = fn(torch, torch.empty(3, 4, device="meta"))
+    outs, expected = (o if isinstance(o, tuple) else (o,) for o in (outs, expected))
+    assert [(tuple(o.shape), str(o.dtype).split(".")[1], o.device.type) for o in outs] == \
+        [(tuple(o.shape), str(o.dtype).split(".")[1], "meta") for o in expected]
+
+
 @pytest.mark.parametrize("fn", [lambda L, x: x.nonzero(), lambda L, x: L.unique(x),
                                 lambda L, x: x[x > 0], lambda L, x: x.masked_select(x > 0)],
                          ids=["nonzero", "unique", "mask", "masked_select"])

@@ -865,8 +865,12 @@ def _index_scatter(op, name: str, input: Tensor, dim: int, index: Tensor, source
     _check_bounds(idx, size, dim, negative=False,
                   exc=IndexError if name == "index_copy" else RuntimeError,
                   prefix="index_copy_(): " if name == "index_copy" else "")
-    spread = _make(np.broadcast_to(idx.reshape([-1 if d == dim else 1 for d in range(nd)]),
-                                   shape).reshape(shape if a.ndim else idx.shape))
+    target = shape if a.ndim else idx.shape
+    if _meta_arrays(a, idx):  # a meta result needs the index's shape only
+        spread = _make(MetaArray(target, idx.dtype))
+    else:
+        spread = _make(np.broadcast_to(idx.reshape([-1 if d == dim else 1 for d in range(nd)]),
+                                       shape).reshape(target))
     if isinstance(source, Tensor) and source._data.shape != spread._data.shape:
         source = source.reshape(spread._data.shape)
     return dispatch(op, input, dim, spread, source, reduce) if reduce else \
@@ -894,11 +898,14 @@ def _index_fill(op, input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     a, idx = input._data, index._data
     dim = wrap_dim(dim, a.ndim)
     _check_vector_index("index_fill", idx)
-    _check_bounds(idx, _as_1d(a).shape[dim], dim, exc=IndexError)
-    mask = np.zeros(_as_1d(a).shape[dim], bool)
+    size = a.shape[dim] if a.ndim else 1
+    _check_bounds(idx, size, dim, exc=IndexError)
+    shape = tuple(size if d == dim else 1 for d in range(a.ndim))
+    if _meta_arrays(a, idx):
+        return _masked_fill(op, input, _make(MetaArray(shape, np.bool_)), value)
+    mask = np.zeros(size, bool)
     mask[idx.reshape(-1)] = True
-    mask = mask.reshape([-1 if d == dim else 1 for d in range(a.ndim)]) if a.ndim else mask[0]
-    return _masked_fill(op, input, _make(mask), value)
+    return _masked_fill(op, input, _make(mask.reshape(shape)), value)
 
 
 for _fn in (index_select, index_add, index_copy, index_fill):
@@ -921,17 +928,27 @@ def index_fill_(self: Tensor, dim: int, index: Tensor, value) -> Tensor:
     return _index_fill(MaskedFill.inplace_op(), self, dim, index, value)
 
 
+def _check_flat_index(idx, n: int) -> None:
+    """torch's error for an index out of ``[-n, n)`` into a tensor read as 1-D."""
+    if isinstance(idx, np.ndarray) and idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx.max() if idx.max() >= n else idx.min()
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} "
+                         "elements.")
+
+
+def _meta_arrays(*arrays) -> bool:
+    """Whether some of ``arrays`` is a MetaArray: values a wrapper would compute an index
+    from are unknown, and only shapes matter."""
+    return any(type(a) is MetaArray for a in arrays)
+
+
 def take(input: Tensor, index: Tensor) -> Tensor:
     """Elements of ``input`` read as 1-D, at ``index`` (result has ``index``'s shape)."""
     idx = index._data
     if idx.dtype != np.int64:
         raise RuntimeError(f"take(): Expected a long tensor for index, but got "
                            f"{dtype_name(idx).capitalize()}")
-    n = input._data.size
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx.max() if idx.max() >= n else idx.min()
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} "
-                         "elements.")
+    _check_flat_index(idx, input._data.size)
     return input.reshape(-1)[index]
 
 
@@ -957,15 +974,16 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,
 def _put(op, input: Tensor, index: Tensor, source: Tensor, accumulate: bool) -> Tensor:
     idx = index._data
     n = input._data.size
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx.max() if idx.max() >= n else idx.min()
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} "
-                         "elements.")
+    _check_flat_index(idx, n)
     if source._data.size != idx.size:
         raise RuntimeError(f"put_(): Expected source and index to have the same number of "
                            f"elements, but got source.numel() = {source._data.size}, "
                            f"index.numel() = {idx.size}")
-    coords = np.unravel_index(np.where(idx < 0, idx + n, idx).reshape(-1), input._data.shape)
+    if _meta_arrays(input._data, idx):
+        coords = [MetaArray((idx.size,), np.int64)] * input._data.ndim
+    else:
+        coords = np.unravel_index(np.where(idx < 0, idx + n, idx).reshape(-1),
+                                  input._data.shape)
     spec = tuple(_Slot(i) for i in range(len(coords)))
     return dispatch(op, input, source.reshape(-1), spec, bool(accumulate), *_tensors(coords))
 
@@ -1071,9 +1089,12 @@ def _masked_scatter(op, input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
         mask = mask.expand(input._data.shape)
     else:
         input, mask = _broadcast_pair(input, mask)
-    n = int(np.count_nonzero(mask._data))
-    if source._data.size < n:
-        raise RuntimeError("Number of elements of source < number of ones in mask")
+    if _meta_arrays(input._data, mask._data):  # the count is unknown; the result's shape isn't
+        n = source._data.size
+    else:
+        n = int(np.count_nonzero(mask._data))
+        if source._data.size < n:
+            raise RuntimeError("Number of elements of source < number of ones in mask")
     if source._data.dtype != input._data.dtype:
         raise RuntimeError("masked_scatter: expected self and source to have same dtypes but "
                            f"got {input.dtype.scalar_name} and {source.dtype.scalar_name}")
@@ -1378,6 +1399,8 @@ def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
         counts = input._data
         if counts.ndim > 1:
             raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        if _meta_arrays(counts):
+            _meta.dynamic_shape("repeat_interleave")
         return _make(np.repeat(np.arange(counts.size), counts).astype(np.int64))
     if dim is None:
         input, dim = input.reshape(-1), 0
@@ -1386,12 +1409,25 @@ def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,
     if reps.ndim > 1 or reps.ndim == 1 and reps.size not in (1, size):
         raise RuntimeError("repeats must have the same size as input along dim, but got "
                            f"repeats.size(0) = {reps.size} and input.size({dim}) = {size}")
-    if (reps < 0).any():
-        raise RuntimeError("repeats can not be negative")
-    index = np.repeat(np.arange(size), np.broadcast_to(reps, (size,))).astype(np.int64)
+    if _meta_arrays(input._data, reps):
+        index = _repeat_index_meta(reps, size, output_size)
+    else:
+        if (reps < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        index = np.repeat(np.arange(size), np.broadcast_to(reps, (size,))).astype(np.int64)
     if input._data.ndim == 0:
         return input.reshape(1)[_make(index)]
     return index_select(input, dim, _make(index))
+
+
+def _repeat_index_meta(reps, size: int, output_size: int | None) -> MetaArray:
+    """The index ``repeat_interleave`` selects with, on the meta device: its length is
+    ``output_size`` or, with known repeats, their sum over the ``size`` slices."""
+    if output_size is not None:
+        return MetaArray((output_size,), np.int64)
+    if type(reps) is MetaArray:
+        _meta.dynamic_shape("repeat_interleave without output_size")
+    return MetaArray((int(np.broadcast_to(reps, (size,)).sum()),), np.int64)
 
 
 tensor_method()(repeat_interleave)
