@@ -8,9 +8,11 @@ import math
 import numpy as np
 
 from ._dispatch import Op, dispatch
+from ._state import STATE
 from ._tensor import Tensor
 from .ops import _meta
 from .ops._util import wrap_dim
+from .ops.creation import eye
 from .ops.linalg import multi_dot
 from .ops.reductions import _out, vector_norm
 
@@ -18,11 +20,13 @@ __all__ = ["vector_norm", "matrix_norm", "norm", "svdvals", "multi_dot"]
 
 
 class _Svdvals(Op):
-    """Singular values of the matrices in the last two dims, in descending order."""
+    """Singular values of the matrices in the last two dims, in descending order, without
+    the singular vectors: what ``svdvals`` runs when no gradient is recorded."""
 
     aten = "linalg_svdvals"
     signature = "_svdvals(Tensor a) -> Tensor"
     kind = "opaque"
+    differentiable = False  # with a gradient to record, svdvals runs _Svd
 
     @staticmethod
     def meta(a):
@@ -30,36 +34,72 @@ class _Svdvals(Op):
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
         return np.linalg.svd(_lapack(a), compute_uv=False).astype(a.dtype, copy=False)
 
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return dispatch(_SvdvalsBackward, g, a)
 
+class _Svd(Op):
+    """The reduced SVD ``a = U diag(S) Vh`` of the (real) matrices in the last two dims,
+    singular values descending (torch's ``_linalg_svd`` with ``full_matrices=False``).
+    Its backward is torch's ``svd_backward`` written with ember ops, so svdvals and the
+    spectral and nuclear norms differentiate to any order."""
 
-class _SvdvalsBackward(Op):
-    """``U diag(g) V^H``: the gradient of the singular values (distinct ones); torch's
-    ``svd_backward`` with only the singular values' gradient."""
-
-    aten = "svd_backward"
-    signature = "_svdvalsbackward(Tensor g, Tensor a) -> Tensor"
+    aten = "_linalg_svd"
+    signature = "_svd(Tensor a) -> (Tensor U, Tensor S, Tensor Vh)"
     kind = "opaque"
 
     @staticmethod
-    def meta(g, a):
-        return _meta.new(a.shape, a.dtype)
+    def meta(a):
+        *batch, m, n = a.shape
+        k = min(m, n)
+        batch = tuple(batch)
+        return (_meta.new(batch + (m, k), a.dtype), _meta.new(batch + (k,), a.dtype),
+                _meta.new(batch + (k, n), a.dtype))
 
     @staticmethod
-    def forward(ctx, g, a):
-        u, _, vh = np.linalg.svd(_lapack(a), full_matrices=False)
-        return ((u * g[..., None, :]) @ vh).astype(a.dtype, copy=False)
+    def forward(ctx, a):
+        u, s, vh = (x.astype(a.dtype, copy=False)
+                    for x in np.linalg.svd(_lapack(a), full_matrices=False))
+        ctx.save_for_backward(u, s, vh)
+        ctx.set_materialize_grads(False)
+        return u, s, vh
 
     @staticmethod
-    def backward(ctx, gg):
-        raise RuntimeError("ember does not implement double backward through singular values "
-                           "(svdvals, matrix_norm with ord 2, -2 or 'nuc') yet")
+    def backward(ctx, gU, gS, gVh):
+        return _svd_backward(gU, gS, gVh, *ctx.saved_tensors)
+
+
+def _svd_backward(gU, gS, gVh, U: Tensor, S: Tensor, Vh: Tensor) -> Tensor:
+    """The gradient of ``a`` from those of its reduced SVD's factors (any may be None), for
+    real matrices: torch's ``svd_backward``. With ``E_jk = S_k^2 - S_j^2`` (1 on the
+    diagonal) and ``skew(X) = X - X^T``::
+
+        gA = U [(skew(U^T gU) S + S skew(V^T gV)) / E + diag(gS)] V^T
+             + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T)
+
+    (the last two terms only for tall, respectively wide, matrices). Repeated singular
+    values make the singular vectors' gradient undefined (inf/NaN), as in torch."""
+    if gU is None and gVh is None:
+        return (U * gS.unsqueeze(-2)) @ Vh
+    m, n, k = U.shape[-2], Vh.shape[-1], S.shape[-1]
+    eye_k = eye(k, dtype=S.dtype)
+    S2 = S * S
+    inner = 0
+    if gU is not None:
+        UtgU = U.mT @ gU
+        inner = (UtgU - UtgU.mT) * S.unsqueeze(-2)
+    if gVh is not None:
+        VtgV = Vh @ gVh.mT
+        inner = inner + S.unsqueeze(-1) * (VtgV - VtgV.mT)
+    inner = inner / (S2.unsqueeze(-2) - S2.unsqueeze(-1) + eye_k)
+    if gS is not None:
+        inner = inner + eye_k * gS.unsqueeze(-1)
+    if m > n and gU is not None:
+        gU_Sinv = gU / S.unsqueeze(-2)
+        return (U @ inner + gU_Sinv - U @ (U.mT @ gU_Sinv)) @ Vh
+    if m < n and gVh is not None:
+        Sinv_gVh = gVh / S.unsqueeze(-1)
+        return U @ (inner @ Vh + Sinv_gVh - (Sinv_gVh @ Vh.mT) @ Vh)
+    return U @ (inner @ Vh)
 
 
 def _lapack(a: np.ndarray) -> np.ndarray:
@@ -67,6 +107,10 @@ def _lapack(a: np.ndarray) -> np.ndarray:
 
 
 def svdvals(A: Tensor, *, driver=None, out=None) -> Tensor:
+    """The singular values; through the full reduced SVD when a gradient is recorded (its
+    backward needs the singular vectors), as torch."""
+    if STATE.grad_enabled and A.requires_grad:
+        return _out(dispatch(_Svd, A)[1], out)
     return _out(dispatch(_Svdvals, A), out)
 
 

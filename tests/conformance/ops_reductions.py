@@ -337,7 +337,10 @@ OPS = [
     OpInfo("matrix_norm", lambda L, a, **kw: L.linalg.matrix_norm(a, **kw),
            lambda dt, rng: _matrix_ords(dt, rng, svd=False)),
     OpInfo("matrix_norm_svd", lambda L, a, **kw: L.linalg.matrix_norm(a, **kw),
-           lambda dt, rng: _matrix_ords(dt, rng, svd=True), gradgrad=False),
+           lambda dt, rng: _matrix_ords(dt, rng, svd=True)),
+    OpInfo("svdvals", lambda L, a: L.linalg.svdvals(a), lambda dt, rng: [
+        Sample((make((3, 4), dt, rng),)), Sample((make((2, 4, 3), dt, rng),)),
+        Sample((make((3, 3), dt, rng, noncontig=True),), name="noncontig")]),
     OpInfo("matrix_norm_edge", lambda L, a, **kw: L.linalg.matrix_norm(a, **kw),
            lambda dt, rng: [Sample((make((3,), dt, rng),), {}, "1-d"),
                             Sample((make((3, 3), dt, rng),), {"ord": 3}, "bad ord")],
