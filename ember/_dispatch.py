@@ -392,6 +392,10 @@ def _function_output(o: Tensor, node: Node, args) -> Tensor:
     modified in place and marked dirty, which now has the node as ``grad_fn``), or, for an
     input returned unchanged, a new alias of it (the input keeps its own history)."""
     if node._dirty and any(o is d for d in node._dirty):
+        o._vc[0] += 1  # torch counts marking dirty as a write of its own
+        if o.grad_fn is None and o._requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
+                               "operation.")
         return o
     if any(o is a for a in args):
         alias = _make(o._data)

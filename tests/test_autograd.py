@@ -324,6 +324,32 @@ def test_custom_function_setup_context_vjp_and_returned_input_like_torch():
         close(ours, theirs)
 
 
+def test_custom_function_marking_a_leaf_dirty_raises_like_torch():
+    errors = []
+    for lib in (ember, torch):
+        class AddOne(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                x.add_(1)
+                ctx.mark_dirty(x)
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        x = lib.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError) as info:
+            AddOne.apply(x)
+        errors.append(str(info.value))
+        with lib.no_grad():
+            y = AddOne.apply(x)  # a new alias: x requires grad
+            assert y is not x and not y.requires_grad and y._version == x._version == 4
+        z = lib.zeros(2)
+        assert AddOne.apply(z) is z and z._version == 2
+    assert errors[0] == errors[1]
+
+
 def test_custom_function_ctx_keeps_attributes_without_grad():
     class ReadBack(ember.autograd.Function):
         @staticmethod
@@ -381,7 +407,7 @@ def test_custom_function_mark_dirty_non_differentiable_and_once_differentiable()
     e, _ = both([1.0, 2.0])
     y = e * 1
     z = AddOneInplace.apply(y)
-    assert z is y and y._version == 1
+    assert z is y and y._version == 2  # the add_ and the marking, as in torch
     z.sum().backward()
     np.testing.assert_array_equal(e.grad.numpy(), [1.0, 1.0])
     v, idx = SortLike.apply(e)
@@ -605,3 +631,58 @@ def test_leaf_hook_replaces_the_accumulated_gradient():
         x.register_hook(lambda g: g * 10)
         (x * x).sum().backward()
     close(e.grad, t.grad)
+
+
+
+def test_backward_makes_its_gradients_with_dispatched_ops_like_torch():
+    """The implicit root gradient is ``ones_like`` and ``materialize_grads``' zeros are
+    ``zeros_like``: ops a dispatch mode sees, as torch's dispatch modes see them."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ember._dispatch import DispatchMode
+
+    class EmberSeen(DispatchMode):
+        def __init__(self):
+            self.names = []
+
+        def __ember_dispatch__(self, op, args, kwargs):
+            self.names.append(op.aten)
+            return op.apply(*args, **kwargs)
+
+    class TorchSeen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func._overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    xs, unused = both(RNG.standard_normal(3)), both(RNG.standard_normal(2))
+    results = []
+    for lib, mode, x, u in ((ember, EmberSeen, xs[0], unused[0]),
+                            (torch, TorchSeen, xs[1], unused[1])):
+        y = (x * 2).sum()
+        with mode() as seen:
+            y.backward(retain_graph=True)
+            grads = lib.autograd.grad(y, [x, u], materialize_grads=True)
+        assert seen.names[0] == "ones_like" and seen.names.count("ones_like") == 2
+        assert seen.names[-1] == "zeros_like"
+        results.append((x.grad, *grads))
+    for e, t in zip(*results):
+        close(e, t)
+
+
+def test_a_gradient_that_is_not_a_tensor_raises_like_torch():
+    def message(lib, x, how):
+        y = (x * 2).sum()
+        with pytest.raises(TypeError) as info:
+            if how == "backward":
+                lib.autograd.backward([y], [2.0])
+            else:
+                lib.autograd.grad([y], [x], [2.0])
+        return str(info.value)
+
+    e, t = both(RNG.standard_normal(3))
+    for how in ("backward", "grad"):
+        assert message(ember, e, how) == message(torch, t, how)

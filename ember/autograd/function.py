@@ -15,7 +15,7 @@ from typing import Any
 
 from .._dispatch import NULL_CTX, Op, dispatch
 from .._state import STATE
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 
 __all__ = ["Function", "once_differentiable", "FunctionCtx"]
 
@@ -24,11 +24,13 @@ class FunctionCtx:
     """The ctx a Function's forward sees when nothing is recorded (it may read back what
     it set, unlike an op's forward)."""
 
+    _dirty = ()
+
     def save_for_backward(self, *tensors):
         self.saved_tensors = tensors
 
     def mark_dirty(self, *tensors):
-        pass
+        self._dirty = tensors
 
     def mark_non_differentiable(self, *outputs):
         pass
@@ -48,11 +50,20 @@ class _FunctionOp(Op):
 
     @classmethod
     def forward(cls, ctx, *args, **kwargs):
+        if ctx is not NULL_CTX:
+            return cls._run(ctx, args, kwargs)
+        # Nothing recorded. The ctx still answers as torch's does, and an input returned
+        # as-is comes back as a new alias (itself when marked dirty and not requiring grad).
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        out = cls._run(ctx, args, kwargs)
+        outs = [_unrecorded_output(o, args, ctx._dirty)
+                for o in (out if type(out) is tuple else (out,))]
+        return tuple(outs) if type(out) is tuple else outs[0]
+
+    @classmethod
+    def _run(cls, ctx, args, kwargs):
         fn = cls.fn
-        if ctx is NULL_CTX:  # nothing recorded; the ctx still answers as torch's does
-            ctx = FunctionCtx()
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad
-                                         for a in args)
         if fn._setup_context:
             out = fn.forward(*args, **kwargs)
             fn.setup_context(ctx, args, out)
@@ -72,6 +83,18 @@ class _FunctionOp(Op):
             raise RuntimeError(f"function {cls._backward_name} returned an incorrect number "
                                f"of gradients (expected {len(ctx._layout)}, got {got})")
         return result
+
+
+def _unrecorded_output(o, args, dirty):
+    if not (isinstance(o, Tensor) and any(o is a for a in args)):
+        return o
+    if any(o is d for d in dirty):
+        o._vc[0] += 1  # torch counts marking dirty as a write of its own
+        if not o._requires_grad:
+            return o
+    alias = _make(o._data)
+    alias._vc = o._vc
+    return alias
 
 
 class _FunctionMeta(type):
