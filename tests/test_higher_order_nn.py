@@ -318,3 +318,14 @@ def test_backward_ops_same_with_create_graph(case):
             ember.autograd.grad(out, [args[i] for i in case.wrt()], create_graph=create_graph)
         seen.append(mode.names)
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_meta_device_gives_the_real_shape(case):
+    """The same functions on meta tensors (no data): the ops' meta functions and the
+    constants the functions build follow the input's device."""
+    real = case.fn(ember, *_inputs(ember, case))
+    meta = [ember.empty(a.shape, dtype=ember.from_numpy(a).dtype, device="meta")
+            if isinstance(a, np.ndarray) else a for a in case.args]
+    out = case.fn(ember, *meta)
+    assert out.is_meta and out.shape == real.shape and out.dtype == real.dtype

@@ -181,3 +181,11 @@ def dynamic_shape(op: str):
     """Raise ``DynamicOutputShapeError`` for ``op``."""
     raise DynamicOutputShapeError(f"{op}: the shape of the result depends on the values of the "
                                   "input, which a meta tensor does not have")
+
+
+def constant(arr: np.ndarray, like):
+    """``arr`` as a constant Tensor on ``like``'s device: the array itself, or only its
+    metadata when ``like`` is a meta tensor (the kernels, index tables and masks that nn
+    functions build from shapes)."""
+    from .._tensor import _make
+    return _make(MetaArray.like(arr) if type(like._data) is MetaArray else arr)

@@ -166,17 +166,22 @@ class ScaledDotProductAttentionBackward(Op):
         return dg, dgp, dq, dk, dv, dp, None, None
 
 
-def additive_mask(attn_mask, dtype, shape, is_causal: bool):
+def additive_mask(attn_mask, query: Tensor, shape, is_causal: bool):
     """The mask to add to the scores (``-inf`` where attention is not allowed): bool masks
     are True where allowed (SDPA's convention); a float Tensor is passed through, so its
     gradient flows."""
+    dtype = query._data.dtype
     if is_causal:
-        return _make(np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype))
+        causal = np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype)
+        return _meta.constant(causal, query)
     if attn_mask is None:
         return None
     m = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
     if m.dtype == np.bool_:
-        return _make(np.where(m, 0.0, -np.inf).astype(dtype))
+        if not isinstance(attn_mask, Tensor):
+            return _make(np.where(m, 0.0, -np.inf).astype(dtype))
+        from .elementwise import where
+        return where(attn_mask, 0.0, float("-inf")).to(query.dtype)
     if m.dtype != dtype:
         raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query "
                            f"dtype, but got attn_mask.dtype: {dtype_name(m)} and  "
@@ -225,7 +230,7 @@ def sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
                                                                             heads // kv_heads)
     dtype = query._data.dtype
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    mask = additive_mask(attn_mask, dtype, (query.shape[-2], key.shape[-2]), is_causal)
+    mask = additive_mask(attn_mask, query, (query.shape[-2], key.shape[-2]), is_causal)
     drop = None
     if dropout_p > 0:
         lead = np.broadcast_shapes(query.shape[:-2], key.shape[:-2])

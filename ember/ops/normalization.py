@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, _make
+from .._tensor import Tensor
 from . import _meta
 from .conv import Convolution
 
@@ -240,23 +240,23 @@ def _channel_view(t: Tensor | None, ndim: int, axis: int = 1):
     return t.reshape((1,) * axis + (-1,) + (1,) * (ndim - axis - 1))
 
 
-def _update_running(running: Tensor | None, value: np.ndarray, momentum: float) -> None:
+def _update_running(running: Tensor | None, value: Tensor, momentum: float) -> None:
     """``running = (1 - momentum) * running + momentum * value``, in place, untracked."""
     if running is None:
         return
     from ..autograd.grad_mode import no_grad
     with no_grad():
-        running.mul_(1 - momentum).add_(_make(value.astype(running._data.dtype)),
-                                        alpha=momentum)
+        running.mul_(1 - momentum).add_(value.to(running.dtype), alpha=momentum)
 
 
-def _batch_stats(x: np.ndarray, axes: tuple, extra_axis: int | None = None):
-    """Batch mean and unbiased variance per channel (for the running statistics)."""
-    n = int(np.prod([x.shape[a] for a in axes]))
-    mean = x.mean(axes)
-    var = x.var(axes) * (n / max(n - 1, 1)) if n > 1 else np.full_like(mean, np.nan)
-    if extra_axis is not None:
-        mean, var = mean.mean(extra_axis), var.mean(extra_axis)
+def _batch_stats(x: Tensor, axes: tuple, extra_axis: int | None = None):
+    """Batch mean and unbiased variance per channel (for the running statistics),
+    untracked; averaged over ``extra_axis`` afterwards (instance norm's batch)."""
+    from ..autograd.grad_mode import no_grad
+    with no_grad():
+        mean, var = x.mean(axes), x.var(axes, correction=1)
+        if extra_axis is not None:
+            mean, var = mean.mean(extra_axis), var.mean(extra_axis)
     return mean, var
 
 
@@ -292,7 +292,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {input.shape}")
     if running_mean is not None or running_var is not None:
-        mean, var = _batch_stats(input._data, axes)
+        mean, var = _batch_stats(input, axes)
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var, momentum)
     nd = input.ndim
@@ -313,7 +313,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         raise ValueError(f"Expected more than 1 spatial element when training, got input size "
                          f"{input.shape}")
     if running_mean is not None or running_var is not None:
-        mean, var = _batch_stats(input._data, axes, extra_axis=0)
+        mean, var = _batch_stats(input, axes, extra_axis=0)
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var, momentum)
     return _normalize(NativeBatchNorm, input, _channel_view(weight, nd), _channel_view(bias, nd),
@@ -349,7 +349,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         return input
     n, c = input.shape[:2]
     sq = (input * input).reshape(n, 1, c, -1)
-    box = _make(np.full((1, 1, size, 1), 1.0 / size, dtype=input._data.dtype))
+    box = _meta.constant(np.full((1, 1, size, 1), 1.0 / size, dtype=input.dtype.np), input)
     pads = ((size // 2, (size - 1) // 2), (0, 0))
     div = dispatch(Convolution, sq, box, None, (1, 1), pads, (1, 1), 1).reshape(input.shape)
     return input / (div * alpha + k) ** beta

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, _make
+from .._tensor import Tensor
 from . import _kernels_nn as K
 from . import _meta
 from .conv import Convolution, tuple_arg
@@ -224,7 +224,7 @@ def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_i
     planes = input.reshape((-1, 1) + spatial)
     pads = tuple((pi, max((o - 1) * si + ki - n - pi, 0))
                  for n, ki, si, pi, o in zip(spatial, k, s, p, out))
-    box = _make(np.ones((1, 1) + k, dtype=input._data.dtype))
+    box = _meta.constant(np.ones((1, 1) + k, dtype=input.dtype.np), input)
     summed = dispatch(Convolution, planes, box, None, s, pads, (1,) * nd, 1)
     if divisor_override:
         return (summed / divisor_override).reshape(lead + out)
@@ -233,7 +233,7 @@ def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_i
         shape = [1] * nd
         shape[i] = -1
         divisor = divisor * _avg_divisor(*a, count_include_pad).reshape(shape)
-    return (summed / _make(divisor.astype(input._data.dtype))).reshape(lead + out)
+    return (summed / _meta.constant(divisor.astype(input.dtype.np), input)).reshape(lead + out)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -282,10 +282,10 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
 
 def _adaptive_avg(nd, input, output_size, fname):
     spatial, out = _adaptive_sizes(input, nd, output_size, fname)
-    dtype = input._data.dtype
+    dtype = input.dtype.np
     y = input
     for i in range(nd):  # contract one spatial dim at a time: (..., L_i, rest) -> (..., O_i)
-        m = _make(_averaging_matrix(spatial[i], out[i], dtype))
+        m = _meta.constant(_averaging_matrix(spatial[i], out[i], dtype), input)
         y = (y.transpose(-nd + i, -1) @ m.mT).transpose(-nd + i, -1)
     return y
 

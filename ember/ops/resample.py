@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor, _make
+from .._tensor import Tensor
 from . import _meta
 from .conv import Convolution, ConvTranspose, tuple_arg
 from .pooling import GatherPlanes, adaptive_avg_pool1d, adaptive_avg_pool2d
@@ -72,7 +72,7 @@ def gather_table(x: Tensor, per_dim: list) -> Tensor:
         shape[i] = -1
         flat = flat * spatial[i] + idx.reshape(shape)
     table = np.broadcast_to(flat, tuple(x.shape[:x.ndim - nd]) + flat.shape)
-    return dispatch(GatherPlanes, x, _make(np.ascontiguousarray(table)), nd)
+    return dispatch(GatherPlanes, x, _meta.constant(np.ascontiguousarray(table), x), nd)
 
 
 _PAD_RANKS = {1: (2, 3), 2: (3, 4), 3: (4, 5)}
@@ -164,7 +164,7 @@ def _nearest_index(size, out, scale, exact: bool) -> np.ndarray:
 def _apply_matrices(x: Tensor, mats: list) -> Tensor:
     nd = len(mats)
     for i, m in enumerate(mats):  # contract one spatial dim at a time
-        x = (x.transpose(-nd + i, -1) @ _make(m).mT).transpose(-nd + i, -1)
+        x = (x.transpose(-nd + i, -1) @ _meta.constant(m, x).mT).transpose(-nd + i, -1)
     return x
 
 
@@ -214,7 +214,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                              f"{list(spatial)} and scale_factor of shape {list(scale_factor)}.")
         out = tuple(int(math.floor(s * f)) for s, f in zip(spatial, factors))
         scales = (None,) * nd if recompute_scale_factor else factors
-    dtype = input._data.dtype
+    dtype = input.dtype.np
     if mode in ("nearest", "nearest-exact"):
         return gather_table(input, [_nearest_index(s, o, sc, mode == "nearest-exact")
                                     for s, o, sc in zip(spatial, out, scales)])
@@ -292,7 +292,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
     n, c, h, w = x.shape
-    eye = _make(_identity_kernel(k, input._data.dtype))
+    eye = _meta.constant(_identity_kernel(k, input.dtype.np), input)
     cols = dispatch(Convolution, x.reshape(n * c, 1, h, w), eye, None, s,
                     ((p[0], p[0]), (p[1], p[1])), d, 1)
     out = cols.reshape(n, c * math.prod(k), -1)
@@ -319,7 +319,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                            f"Expected size of input's dimension 1 to be divisible by the product "
                            f"of kernel_size, but got input.size(1)={ck} and kernel_size={k}")
     c = ck // kk
-    eye = _make(_identity_kernel(k, input._data.dtype))
+    eye = _meta.constant(_identity_kernel(k, input.dtype.np), input)
     out = dispatch(ConvTranspose, x.reshape((n * c, kk) + blocks), eye, None,
                    (n * c, 1) + size, s, ((p[0], p[0]), (p[1], p[1])), d, 1)
     out = out.reshape((n, c) + size)
