@@ -138,14 +138,16 @@ def test_getitem_errors_match_torch(key, exc):
     ("tensor", (3,)),                    # advanced key: index_put's error
 ])
 def test_setitem_shape_mismatch_matches_torch(key, value_shape):
+    """torch's error for a value that does not fit the indexed region, on meta tensors too
+    (the meta function makes the same check)."""
     e, t = _pair(np.zeros((3, 4)))
     messages = []
-    for x, lib in ((e, ember), (t, torch)):
+    for x, lib in ((e, ember), (t, torch), (e.to("meta"), ember)):
         k = lib.tensor([0, 1]) if key == "tensor" else key
         with pytest.raises(RuntimeError) as info:
-            x[k] = lib.ones(value_shape, dtype=x.dtype)
+            x[k] = lib.ones(value_shape, dtype=x.dtype, device=x.device)
         messages.append(str(info.value))
-    assert messages[0] == messages[1]
+    assert messages[0] == messages[1] == messages[2]
 
 
 # ---- dispatch, named tuples -------------------------------------------------------------------

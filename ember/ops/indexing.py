@@ -21,7 +21,7 @@ from .._tensor import Tensor, _make, tensor_method
 from . import _meta
 from ._return_types import values_indices
 from ._util import _BF16, dtype_name, wrap_dim
-from .shape import _IndexScatter, _strided, _ViewScatter, expand_array
+from .shape import _expand_geometry, _IndexScatter, _strided, _ViewScatter
 
 __all__ = ["index_put", "gather", "scatter", "scatter_add", "scatter_reduce", "index_select",
            "index_add", "index_copy", "index_fill", "take", "take_along_dim", "put",
@@ -423,8 +423,11 @@ class IndexPut(Op):
 
     @staticmethod
     def meta(a, values, spec, accumulate, *indices):
-        if not any(_is_mask(i) for i in indices):  # a mask's checks need its values
-            _plan(a.shape, spec, indices)
+        if not any(_is_mask(i) for i in indices):  # a mask's region depends on its values
+            region = Index.meta(a, spec, *indices).shape
+            vals = values if isinstance(values, MetaArray) else np.asarray(values)
+            if not _fits(vals.shape, region):
+                raise _mismatch(vals, region, _plan(a.shape, spec, indices)[1] is None)
         return _meta.new(a.shape, a.dtype)
 
     @classmethod
@@ -447,15 +450,8 @@ class IndexPut(Op):
                     vals = vals[0]
                 out[plan[0]][plan[1]] = vals
         except ValueError:
-            region_shape = _region(a, plan).shape
-            if plan[1] is None:  # torch copies into the view: expand's error
-                vals = np.asarray(values)
-                while vals.ndim > len(region_shape) and vals.shape[0] == 1:
-                    vals = vals[0]
-                expand_array(vals, region_shape)
-            raise RuntimeError(
-                f"shape mismatch: value tensor of shape {list(np.shape(values))} cannot be "
-                f"broadcast to indexing result of shape {list(region_shape)}") from None
+            raise _mismatch(np.asarray(values), _region(a, plan).shape,
+                            plan[1] is None) from None
         return out
 
     @staticmethod
@@ -467,6 +463,31 @@ class IndexPut(Op):
         if ctx.needs_input_grad[1]:
             gv = _sum_to_value(dispatch(Index, g, ctx.spec, *idx), ctx.value_shape)
         return ga, gv
+
+
+def _drop_leading_ones(shape: tuple, ndim: int) -> tuple:
+    """``shape`` without the leading size-1 dims beyond ``ndim`` (torch drops them from a
+    value written into a region of ``ndim`` dims)."""
+    while len(shape) > ndim and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _fits(value_shape: tuple, region: tuple) -> bool:
+    """Whether a value of ``value_shape`` broadcasts to the indexed ``region``."""
+    v = _drop_leading_ones(tuple(value_shape), len(region))
+    return len(v) <= len(region) and all(n == 1 or n == r for n, r in
+                                         zip(reversed(v), reversed(region)))
+
+
+def _mismatch(values, region: tuple, basic: bool) -> RuntimeError:
+    """torch's error for ``values`` (an array or MetaArray) that do not fit the indexed
+    ``region``: expand's for a basic key (torch copies into the view), else index_put's."""
+    if basic:
+        shape = _drop_leading_ones(values.shape, len(region))
+        _expand_geometry(MetaArray(shape, values.dtype), region)  # raises expand's error
+    return RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be "
+                        f"broadcast to indexing result of shape {list(region)}")
 
 
 def _key_tensors(self: Tensor, key) -> tuple[tuple, list[Tensor]]:
