@@ -14,7 +14,8 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from .graph import backward, grad, gradient_edge, run_backward
+from ._api import backward, grad
+from .graph import gradient_edge, run_backward
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad",
            "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .._tensor import Tensor, _make
+from ._api import grad as _grad
 from .grad_mode import enable_grad
-from .graph import grad as _grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
