@@ -199,6 +199,8 @@ BACKWARDS = [
     ("as_strided", lambda x: x.as_strided((2, 2), (1, 1)), ["index_scatter"]),
     ("cat", lambda x: ember.cat([x, ember.zeros(1, 4)]), ["splitwithsizes"]),
     ("stack", lambda x: ember.stack([x, ember.zeros(3, 4)]), ["unbind"]),
+    ("split_one_piece", lambda x: x.split(2, 1)[1], ["view_scatter"]),
+    ("unbind_one_slice", lambda x: x.unbind(0)[2], ["view_scatter"]),
     ("flip", lambda x: x.flip(0), ["flip"]),
     ("roll", lambda x: x.roll(1, 0), ["roll"]),
     ("tril", lambda x: x.tril(), ["tril"]),

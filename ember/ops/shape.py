@@ -846,13 +846,29 @@ class SplitWithSizes(Op):
 
     @staticmethod
     def forward(ctx, a, sizes, dim=0):
-        ctx.dim = dim = _check_split(a, sizes, dim)
+        dim = _check_split(a, sizes, dim)
+        ctx.dim, ctx.shape, ctx.sizes = dim, a.shape, sizes
+        ctx.set_materialize_grads(False)  # (pieces that got no gradient: see backward)
         bounds = np.cumsum((0,) + tuple(sizes)).tolist()
         return tuple(a[_index(dim, slice(lo, hi))] for lo, hi in zip(bounds, bounds[1:]))
 
     @staticmethod
     def backward(ctx, *grads):
-        return cat(list(grads), ctx.dim)
+        used = [i for i, g in enumerate(grads) if g is not None]
+        if len(used) == 1:  # one piece's gradient, written into zeros: one op
+            i = used[0]
+            return dispatch(_ViewScatter, grads[i], ctx.shape, Narrow,
+                            (ctx.dim, sum(ctx.sizes[:i]), ctx.sizes[i]))
+        return cat(_zeros_for_missing(grads, ctx.shape, ctx.dim, ctx.sizes), ctx.dim)
+
+
+def _zeros_for_missing(grads, shape: tuple, dim: int, sizes) -> list:
+    """``grads`` of the pieces of ``shape`` along ``dim`` (each ``sizes[i]`` long, None:
+    dropped), with zeros for the pieces that got no gradient."""
+    ref = next(g for g in grads if g is not None)
+    return [g if g is not None else ref.new_zeros(
+        shape[:dim] + ((n,) if n is not None else ()) + shape[dim + 1:])
+        for g, n in zip(grads, sizes)]
 
 
 def _unbind_dim(a, dim: int) -> int:
@@ -874,12 +890,18 @@ class Unbind(Op):
 
     @staticmethod
     def forward(ctx, a, dim=0):
-        ctx.dim = dim = _unbind_dim(a, dim)
+        dim = _unbind_dim(a, dim)
+        ctx.dim, ctx.shape = dim, a.shape
+        ctx.set_materialize_grads(False)  # (slices that got no gradient: see backward)
         return tuple(a[_index(dim, i)] for i in range(a.shape[dim]))
 
     @staticmethod
     def backward(ctx, *grads):
-        return stack(list(grads), ctx.dim)
+        used = [i for i, g in enumerate(grads) if g is not None]
+        if len(used) == 1:  # one slice's gradient, written into zeros: one op
+            return dispatch(_ViewScatter, grads[used[0]], ctx.shape, Select, (ctx.dim, used[0]))
+        return stack(_zeros_for_missing(grads, ctx.shape, ctx.dim, [None] * len(grads)),
+                     ctx.dim)
 
 
 def _split_sizes(n: int, size: int) -> list:
