@@ -7,8 +7,7 @@ multi-head attention forward that ``nn.MultiheadAttention`` uses.
 
 from __future__ import annotations
 
-import numpy as np
-
+from .._dtype import bool as bool_
 from .._tensor import Tensor
 from ..ops.attention import scaled_dot_product_attention, sdpa_with_weights
 from ..ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
@@ -87,21 +86,24 @@ def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     return y + b if b is not None else y
 
 
-def _float_mask(mask, dtype) -> np.ndarray | None:
-    """MHA's masks as additive floats: bool True means *not* allowed (``-inf``)."""
+def _float_mask(mask, dtype) -> Tensor | None:
+    """MHA's masks as additive floats (ember ops, so dispatch modes see them): bool True
+    means *not* allowed (``-inf``)."""
     if mask is None:
         return None
-    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype == np.bool_:
-        return np.where(m, -np.inf, 0.0).astype(dtype)
-    return m.astype(dtype, copy=False)
+    from ..ops.creation import as_tensor
+    from ..ops.elementwise import where
+    mask = as_tensor(mask)
+    if mask.dtype == bool_:
+        return where(mask, float("-inf"), 0.0).to(dtype)
+    return mask.to(dtype)
 
 
-def _append_column(mask: np.ndarray | None) -> np.ndarray | None:
+def _append_column(mask: Tensor | None) -> Tensor | None:
     """One more (allowed) key position at the end of a mask, as torch's ``pad(mask, (0, 1))``."""
     if mask is None:
         return None
-    return np.concatenate([mask, np.zeros(mask.shape[:-1] + (1,), mask.dtype)], -1)
+    return pad(mask, (0, 1))
 
 
 def multi_head_attention_forward(
@@ -142,7 +144,7 @@ def multi_head_attention_forward(
     else:
         w_q, w_k, w_v = in_proj_weight.chunk(3)
     q, k, v = _linear(query, w_q, b_q), _linear(key, w_k, b_k), _linear(value, w_v, b_v)
-    dtype = query._data.dtype
+    dtype = query.dtype
     attn = _float_mask(attn_mask, dtype)
     kpm = _float_mask(key_padding_mask, dtype)
     if bias_k is not None and bias_v is not None:
