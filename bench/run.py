@@ -111,7 +111,9 @@ def gpt_train():
                  lambda lib, m: lib.optim.AdamW(m.parameters(), lr=3e-4)), True
 
 
-def gpt_generate():
+def gpt_generate(tokens: int = 64):
+    """Greedy generation of ``tokens`` tokens without a KV cache (the whole prefix is
+    re-run for every new token)."""
     ember, torch = _libs()
     torch.manual_seed(0)
     t_model, e_model = models.gpt(torch), models.gpt(ember)
@@ -123,7 +125,7 @@ def gpt_generate():
         def step():
             with lib.no_grad():
                 idx = lib.zeros(1, 1, dtype=lib.long)
-                for _ in range(64):
+                for _ in range(tokens):
                     nxt = model(idx)[:, -1].argmax(-1, keepdim=True)
                     idx = lib.cat([idx, nxt], dim=1)
             return float(idx.sum().item())
