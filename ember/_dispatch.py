@@ -111,7 +111,11 @@ class Op:
         if "name" not in cls.__dict__:
             cls.name = cls.__name__.lower()
         if "_backward_name" not in cls.__dict__:
-            cls._backward_name = cls.__name__.rstrip("_") + "Backward0"
+            # torch names a node after its op: max_pool2d_with_indices ->
+            # MaxPool2DWithIndicesBackward0; ops without a declared aten name by class
+            cls._backward_name = (
+                "".join(p.title() for p in cls.__dict__["aten"].split("_")) if "aten" in
+                cls.__dict__ else cls.__name__.rstrip("_")) + "Backward0"
         if "aten" not in cls.__dict__:
             cls.aten = cls.name
         cls._inplace_variant = None
