@@ -286,9 +286,8 @@ class Linear(Op):
 
     @staticmethod
     def forward(ctx, x, w, b=None):
-        wt = w.T
         Linear._check(x, w, b)
-        out = np.matmul(x.reshape(-1, x.shape[-1]), wt).reshape(*x.shape[:-1], w.shape[0])
+        out = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
         if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
             out = out.astype(x.dtype)
         if b is not None:
