@@ -243,13 +243,19 @@ def _dispatch_meta(op, args, arrays, kwargs, requires):
     """Ops on tensors without memory (meta tensors, wrapper subclasses that did not take
     the op): the op's ``meta`` function gives the outputs' metadata.
 
+    CPU tensors may join meta ones where torch lets them: 0-d tensors (scalars) and
+    integer or bool tensors (indices); any other mix is torch's device error.
+
     Autograd does not record through meta tensors: an output requires grad when an input
     does (and grad mode is on), as a leaf.
     """
-    for a in _flat_arrays(arrays):
-        if type(a) is not MetaArray:
-            raise RuntimeError(f"{op.aten}: expected all tensors to be on the same device, but "
-                               f"found at least two devices, meta and cpu!")
+    for i, a in enumerate(arrays):
+        if isinstance(a, np.ndarray):
+            if a.ndim and a.dtype.kind not in "biu":
+                raise RuntimeError("Tensor on device cpu is not on the expected device meta!")
+            arrays[i] = MetaArray.like(a)
+        elif type(a) is list:
+            arrays[i] = [MetaArray.like(x) if isinstance(x, np.ndarray) else x for x in a]
     if op.inplace:
         target = args[0]
         out = op.meta(*arrays, **kwargs)
@@ -277,14 +283,6 @@ def _tensor_args(args):
             yield a
         elif type(a) in _LISTS:
             yield from (t for t in a if isinstance(t, Tensor))
-
-
-def _flat_arrays(arrays):
-    for a in arrays:
-        if type(a) is list:
-            yield from a
-        elif isinstance(a, np.ndarray | MetaArray):
-            yield a
 
 
 def _link_view(t: Tensor, src: Tensor) -> None:
