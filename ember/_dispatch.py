@@ -105,6 +105,7 @@ class Op:
     abstract = True
     _backward_name = "OpBackward0"
     _inplace_variant = None
+    _mutated_others: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -119,6 +120,7 @@ class Op:
         if "aten" not in cls.__dict__:
             cls.aten = cls.name
         cls._inplace_variant = None
+        cls._mutated_others = _mutated_others(cls)
         if cls.__dict__.get("abstract", False) or cls.inplace or cls.tensor_forward:
             return
         cls.abstract = False
@@ -460,6 +462,8 @@ def _inplace(op, args, arrays, kwargs, record):
         raise TypeError(f"{op.name}() expects a Tensor as its first argument")
     if not record:
         _write(op, target, op.forward(NULL_CTX, *arrays, **kwargs))
+        if op._mutated_others:
+            _bump_mutated(op, args)
         return target
     if target.grad_fn is None and target._requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
@@ -476,6 +480,22 @@ def _inplace(op, args, arrays, kwargs, record):
         result._vc = target._vc
         _resolve_saved(node, args, arrays, [result], [raw])
     return target
+
+
+def _mutated_others(op) -> tuple:
+    """Positions of the arguments other than the first that ``op``'s signature marks as
+    written (``Tensor(b!) exp_avg``): the in-place path bumps their versions too."""
+    if op.signature is None:
+        return ()
+    from ._schema import parse
+    return tuple(i for i, a in enumerate(parse(op.signature).arguments)
+                 if i and a.mutated and not a.kwarg_only)
+
+
+def _bump_mutated(op, args) -> None:
+    for i in op._mutated_others:
+        if i < len(args) and isinstance(args[i], Tensor):
+            args[i]._vc[0] += 1
 
 
 def _inplace_on_view(op, args, kwargs) -> Tensor:

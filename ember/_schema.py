@@ -33,6 +33,7 @@ class Argument:
     default: str | None     # the default's source text, None when required
     kwarg_only: bool = False
     alias: str | None = None  # "a" in ``Tensor(a) self``: outputs that alias this input
+    mutated: bool = False     # ``Tensor(a!)``: the op writes into this argument
 
     @property
     def is_tensor(self) -> bool:
@@ -63,7 +64,8 @@ class Schema:
 
     def __str__(self) -> str:
         def arg(a: Argument) -> str:
-            t = a.type if a.alias is None else a.type.replace("Tensor", f"Tensor({a.alias})", 1)
+            mark = f"({a.alias}{'!' if a.mutated else ''})"
+            t = a.type if a.alias is None else a.type.replace("Tensor", f"Tensor{mark}", 1)
             return f"{t} {a.name}" + ("" if a.default is None else f"={a.default}")
         args, star = [], False
         for a in self.arguments:
@@ -103,11 +105,12 @@ def _argument(text: str, kwarg_only: bool, what: str) -> Argument:
         if m is None:
             raise ValueError(f"cannot parse {what} {text!r}")
     typ, alias = m.group("type"), None
-    am = re.search(r"\(([a-z]+)!?\)", typ)
+    am = re.search(r"\(([a-z]+)(!?)\)", typ)
     if am:
         alias, typ = am.group(1), typ.replace(am.group(0), "")
     name = "" if m.group("name") == "_" else m.group("name")
-    return Argument(name, typ, m.group("default"), kwarg_only, alias)
+    return Argument(name, typ, m.group("default"), kwarg_only, alias,
+                    bool(am and am.group(2)))
 
 
 @cache

@@ -191,3 +191,17 @@ def test_lr_scheduler_fills_a_tensor_lr_in_place():
         sched.step()
     assert opt.param_groups[0]["lr"] is lr and "fill_" in watch.names
     np.testing.assert_allclose(float(lr), 0.05, rtol=1e-6)
+
+
+def test_fused_step_bumps_the_version_of_every_buffer_it_writes():
+    """The fused ops' signatures mark the state they write (``Tensor(b!) exp_avg``); the
+    dispatcher's write path bumps each of them, as torch's in-place updates do."""
+    p = ember.nn.Parameter(ember.randn(3))
+    opt = ember.optim.Adam([p])
+    versions = []
+    for _ in range(2):
+        p.grad = ember.randn(3)
+        opt.step()
+        versions.append({k: v._version for k, v in opt.state[p].items()} | {"p": p._version})
+    assert versions == [{"step": 1, "exp_avg": 1, "exp_avg_sq": 1, "p": 1},
+                        {"step": 2, "exp_avg": 2, "exp_avg_sq": 2, "p": 2}]
