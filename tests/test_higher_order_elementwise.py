@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import ember
+import ember.ops.elementwise as _ew
 from ember._dispatch import DispatchMode
 
 
@@ -37,6 +38,11 @@ CASES = [
     ("tanh", lambda L, x: L.tanh(x), (-2.0, 2.0)),
     ("logit", lambda L, x: L.logit(x), (0.05, 0.95)),
     ("logit_eps", lambda L, x: L.logit(x, eps=0.2), (0.05, 0.95)),
+    ("hardswish", lambda L, x: F(L).hardswish(x), (-4.0, 4.0)),
+    ("hardsigmoid", lambda L, x: F(L).hardsigmoid(x), (-4.0, 4.0)),
+    # (ember.nn.functional.softshrink is a composite; the op's function is in ops.elementwise)
+    ("softshrink", lambda L, x: (F(L) if L is torch else _ew).softshrink(x, 0.7), (-2.0, 2.0)),
+    ("hardshrink", lambda L, x: L.hardshrink(x, 0.7), (-2.0, 2.0)),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -48,7 +54,9 @@ FUSED = {"gelu": "gelu_backward", "gelu_tanh": "gelu_backward", "silu": "silu_ba
          "leaky_relu": "leaky_relu_backward", "hardtanh": "hardtanh_backward",
          "relu": "threshold_backward", "threshold": "threshold_backward",
          "logsigmoid": "log_sigmoid_backward", "sigmoid": "sigmoid_backward",
-         "tanh": "tanh_backward", "logit": "logit_backward", "logit_eps": "logit_backward"}
+         "tanh": "tanh_backward", "logit": "logit_backward", "logit_eps": "logit_backward",
+         "hardswish": "hardswish_backward", "hardsigmoid": "hardsigmoid_backward",
+         "softshrink": "softshrink_backward", "hardshrink": "hardshrink_backward"}
 
 
 def _arrays(lo: float, hi: float):
@@ -80,7 +88,13 @@ def _derivatives(L, f, x, v, w, u) -> list:
 def test_third_order_matches_torch(name, f, bounds):
     arrays = _arrays(*bounds)
     got = _derivatives(ember, f, *arrays)
-    want = _derivatives(torch, f, *arrays)
+    try:
+        want = _derivatives(torch, f, *arrays)
+    except RuntimeError as e:
+        if "not implemented" not in str(e):
+            raise
+        pytest.skip(f"torch has no second derivative of {name}: {e} (ember's are checked "
+                    "against finite differences below)")
     for order in range(3):
         if want[order] is None:
             assert got[order] is None or all(not np.any(g.numpy()) for g in got[order])

@@ -96,6 +96,10 @@ _BACKWARD_REFS = [
     ("leaky_relu_backward", (0.2,), lambda g, x, s: np.where(x > 0, g, g * s)),
     ("hardtanh_backward", (-0.5, 1.0), lambda g, x, lo, hi: np.where((x <= lo) | (x >= hi), 0, g)),
     ("threshold_backward", (0.3,), lambda g, x, th: np.where(x <= th, 0, g)),
+    ("hardswish_backward", (),
+     lambda g, x: g * np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0))),
+    ("hardsigmoid_backward", (), lambda g, x: np.where((x > -3) & (x < 3), g / 6, 0.0)),
+    ("softshrink_backward", (0.3,), lambda g, x, lam: np.where((x > lam) | (x < -lam), g, 0)),
 ]
 
 

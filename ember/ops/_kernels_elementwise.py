@@ -126,3 +126,23 @@ def hardtanh_backward(g, x, min_val, max_val):
 @vectorize(_backward_signatures(1), cache=True)
 def threshold_backward(g, x, threshold):
     return 0.0 if x <= threshold else g
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def hardswish_backward(g, x):
+    if x <= -3.0:
+        return 0.0
+    return g * (x / 3.0 + 0.5) if x < 3.0 else g
+
+
+@vectorize(_backward_signatures(0), cache=True)
+def hardsigmoid_backward(g, x):
+    return g / 6.0 if -3.0 < x < 3.0 else 0.0
+
+
+@vectorize(_backward_signatures(1), cache=True)
+def softshrink_backward(g, x, lambd):
+    return g if x > lambd or x < -lambd else 0.0
+
+
+hardshrink_backward = softshrink_backward  # the same derivative

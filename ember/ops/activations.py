@@ -94,6 +94,11 @@ SoftplusBackward = _backward_op("softplus_backward", _softplus_curvature,
                                 "Scalar beta, Scalar threshold")
 HardtanhBackward = _backward_op("hardtanh_backward", params="Scalar min_val, Scalar max_val")
 LogSigmoidBackward = _backward_op("log_sigmoid_backward", lambda x: -sigmoid(x) * sigmoid(-x))
+HardswishBackward = _backward_op("hardswish_backward",
+                                 lambda x: ((x > -3) & (x < 3)).to(x.dtype) / 3)
+HardsigmoidBackward = _backward_op("hardsigmoid_backward")
+SoftshrinkBackward = _backward_op("softshrink_backward", params="Scalar lambd")
+HardshrinkBackward = _backward_op("hardshrink_backward", params="Scalar lambd")
 
 
 # ---- activation ops ------------------------------------------------------------------------
@@ -167,10 +172,9 @@ Softplus = _unary("softplus", _softplus, _backward_by(SoftplusBackward), ints="r
 Hardtanh = _unary("hardtanh", _clip, _backward_by(HardtanhBackward), ints="int",
                   params="Scalar min_val=-1, Scalar max_val=1")
 Hardswish = _unary("hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
-                   lambda g, x, y: g * where(x <= -3, 0.0, where(x < 3, x / 3 + 0.5, 1.0)),
-                   ints="reject")
+                   _backward_by(HardswishBackward), ints="reject")
 Hardsigmoid = _unary("hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6,
-                     lambda g, x, y: where((x > -3) & (x < 3), g / 6, 0.0), ints="reject")
+                     _backward_by(HardsigmoidBackward), ints="reject")
 Threshold = _unary("threshold", lambda x, th, v: np.where(x > th, x, v).astype(x.dtype),
                    _backward_by(ThresholdBackward, 1), ints="int",
                    params="Scalar threshold, Scalar value")
@@ -178,11 +182,9 @@ LogSigmoid = _unary("log_sigmoid", lambda x: -np.logaddexp(0, -x),
                     _backward_by(LogSigmoidBackward), ints="reject")
 Softshrink = _unary("softshrink",
                     lambda x, lam: np.where(x > lam, x - lam, np.where(x < -lam, x + lam, 0)),
-                    lambda g, x, y, lam: where((x > lam) | (x < -lam), g, 0.0), ints="reject",
-                    params="Scalar lambd=0.5")
+                    _backward_by(SoftshrinkBackward), ints="reject", params="Scalar lambd=0.5")
 Hardshrink = _unary("hardshrink", lambda x, lam: np.where((x >= -lam) & (x <= lam), 0, x),
-                    lambda g, x, y, lam: where((x > lam) | (x < -lam), g, 0.0), ints="reject",
-                    params="Scalar lambd=0.5")
+                    _backward_by(HardshrinkBackward), ints="reject", params="Scalar lambd=0.5")
 
 
 # ---- functions (ember.X where torch has torch.X; the rest for nn.functional) --------------
