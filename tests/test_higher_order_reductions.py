@@ -74,6 +74,8 @@ CASES = [
     Case("cumprod-zeros", lambda L, x: L.cumprod(x, 1), [_with_zeros(3, 4)]),
     Case("cumprod-two-zeros", lambda L, x: L.cumprod(x, 0),
          [_with_zeros(4, 2, zeros=((1, 0), (2, 0)))]),
+    Case("cumprod-zeros-everywhere", lambda L, x: L.cumprod(x, 1),
+         [_with_zeros(4, 5, zeros=((0, 0), (0, 4), (1, 1), (1, 2), (1, 4), (3, 2)))]),
     Case("prod-dim", _method("prod", 1), [_x(3, 4, low=0.5, high=1.5)]),
     Case("prod-all", _method("prod"), [_x(2, 3, low=0.5, high=1.5)]),
     Case("prod-zero", _method("prod", 1), [_with_zeros(3, 4)]),

@@ -18,7 +18,6 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import bfloat16, from_numpy_dtype
-from .._dtype import bool as bool_
 from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Tensor, tensor_method
@@ -26,6 +25,7 @@ from . import _meta
 from ._return_types import return_type, values_indices
 from ._util import dtype_name, float_result, wrap_dim, wrap_dims
 from .creation import eye, ones_like
+from .elementwise import where
 from .shape import cat
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax",
@@ -408,11 +408,6 @@ def _prod_of_others(a: Tensor, dim: int) -> Tensor:
     before = cat([ones, a.narrow(dim, 0, n - 1)], dim).cumprod(dim)
     after = cat([ones, a.narrow(dim, 1, n - 1).flip(dim)], dim).cumprod(dim).flip(dim)
     return before * after
-
-
-def _eye(n: int) -> Tensor:
-    """The n x n identity as a bool mask (a factory op, so modes see it)."""
-    return eye(n, dtype=bool_)
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:  # noqa: A001
@@ -1175,17 +1170,27 @@ class Cumprod(Op):
         d = ctx.dim
         if not a.ndim:
             return g
-        if not _has_zeros(a):
-            return dispatch(Cumsum, g * out, d, None, True) / a
-        # d out_k / d a_i = prod_{j <= k, j != i} a_j for k >= i: row i of an n x n scan of
-        # a with a_i replaced by one (no division, so zeros are fine; used only with zeros)
-        a_last, g_last = a.transpose(d, -1), g.transpose(d, -1)
-        n = a_last.shape[-1]
-        eye = _eye(n)
-        scans = a_last.unsqueeze(-2).expand(*a_last.shape[:-1], n, n).masked_fill(eye, 1)
-        below = eye.logical_not().tril()  # k < i: out_k does not depend on a_i
-        scans = scans.cumprod(-1).masked_fill(below, 0)
-        return (g_last.unsqueeze(-2) * scans).sum(-1).transpose(d, -1)
+        return _cumprod_grad(g, a, out, d)
+
+
+def _cumprod_grad(g: Tensor, a: Tensor, out: Tensor, d: int) -> Tensor:
+    """The gradient of ``out = cumprod(a, d)``, O(n) and without dividing by zeros (torch's
+    ``cumprod_backward``). Without zeros it is ``revcumsum(g * out) / a``. Otherwise, with
+    ``z`` each slice's first zero and ``a'`` = ``a`` with ``a_z`` replaced by one,
+    ``out = cumprod(a') * m`` where ``m`` is 1 before ``z`` and ``a_z`` from ``z`` on: the
+    gradient at ``z`` is ``sum_{k >= z} g_k cumprod(a')_k``, elsewhere that of ``cumprod(a')``
+    for ``g * m`` (recursing while slices have more zeros). Written so, every order of
+    derivative is right, also the cross terms with ``a_z`` that vanish at first order."""
+    if not _has_zeros(a):
+        return dispatch(Cumsum, g * out, d, None, True) / a
+    is_zero = a == 0
+    first = is_zero.logical_and(is_zero.cumsum(d) == 1)
+    a1 = a.masked_fill(first, 1)
+    others = a1.cumprod(d)
+    a_z = a.masked_fill(first.logical_not(), 0).sum(d, keepdim=True)
+    m = where(first.cumsum(d) > 0, a_z, 1.0)
+    grad = _cumprod_grad(g * m, a1, others, d).masked_fill(first, 0)
+    return grad + dispatch(Cumsum, g * others, d, None, True).masked_fill(first.logical_not(), 0)
 
 
 class Cummax(Op):
