@@ -198,11 +198,11 @@ def _repeat_heads(t: Tensor, n: int) -> Tensor:
     return x.reshape(shape[:-3] + (shape[-3] * n,) + shape[-2:])
 
 
-def _dropout_keep(shape, p: float, dtype) -> Tensor:
-    """A keep-mask scaled by ``1/(1-p)``, drawn from ember's generator."""
+def _dropout_keep(shape, p: float, query: Tensor) -> Tensor:
+    """A keep-mask scaled by ``1/(1-p)``, drawn from ember's generator (dispatched ops on
+    ``query``'s device, so modes and meta tensors see it)."""
     from ..random import rand
-    keep = rand(*shape)._data >= p
-    return _make(keep.astype(dtype) / (1 - p))
+    return (rand(*shape, device=query.device) >= p).to(query.dtype) / (1 - p)
 
 
 def sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -228,13 +228,12 @@ def sdpa_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
                                f"heads in query, got {kv_heads} and {heads}")
         key, value = _repeat_heads(key, heads // kv_heads), _repeat_heads(value,
                                                                             heads // kv_heads)
-    dtype = query._data.dtype
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     mask = additive_mask(attn_mask, query, (query.shape[-2], key.shape[-2]), is_causal)
     drop = None
     if dropout_p > 0:
         lead = np.broadcast_shapes(query.shape[:-2], key.shape[:-2])
-        drop = _dropout_keep(lead + (query.shape[-2], key.shape[-2]), dropout_p, dtype)
+        drop = _dropout_keep(lead + (query.shape[-2], key.shape[-2]), dropout_p, query)
     out, probs = dispatch(ScaledDotProductAttention, query, key, value, mask, drop, scale)
     return out, (probs if drop is None else probs * drop)
 
