@@ -24,7 +24,6 @@ from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import reductions as _red
 from ._functional_nd import *  # noqa: F403  (conv, pooling, normalization, attention, ...)
-from .init import _rng
 
 # ---- linear -----------------------------------------------------------------------------
 
@@ -210,11 +209,17 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(shape: tuple, p: float, dtype) -> np.ndarray:
+def _keep(shape: tuple, p: float, like: Tensor) -> Tensor:
+    """1 where kept (probability ``1 - p``), 0 where dropped, in ``like``'s dtype and on its
+    device: dispatched ops (``rand``, ``ge``, ``to``), so dispatch modes see the draw."""
+    from .._dtype import float64
+    from ..random import rand
+    return (rand(shape, dtype=float64, device=like.device) >= p).to(like.dtype)
+
+
+def _keep_mask(shape: tuple, p: float, like: Tensor) -> Tensor:
     """1/(1-p) where kept, 0 where dropped (all zeros at p=1)."""
-    keep = _rng().random(shape) >= p
-    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return (keep * scale).astype(dtype)
+    return _keep(shape, p, like) * (0.0 if p == 1 else 1.0 / (1.0 - p))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
@@ -223,7 +228,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     _check_p(p)
     if not training or p == 0:
         return input
-    mask = _make(_keep_mask(input.shape, p, input._data.dtype))
+    mask = _keep_mask(tuple(input.shape), p, input)
     return _maybe_inplace(input, input * mask, inplace)
 
 
@@ -242,7 +247,7 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, nam
     batched = ndim == dims[1]
     lead = 2 if batched else 1
     shape = tuple(input.shape[:lead]) + (1,) * (ndim - lead)
-    mask = _make(_keep_mask(shape, p, input._data.dtype))
+    mask = _keep_mask(shape, p, input)
     return _maybe_inplace(input, input * mask, inplace)
 
 
@@ -282,11 +287,11 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
         return input
     if p == 1:
         return _maybe_inplace(input, input * 0.0, inplace)
-    keep = (_rng().random(input.shape) >= p).astype(input._data.dtype)
+    keep = _keep(tuple(input.shape), p, input)
     a = ((1 - p) * (1 + p * _SELU_ALPHA_PRIME ** 2)) ** -0.5
     b = -a * _SELU_ALPHA_PRIME * p
-    shift = _make((a * _SELU_ALPHA_PRIME * (1 - keep) + b).astype(input._data.dtype))
-    return _maybe_inplace(input, input * _make(a * keep) + shift, inplace)
+    shift = (1 - keep) * (a * _SELU_ALPHA_PRIME) + b
+    return _maybe_inplace(input, input * (keep * a) + shift, inplace)
 
 
 # ---- embedding, one_hot, distances --------------------------------------------------------
