@@ -12,6 +12,15 @@ sample of several rounds and the ratio ember/torch (above 1: ember is slower). T
 step's outputs and gradients (for models: the loss) are compared, so a speed-up cannot come
 from doing different work: ``err`` is the largest difference relative to torch's largest
 magnitude. Per family the summary gives the geometric mean and the worst ratio.
+
+On a loaded machine (1-minute load average above the core count) torch's OpenMP threads,
+which spin while waiting by default, lose most of their time to the other processes (a
+2-thread convolution measured 2.5x slower than with one thread); unless told otherwise
+(``--omp-wait``, or ``OMP_WAIT_POLICY`` already set) the sweep then sets
+``OMP_WAIT_POLICY=PASSIVE`` before torch is imported, so that torch is not handicapped.
+NumPy's BLAS threads (ember's GEMMs) have no such switch: under load a 2-thread GEMM can
+wait a scheduler quantum (~10 ms) for its second thread, so small GEMMs measure
+bimodally; ``--threads 1`` compares the kernels without thread wake-ups.
 """
 
 from __future__ import annotations
@@ -412,6 +421,20 @@ def _row(r: dict) -> str:
     return line
 
 
+def _omp_wait_policy(choice: str) -> str:
+    """Set OMP_WAIT_POLICY (before torch is imported) as ``--omp-wait`` asks; returns the
+    policy in force."""
+    if choice == "auto":
+        if "OMP_WAIT_POLICY" in os.environ:
+            return os.environ["OMP_WAIT_POLICY"]
+        choice = "passive" if os.getloadavg()[0] > (os.cpu_count() or 1) else "default"
+    if choice == "default":
+        os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+        os.environ["OMP_WAIT_POLICY"] = choice.upper()
+    return choice.upper()
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -420,11 +443,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes, two rounds, no repeats: checks the harness runs")
     parser.add_argument("--json", default=None, help="write every result and the summary here")
+    parser.add_argument("--omp-wait", choices=("auto", "passive", "active", "default"),
+                        default="auto", help="OMP_WAIT_POLICY for torch (and Numba's OpenMP "
+                        "layer); auto: passive when the machine is loaded")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: ember's, usually the "
+                        "core count); 1 takes thread wake-ups out of the comparison")
     args = parser.parse_args(argv)
+    policy = _omp_wait_policy(args.omp_wait)
     ember, torch = run._libs()
+    if args.threads:
+        ember.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
     print(f"ember vs torch, {torch.get_num_threads()} threads, load average "
-          f"{os.getloadavg()[0]:.1f}{', quick' if args.quick else ''}; times in ms per step "
-          f"(forward+backward), ratio = ember/torch", flush=True)
+          f"{os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {policy}{', quick' if args.quick else ''};"
+          " times in ms per step (forward+backward), ratio = ember/torch", flush=True)
     results = []
     start = time.perf_counter()
     for family in args.family or FAMILIES:
@@ -449,6 +482,7 @@ def main(argv=None) -> dict:
             print(f"  {family:12s} failed: {', '.join(s['failed'])}")
     out = {"meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                     "threads": torch.get_num_threads(), "quick": args.quick,
+                    "omp_wait_policy": policy,
                     "load_average": os.getloadavg()[0]},
            "results": results, "summary": summary}
     if args.json:

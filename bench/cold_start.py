@@ -1,0 +1,166 @@
+"""What a new user waits for: ``python -m bench.cold_start [--json PATH]``.
+
+- The first training step (forward, backward, optimizer step) of the digits demo's CNN and
+  of the bench GPT, each in a fresh process whose ``NUMBA_CACHE_DIR`` is an empty
+  temporary directory (cold: every kernel compiles), then again in a second fresh process
+  on the same directory (warm: kernels load from Numba's cache). The third step's time is
+  shown for scale. Wall and CPU seconds of the process are both reported: on a shared
+  machine the wall time includes waiting for a core.
+- ``import ember`` in a fresh process (median of several), which heavy modules it loads
+  (from ``sys.modules``), and the external packages that take the most import time
+  (``python -X importtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HEAVY = ("numba", "llvmlite", "ml_dtypes", "scipy", "sklearn", "threadpoolctl", "torch",
+         "pandas", "matplotlib")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _digits_cnn_step(ember):
+    """One Adam step of the digits demo's CNN on a batch of 64 1x8x8 images."""
+    from bench import models_zoo
+    rng = np.random.default_rng(0)
+    model = models_zoo.digits_cnn(ember)
+    opt = ember.optim.Adam(model.parameters(), lr=3e-3)
+    x = ember.from_numpy(rng.random((64, 1, 8, 8), dtype=np.float32))
+    y = ember.from_numpy(rng.integers(0, 10, 64))
+
+    def step():
+        opt.zero_grad()
+        ember.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def _gpt_step(ember):
+    """One AdamW step of the bench GPT (4 layers, d=128, context 128) on a batch of 16."""
+    from bench import models
+    seq = np.random.default_rng(0).integers(0, 96, (16, 129))
+    model = models.gpt(ember)
+    opt = ember.optim.AdamW(model.parameters(), lr=3e-4)
+    x, y = ember.from_numpy(seq[:, :-1].copy()), ember.from_numpy(seq[:, 1:].copy())
+
+    def step():
+        opt.zero_grad()
+        logits = model(x)
+        ember.nn.functional.cross_entropy(logits.reshape(-1, 96), y.reshape(-1)).backward()
+        opt.step()
+    return step
+
+
+MODELS = {"digits_cnn": _digits_cnn_step, "gpt": _gpt_step}
+
+
+def child(name: str) -> dict:
+    """Run in the fresh process: import ember, build the model, time three steps, in wall
+    and CPU seconds (on a shared machine the CPU time is the steadier of the two)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    import ember
+    result = {"import_s": time.perf_counter() - start,
+              "import_cpu_s": time.process_time() - cpu}
+    step = MODELS[name](ember)
+    for i in ("first", "second", "third"):
+        start, cpu = time.perf_counter(), time.process_time()
+        step()
+        result[f"{i}_step_s"] = time.perf_counter() - start
+        result[f"{i}_step_cpu_s"] = time.process_time() - cpu
+    return result
+
+
+def _run_child(name: str, cache_dir: str) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+    out = subprocess.run([sys.executable, "-m", "bench.cold_start", "--child", name],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def first_steps(name: str) -> dict:
+    """Cold (empty Numba cache) and warm (same cache, second process) first steps."""
+    with tempfile.TemporaryDirectory(prefix="ember-numba-cache-") as cache_dir:
+        return {"cold": _run_child(name, cache_dir), "warm": _run_child(name, cache_dir)}
+
+
+def _python(code: str, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *flags, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+
+
+def import_report(runs: int) -> dict:
+    """``import ember`` time (median of ``runs`` fresh processes), the heavy modules it
+    loads, and the slowest external packages in ``-X importtime``."""
+    code = ("import sys, time; s, c = time.perf_counter(), time.process_time(); import ember; "
+            "t, c = time.perf_counter() - s, time.process_time() - c; "
+            f"print(t, c, *[m for m in {HEAVY!r} if m in sys.modules], len(sys.modules))")
+    times, cpu, loaded = [], [], []
+    for _ in range(runs):
+        fields = _python(code).stdout.split()
+        times.append(float(fields[0]))
+        cpu.append(float(fields[1]))
+        loaded, n_modules = fields[2:-1], int(fields[-1])
+    packages = {}   # package -> cumulative microseconds, from -X importtime
+    for line in _python("import ember", "-X", "importtime").stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2].strip()
+        if "." not in name and name != "ember":
+            packages[name] = max(packages.get(name, 0), int(parts[1]))
+    slowest = sorted(packages.items(), key=lambda kv: -kv[1])[:8]
+    versions = _python("import importlib.metadata as m\nfor p in ('numpy', 'numba', 'ml_dtypes'):"
+                       "\n    try: print(p, m.version(p))\n    except Exception: print(p, '-')")
+    return {"median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu),
+            "runs_s": times, "heavy_loaded": loaded,
+            "modules": n_modules,
+            "slowest_packages_ms": {k: v / 1e3 for k, v in slowest},
+            "versions": dict(line.split() for line in versions.stdout.splitlines())}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--import-runs", type=int, default=5)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--child", choices=list(MODELS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return {}
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    results = {"import": import_report(args.import_runs)}
+    imp = results["import"]
+    print(f"import ember: {imp['median_s'] * 1e3:.0f} ms wall, {imp['median_cpu_s'] * 1e3:.0f} ms"
+          f" CPU (medians of {len(imp['runs_s'])}), "
+          f"{imp['modules']} modules; heavy modules loaded: "
+          f"{', '.join(imp['heavy_loaded']) or 'none'}")
+    print("  slowest packages (cumulative ms): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in imp["slowest_packages_ms"].items()))
+    print("  versions: " + ", ".join(f"{k} {v}" for k, v in imp["versions"].items()))
+    for name in args.models:
+        r = results[name] = first_steps(name)
+        print(f"{name:10s} " + "; ".join(
+            f"{kind}: first step {r[kind]['first_step_s']:.2f} s ({r[kind]['first_step_cpu_s']:.2f}"
+            f" s CPU), second {r[kind]['second_step_s']:.2f} s, third "
+            f"{r[kind]['third_step_s']:.3f} s, import {r[kind]['import_s']:.2f} s"
+            for kind in ("cold", "warm")), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
