@@ -45,11 +45,13 @@ LOWER_PRECISION_OPS = frozenset((
 FP32_OPS = frozenset((
     "prod",
     "linalg_svdvals",
+    "_linalg_svd",      # svdvals and the spectral norms when a gradient is recorded
     "nll_loss",
     "cross_entropy_loss",
     "_ctc_loss",
-    "pointwise_loss",   # mse, l1, smooth_l1, huber, binary_cross_entropy(_with_logits),
-                        # soft_margin, kl_div, poisson_nll, hinge_embedding losses
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "soft_margin_loss", "kl_div", "poisson_nll_loss",
+    "hinge_embedding_loss",
 ))
 
 _DEFAULT_DTYPES = {"cpu": _dtype.bfloat16, "cuda": _dtype.float16}

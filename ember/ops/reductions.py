@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
 from .._dtype import bfloat16, from_numpy_dtype
 from .._meta import MetaArray
 from .._state import STATE
@@ -132,11 +132,15 @@ def _check_nonempty(name: str, a: np.ndarray, dims: tuple | None, exc=RuntimeErr
             raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
-def _out(result: Tensor, out: Tensor | None) -> Tensor:
-    if out is None:
-        return result
-    from .elementwise import _out as write_out
-    return write_out(result, out)
+def _sum_dtype(dtype, out):
+    """The NumPy dtype a sum-like op (sum, prod, cumsum...) computes in: ``dtype=``, which
+    an ``out`` must then have exactly, else ``out``'s own, as torch's."""
+    if not isinstance(out, Tensor):
+        return _np(dtype)
+    if dtype is None:
+        return out._data.dtype
+    check_out_dtype(out, dtype.np)
+    return dtype.np
 
 
 class _EvenShares(Op):
@@ -412,33 +416,37 @@ def _prod_of_others(a: Tensor, dim: int) -> Tensor:
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:  # noqa: A001
     _check_dtype_arg(input, dim, dtype)
-    return _out(dispatch(Sum, input, dim, keepdim, _np(dtype)), out)
+    return dispatch_out(Sum, out, input, dim, keepdim, _sum_dtype(dtype, out))
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
     _check_dtype_arg(input, dim, dtype)
-    return _out(dispatch(Nansum, input, dim, keepdim, _np(dtype)), out)
+    return dispatch_out(Nansum, out, input, dim, keepdim, _sum_dtype(dtype, out))
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
-    return _out(dispatch(Mean, input, dim, keepdim, _np(dtype)), out)
+    if dtype is not None:
+        check_out_dtype(out, dtype.np)
+    return dispatch_out(Mean, out, input, dim, keepdim, _np(dtype))
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
     """nansum divided by the number of non-NaN elements."""
+    if out is not None:
+        return dispatch_out(nanmean, out, input, dim, keepdim, dtype=dtype)
     if not input.is_floating_point():
         raise RuntimeError("nanmean(): expected input to have floating point or complex dtype "
                            f"but got {dtype_name(input._data)}")
     total = nansum(input, dim, keepdim, dtype=dtype)
     count = sum(input.isnan().logical_not(), dim, keepdim, dtype=total.dtype)
-    return _out(total / count, out)
+    return total / count
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None) -> Tensor:
     if dim is not None and not isinstance(dim, (int, np.integer)):
         raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
     _check_dtype_arg(input, dim, dtype)
-    return _out(dispatch(Prod, input, dim, keepdim, _np(dtype)), out)
+    return dispatch_out(Prod, out, input, dim, keepdim, _sum_dtype(dtype, out))
 
 
 # ---- max, min and friends ------------------------------------------------------------------
@@ -606,8 +614,11 @@ def _max_or_min(name: str, reduce_op, dim_op, result, binary: str):
             from . import elementwise
             return getattr(elementwise, binary)(input, dim, out=out)
         if dim is None:
-            return _out(dispatch(reduce_op, input, None, False, name), out)
-        return result(*dispatch(dim_op, input, dim, keepdim, name))
+            return dispatch_out(reduce_op, out, input, None, False, name)
+        if out is not None:
+            check_out_dtype(out[0], input._data.dtype)
+            check_out_dtype(out[1], np.int64)
+        return result(*dispatch_out(dim_op, out, input, dim, keepdim, name))
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"{name}(input) is the {name} value; {name}(input, dim, keepdim) a "
                   f"``({{values, indices}})`` named tuple; {name}(input, other) is {binary}.")
@@ -618,12 +629,22 @@ max = _max_or_min("max", Amax, MaxDim, _ReturnMax, "maximum")  # noqa: A001
 min = _max_or_min("min", Amin, MinDim, _ReturnMin, "minimum")  # noqa: A001
 
 
+def _check_same_dtype(input: Tensor, out) -> None:
+    """amax/amin want ``out`` of the input's dtype, with torch's message."""
+    if isinstance(out, Tensor) and out._data.dtype != input._data.dtype:
+        raise RuntimeError("Expected the dtype for input and out to match, but got "
+                           f"{input.dtype.scalar_name} for input's dtype and "
+                           f"{out.dtype.scalar_name} for out's dtype.")
+
+
 def amax(input, dim=(), keepdim=False, *, out=None) -> Tensor:
-    return _out(dispatch(Amax, input, dim, keepdim, "amax"), out)
+    _check_same_dtype(input, out)
+    return dispatch_out(Amax, out, input, dim, keepdim, "amax")
 
 
 def amin(input, dim=(), keepdim=False, *, out=None) -> Tensor:
-    return _out(dispatch(Amin, input, dim, keepdim, "amin"), out)
+    _check_same_dtype(input, out)
+    return dispatch_out(Amin, out, input, dim, keepdim, "amin")
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -701,15 +722,15 @@ class MedianDim(_PickAlongDim):
 def median(input, dim=None, keepdim=False, *, out=None):
     """The lower of the two middle values (no averaging), NaN if any element is NaN."""
     if dim is None:
-        return _out(dispatch(MedianAll, input, False), out)
-    return _ReturnMedian(*dispatch(MedianDim, input, dim, keepdim, False))
+        return dispatch_out(MedianAll, out, input, False)
+    return _ReturnMedian(*dispatch_out(MedianDim, out, input, dim, keepdim, False))
 
 
 def nanmedian(input, dim=None, keepdim=False, *, out=None):
     """median ignoring NaNs."""
     if dim is None:
-        return _out(dispatch(MedianAll, input, True), out)
-    return _ReturnNanmedian(*dispatch(MedianDim, input, dim, keepdim, True))
+        return dispatch_out(MedianAll, out, input, True)
+    return _ReturnNanmedian(*dispatch_out(MedianDim, out, input, dim, keepdim, True))
 
 
 # ---- var, std ------------------------------------------------------------------------------
@@ -787,12 +808,12 @@ def _var_args(name, dim, unbiased, keepdim, correction):
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None) -> Tensor:
     dim, c, keepdim = _var_args("var", dim, unbiased, keepdim, correction)
-    return _out(dispatch(Var, input, dim, c, keepdim, False), out)
+    return dispatch_out(Var, out, input, dim, c, keepdim, False)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None) -> Tensor:
     dim, c, keepdim = _var_args("std", dim, unbiased, keepdim, correction)
-    return _out(dispatch(Var, input, dim, c, keepdim, True), out)
+    return dispatch_out(Var, out, input, dim, c, keepdim, True)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -903,7 +924,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None) -> T
     """``torch.linalg.vector_norm``: ``x`` flattened when ``dim`` is None."""
     if isinstance(dim, (list, tuple)) and not dim:
         dim = None
-    return _out(dispatch(VectorNorm, x, float(ord), dim, keepdim, _np(dtype)), out)
+    check_out_dtype(out, _np(dtype) or x._data.dtype)
+    return dispatch_out(VectorNorm, out, x, float(ord), dim, keepdim, _np(dtype))
 
 
 class _Svdvals(Op):
@@ -917,11 +939,13 @@ class _Svdvals(Op):
 
     @staticmethod
     def meta(a):
+        _check_svd(a)
         return _meta.new(a.shape[:-2] + (builtins.min(a.shape[-2:]),), a.dtype)
 
     @staticmethod
     def forward(ctx, a):
-        return np.linalg.svd(_lapack(a), compute_uv=False).astype(a.dtype, copy=False)
+        _check_svd(a)
+        return np.linalg.svd(a, compute_uv=False)
 
 
 class _Svd(Op):
@@ -936,6 +960,7 @@ class _Svd(Op):
 
     @staticmethod
     def meta(a):
+        _check_svd(a)
         *batch, m, n = a.shape
         k = builtins.min(m, n)
         batch = tuple(batch)
@@ -944,8 +969,8 @@ class _Svd(Op):
 
     @staticmethod
     def forward(ctx, a):
-        u, s, vh = (x.astype(a.dtype, copy=False)
-                    for x in np.linalg.svd(_lapack(a), full_matrices=False))
+        _check_svd(a)
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
         ctx.save_for_backward(u, s, vh)
         ctx.set_materialize_grads(False)
         return u, s, vh
@@ -989,21 +1014,31 @@ def _svd_backward(gU, gS, gVh, U: Tensor, S: Tensor, Vh: Tensor) -> Tensor:
     return U @ (inner @ Vh)
 
 
-def _lapack(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+def _check_svd(a) -> None:
+    """torch's errors: LAPACK's SVD takes float32/float64 matrices (complex unsupported
+    here)."""
+    if a.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    if not _is_float(a):
+        raise RuntimeError("linalg.svd: Expected a floating point or complex tensor as input. "
+                           f"Got {dtype_name(a)}")
+    if a.dtype in _HALF:
+        raise NotImplementedError(f'"linalg_svd_cpu" not implemented for \'{dtype_name(a)}\'')
 
 
 def svdvals(A: Tensor, *, driver=None, out=None) -> Tensor:
     """The singular values; through the full reduced SVD when a gradient is recorded (its
     backward needs the singular vectors), as torch."""
-    if STATE.grad_enabled and A.requires_grad:
-        return _out(dispatch(_Svd, A)[1], out)
-    return _out(dispatch(_Svdvals, A), out)
+    if out is not None or not (STATE.grad_enabled and A.requires_grad):
+        return dispatch_out(_Svdvals, out, A)
+    return dispatch(_Svd, A)[1]
 
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None,
                 out=None) -> Tensor:
     """Frobenius, nuclear, 1, -1, 2, -2, inf and -inf norms of the matrices in ``dim``."""
+    if out is not None:
+        return dispatch_out(matrix_norm, out, A, ord, dim, keepdim, dtype=dtype)
     if A.ndim < 2:
         raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 "
                            "dimensions.")
@@ -1017,20 +1052,23 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, "
                            f"{dim[1]})")
     if ord == "fro":
-        return vector_norm(A, 2, (rows, cols), keepdim, out=out)
+        return vector_norm(A, 2, (rows, cols), keepdim)
     if ord in ("nuc", 2, -2):
+        if A._data.dtype in _HALF:
+            raise RuntimeError("linalg.matrix_norm: Low precision dtypes not supported. Got "
+                               f"{A.dtype.scalar_name}")
         perm = [d for d in range(A.ndim) if d not in (rows, cols)] + [rows, cols]
         s = svdvals(A.permute(perm))
         result = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
         if keepdim:
             result = result.unsqueeze(builtins.min(rows, cols)).unsqueeze(builtins.max(rows, cols))
-        return _out(result, out)
+        return result
     if ord in (1, -1, math.inf, -math.inf):
         # 1: max over columns of the column sums of |A|; inf: the same for rows
         summed, picked = (rows, cols) if ord in (1, -1) else (cols, rows)
         sums = vector_norm(A, 1, summed, keepdim=True)
         result = sums.amax(picked, keepdim=True) if ord > 0 else sums.amin(picked, keepdim=True)
-        return _out(result if keepdim else result.squeeze((rows, cols)), out)
+        return result if keepdim else result.squeeze((rows, cols))
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
@@ -1041,7 +1079,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None) -> Tenso
         if p == "fro" and (dim is None or isinstance(dim, int) or len(dim) <= 2):
             return vector_norm(input, 2, dim, keepdim, dtype=dtype, out=out)
         dims = tuple(range(input.ndim)) if dim is None else dim
-        return _out(matrix_norm(input, p, dims, keepdim, dtype=dtype), out)
+        return matrix_norm(input, p, dims, keepdim, dtype=dtype, out=out)
     return vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype, out=out)
 
 
@@ -1100,7 +1138,10 @@ class Logsumexp(Op):
 
 
 def logsumexp(input, dim, keepdim=False, *, out=None) -> Tensor:
-    return _out(dispatch(Logsumexp, input, dim, keepdim), out)
+    if isinstance(out, Tensor) and not out.is_floating_point():
+        raise RuntimeError("logsumexp(): Expected floating point type for result tensor, but "
+                           f"got: {out.dtype.scalar_name}")
+    return dispatch_out(Logsumexp, out, input, dim, keepdim)
 
 
 # ---- scans ---------------------------------------------------------------------------------
@@ -1239,12 +1280,12 @@ class Cummin(Cummax):
 
 def cumsum(input, dim, *, dtype=None, out=None) -> Tensor:
     _check_dtype_arg(input, dim, dtype, "cumsum")
-    return _out(dispatch(Cumsum, input, dim, _np(dtype)), out)
+    return dispatch_out(Cumsum, out, input, dim, _sum_dtype(dtype, out))
 
 
 def cumprod(input, dim, *, dtype=None, out=None) -> Tensor:
     _check_dtype_arg(input, dim, dtype, "cumprod")
-    return _out(dispatch(Cumprod, input, dim, _np(dtype)), out)
+    return dispatch_out(Cumprod, out, input, dim, _sum_dtype(dtype, out))
 
 
 def cummax(input, dim):
@@ -1296,12 +1337,23 @@ class CountNonzero(Op):
         return np.asarray(np.count_nonzero(a, axis=_reduce_dims(dim, a.ndim)), dtype=np.int64)
 
 
+def _check_bool_out(name: str, input: Tensor, out) -> None:
+    """all/any write only into a bool ``out`` (uint8 for a uint8 input: torch's check,
+    before the cast rule)."""
+    allowed = (np.bool_, np.uint8) if input._data.dtype == np.uint8 else (np.bool_,)
+    if isinstance(out, Tensor) and out._data.dtype not in allowed:
+        raise RuntimeError(f"{name} only supports bool tensor for result, got: "
+                           f"{out.dtype.scalar_name}")
+
+
 def all(input, dim=None, keepdim=False, *, out=None) -> Tensor:  # noqa: A001
-    return _out(dispatch(All, input, dim, keepdim), out)
+    _check_bool_out("all", input, out)
+    return dispatch_out(All, out, input, dim, keepdim)
 
 
 def any(input, dim=None, keepdim=False, *, out=None) -> Tensor:  # noqa: A001
-    return _out(dispatch(Any, input, dim, keepdim), out)
+    _check_bool_out("any", input, out)
+    return dispatch_out(Any, out, input, dim, keepdim)
 
 
 def count_nonzero(input, dim=None) -> Tensor:

@@ -341,6 +341,13 @@ OPS = [
     OpInfo("svdvals", lambda L, a: L.linalg.svdvals(a), lambda dt, rng: [
         Sample((make((3, 4), dt, rng),)), Sample((make((2, 4, 3), dt, rng),)),
         Sample((make((3, 3), dt, rng, noncontig=True),), name="noncontig")]),
+    OpInfo("svdvals_edge", lambda L, a: L.linalg.svdvals(a), lambda dt, rng: [
+        Sample((make((3, 4), dt, rng),)), Sample((make((3,), dt, rng),), name="1-d")],
+        dtypes=("float16", "bfloat16", "int64"), grad=False),
+    OpInfo("matrix_norm_low_precision", lambda L, a, **kw: L.linalg.matrix_norm(a, **kw),
+           lambda dt, rng: [Sample((make((3, 4), dt, rng),), {"ord": o}, str(o))
+                            for o in ("nuc", 2, -2, 1, "fro")],
+           dtypes=("float16", "bfloat16"), grad=False),
     OpInfo("matrix_norm_edge", lambda L, a, **kw: L.linalg.matrix_norm(a, **kw),
            lambda dt, rng: [Sample((make((3,), dt, rng),), {}, "1-d"),
                             Sample((make((3, 3), dt, rng),), {"ord": 3}, "bad ord")],
