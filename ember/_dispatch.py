@@ -352,6 +352,20 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
         multi = type(out) is tuple  # a Function's list result is one (non-tensor) output
     else:
         out = op.forward(node, *arrays, **kwargs)
+        if type(out) is np.ndarray and node._non_diff is None:  # the usual case, in short
+            t = _make(out)
+            dt = out.dtype
+            if dt.kind in "fc" or dt == _BF16:
+                t._requires_grad = True
+                t.grad_fn = node
+            node._out_meta = ((out.shape, dt),)
+            if op.view:
+                _link_view(t, args[0])
+            if target is not None:
+                return node, t, out
+            if node._to_save is not None:
+                _resolve_saved(node, args, arrays, (t,), (out,))
+            return t
         multi = isinstance(out, _LISTS)
     outs = out if multi else (out,)
     non_diff = node._non_diff
@@ -423,7 +437,7 @@ def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
                 saved.append(item)
                 versions.append(item._vc[0])
             continue
-        if isinstance(item, np.ndarray | np.generic):
+        if isinstance(item, _ARRAYS):
             match = _find_input(item, args, arrays)
             if match is not None:
                 saved.append(match)
@@ -443,6 +457,9 @@ def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
     node._saved = tuple(saved)
     node._saved_versions = tuple(versions)
     node._to_save = None
+
+
+_ARRAYS = (np.ndarray, np.generic)
 
 
 def _find_input(arr, args, arrays):
@@ -635,6 +652,14 @@ def dispatch_out(op, out, *args, **kwargs):
             o._data = (MetaArray if type(dst) is MetaArray else np.empty)(src.shape, dst.dtype)
         _write(op, o, src)
     return out
+
+
+def check_out_dtype(out, np_dtype) -> None:
+    """torch's check of ops that want ``out`` of exactly ``np_dtype`` (a given ``dtype=``,
+    the dtype of sort's indices), made by the public function before ``dispatch_out``."""
+    if isinstance(out, Tensor) and out._data.dtype != np_dtype:
+        raise RuntimeError(f"Expected out tensor to have dtype {_c_name(np_dtype)}, but got "
+                           f"{_c_name(out._data.dtype)} instead")
 
 
 def _c_name(np_dtype) -> str:

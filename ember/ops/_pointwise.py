@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, dispatch, dispatch_out
 from .._dtype import bfloat16, from_numpy_dtype, get_default_dtype
 from .._tensor import Tensor
 from . import _meta
@@ -105,15 +105,6 @@ def _check_int_divisor(a, b) -> None:
     b = np.asarray(b)
     if b.dtype.kind in "iub" and np.size(a) and b.size and not np.all(b):
         raise RuntimeError("ZeroDivisionError")
-
-
-def _out(result: Tensor, out: Tensor | None) -> Tensor:
-    """Honour an ``out=`` argument: resize ``out`` if needed and copy the result in."""
-    if out is None:
-        return result
-    if out._data.shape != result._data.shape:
-        out._data = np.empty(result._data.shape, dtype=out._data.dtype)
-    return out.copy_(result) if out._data.size else out
 
 
 def _kernels():
@@ -427,7 +418,7 @@ def _backward_by(op: type[Op], n_params: int | None = None):
 def _unary_function(op: type[Op]):
     """``name(input, *, out=None)`` running ``op`` (named after it)."""
     def fn(input: Tensor, *, out: Tensor | None = None) -> Tensor:
-        return _out(dispatch(op, input), out)
+        return dispatch_out(op, out, input)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
     return fn
@@ -449,7 +440,7 @@ def _binary_function(op: type[Op], number_input: bool = False, number_other: boo
             _require_tensor(op.name, input, 1)
         if not number_other:
             _require_tensor(op.name, other, 2)
-        return _out(dispatch(op, input, other), out)
+        return dispatch_out(op, out, input, other)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
     return fn

@@ -12,7 +12,7 @@ import math
 import ml_dtypes
 import numpy as np
 
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, dispatch, dispatch_out
 from .._dtype import float64, from_numpy_dtype, result_type_arrays
 from .._tensor import Tensor
 from . import _meta
@@ -32,7 +32,6 @@ from ._pointwise import (
     _is_float,
     _is_float_dtype,
     _operands,
-    _out,
     _reject_bool,
     _sigmoid,
     _unary,
@@ -727,31 +726,31 @@ class Fill(Op):
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """``input + alpha * other``."""
-    return _out(dispatch(Add, input, other, alpha), out)
+    return dispatch_out(Add, out, input, other, alpha)
 
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """``input - alpha * other``."""
-    return _out(dispatch(Sub, input, other, alpha), out)
+    return dispatch_out(Sub, out, input, other, alpha)
 
 
 def mul(input, other, *, out=None) -> Tensor:
-    return _out(dispatch(Mul, input, other), out)
+    return dispatch_out(Mul, out, input, other)
 
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     """True division, or rounded with ``rounding_mode`` "trunc" or "floor"."""
     if rounding_mode is None:
-        return _out(dispatch(Div, input, other), out)
-    return _out(dispatch(Div, input, other, rounding_mode), out)
+        return dispatch_out(Div, out, input, other)
+    return dispatch_out(Div, out, input, other, rounding_mode)
 
 
 def true_divide(input, other, *, out=None) -> Tensor:
-    return _out(dispatch(Div, input, other), out)
+    return dispatch_out(Div, out, input, other)
 
 
 def neg(input, *, out=None) -> Tensor:
-    return _out(dispatch(Neg, input), out)
+    return dispatch_out(Neg, out, input)
 
 
 def positive(input: Tensor) -> Tensor:
@@ -763,63 +762,63 @@ def positive(input: Tensor) -> Tensor:
 
 def pow(input, exponent, *, out=None) -> Tensor:  # noqa: A001
     """``input ** exponent``; either may be a number."""
-    return _out(dispatch(Pow, input, exponent), out)
+    return dispatch_out(Pow, out, input, exponent)
 
 
 def float_power(input, exponent, *, out=None) -> Tensor:
     """``pow`` computed in double precision."""
     def double(x):
         return x.to(float64) if isinstance(x, Tensor) else x
-    return _out(dispatch(Pow, double(input), double(exponent)), out)
+    return dispatch_out(Pow, out, double(input), double(exponent))
 
 
 def square(input, *, out=None) -> Tensor:
     """``input ** 2`` (integers and bools give int64, as in torch)."""
-    return _out(dispatch(Pow, input, 2), out)
+    return dispatch_out(Pow, out, input, 2)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1, out=None) -> Tensor:
     """``input + value * tensor1 * tensor2``."""
-    return _out(dispatch(Addcmul, input, tensor1, tensor2, value), out)
+    return dispatch_out(Addcmul, out, input, tensor1, tensor2, value)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1, out=None) -> Tensor:
     """``input + value * tensor1 / tensor2``."""
-    return _out(dispatch(Addcdiv, input, tensor1, tensor2, value), out)
+    return dispatch_out(Addcdiv, out, input, tensor1, tensor2, value)
 
 
 def lerp(input, end, weight, *, out=None) -> Tensor:
     """``input + weight * (end - input)``; ``weight`` is a number or a tensor."""
-    return _out(dispatch(Lerp, input, end, weight), out)
+    return dispatch_out(Lerp, out, input, end, weight)
 
 
 def round(input, *, decimals: int | None = None, out=None) -> Tensor:  # noqa: A001
     """Round half to even, to ``decimals`` decimal places."""
-    return _out(dispatch(Round, input, decimals), out)
+    return dispatch_out(Round, out, input, decimals)
 
 
 def logit(input, eps: float | None = None, *, out=None) -> Tensor:
     """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given."""
-    return _out(dispatch(Logit, input, eps), out)
+    return dispatch_out(Logit, out, input, eps)
 
 
 def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None, *, out=None) -> Tensor:
     """NaN -> ``nan``, +/-inf -> ``posinf``/``neginf`` (default: the dtype's extremes)."""
-    return _out(dispatch(NanToNum, input, nan, posinf, neginf), out)
+    return dispatch_out(NanToNum, out, input, nan, posinf, neginf)
 
 
 def clamp(input, min=None, max=None, *, out=None) -> Tensor:  # noqa: A002
     """Clamp into ``[min, max]``; either bound may be None, a number or a tensor."""
-    return _out(dispatch(Clamp, input, min, max), out)
+    return dispatch_out(Clamp, out, input, min, max)
 
 
 def clamp_min(input, min, *, out=None) -> Tensor:  # noqa: A002
-    return _out(dispatch(Clamp, input, min, None), out)
+    return dispatch_out(Clamp, out, input, min, None)
 
 
 def clamp_max(input, max, *, out=None) -> Tensor:  # noqa: A002
-    return _out(dispatch(Clamp, input, None, max), out)
+    return dispatch_out(Clamp, out, input, None, max)
 
 
 def where(condition, input=None, other=None, *, out=None):
@@ -828,7 +827,7 @@ def where(condition, input=None, other=None, *, out=None):
     if input is None and other is None:
         from .indexing import nonzero
         return nonzero(condition, as_tuple=True)
-    return _out(dispatch(Where, condition, input, other), out)
+    return dispatch_out(Where, out, condition, input, other)
 
 
 _UNARY_OPS = (Sqrt, Rsqrt, Exp, Exp2, Expm1, Log, Log2, Log10, Log1p, Sin, Cos, Tan, Asin, Acos,

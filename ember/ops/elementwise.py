@@ -7,7 +7,6 @@ methods and operators (``_operators``). ``ember`` star-imports it.
 from __future__ import annotations
 
 from . import _inplace, _operators, activations, arithmetic, comparison
-from ._pointwise import _out  # noqa: F401  (ops.reductions writes out= through it)
 from .activations import *  # noqa: F403
 from .activations import (  # noqa: F401  (nn.functional's, not torch's top-level functions)
     celu_,

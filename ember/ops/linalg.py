@@ -14,14 +14,13 @@ import string
 
 import numpy as np
 
-from .._dispatch import Op, dispatch, dispatch_out
+from .._dispatch import Op, _c_name, check_out_dtype, dispatch, dispatch_out
 from .._dtype import bfloat16
 from .._tensor import Tensor, tensor_method
 from . import _meta
 from ._util import dtype_name, require_tensors, wrap_dim
 from .creation import eye
 from .shape import (
-    _write_out,
     broadcast_shapes,
     cat,
     diagonal,
@@ -37,18 +36,6 @@ __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", 
 
 
 # ---- matmul ----------------------------------------------------------------------------------
-
-_C_NAMES = {"Float": "float", "Double": "double", "Half": "c10::Half",
-            "BFloat16": "c10::BFloat16", "Long": "long int", "Int": "int", "Short": "short int",
-            "Char": "signed char", "Byte": "unsigned char", "Bool": "bool",
-            "ComplexFloat": "c10::complex<float>", "ComplexDouble": "c10::complex<double>"}
-
-
-def _c_name(a) -> str:
-    """The C type name torch's dtype-mismatch message uses."""
-    name = dtype_name(a)
-    return _C_NAMES.get(name, name)
-
 
 def _dot_checks(a, b) -> None:
     if a.ndim != 1 or b.ndim != 1:
@@ -89,7 +76,7 @@ def _matmul_error(a, b) -> Exception:
             return RuntimeError(f"expected scalar type {dtype_name(a)} but found "
                                 f"{dtype_name(b)}")
         return RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                            f"{_c_name(a)} != {_c_name(b)}")
+                            f"{_c_name(a.dtype)} != {_c_name(b.dtype)}")
     if a.dtype == np.bool_:
         return NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
     k = a.shape[-1]
@@ -234,7 +221,8 @@ def vdot(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
 def inner(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
-        return _write_out(input * other, out)
+        from .arithmetic import mul  # an elementwise op of another family
+        return mul(input, other, out=out)
     if a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
                            f"got shapes {list(a.shape)} and {list(b.shape)}")
@@ -248,7 +236,9 @@ def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
     for name, x in (("self", input), ("vec2", vec2)):
         if x._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {x._data.ndim}-D")
-    return _write_out(input.unsqueeze(1) * vec2, out)
+    if out is not None:
+        return dispatch_out(outer, out, input, vec2)
+    return input.unsqueeze(1) * vec2
 
 
 ger = outer
@@ -367,25 +357,40 @@ def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
     return dispatch(AddScaled, input, product, beta, alpha)
 
 
+def _add_product_out(fn, out, input: Tensor, a: Tensor, b: Tensor, beta, alpha) -> Tensor:
+    """``fn`` (addmm and friends) written into ``out``, which must have the dtype of the
+    product, as torch's matmul-kind ops."""
+    check_out_dtype(out, a._data.dtype)
+    return dispatch_out(fn, out, input, a, b, beta=beta, alpha=alpha)
+
+
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1,
           out: Tensor | None = None) -> Tensor:
-    return _write_out(_add_scaled(input, mm(mat1, mat2), beta, alpha), out)
+    if out is not None:
+        return _add_product_out(addmm, out, input, mat1, mat2, beta, alpha)
+    return _add_scaled(input, mm(mat1, mat2), beta, alpha)
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1,
           out: Tensor | None = None) -> Tensor:
-    return _write_out(_add_scaled(input, mv(mat, vec), beta, alpha), out)
+    if out is not None:
+        return _add_product_out(addmv, out, input, mat, vec, beta, alpha)
+    return _add_scaled(input, mv(mat, vec), beta, alpha)
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
             out: Tensor | None = None) -> Tensor:
-    return _write_out(_add_scaled(input, bmm(batch1, batch2), beta, alpha), out)
+    if out is not None:
+        return _add_product_out(baddbmm, out, input, batch1, batch2, beta, alpha)
+    return _add_scaled(input, bmm(batch1, batch2), beta, alpha)
 
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
            out: Tensor | None = None) -> Tensor:
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``, as one matrix product over the
     batch-and-inner dims."""
+    if out is not None:
+        return _add_product_out(addbmm, out, input, batch1, batch2, beta, alpha)
     b1, b2 = batch1._data, batch2._data
     if b1.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
@@ -396,7 +401,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
     nb, n, k = b1.shape
     flat1 = reshape(permute(batch1, (1, 0, 2)), (n, nb * k))
     product = matmul(flat1, reshape(batch2, (nb * k, b2.shape[2])))
-    return _write_out(_add_scaled(input, product, beta, alpha), out)
+    return _add_scaled(input, product, beta, alpha)
 
 
 for _fn in (matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, addmv, addbmm, baddbmm):
@@ -422,6 +427,12 @@ for _fn in (addmm, addmv, addbmm, baddbmm):
 def tensordot(a: Tensor, b: Tensor, dims=2, out: Tensor | None = None) -> Tensor:
     """Contract ``dims`` (an int: last dims of ``a`` with first of ``b``; or two lists) as one
     matrix product of the permuted, flattened operands."""
+    if out is not None:
+        if out._data.dtype != a._data.dtype:
+            raise RuntimeError(f"tensordot: Expected the output tensor to have dtype "
+                               f"{a.dtype.scalar_name}, but got an output tensor with dtype "
+                               f"{out.dtype.scalar_name}")
+        return dispatch_out(tensordot, out, a, b, dims)
     if isinstance(dims, Tensor):
         dims = dims.item() if dims._data.ndim == 0 else dims.tolist()
     if isinstance(dims, (int, np.integer)):
@@ -449,22 +460,27 @@ def tensordot(a: Tensor, b: Tensor, dims=2, out: Tensor | None = None) -> Tensor
         x.shape[d] for d in free_a), 0))
     rhs = reshape(permute(b, cb + free_b), (k, math.prod(y.shape[d] for d in free_b)))
     shape = tuple(x.shape[d] for d in free_a) + tuple(y.shape[d] for d in free_b)
-    return _write_out(reshape(matmul(lhs, rhs), shape), out)
+    return reshape(matmul(lhs, rhs), shape)
 
 
 def kron(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     """Kronecker product: block ``(i, j)`` of the result is ``input[i, j] * other``."""
+    if out is not None:
+        return dispatch_out(kron, out, input, other)
     a, b = input._data, other._data
     nd = max(a.ndim, b.ndim)
     sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
     x = reshape(input, tuple(v for s in sa for v in (s, 1)))
     y = reshape(other, tuple(v for s in sb for v in (1, s)))
-    return _write_out(reshape(x * y, tuple(p * q for p, q in zip(sa, sb))), out)
+    return reshape(x * y, tuple(p * q for p, q in zip(sa, sb)))
 
 
 def cross(input: Tensor, other: Tensor, dim: int | None = None, *,
           out: Tensor | None = None) -> Tensor:
     """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3)."""
+    if out is not None:
+        check_out_dtype(out, input._data.dtype)
+        return dispatch_out(cross, out, input, other, dim)
     shape = broadcast_shapes(input._data.shape, other._data.shape)
     given = dim
     if dim is None:
@@ -479,7 +495,7 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None, *,
     a = [narrow(x, d, i, 1) for i in range(3)]
     b = [narrow(y, d, i, 1) for i in range(3)]
     parts = [a[(i + 1) % 3] * b[(i + 2) % 3] - a[(i + 2) % 3] * b[(i + 1) % 3] for i in range(3)]
-    return _write_out(cat(parts, d), out)
+    return cat(parts, d)
 
 
 def trace(input: Tensor) -> Tensor:
@@ -547,9 +563,15 @@ def _chain_product(mats: list, split: list, i: int, j: int) -> Tensor:
 
 def chain_matmul(*matrices: Tensor, out: Tensor | None = None) -> Tensor:
     """Deprecated alias of ``linalg.multi_dot`` for 2-D matrices."""
+    if out is not None:
+        if out._data.dtype != matrices[0]._data.dtype:
+            raise RuntimeError(f"multi_dot(): expected out tensor to have dtype "
+                               f"{_c_name(matrices[0]._data.dtype)} but got "
+                               f"{_c_name(out._data.dtype)}")
+        return dispatch_out(chain_matmul, out, *matrices)
     if len(matrices) == 1:
-        return _write_out(matrices[0].clone(), out)
-    return _write_out(multi_dot(matrices), out)
+        return matrices[0].clone()
+    return multi_dot(matrices)
 
 
 # ---- einsum ----------------------------------------------------------------------------------

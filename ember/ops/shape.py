@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 
-from .._dispatch import Op, dispatch
-from .._dtype import from_numpy_dtype, promote_types
+from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
+from .._dtype import can_cast, from_numpy_dtype, promote_types
 from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Size, Tensor, _make, _root_array, tensor_method
@@ -62,26 +62,6 @@ def _infer_shape(shape: tuple, numel: int) -> tuple:
     elif known != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
-
-
-def _write_out(result: Tensor, out: Tensor | None) -> Tensor:
-    """Write ``result`` into a user's ``out=`` tensor (resized if its shape differs), as the
-    ``out=`` variants of torch do; they do not support autograd."""
-    if out is None:
-        return result
-    if (result._requires_grad or out._requires_grad) and STATE.grad_enabled:
-        raise RuntimeError(f"{_op_name(result)}(): functions with out=... arguments don't "
-                           "support automatic differentiation, but one of the arguments "
-                           "requires grad.")
-    if out._data.shape != result._data.shape:
-        out._data = np.empty(result._data.shape, out._data.dtype)
-    np.copyto(out._data, result._data, casting="unsafe")
-    out._vc[0] += 1
-    return out
-
-
-def _op_name(t: Tensor) -> str:
-    return t.grad_fn.op.name if t.grad_fn is not None else "op"
 
 
 # ---- reshaping views -------------------------------------------------------------------------
@@ -1125,15 +1105,29 @@ class Stack(Op):
         return list(unbind(g, ctx.dim))
 
 
+def _check_cat_out(tensors: list, out) -> None:
+    """cat/stack refuse an ``out`` their inputs' common dtype cannot be cast to, with
+    torch's TypeError (before the generic cast rule)."""
+    if isinstance(out, Tensor) and tensors and all(isinstance(t, Tensor) for t in tensors):
+        common = functools.reduce(promote_types, (t.dtype for t in tensors))
+        if not can_cast(common, out.dtype):
+            raise TypeError("torch.cat(): input types can't be cast to the desired output type "
+                            f"{out.dtype.scalar_name}")
+
+
 def cat(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
-    return _write_out(dispatch(Cat, list(tensors), dim), out)
+    tensors = list(tensors)
+    _check_cat_out(tensors, out)
+    return dispatch_out(Cat, out, tensors, dim)
 
 
 concat = concatenate = cat
 
 
 def stack(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
-    return _write_out(dispatch(Stack, list(tensors), dim), out)
+    tensors = list(tensors)
+    _check_cat_out(tensors, out)
+    return dispatch_out(Stack, out, tensors, dim)
 
 
 def _atleast(nd: int):
@@ -1387,12 +1381,15 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
 
 
 def diag(input: Tensor, diagonal: int = 0, *, out: Tensor | None = None) -> Tensor:
+    if out is not None:
+        check_out_dtype(out, input._data.dtype)
+        return dispatch_out(diag, out, input, diagonal)
     nd = input._data.ndim
     if nd == 1:
-        return _write_out(diag_embed(input, diagonal, 0, 1), out)
+        return diag_embed(input, diagonal, 0, 1)
     if nd == 2:
         from .conversion import clone
-        return _write_out(clone(dispatch(Diagonal, input, diagonal, 0, 1)), out)
+        return clone(dispatch(Diagonal, input, diagonal, 0, 1))
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")
 
 
