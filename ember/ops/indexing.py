@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
 from .._meta import MetaArray
 from .._tensor import Tensor, _make, tensor_method
 from . import _meta
@@ -746,7 +746,8 @@ def _pad_to(t: Tensor, shape: tuple) -> Tensor:
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False,
            out=None) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` for ``dim=0`` (and so on for other dims)."""
-    return dispatch(Gather, input, dim, index)
+    check_out_dtype(out, input._data.dtype)
+    return dispatch_out(Gather, out, input, dim, index)
 
 
 def _scatter(op, input, dim, index, src, reduce):
@@ -853,8 +854,15 @@ class IndexSelect(Op):
         return dispatch(_IndexScatter, g, positions.reshape(g.shape), ctx.shape)
 
 
+def _check_same_scalar_type(name: str, input: Tensor, out) -> None:
+    """index_select/masked_select want ``out`` of the input's dtype (torch's message)."""
+    if isinstance(out, Tensor) and out._data.dtype != input._data.dtype:
+        raise RuntimeError(f"{name}(): self and result must have the same scalar type")
+
+
 def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
-    return dispatch(IndexSelect, input, dim, index)
+    _check_same_scalar_type("index_select", input, out)
+    return dispatch_out(IndexSelect, out, input, dim, index)
 
 
 def _index_scatter(op, name: str, input: Tensor, dim: int, index: Tensor, source,
@@ -901,6 +909,9 @@ def _index_scatter(op, name: str, input: Tensor, dim: int, index: Tensor, source
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1,
               out=None) -> Tensor:
     """A copy of ``input`` with ``alpha * source`` slices added at ``index`` along ``dim``."""
+    if out is not None:
+        check_out_dtype(out, input._data.dtype)
+        return dispatch_out(index_add, out, input, dim, index, source, alpha=alpha)
     return _index_scatter(Scatter, "index_add", input, dim, index,
                           source if alpha == 1 else source * alpha, "sum")
 
@@ -977,6 +988,9 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,
                    out=None) -> Tensor:
     """``gather`` after broadcasting ``input`` and ``indices`` in every dim but ``dim``
     (both flattened when ``dim`` is None)."""
+    if out is not None:
+        check_out_dtype(out, input._data.dtype)
+        return dispatch_out(take_along_dim, out, input, indices, dim)
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
     a, idx = input._data, indices._data
@@ -1099,6 +1113,9 @@ def _broadcast_pair(input: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 def masked_select(input: Tensor, mask: Tensor, *, out=None) -> Tensor:
     """The elements of ``input`` where ``mask`` (broadcast with it) is True, as 1-D."""
+    if out is not None:
+        _check_same_scalar_type("masked_select", input, out)
+        return dispatch_out(masked_select, out, input, mask)
     _check_mask("masked_select", mask)
     x, m = _broadcast_pair(input, mask)
     return x.reshape(-1)[m.reshape(-1)]
@@ -1155,7 +1172,14 @@ class Nonzero(Op):
 def nonzero(input: Tensor, *, out=None, as_tuple: bool = False):
     """Indices of the non-zero elements: an ``(n, ndim)`` tensor, or with ``as_tuple`` one
     1-D tensor per dim."""
-    return dispatch(Nonzero, input, True) if as_tuple else dispatch(Nonzero, input)
+    if as_tuple:
+        if out is not None:
+            raise RuntimeError("nonzero does not support the out kwarg when as_tuple is True")
+        return dispatch(Nonzero, input, True)
+    if isinstance(out, Tensor) and out._data.dtype != np.int64:
+        raise RuntimeError("nonzero: Expected out tensor to have scalar type Long but got "
+                           f"scalar type{out.dtype.scalar_name}")
+    return dispatch_out(Nonzero, out, input)
 
 
 def argwhere(input: Tensor) -> Tensor:
@@ -1226,11 +1250,19 @@ def _values_indices(name: str, pair) -> tuple:
     return values_indices(name)(*pair)
 
 
+def _check_values_indices_out(input: Tensor, out) -> None:
+    """sort/topk want ``out`` = (values of the input's dtype, int64 indices), exactly."""
+    if type(out) is tuple and len(out) == 2:
+        check_out_dtype(out[0], input._data.dtype)
+        check_out_dtype(out[1], np.int64)
+
+
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *,
          out=None):
     """``(values, indices)`` sorted along ``dim``; always stable here (torch allows any
     order of equal elements when ``stable=False``)."""
-    return _values_indices("sort", dispatch(Sort, input, dim, bool(descending)))
+    _check_values_indices_out(input, out)
+    return _values_indices("sort", dispatch_out(Sort, out, input, dim, bool(descending)))
 
 
 class Argsort(Op):
@@ -1253,6 +1285,9 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False,
 
 
 def msort(input: Tensor, *, out=None) -> Tensor:
+    if out is not None:
+        check_out_dtype(out, input._data.dtype)
+        return dispatch_out(msort, out, input)
     return sort(input, 0).values
 
 
@@ -1262,7 +1297,8 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     size = input._data.shape[wrap_dim(dim, input._data.ndim)] if input._data.ndim else 1
     if not 0 <= k <= size:
         raise RuntimeError("selected index k out of range")
-    return _values_indices("topk", dispatch(Sort, input, dim, bool(largest), 0, k))
+    _check_values_indices_out(input, out)
+    return _values_indices("topk", dispatch_out(Sort, out, input, dim, bool(largest), 0, k))
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out=None):
@@ -1271,8 +1307,13 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out
     size = input._data.shape[d] if input._data.ndim else 1
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
-    return _values_indices("kthvalue", dispatch(Sort, input, d, False, k - 1, k,
-                                                not keepdim and input._data.ndim > 0))
+    if type(out) is tuple and len(out) == 2:
+        if out[0]._data.dtype != input._data.dtype:
+            raise RuntimeError("output values must be of same type as input")
+        if out[1]._data.dtype != np.int64:
+            raise RuntimeError("output indices must be of scalar type Long")
+    return _values_indices("kthvalue", dispatch_out(Sort, out, input, d, False, k - 1, k,
+                                                    not keepdim and input._data.ndim > 0))
 
 
 for _fn in (sort, argsort, msort, topk, kthvalue):
@@ -1386,6 +1427,15 @@ def _check_searchsorted(seq, shape: tuple, scalar: bool) -> None:
             f"boundaries tensor {list(seq.shape)} and input value tensor {list(shape)}")
 
 
+def _check_search_out(out, out_int32: bool) -> None:
+    """searchsorted/bucketize write int32 indices with ``out_int32``, else int64, only."""
+    if isinstance(out, Tensor) and out._data.dtype != (np.int32 if out_int32 else np.int64):
+        raise RuntimeError("torch.searchsorted(): output tensor's dtype is wrong, it can only "
+                           "be Int(int32) or Long(int64) depending on whether out_int32 flag "
+                           f"is True, but we got output tensor's dtype {out.dtype.scalar_name} "
+                           f"and out_int32 flag is {out_int32}")
+
+
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,
                  right: bool = False, side: str | None = None, out=None,
                  sorter: Tensor | None = None) -> Tensor:
@@ -1396,7 +1446,8 @@ def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,
         raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, "
                            "got side of left while right was True")
     side = side or ("right" if right else "left")
-    return dispatch(SearchSorted, sorted_sequence, input, side, out_int32, sorter)
+    _check_search_out(out, out_int32)
+    return dispatch_out(SearchSorted, out, sorted_sequence, input, side, out_int32, sorter)
 
 
 def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False,
@@ -1406,7 +1457,9 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
     if boundaries._data.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim("
                            f"{boundaries._data.ndim})")
-    return dispatch(SearchSorted, boundaries, input, "right" if right else "left", out_int32)
+    _check_search_out(out, out_int32)
+    return dispatch_out(SearchSorted, out, boundaries, input, "right" if right else "left",
+                        out_int32)
 
 
 tensor_method()(bucketize)
@@ -1486,11 +1539,13 @@ class Tril(Op):
 
 
 def tril(input: Tensor, diagonal: int = 0, *, out=None) -> Tensor:
-    return dispatch(Tril, input, diagonal)
+    check_out_dtype(out, input._data.dtype)
+    return dispatch_out(Tril, out, input, diagonal)
 
 
 def triu(input: Tensor, diagonal: int = 0, *, out=None) -> Tensor:
-    return dispatch(Tril, input, diagonal, True)
+    check_out_dtype(out, input._data.dtype)
+    return dispatch_out(Tril, out, input, diagonal, True)
 
 
 tensor_method()(tril)
