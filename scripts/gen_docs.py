@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import sys
 import types
 from pathlib import Path
 
@@ -42,14 +43,15 @@ def _is_api(obj: object) -> bool:
 
 
 def public_names(module: types.ModuleType) -> list[str]:
-    """``__all__``, or else every name without a leading underscore bound to an ember
-    object (modules, imported helpers and ``NOT_API`` left out)."""
+    """The names in ``__all__``, or else every name without a leading underscore bound to
+    an ember object (imported helpers and ``NOT_API`` left out); submodules are not
+    counted (they have pages of their own)."""
     names = getattr(module, "__all__", None)
     if names is None:
         skip = NOT_API.get(module.__name__, set())
         names = [n for n in dir(module) if not n.startswith("_") and n not in skip
                  and _is_api(getattr(module, n))]
-    return sorted(names)
+    return sorted(n for n in names if not isinstance(getattr(module, n), types.ModuleType))
 
 
 def _walk(name: str):
@@ -62,16 +64,33 @@ def _walk(name: str):
             yield from _walk(full)
 
 
+def _shadowed(module_name: str, name: str) -> types.ModuleType | None:
+    """The submodule that ``module.name`` shadows, if the attribute is not that module
+    (``ember.autograd.gradcheck`` is a function, and a module defining it)."""
+    sub = sys.modules.get(f"{module_name}.{name}")
+    return sub if sub is not None and getattr(sys.modules[module_name], name) is not sub \
+        else None
+
+
+def entry_id(module_name: str, name: str) -> str:
+    """The identifier of the reference entry of ``module.name``, which is also its anchor:
+    ``module.name``, or for a name that shadows a submodule, its entry in that module."""
+    sub = _shadowed(module_name, name)
+    return f"{module_name}.{name}.{name}" if sub is not None else f"{module_name}.{name}"
+
+
 def api_modules() -> list[types.ModuleType]:
     """The public modules with a reference page: every public module of ember except those
     whose public names all are re-exported, as the same objects, by their parent package
-    (``ember.nn.modules.linear`` is documented as ``ember.nn``)."""
+    (``ember.nn.modules.linear`` is documented as ``ember.nn``), unless the parent's name
+    for one of them shadows the module."""
     found = {m.__name__: m for m in _walk("ember")}
     pages = []
     for name, module in found.items():
         names = public_names(module)
-        parent = found.get(name.rpartition(".")[0])
-        if parent is not None:
+        parent_name, _, last = name.rpartition(".")
+        parent = found.get(parent_name)
+        if parent is not None and _shadowed(parent_name, last) is None:
             exported = {id(getattr(parent, n)) for n in public_names(parent)}
             if all(id(getattr(module, n)) in exported for n in names):
                 continue
@@ -96,7 +115,8 @@ def _kind(obj: object) -> str:
 
 def reference_page(module: types.ModuleType) -> str:
     """A module's page: its docstring, then its classes, functions and other objects, each
-    group a table of the names (alphabetical) followed by an entry per name."""
+    group a table of the names (alphabetical) followed by an entry per name (a name that
+    shadows a submodule links to its entry on the submodule's page)."""
     name = module.__name__
     lines = [f"# {name}", "", f"::: {name}", "    options:", "      members: false",
              "      show_root_heading: false", ""]
@@ -107,10 +127,11 @@ def reference_page(module: types.ModuleType) -> str:
         if not names:
             continue
         lines += [f"## {kind}", "", "| name | summary |", "| --- | --- |"]
-        lines += [f"| [`{n}`][{name}.{n}] | {_summary(getattr(module, n))} |" for n in names]
+        lines += [f"| [`{n}`][{entry_id(name, n)}] | {_summary(getattr(module, n))} |"
+                  for n in names]
         lines.append("")
         for n in names:
-            if f"{name}.{n}" not in OWN_PAGE:
+            if entry_id(name, n) == f"{name}.{n}" and f"{name}.{n}" not in OWN_PAGE:
                 lines += [f"::: {name}.{n}", "    options:", "      heading_level: 3", ""]
     return "\n".join(lines)
 
