@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from ._device import CPU, check_device
-from ._dispatch import Op, dispatch
+from ._dispatch import Op, dispatch, dispatch_out
 from ._dtype import (
     bfloat16,
     float16,
@@ -41,7 +41,6 @@ from .ops.creation import (
     _like,
     _out_dtype,
     _parse_size,
-    _result,
     _size_arg,
     factory_result,
 )
@@ -507,8 +506,7 @@ def normal(mean, std=1.0, size=None, *, generator: Generator | None = None,
     As in torch, ``normal`` is not among the constructors that follow the default device:
     with two numbers it makes a CPU tensor unless ``device`` is given."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
-        result = dispatch(Normal, mean, std, generator=generator)
-        return result if out is None else _result(result._data, out=out)
+        return dispatch_out(Normal, out, mean, std, generator=generator)
     if size is None:
         raise TypeError(f"normal() received an invalid combination of arguments - got "
                         f"({type(mean).__name__}, {type(std).__name__}), but expected a "
@@ -554,8 +552,7 @@ class Bernoulli(Op):
 def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | None = None,
               out: Tensor | None = None) -> Tensor:
     """0/1 samples with probabilities ``input`` (or the number ``p``), in input's dtype."""
-    result = dispatch(Bernoulli, input, p, generator=generator)
-    return result if out is None else _result(result._data, out=out)
+    return dispatch_out(Bernoulli, out, input, p, generator=generator)
 
 
 class Poisson(Op):
@@ -645,8 +642,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
                 generator: Generator | None = None, out: Tensor | None = None) -> Tensor:
     """Indices sampled from the categorical distributions in the rows of ``input``
     (non-negative weights, not necessarily normalised)."""
-    result = dispatch(Multinomial, input, num_samples, replacement, generator=generator)
-    return result if out is None else _result(result._data, out=out)
+    return dispatch_out(Multinomial, out, input, num_samples, replacement,
+                        generator=generator)
 
 
 # ---- in-place samplers (Tensor methods) -----------------------------------------------------

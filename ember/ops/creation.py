@@ -19,7 +19,7 @@ from functools import reduce
 import numpy as np
 
 from .._device import check_device, is_meta_device
-from .._dispatch import Op, dispatch
+from .._dispatch import Op, dispatch, dispatch_out
 from .._dtype import (
     bfloat16,
     complex64,
@@ -173,33 +173,12 @@ def _overflows(arr: np.ndarray, target: _dtype_cls) -> builtins.bool:
     return builtins.bool((vals < low).any() or (vals > info.max).any())
 
 
-def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False,
-            out: Tensor | None = None) -> Tensor:
-    """Wrap a freshly made array (or take a fresh tensor), or write it into ``out``
-    (resized as torch does)."""
-    if out is not None:
-        src = arr._data if isinstance(arr, Tensor) else arr
-        if type(src) is MetaArray or out.is_meta:
-            return _result_meta(src, out)
-        if out._data.shape != src.shape:
-            out._data = np.empty(src.shape, out._data.dtype)
-        np.copyto(out._data, src, casting="unsafe")
-        out._vc[0] += 1
-        return out
+def _result(arr: np.ndarray | Tensor, requires_grad: builtins.bool = False) -> Tensor:
+    """Wrap a freshly made array (or take a fresh tensor), marked ``requires_grad``."""
     t = arr if isinstance(arr, Tensor) else _make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
-
-
-def _result_meta(src, out: Tensor) -> Tensor:
-    """A meta result written into ``out``: only out's shape changes."""
-    if type(src) is not MetaArray or not out.is_meta:
-        raise RuntimeError(f"Expected out tensor to have device {out.device}, but got "
-                           f"{'meta' if type(src) is MetaArray else 'cpu'} instead")
-    if out._data.shape != src.shape:
-        out._data = MetaArray(src.shape, out._data.dtype)
-    return out
 
 
 # ---- factory ops -----------------------------------------------------------------------------
@@ -232,8 +211,17 @@ def factory_result(op: type[Op], device, out: Tensor | None, requires_grad: buil
             raise RuntimeError(f"device type {'meta' if is_meta_device(device) else 'cpu'} "
                                f"does not match device type of out parameter "
                                f"({out.device.type})")
-    t = _make(op.meta(*args)) if is_meta_device(device) else dispatch(op, *args)
-    return _result(t, requires_grad, out)
+    t = dispatch_out(_meta_factory(op) if is_meta_device(device) else op, out, *args)
+    return t if out is not None else _result(t, requires_grad)
+
+
+def _meta_factory(op: type[Op]):
+    """``op`` on the meta device: a tensor from its ``meta`` function, nothing dispatched;
+    named after ``op`` for ``dispatch_out``'s errors."""
+    def run(*args) -> Tensor:
+        return _make(op.meta(*args))
+    run.__name__ = op.aten
+    return run
 
 
 class _Sized(Factory):
