@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from .._dispatch import dispatch_out
 from .._tensor import Tensor, _make
 from ..autograd import is_grad_enabled, no_grad
 from ..ops import creation as _creation
@@ -342,8 +343,9 @@ def _vector_norm(x: Tensor, dim: int, keepdim: bool, p: float = 2.0) -> Tensor:
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out: Tensor | None = None) -> Tensor:
     """``input / max(||input||_p, eps)`` along ``dim``."""
-    result = input / _vector_norm(input, dim, True, p).clamp_min(eps)
-    return result if out is None else out.copy_(result)
+    if out is not None:
+        return dispatch_out(normalize, out, input, p, dim, eps)
+    return input / _vector_norm(input, dim, True, p).clamp_min(eps)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
