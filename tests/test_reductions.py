@@ -158,7 +158,8 @@ _PRODUCTS = [
     lambda L, x: L.nn.functional.linear(x, L.from_numpy(_W.copy()), L.from_numpy(_W[:, 0].copy())),
     lambda L, x: L.einsum("ijk,lk->jil", x, L.from_numpy(_W.copy())),
     lambda L, x: L.einsum("ijk->kj", x), lambda L, x: L.baddbmm(x[:, :, :3], x, x.mT[:, :, :3]),
-    lambda L, x: x.to(L.float32).double(), lambda L, x: x.clone(), lambda L, x: x[:, ::2].contiguous(),
+    lambda L, x: x.to(L.float32).double(), lambda L, x: x.clone(),
+    lambda L, x: x[:, ::2].contiguous(),
     lambda L, x: L.linalg.matrix_norm(x, "nuc"),
 ]
 
