@@ -38,8 +38,10 @@ def test_quick_sweep_runs_every_family_and_reports_ratios(tmp_path):
 
 def test_family_option_runs_only_that_family(tmp_path):
     out = tmp_path / "pool.json"
-    subprocess.run([sys.executable, "-m", "bench.sweep", "--quick", "--family", "pool",
-                    "--json", str(out)], cwd=ROOT, capture_output=True, check=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "bench.sweep", "--quick", "--family", "pool",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert {r["family"] for r in report["results"]} == {"pool"}
     assert list(report["summary"]) == ["pool"]
