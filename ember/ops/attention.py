@@ -32,7 +32,12 @@ def attention_probs(q, k, scale, mask):
     s -= _row_max(s)
     np.exp(s, out=s)
     s /= _safe_sum(s)
-    return s
+    return _as(s, q.dtype)
+
+
+def _as(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` in ``dtype`` (NumPy's matmul of bfloat16 gives float32)."""
+    return a if a.dtype == dtype else a.astype(dtype)
 
 
 def _row_max(s: np.ndarray) -> np.ndarray:
@@ -68,7 +73,7 @@ class ScaledDotProductAttention(Op):
         ctx.save_for_backward(q, k, v, drop, p)
         ctx.scale = scale
         ctx.set_materialize_grads(False)
-        return np.matmul(p * drop if drop is not None else p, v), p
+        return _as(np.matmul(p * drop if drop is not None else p, v), q.dtype), p
 
     @staticmethod
     def backward(ctx, g, g_probs):
@@ -126,7 +131,7 @@ class ScaledDotProductAttentionBackward(Op):
         gk *= scale
         gv = np.zeros(v.shape, q.dtype) if g is None else \
             np.matmul(_swap(p * drop if drop is not None else p), g)
-        return gq, gk, gv, gs
+        return _as(gq, q.dtype), _as(gk, q.dtype), _as(gv, q.dtype), _as(gs, q.dtype)
 
     @staticmethod
     def backward(ctx, uq, uk, uv, us):

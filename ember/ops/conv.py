@@ -62,6 +62,12 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.matmul(a, b)
 
 
+def _as(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` in ``dtype``: NumPy's matmul of bfloat16 gives float32 (accumulated there, as
+    torch's), and the result is rounded back once at the end."""
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
 def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
     """``a (N, G*R, *rest)`` as ``(N, G, R, prod(rest))`` (a view when ``a`` allows)."""
     return a.reshape(a.shape[0], groups, a.shape[1] // groups, math.prod(a.shape[2:]))
@@ -77,7 +83,7 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
     y = y.reshape((n, o) + out)
     if b is not None:
         y += b.reshape((o,) + (1,) * len(out))
-    return y
+    return _as(y, x.dtype)
 
 
 def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarray:
@@ -86,14 +92,15 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     wt = w.reshape(groups, o // groups, math.prod(w.shape[1:])).transpose(0, 2, 1)
     cols = _matmul(wt, _grouped(g, groups))
     cols = cols.reshape(n, groups * wt.shape[1], cols.shape[-1])
-    return K.col2im(cols, in_shape[2:], w.shape[2:], stride, _lo(pads), dilation, g.shape[2:])
+    return _as(K.col2im(cols, in_shape[2:], w.shape[2:], stride, _lo(pads), dilation,
+                        g.shape[2:]), g.dtype)
 
 
 def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarray:
     """The adjoint of ``conv_forward`` in ``w``: ``sum_n g[n] @ im2col(x)[n]^T`` per group."""
     cols = K.im2col(x, w_shape[2:], stride, _lo(pads), dilation, g.shape[2:])
     per_sample = _matmul(_grouped(g, groups), _grouped(cols, groups).transpose(0, 1, 3, 2))
-    return per_sample.sum(0).reshape(w_shape)
+    return _as(per_sample.sum(0).reshape(w_shape), np.result_type(x, g))
 
 
 # ---- ops --------------------------------------------------------------------------------
@@ -157,7 +164,7 @@ class ConvTranspose(Op):
         y = conv_input_grad(g, w, shape, stride, pads, dilation, groups)
         if b is not None:
             y += _bias_view(b, len(stride))
-        return y
+        return _as(y, g.dtype)
 
     @staticmethod
     def backward(ctx, gg):

@@ -581,10 +581,12 @@ _PW_ARGS = "str kind, str reduction, Any params"
 
 
 class PointwiseLoss(Op):
-    name = "pointwise_loss"
-    aten = "pointwise_loss"
-    signature = (f"pointwise_loss(Tensor x, Tensor y, Tensor? weight, Tensor? pos_weight, "
-                 f"{_PW_ARGS}) -> Tensor")
+    """An elementwise loss ``kind``, weighted and reduced: one kernel, one op per torch
+    name (``MseLoss``, ``L1Loss``, ... below) so that profiles, node names and the
+    autocast lists read as torch's."""
+
+    abstract = True
+    backward_op: type[Op]
 
     @staticmethod
     def meta(x, y, weight, pos_weight, kind, reduction, params):
@@ -603,16 +605,16 @@ class PointwiseLoss(Op):
         return _reduce(f.astype(xp.dtype, copy=False), _red(reduction),
                        _denom(reduction, np.shape(x), weight))
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         x, y, weight, pos_weight = ctx.saved_tensors
-        return dispatch(PointwiseLossBackward, g, x, y, weight, pos_weight, *ctx.args)
+        return dispatch(cls.backward_op, g, x, y, weight, pos_weight, *ctx.args)
 
 
 class PointwiseLossBackward(Op):
-    aten = "pointwise_loss_backward"
-    signature = (f"pointwise_loss_backward(Tensor g, Tensor x, Tensor y, Tensor? weight, "
-                 f"Tensor? pos_weight, {_PW_ARGS}) -> (Tensor grad_input, Tensor grad_target)")
+    """``(d/dx, d/dy)`` of a ``PointwiseLoss``; its own backward in ember ops."""
+
+    abstract = True
 
     @staticmethod
     def meta(g, x, y, weight, pos_weight, kind, reduction, params):
@@ -655,13 +657,35 @@ class PointwiseLossBackward(Op):
         return gg, gx, gy, None, None, None, None, None
 
 
+def _loss_ops(cls_name: str, aten: str) -> type[PointwiseLoss]:
+    """The forward/backward op pair of one of torch's elementwise losses."""
+    args = f"(Tensor x, Tensor y, Tensor? weight, Tensor? pos_weight, {_PW_ARGS})"
+    backward = type(cls_name + "Backward", (PointwiseLossBackward,), {
+        "name": aten + "_backward", "aten": aten + "_backward", "__module__": __name__,
+        "signature": f"{aten}_backward(Tensor g, {args[1:]} -> (Tensor grad_input, "
+                     "Tensor grad_target)"})
+    return type(cls_name, (PointwiseLoss,), {"name": aten, "aten": aten, "__module__": __name__,
+                                             "signature": f"{aten}{args} -> Tensor",
+                                             "backward_op": backward})
+
+
+_LOSS_OPS = {kind: _loss_ops(*names) for kind, names in (
+    ("mse", ("MseLoss", "mse_loss")), ("l1", ("L1Loss", "l1_loss")),
+    ("smooth_l1", ("SmoothL1Loss", "smooth_l1_loss")), ("huber", ("HuberLoss", "huber_loss")),
+    ("bce", ("BinaryCrossEntropy", "binary_cross_entropy")),
+    ("bce_with_logits", ("BinaryCrossEntropyWithLogits", "binary_cross_entropy_with_logits")),
+    ("soft_margin", ("SoftMarginLoss", "soft_margin_loss")), ("kl_div", ("KlDiv", "kl_div")),
+    ("poisson_nll", ("PoissonNllLoss", "poisson_nll_loss")),
+    ("hinge_embedding", ("HingeEmbeddingLoss", "hinge_embedding_loss")))}
+
+
 def pointwise_loss(kind: str, input: Tensor, target: Tensor, reduction: str = "mean",
                    weight: Tensor | None = None, pos_weight: Tensor | None = None,
                    params: tuple = ()) -> Tensor:
     """The elementwise loss ``kind`` (a key of ``_POINTWISE``), weighted and reduced."""
     if reduction not in ("batchmean", "weighted_mean"):
         _check_reduction(reduction)
-    return dispatch(PointwiseLoss, input, target, weight, pos_weight, kind, reduction, params)
+    return dispatch(_LOSS_OPS[kind], input, target, weight, pos_weight, kind, reduction, params)
 
 
 # ---- connectionist temporal classification -------------------------------------------------
