@@ -33,6 +33,9 @@ _seq = itertools.count()
 # observers append and remove themselves (the list is never rebound).
 _node_observers: list = []
 
+# ``Node._saved`` once backward has released what the node saved.
+_FREED = object()
+
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -67,7 +70,6 @@ class Node:
     _pre_hooks = None
     _hooks = None
     _trace = None
-    _freed = False
     _dirty = None
     _non_diff = None
     materialize_grads = True
@@ -100,13 +102,27 @@ class Node:
 
     @property
     def saved_tensors(self) -> tuple:
-        if self._freed:
-            raise RuntimeError(_FREED_MSG)
         saved = self._saved
         if saved is None:
             return ()
-        out = []
+        if saved is _FREED:
+            raise RuntimeError(_FREED_MSG)
+        # The usual case, checked first: saved inputs (versions to check) and plain values.
+        # A saved output of the node itself must be unpacked into a new tensor.
         for item, version in zip(saved, self._saved_versions):
+            if version is not None:  # a Tensor
+                if item._vc[0] != version:
+                    _raise_modified(item, self, version)
+            elif type(item) is _SavedOutput:
+                return self._unpack_saved()
+        return saved
+
+    saved_variables = saved_tensors
+
+    def _unpack_saved(self) -> tuple:
+        """``saved_tensors`` when an output of this node is among them."""
+        out = []
+        for item, version in zip(self._saved, self._saved_versions):
             if isinstance(item, Tensor):
                 if item._vc[0] != version:
                     _raise_modified(item, self, version)
@@ -122,8 +138,6 @@ class Node:
                 item = t
             out.append(item)
         return tuple(out)
-
-    saved_variables = saved_tensors
 
     def name(self) -> str:
         return self.op._backward_name
@@ -159,10 +173,6 @@ class Node:
             return None
         return _RemovableHandle(hooks, fn)
 
-    def _free(self) -> None:
-        if self._saved is not None:
-            self._saved = None
-            self._freed = True
 
 
 # Added to an AccumulateGrad's sequence number: the engine runs the ready node with the
@@ -252,17 +262,20 @@ def _sum_to(grad: Tensor, shape: tuple, node: Node, index: int) -> Tensor:
 def _graph_order(roots: list[Node]) -> dict[Node, int]:
     """Number of incoming edges of every node reachable from the roots."""
     deps: dict[Node, int] = {}
-    seen = set(roots)
+    get = deps.get
+    root_set = set(roots)
     stack = list(roots)
     while stack:
-        node = stack.pop()
-        for nxt, _ in node.next_functions:
+        for nxt, _ in stack.pop().next_functions:
             if nxt is None:
                 continue
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
+            count = get(nxt)
+            if count is None:  # the first edge into nxt: visit it
+                deps[nxt] = 1
+                if nxt not in root_set:
+                    stack.append(nxt)
+            else:
+                deps[nxt] = count + 1
     return deps
 
 
@@ -305,7 +318,7 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
     for node, nr, grad in roots:
         buf = buffers.get(node)
         if buf is None:
-            buf = buffers[node] = [None] * _num_outputs(node)
+            buf = buffers[node] = [None] * (len(node._out_meta) or 1)
             root_nodes.append(node)
         buf[nr] = grad if buf[nr] is None else buf[nr] + grad
 
@@ -324,12 +337,12 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
     deps = _graph_order(root_nodes)
     ready = [(-n._seq, id(n), n) for n in root_nodes if deps.get(n, 0) == 0]
     heapq.heapify(ready)
-    executed = []
+    heappop, heappush = heapq.heappop, heapq.heappush
     observers = _node_observers
     prev_grad, STATE.grad_enabled = STATE.grad_enabled, create_graph
     try:
         while ready:
-            node = heapq.heappop(ready)[2]
+            node = heappop(ready)[2]
             grads = buffers.pop(node)
             if node._tensor_pre_hooks or node._pre_hooks or type(node) is AccumulateGrad:
                 grads = _call_pre_hooks(node, grads)
@@ -345,10 +358,10 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
                     else:
                         _accumulate(node.variable, grads[0], create_graph)
                 continue
-            if needed is not None and node not in needed:
-                continue
-            executed.append(node)
-            if needed is not None:  # autograd.grad(inputs=...): skip gradients nobody needs
+            if needed is not None:
+                if node not in needed:
+                    continue
+                # autograd.grad(inputs=...): skip gradients nobody needs
                 full, node.needs_input_grad = (node.needs_input_grad,
                                                _needs_within(node, needed, captures))
             try:
@@ -359,25 +372,28 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             finally:
                 if needed is not None:
                     node.needs_input_grad = full
+                if not keep_graph and node._saved is not None:
+                    node._saved = _FREED  # as torch's engine, right after the node ran
             for (nxt, nr), g in zip(node.next_functions, grad_inputs):
                 if nxt is None:
                     continue
                 if g is not None:
                     buf = buffers.get(nxt)
                     if buf is None:
-                        buf = buffers[nxt] = [None] * _num_outputs(nxt)
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                        buffers[nxt] = buf = [None] * (len(nxt._out_meta) or 1)
+                        buf[nr] = g
+                    else:
+                        old = buf[nr]
+                        buf[nr] = g if old is None else old + g
+                count = deps[nxt] - 1
+                deps[nxt] = count
+                if count == 0:
                     if nxt in buffers:
-                        heapq.heappush(ready, (-nxt._seq, id(nxt), nxt))
+                        heappush(ready, (-nxt._seq, id(nxt), nxt))
                     else:
                         _release_branch(nxt, deps, buffers, ready)
     finally:
         STATE.grad_enabled = prev_grad
-        if not keep_graph:
-            for node in executed:
-                node._free()
 
     if inputs is None:
         return None
@@ -435,10 +451,6 @@ def _release_branch(node, deps, buffers, ready):
                     stack.append(nxt)
 
 
-def _num_outputs(node: Node) -> int:
-    return len(node._out_meta) or 1
-
-
 def _call_pre_hooks(node: Node, grads: list) -> list:
     if node._tensor_pre_hooks:
         for nr, hooks in node._tensor_pre_hooks.items():
@@ -485,28 +497,36 @@ def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
 
 def _apply(node: Node, grads: list) -> list:
     """Run one node's backward rule; returns one gradient per edge in next_functions."""
-    if None in grads and node.materialize_grads:
-        grads = _materialize(grads, node._out_meta)
+    if node.materialize_grads:
+        for g in grads:  # (not ``None in grads``: that calls Tensor.__eq__)
+            if g is None:
+                grads = _materialize(grads, node._out_meta)
+                break
     result = node.op.backward(node, *grads)
     if type(result) is not tuple:
         result = (result,)
-    flat = _flatten_grads(node, result)
-    for i, ((nxt, _), g, (shape, dtype)) in enumerate(zip(node.next_functions, flat,
-                                                          node._in_meta)):
+    positions = node._positions
+    if positions is not None and len(result) <= len(node._layout) and (
+            not positions or positions[-1] < len(result)):  # no list argument: in short
+        flat = [result[p] for p in positions]
+    else:
+        flat = _flatten_grads(node, result)
+    edges = node.next_functions
+    for i, g in enumerate(flat):
         if g is None:
             continue
-        if nxt is None:  # that input needs no gradient
+        if edges[i][0] is None:  # that input needs no gradient
             flat[i] = None
             continue
         if type(g) is not Tensor and not isinstance(g, Tensor):
             raise TypeError(f"{node.name()} returned a gradient of type {type(g).__name__} at "
                             f"index {i}; expected a Tensor or None")
         data = g._data
+        shape, dtype = node._in_meta[i]
         if data.shape != shape:
-            g = _sum_to(g, shape, node, i)
+            flat[i] = g = _sum_to(g, shape, node, i)
         if data.dtype != dtype:
-            g = g.to(_np_to_dtype(dtype))
-        flat[i] = g
+            flat[i] = g.to(_np_to_dtype(dtype))
     if node._hooks:
         for hook in list(node._hooks.values()):
             new = hook(tuple(flat), tuple(grads))
