@@ -202,6 +202,27 @@ class Neg(Op):
         return -g
 
 
+class Conj(Op):
+    """The complex conjugate, copied (torch's ``conj_physical``; ``conj`` of a real tensor
+    is the tensor itself, and ember has no lazy conjugate bit)."""
+
+    aten = "conj_physical"
+    signature = "conj_physical(Tensor a) -> Tensor"
+    kind = "pointwise"
+
+    @staticmethod
+    def meta(a):
+        return _meta.like(a)
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.conjugate(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dispatch(Conj, g)
+
+
 def _log_of_number(x, dtype) -> float:
     """``log(x)`` of a number, rounded to ``dtype`` (the precision torch computes it in)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -753,6 +774,24 @@ def neg(input, *, out=None) -> Tensor:
     return dispatch_out(Neg, out, input)
 
 
+def conj_physical(input: Tensor, *, out=None) -> Tensor:
+    return dispatch_out(Conj, out, input)
+
+
+def conj(input: Tensor) -> Tensor:
+    """The complex conjugate; a real tensor is returned as it is (as torch's ``conj``)."""
+    return dispatch(Conj, input) if input._data.dtype.kind == "c" else input
+
+
+def resolve_conj(input: Tensor) -> Tensor:
+    """The tensor itself: ember conjugates eagerly, so there is no conjugate bit."""
+    return input
+
+
+def is_conj(input: Tensor) -> bool:
+    return False
+
+
 def positive(input: Tensor) -> Tensor:
     """``+input``: the input itself."""
     if input._data.dtype == np.bool_:
@@ -808,25 +847,37 @@ def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
     return dispatch_out(NanToNum, out, input, nan, posinf, neginf)
 
 
+def _check_exact_out(out, operands: tuple, message: str) -> None:
+    """torch's check of ``clamp`` with number bounds and of ``where``: ``out`` must have the
+    result dtype of ``operands`` exactly; ``message`` names ``{out}`` and ``{want}``."""
+    if isinstance(out, Tensor):
+        want = result_type_arrays(*(x._data if isinstance(x, Tensor) else x
+                                    for x in operands if x is not None))
+        if want.np != out._data.dtype:
+            raise RuntimeError(message.format(out=out.dtype.scalar_name, want=want.scalar_name))
+
+
 def clamp(input, min=None, max=None, *, out=None) -> Tensor:  # noqa: A002
     """Clamp into ``[min, max]``; either bound may be None, a number or a tensor."""
+    if not isinstance(min, Tensor) and not isinstance(max, Tensor):
+        _check_exact_out(out, (input, min, max), "Found dtype {out} but expected {want}")
     return dispatch_out(Clamp, out, input, min, max)
 
 
 def clamp_min(input, min, *, out=None) -> Tensor:  # noqa: A002
-    return dispatch_out(Clamp, out, input, min, None)
+    return clamp(input, min, None, out=out)
 
 
 def clamp_max(input, max, *, out=None) -> Tensor:  # noqa: A002
-    return dispatch_out(Clamp, out, input, None, max)
+    return clamp(input, None, max, out=out)
 
 
 def where(condition, input=None, other=None, *, out=None):
     """``input`` where ``condition`` holds, else ``other`` (numbers allowed); with only the
     condition, the indices of its true elements (``nonzero(as_tuple=True)``)."""
-    if input is None and other is None:
-        from .indexing import nonzero
-        return nonzero(condition, as_tuple=True)
+    if input is None and other is None:  # (a Tensor method: indexing sits above this module)
+        return condition.nonzero(as_tuple=True)
+    _check_exact_out(out, (input, other), "Expected out type to be {want} but got {out}")
     return dispatch_out(Where, out, condition, input, other)
 
 
@@ -850,7 +901,8 @@ arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = asin, acos, atan, a
 
 __all__ = [
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-    "floor_divide", "neg", "negative", "positive", "pow", "float_power", "square", "addcmul",
+    "floor_divide", "neg", "negative", "positive", "conj", "conj_physical", "resolve_conj",
+    "is_conj", "pow", "float_power", "square", "addcmul",
     "addcdiv", "lerp", "round", "logit", "nan_to_num", "clamp", "clip", "clamp_min",
     "clamp_max", "where", *(op.name for op in _UNARY_OPS), "remainder", "fmod", "heaviside",
     "atan2", "hypot", "logaddexp", "logaddexp2", "xlogy", "copysign", "maximum", "minimum",

@@ -181,7 +181,7 @@ def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
         raise RuntimeError("self must be a matrix")
     if b.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
-    return matmul(input, mat2, out=out)
+    return dispatch_out(mm, out, input, mat2) if out is not None else matmul(input, mat2)
 
 
 def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -193,36 +193,36 @@ def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
         raise RuntimeError("batch2 must be a 3D tensor")
     if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise _bmm_shape_error(a.shape[0], a.shape[2], b.shape[0], b.shape[1])
-    return matmul(input, mat2, out=out)
+    return dispatch_out(bmm, out, input, mat2) if out is not None else matmul(input, mat2)
 
 
 def mv(input: Tensor, vec: Tensor, *, out: Tensor | None = None) -> Tensor:
     a, v = input._data, vec._data
     if a.ndim != 2 or v.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {a.ndim}, {v.ndim}")
-    return matmul(input, vec, out=out)
+    return dispatch_out(mv, out, input, vec) if out is not None else matmul(input, vec)
 
 
 def dot(input: Tensor, tensor: Tensor, *, out: Tensor | None = None) -> Tensor:
     require_tensors("dot", input=input, tensor=tensor)
     _dot_checks(input._data, tensor._data)
-    return matmul(input, tensor, out=out)
+    return dispatch_out(dot, out, input, tensor) if out is not None else matmul(input, tensor)
 
 
 def vdot(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     """``sum(conj(input) * other)`` of two vectors."""
     _dot_checks(input._data, other._data)
+    if out is not None:
+        return dispatch_out(vdot, out, input, other)
     if input._data.dtype.kind == "c":
-        from .elementwise import conj  # an elementwise op of another family
-        input = conj(input)
-    return matmul(input, other, out=out)
+        input = input.conj()  # (a Tensor method: the elementwise ops sit beside this module)
+    return matmul(input, other)
 
 
 def inner(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
-        from .arithmetic import mul  # an elementwise op of another family
-        return mul(input, other, out=out)
+        return dispatch_out(inner, out, input, other) if out is not None else input * other
     if a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
                            f"got shapes {list(a.shape)} and {list(b.shape)}")
@@ -357,31 +357,24 @@ def _add_scaled(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
     return dispatch(AddScaled, input, product, beta, alpha)
 
 
-def _add_product_out(fn, out, input: Tensor, a: Tensor, b: Tensor, beta, alpha) -> Tensor:
-    """``fn`` (addmm and friends) written into ``out``, which must have the dtype of the
-    product, as torch's matmul-kind ops."""
-    check_out_dtype(out, a._data.dtype)
-    return dispatch_out(fn, out, input, a, b, beta=beta, alpha=alpha)
-
-
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1,
           out: Tensor | None = None) -> Tensor:
     if out is not None:
-        return _add_product_out(addmm, out, input, mat1, mat2, beta, alpha)
+        return dispatch_out(addmm, out, input, mat1, mat2, beta=beta, alpha=alpha)
     return _add_scaled(input, mm(mat1, mat2), beta, alpha)
 
 
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1,
           out: Tensor | None = None) -> Tensor:
     if out is not None:
-        return _add_product_out(addmv, out, input, mat, vec, beta, alpha)
+        return dispatch_out(addmv, out, input, mat, vec, beta=beta, alpha=alpha)
     return _add_scaled(input, mv(mat, vec), beta, alpha)
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
             out: Tensor | None = None) -> Tensor:
     if out is not None:
-        return _add_product_out(baddbmm, out, input, batch1, batch2, beta, alpha)
+        return dispatch_out(baddbmm, out, input, batch1, batch2, beta=beta, alpha=alpha)
     return _add_scaled(input, bmm(batch1, batch2), beta, alpha)
 
 
@@ -390,7 +383,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``, as one matrix product over the
     batch-and-inner dims."""
     if out is not None:
-        return _add_product_out(addbmm, out, input, batch1, batch2, beta, alpha)
+        return dispatch_out(addbmm, out, input, batch1, batch2, beta=beta, alpha=alpha)
     b1, b2 = batch1._data, batch2._data
     if b1.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
@@ -404,6 +397,8 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1,
     return _add_scaled(input, product, beta, alpha)
 
 
+for _fn in (mm, bmm, mv, dot, vdot, addmm, addmv, addbmm, baddbmm):
+    _fn.kind = "matmul"  # dispatch_out: out= must have the product's dtype exactly
 for _fn in (matmul, mm, bmm, mv, dot, vdot, inner, outer, ger, addmm, addmv, addbmm, baddbmm):
     tensor_method()(_fn)
 Tensor.__matmul__ = matmul

@@ -413,4 +413,23 @@ _FILLS = [
     OpInfo("zero_", lambda L, a: (a * 1).zero_(), _unary, dtypes=WITH_INTS[:-1]),
 ]
 
-OPS = _MATH + _PREDICATES + _ACTIVATIONS + _KINK_GRADS + _ARITH + _SELECT + _COMPARE + _FILLS
+def _complex(dt, rng):
+    def z(shape, **kw):
+        return np.asarray(make(shape, "float64", rng, **kw)
+                          + 1j * make(shape, "float64", rng, **kw))
+    return [Sample((z((3, 4)).astype(dt),)), Sample((z((4, 3), noncontig=True).astype(dt),),
+                                                    name="noncontig"),
+            Sample((z(()).astype(dt),), name="0-d")]
+
+
+_CONJ = [
+    # torch's conj is a lazy view; conj_physical and resolve_conj give the values
+    OpInfo("conj_physical", lambda L, a: L.conj_physical(a), _complex,
+           dtypes=("complex64", "complex128"), grad=False),
+    OpInfo("conj", lambda L, a: L.conj(a).resolve_conj(), _complex,
+           dtypes=("complex64", "complex128"), grad=False),
+    OpInfo("conj_real", lambda L, a: L.conj(a), _unary),
+]
+
+OPS = (_MATH + _PREDICATES + _ACTIVATIONS + _KINK_GRADS + _ARITH + _SELECT + _COMPARE + _FILLS
+       + _CONJ)
