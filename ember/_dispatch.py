@@ -607,27 +607,33 @@ def _check_cast(src, dst) -> None:
 def dispatch_out(op, out, *args, **kwargs):
     """``dispatch(op, *args, **kwargs)``, written into ``out`` when it is given: the one
     ``out=`` of every op, with torch's semantics. ``op`` is an ``Op``, or for a composite
-    the function that computes it from ``args`` (named after it in errors).
+    the function that computes it from ``args`` (named after it in errors; its attribute
+    ``kind``, if any, is read as an Op's: ``mm.kind = "matmul"``).
 
     ``out`` is a Tensor, or a tuple of them for an op with several results (``sort``).
-    With grad mode on, no argument (``out`` included) may require grad: ``out=`` variants
-    are not differentiable. Each result must cast to its ``out`` (``result type Float can't
-    be cast to the desired output type Long``); matmul-kind ops want the same dtype, as
-    torch's; ops with other rules of their own check them before calling. An ``out`` of
-    another shape is resized,
-    with torch's deprecation warning unless it was empty. ``out`` may be an input, but not
-    overlap one partially. Returns ``out``, its version bumped.
+    With grad mode on, no argument (``out`` included) of a differentiable op may require
+    grad: ``out=`` variants are not differentiable. Each result must cast to its ``out``
+    (``result type Float can't be cast to the desired output type Long``); matmul-kind ops
+    want the same dtype, as torch's; ops with other rules of their own check them before
+    calling. An ``out`` of another shape is resized, with torch's deprecation warning
+    unless it was empty or the op has no tensor inputs (factories). ``out`` may be an
+    input, but not overlap one partially. Returns ``out``, its version bumped.
     """
     is_op = isinstance(op, type) and issubclass(op, Op)
     if out is None:
         return dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
-    name, op_kind = (op.aten, op.kind) if is_op else (op.__name__, None)
+    name, op_kind = (op.aten, op.kind) if is_op else (op.__name__, getattr(op, "kind", None))
     outs = out if type(out) is tuple else (out,)
     for o in outs:
         if not isinstance(o, Tensor):
             raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(o).__name__}")
     inputs = tuple(_tensor_args(args))
-    if STATE.grad_enabled and any(t._requires_grad for t in outs + inputs):
+    # torch exempts the ops it marks non-differentiable (nonzero, searchsorted); factories it
+    # checks in its autograd fallback, named aten::zeros
+    differentiable = not is_op or op.differentiable or op_kind == "factory"
+    if STATE.grad_enabled and differentiable and any(t._requires_grad for t in outs + inputs):
+        if op_kind == "factory":
+            name = f"aten::{name}"
         raise RuntimeError(f"{name}(): functions with out=... arguments don't support "
                            "automatic differentiation, but one of the arguments requires grad.")
     for o in outs:
@@ -646,7 +652,7 @@ def dispatch_out(op, out, *args, **kwargs):
                                f"{_c_name(dst.dtype)} instead")
         _check_cast(src.dtype, dst.dtype)
         if dst.shape != src.shape:
-            if dst.size:
+            if dst.size and inputs:  # factories and samplers of a size resize silently
                 warnings.warn(_RESIZE_MSG.format(list(dst.shape), list(src.shape)), UserWarning,
                               stacklevel=3)
             o._data = (MetaArray if type(dst) is MetaArray else np.empty)(src.shape, dst.dtype)

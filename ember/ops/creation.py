@@ -673,6 +673,11 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
         n = math.ceil((end - start) / step)
     else:
         n = -((start - end) // step)
+    if isinstance(out, Tensor) and out.numel() not in (0, n):
+        warnings.warn(f"The number of elements in the out tensor of shape {list(out.shape)} is "
+                      f"{out.numel()} which does not match the computed number of elements {n}. "
+                      "Note that this may occur as a result of rounding error. The out tensor "
+                      f"will be resized to a tensor of shape ({n},).", UserWarning, stacklevel=2)
     return factory_result(Arange, device, out, requires_grad, start, step, n, dtype.np)
 
 
