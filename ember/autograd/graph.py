@@ -340,26 +340,31 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
     heappop, heappush = heapq.heappop, heapq.heappush
     observers = _node_observers
     prev_grad, STATE.grad_enabled = STATE.grad_enabled, create_graph
+    node = None  # the next node to run when it is the only one ready (a chain): no heap
     try:
-        while ready:
-            node = heappop(ready)[2]
+        while node is not None or ready:
+            if node is None:
+                node = heappop(ready)[2]
             grads = buffers.pop(node)
-            if node._tensor_pre_hooks or node._pre_hooks or type(node) is AccumulateGrad:
-                grads = _call_pre_hooks(node, grads)
-            if captures:
-                for nr, g in enumerate(grads):
-                    for i in captures.get((node, nr), ()):
-                        results[i] = g
             if type(node) is AccumulateGrad:
+                grads = _call_pre_hooks(node, grads)
+                if captures:
+                    _capture(captures, results, node, grads)
                 if accumulate and (needed is None or (node, 0) in captures):
                     if observers:
                         _observed(observers, node, _accumulate, node.variable, grads[0],
                                   create_graph)
                     else:
                         _accumulate(node.variable, grads[0], create_graph)
+                node = None
                 continue
+            if node._tensor_pre_hooks or node._pre_hooks:
+                grads = _call_pre_hooks(node, grads)
+            if captures:
+                _capture(captures, results, node, grads)
             if needed is not None:
                 if node not in needed:
+                    node = None
                     continue
                 # autograd.grad(inputs=...): skip gradients nobody needs
                 full, node.needs_input_grad = (node.needs_input_grad,
@@ -374,7 +379,9 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
                     node.needs_input_grad = full
                 if not keep_graph and node._saved is not None:
                     node._saved = _FREED  # as torch's engine, right after the node ran
-            for (nxt, nr), g in zip(node.next_functions, grad_inputs):
+            node_edges = node.next_functions
+            node = None
+            for (nxt, nr), g in zip(node_edges, grad_inputs):
                 if nxt is None:
                     continue
                 if g is not None:
@@ -388,10 +395,15 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
                 count = deps[nxt] - 1
                 deps[nxt] = count
                 if count == 0:
-                    if nxt in buffers:
-                        heappush(ready, (-nxt._seq, id(nxt), nxt))
-                    else:
+                    if nxt not in buffers:
                         _release_branch(nxt, deps, buffers, ready)
+                    elif node is None and not ready:
+                        node = nxt  # the only ready node: it runs next
+                    else:
+                        heappush(ready, (-nxt._seq, id(nxt), nxt))
+            if node is not None and ready:  # others became ready after it: the heap decides
+                heappush(ready, (-node._seq, id(node), node))
+                node = None
     finally:
         STATE.grad_enabled = prev_grad
 
@@ -407,6 +419,13 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             "One of the differentiated Tensors appears to not have been used in the "
             "graph. Set allow_unused=True if this is the desired behavior.")
     return results
+
+
+def _capture(captures: dict, results: list, node: Node, grads: list) -> None:
+    """``autograd.grad``: keep the gradients arriving at a requested input."""
+    for nr, g in enumerate(grads):
+        for i in captures.get((node, nr), ()):
+            results[i] = g
 
 
 def _needs_within(node: Node, needed: set, captures: dict) -> tuple:
@@ -506,9 +525,10 @@ def _apply(node: Node, grads: list) -> list:
     if type(result) is not tuple:
         result = (result,)
     positions = node._positions
-    if positions is not None and len(result) <= len(node._layout) and (
-            not positions or positions[-1] < len(result)):  # no list argument: in short
-        flat = [result[p] for p in positions]
+    n = len(result)
+    if positions is not None and n <= len(node._layout) and (
+            not positions or positions[-1] < n):  # no list argument: in short
+        flat = [result[positions[0]]] if len(positions) == 1 else [result[p] for p in positions]
     else:
         flat = _flatten_grads(node, result)
     edges = node.next_functions
