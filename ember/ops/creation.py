@@ -500,11 +500,12 @@ def _fill_value(value):
 def full(size, fill_value, *, out: Tensor | None = None, dtype: _dtype_cls | None = None,
          layout=None, device=None, requires_grad: builtins.bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value (bool, int64, the
-    default float dtype or complex) unless ``dtype`` is given."""
+    default float dtype or complex) unless ``dtype`` or ``out`` gives it."""
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
                         f"{type(size).__name__}")
-    dtype = dtype or _scalar_dtype(fill_value)
+    if dtype is None and out is None:
+        dtype = _scalar_dtype(fill_value)
     return _filled(Full, _parse_size((size,), "full"), dtype, out, requires_grad, device,
                    _fill_value(fill_value))
 
