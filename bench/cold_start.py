@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -64,9 +65,30 @@ def _gpt_step(ember):
 MODELS = {"digits_cnn": _digits_cnn_step, "gpt": _gpt_step}
 
 
+def _compiles(buffer) -> dict:
+    """Numba's compile events (cache misses only: loads from the cache fire none): how many
+    top-level compilations, their wall seconds, and the kernels compiled most often."""
+    depth, start, seconds, names = 0, 0.0, 0.0, Counter()
+    for stamp, ev in buffer:
+        if ev.is_start:
+            if depth == 0:
+                start = stamp
+                func = ev.data["dispatcher"].py_func
+                names[f"{func.__module__}.{func.__qualname__}"] += 1
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                seconds += stamp - start
+    return {"count": sum(names.values()), "seconds": seconds,
+            "most": dict(names.most_common(5))}
+
+
 def child(name: str) -> dict:
     """Run in the fresh process: import ember, build the model, time three steps, in wall
-    and CPU seconds (on a shared machine the CPU time is the steadier of the two)."""
+    and CPU seconds (on a shared machine the CPU time is the steadier of the two), and
+    record the Numba compilations of the first step (Numba's import, which ember defers to
+    the first kernel, stays inside the first step's time)."""
     start, cpu = time.perf_counter(), time.process_time()
     import ember
     result = {"import_s": time.perf_counter() - start,
@@ -74,9 +96,15 @@ def child(name: str) -> dict:
     step = MODELS[name](ember)
     for i in ("first", "second", "third"):
         start, cpu = time.perf_counter(), time.process_time()
-        step()
+        if i == "first":
+            from numba.core import event
+            with event.install_recorder("numba:compile") as recorder:
+                step()
+        else:
+            step()
         result[f"{i}_step_s"] = time.perf_counter() - start
         result[f"{i}_step_cpu_s"] = time.process_time() - cpu
+    result["first_step_compiles"] = _compiles(recorder.buffer)
     return result
 
 
@@ -156,6 +184,10 @@ def main(argv=None) -> dict:
             f" s CPU), second {r[kind]['second_step_s']:.2f} s, third "
             f"{r[kind]['third_step_s']:.3f} s, import {r[kind]['import_s']:.2f} s"
             for kind in ("cold", "warm")), flush=True)
+        for kind in ("cold", "warm"):
+            c = r[kind]["first_step_compiles"]
+            print(f"  {kind} first step: {c['count']} Numba compilations, {c['seconds']:.2f} s; "
+                  "most: " + ", ".join(f"{k} x{v}" for k, v in c["most"].items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
