@@ -974,8 +974,14 @@ def _meta_arrays(*arrays) -> bool:
     return any(type(a) is MetaArray for a in arrays)
 
 
-def take(input: Tensor, index: Tensor) -> Tensor:
+def take(input: Tensor, index: Tensor, *, out=None) -> Tensor:
     """Elements of ``input`` read as 1-D, at ``index`` (result has ``index``'s shape)."""
+    if out is not None:
+        if isinstance(out, Tensor) and out._data.dtype != input._data.dtype:
+            raise RuntimeError("take(): self and out expected to have the same dtype, but got "
+                               f"self.dtype = {input.dtype.scalar_name} and out.dtype = "
+                               f"{out.dtype.scalar_name}")
+        return dispatch_out(take, out, input, index)
     idx = index._data
     if idx.dtype != np.int64:
         raise RuntimeError(f"take(): Expected a long tensor for index, but got "
@@ -1307,7 +1313,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out
     size = input._data.shape[d] if input._data.ndim else 1
     if not 1 <= k <= size:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
-    if type(out) is tuple and len(out) == 2:
+    if type(out) is tuple and len(out) == 2 and all(isinstance(o, Tensor) for o in out):
         if out[0]._data.dtype != input._data.dtype:
             raise RuntimeError("output values must be of same type as input")
         if out[1]._data.dtype != np.int64:

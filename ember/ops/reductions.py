@@ -924,7 +924,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None) -> T
     """``torch.linalg.vector_norm``: ``x`` flattened when ``dim`` is None."""
     if isinstance(dim, (list, tuple)) and not dim:
         dim = None
-    check_out_dtype(out, _np(dtype) or x._data.dtype)
+    real = np.finfo(x._data.dtype).dtype if x._data.dtype.kind == "c" else x._data.dtype
+    check_out_dtype(out, _np(dtype) or real)
     return dispatch_out(VectorNorm, out, x, float(ord), dim, keepdim, _np(dtype))
 
 
