@@ -638,9 +638,9 @@ def dispatch_out(op, out, *args, **kwargs):
     unless it was empty or the op has no tensor inputs (factories). ``out`` may be an
     input, but not overlap one partially. Returns ``out``, its version bumped.
     """
+    if out is None:  # the hot path: an Op is a class, a composite a function
+        return dispatch(op, *args, **kwargs) if isinstance(op, type) else op(*args, **kwargs)
     is_op = isinstance(op, type) and issubclass(op, Op)
-    if out is None:
-        return dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
     name, op_kind = (op.aten, op.kind) if is_op else (op.__name__, getattr(op, "kind", None))
     outs = out if type(out) is tuple else (out,)
     for o in outs:

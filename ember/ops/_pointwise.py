@@ -418,7 +418,7 @@ def _backward_by(op: type[Op], n_params: int | None = None):
 def _unary_function(op: type[Op]):
     """``name(input, *, out=None)`` running ``op`` (named after it)."""
     def fn(input: Tensor, *, out: Tensor | None = None) -> Tensor:
-        return dispatch_out(op, out, input)
+        return dispatch(op, input) if out is None else dispatch_out(op, out, input)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
     return fn
@@ -440,7 +440,7 @@ def _binary_function(op: type[Op], number_input: bool = False, number_other: boo
             _require_tensor(op.name, input, 1)
         if not number_other:
             _require_tensor(op.name, other, 2)
-        return dispatch_out(op, out, input, other)
+        return dispatch(op, input, other) if out is None else dispatch_out(op, out, input, other)
     fn.__name__ = fn.__qualname__ = op.name
     fn.__doc__ = f"Elementwise ``{op.name}``, as ``torch.{op.name}``."
     return fn

@@ -747,22 +747,28 @@ class Fill(Op):
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """``input + alpha * other``."""
+    if out is None:  # the hot path
+        return dispatch(Add, input, other, alpha)
     return dispatch_out(Add, out, input, other, alpha)
 
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     """``input - alpha * other``."""
+    if out is None:  # the hot path
+        return dispatch(Sub, input, other, alpha)
     return dispatch_out(Sub, out, input, other, alpha)
 
 
 def mul(input, other, *, out=None) -> Tensor:
+    if out is None:  # the hot path
+        return dispatch(Mul, input, other)
     return dispatch_out(Mul, out, input, other)
 
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     """True division, or rounded with ``rounding_mode`` "trunc" or "floor"."""
     if rounding_mode is None:
-        return dispatch_out(Div, out, input, other)
+        return dispatch(Div, input, other) if out is None else dispatch_out(Div, out, input, other)
     return dispatch_out(Div, out, input, other, rounding_mode)
 
 
