@@ -27,7 +27,7 @@ bench: setup
 # The documentation site (mkdocs.yml) into site/, strict: broken links, missing references
 # and docstring warnings fail. The tutorials are executed while it builds.
 docs: setup
-	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
 
 docs-serve: setup
-	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs serve --strict -a 127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs serve --strict -a 127.0.0.1:8000
