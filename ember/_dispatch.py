@@ -317,7 +317,8 @@ def _edges_and_layout(args):
             edge = gradient_edge(a)
             edges.append(edge)
             data = a._data
-            in_meta.append((data.shape, data.dtype))
+            meta = (data.shape, data.dtype)
+            in_meta.append(_METAS.get(meta) or _interned(meta))
             kinds.append(edge[0] is not None)
         elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
             group = [gradient_edge(t) for t in a]
@@ -339,6 +340,17 @@ def _edges_and_layout(args):
 # returns them. A kind is True/False for a tensor that needs a gradient or not, (length,
 # needs) for a list of tensors, None for anything else.
 _LAYOUTS: dict[tuple, tuple] = {}
+
+
+# (shape, dtype) pairs of the nodes' inputs and outputs, one object per distinct pair (up to
+# a bound): a recorded op then leaves no new pair for the cyclic collector to scan.
+_METAS: dict[tuple, tuple] = {}
+
+
+def _interned(meta: tuple) -> tuple:
+    if len(_METAS) < 4096:
+        _METAS[meta] = meta
+    return meta
 
 
 def _layout_of(kinds: tuple) -> tuple:
@@ -377,7 +389,8 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
             if dt.kind in "fc" or dt == _BF16:
                 t._requires_grad = True
                 t.grad_fn = node
-            node._out_meta = ((out.shape, dt),)
+            meta = (out.shape, dt)
+            node._out_meta = (_METAS.get(meta) or _interned(meta),)
             if op.view:
                 _link_view(t, args[0])
             if target is not None:
