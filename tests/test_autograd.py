@@ -686,3 +686,49 @@ def test_a_gradient_that_is_not_a_tensor_raises_like_torch():
     e, t = both(RNG.standard_normal(3))
     for how in ("backward", "grad"):
         assert message(ember, e, how) == message(torch, t, how)
+
+
+def _hook_every_node(loss, hook) -> None:
+    """``hook(node)`` as a pre-hook of every node of ``loss``'s graph."""
+    stack, nodes = [loss.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in nodes:
+            continue
+        nodes.add(node)
+        node.register_prehook(lambda grads, node=node: hook(node))
+        stack.extend(n for n, _ in node.next_functions)
+
+
+def test_backward_runs_the_nodes_in_torchs_order():
+    """Chains and branches: the engine's ready queue picks nodes in torch's order."""
+    orders = []
+    for lib in (ember, torch):
+        x = lib.tensor(RNG.standard_normal(4), requires_grad=True)
+        a = x.exp()
+        d = (a * 2 + a.sin().cos()) * x
+        loss = (d + a.tanh()).sum()
+        seen = []
+        _hook_every_node(loss, lambda node, seen=seen: seen.append(node.name()))
+        loss.backward()
+        orders.append(seen)
+    assert orders[0] == orders[1]
+
+
+def test_saved_tensors_are_released_as_each_node_runs_like_torch():
+    """Without retain_graph a node's saved tensors go as soon as it has run, as torch's
+    engine releases them: a later node's pre-hook cannot read them any more."""
+    messages = []
+    for lib in (ember, torch):
+        x = lib.tensor(RNG.standard_normal(3), requires_grad=True)
+        a = x.exp()
+        b = a.sin()
+        sin_node = b.grad_fn
+
+        def read_saved(grads, sin_node=sin_node, lib=lib):
+            with pytest.raises(RuntimeError) as info:
+                sin_node.saved_tensors if lib is ember else sin_node._saved_self
+            messages.append(str(info.value))
+        a.grad_fn.register_prehook(read_saved)
+        b.sum().backward()
+    assert len(messages) == 2 and messages[0] == messages[1]
