@@ -74,14 +74,15 @@ class Add(Op):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
         a, b = _operands(a, b)
-        ctx.alpha = alpha
-        if alpha == 1:
+        if alpha == 1:  # (ctx keeps alpha only when it is not 1: no per-node dict)
             return a + b
+        ctx.alpha = alpha
         return np.asarray(a + alpha * b).astype(_result_dtype(a, b), copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        return g, (g if ctx.alpha == 1 else g * ctx.alpha)
+        alpha = getattr(ctx, "alpha", 1)
+        return g, (g if alpha == 1 else g * alpha)
 
 
 class Sub(Op):
@@ -97,14 +98,15 @@ class Sub(Op):
     def forward(ctx, a, b, alpha=1):
         _check_sub(a, b)
         a, b = _operands(a, b)
-        ctx.alpha = alpha
         if alpha == 1:
             return a - b
+        ctx.alpha = alpha
         return np.asarray(a - alpha * b).astype(_result_dtype(a, b), copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        return g, (-g if ctx.alpha == 1 else g * -ctx.alpha)
+        alpha = getattr(ctx, "alpha", 1)
+        return g, (-g if alpha == 1 else g * -alpha)
 
 
 class Mul(Op):
