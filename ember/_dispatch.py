@@ -461,34 +461,53 @@ def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
     for 0-d results), matched by identity like the inputs."""
     saved, versions = [], []
     for item in node._to_save:
-        if isinstance(item, Tensor):
-            if item.grad_fn is node:  # a custom Function's own output
-                saved.append(_SavedOutput(item._data, item._output_nr, item._vc, item._vc[0]))
-                versions.append(None)
-            else:
-                saved.append(item)
-                versions.append(item._vc[0])
-            continue
-        if isinstance(item, _ARRAYS):
-            match = _find_input(item, args, arrays)
-            if match is not None:
-                saved.append(match)
-                versions.append(match._vc[0])
-                continue
-            for t, raw in zip(outputs, raw_outputs):
-                if raw is item:
-                    saved.append(_SavedOutput(t._data, t._output_nr, t._vc, t._vc[0]))
-                    versions.append(None)
+        if type(item) is np.ndarray:  # the usual case: one of forward's input arrays
+            for a, x in zip(args, arrays):
+                if x is item and isinstance(a, Tensor):
+                    saved.append(a)
+                    versions.append(a._vc[0])
                     break
             else:
-                saved.append(_make(np.asarray(item)))
-                versions.append(0)
+                _resolve_other(node, item, args, arrays, outputs, raw_outputs, saved, versions)
             continue
-        saved.append(item)
-        versions.append(None)
+        if item is None or type(item) is float or type(item) is int:
+            saved.append(item)
+            versions.append(None)
+            continue
+        _resolve_other(node, item, args, arrays, outputs, raw_outputs, saved, versions)
     node._saved = tuple(saved)
     node._saved_versions = tuple(versions)
     node._to_save = None
+
+
+def _resolve_other(node: Node, item, args, arrays, outputs, raw_outputs, saved: list,
+                   versions: list) -> None:
+    """``_resolve_saved`` of one item other than an input array or a number: a Tensor (a
+    custom Function's), an output, or an array forward made (kept as a constant)."""
+    if isinstance(item, Tensor):
+        if item.grad_fn is node:  # a custom Function's own output
+            saved.append(_SavedOutput(item._data, item._output_nr, item._vc, item._vc[0]))
+            versions.append(None)
+        else:
+            saved.append(item)
+            versions.append(item._vc[0])
+        return
+    if isinstance(item, _ARRAYS):
+        match = _find_input(item, args, arrays)
+        if match is not None:
+            saved.append(match)
+            versions.append(match._vc[0])
+            return
+        for t, raw in zip(outputs, raw_outputs):
+            if raw is item:
+                saved.append(_SavedOutput(t._data, t._output_nr, t._vc, t._vc[0]))
+                versions.append(None)
+                return
+        saved.append(_make(np.asarray(item)))
+        versions.append(0)
+        return
+    saved.append(item)
+    versions.append(None)
 
 
 _ARRAYS = (np.ndarray, np.generic)

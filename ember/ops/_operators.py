@@ -47,6 +47,7 @@ def _where_method(self, condition, y):
 
 
 _NUMBER = (int, float, complex, np.generic)
+_OPERANDS = (Tensor, *_NUMBER)
 
 
 def _operator(op: type[Op], reflected: bool = False, inplace: bool = False):
@@ -57,7 +58,7 @@ def _operator(op: type[Op], reflected: bool = False, inplace: bool = False):
     extra = (1,) if op.name in ("add", "sub", "add_", "sub_") else ()
 
     def operator(self, other):
-        if not isinstance(other, (Tensor, *_NUMBER)):
+        if not isinstance(other, _OPERANDS):
             return NotImplemented
         if reflected:
             return dispatch(op, other, self, *extra)

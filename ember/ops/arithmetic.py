@@ -126,8 +126,9 @@ class Mul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad[:2]
-        return (g * b if need_a else None), (g * a if need_b else None)
+        needs = ctx.needs_input_grad
+        return (dispatch(Mul, g, b) if needs[0] else None), \
+            (dispatch(Mul, g, a) if needs[1] else None)
 
 
 class Div(Op):
