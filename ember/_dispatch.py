@@ -143,6 +143,8 @@ class Op:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if kwargs and kwargs.get("device") is not None:  # a factory on the meta device
+            return dispatch_factory(cls, kwargs.pop("device"), *args, **kwargs)
         return dispatch(cls, *args, **kwargs)
 
     @classmethod
@@ -228,6 +230,20 @@ def dispatch(op, *args, **kwargs):
         return t
     return _wrap_many(op, args, out)
 
+
+
+def dispatch_factory(op, device, *args, **kwargs):
+    """A factory (an op without tensor inputs) on the meta ``device``: modes see the call
+    with ``device`` among its keyword arguments (``op.apply`` brings it back here), and
+    the result is the op's ``meta`` -- nothing is allocated. (On the CPU, factories are
+    plain ``dispatch`` calls.)"""
+    if ACTIVE.modes and STATE.modes:
+        mode = STATE.modes.pop()
+        try:
+            return mode.__ember_dispatch__(op, args, {**kwargs, "device": device})
+        finally:
+            STATE.modes.append(mode)
+    return _make(op.meta(*args, **kwargs))
 
 
 def _subclass_handler(args):

@@ -435,3 +435,27 @@ def test_billion_parameter_model_allocates_nothing():
     assert report["params"] > 1_000_000_000 and report["nbytes"] > 4_000_000_000
     assert report["grown_mb"] < 50, f"peak resident memory grew by {report['grown_mb']:.1f} MB"
     assert report["out_shape"] == [1, 1024, 96] and report["out_meta"]
+
+
+def test_modes_see_every_op_of_a_meta_forward_including_factories():
+    """A dispatch mode on a meta forward sees the factories too (the GPT's causal mask and
+    positions are made inside forward), with ``device`` in their keyword arguments, and
+    ``op.apply`` of the recorded call gives a meta tensor again -- what a capture on meta
+    tensors needs."""
+    class Record(ember._dispatch.DispatchMode):
+        def __init__(self):
+            self.calls = []
+
+        def __ember_dispatch__(self, op, args, kwargs):
+            out = op.apply(*args, **kwargs)
+            self.calls.append((op, kwargs.get("device"), out))
+            return out
+
+    with ember.device("meta"):
+        model = models.gpt(ember)
+        with Record() as rec:
+            model(ember.randint(0, 96, (2, 32)))
+    factories = [(op.aten, dev) for op, dev, _ in rec.calls if op.kind == "factory"]
+    assert factories and all(dev == ember.device("meta") for _, dev in factories), factories
+    assert all(o.is_meta for _, _, out in rec.calls
+               for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, ember.Tensor))

@@ -18,8 +18,8 @@ from functools import reduce
 
 import numpy as np
 
-from .._device import check_device, is_meta_device
-from .._dispatch import Op, dispatch, dispatch_out
+from .._device import META, check_device, is_meta_device
+from .._dispatch import Op, dispatch, dispatch_factory, dispatch_out
 from .._dtype import (
     bfloat16,
     complex64,
@@ -216,10 +216,11 @@ def factory_result(op: type[Op], device, out: Tensor | None, requires_grad: buil
 
 
 def _meta_factory(op: type[Op]):
-    """``op`` on the meta device: a tensor from its ``meta`` function, nothing dispatched;
-    named after ``op`` for ``dispatch_out``'s errors."""
+    """``op`` on the meta device: a tensor from its ``meta`` function, nothing allocated,
+    the call seen by the active modes (``dispatch_factory``); named after ``op`` for
+    ``dispatch_out``'s errors."""
     def run(*args) -> Tensor:
-        return _make(op.meta(*args))
+        return dispatch_factory(op, META, *args)
     run.__name__ = op.aten
     return run
 
@@ -519,8 +520,7 @@ def _like(op: type[Factory], input: Tensor, dtype, requires_grad, device, *fill)
             if input.is_meta:  # to the CPU: the kernel on an array laid out as input
                 input = _make(_stand_in(input._data))
             else:
-                return _result(_make(op.meta(MetaArray.like(input._data), *fill, dt)),
-                               requires_grad)
+                input = _make(MetaArray.like(input._data))  # dispatched on the meta device
     return _result(dispatch(op, input, *fill, dt), requires_grad)
 
 
