@@ -116,6 +116,20 @@ def _bias_grad(g: Tensor, nd: int) -> Tensor:
 _GEOMETRY = "int[] stride, int[][] pads, int[] dilation, int groups"
 
 
+def _check_geometry(stride, pads, dilation, groups) -> None:
+    """The kernels index memory from these: every path into them (conv, conv_transpose,
+    unfold/fold, their gradients) is checked here, in the ops themselves, so no input
+    reachable from Python can make a kernel read or write out of bounds."""
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        raise RuntimeError("negative padding is not supported")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+
+
 class Convolution(Op):
     aten = "convolution"
     signature = f"convolution(Tensor x, Tensor w, Tensor? b, {_GEOMETRY}) -> Tensor"
@@ -123,11 +137,13 @@ class Convolution(Op):
 
     @staticmethod
     def meta(x, w, b, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         out = out_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
         return _meta.new((x.shape[0], w.shape[0]) + out, x.dtype)
 
     @staticmethod
     def forward(ctx, x, w, b, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         ctx.save_for_backward(x, w)
         ctx.params = (stride, pads, dilation, groups)
         return conv_forward(x, w, b, stride, pads, dilation, groups)
@@ -155,10 +171,12 @@ class ConvTranspose(Op):
 
     @staticmethod
     def meta(g, w, b, shape, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         return _meta.new(shape, g.dtype)
 
     @staticmethod
     def forward(ctx, g, w, b, shape, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         ctx.save_for_backward(g, w)
         ctx.params = (stride, pads, dilation, groups)
         y = conv_input_grad(g, w, shape, stride, pads, dilation, groups)
@@ -187,10 +205,12 @@ class ConvWeight(Op):
 
     @staticmethod
     def meta(x, g, w_shape, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         return _meta.new(w_shape, _meta.result_dtype(x, g))
 
     @staticmethod
     def forward(ctx, x, g, w_shape, stride, pads, dilation, groups):
+        _check_geometry(stride, pads, dilation, groups)
         ctx.save_for_backward(x, g)
         ctx.params = (stride, pads, dilation, groups)
         return conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups)
@@ -282,6 +302,8 @@ def _convnd(nd: int, fname: str, input, weight, bias, stride, padding, dilation,
     dilation = tuple_arg(dilation, nd, "dilation")
     if any(s <= 0 for s in stride):
         raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
     if groups <= 0:
         raise RuntimeError("non-positive groups is not supported")
     kernel = tuple(weight.shape[2:])
@@ -318,6 +340,8 @@ def _conv_transposend(nd: int, fname: str, input, weight, bias, stride, padding,
     output_padding = tuple_arg(output_padding, nd, "output_padding")
     if any(s <= 0 for s in stride):
         raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
     for op, s, d in zip(output_padding, stride, dilation):
         if op >= s and op >= d:
             raise RuntimeError("output padding must be smaller than either stride or dilation, "

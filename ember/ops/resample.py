@@ -279,8 +279,18 @@ def _identity_kernel(kernel: tuple, dtype) -> np.ndarray:
 
 
 def _fold_args(kernel_size, dilation, padding, stride):
-    return (tuple_arg(kernel_size, 2, "kernel_size"), tuple_arg(dilation, 2, "dilation"),
-            tuple_arg(padding, 2, "padding"), tuple_arg(stride, 2, "stride"))
+    """The four geometry arguments of unfold/fold as pairs, with torch's checks."""
+    k, d, p, s = (tuple_arg(kernel_size, 2, "kernel_size"), tuple_arg(dilation, 2, "dilation"),
+                  tuple_arg(padding, 2, "padding"), tuple_arg(stride, 2, "stride"))
+    for name, pair, ok, rule in (("kernel size", k, min(k) > 0, "greater than zero"),
+                                 ("dilation", d, min(d) > 0, "greater than zero"),
+                                 ("padding", p, min(p) >= 0, "non-negative"),
+                                 ("stride", s, min(s) > 0, "greater than zero")):
+        if not ok:
+            what = "kernel" if name == "kernel size" else name.split()[0].replace("padding", "pad")
+            raise RuntimeError(f"{name} should be {rule}, but got {what}_height: {pair[0]} "
+                               f"{what}_width: {pair[1]}")
+    return k, d, p, s
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:

@@ -1,0 +1,69 @@
+"""Convolution geometry that would make the im2col/col2im kernels index out of bounds is
+refused with torch's errors -- in the public functions and in the ops themselves, so no
+path from Python reaches a kernel with it (issue 16: `dilation=-10**6` was a SIGSEGV)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import ember
+from ember.ops.conv import Convolution, ConvTranspose, ConvWeight
+
+CASES = [
+    "F.conv1d(L.ones(1, 1, 16), L.ones(1, 1, 3), dilation=-10**6)",
+    "F.conv2d(L.ones(1, 1, 8, 8), L.ones(1, 1, 3, 3), dilation=-3)",
+    "F.conv2d(L.ones(1, 1, 8, 8), L.ones(1, 1, 3, 3), dilation=(1, 0))",
+    "F.conv3d(L.ones(1, 1, 4, 4, 4), L.ones(1, 1, 2, 2, 2), stride=(1, 0, 1))",
+    "F.conv_transpose2d(L.ones(1, 1, 8, 8), L.ones(1, 1, 3, 3), dilation=-2)",
+    "F.unfold(L.ones(1, 1, 8, 8), 3, dilation=-2)",
+    "F.unfold(L.ones(1, 1, 8, 8), 3, stride=0)",
+    "F.unfold(L.ones(1, 1, 8, 8), 3, padding=-1)",
+    "F.unfold(L.ones(1, 1, 8, 8), 0)",
+    "F.fold(L.ones(1, 9, 36), (8, 8), 3, dilation=0)",
+    "F.fold(L.ones(1, 9, 36), (8, 8), 3, stride=0)",
+]
+
+
+def _error(lib, expr: str) -> tuple[type, str]:
+    try:
+        eval(expr, {"L": lib, "F": lib.nn.functional})  # noqa: S307 (fixed test expressions)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc), str(exc)
+    pytest.fail(f"{lib.__name__} accepted {expr}")
+
+
+@pytest.mark.parametrize("expr", CASES)
+def test_bad_geometry_raises_torchs_error(expr):
+    t_type, t_msg = _error(torch, expr)
+    e_type, e_msg = _error(ember, expr)
+    assert e_type is t_type
+    assert e_msg.split(", but got")[0] == t_msg.split(", but got")[0]
+
+
+def test_bad_geometry_never_crashes_the_process():
+    """The inputs that crashed, run in a fresh process: an exception, never a signal."""
+    code = ("import ember as L; F = L.nn.functional\n"
+            + "".join(f"try:\n    {c}\nexcept RuntimeError:\n    pass\n" for c in CASES)
+            + "print('survived')")
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "survived" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("geometry", [((1, -3), ((0, 0), (0, 0)), (1, 1), 1),
+                                      ((1, 1), ((0, 0), (0, 0)), (1, -3), 1),
+                                      ((1, 1), ((-2, 0), (0, 0)), (1, 1), 1),
+                                      ((1, 1), ((0, 0), (0, 0)), (1, 1), 0)])
+def test_the_ops_check_geometry_themselves(geometry):
+    x, w = ember.ones(1, 1, 8, 8), ember.ones(1, 1, 3, 3)
+    g = ember.ones(1, 1, 6, 6)
+    with pytest.raises(RuntimeError):
+        ember._dispatch.dispatch(Convolution, x, w, None, *geometry)
+    with pytest.raises(RuntimeError):
+        ember._dispatch.dispatch(ConvTranspose, g, w, None, (1, 1, 8, 8), *geometry)
+    with pytest.raises(RuntimeError):
+        ember._dispatch.dispatch(ConvWeight, x, g, (1, 1, 3, 3), *geometry)
