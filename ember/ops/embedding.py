@@ -36,6 +36,9 @@ def embedding_dense_backward(grad: np.ndarray, indices: np.ndarray, num_weights:
     out = np.zeros((num_weights, dim), dtype=grad.dtype)
     if not idx.size:
         return out
+    # the indices may have changed since forward (through .numpy(), which no version
+    # counter sees): the kernel writes out[idx], so check them again
+    _check_indices(idx, num_weights)
     if grad.dtype == np.float32 or grad.dtype == np.float64:
         from . import _kernels_transformer as K
         K.embedding_backward(np.ascontiguousarray(g), np.ascontiguousarray(idx), out)

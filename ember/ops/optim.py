@@ -51,6 +51,22 @@ def _fused_kernels():
     return _kernels_optim
 
 
+def _check_state(param: np.ndarray, *arrays) -> None:
+    """The gradient and state buffers must have the parameter's shape (a state dict loaded
+    from another model would otherwise send the kernels out of bounds): torch's error."""
+    for a in arrays:
+        if a is not None and a.shape != param.shape:
+            for dim in range(-1, -1 - max(a.ndim, param.ndim), -1):
+                n = param.shape[dim] if -dim <= param.ndim else 1
+                m = a.shape[dim] if -dim <= a.ndim else 1
+                if n != m:
+                    raise RuntimeError(f"The size of tensor a ({m}) must match the size of "
+                                       f"tensor b ({n}) at non-singleton dimension "
+                                       f"{max(a.ndim, param.ndim) + dim}")
+            raise RuntimeError(f"state of shape {list(a.shape)} does not match the parameter "
+                               f"of shape {list(param.shape)}")
+
+
 def _real(a: np.ndarray) -> np.ndarray:
     """The view the update math runs on: complex arrays as real ones with a trailing axis of 2
     (``torch.view_as_real``), 0-d arrays as 1-d (so NumPy results stay arrays, not scalars)."""
@@ -70,6 +86,7 @@ class FusedSGD(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                 nesterov, maximize, is_first_step):
+        _check_state(param, grad, momentum_buffer)
         _sgd(_real(param), _real(grad), None if momentum_buffer is None else
              _real(momentum_buffer), is_first_step, lr=lr, momentum=momentum,
              dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
@@ -109,6 +126,7 @@ class FusedAdam(OptimizerStep):
     @classmethod
     def forward(cls, ctx, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, state_step, *, lr,
                 beta1, beta2, eps, weight_decay, maximize):
+        _check_state(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
         kernels = _fused_kernels()
         arrays = (*map(_real, (param, grad, exp_avg, exp_avg_sq)),
                   None if max_exp_avg_sq is None else _real(max_exp_avg_sq))
@@ -174,6 +192,7 @@ class FusedAdadelta(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, square_avg, acc_delta, state_step, *, lr, rho, eps,
                 weight_decay, maximize):
+        _check_state(param, grad, square_avg, acc_delta)
         _next_step(state_step)
         _adadelta(*map(_real, (param, grad, square_avg, acc_delta)), lr=lr, rho=rho, eps=eps,
                   weight_decay=weight_decay, maximize=maximize)
@@ -217,6 +236,7 @@ class FusedAdagrad(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, state_sum, state_step, *, lr, lr_decay, eps, weight_decay,
                 maximize):
+        _check_state(param, grad, state_sum)
         _adagrad(*map(_real, (param, grad, state_sum)), step=_next_step(state_step), lr=lr,
                  lr_decay=lr_decay, eps=eps, weight_decay=weight_decay, maximize=maximize)
         return param
@@ -251,6 +271,7 @@ class FusedAdamax(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, exp_avg, exp_inf, state_step, *, lr, beta1, beta2, eps,
                 weight_decay, maximize):
+        _check_state(param, grad, exp_avg, exp_inf)
         _adamax(*map(_real, (param, grad, exp_avg, exp_inf)), step=_next_step(state_step),
                 lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                 maximize=maximize)
@@ -289,6 +310,7 @@ class FusedNAdam(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, exp_avg, exp_avg_sq, mu_product, state_step, *, lr, beta1,
                 beta2, eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize):
+        _check_state(param, grad, exp_avg, exp_avg_sq)
         _nadam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), mu_product,
                step=_next_step(state_step), lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                weight_decay=weight_decay, momentum_decay=momentum_decay,
@@ -347,6 +369,7 @@ class FusedRAdam(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, exp_avg, exp_avg_sq, state_step, *, lr, beta1, beta2, eps,
                 weight_decay, decoupled_weight_decay, maximize):
+        _check_state(param, grad, exp_avg, exp_avg_sq)
         _radam(*map(_real, (param, grad, exp_avg, exp_avg_sq)), step=_next_step(state_step),
                lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
@@ -401,6 +424,7 @@ class FusedRMSprop(OptimizerStep):
     @staticmethod
     def forward(ctx, param, grad, square_avg, grad_avg, momentum_buffer, state_step, *, lr,
                 alpha, eps, weight_decay, momentum, maximize):
+        _check_state(param, grad, square_avg, grad_avg, momentum_buffer)
         _next_step(state_step)
         _rmsprop(*map(_real, (param, grad, square_avg)),
                  None if grad_avg is None else _real(grad_avg),

@@ -1,6 +1,6 @@
-"""Convolution geometry that would make the im2col/col2im kernels index out of bounds is
-refused with torch's errors -- in the public functions and in the ops themselves, so no
-path from Python reaches a kernel with it (issue 16: `dilation=-10**6` was a SIGSEGV)."""
+"""Inputs that would make a kernel index out of bounds are refused with a Python
+exception, never a crash (issue 16): convolution geometry (`dilation=-10**6` was a
+SIGSEGV), embedding indices changed after forward, optimizer state of another model."""
 
 from __future__ import annotations
 
@@ -67,3 +67,38 @@ def test_the_ops_check_geometry_themselves(geometry):
         ember._dispatch.dispatch(ConvTranspose, g, w, None, (1, 1, 8, 8), *geometry)
     with pytest.raises(RuntimeError):
         ember._dispatch.dispatch(ConvWeight, x, g, (1, 1, 3, 3), *geometry)
+
+
+def test_embedding_backward_checks_indices_changed_after_forward():
+    """``.numpy()`` writes bypass version counters; the backward kernel writes out[idx]."""
+    emb = ember.nn.Embedding(10, 4)
+    idx = ember.tensor([1, 2, 3])
+    out = emb(idx)
+    idx.numpy()[0] = 1000
+    with pytest.raises(IndexError, match="index out of range"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
+                                 "NAdam", "RAdam", "RMSprop"])
+def test_optimizer_state_of_another_model_raises_torchs_error_and_changes_nothing(opt):
+    def setup(lib, n):
+        model = lib.nn.Linear(n, n)
+        kwargs = {"lr": 0.1, "momentum": 0.9} if opt in ("SGD", "RMSprop") else {"lr": 0.1}
+        optim = getattr(lib.optim, opt)(model.parameters(), **kwargs)
+        model(lib.ones(1, n)).sum().backward()
+        return model, optim
+
+    errors = []
+    for lib in (torch, ember):
+        small, small_opt = setup(lib, 10)
+        small_opt.step()
+        big, big_opt = setup(lib, 100)
+        big_opt.load_state_dict(small_opt.state_dict())
+        before = big.weight.detach().clone()
+        with pytest.raises(RuntimeError) as info:
+            big_opt.step()
+        errors.append(str(info.value))
+        if lib is ember:
+            assert ember.equal(big.weight.detach(), before)
+    assert errors[1] == errors[0]
