@@ -102,3 +102,16 @@ def test_optimizer_state_of_another_model_raises_torchs_error_and_changes_nothin
         if lib is ember:
             assert ember.equal(big.weight.detach(), before)
     assert errors[1] == errors[0]
+
+
+@pytest.mark.parametrize("bad", [7, -3])
+def test_ctc_refuses_labels_outside_the_classes(bad):
+    """torch reads out of bounds on these; ember raises before any kernel runs. Labels
+    past a sample's target length are padding and may be anything."""
+    lp = ember.randn(12, 2, 5).log_softmax(2)
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        ember.nn.functional.ctc_loss(lp, ember.tensor([[1, 2, bad], [1, 1, 2]]),
+                                     ember.tensor([12, 12]), ember.tensor([3, 3]))
+    padded = ember.nn.functional.ctc_loss(lp, ember.tensor([[1, 2, bad], [1, 1, 2]]),
+                                          ember.tensor([12, 12]), ember.tensor([2, 3]))
+    assert ember.isfinite(padded)

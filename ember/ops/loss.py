@@ -709,6 +709,7 @@ class CtcLoss(Op):
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
         from . import _kernels_loss as K
+        _check_ctc_labels(targets, target_lengths, log_probs.shape[-1])
         nll, alpha = K.ctc_forward(log_probs.astype(np.float64), targets, input_lengths,
                                    target_lengths, blank)
         ctx.save_for_backward(log_probs)
@@ -720,6 +721,16 @@ class CtcLoss(Op):
     def backward(ctx, g):
         (log_probs,) = ctx.saved_tensors
         return dispatch(CtcLossBackward, g, log_probs, *ctx.args), None, None, None, None, None
+
+
+def _check_ctc_labels(targets: np.ndarray, target_lengths: np.ndarray, classes: int) -> None:
+    """The kernels index log_probs by label: every label in use must be a class (torch
+    reads out of bounds on such input; ember refuses it)."""
+    used = np.arange(targets.shape[1]) < np.asarray(target_lengths)[:, None]
+    labels = targets[used]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise IndexError(f"Target {bad} is out of bounds.")
 
 
 class CtcLossBackward(Op):
