@@ -61,6 +61,13 @@ def _row_scale(g: np.ndarray, shape: tuple, reduction: str, denom) -> np.ndarray
     return np.broadcast_to(scale, shape)
 
 
+def _grad_count(denom, valid: np.ndarray):
+    """The 'mean' divisor of a gradient: the total weight, except when every target is
+    ignored -- then each term is exactly 0, as in torch (not 0 * g/0 = NaN), and any
+    finite divisor gives that. (The loss itself stays 0/0 = NaN, as torch's.)"""
+    return denom if valid.any() else 1
+
+
 def _scale_tensor(g: Tensor, reduction: str, count) -> Tensor:
     """``_row_scale`` with ember ops, left to broadcast: ``g``, or ``g / count`` for 'mean'."""
     return g / count if reduction == "mean" else g
@@ -237,7 +244,8 @@ class CrossEntropyBackward(Op):
         ce = _ce_setup(x, target, weight, ignore_index, eps)
         ctx.save_for_backward(g, x, target, weight)
         ctx.args = (reduction, ignore_index, eps)
-        s = _row_scale(g, ce.row_shape, reduction, None if ce.probs else ce.denom).reshape(-1)
+        s = _row_scale(g, ce.row_shape, reduction,
+                       None if ce.probs else _grad_count(ce.denom, ce.valid)).reshape(-1)
         gx = ce.minus_B((s * ce.alpha)[:, None] * np.exp(ce.ls), s)
         gx = ce.to_input_layout(gx).astype(x.dtype, copy=False)
         if not ce.probs:
@@ -258,7 +266,7 @@ class CrossEntropyBackward(Op):
         cd = _class_dim(x)
         ce = _ce_setup(x._data, target._data, None if weight is None else weight._data,
                        ignore_index, eps)
-        count = ce.denom
+        count = ce.denom if ce.probs else _grad_count(ce.denom, ce.valid)
         s = _scale_tensor(g.unsqueeze(cd) if reduction == "none" else g, reduction, count)
         p = softmax(x, cd)
         if ce.probs:
@@ -361,7 +369,8 @@ class NllLossBackward(Op):
     def forward(ctx, g, x, target, weight, reduction, ignore_index):
         c, t, wt = _nll_setup(x, target, weight, ignore_index)
         rows, row_shape = _nll_rows(x, c)
-        s = _row_scale(g, row_shape, reduction, wt.sum()).reshape(-1)
+        count = _grad_count(wt.sum(), target.reshape(-1) != ignore_index)
+        s = _row_scale(g, row_shape, reduction, count).reshape(-1)
         out = np.zeros(rows.shape, dtype=x.dtype)
         out[np.arange(rows.shape[0]), t] = -s * wt
         ctx.save_for_backward(target, weight)
