@@ -84,11 +84,15 @@ class Normalize(Op):
             mean, rstd = mean.reshape(stat_shape), rstd.reshape(stat_shape)
             out = out.reshape(x.shape)
         else:
-            out, mean, rstd = normalize_array(x, axes, eps, center)
+            # half types are normalised in float32 and keep float32 statistics, as
+            # torch's (in 16 bits the mean of values near 100 is off by up to 0.5)
+            xs = x.astype(np.float32) if x.dtype.itemsize == 2 else x
+            out, mean, rstd = normalize_array(xs, axes, eps, center)
             if w is not None:
                 out *= w
             if b is not None:
                 out += b
+            out = out.astype(x.dtype, copy=False)
         ctx.save_for_backward(x, w, mean if center else None, rstd)
         ctx.args = (axes, eps, center, (w if w is not None else b if b is not None else
                                         np.empty((1,) * x.ndim)).shape)
@@ -110,8 +114,11 @@ class NormalizeBackward(Op):
 
     @staticmethod
     def meta(g, x, w, mean, rstd, axes, eps, center, param_shape):
-        gx = _meta.new(x.shape, x.dtype) if _rows(x, axes, w) is not None and \
-            g.shape == x.shape and g.dtype == x.dtype else _meta.pointwise(x, g, rstd)
+        if _rows(x, axes, w) is not None and g.shape == x.shape and g.dtype == x.dtype:
+            gx = _meta.new(x.shape, x.dtype)
+        else:
+            gx = _meta.pointwise(x, g, rstd)
+            gx = _meta.MetaArray(gx.shape, _meta.result_dtype(x, g), gx.strides)
         return gx, _meta.new(param_shape, x.dtype), _meta.new(param_shape, x.dtype)
 
     @staticmethod
@@ -134,7 +141,10 @@ class NormalizeBackward(Op):
         inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
         if center:
             inner -= gh.mean(axes, keepdims=True)
-        return inner * rstd, _sum_to(g * xhat, param_shape), _sum_to(g, param_shape)
+        dt = np.result_type(x, g)  # (float32 statistics of half inputs: back to 16 bits)
+        return ((inner * rstd).astype(dt, copy=False),
+                _sum_to(g * xhat, param_shape).astype(x.dtype, copy=False),
+                _sum_to(g, param_shape).astype(x.dtype, copy=False))
 
     @staticmethod
     def backward(ctx, vx, vw, vb):

@@ -1,4 +1,5 @@
-"""Loss edge cases where a wrong number would be silent (issue 16), against torch."""
+"""Edge cases where a wrong number would be silent (issue 16): losses with every target
+ignored, norms of half-precision inputs; against torch."""
 
 from __future__ import annotations
 
@@ -41,3 +42,19 @@ def test_zero_class_weights_still_give_torchs_nan_gradient():
                                    ).backward()
         out.append(np.isnan(xt.grad.numpy()))
     np.testing.assert_array_equal(out[1], out[0])
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("norm", ["layer_norm", "group_norm", "instance_norm"])
+def test_half_precision_norms_take_statistics_in_float32(norm, dtype):
+    """Values near 100 with unit spread: 16-bit statistics were off by up to 5 (torch 0.3
+    in bfloat16, from the output's rounding only)."""
+    x = (100 + np.random.default_rng(0).standard_normal((2, 4, 64))).astype(np.float32)
+    args = {"layer_norm": ((64,),), "group_norm": (2,), "instance_norm": ()}[norm]
+    ref = getattr(torch.nn.functional, norm)(torch.tensor(x, dtype=torch.float64), *args)
+    errs = []
+    for lib in (torch, ember):
+        out = getattr(lib.nn.functional, norm)(lib.tensor(x).to(getattr(lib, dtype)), *args)
+        assert str(out.dtype).endswith(dtype)
+        errs.append(np.abs(out.double().numpy() - ref.numpy()).max())
+    assert errs[1] <= errs[0] * 1.01 + 1e-3
