@@ -318,11 +318,33 @@ for _alias, _d in (("float", _dtype.float32), ("double", _dtype.float64),
     _ALLOWED[("torch", _alias)] = _d
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(pickle._Unpickler):
+    """The checkpoint unpickler. It is pickle's Python implementation, because with
+    ``weights_only`` the BUILD opcode (``obj.__setstate__(state)`` or attribute updates)
+    must be checked: on an allowed global (``ember.float32``, a class) it would change
+    that object for the whole process. BUILD is allowed only on dicts (a state dict's
+    ``_metadata``) and tensors the file itself made."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, load_storage, weights_only: bool):
         super().__init__(file, encoding="utf-8")
         self._load_storage = load_storage
         self._weights_only = weights_only
+        self._global_ids: set[int] = set()  # what find_class returned: never BUILD targets
+
+    def load_build(self):
+        if self._weights_only:
+            target = self.stack[-2]
+            if id(target) in self._global_ids or isinstance(target, type) or \
+                    not isinstance(target, dict | Tensor):
+                raise pickle.UnpicklingError(
+                    f"Weights only load failed: the file sets the state of a "
+                    f"{type(target).__name__} object (BUILD), which ember.load("
+                    "weights_only=True) refuses: it could change objects outside the file.")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str):
         found = _ALLOWED.get((module, name))
@@ -333,6 +355,7 @@ class _Unpickler(pickle.Unpickler):
             import _codecs
             return _codecs.encode
         if found is not None:
+            self._global_ids.add(id(found))
             return found
         if self._weights_only:
             raise pickle.UnpicklingError(

@@ -245,3 +245,41 @@ def test_safetensors_roundtrip_with_the_reference_implementation(tmp_path):
     base = _ember_tensor("float32")
     with pytest.raises(RuntimeError, match="share memory"):
         est.save({"a": base, "b": base[0]})
+
+
+def _with_pickle(payload: bytes) -> bytes:
+    """A valid checkpoint whose data.pkl is replaced by ``payload`` (a crafted file)."""
+    buf = io.BytesIO()
+    ember.save({"w": ember.ones(2)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            z.writestr(info, payload if info.filename.endswith("data.pkl") else data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x02ctorch\nfloat32\nN}X\x04\x00\x00\x00nameX\x03\x00\x00\x00bads\x86b.",  # slots
+    b"\x80\x02ctorch\nfloat32\n}b.",
+    b"\x80\x02ccollections\nOrderedDict\n}X\x01\x00\x00\x00xK\x01sb.",  # a class
+])
+def test_weights_only_load_never_changes_objects_outside_the_file(payload):
+    """BUILD on an allowed global (issue 16: a crafted file renamed ember.float32 for the
+    whole process, so later float checkpoints loaded as other dtypes)."""
+    import collections
+    with pytest.raises(pickle.UnpicklingError, match="BUILD"):
+        ember.load(io.BytesIO(_with_pickle(payload)))
+    assert ember.float32.name == "float32" and not hasattr(collections.OrderedDict, "x")
+    assert ember.load(io.BytesIO(_with_pickle(pickle.dumps({"a": 1}, protocol=2)))) == {"a": 1}
+
+
+def test_state_dict_metadata_still_loads_from_torch():
+    """torch's state dicts carry ``_metadata`` set by BUILD on the file's own OrderedDict."""
+    sd = torch.nn.Linear(3, 2).state_dict()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    got = ember.load(io.BytesIO(buf.getvalue()))
+    assert got._metadata == sd._metadata
+    assert np.array_equal(got["weight"].numpy(), sd["weight"].numpy())
