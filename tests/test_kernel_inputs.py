@@ -25,7 +25,23 @@ CASES = [
     "F.unfold(L.ones(1, 1, 8, 8), 0)",
     "F.fold(L.ones(1, 9, 36), (8, 8), 3, dilation=0)",
     "F.fold(L.ones(1, 9, 36), (8, 8), 3, stride=0)",
+    "F.unfold(L.ones(1, 1, 4, 4), 5)",
 ]
+
+INDEX_CASES = [
+    "L.ones(3).index_add(0, L.tensor([5]), L.ones(1))",
+    "L.ones(3).index_add(0, L.tensor([-1]), L.ones(1))",
+    "L.ones(3, 4).index_add(0, L.tensor([5]), L.ones(1, 4))",
+    "L.ones(3).index_fill(0, L.tensor([5]), 1.0)",
+    "L.ones(3).index_copy(0, L.tensor([5]), L.ones(1))",
+]
+
+
+@pytest.mark.parametrize("expr", INDEX_CASES)
+def test_index_ops_out_of_range_raise_torchs_error(expr):
+    t_type, t_msg = _error(torch, expr)
+    e_type, e_msg = _error(ember, expr)
+    assert (e_type, e_msg) == (t_type, t_msg)
 
 
 def _error(lib, expr: str) -> tuple[type, str]:

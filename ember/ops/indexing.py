@@ -891,8 +891,10 @@ def _index_scatter(op, name: str, input: Tensor, dim: int, index: Tensor, source
         shape = s.shape
     else:
         shape = tuple(idx.size if d == dim else n for d, n in enumerate(_as_1d(a).shape))
+    if name == "index_add" and a.ndim <= 1 and idx.size and (idx.min() < 0 or idx.max() >= size):
+        raise IndexError("index out of range in self")  # torch's words for 1-d index_add
     _check_bounds(idx, size, dim, negative=False,
-                  exc=IndexError if name == "index_copy" else RuntimeError,
+                  exc=RuntimeError if name == "index_add" else IndexError,
                   prefix="index_copy_(): " if name == "index_copy" else "")
     target = shape if a.ndim else idx.shape
     if _meta_arrays(a, idx):  # a meta result needs the index's shape only

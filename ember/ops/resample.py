@@ -302,6 +302,13 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
     n, c, h, w = x.shape
+    blocks = tuple((size + 2 * pi - di * (ki - 1) - 1) // si + 1
+                   for size, ki, di, pi, si in zip((h, w), k, d, p, s))
+    if min(blocks) < 1:
+        raise RuntimeError(f"Given input with spatial size ({h}, {w}), kernel_size={k}, "
+                           f"dilation={d}, padding={p}, calculated shape of the array of "
+                           f"sliding blocks as {blocks}, but its components must be at least "
+                           "one.")
     eye = _meta.constant(_identity_kernel(k, input.dtype.np), input)
     cols = dispatch(Convolution, x.reshape(n * c, 1, h, w), eye, None, s,
                     ((p[0], p[0]), (p[1], p[1])), d, 1)
