@@ -26,6 +26,10 @@ CASES = [
     "F.fold(L.ones(1, 9, 36), (8, 8), 3, dilation=0)",
     "F.fold(L.ones(1, 9, 36), (8, 8), 3, stride=0)",
     "F.unfold(L.ones(1, 1, 4, 4), 5)",
+    "F.interpolate(L.ones(1, 1, 4, 4), size=0)",
+    "F.interpolate(L.ones(1, 1, 4), size=0)",
+    "F.interpolate(L.ones(1, 1, 4, 4), scale_factor=-2.0)",
+    "F.interpolate(L.ones(1, 1, 4, 4), scale_factor=0.1, mode='bilinear')",
 ]
 
 INDEX_CASES = [

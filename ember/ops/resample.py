@@ -214,6 +214,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                              f"{list(spatial)} and scale_factor of shape {list(scale_factor)}.")
         out = tuple(int(math.floor(s * f)) for s, f in zip(spatial, factors))
         scales = (None,) * nd if recompute_scale_factor else factors
+    if min(out) <= 0 or min(spatial) <= 0:
+        names = ("D", "H", "W")[3 - nd:]
+        sizes = [", ".join(f"{n}: {v}" for n, v in zip(names, dims)) for dims in (spatial, out)]
+        joint = " and " if nd == 1 else " "
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
+                           f"({sizes[0]}){joint}output ({sizes[1]})")
     dtype = input.dtype.np
     if mode in ("nearest", "nearest-exact"):
         return gather_table(input, [_nearest_index(s, o, sc, mode == "nearest-exact")
