@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._dtype import bfloat16, can_cast, from_numpy_dtype
+from ._dtype import bfloat16, can_cast, cast, casts_like_numpy, from_numpy_dtype
 from ._meta import MetaArray
 from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _make
@@ -660,6 +660,8 @@ def _write(op, target: Tensor, out) -> None:
         raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the broadcast "
                            f"shape {list(np.shape(out))}")
     if out is not dst and type(dst) is not MetaArray:
+        if not casts_like_numpy(dst.dtype) and getattr(out, "dtype", None) != dst.dtype:
+            out = cast(np.asarray(out), dst.dtype)  # torch's float8 conversion
         np.copyto(dst, out, casting="unsafe")
     target._vc[0] += 1
 

@@ -207,17 +207,25 @@ def can_cast(from_: dtype, to: dtype) -> builtins.bool:
 # NaN stays NaN) where a plain cast gives NaN, and writes NaN as 0x7F (ml_dtypes: 0x7E) in
 # float8_e5m2. The "fnuz" types overflow to NaN in both.
 _E4M3FN_MAX = 448.0
+_E4M3FN, _E5M2 = np.dtype(float8_e4m3fn.np), np.dtype(float8_e5m2.np)
+_NUMPY_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def casts_like_numpy(np_dtype: np.dtype) -> builtins.bool:
+    """Whether converting into ``np_dtype`` is NumPy's ``astype`` (all but two float8
+    types); otherwise use ``cast``."""
+    return np_dtype is not _E4M3FN and np_dtype is not _E5M2
 
 
 def cast(arr: np.ndarray, np_dtype) -> np.ndarray:
     """``arr.astype(np_dtype)`` with torch's conversion semantics where NumPy's differ
     (float8 conversions)."""
     np_dtype = np.dtype(np_dtype)
-    if np_dtype != float8_e4m3fn.np and np_dtype != float8_e5m2.np:
+    if casts_like_numpy(np_dtype):
         return arr.astype(np_dtype)
-    if arr.dtype.kind not in "fiub":  # bfloat16 and float8 sources go through float32
-        arr = arr.astype(np.float32)
-    if np_dtype == float8_e4m3fn.np:
+    if arr.dtype.kind not in "iub" and arr.dtype not in _NUMPY_FLOATS:
+        arr = arr.astype(np.float32)  # bfloat16 and float8 sources go through float32
+    if np_dtype is _E4M3FN:
         return np.clip(arr, -_E4M3FN_MAX, _E4M3FN_MAX).astype(np_dtype)
     out = arr.astype(np_dtype)
     if arr.dtype.kind in "fc":

@@ -116,3 +116,28 @@ def test_meta_tensor_has_no_data():
     assert t.is_meta and t.device == ember.device("meta") and t.shape == (1000, 1000, 1000)
     assert t.stride() == (10 ** 6, 1000, 1)
     assert isinstance(t._data, MetaArray)
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize("how", ["tensor", "tensor_np", "as_tensor", "copy_", "setitem"])
+def test_every_conversion_into_float8_is_torchs(name, how):
+    """Not only ``.to()``: construction, ``copy_`` and assignment convert the same way
+    (saturating e4m3fn, torch's NaN bits)."""
+    values = np.array(VALUES, dtype=np.float32)
+    out = []
+    for lib in (torch, ember):
+        dt = getattr(lib, name)
+        if how == "tensor":
+            t = lib.tensor(VALUES, dtype=dt)
+        elif how == "tensor_np":
+            t = lib.tensor(values, dtype=dt)
+        elif how == "as_tensor":
+            t = lib.as_tensor(values, dtype=dt)
+        else:
+            t = lib.zeros(len(VALUES), dtype=dt)
+            if how == "copy_":
+                t.copy_(lib.tensor(values))
+            else:
+                t[:] = lib.tensor(values)
+        out.append(t.view(lib.uint8).numpy())
+    np.testing.assert_array_equal(out[1], out[0])

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._device import check_device, is_meta_device
 from .._dispatch import Op, dispatch
-from .._dtype import cast, from_numpy_dtype
+from .._dtype import cast, casts_like_numpy, from_numpy_dtype
 from .._dtype import dtype as _dtype_cls
 from .._tensor import Tensor, tensor_method
 from . import _meta
@@ -75,7 +75,7 @@ class Copy(Op):
     def forward(ctx, dst, src, non_blocking=False):
         _check_copy(dst, src)
         out = np.empty_like(dst)
-        out[...] = src
+        out[...] = src if casts_like_numpy(dst.dtype) else cast(np.asarray(src), dst.dtype)
         return out
 
     @staticmethod

@@ -22,6 +22,7 @@ from .._device import META, check_device, is_meta_device
 from .._dispatch import Op, dispatch, dispatch_factory, dispatch_out
 from .._dtype import (
     bfloat16,
+    cast,
     complex64,
     complex128,
     float16,
@@ -157,7 +158,7 @@ def _from_data(data, dtype: _dtype_cls | None) -> np.ndarray:
                                                                                      target):
             raise RuntimeError(f"value cannot be converted to type {target.name} without "
                                "overflow")
-        arr = arr.astype(target.np)
+        arr = cast(arr, target.np)
     return arr
 
 
@@ -359,10 +360,10 @@ def tensor(data, *, dtype: _dtype_cls | None = None, device=None,
                       "sourceTensor.detach().clone() or sourceTensor.detach().clone()."
                       "requires_grad_(True), rather than torch.tensor(sourceTensor).",
                       UserWarning, stacklevel=2)
-        arr = np.array(data._data, dtype=dtype.np if dtype else None, copy=True)
+        arr = np.array(data._data, copy=True) if dtype is None else cast(data._data, dtype.np)
     elif isinstance(data, (np.ndarray, np.generic)):
         src = _numpy_dtype(data.dtype)
-        arr = np.array(data, dtype=(dtype or src).np, copy=True)
+        arr = cast(np.asarray(data), (dtype or src).np)
     elif _is_seq(data) or isinstance(data, (builtins.int, builtins.float, builtins.complex)):
         arr = _from_data(data, dtype)
     elif hasattr(data, "__array__"):
@@ -381,7 +382,7 @@ def as_tensor(data, dtype: _dtype_cls | None = None, device=None) -> Tensor:
         t = data if dtype is None or dtype is data.dtype else data.to(dtype)
     elif isinstance(data, np.ndarray):
         t = from_numpy(data)
-        t = t if dtype is None or dtype is t.dtype else _make(data.astype(dtype.np))
+        t = t if dtype is None or dtype is t.dtype else _make(cast(data, dtype.np))
     else:
         t = tensor(data, dtype=dtype, device="cpu")
     return to_device(t, _constructor_device(device))
