@@ -25,19 +25,8 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from bench.models import gpt
-from ember._dispatch import DispatchMode
+from tests.dispatch_log import OpNames
 from tests.test_end_to_end import _demo
-
-
-class _OpNames(DispatchMode):
-    """Records ``op.name`` of every dispatched op."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def __ember_dispatch__(self, op, args, kwargs):
-        self.names.append(op.name)
-        return op.apply(*args, **kwargs)
 
 
 def _cnn_loss(model=None):
@@ -79,7 +68,7 @@ def _backward_ops(loss_fn, create_graph: bool) -> list[str]:
     """The ops ``backward()`` dispatches, on a model and input made afresh from seed 0."""
     ember.manual_seed(0)
     loss = loss_fn()
-    recorder = _OpNames()
+    recorder = OpNames()
     with recorder:
         loss.backward(create_graph=create_graph)
     return recorder.names
@@ -112,7 +101,7 @@ def test_accumulating_into_existing_grads_differs_only_in_place_or_not():
         model = _demo().DigitsCNN()
         _cnn_loss(model).backward(create_graph=create_graph)
         loss = _cnn_loss(model)
-        with _OpNames() as recorder:
+        with OpNames() as recorder:
             loss.backward(create_graph=create_graph)
         return recorder.names
 

@@ -11,7 +11,7 @@ import torch
 
 import ember
 import ember.ops.elementwise as _ew
-from ember._dispatch import DispatchMode
+from tests.dispatch_log import OpNames
 
 
 def F(L):
@@ -121,13 +121,6 @@ def test_third_order_finite_differences(name, f, bounds):
     assert ember.autograd.gradgradcheck(first, (x,))
 
 
-class _Names(DispatchMode):
-    def __init__(self):
-        self.names = []
-
-    def __ember_dispatch__(self, op, args, kwargs):
-        self.names.append(op.name)
-        return op.apply(*args, **kwargs)
 
 
 @pytest.mark.parametrize("name,f,bounds", CASES, ids=IDS)
@@ -140,7 +133,7 @@ def test_backward_is_one_fused_op(name, f, bounds, dtype):
         x = ember.tensor(_arrays(*bounds)[0], dtype=dtype, requires_grad=True)
         y = f(ember, x)
         cotangent = ember.ones_like(y)
-        with _Names() as mode:
+        with OpNames() as mode:
             ember.autograd.grad(y, x, cotangent, create_graph=create_graph)
         seen.append(mode.names)
     assert seen[0] == seen[1] == [FUSED[name]]
@@ -169,7 +162,7 @@ def test_backward_ops_do_not_depend_on_create_graph(name):
         a, b = (ember.tensor(x, requires_grad=True) for x in arrays)
         y = OTHERS[name](ember, a, b)
         cotangent = ember.ones_like(y)
-        with _Names() as mode:
+        with OpNames() as mode:
             grads = ember.autograd.grad(y, (a, b), cotangent, create_graph=create_graph)
         seen.append(mode.names)
     assert seen[0] == seen[1]

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import ember
-from ember._dispatch import DispatchMode
+from tests.dispatch_log import OpNames
 
 
 def F(lib):
@@ -297,13 +297,6 @@ def test_gradgradcheck(case):
     assert ember.autograd.gradgradcheck(fn, [args[i] for i in wrt], atol=1e-5, rtol=1e-3)
 
 
-class _OpNames(DispatchMode):
-    def __init__(self):
-        self.names = []
-
-    def __ember_dispatch__(self, op, args, kwargs):
-        self.names.append(op.name)
-        return op.apply(*args, **kwargs)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -314,7 +307,7 @@ def test_backward_ops_same_with_create_graph(case):
     for create_graph in (False, True):
         args = _inputs(ember, case)
         out = case.fn(ember, *args).sum()
-        with _OpNames() as mode:
+        with OpNames() as mode:
             ember.autograd.grad(out, [args[i] for i in case.wrt()], create_graph=create_graph)
         seen.append(mode.names)
     assert seen[0] == seen[1]

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 import ember
-from ember._dispatch import DispatchMode
 from tests.conformance import ops_conversion, ops_linalg, ops_reductions
+from tests.dispatch_log import OpNames
 from tests.op_samples import _leaves, _outputs, _to_ember
 
 
@@ -182,13 +182,6 @@ def test_gradgradcheck(case):
     assert ember.autograd.gradgradcheck(fn, [args[i] for i in wrt], atol=1e-5, rtol=1e-3)
 
 
-class _OpNames(DispatchMode):
-    def __init__(self):
-        self.names = []
-
-    def __ember_dispatch__(self, op, args, kwargs):
-        self.names.append(op.name)
-        return op.apply(*args, **kwargs)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -200,7 +193,7 @@ def test_backward_ops_same_with_create_graph(case):
         args = _inputs(ember, case)
         out = case.fn(ember, *args)
         total = (out * _cotangent(ember, out, 10)).sum()
-        with _OpNames() as mode:
+        with OpNames() as mode:
             ember.autograd.grad(total, [args[i] for i in case.wrt()], create_graph=create_graph)
         seen.append(mode.names)
     assert seen[0] == seen[1]
@@ -223,7 +216,7 @@ def test_conformance_backwards_same_ops_with_create_graph(entry):
                 break
             if not outs:
                 break
-            with _OpNames() as mode:
+            with OpNames() as mode:
                 ember.autograd.grad(outs, _leaves(args), [ember.ones_like(o) for o in outs],
                                     allow_unused=True, create_graph=create_graph)
             seen.append(mode.names)

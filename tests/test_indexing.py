@@ -13,6 +13,7 @@ import torch
 import ember
 from ember._dispatch import DispatchMode
 from ember.ops.indexing import _add_at
+from tests.dispatch_log import OpNames
 
 
 def _pair(arr):
@@ -167,15 +168,6 @@ def test_index_tensors_are_seen_by_modes():
     assert name == "index" and args[0] is x and args[-1] is idx
 
 
-class _OpNames(DispatchMode):
-    """The names of the ops dispatched while active."""
-
-    def __init__(self):
-        self.names = []
-
-    def __ember_dispatch__(self, op, args, kwargs):
-        self.names.append(op.name)
-        return op.apply(*args, **kwargs)
 
 
 def _i(*values):
@@ -217,7 +209,7 @@ def _backward_ops(fn, create_graph: bool) -> list:
     x = ember.from_numpy(np.arange(1.0, 13.0).reshape(3, 4)).requires_grad_()
     y = fn(x)
     g = ember.ones_like(y)
-    with _OpNames() as mode:
+    with OpNames() as mode:
         ember.autograd.grad(y, x, g, create_graph=create_graph)
     return mode.names
 
