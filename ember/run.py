@@ -12,6 +12,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import runpy
 import sys
 import types
@@ -53,10 +54,20 @@ class _TorchAlias(types.ModuleType):
                              f"{_not_implemented(f'{self.__name__}.{name}')}")
 
     def __setattr__(self, name, value):
-        if isinstance(value, _TorchAlias):  # the import system binding a submodule alias
+        # The import system binds submodule aliases and writes the alias's own import
+        # metadata (``__spec__``, ``__loader__``, ``__package__``...): those belong to the
+        # alias. Passing them through would rename ember's module, and its relative imports
+        # would then resolve inside ``torch``. Everything else (``torch.backends.cudnn.
+        # benchmark = True``, a monkeypatch) is the program talking to ember.
+        if isinstance(value, _TorchAlias) or (name.startswith("__") and name.endswith("__")):
             object.__setattr__(self, name, value)
         else:
             setattr(object.__getattribute__(self, "_ember_target"), name, value)
+
+    def __call__(self, *args, **kwargs):
+        """A callable ember module (``ember.compile`` is a package one calls) stays
+        callable as ``torch.compile``."""
+        return object.__getattribute__(self, "_ember_target")(*args, **kwargs)
 
     def __dir__(self):
         return dir(object.__getattribute__(self, "_ember_target"))
@@ -84,7 +95,12 @@ class _TorchFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "torch" or fullname.startswith("torch."):
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            try:  # a package exactly when ember's module is one (__package__ follows)
+                found = importlib.util.find_spec("ember" + fullname[len("torch"):])
+            except ModuleNotFoundError:
+                found = None  # create_module names what is missing
+            is_package = found is None or found.submodule_search_locations is not None
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=is_package)
         return None
 
     def create_module(self, spec):
@@ -120,9 +136,11 @@ def uninstall_torch_alias() -> None:
 
 def run_script(path: str, argv: Sequence[str] = ()) -> dict:
     """Run the PyTorch program at ``path`` as ``__main__`` with ember as torch; returns its
-    globals."""
-    old_argv = sys.argv
+    globals. The script's folder comes first on ``sys.path`` while it runs, as with
+    ``python path``, so the program's own modules import."""
+    old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [path, *argv]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     install_torch_alias()
     try:
         return runpy.run_path(path, run_name="__main__")
@@ -133,6 +151,7 @@ def run_script(path: str, argv: Sequence[str] = ()) -> dict:
         raise
     finally:
         sys.argv = old_argv
+        sys.path[:] = old_path
         uninstall_torch_alias()
 
 
