@@ -31,6 +31,9 @@ from .ops.indexing import *  # noqa: F403
 from .ops.conv import *  # noqa: F403
 from .ops.pooling import *  # noqa: F403
 from .ops.normalization import *  # noqa: F403
+from .ops.quantized import *  # noqa: F403
+from .ops.special import *  # noqa: F403
+from ._typeinfo import finfo, iinfo
 from .random import *  # noqa: F403
 
 from . import linalg  # noqa: E402
@@ -41,7 +44,9 @@ __version__ = "0.1.0"
 # ``import ember`` fast; ``save``/``load`` are forwarded the same way.
 _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serialization", "models",
                  "explain", "run"}
-_LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
+_LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
+_LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo"}
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization", "compile": "compiler"}
 
 
 def __getattr__(name: str):

@@ -210,6 +210,8 @@ class Tensor:
     # ---- conversion to Python / NumPy ---------------------------------------------------
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        if ACTIVE.modes:
+            _data_read(self, "numpy")
         if type(self._data) is MetaArray:
             raise TypeError("can't convert meta device type tensor to numpy. Use Tensor.cpu() "
                             "to copy the tensor to host memory first.")
@@ -219,10 +221,14 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if ACTIVE.modes:
+            _data_read(self, "__array__")
         arr = self._data
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def item(self) -> Any:
+        if ACTIVE.modes:
+            _data_read(self, "item")
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                "to Scalar")
@@ -232,6 +238,8 @@ class Tensor:
         return float(value) if self._data.dtype == _dtype.bfloat16.np else value
 
     def tolist(self) -> Any:
+        if ACTIVE.modes:
+            _data_read(self, "tolist")
         if type(self._data) is MetaArray:
             raise NotImplementedError("Cannot copy out of meta tensor; no data!")
         if self._data.dtype == _dtype.bfloat16.np:
@@ -287,6 +295,8 @@ class Tensor:
         return object.__format__(self, spec) if spec else repr(self)
 
     def __repr__(self) -> str:
+        if ACTIVE.modes:
+            _data_read(self, "__repr__")
         from ._formatting import tensor_repr
         return tensor_repr(self)
 
@@ -390,6 +400,16 @@ class Tensor:
     def __reduce_ex__(self, protocol):
         return (_rebuild, (type(self), self._data, self._requires_grad))
 
+
+
+def _data_read(t: Tensor, what: str) -> None:
+    """Tell the active dispatch modes that Python reads ``t``'s data (``what``: ``item``,
+    ``tolist``...): a compiler's capture breaks its graph there. A mode opts in by defining
+    ``__ember_data_read__(tensor, what)``."""
+    for mode in reversed(STATE.modes):
+        hook = getattr(mode, "__ember_data_read__", None)
+        if hook is not None:
+            hook(t, what)
 
 
 def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:

@@ -1,0 +1,322 @@
+"""``ember.compile``: guards, the cache of compiled programs, and how a compiled program
+runs -- plain (inference) or as one autograd node whose backward is the compiled backward
+graph (training).
+
+A call looks up its *guard key* -- grad mode, each tensor argument's shape, dtype and
+``requires_grad``, the value of every other argument, the ``training`` flag of every
+module the function uses, and the shapes and dtypes of the parameters -- in the cache. A
+miss captures the function on the call's real inputs (that call's result is the eager
+one), runs the passes and generates code; the next calls with the same key run the
+generated code. A capture that breaks (see ``capture``) makes that key run eagerly, and
+with ``fullgraph=True`` raises instead. Past ``config.cache_size_limit`` keys, a warning
+names the guard that failed and the function runs eagerly from then on.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._dispatch import Op
+from .._state import STATE
+from .._tensor import Tensor, _make
+from . import passes
+from .capture import capture
+from .codegen import generate, rebuild
+from .graph import Graph, Value, tree_leaves
+
+__all__ = ["compile", "CompiledFunction", "config", "explain", "reset", "ExplainOutput"]
+
+
+class config:  # noqa: N801 -- torch._dynamo.config's spelling
+    """Knobs of the compiler (class attributes, as ``torch._dynamo.config``)."""
+
+    cache_size_limit = 8       # guard keys per function before falling back to eager
+    suppress_errors = False    # an error while compiling: warn and run eagerly
+
+
+@dataclass
+class _Program:
+    """What one guard key runs: generated forward (and backward), or eager (``breaks``)."""
+
+    forward: Any = None
+    backward_op: type | None = None
+    externs: list = field(default_factory=list)   # live tensors read at every call
+    out_spec: Any = None
+    graph: Graph | None = None
+    backward_graph: Graph | None = None
+    breaks: list = field(default_factory=list)
+    compile_seconds: float = 0.0
+
+
+class CompiledFunction:
+    """``fn`` with its compiled programs, one per guard key."""
+
+    def __init__(self, fn, *, fullgraph: bool = False, dynamic: bool | None = None,
+                 mode: str | None = None, module=None):
+        self.fn, self.fullgraph, self.dynamic, self.mode = fn, fullgraph, dynamic, mode
+        self.module = module
+        self.cache: dict[tuple, _Program] = {}
+        self.last_key: tuple | None = None
+        self.fallback = False
+        functools.update_wrapper(self, fn, updated=())
+
+    # ---- guards -----------------------------------------------------------------------
+
+    def _used_modules(self) -> list:
+        from ..nn.modules.module import Module
+        if self.module is not None:
+            return [self.module]
+        found, fn = [], self.fn
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, Module):
+            found.append(owner)
+        code = getattr(fn, "__code__", None)
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                if isinstance(cell.cell_contents, Module):
+                    found.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        if code is not None:
+            g = getattr(fn, "__globals__", {})
+            found += [g[n] for n in code.co_names if isinstance(g.get(n), Module)]
+        return found
+
+    def guard_key(self, args: tuple, kwargs: dict) -> tuple:
+        parts: list = [("grad_mode", STATE.grad_enabled)]
+        for i, x in enumerate(tree_leaves((args, kwargs))):
+            if isinstance(x, Tensor):
+                d = x._data
+                parts.append((f"arg{i}", d.shape, d.dtype, x._requires_grad))
+            else:
+                parts.append((f"arg{i}", type(x), _hashable(x)))
+        for m in self._used_modules():
+            parts.append(("training", tuple(s.training for s in m.modules())))
+            parts.append(("params", tuple((t._data.shape, t._data.dtype, t._requires_grad)
+                                          for t in _module_tensors(m).values())))
+        return tuple(parts)
+
+    # ---- calling ----------------------------------------------------------------------
+
+    def __call__(self, *args, **kwargs):
+        if self.fallback:
+            return self.fn(*args, **kwargs)
+        key = self.guard_key(args, kwargs)
+        prog = self.cache.get(key)
+        if prog is None:
+            if len(self.cache) >= config.cache_size_limit:
+                self.fallback = True
+                warnings.warn(f"ember.compile: {_fn_name(self.fn)} hit the recompile limit "
+                              f"(config.cache_size_limit={config.cache_size_limit}); last "
+                              f"guard that failed: {_failed_guard(self.last_key, key)}. "
+                              "Running eagerly from now on.", stacklevel=2)
+                return self.fn(*args, **kwargs)
+            self.last_key = key
+            return self._compile(key, args, kwargs)
+        self.last_key = key
+        if prog.forward is None:
+            return self.fn(*args, **kwargs)
+        return _run(prog, args, kwargs)
+
+    def _compile(self, key: tuple, args: tuple, kwargs: dict):
+        start = time.perf_counter()
+        externs = {}
+        for m in self._used_modules():
+            prefix = "" if m is self.module else f"{type(m).__name__}."
+            for name, (t, kind) in _module_tensors(m, kinds=True).items():
+                externs.setdefault(id(t), (prefix + name, kind))
+        cap, result = capture(self.fn, args, kwargs, externs=externs, backward=True)
+        prog = _Program(breaks=cap.breaks)
+        self.cache[key] = prog
+        if cap.breaks:
+            if self.fullgraph:
+                raise cap.breaks[0]
+            return result
+        prog.graph, prog.backward_graph = cap.graph, cap.backward_graph
+        prog.externs = list(cap.extern_tensors.values())
+        prog.out_spec = cap.graph.out_spec
+        _build(prog, _fn_name(self.fn))
+        prog.compile_seconds = time.perf_counter() - start
+        return result
+
+
+def _run(prog: _Program, args: tuple, kwargs: dict):
+    tensors = [x for x in tree_leaves((args, kwargs)) if isinstance(x, Tensor)]
+    tensors += prog.externs
+    if prog.backward_op is not None:
+        outs = prog.backward_op.apply(*tensors)
+    else:
+        outs = [_make(a) for a in prog.forward(*[t._data for t in tensors])]
+    return rebuild(prog.out_spec, list(outs))
+
+
+def _build(prog: _Program, name: str) -> None:
+    """Run the passes and generate the program's functions."""
+    g, bw = prog.graph, prog.backward_graph
+    if bw is None:
+        passes.optimize(g)
+        prog.forward = generate(g, f"{name}_forward")
+        return
+    passes.optimize(g, keep=_forward_reads(g, bw))
+    passes.substitute(bw, getattr(g, "replaced", {}))
+    passes.optimize_backward(bw)
+    reads = _forward_reads(g, bw)
+    bw.inputs = reads
+    aux = {v for v in reads if v.kind == "aux"}
+    fwd = generate(g, f"{name}_forward", returns=[*g.outputs, *reads], aux_needed=aux)
+    bwd = generate(bw, f"{name}_backward")
+    prog.forward = fwd
+    prog.backward_op = _backward_op(name, fwd, bwd, g, bw, len(g.outputs))
+
+
+def _forward_reads(g: Graph, bw: Graph) -> list[Value]:
+    """The forward values the backward graph reads (saved for it), in a fixed order."""
+    made = {id(o) for n in bw.nodes for o in n.outputs} | {id(v) for v in bw.grads}
+    seen, out = set(), []
+    for v in [x for n in bw.nodes for x in n.inputs] + [o for o in bw.outputs if o]:
+        if id(v) not in made and id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
+    """An op (not in ``OPS``) running the compiled forward and backward as one autograd
+    node."""
+    inputs = g.all_inputs()
+    position = {id(v): i for i, v in enumerate(inputs)}
+    grad_slots = [position[id(v)] for v in bw.out_spec]
+    outputs_with_grad = bw.grad_outputs
+
+    def forward(ctx, *arrays):
+        res = fwd(*arrays)
+        ctx.kept = res[n_out:]
+        return tuple(res[:n_out])
+
+    def backward(ctx, *grads):
+        if STATE.grad_enabled:
+            raise RuntimeError("ember.compile: double backward through a compiled function "
+                               "is not supported; compile without it or run eagerly")
+        gs = [grads[i]._data for i in outputs_with_grad]
+        results = bwd(*ctx.kept, *gs)
+        out = [None] * len(inputs)
+        for slot, r in zip(grad_slots, results):
+            if r is not None:
+                out[slot] = _make(r)
+        return tuple(out)
+
+    return type(f"Compiled_{name}", (Op,), {
+        "abstract": True, "name": f"compiled_{name}", "aten": "compiled_graph",
+        "forward": staticmethod(forward), "backward": staticmethod(backward),
+        "_backward_name": "CompiledFunctionBackward"})
+
+
+def _module_tensors(m, kinds: bool = False) -> dict:
+    out = {}
+    for name, p in m.named_parameters():
+        out[name] = (p, "param") if kinds else p
+    for name, b in m.named_buffers():
+        if b is not None:
+            out[name] = (b, "buffer") if kinds else b
+    return out
+
+
+def _hashable(x):
+    try:
+        hash(x)
+        return x
+    except TypeError:
+        return ("id", id(x))
+
+
+def _fn_name(fn) -> str:
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _failed_guard(old: tuple | None, new: tuple) -> str:
+    if old is None:
+        return "none recorded"
+    for a, b in zip(old, new):
+        if a != b:
+            return f"{a[0]}: expected {a[1:]}, got {b[1:]}"
+    return "the number of arguments changed"
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,  # noqa: A001
+            backend: str | Any = "ember", mode: str | None = None, options: dict | None = None,
+            disable: bool = False):
+    """Compile a function or ``nn.Module`` (torch.compile's signature); usable as
+    ``@compile`` and ``@compile(fullgraph=True)``."""
+    if model is None:
+        return functools.partial(compile, fullgraph=fullgraph, dynamic=dynamic,
+                                 backend=backend, mode=mode, options=options, disable=disable)
+    if disable:
+        return model
+    if backend not in ("ember", "inductor", "eager", "aot_eager"):
+        if callable(backend):
+            warnings.warn("ember.compile: custom backends are not supported; using ember's",
+                          stacklevel=2)
+        else:
+            raise RuntimeError(f"Invalid backend: {backend!r}")
+    from ..nn.modules.module import Module
+    from .module import make_optimized_module
+    if isinstance(model, Module):
+        return make_optimized_module(model, fullgraph=fullgraph, dynamic=dynamic, mode=mode)
+    if not callable(model):
+        raise RuntimeError(f"compile() expects a callable or nn.Module, got {type(model)}")
+    return CompiledFunction(model, fullgraph=fullgraph, dynamic=dynamic, mode=mode)
+
+
+@dataclass
+class ExplainOutput:
+    """What ``explain`` reports (the fields of ``torch._dynamo.explain``'s result)."""
+
+    graphs: list
+    graph_count: int
+    graph_break_count: int
+    break_reasons: list
+    ops_per_graph: list
+    compile_times: list
+
+    def __str__(self) -> str:
+        lines = [f"Graph Count: {self.graph_count}",
+                 f"Graph Break Count: {self.graph_break_count}",
+                 f"Op Count: {sum(len(o) for o in self.ops_per_graph)}",
+                 "Break Reasons:"]
+        for i, b in enumerate(self.break_reasons, 1):
+            lines.append(f"  Break Reason {i}:\n    Reason: {b.reason}\n    At: {b.location}")
+        lines.append("Ops per Graph:")
+        for i, ops in enumerate(self.ops_per_graph, 1):
+            lines.append(f"  Ops {i}:")
+            lines += [f"    {o}" for o in ops]
+        return "\n".join(lines)
+
+
+def explain(fn, *args, **kwargs):
+    """Capture ``fn(*args, **kwargs)`` and report graphs, breaks and their reasons;
+    ``explain(fn)`` alone returns a function taking the arguments (torch's spelling)."""
+    if not args and not kwargs:
+        return functools.partial(explain, fn)
+    from ..nn.modules.module import Module
+    externs = {}
+    if isinstance(fn, Module):
+        externs = {id(t): (n, k) for n, (t, k) in _module_tensors(fn, kinds=True).items()}
+    start = time.perf_counter()
+    cap, _ = capture(fn, args, kwargs, externs=externs)
+    seconds = time.perf_counter() - start
+    graphs = [cap.graph] if cap.graph.nodes else []
+    return ExplainOutput(graphs=graphs, graph_count=len(graphs),
+                         graph_break_count=len(cap.breaks), break_reasons=list(cap.breaks),
+                         ops_per_graph=[[n.op.aten for n in g.nodes] for g in graphs],
+                         compile_times=[seconds])
+
+
+def reset() -> None:
+    """Forget compiled programs (``torch._dynamo.reset``): a no-op cache-wise, since each
+    compiled function owns its cache; kept for programs that call it."""
+
