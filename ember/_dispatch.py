@@ -27,7 +27,7 @@ import numpy as np
 from ._dtype import bfloat16, can_cast, cast, casts_like_numpy, from_numpy_dtype
 from ._meta import MetaArray
 from ._state import ACTIVE, STATE, push_mode, remove_mode
-from ._tensor import Tensor, _make
+from ._tensor import Tensor, _data_read, _make
 from .autograd.graph import Node, _SavedOutput, gradient_edge
 
 __all__ = ["Op", "dispatch", "dispatch_out", "DispatchMode"]
@@ -707,6 +707,8 @@ def dispatch_out(op, out, *args, **kwargs):
                            "automatic differentiation, but one of the arguments requires grad.")
     for o in outs:
         _check_no_partial_overlap(o._data, inputs)
+        if ACTIVE.modes:
+            _data_read(o, "out=")  # a write no op records: a compiler's capture stops here
     result = dispatch(op, *args, **kwargs) if is_op else op(*args, **kwargs)
     results = tuple(result) if isinstance(result, tuple) else (result,)
     if len(results) != len(outs):

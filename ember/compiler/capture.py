@@ -187,7 +187,14 @@ class Capture(DispatchMode):
     def __ember_data_read__(self, t: Tensor, what: str) -> None:
         """A tensor's data read in Python (``item``, ``bool``...): a break when it is a
         graph value, whose data the captured program would not have."""
-        if not self.breaks and self.is_tracked(t):
+        if self.breaks:
+            return
+        if what == "new":  # a tensor made from Python data: a constant of the graph
+            v = self._new("const", MetaArray.like(t._data), data=t._data.copy())
+            self.bind(t, v)
+        elif what == "out=":
+            self._break("an op with an out= argument")
+        elif self.is_tracked(t):
             self._break(f"data-dependent: Tensor.{what}() on a traced tensor")
 
     def _break(self, reason: str) -> None:

@@ -86,7 +86,9 @@ class _Writer:
         """Python source for an argument leaf or container."""
         t = type(x)
         if t is Value:
-            return self.const(x.data) if x.kind == "const" else x.name
+            if x.kind == "const" and f"_fresh_{x.name}" not in self.ns:
+                return self.const(x.data)
+            return x.name
         if t is tuple:
             return "(" + "".join(self.expr(i) + ", " for i in x) + ")"
         if t is list:
@@ -110,6 +112,14 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
     w = _Writer()
     params = [v.name for v in graph.all_inputs()]
     w.lines.append(f"def {name}({', '.join(params)}):")
+    # constants a call writes or returns: a fresh copy per call, so none is ever changed
+    fresh = {id(v): v for v in returns if v is not None and v.kind == "const"}
+    for node in graph.nodes:
+        if node.op.inplace or node.op._mutated_others:
+            fresh.update((id(v), v) for v in node.inputs if v.kind == "const")
+    for v in fresh.values():
+        w.lines.append(f"    {v.name} = {w.const(v.data)}.copy()")
+        w.ns[f"_fresh_{v.name}"] = True
     last_use = _last_uses(graph, returns)
     aux_of: dict[Node, list[Value]] = {}
     for v in aux_needed:
@@ -119,9 +129,6 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
         dead = [v.name for v in last_use.get(i, ()) if v.kind in ("node", "aux")]
         if dead:
             w.lines.append(f"    del {', '.join(dead)}")
-    for v in returns:
-        if v is not None and v.kind == "const":
-            w.lines.insert(1, f"    {v.name} = {w.const(v.data)}")
     outs = ", ".join("None" if v is None else v.name for v in returns)
     w.lines.append(f"    return ({outs}{',' if len(returns) == 1 else ''})")
     source = "\n".join(w.lines) + "\n"

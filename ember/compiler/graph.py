@@ -152,7 +152,7 @@ def tree_leaves(tree) -> list:
 
 def _leaves(tree, out: list) -> None:
     t = type(tree)
-    if t is tuple or t is list:
+    if t is tuple or t is list or isinstance(tree, tuple):
         for x in tree:
             _leaves(x, out)
     elif t is dict:

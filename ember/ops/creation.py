@@ -36,7 +36,8 @@ from .._dtype import (
 from .._dtype import bool as _bool
 from .._dtype import dtype as _dtype_cls
 from .._meta import MetaArray
-from .._tensor import Tensor, _make, tensor_method
+from .._state import ACTIVE
+from .._tensor import Tensor, _data_read, _make, tensor_method
 from . import _meta
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty",
@@ -371,7 +372,10 @@ def tensor(data, *, dtype: _dtype_cls | None = None, device=None,
         _numpy_dtype(arr.dtype)
     else:
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    return _result(to_device(_make(arr), _constructor_device(device)), requires_grad)
+    t = _result(to_device(_make(arr), _constructor_device(device)), requires_grad)
+    if ACTIVE.modes:
+        _data_read(t, "new")  # a constant made from Python data, for a compiler's capture
+    return t
 
 
 def as_tensor(data, dtype: _dtype_cls | None = None, device=None) -> Tensor:

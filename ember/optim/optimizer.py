@@ -26,7 +26,8 @@ import numpy as np
 
 from .. import _dtype
 from .._dispatch import dispatch
-from .._tensor import Tensor, _make, _RemovableHandle
+from .._state import ACTIVE
+from .._tensor import Tensor, _data_read, _make, _RemovableHandle
 from ..autograd import enable_grad, no_grad
 from ..ops.optim import OptimizerStep
 
@@ -382,4 +383,7 @@ def _check_common(lr: Any, eps: float | None = None, weight_decay: float = 0.0,
 def _scalar_state(value: float) -> Tensor:
     """A 0-d counter such as ``state['step']``: float32, or float64 if that is the default."""
     dt = np.float64 if _dtype.get_default_dtype() == _dtype.float64 else np.float32
-    return _make(np.array(value, dtype=dt))
+    t = _make(np.array(value, dtype=dt))
+    if ACTIVE.modes:
+        _data_read(t, "new")  # made from a Python number: a constant to a compiler's capture
+    return t
