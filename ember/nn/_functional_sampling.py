@@ -1,5 +1,5 @@
-"""``F.affine_grid`` and ``F.grid_sample`` (spatial transformers), ``F.cdist``-style
-pairwise distances and the power-average pools ``F.lp_pool1d/2d/3d``.
+"""``F.affine_grid`` and ``F.grid_sample`` (spatial transformers), and the power-average
+pools ``F.lp_pool1d/2d/3d``.
 
 All are composites of ember ops, written as torch's reference decompositions are, so
 their gradients (for the input, the grid and ``theta``) are the ones torch computes:
@@ -19,11 +19,8 @@ import numpy as np
 from .._tensor import Tensor, _make
 from ..ops import elementwise as _ew
 from ..ops import pooling as _pool
-from ..ops import reductions as _red
-from ..ops.creation import ones_like
-from ..ops.shape import cat
 
-__all__ = ["affine_grid", "grid_sample", "cdist", "lp_pool1d", "lp_pool2d", "lp_pool3d"]
+__all__ = ["affine_grid", "grid_sample", "lp_pool1d", "lp_pool2d", "lp_pool3d"]
 
 _ALIGN_WARNING = ("Default {} behavior has changed to align_corners=False since 1.3.0. Please "
                   "specify align_corners=True if the old behavior is desired. See the "
@@ -170,41 +167,6 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         term = picked * (weight.unsqueeze(1) * mask)
         out = term if out is None else out + term
     return out.reshape(n, c, *out_spatial)
-
-
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
-          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
-    """The p-norm distances between each row of ``x1`` (..., P, M) and of ``x2`` (..., R, M):
-    (..., P, R), as ``torch.cdist``. With p=2 and many rows (> 25), or
-    ``compute_mode="use_mm_for_euclid_dist"``, it uses torch's matrix-product formula
-    (faster, less exact for close points)."""
-    if x1.ndim < 2 or x2.ndim < 2:
-        bad, name = (x1, "X1") if x1.ndim < 2 else (x2, "X2")
-        raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {bad.ndim}D")
-    if x1.shape[-1] != x2.shape[-1]:
-        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
-                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
-    for t, name in ((x1, "X1"), (x2, "X2")):
-        if not t.is_floating_point():
-            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
-                               f"{t.dtype.scalar_name}")
-    if p < 0:
-        raise RuntimeError("cdist only supports non-negative p values")
-    modes = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
-             "donot_use_mm_for_euclid_dist")
-    if compute_mode not in modes:
-        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
-    rows1, rows2 = x1.shape[-2], x2.shape[-2]
-    use_mm = p == 2 and (compute_mode == modes[1] or (
-        compute_mode == modes[0] and (rows1 > 25 or rows2 > 25)))
-    if use_mm:  # torch's _euclidean_dist
-        n1 = x1.pow(2).sum(-1, keepdim=True)
-        n2 = x2.pow(2).sum(-1, keepdim=True)
-        a = cat([x1 * -2, n1, ones_like(n1)], -1)
-        b = cat([x2, ones_like(n2), n2], -1)
-        return a.matmul(b.transpose(-1, -2)).clamp_min(1e-30).sqrt()
-    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    return _red.vector_norm(diff, p, dim=-1)
 
 
 def _lp_pool(pool, dims: int, input: Tensor, norm_type: float, kernel_size, stride,

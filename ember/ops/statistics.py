@@ -15,6 +15,7 @@ import numpy as np
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
 from . import _meta
+from ._operators import install_methods
 from ._return_types import return_type
 from ._util import wrap_dim
 from .arithmetic import lerp, where
@@ -229,3 +230,6 @@ def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = No
                                None if range is None else [float(r) for r in range],
                                weight, density)
     return return_type("histogram", ("hist", "bin_edges"))(hist, edges)
+
+
+install_methods({name: globals()[name] for name in __all__})
