@@ -1,0 +1,5 @@
+"""Quantized module namespaces (``torch.ao.nn``)."""
+
+from __future__ import annotations
+
+from . import quantized

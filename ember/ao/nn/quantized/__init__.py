@@ -1,0 +1,6 @@
+"""Quantized modules (``torch.ao.nn.quantized``); ``dynamic`` holds the dynamically
+quantized ones."""
+
+from __future__ import annotations
+
+from . import dynamic

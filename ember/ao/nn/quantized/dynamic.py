@@ -1,0 +1,126 @@
+"""Dynamically quantized modules (``torch.ao.nn.quantized.dynamic``): int8 weights,
+float activations quantized per batch inside ``forward``, float outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .... import nn
+from ...._tensor import Tensor, _make
+from ....ops.quantized import QuantizedTensor, qint8, quantize_per_channel, quantize_per_tensor
+from ._packed import PackedLinear
+
+__all__ = ["Linear"]
+
+
+def quantize_weight(weight: Tensor, observer) -> QuantizedTensor:
+    """``weight`` quantized with the parameters ``observer`` (which has seen it) gives,
+    per tensor or per channel as the observer's scheme says (torch's ``_quantize_weight``)."""
+    scale, zero_point = observer.calculate_qparams()
+    if observer.qscheme.name.startswith("per_tensor"):
+        return quantize_per_tensor(weight.detach().float(), float(scale._data[0]),
+                                   int(zero_point._data[0]), observer.dtype)
+    return quantize_per_channel(weight.detach().float(), scale._data.astype(np.float64),
+                                zero_point._data.astype(np.int64), observer.ch_axis,
+                                observer.dtype)
+
+
+def _weight_observer(mod: nn.Module):
+    from ...quantization.qconfig import default_dynamic_qconfig
+    qconfig = getattr(mod, "qconfig", None) or default_dynamic_qconfig
+    return qconfig.weight()
+
+
+class LinearPackedParams(nn.Module):
+    """Holds the packed weight and bias (torch's ``LinearPackedParams``); its state dict
+    entry is ``_packed_params`` = ``(weight, bias)`` as torch's."""
+
+    def __init__(self, dtype=qint8):
+        super().__init__()
+        self.dtype = dtype
+        self.packed: PackedLinear | None = None
+
+    def set_weight_bias(self, weight: QuantizedTensor, bias: Tensor | None) -> None:
+        self.packed = PackedLinear(weight, bias)
+
+    def _weight_bias(self):
+        return self.packed.weight, self.packed.bias
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "dtype"] = self.dtype
+        destination[prefix + "_packed_params"] = self._weight_bias()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        self.dtype = state_dict.get(prefix + "dtype", self.dtype)
+        key = prefix + "_packed_params"
+        if key in state_dict:
+            self.set_weight_bias(*state_dict[key])
+        elif strict:
+            missing_keys.append(key)
+        super()._load_from_state_dict(
+            {k: v for k, v in state_dict.items() if k not in (prefix + "dtype", key)}, prefix,
+            local_metadata, False, missing_keys, unexpected_keys, error_msgs)
+
+    def __repr__(self) -> str:
+        return repr(self._weight_bias())
+
+
+class Linear(nn.Module):
+    """``torch.ao.nn.quantized.dynamic.Linear``: ``y = x @ W.T + b`` with W int8 (per
+    tensor or per channel, symmetric) and x quantized to 7-bit uint8 per call."""
+
+    _FLOAT_MODULE = nn.Linear
+
+    def __init__(self, in_features: int, out_features: int, bias_: bool = True,
+                 dtype=qint8) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bias = _make(np.zeros(out_features, np.float32)) if bias_ else None
+        weight = quantize_per_tensor(_make(np.zeros((out_features, in_features), np.float32)),
+                                     1.0, 0, qint8)
+        self._packed_params = LinearPackedParams(dtype)
+        self._packed_params.set_weight_bias(weight, bias)
+        self.version = 4
+        self.register_buffer("scale", _make(np.array(1.0, np.float32)))
+        self.register_buffer("zero_point", _make(np.array(0, np.int64)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._packed_params.packed.linear_dynamic(x, reduce_range=True)
+
+    def weight(self) -> QuantizedTensor:
+        return self._packed_params.packed.weight
+
+    def bias(self) -> Tensor | None:
+        return self._packed_params.packed.bias
+
+    def set_weight_bias(self, w: QuantizedTensor, b: Tensor | None) -> None:
+        self._packed_params.set_weight_bias(w, b)
+
+    def _get_name(self) -> str:
+        return "DynamicQuantizedLinear"
+
+    def __repr__(self) -> str:  # torch hides the packed parameters
+        return f"{self._get_name()}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        qscheme = self.weight().qscheme()
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"dtype={self._packed_params.dtype}, qscheme={qscheme}")
+
+    @classmethod
+    def from_float(cls, mod: nn.Module, use_precomputed_fake_quant: bool = False) -> Linear:
+        """The quantized twin of a float ``nn.Linear`` (its qconfig's weight observer)."""
+        if not isinstance(mod, nn.Linear):
+            raise AssertionError(f"nn.quantized.dynamic.Linear.from_float only works for "
+                                 f"nn.Linear, got {type(mod).__name__}")
+        observer = _weight_observer(mod)
+        if observer.dtype is not qint8:
+            raise RuntimeError(f"Unsupported dtype specified for dynamic quantized Linear: "
+                               f"{observer.dtype}")
+        observer(mod.weight)
+        qlinear = cls(mod.in_features, mod.out_features, dtype=observer.dtype)
+        qlinear.set_weight_bias(quantize_weight(mod.weight, observer),
+                                None if mod.bias is None else mod.bias.detach())
+        return qlinear

@@ -1,0 +1,96 @@
+"""Eager-mode quantization workflows (``torch.ao.quantization.quantize``):
+``quantize_dynamic``, and the qconfig propagation and module swapping they share with
+static quantization (``prepare``/``convert``)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+from ... import nn
+from .qconfig import default_dynamic_qconfig
+
+__all__ = ["quantize_dynamic", "propagate_qconfig_", "convert", "swap_module",
+           "get_default_dynamic_quant_module_mappings"]
+
+
+def get_default_dynamic_quant_module_mappings() -> dict:
+    """Float module type -> dynamically quantized module type."""
+    from ..nn.quantized import dynamic as nnqd
+    return {nn.Linear: nnqd.Linear}
+
+
+def propagate_qconfig_(module: nn.Module, qconfig_dict: dict | None = None,
+                       prepare_custom_config_dict=None) -> None:
+    """Give every submodule a ``qconfig``: its type's or its name's entry in
+    ``qconfig_dict`` (a ``None`` entry opts it out), else its parent's."""
+    qconfig_dict = qconfig_dict or {}
+
+    def visit(mod, parent_qconfig, prefix):
+        qconfig = qconfig_dict.get(type(mod), parent_qconfig)
+        qconfig = qconfig_dict.get(prefix, qconfig)
+        qconfig = getattr(mod, "qconfig", qconfig) if "qconfig" in mod.__dict__ else qconfig
+        mod.qconfig = qconfig
+        for name, child in mod.named_children():
+            visit(child, qconfig, prefix + "." + name if prefix else name)
+
+    visit(module, qconfig_dict.get("", None), "")
+
+
+def swap_module(mod: nn.Module, mapping: dict) -> nn.Module:
+    """``mapping[type(mod)].from_float(mod)`` when ``mod`` has a qconfig, else ``mod``."""
+    if getattr(mod, "qconfig", None) is not None and type(mod) in mapping:
+        return mapping[type(mod)].from_float(mod)
+    return mod
+
+
+def convert(module: nn.Module, mapping: dict | None = None, inplace: bool = False,
+            remove_qconfig: bool = True, is_reference: bool = False,
+            convert_custom_config_dict=None) -> nn.Module:
+    """Swap each module with a qconfig for its quantized twin in ``mapping`` (default:
+    the static mappings)."""
+    if mapping is None:
+        from .mappings import get_default_static_quant_module_mappings
+        mapping = get_default_static_quant_module_mappings()
+    if not inplace:
+        module = copy.deepcopy(module)
+    _convert(module, mapping)
+    if remove_qconfig:
+        for m in module.modules():
+            m.__dict__.pop("qconfig", None)
+    return module
+
+
+def _convert(module: nn.Module, mapping: dict) -> None:
+    for name, child in list(module.named_children()):
+        if type(child) not in mapping:
+            _convert(child, mapping)
+        swapped = swap_module(child, mapping)
+        if swapped is not child:
+            setattr(module, name, swapped)
+
+
+def quantize_dynamic(model: nn.Module, qconfig_spec=None, dtype=None, mapping=None,
+                     inplace: bool = False) -> nn.Module:
+    """``torch.ao.quantization.quantize_dynamic``: the model with its Linear (and LSTM,
+    GRU) layers replaced by dynamically quantized ones -- int8 weights, activations
+    quantized per call. ``qconfig_spec`` is a set of module types (or names), or a dict
+    mapping them to ``QConfig``s."""
+    from ...ops.quantized import qint8
+    dtype = qint8 if dtype is None else dtype
+    if dtype is not qint8:
+        raise ValueError(f"Don't know how to quantize with default settings for {dtype}. "
+                         "Provide full qconfig please")
+    if qconfig_spec is None:
+        qconfig_spec = dict.fromkeys(get_default_dynamic_quant_module_mappings(),
+                                     default_dynamic_qconfig)
+    elif isinstance(qconfig_spec, set):
+        qconfig_spec = dict(zip(qconfig_spec, itertools.repeat(default_dynamic_qconfig)))
+    if mapping is None:
+        mapping = get_default_dynamic_quant_module_mappings()
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    propagate_qconfig_(model, qconfig_spec)
+    convert(model, mapping, inplace=True)
+    return model

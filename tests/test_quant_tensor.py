@@ -1,0 +1,150 @@
+"""Quantized tensors and observers against torch: the same integers, dequantized values,
+scales and zero points on the same data, torch's printing and errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+
+QDTYPES = [("qint8", 0, -5), ("quint8", 3, 200), ("qint32", -1000, 1000)]
+
+
+def _data(rng, n=4000):
+    x = (rng.standard_normal(n) * rng.uniform(0.1, 50)).astype(np.float32)
+    x[:200] = np.round(x[:200] * 4) / 4  # exact halves: the rounding ties
+    return x
+
+
+@pytest.mark.parametrize("name,zp_a,zp_b", QDTYPES)
+def test_quantize_per_tensor_equals_torch(name, zp_a, zp_b):
+    rng = np.random.default_rng(0)
+    for scale, zp in ((0.1, zp_a), (0.25, zp_b), (float(rng.uniform(1e-3, 1)), zp_a)):
+        x = _data(rng)
+        t = torch.quantize_per_tensor(torch.from_numpy(x), scale, zp, getattr(torch, name))
+        e = ember.quantize_per_tensor(ember.tensor(x), scale, zp, getattr(ember, name))
+        assert e.dtype is getattr(ember, name) and e.is_quantized
+        np.testing.assert_array_equal(e.int_repr().numpy(), t.int_repr().numpy())
+        np.testing.assert_array_equal(e.dequantize().numpy(), t.dequantize().numpy())
+        assert e.q_scale() == t.q_scale() and e.q_zero_point() == t.q_zero_point()
+        assert e.int_repr().dtype == getattr(ember, str(t.int_repr().dtype)[6:])
+
+
+@pytest.mark.parametrize("name", ["qint8", "quint8", "qint32"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_quantize_per_channel_equals_torch(name, axis):
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((6, 5, 3)).astype(np.float32) * 3
+    n = w.shape[axis]
+    scales = rng.uniform(0.01, 0.5, n)
+    zps = rng.integers(-10, 10, n) + (100 if name == "quint8" else 0)
+    t = torch.quantize_per_channel(torch.from_numpy(w), torch.from_numpy(scales),
+                                   torch.from_numpy(zps), axis, getattr(torch, name))
+    e = ember.quantize_per_channel(ember.tensor(w), ember.tensor(scales), ember.tensor(zps),
+                                   axis, getattr(ember, name))
+    np.testing.assert_array_equal(e.int_repr().numpy(), t.int_repr().numpy())
+    np.testing.assert_array_equal(e.dequantize().numpy(), t.dequantize().numpy())
+    np.testing.assert_array_equal(e.q_per_channel_scales().numpy(),
+                                  t.q_per_channel_scales().numpy())
+    np.testing.assert_array_equal(e.q_per_channel_zero_points().numpy(),
+                                  t.q_per_channel_zero_points().numpy())
+    assert e.q_per_channel_axis() == t.q_per_channel_axis()
+    assert repr(e.qscheme()).replace("ember", "torch") == repr(t.qscheme())
+    with pytest.raises(RuntimeError, match="Channel axis out of range"):
+        ember.quantize_per_channel(ember.tensor(w), ember.tensor(scales), ember.tensor(zps),
+                                   -1, getattr(ember, name))
+
+
+def test_printing_like_torch():
+    x = np.array([[-1.0, 0.0, 1.25], [2.0, 3.5, -0.7]], np.float32)
+    t = torch.quantize_per_tensor(torch.from_numpy(x), 0.1, 3, torch.quint8)
+    e = ember.quantize_per_tensor(ember.tensor(x), 0.1, 3, ember.quint8)
+    assert repr(e).replace("ember", "torch") == repr(t)
+    scales, zps = np.array([0.1, 0.2]), np.array([0, 1])
+    t = torch.quantize_per_channel(torch.from_numpy(x), torch.from_numpy(scales),
+                                   torch.from_numpy(zps), 0, torch.qint8)
+    e = ember.quantize_per_channel(ember.tensor(x), ember.tensor(scales), ember.tensor(zps), 0,
+                                   ember.qint8)
+    assert repr(e).replace("ember", "torch") == repr(t)
+    # a tensor scale prints with float32's digits, as torch
+    t = torch.quantize_per_tensor(torch.from_numpy(x), torch.tensor(0.1), torch.tensor(2),
+                                  torch.qint8)
+    e = ember.quantize_per_tensor(ember.tensor(x), ember.tensor(0.1), ember.tensor(2),
+                                  ember.qint8)
+    assert repr(e).replace("ember", "torch") == repr(t)
+
+
+def test_views_keep_the_quantization_and_arithmetic_is_torchs_error():
+    x = np.arange(-6, 6, dtype=np.float32).reshape(3, 4) / 4
+    t = torch.quantize_per_tensor(torch.from_numpy(x), 0.05, 10, torch.quint8)
+    e = ember.quantize_per_tensor(ember.tensor(x), 0.05, 10, ember.quint8)
+    for fn in (lambda a: a[1:], lambda a: a.view(4, 3), lambda a: a.t(), lambda a: a.reshape(-1),
+               lambda a: a.clone(), lambda a: a.relu(), lambda a: a.permute(1, 0)[2]):
+        got, want = fn(e), fn(t)
+        assert got.is_quantized and got.shape == want.shape
+        np.testing.assert_array_equal(got.int_repr().numpy(), want.int_repr().numpy())
+        assert got.q_scale() == want.q_scale() and got.q_zero_point() == want.q_zero_point()
+    with pytest.raises(NotImplementedError, match="QuantizedCPU"):
+        e + e
+    with pytest.raises(NotImplementedError, match="QuantizedCPU"):
+        e.sum()
+
+
+def test_dequantize_function_and_float_tensor():
+    x = ember.tensor([0.5, -1.5])
+    assert ember.dequantize(x) is x
+    q = ember.quantize_per_tensor(x, 0.5, 0, ember.qint8)
+    assert ember.dequantize([q])[0].tolist() == [0.5, -1.5]
+    with pytest.raises(RuntimeError):
+        ember.quantize_per_tensor(x, 0.5, 0, ember.int8)
+
+
+def _observer_cases():
+    for dt in ("quint8", "qint8"):
+        for scheme in ("per_tensor_affine", "per_tensor_symmetric"):
+            for rr in (False, True):
+                kw = dict(reduce_range=rr)
+                yield ("MinMaxObserver", dt, scheme, kw)
+                yield ("MovingAverageMinMaxObserver", dt, scheme,
+                       dict(kw, averaging_constant=0.3))
+        for scheme in ("per_channel_affine", "per_channel_symmetric"):
+            for axis in (0, 1):
+                yield ("PerChannelMinMaxObserver", dt, scheme, dict(ch_axis=axis))
+                yield ("MovingAveragePerChannelMinMaxObserver", dt, scheme,
+                       dict(ch_axis=axis, averaging_constant=0.2))
+    yield ("MinMaxObserver", "quint8", "per_tensor_affine", dict(quant_min=0, quant_max=127))
+    yield ("MinMaxObserver", "qint8", "per_tensor_symmetric",
+           dict(quant_min=-100, quant_max=100))
+
+
+@pytest.mark.parametrize("cls,dt,scheme,kw", list(_observer_cases()),
+                         ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(
+                             f"{k}{x}" for k, x in v.items()))
+def test_observer_qparams_equal_torch(cls, dt, scheme, kw):
+    rng = np.random.default_rng(2)
+    try:
+        t_obs = getattr(torch.ao.quantization, cls)(dtype=getattr(torch, dt),
+                                                     qscheme=getattr(torch, scheme), **kw)
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            getattr(ember.ao.quantization, cls)(dtype=getattr(ember, dt),
+                                                qscheme=getattr(ember, scheme), **kw)
+        return
+    e_obs = getattr(ember.ao.quantization, cls)(dtype=getattr(ember, dt),
+                                                 qscheme=getattr(ember, scheme), **kw)
+    for i in range(4):
+        x = (rng.standard_normal((5, 7, 3)) * (i + 1) + rng.uniform(-2, 2)).astype(np.float32)
+        t_obs(torch.from_numpy(x))
+        e_obs(ember.tensor(x))
+    ts, tz = t_obs.calculate_qparams()
+    es, ez = e_obs.calculate_qparams()
+    np.testing.assert_array_equal(es.numpy(), ts.numpy())
+    np.testing.assert_array_equal(ez.numpy(), tz.numpy())
+    assert es.dtype == ember.float32 and ez.dtype == ember.int64 and es.shape == ts.shape
+    np.testing.assert_array_equal(e_obs.min_val.numpy(), t_obs.min_val.numpy())
