@@ -75,7 +75,8 @@ def qlinear_s8(xq, a_scale, a_zp, wq, col_sum, w_scale, bias, out):
     """``out[m, n] = (sum_k xq[m, k] * wq[n, k] - a_zp * col_sum[n]) * a_scale * w_scale[n]
     + bias[n]``: ``xq (M, K)`` uint8 activations, ``wq (N, K)`` int8 weights (rows padded
     to a multiple of 4), int32 sums, ``col_sum[n] = sum_k wq[n, k]``. ``bias`` is float32
-    of length N (zeros when the layer has none). Blocks of 4 rows by 4 columns, then the last ``M % 4`` rows one by one."""
+    of length N (zeros when the layer has none). Blocks of 4 rows by 4 columns, then the
+    last ``M % 4`` rows one by one."""
     m_rows, k_len = xq.shape
     m_full = m_rows - m_rows % 4
     for b in numba.prange(wq.shape[0] // 4):
