@@ -24,6 +24,7 @@ from ..ops import indexing as _idx
 from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import reductions as _red
+from ._embedding_bag import embedding_bag  # noqa: F401
 from ._functional_nd import *  # noqa: F403  (conv, pooling, normalization, attention, ...)
 from ._functional_sampling import *  # noqa: F403  (grid_sample, affine_grid, lp_pool)
 

@@ -19,3 +19,6 @@ from .pixelshuffle import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .fold import *  # noqa: F403
 from .distance import *  # noqa: F403
+from .embedding_bag import *  # noqa: F403
+from .lp_pool import *  # noqa: F403
+from .lazy import *  # noqa: F403
