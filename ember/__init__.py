@@ -45,7 +45,7 @@ __version__ = "0.1.0"
 # Subpackages load on first use (``ember.nn`` or ``import ember.nn`` alike), which keeps
 # ``import ember`` fast; ``save``/``load`` are forwarded the same way.
 _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serialization", "models",
-                 "ao", "quantization",
+                 "ao", "quantization", "onnx",
                  "explain", "run"}
 _LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
 _LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo"}
