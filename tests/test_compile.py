@@ -1,0 +1,261 @@
+"""``ember.compile``: compiled programs equal eager ones (every conformance entry, values
+and gradients; whole models over 50 training steps), and guards, recompiles, graph breaks
+and ``fullgraph`` behave as documented."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from bench import models, models_zoo
+from tests.op_samples import _leaves, _outputs, _to_ember
+from tests.test_conformance import OPS as ENTRIES
+
+# ---- every op of the table, through the compiler ------------------------------------------
+
+
+def _close(a, b, tol: float) -> None:
+    if isinstance(a, ember.Tensor):
+        x, y = a.detach().numpy(), b.detach().numpy()
+        assert x.shape == y.shape and x.dtype == y.dtype
+        if x.dtype.kind in "fc":
+            np.testing.assert_allclose(y, x, rtol=tol, atol=tol, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(y, x)
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for p, q in zip(a, b):
+            _close(p, q, tol)
+    elif isinstance(a, float) and a != a:
+        assert b != b
+    else:
+        assert a == b
+
+
+def _run(entry, sample, dt: str, compiled: bool) -> list:
+    """Two calls (the second runs the generated code), each with its gradients."""
+    grad = entry.grad and dt == "float64"
+    args = [_to_ember(a, grad and j not in entry.skip_grad_args)
+            for j, a in enumerate(sample.args)]
+
+    def fn(*a):
+        return entry.fn(ember, *a, **sample.kwargs)
+    if compiled:
+        fn = ember.compile(fn)
+    results = []
+    for _ in range(2):
+        ember.manual_seed(0)
+        out = fn(*args)
+        outs = _outputs(out) if grad else []
+        grads = None
+        if outs:
+            grads = ember.autograd.grad(outs, _leaves(args), [ember.ones_like(o) for o in outs],
+                                        allow_unused=True)
+        results.append((out, grads))
+    return results
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=str)
+def test_every_op_compiled_equals_eager(entry):
+    """Values (float32 1e-5, float64 1e-10) and float64 gradients of the first sample in
+    float32 and float64 (or the entry's first dtype), first call (capture) and second call
+    (generated code)."""
+    checked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for dt in [d for d in ("float32", "float64") if d in entry.dtypes] or entry.dtypes[:1]:
+            sample = entry.samples(dt, np.random.default_rng(0))[0]
+            try:
+                expected = _run(entry, sample, dt, compiled=False)
+            except Exception:  # noqa: BLE001 -- an error-parity sample: eager rejects it too
+                continue
+            got = _run(entry, sample, dt, compiled=True)
+            tol = 1e-5 if dt == "float32" else 1e-10
+            for (o1, g1), (o2, g2) in zip(expected, got):
+                if not entry.nondeterministic_values:
+                    _close(o1, o2, tol)
+                if g1 is not None:
+                    _close([g for g in g1 if g is not None], [g for g in g2 if g is not None],
+                           tol)
+            checked += 1
+    if not checked:
+        pytest.skip("every sample is an error-parity sample")
+
+
+# ---- whole models: the same losses over 50 training steps ---------------------------------
+
+
+def _losses(make_model, batches, compiled: bool, steps: int = 50, opt="adam") -> list:
+    ember.manual_seed(0)
+    model = make_model()
+    params = list(model.parameters())
+    opt = ember.optim.Adam(params, lr=1e-3) if opt == "adam" else \
+        ember.optim.SGD(params, lr=0.05, momentum=0.9)
+    fn = ember.compile(model) if compiled else model
+    losses = []
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        opt.zero_grad()
+        out = fn(x)
+        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _digits_batches():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(5):
+        idx = rng.choice(len(x), 64, replace=False)
+        out.append((ember.from_numpy(x[idx]), ember.from_numpy(d.target[idx].astype(np.int64))))
+    return out
+
+
+def _token_batches(vocab: int, batch: int, length: int):
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(4):
+        seq = rng.integers(0, vocab, (batch, length + 1))
+        out.append((ember.from_numpy(seq[:, :-1].copy()), ember.from_numpy(seq[:, 1:].copy())))
+    return out
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "gpt", "lstm_lm"])
+def test_models_train_to_the_same_losses(name):
+    if name == "digits_cnn":
+        make, batches, opt = (lambda: models_zoo.digits_cnn(ember)), _digits_batches(), "sgd"
+    elif name == "gpt":
+        make = lambda: models.gpt(ember, vocab=32, width=32, heads=2, layers=2,  # noqa: E731
+                                  context=16)
+        batches, opt = _token_batches(32, 4, 16), "adam"
+    else:
+        make = lambda: models_zoo.lstm_lm(ember, vocab=32, width=16, layers=2)  # noqa: E731
+        batches, opt = _token_batches(32, 4, 12), "adam"
+    eager = _losses(make, batches, compiled=False, opt=opt)
+    compiled = _losses(make, batches, compiled=True, opt=opt)
+    assert eager[-1] < eager[0]  # it trains
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5)
+
+
+# ---- guards, recompiles, graph breaks, fullgraph ------------------------------------------
+
+
+def test_guard_miss_recompiles_and_limit_falls_back_with_the_failed_guard():
+    calls = []
+
+    def f(x):
+        calls.append(1)  # Python side effects run only when the function is captured
+        return (x * 2).sum(0)
+
+    cf = ember.compile(f)
+    a, b = ember.randn(3, 4), ember.randn(5, 4)
+    for x in (a, a, b, b):
+        np.testing.assert_allclose(cf(x).numpy(), (x * 2).sum(0).numpy(), rtol=1e-6)
+    assert len(calls) == 2 and len(cf.cache) == 2  # one capture per shape
+    cf(a.double())
+    assert len(cf.cache) == 3  # dtype is guarded too
+    old = ember.compiler.config.cache_size_limit
+    ember.compiler.config.cache_size_limit = 3
+    try:
+        with pytest.warns(UserWarning, match=r"arg0: expected \(\(3, 4\), dtype\('float64'\)"
+                          r".*got \(\(7, 4\)"):
+            out = cf(ember.randn(7, 4, dtype=ember.float64))
+        assert out.shape == (4,)
+    finally:
+        ember.compiler.config.cache_size_limit = old
+
+
+def test_guards_on_grad_mode_training_flag_and_python_arguments():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    cm = ember.compile(model)
+    x = ember.randn(8, 4)
+    model.eval()
+    with ember.no_grad():
+        np.testing.assert_allclose(cm(x).numpy(), model(x).numpy(), rtol=1e-6)
+    model.train()
+    ember.manual_seed(1)
+    y = cm(x)
+    assert (y == 0).any()  # dropout is active again: the eval program was not reused
+    assert len(cm._compiled.cache) == 2
+
+    cf = ember.compile(lambda x, k: x * k)
+    assert cf(x, 2).allclose(x * 2) and cf(x, 3).allclose(x * 3)
+    assert len(cf.cache) == 2
+
+
+def test_graph_break_runs_eagerly_and_is_explained():
+    def f(x):
+        y = x.sin()
+        if y.sum() > 0:  # data-dependent control flow
+            return y * 2
+        return y - 1
+
+    cf = ember.compile(f)
+    for x in (ember.ones(3), -ember.ones(3), ember.ones(3)):
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy())
+    report = ember.compile.explain(f, ember.ones(3))
+    assert report.graph_break_count == 1
+    reason = report.break_reasons[0]
+    assert "item" in reason.reason and reason.location.endswith(
+        f"test_compile.py:{f.__code__.co_firstlineno + 2}")
+    assert report.ops_per_graph[0] == ["sin", "sum", "gt"]
+    assert "Graph Break Count: 1" in str(report)
+
+
+def test_fullgraph_turns_a_break_into_an_error():
+    def f(x):
+        return x * x.sum().item()
+
+    with pytest.raises(ember.compiler.GraphBreak, match=r"item.*test_compile.py:\d+"):
+        ember.compile(f, fullgraph=True)(ember.ones(2))
+
+
+def test_custom_function_and_out_arguments_break():
+    class Double(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    report = ember.compile.explain(lambda x: Double.apply(x) + 1, ember.ones(2))
+    assert "autograd.Function" in report.break_reasons[0].reason
+    out = ember.empty(2)
+    report = ember.compile.explain(lambda x: ember.add(x, 1, out=out), ember.ones(2))
+    assert "out=" in report.break_reasons[0].reason
+
+
+def test_compiled_module_shares_parameters_and_state_dict_prefix():
+    model = nn.Linear(3, 2)
+    cm = ember.compile(model)
+    x = ember.randn(4, 3)
+    cm(x)
+    with ember.no_grad():
+        model.weight.mul_(0)  # an in-place update of a parameter is seen by the program
+    np.testing.assert_allclose(cm(x).detach().numpy(),
+                               np.broadcast_to(model.bias.detach().numpy(), (4, 2)), rtol=1e-6)
+    assert list(cm.state_dict()) == ["_orig_mod.weight", "_orig_mod.bias"]
+    assert cm.in_features == 3
+
+
+def test_generated_code_is_readable_python():
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    cm = ember.compile(model)
+    with ember.no_grad():
+        cm(ember.randn(2, 3))
+    prog = next(iter(cm._compiled.cache.values()))
+    src = prog.forward.__source__
+    assert src.startswith("def ") and "# linear" in src and "# relu" in src
+    assert "Tensor" not in src  # arrays only: no dispatcher, no autograd in the hot path
