@@ -17,7 +17,7 @@ __all__ = ["quantize_dynamic", "propagate_qconfig_", "convert", "swap_module",
 def get_default_dynamic_quant_module_mappings() -> dict:
     """Float module type -> dynamically quantized module type."""
     from ..nn.quantized import dynamic as nnqd
-    return {nn.Linear: nnqd.Linear}
+    return {nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM, nn.GRU: nnqd.GRU}
 
 
 def propagate_qconfig_(module: nn.Module, qconfig_dict: dict | None = None,

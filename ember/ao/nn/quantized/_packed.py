@@ -81,7 +81,10 @@ class PackedLinear:
         output."""
         from ....ops import _kernels_quant as kq
         x = input._data
-        k = x.shape[-1] if x.ndim else 0
+        if x.ndim < 2:
+            raise RuntimeError("The dimension of input tensor should be larger than or equal "
+                               "to 2")
+        k = x.shape[-1]
         if k != self.wq.shape[1]:
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
                                f"({math.prod(x.shape[:-1])}x{k} and "

@@ -7,10 +7,11 @@ import numpy as np
 
 from .... import nn
 from ...._tensor import Tensor, _make
+from ....nn.modules.rnn import RNNBase, _cell
 from ....ops.quantized import QuantizedTensor, qint8, quantize_per_channel, quantize_per_tensor
 from ._packed import PackedLinear
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "LSTM", "GRU"]
 
 
 def quantize_weight(weight: Tensor, observer) -> QuantizedTensor:
@@ -124,3 +125,80 @@ class Linear(nn.Module):
         qlinear.set_weight_bias(quantize_weight(mod.weight, observer),
                                 None if mod.bias is None else mod.bias.detach())
         return qlinear
+
+
+class _RNNBase(RNNBase):
+    """LSTM/GRU with int8 weights (``torch.ao.nn.quantized.dynamic.LSTM``/``GRU``).
+
+    The float module's forward (shapes, hidden states, packing, directions, layers) is
+    reused. As in torch's quantized LSTM, the input projection runs once over the whole
+    sequence (one activation scale for all steps) and the hidden projection once per
+    step (that step's hidden state's range)."""
+
+    _FLOAT_MODULE: type = RNNBase
+
+    def _weights(self, layer: int, direction: int):
+        i = 2 * (layer * (2 if self.bidirectional else 1) + direction)
+        return self._all_weight_values[i].packed, self._all_weight_values[i + 1].packed
+
+    def _run_direction(self, x: Tensor, weights, h: Tensor, c, reverse: bool, alive):
+        import ember
+        ih, hh = weights
+        xw = ih.linear_dynamic(x)
+        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+        outputs = [None] * x.shape[0]
+        for t in steps:
+            h_new, c_new = _cell(self.mode, xw[t], hh.linear_dynamic(h), h, c)
+            if alive is not None:
+                h_new = ember.where(alive[t], h_new, h)
+                c_new = ember.where(alive[t], c_new, c) if c is not None else None
+            h, c = h_new, c_new
+            outputs[t] = h
+        return ember.stack(outputs), h, c
+
+    def _get_name(self) -> str:
+        return "DynamicQuantized" + self._FLOAT_MODULE.__name__
+
+    def __repr__(self) -> str:  # torch hides the packed weights
+        return f"{self._get_name()}({self.extra_repr()})"
+
+    @classmethod
+    def from_float(cls, mod: RNNBase, use_precomputed_fake_quant: bool = False) -> _RNNBase:
+        """The quantized twin of a float LSTM/GRU: each weight through its own observer."""
+        if type(mod) is not cls._FLOAT_MODULE:
+            raise AssertionError(f"nn.quantized.dynamic.{cls.__name__}.from_float only works "
+                                 f"for nn.{cls._FLOAT_MODULE.__name__}")
+        if mod.proj_size:
+            raise NotImplementedError("dynamic quantization of LSTM with proj_size")
+        q = cls.__new__(cls)
+        nn.Module.__init__(q)
+        for name in ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first",
+                     "dropout", "bidirectional", "proj_size"):
+            setattr(q, name, getattr(mod, name))
+        q._flat_weights_names, q._all_weights = [], []
+        packed = []
+        for layer in range(mod.num_layers):
+            for d in range(2 if mod.bidirectional else 1):
+                w_ih, w_hh, b_ih, b_hh, _ = mod._weights(layer, d)
+                for w, b in ((w_ih, b_ih), (w_hh, b_hh)):
+                    observer = _weight_observer(mod)
+                    observer(w)
+                    params = LinearPackedParams(observer.dtype)
+                    params.set_weight_bias(quantize_weight(w, observer),
+                                           None if b is None else b.detach())
+                    packed.append(params)
+        q._all_weight_values = nn.ModuleList(packed)
+        q.eval()
+        return q
+
+
+class LSTM(_RNNBase):
+    """``torch.ao.nn.quantized.dynamic.LSTM``."""
+
+    _FLOAT_MODULE = nn.LSTM
+
+
+class GRU(_RNNBase):
+    """``torch.ao.nn.quantized.dynamic.GRU``."""
+
+    _FLOAT_MODULE = nn.GRU
