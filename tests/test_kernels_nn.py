@@ -37,8 +37,8 @@ def test_im2col_col2im_numba_match_numpy(shape, kernel, stride, pads, dilation, 
     np.testing.assert_array_equal(cols, K.im2col_numpy(x, *args))
     g = R.standard_normal(cols.shape).astype(dtype)
     tol = 1e-6 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(K.col2im(g, shape[2:], *args),
-                               K.col2im_numpy(g, shape[2:], *args), rtol=tol, atol=tol)
+    np.testing.assert_allclose(K.col2im(g, shape, *args), K.col2im_numpy(g, shape, *args),
+                               rtol=tol, atol=tol)
 
 
 def test_im2col_col2im_non_contiguous_input():
@@ -46,8 +46,8 @@ def test_im2col_col2im_non_contiguous_input():
     args = _unfold_args(x.shape, (2, 3), (1, 2), ((1, 0), (1, 1)), (1, 1))
     np.testing.assert_array_equal(K.im2col(x, *args), K.im2col_numpy(x, *args))
     cols = K.im2col_numpy(x, *args)
-    np.testing.assert_allclose(K.col2im(np.asfortranarray(cols), (6, 5), *args),
-                               K.col2im_numpy(cols, (6, 5), *args), rtol=1e-12)
+    np.testing.assert_allclose(K.col2im(np.asfortranarray(cols), x.shape, *args),
+                               K.col2im_numpy(cols, x.shape, *args), rtol=1e-12)
 
 
 @pytest.mark.parametrize("shape,kernel,stride,pads,dilation",
@@ -58,10 +58,10 @@ def test_numpy_references_match_torch_unfold_fold(shape, kernel, stride, pads, d
     x = R.standard_normal(shape)
     kw = dict(kernel_size=kernel, stride=stride, padding=args[2], dilation=dilation)
     expected = torch.nn.functional.unfold(torch.from_numpy(x), **kw).numpy()  # (N, C*K, L)
-    cols = K.im2col_numpy(x, *args)
-    np.testing.assert_array_equal(cols, expected)
+    cols = K.im2col_numpy(x, *args)  # (C*K, N*L)
+    np.testing.assert_array_equal(cols, expected.transpose(1, 0, 2).reshape(cols.shape))
     folded = torch.nn.functional.fold(torch.from_numpy(expected), shape[2:], **kw).numpy()
-    np.testing.assert_allclose(K.col2im_numpy(cols, shape[2:], *args), folded, rtol=1e-12,
+    np.testing.assert_allclose(K.col2im_numpy(cols, shape, *args), folded, rtol=1e-12,
                                atol=1e-12)
 
 

@@ -1,15 +1,19 @@
-"""Kernels of convolution and pooling: im2col, col2im, max pooling and its scatter.
+"""Kernels of convolution and pooling: im2col, col2im, direct depthwise convolution, max
+and average pooling and their backward passes.
 
-Each has a NumPy reference (``*_numpy``: strided views and fancy indexing) and a Numba
-kernel (parallel over batch x channels or over planes) used for float32/float64. The
-dispatching functions (``im2col``, ``col2im``, ``max_pool``, ``scatter_planes``) pick one.
-Convolutions of 1, 2 and 3 dims share one 3-D kernel: missing leading spatial dims are
-size-1 dims with a 1-wide kernel. This module never imports Numba at import time; the
-kernels are compiled (or loaded from the on-disk cache) on first use by ``_numba()``.
+Each has a NumPy reference (``*_numpy``: strided views, fancy indexing, matmul) and a
+Numba kernel (``_kernels_nn_jit``, parallel over planes) used for float32/float64; the
+dispatching functions (``im2col``, ``col2im``, ``depthwise_*``, ``max_pool``, ``avg_pool``,
+``scatter_planes``) pick one. Convolutions of 1, 2 and 3 dims share one 3-D kernel:
+missing leading spatial dims are size-1 dims with a 1-wide kernel. This module never
+imports Numba at import time; the kernels are compiled (or loaded from the on-disk cache)
+on first use by ``_numba()``, and each call runs them on one thread when the work is too
+small for a second one to pay or the machine is busy (``_run``).
 
-Layouts: ``cols`` is ``(N, C*K, L)`` (K kernel offsets, L output positions, both
-row-major): the kernel writes it sequentially, and a convolution is a batched GEMM
-``w (O, C*K) @ cols[n]`` whose result is NCHW already.
+Layouts: ``cols`` is ``(C*K, N*L)`` (K kernel offsets, L output positions, all row-major):
+the batch is folded into the GEMM's columns, so a convolution is one large GEMM
+``w (O, C*K) @ cols`` (one per group) whatever the batch size, which BLAS runs at full
+speed on every core, instead of N small ones.
 Pooling works on planes ``(P, S)`` with a window table ``(O, K)`` of flat in-plane
 input indices, ``-1`` marking window positions outside the input (padding).
 """
@@ -21,8 +25,12 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._threads import sync_numba
+from ._parallel import threads_for
+
 _KERNELS = None
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+PARALLEL_ELEMENTS = 1 << 17  # below this many elements touched a kernel runs on one thread
 
 
 def _numba():
@@ -30,12 +38,27 @@ def _numba():
     global _KERNELS
     if _KERNELS is not None:
         return _KERNELS
-    from .._threads import sync_numba
+    from . import _kernels_nn_jit
     sync_numba()
-
-    from . import _kernels_nn_jit as jit
-    _KERNELS = jit.unfold, jit.max_pool, jit.scatter_planes
+    _KERNELS = _kernels_nn_jit
     return _KERNELS
+
+
+def _run(kernel: str, elements: int, *args) -> None:
+    """Run the Numba ``kernel`` on a call touching ``elements``, on the threads
+    ``_parallel.threads_for`` gives it (one below ``PARALLEL_ELEMENTS`` or when the
+    machine is busy)."""
+    jit = _numba()
+    numba = jit.numba
+    had = numba.get_num_threads()
+    want = min(threads_for(elements, PARALLEL_ELEMENTS), numba.config.NUMBA_NUM_THREADS)
+    if want != had:
+        numba.set_num_threads(want)
+    try:
+        getattr(jit, kernel)(*args)
+    finally:
+        if want != had:
+            numba.set_num_threads(had)
 
 
 def use_numba(*arrays: np.ndarray) -> bool:
@@ -62,28 +85,28 @@ def _padded(size, kernel, stride, pad, dilation, out) -> tuple:
 
 
 def im2col_numpy(x, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """``(N, C*K, L)`` columns of ``x (N, C, *size)``; ``pad`` is the leading zero padding."""
+    """``(C*K, N*L)`` columns of ``x (N, C, *size)``; ``pad`` is the leading zero padding."""
     n, c = x.shape[:2]
     nd = len(kernel)
     padded = _padded(x.shape[2:], kernel, stride, pad, dilation, out)
     xp = np.pad(x, ((0, 0),) * 2 + tuple((p, t - s - p) for s, p, t in
                                           zip(x.shape[2:], pad, padded)))
-    win = _windows(xp, kernel, stride, dilation, out)
-    win = win.transpose((0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))
-    return win.reshape(n, c * math.prod(kernel), math.prod(out))
+    win = _windows(xp, kernel, stride, dilation, out)  # (N, C, *out, *kernel)
+    win = win.transpose((1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,)
+                        + tuple(range(2, 2 + nd)))
+    return win.reshape(c * math.prod(kernel), n * math.prod(out))
 
 
-def col2im_numpy(cols, size, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """The adjoint of ``im2col_numpy``: sums ``cols (N, C*K, L)`` into ``(N, C, *size)``."""
-    n = cols.shape[0]
-    c = cols.shape[1] // math.prod(kernel)
-    cols = cols.reshape((n, c) + tuple(kernel) + tuple(out))
+def col2im_numpy(cols, shape, kernel, stride, pad, dilation, out) -> np.ndarray:
+    """The adjoint of ``im2col_numpy``: sums ``cols (C*K, N*L)`` into ``shape (N, C, *size)``."""
+    n, c, size = shape[0], shape[1], tuple(shape[2:])
+    cols = cols.reshape((c,) + tuple(kernel) + (n,) + tuple(out))
     padded = _padded(size, kernel, stride, pad, dilation, out)
     xp = np.zeros((n, c) + padded, dtype=cols.dtype)
     for idx in np.ndindex(*kernel):
         sl = tuple(slice(i * d, i * d + (o - 1) * s + 1, s)
                    for i, d, o, s in zip(idx, dilation, out, stride))
-        xp[(Ellipsis,) + sl] += cols[(slice(None),) * 2 + idx]
+        xp[(Ellipsis,) + sl] += cols[(slice(None),) + idx].swapaxes(0, 1)
     return xp[(Ellipsis,) + tuple(slice(p, p + s) for s, p in zip(size, pad))]
 
 
@@ -95,11 +118,9 @@ def _geometry3d(kernel, stride, pad, dilation, out) -> tuple:
             ones + tuple(dilation), ones + tuple(out))
 
 
-def _unfold(x5, cols, geometry, fold: bool) -> None:
-    """Run the im2col (or with ``fold`` col2im) kernel for a 3-D ``geometry``."""
-    kernel, stride, pad, dilation, out = geometry
-    padded = _padded(x5.shape[2:], kernel, stride, pad, dilation, out)
-    _numba()[0](x5, cols, kernel, stride, pad, dilation, out, padded, fold)
+def _as5d(x: np.ndarray) -> np.ndarray:
+    """``(N, C, *size)`` (1-3 spatial dims) as a C-contiguous ``(N, C, D, H, W)``."""
+    return np.ascontiguousarray(x).reshape(x.shape[:2] + (1,) * (5 - x.ndim) + x.shape[2:])
 
 
 def im2col(x, kernel, stride, pad, dilation, out) -> np.ndarray:
@@ -107,23 +128,108 @@ def im2col(x, kernel, stride, pad, dilation, out) -> np.ndarray:
     if not use_numba(x) or len(kernel) > 3:
         return np.ascontiguousarray(im2col_numpy(x, kernel, stride, pad, dilation, out))
     n, c = x.shape[:2]
-    geometry = _geometry3d(kernel, stride, pad, dilation, out)
-    x5 = np.ascontiguousarray(x).reshape((n, c) + (1,) * (5 - x.ndim) + x.shape[2:])
-    cols = np.empty((n, c * math.prod(kernel), math.prod(out)), dtype=x.dtype)
-    _unfold(x5, cols, geometry, False)
+    kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
+    length = math.prod(out)
+    cols = np.empty((c * math.prod(kernel), n * length), dtype=x.dtype)
+    padded = _padded((1,) * (5 - x.ndim) + x.shape[2:], kernel, stride, pad, dilation, out)
+    _run("unfold", cols.size, _as5d(x), cols, kernel, stride, pad, dilation, out, padded,
+         n * length, length, False)
     return cols
 
 
-def col2im(cols, size, kernel, stride, pad, dilation, out) -> np.ndarray:
+def col2im(cols, shape, kernel, stride, pad, dilation, out) -> np.ndarray:
     """``col2im_numpy``, by the Numba kernel for float arrays of 1-3 spatial dims."""
     if not use_numba(cols) or len(kernel) > 3:
-        return np.ascontiguousarray(col2im_numpy(cols, size, kernel, stride, pad, dilation,
+        return np.ascontiguousarray(col2im_numpy(cols, shape, kernel, stride, pad, dilation,
                                                  out))
-    n, c = cols.shape[0], cols.shape[1] // math.prod(kernel)
-    x5 = np.empty((n, c) + (1,) * (3 - len(kernel)) + tuple(size), dtype=cols.dtype)
-    _unfold(x5, np.ascontiguousarray(cols), _geometry3d(kernel, stride, pad, dilation, out),
-            True)
-    return x5.reshape((n, c) + tuple(size))
+    n, c, size = shape[0], shape[1], tuple(shape[2:])
+    size3 = (1,) * (3 - len(size)) + size
+    kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
+    x5 = np.empty((n, c) + size3, dtype=cols.dtype)
+    length = math.prod(out)
+    padded = _padded(size3, kernel, stride, pad, dilation, out)
+    _run("unfold", cols.size, x5, np.ascontiguousarray(cols), kernel, stride, pad, dilation,
+         out, padded, n * length, length, True)
+    return x5.reshape(shape)
+
+
+# ---- convolution: direct depthwise kernels ---------------------------------------------------
+
+def depthwise_ok(channels: int, w_shape, groups: int, *arrays: np.ndarray) -> bool:
+    """Whether the direct kernels take this convolution: every group reads one of the
+    input's ``channels`` (depthwise, any channel multiplier), 1-3 spatial dims, ``arrays``
+    float32 or float64 alike."""
+    return groups == channels and w_shape[1] == 1 and len(w_shape) <= 5 and use_numba(*arrays)
+
+
+def _depthwise_geometry(size, kernel, stride, pad, dilation, out):
+    kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
+    size3 = (1,) * (3 - len(size)) + tuple(size)
+    return stride, pad, dilation, _padded(size3, kernel, stride, pad, dilation, out)
+
+
+def _depthwise_cols(x, kernel, stride, pad, dilation, out) -> np.ndarray:
+    """``im2col_numpy`` of ``x`` as ``(C, K, N, L)``."""
+    cols = im2col_numpy(x, kernel, stride, pad, dilation, out)
+    return cols.reshape(x.shape[1], math.prod(kernel), x.shape[0], math.prod(out))
+
+
+def depthwise_forward_numpy(x, w, stride, pad, dilation, out) -> np.ndarray:
+    """The reference of ``depthwise_forward``: ``y[n, o] = w[o] . cols[o // (O/C)][n]``."""
+    cols = _depthwise_cols(x, w.shape[2:], stride, pad, dilation, out)
+    mult = w.shape[0] // x.shape[1]
+    y = np.einsum("ok,oknl->nol", w.reshape(w.shape[0], -1), np.repeat(cols, mult, axis=0))
+    return y.reshape((x.shape[0], w.shape[0]) + tuple(out))
+
+
+def depthwise_input_grad_numpy(g, w, shape, stride, pad, dilation) -> np.ndarray:
+    """The reference of ``depthwise_input_grad``: col2im of ``w[o] g[n, o]`` summed per
+    input channel."""
+    mult = w.shape[0] // shape[1]
+    taps = math.prod(w.shape[2:])
+    cols = np.einsum("ok,nol->oknl", w.reshape(w.shape[0], -1), g.reshape(g.shape[:2] + (-1,)))
+    cols = cols.reshape(shape[1], mult, taps, -1).sum(1).reshape(shape[1] * taps, -1)
+    return col2im_numpy(cols, shape, w.shape[2:], stride, pad, dilation, g.shape[2:])
+
+
+def depthwise_weight_grad_numpy(x, g, w_shape, stride, pad, dilation) -> np.ndarray:
+    """The reference of ``depthwise_weight_grad``: ``g[n, o] . cols[o // (O/C)][n]``."""
+    cols = _depthwise_cols(x, w_shape[2:], stride, pad, dilation, g.shape[2:])
+    mult = w_shape[0] // x.shape[1]
+    gw = np.einsum("nol,oknl->ok", g.reshape(g.shape[:2] + (-1,)),
+                   np.repeat(cols, mult, axis=0))
+    return gw.reshape(w_shape)
+
+
+def _w5(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(w).reshape(w.shape[:2] + (1,) * (5 - w.ndim) + w.shape[2:])
+
+
+def depthwise_forward(x, w, stride, pad, dilation, out) -> np.ndarray:
+    """A depthwise convolution (``depthwise_ok``) without bias: ``(N, O, *out)``."""
+    geometry = _depthwise_geometry(x.shape[2:], w.shape[2:], stride, pad, dilation, out)
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(out), dtype=x.dtype)
+    _run("depthwise_forward", y.size * math.prod(w.shape[2:]), _as5d(x), _w5(w), _as5d(y),
+         *geometry)
+    return y
+
+
+def depthwise_input_grad(g, w, shape, stride, pad, dilation) -> np.ndarray:
+    """The adjoint of ``depthwise_forward`` in its input, of ``shape``."""
+    geometry = _depthwise_geometry(shape[2:], w.shape[2:], stride, pad, dilation, g.shape[2:])
+    x = np.empty(shape, dtype=g.dtype)
+    _run("depthwise_input_grad", g.size * math.prod(w.shape[2:]), _as5d(g), _w5(w), _as5d(x),
+         *geometry)
+    return x
+
+
+def depthwise_weight_grad(x, g, w_shape, stride, pad, dilation) -> np.ndarray:
+    """The adjoint of ``depthwise_forward`` in its weight, of ``w_shape``."""
+    geometry = _depthwise_geometry(x.shape[2:], w_shape[2:], stride, pad, dilation, g.shape[2:])
+    w = np.empty(w_shape, dtype=x.dtype)
+    _run("depthwise_weight_grad", g.size * math.prod(w_shape[2:]), _as5d(x), _as5d(g),
+         _w5(w), *geometry)
+    return w
 
 
 # ---- pooling ----------------------------------------------------------------------------------
@@ -169,6 +275,17 @@ def flat_table(tables, spatial) -> np.ndarray:
     return flat
 
 
+def _planes3d(x: np.ndarray, tables) -> tuple:
+    """``x (..., *spatial)`` as C-contiguous planes ``(P, D, H, W)`` and the per-dim
+    tables as three (a missing leading dim gets a one-position table)."""
+    nd = len(tables)
+    spatial = x.shape[x.ndim - nd:]
+    unit = np.zeros((1, 1), dtype=np.int64)
+    tables = (unit,) * (3 - nd) + tuple(np.ascontiguousarray(t, dtype=np.int64) for t in tables)
+    planes = np.ascontiguousarray(x).reshape((-1,) + (1,) * (3 - nd) + spatial)
+    return planes, tables
+
+
 def max_pool(x: np.ndarray, tables):
     """Max pooling of ``x (..., *spatial)`` over windows given by one table per spatial dim
     (``(out_i, k_i)`` input positions, ``-1`` outside the input): values and flat in-plane
@@ -176,18 +293,61 @@ def max_pool(x: np.ndarray, tables):
     nd = len(tables)
     lead, spatial = x.shape[:x.ndim - nd], x.shape[x.ndim - nd:]
     out_shape = lead + tuple(t.shape[0] for t in tables)
-    planes = x.reshape(math.prod(lead), math.prod(spatial))
     if not use_numba(x) or nd > 3:
+        planes = x.reshape(math.prod(lead), math.prod(spatial))
         values, indices = max_pool_numpy(planes, flat_table(tables, spatial))
         return values.reshape(out_shape), indices.reshape(out_shape)
-    unit = np.zeros((1, 1), dtype=np.int64)
-    tables = (unit,) * (3 - nd) + tuple(np.ascontiguousarray(t, dtype=np.int64) for t in tables)
-    planes = np.ascontiguousarray(planes).reshape((planes.shape[0],) + (1,) * (3 - nd) + spatial)
-    out3 = tuple(t.shape[0] for t in tables)
-    values = np.empty((planes.shape[0],) + out3, dtype=x.dtype)
+    planes, tables = _planes3d(x, tables)
+    values = np.empty((planes.shape[0],) + tuple(t.shape[0] for t in tables), dtype=x.dtype)
     indices = np.empty(values.shape, dtype=np.int64)
-    _numba()[1](planes, *tables, values, indices)
+    _run("max_pool", planes.size, planes, *tables, values, indices)
     return values.reshape(out_shape), indices.reshape(out_shape)
+
+
+def avg_pool_numpy(planes: np.ndarray, table: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """Sums of ``planes (P, S)`` over each window of ``table (O, K)`` (``-1`` outside the
+    input) divided by ``divisor (O,)``; half-precision planes are summed in float32."""
+    acc = np.result_type(planes.dtype, np.float32)
+    vals = np.where(table >= 0, planes[:, np.maximum(table, 0)].astype(acc), 0)
+    return (vals.sum(-1) / divisor).astype(planes.dtype)
+
+
+def avg_pool_backward_numpy(g: np.ndarray, table: np.ndarray, divisor: np.ndarray,
+                            size: int) -> np.ndarray:
+    """The adjoint of ``avg_pool_numpy``: ``g (P, O) / divisor`` spread over each window
+    into zero planes ``(P, size)``."""
+    share = np.broadcast_to((g / divisor).astype(g.dtype)[..., None], g.shape + table.shape[1:])
+    valid = np.broadcast_to(table >= 0, share.shape)
+    index = np.broadcast_to(table, share.shape)
+    return scatter_planes_numpy(share[valid].reshape(g.shape[0], -1),
+                                index[valid].reshape(g.shape[0], -1), size)
+
+
+def avg_pool(x: np.ndarray, tables, divisor: np.ndarray, backward_to=None) -> np.ndarray:
+    """Average pooling of ``x (..., *spatial)`` over the windows of one table per spatial
+    dim (as ``max_pool``'s), each window's sum divided by ``divisor (*out)``: shape
+    ``(..., *out)``. With ``backward_to`` (the input's ``spatial``), the adjoint: ``x`` is
+    the gradient ``(..., *out)`` spread back over the windows, shape ``(..., *spatial)``."""
+    nd = len(tables)
+    out = tuple(t.shape[0] for t in tables)
+    spatial = tuple(backward_to) if backward_to is not None else x.shape[x.ndim - nd:]
+    lead = x.shape[:x.ndim - nd]
+    if not use_numba(x) or nd > 3:
+        planes = x.reshape(math.prod(lead), math.prod(x.shape[x.ndim - nd:]))
+        table, div = flat_table(tables, spatial), divisor.reshape(-1)
+        res = avg_pool_numpy(planes, table, div) if backward_to is None else \
+            avg_pool_backward_numpy(planes, table, div, math.prod(spatial))
+        return res.reshape(lead + (out if backward_to is None else spatial))
+    div3 = np.ascontiguousarray(divisor, dtype=x.dtype).reshape((1,) * (3 - nd) + out)
+    if backward_to is None:
+        planes, tables = _planes3d(x, tables)
+        res = np.empty((planes.shape[0],) + div3.shape, dtype=x.dtype)
+        _run("avg_pool", planes.size, planes, *tables, div3, res, False)
+        return res.reshape(lead + out)
+    grad, tables = _planes3d(x, tables)
+    planes = np.empty((grad.shape[0],) + (1,) * (3 - nd) + spatial, dtype=x.dtype)
+    _run("avg_pool", planes.size, planes, *tables, div3, grad, True)
+    return planes.reshape(lead + spatial)
 
 
 def scatter_planes(g: np.ndarray, indices: np.ndarray, size: int) -> np.ndarray:
@@ -195,5 +355,6 @@ def scatter_planes(g: np.ndarray, indices: np.ndarray, size: int) -> np.ndarray:
     if not use_numba(g):
         return scatter_planes_numpy(g, indices, size)
     out = np.empty((g.shape[0], size), dtype=g.dtype)
-    _numba()[2](np.ascontiguousarray(g), np.ascontiguousarray(indices, dtype=np.int64), out)
+    _run("scatter_planes", out.size, np.ascontiguousarray(g),
+         np.ascontiguousarray(indices, dtype=np.int64), out)
     return out

@@ -1,15 +1,25 @@
-"""The Numba kernels of ``_kernels_nn`` (im2col/col2im, max pooling, plane scatter).
+"""The Numba kernels of ``_kernels_nn``: im2col/col2im, direct depthwise convolution (forward,
+input and weight gradients), max and average pooling with their backward passes.
 
 Defined at module level, not in a function: a jitted function that closes over another
 one gets a new cache key in every process, so Numba's on-disk cache never hit and each
 process recompiled them (about 1.5 s on the first convolution). Imported on first use by
 ``_kernels_nn._numba()``, never by ``import ember``.
+
+Every kernel works on 3-D geometry (1-D and 2-D problems have leading size-1 dims) and
+runs independent planes in ``prange``; the caller sets Numba's thread count per call (one
+thread for small work, where waking a second thread costs more than it saves). Flat
+unsigned indices let LLVM vectorise the row loops (signed ones carry a negative-index
+check).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+# modes of ``plane_taps``
+IM2COL, COL2IM, DW_FORWARD, DW_INPUT_GRAD, DW_WEIGHT_GRAD = range(5)
 
 
 @numba.njit(cache=True)
@@ -27,78 +37,215 @@ def copy_plane(xf, start, shape, buf, at, ph, pw, into_buf):
                 else:
                     xf[x0 + i] = buf[b0 + i]
 
-@numba.njit(cache=True)
-def unfold(x, cols, kernel, stride, lo, dil, out, padded, fold):
-    """im2col of ``x (N, C, D, H, W)`` zero-padded to ``padded`` (``lo`` leading) into
-    ``cols (N, C*K, L)``, or with ``fold`` its adjoint col2im: ``cols`` summed into
-    ``x``. Each plane goes through a padded buffer whose border stays zero, so no pass
-    pads or crops; flat unsigned indices let LLVM vectorise the row copies (signed
-    ones carry a negative-index check). Serial: parallel threads contend with BLAS's."""
-    n, c = x.shape[:2]
-    kd, kh, kw = kernel
-    od, oh, ow = out
-    _, ph, pw = padded
-    u = np.uint64
-    sw, taps, length = u(stride[2]), kd * kh * kw, u(od * oh * ow)
-    buf = np.zeros(padded[0] * ph * pw, dtype=x.dtype)
-    xf, cf = x.reshape(-1), cols.reshape(-1)
-    plane, origin = x.shape[2] * x.shape[3] * x.shape[4], (lo[0] * ph + lo[1]) * pw + lo[2]
-    for b in range(n):
-        for ch in range(c):
-            start = (b * c + ch) * plane
-            if fold:
-                buf[:] = 0
-            else:
-                copy_plane(xf, start, x.shape[2:], buf, origin, ph, pw, True)
-            for i in range(kd):
-                for j in range(kh):
-                    for k in range(kw):
-                        dst = u((b * c + ch) * taps + (i * kh + j) * kw + k) * length
-                        for z in range(od):
-                            zi = z * stride[0] + i * dil[0]
-                            for y in range(oh):
-                                src = u((zi * ph + y * stride[1] + j * dil[1]) * pw
-                                        + k * dil[2])
-                                if fold:
-                                    for o in range(u(ow)):
-                                        buf[src + o * sw] += cf[dst + o]
-                                else:
-                                    for o in range(u(ow)):
-                                        cf[dst + o] = buf[src + o * sw]
-                                dst += u(ow)
-            if fold:
-                copy_plane(xf, start, x.shape[2:], buf, origin, ph, pw, False)
 
 @numba.njit(cache=True)
+def plane_taps(buf, rows, row0, tap_stride, wts, acc, kernel, stride, dil, out, padded, mode):
+    """The loops every convolution kernel shares: for each kernel tap and output row, the
+    contiguous row of flat ``rows`` (tap ``t``'s plane of output positions starts at
+    ``row0 + t * tap_stride``) against the strided row of the zero-padded plane ``buf``.
+
+    ``IM2COL``: rows = buf; ``COL2IM``: buf += rows; ``DW_FORWARD``: rows += wts[t] * buf;
+    ``DW_INPUT_GRAD``: buf += wts[t] * rows; ``DW_WEIGHT_GRAD``: acc[t] += rows * buf
+    (per output column: the lanes are summed by the caller)."""
+    kd, kh, kw = kernel
+    od, oh, ow = out
+    ph, pw = padded[1], padded[2]
+    u = np.uint64
+    sw = u(stride[2])
+    for i in range(kd):
+        for j in range(kh):
+            for k in range(kw):
+                t = (i * kh + j) * kw + k
+                dst = u(row0 + t * tap_stride)
+                wv = wts[t]
+                for z in range(od):
+                    zi = z * stride[0] + i * dil[0]
+                    for y in range(oh):
+                        src = u((zi * ph + y * stride[1] + j * dil[1]) * pw + k * dil[2])
+                        if mode == IM2COL:
+                            for o in range(u(ow)):
+                                rows[dst + o] = buf[src + o * sw]
+                        elif mode == COL2IM:
+                            for o in range(u(ow)):
+                                buf[src + o * sw] += rows[dst + o]
+                        elif mode == DW_FORWARD:
+                            for o in range(u(ow)):
+                                rows[dst + o] += wv * buf[src + o * sw]
+                        elif mode == DW_INPUT_GRAD:
+                            for o in range(u(ow)):
+                                buf[src + o * sw] += wv * rows[dst + o]
+                        else:
+                            for o in range(u(ow)):
+                                acc[t, o] += rows[dst + o] * buf[src + o * sw]
+                        dst += u(ow)
+
+
+@numba.njit(parallel=True, cache=True)
+def unfold(x, cols, kernel, stride, lo, dil, out, padded, row_stride, sample_stride, fold):
+    """im2col of ``x (N, C, D, H, W)`` zero-padded to ``padded`` (``lo`` leading) into
+    flat ``cols``: row ``c*K + tap`` of sample ``b`` starts at ``(c*K + tap) * row_stride
+    + b * sample_stride`` and holds the ``L`` output positions. With ``fold``, the adjoint
+    col2im: ``cols`` summed into ``x``. Each plane goes through a padded buffer whose
+    border stays zero, so no pass pads or crops. Parallel over (sample, channel) planes."""
+    n, c = x.shape[:2]
+    taps = kernel[0] * kernel[1] * kernel[2]
+    xf, cf = x.reshape(-1), cols.reshape(-1)
+    plane = x.shape[2] * x.shape[3] * x.shape[4]
+    origin = (lo[0] * padded[1] + lo[1]) * padded[2] + lo[2]
+    unit = np.zeros(taps, dtype=x.dtype)
+    lanes = np.zeros((1, 1), dtype=x.dtype)
+    for job in numba.prange(n * c):
+        b, ch = job // c, job % c
+        buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
+        if not fold:
+            copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], True)
+        plane_taps(buf, cf, ch * taps * row_stride + b * sample_stride, row_stride, unit, lanes,
+                   kernel, stride, dil, out, padded, COL2IM if fold else IM2COL)
+        if fold:
+            copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], False)
+
+
+@numba.njit(parallel=True, cache=True)
+def depthwise_forward(x, w, y, stride, lo, dil, padded):
+    """``y (N, O, *out)`` of a convolution whose groups each read one input channel:
+    output channel ``o`` convolves channel ``o // (O/C)`` with ``w[o]`` (``w (O, K)``)."""
+    n, c = x.shape[:2]
+    o_count = y.shape[1]
+    mult = o_count // c
+    kernel, out = (w.shape[2], w.shape[3], w.shape[4]), y.shape[2:]
+    length = out[0] * out[1] * out[2]
+    wf = w.reshape(o_count, -1)
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    plane = x.shape[2] * x.shape[3] * x.shape[4]
+    origin = (lo[0] * padded[1] + lo[1]) * padded[2] + lo[2]
+    lanes = np.zeros((1, 1), dtype=x.dtype)
+    for job in numba.prange(n * o_count):
+        b, oc = job // o_count, job % o_count
+        buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
+        copy_plane(xf, (b * c + oc // mult) * plane, x.shape[2:], buf, origin, padded[1],
+                   padded[2], True)
+        yf[job * length:(job + 1) * length] = 0
+        plane_taps(buf, yf, job * length, 0, wf[oc], lanes, kernel, stride, dil, out, padded,
+                   DW_FORWARD)
+
+
+@numba.njit(parallel=True, cache=True)
+def depthwise_input_grad(g, w, x, stride, lo, dil, padded):
+    """The adjoint of ``depthwise_forward`` in its input: ``x`` is written."""
+    n, c = x.shape[:2]
+    o_count = g.shape[1]
+    mult = o_count // c
+    kernel, out = (w.shape[2], w.shape[3], w.shape[4]), g.shape[2:]
+    length = out[0] * out[1] * out[2]
+    wf = w.reshape(o_count, -1)
+    xf, gf = x.reshape(-1), g.reshape(-1)
+    plane = x.shape[2] * x.shape[3] * x.shape[4]
+    origin = (lo[0] * padded[1] + lo[1]) * padded[2] + lo[2]
+    lanes = np.zeros((1, 1), dtype=x.dtype)
+    for job in numba.prange(n * c):
+        b, ch = job // c, job % c
+        buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
+        for oc in range(ch * mult, (ch + 1) * mult):
+            plane_taps(buf, gf, (b * o_count + oc) * length, 0, wf[oc], lanes, kernel, stride,
+                       dil, out, padded, DW_INPUT_GRAD)
+        copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], False)
+
+
+@numba.njit(parallel=True, cache=True)
+def depthwise_weight_grad(x, g, w, stride, lo, dil, padded):
+    """The adjoint of ``depthwise_forward`` in its weight: ``w (O, 1, *kernel)`` is
+    written; per output channel, lanes of partial sums over samples and rows."""
+    n, c = x.shape[:2]
+    o_count = g.shape[1]
+    mult = o_count // c
+    kernel, out = (w.shape[2], w.shape[3], w.shape[4]), g.shape[2:]
+    taps = kernel[0] * kernel[1] * kernel[2]
+    length = out[0] * out[1] * out[2]
+    wf = w.reshape(o_count, -1)
+    xf, gf = x.reshape(-1), g.reshape(-1)
+    plane = x.shape[2] * x.shape[3] * x.shape[4]
+    origin = (lo[0] * padded[1] + lo[1]) * padded[2] + lo[2]
+    unit = np.zeros(taps, dtype=x.dtype)
+    for oc in numba.prange(o_count):
+        buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
+        lanes = np.zeros((taps, out[2]), dtype=x.dtype)
+        for b in range(n):
+            copy_plane(xf, (b * c + oc // mult) * plane, x.shape[2:], buf, origin, padded[1],
+                       padded[2], True)
+            plane_taps(buf, gf, (b * o_count + oc) * length, 0, unit, lanes, kernel, stride,
+                       dil, out, padded, DW_WEIGHT_GRAD)
+        for t in range(taps):
+            wf[oc, t] = lanes[t].sum()
+
+
+@numba.njit(parallel=True, cache=True)
 def max_pool(planes, td, th, tw, values, indices):
-    """Max over windows given per dim (``-1`` outside the input), a row of outputs at
-    a time. torch's rule: start at the first valid position; a NaN always wins."""
+    """Max over windows given per dim (``(out_i, k_i)`` positions, ``-1`` outside the
+    input), a row of outputs at a time, parallel over planes. torch's rule: start at the
+    first valid position; later values win when larger, a NaN always wins."""
     size_h, size_w = planes.shape[2:]
-    for p in range(planes.shape[0]):
+    for p in numba.prange(planes.shape[0]):
         for z in range(td.shape[0]):
             for y in range(th.shape[0]):
-                values[p, z, y] = -np.inf
-                indices[p, z, y] = -1
+                best = values[p, z, y]
+                arg = indices[p, z, y]
+                best[:] = -np.inf
+                arg[:] = -1
                 for i in range(td.shape[1]):
                     for j in range(th.shape[1]):
                         zi, yi = td[z, i], th[y, j]
                         if zi < 0 or yi < 0:
                             continue
+                        row = planes[p, zi, yi]
                         base = (zi * size_h + yi) * size_w
                         for k in range(tw.shape[1]):
                             for x in range(tw.shape[0]):
                                 xi = tw[x, k]
                                 if xi < 0:
                                     continue
-                                v = planes[p, zi, yi, xi]
-                                best = values[p, z, y, x]
-                                if indices[p, z, y, x] < 0 or v > best or v != v:
-                                    values[p, z, y, x] = v
-                                    indices[p, z, y, x] = base + xi
+                                v = row[xi]
+                                if v > best[x] or v != v or arg[x] < 0:
+                                    best[x] = v
+                                    arg[x] = base + xi
 
-@numba.njit(cache=True)
+
+@numba.njit(parallel=True, cache=True)
 def scatter_planes(g, indices, out):
-    for p in range(g.shape[0]):
+    """``out[p, indices[p, o]] += g[p, o]`` into zeroed planes, parallel over planes."""
+    for p in numba.prange(g.shape[0]):
         out[p] = 0
         for o in range(g.shape[1]):
             out[p, indices[p, o]] += g[p, o]
+
+
+@numba.njit(parallel=True, cache=True)
+def avg_pool(planes, td, th, tw, divisors, out, backward):
+    """Window sums of ``planes (P, D, H, W)`` over the windows given per dim (``-1``
+    outside the input) divided by ``divisors (oD, oH, oW)`` into ``out``; with
+    ``backward`` the adjoint: ``out`` (the gradient of the output) divided and spread
+    back over each window into ``planes`` (written)."""
+    for p in numba.prange(planes.shape[0]):
+        if backward:
+            planes[p] = 0
+        for z in range(td.shape[0]):
+            for y in range(th.shape[0]):
+                res = out[p, z, y]
+                if not backward:
+                    res[:] = 0
+                for i in range(td.shape[1]):
+                    for j in range(th.shape[1]):
+                        zi, yi = td[z, i], th[y, j]
+                        if zi < 0 or yi < 0:
+                            continue
+                        row = planes[p, zi, yi]
+                        for k in range(tw.shape[1]):
+                            for x in range(tw.shape[0]):
+                                xi = tw[x, k]
+                                if xi < 0:
+                                    continue
+                                if backward:
+                                    row[xi] += res[x] / divisors[z, y, x]
+                                else:
+                                    res[x] += row[xi]
+                if not backward:
+                    res /= divisors[z, y]

@@ -1,4 +1,5 @@
-"""Convolutions (1-D/2-D/3-D, transposed, grouped, dilated) as im2col + one matmul per group.
+"""Convolutions (1-D/2-D/3-D, transposed, grouped, dilated): one GEMM per group over the
+whole batch, or direct kernels for depthwise convolutions.
 
 Three ops close the convolution family under differentiation, as in torch:
 
@@ -7,14 +8,21 @@ Three ops close the convolution family under differentiation, as in torch:
 - ``ConvWeight(x, g)``                the adjoint of conv in its weight
 
 Each one's backward is written with the other two, so gradients of any order work.
-The im2col matrices ``(N, C*K, L)`` come from a Numba kernel (``_kernels_nn``), so each is
-a batched GEMM per group on NCHW data without transposes: forward ``w @ cols[n]``, input
-gradient ``w^T @ g[n]`` folded back by col2im, weight gradient ``sum_n g[n] @ cols[n]^T``.
+
+How each is computed (``_kernels_nn`` holds the kernels and their NumPy references):
+
+- im2col + GEMM: the columns ``(C*K, N*L)`` hold the whole batch, so forward is one GEMM
+  ``w (O, C*K) @ cols`` per group, the input gradient ``w^T @ g`` folded back by col2im,
+  the weight gradient ``g @ cols^T`` (``g`` as ``(O, N*L)``), each run by BLAS on both
+  cores when large (``_blas``) instead of N small single-threaded GEMMs.
+- A 1x1 convolution with stride 1 and no padding needs no columns: ``x`` as
+  ``(C, N*L)`` is them.
+- Depthwise convolutions (each group one input channel) are direct Numba kernels: as
+  GEMMs they would be N*C matrix-vector products of 1 x K.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -23,6 +31,7 @@ from .._dispatch import Op, dispatch
 from .._tensor import Tensor
 from . import _kernels_nn as K
 from . import _meta
+from ._blas import matmul
 from ._util import dtype_name
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -41,66 +50,91 @@ def _lo(pads) -> tuple:
     return tuple(lo for lo, _ in pads)
 
 
-_BLAS = []
-
-
-def _one_blas_thread():
-    """A context running BLAS on one thread: a batched GEMM is one BLAS call per sample,
-    and on busy cores each multithreaded call can wait a scheduler slice for its helper."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS.append(ThreadpoolController())
-        except ImportError:
-            _BLAS.append(None)
-    return contextlib.nullcontext() if _BLAS[0] is None else _BLAS[0].limit(limits=1,
-                                                                               user_api="blas")
-
-
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with _one_blas_thread():
-        return np.matmul(a, b)
-
-
 def _as(a: np.ndarray, dtype) -> np.ndarray:
     """``a`` in ``dtype``: NumPy's matmul of bfloat16 gives float32 (accumulated there, as
     torch's), and the result is rounded back once at the end."""
     return a if a.dtype == dtype else a.astype(dtype)
 
 
-def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
-    """``a (N, G*R, *rest)`` as ``(N, G, R, prod(rest))`` (a view when ``a`` allows)."""
-    return a.reshape(a.shape[0], groups, a.shape[1] // groups, math.prod(a.shape[2:]))
+def _pointwise(kernel, stride, pads) -> bool:
+    """A 1x1 convolution whose columns are the input itself."""
+    return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and \
+        all(lo == 0 and hi == 0 for lo, hi in pads)
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    """``a (N, C, *size)`` as a C-contiguous ``(C, N*L)``: the batch folded into columns."""
+    return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(a.shape[1], -1)
+
+
+def _batch_first(a: np.ndarray, shape, bias=None) -> np.ndarray:
+    """``a (C, N*L)`` back to a C-contiguous ``shape (N, C, *size)``, plus ``bias (C,)``."""
+    n, c = shape[:2]
+    view = a.reshape((c, n) + tuple(shape[2:])).swapaxes(0, 1)
+    out = np.empty(shape, dtype=np.result_type(a, bias) if bias is not None else a.dtype)
+    if bias is None:
+        np.copyto(out, view)
+    else:
+        np.add(view, bias.reshape((c,) + (1,) * (len(shape) - 2)), out=out)
+    return out
+
+
+def _columns(x, kernel, stride, pads, dilation, out) -> np.ndarray:
+    """The im2col columns ``(C*K, N*L)`` of ``x``."""
+    if _pointwise(kernel, stride, pads):
+        return _channels_first(x)
+    return K.im2col(x, kernel, stride, _lo(pads), dilation, out)
+
+
+def _per_group(a: np.ndarray, groups: int) -> np.ndarray:
+    """``a (G*R, cols)`` as ``(G, R, cols)`` (2-D, one plain GEMM, when ungrouped)."""
+    return a if groups == 1 else a.reshape(groups, a.shape[0] // groups, a.shape[1])
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return a.swapaxes(-1, -2)
 
 
 def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
-    """``w (G, O/G, C/G*K) @ im2col(x) (N, G, C/G*K, L)``: NCHW, plus the bias."""
+    """``conv(x; w) + b`` of NCHW ``x``: direct depthwise or one GEMM per group."""
     n, o = x.shape[0], w.shape[0]
     kernel = w.shape[2:]
     out = out_size(x.shape[2:], kernel, stride, pads, dilation)
-    cols = K.im2col(x, kernel, stride, _lo(pads), dilation, out)
-    y = _matmul(w.reshape(groups, o // groups, math.prod(w.shape[1:])), _grouped(cols, groups))
-    y = y.reshape((n, o) + out)
-    if b is not None:
-        y += b.reshape((o,) + (1,) * len(out))
-    return _as(y, x.dtype)
+    shape = (n, o) + out
+    if K.depthwise_ok(x.shape[1], w.shape, groups, x, w):
+        y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
+        if b is not None:
+            y += b.reshape((o,) + (1,) * len(out))
+        return y
+    cols = _columns(x, kernel, stride, pads, dilation, out)
+    y = matmul(_per_group(w.reshape(o, -1), groups), _per_group(cols, groups))
+    return _as(_batch_first(y.reshape(o, -1), shape, b), x.dtype)
 
 
 def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarray:
     """The adjoint of ``conv_forward`` in ``x``: col2im of ``w^T @ g`` per group."""
-    n, o = g.shape[:2]
-    wt = w.reshape(groups, o // groups, math.prod(w.shape[1:])).transpose(0, 2, 1)
-    cols = _matmul(wt, _grouped(g, groups))
-    cols = cols.reshape(n, groups * wt.shape[1], cols.shape[-1])
-    return _as(K.col2im(cols, in_shape[2:], w.shape[2:], stride, _lo(pads), dilation,
+    in_shape = tuple(in_shape)
+    if K.depthwise_ok(in_shape[1], w.shape, groups, g, w):
+        return K.depthwise_input_grad(g, w, in_shape, stride, _lo(pads), dilation)
+    o = w.shape[0]
+    cols = matmul(_t(_per_group(w.reshape(o, -1), groups)), _per_group(_channels_first(g),
+                                                                        groups))
+    cols = cols.reshape(math.prod(cols.shape[:-1]), cols.shape[-1])
+    if _pointwise(w.shape[2:], stride, pads):
+        return _as(_batch_first(cols, in_shape), g.dtype)
+    return _as(K.col2im(cols, in_shape, w.shape[2:], stride, _lo(pads), dilation,
                         g.shape[2:]), g.dtype)
 
 
 def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarray:
-    """The adjoint of ``conv_forward`` in ``w``: ``sum_n g[n] @ im2col(x)[n]^T`` per group."""
-    cols = K.im2col(x, w_shape[2:], stride, _lo(pads), dilation, g.shape[2:])
-    per_sample = _matmul(_grouped(g, groups), _grouped(cols, groups).transpose(0, 1, 3, 2))
-    return _as(per_sample.sum(0).reshape(w_shape), np.result_type(x, g))
+    """The adjoint of ``conv_forward`` in ``w``: ``g (O, N*L) @ cols^T`` per group."""
+    w_shape = tuple(w_shape)
+    dtype = np.result_type(x, g)
+    if K.depthwise_ok(x.shape[1], w_shape, groups, x, g):
+        return K.depthwise_weight_grad(x, g, w_shape, stride, _lo(pads), dilation)
+    cols = _columns(x, w_shape[2:], stride, pads, dilation, g.shape[2:])
+    gw = matmul(_per_group(_channels_first(g), groups), _t(_per_group(cols, groups)))
+    return _as(gw.reshape(w_shape), dtype)
 
 
 # ---- ops --------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ share one path. Max pooling reads windows through one table ``(out, kernel)`` of
 input indices (built from an index table per dim, the same for regular and adaptive
 windows), keeps the argmax, and routes gradients back with a scatter-add — both Numba
 kernels in ``_kernels_nn`` (NumPy references there), no Python loop over windows.
-Average pooling is a convolution of each plane with a box kernel, so it inherits the
-convolution's gradients of every order; adaptive average pooling is a matmul with an
-averaging matrix per dim.
+Average pooling is one Numba pass each way (``AvgPool`` and its adjoint
+``AvgPoolBackward``, each the other's backward, so gradients of every order work);
+adaptive average pooling to one output per plane is a mean, to other sizes a matmul with
+an averaging matrix per dim.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .._dispatch import Op, dispatch
 from .._tensor import Tensor
 from . import _kernels_nn as K
 from . import _meta
-from .conv import Convolution, tuple_arg
+from .conv import tuple_arg
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
            "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
@@ -216,24 +217,82 @@ def _avg_divisor(size, k, s, p, out, count_include_pad: bool) -> np.ndarray:
     return np.minimum(end, size) - np.maximum(start, 0)
 
 
+_AVG = ("int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, "
+        "bool count_include_pad, int? divisor_override")
+
+
+def _avg_windows(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override):
+    """Average pooling's window tables (one per dim, ``-1`` outside the input) and the
+    divisor of each output (torch's ``divide_factor``)."""
+    out = tuple(pool_out_size(n, k, s, p, 1, ceil_mode)
+                for n, k, s, p in zip(spatial, kernel_size, stride, padding))
+    tables, divisor = [], np.ones((), dtype=np.int64)
+    for n, k, s, p, o in zip(spatial, kernel_size, stride, padding, out):
+        t, v = window_table(n, k, s, p, 1, o)
+        tables.append(np.where(v, t, -1))
+        divisor = np.multiply.outer(divisor, _avg_divisor(n, k, s, p, o, count_include_pad))
+    if divisor_override:
+        divisor = np.full(out, divisor_override)
+    return tuple(tables), divisor
+
+
+class AvgPool(Op):
+    """Average pooling over the trailing ``len(kernel_size)`` dims (torch's
+    ``avg_pool{1,2,3}d``, attributes already expanded to one per dim)."""
+
+    aten = "avg_pool2d"
+    signature = f"avg_pool2d(Tensor x, {_AVG}) -> Tensor"
+
+    @staticmethod
+    def meta(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        nd = len(kernel_size)
+        out = tuple(pool_out_size(n, k, s, p, 1, ceil_mode) for n, k, s, p in
+                    zip(x.shape[x.ndim - nd:], kernel_size, stride, padding))
+        return _meta.new(tuple(x.shape[:x.ndim - nd]) + out, x.dtype)
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+        params = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        spatial = x.shape[x.ndim - len(kernel_size):]
+        ctx.spatial, ctx.params = spatial, params
+        return K.avg_pool(x, *_avg_windows(spatial, *params))
+
+    @staticmethod
+    def backward(ctx, g):
+        return (dispatch(AvgPoolBackward, g, ctx.spatial, *ctx.params),) + (None,) * 6
+
+
+class AvgPoolBackward(Op):
+    """The adjoint of ``AvgPool``: each output's gradient shared out over its window."""
+
+    aten = "avg_pool2d_backward"
+    signature = f"avg_pool2d_backward(Tensor g, int[] spatial, {_AVG}) -> Tensor"
+
+    @staticmethod
+    def meta(g, spatial, kernel_size, stride, padding, ceil_mode, count_include_pad,
+             divisor_override):
+        return _meta.new(tuple(g.shape[:g.ndim - len(spatial)]) + tuple(spatial), g.dtype)
+
+    @staticmethod
+    def forward(ctx, g, spatial, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+        params = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        ctx.params = params
+        return K.avg_pool(g, *_avg_windows(spatial, *params), backward_to=spatial)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return (dispatch(AvgPool, gg, *ctx.params),) + (None,) * 7
+
+
 def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    spatial, k, s, p, _, out = _pool_geometry(input, nd, fname, kernel_size, stride, padding, 1,
-                                              ceil_mode, False)
-    lead = tuple(input.shape[:-nd])
-    planes = input.reshape((-1, 1) + spatial)
-    pads = tuple((pi, max((o - 1) * si + ki - n - pi, 0))
-                 for n, ki, si, pi, o in zip(spatial, k, s, p, out))
-    box = _meta.constant(np.ones((1, 1) + k, dtype=input.dtype.np), input)
-    summed = dispatch(Convolution, planes, box, None, s, pads, (1,) * nd, 1)
-    if divisor_override:
-        return (summed / divisor_override).reshape(lead + out)
-    divisor = 1
-    for i, a in enumerate(zip(spatial, k, s, p, out)):
-        shape = [1] * nd
-        shape[i] = -1
-        divisor = divisor * _avg_divisor(*a, count_include_pad).reshape(shape)
-    return (summed / _meta.constant(divisor.astype(input.dtype.np), input)).reshape(lead + out)
+    _, k, s, p, _, _ = _pool_geometry(input, nd, fname, kernel_size, stride, padding, 1,
+                                      ceil_mode, False)
+    return dispatch(AvgPool, input, k, s, p, bool(ceil_mode), bool(count_include_pad),
+                    int(divisor_override) if divisor_override else None)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -282,6 +341,8 @@ def _averaging_matrix(size: int, out: int, dtype) -> np.ndarray:
 
 def _adaptive_avg(nd, input, output_size, fname):
     spatial, out = _adaptive_sizes(input, nd, output_size, fname)
+    if all(o == 1 for o in out):  # global average pooling
+        return input.mean(tuple(range(-nd, 0)), keepdim=True)
     dtype = input.dtype.np
     y = input
     for i in range(nd):  # contract one spatial dim at a time: (..., L_i, rest) -> (..., O_i)
