@@ -179,6 +179,10 @@ WORKLOADS = {
 }
 ROUNDS = {"gpt_generate": 5, "gpt_train": 8, "op_overhead": 7, "op_overhead_grad": 7}
 
+from bench.quant import WORKLOADS as _QUANT_WORKLOADS  # noqa: E402  (it uses Side, _libs)
+
+WORKLOADS.update(_QUANT_WORKLOADS)
+
 
 def run_workload(name: str) -> dict:
     from ember.utils.flop_counter import FlopCounterMode
@@ -227,6 +231,8 @@ def _fmt(name: str, r: dict) -> str:
     med = r["median_s"]
     line = (f"{name:17s} ember {med['ember'] * 1e3:9.2f} ms  torch {med['torch'] * 1e3:9.2f} ms"
             f"  ratio {r['ratio']:5.2f}")
+    for side in med.keys() - {"ember", "torch"}:  # extra sides (float32 twins of quant)
+        line += f"  {side} {med[side] * 1e3:.2f} ms"
     if "us_per_op" in r:
         line += f"  ({r['us_per_op']['ember']:.2f} vs {r['us_per_op']['torch']:.2f} us/op)"
     if "gflops" in r:

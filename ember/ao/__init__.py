@@ -4,3 +4,5 @@ quantized modules (``ember.ao.nn``)."""
 from __future__ import annotations
 
 from . import nn, quantization
+from .quantization.quant_api import (int4_weight_only, int8_weight_only,  # noqa: F401
+                                     quantize_)

@@ -117,3 +117,119 @@ def min_max(x):
         lo = min(lo, v)
         hi = max(hi, v)
     return lo, hi
+
+
+# ---- weight-only int4 / int8: dequantise inside the GEMV/GEMM ---------------------------------
+
+ROWS_PER_TASK = 16  # output rows per parallel task (each task decodes into its own buffer)
+
+
+@numba.njit(cache=True, inline="always")
+def _dot(x, buf, k_len):
+    acc = np.float32(0.0)
+    for k in range(np.uint64(k_len)):
+        acc += x[k] * buf[k]
+    return acc
+
+
+@numba.njit(cache=True, inline="always")
+def _int4_row_dot(x, x_sums, row, scales, zeros, group):
+    """``x . dequantised row`` for one packed int4 row, without materialising the row:
+    per group, ``scale * sum(x * q) + zero * sum(x)`` (``x_sums`` holds the groups'
+    ``sum(x)``). Byte ``j`` of a group holds elements ``j`` (low nibble) and
+    ``j + group/2`` (high nibble), so both halves are read contiguously; the nibbles are
+    kept in int32 (Numba would widen them to int64, four lanes a vector instead of 8)."""
+    half = np.uint64(group // 2)
+    total = np.float32(0.0)
+    for g in range(scales.shape[0]):
+        k0 = np.uint64(g * group)
+        b0 = np.uint64(g) * half
+        a = np.float32(0.0)
+        b = np.float32(0.0)
+        for j in range(half):
+            v = np.int32(row[b0 + j])
+            a += x[k0 + j] * np.float32(np.int32(v & 15))
+            b += x[k0 + half + j] * np.float32(np.int32(v >> 4))
+        total += scales[g] * (a + b) + zeros[g] * x_sums[g]
+    return total
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def int4_linear(x, packed, scales, zeros, group, bias, out):
+    """``out = x @ dequant(W).T + bias`` with ``W[n, k] = q * scales[n, g] + zeros[n, g]``
+    (``g = k // group``, ``q`` the 4-bit value in ``packed (N, K/2)``). One row of
+    ``x``: fused per group (``_int4_row_dot``), the weights are read once, as nibbles.
+    More rows: each weight row is dequantised once into a buffer and dotted with every
+    row of ``x``."""
+    m_rows, k_len = x.shape
+    n_cols = packed.shape[0]
+    n_groups = scales.shape[1]
+    half = np.uint64(group // 2)
+    x_sums = np.zeros(n_groups, np.float32)
+    if m_rows == 1:
+        for g in range(n_groups):
+            for j in range(np.uint64(group)):
+                x_sums[g] += x[0, np.uint64(g * group) + j]
+    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(k_len, np.float32)
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            row = packed[n]
+            if m_rows == 1:
+                out[0, n] = _int4_row_dot(x[0], x_sums, row, scales[n], zeros[n], group) \
+                    + bias[n]
+                continue
+            for g in range(n_groups):
+                sc, z = scales[n, g], zeros[n, g]
+                k0, b0 = np.uint64(g * group), np.uint64(g) * half
+                for j in range(half):
+                    v = np.int32(row[b0 + j])
+                    buf[k0 + j] = np.float32(np.int32(v & 15)) * sc + z
+                    buf[k0 + half + j] = np.float32(np.int32(v >> 4)) * sc + z
+            for m in range(m_rows):
+                out[m, n] = _dot(x[m], buf, k_len) + bias[n]
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def int8_weight_linear(x, wq, scale, bias, out):
+    """``out = (x @ wq.T) * scale + bias`` with int8 ``wq (N, K)`` converted to float on
+    the fly (one row of ``x``) or once per weight row into a buffer (more rows)."""
+    m_rows, k_len = x.shape
+    n_cols = wq.shape[0]
+    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        buf = np.empty(k_len, np.float32)
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            row = wq[n]
+            if m_rows == 1:
+                acc = np.float32(0.0)
+                x0 = x[0]
+                for k in range(np.uint64(k_len)):
+                    acc += x0[k] * np.float32(row[k])
+                out[0, n] = acc * scale[n] + bias[n]
+                continue
+            for k in range(np.uint64(k_len)):
+                buf[k] = np.float32(row[k])
+            for m in range(m_rows):
+                out[m, n] = _dot(x[m], buf, k_len) * scale[n] + bias[n]
+
+
+def pack_int4(q: np.ndarray, group: int) -> np.ndarray:
+    """4-bit values ``q (N, K)`` (0..15) two per byte, in ``int4_linear``'s layout: within
+    each group, byte ``j`` = ``q[j] | q[j + group/2] << 4``."""
+    n, k = q.shape
+    g = q.reshape(n, k // group, 2, group // 2).astype(np.uint8)
+    return (g[:, :, 0] | (g[:, :, 1] << 4)).reshape(n, k // 2)
+
+
+def unpack_int4(packed: np.ndarray, group: int) -> np.ndarray:
+    """The inverse of ``pack_int4``: ``(N, K)`` uint8 values 0..15."""
+    n, half_k = packed.shape
+    p = packed.reshape(n, half_k * 2 // group, group // 2)
+    return np.stack([p & 15, p >> 4], axis=2).reshape(n, half_k * 2)
+
+
+def int4_linear_reference(x, packed, scales, zeros, group, bias):
+    """NumPy reference of ``int4_linear``."""
+    q = unpack_int4(packed, group).astype(np.float32)
+    n, k = q.shape
+    w = (q.reshape(n, k // group, group) * scales[..., None] + zeros[..., None]).reshape(n, k)
+    return x @ w.T + bias

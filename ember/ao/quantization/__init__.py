@@ -6,4 +6,5 @@ from __future__ import annotations
 from ...ops.quantized import dequantize, quantize_per_channel, quantize_per_tensor
 from .observer import *  # noqa: F403
 from .qconfig import *  # noqa: F403
+from .quant_api import *  # noqa: F403
 from .quantize import *  # noqa: F403

@@ -3,4 +3,4 @@ quantized ones."""
 
 from __future__ import annotations
 
-from . import dynamic
+from . import dynamic, weight_only

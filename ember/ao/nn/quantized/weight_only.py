@@ -1,0 +1,147 @@
+"""Weight-only quantized Linear layers (torchao's ``int4_weight_only`` and
+``int8_weight_only``): the weight is stored in 4 or 8 bits and dequantised inside the
+matrix product; activations and outputs stay float32.
+
+- int4: asymmetric per group of ``group_size`` input features, round to nearest:
+  ``q = clamp(round((w - min) / scale), 0, 15)``, ``scale = (max - min) / 15``,
+  ``w ~ q * scale + min``; two values per byte. 4.5 (g=128) to 6 (g=32) bits per weight.
+- int8: symmetric per output channel, ``scale = max|w| / 127.5`` (torchao's).
+
+Batch-1 decoding reads each weight once as nibbles/bytes: it is bound by memory, and
+moves 8x (int4) or 4x (int8) fewer bytes than float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .... import nn
+from ...._tensor import Tensor, _make
+
+__all__ = ["Int4WeightOnlyLinear", "Int8WeightOnlyLinear", "quantize_int4_groupwise",
+           "quantize_int8_per_channel"]
+
+
+def quantize_int4_groupwise(w: np.ndarray, group_size: int):
+    """``(q (N, K) uint8 in 0..15, scales (N, K/g), zeros (N, K/g))`` float32 with
+    ``w ~ q * scales + zeros`` per group of ``group_size`` along K."""
+    n, k = w.shape
+    g = w.astype(np.float32).reshape(n, k // group_size, group_size)
+    lo, hi = g.min(axis=2), g.max(axis=2)
+    scales = np.maximum((hi - lo) / np.float32(15), np.float32(1e-6)).astype(np.float32)
+    q = np.clip(np.rint((g - lo[..., None]) / scales[..., None]), 0, 15).astype(np.uint8)
+    return q.reshape(n, k), scales, lo.astype(np.float32)
+
+
+def quantize_int8_per_channel(w: np.ndarray):
+    """``(q (N, K) int8, scale (N,) float32)``, symmetric: ``w ~ q * scale``."""
+    amax = np.abs(w.astype(np.float32)).max(axis=1)
+    scale = np.maximum(amax / np.float32(127.5), np.finfo(np.float32).eps).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -128, 127).astype(np.int8)
+    return q, scale
+
+
+class _WeightOnlyLinear(nn.Module):
+    """Shared by the int4/int8 layers: the float bias, shape checks, flattening."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("bias", _make(np.zeros(out_features, np.float32)) if bias
+                             else None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = input._data
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                               f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
+                               f"and {self.in_features}x{self.out_features})")
+        x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), np.float32)
+        out = np.empty((x2.shape[0], self.out_features), np.float32)
+        bias = self.bias._data if self.bias is not None else np.zeros(self.out_features,
+                                                                      np.float32)
+        self._kernel(x2, bias, out)
+        return _make(out.reshape(x.shape[:-1] + (self.out_features,)))
+
+    def dequantize_weight(self) -> Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def _from(cls, mod: nn.Linear, **kwargs):
+        q = cls(mod.in_features, mod.out_features, mod.bias is not None, **kwargs)
+        if mod.bias is not None:
+            q.bias._data = np.array(mod.bias.detach()._data, np.float32)
+        return q
+
+
+class Int4WeightOnlyLinear(_WeightOnlyLinear):
+    """A Linear whose weight is int4, asymmetric per group (``int4_weight_only``)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 group_size: int = 128):
+        super().__init__(in_features, out_features, bias)
+        if in_features % group_size or group_size % 2:
+            raise ValueError(f"in_features ({in_features}) must be a multiple of the even "
+                             f"group_size ({group_size})")
+        self.group_size = group_size
+        groups = in_features // group_size
+        self.register_buffer("weight_packed",
+                             _make(np.zeros((out_features, in_features // 2), np.uint8)))
+        self.register_buffer("scales", _make(np.ones((out_features, groups), np.float32)))
+        self.register_buffer("zeros", _make(np.zeros((out_features, groups), np.float32)))
+
+    def _kernel(self, x, bias, out) -> None:
+        from ....ops import _kernels_quant as kq
+        kq.int4_linear(x, self.weight_packed._data, self.scales._data, self.zeros._data,
+                       self.group_size, bias, out)
+
+    def dequantize_weight(self) -> Tensor:
+        from ....ops import _kernels_quant as kq
+        q = kq.unpack_int4(self.weight_packed._data, self.group_size).astype(np.float32)
+        n, k = q.shape
+        g = q.reshape(n, k // self.group_size, self.group_size)
+        w = g * self.scales._data[..., None] + self.zeros._data[..., None]
+        return _make(w.reshape(n, k).astype(np.float32))
+
+    @classmethod
+    def from_float(cls, mod: nn.Linear, group_size: int = 128) -> Int4WeightOnlyLinear:
+        from ....ops import _kernels_quant as kq
+        q = cls._from(mod, group_size=group_size)
+        ints, scales, zeros = quantize_int4_groupwise(mod.weight.detach()._data, group_size)
+        q.weight_packed._data = kq.pack_int4(ints, group_size)
+        q.scales._data, q.zeros._data = scales, zeros
+        return q
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, group_size={self.group_size}")
+
+
+class Int8WeightOnlyLinear(_WeightOnlyLinear):
+    """A Linear whose weight is int8, symmetric per output channel (``int8_weight_only``)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__(in_features, out_features, bias)
+        self.register_buffer("weight_int8",
+                             _make(np.zeros((out_features, in_features), np.int8)))
+        self.register_buffer("scale", _make(np.ones(out_features, np.float32)))
+
+    def _kernel(self, x, bias, out) -> None:
+        from ....ops import _kernels_quant as kq
+        kq.int8_weight_linear(x, self.weight_int8._data, self.scale._data, bias, out)
+
+    def dequantize_weight(self) -> Tensor:
+        return _make(self.weight_int8._data.astype(np.float32) * self.scale._data[:, None])
+
+    @classmethod
+    def from_float(cls, mod: nn.Linear) -> Int8WeightOnlyLinear:
+        q = cls._from(mod)
+        q.weight_int8._data, q.scale._data = quantize_int8_per_channel(
+            mod.weight.detach()._data)
+        return q
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

@@ -1,0 +1,74 @@
+"""torchao's one-call API: ``quantize_(model, int4_weight_only(group_size=128))`` swaps
+every ``nn.Linear`` (or those ``filter_fn`` accepts) for a weight-only quantized one, in
+place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ... import nn
+
+__all__ = ["quantize_", "int4_weight_only", "int8_weight_only", "Int4WeightOnlyConfig",
+           "Int8WeightOnlyConfig"]
+
+
+@dataclass(frozen=True)
+class Int4WeightOnlyConfig:
+    """int4 weights, asymmetric per group of ``group_size`` (32, 64, 128 or 256)."""
+
+    group_size: int = 128
+
+    def __post_init__(self):
+        if self.group_size not in (32, 64, 128, 256):
+            raise ValueError(f"group_size must be one of 32, 64, 128, 256, got "
+                             f"{self.group_size}")
+
+    def applies_to(self, mod: nn.Linear) -> bool:
+        return mod.in_features % self.group_size == 0
+
+    def convert(self, mod: nn.Linear) -> nn.Module:
+        from ..nn.quantized.weight_only import Int4WeightOnlyLinear
+        return Int4WeightOnlyLinear.from_float(mod, self.group_size)
+
+
+@dataclass(frozen=True)
+class Int8WeightOnlyConfig:
+    """int8 weights, symmetric per output channel."""
+
+    def applies_to(self, mod: nn.Linear) -> bool:
+        return True
+
+    def convert(self, mod: nn.Linear) -> nn.Module:
+        from ..nn.quantized.weight_only import Int8WeightOnlyLinear
+        return Int8WeightOnlyLinear.from_float(mod)
+
+
+def int4_weight_only(group_size: int = 128) -> Int4WeightOnlyConfig:
+    return Int4WeightOnlyConfig(group_size)
+
+
+def int8_weight_only() -> Int8WeightOnlyConfig:
+    return Int8WeightOnlyConfig()
+
+
+def _is_linear(mod: nn.Module, fqn: str) -> bool:
+    return type(mod) is nn.Linear
+
+
+def quantize_(model: nn.Module, config, filter_fn: Callable | None = None) -> nn.Module:
+    """Replace, in place, each submodule ``filter_fn(module, name)`` accepts (default: every
+    ``nn.Linear``) with its weight-only quantized twin; layers whose shape the config
+    cannot take (in_features not a multiple of the group) stay float, as in torchao."""
+    filter_fn = filter_fn or _is_linear
+
+    def visit(mod: nn.Module, prefix: str) -> None:
+        for name, child in list(mod.named_children()):
+            fqn = f"{prefix}.{name}" if prefix else name
+            if filter_fn(child, fqn) and isinstance(child, nn.Linear) \
+                    and config.applies_to(child):
+                setattr(mod, name, config.convert(child))
+            else:
+                visit(child, fqn)
+    visit(model, "")
+    return model
