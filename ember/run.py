@@ -45,6 +45,10 @@ class _TorchAlias(types.ModuleType):
             return _alias_for(f"{self.__name__}.{name}")  # torch.nn stays an alias
         if value is not _MISSING:
             return value
+        from ._torch_names import relocated
+        value = relocated(self.__name__, name)  # torch keeps it elsewhere than ember
+        if value is not None:
+            return value
         try:  # a submodule not imported yet (torch.nn.utils.rnn ...)
             importlib.import_module(f"{target.__name__}.{name}")
             return _alias_for(f"{self.__name__}.{name}")

@@ -11,24 +11,35 @@ format is read too.
 Loading defaults to ``weights_only=True``: the unpickler accepts tensors, containers
 and primitive types only, and names any other global it meets in an ``UnpicklingError``.
 Saving is atomic: the archive is written beside the target and renamed into place.
+
+Whole objects (``ember.save(model)``) pickle every ember class and function under torch's
+name for it (``torch.nn.modules.linear.Linear``), and loading maps ``torch.X`` back to
+``ember.X``, so modules pickled by torch load here with ``weights_only=False`` and ours
+load in torch. ``add_safe_globals``/``safe_globals`` and the ``TORCH_FORCE_WEIGHTS_ONLY_LOAD``
+/ ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` environment variables work as in torch.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import os
 import pickle
 import struct
+import types
+import warnings
 import zipfile
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
 
-from . import _dtype
+from . import _dtype, _torch_names
 from ._tensor import Size, Tensor, _make, _root_array
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
+           "safe_globals"]
 
 _ALIGN = 64
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -73,7 +84,8 @@ _ORDERED_DICT = _Global("collections", "OrderedDict")
 
 
 class _Pickler(pickle._Pickler):
-    """Pickles ember tensors, dtypes, devices and Sizes as torch's globals."""
+    """Pickles ember tensors, dtypes, devices and Sizes as torch's globals, and ember's
+    classes and functions under torch's names."""
 
     dispatch = pickle._Pickler.dispatch.copy()
 
@@ -86,6 +98,17 @@ class _Pickler(pickle._Pickler):
         self.memoize(obj)
 
     dispatch[_Global] = _save_global_ref
+
+    def save_global(self, obj, name=None) -> None:
+        torch_name = _torch_names.torch_name(obj, name)
+        if torch_name is None:
+            super().save_global(obj, name)
+            return
+        module, qualname = torch_name
+        self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode())
+        self.memoize(obj)
+
+    dispatch[types.FunctionType] = save_global
 
     def persistent_id(self, obj):
         if isinstance(obj, _StorageRef):
@@ -318,6 +341,79 @@ for _alias, _d in (("float", _dtype.float32), ("double", _dtype.float64),
     _ALLOWED[("torch", _alias)] = _d
 
 
+# ---- globals the user declares safe for weights_only loading (torch's API) -------------------
+
+_SafeGlobal = Callable | tuple[Callable, str]
+_safe_globals_set: set = set()
+
+
+def add_safe_globals(safe_globals: list[_SafeGlobal]) -> None:
+    """Allow these classes/functions in ``weights_only=True`` loads: each is an object
+    (matched by its ``__module__.__qualname__``, or torch's name for an ember object) or an
+    ``(object, "module.qualname")`` pair naming it as the checkpoint does."""
+    global _safe_globals_set
+    _safe_globals_set = _safe_globals_set | set(safe_globals)
+
+
+def get_safe_globals() -> list[_SafeGlobal]:
+    """The globals added by ``add_safe_globals`` (or an active ``safe_globals``)."""
+    return list(_safe_globals_set)
+
+
+def clear_safe_globals() -> None:
+    """Forget every global added by ``add_safe_globals``."""
+    global _safe_globals_set
+    _safe_globals_set = set()
+
+
+class safe_globals:
+    """Context manager: ``with safe_globals([MyClass]): ember.load(f)`` allows ``MyClass``
+    in ``weights_only`` loads inside the block only."""
+
+    def __init__(self, safe_globals: list[_SafeGlobal]):
+        self.safe_globals = safe_globals
+
+    def __enter__(self) -> None:
+        add_safe_globals(self.safe_globals)
+
+    def __exit__(self, *exc) -> None:
+        global _safe_globals_set
+        _safe_globals_set = _safe_globals_set - set(self.safe_globals)
+
+
+def _user_allowed_globals() -> dict[str, Any]:
+    """``"module.qualname"`` -> object for the user's safe globals (torch's rule)."""
+    allowed: dict[str, Any] = {}
+    for entry in _safe_globals_set:
+        if isinstance(entry, tuple):
+            if len(entry) != 2:
+                raise ValueError("Expected tuple of length 2 (global, str of callable full "
+                                 f"path), but got tuple of length: {len(entry)}")
+            if type(entry[1]) is not str:
+                raise TypeError("Expected second item in tuple to be str of callable full "
+                                f"path, but got: {type(entry[1])}")
+            allowed[entry[1]] = entry[0]
+            continue
+        allowed[f"{entry.__module__}.{entry.__qualname__}"] = entry
+        torch_name = _torch_names.torch_name(entry)
+        if torch_name is not None:  # ember's objects are written under torch's names
+            allowed[".".join(torch_name)] = entry
+    return allowed
+
+
+def _resolve_global(module: str, name: str) -> Any:
+    """The object a pickle names: ``torch.X`` is ember's ``ember.X`` (torch's files, and
+    ours, which name torch's paths); None for other modules."""
+    if module != "torch" and not module.startswith("torch."):
+        return None
+    try:
+        return _torch_names.ember_object(module, name)
+    except LookupError as exc:
+        from . import __version__
+        raise pickle.UnpicklingError(f"the checkpoint needs {module}.{name}, which ember "
+                                     f"{__version__} does not provide ({exc})") from None
+
+
 class _Unpickler(pickle._Unpickler):
     """The checkpoint unpickler. It is pickle's Python implementation, because with
     ``weights_only`` the BUILD opcode (``obj.__setstate__(state)`` or attribute updates)
@@ -327,17 +423,21 @@ class _Unpickler(pickle._Unpickler):
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
-    def __init__(self, file, load_storage, weights_only: bool):
-        super().__init__(file, encoding="utf-8")
+    def __init__(self, file, load_storage, weights_only: bool, **pickle_load_args):
+        pickle_load_args.setdefault("encoding", "utf-8")
+        super().__init__(file, **pickle_load_args)
         self._load_storage = load_storage
         self._weights_only = weights_only
         self._global_ids: set[int] = set()  # what find_class returned: never BUILD targets
+        self._user_globals = _user_allowed_globals() if weights_only else {}
+        self._user_types = {id(v) for v in self._user_globals.values() if isinstance(v, type)}
 
     def load_build(self):
         if self._weights_only:
             target = self.stack[-2]
             if id(target) in self._global_ids or isinstance(target, type) or \
-                    not isinstance(target, dict | Tensor):
+                    not (isinstance(target, dict | Tensor) or
+                         id(type(target)) in self._user_types):
                 raise pickle.UnpicklingError(
                     f"Weights only load failed: the file sets the state of a "
                     f"{type(target).__name__} object (BUILD), which ember.load("
@@ -347,6 +447,11 @@ class _Unpickler(pickle._Unpickler):
     dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str):
+        if self.proto < 3 and self.fix_imports:  # Python 2 names (``__builtin__.set``)
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[module, name]
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = _ALLOWED.get((module, name))
         if found == "parameter":
             from .nn.parameter import Parameter
@@ -354,6 +459,8 @@ class _Unpickler(pickle._Unpickler):
         if found == "codecs":
             import _codecs
             return _codecs.encode
+        if found is None:
+            found = self._user_globals.get(f"{module}.{name}")
         if found is not None:
             self._global_ids.add(id(found))
             return found
@@ -362,10 +469,9 @@ class _Unpickler(pickle._Unpickler):
                 "Weights only load failed. ember.load(weights_only=True) accepts only tensors, "
                 f"containers and primitive types; this file references the unsupported global "
                 f"GLOBAL {module}.{name}. Load it with weights_only=False only if you trust its "
-                "source.")
-        if module.startswith("torch"):
-            raise pickle.UnpicklingError(f"ember cannot load the torch object {module}.{name}")
-        return super().find_class(module, name)
+                "source, or allow the global with ember.serialization.add_safe_globals.")
+        resolved = _resolve_global(module, name)
+        return resolved if resolved is not None else super().find_class(module, name)
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
@@ -380,14 +486,21 @@ class _Unpickler(pickle._Unpickler):
         return storage
 
 
-def load(f: FileLike, map_location=None, pickle_module=None, *, weights_only: bool = True,
-         mmap: bool = False, **pickle_load_args) -> Any:
+def load(f: FileLike, map_location=None, pickle_module=None, *,
+         weights_only: bool | None = None, mmap: bool = False, **pickle_load_args) -> Any:
     """Load an object saved by ``ember.save`` or ``torch.save``.
 
-    ``weights_only=True`` (the default) refuses anything but tensors, containers and
-    primitives; ``mmap=True`` maps tensor storages from the file instead of reading them
-    (copy-on-write, as torch). Corrupt or foreign files raise ``RuntimeError`` or
-    ``pickle.UnpicklingError`` naming the problem."""
+    ``weights_only=True`` (the default unless a ``pickle_module`` is given) refuses anything
+    but tensors, containers, primitives and the globals allowed by ``add_safe_globals``;
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`` forces it, ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+    turns the default off (not an explicit ``weights_only=True``). ``mmap=True`` maps
+    tensor storages from the file instead of reading them (copy-on-write, as torch).
+    Corrupt or foreign files raise ``RuntimeError`` or ``pickle.UnpicklingError`` naming
+    the problem."""
+    weights_only = _weights_only_mode(weights_only, pickle_module)
+    if pickle_load_args and weights_only:
+        warnings.warn("pickle_load_args only works if `weights_only=False`.", stacklevel=2)
+        pickle_load_args = {}
     if map_location is not None and not callable(map_location) and \
             not isinstance(map_location, dict):
         _check_map_location(map_location)
@@ -397,16 +510,40 @@ def load(f: FileLike, map_location=None, pickle_module=None, *, weights_only: bo
     try:
         if path is not None:
             with open(path, "rb") as fh:
-                return _load_file(fh, path, weights_only, mmap)
+                return _load_file(fh, path, weights_only, mmap, pickle_load_args)
         if mmap:
             raise ValueError("f must be a file path in order to use the mmap argument")
-        return _load_file(f, None, weights_only, False)
+        return _load_file(f, None, weights_only, False, pickle_load_args)
     except (pickle.UnpicklingError, FileNotFoundError, ValueError):
         raise
     except Exception as exc:  # a truncated or corrupted file: one clear error type
         where = f"'{path}'" if path else "the given file"
         raise RuntimeError(f"ember.load: {where} is not a valid checkpoint ({type(exc).__name__}"
                            f": {exc})") from exc
+
+
+def _weights_only_mode(weights_only: bool | None, pickle_module) -> bool:
+    """torch.load's rule for the effective ``weights_only``, environment variables
+    included."""
+    not_set = weights_only is None
+    if not_set:
+        weights_only = pickle_module is None
+    true_values = ("1", "y", "yes", "true")
+    force = os.getenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0").lower() in true_values
+    force_no = os.getenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0").lower() in true_values
+    if force and force_no:
+        raise RuntimeError("Only one of `TORCH_FORCE_WEIGHTS_ONLY_LOAD` or "
+                           "`TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` should be set, but both were set.")
+    if force:
+        weights_only = True
+    elif force_no and not_set:
+        warnings.warn("Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected, since the"
+                      "`weights_only` argument was not explicitly passed to `torch.load`, "
+                      "forcing weights_only=False.", UserWarning, stacklevel=3)
+        weights_only = False
+    if weights_only and pickle_module is not None:
+        raise RuntimeError("Can not safely load weights when explicit pickle_module is specified")
+    return bool(weights_only)
 
 
 def _check_map_location(map_location) -> None:
@@ -418,19 +555,19 @@ def _check_map_location(map_location) -> None:
                            "that exists) to load it.")
 
 
-def _load_file(fh, path: str | None, weights_only: bool, mmap: bool):
+def _load_file(fh, path: str | None, weights_only: bool, mmap: bool, pickle_args: dict):
     start = fh.tell()
     magic = fh.read(4)
     fh.seek(start)
     if magic == b"PK\x03\x04":
-        return _load_zip(fh, path, weights_only, mmap)
+        return _load_zip(fh, path, weights_only, mmap, pickle_args)
     if mmap:
         raise RuntimeError("mmap can only be used with files saved with "
                            "`torch.save(_use_new_zipfile_serialization=True)`")
-    return _load_legacy(fh, weights_only)
+    return _load_legacy(fh, weights_only, pickle_args)
 
 
-def _load_zip(fh, path, weights_only: bool, mmap: bool):
+def _load_zip(fh, path, weights_only: bool, mmap: bool, pickle_args: dict):
     zf = zipfile.ZipFile(fh)
     names = zf.namelist()
     pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
@@ -460,7 +597,8 @@ def _load_zip(fh, path, weights_only: bool, mmap: bool):
         cache[key] = arr
         return arr
 
-    return _Unpickler(io.BytesIO(zf.read(pkl[0])), load_storage, weights_only).load()
+    return _Unpickler(io.BytesIO(zf.read(pkl[0])), load_storage, weights_only,
+                     **pickle_args).load()
 
 
 def _data_offset(mapped: np.ndarray, info: zipfile.ZipInfo) -> int:
@@ -471,7 +609,7 @@ def _data_offset(mapped: np.ndarray, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-def _load_legacy(fh, weights_only: bool):
+def _load_legacy(fh, weights_only: bool, pickle_args: dict):
     """The pre-1.6 format: magic, protocol, sys info, object, storage keys, raw storages."""
     def read_plain():
         return _Unpickler(fh, None, True).load()
@@ -487,7 +625,7 @@ def _load_legacy(fh, weights_only: bool):
             pending[key] = (dtype, numel, np.empty(numel, dtype=dtype.np))
         return pending[key][2]
 
-    obj = _Unpickler(fh, load_storage, weights_only).load()
+    obj = _Unpickler(fh, load_storage, weights_only, **pickle_args).load()
     keys = read_plain()
     for key in keys:
         dtype, numel, arr = pending[key]

@@ -1,10 +1,14 @@
 """Recurrent layers: RNN (tanh/relu), LSTM (with projections), GRU and their cells.
 
 Parameters carry torch's names and shapes (``weight_ih_l0``, ``bias_hh_l1_reverse``,
-``weight_hr_l0``...), so state dicts copy across. Each layer and direction projects the
-whole input sequence with one matmul, then steps through time with the cell. Packed
-sequences are run padded, with a per-step mask that freezes the state of sequences that
-have ended, so the last state of each sequence is its true final state.
+``weight_hr_l0``...), so state dicts copy across. Each layer and direction is one op
+(``ember/ops/rnn.py``: the whole time loop in a kernel, forward and backward); a cell is
+that op on a sequence of one step. Packed sequences are run padded, with each sequence's
+length: the state of a sequence that has ended is carried, so the last state of each
+sequence is its true final state.
+
+``_cell`` is the step written with ember ops, for layers whose matmuls are not plain
+GEMMs (the dynamically quantized LSTM of ``ember.ao``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from ... import _dtype
 from ..._tensor import Tensor
+from ...ops.rnn import rnn_layer
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -31,11 +36,6 @@ def _param(shape, dtype, device=None) -> Parameter:
     import ember
     return Parameter(ember.empty(shape, dtype=dtype or _dtype.get_default_dtype(),
                                  device=device))
-
-
-def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-    y = x @ w.mT
-    return y + b if b is not None else y
 
 
 def _cell(mode: str, xw: Tensor, gh: Tensor, h: Tensor, c: Tensor | None, w_hr=None):
@@ -89,6 +89,7 @@ class RNNBase(Module):
         gate_size = _GATES[mode] * hidden_size
         real_hidden = proj_size or hidden_size
         self._flat_weights_names = []
+        self._all_weights = []  # names per layer and direction, as torch (its pickles need it)
         for layer in range(num_layers):
             for direction in range(directions):
                 in_size = input_size if layer == 0 else real_hidden * directions
@@ -102,6 +103,7 @@ class RNNBase(Module):
                 for name, shape in shapes:
                     setattr(self, name + suffix, _param(shape, dtype, device))
                     self._flat_weights_names.append(name + suffix)
+                self._all_weights.append([name + suffix for name, _ in shapes])
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -113,6 +115,15 @@ class RNNBase(Module):
     @property
     def _flat_weights(self) -> list:
         return [getattr(self, n) for n in self._flat_weights_names]
+
+    def __getstate__(self) -> dict:
+        # torch's RNNBase keeps the weight list in its __dict__, and its __setstate__
+        # reads it from the pickle: ours carry it too, so torch loads them
+        return {**self.__dict__, "_flat_weights": self._flat_weights}
+
+    def __setstate__(self, state: dict) -> None:
+        # torch's pickles carry the weight list; here it is a property over the names
+        super().__setstate__({k: v for k, v in state.items() if k != "_flat_weights"})
 
     @property
     def all_weights(self) -> list:
@@ -131,22 +142,11 @@ class RNNBase(Module):
                 get("bias_hh" + suffix) if self.bias else None,
                 get("weight_hr" + suffix) if self.proj_size else None)
 
-    def _run_direction(self, x: Tensor, weights, h: Tensor, c, reverse: bool, alive):
+    def _run_direction(self, x: Tensor, weights, h: Tensor, c, reverse: bool, lengths):
         """One layer in one direction over ``x (T, B, F)``: outputs ``(T, B, H)`` and the
-        final ``(h, c)``. ``alive[t]`` (B, 1) masks sequences that have ended (packed)."""
-        import ember
-        w_ih, w_hh, b_ih, b_hh, w_hr = weights
-        xw = _linear(x, w_ih, b_ih)
-        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        outputs = [None] * x.shape[0]
-        for t in steps:
-            h_new, c_new = _cell(self.mode, xw[t], _linear(h, w_hh, b_hh), h, c, w_hr)
-            if alive is not None:
-                h_new = ember.where(alive[t], h_new, h)
-                c_new = ember.where(alive[t], c_new, c) if c is not None else None
-            h, c = h_new, c_new
-            outputs[t] = h
-        return ember.stack(outputs), h, c
+        final ``(h, c)``; ``lengths`` (B,) ends sequences early (packed input)."""
+        out = rnn_layer(self.mode, x, h, c, *weights, lengths=lengths, reverse=reverse)
+        return out if len(out) == 3 else (*out, None)
 
     def _check_hidden(self, hx: Tensor, expected: tuple, what: str = "hidden") -> None:
         if tuple(hx.shape) != expected:
@@ -156,12 +156,11 @@ class RNNBase(Module):
         import ember
         is_lstm = self.mode == "LSTM"
         packed = isinstance(input, PackedSequence)
-        alive = None
+        lengths = None
         unbatched = False
         if packed:
             x, lengths = _unpack_sorted(input, 0.0, None)
-            alive = ember.from_numpy(np.arange(x.shape[0])[:, None, None] < lengths[None, :,
-                                                                                     None])
+            lengths = ember.from_numpy(np.asarray(lengths, dtype=np.int64))
         else:
             if input.ndim not in (2, 3):
                 raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, got "
@@ -203,7 +202,7 @@ class RNNBase(Module):
             for d in range(directions):
                 i = layer * directions + d
                 out, h, c = self._run_direction(x, self._weights(layer, d), h0[i],
-                                                c0[i] if is_lstm else None, d == 1, alive)
+                                                c0[i] if is_lstm else None, d == 1, lengths)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -320,8 +319,9 @@ class RNNCellBase(Module):
             if unbatched:
                 h = h.unsqueeze(0)
                 c = c.unsqueeze(0) if c is not None else None
-        h, c = _cell(self.mode, _linear(x, self.weight_ih, self.bias_ih),
-                     _linear(h, self.weight_hh, self.bias_hh), h, c)
+        _, h, *c = rnn_layer(self.mode, x.unsqueeze(0), h, c, self.weight_ih, self.weight_hh,
+                             self.bias_ih, self.bias_hh)
+        c = c[0] if c else None
         if unbatched:
             h = h.squeeze(0)
             c = c.squeeze(0) if c is not None else None

@@ -17,12 +17,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._worker import ExceptionWrapper, ResumeIteration, _fetch, _IterableDone, worker_loop
+from ._worker import (
+    ExceptionWrapper,
+    ResumeIteration,
+    _fetch,
+    _IterableDone,
+    get_worker_info,
+    worker_loop,
+)
 from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "get_worker_info"]
 
 _STATUS_CHECK_INTERVAL = 0.5
 
