@@ -23,7 +23,7 @@ from typing import Any
 from .._dispatch import Op
 from .._state import STATE
 from .._tensor import Tensor, _make
-from . import passes
+from . import fusion, passes
 from .capture import capture
 from .codegen import generate, rebuild
 from .graph import Graph, Value, tree_leaves
@@ -159,12 +159,15 @@ def _build(prog: _Program, name: str) -> None:
     g, bw = prog.graph, prog.backward_graph
     if bw is None:
         passes.optimize(g)
+        fusion.fuse(g)
         prog.forward = generate(g, f"{name}_forward")
         return
     passes.optimize(g, keep=_forward_reads(g, bw))
     passes.substitute(bw, getattr(g, "replaced", {}))
     passes.optimize_backward(bw)
     reads = _forward_reads(g, bw)
+    fusion.fuse(g, keep=reads)
+    fusion.fuse(bw)
     bw.inputs = reads
     aux = {v for v in reads if v.kind == "aux"}
     fwd = generate(g, f"{name}_forward", returns=[*g.outputs, *reads], aux_needed=aux)

@@ -1,0 +1,275 @@
+"""Pointwise fusion: chains of elementwise ops become one Numba kernel, one pass over
+memory instead of one per op, with no temporaries.
+
+A fusion group grows from a pointwise node (its *root*) into its producers: a producer
+joins when it is pointwise, has a scalar rule (``scalar_rules``), makes a value of the
+root's shape that nothing outside the group reads (nor the backward graph, nor the
+outputs), and has no effects. The group runs at the root's place, so every value it
+reads from outside exists by then. Its kernel loops over the root's shape; inputs are
+broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs.
+
+Fusion must never make a program slower: ``FusedOp.forward`` times the kernel against the
+unfused ops on the first real inputs and keeps whichever is faster (the choice sticks).
+Kernels are written to ``$EMBER_CACHE_DIR/compile`` (default ``~/.cache/ember/compile``)
+as modules named by the hash of their source, so Numba's on-disk cache serves them to
+later processes; two processes writing one kernel both write the same bytes, atomically.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .._schema import parse
+from .graph import Graph, Node, Value
+from .scalar_rules import LIBM, RULES
+
+__all__ = ["fuse", "FusedOp"]
+
+_NUMBA_DTYPES = {"float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"}
+
+
+def _bind(node: Node) -> dict | None:
+    """The node's arguments by their signature names, defaults filled in."""
+    schema = _schema(node.op.signature)
+    if schema is None or len(node.args) > len(schema.arguments):
+        return None
+    out = {}
+    for i, arg in enumerate(schema.arguments):
+        if i < len(node.args):
+            out[arg.name] = node.args[i]
+        elif arg.name in node.kwargs:
+            out[arg.name] = node.kwargs[arg.name]
+        elif arg.default is not None:
+            try:
+                out[arg.name] = ast.literal_eval(arg.default)
+            except ValueError:
+                return None
+        else:
+            return None
+    return out
+
+
+@functools.cache
+def _schema(signature: str | None):
+    return None if signature is None else parse(signature)
+
+
+def _expression(node: Node, env: dict) -> str | None:
+    """The node's element expression, its tensor arguments named by ``env`` (Value id ->
+    source; unnamed ones get a placeholder); None when it has no scalar lowering."""
+    bound = _bind(node)
+    if bound is None:
+        return None
+    args = {name: env.get(id(val), "_") if type(val) is Value else val
+            for name, val in bound.items()}
+    return RULES[node.op.name](**args)
+
+
+def _lowerable(node: Node) -> bool:
+    op = node.op
+    if op.kind != "pointwise" or op.inplace or op._mutated_others or node.multi:
+        return False
+    if op.name not in RULES or op.name in LIBM or _expression(node, {}) is None:
+        return False
+    if any(str(v.dtype) not in _NUMBA_DTYPES for v in [*node.inputs, *node.outputs]):
+        return False
+    return all(v.meta.ndim <= node.outputs[0].meta.ndim for v in node.inputs)
+
+
+def fuse(g: Graph, keep: list | None = None, min_ops: int = 2) -> int:
+    """Replace pointwise chains of at least ``min_ops`` ops by fused nodes; returns how many
+    groups were made. ``keep``: values read from outside the graph (by a backward graph)."""
+    escapes = {id(v) for v in g.outputs if v is not None}
+    escapes |= {id(v) for v in keep or () if v is not None}
+    users = g.users()
+    here = {id(n) for n in g.nodes}  # (a backward graph reads forward values too)
+    member_of: dict[int, list[Node]] = {}
+    groups = []
+    for root in reversed(g.nodes):
+        if id(root) in member_of or not _lowerable(root) or _has_aux(root, keep):
+            continue
+        shape = root.outputs[0].shape
+        group = [root]
+        member_of[id(root)] = group
+        frontier = [root]
+        while frontier:
+            node = frontier.pop()
+            for v in node.inputs:
+                p = v.producer
+                if p is None or v.kind != "node" or id(p) not in here or id(p) in member_of \
+                        or not _lowerable(p):
+                    continue
+                if v.shape != shape or id(v) in escapes or getattr(p, "needs_input_grad", None) \
+                        is not None and _has_aux(p, keep):
+                    continue
+                if any(id(u) not in member_of or member_of[id(u)] is not group
+                       for u in users.get(v, ())):
+                    continue
+                group.append(p)
+                member_of[id(p)] = group
+                frontier.append(p)
+        if len(group) >= min_ops:
+            groups.append(group)
+        else:
+            del member_of[id(root)]
+    for group in groups:
+        _replace(g, group)
+    return len(groups)
+
+
+def _has_aux(node: Node, keep) -> bool:
+    return any(v is not None and v.kind == "aux" and v.producer is node for v in keep or ())
+
+
+def _replace(g: Graph, group: list[Node]) -> None:
+    members = {id(n) for n in group}
+    order = [n for n in g.nodes if id(n) in members]  # execution order
+    root = order[-1]
+    inputs: list[Value] = []
+    for n in order:
+        for v in n.inputs:
+            if (v.producer is None or id(v.producer) not in members) and v not in inputs:
+                inputs.append(v)
+    fused = FusedOp(order, inputs, root.outputs[0])
+    node = Node(fused, tuple(inputs), {}, outputs=root.outputs, location=root.location)
+    root.outputs[0].producer = node
+    g.nodes = [node if n is root else n for n in g.nodes if id(n) not in members or n is root]
+
+
+class FusedOp:
+    """A fusion group as an op the code generator calls like any other:
+    ``forward(ctx, *arrays)``. Not an entry of ``OPS``."""
+
+    kind = "fused"
+    inplace = False
+    _mutated_others = ()
+
+    def __init__(self, nodes: list[Node], inputs: list[Value], out: Value):
+        self.nodes, self.inputs, self.out = nodes, inputs, out
+        self.name = "fused_" + "_".join(n.name for n in nodes)[:60]
+        self.aten = self.name
+        self.source = _kernel_source(nodes, inputs, out)
+        self._kernels = None
+        self._use_fused: bool | None = None
+
+    def forward(self, ctx, *arrays):
+        if self._use_fused is None:
+            self._use_fused = self._decide(arrays)
+        if self._use_fused:
+            return self._run_fused(arrays)
+        return self._run_unfused(arrays)
+
+    def _run_fused(self, arrays):
+        flat, nd = self._kernels
+        shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+        out = np.empty(shape, self.out.dtype)
+        if all(a.shape == shape and a.flags.c_contiguous for a in arrays):
+            flat(out.reshape(-1), *(a.reshape(-1) for a in arrays))
+        else:
+            nd(out.reshape(shape) if out.ndim else out.reshape(1),
+               *(np.broadcast_to(a, shape) if out.ndim else a.reshape(1) for a in arrays))
+        return out
+
+    def _run_unfused(self, arrays):
+        from .._dispatch import NULL_CTX
+        env = {id(v): a for v, a in zip(self.inputs, arrays)}
+        result = None
+        for n in self.nodes:
+            args = [env.get(id(a), a) if type(a) is Value else a for a in n.args]
+            kwargs = {k: env.get(id(a), a) if type(a) is Value else a
+                      for k, a in n.kwargs.items()}
+            result = n.op.forward(NULL_CTX, *args, **kwargs)
+            if not n.outputs[0].shape:
+                result = np.asarray(result)
+            env[id(n.outputs[0])] = result
+        return result
+
+    def _decide(self, arrays) -> bool:
+        """Fused or not: time both on these inputs (a kernel that fails to compile, or
+        loses, is not used)."""
+        try:
+            self._kernels = load_kernels(self.source)
+            self._run_fused(arrays)  # compiles
+        except Exception:  # noqa: BLE001 -- e.g. a dtype combination Numba rejects
+            return False
+        fused = _best_time(lambda: self._run_fused(arrays))
+        unfused = _best_time(lambda: self._run_unfused(arrays))
+        return fused <= unfused
+
+    def __repr__(self) -> str:
+        return f"FusedOp({self.name})"
+
+
+def _best_time(fn, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
+    """Numba source of the group: ``flat(out, *xs)`` over 1-D arrays and ``nd(out, *xs)``
+    over arrays of the output's rank, both computing the same element expression."""
+    names = {id(v): f"x{i}" for i, v in enumerate(inputs)}
+    ndim = max(out.meta.ndim, 1)
+
+    def body(index: str, indent: str) -> list[str]:
+        lines = [f"{indent}e{i} = x{i}[{index}]" for i in range(len(inputs))]
+        env = {id(v): f"e{i}" for i, v in enumerate(inputs)}
+        for k, n in enumerate(nodes):
+            expr = _expression(n, env)
+            dt = str(n.outputs[0].dtype)
+            cast = "bool" if dt == "bool" else f"np.{dt}"
+            lines.append(f"{indent}t{k} = {cast}({expr})")
+            env[id(n.outputs[0])] = f"t{k}"
+        lines.append(f"{indent}out[{index}] = t{len(nodes) - 1}")
+        return lines
+
+    args = ", ".join(["out", *names.values()])
+    src = ["import math", "import numpy as np", "from numba import njit", "",
+           "", "@njit(cache=True)", f"def flat({args}):",
+           "    for i in range(out.shape[0]):"]
+    src += body("i", "        ")
+    src += ["", "", "@njit(cache=True)", f"def nd({args}):"]
+    idx = [f"i{d}" for d in range(ndim)]
+    for d in range(ndim):
+        src.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
+    src += body(", ".join(idx), "    " * (ndim + 1))
+    return "\n".join(src) + "\n"
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("EMBER_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ember")
+    path = os.path.join(root, "compile")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@functools.cache
+def load_kernels(source: str) -> tuple:
+    """``(flat, nd)`` of a kernel module, written once under its source hash."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"ember_fused_{digest}"
+    path = os.path.join(_cache_dir(), name + ".py")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.flat, module.nd
