@@ -118,19 +118,20 @@ def gpt_generate(tokens: int = 64):
     torch.manual_seed(0)
     t_model, e_model = models.gpt(torch), models.gpt(ember)
     models.copy_weights(t_model, e_model)
+    return {"ember": generate_side(ember, e_model.eval(), tokens),
+            "torch": generate_side(torch, t_model.eval(), tokens)}, True
 
-    def side(lib, model):
-        model.eval()
 
-        def step():
-            with lib.no_grad():
-                idx = lib.zeros(1, 1, dtype=lib.long)
-                for _ in range(tokens):
-                    nxt = model(idx)[:, -1].argmax(-1, keepdim=True)
-                    idx = lib.cat([idx, nxt], dim=1)
-            return float(idx.sum().item())
-        return Side(step)
-    return {"ember": side(ember, e_model), "torch": side(torch, t_model)}, True
+def generate_side(lib, model, tokens: int) -> Side:
+    """One step: greedy generation of ``tokens`` tokens from a single start token."""
+    def step():
+        with lib.no_grad():
+            idx = lib.zeros(1, 1, dtype=lib.long)
+            for _ in range(tokens):
+                nxt = model(idx)[:, -1].argmax(-1, keepdim=True)
+                idx = lib.cat([idx, nxt], dim=1)
+        return float(idx.sum().item())
+    return Side(step)
 
 
 def matmul_fb():
@@ -182,6 +183,9 @@ ROUNDS = {"gpt_generate": 5, "gpt_train": 8, "op_overhead": 7, "op_overhead_grad
 from bench.quant import WORKLOADS as _QUANT_WORKLOADS  # noqa: E402  (it uses Side, _libs)
 
 WORKLOADS.update(_QUANT_WORKLOADS)
+from bench.compiled import WORKLOADS as _COMPILED_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(_COMPILED_WORKLOADS)
 
 
 def run_workload(name: str) -> dict:
@@ -204,6 +208,7 @@ def run_workload(name: str) -> dict:
             times[k].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {"median_s": med, "ratio": med["ember"] / med["torch"],
+              "ratios": {k: t / med["torch"] for k, t in med.items() if k != "torch"},
               "loss": {k: s.last_loss for k, s in sides.items()}}
     if flops:
         result["gflop_per_step"] = flops / 1e9
@@ -231,13 +236,14 @@ def _fmt(name: str, r: dict) -> str:
     med = r["median_s"]
     line = (f"{name:17s} ember {med['ember'] * 1e3:9.2f} ms  torch {med['torch'] * 1e3:9.2f} ms"
             f"  ratio {r['ratio']:5.2f}")
-    for side in med.keys() - {"ember", "torch"}:  # extra sides (float32 twins of quant)
-        line += f"  {side} {med[side] * 1e3:.2f} ms"
     if "us_per_op" in r:
         line += f"  ({r['us_per_op']['ember']:.2f} vs {r['us_per_op']['torch']:.2f} us/op)"
     if "gflops" in r:
         line += (f"  {r['gflop_per_step']:.2f} GFLOP/step, {r['gflops']['ember']:.1f} vs "
                  f"{r['gflops']['torch']:.1f} GFLOP/s")
+    for side, ratio in r.get("ratios", {}).items():  # extra sides (compiled, float32 twins)
+        if side != "ember":
+            line += f"  {side} {med[side] * 1e3:9.2f} ms ({ratio:.2f})"
     loss = r.get("loss", {})
     if loss.get("ember") is not None:
         line += f"  loss {loss['ember']:.5f} vs {loss['torch']:.5f}"
