@@ -74,6 +74,10 @@ def _walk(x, others: dict, sizes: dict, node):
     if t is dict:
         return {k: _walk(v, {d: o[k] for d, o in others.items()}, sizes, node)
                 for k, v in x.items()}
+    if t is slice:
+        parts = [_walk(getattr(x, f), {d: getattr(o, f) for d, o in others.items()}, sizes,
+                       node) for f in ("start", "stop", "step")]
+        return slice(*parts)
     if t is int or isinstance(x, np.integer):
         moved = {d: int(o) for d, o in others.items() if int(o) != int(x)}
         s = fit(int(x), moved, sizes)

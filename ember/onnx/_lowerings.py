@@ -43,6 +43,8 @@ class Ctx:
             return self.b.names[x]
         if x is None:
             return ""
+        if isinstance(x, SymInt):  # a size used as a number: computed from the input shapes
+            return self.cast(self.b.scalar_int(x), np.int64, _dtype_of(like))
         dt = like.dtype if hasattr(like, "dtype") and not isinstance(like, np.dtype) else like
         return self.b.const(np.asarray(x, dtype=dt if dt is not None else None))
 
@@ -58,6 +60,11 @@ class Ctx:
 
     def axes(self, axes) -> str:
         return self.b.ints(list(axes))
+
+
+def _dtype_of(like) -> np.dtype:
+    return np.dtype(like.dtype if hasattr(like, "meta") else like if like is not None
+                    else np.int64)
 
 
 def _dt(node, i: int = 0) -> np.dtype:

@@ -227,6 +227,16 @@ def _gelu(x, *, approximate="none"):
     return F.gelu(x, approximate=approximate)
 
 
+@onnx_op("Gelu", domain="com.microsoft")
+def _ms_gelu(x):
+    return F.gelu(x)
+
+
+@onnx_op("FastGelu", domain="com.microsoft")
+def _ms_fast_gelu(x, bias=None):
+    return F.gelu(x if bias is None else x + bias, approximate="tanh")
+
+
 @onnx_op("Swish")
 def _swish(x, *, alpha=1.0):
     return x * ember.sigmoid(alpha * x)

@@ -42,8 +42,7 @@ class _Node:
         opset = opsets.get(domain, opsets.get("", 1))
         if fn is None:
             where = f"{domain}." if domain else ""
-            raise UnsupportedOperatorError(
-                f"{where}{node.op_type}", opset, location=f"node {self.name!r}") from None
+            raise UnsupportedOperatorError.onnx_node(f"{where}{node.op_type}", opset, self.name)
         self.fn = fn
         self.attrs = _attributes(node, domain, opset, fn)
         params = inspect.signature(fn).parameters
@@ -120,7 +119,8 @@ class OnnxModule(nn.Module):
         """``name`` as a dotted path of submodules when its parts are identifiers (the
         state-dict keys of the model that was exported), else as one flat name."""
         parts = name.split(".")
-        if not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
+        if not all((p.isidentifier() or p.isdigit()) and not keyword.iskeyword(p)
+                   and not hasattr(nn.Module, p) for p in parts):
             parts = ["".join(c if c.isalnum() else "_" for c in name)]
             if not parts[0][:1].isalpha():
                 parts[0] = "t_" + parts[0]

@@ -35,3 +35,12 @@ class UnsupportedOperatorError(OnnxExporterError):
             msg += f" (called at {location})"
         super().__init__(msg)
         self.name, self.version, self.location = name, version, location
+
+    @classmethod
+    def onnx_node(cls, op_type: str, opset: int, node: str) -> UnsupportedOperatorError:
+        """The error of ``ember.onnx.load`` for a node whose operator it cannot run."""
+        err = cls.__new__(cls)
+        RuntimeError.__init__(err, f"ember.onnx.load cannot run the ONNX operator "
+                                   f"'{op_type}' (opset {opset}) of node '{node}'")
+        err.name, err.version, err.location = op_type, opset, f"node '{node}'"
+        return err
