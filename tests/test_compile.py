@@ -259,3 +259,29 @@ def test_generated_code_is_readable_python():
     src = prog.forward.__source__
     assert src.startswith("def ") and "# linear" in src and "# relu" in src
     assert "Tensor" not in src  # arrays only: no dispatcher, no autograd in the hot path
+
+
+def test_compiled_optimizer_step_follows_state_grads_and_lr_schedule():
+    """``compile(opt.step)``: the first step (which makes the state) runs eagerly; later
+    steps read the live gradients and state (new ``.grad`` tensors every ``zero_grad``)
+    and recompile when a scheduler changes ``lr``."""
+    def run(compiled: bool):
+        ember.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+        opt = ember.optim.AdamW(model.parameters(), lr=1e-2)
+        sched = ember.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+        step = ember.compile(opt.step) if compiled else opt.step
+        x, y = ember.randn(16, 4), ember.randn(16, 2)
+        losses = []
+        for _ in range(6):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            step()
+            sched.step()
+            losses.append(loss.item())
+        return losses, step
+    eager, _ = run(False)
+    compiled, step = run(True)
+    assert compiled == eager
+    assert len(step.cache) == 3  # lr 1e-2 (steps 2), 5e-3, 2.5e-3

@@ -27,6 +27,7 @@ from . import fusion, passes
 from .capture import capture
 from .codegen import generate, rebuild
 from .graph import Graph, Value, tree_leaves
+from .sources import module_sources, optimizer_guard, optimizer_of, optimizer_sources
 
 __all__ = ["compile", "CompiledFunction", "config", "explain", "reset", "ExplainOutput"]
 
@@ -44,7 +45,7 @@ class _Program:
 
     forward: Any = None
     backward_op: type | None = None
-    externs: list = field(default_factory=list)   # live tensors read at every call
+    externs: list = field(default_factory=list)   # sources of the tensors read per call
     out_spec: Any = None
     graph: Graph | None = None
     backward_graph: Graph | None = None
@@ -98,6 +99,9 @@ class CompiledFunction:
             parts.append(("training", tuple(s.training for s in m.modules())))
             parts.append(("params", tuple((t._data.shape, t._data.dtype, t._requires_grad)
                                           for t in _module_tensors(m).values())))
+        opt = optimizer_of(self.fn)
+        if opt is not None:
+            parts.append(("optimizer", optimizer_guard(opt)))
         return tuple(parts)
 
     # ---- calling ----------------------------------------------------------------------
@@ -122,14 +126,27 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         return _run(prog, args, kwargs)
 
-    def _compile(self, key: tuple, args: tuple, kwargs: dict):
-        start = time.perf_counter()
-        externs = {}
+    def _sources(self) -> dict:
+        found: dict = {}
         for m in self._used_modules():
             prefix = "" if m is self.module else f"{type(m).__name__}."
-            for name, (t, kind) in _module_tensors(m, kinds=True).items():
-                externs.setdefault(id(t), (prefix + name, kind))
-        cap, result = capture(self.fn, args, kwargs, externs=externs, backward=True)
+            for k, v in module_sources(m, prefix).items():
+                found.setdefault(k, v)
+        opt = optimizer_of(self.fn)
+        if opt is not None:
+            found.update(optimizer_sources(opt))
+        return found
+
+    def _compile(self, key: tuple, args: tuple, kwargs: dict):
+        opt = optimizer_of(self.fn)
+        if opt is not None and any(p.grad is not None and not opt.state.get(p)
+                                   for g in opt.param_groups for p in g["params"]):
+            # the first step makes the optimizer's state: run it eagerly, capture the next
+            return self.fn(*args, **kwargs)
+        start = time.perf_counter()
+        sources = self._sources()
+        cap, result = capture(self.fn, args, kwargs, backward=True,
+                              externs={k: v[:2] for k, v in sources.items()})
         prog = _Program(breaks=cap.breaks)
         self.cache[key] = prog
         if cap.breaks:
@@ -137,7 +154,8 @@ class CompiledFunction:
                 raise cap.breaks[0]
             return result
         prog.graph, prog.backward_graph = cap.graph, cap.backward_graph
-        prog.externs = list(cap.extern_tensors.values())
+        prog.externs = [sources[id(t)][2] if id(t) in sources else _fixed(t)
+                        for t in cap.extern_tensors.values()]
         prog.out_spec = cap.graph.out_spec
         _build(prog, _fn_name(self.fn))
         prog.compile_seconds = time.perf_counter() - start
@@ -146,7 +164,7 @@ class CompiledFunction:
 
 def _run(prog: _Program, args: tuple, kwargs: dict):
     tensors = [x for x in tree_leaves((args, kwargs)) if isinstance(x, Tensor)]
-    tensors += prog.externs
+    tensors += [source() for source in prog.externs]
     if prog.backward_op is not None:
         outs = prog.backward_op.apply(*tensors)
     else:
@@ -216,6 +234,10 @@ def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
         "abstract": True, "name": f"compiled_{name}", "aten": "compiled_graph",
         "forward": staticmethod(forward), "backward": staticmethod(backward),
         "_backward_name": "CompiledFunctionBackward"})
+
+
+def _fixed(t: Tensor):
+    return lambda: t
 
 
 def _module_tensors(m, kinds: bool = False) -> dict:
