@@ -186,6 +186,10 @@ WORKLOADS.update(_QUANT_WORKLOADS)
 from bench.compiled import WORKLOADS as _COMPILED_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(_COMPILED_WORKLOADS)
+from bench import onnx as _onnx  # noqa: E402
+
+WORKLOADS.update(_onnx.WORKLOADS)
+ROUNDS.update(_onnx.ROUNDS)
 
 
 def run_workload(name: str) -> dict:
