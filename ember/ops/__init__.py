@@ -13,7 +13,7 @@ import importlib
 MODULES = ("conversion", "creation", "elementwise", "arithmetic", "comparison", "activations",
            "linalg", "reductions", "shape", "indexing",
            "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
-           "optim")
+           "optim", "rnn")
 
 
 def all_ops() -> dict:

@@ -1,0 +1,364 @@
+"""Recurrent layers as ops: one op runs one layer in one direction over the whole sequence.
+
+``lstm_layer``, ``gru_layer``, ``rnn_tanh_layer`` and ``rnn_relu_layer`` project the whole
+input sequence with one GEMM (``x W_ih^T``), then step through time in a Numba kernel
+(``_kernels_rnn``): per step the recurrent GEMM ``h W_hh^T`` and the fused gate
+nonlinearities, saving the gates for backward. Their backward is one op each
+(``*_layer_backward``): backward through time in the kernel, then the input and weight
+gradients as big GEMMs over all steps. ``nn.RNN``/``nn.LSTM``/``nn.GRU`` call one such op
+per layer and direction, and the cells call them on a sequence of one step.
+
+The recurrent GEMM of one step is small (batch x hidden x gates): up to ``INNER_MAX``
+multiply-adds the kernel does it itself and runs the whole loop without returning to
+Python; above it, the loop is in Python, one BLAS GEMM and one kernel call per step, with
+BLAS on one thread (a step's GEMM gains nothing from a second thread, and on a loaded
+machine waits a scheduler slice to wake it). ``lengths`` (the packed-sequence case) ends
+each sequence of the batch at its own length: later steps carry its state and output 0.
+
+Double backward is not supported (the backward ops' own backward raises), as for torch's
+fused RNN kernels (cuDNN); differentiate ``torch.nn.LSTMCell``-style code written with
+ember ops when higher-order gradients are needed. float16/bfloat16 run in float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .._dispatch import Op, dispatch
+from .._tensor import Tensor
+from . import _blas, _meta
+
+__all__: list[str] = []
+
+INNER_MAX = 1 << 16   # multiply-adds of a step's recurrent GEMM done inside the kernel
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _kernels():
+    from . import _kernels_rnn
+    return _kernels_rnn
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """NumPy's BLAS on one thread for the per-step GEMMs, restored afterwards."""
+    changed = []
+    for lib in _blas._blas_libs():
+        if lib.num_threads != 1:
+            changed.append((lib, lib.num_threads))
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, had in changed:
+            lib.set_num_threads(had)
+
+
+def _work(*arrays):
+    """The arrays C-contiguous in the computing dtype (float32 for 16-bit floats)."""
+    dt = arrays[0].dtype
+    work = np.float32 if dt.itemsize == 2 else dt
+    return [None if a is None else np.ascontiguousarray(a, dtype=work) for a in arrays]
+
+
+def _lengths(lengths, steps: int, batch: int) -> np.ndarray:
+    if lengths is None:
+        return np.full(batch, steps, dtype=np.int64)
+    return np.ascontiguousarray(lengths, dtype=np.int64)
+
+
+def _check(mode: str, input, hx, cx, w_ih, w_hh, w_hr) -> None:
+    """What the kernels assume (the modules check shapes with torch's messages first)."""
+    gates = _GATES[mode]
+    if input.ndim != 3 or hx.ndim != 2 or w_ih.ndim != 2 or w_hh.ndim != 2:
+        raise RuntimeError(f"{mode.lower()} layer: expected a 3-D input and 2-D state and "
+                           f"weights, got {input.ndim}-D input, {hx.ndim}-D state")
+    hidden = w_hh.shape[0] // gates
+    out = w_hr.shape[0] if w_hr is not None else hidden
+    if (w_ih.shape != (gates * hidden, input.shape[2]) or w_hh.shape[1] != out
+            or hx.shape != (input.shape[1], out)
+            or (cx is not None and cx.shape != (input.shape[1], hidden))):
+        raise RuntimeError(f"{mode.lower()} layer: inconsistent shapes: input "
+                           f"{list(input.shape)}, hx {list(hx.shape)}, weight_ih "
+                           f"{list(w_ih.shape)}, weight_hh {list(w_hh.shape)}")
+    for t in (hx, cx, w_ih, w_hh, w_hr):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"expected scalar type {input.dtype} but found {t.dtype}")
+
+
+class _Layer(Op):
+    """One layer, one direction: ``(output (T, B, H_out), h_n[, c_n])``."""
+
+    abstract = True
+    kind = "opaque"
+    mode: str
+    backward_op: type[Op]
+
+    @classmethod
+    def meta(cls, input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
+        _check(cls.mode, input, hx, cx, w_ih, w_hh, w_hr)
+        dt = input.dtype
+        outs = (_meta.new((input.shape[0],) + tuple(hx.shape), dt), _meta.new(hx.shape, dt))
+        return outs + ((_meta.new(cx.shape, dt),) if cls.mode == "LSTM" else ())
+
+    @classmethod
+    def forward(cls, ctx, input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
+        _check(cls.mode, input, hx, cx, w_ih, w_hh, w_hr)
+        x, h0, c0, wi, wh, bi, bh, wr = _work(input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr)
+        steps, batch, features = x.shape
+        lens = _lengths(lengths, steps, batch)
+        xw = _blas.matmul(x.reshape(steps * batch, features), wi.T).reshape(steps, batch,
+                                                                            wi.shape[0])
+        outs, workspace = _FORWARD[cls.mode](xw, h0, c0, wh, bi, bh, wr, lens, reverse)
+        ctx.save_for_backward(input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, *workspace)
+        ctx.reverse = reverse
+        return tuple(o.astype(input.dtype, copy=False) for o in outs)
+
+    @classmethod
+    def backward(cls, ctx, grad_output, grad_hy, grad_cy=None):
+        saved = ctx.saved_tensors
+        input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths = saved[:9]
+        grads = list(dispatch(cls.backward_op, grad_output, grad_hy, grad_cy, input, hx, cx,
+                              w_ih, w_hh, b_ih, b_hh, w_hr, lengths, list(saved[9:]),
+                              ctx.reverse))
+        if cls.mode != "LSTM":
+            grads[2:2] = [None]                      # no cell state
+        gx, ghx, gcx, gw_ih, gw_hh, gb_ih, gb_hh = grads[:7]
+        gw_hr = grads[7] if w_hr is not None else None
+        return (gx, ghx, gcx, gw_ih, gw_hh, gb_ih if b_ih is not None else None,
+                gb_hh if b_hh is not None else None, gw_hr, None, None)
+
+
+class _LayerBackward(Op):
+    """Backward through time of ``_Layer``: the gradients of its input, initial state(s),
+    weights and biases (the two biases get equal gradients but for the GRU's; the LSTM's
+    projection gradient is empty without a projection)."""
+
+    abstract = True
+    kind = "opaque"
+    mode: str
+
+    @classmethod
+    def meta(cls, grad_output, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr,
+             lengths, workspace, reverse):
+        dt = input.dtype
+        gate = (w_hh.shape[0],)
+        outs = [_meta.new(input.shape, dt), _meta.new(hx.shape, dt)]
+        if cls.mode == "LSTM":
+            outs.append(_meta.new(cx.shape, dt))
+        outs += [_meta.new(w_ih.shape, dt), _meta.new(w_hh.shape, dt), _meta.new(gate, dt),
+                 _meta.new(gate, dt)]
+        if cls.mode == "LSTM":
+            outs.append(_meta.new(w_hr.shape if w_hr is not None else (0,), dt))
+        return tuple(outs)
+
+    @classmethod
+    def forward(cls, ctx, grad_output, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, b_ih, b_hh,
+                w_hr, lengths, workspace, reverse):
+        x, go, wi, wh, wr = _work(input, grad_output, w_ih, w_hh, w_hr)
+        steps, batch, features = x.shape
+        dh = np.zeros(hx.shape, x.dtype) if grad_hy is None else grad_hy.astype(x.dtype)
+        dc = None
+        if cls.mode == "LSTM":
+            dc = np.zeros(cx.shape, x.dtype) if grad_cy is None else grad_cy.astype(x.dtype)
+        lens = _lengths(lengths, steps, batch)
+        dgx, dgh, state_grads, hs, extra = _BACKWARD[cls.mode](go, wh, wr, dh, dc, workspace,
+                                                               lens, reverse)
+        # input and weight gradients: one GEMM each over all steps (time order for x)
+        in_order = np.ascontiguousarray(dgx[::-1]) if reverse else dgx
+        flat_in = in_order.reshape(steps * batch, -1)
+        gx = _blas.matmul(flat_in, wi).reshape(steps, batch, features)
+        gw_ih = _blas.matmul(flat_in.T, x.reshape(steps * batch, features))
+        flat_h = dgh.reshape(steps * batch, -1)
+        gw_hh = _blas.matmul(flat_h.T, hs[:steps].reshape(steps * batch, -1))
+        gb_ih = dgx.sum((0, 1))
+        gb_hh = dgh.sum((0, 1)) if dgh is not dgx else gb_ih.copy()
+        outs = [gx, *state_grads, gw_ih, gw_hh, gb_ih, gb_hh, *extra]
+        return tuple(o.astype(input.dtype, copy=False) for o in outs)
+
+    @classmethod
+    def backward(cls, ctx, *grads):
+        raise RuntimeError(f"{cls.aten}: double backward through a fused recurrent layer is "
+                           "not supported (as torch's fused RNN kernels)")
+
+
+# ---- the per-cell loops -------------------------------------------------------------------
+
+def _forward_loop(kernel, hs, w_hh_t, gh, steps: int, inner: bool) -> None:
+    """Run ``kernel(s0, s1, inner)`` over all steps: in one call (``inner``), or one call
+    per step after that step's recurrent GEMM ``gh = hs[s] W_hh^T``."""
+    if inner:
+        kernel(0, steps, True)
+        return
+    with _one_blas_thread():
+        for s in range(steps):
+            np.matmul(hs[s], w_hh_t, out=gh)
+            kernel(s, s + 1, False)
+
+
+def _backward_loop(kernel, dgates, w_hh, dh, steps: int, inner: bool) -> None:
+    """Run ``kernel(s0, s1, inner, has_rec, rec)`` from the last step back: in one call, or
+    one call per step followed by that step's ``rec = dgates[s] W_hh``."""
+    rec = np.empty_like(dh)
+    if inner:
+        kernel(0, steps, True, False, rec)
+        return
+    with _one_blas_thread():
+        for s in range(steps - 1, -1, -1):
+            kernel(s, s + 1, False, s < steps - 1, rec)
+            np.matmul(dgates[s], w_hh, out=rec)
+    if steps:
+        dh += rec
+
+
+def _inner(batch: int, w_hh: np.ndarray) -> bool:
+    return batch * w_hh.shape[0] * w_hh.shape[1] <= INNER_MAX
+
+
+def _states(first: np.ndarray, steps: int) -> np.ndarray:
+    hs = np.empty((steps + 1,) + first.shape, first.dtype)
+    hs[0] = first
+    return hs
+
+
+def _lstm_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
+    steps, batch, gates = xw.shape
+    if b_ih is not None:
+        xw += b_ih + b_hh
+    hidden = gates // 4
+    hs, cs = _states(h0, steps), _states(c0, steps)
+    tcs = np.empty((steps, batch, hidden), xw.dtype)
+    acts = np.empty_like(xw)
+    out = np.empty((steps,) + h0.shape, xw.dtype)
+    proj = w_hr is not None
+    hpre = np.empty((steps, batch, hidden if proj else 0), xw.dtype)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((0, 0), xw.dtype)
+    gh = np.empty((batch, gates), xw.dtype)
+    kernel = _kernels().lstm_forward
+    _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, acts, hpre, out,
+                                                lens, reverse, s0, s1, inner),
+                  hs, w_hh_t, gh, steps, proj or _inner(batch, w_hh))
+    return (out, hs[steps].copy(), cs[steps].copy()), (acts, hs, cs, tcs, hpre)
+
+
+def _lstm_backward(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
+    acts, hs, cs, tcs, hpre = workspace
+    steps, batch, gates = acts.shape
+    proj = w_hr is not None
+    dgates = np.empty_like(acts)
+    dhs = np.empty((steps,) + (dh.shape if proj else (batch, 0)), dh.dtype)
+    wr = w_hr if proj else np.empty((0, 0), dh.dtype)
+    kernel = _kernels().lstm_backward
+    _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
+        go, w_hh, wr, acts, cs, tcs, dgates, dhs, dh, dc, rec, lens, reverse, s0, s1, inner,
+        has_rec), dgates, w_hh, dh, steps, proj or _inner(batch, w_hh))
+    gw_hr = (_blas.matmul(dhs.reshape(steps * batch, -1).T, hpre.reshape(steps * batch, -1))
+             if proj else np.empty((0,), dh.dtype))
+    return dgates, dgates, (dh, dc), hs, (gw_hr,)
+
+
+def _gru_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
+    steps, batch, gates = xw.shape
+    if b_ih is not None:
+        xw += b_ih
+    hs = _states(h0, steps)
+    acts = np.empty_like(xw)
+    ghn = np.empty((steps,) + h0.shape, xw.dtype)
+    out = np.empty_like(ghn)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
+    bh = b_hh if b_hh is not None else np.zeros(gates, xw.dtype)
+    gh = np.empty((batch, gates), xw.dtype)
+    kernel = _kernels().gru_forward
+    _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, bh, gh, hs, acts, ghn, out, lens,
+                                                reverse, s0, s1, inner),
+                  hs, w_hh_t, gh, steps, _inner(batch, w_hh))
+    return (out, hs[steps].copy()), (acts, ghn, hs)
+
+
+def _gru_backward(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
+    acts, ghn, hs = workspace
+    dxg, dhg = np.empty_like(acts), np.empty_like(acts)
+    kernel = _kernels().gru_backward
+    _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
+        go, w_hh, acts, ghn, hs, dxg, dhg, dh, rec, lens, reverse, s0, s1, inner, has_rec),
+        dhg, w_hh, dh, acts.shape[0], _inner(acts.shape[1], w_hh))
+    return dxg, dhg, (dh,), hs, ()
+
+
+def _rnn_forward(relu: bool):
+    def run(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
+        steps, batch, _ = xw.shape
+        if b_ih is not None:
+            xw += b_ih + b_hh
+        hs = _states(h0, steps)
+        out = np.empty_like(xw)
+        w_hh_t = np.ascontiguousarray(w_hh.T)
+        gh = np.empty_like(h0)
+        kernel = _kernels().rnn_forward
+        _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, gh, hs, out, lens, reverse, s0,
+                                                    s1, inner, relu),
+                      hs, w_hh_t, gh, steps, _inner(batch, w_hh))
+        return (out, hs[steps].copy()), (hs,)
+    return run
+
+
+def _rnn_backward(relu: bool):
+    def run(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
+        (hs,) = workspace
+        dgates = np.empty_like(go)
+        kernel = _kernels().rnn_backward
+        _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
+            go, w_hh, hs, dgates, dh, rec, lens, reverse, s0, s1, inner, has_rec, relu),
+            dgates, w_hh, dh, go.shape[0], _inner(go.shape[1], w_hh))
+        return dgates, dgates, (dh,), hs, ()
+    return run
+
+
+_FORWARD = {"LSTM": _lstm_forward, "GRU": _gru_forward, "RNN_TANH": _rnn_forward(False),
+            "RNN_RELU": _rnn_forward(True)}
+_BACKWARD = {"LSTM": _lstm_backward, "GRU": _gru_backward, "RNN_TANH": _rnn_backward(False),
+             "RNN_RELU": _rnn_backward(True)}
+
+
+# ---- the ops ------------------------------------------------------------------------------
+
+def _layer_ops(cls_name: str, name: str, mode: str) -> type[_Layer]:
+    """The forward/backward op pair of one cell type."""
+    lstm = mode == "LSTM"
+    sig = (name + "(Tensor input, Tensor hx, Tensor? cx, Tensor w_ih, Tensor w_hh, Tensor? b_ih,"
+           " Tensor? b_hh, Tensor? w_hr, Tensor? lengths, bool reverse) -> (Tensor output, "
+           "Tensor h_n" + (", Tensor c_n)" if lstm else ")"))
+    bsig = (name + "_backward(Tensor grad_output, Tensor? grad_hy, Tensor? grad_cy, "
+            "Tensor input, Tensor hx, Tensor? cx, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+            "Tensor? b_hh, Tensor? w_hr, Tensor? lengths, Tensor[] workspace, bool reverse) -> "
+            "(Tensor grad_input, Tensor grad_hx, " + ("Tensor grad_cx, " if lstm else "")
+            + "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh"
+            + (", Tensor grad_w_hr)" if lstm else ")"))
+    backward = type(cls_name + "Backward", (_LayerBackward,), {
+        "name": name + "_backward", "aten": name + "_backward", "signature": bsig,
+        "mode": mode, "__module__": __name__})
+    return type(cls_name, (_Layer,), {"name": name, "aten": name, "signature": sig,
+                                      "mode": mode, "backward_op": backward,
+                                      "__module__": __name__})
+
+
+LstmLayer = _layer_ops("LstmLayer", "lstm_layer", "LSTM")
+GruLayer = _layer_ops("GruLayer", "gru_layer", "GRU")
+RnnTanhLayer = _layer_ops("RnnTanhLayer", "rnn_tanh_layer", "RNN_TANH")
+RnnReluLayer = _layer_ops("RnnReluLayer", "rnn_relu_layer", "RNN_RELU")
+_OPS = {"LSTM": LstmLayer, "GRU": GruLayer, "RNN_TANH": RnnTanhLayer, "RNN_RELU": RnnReluLayer}
+
+
+def rnn_layer(mode: str, input: Tensor, hx: Tensor, cx: Tensor | None, w_ih: Tensor,
+              w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              w_hr: Tensor | None = None, lengths: Tensor | None = None,
+              reverse: bool = False) -> tuple:
+    """One recurrent layer in one direction over ``input (T, B, F)`` from the state ``hx``
+    (and ``cx`` for the LSTM): ``(output (T, B, H_out), h_n[, c_n])``. ``mode`` is
+    ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``; ``lengths`` (int64, ``(B,)``)
+    ends each sequence early; ``reverse`` runs from the last step to the first."""
+    return dispatch(_OPS[mode], input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
+                    bool(reverse))
