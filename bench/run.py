@@ -180,9 +180,10 @@ WORKLOADS = {
 }
 ROUNDS = {"gpt_generate": 5, "gpt_train": 8, "op_overhead": 7, "op_overhead_grad": 7}
 
-from bench.quant import WORKLOADS as _QUANT_WORKLOADS  # noqa: E402  (it uses Side, _libs)
+from bench import quant as _quant  # noqa: E402
 
-WORKLOADS.update(_QUANT_WORKLOADS)
+WORKLOADS.update(_quant.WORKLOADS)
+ROUNDS.update(_quant.ROUNDS)
 from bench.compiled import WORKLOADS as _COMPILED_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(_COMPILED_WORKLOADS)

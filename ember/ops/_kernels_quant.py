@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # ---- int8 x int8 -> int32 GEMM, dequantised into float32 -----------------------------------
 
@@ -122,14 +126,53 @@ def min_max(x):
 # ---- weight-only int4 / int8: dequantise inside the GEMV/GEMM ---------------------------------
 
 ROWS_PER_TASK = 16  # output rows per parallel task (each task decodes into its own buffer)
+PREFETCH_ROWS = 4  # how many weight rows ahead the kernels ask for the next row's bytes
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """``llvm.prefetch`` of ``arr[idx]`` (read, into all cache levels). The weight-only
+    kernels spend a few instructions per row on compute, so a row's bytes must be on their
+    way before the row starts: the hardware prefetcher alone left them waiting on memory
+    (int4 GEMV 2.5-3x slower on weights that are not in cache)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]])
+        i8p, i32 = ir.PointerType(ir.IntType(8)), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen
 
 
 @numba.njit(cache=True, inline="always")
-def _dot(x, buf, k_len):
-    acc = np.float32(0.0)
+def _prefetch_row(rows, n):
+    """Ask for row ``n + PREFETCH_ROWS`` of the 2-D C-contiguous ``rows``, a line at a time."""
+    ahead = n + PREFETCH_ROWS
+    if ahead < rows.shape[0]:
+        row = rows[ahead]
+        for off in range(0, row.shape[0], 64 // row.itemsize):
+            _prefetch(row, off)
+
+
+@numba.njit(cache=True, inline="always")
+def _dot4(x, buf, k_len):
+    """``x`` dotted with the four rows of ``buf`` in one pass (each ``x`` load feeds four
+    multiply-adds)."""
+    b0, b1, b2, b3 = buf[0], buf[1], buf[2], buf[3]
+    a0 = a1 = a2 = a3 = np.float32(0.0)
     for k in range(np.uint64(k_len)):
-        acc += x[k] * buf[k]
-    return acc
+        v = x[k]
+        a0 += v * b0[k]
+        a1 += v * b1[k]
+        a2 += v * b2[k]
+        a3 += v * b3[k]
+    return a0, a1, a2, a3
 
 
 @numba.njit(cache=True, inline="always")
@@ -154,62 +197,92 @@ def _int4_row_dot(x, x_sums, row, scales, zeros, group):
     return total
 
 
+@numba.njit(cache=True, inline="always")
+def _decode_int4_row(row, scales, zeros, group, dst):
+    """``dst[k] = q[k] * scale + zero`` for one packed int4 row."""
+    half = np.uint64(group // 2)
+    for g in range(scales.shape[0]):
+        sc, z = scales[g], zeros[g]
+        k0, b0 = np.uint64(g * group), np.uint64(g) * half
+        for j in range(half):
+            v = np.int32(row[b0 + j])
+            dst[k0 + j] = np.float32(np.int32(v & 15)) * sc + z
+            dst[k0 + half + j] = np.float32(np.int32(v >> 4)) * sc + z
+
+
+@numba.njit(cache=True, inline="always")
+def _dot_block(x, buf, n0, stop, scale, bias, out):
+    """Rows ``n0..n0+3`` (below ``stop``) of ``out`` from the 4 decoded weight rows in
+    ``buf``: ``(x @ buf.T) * scale + bias`` (``scale`` 1 for int4, whose rows are
+    fully dequantised)."""
+    for m in range(x.shape[0]):
+        acc = _dot4(x[m], buf, x.shape[1])
+        for i in range(4):
+            n = n0 + i
+            if n < stop:
+                out[m, n] = acc[i] * scale[n] + bias[n]
+
+
 @numba.njit(cache=True, parallel=True, fastmath=True)
 def int4_linear(x, packed, scales, zeros, group, bias, out):
     """``out = x @ dequant(W).T + bias`` with ``W[n, k] = q * scales[n, g] + zeros[n, g]``
     (``g = k // group``, ``q`` the 4-bit value in ``packed (N, K/2)``). One row of
     ``x``: fused per group (``_int4_row_dot``), the weights are read once, as nibbles.
-    More rows: each weight row is dequantised once into a buffer and dotted with every
-    row of ``x``."""
+    More rows: four weight rows at a time are dequantised into a buffer and dotted with
+    every row of ``x``."""
     m_rows, k_len = x.shape
     n_cols = packed.shape[0]
     n_groups = scales.shape[1]
-    half = np.uint64(group // 2)
     x_sums = np.zeros(n_groups, np.float32)
     if m_rows == 1:
         for g in range(n_groups):
             for j in range(np.uint64(group)):
                 x_sums[g] += x[0, np.uint64(g * group) + j]
+    ones = np.ones(n_cols, np.float32)
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(k_len, np.float32)
-        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
-            row = packed[n]
-            if m_rows == 1:
-                out[0, n] = _int4_row_dot(x[0], x_sums, row, scales[n], zeros[n], group) \
-                    + bias[n]
-                continue
-            for g in range(n_groups):
-                sc, z = scales[n, g], zeros[n, g]
-                k0, b0 = np.uint64(g * group), np.uint64(g) * half
-                for j in range(half):
-                    v = np.int32(row[b0 + j])
-                    buf[k0 + j] = np.float32(np.int32(v & 15)) * sc + z
-                    buf[k0 + half + j] = np.float32(np.int32(v >> 4)) * sc + z
-            for m in range(m_rows):
-                out[m, n] = _dot(x[m], buf, k_len) + bias[n]
+        start = task * ROWS_PER_TASK
+        stop = min(n_cols, start + ROWS_PER_TASK)
+        if m_rows == 1:
+            for n in range(start, stop):
+                _prefetch_row(packed, n)
+                out[0, n] = _int4_row_dot(x[0], x_sums, packed[n], scales[n], zeros[n],
+                                          group) + bias[n]
+            continue
+        buf = np.zeros((4, k_len), np.float32)
+        for n0 in range(start, stop, 4):
+            for i in range(min(4, stop - n0)):
+                _prefetch_row(packed, n0 + i)
+                _decode_int4_row(packed[n0 + i], scales[n0 + i], zeros[n0 + i], group, buf[i])
+            _dot_block(x, buf, n0, stop, ones, bias, out)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
 def int8_weight_linear(x, wq, scale, bias, out):
     """``out = (x @ wq.T) * scale + bias`` with int8 ``wq (N, K)`` converted to float on
-    the fly (one row of ``x``) or once per weight row into a buffer (more rows)."""
+    the fly (one row of ``x``) or four weight rows at a time into a buffer (more rows)."""
     m_rows, k_len = x.shape
     n_cols = wq.shape[0]
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        buf = np.empty(k_len, np.float32)
-        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
-            row = wq[n]
-            if m_rows == 1:
+        start = task * ROWS_PER_TASK
+        stop = min(n_cols, start + ROWS_PER_TASK)
+        if m_rows == 1:
+            x0 = x[0]
+            for n in range(start, stop):
+                _prefetch_row(wq, n)
+                row = wq[n]
                 acc = np.float32(0.0)
-                x0 = x[0]
                 for k in range(np.uint64(k_len)):
                     acc += x0[k] * np.float32(row[k])
                 out[0, n] = acc * scale[n] + bias[n]
-                continue
-            for k in range(np.uint64(k_len)):
-                buf[k] = np.float32(row[k])
-            for m in range(m_rows):
-                out[m, n] = _dot(x[m], buf, k_len) * scale[n] + bias[n]
+            continue
+        buf = np.zeros((4, k_len), np.float32)
+        for n0 in range(start, stop, 4):
+            for i in range(min(4, stop - n0)):
+                _prefetch_row(wq, n0 + i)
+                row, dst = wq[n0 + i], buf[i]
+                for k in range(np.uint64(k_len)):
+                    dst[k] = np.float32(row[k])
+            _dot_block(x, buf, n0, stop, scale, bias, out)
 
 
 def pack_int4(q: np.ndarray, group: int) -> np.ndarray:

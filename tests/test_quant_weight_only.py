@@ -1,0 +1,122 @@
+"""Weight-only int4 (packed nibbles, asymmetric per group) and int8 (symmetric per channel)
+Linear layers: the Numba kernels against their NumPy references, the quantisation error
+bounded by half a step, ``quantize_`` swapping layers, checkpoints, sizes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import ember
+from ember.ao.nn.quantized.weight_only import (
+    Int4WeightOnlyLinear,
+    Int8WeightOnlyLinear,
+    quantize_int4_groupwise,
+    quantize_int8_per_channel,
+)
+from ember.ops import _kernels_quant as kq
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 8])
+@pytest.mark.parametrize("k,n,group", [(64, 9, 32), (256, 20, 64), (384, 33, 128)])
+def test_int4_kernel_equals_reference(m, k, n, group):
+    rng = np.random.default_rng(k + n + m)
+    q = rng.integers(0, 16, (n, k)).astype(np.uint8)
+    packed = kq.pack_int4(q, group)
+    assert packed.shape == (n, k // 2) and packed.dtype == np.uint8
+    np.testing.assert_array_equal(kq.unpack_int4(packed, group), q)
+    scales = rng.uniform(0.01, 0.1, (n, k // group)).astype(np.float32)
+    zeros = rng.uniform(-1, 1, (n, k // group)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    out = np.empty((m, n), np.float32)
+    kq.int4_linear(x, packed, scales, zeros, group, bias, out)
+    np.testing.assert_allclose(out, kq.int4_linear_reference(x, packed, scales, zeros, group,
+                                                             bias), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("m", [1, 3, 8])
+def test_int8_weight_kernel_equals_reference(m):
+    rng = np.random.default_rng(m)
+    wq = rng.integers(-128, 128, (37, 96)).astype(np.int8)
+    scale = rng.uniform(0.001, 0.01, 37).astype(np.float32)
+    bias = rng.standard_normal(37).astype(np.float32)
+    x = rng.standard_normal((m, 96)).astype(np.float32)
+    out = np.empty((m, 37), np.float32)
+    kq.int8_weight_linear(x, wq, scale, bias, out)
+    want = (x @ wq.astype(np.float32).T) * scale + bias
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_round_to_nearest_within_half_a_step():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((16, 256)).astype(np.float32)
+    for group in (32, 64, 128):
+        q, scales, zeros = quantize_int4_groupwise(w, group)
+        assert q.max() <= 15 and q.min() == 0  # each group's minimum maps to 0
+        deq = (q.reshape(16, -1, group) * scales[..., None] + zeros[..., None]).reshape(w.shape)
+        step = np.repeat(scales, group, axis=1)
+        assert np.all(np.abs(deq - w) <= step / 2 + 1e-6)
+    q8, s8 = quantize_int8_per_channel(w)
+    np.testing.assert_allclose(s8, np.abs(w).max(1) / 127.5, rtol=1e-6)
+    assert np.all(np.abs(q8 * s8[:, None] - w) <= s8[:, None] / 2 + 1e-6)
+
+
+def _model():
+    ember.manual_seed(0)
+    return ember.nn.Sequential(ember.nn.Linear(128, 64), ember.nn.GELU(),
+                               ember.nn.Linear(64, 10), ember.nn.Linear(10, 3))
+
+
+@pytest.mark.parametrize("config,cls", [
+    (lambda: ember.ao.int4_weight_only(group_size=32), Int4WeightOnlyLinear),
+    (lambda: ember.ao.int4_weight_only(group_size=64), Int4WeightOnlyLinear),
+    (lambda: ember.ao.int8_weight_only(), Int8WeightOnlyLinear)])
+def test_quantize_swaps_linears_and_matches_the_dequantised_model(config, cls):
+    model = _model()
+    x = ember.randn(5, 7, 128)
+    with ember.no_grad():
+        want_float = model(x).numpy()
+    ember.ao.quantize_(model, config())
+    assert isinstance(model[0], cls) and isinstance(model[2], cls)
+    # 10 input features are no multiple of any group: that layer stays float (torchao)
+    assert isinstance(model[3], ember.nn.Linear if cls is Int4WeightOnlyLinear else cls)
+    # the layers compute exactly x @ dequantised(W).T + b
+    ref = ember.nn.Sequential(ember.nn.Linear(128, 64), ember.nn.GELU(),
+                              ember.nn.Linear(64, 10), ember.nn.Linear(10, 3))
+    for i in (0, 2):
+        ref[i].weight.data = model[i].dequantize_weight()
+        ref[i].bias.data = model[i].bias
+    ref[3].load_state_dict(_model()[3].state_dict())
+    if cls is Int8WeightOnlyLinear:
+        ref[3].weight.data, ref[3].bias.data = model[3].dequantize_weight(), model[3].bias
+    with ember.no_grad():
+        got = model(x).numpy()
+        np.testing.assert_allclose(got, ref(x).numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(got - want_float).max() < 0.05
+    # checkpoints: a fresh quantized model loads the state dict and computes the same
+    buf = io.BytesIO()
+    ember.save(model.state_dict(), buf)
+    fresh = ember.ao.quantize_(_model(), config())
+    fresh.load_state_dict(ember.load(io.BytesIO(buf.getvalue())))
+    with ember.no_grad():
+        np.testing.assert_array_equal(fresh(x).numpy(), got)
+
+
+def test_int4_checkpoint_is_about_seven_times_smaller():
+    model = ember.nn.Sequential(ember.nn.Linear(1024, 1024, bias=False))
+    sizes = {}
+    for name, config in (("float32", None), ("int4", ember.ao.int4_weight_only(128))):
+        if config is not None:
+            ember.ao.quantize_(model, config)
+        buf = io.BytesIO()
+        ember.save(model.state_dict(), buf)
+        sizes[name] = len(buf.getvalue())
+    assert 6.5 < sizes["float32"] / sizes["int4"] < 8
+
+
+def test_group_size_must_be_supported():
+    with pytest.raises(ValueError, match="group_size"):
+        ember.ao.int4_weight_only(group_size=48)
