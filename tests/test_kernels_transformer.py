@@ -141,14 +141,76 @@ def test_norm_parallel_chunks(parts):
     w, b = rng.standard_normal(16), rng.standard_normal(16)
     out, mean, rstd = K.norm(x, w, b, 1e-5, True)
     pout, pmean, prstd = np.empty_like(x), np.empty(23), np.empty(23)
-    K._norm_parallel(x, w, b, pout, pmean, prstd, 1e-5, True, parts)
+    K._norm_parallel(x, w, b, pout, pmean, prstd, 1e-5, True, 1, 16, parts)
     np.testing.assert_array_equal(pout, out)
     gx, gw, gb = K.norm_backward(g, x, w, mean, rstd, True)
     pgx, pgw, pgb = np.empty_like(x), np.zeros((parts, 16)), np.zeros((parts, 16))
-    K._norm_backward_parallel(g, x, w, mean, rstd, pgx, pgw, pgb, True, parts)
+    K._norm_backward_parallel(g, x, w, mean, rstd, pgx, pgw, pgb, True, 1, 16, parts)
     np.testing.assert_array_equal(pgx, gx)
     np.testing.assert_allclose(pgw.sum(0), gw, rtol=1e-13)
     np.testing.assert_allclose(pgb.sum(0), gb, rtol=1e-13)
+
+
+def _grouped_norm_ref(x, w, b, groups, eps):
+    """Group norm of (N, C, L) float64 ``x`` (per-channel affine) and its backward's
+    pieces, by the formula: statistics over each group's channels and L."""
+    n, c, length = x.shape
+    xg = x.reshape(n, groups, -1)
+    mean = xg.mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(xg.var(-1, keepdims=True) + eps)
+    xhat = ((xg - mean) * rstd).reshape(x.shape)
+    return xhat * w[:, None] + b[:, None], xhat, rstd
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2, 6])
+def test_grouped_norm_kernels(dtype, groups):
+    """Rows with a parameter per group of columns (group norm: P groups of K channels of
+    L values; instance norm when K = 1) against the float64 formula."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3, 6, 10)) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w, b = (rng.standard_normal(6).astype(dtype) for _ in range(2))
+    out, mean, rstd = K.norm(x.reshape(3 * groups, -1), w, b, 1e-5, True, groups)
+    ref, xhat, ref_rstd = _grouped_norm_ref(x.astype(np.float64), w, b, groups, 1e-5)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.reshape(x.shape), ref, **tol)
+    np.testing.assert_allclose(rstd, ref_rstd.reshape(-1), **tol)
+    gx, gw, gb = K.norm_backward(g.reshape(out.shape), x.reshape(out.shape), w, mean, rstd,
+                                 True, groups, 6)
+    g64 = g.astype(np.float64)
+    np.testing.assert_allclose(gw, (g64 * xhat).sum((0, 2)), **tol)
+    np.testing.assert_allclose(gb, g64.sum((0, 2)), **tol)
+    gh = (g64 * w[:, None]).reshape(3, groups, -1)
+    xh = xhat.reshape(gh.shape)
+    ref_gx = (gh - gh.mean(-1, keepdims=True) - xh * (gh * xh).mean(-1, keepdims=True)) * \
+        ref_rstd
+    np.testing.assert_allclose(gx.reshape(x.shape), ref_gx.reshape(x.shape), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length", [1, 7])
+def test_batch_norm_kernels(dtype, length):
+    """Statistics per channel over dims 0 and 2 (the (N, C) case runs row by row)."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((9, 4, length)) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w, b = (rng.standard_normal(4).astype(dtype) for _ in range(2))
+    out, mean, rstd = K.batch_norm(x, w, b, 1e-5)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    ref_mean = x64.mean((0, 2))
+    ref_rstd = 1 / np.sqrt(x64.var((0, 2)) + 1e-5)
+    xhat = (x64 - ref_mean[:, None]) * ref_rstd[:, None]
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, xhat * w[:, None] + b[:, None], **tol)
+    np.testing.assert_allclose(mean, ref_mean, **tol)
+    np.testing.assert_allclose(rstd, ref_rstd, **tol)
+    gx, gw, gb = K.batch_norm_backward(g, x, w, mean, rstd)
+    np.testing.assert_allclose(gw, (g64 * xhat).sum((0, 2)), **tol)
+    np.testing.assert_allclose(gb, g64.sum((0, 2)), **tol)
+    cnt = x.shape[0] * length
+    ref_gx = (g64 - gb[:, None] / cnt - xhat * gw[:, None] / cnt) * (w * ref_rstd)[:, None]
+    np.testing.assert_allclose(gx, ref_gx, **tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,5 +1,6 @@
-"""Numba kernels of the transformer's hot ops: GELU and SiLU (forward and backward), layer
-and RMS norm over contiguous rows (forward and backward), and the embedding backward.
+"""Numba kernels of the transformer's hot ops: GELU and SiLU (forward and backward), the
+norms (layer, group, instance and RMS norm over contiguous rows; batch norm per channel;
+forward and backward), and the embedding backward.
 
 Imported lazily by the ops that use them (Numba is never imported by ``import ember``);
 compiled once and cached on disk. Each parallel kernel splits its work into one span per
@@ -140,12 +141,16 @@ def activation_backward(g: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
-# ---- layer / RMS norm over the rows of a (R, N) array ------------------------------------
+# ---- norms: statistics over the rows of a (R, N) array (layer, group, instance, RMS) ----
+# The affine parameters are (P*K,) arrays or None: row r, column j takes parameter
+# (r % P) * K + j // (N // K). Layer norm: P = 1, K = N (one per column); group norm of
+# (batch*G, Cg*HW) rows: P = G, K = Cg; instance norm of (batch*C, HW) rows: P = C, K = 1.
 
 @numba.njit(**_FLAGS)
-def norm_rows(x, w, b, out, mean, rstd, eps, center, lo, hi):
+def norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, lo, hi):
     """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm)."""
     n = x.shape[1]
+    seg = n // k
     for r in range(lo, hi):
         m = 0.0
         if center:
@@ -159,82 +164,276 @@ def norm_rows(x, w, b, out, mean, rstd, eps, center, lo, hi):
         s = 1.0 / math.sqrt(v / n + eps)
         mean[r] = m
         rstd[r] = s
-        for j in range(n):
-            y = (x[r, j] - m) * s
-            if w is not None:
-                y *= w[j]
-            if b is not None:
-                y += b[j]
-            out[r, j] = y
+        base = (r % p) * k
+        if seg == 1:
+            for j in range(n):
+                y = (x[r, j] - m) * s
+                if w is not None:
+                    y *= w[base + j]
+                if b is not None:
+                    y += b[base + j]
+                out[r, j] = y
+        else:
+            for kk in range(k):
+                a = s * w[base + kk] if w is not None else s
+                c = b[base + kk] if b is not None else 0.0
+                for j in range(kk * seg, kk * seg + seg):
+                    out[r, j] = (x[r, j] - m) * a + c
 
 
 @numba.njit(**_FLAGS)
-def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, lo, hi):
+def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
     """Rows ``lo:hi`` of the input gradient; adds their share of ``sum(g * xhat)`` and
-    ``sum(g)`` over rows into the float64 rows ``gw`` and ``gb``."""
+    ``sum(g)`` per parameter into the float64 (P*K,) arrays ``gw`` and ``gb``."""
     n = x.shape[1]
+    seg = n // k
     for r in range(lo, hi):
         m, s = mean[r], rstd[r]
-        a = 0.0  # mean of gxhat * xhat
-        c = 0.0  # mean of gxhat
-        for j in range(n):
-            xh = (x[r, j] - m) * s
-            gh = g[r, j] * w[j] if w is not None else g[r, j]
-            a += gh * xh
-            c += gh
-            gw[j] += g[r, j] * xh
-            gb[j] += g[r, j]
+        base = (r % p) * k
+        a = 0.0  # sum of gxhat * xhat
+        c = 0.0  # sum of gxhat
+        if seg == 1:
+            for j in range(n):
+                xh = (x[r, j] - m) * s
+                gh = g[r, j] * w[base + j] if w is not None else g[r, j]
+                a += gh * xh
+                c += gh
+                gw[base + j] += g[r, j] * xh
+                gb[base + j] += g[r, j]
+        else:
+            for kk in range(k):
+                sgx = 0.0
+                sg = 0.0
+                for j in range(kk * seg, kk * seg + seg):
+                    sgx += g[r, j] * ((x[r, j] - m) * s)
+                    sg += g[r, j]
+                gw[base + kk] += sgx
+                gb[base + kk] += sg
+                wk = w[base + kk] if w is not None else 1.0
+                a += wk * sgx
+                c += wk * sg
         a /= n
         c = c / n if center else 0.0
-        for j in range(n):
-            xh = (x[r, j] - m) * s
-            gh = g[r, j] * w[j] if w is not None else g[r, j]
-            gx[r, j] = (gh - c - xh * a) * s
+        if seg == 1:
+            for j in range(n):
+                xh = (x[r, j] - m) * s
+                gh = g[r, j] * w[base + j] if w is not None else g[r, j]
+                gx[r, j] = (gh - c - xh * a) * s
+        else:
+            for kk in range(k):
+                wk = w[base + kk] if w is not None else 1.0
+                for j in range(kk * seg, kk * seg + seg):
+                    gx[r, j] = (g[r, j] * wk - c - (x[r, j] - m) * s * a) * s
 
 
 @numba.njit(parallel=True, **_FLAGS)
-def _norm_parallel(x, w, b, out, mean, rstd, eps, center, parts):
+def _norm_parallel(x, w, b, out, mean, rstd, eps, center, p, k, parts):
     rows = x.shape[0]
     step = (rows + parts - 1) // parts
-    for p in prange(parts):
-        norm_rows(x, w, b, out, mean, rstd, eps, center, p * step, min(rows, (p + 1) * step))
+    for q in prange(parts):
+        norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, q * step,
+                  min(rows, (q + 1) * step))
 
 
 @numba.njit(parallel=True, **_FLAGS)
-def _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, parts):
+def _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, p, k, parts):
     rows = x.shape[0]
     step = (rows + parts - 1) // parts
-    for p in prange(parts):
-        norm_backward_rows(g, x, w, mean, rstd, gx, gw[p], gb[p], center, p * step,
-                           min(rows, (p + 1) * step))
+    for q in prange(parts):
+        norm_backward_rows(g, x, w, mean, rstd, gx, gw[q], gb[q], center, p, k, q * step,
+                           min(rows, (q + 1) * step))
 
 
-def norm(x: np.ndarray, w, b, eps: float, center: bool):
+def norm(x: np.ndarray, w, b, eps: float, center: bool, groups: int = 1):
     """``(out, mean, rstd)`` normalising each row of a C-contiguous (R, N) array; ``w``/``b``
-    are (N,) arrays or None; ``mean``/``rstd`` are (R,) in ``x``'s dtype."""
+    are None or (P*K,) arrays with ``P = groups`` (see above); ``mean``/``rstd`` are (R,)
+    in ``x``'s dtype."""
     out = np.empty_like(x)
     mean = np.empty(x.shape[0], x.dtype)
     rstd = np.empty(x.shape[0], x.dtype)
+    k = _params_per_group(w, b, groups)
     parts = min(_parts(x.size), x.shape[0])
     if parts == 1:
-        norm_rows(x, w, b, out, mean, rstd, eps, center, 0, x.shape[0])
+        norm_rows(x, w, b, out, mean, rstd, eps, center, groups, k, 0, x.shape[0])
     else:
-        _norm_parallel(x, w, b, out, mean, rstd, eps, center, parts)
+        _norm_parallel(x, w, b, out, mean, rstd, eps, center, groups, k, parts)
     return out, mean, rstd
 
 
 def norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray,
-                  center: bool):
-    """``(gx, gw, gb)`` of ``norm``: ``gw = sum(g * xhat)`` and ``gb = sum(g)`` over rows."""
+                  center: bool, groups: int = 1, params: int | None = None):
+    """``(gx, gw, gb)`` of ``norm``: ``gw = sum(g * xhat)`` and ``gb = sum(g)`` per parameter
+    (``params`` of them, P*K; default: ``w``'s size, else one per column and group)."""
     gx = np.empty_like(x)
+    params = params or (w.size if w is not None else groups * x.shape[1])
+    k = params // groups
     parts = min(_parts(x.size), x.shape[0])
-    gw = np.zeros((parts, x.shape[1]))
-    gb = np.zeros((parts, x.shape[1]))
+    gw = np.zeros((parts, params))
+    gb = np.zeros((parts, params))
     if parts == 1:
-        norm_backward_rows(g, x, w, mean, rstd, gx, gw[0], gb[0], center, 0, x.shape[0])
+        norm_backward_rows(g, x, w, mean, rstd, gx, gw[0], gb[0], center, groups, k, 0,
+                           x.shape[0])
     else:
-        _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, parts)
+        _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, groups, k, parts)
     return gx, gw.sum(0).astype(x.dtype), gb.sum(0).astype(x.dtype)
+
+
+def _params_per_group(w, b, groups: int) -> int:
+    p = w if w is not None else b
+    return 1 if p is None else p.size // groups
+
+
+# ---- batch norm: statistics per channel of an (N, C, L) array ----------------------------
+
+@numba.njit(**_FLAGS)
+def norm_channels(x, w, b, out, mean, rstd, eps, lo, hi):
+    """Channels ``lo:hi``: statistics over dims 0 and 2, then the channel's affine."""
+    nb, _, seg = x.shape
+    cnt = nb * seg
+    for c in range(lo, hi):
+        m = 0.0
+        for i in range(nb):
+            for j in range(seg):
+                m += x[i, c, j]
+        m /= cnt
+        v = 0.0
+        for i in range(nb):
+            for j in range(seg):
+                d = x[i, c, j] - m
+                v += d * d
+        s = 1.0 / math.sqrt(v / cnt + eps)
+        mean[c] = m
+        rstd[c] = s
+        a = s * w[c] if w is not None else s
+        bc = b[c] if b is not None else 0.0
+        for i in range(nb):
+            for j in range(seg):
+                out[i, c, j] = (x[i, c, j] - m) * a + bc
+
+
+@numba.njit(**_FLAGS)
+def norm_columns(x, w, b, out, mean, rstd, eps, lo, hi):
+    """``norm_channels`` of an (N, C) array (L = 1), columns ``lo:hi``: row by row, so that
+    the loops run along contiguous memory."""
+    nb = x.shape[0]
+    acc = np.zeros(hi - lo)
+    for i in range(nb):
+        for c in range(lo, hi):
+            acc[c - lo] += x[i, c]
+    m = acc / nb
+    acc[:] = 0.0
+    for i in range(nb):
+        for c in range(lo, hi):
+            d = x[i, c] - m[c - lo]
+            acc[c - lo] += d * d
+    s = 1.0 / np.sqrt(acc / nb + eps)
+    a = s.copy()
+    bc = np.zeros(hi - lo)
+    for c in range(lo, hi):
+        mean[c] = m[c - lo]
+        rstd[c] = s[c - lo]
+        if w is not None:
+            a[c - lo] *= w[c]
+        if b is not None:
+            bc[c - lo] = b[c]
+    for i in range(nb):
+        for c in range(lo, hi):
+            out[i, c] = (x[i, c] - m[c - lo]) * a[c - lo] + bc[c - lo]
+
+
+@numba.njit(**_FLAGS)
+def norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
+    """Channels ``lo:hi`` of batch norm's backward: ``gw = sum(g * xhat)``, ``gb = sum(g)``
+    and ``gx = w * rstd * (g - gb / cnt - xhat * gw / cnt)``."""
+    nb, _, seg = x.shape
+    cnt = nb * seg
+    for c in range(lo, hi):
+        m, s = mean[c], rstd[c]
+        sgx = 0.0
+        sg = 0.0
+        for i in range(nb):
+            for j in range(seg):
+                sgx += g[i, c, j] * ((x[i, c, j] - m) * s)
+                sg += g[i, c, j]
+        gw[c] = sgx
+        gb[c] = sg
+        a = s * w[c] if w is not None else s
+        mg, mgx = sg / cnt, sgx / cnt
+        for i in range(nb):
+            for j in range(seg):
+                gx[i, c, j] = (g[i, c, j] - mg - (x[i, c, j] - m) * s * mgx) * a
+
+
+@numba.njit(**_FLAGS)
+def norm_columns_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
+    """``norm_channels_backward`` of (N, C) arrays, columns ``lo:hi``, row by row."""
+    nb = x.shape[0]
+    for c in range(lo, hi):
+        gw[c] = 0.0
+        gb[c] = 0.0
+    for i in range(nb):
+        for c in range(lo, hi):
+            gw[c] += g[i, c] * ((x[i, c] - mean[c]) * rstd[c])
+            gb[c] += g[i, c]
+    for i in range(nb):
+        for c in range(lo, hi):
+            a = rstd[c] * w[c] if w is not None else rstd[c]
+            gx[i, c] = (g[i, c] - gb[c] / nb - (x[i, c] - mean[c]) * rstd[c] * (gw[c] / nb)) * a
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_channels_parallel(x, w, b, out, mean, rstd, eps, parts):
+    chans = x.shape[1]
+    step = (chans + parts - 1) // parts
+    for q in prange(parts):
+        norm_channels(x, w, b, out, mean, rstd, eps, q * step, min(chans, (q + 1) * step))
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_channels_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, parts):
+    chans = x.shape[1]
+    step = (chans + parts - 1) // parts
+    for q in prange(parts):
+        norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, q * step,
+                               min(chans, (q + 1) * step))
+
+
+def batch_norm(x: np.ndarray, w, b, eps: float):
+    """``(out, mean, rstd)`` of a C-contiguous (N, C, L) array normalised per channel (over
+    dims 0 and 2); ``w``/``b`` are None or (C,) arrays; ``mean``/``rstd`` (C,) in ``x``'s
+    dtype."""
+    out = np.empty_like(x)
+    chans = x.shape[1]
+    mean, rstd = np.empty(chans, x.dtype), np.empty(chans, x.dtype)
+    if x.shape[2] == 1:  # (one thread: the rows are short; too little work to share)
+        n = x.shape[0]
+        norm_columns(x.reshape(n, chans), w, b, out.reshape(n, chans), mean, rstd, eps, 0,
+                     chans)
+        return out, mean, rstd
+    parts = min(_parts(x.size), chans)
+    if parts == 1:
+        norm_channels(x, w, b, out, mean, rstd, eps, 0, chans)
+    else:
+        _norm_channels_parallel(x, w, b, out, mean, rstd, eps, parts)
+    return out, mean, rstd
+
+
+def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray):
+    """``(gx, gw, gb)`` of ``batch_norm`` (C-contiguous (N, C, L) ``g`` and ``x``)."""
+    gx = np.empty_like(x)
+    chans = x.shape[1]
+    gw, gb = np.empty(chans), np.empty(chans)
+    if x.shape[2] == 1:
+        n = x.shape[0]
+        norm_columns_backward(g.reshape(n, chans), x.reshape(n, chans), w, mean, rstd,
+                              gx.reshape(n, chans), gw, gb, 0, chans)
+    else:
+        parts = min(_parts(x.size), chans)
+        if parts == 1:
+            norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, 0, chans)
+        else:
+            _norm_channels_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, parts)
+    return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 
 # ---- embedding backward ------------------------------------------------------------------

@@ -31,19 +31,39 @@ def normalize_array(x, axes, eps, center):
     return xc * rstd, mean, rstd
 
 
-def _rows(x: np.ndarray, axes: tuple, *params) -> int | None:
-    """The row length when ``x`` normalises over its trailing dims, C-contiguous, in
-    float32/float64, with ``params`` (weight, bias) None or of the trailing shape: the
-    case of the fused Numba kernels (``_kernels_transformer.norm``). None otherwise."""
-    k = len(axes)
+def _layout(x: np.ndarray, axes: tuple, param_shape: tuple, *params) -> tuple | None:
+    """How the Numba kernels (``_kernels_transformer``) see a normalisation of ``x`` over
+    ``axes`` with affine parameters ``params`` (None or arrays of ``param_shape``,
+    broadcast against ``x``): ``("rows", R, N, P)``: statistics per row of ``x`` viewed as
+    (R, N) (trailing ``axes``), the parameters' non-1 dims a block of ``x``'s dims around
+    the split, P of them before it (layer, group, instance and RMS norm);
+    ``("channels", N, C, L)``: statistics per channel over dims 0 and 2 of ``x`` as
+    (N, C, L), parameters per channel (batch norm; those absent are not checked: the
+    backward's gradients of a bias of shape (1,) are summed). None when the kernels do
+    not apply (another layout, dtype or parameter shape, or a non-contiguous ``x``)."""
     if (x.dtype != np.float32 and x.dtype != np.float64) or not x.flags.c_contiguous \
-            or not x.size or axes != tuple(range(x.ndim - k, x.ndim)):
+            or not x.size or len(param_shape) > x.ndim:
         return None
-    trailing = x.shape[x.ndim - k:]
     for p in params:
-        if p is not None and (p.shape != trailing or p.dtype != x.dtype):
+        if p is not None and (p.shape != tuple(param_shape) or p.dtype != x.dtype):
             return None
-    return math.prod(trailing)
+    shape, nd = x.shape, x.ndim
+    ps = (1,) * (nd - len(param_shape)) + tuple(param_shape)
+    d = nd - len(axes)
+    if axes == tuple(range(d, nd)):
+        lo = d
+        while lo > 0 and ps[lo - 1] == shape[lo - 1]:
+            lo -= 1
+        hi = d
+        while hi < nd and ps[hi] == shape[hi]:
+            hi += 1
+        if any(n != 1 for n in ps[:lo] + ps[hi:]):
+            return None
+        return "rows", math.prod(shape[:d]), math.prod(shape[d:]), math.prod(shape[lo:d])
+    if nd >= 2 and axes == (0,) + tuple(range(2, nd)) and math.prod(ps) == ps[1] \
+            and (ps[1] == shape[1] or all(p is None for p in params)):
+        return "channels", shape[0], shape[1], math.prod(shape[2:])
+    return None
 
 
 def _flat(p: np.ndarray | None) -> np.ndarray | None:
@@ -76,11 +96,19 @@ class Normalize(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, axes, eps, center):
-        n = _rows(x, axes, w, b)
-        if n is not None:
+        param_shape = (w if w is not None else b if b is not None else
+                       np.empty((1,) * x.ndim)).shape
+        layout = _layout(x, axes, param_shape, w, b)
+        if layout is not None and (center or layout[0] == "rows"):
             from . import _kernels_transformer as K
-            out, mean, rstd = K.norm(x.reshape(-1, n), _flat(w), _flat(b), eps, center)
-            stat_shape = x.shape[:x.ndim - len(axes)] + (1,) * len(axes)
+            kind, *dims = layout
+            if kind == "rows":
+                rows, n, groups = dims
+                out, mean, rstd = K.norm(x.reshape(rows, n), _flat(w), _flat(b), eps, center,
+                                         groups)
+            else:
+                out, mean, rstd = K.batch_norm(x.reshape(dims), _flat(w), _flat(b), eps)
+            stat_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
             mean, rstd = mean.reshape(stat_shape), rstd.reshape(stat_shape)
             out = out.reshape(x.shape)
         else:
@@ -94,8 +122,7 @@ class Normalize(Op):
                 out += b
             out = out.astype(x.dtype, copy=False)
         ctx.save_for_backward(x, w, mean if center else None, rstd)
-        ctx.args = (axes, eps, center, (w if w is not None else b if b is not None else
-                                        np.empty((1,) * x.ndim)).shape)
+        ctx.args = (axes, eps, center, param_shape)
         return out
 
     @classmethod
@@ -113,8 +140,16 @@ class NormalizeBackward(Op):
     abstract = True
 
     @staticmethod
+    def _kernel_layout(g, x, w, axes, center, param_shape) -> tuple | None:
+        layout = _layout(x, axes, param_shape, w)
+        if layout is None or g.shape != x.shape or g.dtype != x.dtype \
+                or not (center or layout[0] == "rows"):
+            return None
+        return layout
+
+    @staticmethod
     def meta(g, x, w, mean, rstd, axes, eps, center, param_shape):
-        if _rows(x, axes, w) is not None and g.shape == x.shape and g.dtype == x.dtype:
+        if NormalizeBackward._kernel_layout(g, x, w, axes, center, param_shape) is not None:
             gx = _meta.new(x.shape, x.dtype)
         else:
             gx = _meta.pointwise(x, g, rstd)
@@ -125,17 +160,24 @@ class NormalizeBackward(Op):
     def forward(ctx, g, x, w, mean, rstd, axes, eps, center, param_shape):
         ctx.save_for_backward(g, x, w)
         ctx.args = (axes, eps, center)
-        n = _rows(x, axes, w)
-        if n is not None and g.shape == x.shape and g.dtype == x.dtype:
+        layout = NormalizeBackward._kernel_layout(g, x, w, axes, center, param_shape)
+        if layout is not None:
             from . import _kernels_transformer as K
-            rows = x.size // n
-            mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
-            gx, gw, gb = K.norm_backward(np.ascontiguousarray(g).reshape(rows, n),
-                                         x.reshape(rows, n), _flat(w), mean,
-                                         rstd.reshape(rows), center)
-            trailing = x.shape[x.ndim - len(axes):]
-            return (gx.reshape(x.shape), _sum_to(gw.reshape(trailing), param_shape),
-                    _sum_to(gb.reshape(trailing), param_shape))
+            kind, *dims = layout
+            g = np.ascontiguousarray(g)
+            if kind == "rows":
+                rows, n, groups = dims
+                mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
+                gx, gw, gb = K.norm_backward(g.reshape(rows, n), x.reshape(rows, n), _flat(w),
+                                             mean, rstd.reshape(rows), center, groups,
+                                             math.prod(param_shape))
+            else:
+                gx, gw, gb = K.batch_norm_backward(g.reshape(dims), x.reshape(dims), _flat(w),
+                                                   mean.reshape(-1), rstd.reshape(-1))
+            size = math.prod(param_shape)  # (1 when batch norm's channels share a bias)
+            return gx.reshape(x.shape), *(
+                (p if p.size == size else p.sum(keepdims=True)).reshape(param_shape)
+                for p in (gw, gb))
         xhat = (x - mean if center else x) * rstd
         gh = g * w if w is not None else g
         inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
