@@ -285,3 +285,37 @@ def test_compiled_optimizer_step_follows_state_grads_and_lr_schedule():
     compiled, step = run(True)
     assert compiled == eager
     assert len(step.cache) == 3  # lr 1e-2 (steps 2), 5e-3, 2.5e-3
+
+
+def test_dynamic_shapes_one_program_for_every_batch_and_length():
+    """``dynamic=True``: one program serves every batch size and sequence length >= 2
+    (sizes of views, ``arange`` and the causal mask computed from the input's dims),
+    forward and backward equal eager; size-1 dims are specialised, as torch does."""
+    ember.manual_seed(0)
+    model = models.gpt(ember, vocab=32, width=32, heads=2, layers=1, context=64)
+    cm = ember.compile(model, dynamic=True)
+    for b, t in [(2, 8), (3, 8), (2, 13), (4, 30)]:
+        idx = ember.randint(0, 32, (b, t))
+        model.zero_grad()
+        model(idx).square().mean().backward()
+        expected = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        out = cm(idx)
+        out.square().mean().backward()
+        np.testing.assert_allclose(out.detach().numpy(), model(idx).detach().numpy(),
+                                   rtol=1e-5, atol=1e-6)
+        for p, g in zip(model.parameters(), expected):
+            np.testing.assert_allclose(p.grad.numpy(), g.numpy(), rtol=1e-4, atol=1e-6)
+    assert len(cm._compiled.dynamic_programs) == 1 and not cm._compiled.cache
+    cm(ember.randint(0, 32, (1, 5)))  # batch 1: a specialised program of its own
+    assert len(cm._compiled.dynamic_programs) == 2
+
+
+def test_dynamic_falls_back_to_a_program_per_shape_when_sizes_do_not_fit():
+    """A size used as a float (not an integer of the graph) cannot be fitted: that dim
+    stays static, so each of its sizes gets its own program, still correct."""
+    cf = ember.compile(lambda x: x * (1.0 / x.shape[0]), dynamic=True)
+    for n in (3, 4, 6):
+        x = ember.randn(n, 2)
+        np.testing.assert_allclose(cf(x).numpy(), (x / n).numpy(), rtol=1e-6)
+    assert len(cf.cache) + len(cf.dynamic_programs) == 3

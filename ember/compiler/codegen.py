@@ -21,6 +21,7 @@ import numpy as np
 from .._dispatch import NULL_CTX
 from .._dtype import cast, casts_like_numpy
 from .._tensor import Tensor
+from .dynamic import Sym
 from .graph import Graph, Node, Value, tree_map
 
 __all__ = ["generate", "Ctx"]
@@ -89,6 +90,8 @@ class _Writer:
             if x.kind == "const" and f"_fresh_{x.name}" not in self.ns:
                 return self.const(x.data)
             return x.name
+        if t is Sym:
+            return x.source()
         if t is tuple:
             return "(" + "".join(self.expr(i) + ", " for i in x) + ")"
         if t is list:

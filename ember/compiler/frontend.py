@@ -26,6 +26,7 @@ from .._tensor import Tensor, _make
 from . import fusion, passes
 from .capture import capture
 from .codegen import generate, rebuild
+from .dynamic import Sym, apply_symbols, fit_dynamic
 from .graph import Graph, Value, tree_leaves
 from .sources import module_sources, optimizer_guard, optimizer_of, optimizer_sources
 
@@ -61,6 +62,7 @@ class CompiledFunction:
         self.fn, self.fullgraph, self.dynamic, self.mode = fn, fullgraph, dynamic, mode
         self.module = module
         self.cache: dict[tuple, _Program] = {}
+        self.dynamic_programs: list[tuple[tuple, _Program]] = []  # (key pattern, program)
         self.last_key: tuple | None = None
         self.fallback = False
         functools.update_wrapper(self, fn, updated=())
@@ -111,8 +113,11 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         key = self.guard_key(args, kwargs)
         prog = self.cache.get(key)
+        if prog is None and self.dynamic_programs:
+            prog = next((p for pattern, p in self.dynamic_programs if _matches(pattern, key)),
+                        None)
         if prog is None:
-            if len(self.cache) >= config.cache_size_limit:
+            if len(self.cache) + len(self.dynamic_programs) >= config.cache_size_limit:
                 self.fallback = True
                 warnings.warn(f"ember.compile: {_fn_name(self.fn)} hit the recompile limit "
                               f"(config.cache_size_limit={config.cache_size_limit}); last "
@@ -137,6 +142,29 @@ class CompiledFunction:
             found.update(optimizer_sources(opt))
         return found
 
+    def _fit_dynamic(self, cap, args, kwargs, sources) -> list | None:
+        """With ``dynamic=True``: fit the capture's sizes (see ``dynamic``), the extra
+        captures leaving the modules' buffers and the random generator as they were."""
+        from ..random import get_rng_state, set_rng_state
+        externs = {k: v[:2] for k, v in sources.items()}
+
+        def run_capture(a, k):
+            rng = get_rng_state()
+            buffers = [(b, b._data.copy()) for m in self._used_modules()
+                       for b in m.buffers() if b is not None]
+            try:
+                return capture(self.fn, a, k, backward=True, externs=externs)[0]
+            finally:
+                set_rng_state(rng)
+                for b, data in buffers:
+                    b._data[...] = data
+        fitted = fit_dynamic(run_capture, args, kwargs, cap)
+        if fitted is None:
+            return None
+        symbols, dims = fitted
+        apply_symbols(cap, symbols)
+        return dims
+
     def _compile(self, key: tuple, args: tuple, kwargs: dict):
         opt = optimizer_of(self.fn)
         if opt is not None and any(p.grad is not None and not opt.state.get(p)
@@ -148,11 +176,16 @@ class CompiledFunction:
         cap, result = capture(self.fn, args, kwargs, backward=True,
                               externs={k: v[:2] for k, v in sources.items()})
         prog = _Program(breaks=cap.breaks)
-        self.cache[key] = prog
         if cap.breaks:
+            self.cache[key] = prog
             if self.fullgraph:
                 raise cap.breaks[0]
             return result
+        dims = self._fit_dynamic(cap, args, kwargs, sources) if self.dynamic else None
+        if dims:
+            self.dynamic_programs.append((_pattern(key, dims), prog))
+        else:
+            self.cache[key] = prog
         prog.graph, prog.backward_graph = cap.graph, cap.backward_graph
         prog.externs = [sources[id(t)][2] if id(t) in sources else _fixed(t)
                         for t in cap.extern_tensors.values()]
@@ -195,10 +228,13 @@ def _build(prog: _Program, name: str) -> None:
 
 
 def _forward_reads(g: Graph, bw: Graph) -> list[Value]:
-    """The forward values the backward graph reads (saved for it), in a fixed order."""
+    """The forward values the backward graph reads (saved for it; with ``dynamic``, the
+    inputs whose sizes it computes with), in a fixed order."""
     made = {id(o) for n in bw.nodes for o in n.outputs} | {id(v) for v in bw.grads}
     seen, out = set(), []
-    for v in [x for n in bw.nodes for x in n.inputs] + [o for o in bw.outputs if o]:
+    sized = [v for n in bw.nodes for s in tree_leaves((n.args, n.kwargs)) if type(s) is Sym
+             for v in s.values()]
+    for v in [x for n in bw.nodes for x in n.inputs] + [o for o in bw.outputs if o] + sized:
         if id(v) not in made and id(v) not in seen:
             seen.add(id(v))
             out.append(v)
@@ -234,6 +270,36 @@ def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
         "abstract": True, "name": f"compiled_{name}", "aten": "compiled_graph",
         "forward": staticmethod(forward), "backward": staticmethod(backward),
         "_backward_name": "CompiledFunctionBackward"})
+
+
+def _pattern(key: tuple, dims: list) -> tuple:
+    """``key`` with the dynamic dims of tensor arguments as None (any size >= 2)."""
+    dynamic: dict[int, set] = {}
+    for i, axis in dims:
+        dynamic.setdefault(i, set()).add(axis)
+    out, tensor_index = [], 0
+    for part in key:
+        if part[0].startswith("arg") and len(part) == 4:
+            axes = dynamic.get(tensor_index, ())
+            shape = tuple(None if a in axes else n for a, n in enumerate(part[1]))
+            part = (part[0], shape, *part[2:])
+            tensor_index += 1
+        out.append(part)
+    return tuple(out)
+
+
+def _matches(pattern: tuple, key: tuple) -> bool:
+    if len(pattern) != len(key):
+        return False
+    for p, k in zip(pattern, key):
+        if p == k:
+            continue
+        if not (p[0].startswith("arg") and len(p) == 4 and len(k) == 4 and p[2:] == k[2:]
+                and len(p[1]) == len(k[1])):
+            return False
+        if not all(a == b or (a is None and b >= 2) for a, b in zip(p[1], k[1])):
+            return False
+    return True
 
 
 def _fixed(t: Tensor):

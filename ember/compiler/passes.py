@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._dispatch import NULL_CTX
-from .graph import Graph, Node, Value, tree_map
+from .dynamic import Sym
+from .graph import Graph, Node, Value, tree_leaves, tree_map
 
 __all__ = ["optimize", "optimize_backward", "dce", "cse", "fold_constants"]
 
@@ -105,7 +106,8 @@ def fold_constants(g: Graph) -> int:
     kept = []
     for node in g.nodes:
         if has_effects(node) or hasattr(node, "needs_input_grad") or \
-                not all(v.kind == "const" for v in node.inputs):
+                not all(v.kind == "const" for v in node.inputs) or any(
+                    type(x) is Sym for x in tree_leaves((node.args, node.kwargs))):
             kept.append(node)
             continue
         args = tree_map(lambda x: x.data if type(x) is Value else x, node.args)
