@@ -178,6 +178,27 @@ def test_export_runs_in_onnxruntime_at_three_sizes(name, tmp_path):
         assert ops.count("Gelu") == 2  # com.microsoft's before opset 20
 
 
+@pytest.mark.parametrize("layer", ["lstm_bidirectional", "gru_bidirectional", "rnn_relu",
+                                   "rnn_tanh_2_layers"])
+def test_recurrent_layers_are_single_nodes(layer):
+    ember.manual_seed(0)
+    make = {"lstm_bidirectional": lambda: nn.LSTM(8, 12, 2, bidirectional=True),
+            "gru_bidirectional": lambda: nn.GRU(8, 12, bidirectional=True),
+            "rnn_relu": lambda: nn.RNN(8, 12, nonlinearity="relu"),
+            "rnn_tanh_2_layers": lambda: nn.RNN(8, 12, 2)}[layer]
+    model = make().eval()
+    proto = ember.onnx.export(model, (ember.randn(5, 3, 8),), input_names=["x"],
+                              dynamic_axes={"x": {0: "seq", 1: "batch"}})
+    onnx.checker.check_model(proto, full_check=True)
+    ops = [n.op_type for n in proto.graph.node if n.op_type in ("LSTM", "GRU", "RNN")]
+    assert len(ops) == model.num_layers * (1 + model.bidirectional)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for seq, batch in ((1, 1), (4, 2), (9, 5)):
+        x = np.random.default_rng(seq).standard_normal((seq, batch, 8)).astype(np.float32)
+        for g, w in zip(sess.run(None, {"x": x}), _eager(model, [x])):
+            np.testing.assert_allclose(g, w, rtol=TOL, atol=TOL)
+
+
 def test_cached_gpt_continues_the_plain_one():
     """The KV-cache model is the bench GPT: its logits for new tokens after a cached prefix
     equal the plain model's logits over the whole sequence."""

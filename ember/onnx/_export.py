@@ -167,8 +167,7 @@ def _capture_all(model, args, kwargs, leaves, dims):
 
     def run(inputs):
         call_args, call_kwargs = _replace_leaves((args, kwargs), inputs)
-        with exporting(), no_grad(), _recurrent.single_node_layers(model) if \
-                isinstance(model, Module) else _nothing():
+        with exporting(), no_grad():
             cap, result = capture(model, call_args, call_kwargs, externs=externs)
         if cap.breaks:
             brk = cap.breaks[0]
@@ -187,14 +186,6 @@ def _capture_all(model, args, kwargs, leaves, dims):
         if isinstance(model, Module):
             model.train(was_training)
     return grown, base, result
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _tensor(a: np.ndarray) -> Tensor:
