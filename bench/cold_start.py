@@ -6,9 +6,11 @@
   on the same directory (warm: kernels load from Numba's cache). The third step's time is
   shown for scale. Wall and CPU seconds of the process are both reported: on a shared
   machine the wall time includes waiting for a core.
-- ``import ember`` in a fresh process (median of several), which heavy modules it loads
-  (from ``sys.modules``), and the external packages that take the most import time
-  (``python -X importtime``).
+- ``import ember`` in a fresh process (median of several), with Python's bytecode cache
+  (as an installed package has it: a private ``PYTHONPYCACHEPREFIX``, filled by one import
+  first) and without it (``PYTHONDONTWRITEBYTECODE``: every module compiled from source);
+  which heavy modules it loads (from ``sys.modules``), and the external packages that take
+  the most import time (``python -X importtime``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,38 +111,51 @@ def child(name: str) -> dict:
     return result
 
 
-def _run_child(name: str, cache_dir: str) -> dict:
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+def _env(pycache: str | None, **extra: str) -> dict:
+    """The child's environment: bytecode cached under ``pycache`` (as an installed package
+    has its .pyc files), or, with None, never written (every module compiled from source)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    env.update({"PYTHONPYCACHEPREFIX": pycache} if pycache else {"PYTHONDONTWRITEBYTECODE": "1"})
+    return {**env, **extra}
+
+
+def _run_child(name: str, cache_dir: str, pycache: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.cold_start", "--child", name],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+                         cwd=ROOT, env=_env(pycache, NUMBA_CACHE_DIR=cache_dir),
+                         capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def first_steps(name: str) -> dict:
+def first_steps(name: str, pycache: str) -> dict:
     """Cold (empty Numba cache) and warm (same cache, second process) first steps."""
     with tempfile.TemporaryDirectory(prefix="ember-numba-cache-") as cache_dir:
-        return {"cold": _run_child(name, cache_dir), "warm": _run_child(name, cache_dir)}
+        return {"cold": _run_child(name, cache_dir, pycache),
+                "warm": _run_child(name, cache_dir, pycache)}
 
 
-def _python(code: str, *flags: str) -> subprocess.CompletedProcess:
+def _python(code: str, *flags: str, pycache: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *flags, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, env=_env(pycache))
 
 
-def import_report(runs: int) -> dict:
-    """``import ember`` time (median of ``runs`` fresh processes), the heavy modules it
-    loads, and the slowest external packages in ``-X importtime``."""
+def import_report(runs: int, pycache: str) -> dict:
+    """``import ember`` time (median of ``runs`` fresh processes, with and without the
+    bytecode cache), the heavy modules it loads, and the slowest external packages in
+    ``-X importtime``."""
     code = ("import sys, time; s, c = time.perf_counter(), time.process_time(); import ember; "
             "t, c = time.perf_counter() - s, time.process_time() - c; "
             f"print(t, c, *[m for m in {HEAVY!r} if m in sys.modules], len(sys.modules))")
-    times, cpu, loaded = [], [], []
+    _python("import ember", pycache=pycache)  # fills the bytecode cache
+    times, cpu, loaded, no_pyc = [], [], [], []
     for _ in range(runs):
-        fields = _python(code).stdout.split()
+        fields = _python(code, pycache=pycache).stdout.split()
         times.append(float(fields[0]))
         cpu.append(float(fields[1]))
         loaded, n_modules = fields[2:-1], int(fields[-1])
+        no_pyc.append(float(_python(code).stdout.split()[0]))
     packages = {}   # package -> cumulative microseconds, from -X importtime
-    for line in _python("import ember", "-X", "importtime").stderr.splitlines():
+    for line in _python("import ember", "-X", "importtime", pycache=pycache).stderr.splitlines():
         parts = line.split("|")
         if len(parts) != 3 or not parts[1].strip().isdigit():
             continue
@@ -150,7 +166,8 @@ def import_report(runs: int) -> dict:
     versions = _python("import importlib.metadata as m\nfor p in ('numpy', 'numba', 'ml_dtypes'):"
                        "\n    try: print(p, m.version(p))\n    except Exception: print(p, '-')")
     return {"median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu),
-            "runs_s": times, "heavy_loaded": loaded,
+            "runs_s": times, "no_bytecode_cache_median_s": statistics.median(no_pyc),
+            "heavy_loaded": loaded,
             "modules": n_modules,
             "slowest_packages_ms": {k: v / 1e3 for k, v in slowest},
             "versions": dict(line.split() for line in versions.stdout.splitlines())}
@@ -168,17 +185,19 @@ def main(argv=None) -> dict:
         print(json.dumps(child(args.child)))
         return {}
     print(f"load average {os.getloadavg()[0]:.1f}")
-    results = {"import": import_report(args.import_runs)}
+    pycache = tempfile.mkdtemp(prefix="ember-pycache-")
+    results = {"import": import_report(args.import_runs, pycache)}
     imp = results["import"]
     print(f"import ember: {imp['median_s'] * 1e3:.0f} ms wall, {imp['median_cpu_s'] * 1e3:.0f} ms"
-          f" CPU (medians of {len(imp['runs_s'])}), "
+          f" CPU (medians of {len(imp['runs_s'])}; without .pyc files "
+          f"{imp['no_bytecode_cache_median_s'] * 1e3:.0f} ms), "
           f"{imp['modules']} modules; heavy modules loaded: "
           f"{', '.join(imp['heavy_loaded']) or 'none'}")
     print("  slowest packages (cumulative ms): " + ", ".join(
         f"{k} {v:.0f}" for k, v in imp["slowest_packages_ms"].items()))
     print("  versions: " + ", ".join(f"{k} {v}" for k, v in imp["versions"].items()))
     for name in args.models:
-        r = results[name] = first_steps(name)
+        r = results[name] = first_steps(name, pycache)
         print(f"{name:10s} " + "; ".join(
             f"{kind}: first step {r[kind]['first_step_s']:.2f} s ({r[kind]['first_step_cpu_s']:.2f}"
             f" s CPU), second {r[kind]['second_step_s']:.2f} s, third "
@@ -188,6 +207,7 @@ def main(argv=None) -> dict:
             c = r[kind]["first_step_compiles"]
             print(f"  {kind} first step: {c['count']} Numba compilations, {c['seconds']:.2f} s; "
                   "most: " + ", ".join(f"{k} x{v}" for k, v in c["most"].items()))
+    shutil.rmtree(pycache, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

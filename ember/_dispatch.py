@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._dtype import bfloat16, can_cast, cast, casts_like_numpy, from_numpy_dtype
+from ._dtype import can_cast, cast, casts_like_numpy, from_numpy_dtype, is_bfloat16
 from ._meta import MetaArray
 from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _data_read, _make
@@ -290,7 +290,7 @@ def _dispatch_meta(op, args, arrays, kwargs, requires):
 
 def _meta_tensor(arr, requires_grad: bool) -> Tensor:
     t = _make(arr)
-    if requires_grad and (arr.dtype.kind in "fc" or arr.dtype == _BF16):
+    if requires_grad and (arr.dtype.kind in "fc" or is_bfloat16(arr.dtype)):
         t._requires_grad = True
     return t
 
@@ -402,7 +402,7 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
         if type(out) is np.ndarray and node._non_diff is None:  # the usual case, in short
             t = _make(out)
             dt = out.dtype
-            if dt.kind in "fc" or dt == _BF16:
+            if dt.kind in "fc" or is_bfloat16(dt):
                 t._requires_grad = True
                 t.grad_fn = node
             meta = (out.shape, dt)
@@ -431,7 +431,8 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
         else:
             t = _make(np.asarray(o))
         dt = t._data.dtype
-        if (dt.kind in "fc" or dt == _BF16) and not (non_diff and any(o is n for n in non_diff)):
+        if (dt.kind in "fc" or is_bfloat16(dt)) and not (
+                non_diff and any(o is n for n in non_diff)):
             t._requires_grad = True
             t.grad_fn = node
             t._output_nr = i
@@ -449,8 +450,6 @@ def _record(op, args, arrays, kwargs, target: Tensor | None = None):
         _resolve_saved(node, args, arrays, tensors, outs)
     return tuple(tensors) if multi else tensors[0]
 
-
-_BF16 = bfloat16.np
 
 
 def _function_output(o: Tensor, node: Node, args) -> Tensor:

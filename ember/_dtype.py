@@ -1,6 +1,10 @@
 """Data types: ember's dtype objects, their NumPy counterparts, and torch's promotion rules.
 
-Each ``ember.dtype`` wraps one NumPy dtype; ``bfloat16`` comes from ``ml_dtypes``.
+Each ``ember.dtype`` wraps one NumPy dtype. ``bfloat16`` and the float8 types come from
+``ml_dtypes``, which is imported the first time one of their NumPy types is needed (its
+import alone takes 0.1-1 s): until then no array of those types can exist, so code that
+asks whether an array is bfloat16 uses ``is_bfloat16``/``is_half``, which read the NumPy
+dtype's own fields and never load ``ml_dtypes``.
 Promotion follows ``torch.promote_types`` and ``torch.result_type``: dimensioned tensors
 outrank zero-dim tensors, which outrank Python scalars ("weak" types), and a
 lower-priority operand only matters when it belongs to a higher category
@@ -10,8 +14,8 @@ lower-priority operand only matters when it belongs to a higher category
 from __future__ import annotations
 
 import builtins
+import sys
 
-import ml_dtypes
 import numpy as np
 
 from ._meta import MetaArray
@@ -33,10 +37,11 @@ class dtype:
     __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_complex", "is_signed",
                  "_category", "_rank")
 
-    def __init__(self, name: str, np_dtype, category: int, rank: int):
+    def __init__(self, name: str, np_dtype, category: int, rank: int, itemsize: int = 0):
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
+        if np_dtype is not None:
+            self.np = np.dtype(np_dtype)
+        self.itemsize = itemsize or self.np.itemsize
         self.is_floating_point = category == _FLOAT
         self.is_complex = category == _COMPLEX
         self.is_signed = name not in ("bool", "uint8")
@@ -62,6 +67,36 @@ class dtype:
         return (_by_name, (self.name,))
 
 
+class _MLDtype(dtype):
+    """A dtype whose NumPy type comes from ``ml_dtypes`` (bfloat16, float8), imported on the
+    first read of ``.np``. Loading turns every such object into a plain ``dtype`` with its
+    ``np`` slot filled, so later reads cost what any other dtype's do."""
+
+    __slots__ = ()
+
+    @property
+    def np(self) -> np.dtype:
+        _load_ml_dtypes()
+        return self.np
+
+
+_ML_DTYPES_READY = False
+
+
+def _load_ml_dtypes() -> None:
+    """Import ``ml_dtypes`` and give bfloat16 and the float8 dtypes their NumPy types."""
+    global _ML_DTYPES_READY, _E4M3FN, _E5M2
+    if _ML_DTYPES_READY:
+        return
+    import ml_dtypes
+    for d in (bfloat16, *_FLOAT8):
+        d.__class__ = dtype
+        d.np = np.dtype(getattr(ml_dtypes, d.name))
+        _FROM_NP[d.np] = d
+    _E4M3FN, _E5M2 = float8_e4m3fn.np, float8_e5m2.np
+    _ML_DTYPES_READY = True
+
+
 bool = dtype("bool", np.bool_, _BOOL, 0)  # noqa: A001  (torch's name)
 uint8 = dtype("uint8", np.uint8, _INT, 1)
 int8 = dtype("int8", np.int8, _INT, 2)
@@ -69,7 +104,7 @@ int16 = dtype("int16", np.int16, _INT, 3)
 int32 = dtype("int32", np.int32, _INT, 4)
 int64 = dtype("int64", np.int64, _INT, 5)
 float16 = dtype("float16", np.float16, _FLOAT, 6)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, 7)
+bfloat16 = _MLDtype("bfloat16", None, _FLOAT, 7, itemsize=2)
 float32 = dtype("float32", np.float32, _FLOAT, 8)
 float64 = dtype("float64", np.float64, _FLOAT, 9)
 complex64 = dtype("complex64", np.complex64, _COMPLEX, 10)
@@ -77,10 +112,10 @@ complex128 = dtype("complex128", np.complex128, _COMPLEX, 11)
 
 # float8 (storage and conversion types, as in torch: ops other than copies, views, cat and
 # conversions are not defined for them, and they do not promote with other dtypes).
-float8_e4m3fn = dtype("float8_e4m3fn", ml_dtypes.float8_e4m3fn, _FLOAT, 6)
-float8_e5m2 = dtype("float8_e5m2", ml_dtypes.float8_e5m2, _FLOAT, 6)
-float8_e4m3fnuz = dtype("float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, _FLOAT, 6)
-float8_e5m2fnuz = dtype("float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, _FLOAT, 6)
+float8_e4m3fn = _MLDtype("float8_e4m3fn", None, _FLOAT, 6, itemsize=1)
+float8_e5m2 = _MLDtype("float8_e5m2", None, _FLOAT, 6, itemsize=1)
+float8_e4m3fnuz = _MLDtype("float8_e4m3fnuz", None, _FLOAT, 6, itemsize=1)
+float8_e5m2fnuz = _MLDtype("float8_e5m2fnuz", None, _FLOAT, 6, itemsize=1)
 _FLOAT8 = (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz)
 
 half, float, double = float16, float32, float64  # noqa: A001
@@ -95,7 +130,7 @@ _SCALAR_NAMES = {
     "float8_e4m3fnuz": "Float8_e4m3fnuz", "float8_e5m2fnuz": "Float8_e5m2fnuz"}
 _ALL = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64,
         complex64, complex128) + _FLOAT8
-_FROM_NP = {d.np: d for d in _ALL}
+_FROM_NP = {d.np: d for d in _ALL if not isinstance(d, _MLDtype)}
 _NAMES = {d.name: d for d in _ALL}
 
 
@@ -109,6 +144,8 @@ def from_numpy_dtype(np_dtype) -> dtype:
         return _FROM_NP[np_dtype]
     except KeyError:
         np_dtype = np.dtype(np_dtype)
+        if np_dtype.kind == "V" and "ml_dtypes" in sys.modules:  # made outside ember
+            _load_ml_dtypes()
         if np_dtype in _FROM_NP:
             return _FROM_NP[np_dtype]
         if np_dtype.kind == "u":  # uint16/32/64 have no tensor dtype in torch either
@@ -117,6 +154,25 @@ def from_numpy_dtype(np_dtype) -> dtype:
                 "are: float64, float32, float16, complex64, complex128, int64, int32, int16, "
                 "int8, uint8, and bool.") from None
         raise TypeError(f"ember has no dtype for NumPy dtype {np_dtype}") from None
+
+
+def is_bfloat16(np_dtype: np.dtype) -> builtins.bool:
+    """Whether a NumPy dtype is bfloat16, read from the dtype (``ml_dtypes`` stays unloaded;
+    the name is read only for ``ml_dtypes``' types, kind "V": it costs microseconds)."""
+    return np_dtype.kind == "V" and np_dtype.name == "bfloat16"
+
+
+def is_half(np_dtype: np.dtype) -> builtins.bool:
+    """Whether a NumPy dtype is float16 or bfloat16 (computed or accumulated in float32)."""
+    return np_dtype.itemsize == 2 and (np_dtype.kind == "f" or is_bfloat16(np_dtype))
+
+
+def np_finfo(np_dtype: np.dtype):
+    """``numpy.finfo``, from ``ml_dtypes`` for its types (bfloat16, float8)."""
+    if np_dtype.kind == "V":
+        import ml_dtypes
+        return ml_dtypes.finfo(np_dtype)
+    return np.finfo(np_dtype)
 
 
 _default = [float32]
@@ -207,7 +263,7 @@ def can_cast(from_: dtype, to: dtype) -> builtins.bool:
 # NaN stays NaN) where a plain cast gives NaN, and writes NaN as 0x7F (ml_dtypes: 0x7E) in
 # float8_e5m2. The "fnuz" types overflow to NaN in both.
 _E4M3FN_MAX = 448.0
-_E4M3FN, _E5M2 = np.dtype(float8_e4m3fn.np), np.dtype(float8_e5m2.np)
+_E4M3FN = _E5M2 = None  # their NumPy dtypes, once ml_dtypes is loaded
 _NUMPY_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 

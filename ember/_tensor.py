@@ -235,14 +235,14 @@ class Tensor:
         if type(self._data) is MetaArray:
             raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         value = self._data.reshape(()).item()
-        return float(value) if self._data.dtype == _dtype.bfloat16.np else value
+        return float(value) if _dtype.is_bfloat16(self._data.dtype) else value
 
     def tolist(self) -> Any:
         if ACTIVE.modes:
             _data_read(self, "tolist")
         if type(self._data) is MetaArray:
             raise NotImplementedError("Cannot copy out of meta tensor; no data!")
-        if self._data.dtype == _dtype.bfloat16.np:
+        if _dtype.is_bfloat16(self._data.dtype):
             return self._data.astype(np.float32).tolist()
         return self._data.tolist()
 

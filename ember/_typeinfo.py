@@ -1,7 +1,7 @@
 """``torch.finfo`` and ``torch.iinfo``: the numerical limits of ember's dtypes.
 
-The numbers come from ``ml_dtypes.finfo``/``numpy.iinfo`` (which know bfloat16 and the
-float8 types too); the attributes, their Python types (``float``/``int``), the complex ->
+The numbers come from ``numpy.finfo``/``numpy.iinfo`` (``ml_dtypes.finfo`` for bfloat16
+and the float8 types); the attributes, their Python types (``float``/``int``), the complex ->
 real mapping, the repr and the error messages follow torch.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from . import _dtype
@@ -30,7 +29,7 @@ class finfo:  # noqa: N801  (torch's name)
             raise TypeError("torch.finfo() requires a floating point input type. Use "
                             "torch.iinfo to handle 'torch.finfo'")
         t = t.to_real()
-        info = ml_dtypes.finfo(t.np)
+        info = _dtype.np_finfo(t.np)
         self.bits = int(info.bits)
         self.eps = float(info.eps)
         self.max = float(info.max)

@@ -22,17 +22,15 @@ import numpy as np
 
 from ._device import CPU, check_device
 from ._dispatch import Op, dispatch, dispatch_out
+from ._dtype import dtype as _dtype_cls
 from ._dtype import (
-    bfloat16,
-    float16,
-    float32,
-    float64,
     from_numpy_dtype,
     get_default_dtype,
     int64,
+    is_bfloat16,
+    is_half,
     uint8,
 )
-from ._dtype import dtype as _dtype_cls
 from ._meta import MetaArray
 from ._tensor import Tensor, _make, tensor_method
 from .ops import _meta
@@ -170,8 +168,14 @@ def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng",
 
 # Significand digits per float dtype: half types draw U[0, 1) as k / 2**digits so that no
 # sample rounds up to 1; random_() draws integers in [0, 2**digits].
-_DIGITS = {float16.np: 11, bfloat16.np: 8, float32.np: 24, float64.np: 53}
-_HALF = (float16.np, bfloat16.np)
+_DIGITS = {2: 11, 4: 24, 8: 53}  # by itemsize, kind "f"; bfloat16: 8
+
+
+def _digits(dt: np.dtype) -> builtins.int | None:
+    """Significand digits of a float dtype (None for other dtypes)."""
+    if dt.kind == "f":
+        return _DIGITS[dt.itemsize]
+    return 8 if is_bfloat16(dt) else None
 
 
 def _not_implemented(kernel: str, dt: np.dtype) -> NotImplementedError:
@@ -185,8 +189,8 @@ def _uniform(rng: np.random.Generator, shape, dt: np.dtype, low=0.0, high=1.0) -
         parts = _uniform(rng, (*shape, 2), np.dtype(np.float64 if dt.itemsize == 16
                                                     else np.float32), low, high)
         return parts.view(dt)[..., 0]
-    if dt in _HALF:
-        bits = _DIGITS[dt]
+    if is_half(dt):
+        bits = _digits(dt)
         u = rng.integers(0, 1 << bits, size=shape).astype(np.float32) / (1 << bits)
     elif dt == np.float32 or dt == np.float64:
         u = rng.random(shape, dtype=dt)
@@ -206,13 +210,13 @@ def _normal(rng: np.random.Generator, shape, dt: np.dtype) -> np.ndarray:
         return np.empty(shape, dt)
     if dt == np.float64 or dt == np.float32:
         return rng.standard_normal(shape, dtype=dt)
-    if dt in _HALF:
+    if is_half(dt):
         return rng.standard_normal(shape, dtype=np.float32).astype(dt)
     raise _not_implemented("normal_kernel_cpu", dt)
 
 
 def _check_float(dt: np.dtype, kernel: str) -> None:
-    if not (dt.kind == "f" or dt == bfloat16.np):
+    if not (dt.kind == "f" or is_bfloat16(dt)):
         raise _not_implemented(kernel, dt)
 
 
@@ -618,7 +622,7 @@ def _check_multinomial(input, num_samples: int, replacement: bool) -> None:
     """torch's checks of the metadata (what the meta device can check too)."""
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
-    if not (input.dtype.kind == "f" or input.dtype == bfloat16.np):
+    if not (input.dtype.kind == "f" or is_bfloat16(input.dtype)):
         raise RuntimeError("multinomial only supports floating-point dtypes for input, got: "
                            f"{from_numpy_dtype(input.dtype).scalar_name}")
     if num_samples <= 0:
@@ -695,7 +699,7 @@ class Uniform(_Fill):
 
     @staticmethod
     def check(dt, low, high):
-        if dt.kind not in "fc" and dt != bfloat16.np:
+        if dt.kind not in "fc" and not is_bfloat16(dt):
             raise _not_implemented("check_uniform_bounds", dt)
         if low > high:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
@@ -745,8 +749,8 @@ def _random_high(dt: np.dtype, high: int | None) -> int:
     floats and the dtype's maximum + 1 for integers."""
     if high is not None:
         return high
-    if dt in _DIGITS:
-        return (1 << _DIGITS[dt]) + 1
+    if _digits(dt) is not None:
+        return (1 << _digits(dt)) + 1
     if dt == np.bool_:
         return 2
     return builtins.int(np.iinfo(dt).max) + 1
@@ -785,7 +789,7 @@ class Exponential(_Fill):
 
     @staticmethod
     def sample(rng, shape, dt, lambd):
-        if not (dt.kind == "f" or dt == bfloat16.np):
+        if not (dt.kind == "f" or is_bfloat16(dt)):
             raise RuntimeError("Exponential distribution is a continuous probability "
                                "distribution. dtype must be a floating point but you specified "
                                f"{from_numpy_dtype(dt).scalar_name}")
@@ -806,7 +810,7 @@ class Geometric(_Fill):
 
     @staticmethod
     def sample(rng, shape, dt, p):
-        if dt.kind not in "fiu" and dt != bfloat16.np:
+        if dt.kind not in "fiu" and not is_bfloat16(dt):
             raise _not_implemented("geometric_cpu", dt)
         return rng.geometric(p, shape).astype(dt)
 
@@ -843,7 +847,7 @@ class Cauchy(_Fill):
     def check(dt, median, sigma):
         if sigma <= 0:
             raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
-        if not (dt.kind == "f" or dt == bfloat16.np):
+        if not (dt.kind == "f" or is_bfloat16(dt)):
             raise RuntimeError("Cauchy distribution is a continuous probability distribution. "
                                "dtype must be a floating point but you specified "
                                f"{_C_NAMES.get(dt, dt.name)}")

@@ -20,14 +20,11 @@ import sys
 import numpy as np
 
 from .._dispatch import Op, dispatch, dispatch_out
-from .._dtype import bfloat16, from_numpy_dtype, get_default_dtype
+from .._dtype import from_numpy_dtype, get_default_dtype, is_bfloat16
 from .._tensor import Tensor
 from . import _meta
 from ._util import float_result, promote, promote_many
 from .creation import zeros_like
-
-_BF16 = bfloat16.np
-
 
 # ---- shared helpers ------------------------------------------------------------------------
 
@@ -58,15 +55,15 @@ def _operands(a, b):
     if type(a) is np.ndarray and type(b) is np.ndarray and a.shape != b.shape:
         broadcast_shape(a.shape, b.shape)
     a, b = promote(a, b)
-    # ml_dtypes turns bfloat16 op Python float into float32 (dtypes compared by identity:
-    # comparing a NumPy dtype with ml_dtypes' scalar type costs ~0.5 us)
-    if type(a) is not type(b) and (getattr(a, "dtype", None) is _BF16_DTYPE
-                                   or getattr(b, "dtype", None) is _BF16_DTYPE):
+    # ml_dtypes turns bfloat16 op Python float into float32 (its types are NumPy's kind
+    # "V"; the other ones, float8, have no arithmetic in torch)
+    if type(a) is not type(b) and (getattr(a, "dtype", _NO_DTYPE).kind == "V"
+                                   or getattr(b, "dtype", _NO_DTYPE).kind == "V"):
         return promote_many(a, b)
     return a, b
 
 
-_BF16_DTYPE = np.dtype(_BF16)
+_NO_DTYPE = np.dtype(np.bool_)  # what a Python number's dtype kind is compared as
 
 
 def _float_operands(a, b):
@@ -82,7 +79,7 @@ def _dtype(x) -> np.dtype:
 
 
 def _is_float_dtype(dt) -> bool:
-    return dt.kind in "fc" or dt == _BF16
+    return dt.kind in "fc" or is_bfloat16(dt)
 
 
 def _is_float(x) -> bool:
@@ -199,8 +196,8 @@ class _Unary(Op):
         dt = cls.result_dtype(a)
         if dt != a.dtype:
             a = a.astype(dt)
-        if dt == _BF16:  # computed in float32, as torch does for reduced precision
-            out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(_BF16)
+        if is_bfloat16(dt):  # computed in float32, as torch does for reduced precision
+            out = np.asarray(cls.kernel(a.astype(np.float32), *params)).astype(dt)
         else:
             out = cls.kernel(a, *params)
         saves = cls.saves

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dtype import bfloat16, from_numpy_dtype, get_default_dtype, result_type_arrays
+from .._dtype import from_numpy_dtype, get_default_dtype, is_bfloat16, result_type_arrays
 
-_BF16 = bfloat16.np
 _FLOAT_KINDS = "fc"
 
 
@@ -62,7 +61,7 @@ def _cast(x, dt):
 
 def float_result(a):
     """Integer and bool arrays become the default float dtype (as ``torch.sqrt(int)``)."""
-    if a.dtype.kind in _FLOAT_KINDS or a.dtype == _BF16:
+    if a.dtype.kind in _FLOAT_KINDS or is_bfloat16(a.dtype):
         return a
     return a.astype(get_default_dtype().np)
 

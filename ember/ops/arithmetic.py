@@ -9,11 +9,10 @@ from __future__ import annotations
 import builtins
 import math
 
-import ml_dtypes
 import numpy as np
 
 from .._dispatch import Op, dispatch, dispatch_out
-from .._dtype import float64, from_numpy_dtype, result_type_arrays
+from .._dtype import float64, from_numpy_dtype, np_finfo, result_type_arrays
 from .._tensor import Tensor
 from . import _meta
 from ._pointwise import (
@@ -610,7 +609,7 @@ def _logit(x, eps):
 def _nan_to_num(x, nan, posinf, neginf):
     out = np.copy(x)
     if _is_float(x):
-        info = ml_dtypes.finfo(x.dtype)
+        info = np_finfo(x.dtype)
         out[np.isnan(x)] = nan
         out[x == np.inf] = info.max if posinf is None else posinf
         out[x == -np.inf] = info.min if neginf is None else neginf

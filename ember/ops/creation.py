@@ -31,6 +31,7 @@ from .._dtype import (
     from_numpy_dtype,
     get_default_dtype,
     int64,
+    is_bfloat16,
     promote_types,
 )
 from .._dtype import bool as _bool
@@ -688,7 +689,7 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
 
 
 def _inexact(dt: np.dtype) -> builtins.bool:
-    return dt.kind in "fc" or dt == bfloat16.np
+    return dt.kind in "fc" or is_bfloat16(dt)
 
 
 def _stepped(start, step, n: int, dt: np.dtype) -> np.ndarray:

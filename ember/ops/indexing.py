@@ -16,11 +16,12 @@ import operator
 import numpy as np
 
 from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
+from .._dtype import is_bfloat16
 from .._meta import MetaArray
 from .._tensor import Tensor, _make, tensor_method
 from . import _meta
 from ._return_types import values_indices
-from ._util import _BF16, dtype_name, wrap_dim
+from ._util import dtype_name, wrap_dim
 from .shape import _expand_geometry, _IndexScatter, _strided, _ViewScatter
 
 __all__ = ["index_put", "gather", "scatter", "scatter_add", "scatter_reduce", "index_select",
@@ -337,7 +338,7 @@ def _add_at(flat: np.ndarray, pos: np.ndarray, vals) -> None:
     are not much sparser than the target; integers keep exact ``add.at`` arithmetic."""
     vals = _fit(vals, pos.shape).reshape(-1)
     pos = pos.reshape(-1)
-    if pos.size * 8 < flat.size or not (flat.dtype.kind in "fc" or flat.dtype == _BF16):
+    if pos.size * 8 < flat.size or not (flat.dtype.kind in "fc" or is_bfloat16(flat.dtype)):
         np.add.at(flat, pos, vals.astype(flat.dtype, copy=False))
     elif flat.dtype.kind == "c":
         flat += (np.bincount(pos, vals.real.astype(np.float64), flat.size)
@@ -702,7 +703,7 @@ class Scatter(Op):
         elif reduce == "mean":
             n = np.maximum(counts + (1 if include_self else 0), 1)
             self_w = 1.0 / n if include_self else ~touched
-            if a.dtype.kind in "fc" or a.dtype == _BF16:
+            if a.dtype.kind in "fc" or is_bfloat16(a.dtype):
                 np.divide(flat, n, out=flat, casting="unsafe")
             else:
                 np.floor_divide(flat, n, out=flat, casting="unsafe")

@@ -15,7 +15,7 @@ import string
 import numpy as np
 
 from .._dispatch import Op, _c_name, check_out_dtype, dispatch, dispatch_out
-from .._dtype import bfloat16
+from .._dtype import is_bfloat16
 from .._tensor import Tensor, tensor_method
 from . import _meta
 from ._util import dtype_name, require_tensors, wrap_dim
@@ -572,7 +572,6 @@ def chain_matmul(*matrices: Tensor, out: Tensor | None = None) -> Tensor:
 # ---- einsum ----------------------------------------------------------------------------------
 
 _LETTERS = string.ascii_letters
-_BF16 = bfloat16.np
 
 
 def _parse_einsum(equation: str, shapes: list) -> tuple[list, str]:
@@ -676,7 +675,7 @@ class Einsum(Op):
             drops.append(drop)
             squeezed.append("".join(ch for d, ch in enumerate(s) if d not in drop))
         np_eq = ",".join(squeezed) + "->" + out
-        if arrays[0].dtype == _BF16:  # NumPy's einsum has no bfloat16 loops
+        if is_bfloat16(arrays[0].dtype):  # NumPy's einsum has no bfloat16 loops
             ops = [o.astype(np.float32) for o in ops]
         result = np.einsum(np_eq, *ops, optimize=len(ops) > 2)
         if not isinstance(result, np.ndarray) or result.dtype != arrays[0].dtype or \

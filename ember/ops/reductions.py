@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
-from .._dtype import bfloat16, from_numpy_dtype
+from .._dtype import from_numpy_dtype, is_bfloat16, is_half
 from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Tensor, tensor_method
@@ -33,8 +33,6 @@ __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "am
            "cumsum", "cumprod", "cummax", "cummin", "all", "any", "count_nonzero", "median",
            "nanmedian", "softmax", "log_softmax", "softmin"]
 
-_BF16 = bfloat16.np
-_HALF = (np.dtype(np.float16), np.dtype(_BF16))
 
 
 _ReturnMax = values_indices("max")
@@ -85,12 +83,12 @@ def _reduction_meta(a, dims: tuple | None, keepdim: bool, dtype) -> MetaArray:
 
 
 def _is_float(a: np.ndarray) -> bool:
-    return a.dtype.kind in "fc" or a.dtype == _BF16
+    return a.dtype.kind in "fc" or is_bfloat16(a.dtype)
 
 
 def _acc(a: np.ndarray) -> np.ndarray:
     """float16/bfloat16 are accumulated in float32, as torch does."""
-    return a.astype(np.float32) if a.dtype in _HALF else a
+    return a.astype(np.float32) if is_half(a.dtype) else a
 
 
 def _int_to_long(dt):
@@ -344,7 +342,7 @@ def _count(shape: tuple, dims: tuple) -> int:
 
 def _check_mean_dtype(name: str, a: np.ndarray, dtype) -> None:
     if dtype is not None:
-        if not (np.dtype(dtype).kind in "fc" or dtype == _BF16):
+        if not (np.dtype(dtype).kind in "fc" or is_bfloat16(np.dtype(dtype))):
             raise RuntimeError(f"{name}(): could not infer output dtype. Optional dtype must be "
                                f"either a floating point or complex dtype. Got: "
                                f"{from_numpy_dtype(np.dtype(dtype)).scalar_name}")
@@ -1023,7 +1021,7 @@ def _check_svd(a) -> None:
     if not _is_float(a):
         raise RuntimeError("linalg.svd: Expected a floating point or complex tensor as input. "
                            f"Got {dtype_name(a)}")
-    if a.dtype in _HALF:
+    if is_half(a.dtype):
         raise NotImplementedError(f'"linalg_svd_cpu" not implemented for \'{dtype_name(a)}\'')
 
 
@@ -1055,7 +1053,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     if ord == "fro":
         return vector_norm(A, 2, (rows, cols), keepdim)
     if ord in ("nuc", 2, -2):
-        if A._data.dtype in _HALF:
+        if is_half(A._data.dtype):
             raise RuntimeError("linalg.matrix_norm: Low precision dtypes not supported. Got "
                                f"{A.dtype.scalar_name}")
         perm = [d for d in range(A.ndim) if d not in (rows, cols)] + [rows, cols]
@@ -1378,7 +1376,7 @@ class Softmax(Op):
         that is not floating point (empty ones are returned before a kernel is picked)."""
         d = wrap_dim(dim, a.ndim)
         dtype = a.dtype if dtype is None else np.dtype(dtype)
-        if a.size and not (dtype.kind in "fc" or dtype == _BF16):
+        if a.size and not (dtype.kind in "fc" or is_bfloat16(dtype)):
             last = "lastdim_" if d == builtins.max(a.ndim - 1, 0) else ""
             raise NotImplementedError(f'"{cls.kernel_name}_{last}kernel_impl" not implemented '
                                       f"for '{from_numpy_dtype(dtype).scalar_name}'")
@@ -1387,7 +1385,7 @@ class Softmax(Op):
     @classmethod
     def meta(cls, a, dim, dtype=None):
         _, dtype = cls._check(a, dim, dtype)
-        if not (dtype.kind in "fc" or dtype == _BF16):
+        if not (dtype.kind in "fc" or is_bfloat16(dtype)):
             return _meta.new(a.shape, dtype)  # an empty input, copied
         return _meta.like(a, dtype)
 

@@ -16,12 +16,12 @@ import warnings
 import numpy as np
 
 from .._dispatch import Op, check_out_dtype, dispatch, dispatch_out
-from .._dtype import can_cast, from_numpy_dtype, promote_types
+from .._dtype import can_cast, from_numpy_dtype, is_half, promote_types
 from .._meta import MetaArray
 from .._state import STATE
 from .._tensor import Size, Tensor, _make, _root_array, tensor_method
 from . import _meta
-from ._util import _BF16, dtype_name, wrap_dim, wrap_dims
+from ._util import dtype_name, wrap_dim, wrap_dims
 
 __all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjoint",
            "broadcast_to", "squeeze", "unsqueeze", "flatten", "unflatten", "ravel", "narrow",
@@ -566,7 +566,7 @@ class _IndexScatter(Op):
             keep = flat >= 0
             flat, vals = flat[keep], vals[keep]
         n = math.prod(shape)
-        if g.dtype == np.float16 or g.dtype == _BF16:  # sum in float64, not in 16 bits
+        if is_half(g.dtype):  # sum in float64, not in 16 bits
             return np.bincount(flat, vals.astype(np.float64), n).astype(g.dtype).reshape(shape)
         out = np.zeros(n, g.dtype)
         np.add.at(out, flat, vals)  # (NumPy 2's add.at beats bincount, sparse or dense)
