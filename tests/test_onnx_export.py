@@ -176,6 +176,8 @@ def test_export_runs_in_onnxruntime_at_three_sizes(name, tmp_path):
         assert ops.count("LayerNormalization") in (4, 5)
     if name.startswith("gpt"):
         assert ops.count("Gelu") == 2  # com.microsoft's before opset 20
+    if name == "transformer_encoder":  # onnxruntime's fused attention, one node per layer
+        assert ops.count("MultiHeadAttention") == 2 and "Softmax" not in ops
 
 
 @pytest.mark.parametrize("layer", ["lstm_bidirectional", "gru_bidirectional", "rnn_relu",
@@ -232,8 +234,10 @@ def test_minilm_encoder(tmp_path):
                                                                       rng)),
                       str(path), input_names=names, output_names=["hidden", "pooled"],
                       dynamic_axes={"input_ids": axes, "attention_mask": axes})
-    _check_file(path, model, make, names, [{"batch": b, "seq": s} for b, s in
-                                           ((1, 4), (3, 9), (2, 17))], rng)
+    proto = _check_file(path, model, make, names, [{"batch": b, "seq": s} for b, s in
+                                                   ((1, 4), (3, 9), (2, 17))], rng)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("MultiHeadAttention") == ops.count("LayerNormalization") // 2 == 6
 
 
 @pytest.mark.parametrize("opset", [17, 19, 20, 21, 23])
@@ -252,7 +256,8 @@ def test_opsets(opset):
     np.testing.assert_allclose(got, _eager(model, [x.numpy()])[0], rtol=TOL, atol=TOL)
     gelu = [n for n in proto.graph.node if n.op_type == "Gelu"]
     assert gelu and all(n.domain == ("" if opset >= 20 else "com.microsoft") for n in gelu)
-    assert any(n.op_type == "Attention" for n in proto.graph.node) == (opset >= 23)
+    fused = {n.op_type for n in proto.graph.node} & {"Attention", "MultiHeadAttention"}
+    assert fused == ({"Attention"} if opset >= 23 else {"MultiHeadAttention"})
 
 
 class _Sorts(nn.Module):

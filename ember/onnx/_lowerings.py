@@ -446,9 +446,14 @@ def _sdpa(cx, node, q, k, v, mask, drop, scale):
     if drop is not None:
         raise NotImplementedError("attention dropout")
     b = cx.b
-    if b.opset >= 23 and not _used(node.outputs[1], cx):
+    fusable = not _used(node.outputs[1], cx) and q.dtype == np.float32 and \
+        _rank(q) == _rank(k) == _rank(v) == 4 and (mask is None or _rank(mask) == 4)
+    if b.opset >= 23 and fusable:
         ins = [cx.t(q), cx.t(k), cx.t(v)] + ([cx.t(mask)] if mask is not None else [])
         return [b.one("Attention", ins, scale=float(scale)), ""]
+    if fusable and q.shape[1] == k.shape[1] == v.shape[1] and \
+            (mask is None or mask.shape[1] == 1):
+        return [_multi_head_attention(cx, q, k, v, mask, scale), ""]
     kt = b.one("Transpose", [cx.t(k)], perm=list(range(_rank(k) - 2)) + [_rank(k) - 1,
                                                                         _rank(k) - 2])
     s = b.one("Mul", [b.one("MatMul", [cx.t(q), kt]), cx.t(scale, q)])
@@ -459,6 +464,31 @@ def _sdpa(cx, node, q, k, v, mask, drop, scale):
         s = b.one("Add", [s, m])
     p = b.one("Softmax", [s], axis=-1)
     return [b.one("MatMul", [p, cx.t(v)]), p]
+
+
+def _multi_head_attention(cx, q, k, v, mask, scale) -> str:
+    """onnxruntime's fused ``com.microsoft.MultiHeadAttention``: the query as (B, S, N*H),
+    keys and values as they are (B, N, L, H), the mask as an additive bias of (B or 1, 1,
+    S, L); the output back to (B, N, S, H)."""
+    b = cx.b
+    heads, head = q.shape[1], q.shape[3]
+    query = b.one("Reshape", [b.one("Transpose", [cx.t(q)], perm=[0, 2, 1, 3]),
+                              b.ints([0, 0, -1])])
+    ins = [query, cx.t(k), cx.t(v)]
+    if mask is not None:
+        bias = cx.t(mask)
+        if mask.dtype == np.bool_:  # a large negative, not -inf: no NaN on empty rows
+            bias = b.one("Where", [bias, cx.t(0.0, q), cx.t(-1e30, q)])
+        qs, ks = b.one("Shape", [cx.t(q)]), b.one("Shape", [cx.t(k)])
+        rows = b.one("Slice", [qs, b.ints([2]), b.ints([3]), b.ints([0])])
+        cols = b.one("Slice", [ks, b.ints([2]), b.ints([3]), b.ints([0])])
+        lead = b.one("Slice", [b.one("Shape", [bias]), b.ints([0]), b.ints([2]), b.ints([0])])
+        target = b.one("Concat", [lead, rows, cols], axis=0)
+        ins += ["", "", b.one("Expand", [bias, target])]
+    out = b.one("MultiHeadAttention", ins, domain="com.microsoft", num_heads=heads,
+                scale=float(scale))
+    return b.one("Transpose", [b.one("Reshape", [out, b.ints([0, 0, heads, head])])],
+                 perm=[0, 2, 1, 3])
 
 
 def _used(value, cx) -> bool:

@@ -237,6 +237,26 @@ def _ms_fast_gelu(x, bias=None):
     return F.gelu(x if bias is None else x + bias, approximate="tanh")
 
 
+@onnx_op("MultiHeadAttention", domain="com.microsoft")
+def _ms_multi_head_attention(query, key, value, bias=None, key_padding_mask=None,
+                             attention_bias=None, *rest, num_heads, scale=None,
+                             mask_filter_value=None, unidirectional=0):
+    """onnxruntime's fused attention, for separate query (B, S, D) and keys/values given
+    as (B, L, D) or (B, N, L, H), with an optional additive ``attention_bias``."""
+    if bias is not None or key_padding_mask is not None or any(r is not None for r in rest) \
+            or unidirectional:
+        raise NotImplementedError("MultiHeadAttention with packed bias, key padding mask, "
+                                  "past state or unidirectional")
+    b, s, d = query.shape
+
+    def heads(t):
+        return t if t.ndim == 4 else t.reshape(b, t.shape[1], num_heads, -1).transpose(1, 2)
+    out = F.scaled_dot_product_attention(
+        heads(query), heads(key), heads(value), attn_mask=attention_bias,
+        scale=scale if scale else 1.0 / math.sqrt(d // num_heads))
+    return out.transpose(1, 2).reshape(b, s, -1)
+
+
 @onnx_op("Swish")
 def _swish(x, *, alpha=1.0):
     return x * ember.sigmoid(alpha * x)
