@@ -74,7 +74,14 @@ class Tensor:
         """Whether the tensor is on the meta device: shape, dtype and strides, no memory."""
         return type(self._data) is MetaArray
 
+    @property
+    def is_cpu(self) -> bool:
+        return type(self._data) is not MetaArray
+
     is_cuda = False
+    # torch's other backends and layouts, which programs test before choosing a path
+    is_xpu = is_mps = is_mkldnn = is_vulkan = is_ipu = is_xla = is_mtia = is_maia = False
+    is_nested = is_sparse_csr = False
     is_sparse = False
     is_quantized = False
     layout = "strided"

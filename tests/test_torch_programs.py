@@ -62,3 +62,31 @@ def test_run_script_from_python_leaves_ember_and_torch_untouched(tmp_path):
     assert result["names"] == ("torch.nn", "torch.nn") and result["argv"] == ["--x", "1"]
     assert ember.nn.__name__ == "ember.nn"          # the alias did not leak into ember
     assert sys.modules["torch"] is torch            # the real torch is back
+
+
+# What the program corpus (scripts/compat_corpus.py) stopped on, each checked against torch.
+@pytest.mark.parametrize("code", [
+    # mnist_forward_forward: a range as an index
+    "x = lib.zeros(3, 4); x[range(3), lib.tensor([0, 2, 3])] = 5.0; out = x[range(1, 3)]",
+    # mnist_rnn: dropout2d on a 2-D (N, C) input is deprecated in torch but still drops
+    # whole entries of the (N, C) grid (and warns); p=1 makes the result deterministic
+    "out = lib.nn.functional.dropout2d(lib.ones(4, 6), 1.0, True)",
+    "out = lib.nn.functional.dropout2d(lib.ones(2, 3, 2, 2, 2), 0.0, True)",
+    # dcgan: device predicates
+    "t = lib.zeros(2); out = lib.tensor([t.is_cpu, t.is_cuda, t.is_xpu, t.is_mps])",
+])
+def test_corpus_regressions_match_torch(code):
+    import warnings
+
+    import torch
+
+    import ember
+    results = []
+    for lib in (torch, ember):
+        scope = {"lib": lib}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exec(code, scope)
+        results.append((scope["out"].numpy(), [type(w.message) for w in caught]))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    assert results[1][1] == results[0][1]

@@ -270,6 +270,15 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
                       "dropout behavior, please switch to using dropout1d instead.",
                       stacklevel=2)
         return _feature_dropout(input, p, training, inplace, "dropout2d", (2, 3))
+    if input.dim() not in (3, 4) and input.dim() >= 2:  # torch: deprecated, still runs
+        warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. Note "
+                      "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+        return _feature_dropout(input, p, training, inplace, "dropout2d",
+                                (input.dim() - 1, input.dim()))  # one draw per (N, C)
     return _feature_dropout(input, p, training, inplace, "dropout2d", (3, 4))
 
 

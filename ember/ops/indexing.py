@@ -68,7 +68,7 @@ def _prepare_key(key) -> tuple[tuple, list[Tensor]]:
                     raise RuntimeError("Tensor.item() cannot be called on meta tensors")
                 spec.append(int(arr))
                 continue
-        elif isinstance(k, (list, np.ndarray)):
+        elif isinstance(k, (list, np.ndarray, range)):  # torch takes any sequence
             arr = np.asarray(k)
             if arr.size == 0 and isinstance(k, list):
                 arr = arr.astype(np.int64)
