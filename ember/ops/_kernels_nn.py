@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .._threads import sync_numba
 from ._parallel import threads_for
@@ -230,6 +230,70 @@ def depthwise_weight_grad(x, g, w_shape, stride, pad, dilation) -> np.ndarray:
     _run("depthwise_weight_grad", g.size * math.prod(w_shape[2:]), _as5d(x), _as5d(g),
          _w5(w), *geometry)
     return w
+
+
+# ---- convolution: Winograd F(2x2, 3x3) -------------------------------------------------------
+
+# F(2x2, 3x3) (Lavin & Gray, 2015): a 3x3 convolution over 4x4 input tiles giving 2x2 output
+# tiles with 16 multiplies instead of 36; the channel sums become 16 GEMMs (O, C) @ (C, T).
+_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
+_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+_GG = np.kron(_G, _G)  # (16, 9): vec(G w G^T) = kron(G, G) vec(w), both row-major
+WINOGRAD_MIN_CHANNELS = 16  # below, the transforms cost more than the GEMMs save
+
+
+def winograd_ok(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: int) -> bool:
+    """Whether ``winograd_forward`` takes this convolution: 2-D, 3x3, stride and dilation 1,
+    ungrouped, float32, padding at most 2, at least ``WINOGRAD_MIN_CHANNELS`` channels in
+    and out. (float64 keeps im2col: the transforms round differently from direct sums.)"""
+    return (x.ndim == 4 and tuple(w.shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and groups == 1
+            and x.dtype == w.dtype == np.float32
+            and all(0 <= p <= 2 for pair in pads for p in pair)
+            and min(x.shape[1], w.shape[0]) >= WINOGRAD_MIN_CHANNELS)
+
+
+def _winograd_weight(w: np.ndarray) -> np.ndarray:
+    """``U = G w G^T`` of every ``(o, c)`` 3x3 kernel, as ``(16, O, C)``."""
+    u = _GG.astype(w.dtype) @ w.reshape(-1, 9).T  # (16, O*C): kron(G, G) vec(w)
+    return u.reshape(16, w.shape[0], w.shape[1])
+
+
+def winograd_forward_numpy(x, w, lo, out) -> np.ndarray:
+    """The reference of ``winograd_forward``: the same transforms written with einsum."""
+    n, c = x.shape[:2]
+    tiles = tuple(-(-o // 2) for o in out)
+    size = tuple(2 * t + 2 for t in tiles)
+    xp = np.zeros((n, c) + size, dtype=x.dtype)
+    h, wd = (min(s, p - lo_) for s, p, lo_ in zip(x.shape[2:], size, lo))
+    xp[:, :, lo[0]:lo[0] + h, lo[1]:lo[1] + wd] = x[:, :, :h, :wd]
+    d = sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2]  # (N, C, th, tw, 4, 4)
+    v = np.einsum("ai,nctuij,bj->abcntu", _BT, d, _BT).reshape(16, c, -1)
+    m = np.matmul(_winograd_weight(w), v.astype(x.dtype)).reshape((4, 4, w.shape[0], n)
+                                                                 + tiles)
+    y = np.einsum("pa,abontu,qb->notpuq", _AT, m, _AT)
+    y = y.reshape((n, w.shape[0], 2 * tiles[0], 2 * tiles[1]))
+    return np.ascontiguousarray(y[:, :, :out[0], :out[1]]).astype(x.dtype)
+
+
+def winograd_forward(x, w, lo, out, matmul) -> np.ndarray:
+    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs run by ``matmul``."""
+    n, c = x.shape[:2]
+    tiles = tuple(-(-o // 2) for o in out)
+    count = n * tiles[0] * tiles[1]
+    # v[e] a cache line apart more than c*count: at a power-of-two distance the 16 short
+    # write streams of one tile row fall into the same cache sets (4x slower)
+    plane = c * count + 16
+    flat = np.empty(16 * plane, dtype=x.dtype)
+    _run("winograd_input", flat.size, np.ascontiguousarray(x), flat, plane, lo[0], lo[1],
+         *tiles)
+    v = as_strided(flat, (16, c, count), (plane * flat.itemsize, count * flat.itemsize,
+                                          flat.itemsize))
+    m = matmul(_winograd_weight(w), v)
+    y = np.empty((n, w.shape[0]) + tuple(out), dtype=x.dtype)
+    _run("winograd_output", m.size, m, y, *tiles)
+    return y
 
 
 # ---- pooling ----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ How each is computed (``_kernels_nn`` holds the kernels and their NumPy referenc
   ``(C, N*L)`` is them.
 - Depthwise convolutions (each group one input channel) are direct Numba kernels: as
   GEMMs they would be N*C matrix-vector products of 1 x K.
+- 3x3 stride-1 float32 convolutions with enough channels use Winograd F(2x2, 3x3) for the
+  forward pass and the input gradient (2.25x fewer multiplies; 16 GEMMs over the tiles).
 """
 
 from __future__ import annotations
@@ -101,8 +103,10 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
     kernel = w.shape[2:]
     out = out_size(x.shape[2:], kernel, stride, pads, dilation)
     shape = (n, o) + out
-    if K.depthwise_ok(x.shape[1], w.shape, groups, x, w):
-        y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
+    direct = K.depthwise_ok(x.shape[1], w.shape, groups, x, w)
+    if direct or K.winograd_ok(x, w, stride, pads, dilation, groups):
+        y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out) if direct else \
+            K.winograd_forward(x, w, _lo(pads), out, matmul)
         if b is not None:
             y += b.reshape((o,) + (1,) * len(out))
         return y
@@ -116,6 +120,12 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     in_shape = tuple(in_shape)
     if K.depthwise_ok(in_shape[1], w.shape, groups, g, w):
         return K.depthwise_input_grad(g, w, in_shape, stride, _lo(pads), dilation)
+    full = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(w.shape[2:], pads))
+    flipped = np.ascontiguousarray(w.swapaxes(0, 1)[(Ellipsis,) + (slice(None, None, -1),) * 2])
+    if K.winograd_ok(g, flipped, stride, full, dilation, groups):
+        # a stride-1 convolution's input gradient is the full correlation of g with the
+        # flipped, transposed kernel: the forward Winograd kernel again
+        return K.winograd_forward(g, flipped, _lo(full), in_shape[2:], matmul)
     o = w.shape[0]
     cols = matmul(_t(_per_group(w.reshape(o, -1), groups)), _per_group(_channels_first(g),
                                                                         groups))
