@@ -319,3 +319,16 @@ def test_dynamic_falls_back_to_a_program_per_shape_when_sizes_do_not_fit():
         x = ember.randn(n, 2)
         np.testing.assert_allclose(cf(x).numpy(), (x / n).numpy(), rtol=1e-6)
     assert len(cf.cache) + len(cf.dynamic_programs) == 3
+
+
+def test_module_compile_in_place_keeps_state_dict_keys():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = ember.randn(5, 3)
+    expected = model(x).detach().numpy()
+    model.compile()
+    for _ in range(2):
+        np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=1e-6)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert len(model._compiled_call_impl.cache) == 1
+    model(x).sum().backward()
+    assert model[0].weight.grad is not None

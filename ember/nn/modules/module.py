@@ -242,6 +242,7 @@ class Module:
     training: bool
     _version: int = 1
     call_super_init: bool = False
+    _compiled_call_impl = None  # set by ``compile()``
 
     def __init__(self, *args, **kwargs) -> None:
         if not self.call_super_init and kwargs:
@@ -732,6 +733,8 @@ class Module:
     # ---- calling ------------------------------------------------------------------------
 
     def _call_impl(self, *args, **kwargs):
+        if self._compiled_call_impl is not None:
+            return self._compiled_call_impl(*args, **kwargs)
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or self._backward_pre_hooks or _global_forward_pre_hooks
                 or _global_forward_hooks):
@@ -750,6 +753,18 @@ class Module:
             raise
 
     __call__ = _call_impl
+
+    def compile(self, *, fullgraph: bool = False, dynamic: bool | None = None,
+                mode: str | None = None, backend="ember", options: dict | None = None,
+                disable: bool = False) -> None:
+        """Compile this module's calls in place with ``ember.compile``'s options (hooks
+        included); unlike ``ember.compile(module)`` no wrapper module is made, so the
+        ``state_dict`` keys stay as they are."""
+        from ...compiler.frontend import CompiledFunction
+        if not disable:
+            self._compiled_call_impl = CompiledFunction(
+                functools.partial(_eager_call, self), module=self, fullgraph=fullgraph,
+                dynamic=dynamic, mode=mode)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
         pre_hooks = list(_global_forward_pre_hooks.items()) + \
@@ -951,3 +966,14 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+def _eager_call(module: Module, *args, **kwargs):
+    """A call of ``module`` without its compiled program (what ``Module.compile`` captures,
+    and what runs where the program cannot)."""
+    compiled = module._compiled_call_impl
+    module._compiled_call_impl = None
+    try:
+        return module(*args, **kwargs)
+    finally:
+        module._compiled_call_impl = compiled
