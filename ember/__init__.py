@@ -35,6 +35,7 @@ from .ops.quantized import *  # noqa: F403
 from .ops.special import *  # noqa: F403
 from .ops.statistics import *  # noqa: F403
 from .ops.distance import *  # noqa: F403
+from .ops.rnn import *  # noqa: F403
 from .ops.complex import *  # noqa: F403
 from ._typeinfo import finfo, iinfo
 from .random import *  # noqa: F403

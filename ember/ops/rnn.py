@@ -6,7 +6,8 @@ input sequence with one GEMM (``x W_ih^T``), then step through time in a Numba k
 nonlinearities, saving the gates for backward. Their backward is one op each
 (``*_layer_backward``): backward through time in the kernel, then the input and weight
 gradients as big GEMMs over all steps. ``nn.RNN``/``nn.LSTM``/``nn.GRU`` call one such op
-per layer and direction, and the cells call them on a sequence of one step.
+per layer and direction; the cells (``torch.lstm_cell`` and its siblings, and the
+``nn.*Cell`` modules) call them on a sequence of one step.
 
 The recurrent GEMM of one step is small (batch x hidden x gates): up to ``INNER_MAX``
 multiply-adds the kernel does it itself and runs the whole loop without returning to
@@ -30,7 +31,7 @@ from .._dispatch import Op, dispatch
 from .._tensor import Tensor
 from . import _blas, _meta
 
-__all__: list[str] = []
+__all__ = ["lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"]
 
 INNER_MAX = 1 << 16   # multiply-adds of a step's recurrent GEMM done inside the kernel
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -362,3 +363,35 @@ def rnn_layer(mode: str, input: Tensor, hx: Tensor, cx: Tensor | None, w_ih: Ten
     ends each sequence early; ``reverse`` runs from the last step to the first."""
     return dispatch(_OPS[mode], input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
                     bool(reverse))
+
+
+def _step(mode: str, input: Tensor, hx: Tensor, cx, w_ih, w_hh, b_ih, b_hh) -> tuple:
+    if input.ndim != 2:
+        raise RuntimeError(f"{mode.lower()}_cell: expected a 2-D input (batch, features), got "
+                           f"{input.ndim}-D")
+    return rnn_layer(mode, input.unsqueeze(0), hx, cx, w_ih, w_hh, b_ih, b_hh)[1:]
+
+
+def lstm_cell(input: Tensor, hx, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+              b_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step (``torch.lstm_cell``): ``(h, c)`` from ``input (B, F)`` and
+    ``hx = (h, c)``."""
+    return _step("LSTM", input, hx[0], hx[1], w_ih, w_hh, b_ih, b_hh)
+
+
+def gru_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+             b_hh: Tensor | None = None) -> Tensor:
+    """One GRU step (``torch.gru_cell``)."""
+    return _step("GRU", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]
+
+
+def rnn_tanh_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor,
+                  b_ih: Tensor | None = None, b_hh: Tensor | None = None) -> Tensor:
+    """One Elman step with tanh (``torch.rnn_tanh_cell``)."""
+    return _step("RNN_TANH", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]
+
+
+def rnn_relu_cell(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor,
+                  b_ih: Tensor | None = None, b_hh: Tensor | None = None) -> Tensor:
+    """One Elman step with relu (``torch.rnn_relu_cell``)."""
+    return _step("RNN_RELU", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]

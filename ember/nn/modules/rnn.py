@@ -20,7 +20,7 @@ import numpy as np
 
 from ... import _dtype
 from ..._tensor import Tensor
-from ...ops.rnn import rnn_layer
+from ...ops.rnn import gru_cell, lstm_cell, rnn_layer, rnn_relu_cell, rnn_tanh_cell
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -30,6 +30,7 @@ from .module import Module
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+_CELLS = {"GRU": gru_cell, "RNN_TANH": rnn_tanh_cell, "RNN_RELU": rnn_relu_cell}
 
 
 def _param(shape, dtype, device=None) -> Parameter:
@@ -319,9 +320,11 @@ class RNNCellBase(Module):
             if unbatched:
                 h = h.unsqueeze(0)
                 c = c.unsqueeze(0) if c is not None else None
-        _, h, *c = rnn_layer(self.mode, x.unsqueeze(0), h, c, self.weight_ih, self.weight_hh,
-                             self.bias_ih, self.bias_hh)
-        c = c[0] if c else None
+        if is_lstm:
+            h, c = lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih,
+                             self.bias_hh)
+        else:
+            h = _CELLS[self.mode](x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if unbatched:
             h = h.squeeze(0)
             c = c.squeeze(0) if c is not None else None
