@@ -61,8 +61,12 @@ class Capture(DispatchMode):
     """The recording mode. ``externs`` names the tensors of the module being compiled
     (``id(tensor) -> (qualified name, kind)``); any other outside tensor is an extern."""
 
-    def __init__(self, externs: dict[int, tuple[str, str]] | None = None):
+    def __init__(self, externs: dict[int, tuple[str, str]] | None = None,
+                 segments: bool = False):
         self.graph = Graph()
+        self.segments = segments   # go on after a break, in a new graph (for ``explain``)
+        self.closed: list[Graph] = []  # the graphs before each break
+        self._earlier: set[int] = set()  # ids of tensors of closed graphs
         self.named = externs or {}
         self.by_tensor: dict[int, Value] = {}
         self.by_array: dict[int, Value] = {}
@@ -97,6 +101,8 @@ class Capture(DispatchMode):
         v = self.by_array.get(id(t._data))
         if v is not None:  # a new Tensor object over a known array (a saved output...)
             return v
+        if id(t) in self._earlier:  # made by an earlier graph: an input of this one
+            return self.add_input(t)
         name, kind = self.named.get(id(t), (None, "extern"))
         if name is None:
             name = f"extern{len(self.extern_tensors)}"
@@ -123,7 +129,7 @@ class Capture(DispatchMode):
     # ---- the mode ---------------------------------------------------------------------
 
     def __ember_dispatch__(self, op, args, kwargs):
-        if self.breaks:
+        if self.breaks and not self.segments:
             return op.apply(*args, **kwargs)
         if op.tensor_forward:
             self._break(f"custom autograd.Function {op.__name__}")
@@ -187,7 +193,7 @@ class Capture(DispatchMode):
     def __ember_data_read__(self, t: Tensor, what: str) -> None:
         """A tensor's data read in Python (``item``, ``bool``...): a break when it is a
         graph value, whose data the captured program would not have."""
-        if self.breaks:
+        if self.breaks and not self.segments:
             return
         if what == "new":  # a tensor made from Python data: a constant of the graph
             v = self._new("const", MetaArray.like(t._data), data=t._data.copy())
@@ -199,18 +205,25 @@ class Capture(DispatchMode):
 
     def _break(self, reason: str) -> None:
         self.breaks.append(GraphBreak(reason, user_location()))
+        if self.segments:  # close this graph; what it made is input to the next
+            self.closed.append(self.graph)
+            self._earlier |= set(self.by_tensor)
+            self.by_tensor, self.by_array = {}, {}
+            self.graph = Graph()
 
 
 def capture(fn, args: tuple, kwargs: dict | None = None,
             externs: dict[int, tuple[str, str]] | None = None,
-            backward: bool = False) -> tuple[Capture, Any]:
+            backward: bool = False, segments: bool = False) -> tuple[Capture, Any]:
     """Run ``fn(*args, **kwargs)`` recording its ops; returns the capture and the result.
+    With ``segments``, recording goes on after a break in a new graph (``closed`` holds
+    the earlier ones).
 
     With ``backward``, and when the result has tensors that require grad, the backward
     graph is captured too (``Capture.backward_graph``); see ``capture_backward``.
     """
     kwargs = kwargs or {}
-    cap = Capture(externs)
+    cap = Capture(externs, segments)
     for t in tree_leaves((args, kwargs)):
         if isinstance(t, Tensor) and not cap.is_tracked(t):
             cap.add_input(t)

@@ -398,9 +398,9 @@ def explain(fn, *args, **kwargs):
     if isinstance(fn, Module):
         externs = {id(t): (n, k) for n, (t, k) in _module_tensors(fn, kinds=True).items()}
     start = time.perf_counter()
-    cap, _ = capture(fn, args, kwargs, externs=externs)
+    cap, _ = capture(fn, args, kwargs, externs=externs, segments=True)
     seconds = time.perf_counter() - start
-    graphs = [cap.graph] if cap.graph.nodes else []
+    graphs = [g for g in [*cap.closed, cap.graph] if g.nodes]
     return ExplainOutput(graphs=graphs, graph_count=len(graphs),
                          graph_break_count=len(cap.breaks), break_reasons=list(cap.breaks),
                          ops_per_graph=[[n.op.aten for n in g.nodes] for g in graphs],
