@@ -151,3 +151,89 @@ def test_norm_backward_op_row_kernel_matches_numpy_path(dtype, center):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for fused, reference in zip(*results):
         np.testing.assert_allclose(fused, reference, rtol=tol, atol=tol)
+
+
+# (input shape, out channels, kernel, stride, (lo, hi) pads, dilation): groups = in channels
+DEPTHWISE = [
+    ((2, 3, 7, 6), 3, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    ((2, 2, 9, 8), 4, (3, 2), (2, 1), ((2, 0), (1, 1)), (2, 1)),   # channel multiplier 2
+    ((3, 2, 11), 2, (5,), (2,), ((2, 2),), (1,)),
+    ((1, 2, 4, 5, 3), 2, (2, 3, 2), (1, 2, 1), ((1, 1), (0, 1), (1, 0)), (1, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,out_channels,kernel,stride,pads,dilation", DEPTHWISE)
+def test_depthwise_kernels_match_numpy_and_torch(shape, out_channels, kernel, stride, pads,
+                                                 dilation, dtype):
+    """The direct depthwise kernels against their NumPy references, and the references
+    against torch's grouped convolution (forward, input and weight gradients)."""
+    _, _, _, _, out = _unfold_args(shape, kernel, stride, pads, dilation)
+    lo = tuple(p for p, _ in pads)
+    x = R.standard_normal(shape).astype(dtype)
+    w = R.standard_normal((out_channels, 1) + kernel).astype(dtype)
+    g = R.standard_normal((shape[0], out_channels) + out).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    results = [
+        (K.depthwise_forward(x, w, stride, lo, dilation, out),
+         K.depthwise_forward_numpy(x, w, stride, lo, dilation, out)),
+        (K.depthwise_input_grad(g, w, shape, stride, lo, dilation),
+         K.depthwise_input_grad_numpy(g, w, shape, stride, lo, dilation)),
+        (K.depthwise_weight_grad(x, g, w.shape, stride, lo, dilation),
+         K.depthwise_weight_grad_numpy(x, g, w.shape, stride, lo, dilation)),
+    ]
+    for kernel_result, reference in results:
+        np.testing.assert_allclose(kernel_result, reference, **tol)
+    if all(a == b for a, b in pads):
+        conv = getattr(torch.nn.functional, f"conv{len(kernel)}d")
+        xt, wt = (torch.from_numpy(a).requires_grad_() for a in (x, w))
+        y = conv(xt, wt, stride=stride, padding=lo, dilation=dilation, groups=shape[1])
+        y.backward(torch.from_numpy(g))
+        for (_, reference), expected in zip(results, (y, xt.grad, wt.grad)):
+            np.testing.assert_allclose(reference, expected.detach().numpy(), **tol)
+
+
+@pytest.mark.parametrize("shape,out_channels,pads", [
+    ((2, 16, 8, 8), 16, ((1, 1), (1, 1))),
+    ((1, 16, 7, 6), 20, ((1, 1), (1, 1))),   # odd output: cropped tiles
+    ((2, 16, 6, 5), 16, ((0, 0), (2, 2))),
+])
+def test_winograd_matches_numpy_reference_and_torch(shape, out_channels, pads):
+    x = R.standard_normal(shape).astype(np.float32)
+    w = R.standard_normal((out_channels, shape[1], 3, 3)).astype(np.float32)
+    assert K.winograd_ok(x, w, (1, 1), pads, (1, 1), 1)
+    out = out_size(shape[2:], (3, 3), (1, 1), pads, (1, 1))
+    lo = tuple(p for p, _ in pads)
+    fast = K.winograd_forward(x, w, lo, out, np.matmul)
+    reference = K.winograd_forward_numpy(x, w, lo, out)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                          padding=lo).numpy()
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(reference, expected, rtol=0, atol=2e-6 * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,kernel,stride,pad,dilation,ceil_mode",
+                         [p for p in POOLS if all(d == 1 for d in p[4])])
+def test_avg_pool_numba_matches_numpy(shape, kernel, stride, pad, dilation, ceil_mode, dtype):
+    """Both directions of the average-pooling kernel against the NumPy references (the
+    references against torch: the F.avg_pool conformance entries)."""
+    nd = len(kernel)
+    spatial = shape[-nd:]
+    tables = _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode)
+    out = tuple(t.shape[0] for t in tables)
+    divisor = R.integers(1, 5, out).astype(np.float64)
+    x = R.standard_normal(shape).astype(dtype)
+    g = R.standard_normal(shape[:-nd] + out).astype(dtype)
+    planes = x.reshape(-1, int(np.prod(spatial)))
+    table = K.flat_table(tables, spatial)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(K.avg_pool(x, tables, divisor).reshape(planes.shape[0], -1),
+                               K.avg_pool_numpy(planes, table, divisor.ravel()), rtol=tol,
+                               atol=tol)
+    back = K.avg_pool(g, tables, divisor, backward_to=spatial)
+    np.testing.assert_allclose(back.reshape(planes.shape),
+                               K.avg_pool_backward_numpy(g.reshape(planes.shape[0], -1), table,
+                                                         divisor.ravel(), planes.shape[1]),
+                               rtol=tol, atol=tol)

@@ -147,7 +147,18 @@ LAYERS = [
         Sample((make((1, 1, 4, 3), dt, rng), make((1, 1, 2, 2), dt, rng)),
                {"dilation": 2, "padding": "same"}, name="dilated-same"),
         Sample((make((1, 3, 4, 4), dt, rng), make((1, 2, 2, 2), dt, rng)), name="channels"),
+        Sample((make((2, 4, 5, 5), dt, rng), make((8, 1, 3, 3), dt, rng), make((8,), dt, rng)),
+               {"stride": 2, "padding": 1, "groups": 4}, name="depthwise-multiplier"),
+        Sample((make((1, 2, 7), dt, rng), make((2, 1, 3), dt, rng)),
+               {"padding": 2, "dilation": 2, "groups": 2}, name="depthwise-1d"),
     ]),
+    # Winograd F(2x2, 3x3): float32 3x3 stride-1 convolutions with >= 16 channels in and out
+    # (float64, and so gradcheck, runs these shapes by im2col)
+    OpInfo("F.conv2d_winograd", lambda L, *a, **kw: F(L).conv2d(*a, **kw), lambda dt, rng: [
+        Sample((make((2, 16, 5, 4), dt, rng), make((16, 16, 3, 3), dt, rng),
+                make((16,), dt, rng)), {"padding": 1}),
+        Sample((make((1, 16, 6, 7), dt, rng), make((16, 16, 3, 3), dt, rng)), name="valid"),
+    ], dtypes=("float32",), gradgrad=False),
     OpInfo("F.max_pool2d", lambda L, a, **kw: F(L).max_pool2d(a, **kw), lambda dt, rng: [
         Sample((make((1, 2, 4, 4), dt, rng),), {"kernel_size": 2}),
         Sample((make((2, 3, 3), dt, rng),), {"kernel_size": 3, "stride": 1, "padding": 1},
@@ -163,6 +174,21 @@ LAYERS = [
         Sample((make((1, 1, 5, 5), dt, rng),), {"kernel_size": 2, "ceil_mode": True,
                                                 "divisor_override": 3}, name="ceil-divisor"),
     ]),
+    OpInfo("F.avg_pool1d_3d", lambda L, a, **kw: getattr(F(L), f"avg_pool{a.ndim - 2}d")(a, **kw),
+           lambda dt, rng: [
+               Sample((make((2, 3, 7), dt, rng),), {"kernel_size": 3, "stride": 2, "padding": 1,
+                                                    "ceil_mode": True}, name="1d"),
+               Sample((make((1, 2, 4, 5, 3), dt, rng),), {"kernel_size": 2, "padding": 1,
+                                                          "count_include_pad": False},
+                      name="3d"),
+           ]),
+    OpInfo("F.max_pool1d_3d", lambda L, a, **kw: getattr(F(L), f"max_pool{a.ndim - 2}d")(a, **kw),
+           lambda dt, rng: [
+               Sample((make((2, 3, 7), dt, rng),), {"kernel_size": 3, "stride": 2, "padding": 1},
+                      name="1d"),
+               Sample((make((1, 2, 4, 5, 3), dt, rng),), {"kernel_size": 2, "padding": 1,
+                                                          "dilation": (1, 2, 1)}, name="3d"),
+           ]),
     OpInfo("F.batch_norm_eval", lambda L, a, m, v, *wb: F(L).batch_norm(a, m, v, *wb,
                                                                         training=False),
            lambda dt, rng: [
