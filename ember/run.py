@@ -12,6 +12,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import operator
 import os
 import runpy
 import sys
@@ -118,19 +119,52 @@ _FINDER = _TorchFinder()
 _SAVED: dict[str, types.ModuleType] = {}
 
 
+class _AliasInChild:
+    """Rides in the preparation data multiprocessing sends a spawned (or forkserver)
+    child, which the child unpickles before it imports the parent's ``__main__``:
+    unpickling it installs the alias there too, so ``import torch`` in the child (the
+    program's own module, a DataLoader worker) is ember as in the parent."""
+
+    def __reduce__(self):
+        # by module name: under `python -m ember.run` this module is __main__
+        return (operator.methodcaller("install_torch_alias"), (_ThisModule(),))
+
+
+class _ThisModule:
+    def __reduce__(self):
+        return (importlib.import_module, ("ember.run",))
+
+
+def _preparation_data_with_alias(name: str) -> dict:
+    data = _PREPARATION[0](name)
+    data["ember_torch_alias"] = _AliasInChild()
+    return data
+
+
+_PREPARATION: list = []  # multiprocessing's own get_preparation_data while patched
+
+
 def install_torch_alias() -> None:
-    """Make ``import torch`` (and its submodules) give ember from now on."""
+    """Make ``import torch`` (and its submodules) give ember from now on, in this process
+    and in the processes it spawns."""
     if _FINDER in sys.meta_path:
         return
     for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
         _SAVED[name] = sys.modules.pop(name)
     sys.meta_path.insert(0, _FINDER)
+    import multiprocessing.spawn as spawn
+    if not _PREPARATION:
+        _PREPARATION.append(spawn.get_preparation_data)
+        spawn.get_preparation_data = _preparation_data_with_alias
 
 
 def uninstall_torch_alias() -> None:
     """Undo ``install_torch_alias`` (restoring a real torch that was imported before)."""
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    if _PREPARATION:
+        import multiprocessing.spawn as spawn
+        spawn.get_preparation_data = _PREPARATION.pop()
     for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
         if isinstance(sys.modules[name], _TorchAlias):
             del sys.modules[name]

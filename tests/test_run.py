@@ -82,3 +82,32 @@ def test_alias_keeps_setattr_on_ember_and_callable_modules(tmp_path, monkeypatch
             return x * 2
     alias = _TorchAlias(Callable("ember.fake"), "torch.fake")
     assert alias(21) == 42
+
+
+def test_spawned_children_get_the_alias(tmp_path):
+    # a spawned child imports the program's __main__ afresh: torch must be ember there too
+    script = tmp_path / "spawner.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing as mp
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        def child(q):
+            import torch
+            q.put(type(torch.zeros(1)).__module__)
+
+        if __name__ == "__main__":
+            ctx = mp.get_context("spawn")
+            q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,))
+            p.start()
+            print(q.get())
+            p.join()
+            ds = TensorDataset(torch.arange(4.0))
+            loader = DataLoader(ds, batch_size=2, num_workers=1, multiprocessing_context="spawn")
+            print([b[0].tolist() for b in loader])
+    """))
+    out = _ember_run(script)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines()[0] == "ember._tensor"
+    assert out.stdout.strip().splitlines()[-1] == "[[0.0, 1.0], [2.0, 3.0]]"
