@@ -18,8 +18,9 @@ before the call; backward: ``rec = dgates[s] W_hh`` after it, added by the next 
 
 Backward through time keeps ``dh`` (gradient of the state before the current step) and,
 for the LSTM, ``dc``; it writes the gate gradients by step (``dgates``), from which the
-caller gets the input and weight gradients as big GEMMs. The NumPy references are in
-``tests/nn/test_rnn_kernels.py``.
+caller gets the input and weight gradients as big GEMMs. The reference is torch itself:
+``tests/nn/test_rnn_kernels.py`` runs both paths against torch's modules (float32 within
+1e-5), ``tests/conformance/ops_rnn.py`` the ops against ``torch.lstm`` and its siblings.
 """
 
 from __future__ import annotations
