@@ -196,15 +196,20 @@ def _load(source: str, name: str, ns: dict):
     _COUNTER[0] += 1
     filename = f"<ember.compile:{name}:{_COUNTER[0]}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    debug = os.environ.get("EMBER_COMPILE_DEBUG")
-    if debug:
-        os.makedirs(debug, exist_ok=True)
-        with open(os.path.join(debug, f"{name}_{_COUNTER[0]}.py"), "w") as f:
-            f.write(source)
+    debug_dump(f"{name}_{_COUNTER[0]}.py", source)
     exec(compile(source, filename, "exec"), ns)  # noqa: S102 -- our own generated code
     fn = ns[name]
     fn.__source__ = source
     return fn
+
+
+def debug_dump(filename: str, text: str) -> None:
+    """Write ``text`` to ``$EMBER_COMPILE_DEBUG/filename`` when that variable is set."""
+    debug = os.environ.get("EMBER_COMPILE_DEBUG")
+    if debug:
+        os.makedirs(debug, exist_ok=True)
+        with open(os.path.join(debug, filename), "w") as f:
+            f.write(text)
 
 
 def rebuild(out_spec, arrays: list):

@@ -25,7 +25,7 @@ from .._state import STATE
 from .._tensor import Tensor, _make
 from . import fusion, passes
 from .capture import capture
-from .codegen import generate, rebuild
+from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
 from .graph import Graph, Value, tree_leaves
 from .sources import module_sources, optimizer_guard, optimizer_of, optimizer_sources
@@ -206,25 +206,41 @@ def _run(prog: _Program, args: tuple, kwargs: dict):
 
 
 def _build(prog: _Program, name: str) -> None:
-    """Run the passes and generate the program's functions."""
+    """Run the passes and generate the program's functions (with ``EMBER_COMPILE_DEBUG``,
+    each graph is written before and after the passes)."""
     g, bw = prog.graph, prog.backward_graph
+    stage = _Stages(name)
+    stage("forward_captured", g)
     if bw is None:
-        passes.optimize(g)
-        fusion.fuse(g)
+        stage("forward_optimized", g, passes.optimize(g))
+        stage("forward_fused", g, {"fused groups": fusion.fuse(g)})
         prog.forward = generate(g, f"{name}_forward")
         return
-    passes.optimize(g, keep=_forward_reads(g, bw))
+    stage("backward_captured", bw)
+    stage("forward_optimized", g, passes.optimize(g, keep=_forward_reads(g, bw)))
     passes.substitute(bw, getattr(g, "replaced", {}))
-    passes.optimize_backward(bw)
+    stage("backward_optimized", bw, passes.optimize_backward(bw))
     reads = _forward_reads(g, bw)
-    fusion.fuse(g, keep=reads)
-    fusion.fuse(bw)
+    stage("forward_fused", g, {"fused groups": fusion.fuse(g, keep=reads)})
+    stage("backward_fused", bw, {"fused groups": fusion.fuse(bw)})
     bw.inputs = reads
     aux = {v for v in reads if v.kind == "aux"}
     fwd = generate(g, f"{name}_forward", returns=[*g.outputs, *reads], aux_needed=aux)
     bwd = generate(bw, f"{name}_backward")
     prog.forward = fwd
     prog.backward_op = _backward_op(name, fwd, bwd, g, bw, len(g.outputs))
+
+
+class _Stages:
+    """Numbered graph dumps for ``EMBER_COMPILE_DEBUG``."""
+
+    def __init__(self, name: str):
+        self.name, self.n = name, 0
+
+    def __call__(self, stage: str, g: Graph, stats: dict | None = None) -> None:
+        self.n += 1
+        header = f"# {stage}: {len(g.nodes)} nodes" + (f", {stats}" if stats else "")
+        debug_dump(f"{self.name}.{self.n:02d}_{stage}.txt", f"{header}\n{g}\n")
 
 
 def _forward_reads(g: Graph, bw: Graph) -> list[Value]:

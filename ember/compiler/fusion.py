@@ -6,7 +6,8 @@ joins when it is pointwise, has a scalar rule (``scalar_rules``), makes a value 
 root's shape that nothing outside the group reads (nor the backward graph, nor the
 outputs), and has no effects. The group runs at the root's place, so every value it
 reads from outside exists by then. Its kernel loops over the root's shape; inputs are
-broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs.
+broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs
+(over both cores when that is faster, for large arrays).
 
 Fusion must never make a program slower: ``FusedOp.forward`` times the kernel against the
 unfused ops on the first real inputs and keeps whichever is faster (the choice sticks).
@@ -159,6 +160,7 @@ class FusedOp:
         self.aten = self.name
         self.source = _kernel_source(nodes, inputs, out)
         self._kernels = None
+        self._flat = None  # the flat loop chosen: serial or over both cores
         self._use_fused: bool | None = None
 
     def forward(self, ctx, *arrays):
@@ -169,7 +171,7 @@ class FusedOp:
         return self._run_unfused(arrays)
 
     def _run_fused(self, arrays):
-        flat, nd = self._kernels
+        flat, nd = self._flat, self._kernels[2]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         out = np.empty(shape, self.out.dtype)
         if all(a.shape == shape and a.flags.c_contiguous for a in arrays):
@@ -198,15 +200,27 @@ class FusedOp:
         loses, is not used)."""
         try:
             self._kernels = load_kernels(self.source)
+            self._flat = self._kernels[0]
             self._run_fused(arrays)  # compiles
         except Exception:  # noqa: BLE001 -- e.g. a dtype combination Numba rejects
             return False
         fused = _best_time(lambda: self._run_fused(arrays))
+        if max((a.size for a in arrays), default=0) >= _PARALLEL_MIN:
+            self._flat = self._kernels[1]
+            self._run_fused(arrays)
+            parallel = _best_time(lambda: self._run_fused(arrays))
+            if parallel < fused:
+                fused = parallel
+            else:
+                self._flat = self._kernels[0]
         unfused = _best_time(lambda: self._run_unfused(arrays))
         return fused <= unfused
 
     def __repr__(self) -> str:
         return f"FusedOp({self.name})"
+
+
+_PARALLEL_MIN = 1 << 16  # elements below which a parallel loop's start-up does not pay
 
 
 def _best_time(fn, reps: int = 3) -> float:
@@ -237,9 +251,12 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
         return lines
 
     args = ", ".join(["out", *names.values()])
-    src = ["import math", "import numpy as np", "from numba import njit", "",
+    src = ["import math", "import numpy as np", "from numba import njit, prange", "",
            "", "@njit(cache=True)", f"def flat({args}):",
            "    for i in range(out.shape[0]):"]
+    src += body("i", "        ")
+    src += ["", "", "@njit(cache=True, parallel=True)", f"def flat_parallel({args}):",
+            "    for i in prange(out.shape[0]):"]
     src += body("i", "        ")
     src += ["", "", "@njit(cache=True)", f"def nd({args}):"]
     idx = [f"i{d}" for d in range(ndim)]
@@ -259,7 +276,8 @@ def _cache_dir() -> str:
 
 @functools.cache
 def load_kernels(source: str) -> tuple:
-    """``(flat, nd)`` of a kernel module, written once under its source hash."""
+    """``(flat, flat_parallel, nd)`` of a kernel module, written once under its source
+    hash."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"ember_fused_{digest}"
     path = os.path.join(_cache_dir(), name + ".py")
@@ -272,4 +290,4 @@ def load_kernels(source: str) -> tuple:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return module.flat, module.nd
+    return module.flat, module.flat_parallel, module.nd
