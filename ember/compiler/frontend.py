@@ -27,7 +27,8 @@ from . import fusion, passes
 from .capture import capture
 from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
-from .graph import Graph, Value, tree_leaves
+from .graph import Graph, Node, Value, tree_leaves
+from .scalar_rules import LIBM, RULES
 from .sources import module_sources, optimizer_guard, optimizer_of, optimizer_sources
 
 __all__ = ["compile", "CompiledFunction", "config", "explain", "reset", "ExplainOutput"]
@@ -220,6 +221,9 @@ def _build(prog: _Program, name: str) -> None:
     stage("forward_optimized", g, passes.optimize(g, keep=_forward_reads(g, bw)))
     passes.substitute(bw, getattr(g, "replaced", {}))
     stage("backward_optimized", bw, passes.optimize_backward(bw))
+    moved = _rematerialize(g, bw)
+    passes.dce(g, keep=_forward_reads(g, bw))
+    stage("rematerialized", bw, {"recomputed in backward": moved})
     reads = _forward_reads(g, bw)
     stage("forward_fused", g, {"fused groups": fusion.fuse(g, keep=reads)})
     stage("backward_fused", bw, {"fused groups": fusion.fuse(bw)})
@@ -229,6 +233,34 @@ def _build(prog: _Program, name: str) -> None:
     bwd = generate(bw, f"{name}_backward")
     prog.forward = fwd
     prog.backward_op = _backward_op(name, fwd, bwd, g, bw, len(g.outputs))
+
+
+def _rematerialize(g: Graph, bw: Graph) -> int:
+    """Recompute in backward, instead of saving, the outputs of cheap pointwise forward
+    nodes (arithmetic, ``relu``...: no libm call) whose inputs backward has anyway: fewer
+    activations live between forward and backward, for a pass over memory. Each
+    recomputation goes right before its first use. Returns how many were moved."""
+    reads = _forward_reads(g, bw)
+    have = {id(v) for v in reads}
+    returned = {id(v) for v in g.outputs if v is not None}
+    moved = 0
+    for v in reads:
+        node = v.producer
+        if v.kind != "node" or node is None or id(v) in returned or node.multi or \
+                node.op.kind != "pointwise" or passes.has_effects(node) or \
+                node.op.name not in RULES or node.op.name in LIBM:
+            continue
+        if not all(a.kind in ("input", "param", "buffer", "extern", "const") or id(a) in have
+                   for a in node.inputs):
+            continue
+        if any(r.kind == "aux" and r.producer is node for r in reads):
+            continue
+        first = next(i for i, n in enumerate(bw.nodes) if any(x is v for x in n.inputs))
+        bw.nodes.insert(first, Node(node.op, node.args, node.kwargs, outputs=(v,),
+                                    location=node.location))
+        have.discard(id(v))
+        moved += 1
+    return moved
 
 
 class _Stages:
