@@ -37,8 +37,7 @@ def test_backward_numba_matches_numpy(dtype, log):
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_dispatch_takes_numba_path_and_matches_torch(log, monkeypatch):
-    monkeypatch.setattr(K, "_NUMBA_MIN_SIZE", 0)  # the path is taken above a size threshold
+def test_dispatch_takes_numba_path_and_matches_torch(log):
     x = _rows(np.float32, shape=(4, 16, 80))
     assert K._use_numba(x, dim=2)
     expected = (torch.log_softmax if log else torch.softmax)(torch.from_numpy(x), 2).numpy()

@@ -1,6 +1,7 @@
 """Numba kernels of the transformer's hot ops: GELU and SiLU (forward and backward), the
 norms (layer, group, instance and RMS norm over contiguous rows; batch norm per channel;
-forward and backward), and the embedding backward.
+forward and backward), softmax and log_softmax over rows (with attention's scale and mask),
+and the embedding backward.
 
 Imported lazily by the ops that use them (Numba is never imported by ``import ember``);
 compiled once and cached on disk. Each parallel kernel splits its work into one span per
@@ -434,6 +435,141 @@ def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd:
         else:
             _norm_channels_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, parts)
     return gx, gw.astype(x.dtype), gb.astype(x.dtype)
+
+
+# ---- softmax over the rows of an (R, N) array (also attention's scores) ------------------
+
+@numba.njit(**_FLAGS)
+def _row_max(a):
+    """The largest element of the 1-D ``a``, from 16 running maxima (which vectorise; a
+    single running max does not). A NaN may be skipped: the softmax passes after it turn
+    it back into NaN."""
+    n = a.shape[0]
+    m = -np.inf
+    start = 0
+    if n >= 16:
+        acc = a[:16].copy()
+        start = n - n % 16
+        for j in range(16, start, 16):
+            for k in range(16):
+                acc[k] = a[j + k] if a[j + k] > acc[k] else acc[k]
+        for k in range(16):
+            m = max(m, acc[k])
+    for j in range(start, n):
+        m = max(m, a[j])
+    return m
+
+
+@numba.njit(**_FLAGS)
+def _exp_row(src, dest, like):
+    """``dest = exp(src)`` over 1-D arrays, ``exp`` picked by the type of ``like``."""
+    for j in range(src.shape[0]):
+        dest[j] = exp(src[j], like)
+
+
+@numba.njit(**_FLAGS)
+def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
+    """Rows ``lo:hi``: ``out = softmax(x * scale + mask)`` (``log``: log_softmax), the max
+    subtracted first; ``mask`` None or (M, N), row ``r`` taking mask row ``r % M``. With
+    ``safe``, a row that is all ``-inf`` gives zeros (attention's rows with nothing to
+    attend to), else NaN as the formula. (Each pass is its own loop, so that each
+    vectorises: a loop both storing ``exp`` and summing it does not.)"""
+    n = x.shape[1]
+    buf = np.empty(n, out.dtype)
+    for r in range(lo, hi):
+        row = out[r]
+        if mask is not None:
+            mr = r % mask.shape[0]
+            for j in range(n):
+                row[j] = x[r, j] * scale + mask[mr, j]
+        elif scale != 1.0:
+            for j in range(n):
+                row[j] = x[r, j] * scale
+        else:
+            row[:] = x[r]
+        m = _row_max(row)
+        if safe and m == -np.inf:
+            row[:] = 0.0
+        else:
+            for j in range(n):
+                row[j] -= m
+            _exp_row(row, buf, x[r, 0])  # (not in place: LLVM vectorises no aliased loop)
+            total = 0.0
+            for j in range(n):
+                total += buf[j]
+            if log:
+                lse = math.log(total)
+                for j in range(n):
+                    row[j] -= lse
+            else:
+                inv = 1.0 / total
+                for j in range(n):
+                    row[j] = buf[j] * inv
+
+
+@numba.njit(**_FLAGS)
+def softmax_backward_rows(g, y, out, log, lo, hi):
+    """Rows ``lo:hi``: softmax ``out = y * (g - sum(g * y))``; log_softmax
+    ``out = g - exp(y) * sum(g)``. ``out`` may be ``g``."""
+    n = g.shape[1]
+    for r in range(lo, hi):
+        total = 0.0
+        if log:
+            for j in range(n):
+                total += g[r, j]
+            for j in range(n):
+                out[r, j] = g[r, j] - exp(y[r, j], y[r, j]) * total
+        else:
+            for j in range(n):
+                total += g[r, j] * y[r, j]
+            for j in range(n):
+                out[r, j] = y[r, j] * (g[r, j] - total)
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _softmax_parallel(x, out, scale, mask, safe, log, parts):
+    rows = x.shape[0]
+    step = (rows + parts - 1) // parts
+    for q in prange(parts):
+        softmax_rows(x, out, scale, mask, safe, log, q * step, min(rows, (q + 1) * step))
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _softmax_backward_parallel(g, y, out, log, parts):
+    rows = g.shape[0]
+    step = (rows + parts - 1) // parts
+    for q in prange(parts):
+        softmax_backward_rows(g, y, out, log, q * step, min(rows, (q + 1) * step))
+
+
+def softmax(x: np.ndarray, log: bool = False, scale: float = 1.0, mask=None,
+            safe: bool = False) -> np.ndarray:
+    """(log-)softmax of ``x * scale + mask`` over the last dim of a C-contiguous float32 or
+    float64 array; ``mask`` None or a C-contiguous (M, N) array of ``x``'s dtype whose rows
+    repeat down ``x``'s rows (an attention mask over the batch and heads)."""
+    out = np.empty_like(x)
+    n = x.shape[-1]
+    flat, flat_out = x.reshape(-1, n), out.reshape(-1, n)
+    parts = min(_parts(x.size), flat.shape[0])
+    if parts == 1:
+        softmax_rows(flat, flat_out, scale, mask, safe, log, 0, flat.shape[0])
+    else:
+        _softmax_parallel(flat, flat_out, scale, mask, safe, log, parts)
+    return out
+
+
+def softmax_backward(g: np.ndarray, y: np.ndarray, log: bool = False, out=None) -> np.ndarray:
+    """The gradient of ``softmax`` (or log_softmax) from its output ``y``: C-contiguous
+    arrays of one dtype and shape; written into ``out`` (may be ``g``) when given."""
+    out = np.empty_like(g) if out is None else out
+    n = g.shape[-1]
+    flat_g, flat_y, flat_out = g.reshape(-1, n), y.reshape(-1, n), out.reshape(-1, n)
+    parts = min(_parts(g.size), flat_g.shape[0])
+    if parts == 1:
+        softmax_backward_rows(flat_g, flat_y, flat_out, log, 0, flat_g.shape[0])
+    else:
+        _softmax_backward_parallel(flat_g, flat_y, flat_out, log, parts)
+    return out
 
 
 # ---- embedding backward ------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Scaled dot-product attention as one fused op (forward and backward).
 
-``softmax(q @ k^T * scale + mask) @ v`` is computed in NumPy with one max/exp/sum pass
-and two matmuls. The op also outputs the probabilities, and its backward -- one fused op,
+``softmax(q @ k^T * scale + mask) @ v`` is two GEMMs (one BLAS thread each when small:
+``_blas``) around one fused Numba pass (scale, mask and a safe softmax; NumPy for other
+dtypes and masks); the backward's softmax gradient is one Numba pass too. The op also
+outputs the probabilities, and its backward -- one fused op,
 ``ScaledDotProductAttentionBackward`` -- reads them as a saved output, so the gradient
 flowing into them in a double backward goes through the attention op itself. The
 backward op's own backward is written with ember ops: gradients of any order, and the
@@ -10,13 +12,14 @@ same ops dispatched with or without ``create_graph``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
-from . import _meta
+from . import _blas, _meta
 from ._util import dtype_name
 
 __all__ = ["scaled_dot_product_attention"]
@@ -24,8 +27,13 @@ __all__ = ["scaled_dot_product_attention"]
 
 def attention_probs(q, k, scale, mask):
     """``softmax(q @ k^T * scale + mask)`` on arrays; fully masked rows give zeros, as
-    torch's safe softmax."""
-    s = np.matmul(q, np.swapaxes(k, -1, -2))
+    torch's safe softmax. float32/float64 scores with a mask shared by the batch and
+    heads go through one fused Numba pass (scale, mask, softmax) after the GEMM."""
+    s = _blas.matmul(q, np.swapaxes(k, -1, -2))
+    mask2d = _row_mask(mask, s)
+    if mask2d is not False:
+        from . import _kernels_transformer as K
+        return K.softmax(s, False, scale, mask2d, True)
     s *= scale
     if mask is not None:
         s = s + mask
@@ -33,6 +41,23 @@ def attention_probs(q, k, scale, mask):
     np.exp(s, out=s)
     s /= _safe_sum(s)
     return _as(s, q.dtype)
+
+
+def _row_mask(mask, s: np.ndarray):
+    """``mask`` as the C-contiguous (M, N) array of the fused softmax kernel (None for no
+    mask), or False when the kernel does not apply (dtype, layout, or a mask that varies
+    over the batch or heads, or widens the scores)."""
+    if (s.dtype != np.float32 and s.dtype != np.float64) or not s.flags.c_contiguous \
+            or not s.size:
+        return False
+    if mask is None:
+        return None
+    if mask.dtype != s.dtype or any(n != 1 for n in mask.shape[:-2]) or mask.ndim > s.ndim:
+        return False
+    rows, cols = mask.shape[-2:] if mask.ndim > 1 else (1, mask.shape[-1])
+    if rows not in (1, s.shape[-2]) or cols not in (1, s.shape[-1]):
+        return False
+    return np.ascontiguousarray(np.broadcast_to(mask.reshape(rows, cols), (rows, s.shape[-1])))
 
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
@@ -73,7 +98,7 @@ class ScaledDotProductAttention(Op):
         ctx.save_for_backward(q, k, v, drop, p)
         ctx.scale = scale
         ctx.set_materialize_grads(False)
-        return _as(np.matmul(p * drop if drop is not None else p, v), q.dtype), p
+        return _as(_blas.matmul(p * drop if drop is not None else p, v), q.dtype), p
 
     @staticmethod
     def backward(ctx, g, g_probs):
@@ -83,6 +108,9 @@ class ScaledDotProductAttention(Op):
                                   drop, ctx.scale)
         return (gq if need[0] else None, gk if need[1] else None, gv if need[2] else None,
                 gs if need[3] else None, None, None)
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _swap(a: np.ndarray) -> np.ndarray:
@@ -118,19 +146,24 @@ class ScaledDotProductAttentionBackward(Op):
         ctx.set_materialize_grads(False)
         gp = g_probs
         if g is not None:
-            gp = np.matmul(g, _swap(v))
+            gp = _blas.matmul(g, _swap(v))
             if drop is not None:
                 gp *= drop
             if g_probs is not None:
                 gp += g_probs
-        gs = gp - (gp * p).sum(-1, keepdims=True)
-        gs *= p
-        gq = np.matmul(gs, k)
+        if gp.shape == p.shape and gp.dtype == p.dtype and p.dtype in _KERNEL_DTYPES \
+                and gp.flags.c_contiguous and p.flags.c_contiguous:
+            from . import _kernels_transformer as K
+            gs = K.softmax_backward(gp, p, out=gp if g is not None else None)
+        else:
+            gs = gp - (gp * p).sum(-1, keepdims=True)
+            gs *= p
+        gq = _blas.matmul(gs, k)
         gq *= scale
-        gk = np.matmul(_swap(gs), q)
+        gk = _blas.matmul(_swap(gs), q)
         gk *= scale
         gv = np.zeros(v.shape, q.dtype) if g is None else \
-            np.matmul(_swap(p * drop if drop is not None else p), g)
+            _blas.matmul(_swap(p * drop if drop is not None else p), g)
         return _as(gq, q.dtype), _as(gk, q.dtype), _as(gv, q.dtype), _as(gs, q.dtype)
 
     @staticmethod
@@ -171,14 +204,22 @@ class ScaledDotProductAttentionBackward(Op):
         return dg, dgp, dq, dk, dv, dp, None, None
 
 
+@functools.lru_cache(maxsize=8)
+def _causal_mask(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The additive causal mask (0 on and below the diagonal, ``-inf`` above), read-only and
+    kept for the next call of the same shape."""
+    mask = np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype)
+    mask.setflags(write=False)
+    return mask
+
+
 def additive_mask(attn_mask, query: Tensor, shape, is_causal: bool):
     """The mask to add to the scores (``-inf`` where attention is not allowed): bool masks
     are True where allowed (SDPA's convention); a float Tensor is passed through, so its
     gradient flows."""
     dtype = query._data.dtype
     if is_causal:
-        causal = np.where(np.tril(np.ones(shape, dtype=bool)), 0.0, -np.inf).astype(dtype)
-        return _meta.constant(causal, query)
+        return _meta.constant(_causal_mask(tuple(shape), np.dtype(dtype)), query)
     if attn_mask is None:
         return None
     m = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)

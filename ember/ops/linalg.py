@@ -2,9 +2,10 @@
 dot, addmm and friends, tensordot, einsum, kron, cross, trace, multi_dot.
 
 ``matmul`` and ``einsum`` are the two primitives with kernels of their own (NumPy's BLAS
-matmul, ``np.einsum(optimize=True)``); the rest are compositions of ember ops, so they get
-their gradients (of any order) from those. Arrays go to NumPy as they are, strided or not:
-copying to contiguous first would only cost time, BLAS handles strides itself.
+matmul, on one BLAS thread when a GEMM is small: ``_blas``; ``np.einsum(optimize=True)``);
+the rest are compositions of ember ops, so they get their gradients (of any order) from
+those. Arrays go to NumPy as they are, strided or not: copying to contiguous first would
+only cost time, BLAS handles strides itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from .._dispatch import Op, _c_name, check_out_dtype, dispatch, dispatch_out
 from .._dtype import is_bfloat16
 from .._tensor import Tensor, tensor_method
-from . import _meta
+from . import _blas, _meta
 from ._util import dtype_name, require_tensors, wrap_dim
 from .creation import eye
 from .shape import (
@@ -133,10 +134,10 @@ class Matmul(Op):
         try:
             if a.ndim > 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:
                 # (..., k) @ (k, n) as one 2-D GEMM: NumPy would loop over the batch
-                out = np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1],
-                                                                       b.shape[1])
+                out = _blas.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1],
+                                                                           b.shape[1])
             else:
-                out = np.matmul(a, b)
+                out = _blas.matmul(a, b)
         except ValueError:
             raise _matmul_error(a, b) from None
         if out.dtype != a.dtype:  # NumPy gives bfloat16 products in float32
@@ -277,7 +278,7 @@ class Linear(Op):
     @staticmethod
     def forward(ctx, x, w, b=None):
         Linear._check(x, w, b)
-        out = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
+        out = _blas.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
         if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
             out = out.astype(x.dtype)
         if b is not None:
