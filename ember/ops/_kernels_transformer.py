@@ -23,6 +23,7 @@ from numba import prange
 
 from .._threads import sync_numba
 from ._kernels_math import erf, exp, sigmoid, tanh
+from ._parallel import threads_for
 
 sync_numba()
 
@@ -112,7 +113,9 @@ def _activation_backward_parallel(g, x, out, kind, parts):
 
 
 def _parts(work: int) -> int:
-    return 1 if work < _PARALLEL_MIN else numba.get_num_threads()
+    """Spans (threads) for ``work`` elements: one when small or when the machine is busy
+    (``_parallel.threads_for``)."""
+    return min(threads_for(work, _PARALLEL_MIN), numba.get_num_threads())
 
 
 def activation(x: np.ndarray, name: str) -> np.ndarray:
