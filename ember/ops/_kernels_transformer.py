@@ -33,7 +33,7 @@ _FLAGS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract", 
 # takes a few ms; below that, waking the pool gains little on 2-4 cores, and on a
 # machine shared with other processes a parallel region can wait a whole scheduler slice
 # (~10 ms) for a descheduled worker.
-_PARALLEL_MIN = 1 << 22
+_PARALLEL_MIN = 1 << 18
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -151,83 +151,135 @@ def activation_backward(g: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
 # (batch*G, Cg*HW) rows: P = G, K = Cg; instance norm of (batch*C, HW) rows: P = C, K = 1.
 
 @numba.njit(**_FLAGS)
+def _sum(a):
+    """``sum(a)`` of the 1-D ``a``, in float64."""
+    total = 0.0
+    for j in range(a.shape[0]):
+        total += a[j]
+    return total
+
+
+@numba.njit(**_FLAGS)
+def _sum_squares(a, shift):
+    """``sum((a - shift)**2)``, each square in ``a``'s precision, summed in float64."""
+    total = 0.0
+    for j in range(a.shape[0]):
+        d = a[j] - shift
+        total += d * d
+    return total
+
+
+@numba.njit(**_FLAGS)
 def norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, lo, hi):
-    """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm)."""
+    """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm).
+    Statistics are summed in float64, the elementwise passes run in ``x``'s precision
+    (twice the SIMD lanes for float32; as torch's kernels)."""
     n = x.shape[1]
     seg = n // k
+    t = x.dtype.type
+    zero = t(0.0)
     for r in range(lo, hi):
-        m = 0.0
-        if center:
-            for j in range(n):
-                m += x[r, j]
-            m /= n
-        v = 0.0
-        for j in range(n):
-            d = x[r, j] - m
-            v += d * d
-        s = 1.0 / math.sqrt(v / n + eps)
+        m = t(_sum(x[r]) / n) if center else zero
+        s = t(1.0 / math.sqrt(_sum_squares(x[r], m) / n + eps))
         mean[r] = m
         rstd[r] = s
         base = (r % p) * k
         if seg == 1:
-            for j in range(n):
-                y = (x[r, j] - m) * s
-                if w is not None:
-                    y *= w[base + j]
-                if b is not None:
-                    y += b[base + j]
-                out[r, j] = y
+            _affine_row(x[r], None if w is None else w[base:base + n],
+                        None if b is None else b[base:base + n], out[r], m, s)
         else:
             for kk in range(k):
                 a = s * w[base + kk] if w is not None else s
-                c = b[base + kk] if b is not None else 0.0
+                c = b[base + kk] if b is not None else zero
                 for j in range(kk * seg, kk * seg + seg):
                     out[r, j] = (x[r, j] - m) * a + c
 
 
 @numba.njit(**_FLAGS)
+def _affine_row(x, w, b, out, m, s):
+    """``out = (x - m) * s * w + b`` over 1-D arrays (``w``/``b`` None: left out)."""
+    for j in range(x.shape[0]):
+        y = (x[j] - m) * s
+        if w is not None:
+            y = y * w[j]
+        if b is not None:
+            y = y + b[j]
+        out[j] = y
+
+
+@numba.njit(**_FLAGS)
+def _affine_row_backward(g, x, w, m, s, pw, pb):
+    """One row of the backward with a parameter per column: adds ``g * xhat`` and ``g``
+    into ``pw``/``pb``; returns ``(sum(gh * xhat), sum(gh))``, ``gh = g * w``."""
+    a = x.dtype.type(0.0)
+    c = x.dtype.type(0.0)
+    for j in range(x.shape[0]):
+        xh = (x[j] - m) * s
+        gh = g[j] * w[j] if w is not None else g[j]
+        a += gh * xh
+        c += gh
+        pw[j] += g[j] * xh
+        pb[j] += g[j]
+    return a, c
+
+
+@numba.njit(**_FLAGS)
+def _affine_row_gx(g, x, w, m, s, am, cm, gx):
+    """``gx = (g * w - cm - xhat * am) * s`` over 1-D arrays."""
+    for j in range(x.shape[0]):
+        gh = g[j] * w[j] if w is not None else g[j]
+        gx[j] = (gh - cm - (x[j] - m) * s * am) * s
+
+
+_FLUSH = 256  # rows whose parameter gradients are summed in the input's precision
+
+
+@numba.njit(**_FLAGS)
 def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
     """Rows ``lo:hi`` of the input gradient; adds their share of ``sum(g * xhat)`` and
-    ``sum(g)`` per parameter into the float64 (P*K,) arrays ``gw`` and ``gb``."""
+    ``sum(g)`` per parameter into the float64 (P*K,) arrays ``gw`` and ``gb`` (through
+    partial sums in ``x``'s precision over ``_FLUSH`` rows at a time)."""
     n = x.shape[1]
     seg = n // k
+    t = x.dtype.type
+    pw = np.zeros(gw.shape[0], x.dtype)
+    pb = np.zeros(gw.shape[0], x.dtype)
     for r in range(lo, hi):
         m, s = mean[r], rstd[r]
         base = (r % p) * k
-        a = 0.0  # sum of gxhat * xhat
-        c = 0.0  # sum of gxhat
-        if seg == 1:
-            for j in range(n):
-                xh = (x[r, j] - m) * s
-                gh = g[r, j] * w[base + j] if w is not None else g[r, j]
-                a += gh * xh
-                c += gh
-                gw[base + j] += g[r, j] * xh
-                gb[base + j] += g[r, j]
+        wr = None if w is None else w[base:base + n] if seg == 1 else w[base:base + k]
+        if seg == 1:  # a: sum of gxhat * xhat, c: sum of gxhat
+            a, c = _affine_row_backward(g[r], x[r], wr, m, s, pw[base:base + n],
+                                        pb[base:base + n])
         else:
+            a = 0.0
+            c = 0.0
             for kk in range(k):
-                sgx = 0.0
-                sg = 0.0
+                sgx = t(0.0)
+                sg = t(0.0)
                 for j in range(kk * seg, kk * seg + seg):
                     sgx += g[r, j] * ((x[r, j] - m) * s)
                     sg += g[r, j]
-                gw[base + kk] += sgx
-                gb[base + kk] += sg
+                pw[base + kk] += sgx
+                pb[base + kk] += sg
                 wk = w[base + kk] if w is not None else 1.0
                 a += wk * sgx
                 c += wk * sg
-        a /= n
-        c = c / n if center else 0.0
+        am = t(a / n)
+        cm = t(c / n) if center else t(0.0)
         if seg == 1:
-            for j in range(n):
-                xh = (x[r, j] - m) * s
-                gh = g[r, j] * w[base + j] if w is not None else g[r, j]
-                gx[r, j] = (gh - c - xh * a) * s
+            _affine_row_gx(g[r], x[r], wr, m, s, am, cm, gx[r])
         else:
             for kk in range(k):
-                wk = w[base + kk] if w is not None else 1.0
+                wk = w[base + kk] if w is not None else t(1.0)
                 for j in range(kk * seg, kk * seg + seg):
-                    gx[r, j] = (g[r, j] * wk - c - (x[r, j] - m) * s * a) * s
+                    gx[r, j] = (g[r, j] * wk - cm - (x[r, j] - m) * s * am) * s
+        if (r - lo) % _FLUSH == _FLUSH - 1 or r == hi - 1:
+            for i in range(gw.shape[0]):
+                gw[i] += pw[i]
+                gb[i] += pb[i]
+                pw[i] = 0.0
+                pb[i] = 0.0
 
 
 @numba.njit(parallel=True, **_FLAGS)
