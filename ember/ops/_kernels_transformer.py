@@ -495,15 +495,16 @@ def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd:
 # ---- softmax over the rows of an (R, N) array (also attention's scores) ------------------
 
 @numba.njit(**_FLAGS)
-def _row_max(a):
-    """The largest element of the 1-D ``a``, from 16 running maxima (which vectorise; a
-    single running max does not). A NaN may be skipped: the softmax passes after it turn
-    it back into NaN."""
+def _row_max(a, acc):
+    """The largest element of the 1-D ``a``, from 16 running maxima kept in ``acc`` (which
+    vectorise; a single running max does not). A NaN may be skipped: the softmax passes
+    after it turn it back into NaN."""
     n = a.shape[0]
     m = -np.inf
     start = 0
     if n >= 16:
-        acc = a[:16].copy()
+        for k in range(16):
+            acc[k] = a[k]
         start = n - n % 16
         for j in range(16, start, 16):
             for k in range(16):
@@ -531,6 +532,7 @@ def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
     vectorises: a loop both storing ``exp`` and summing it does not.)"""
     n = x.shape[1]
     buf = np.empty(n, out.dtype)
+    acc = np.empty(16, out.dtype)
     for r in range(lo, hi):
         row = out[r]
         if mask is not None:
@@ -541,10 +543,12 @@ def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
             for j in range(n):
                 row[j] = x[r, j] * scale
         else:
-            row[:] = x[r]
-        m = _row_max(row)
+            for j in range(n):
+                row[j] = x[r, j]
+        m = _row_max(row, acc)
         if safe and m == -np.inf:
-            row[:] = 0.0
+            for j in range(n):
+                row[j] = 0.0
         else:
             for j in range(n):
                 row[j] -= m

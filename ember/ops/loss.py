@@ -107,7 +107,16 @@ def _class_dim(x) -> int:
 
 # ---- cross entropy ------------------------------------------------------------------------
 
+def _fused_rows(x: np.ndarray) -> bool:
+    """Whether the Numba (log-)softmax row kernel takes ``x`` (float32/float64, C order)."""
+    return (x.dtype == np.float32 or x.dtype == np.float64) and x.flags.c_contiguous \
+        and x.size > 0
+
+
 def _log_softmax_rows(x: np.ndarray) -> np.ndarray:
+    if _fused_rows(x):
+        from . import _kernels_transformer as K
+        return K.softmax(x, True)
     m = x.max(-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,), x.dtype)
     m = np.where(np.isfinite(m), m, 0)
     shifted = x - m
@@ -153,6 +162,13 @@ class _CE:
         if "_ls" not in self.__dict__:
             self._ls = _log_softmax_rows(self.x)
         return self._ls
+
+    def softmax(self) -> np.ndarray:
+        """softmax of the rows: one Numba pass, or ``exp(ls)``."""
+        if _fused_rows(self.x):
+            from . import _kernels_transformer as K
+            return K.softmax(self.x)
+        return np.exp(self.ls)
 
     def losses(self) -> np.ndarray:
         rows = np.arange(self.x.shape[0])
@@ -246,7 +262,8 @@ class CrossEntropyBackward(Op):
         ctx.args = (reduction, ignore_index, eps)
         s = _row_scale(g, ce.row_shape, reduction,
                        None if ce.probs else _grad_count(ce.denom, ce.valid)).reshape(-1)
-        gx = ce.minus_B((s * ce.alpha)[:, None] * np.exp(ce.ls), s)
+        p = ce.softmax() if ce.probs is False else np.exp(ce.ls)  # (ls needed below)
+        gx = ce.minus_B(np.multiply(p, (s * ce.alpha)[:, None], out=p), s)
         gx = ce.to_input_layout(gx).astype(x.dtype, copy=False)
         if not ce.probs:
             return gx
