@@ -327,3 +327,45 @@ def test_adamw_with_transposed_gradients_matches_torch():
         e_opt.step()
         t_opt.step()
     np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def _softmax_ref(z, log):
+    """(log-)softmax of float64 rows by the formula."""
+    shifted = z - z.max(-1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return shifted - lse if log else np.exp(shifted - lse)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("n", [7, 16, 133])
+def test_softmax_kernels(dtype, log, n):
+    """Plain rows (a row of -inf and one with +inf give NaN, as torch) and the backward."""
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((9, n)) * 4).astype(dtype)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(K.softmax(x, log), _softmax_ref(x.astype(np.float64), log),
+                               **tol)
+    x[2], x[4, 3] = -np.inf, np.inf
+    assert np.isnan(K.softmax(x, log)[[2, 4]]).all()
+    g, y = rng.standard_normal(x.shape).astype(dtype), K.softmax(x[5:], log)
+    g = g[5:]
+    y64, g64 = y.astype(np.float64), g.astype(np.float64)
+    want = g64 - np.exp(y64) * g64.sum(-1, keepdims=True) if log else \
+        y64 * (g64 - (g64 * y64).sum(-1, keepdims=True))
+    np.testing.assert_allclose(K.softmax_backward(g, y, log), want, **tol)
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_attention_softmax_kernel(parts):
+    """Scale, a mask repeating down the rows and safe rows (all masked: zeros)."""
+    rng = np.random.default_rng(7)
+    s = rng.standard_normal((2, 3, 5, 20))
+    mask = np.where(np.tril(np.ones((5, 20), bool)), 0.0, -np.inf)
+    mask[0] = -np.inf
+    out = np.empty_like(s)
+    K._softmax_parallel(s.reshape(-1, 20), out.reshape(-1, 20), 0.3, mask, True, False, parts)
+    z = s * 0.3 + mask
+    want = np.nan_to_num(_softmax_ref(np.where(np.isneginf(z).all(-1, keepdims=True), 0.0, z),
+                                      False)) * ~np.isneginf(z).all(-1, keepdims=True)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-15)
