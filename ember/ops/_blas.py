@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import get_num_threads
 from ._parallel import threads_for
 
 PARALLEL_FLOPS = 2e7  # ~0.3 ms of single-threaded float32 GEMM
@@ -43,7 +44,56 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             lib.set_num_threads(want)
             changed.append((lib, had))
     try:
+        if want == 1 and threads_for(flops * _batch(a, b), PARALLEL_FLOPS) > 1:
+            return _split_batch(a, b)
         return np.matmul(a, b)
     finally:
         for lib, had in changed:
             lib.set_num_threads(had)
+
+
+def _batch(a: np.ndarray, b: np.ndarray) -> int:
+    """The number of matrices in the (broadcast) batch of ``a @ b``."""
+    n = 1
+    for d in np.broadcast_shapes(a.shape[:-2], b.shape[:-2]):
+        n *= d
+    return n
+
+
+def _split_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)`` of a batch of small GEMMs (each on one BLAS thread) shared out
+    along the batch's first dim among ember's threads: NumPy's matmul releases the GIL, so
+    Python threads run the parts side by side (a batched attention's 2 MFLOP GEMMs: one
+    thread per GEMM, and both cores busy)."""
+    nd = max(a.ndim, b.ndim)
+    out_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    first = out_shape[0]
+    parts = min(get_num_threads(), first)
+    if nd < 3 or parts < 2 or a.dtype != b.dtype or a.dtype not in _SPLIT_DTYPES:
+        return np.matmul(a, b)
+    out = np.empty(out_shape, np.result_type(a, b))
+    step = -(-first // parts)
+
+    def part(i: int) -> None:
+        sl = slice(i * step, min(first, (i + 1) * step))
+        pa = a[sl] if a.ndim == nd and a.shape[0] == first else a
+        pb = b[sl] if b.ndim == nd and b.shape[0] == first else b
+        np.matmul(pa, pb, out=out[sl])
+    futures = [_pool().submit(part, i) for i in range(1, parts)]
+    part(0)
+    for f in futures:
+        f.result()
+    return out
+
+
+_SPLIT_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex64,
+                                            np.complex128))
+_POOL: list = []
+
+
+def _pool():
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL.append(ThreadPoolExecutor(max(1, get_num_threads() - 1),
+                                        thread_name_prefix="ember-gemm"))
+    return _POOL[0]
