@@ -44,7 +44,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             lib.set_num_threads(want)
             changed.append((lib, had))
     try:
-        if want == 1 and threads_for(flops * _batch(a, b), PARALLEL_FLOPS) > 1:
+        if want == 1 and (a.ndim > 2 or b.ndim > 2) \
+                and threads_for(flops * _batch(a, b), PARALLEL_FLOPS) > 1:
             return _split_batch(a, b)
         return np.matmul(a, b)
     finally:

@@ -115,7 +115,8 @@ def _activation_backward_parallel(g, x, out, kind, parts):
 def _parts(work: int) -> int:
     """Spans (threads) for ``work`` elements: one when small or when the machine is busy
     (``_parallel.threads_for``)."""
-    return min(threads_for(work, _PARALLEL_MIN), numba.get_num_threads())
+    n = threads_for(work, _PARALLEL_MIN)
+    return 1 if n == 1 else min(n, numba.get_num_threads())  # (asking starts Numba's pool)
 
 
 def activation(x: np.ndarray, name: str) -> np.ndarray:
