@@ -19,10 +19,9 @@ from ember.ao.nn.quantized.weight_only import (
 from ember.ops import _kernels_quant as kq
 
 
-@pytest.mark.parametrize("m", [1, 2, 5, 8])
 @pytest.mark.parametrize("k,n,group", [(64, 9, 32), (256, 20, 64), (384, 33, 128)])
-def test_int4_kernel_equals_reference(m, k, n, group):
-    rng = np.random.default_rng(k + n + m)
+def test_int4_kernels_equal_reference(k, n, group):
+    rng = np.random.default_rng(k + n)
     q = rng.integers(0, 16, (n, k)).astype(np.uint8)
     packed = kq.pack_int4(q, group)
     assert packed.shape == (n, k // 2) and packed.dtype == np.uint8
@@ -30,24 +29,42 @@ def test_int4_kernel_equals_reference(m, k, n, group):
     scales = rng.uniform(0.01, 0.1, (n, k // group)).astype(np.float32)
     zeros = rng.uniform(-1, 1, (n, k // group)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
-    x = rng.standard_normal((m, k)).astype(np.float32)
-    out = np.empty((m, n), np.float32)
-    kq.int4_linear(x, packed, scales, zeros, group, bias, out)
-    np.testing.assert_allclose(out, kq.int4_linear_reference(x, packed, scales, zeros, group,
-                                                             bias), rtol=1e-4, atol=1e-4)
+    x = rng.standard_normal(k).astype(np.float32)
+    out = np.empty(n, np.float32)
+    kq.int4_gemv(x, packed, scales, zeros, group, bias, out)
+    want = kq.int4_linear_reference(x[None], packed, scales, zeros, group, bias)[0]
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    dense = np.empty((n, k), np.float32)
+    kq.int4_dequantize_rows(packed, scales, zeros, group, dense)
+    np.testing.assert_allclose(x @ dense.T + bias, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("m", [1, 3, 8])
-def test_int8_weight_kernel_equals_reference(m):
-    rng = np.random.default_rng(m)
+def test_int8_weight_kernels_equal_reference():
+    rng = np.random.default_rng(0)
     wq = rng.integers(-128, 128, (37, 96)).astype(np.int8)
     scale = rng.uniform(0.001, 0.01, 37).astype(np.float32)
     bias = rng.standard_normal(37).astype(np.float32)
-    x = rng.standard_normal((m, 96)).astype(np.float32)
-    out = np.empty((m, 37), np.float32)
-    kq.int8_weight_linear(x, wq, scale, bias, out)
-    want = (x @ wq.astype(np.float32).T) * scale + bias
+    x = rng.standard_normal(96).astype(np.float32)
+    want = (wq.astype(np.float32) @ x) * scale + bias
+    out = np.empty(37, np.float32)
+    kq.int8_gemv(x, wq, scale, bias, out)
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    dense = np.empty((37, 96), np.float32)
+    kq.int8_dequantize_rows(wq, scale, dense)
+    np.testing.assert_array_equal(dense, wq.astype(np.float32) * scale[:, None])
+
+
+@pytest.mark.parametrize("rows", [1, 3, 9])
+def test_layers_agree_between_batch_paths(rows):
+    """The GEMV (one row) and the blocked BLAS path (more) give the same results, also
+    when the blocks do not divide the output features."""
+    lin = ember.nn.Linear(256, 70)
+    x = ember.randn(rows, 256)
+    for layer in (Int4WeightOnlyLinear.from_float(lin, 64), Int8WeightOnlyLinear.from_float(lin)):
+        layer.BLOCK_BYTES = 4 * 256 * 16  # 16 rows a block: 5 blocks, the last partial
+        got = layer(x).numpy()
+        want = np.stack([layer(x[i:i + 1]).numpy()[0] for i in range(rows)])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_round_to_nearest_within_half_a_step():

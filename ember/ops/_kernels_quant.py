@@ -125,7 +125,7 @@ def min_max(x):
 
 # ---- weight-only int4 / int8: dequantise inside the GEMV/GEMM ---------------------------------
 
-ROWS_PER_TASK = 16  # output rows per parallel task (each task decodes into its own buffer)
+ROWS_PER_TASK = 16  # output rows per parallel task of the GEMV kernels
 PREFETCH_ROWS = 4  # how many weight rows ahead the kernels ask for the next row's bytes
 
 
@@ -161,21 +161,6 @@ def _prefetch_row(rows, n):
 
 
 @numba.njit(cache=True, inline="always")
-def _dot4(x, buf, k_len):
-    """``x`` dotted with the four rows of ``buf`` in one pass (each ``x`` load feeds four
-    multiply-adds)."""
-    b0, b1, b2, b3 = buf[0], buf[1], buf[2], buf[3]
-    a0 = a1 = a2 = a3 = np.float32(0.0)
-    for k in range(np.uint64(k_len)):
-        v = x[k]
-        a0 += v * b0[k]
-        a1 += v * b1[k]
-        a2 += v * b2[k]
-        a3 += v * b3[k]
-    return a0, a1, a2, a3
-
-
-@numba.njit(cache=True, inline="always")
 def _int4_row_dot(x, x_sums, row, scales, zeros, group):
     """``x . dequantised row`` for one packed int4 row, without materialising the row:
     per group, ``scale * sum(x * q) + zero * sum(x)`` (``x_sums`` holds the groups'
@@ -197,92 +182,64 @@ def _int4_row_dot(x, x_sums, row, scales, zeros, group):
     return total
 
 
-@numba.njit(cache=True, inline="always")
-def _decode_int4_row(row, scales, zeros, group, dst):
-    """``dst[k] = q[k] * scale + zero`` for one packed int4 row."""
-    half = np.uint64(group // 2)
-    for g in range(scales.shape[0]):
-        sc, z = scales[g], zeros[g]
-        k0, b0 = np.uint64(g * group), np.uint64(g) * half
-        for j in range(half):
-            v = np.int32(row[b0 + j])
-            dst[k0 + j] = np.float32(np.int32(v & 15)) * sc + z
-            dst[k0 + half + j] = np.float32(np.int32(v >> 4)) * sc + z
-
-
-@numba.njit(cache=True, inline="always")
-def _dot_block(x, buf, n0, stop, scale, bias, out):
-    """Rows ``n0..n0+3`` (below ``stop``) of ``out`` from the 4 decoded weight rows in
-    ``buf``: ``(x @ buf.T) * scale + bias`` (``scale`` 1 for int4, whose rows are
-    fully dequantised)."""
-    for m in range(x.shape[0]):
-        acc = _dot4(x[m], buf, x.shape[1])
-        for i in range(4):
-            n = n0 + i
-            if n < stop:
-                out[m, n] = acc[i] * scale[n] + bias[n]
-
-
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def int4_linear(x, packed, scales, zeros, group, bias, out):
-    """``out = x @ dequant(W).T + bias`` with ``W[n, k] = q * scales[n, g] + zeros[n, g]``
-    (``g = k // group``, ``q`` the 4-bit value in ``packed (N, K/2)``). One row of
-    ``x``: fused per group (``_int4_row_dot``), the weights are read once, as nibbles.
-    More rows: four weight rows at a time are dequantised into a buffer and dotted with
-    every row of ``x``."""
-    m_rows, k_len = x.shape
-    n_cols = packed.shape[0]
+def int4_gemv(x, packed, scales, zeros, group, bias, out):
+    """``out = dequant(W) @ x + bias`` for one activation row ``x (K,)``, with
+    ``W[n, k] = q * scales[n, g] + zeros[n, g]`` (``g = k // group``, ``q`` the 4-bit
+    value in ``packed (N, K/2)``): fused per group (``_int4_row_dot``), each weight is
+    read once, as a nibble -- batch-1 decoding, bound by memory."""
     n_groups = scales.shape[1]
+    n_cols = packed.shape[0]
     x_sums = np.zeros(n_groups, np.float32)
-    if m_rows == 1:
-        for g in range(n_groups):
-            for j in range(np.uint64(group)):
-                x_sums[g] += x[0, np.uint64(g * group) + j]
-    ones = np.ones(n_cols, np.float32)
+    for g in range(n_groups):
+        for j in range(np.uint64(group)):
+            x_sums[g] += x[np.uint64(g * group) + j]
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        start = task * ROWS_PER_TASK
-        stop = min(n_cols, start + ROWS_PER_TASK)
-        if m_rows == 1:
-            for n in range(start, stop):
-                _prefetch_row(packed, n)
-                out[0, n] = _int4_row_dot(x[0], x_sums, packed[n], scales[n], zeros[n],
-                                          group) + bias[n]
-            continue
-        buf = np.zeros((4, k_len), np.float32)
-        for n0 in range(start, stop, 4):
-            for i in range(min(4, stop - n0)):
-                _prefetch_row(packed, n0 + i)
-                _decode_int4_row(packed[n0 + i], scales[n0 + i], zeros[n0 + i], group, buf[i])
-            _dot_block(x, buf, n0, stop, ones, bias, out)
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            _prefetch_row(packed, n)
+            out[n] = _int4_row_dot(x, x_sums, packed[n], scales[n], zeros[n], group) + bias[n]
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def int8_weight_linear(x, wq, scale, bias, out):
-    """``out = (x @ wq.T) * scale + bias`` with int8 ``wq (N, K)`` converted to float on
-    the fly (one row of ``x``) or four weight rows at a time into a buffer (more rows)."""
-    m_rows, k_len = x.shape
+def int4_dequantize_rows(packed, scales, zeros, group, dst):
+    """``dst[n, k] = q * scale + zero`` for the packed int4 rows (float32): a block of
+    rows dequantised into a cache-sized buffer, which BLAS then multiplies (batches > 1)."""
+    half = np.uint64(group // 2)
+    for n in numba.prange(packed.shape[0]):
+        _prefetch_row(packed, n)
+        row, out = packed[n], dst[n]
+        for g in range(scales.shape[1]):
+            sc, z = scales[n, g], zeros[n, g]
+            k0, b0 = np.uint64(g * group), np.uint64(g) * half
+            for j in range(half):
+                v = np.int32(row[b0 + j])
+                out[k0 + j] = np.float32(np.int32(v & 15)) * sc + z
+                out[k0 + half + j] = np.float32(np.int32(v >> 4)) * sc + z
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def int8_gemv(x, wq, scale, bias, out):
+    """``out = (wq @ x) * scale + bias`` for one activation row, int8 weights converted
+    to float as they stream by."""
     n_cols = wq.shape[0]
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        start = task * ROWS_PER_TASK
-        stop = min(n_cols, start + ROWS_PER_TASK)
-        if m_rows == 1:
-            x0 = x[0]
-            for n in range(start, stop):
-                _prefetch_row(wq, n)
-                row = wq[n]
-                acc = np.float32(0.0)
-                for k in range(np.uint64(k_len)):
-                    acc += x0[k] * np.float32(row[k])
-                out[0, n] = acc * scale[n] + bias[n]
-            continue
-        buf = np.zeros((4, k_len), np.float32)
-        for n0 in range(start, stop, 4):
-            for i in range(min(4, stop - n0)):
-                _prefetch_row(wq, n0 + i)
-                row, dst = wq[n0 + i], buf[i]
-                for k in range(np.uint64(k_len)):
-                    dst[k] = np.float32(row[k])
-            _dot_block(x, buf, n0, stop, scale, bias, out)
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            _prefetch_row(wq, n)
+            row = wq[n]
+            acc = np.float32(0.0)
+            for k in range(np.uint64(row.shape[0])):
+                acc += x[k] * np.float32(row[k])
+            out[n] = acc * scale[n] + bias[n]
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def int8_dequantize_rows(wq, scale, dst):
+    """``dst[n, k] = wq[n, k] * scale[n]`` (float32), for the blocked batched path."""
+    for n in numba.prange(wq.shape[0]):
+        _prefetch_row(wq, n)
+        row, out, sc = wq[n], dst[n], scale[n]
+        for k in range(np.uint64(row.shape[0])):
+            out[k] = np.float32(row[k]) * sc
 
 
 def pack_int4(q: np.ndarray, group: int) -> np.ndarray:
@@ -301,7 +258,7 @@ def unpack_int4(packed: np.ndarray, group: int) -> np.ndarray:
 
 
 def int4_linear_reference(x, packed, scales, zeros, group, bias):
-    """NumPy reference of ``int4_linear``."""
+    """NumPy reference of ``int4_gemv``/``int4_dequantize_rows``: ``x @ dequant(W).T + b``."""
     q = unpack_int4(packed, group).astype(np.float32)
     n, k = q.shape
     w = (q.reshape(n, k // group, group) * scales[..., None] + zeros[..., None]).reshape(n, k)

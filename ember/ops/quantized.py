@@ -238,7 +238,8 @@ class QuantizedTensor(Tensor):
                    and np.array_equal(q._scale, first._scale)
                    and np.array_equal(q._zero_point, first._zero_point)
                    and q._axis == first._axis for q in qs)
-        allowed = op.name in _PER_CHANNEL_OPS or (per_tensor and op.kind in ("view", "shape"))
+        allowed = op.name in _PER_CHANNEL_OPS or (per_tensor and (
+            op.kind in ("view", "shape") or op.name in _MONOTONE_OPS))
         if not (allowed and same) and op.name != "relu":
             raise NotImplementedError(
                 f"Could not run 'aten::{op.aten}' with arguments from the 'QuantizedCPU' "
@@ -252,12 +253,15 @@ class QuantizedTensor(Tensor):
             return first._like(np.maximum(first._int, zp).astype(first._int.dtype))
         unwrapped = [_unwrap(a) for a in args]
         out = op.apply(*unwrapped, **kwargs)
-        if isinstance(out, tuple):
-            return tuple(first._like(o._data) for o in out)
+        if isinstance(out, tuple):  # integer values stay quantized; indices do not
+            return tuple(first._like(o._data) if o._data.dtype == first._int.dtype else o
+                         for o in out)
         return first._like(out._data)
 
 
 _PER_CHANNEL_OPS = {"clone", "copy"}
+# ops that commute with an increasing affine map: exact on the integers (max pooling)
+_MONOTONE_OPS = {"maxpool"}
 
 
 def _flat(args):

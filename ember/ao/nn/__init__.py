@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import quantized
+from . import intrinsic, qat, quantized

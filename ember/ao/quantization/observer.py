@@ -59,7 +59,7 @@ def calculate_qmin_qmax(quant_min, quant_max, has_customized_qrange: bool, dtype
                         reduce_range: bool) -> tuple[int, int]:
     """The integer range: the dtype's (halved with ``reduce_range``) unless given."""
     if has_customized_qrange:
-        return quant_min, quant_max
+        return (quant_min // 2, quant_max // 2) if reduce_range else (quant_min, quant_max)
     if dtype is qint8:
         return (-64, 63) if reduce_range else (-128, 127)
     if dtype is quint8:

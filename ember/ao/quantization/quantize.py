@@ -10,8 +10,8 @@ import itertools
 from ... import nn
 from .qconfig import default_dynamic_qconfig
 
-__all__ = ["quantize_dynamic", "propagate_qconfig_", "convert", "swap_module",
-           "get_default_dynamic_quant_module_mappings"]
+__all__ = ["quantize_dynamic", "propagate_qconfig_", "convert", "swap_module", "prepare",
+           "prepare_qat", "quantize", "quantize_qat", "get_default_dynamic_quant_module_mappings"]
 
 
 def get_default_dynamic_quant_module_mappings() -> dict:
@@ -34,7 +34,73 @@ def propagate_qconfig_(module: nn.Module, qconfig_dict: dict | None = None,
         for name, child in mod.named_children():
             visit(child, qconfig, prefix + "." + name if prefix else name)
 
-    visit(module, qconfig_dict.get("", None), "")
+    visit(module, qconfig_dict.get("", getattr(module, "qconfig", None)), "")
+
+
+def _observed_types() -> set:
+    """Module types whose outputs get an observer in ``prepare``: those with a quantized
+    twin (and the QAT/fused ones); not DeQuantStub, whose output is float."""
+    from . import stubs
+    from .mappings import get_default_static_quant_module_mappings
+    return set(get_default_static_quant_module_mappings()) - {stubs.DeQuantStub}
+
+
+def _observe_output(module: nn.Module, inputs, output):
+    return module.activation_post_process(output)
+
+
+def prepare(model: nn.Module, inplace: bool = False, allow_list=None,
+            observer_non_leaf_module_list=None, prepare_custom_config_dict=None) -> nn.Module:
+    """Give each quantizable module with a qconfig an output observer
+    (``activation_post_process``, from ``qconfig.activation``): run calibration data
+    through the model afterwards, then ``convert``."""
+    from ..nn.quantized import FloatFunctional
+    if not inplace:
+        model = copy.deepcopy(model)
+    propagate_qconfig_(model)
+    observed = _observed_types()
+    for mod in model.modules():
+        qconfig = getattr(mod, "qconfig", None)
+        if qconfig is None or type(mod) not in observed:
+            continue
+        mod.activation_post_process = qconfig.activation()
+        if not isinstance(mod, FloatFunctional):  # FloatFunctional calls it itself
+            mod.register_forward_hook(_observe_output)
+    return model
+
+
+def prepare_qat(model: nn.Module, mapping: dict | None = None,
+                inplace: bool = False) -> nn.Module:
+    """Quantization-aware training: swap Linear/Conv2d (and fused pairs) for their QAT
+    modules (fake-quantized weights) and fake-quantize every observed output."""
+    from .mappings import get_default_qat_module_mappings
+    if not inplace:
+        model = copy.deepcopy(model)
+    propagate_qconfig_(model)
+    convert(model, mapping or get_default_qat_module_mappings(), inplace=True,
+            remove_qconfig=False)
+    return prepare(model, inplace=True)
+
+
+def quantize(model: nn.Module, run_fn, run_args, mapping=None, inplace: bool = False):
+    """Post-training static quantization in one call: prepare, ``run_fn(model,
+    *run_args)`` to calibrate, convert."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    prepare(model, inplace=True)
+    run_fn(model, *run_args)
+    return convert(model, mapping, inplace=True)
+
+
+def quantize_qat(model: nn.Module, run_fn, run_args, inplace: bool = False):
+    """QAT in one call: prepare_qat, ``run_fn(model, *run_args)`` to train, convert."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.train()
+    prepare_qat(model, inplace=True)
+    run_fn(model, *run_args)
+    return convert(model.eval(), inplace=True)
 
 
 def swap_module(mod: nn.Module, mapping: dict) -> nn.Module:

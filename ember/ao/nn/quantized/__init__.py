@@ -4,3 +4,4 @@ quantized ones."""
 from __future__ import annotations
 
 from . import dynamic, weight_only
+from .modules import *  # noqa: F403

@@ -46,7 +46,8 @@ def choose_qparams(lo: float, hi: float, qmin: int, qmax: int,
 
 
 class PackedLinear:
-    """A quantized (symmetric, int8) Linear weight and float bias, ready for the kernel."""
+    """A quantized (symmetric, int8) Linear weight and float bias, ready for the kernel;
+    a convolution's weight ``(OC, C, KH, KW)`` packs as ``(OC, C*KH*KW)``."""
 
     def __init__(self, weight: QuantizedTensor, bias: Tensor | None):
         if weight.dtype is not qint8:
@@ -56,7 +57,7 @@ class PackedLinear:
             raise RuntimeError("quantized linear: the int8 kernel takes symmetric weights "
                                "(zero points 0)")
         self.weight, self.bias = weight, bias
-        wq = np.ascontiguousarray(weight._int)
+        wq = np.ascontiguousarray(weight._int).reshape(weight._int.shape[0], -1)  # conv: OC x CKK
         n, k = wq.shape
         self.wq = np.zeros((-(-n // 4) * 4, k), np.int8)
         self.wq[:n] = wq

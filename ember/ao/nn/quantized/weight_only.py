@@ -7,8 +7,9 @@ matrix product; activations and outputs stay float32.
   ``w ~ q * scale + min``; two values per byte. 4.5 (g=128) to 6 (g=32) bits per weight.
 - int8: symmetric per output channel, ``scale = max|w| / 127.5`` (torchao's).
 
-Batch-1 decoding reads each weight once as nibbles/bytes: it is bound by memory, and
-moves 8x (int4) or 4x (int8) fewer bytes than float32.
+Batch-1 decoding reads each weight once as nibbles/bytes in a fused GEMV: it is bound
+by memory, and moves 8x (int4) or 4x (int8) fewer bytes than float32. Batches dequantise
+cache-sized blocks of rows and let BLAS multiply them.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def quantize_int8_per_channel(w: np.ndarray):
 
 
 class _WeightOnlyLinear(nn.Module):
-    """Shared by the int4/int8 layers: the float bias, shape checks, flattening."""
+    """Shared by the int4/int8 layers: the float bias, shape checks, flattening, and the
+    two paths: a fused GEMV for one row, blocked dequantise + BLAS for more."""
+
+    BLOCK_BYTES = 1 << 20
 
     def __init__(self, in_features: int, out_features: int, bias: bool):
         super().__init__()
@@ -59,11 +63,28 @@ class _WeightOnlyLinear(nn.Module):
                                f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
                                f"and {self.in_features}x{self.out_features})")
         x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), np.float32)
-        out = np.empty((x2.shape[0], self.out_features), np.float32)
         bias = self.bias._data if self.bias is not None else np.zeros(self.out_features,
                                                                       np.float32)
-        self._kernel(x2, bias, out)
+        if x2.shape[0] == 1:
+            out = np.empty(self.out_features, np.float32)
+            self._gemv(x2[0], bias, out)
+        else:
+            out = self._blocked(x2) + bias
         return _make(out.reshape(x.shape[:-1] + (self.out_features,)))
+
+    def _blocked(self, x2: np.ndarray) -> np.ndarray:
+        """Batches: ``BLOCK_BYTES`` of weight rows at a time dequantised into a float32
+        buffer that stays in cache, multiplied by BLAS (one pass over the weights)."""
+        n, k = self.out_features, self.in_features
+        rows = max(4, min(n, self.BLOCK_BYTES // (4 * k)))
+        buf = np.empty((rows, k), np.float32)
+        out_t = np.empty((n, x2.shape[0]), np.float32)
+        x_t = x2.T
+        for n0 in range(0, n, rows):
+            n1 = min(n, n0 + rows)
+            self._dequantize_rows(n0, n1, buf[:n1 - n0])
+            np.matmul(buf[:n1 - n0], x_t, out=out_t[n0:n1])
+        return out_t.T
 
     def dequantize_weight(self) -> Tensor:
         raise NotImplementedError
@@ -92,10 +113,15 @@ class Int4WeightOnlyLinear(_WeightOnlyLinear):
         self.register_buffer("scales", _make(np.ones((out_features, groups), np.float32)))
         self.register_buffer("zeros", _make(np.zeros((out_features, groups), np.float32)))
 
-    def _kernel(self, x, bias, out) -> None:
+    def _gemv(self, x, bias, out) -> None:
         from ....ops import _kernels_quant as kq
-        kq.int4_linear(x, self.weight_packed._data, self.scales._data, self.zeros._data,
-                       self.group_size, bias, out)
+        kq.int4_gemv(x, self.weight_packed._data, self.scales._data, self.zeros._data,
+                     self.group_size, bias, out)
+
+    def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
+        from ....ops import _kernels_quant as kq
+        kq.int4_dequantize_rows(self.weight_packed._data[n0:n1], self.scales._data[n0:n1],
+                                self.zeros._data[n0:n1], self.group_size, dst)
 
     def dequantize_weight(self) -> Tensor:
         from ....ops import _kernels_quant as kq
@@ -128,9 +154,13 @@ class Int8WeightOnlyLinear(_WeightOnlyLinear):
                              _make(np.zeros((out_features, in_features), np.int8)))
         self.register_buffer("scale", _make(np.ones(out_features, np.float32)))
 
-    def _kernel(self, x, bias, out) -> None:
+    def _gemv(self, x, bias, out) -> None:
         from ....ops import _kernels_quant as kq
-        kq.int8_weight_linear(x, self.weight_int8._data, self.scale._data, bias, out)
+        kq.int8_gemv(x, self.weight_int8._data, self.scale._data, bias, out)
+
+    def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
+        from ....ops import _kernels_quant as kq
+        kq.int8_dequantize_rows(self.weight_int8._data[n0:n1], self.scale._data[n0:n1], dst)
 
     def dequantize_weight(self) -> Tensor:
         return _make(self.weight_int8._data.astype(np.float32) * self.scale._data[:, None])

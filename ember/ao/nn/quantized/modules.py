@@ -1,0 +1,348 @@
+"""Statically quantized modules (``torch.ao.nn.quantized``): they take and return quint8
+quantized tensors whose output scale and zero point were calibrated by an observer.
+
+Linear and Conv2d multiply uint8 activations by int8 weights with int32 sums in the
+int8 kernel (a convolution as an im2col of the integer input, padded with the input's
+zero point, so padding stays a real 0), then requantize the float result with the
+module's own ``scale``/``zero_point``. ``QFunctional`` gives quantized ``add``/``cat``/
+``mul`` (dequantise, compute, requantize), ``FloatFunctional`` is its float twin that
+observers watch during calibration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .... import nn
+from ...._tensor import Tensor, _make
+from ....ops.quantized import (
+    QuantizedTensor,
+    dequantize_array,
+    per_tensor_affine,
+    qint8,
+    quantize_array,
+    quantize_per_tensor,
+    quint8,
+)
+from .dynamic import LinearPackedParams, quantize_weight
+
+__all__ = ["Quantize", "DeQuantize", "Linear", "Conv2d", "ReLU", "LinearReLU",
+           "ConvReLU2d", "FloatFunctional", "QFunctional"]
+
+
+def _requantize(values: np.ndarray, scale: float, zero_point: int,
+                relu: bool = False) -> QuantizedTensor:
+    ints = quantize_array(values, scale, zero_point, quint8)
+    if relu:
+        np.maximum(ints, np.uint8(min(max(zero_point, 0), 255)), out=ints)
+    return QuantizedTensor._wrap(ints, quint8, per_tensor_affine, np.float64(scale),
+                                 np.int64(zero_point))
+
+
+def _check_input(x, what: str) -> QuantizedTensor:
+    if not isinstance(x, QuantizedTensor) or x.dtype is not quint8 or x._axis is not None:
+        raise RuntimeError(f"{what}: expected a quint8 per-tensor quantized input (insert a "
+                           f"QuantStub before it), got {getattr(x, 'dtype', type(x))}")
+    return x
+
+
+def _qparams(observer) -> tuple[float, int]:
+    scale, zero_point = observer.calculate_qparams()
+    return float(scale._data.reshape(-1)[0]), int(zero_point._data.reshape(-1)[0])
+
+
+def _weight_observer(mod: nn.Module, inner: nn.Module):
+    """An observer that has seen ``inner``'s weight: the QAT module's fake-quantizer, or a
+    fresh one from ``mod``'s qconfig (``mod`` is ``inner`` or the fused pair around it)."""
+    observer = getattr(inner, "weight_fake_quant", None)
+    if observer is None:
+        observer = mod.qconfig.weight()
+        observer(inner.weight)
+    return observer
+
+
+class Quantize(nn.Module):
+    """``QuantStub`` after ``convert``: float in, quantized out (fixed scale/zero point)."""
+
+    def __init__(self, scale: float, zero_point: int, dtype=quint8):
+        super().__init__()
+        self.scale, self.zero_point, self.dtype = float(scale), int(zero_point), dtype
+
+    def forward(self, x: Tensor) -> QuantizedTensor:
+        return quantize_per_tensor(x, self.scale, self.zero_point, self.dtype)
+
+    @classmethod
+    def from_float(cls, mod: nn.Module) -> Quantize:
+        scale, zero_point = _qparams(mod.activation_post_process)
+        return cls(scale, zero_point, mod.activation_post_process.dtype)
+
+    def extra_repr(self) -> str:
+        return f"scale=tensor([{self.scale:.4f}]), zero_point=tensor([{self.zero_point}]), " \
+               f"dtype={self.dtype}"
+
+    def _get_name(self) -> str:
+        return "Quantize"
+
+
+class DeQuantize(nn.Module):
+    """``DeQuantStub`` after ``convert``: quantized in, float out."""
+
+    def forward(self, x):
+        return x.dequantize()
+
+    @classmethod
+    def from_float(cls, mod: nn.Module) -> DeQuantize:
+        return cls()
+
+
+class _WithOutputQParams(nn.Module):
+    """Modules that requantize their output with their own scale and zero point."""
+
+    _relu = False
+
+    def _init_qparams(self) -> None:
+        self.scale, self.zero_point = 1.0, 0
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "scale"] = _make(np.array(self.scale, np.float32))
+        destination[prefix + "zero_point"] = _make(np.array(self.zero_point, np.int64))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        own = (prefix + "scale", prefix + "zero_point")
+        if own[0] in state_dict:
+            self.scale = float(state_dict[own[0]].item())
+            self.zero_point = int(state_dict[own[1]].item())
+        super()._load_from_state_dict({k: v for k, v in state_dict.items() if k not in own},
+                                      prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+class Linear(_WithOutputQParams):
+    """``torch.ao.nn.quantized.Linear``: quint8 in, int8 weight, quint8 out."""
+
+    def __init__(self, in_features: int, out_features: int, bias_: bool = True,
+                 dtype=qint8):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self._packed_params = LinearPackedParams(dtype)
+        weight = quantize_per_tensor(_make(np.zeros((out_features, in_features), np.float32)),
+                                     1.0, 0, qint8)
+        self._packed_params.set_weight_bias(
+            weight, _make(np.zeros(out_features, np.float32)) if bias_ else None)
+        self._init_qparams()
+
+    def forward(self, x: QuantizedTensor) -> QuantizedTensor:
+        x = _check_input(x, type(self).__name__)
+        ints = x._int
+        flat = np.ascontiguousarray(ints.reshape(-1, ints.shape[-1]))
+        out = self._packed_params.packed.linear_int8(flat, x._scale, int(x._zero_point))
+        out = out.reshape(ints.shape[:-1] + (self.out_features,))
+        return _requantize(out, self.scale, self.zero_point, self._relu)
+
+    def weight(self) -> QuantizedTensor:
+        return self._packed_params.packed.weight
+
+    def bias(self) -> Tensor | None:
+        return self._packed_params.packed.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"scale={self.scale}, zero_point={self.zero_point}, "
+                f"qscheme={self.weight().qscheme()}")
+
+    def __repr__(self) -> str:
+        return f"{self._get_name()}({self.extra_repr()})"
+
+    def _get_name(self) -> str:
+        return "QuantizedLinearReLU" if self._relu else "QuantizedLinear"
+
+    @classmethod
+    def from_float(cls, mod: nn.Module, use_precomputed_fake_quant: bool = False) -> Linear:
+        linear = mod[0] if isinstance(mod, nn.Sequential) else mod  # a fused LinearReLU
+        weight_post = _weight_observer(mod, linear)
+        q = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        q._packed_params.set_weight_bias(
+            quantize_weight(linear.weight, weight_post),
+            None if linear.bias is None else linear.bias.detach())
+        q.scale, q.zero_point = _qparams(mod.activation_post_process)
+        return q
+
+
+class Conv2d(_WithOutputQParams):
+    """``torch.ao.nn.quantized.Conv2d`` (groups=1): im2col of the uint8 input, int8 GEMM,
+    requantized output."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros"):
+        super().__init__()
+        pair = lambda v: tuple(v) if isinstance(v, tuple | list) else (v, v)  # noqa: E731
+        if groups != 1 or padding_mode != "zeros" or isinstance(padding, str):
+            raise NotImplementedError("quantized Conv2d: groups=1, numeric zero padding only")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = pair(kernel_size), pair(stride)
+        self.padding, self.dilation, self.groups = pair(padding), pair(dilation), groups
+        kh, kw = self.kernel_size
+        weight = quantize_per_tensor(
+            _make(np.zeros((out_channels, in_channels, kh, kw), np.float32)), 1.0, 0, qint8)
+        self._packed_params = LinearPackedParams(qint8)
+        self._packed_params.set_weight_bias(
+            weight, _make(np.zeros(out_channels, np.float32)) if bias else None)
+        self._init_qparams()
+
+    def _im2col(self, x: np.ndarray, zero_point: int) -> tuple[np.ndarray, tuple]:
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (ph, pw), (dh, dw) = self.padding, self.dilation
+        padded = np.full((n, c, h + 2 * ph, w + 2 * pw), zero_point, np.uint8)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        win = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
+        win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, KH, KW)
+        oh, ow = win.shape[2:4]
+        cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, -1)
+        return cols, (n, oh, ow)
+
+    def forward(self, x: QuantizedTensor) -> QuantizedTensor:
+        x = _check_input(x, type(self).__name__)
+        cols, (n, oh, ow) = self._im2col(x._int, int(x._zero_point))
+        out = self._packed_params.packed.linear_int8(cols, x._scale, int(x._zero_point))
+        out = out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+        return _requantize(np.ascontiguousarray(out), self.scale, self.zero_point, self._relu)
+
+    def weight(self) -> QuantizedTensor:
+        return self._packed_params.packed.weight
+
+    def bias(self) -> Tensor | None:
+        return self._packed_params.packed.bias
+
+    def _get_name(self) -> str:
+        return "QuantizedConvReLU2d" if self._relu else "QuantizedConv2d"
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, scale={self.scale}, zero_point={self.zero_point}, "
+                f"padding={self.padding}")
+
+    def __repr__(self) -> str:
+        return f"{self._get_name()}({self.extra_repr()})"
+
+    @classmethod
+    def from_float(cls, mod: nn.Module, use_precomputed_fake_quant: bool = False) -> Conv2d:
+        conv = mod[0] if isinstance(mod, nn.Sequential) else mod  # a fused ConvReLU2d
+        weight_post = _weight_observer(mod, conv)
+        q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                conv.padding_mode)
+        q._packed_params.set_weight_bias(quantize_weight(conv.weight, weight_post),
+                                         None if conv.bias is None else conv.bias.detach())
+        q.scale, q.zero_point = _qparams(mod.activation_post_process)
+        return q
+
+
+class LinearReLU(Linear):
+    """``torch.ao.nn.intrinsic.quantized.LinearReLU``: Linear with ReLU on its output."""
+
+    _relu = True
+
+
+class ConvReLU2d(Conv2d):
+    """``torch.ao.nn.intrinsic.quantized.ConvReLU2d``."""
+
+    _relu = True
+
+
+class ReLU(nn.Module):
+    """Quantized ReLU: ``max(q, zero_point)``, the input's scale and zero point."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+
+    def forward(self, x: QuantizedTensor) -> QuantizedTensor:
+        return x.relu()
+
+    @classmethod
+    def from_float(cls, mod: nn.Module) -> ReLU:
+        return cls()
+
+    def _get_name(self) -> str:
+        return "QuantizedReLU"
+
+
+class FloatFunctional(nn.Module):
+    """Float ``add``/``cat``/``mul`` as a module, so an observer can watch their output
+    (``torch.ao.nn.quantized.FloatFunctional``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.activation_post_process = nn.Identity()
+
+    def forward(self, x):
+        raise RuntimeError("FloatFunctional is not intended to use the 'forward'. Please use "
+                           "the underlying operation")
+
+    def add(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activation_post_process(x + y)
+
+    def add_scalar(self, x: Tensor, y: float) -> Tensor:
+        return x + y
+
+    def mul(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activation_post_process(x * y)
+
+    def mul_scalar(self, x: Tensor, y: float) -> Tensor:
+        return x * y
+
+    def cat(self, x: list, dim: int = 0) -> Tensor:
+        import ember
+        return self.activation_post_process(ember.cat(x, dim=dim))
+
+    def add_relu(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activation_post_process((x + y).relu())
+
+
+class QFunctional(_WithOutputQParams):
+    """The quantized ``FloatFunctional``: the float result requantized with this module's
+    scale and zero point (calibrated on the float twin)."""
+
+    def __init__(self):
+        super().__init__()
+        self._init_qparams()
+
+    def _out(self, values: np.ndarray, relu: bool = False) -> QuantizedTensor:
+        return _requantize(values.astype(np.float32), self.scale, self.zero_point, relu)
+
+    def add(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
+        return self._out(_float(x) + _float(y))
+
+    def add_relu(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
+        return self._out(_float(x) + _float(y), relu=True)
+
+    def mul(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
+        return self._out(_float(x) * _float(y))
+
+    def cat(self, x: list, dim: int = 0) -> QuantizedTensor:
+        return self._out(np.concatenate([_float(t) for t in x], axis=dim))
+
+    def add_scalar(self, x: QuantizedTensor, y: float) -> QuantizedTensor:
+        return _requantize(_float(x) + np.float32(y), float(x._scale), int(x._zero_point))
+
+    def mul_scalar(self, x: QuantizedTensor, y: float) -> QuantizedTensor:
+        return _requantize(_float(x) * np.float32(y), float(x._scale), int(x._zero_point))
+
+    def _get_name(self) -> str:
+        return "QFunctional"
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, zero_point={self.zero_point}"
+
+    @classmethod
+    def from_float(cls, mod: FloatFunctional) -> QFunctional:
+        q = cls()
+        q.scale, q.zero_point = _qparams(mod.activation_post_process)
+        return q
+
+
+def _float(x: QuantizedTensor) -> np.ndarray:
+    return dequantize_array(x._int, *x._broadcast_params())
