@@ -240,6 +240,7 @@ _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtyp
 _G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
 _AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 _GG = np.kron(_G, _G)  # (16, 9): vec(G w G^T) = kron(G, G) vec(w), both row-major
+_SWAP = [3, 1, 2, 0]
 WINOGRAD_MIN_CHANNELS = 16  # below, the transforms cost more than the GEMMs save
 
 
@@ -251,7 +252,7 @@ def winograd_ok(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: in
             and tuple(dilation) == (1, 1) and groups == 1
             and x.dtype == w.dtype == np.float32
             and all(0 <= p <= 2 for pair in pads for p in pair)
-            and min(x.shape[1], w.shape[0]) >= WINOGRAD_MIN_CHANNELS)
+            and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS)
 
 
 def _winograd_weight(w: np.ndarray) -> np.ndarray:
@@ -277,8 +278,10 @@ def winograd_forward_numpy(x, w, lo, out) -> np.ndarray:
     return np.ascontiguousarray(y[:, :, :out[0], :out[1]]).astype(x.dtype)
 
 
-def winograd_forward(x, w, lo, out, matmul) -> np.ndarray:
-    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs run by ``matmul``."""
+def winograd_forward(x, w, lo, out, matmul, adjoint: bool = False) -> np.ndarray:
+    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs run by ``matmul``; with
+    ``adjoint``, by the flipped transposed kernel of ``w (O, C, 3, 3)`` (``x`` has O
+    channels): the input gradient of a stride-1 convolution by ``w``."""
     n, c = x.shape[:2]
     tiles = tuple(-(-o // 2) for o in out)
     count = n * tiles[0] * tiles[1]
@@ -290,8 +293,15 @@ def winograd_forward(x, w, lo, out, matmul) -> np.ndarray:
          *tiles)
     v = as_strided(flat, (16, c, count), (plane * flat.itemsize, count * flat.itemsize,
                                           flat.itemsize))
-    m = matmul(_winograd_weight(w), v)
-    y = np.empty((n, w.shape[0]) + tuple(out), dtype=x.dtype)
+    u = _winograd_weight(w)
+    if adjoint:
+        # G rev(k) is G k with its first and last entries swapped: the flipped kernels'
+        # transforms are a permutation of u's, then (O, C) transposed
+        o, c_in = w.shape[:2]
+        u = u.reshape(4, 4, o, c_in)[_SWAP][:, _SWAP].transpose(0, 1, 3, 2)
+        u = np.ascontiguousarray(u).reshape(16, c_in, o)
+    m = matmul(u, v)
+    y = np.empty((n, u.shape[1]) + tuple(out), dtype=x.dtype)
     _run("winograd_output", m.size, m, y, *tiles)
     return y
 

@@ -348,3 +348,4 @@ def winograd_output(m, y, tiles_h, tiles_w):
                     out[yy + 1, xx] = q0 + q1 + q2
                     if xx + 1 < w:
                         out[yy + 1, xx + 1] = q1 - q2 - q3
+

@@ -121,11 +121,10 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     if K.depthwise_ok(in_shape[1], w.shape, groups, g, w):
         return K.depthwise_input_grad(g, w, in_shape, stride, _lo(pads), dilation)
     full = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(w.shape[2:], pads))
-    flipped = np.ascontiguousarray(w.swapaxes(0, 1)[(Ellipsis,) + (slice(None, None, -1),) * 2])
-    if K.winograd_ok(g, flipped, stride, full, dilation, groups):
+    if K.winograd_ok(g, w, stride, full, dilation, groups):
         # a stride-1 convolution's input gradient is the full correlation of g with the
         # flipped, transposed kernel: the forward Winograd kernel again
-        return K.winograd_forward(g, flipped, _lo(full), in_shape[2:], matmul)
+        return K.winograd_forward(g, w, _lo(full), in_shape[2:], matmul, adjoint=True)
     o = w.shape[0]
     cols = matmul(_t(_per_group(w.reshape(o, -1), groups)), _per_group(_channels_first(g),
                                                                         groups))
