@@ -246,13 +246,12 @@ WINOGRAD_MIN_CHANNELS = 16  # below, the transforms cost more than the GEMMs sav
 
 def winograd_ok(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: int) -> bool:
     """Whether ``winograd_forward`` takes this convolution: 2-D, 3x3, stride and dilation 1,
-    ungrouped, float32, padding at most 2, at least ``WINOGRAD_MIN_CHANNELS`` channels in
-    and out. (float64 keeps im2col: the transforms round differently from direct sums.)"""
+    float32, padding at most 2, at least ``WINOGRAD_MIN_CHANNELS`` channels in and out per
+    group. (float64 keeps im2col: the transforms round differently from direct sums.)"""
     return (x.ndim == 4 and tuple(w.shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1
-            and x.dtype == w.dtype == np.float32
+            and tuple(dilation) == (1, 1) and x.dtype == w.dtype == np.float32
             and all(0 <= p <= 2 for pair in pads for p in pair)
-            and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS)
+            and min(w.shape[0] // groups, w.shape[1]) >= WINOGRAD_MIN_CHANNELS)
 
 
 def _winograd_weight(w: np.ndarray) -> np.ndarray:
@@ -278,10 +277,11 @@ def winograd_forward_numpy(x, w, lo, out) -> np.ndarray:
     return np.ascontiguousarray(y[:, :, :out[0], :out[1]]).astype(x.dtype)
 
 
-def winograd_forward(x, w, lo, out, matmul, adjoint: bool = False) -> np.ndarray:
-    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs run by ``matmul``; with
-    ``adjoint``, by the flipped transposed kernel of ``w (O, C, 3, 3)`` (``x`` has O
-    channels): the input gradient of a stride-1 convolution by ``w``."""
+def winograd_forward(x, w, lo, out, matmul, adjoint: bool = False,
+                     groups: int = 1) -> np.ndarray:
+    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs per group run by
+    ``matmul``; with ``adjoint``, by the flipped transposed kernel of ``w (O, C/G, 3, 3)``
+    (``x`` has O channels): the input gradient of a stride-1 convolution by ``w``."""
     n, c = x.shape[:2]
     tiles = tuple(-(-o // 2) for o in out)
     count = n * tiles[0] * tiles[1]
@@ -293,15 +293,16 @@ def winograd_forward(x, w, lo, out, matmul, adjoint: bool = False) -> np.ndarray
          *tiles)
     v = as_strided(flat, (16, c, count), (plane * flat.itemsize, count * flat.itemsize,
                                           flat.itemsize))
-    u = _winograd_weight(w)
+    o, c_in = w.shape[0] // groups, w.shape[1]  # per group
+    u = _winograd_weight(w).reshape(16, groups, o, c_in)
     if adjoint:
         # G rev(k) is G k with its first and last entries swapped: the flipped kernels'
         # transforms are a permutation of u's, then (O, C) transposed
-        o, c_in = w.shape[:2]
-        u = u.reshape(4, 4, o, c_in)[_SWAP][:, _SWAP].transpose(0, 1, 3, 2)
-        u = np.ascontiguousarray(u).reshape(16, c_in, o)
-    m = matmul(u, v)
-    y = np.empty((n, u.shape[1]) + tuple(out), dtype=x.dtype)
+        u = u.reshape(4, 4, groups, o, c_in)[_SWAP][:, _SWAP].swapaxes(-1, -2)
+        u = np.ascontiguousarray(u).reshape(16, groups, c_in, o)
+    m = matmul(u, v.reshape(16, groups, c // groups, count))
+    y = np.empty((n, m.shape[1] * m.shape[2]) + tuple(out), dtype=x.dtype)
+    m = m.reshape(16, y.shape[1], count)
     _run("winograd_output", m.size, m, y, *tiles)
     return y
 

@@ -106,7 +106,7 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
     direct = K.depthwise_ok(x.shape[1], w.shape, groups, x, w)
     if direct or K.winograd_ok(x, w, stride, pads, dilation, groups):
         y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out) if direct else \
-            K.winograd_forward(x, w, _lo(pads), out, matmul)
+            K.winograd_forward(x, w, _lo(pads), out, matmul, groups=groups)
         if b is not None:
             y += b.reshape((o,) + (1,) * len(out))
         return y
@@ -124,7 +124,8 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     if K.winograd_ok(g, w, stride, full, dilation, groups):
         # a stride-1 convolution's input gradient is the full correlation of g with the
         # flipped, transposed kernel: the forward Winograd kernel again
-        return K.winograd_forward(g, w, _lo(full), in_shape[2:], matmul, adjoint=True)
+        return K.winograd_forward(g, w, _lo(full), in_shape[2:], matmul, adjoint=True,
+                                  groups=groups)
     o = w.shape[0]
     cols = matmul(_t(_per_group(w.reshape(o, -1), groups)), _per_group(_channels_first(g),
                                                                         groups))

@@ -152,12 +152,15 @@ LAYERS = [
         Sample((make((1, 2, 7), dt, rng), make((2, 1, 3), dt, rng)),
                {"padding": 2, "dilation": 2, "groups": 2}, name="depthwise-1d"),
     ]),
-    # Winograd F(2x2, 3x3): float32 3x3 stride-1 convolutions with >= 16 channels in and out
+    # Winograd F(2x2, 3x3): float32 3x3 stride-1 convolutions, >= 16 channels in and out
+    # per group
     # (float64, and so gradcheck, runs these shapes by im2col)
     OpInfo("F.conv2d_winograd", lambda L, *a, **kw: F(L).conv2d(*a, **kw), lambda dt, rng: [
         Sample((make((2, 16, 5, 4), dt, rng), make((16, 16, 3, 3), dt, rng),
                 make((16,), dt, rng)), {"padding": 1}),
         Sample((make((1, 16, 6, 7), dt, rng), make((16, 16, 3, 3), dt, rng)), name="valid"),
+        Sample((make((1, 32, 4, 3), dt, rng), make((32, 16, 3, 3), dt, rng)),
+               {"padding": 1, "groups": 2}, name="grouped"),
     ], dtypes=("float32",), gradgrad=False),
     OpInfo("F.max_pool2d", lambda L, a, **kw: F(L).max_pool2d(a, **kw), lambda dt, rng: [
         Sample((make((1, 2, 4, 4), dt, rng),), {"kernel_size": 2}),
