@@ -8,8 +8,8 @@ its columns) runs close to twice as fast on two cores as on one, and a Numba im2
 the same parallel im2col took 24-44 ms (OpenMP waits for a second thread that is not
 scheduled) and a 2-thread GEMM 16 ms instead of 6.7: a thread that has to be woken can
 wait a scheduler slice. So a call runs on one thread when its work is below a threshold
-(waking a thread costs more than it saves) or when the 1-minute load average says the
-cores are taken by others (re-read at most every half second).
+(waking a thread costs more than it saves) or when other processes' threads are running
+(sampled at most every half second).
 """
 
 from __future__ import annotations
@@ -21,22 +21,42 @@ from .._threads import get_num_threads
 
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
     (os.cpu_count() or 1)
-_LOAD = [0.0, 0.0]     # (time read, busy)
+_LOAD = [0.0, 0.0]     # (time read, free cores)
 
 
-def _busy() -> bool:
-    """Whether other processes keep the cores busy: the load average (which counts this
-    process's own running threads too) exceeds the core count by half a core."""
+def _others_running() -> float:
+    """How many threads of other processes are running or runnable now (Linux: the
+    system's count in ``/proc/loadavg`` less this process's threads in state R); elsewhere
+    the 1-minute load average less one."""
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    own += f.read().rpartition(")")[2].split()[0] == "R"
+            except OSError:  # the thread ended meanwhile
+                continue
+        return running - own
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] - 1 if hasattr(os, "getloadavg") else 0.0
+
+
+def _free_cores() -> float:
+    """Cores not taken by other processes' threads now (sampled at most every half second).
+    This process's own threads do not count: a benchmark's other library (torch's OpenMP
+    threads spin after each op) or ember's own BLAS threads must not make it look busy."""
     now = time.monotonic()
     if now - _LOAD[0] > 0.5:
         _LOAD[0] = now
-        _LOAD[1] = os.getloadavg()[0] > _CORES + 0.5 if hasattr(os, "getloadavg") else 0.0
-    return bool(_LOAD[1])
+        _LOAD[1] = _CORES - _others_running()
+    return _LOAD[1]
 
 
 def threads_for(work: float, threshold: float) -> int:
     """Threads for a call doing ``work`` (in the units of ``threshold``)."""
     n = get_num_threads()
-    if n == 1 or work < threshold or _busy():
+    if n == 1 or work < threshold or _free_cores() < n:
         return 1
     return n
