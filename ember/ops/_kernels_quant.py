@@ -200,12 +200,12 @@ def int4_gemv(x, packed, scales, zeros, group, bias, out):
             out[n] = _int4_row_dot(x, x_sums, packed[n], scales[n], zeros[n], group) + bias[n]
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True)  # serial: called per block, between BLAS calls
 def int4_dequantize_rows(packed, scales, zeros, group, dst):
     """``dst[n, k] = q * scale + zero`` for the packed int4 rows (float32): a block of
     rows dequantised into a cache-sized buffer, which BLAS then multiplies (batches > 1)."""
     half = np.uint64(group // 2)
-    for n in numba.prange(packed.shape[0]):
+    for n in range(packed.shape[0]):
         _prefetch_row(packed, n)
         row, out = packed[n], dst[n]
         for g in range(scales.shape[1]):
@@ -232,10 +232,10 @@ def int8_gemv(x, wq, scale, bias, out):
             out[n] = acc * scale[n] + bias[n]
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True)  # serial: called per block, between BLAS calls
 def int8_dequantize_rows(wq, scale, dst):
     """``dst[n, k] = wq[n, k] * scale[n]`` (float32), for the blocked batched path."""
-    for n in numba.prange(wq.shape[0]):
+    for n in range(wq.shape[0]):
         _prefetch_row(wq, n)
         row, out, sc = wq[n], dst[n], scale[n]
         for k in range(np.uint64(row.shape[0])):
