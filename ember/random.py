@@ -328,6 +328,8 @@ def randint(low=0, high=None, size=None, *, generator: Generator | None = None,
     ``randint(2, 10, (3,))``. The dtype is int64 unless ``dtype`` is given."""
     if size is None and high is not None and not hasattr(high, "__index__"):
         low, high, size = 0, low, high  # randint(high, size)
+    elif high is None and size is not None:
+        low, high = 0, low  # randint(high, size=size)
     if size is None or high is None:
         raise TypeError("randint() missing required arguments: 'high' and 'size'")
     if not isinstance(size, (tuple, list)):

@@ -50,6 +50,13 @@ def _maybe_inplace(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
     return input.copy_(result) if inplace else result
 
 
+def _source(input: Tensor, inplace: bool) -> Tensor:
+    """What an in-place activation computes from: a copy while autograd records, because
+    the op keeps its input for backward and the in-place write would overwrite it (torch's
+    in-place kernels save their result instead)."""
+    return input.clone() if inplace and input.requires_grad and is_grad_enabled() else input
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return _maybe_inplace(input, _ew.relu(input), inplace)
 
@@ -87,19 +94,19 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.leaky_relu(input, negative_slope), inplace)
+    return _maybe_inplace(input, _ew.leaky_relu(_source(input, inplace), negative_slope), inplace)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.elu(input, alpha), inplace)
+    return _maybe_inplace(input, _ew.elu(_source(input, inplace), alpha), inplace)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.selu(input), inplace)
+    return _maybe_inplace(input, _ew.selu(_source(input, inplace)), inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.celu(input, alpha), inplace)
+    return _maybe_inplace(input, _ew.celu(_source(input, inplace), alpha), inplace)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -107,28 +114,28 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.silu(input), inplace)
+    return _maybe_inplace(input, _ew.silu(_source(input, inplace)), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.mish(input), inplace)
+    return _maybe_inplace(input, _ew.mish(_source(input, inplace)), inplace)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.hardtanh(input, min_val, max_val), inplace)
+    return _maybe_inplace(input, _ew.hardtanh(_source(input, inplace), min_val, max_val), inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.hardswish(input), inplace)
+    return _maybe_inplace(input, _ew.hardswish(_source(input, inplace)), inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.hardsigmoid(input), inplace)
+    return _maybe_inplace(input, _ew.hardsigmoid(_source(input, inplace)), inplace)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.threshold(input, threshold, value), inplace)
+    return _maybe_inplace(input, _ew.threshold(_source(input, inplace), threshold, value), inplace)
 
 
 def sigmoid(input: Tensor) -> Tensor:
