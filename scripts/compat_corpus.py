@@ -149,6 +149,7 @@ def _shakespeare_char(repo: Path, run: Path) -> None:
         (data / "input.txt").write_text(_text(200_000), encoding="utf-8")
         subprocess.run([sys.executable, "prepare.py"], cwd=data, check=True,
                        capture_output=True, env=_env({}, False))
+    shutil.copy(repo / "configurator.py", run / "configurator.py")  # train.py reads it from cwd
     dst = run / "data" / "shakespeare_char"
     dst.mkdir(parents=True)
     for name in ("train.bin", "val.bin", "meta.pkl"):
@@ -192,7 +193,7 @@ PROGRAMS = [
              "--batch_size", "10", "--lr", "5"],
             r"End of training \| test loss\s+([0-9.]+)", "test loss", setup=_wikitext_tiny),
     Program("examples/time_sequence_prediction (LSTM, LBFGS)", "sequence", EXAMPLES,
-            "time_sequence_prediction/train.py", ["--steps", "2"], r"test loss: ([0-9.e-]+)",
+            "time_sequence_prediction/train.py", ["--steps", "1"], r"test loss: ([0-9.e-]+)",
             "test loss", env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "MPLBACKEND": "Agg"},
             setup=_sine_wave),
     Program("examples/regression (polynomial fit)", "regression", EXAMPLES,
@@ -222,8 +223,9 @@ PROGRAMS = [
              "--n-embd", "32", "--n-embd2", "32", "--batch-size", "32"],
             r"test loss: ([0-9.]+)", "test loss", setup=_names),
     Program("nanoGPT (shakespeare_char config)", "LLM training", NANOGPT, "train.py",
-            ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
-             "--eval_iters=5", "--eval_interval=50", "--log_interval=10", "--block_size=32",
+            ["../../../src/karpathy+nanoGPT-3adf61e1/config/train_shakespeare_char.py",
+             "--device=cpu", "--compile=False", "--eval_iters=5", "--eval_interval=50",
+             "--log_interval=10", "--block_size=32",
              "--batch_size=8", "--n_layer=2", "--n_head=2", "--n_embd=32", "--max_iters=50",
              "--lr_decay_iters=50", "--dropout=0.0", "--warmup_iters=5"],
             r"step 50: train loss [0-9.]+, val loss ([0-9.]+)", "val loss",
@@ -471,7 +473,8 @@ def main() -> None:
         _launch(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-k", default="", help="run only programs whose name contains this")
+    parser.add_argument("-k", action="append", default=[],
+                        help="run only programs whose name contains this (repeatable)")
     parser.add_argument("--mirror", type=Path, default=Path(os.environ.get(
         "EMBER_CORPUS_MIRROR", "/work/.mirror")), help="directory of owner+name/repo git dirs")
     parser.add_argument("--torch-seeds", type=int, default=3)
@@ -480,7 +483,7 @@ def main() -> None:
     results_file = WORK / "results.json"
     previous = json.loads(results_file.read_text()) if results_file.exists() else {}
     for prog in PROGRAMS:
-        if args.k.lower() not in prog.name.lower():
+        if args.k and not any(k.lower() in prog.name.lower() for k in args.k):
             continue
         t0 = time.perf_counter()
         result = run_program(prog, args.mirror, args.torch_seeds)
