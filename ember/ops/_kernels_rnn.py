@@ -25,12 +25,8 @@ caller gets the input and weight gradients as big GEMMs. The reference is torch 
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
-from numba import types
-from numba.extending import overload
 
 from .._threads import sync_numba
 from ._kernels_math import sigmoid
@@ -79,19 +75,6 @@ def _time(s, steps, reverse):
     return steps - 1 - s if reverse else s
 
 
-def _tanh(y, like):
-    """tanh of ``y`` derived from the element ``like``: ``2 sigmoid(2y) - 1`` on
-    ``_kernels_math``'s exp for float32 (absolute error ~1e-8; unlike the rational tanh
-    there, it vectorises in these loops), libm for float64."""
-
-
-@overload(_tanh)
-def _tanh_impl(y, like):
-    if like == types.float32:
-        return lambda y, like: 2.0 * sigmoid(2.0 * y, like) - 1.0
-    return lambda y, like: math.tanh(y)
-
-
 @numba.njit(**_FLAGS)
 def _sigmoid_span(a, lo, hi):
     for j in range(lo, hi):
@@ -100,8 +83,13 @@ def _sigmoid_span(a, lo, hi):
 
 @numba.njit(**_FLAGS)
 def _tanh_span(a, lo, hi):
+    """``tanh = 2 sigmoid(2x) - 1`` in place: the sigmoid loop vectorises (on
+    ``_kernels_math``'s exp in float32: absolute error ~1e-8), a tanh loop here did not."""
     for j in range(lo, hi):
-        a[j] = _tanh(a[j], a[j])
+        a[j] *= 2.0
+    _sigmoid_span(a, lo, hi)
+    for j in range(lo, hi):
+        a[j] = 2.0 * a[j] - 1.0
 
 
 # ---- LSTM ---------------------------------------------------------------------------------
@@ -126,9 +114,11 @@ def lstm_forward(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, gates, hpre, out, lengths,
             if t < lengths[b]:
                 for j in range(4 * hidden):
                     gs[j] = x[j] + r[j]
-                _sigmoid_span(gs, 0, 2 * hidden)
-                _tanh_span(gs, 2 * hidden, 3 * hidden)
-                _sigmoid_span(gs, 3 * hidden, 4 * hidden)
+                for j in range(2 * hidden, 3 * hidden):   # g = tanh, as one sigmoid span
+                    gs[j] *= 2.0
+                _sigmoid_span(gs, 0, 4 * hidden)
+                for j in range(2 * hidden, 3 * hidden):
+                    gs[j] = 2.0 * gs[j] - 1.0
                 for j in range(hidden):
                     c_new[j] = gs[hidden + j] * c_old[j] + gs[j] * gs[2 * hidden + j]
                     tc[j] = c_new[j]
