@@ -13,7 +13,7 @@ import importlib
 MODULES = ("conversion", "creation", "elementwise", "arithmetic", "comparison", "activations",
            "linalg", "reductions", "shape", "indexing",
            "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
-           "optim", "rnn")
+           "optim", "rnn", "special", "statistics", "complex", "spectral")
 
 
 def all_ops() -> dict:

@@ -61,7 +61,8 @@ def _quantile(name: str, input: Tensor, q, dim, keepdim: bool, interpolation: st
     nan = np.isnan(arr)
     count = (n - nan.sum(-1, keepdims=True)) if ignore_nan else np.full(arr.shape[:-1] + (1,), n)
     # ranks: one per (row, q); shape (..., len(q))
-    ranks = qs * (count - 1).astype(np.float64)
+    # in the input's dtype, as torch (a float32 q of 0.7 times 5 is 3.4999998: rounds to 3)
+    ranks = qs.astype(arr.dtype) * (count - 1).astype(arr.dtype)
     if interpolation == "lower":
         ranks = np.floor(ranks)
     elif interpolation == "higher":
