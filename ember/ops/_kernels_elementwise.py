@@ -15,21 +15,49 @@ from numba import vectorize
 
 from . import _kernels_math as M
 
+
+class _LazyUfunc:
+    """A ``numba.vectorize`` ufunc built on first use (then bound in its place here): building
+    all of this module's ufuncs costs ~2 s of CPU even from Numba's cache, a model uses one
+    or two."""
+
+    __slots__ = ("_fn", "_signatures", "_ufunc")
+
+    def __init__(self, fn, signatures: list[str]):
+        self._fn, self._signatures, self._ufunc = fn, signatures, None
+
+    def ufunc(self):
+        if self._ufunc is None:
+            self._ufunc = vectorize(self._signatures, cache=True)(self._fn)
+            globals()[self._fn.__name__] = self._ufunc
+        return self._ufunc
+
+    def __call__(self, *args, **kwargs):
+        return self.ufunc()(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.ufunc(), name)
+
+
+def _lazy_vectorize(signatures: list[str]):
+    return lambda fn: _LazyUfunc(fn, signatures)
+
+
 _SIGNATURES = ["float32(float32)", "float64(float64)"]
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-@vectorize(_SIGNATURES, cache=True)
+@_lazy_vectorize(_SIGNATURES)
 def erf(x):
     return math.erf(x)
 
 
-@vectorize(_SIGNATURES, cache=True)
+@_lazy_vectorize(_SIGNATURES)
 def erfc(x):
     return math.erfc(x)
 
 
-@vectorize(_SIGNATURES, cache=True)
+@_lazy_vectorize(_SIGNATURES)
 def erfinv(y):
     """Inverse error function: Giles' single-precision approximation ("Approximating the
     erfinv function", 2010) refined by two Halley steps on ``math.erf`` in float64."""
@@ -76,22 +104,22 @@ def _backward_signatures(n_params: int) -> list[str]:
     return [f"{t}({', '.join([t] * (2 + n_params))})" for t in ("float32", "float64")]
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def sigmoid_backward(g, y):
     return g * (y * (1.0 - y))
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def tanh_backward(g, y):
     return g * (1.0 - y * y)
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def log_sigmoid_backward(g, x):
     return g * M.sigmoid(-x, x)
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def mish_backward(g, x):
     # tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2); it is 1 in float64 past 20
     e = M.exp(min(x, 20.0), x)
@@ -100,47 +128,47 @@ def mish_backward(g, x):
     return g * (t + x * M.sigmoid(x, x) * (1.0 - t * t))
 
 
-@vectorize(_backward_signatures(3), cache=True)
+@_lazy_vectorize(_backward_signatures(3))
 def elu_backward(g, x, alpha, scale, input_scale):
     if x > 0:
         return g * scale
     return g * (M.exp(x * input_scale, x) * (alpha * scale * input_scale))
 
 
-@vectorize(_backward_signatures(2), cache=True)
+@_lazy_vectorize(_backward_signatures(2))
 def softplus_backward(g, x, beta, threshold):
     z = x * beta
     return g if z > threshold else g * M.sigmoid(z, x)
 
 
-@vectorize(_backward_signatures(1), cache=True)
+@_lazy_vectorize(_backward_signatures(1))
 def leaky_relu_backward(g, x, negative_slope):
     return g if x > 0 else g * negative_slope
 
 
-@vectorize(_backward_signatures(2), cache=True)
+@_lazy_vectorize(_backward_signatures(2))
 def hardtanh_backward(g, x, min_val, max_val):
     return 0.0 if x <= min_val or x >= max_val else g
 
 
-@vectorize(_backward_signatures(1), cache=True)
+@_lazy_vectorize(_backward_signatures(1))
 def threshold_backward(g, x, threshold):
     return 0.0 if x <= threshold else g
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def hardswish_backward(g, x):
     if x <= -3.0:
         return 0.0
     return g * (x / 3.0 + 0.5) if x < 3.0 else g
 
 
-@vectorize(_backward_signatures(0), cache=True)
+@_lazy_vectorize(_backward_signatures(0))
 def hardsigmoid_backward(g, x):
     return g / 6.0 if -3.0 < x < 3.0 else 0.0
 
 
-@vectorize(_backward_signatures(1), cache=True)
+@_lazy_vectorize(_backward_signatures(1))
 def softshrink_backward(g, x, lambd):
     return g if x > lambd or x < -lambd else 0.0
 
