@@ -305,3 +305,29 @@ def test_hub_local(tmp_path):
     assert model.weight.shape == (1, 5)
     with pytest.raises(RuntimeError, match="Cannot find callable"):
         ember.hub.load(str(tmp_path), "nope", source="local")
+
+
+def test_overrides_protocol_helpers():
+    from ember import overrides
+
+    class Base:
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return NotImplemented
+
+    class Sub(Base):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return ("sub", func.__name__, types)
+
+    def op(*xs):
+        if overrides.has_torch_function(xs):
+            return overrides.handle_torch_function(op, xs, *xs)
+        return "plain"
+
+    assert op(ember.ones(1)) == "plain"
+    assert op(Base(), Sub()) == ("sub", "op", (Sub, Base))  # subclasses first, as torch
+    with pytest.raises(TypeError, match="no implementation found"):
+        op(Base())
+    assert overrides.is_tensor_like(Sub()) and not overrides.is_tensor_like(1.0)
+    assert ember.add in overrides.get_overridable_functions()[ember]
