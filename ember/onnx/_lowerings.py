@@ -91,8 +91,16 @@ _UNARY = {"abs": "Abs", "neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt"
 
 def _unary(onnx_op: str):
     def lower(cx, node, a, *rest):
-        return [cx.b.one(onnx_op, [cx.as_dtype(a, _dt(node))])]
+        dt = _dt(node)  # ints into float functions (sqrt of an int tensor) are cast first
+        x = cx.as_dtype(a, dt) if dt.kind == "f" or onnx_op == "Not" else cx.t(a)
+        if onnx_op == "IsNaN" and a.dtype.kind not in "f":  # ints and bools are never NaN
+            return [_filled_like(cx, x, False)]
+        return [cx.b.one(onnx_op, [x])]
     return lower
+
+
+def _filled_like(cx, x: str, value, dtype=np.bool_) -> str:
+    return cx.b.one("Expand", [cx.b.const(np.full([1], value, dtype)), cx.b.one("Shape", [x])])
 
 
 for _name, _op in _UNARY.items():
@@ -212,6 +220,8 @@ def _clamp(cx, node, a, lo=None, hi=None):
 
 @lowers("_to_copy")
 def _to_copy(cx, node, a, np_dtype=None):
+    if _dt(node).kind == "c" or a.dtype.kind == "c":
+        raise NotImplementedError("complex dtypes")
     return [cx.cast(cx.t(a), a.dtype, _dt(node)) if a.dtype != _dt(node) else
             cx.b.one("Identity", [cx.t(a)])]
 
@@ -382,11 +392,21 @@ def _maxpool(cx, node, x, tables):
         dilations.append(int(pos[0, 1] - pos[0, 0]) if k > 1 else 1)
         begin.append(int(-pos[0, 0]))
         end.append(max(int(pos[-1, -1]) - (size - 1), 0))
-    y, idx = cx.b.node("MaxPool", [cx.t(x)], 2, kernel_shape=kernel, strides=strides,
+    lead = _rank(x) - len(tables)
+    xs = cx.t(x)
+    if lead != 2:  # ONNX pools (N, C, *spatial): fold the leading dims into N
+        xs = cx.b.one("Reshape", [xs, cx.b.ints([-1, 1] + list(sizes))])
+    y, idx = cx.b.node("MaxPool", [xs], 2, kernel_shape=kernel, strides=strides,
                        dilations=dilations, pads=begin + end)
     # ONNX's indices count in the whole tensor; ember's (torch's) within each plane
     plane = cx.b.const(np.int64(math.prod(sizes)))
-    return [y, cx.b.one("Mod", [idx, plane], fmod=0)]
+    idx = cx.b.one("Mod", [idx, plane], fmod=0)
+    if lead != 2:
+        lead_shape = cx.b.one("Shape", [cx.t(x)], start=0, end=lead)
+        shape = cx.b.one("Concat", [lead_shape, cx.b.ints(node.outputs[0].shape[lead:])],
+                         axis=0)
+        y, idx = (cx.b.one("Reshape", [t, shape]) for t in (y, idx))
+    return [y, idx]
 
 
 @lowers("native_layer_norm")
