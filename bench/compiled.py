@@ -19,27 +19,33 @@ import tracemalloc
 import numpy as np
 
 from bench import models
-from bench.run import Side, _libs, _train_side, _xent, generate_side, gpt_generate
 
 INDUCTOR = os.environ.get("EMBER_BENCH_INDUCTOR", "1") != "0"
 
 
+def _run():
+    """``bench.run`` (imported on use: it registers this module's workloads)."""
+    import bench.run
+    return bench.run
+
+
 def _four(make_model, batches, loss_fn, make_opt, *, inductor: bool = True) -> dict:
     """Four training sides from identical weights."""
-    ember, torch = _libs()
+    run = _run()
+    ember, torch = run._libs()
     torch.manual_seed(0)
     t_eager, t_comp = make_model(torch), make_model(torch)
     t_comp.load_state_dict(t_eager.state_dict())
     e_eager, e_comp = make_model(ember), make_model(ember)
     models.copy_weights(t_eager, e_eager)
     models.copy_weights(t_eager, e_comp)
-    sides = {"ember": _train_side(ember, e_eager, batches, loss_fn, make_opt),
-             "ember_compiled": _train_side(ember, ember.compile(e_comp), batches, loss_fn,
-                                           make_opt),
-             "torch": _train_side(torch, t_eager, batches, loss_fn, make_opt)}
+    sides = {"ember": run._train_side(ember, e_eager, batches, loss_fn, make_opt),
+             "ember_compiled": run._train_side(ember, ember.compile(e_comp), batches, loss_fn,
+                                               make_opt),
+             "torch": run._train_side(torch, t_eager, batches, loss_fn, make_opt)}
     if inductor and INDUCTOR:
-        sides["torch_compile"] = _train_side(torch, torch.compile(t_comp), batches, loss_fn,
-                                             make_opt)
+        sides["torch_compile"] = run._train_side(torch, torch.compile(t_comp), batches, loss_fn,
+                                                 make_opt)
     return sides
 
 
@@ -52,7 +58,7 @@ def _digits_batches():
 
 
 def mlp_digits():
-    return _four(models.mlp, _digits_batches(), _xent,
+    return _four(models.mlp, _digits_batches(), _run()._xent,
                  lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3)), False
 
 
@@ -60,7 +66,7 @@ def cnn_train():
     rng = np.random.default_rng(0)
     batches = [(rng.standard_normal((64, 3, 32, 32)).astype(np.float32),
                 rng.integers(0, 10, 64)) for _ in range(4)]
-    return _four(models.cnn, batches, _xent,
+    return _four(models.cnn, batches, _run()._xent,
                  lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)), False
 
 
@@ -74,30 +80,31 @@ def gpt_batches():
 
 
 def gpt_train():
-    return _four(models.gpt, gpt_batches(), _xent,
+    return _four(models.gpt, gpt_batches(), _run()._xent,
                  lambda lib, m: lib.optim.AdamW(m.parameters(), lr=3e-4)), False
 
 
 def gpt_generate_compiled(tokens: int = 64):
     """As ``bench.run.gpt_generate`` (greedy, no KV cache: the prefix grows each token, so
     a compiler sees a new shape per token -- ``dynamic=True`` is what makes it pay)."""
-    sides, _ = gpt_generate(tokens)
-    ember, torch = _libs()
+    run = _run()
+    sides, _ = run.gpt_generate(tokens)
+    ember, torch = run._libs()
     torch.manual_seed(0)
     t_model, e_model = models.gpt(torch), models.gpt(ember)
     models.copy_weights(t_model, e_model)
-    sides["ember_compiled"] = generate_side(ember, ember.compile(e_model.eval(), dynamic=True),
-                                            tokens)
+    compiled = ember.compile(e_model.eval(), dynamic=True)
+    sides["ember_compiled"] = run.generate_side(ember, compiled, tokens)
     if INDUCTOR:
-        sides["torch_compile"] = generate_side(torch, torch.compile(t_model.eval(),
-                                                                    dynamic=True), tokens)
+        compiled = torch.compile(t_model.eval(), dynamic=True)
+        sides["torch_compile"] = run.generate_side(torch, compiled, tokens)
     return sides, False
 
 
 def pointwise_chain():
     """A 20-op elementwise chain on 1M float32 values (a GELU-tanh-like activation, a
     normalisation and an optimizer-style update in one expression)."""
-    ember, torch = _libs()
+    ember, torch = _run()._libs()
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((1024, 1024)).astype(np.float32)
     y0 = rng.random((1024, 1024)).astype(np.float32)
@@ -116,7 +123,7 @@ def pointwise_chain():
         def step():
             fn(lib, x, y)
             return None
-        return Side(step)
+        return _run().Side(step)
     sides = {"ember": side(ember, chain), "ember_compiled": side(ember, ember.compile(chain)),
              "torch": side(torch, chain)}
     if INDUCTOR:
@@ -167,7 +174,7 @@ def compile_times() -> dict:
 def peak_memory() -> dict:
     """Peak NumPy memory (tracemalloc) of one gpt_train forward+backward, eager vs
     compiled."""
-    ember, _ = _libs()
+    ember, _ = _run()._libs()
     x, y = (ember.from_numpy(a) for a in gpt_batches()[0])
     out = {}
     for label in ("eager", "compiled"):

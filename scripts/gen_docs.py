@@ -57,6 +57,8 @@ def public_names(module: types.ModuleType) -> list[str]:
 def _walk(name: str):
     """``name`` and its public submodules (no ``_`` in the path, not INTERNAL)."""
     module = importlib.import_module(name)
+    if module.__name__ != name:  # an alias (``ember.quantization``): documented at its home
+        return
     yield module
     for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
         full = f"{name}.{info.name}"

@@ -643,6 +643,16 @@ Erfinv = _unary("erfinv", _erfinv, lambda g, x, y: g * exp(y * y) * _HALF_SQRT_P
 Reciprocal = _unary("reciprocal", np.reciprocal, lambda g, x, y: -g * (y * y), "out")
 Frac = _unary("frac", lambda x: x - np.trunc(x), lambda g, x, y: g, "", ints="reject")
 Abs = _unary("abs", np.abs, lambda g, x, y: g * where(isnan(x), 0.0, sign(x)), ints="int")
+
+
+def _abs_meta(cls, a):
+    """``abs`` of complex numbers is real (their modulus), as ``np.abs`` gives it."""
+    if a.dtype.kind == "c":
+        return _meta.like(a, np.dtype(a.dtype.char.lower()))
+    return _meta.like(a, cls.result_dtype(a))
+
+
+Abs.meta = classmethod(_abs_meta)
 Sign = _unary("sign", _sign, saves="", ints="intbool")
 Sgn = _unary("sgn", _sign, saves="", ints="intbool")
 Floor = _unary("floor", _rounding(np.floor), saves="", ints="int")
