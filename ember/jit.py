@@ -10,18 +10,17 @@ programs decorated with ``@torch.jit.script`` run. Use ``trace`` for a saved pro
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Final  # noqa: F401 -- ``torch.jit.Final`` (``x: jit.Final[int]``)
 
 from .compiler.program import GraphModule
 from .compiler.serialize import read_program, write_program
 from .compiler.trace import trace_graph
 
 __all__ = ["trace", "save", "load", "script", "ScriptModule", "ignore", "unused", "export",
-           "is_scripting", "is_tracing", "annotate", "Final"]
+           "is_scripting", "is_tracing", "annotate"]
 
 ScriptModule = GraphModule
 RecursiveScriptModule = TopLevelTracedModule = GraphModule
-Final = Any
 _TRACING = [False]
 
 
