@@ -3,7 +3,9 @@
 Written exactly as a PyTorch program would be (only the import differs): Dataset and
 DataLoader, nn.Module, Adam, cross-entropy, a tqdm progress bar and TensorBoard logging;
 then a profile of one training step, a checkpoint in PyTorch's own format reloaded into a
-fresh model that must predict identically, and a PNG of the pixels behind its decisions.
+fresh model that must predict identically, the model compiled (``torch.compile``) and
+exported to ONNX and run in onnxruntime (both must agree with eager ember), and a PNG of
+the pixels behind its decisions.
 """
 
 from __future__ import annotations
@@ -111,6 +113,35 @@ def tensorboard_writer(log_dir: str):
         return None
 
 
+def deploy(model: nn.Module, loader: DataLoader, preds: torch.Tensor, tmp: str) -> None:
+    """The trained model two ways out of eager Python: ``torch.compile`` (captured, fused
+    into Numba kernels) and ONNX with a dynamic batch axis, checked by ONNX's checker and run
+    by onnxruntime; both must give eager ember's logits on the whole test set."""
+    import onnx
+    import onnxruntime
+
+    model.eval()
+    images = torch.cat([x for x, _ in loader])
+    with torch.no_grad():
+        logits = model(images)
+        compiled = torch.compile(model)(images)
+    err = (compiled - logits).abs().max().item()
+    print(f"compiled model: max |logit difference| to eager {err:.1e}")
+
+    path = os.path.join(tmp, "digits_cnn.onnx")
+    torch.onnx.export(model, (images[:2],), path, input_names=["images"],
+                      output_names=["logits"], dynamic_axes={"images": {0: "batch"}})
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (ort_logits,) = session.run(None, {"images": images.numpy()})
+    ort_err = float(np.abs(ort_logits - logits.numpy()).max())
+    agree = bool((ort_logits.argmax(1) == preds.numpy()).all())
+    print(f"ONNX export: {os.path.getsize(path)} bytes, onnxruntime max |logit difference| "
+          f"{ort_err:.1e}, same predictions: {agree}")
+    if err > 1e-4 or ort_err > 1e-4 or not agree:
+        raise SystemExit("compiled or exported model disagrees with eager ember")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=12)
@@ -150,8 +181,9 @@ def main() -> None:
         same = bool(torch.equal(preds, restored_preds))
         print(f"checkpoint {os.path.getsize(path)} bytes (PyTorch format); reloaded model "
               f"predicts identically: {same}")
-    if not same:
-        raise SystemExit("reloaded model disagrees with the trained one")
+        if not same:
+            raise SystemExit("reloaded model disagrees with the trained one")
+        deploy(model, test_loader, preds, tmp)
 
     from explain_digits import save_heatmap  # beside this file
     images, labels = next(iter(DataLoader(test_set, batch_size=6)))

@@ -35,6 +35,20 @@ def test_cnn_on_digits_reaches_97_percent():
     assert accuracy >= 0.97
 
 
+def test_demo_compiles_and_exports_its_cnn_for_onnxruntime(tmp_path, capsys):
+    """The demo's last step: the model compiled and exported to ONNX agrees with eager ember
+    (``deploy`` raises SystemExit otherwise); onnxruntime runs the file it wrote."""
+    demo = _demo()
+    ember.manual_seed(0)
+    train_set, test_set = demo.load_data(seed=0)
+    model = demo.DigitsCNN()
+    test = ember.utils.data.DataLoader(test_set, batch_size=256)
+    _, preds = demo.evaluate(model, test)
+    demo.deploy(model, test, preds, str(tmp_path))
+    assert (tmp_path / "digits_cnn.onnx").stat().st_size > 30_000  # the weights are inside
+    assert "same predictions: True" in capsys.readouterr().out
+
+
 def test_lstm_learns_to_predict_a_sine_wave():
     ember.manual_seed(0)
     rng = np.random.default_rng(0)
