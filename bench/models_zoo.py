@@ -36,16 +36,16 @@ def resnet18(lib, classes: int = 10):
     return nn.Sequential(*layers)
 
 
-def lstm_lm(lib, vocab: int = 256, width: int = 256, layers: int = 2):
-    """A word-level LSTM language model: embedding, a stacked batch-first LSTM, and a
-    linear head over the vocabulary."""
+def lstm_lm(lib, vocab: int = 256, width: int = 256, layers: int = 2, cell: str = "LSTM"):
+    """A word-level LSTM (or ``cell="GRU"``) language model: embedding, a stacked
+    batch-first recurrent layer, and a linear head over the vocabulary."""
     nn = lib.nn
 
     class LM(nn.Module):
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(vocab, width)
-            self.rnn = nn.LSTM(width, width, layers, batch_first=True)
+            self.rnn = getattr(nn, cell)(width, width, layers, batch_first=True)
             self.head = nn.Linear(width, vocab)
 
         def forward(self, idx):
@@ -62,3 +62,26 @@ def digits_cnn(lib):
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+
+
+def minilm_shaped(lib, vocab: int = 30522, width: int = 384, layers: int = 6):
+    """An encoder of all-MiniLM-L6-v2's shapes (BERT: token + position embeddings, layer
+    norm, 6 post-norm layers of 12 heads, GELU feed-forward of 1536), random weights, built
+    from ``nn`` so torch runs the same model."""
+    nn = lib.nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(512, width)
+            self.norm = nn.LayerNorm(width, eps=1e-12)
+            layer = nn.TransformerEncoderLayer(width, 12, 4 * width, dropout=0.0,
+                                               activation="gelu", layer_norm_eps=1e-12,
+                                               batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+        def forward(self, ids):
+            x = self.tok(ids) + self.pos(lib.arange(ids.shape[1]))
+            return self.encoder(self.norm(x))
+
+    return Encoder()

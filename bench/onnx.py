@@ -34,9 +34,12 @@ MODELS = {
     "resnet18": (models_zoo.resnet18,
                  lambda r: [r.standard_normal((8, 3, 32, 32)).astype(np.float32)]),
     "lstm_lm": (models_zoo.lstm_lm, lambda r: [r.integers(0, 256, (8, 32))]),
+    "gru_lm": (lambda lib: models_zoo.lstm_lm(lib, cell="GRU"),
+               lambda r: [r.integers(0, 256, (8, 32))]),
     "transformer_encoder": (_encoder,
                             lambda r: [r.standard_normal((8, 64, 128)).astype(np.float32)]),
     "gpt": (models.gpt, lambda r: [r.integers(0, 96, (4, 64))]),
+    "minilm_shaped": (models_zoo.minilm_shaped, lambda r: [r.integers(1000, 20000, (8, 32))]),
 }
 
 

@@ -1,12 +1,14 @@
-"""NumPy's matmul with BLAS's thread count chosen per call from the amount of work.
+"""NumPy's matmul, shared out among ember's threads when it is big enough.
 
-A large GEMM (a convolution with the batch folded into its columns) runs close to twice
-as fast on two cores as on one; a small one does not gain, and on a loaded machine its
-second thread can wait a scheduler slice (milliseconds) to be woken. So GEMMs below
-``PARALLEL_FLOPS``, and every GEMM while the machine is busy, run on one thread, the others
-on ember's thread count (``ember.set_num_threads``): ``_parallel.threads_for``. The
-thread count is set through ``threadpoolctl`` (when installed) only when it changes, and
-restored after the call.
+NumPy's BLAS (OpenBLAS) is kept at one thread, and a large GEMM is split into row (or
+column) blocks that ember's own threads multiply side by side (NumPy releases the GIL in
+BLAS). OpenBLAS's own worker threads spin for 50-200 ms after each multi-threaded call,
+and on two cores a Numba kernel's second thread then waits a scheduler slice for a core:
+a layer norm of 98k floats took 5-7 ms after a two-thread 75 MFLOP GEMM instead of 30 us,
+which made a BERT-sized encoder 2-3x slower than torch. ember's threads block instead of
+spinning. GEMMs below ``PARALLEL_FLOPS`` (batch included), and every GEMM while the
+machine is busy, run on one thread: ``_parallel.threads_for``. Setting OpenBLAS to one
+thread (through ``threadpoolctl``) affects NumPy's BLAS in the whole process.
 """
 
 from __future__ import annotations
@@ -21,36 +23,35 @@ _LIBS: list = []
 
 
 def _blas_libs() -> list:
-    """threadpoolctl's controllers of the BLAS libraries NumPy loaded (none without it)."""
+    """threadpoolctl's controllers of the BLAS libraries NumPy loaded (none without it),
+    set to one thread the first time they are asked for."""
     if not _LIBS:
         try:
             from threadpoolctl import ThreadpoolController
-            _LIBS.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
         except ImportError:
-            _LIBS.append([])
+            libs = []
+        for lib in libs:
+            lib.set_num_threads(1)
+        _LIBS.append(libs)
     return _LIBS[0]
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.matmul(a, b)`` on one BLAS thread or on ember's count, by the FLOPs of one
-    GEMM (NumPy calls BLAS once per matrix of a batch, each call waking its threads)."""
+    """``np.matmul(a, b)``; a GEMM (or batch of GEMMs) of ``PARALLEL_FLOPS`` or more is
+    split among ember's threads: along the batch, else along the longer of rows and
+    columns."""
+    _blas_libs()
     rows, cols = (a.shape[-2] if a.ndim > 1 else 1), (b.shape[-1] if b.ndim > 1 else 1)
-    flops = 2.0 * rows * a.shape[-1] * cols
-    want = threads_for(flops, PARALLEL_FLOPS)
-    changed = []
-    for lib in _blas_libs():
-        had = lib.num_threads
-        if had != want:
-            lib.set_num_threads(want)
-            changed.append((lib, had))
-    try:
-        if want == 1 and (a.ndim > 2 or b.ndim > 2) \
-                and threads_for(flops * _batch(a, b), PARALLEL_FLOPS) > 1:
-            return _split_batch(a, b)
+    flops = 2.0 * rows * a.shape[-1] * cols * _batch(a, b)
+    parts = threads_for(flops, PARALLEL_FLOPS)
+    if parts == 1 or a.dtype != b.dtype or a.dtype not in _SPLIT_DTYPES:
         return np.matmul(a, b)
-    finally:
-        for lib, had in changed:
-            lib.set_num_threads(had)
+    if a.ndim > 2 or b.ndim > 2:
+        return _split_batch(a, b, parts)
+    if a.ndim == 2 and b.ndim == 2 and max(rows, cols) >= 2 * parts:
+        return _split_matrix(a, b, parts)
+    return np.matmul(a, b)
 
 
 def _batch(a: np.ndarray, b: np.ndarray) -> int:
@@ -61,16 +62,44 @@ def _batch(a: np.ndarray, b: np.ndarray) -> int:
     return n
 
 
-def _split_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.matmul(a, b)`` of a batch of small GEMMs (each on one BLAS thread) shared out
-    along the batch's first dim among ember's threads: NumPy's matmul releases the GIL, so
-    Python threads run the parts side by side (a batched attention's 2 MFLOP GEMMs: one
-    thread per GEMM, and both cores busy)."""
+def _side_by_side(part, parts: int) -> None:
+    """``part(0) ... part(parts - 1)``, the first here and the others on ember's pool."""
+    futures = [_pool().submit(part, i) for i in range(1, parts)]
+    part(0)
+    for f in futures:
+        f.result()
+
+
+def _split_matrix(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray:
+    """``a @ b`` of two matrices in ``parts`` blocks of rows (or of columns, when there are
+    more columns), each one single-threaded BLAS call writing its block of the result."""
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    by_rows = a.shape[0] >= b.shape[1]
+    n = a.shape[0] if by_rows else b.shape[1]
+    step = -(-n // parts)
+
+    def part(i: int) -> None:
+        sl = slice(i * step, min(n, (i + 1) * step))
+        if by_rows:
+            np.matmul(a[sl], b, out=out[sl])
+        else:
+            np.matmul(a, b[:, sl], out=out[:, sl])
+    _side_by_side(part, parts)
+    return out
+
+
+def _split_batch(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray:
+    """``np.matmul(a, b)`` of a batch of GEMMs shared out along the batch's first dim
+    (a batched attention's 2 MFLOP GEMMs: one thread per GEMM, and both cores busy); a
+    batch of one is a matrix product split by ``_split_matrix``."""
     nd = max(a.ndim, b.ndim)
     out_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     first = out_shape[0]
-    parts = min(get_num_threads(), first)
-    if nd < 3 or parts < 2 or a.dtype != b.dtype or a.dtype not in _SPLIT_DTYPES:
+    if first == 1 and a.ndim == b.ndim == nd and _batch(a, b) == 1:
+        flat = _split_matrix(a.reshape(a.shape[-2:]), b.reshape(b.shape[-2:]), parts)
+        return flat.reshape(out_shape)
+    parts = min(parts, first)
+    if parts < 2:
         return np.matmul(a, b)
     out = np.empty(out_shape, np.result_type(a, b))
     step = -(-first // parts)
@@ -80,10 +109,7 @@ def _split_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         pa = a[sl] if a.ndim == nd and a.shape[0] == first else a
         pb = b[sl] if b.ndim == nd and b.shape[0] == first else b
         np.matmul(pa, pb, out=out[sl])
-    futures = [_pool().submit(part, i) for i in range(1, parts)]
-    part(0)
-    for f in futures:
-        f.result()
+    _side_by_side(part, parts)
     return out
 
 

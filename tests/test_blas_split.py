@@ -1,0 +1,50 @@
+"""ember's GEMMs shared out among its threads (``ember.ops._blas``): every split (rows,
+columns, batch, a batch of one, broadcast batches) gives NumPy's float64 product, in the
+dtype NumPy gives, with BLAS resting at one thread between calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ember.ops import _blas
+
+SHAPES = [((300, 64), (64, 50)),            # rows split
+          ((3, 64), (64, 500)),             # columns split
+          ((1, 256), (256, 7)),             # a row vector: too few rows and columns to split
+          ((6, 40, 30), (6, 30, 20)),       # batch split
+          ((5, 40, 30), (30, 20)),          # broadcast second operand
+          ((1, 40, 30), (1, 30, 20)),       # batch of one -> matrix split
+          ((2, 1, 40, 30), (3, 30, 20)),    # broadcast batch dims
+          ((64,), (64, 33)), ((33, 64), (64,))]
+
+
+@pytest.fixture
+def always_split(monkeypatch):
+    """Every GEMM counts as big and the machine as free, so the split paths run."""
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
+@pytest.mark.parametrize("shapes", SHAPES, ids=str)
+def test_split_matmul_equals_numpy(always_split, shapes, dtype):
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
+    got = _blas.matmul(a, b)
+    want = np.matmul(a.astype(np.complex128), b.astype(np.complex128))
+    assert got.dtype == np.matmul(a, b).dtype and got.shape == want.shape
+    tol = 1e-4 if np.dtype(dtype).itemsize <= 8 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_non_contiguous_operands(always_split):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((80, 60))[::2, ::3]
+    b = rng.standard_normal((40, 90)).T[:20]
+    np.testing.assert_allclose(_blas.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_blas_rests_at_one_thread(always_split):
+    libs = _blas._blas_libs()
+    _blas.matmul(np.ones((64, 64)), np.ones((64, 64)))
+    assert all(lib.num_threads == 1 for lib in libs)
