@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from .._schema import parse
+from .._threads import sync_numba
 from .graph import Graph, Node, Value
 from .scalar_rules import LIBM, RULES
 
@@ -290,4 +291,5 @@ def load_kernels(source: str) -> tuple:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
     return module.flat, module.flat_parallel, module.nd

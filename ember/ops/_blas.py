@@ -119,8 +119,10 @@ _POOL: list = []
 
 
 def _pool():
-    if not _POOL:
+    """The threads that run the other parts of a split GEMM (ember's thread count less
+    the calling thread; made anew when ``set_num_threads`` asks for more)."""
+    want = max(1, get_num_threads() - 1)
+    if not _POOL or _POOL[0]._max_workers < want:
         from concurrent.futures import ThreadPoolExecutor
-        _POOL.append(ThreadPoolExecutor(max(1, get_num_threads() - 1),
-                                        thread_name_prefix="ember-gemm"))
+        _POOL[:] = [ThreadPoolExecutor(want, thread_name_prefix="ember-gemm")]
     return _POOL[0]

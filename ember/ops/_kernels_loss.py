@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import sync_numba
+
 _NUMBA_MIN_WORK = 2048  # T * N * (2S+1) below which NumPy is as fast as a kernel call
 _KERNELS = None
 
@@ -114,6 +116,7 @@ def _numba():
     if _KERNELS is not None:
         return _KERNELS
     import numba
+    sync_numba()
 
     @numba.njit(cache=True, inline="always")
     def lse(a, b, c):

@@ -18,6 +18,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._threads import sync_numba
+
+sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+
 # modes of ``plane_taps``
 IM2COL, COL2IM, DW_FORWARD, DW_INPUT_GRAD, DW_WEIGHT_GRAD = range(5)
 

@@ -20,6 +20,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._threads import sync_numba
+
+sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+
 # ---- int8 x int8 -> int32 GEMM, dequantised into float32 -----------------------------------
 
 
