@@ -10,6 +10,7 @@ thread count.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -43,6 +44,48 @@ MODELS = {
 }
 
 
+def _cached_gpt(lib, heads: int = 4):
+    """The bench GPT run on new tokens after cached keys/values (the decoding step of
+    generation): ``forward(idx, past_k, past_v) -> (logits, keys, values)``, caches of shape
+    (layers, batch, heads, past, head dim)."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class CachedGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gpt = models.gpt(lib)
+
+        def forward(self, idx, past_k, past_v):
+            g, (b, t), p = self.gpt, idx.shape, past_k.shape[3]
+            x = g.tok(idx) + g.pos(lib.arange(p, p + t))
+            keys, values = [], []
+            for i, blk in enumerate(g.blocks):
+                c = x.shape[2]
+                q, k, v = blk.qkv(blk.ln1(x)).split(c, dim=2)
+                q, k, v = (z.view(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
+                k, v = lib.cat([past_k[i], k], dim=2), lib.cat([past_v[i], v], dim=2)
+                keys.append(k)
+                values.append(v)
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(c // heads))
+                mask = lib.ones(t, p + t, dtype=lib.bool).tril(p)
+                att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+                x = x + blk.proj((att @ v).transpose(1, 2).reshape(b, t, c))
+                x = x + blk.out(F.gelu(blk.fc(blk.ln2(x))))
+            return g.head(g.ln(x)), lib.stack(keys), lib.stack(values)
+
+    return CachedGPT()
+
+
+def _past(r, batch: int = 4, past: int = 63):
+    """One new token per sequence after ``past`` cached positions (4 layers, 4 heads of 32)."""
+    cache = (4, batch, 4, past, 32)
+    return [r.integers(0, 96, (batch, 1)), r.standard_normal(cache).astype(np.float32),
+            r.standard_normal(cache).astype(np.float32)]
+
+
+MODELS["gpt_past"] = (_cached_gpt, _past)
+
+
 def inference(name: str):
     """The four sides for one model."""
     import onnxruntime as ort
@@ -65,7 +108,8 @@ def inference(name: str):
     def side(lib, fn, x):
         def step():
             with lib.no_grad():
-                return float(fn(*x).sum())
+                out = fn(*x)
+                return float((out[0] if isinstance(out, tuple) else out).sum())
         return Side(step)
     return {"ember": side(ember, e_model, e_in),
             "ember_compiled": side(ember, compiled, e_in),
