@@ -10,7 +10,8 @@ format is read too.
 
 Loading defaults to ``weights_only=True``: the unpickler accepts tensors, containers
 and primitive types only, and names any other global it meets in an ``UnpicklingError``.
-Saving is atomic: the archive is written beside the target and renamed into place.
+Saving is atomic: the archive is written beside the target and renamed into place (through
+a symlink to its target, keeping the file's mode).
 
 Whole objects (``ember.save(model)``) pickle every ember class and function under torch's
 name for it (``torch.nn.modules.linear.Linear``), and loading maps ``torch.X`` back to
@@ -215,22 +216,49 @@ def save(obj: Any, f: FileLike, pickle_module=None, pickle_protocol: int = 2,
     if isinstance(f, (str, os.PathLike)):
         path = os.fspath(f)
         name = os.path.splitext(os.path.basename(path))[0] or "archive"
-        directory = os.path.dirname(os.path.abspath(path))
-        # os.open with 0o666 (not mkstemp's 0o600): the umask decides, as for open()
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                _write_archive(out, name, records)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        _write_atomically(os.path.realpath(path), lambda out: _write_archive(out, name, records))
     else:
         _write_archive(f, "archive", records)
+
+
+def _write_atomically(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through ``write`` and rename it over ``path`` (a symlink's target,
+    resolved by the caller), keeping the mode of the file it replaces. On Linux the data
+    goes to an unnamed file (``O_TMPFILE``) that gets a name only once complete, so even
+    a killed save leaves no partial file behind; elsewhere a ``.tmp`` beside the target
+    is removed on any Python-level failure."""
+    directory = os.path.dirname(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
+    try:  # 0o666 (not mkstemp's 0o600): the umask decides, as for open()
+        if not os.path.isdir("/proc/self/fd"):  # the unnamed file is linked through it
+            raise OSError("no /proc/self/fd")
+        fd, named = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666), False
+    except (AttributeError, OSError):  # no O_TMPFILE here, or not on this file system
+        fd, named = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                            getattr(os, "O_BINARY", 0), 0o666), True
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
+            if not named:  # linkat(AT_SYMLINK_FOLLOW), which a src_dir_fd selects
+                fds = os.open("/proc/self/fd", os.O_RDONLY)
+                try:
+                    os.link(str(out.fileno()), tmp, src_dir_fd=fds, follow_symlinks=True)
+                finally:
+                    os.close(fds)
+                named = True
+        os.replace(tmp, path)
+    except BaseException:
+        if named:
+            os.unlink(tmp)
+        raise
 
 
 def _le_bytes(arr: np.ndarray) -> bytes:
@@ -574,8 +602,10 @@ def _load_zip(fh, path, weights_only: bool, mmap: bool, pickle_args: dict):
     if not pkl:
         raise RuntimeError("archive has no data.pkl record: not a PyTorch checkpoint")
     prefix = pkl[0][: -len("data.pkl")]
-    byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names \
-        else "little"
+    byteorder = "little"
+    if prefix + "byteorder" in names:
+        with zf.open(prefix + "byteorder") as record:
+            byteorder = record.read(16).decode()
     mapped = np.memmap(path, dtype=np.uint8, mode="c") if mmap else None
     cache: dict[str, np.ndarray] = {}
 
@@ -584,14 +614,18 @@ def _load_zip(fh, path, weights_only: bool, mmap: bool, pickle_args: dict):
             return cache[key]
         info = zf.getinfo(f"{prefix}data/{key}")
         nbytes = numel * dtype.itemsize
-        if info.file_size < nbytes:
-            raise RuntimeError(f"storage {key} holds {info.file_size} bytes, expected {nbytes}")
+        _check_record_size(info.file_size, numel, dtype)
         np_dtype = dtype.np if byteorder == "little" else dtype.np.newbyteorder(">")
         if mapped is not None and info.compress_type == zipfile.ZIP_STORED:
             offset = _data_offset(mapped, info)
-            arr = mapped[offset:offset + nbytes].view(np_dtype)
-        else:
-            arr = np.frombuffer(bytearray(zf.read(info)[:nbytes]), dtype=np_dtype)
+            data = mapped[offset:offset + nbytes]
+            _check_record_size(data.size, numel, dtype)
+            arr = data.view(np_dtype)
+        else:  # never more than the declared storage size is decompressed
+            with zf.open(info) as record:
+                data = bytearray(record.read(nbytes + 1))
+            _check_record_size(len(data), numel, dtype)
+            arr = np.frombuffer(data, dtype=np_dtype)
         if byteorder != "little":
             arr = arr.astype(dtype.np)
         cache[key] = arr
@@ -599,6 +633,16 @@ def _load_zip(fh, path, weights_only: bool, mmap: bool, pickle_args: dict):
 
     return _Unpickler(io.BytesIO(zf.read(pkl[0])), load_storage, weights_only,
                      **pickle_args).load()
+
+
+def _check_record_size(nbytes: int, numel: int, dtype: _dtype.dtype) -> None:
+    """A storage record must hold exactly its declared elements (torch's check and
+    message): a shorter one would leave memory uninitialised, a longer one is not a
+    checkpoint torch wrote."""
+    if nbytes != numel * dtype.itemsize:
+        raise RuntimeError(f"record size ({nbytes} bytes) does not match expected size "
+                           f"({numel * dtype.itemsize} bytes = {numel} elements * "
+                           f"{dtype.itemsize} bytes/element) for dtype {dtype}")
 
 
 def _data_offset(mapped: np.ndarray, info: zipfile.ZipInfo) -> int:
@@ -610,7 +654,9 @@ def _data_offset(mapped: np.ndarray, info: zipfile.ZipInfo) -> int:
 
 
 def _load_legacy(fh, weights_only: bool, pickle_args: dict):
-    """The pre-1.6 format: magic, protocol, sys info, object, storage keys, raw storages."""
+    """The pre-1.6 format: magic, protocol, sys info, object, storage keys, raw storages.
+    Every storage the object uses must be listed and read back whole, and none may
+    declare more bytes than the file still holds (checked before allocating)."""
     def read_plain():
         return _Unpickler(fh, None, True).load()
     if read_plain() != _LEGACY_MAGIC:
@@ -618,20 +664,41 @@ def _load_legacy(fh, weights_only: bool, pickle_args: dict):
     if read_plain() != _LEGACY_PROTOCOL:
         raise RuntimeError("Invalid protocol version")
     read_plain()  # sys_info
+    file_end = _file_end(fh)
     pending: dict[str, tuple] = {}
 
     def load_storage(key, dtype, numel, location):
         if key not in pending:
+            if numel < 0 or file_end is not None and numel * dtype.itemsize > file_end:
+                raise RuntimeError(f"storage {key} declares {numel} elements of {dtype}, more "
+                                   "than the file holds. The file might be corrupted.")
             pending[key] = (dtype, numel, np.empty(numel, dtype=dtype.np))
         return pending[key][2]
 
     obj = _Unpickler(fh, load_storage, weights_only, **pickle_args).load()
     keys = read_plain()
+    if not isinstance(keys, list) or set(keys) != set(pending):
+        raise RuntimeError("the file's storage keys do not match the storages its object uses")
     for key in keys:
         dtype, numel, arr = pending[key]
         (count,) = struct.unpack("<q", fh.read(8))
-        data = fh.read(count * dtype.itemsize)
-        if len(data) != count * dtype.itemsize:
-            raise RuntimeError("unexpected end of file while reading a storage")
-        arr[:count] = np.frombuffer(data, dtype=dtype.np)
+        if count != numel:  # torch's check (its message, with the sizes filled in)
+            raise RuntimeError(f"storage has wrong byte size: expected {numel * dtype.itemsize}"
+                               f" got {count * dtype.itemsize}")
+        data = fh.read(numel * dtype.itemsize)
+        if len(data) != numel * dtype.itemsize:
+            raise RuntimeError(f"unexpected EOF, expected {numel * dtype.itemsize - len(data)} "
+                               "more bytes. The file might be corrupted.")
+        arr[:] = np.frombuffer(data, dtype=dtype.np)
     return obj
+
+
+def _file_end(fh) -> int | None:
+    """The bytes left in ``fh`` from its position, or None for a stream that cannot tell."""
+    try:
+        here = fh.tell()
+        end = fh.seek(0, io.SEEK_END)
+        fh.seek(here)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - here
