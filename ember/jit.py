@@ -28,16 +28,21 @@ def trace(func, example_inputs=None, *, example_kwarg_inputs: dict | None = None
           check_trace: bool = True, strict: bool = True, **_unused) -> GraphModule:
     """Run ``func`` (a Module or function) on the example inputs and return the program
     it ran as a module with ``.graph`` and ``.code``. Control flow on tensor data cannot
-    be traced: it raises, naming the line."""
+    be traced: it raises, naming the line. As torch's traced programs, it runs at other
+    sizes of every input dim (of size 2 or more in the example) on which the program
+    does not depend; the others must keep the example's size."""
     args = example_inputs if isinstance(example_inputs, tuple) else \
         (() if example_inputs is None else (example_inputs,))
     _TRACING[0] = True
     try:
-        graph, weights, kinds, _ = trace_graph(func, args, example_kwarg_inputs,
-                                               what="jit.trace")
+        graph, weights, kinds, dims = trace_graph(func, args, example_kwarg_inputs,
+                                                  dynamic="auto", what="jit.trace")
     finally:
         _TRACING[0] = False
-    return GraphModule(graph, weights, kinds)
+    by_input: dict = {}
+    for i, axis in dims:
+        by_input.setdefault(i, set()).add(axis)
+    return GraphModule(graph, weights, kinds, by_input)
 
 
 def save(m: GraphModule, f, _extra_files=None) -> None:
@@ -46,7 +51,9 @@ def save(m: GraphModule, f, _extra_files=None) -> None:
         raise RuntimeError("jit.save expects a traced module (ember.jit.trace); got "
                            f"{type(m).__name__}")
     weights = {name: m._tensor(name)._data for name in m.kinds}
-    write_program(f, m.graph, weights, extra={"kind": "jit", "kinds": m.kinds})
+    write_program(f, m.graph, weights, extra={
+        "kind": "jit", "kinds": m.kinds,
+        "dynamic_dims": {str(i): sorted(axes) for i, axes in m.dynamic_dims.items()}})
 
 
 def load(f, map_location=None, _extra_files=None) -> GraphModule:
@@ -54,7 +61,8 @@ def load(f, map_location=None, _extra_files=None) -> GraphModule:
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
         raise ValueError(f"The provided filename {f} does not exist")
     graph, weights, extra = read_program(f)
-    return GraphModule(graph, weights, extra["kinds"])
+    return GraphModule(graph, weights, extra["kinds"],
+                       {int(i): set(a) for i, a in extra.get("dynamic_dims", {}).items()})
 
 
 def script(obj=None, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None):

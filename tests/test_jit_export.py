@@ -85,11 +85,18 @@ def test_export_with_dynamic_batch_and_sequence_round_trips(tmp_path):
                                        atol=1e-6)
 
 
-def test_static_program_rejects_other_shapes_and_dtypes():
-    model = nn.Linear(3, 2)
+def test_traced_program_runs_at_other_batch_sizes_and_rejects_other_features(tmp_path):
+    """As torch's traced programs: the batch dim is free (the program does not depend on
+    it), the feature dim is baked into the weights' shapes; so is the dtype."""
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
     traced = ember.jit.trace(model, (ember.randn(4, 3),))
-    with pytest.raises(RuntimeError, match=r"args\[0\]\.shape\[0\] to be equal to 4, but got 5"):
-        traced(ember.randn(5, 3))
+    ember.jit.save(traced, tmp_path / "lin.pt")
+    loaded = ember.jit.load(tmp_path / "lin.pt")
+    for batch in (2, 5, 17):
+        x = ember.randn(batch, 3)
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match=r"args\[0\]\.shape\[1\] to be equal to 3, but got 4"):
+        traced(ember.randn(4, 4))
     with pytest.raises(RuntimeError, match="dtype"):
         traced(ember.randn(4, 3, dtype=ember.float64))
 

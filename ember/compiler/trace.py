@@ -13,13 +13,14 @@ from .sources import module_sources
 __all__ = ["trace_graph"]
 
 
-def trace_graph(fn, args: tuple, kwargs: dict | None = None, dynamic: set | None = None,
+def trace_graph(fn, args: tuple, kwargs: dict | None = None, dynamic: set | str | None = None,
                 what: str = "trace"):
     """``(graph, weights, kinds, dynamic dims)``: ``fn`` captured on ``args`` with grad mode
     off; ``weights`` holds every parameter and buffer of a module (used or not) and the
     other tensors the graph reads, ``kinds`` says which is which.
-    ``dynamic``: ``{(input index, axis)}`` that must be free sizes. A graph break is an
-    error (a traced program cannot replay Python's decisions on data)."""
+    ``dynamic``: ``{(input index, axis)}`` that must be free sizes, or ``"auto"``: every
+    dim that fits (``jit.trace``: torch's traced programs run at other batch sizes). A graph
+    break is an error (a traced program cannot replay Python's decisions on data)."""
     from ..nn.modules.module import Module
     kwargs = kwargs or {}
     sources = module_sources(fn) if isinstance(fn, Module) else {}
@@ -34,7 +35,12 @@ def trace_graph(fn, args: tuple, kwargs: dict | None = None, dynamic: set | None
         b = cap.breaks[0]
         raise RuntimeError(f"{what}: cannot capture {b.reason} at {b.location}")
     dims: list = []
-    if dynamic:
+    if dynamic == "auto":
+        fitted = fit_dynamic(run, args, kwargs, cap)
+        if fitted:
+            apply_symbols(cap, fitted[0])
+            dims = sorted(fitted[1])
+    elif dynamic:
         fitted = fit_dynamic(run, args, kwargs, cap)
         free = set(fitted[1]) if fitted else set()
         missing = sorted(dynamic - free)
