@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 
+from ._alloc_errors import allocation_error
 from ._dtype import can_cast, cast, casts_like_numpy, from_numpy_dtype, is_bfloat16
 from ._meta import MetaArray
 from ._state import ACTIVE, STATE, push_mode, remove_mode
@@ -179,57 +180,62 @@ class DispatchMode:
 
 def dispatch(op, *args, **kwargs):
     """Run ``op`` on ``args``: the single path of every tensor operation."""
-    requires = special = False
-    arrays = []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a._data
-            arrays.append(d)
-            if type(d) is MetaArray:
-                special = True
-            if a._requires_grad:
-                requires = True
-        elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
-            arrays.append([t._data for t in a])
-            for t in a:
-                if t._requires_grad:
-                    requires = True
-                if type(t._data) is MetaArray:
+    try:  # zero-cost in CPython >= 3.11 until something raises
+        requires = special = False
+        arrays = []
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                arrays.append(d)
+                if type(d) is MetaArray:
                     special = True
-        else:
-            arrays.append(a)
-    if special and op.tensor_forward:
-        special = False  # a custom Function: the ops inside its forward meet these tensors
-    if requires and op.inplace and not special and STATE.grad_enabled and op.differentiable \
-            and getattr(args[0], "_base", None) is not None:
-        return _inplace_on_view(op, args, kwargs)  # in steps, each through the modes
-    if special:
-        handler = _subclass_handler(args)
-        if handler is not None:
-            return handler(op, tuple({type(t) for t in _tensor_args(args)}), args, kwargs)
-    if ACTIVE.modes and STATE.modes:  # the count first: it spares the thread-local read
-        mode = STATE.modes.pop()
-        try:
-            return mode.__ember_dispatch__(op, args, kwargs)
-        finally:
-            STATE.modes.append(mode)
-    if special:
-        return _dispatch_meta(op, args, arrays, kwargs, requires)
-    record = requires and STATE.grad_enabled and op.differentiable
-    if op.inplace:
-        return _inplace(op, args, arrays, kwargs, record)
-    if record:
-        return _record(op, args, arrays, kwargs)
-    if op.tensor_forward:
-        return _forward_on_tensors(op, NULL_CTX, args, kwargs)
-    out = op.forward(NULL_CTX, *arrays, **kwargs)
-    if type(out) is np.ndarray:
-        t = _make(out)
-        if op.view:
-            _link_view(t, args[0])
-        return t
-    return _wrap_many(op, args, out)
-
+                if a._requires_grad:
+                    requires = True
+            elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
+                arrays.append([t._data for t in a])
+                for t in a:
+                    if t._requires_grad:
+                        requires = True
+                    if type(t._data) is MetaArray:
+                        special = True
+            else:
+                arrays.append(a)
+        if special and op.tensor_forward:
+            special = False  # a custom Function: the ops inside its forward meet these tensors
+        if requires and op.inplace and not special and STATE.grad_enabled and op.differentiable \
+                and getattr(args[0], "_base", None) is not None:
+            return _inplace_on_view(op, args, kwargs)  # in steps, each through the modes
+        if special:
+            handler = _subclass_handler(args)
+            if handler is not None:
+                return handler(op, tuple({type(t) for t in _tensor_args(args)}), args, kwargs)
+        if ACTIVE.modes and STATE.modes:  # the count first: it spares the thread-local read
+            mode = STATE.modes.pop()
+            try:
+                return mode.__ember_dispatch__(op, args, kwargs)
+            finally:
+                STATE.modes.append(mode)
+        if special:
+            return _dispatch_meta(op, args, arrays, kwargs, requires)
+        record = requires and STATE.grad_enabled and op.differentiable
+        if op.inplace:
+            return _inplace(op, args, arrays, kwargs, record)
+        if record:
+            return _record(op, args, arrays, kwargs)
+        if op.tensor_forward:
+            return _forward_on_tensors(op, NULL_CTX, args, kwargs)
+        out = op.forward(NULL_CTX, *arrays, **kwargs)
+        if type(out) is np.ndarray:
+            t = _make(out)
+            if op.view:
+                _link_view(t, args[0])
+            return t
+        return _wrap_many(op, args, out)
+    except (MemoryError, ValueError) as exc:
+        error = allocation_error(exc)  # NumPy's allocation failures in torch's terms
+        if error is None:
+            raise
+        raise error from exc
 
 
 def dispatch_factory(op, device, *args, **kwargs):

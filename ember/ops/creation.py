@@ -446,6 +446,10 @@ def _parse_size(args: tuple, name: str) -> tuple[int, ...]:
             raise TypeError(f"{name}(): argument 'size' failed to unpack the object at pos {pos} "
                             f"with error \"type must be tuple of ints,but got "
                             f"{type(s).__name__}\"") from None
+    for pos, d in enumerate(dims, 1):
+        if d >= 1 << 63:  # torch parses sizes as int64
+            raise TypeError(f"{name}(): argument 'size' failed to unpack the object at pos {pos} "
+                            "with error \"Overflow when unpacking long long\"")
     for d in dims:
         if d < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {d}: {dims}")

@@ -83,7 +83,8 @@ class MaxPool(Op):
 
 def _planes_flat(indices: np.ndarray, nd: int, plane: int) -> np.ndarray:
     """Per-plane indices (``nd`` trailing window dims) -> indices into all planes, flat."""
-    idx = indices.reshape(-1, math.prod(indices.shape[indices.ndim - nd:]))
+    lead = indices.shape[:indices.ndim - nd]  # explicit, not -1: the window may be empty
+    idx = indices.reshape(math.prod(lead), math.prod(indices.shape[indices.ndim - nd:]))
     return (idx + np.arange(idx.shape[0])[:, None] * plane).ravel()
 
 

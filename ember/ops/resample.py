@@ -69,13 +69,34 @@ def gather_table(x: Tensor, per_dim: list) -> Tensor:
     flat = 0
     for i, idx in enumerate(per_dim):
         shape = [1] * nd
-        shape[i] = -1
+        shape[i] = idx.size  # not -1: an index vector may be empty
         flat = flat * spatial[i] + idx.reshape(shape)
     table = np.broadcast_to(flat, tuple(x.shape[:x.ndim - nd]) + flat.shape)
     return dispatch(GatherPlanes, x, _meta.constant(np.ascontiguousarray(table), x), nd)
 
 
 _PAD_RANKS = {1: (2, 3), 2: (3, 4), 3: (4, 5)}
+
+
+def _check_gather_pad(input: Tensor, pads: tuple, mode: str) -> None:
+    """torch's checks of reflect/replicate padding: only the batch dim may be empty, and
+    a 1-d/2-d padding must leave an output (torch's 2-d check passes when either of H, W
+    remains)."""
+    if mode == "circular":
+        return
+    nd = len(pads)
+    rest = input.shape[1:] if input.ndim == nd + 2 else input.shape
+    if 0 in rest:
+        raise RuntimeError(f"Expected {nd + 1}D or {nd + 2}D (batch mode) tensor with possibly "
+                           "0 batch size and other non-zero dimensions for input, but got: "
+                           f"{list(input.shape)}")
+    spatial = input.shape[input.ndim - nd:]
+    out = [n + lo + hi for n, (lo, hi) in zip(spatial, pads)]
+    if nd <= 2 and all(o < 1 for o in out):
+        names = "HW"[2 - nd:]
+        raise RuntimeError(
+            f"input ({', '.join(f'{c}: {n}' for c, n in zip(names, spatial))}) is too small. "
+            f"Calculated output {' '.join(f'{c}: {o}' for c, o in zip(names, out))}")
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
@@ -91,6 +112,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
                            f"{len(pad)} and input of dimension {input.ndim}")
     pads = tuple((pad[2 * i], pad[2 * i + 1]) for i in reversed(range(nd)))
     if mode == "constant":
+        # torch crops with narrow() before padding: cropping more than the dim is an error
+        spatial = input.shape[input.ndim - nd:]
+        if any(n + min(lo, 0) + min(hi, 0) < 0 for n, (lo, hi) in zip(spatial, pads)):
+            raise RuntimeError("narrow(): length must be non-negative.")
         return dispatch(ConstantPad, input, pads, 0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
@@ -100,6 +125,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         raise NotImplementedError("Only 2D, 3D, 4D, 5D padding with non-constant padding are "
                                   "supported for now")
     spatial = input.shape[input.ndim - nd:]
+    _check_gather_pad(input, pads, mode)
     for i, ((lo, hi), size) in enumerate(zip(pads, spatial)):
         limit = size - 1 if mode == "reflect" else size
         if mode != "replicate" and (lo > limit or hi > limit):
