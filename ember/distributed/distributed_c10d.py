@@ -21,8 +21,9 @@ fingerprint (operation, shape, dtype) and raise ``RuntimeError`` naming both ran
 mismatch; it costs one small extra collective per call, so it is off by default. What is
 checked always is local: contiguity, list lengths, and output sizes against the group size.
 
-Failures. MPI jobs are all-or-nothing: a rank that dies (an uncaught exception under the
-launcher calls ``MPI_Abort``) ends every rank of the job, and ``mpiexec`` exits non-zero. A
+Failures. MPI jobs are all-or-nothing: a rank that dies (an uncaught exception calls
+``MPI_Abort``, under the launcher or, after ``init_process_group``, under plain
+``mpiexec``) ends every rank of the job, and ``mpiexec`` exits non-zero. A
 lost host (machine down, network cut) is seen by ``mpiexec``'s process manager as its proxy
 going away; it then kills the remaining ranks and the job fails. There is no elastic
 membership or in-job recovery: resume from the last checkpoint in a new job.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -245,6 +247,31 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
         _check_agrees("RANK", os.environ.get("RANK"), me)
     pg = ProcessGroup(comm, list(range(size)), backend)
     GroupMember.WORLD = group.WORLD = pg
+    if size > 1:
+        _abort_on_uncaught_exception(me)
+
+
+def _abort_on_uncaught_exception(rank: int) -> None:
+    """Make an uncaught exception end the whole job: print the traceback (through the
+    hook installed before), then ``MPI_Abort``. Under ``ember.distributed.run`` the launcher
+    does this; a script started by plain ``mpiexec`` would otherwise leave the other ranks
+    waiting forever in their next collective."""
+    previous = sys.excepthook
+    if getattr(previous, "ember_mpi_abort", False):
+        return
+
+    def hook(exc_type, exc, tb) -> None:
+        try:
+            previous(exc_type, exc, tb)
+        finally:
+            sys.stderr.write(f"[rank {rank}] ember.distributed: uncaught exception, aborting "
+                             "the job (MPI_Abort)\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _mpi().COMM_WORLD.Abort(1)
+
+    hook.ember_mpi_abort = True
+    sys.excepthook = hook
 
 
 def destroy_process_group(group: ProcessGroup | None = None) -> None:
