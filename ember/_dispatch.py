@@ -24,9 +24,9 @@ import warnings
 
 import numpy as np
 
-from ._alloc_errors import allocation_error
 from ._dtype import can_cast, cast, casts_like_numpy, from_numpy_dtype, is_bfloat16
 from ._meta import MetaArray
+from ._numpy_errors import torch_error
 from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _data_read, _make
 from .autograd.graph import Node, _SavedOutput, gradient_edge
@@ -232,7 +232,7 @@ def dispatch(op, *args, **kwargs):
             return t
         return _wrap_many(op, args, out)
     except (MemoryError, ValueError) as exc:
-        error = allocation_error(exc)  # NumPy's allocation failures in torch's terms
+        error = torch_error(exc)  # NumPy's allocation and broadcasting errors as torch's
         if error is None:
             raise
         raise error from exc

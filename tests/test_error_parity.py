@@ -1,7 +1,7 @@
 """Bad sizes raise torch's exception type (and the gist of its message), never an empty or
 wrongly shaped result: ``F.pad`` cropping more than a dim holds, reflect/replicate padding
-of empty dims or to nothing, allocations no machine can make, and sizes whose byte count
-overflows int64."""
+of empty dims or to nothing, allocations no machine can make, sizes whose byte count
+overflows int64, and shapes that do not broadcast."""
 
 from __future__ import annotations
 
@@ -112,6 +112,17 @@ def test_dim_beyond_int64_raises_torchs_type_error(size):
     # was NumPy's ValueError "Maximum allowed dimension exceeded"
     _compare(lambda: ember.zeros(size), lambda: torch.zeros(size),
              "Overflow when unpacking long long")
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.nn.functional.mse_loss(lib.ones(0, 4), lib.ones(3, 4)),
+    lambda lib: lib.ones(3, 4).masked_fill(lib.ones(0, 4).bool(), 1.0),
+    lambda lib: lib.nn.functional.kl_div(lib.ones(3, 4), lib.ones(2, 4), reduction="sum"),
+    lambda lib: lib.complex(lib.ones(3), lib.ones(2)),
+], ids=["mse_loss", "masked_fill", "kl_div", "complex"])
+def test_shapes_that_do_not_broadcast_raise_torchs_runtime_error(make):
+    # was NumPy's ValueError "operands could not be broadcast together" (fuzz campaign)
+    _compare(lambda: make(ember), lambda: make(torch), "must match the size of tensor")
 
 
 def test_other_value_errors_are_not_rewritten():
