@@ -77,6 +77,9 @@ def _resize(x: Tensor, dim: int, n: int) -> Tensor:
 def _dims_sizes(x: Tensor, s: Sequence[int] | None, dim, default_all: bool):
     """torch's rules for the (s, dim) pair of the n-dimensional transforms: the wrapped dims
     and the sizes (-1 in ``s``: the input's size)."""
+    if dim is None and s is not None and len(s) > x.ndim:
+        raise RuntimeError(f"Got shape with {len(s)} values but input tensor only has "
+                           f"{x.ndim} dimensions.")
     if dim is None:
         dims = list(range(x.ndim - len(s), x.ndim)) if s is not None else (
             list(range(x.ndim)) if default_all else [x.ndim - 2, x.ndim - 1])
@@ -96,6 +99,8 @@ def _dims_sizes(x: Tensor, s: Sequence[int] | None, dim, default_all: bool):
 def _c2c(name: str, x: Tensor, s, dim, norm, forward: bool, default_all: bool = True):
     x = _complex(x, name)
     dims, sizes = _dims_sizes(x, s, dim, default_all)
+    if not dims:  # a 0-d input (or dim=()): the transform over no dims is the identity
+        return x.clone()
     for d, n in zip(dims, sizes):
         x = _resize(x, d, n)
     return dispatch(FftC2C, x, dims, _norm(norm), forward)
@@ -134,6 +139,8 @@ def ifftn(input: Tensor, s=None, dim=None, norm: str | None = None) -> Tensor:
 def _r2c(name: str, x: Tensor, s, dim, norm, default_all: bool = True) -> Tensor:
     x = _floating(x, name, real_only=True)
     dims, sizes = _dims_sizes(x, s, dim, default_all)
+    if not dims:
+        raise RuntimeError(f"{name} must transform at least one axis")
     for d, n in zip(dims, sizes):
         x = _resize(x, d, n)
     return dispatch(FftR2C, x, dims, _norm(norm), True)
@@ -157,6 +164,8 @@ def rfftn(input: Tensor, s=None, dim=None, norm: str | None = None) -> Tensor:
 def _c2r(name: str, x: Tensor, s, dim, norm, default_all: bool = True) -> Tensor:
     x = _complex(x, name)
     dims, sizes = _dims_sizes(x, s, dim, default_all)
+    if not dims:
+        raise RuntimeError(f"{name} must transform at least one axis")
     if s is None or s[-1] == -1:
         sizes[-1] = 2 * (x.shape[dims[-1]] - 1)
     if sizes[-1] < 1:

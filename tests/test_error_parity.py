@@ -125,6 +125,41 @@ def test_shapes_that_do_not_broadcast_raise_torchs_runtime_error(make):
     _compare(lambda: make(ember), lambda: make(torch), "must match the size of tensor")
 
 
+# found by the parameter fuzz campaign (tests/test_fuzz_params.py): edge inputs where ember
+# returned a result (or raised another type) and torch raises
+CAMPAIGN_FINDS = {
+    "quantile of empty along a dim": lambda L: L.quantile(L.ones(3, 0), 0.5, dim=1),
+    "nanquantile of empty along a dim": lambda L: L.nanquantile(L.ones(0, 3), 0.5, dim=1),
+    "tril_indices negative row": lambda L: L.tril_indices(-2, 3),
+    "triu_indices negative col": lambda L: L.triu_indices(3, -1),
+    "cartesian_prod of a 0-d tensor": lambda L: L.cartesian_prod(L.ones(2), L.tensor(1.0)),
+    "LSTM on an empty sequence": lambda L: L.nn.LSTM(3, 4)(L.ones(0, 2, 3)),
+    "GRU on an empty unbatched sequence": lambda L: L.nn.GRU(3, 4)(L.ones(0, 3)),
+    "fftn with more s than dims": lambda L: L.fft.fftn(L.tensor(1.0), s=(2,)),
+    "irfftn with more s than dims": lambda L: L.fft.irfftn(L.ones(3), s=(2, 3)),
+    "rfftn of a 0-d tensor": lambda L: L.fft.rfftn(L.tensor(1.0)),
+    "fftshift of a 0-d tensor": lambda L: L.fft.fftshift(L.tensor(1.0)),
+    "roll without shifts": lambda L: L.roll(L.ones(3), []),
+}
+
+
+@pytest.mark.parametrize("name", list(CAMPAIGN_FINDS))
+def test_edge_inputs_found_by_the_campaign_raise_like_torch(name):
+    make = CAMPAIGN_FINDS[name]
+    ours, theirs = _compare(lambda: make(ember), lambda: make(torch))
+    assert theirs, f"torch accepts {name}"
+    assert ours == theirs
+
+
+def test_fftn_of_a_0d_tensor_is_0d_like_torch():
+    # was shape (1,)
+    for fn in ("fftn", "ifftn"):
+        got, want = getattr(ember.fft, fn)(ember.tensor(2.0)), getattr(torch.fft, fn)(
+            torch.tensor(2.0))
+        assert tuple(got.shape) == tuple(want.shape) == ()
+        assert got.item() == want.item()
+
+
 def test_other_value_errors_are_not_rewritten():
     with pytest.raises(ValueError, match="only one of size or scale_factor"):
         F.interpolate(ember.ones(1, 1, 4))

@@ -84,6 +84,8 @@ def _check(mode: str, input, hx, cx, w_ih, w_hh, w_hr) -> None:
     if input.ndim != 3 or hx.ndim != 2 or w_ih.ndim != 2 or w_hh.ndim != 2:
         raise RuntimeError(f"{mode.lower()} layer: expected a 3-D input and 2-D state and "
                            f"weights, got {input.ndim}-D input, {hx.ndim}-D state")
+    if input.shape[0] == 0:
+        raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
     hidden = w_hh.shape[0] // gates
     out = w_hr.shape[0] if w_hr is not None else hidden
     if (w_ih.shape != (gates * hidden, input.shape[2]) or w_hh.shape[1] != out

@@ -1340,7 +1340,10 @@ def flipud(input: Tensor) -> Tensor:
 
 
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
-    return dispatch(Roll, input, _dims_arg(shifts), None if dims is None else _dims_arg(dims))
+    shifts = _dims_arg(shifts)
+    if isinstance(shifts, tuple) and not shifts:  # NumPy's roll would fail to unpack
+        raise RuntimeError("`shifts` required")
+    return dispatch(Roll, input, shifts, None if dims is None else _dims_arg(dims))
 
 
 def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
@@ -1395,6 +1398,9 @@ def diag(input: Tensor, diagonal: int = 0, *, out: Tensor | None = None) -> Tens
 def _tri_indices(fn):
     def indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
                 layout=None) -> Tensor:
+        for what, n in (("row", row), ("col", col)):
+            if n < 0:  # NumPy would return no indices
+                raise RuntimeError(f"{what} must be non-negative, got{n}")
         rows, cols = fn(row, offset, col)
         return _make(np.stack([rows, cols]).astype(dtype.np if dtype is not None else np.int64))
     return indices
@@ -1459,6 +1465,9 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
 
 
 def cartesian_prod(*tensors: Tensor) -> Tensor:
+    for t in tensors:
+        if t.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
     if len(tensors) == 1:
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")

@@ -44,8 +44,8 @@ def _quantile(name: str, input: Tensor, q, dim, keepdim: bool, interpolation: st
         bad = qs[(qs < 0) | (qs > 1)][0]
         raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {bad:g}"
                            if q_scalar else f"{name}() q values must be in the range [0, 1]")
-    if input.numel() == 0 and dim is None:
-        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if input.numel() == 0:  # torch: along a dim too, and nanquantile says "quantile()"
+        raise RuntimeError("quantile() input tensor must be non-empty")
     # the values to reduce, on the last dim; out_shape is the kept shape without q's dim
     if dim is None:
         x = input.reshape(-1)
