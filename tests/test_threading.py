@@ -50,6 +50,20 @@ def test_non_contiguous_operands(always_split):
     np.testing.assert_allclose(_blas.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_shaped_views(always_split, dtype):
+    """(B, T, H, D) projections seen as (B, H, T, D) by a transpose, keys transposed again:
+    batch strides that are not one stride, and a transposed matrix per batch entry."""
+    rng = np.random.default_rng(2)
+    q = rng.standard_normal((3, 7, 4, 5)).astype(dtype).transpose(0, 2, 1, 3)
+    k = rng.standard_normal((3, 9, 4, 5)).astype(dtype).transpose(0, 2, 3, 1)
+    want = np.matmul(q.astype(np.float64), k.astype(np.float64))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(_blas.matmul(q, k), want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(_blas.matmul(np.asfortranarray(q[0, 0]), k[0, 0]), want[0, 0],
+                               rtol=tol, atol=tol)
+
+
 def test_blas_rests_at_one_thread(always_split):
     libs = _blas._blas_libs()
     _blas.matmul(np.ones((64, 64)), np.ones((64, 64)))

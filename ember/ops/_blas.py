@@ -47,6 +47,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parts = threads_for(flops, PARALLEL_FLOPS)
     if parts == 1 or a.dtype != b.dtype or a.dtype not in _SPLIT_DTYPES:
         return np.matmul(a, b)
+    if a.dtype.kind == "f":
+        from . import _kernels_gemm
+        out = _kernels_gemm.matmul(a, b, parts)
+        if out is not None:
+            return out
     if a.ndim > 2 or b.ndim > 2:
         return _split_batch(a, b, parts)
     if a.ndim == 2 and b.ndim == 2 and max(rows, cols) >= 2 * parts:

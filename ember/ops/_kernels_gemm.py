@@ -1,0 +1,155 @@
+"""GEMMs shared out among Numba's threads, each block one single-threaded BLAS call.
+
+NumPy's OpenBLAS rests at one thread (``_blas``). Its CBLAS ``sgemm``/``dgemm`` are
+called here through ctypes from a ``prange`` over blocks of rows (or columns, or the
+matrices of a batch), so a large GEMM runs on the OpenMP threads that run ember's other
+kernels: no Python thread to wake, no GIL to pass, and no second pool of threads
+competing with the first for two cores. The function pointer is an argument of the
+kernels (Numba caches them on disk; a global pointer would make them uncachable).
+
+``matmul`` returns None for what it does not take (other dtypes, operands it cannot
+describe to BLAS without a copy of a batch, a NumPy without CBLAS symbols); the caller
+then uses NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numba
+import numpy as np
+from numba import prange
+
+from .._threads import sync_numba
+
+sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+_FUNCTIONS: list = []
+
+
+def _cblas() -> dict:
+    """``{dtype: ctypes function}`` of NumPy's BLAS (``cblas_sgemm``/``cblas_dgemm`` under
+    the prefix and suffix of NumPy's build; 64-bit integers for ILP64 builds), or ``{}``."""
+    if _FUNCTIONS:
+        return _FUNCTIONS[0]
+    found: dict = {}
+    try:
+        from threadpoolctl import ThreadpoolController
+        paths = [c.filepath for c in ThreadpoolController().select(user_api="blas")
+                 .lib_controllers]
+    except ImportError:
+        paths = []
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64),
+                                      ("", "64_", ctypes.c_int64), ("", "", ctypes.c_int)):
+            names = {np.dtype(np.float32): (f"{prefix}cblas_sgemm{suffix}", ctypes.c_float),
+                     np.dtype(np.float64): (f"{prefix}cblas_dgemm{suffix}", ctypes.c_double)}
+            if all(hasattr(lib, name) for name, _ in names.values()):
+                for dt, (name, real) in names.items():
+                    # order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
+                    proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                             int_t, int_t, int_t, real, ctypes.c_size_t,
+                                             int_t, ctypes.c_size_t, int_t, real,
+                                             ctypes.c_size_t, int_t)
+                    found[dt] = proto((name, lib))
+                break
+        if found:
+            break
+    _FUNCTIONS.append(found)
+    return found
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_blocks(fn, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, out, out_step, by_rows,
+                 parts):
+    """``out = a @ b`` (row-major, ``out``'s leading dim ``n``) in ``parts`` blocks of rows
+    (``by_rows``) or of columns; ``*_step``: bytes from one row (column) to the next."""
+    size = m if by_rows else n
+    step = (size + parts - 1) // parts
+    for p in prange(parts):
+        lo = p * step
+        hi = min(size, lo + step)
+        if hi > lo:
+            if by_rows:
+                fn(ROW_MAJOR, ta, tb, hi - lo, n, k, 1.0, a + lo * a_step, lda, b, ldb, 0.0,
+                   out + lo * out_step, n)
+            else:
+                fn(ROW_MAJOR, ta, tb, m, hi - lo, k, 1.0, a, lda, b + lo * b_step, ldb, 0.0,
+                   out + lo * out_step, n)
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_batch(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb, b_outer,
+                b_inner, out, out_step):
+    """The ``outer x inner`` matrices of a batch (byte strides per batch dim; 0 broadcasts)
+    into C-contiguous ``out`` (``out_step`` bytes per matrix), one BLAS call per matrix,
+    spread over the threads."""
+    for i in prange(outer * inner):
+        o, j = i // inner, i % inner
+        fn(ROW_MAJOR, ta, tb, m, n, k, 1.0, a + o * a_outer + j * a_inner, lda,
+           b + o * b_outer + j * b_inner, ldb, 0.0, out + i * out_step, n)
+
+
+def _layout(x: np.ndarray) -> tuple[int, int] | None:
+    """``(trans, leading dim)`` describing the last two dims of ``x`` to row-major BLAS,
+    or None when neither they nor their transpose have unit stride along a dim."""
+    item = x.itemsize
+    rows, cols = x.shape[-2], x.shape[-1]
+    rs, cs = x.strides[-2], x.strides[-1]
+    if (cs == item or cols == 1) and rs % item == 0 and rs // item >= max(1, cols):
+        return NO_TRANS, rs // item
+    if (rs == item or rows == 1) and cs % item == 0 and cs // item >= max(1, rows):
+        return TRANS, cs // item
+    return None
+
+
+def _batch_strides(x: np.ndarray, batch: tuple) -> tuple[int, int]:
+    """Byte strides of ``x``'s batch dims broadcast to ``batch`` (two dims: outer,
+    inner); 0 where ``x`` is broadcast."""
+    strides = [0, 0]
+    lead = x.ndim - 2
+    for d in range(lead):
+        target = len(batch) - lead + d
+        if x.shape[d] != 1:
+            strides[2 - len(batch) + target] = x.strides[d]
+    return strides[0], strides[1]
+
+
+def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
+    """``a @ b`` over ``parts`` threads, or None when this path does not take it: both
+    float32 or both float64, at least 2-D, at most two batch dims."""
+    fn = _cblas().get(a.dtype)
+    if fn is None or b.dtype != a.dtype or a.ndim < 2 or b.ndim < 2 or max(a.ndim, b.ndim) > 4:
+        return None
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.shape[-2] != k or 0 in (m, n, k):
+        return None
+    la, lb = _layout(a), _layout(b)
+    if la is None:
+        a = np.ascontiguousarray(a)
+        la = _layout(a)
+    if lb is None:
+        b = np.ascontiguousarray(b)
+        lb = _layout(b)
+    item = a.itemsize
+    if a.ndim == b.ndim == 2:
+        out = np.empty((m, n), a.dtype)
+        by_rows = m >= n
+        a_step = a.strides[0] if by_rows else 0
+        b_step = 0 if by_rows else b.strides[1]
+        _gemm_blocks(fn, la[0], lb[0], m, n, k, a.ctypes.data, la[1], a_step, b.ctypes.data,
+                     lb[1], b_step, out.ctypes.data, n * item if by_rows else item, by_rows,
+                     min(parts, m if by_rows else n))
+        return out
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if len(batch) > 2:
+        return None
+    out = np.empty(batch + (m, n), a.dtype)
+    outer, inner = (batch if len(batch) == 2 else (1, batch[0]))
+    a_outer, a_inner = _batch_strides(a, batch)
+    b_outer, b_inner = _batch_strides(b, batch)
+    _gemm_batch(fn, la[0], lb[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer,
+                a_inner, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data, m * n * item)
+    return out
