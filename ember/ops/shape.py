@@ -105,7 +105,11 @@ def _reshape_strides(a, new: tuple) -> tuple | None:
 
 
 def _view_array(a: np.ndarray, new: tuple) -> np.ndarray | None:
-    """``a`` viewed with shape ``new`` and torch's strides, or None when that needs a copy."""
+    """``a`` viewed with shape ``new`` and torch's strides, or None when that needs a copy.
+    A non-empty C-contiguous ``a`` is NumPy's reshape (the same strides, size-1 dims
+    included, computed in C)."""
+    if a.flags.c_contiguous and a.size:
+        return a.reshape(new)
     strides = _reshape_strides(a, new)
     return None if strides is None else _strided(a, 0, new, strides)
 
