@@ -52,36 +52,10 @@ def get_num_threads() -> int:
 
 def sync_numba() -> None:
     """Apply the thread count to Numba if it is loaded (never imports it); kernel modules
-    with parallel kernels call it when they load, so that ``_launch_numba_threads`` starts
-    Numba's threads before any of their kernels does."""
+    with parallel kernels call it when they load."""
     numba = sys.modules.get("numba")
     if numba is not None:
-        _launch_numba_threads()
         numba.set_num_threads(min(_settings["threads"], numba.config.NUMBA_NUM_THREADS))
-
-
-_LAUNCHED: list = []
-
-
-def _launch_numba_threads() -> None:
-    """Start Numba's thread pool once, with OpenMP's passive wait policy unless the user
-    chose one: OpenMP threads that spin after a parallel kernel take the second core from
-    the GEMM or kernel that follows (a BERT-sized encoder ran 41 ms passive, 55 ms
-    spinning; the GPT training step 130 vs 180 ms, on 2 cores). The variable is set only
-    while Numba loads its OpenMP runtime (read once, at load), so another library's
-    OpenMP in the process (torch's) keeps its own policy."""
-    if _LAUNCHED:
-        return
-    _LAUNCHED.append(True)
-    from numba.np.ufunc import parallel
-    if "OMP_WAIT_POLICY" in os.environ:
-        parallel._launch_threads()
-        return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        parallel._launch_threads()
-    finally:
-        del os.environ["OMP_WAIT_POLICY"]
 
 
 def set_num_interop_threads(n: int) -> None:

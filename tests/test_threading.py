@@ -1,18 +1,16 @@
 """ember's threads. GEMMs shared out among them (``ember.ops._blas``): every split (rows,
 columns, batch, a batch of one, broadcast batches) gives NumPy's float64 product, in the
-dtype NumPy gives, with BLAS resting at one thread between calls. Numba's pool started
-with OpenMP's passive wait policy without leaving the variable set for other libraries."""
+dtype NumPy gives, with BLAS resting at one thread between calls; Numba's pool runs on
+ember's thread count."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-import ember
 from ember.ops import _blas
 
 SHAPES = [((300, 64), (64, 50)),            # rows split
@@ -70,11 +68,10 @@ def test_blas_rests_at_one_thread(always_split):
     assert all(lib.num_threads == 1 for lib in libs)
 
 
-def test_numba_pool_started_without_leaving_the_wait_policy_set():
-    script = ("import os, ember; ember.nn.functional.layer_norm(ember.randn(8, 8), (8,)); "
-              "import numba; print(numba.threading_layer(), numba.get_num_threads(), "
-              "os.environ.get('OMP_WAIT_POLICY'))")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
-    assert out[1] == str(ember.get_num_threads()) and out[2] == "None"
+def test_numba_pool_runs_on_embers_thread_count():
+    script = ("import ember; ember.set_num_threads(1); "
+              "ember.nn.functional.layer_norm(ember.randn(8, 8), (8,)); "
+              "import numba; print(numba.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1"]
