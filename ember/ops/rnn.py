@@ -11,10 +11,9 @@ per layer and direction; the cells (``torch.lstm_cell`` and its siblings, and th
 
 The recurrent GEMM of one step is small (batch x hidden x gates): up to ``INNER_MAX``
 multiply-adds the kernel does it itself and runs the whole loop without returning to
-Python; above it, the loop is in Python, one BLAS GEMM and one kernel call per step, with
-BLAS on one thread unless the step's GEMM is large and the cores are free (a small GEMM
-gains nothing from a second thread, and on a loaded machine waits a scheduler slice to
-wake it). ``lengths`` (the packed-sequence case) ends
+Python; above it, the loop is in Python, one GEMM (``_blas.matmul``: shared out among
+ember's threads when large enough) and one kernel call per step. ``lengths`` (the
+packed-sequence case) ends
 each sequence of the batch at its own length: later steps carry its state and output 0.
 
 Double backward is not supported (the backward ops' own backward raises), as for torch's
@@ -24,45 +23,21 @@ ember ops when higher-order gradients are needed. float16/bfloat16 run in float3
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._tensor import Tensor
-from . import _blas, _meta, _parallel
+from . import _blas, _meta
 
 __all__ = ["lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"]
 
 INNER_MAX = 1 << 16   # multiply-adds of a step's recurrent GEMM done inside the kernel
-# FLOPs of a step's GEMM from which two BLAS threads pay on free cores (batch 16, hidden
-# 256: 8.4 MFLOP, 88 us on two threads, 134 us on one; hidden 128: no gain)
-STEP_PARALLEL_FLOPS = 4e6
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
 def _kernels():
     from . import _kernels_rnn
     return _kernels_rnn
-
-
-@contextlib.contextmanager
-def _step_blas_threads(w_hh: np.ndarray, batch: int):
-    """NumPy's BLAS threads for the per-step GEMMs, restored afterwards: one, unless the
-    step's GEMM is big enough (``STEP_PARALLEL_FLOPS``) and the cores are free
-    (``_parallel.threads_for``: on a loaded machine a second thread waits a scheduler
-    slice to be woken)."""
-    want = _parallel.threads_for(2.0 * batch * w_hh.size, STEP_PARALLEL_FLOPS)
-    changed = []
-    for lib in _blas._blas_libs():
-        if lib.num_threads != want:
-            changed.append((lib, lib.num_threads))
-            lib.set_num_threads(want)
-    try:
-        yield
-    finally:
-        for lib, had in changed:
-            lib.set_num_threads(had)
 
 
 def _work(*arrays):
@@ -203,10 +178,9 @@ def _forward_loop(kernel, hs, w_hh_t, gh, steps: int, inner: bool) -> None:
     if inner:
         kernel(0, steps, True)
         return
-    with _step_blas_threads(w_hh_t, gh.shape[0]):
-        for s in range(steps):
-            np.matmul(hs[s], w_hh_t, out=gh)
-            kernel(s, s + 1, False)
+    for s in range(steps):
+        gh[...] = _blas.matmul(hs[s], w_hh_t)
+        kernel(s, s + 1, False)
 
 
 def _backward_loop(kernel, dgates, w_hh, dh, steps: int, inner: bool) -> None:
@@ -216,10 +190,9 @@ def _backward_loop(kernel, dgates, w_hh, dh, steps: int, inner: bool) -> None:
     if inner:
         kernel(0, steps, True, False, rec)
         return
-    with _step_blas_threads(w_hh, dh.shape[0]):
-        for s in range(steps - 1, -1, -1):
-            kernel(s, s + 1, False, s < steps - 1, rec)
-            np.matmul(dgates[s], w_hh, out=rec)
+    for s in range(steps - 1, -1, -1):
+        kernel(s, s + 1, False, s < steps - 1, rec)
+        rec[...] = _blas.matmul(dgates[s], w_hh)
     if steps:
         dh += rec
 
