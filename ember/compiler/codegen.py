@@ -23,6 +23,8 @@ from .._dtype import cast, casts_like_numpy
 from .._tensor import Tensor
 from .dynamic import Sym
 from .graph import Graph, Node, Value, tree_map
+from .hyper import GLOBAL as HYPER_GLOBAL
+from .hyper import Hyper
 
 __all__ = ["generate", "Ctx"]
 
@@ -91,6 +93,9 @@ class _Writer:
                 return self.const(x.data)
             return x.name
         if t is Sym:
+            return x.source()
+        if t is Hyper:
+            self.ns.setdefault(HYPER_GLOBAL, None)  # set to the live param_groups later
             return x.source()
         if t is tuple:
             return "(" + "".join(self.expr(i) + ", " for i in x) + ")"

@@ -17,13 +17,14 @@ from __future__ import annotations
 import functools
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._dispatch import Op
 from .._state import STATE
 from .._tensor import Tensor, _make
-from . import fusion, passes
+from . import fusion, hyper, passes
 from .capture import capture
 from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
@@ -66,6 +67,7 @@ class CompiledFunction:
         self.dynamic_programs: list[tuple[tuple, _Program]] = []  # (key pattern, program)
         self.last_key: tuple | None = None
         self.fallback = False
+        self.runtime_hypers: set[tuple[int, str]] = set()  # see ``hyper``
         functools.update_wrapper(self, fn, updated=())
 
     # ---- guards -----------------------------------------------------------------------
@@ -104,7 +106,7 @@ class CompiledFunction:
                                           for t in _module_tensors(m).values())))
         opt = optimizer_of(self.fn)
         if opt is not None:
-            parts.append(("optimizer", optimizer_guard(opt)))
+            parts.append(("optimizer", optimizer_guard(opt, self.runtime_hypers)))
         return tuple(parts)
 
     # ---- calling ----------------------------------------------------------------------
@@ -166,6 +168,19 @@ class CompiledFunction:
         apply_symbols(cap, symbols)
         return dims
 
+    def _read_hypers(self, opt, prog: _Program, key: tuple) -> None:
+        """Point the program's hyperparameter reads at ``opt.param_groups``; those it
+        reads stop being guarded on their value (the cache entry is re-keyed)."""
+        fns = [prog.forward] + ([prog.backward_op] if prog.backward_op is not None else [])
+        read = hyper.read_by(*(getattr(f, "__source__", "") for f in fns))
+        prog.forward.__globals__[hyper.GLOBAL] = opt.param_groups
+        if read - self.runtime_hypers:
+            self.runtime_hypers |= read
+            if self.cache.get(key) is prog:
+                del self.cache[key]
+                new = ("optimizer", optimizer_guard(opt, self.runtime_hypers))
+                self.cache[tuple(new if p[0] == "optimizer" else p for p in key)] = prog
+
     def _compile(self, key: tuple, args: tuple, kwargs: dict):
         opt = optimizer_of(self.fn)
         if opt is not None and any(p.grad is not None and not opt.state.get(p)
@@ -174,8 +189,9 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         start = time.perf_counter()
         sources = self._sources()
-        cap, result = capture(self.fn, args, kwargs, backward=True,
-                              externs={k: v[:2] for k, v in sources.items()})
+        with hyper.wrapped(opt) if opt is not None else nullcontext():
+            cap, result = capture(self.fn, args, kwargs, backward=True,
+                                  externs={k: v[:2] for k, v in sources.items()})
         prog = _Program(breaks=cap.breaks)
         if cap.breaks:
             self.cache[key] = prog
@@ -192,6 +208,8 @@ class CompiledFunction:
                         for t in cap.extern_tensors.values()]
         prog.out_spec = cap.graph.out_spec
         _build(prog, _fn_name(self.fn))
+        if opt is not None:
+            self._read_hypers(opt, prog, key)
         prog.compile_seconds = time.perf_counter() - start
         return result
 

@@ -63,15 +63,22 @@ def optimizer_of(fn):
     return next((o for o in owners if isinstance(o, Optimizer)), None)
 
 
-def optimizer_guard(opt) -> tuple:
-    """What a compiled step assumes of an optimizer: its hyperparameters (a scheduler
-    changing ``lr`` recompiles) and which parameters have gradients and state."""
+def optimizer_guard(opt, runtime: set[tuple[int, str]] = frozenset()) -> tuple:
+    """What a compiled step assumes of an optimizer: its hyperparameters and which
+    parameters have gradients and state. Those in ``runtime`` (``(group, key)`` the
+    program reads at each call, see ``hyper``) are guarded only on being zero or not
+    (a step may branch on that), so a scheduler changing ``lr`` does not recompile."""
     parts = []
-    for group in opt.param_groups:
-        parts.append(tuple((k, _frozen(v)) for k, v in group.items() if k != "params"))
+    for gi, group in enumerate(opt.param_groups):
+        parts.append(tuple((k, _zeroness(v) if (gi, k) in runtime else _frozen(v))
+                           for k, v in group.items() if k != "params"))
         parts.append(tuple((p.grad is not None, tuple(opt.state.get(p, {})))
                            for p in group["params"]))
     return tuple(parts)
+
+
+def _zeroness(v):
+    return ("runtime", tuple(x == 0 for x in v) if type(v) is tuple else v == 0)
 
 
 def _frozen(v):
