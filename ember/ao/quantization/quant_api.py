@@ -1,6 +1,6 @@
 """torchao's one-call API: ``quantize_(model, int4_weight_only(group_size=128))`` swaps
-every ``nn.Linear`` (or those ``filter_fn`` accepts) for a weight-only quantized one, in
-place."""
+every ``nn.Linear`` (or those ``filter_fn`` accepts) for a quantized one (weight-only, or
+with ``int8_dynamic_activation_int8_weight`` int8 activations per token too), in place."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from ... import nn
 
 __all__ = ["quantize_", "int4_weight_only", "int8_weight_only", "Int4WeightOnlyConfig",
-           "Int8WeightOnlyConfig"]
+           "Int8WeightOnlyConfig", "int8_dynamic_activation_int8_weight",
+           "Int8DynamicActivationInt8WeightConfig"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,22 @@ class Int8WeightOnlyConfig:
         return Int8WeightOnlyLinear.from_float(mod)
 
 
+@dataclass(frozen=True)
+class Int8DynamicActivationInt8WeightConfig:
+    """int8 weights per output channel, int8 activations quantized per token each call."""
+
+    def applies_to(self, mod: nn.Linear) -> bool:
+        return True
+
+    def convert(self, mod: nn.Linear) -> nn.Module:
+        from ..nn.quantized.dynamic_per_token import Int8DynActInt8WeightLinear
+        return Int8DynActInt8WeightLinear.from_float(mod)
+
+
+def int8_dynamic_activation_int8_weight() -> Int8DynamicActivationInt8WeightConfig:
+    return Int8DynamicActivationInt8WeightConfig()
+
+
 def int4_weight_only(group_size: int = 128) -> Int4WeightOnlyConfig:
     return Int4WeightOnlyConfig(group_size)
 
@@ -58,7 +75,7 @@ def _is_linear(mod: nn.Module, fqn: str) -> bool:
 
 def quantize_(model: nn.Module, config, filter_fn: Callable | None = None) -> nn.Module:
     """Replace, in place, each submodule ``filter_fn(module, name)`` accepts (default: every
-    ``nn.Linear``) with its weight-only quantized twin; layers whose shape the config
+    ``nn.Linear``) with its quantized twin; layers whose shape the config
     cannot take (in_features not a multiple of the group) stay float, as in torchao."""
     filter_fn = filter_fn or _is_linear
 
