@@ -74,6 +74,11 @@ class Capture(DispatchMode):
         self.keep: list = []       # referenced objects stay alive: ids stay unique
         self.breaks: list[GraphBreak] = []
         self._count = 0
+        # the ops recorded, in dispatch order: (op, output Values, multi) -- a compiled
+        # prefix replays them (see ``frontend._Replay``)
+        self.dispatched: list[tuple] = []
+        # values of the graph before a break that Python reads after it, in order
+        self.used_after: dict[int, Value] = {}
 
     # ---- values -----------------------------------------------------------------------
 
@@ -130,6 +135,7 @@ class Capture(DispatchMode):
 
     def __ember_dispatch__(self, op, args, kwargs):
         if self.breaks and not self.segments:
+            self._use(tree_leaves((args, kwargs)))
             return op.apply(*args, **kwargs)
         if op.tensor_forward:
             self._break(f"custom autograd.Function {op.__name__}")
@@ -156,6 +162,7 @@ class Capture(DispatchMode):
             v = self._new("node", MetaArray.like(t._data), node, index=i)
             values.append(v)
         node.outputs, node.multi = tuple(values), multi
+        self.dispatched.append((op, node.outputs, multi))
         for t, v in zip(outs, values):
             self.bind(t, v)
         self.graph.nodes.append(node)
@@ -194,6 +201,7 @@ class Capture(DispatchMode):
         """A tensor's data read in Python (``item``, ``bool``...): a break when it is a
         graph value, whose data the captured program would not have."""
         if self.breaks and not self.segments:
+            self._use((t,))
             return
         if what == "new":  # a tensor made from Python data: a constant of the graph
             v = self._new("const", MetaArray.like(t._data), data=t._data.copy())
@@ -202,6 +210,15 @@ class Capture(DispatchMode):
             self._break("an op with an out= argument")
         elif self.is_tracked(t):
             self._break(f"data-dependent: Tensor.{what}() on a traced tensor")
+            self._use((t,))
+
+    def _use(self, leaves) -> None:
+        """Note the values of the graph before the break among ``leaves``."""
+        for x in leaves:
+            if isinstance(x, Tensor):
+                v = self.by_tensor.get(id(x)) or self.by_array.get(id(x._data))
+                if v is not None and v.kind == "node":
+                    self.used_after.setdefault(id(v), v)
 
     def _break(self, reason: str) -> None:
         self.breaks.append(GraphBreak(reason, user_location()))
@@ -247,6 +264,28 @@ def capture(fn, args: tuple, kwargs: dict | None = None,
     if backward and STATE.grad_enabled and any(t.requires_grad for t in cap.result_tensors):
         cap.backward_graph = capture_backward(cap)
     return cap, result
+
+
+def close_prefix(cap: Capture, result, backward: bool) -> bool:
+    """Make a broken capture's first graph a program of its own: its outputs are the
+    values Python reads after the break (and those in ``result``), with their backward
+    graph when ``backward``. False where that is not possible: a break in segmented mode
+    or in backward, an empty prefix, or an in-place op in it (replaying would have to
+    write into tensors the program does not return)."""
+    if cap.segments or not cap.dispatched or len(cap.breaks) != 1 or any(
+            op.inplace or op._mutated_others for op, _, _ in cap.dispatched):
+        return False
+    cap._use(tree_leaves(result))
+    g = cap.graph
+    g.outputs = list(cap.used_after.values())
+    g.out_spec = [Slot(i) for i in range(len(g.outputs))]
+    by_value = {id(v): t for t in cap.keep if isinstance(t, Tensor)
+                for v in [cap.by_tensor.get(id(t))] if v is not None}
+    cap.result_tensors = [by_value[id(v)] for v in g.outputs]
+    cap.breaks, cap.backward_graph = [], None  # (restored by the caller)
+    if backward and STATE.grad_enabled and any(t.requires_grad for t in cap.result_tensors):
+        cap.backward_graph = capture_backward(cap)
+    return not cap.breaks
 
 
 def capture_backward(cap: Capture) -> Graph | None:

@@ -21,11 +21,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._dispatch import Op
+import numpy as np
+
+from .._dispatch import DispatchMode, Op
 from .._state import STATE
 from .._tensor import Tensor, _make
 from . import fusion, hyper, passes
-from .capture import capture
+from .capture import capture, close_prefix
 from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
 from .graph import Graph, Node, Value, tree_leaves
@@ -53,6 +55,7 @@ class _Program:
     graph: Graph | None = None
     backward_graph: Graph | None = None
     breaks: list = field(default_factory=list)
+    prefix: list | None = None  # with a break: the ops the program replaces (``_Replay``)
     compile_seconds: float = 0.0
 
 
@@ -132,6 +135,9 @@ class CompiledFunction:
         self.last_key = key
         if prog.forward is None:
             return self.fn(*args, **kwargs)
+        if prog.prefix is not None:
+            with _Replay(prog, _run(prog, args, kwargs)):
+                return self.fn(*args, **kwargs)
         return _run(prog, args, kwargs)
 
     def _sources(self) -> dict:
@@ -197,21 +203,59 @@ class CompiledFunction:
             self.cache[key] = prog
             if self.fullgraph:
                 raise cap.breaks[0]
+            breaks = cap.breaks
+            if opt is None and close_prefix(cap, result, backward=True):
+                prog.prefix = cap.dispatched
+                self._finish(prog, cap, sources)
+            prog.breaks = breaks
             return result
         dims = self._fit_dynamic(cap, args, kwargs, sources) if self.dynamic else None
         if dims:
             self.dynamic_programs.append((_pattern(key, dims), prog))
         else:
             self.cache[key] = prog
+        self._finish(prog, cap, sources)
+        if opt is not None:
+            self._read_hypers(opt, prog, key)
+        prog.compile_seconds = time.perf_counter() - start
+        return result
+
+
+    def _finish(self, prog: _Program, cap, sources: dict) -> None:
+        """Build ``prog`` from the capture's graphs, its externs read from ``sources``."""
         prog.graph, prog.backward_graph = cap.graph, cap.backward_graph
         prog.externs = [sources[id(t)][2] if id(t) in sources else _fixed(t)
                         for t in cap.extern_tensors.values()]
         prog.out_spec = cap.graph.out_spec
         _build(prog, _fn_name(self.fn))
-        if opt is not None:
-            self._read_hypers(opt, prog, key)
-        prog.compile_seconds = time.perf_counter() - start
-        return result
+
+
+class _Replay(DispatchMode):
+    """Runs ``fn`` again after its compiled prefix (the graph before its break) ran: the
+    prefix's ops, in the captured order, return the program's outputs (or, for a value
+    nothing reads after the break, a zero-strided placeholder of its shape and dtype)
+    instead of computing; the ops after the break run eagerly."""
+
+    def __init__(self, prog: _Program, outs: list):
+        self.prefix, self.i = prog.prefix, 0
+        self.outs = {id(v): t for v, t in zip(prog.graph.outputs, outs)}
+
+    def __ember_dispatch__(self, op, args, kwargs):
+        if self.i >= len(self.prefix):
+            return op.apply(*args, **kwargs)
+        want, values, multi = self.prefix[self.i]
+        if op.name != want.name:
+            raise RuntimeError(f"ember.compile: the compiled prefix expected op {want.name} "
+                               f"but the function ran {op.name}: its ops before the graph "
+                               "break depend on something the guards do not check")
+        self.i += 1
+        res = tuple(_placeholder(v) if self.outs.get(id(v)) is None else self.outs[id(v)]
+                    for v in values)
+        return res if multi else res[0]
+
+
+def _placeholder(v: Value) -> Tensor:
+    return _make(np.broadcast_to(np.zeros((), v.dtype), v.shape))
 
 
 def _run(prog: _Program, args: tuple, kwargs: dict):
