@@ -269,6 +269,23 @@ def test_graph_break_compiles_the_graph_before_it():
     assert (report.graph_count, report.graph_break_count) == (2, 1)
 
 
+def test_graph_break_prefix_falls_back_when_another_branch_reads_more():
+    """After the break, a branch the capture did not take reads a value of the graph
+    before it that the program does not return: that call (and the key's later ones)
+    runs eagerly, with eager's values."""
+    def f(x):
+        y, z = x.sin(), x.cos() * 3
+        if y.sum() > 0:
+            return y * 2
+        return z + 1
+
+    cf = ember.compile(f)
+    for x in (ember.ones(3), ember.ones(3), -ember.ones(3), -ember.ones(3)):
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy())
+    (prog,) = cf.cache.values()
+    assert prog.prefix is None and prog.breaks
+
+
 def test_fullgraph_turns_a_break_into_an_error():
     def f(x):
         return x * x.sum().item()

@@ -136,7 +136,14 @@ class CompiledFunction:
         if prog.forward is None:
             return self.fn(*args, **kwargs)
         if prog.prefix is not None:
-            with _Replay(prog, _run(prog, args, kwargs)):
+            try:
+                replay = _Replay(prog, _run(prog, args, kwargs))
+                with replay:
+                    result = self.fn(*args, **kwargs)
+                replay.check(tree_leaves(result))
+                return result
+            except _StalePrefix:  # this call read a value the program does not return
+                prog.prefix = prog.forward = None  # eager from now on, from the start now
                 return self.fn(*args, **kwargs)
         return _run(prog, args, kwargs)
 
@@ -239,9 +246,20 @@ class _Replay(DispatchMode):
     def __init__(self, prog: _Program, outs: list):
         self.prefix, self.i = prog.prefix, 0
         self.outs = {id(v): t for v, t in zip(prog.graph.outputs, outs)}
+        self.placeholders: dict[int, Tensor] = {}
+
+    def check(self, leaves) -> None:
+        """Raise ``_StalePrefix`` where a placeholder is among ``leaves``: after the break
+        Python read a value the capture did not see read (another branch taken)."""
+        if any(id(x) in self.placeholders for x in leaves):
+            raise _StalePrefix
+
+    def __ember_data_read__(self, t: Tensor, what: str) -> None:
+        self.check((t,))
 
     def __ember_dispatch__(self, op, args, kwargs):
         if self.i >= len(self.prefix):
+            self.check(tree_leaves((args, kwargs)))
             return op.apply(*args, **kwargs)
         want, values, multi = self.prefix[self.i]
         if op.name != want.name:
@@ -249,13 +267,18 @@ class _Replay(DispatchMode):
                                f"but the function ran {op.name}: its ops before the graph "
                                "break depend on something the guards do not check")
         self.i += 1
-        res = tuple(_placeholder(v) if self.outs.get(id(v)) is None else self.outs[id(v)]
+        res = tuple(self._placeholder(v) if self.outs.get(id(v)) is None else self.outs[id(v)]
                     for v in values)
         return res if multi else res[0]
 
+    def _placeholder(self, v: Value) -> Tensor:
+        t = _make(np.broadcast_to(np.zeros((), v.dtype), v.shape))
+        self.placeholders[id(t)] = t
+        return t
 
-def _placeholder(v: Value) -> Tensor:
-    return _make(np.broadcast_to(np.zeros((), v.dtype), v.shape))
+
+class _StalePrefix(Exception):
+    """A compiled prefix's replay met a value it does not have."""
 
 
 def _run(prog: _Program, args: tuple, kwargs: dict):
