@@ -1,0 +1,15 @@
+"""``ember.distributions``: probability distributions after ``torch.distributions``.
+
+Implemented so far: ``Normal``, ``Uniform``, ``Bernoulli``, ``Categorical``, with
+``kl_divergence``/``register_kl`` for the same-type pairs and the ``constraints`` module.
+"""
+from . import constraints
+from .bernoulli import Bernoulli
+from .categorical import Categorical
+from .distribution import Distribution
+from .kl import kl_divergence, register_kl
+from .normal import Normal
+from .uniform import Uniform
+
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "constraints",
+           "kl_divergence", "register_kl"]

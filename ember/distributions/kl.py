@@ -1,0 +1,78 @@
+"""``kl_divergence(p, q)`` and ``register_kl``: closed-form KL(p || q) by type pair."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import ember
+
+from .bernoulli import Bernoulli
+from .categorical import Categorical
+from .normal import Normal
+from .uniform import Uniform
+
+__all__ = ["kl_divergence", "register_kl"]
+
+_KL_REGISTRY: dict[tuple[type, type], Callable] = {}
+
+
+def register_kl(type_p: type, type_q: type):
+    """Decorator registering ``fn(p, q)`` as KL(p || q) for instances of the two types."""
+    def decorator(fn: Callable) -> Callable:
+        _KL_REGISTRY[type_p, type_q] = fn
+        return fn
+    return decorator
+
+
+def _dispatch_kl(type_p: type, type_q: type) -> Callable | None:
+    """The registered function for the most specific pair of base classes (torch's rule)."""
+    matches = [(sp, sq) for sp, sq in _KL_REGISTRY
+               if issubclass(type_p, sp) and issubclass(type_q, sq)]
+    if not matches:
+        return None
+    best = min(matches, key=lambda pq: (type_p.__mro__.index(pq[0]),
+                                        type_q.__mro__.index(pq[1])))
+    return _KL_REGISTRY[best]
+
+
+def kl_divergence(p, q):
+    """KL(p || q) with p's and q's batch shapes broadcast together."""
+    fn = _dispatch_kl(type(p), type(q))
+    if fn is None:
+        raise NotImplementedError(
+            f"No KL(p || q) is implemented for p type {p.__class__.__name__} and "
+            f"q type {q.__class__.__name__}")
+    return fn(p, q)
+
+
+@register_kl(Normal, Normal)
+def _kl_normal_normal(p, q):
+    var_ratio = (p.scale / q.scale).pow(2)
+    t1 = ((p.loc - q.loc) / q.scale).pow(2)
+    return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
+
+
+@register_kl(Categorical, Categorical)
+def _kl_categorical_categorical(p, q):
+    t = p.probs * (p.logits - q.logits)
+    t = t.masked_fill((q.probs == 0).expand_as(t), math.inf)
+    t = t.masked_fill((p.probs == 0).expand_as(t), 0)
+    return t.sum(-1)
+
+
+@register_kl(Bernoulli, Bernoulli)
+def _kl_bernoulli_bernoulli(p, q):
+    t1 = p.probs * (ember.nn.functional.softplus(-q.logits)
+                    - ember.nn.functional.softplus(-p.logits))
+    t1 = t1.masked_fill(p.probs == 0, 0)
+    t2 = (1 - p.probs) * (ember.nn.functional.softplus(q.logits)
+                          - ember.nn.functional.softplus(p.logits))
+    t2 = t2.masked_fill(p.probs == 1, 0)
+    return t1 + t2
+
+
+@register_kl(Uniform, Uniform)
+def _kl_uniform_uniform(p, q):
+    result = ((q.high - q.low) / (p.high - p.low)).log()
+    outside = (q.low > p.low) | (q.high < p.high)
+    return result.masked_fill(outside, math.inf)
