@@ -34,6 +34,12 @@ def _build(name: str, grad: bool = False):
     if name == "uniform":
         (el, tl), (eh, th) = both(LOC, grad), both(LOC + SCALE, grad)
         return ed.Uniform(el, eh), td.Uniform(tl, th), both(LOC + 0.4 * SCALE), [(el, tl)]
+    if name == "exponential":
+        (er, tr) = both(SCALE, grad)
+        return ed.Exponential(er), td.Exponential(tr), both(SCALE * 0.7), [(er, tr)]
+    if name == "laplace":
+        (el, tl), (es, ts) = both(LOC, grad), both(SCALE, grad)
+        return ed.Laplace(el, es), td.Laplace(tl, ts), both(LOC + 0.3), [(el, tl), (es, ts)]
     if name == "bernoulli":
         (ep, tp) = both(P01, grad)
         return (ed.Bernoulli(ep), td.Bernoulli(tp), both((P01 > 0.5).astype(float)),
@@ -53,8 +59,8 @@ def _build(name: str, grad: bool = False):
             (ember.tensor(value), torch.tensor(value)), [(ep, tp)])
 
 
-NAMES = ["normal", "uniform", "bernoulli", "bernoulli_logits", "categorical",
-         "categorical_logits"]
+NAMES = ["normal", "uniform", "exponential", "laplace", "bernoulli", "bernoulli_logits",
+         "categorical", "categorical_logits"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -68,7 +74,7 @@ def test_values_match_torch(name):
         close(e.mean, t.mean)
         close(e.variance, t.variance)
         close(e.stddev, t.stddev)
-    if name in ("normal", "uniform"):
+    if name in ("normal", "uniform", "exponential", "laplace"):
         close(e.cdf(ev), t.cdf(tv))
         q = np.full(LOC.shape, 0.3)
         close(e.icdf(ember.tensor(q, dtype=ember.float64)),
@@ -129,16 +135,25 @@ def test_sample_moments(name):
     np.testing.assert_allclose(s.std(0).numpy(), sd, rtol=0.05)
 
 
+def _other(name: str):
+    """A second (ember, torch) distribution of the family of ``name``, other parameters."""
+    (ea, ta), (eb, tb) = both(RNG.normal(size=(2, 3))), both(RNG.uniform(0.5, 2, size=(2, 3)))
+    if name == "normal":
+        return ed.Normal(ea, eb), td.Normal(ta, tb)
+    if name == "exponential":
+        return ed.Exponential(eb), td.Exponential(tb)
+    if name == "bernoulli":
+        return ed.Bernoulli(logits=ea), td.Bernoulli(logits=ta)
+    (ec, tc) = both(RNG.normal(size=(3, 4)))
+    return ed.Categorical(logits=ec), td.Categorical(logits=tc)
+
+
 def test_kl_divergence_matches_torch():
-    for a, b in [("normal", "normal"), ("bernoulli", "bernoulli_logits"),
-                 ("categorical", "categorical_logits")]:
-        e1, t1, _, p1 = _build(a, grad=True)
-        if b == "categorical_logits":
-            (ep, tp) = both(RNG.normal(size=(3, 4)))
-            e2, t2 = ed.Categorical(logits=ep), td.Categorical(logits=tp)
-        else:
-            e2, t2, _, _ = _build(b)
+    for name in ["normal", "exponential", "bernoulli", "categorical"]:
+        e1, t1, _, p1 = _build(name, grad=True)
+        e2, t2 = _other(name)
         ek, tk = ed.kl_divergence(e1, e2), td.kl_divergence(t1, t2)
+        assert float(tk.detach().abs().min()) > 1e-3
         close(ek, tk)
         ek.sum().backward()
         tk.sum().backward()

@@ -1,15 +1,18 @@
 """``ember.distributions``: probability distributions after ``torch.distributions``.
 
-Implemented so far: ``Normal``, ``Uniform``, ``Bernoulli``, ``Categorical``, with
+Implemented so far: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Bernoulli``,
+``Categorical``, with
 ``kl_divergence``/``register_kl`` for the same-type pairs and the ``constraints`` module.
 """
 from . import constraints
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .distribution import Distribution
+from .exponential import Exponential
 from .kl import kl_divergence, register_kl
+from .laplace import Laplace
 from .normal import Normal
 from .uniform import Uniform
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Normal", "Uniform", "constraints",
-           "kl_divergence", "register_kl"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Laplace", "Normal",
+           "Uniform", "constraints", "kl_divergence", "register_kl"]

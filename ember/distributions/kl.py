@@ -8,6 +8,7 @@ import ember
 
 from .bernoulli import Bernoulli
 from .categorical import Categorical
+from .exponential import Exponential
 from .normal import Normal
 from .uniform import Uniform
 
@@ -76,3 +77,9 @@ def _kl_uniform_uniform(p, q):
     result = ((q.high - q.low) / (p.high - p.low)).log()
     outside = (q.low > p.low) | (q.high < p.high)
     return result.masked_fill(outside, math.inf)
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential_exponential(p, q):
+    rate_ratio = q.rate / p.rate
+    return rate_ratio - 1 - rate_ratio.log()
