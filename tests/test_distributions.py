@@ -212,3 +212,18 @@ def m_tensor(m, values):
 
 def test_validate_args_false_skips_checks():
     assert ed.Normal(0.0, -1.0, validate_args=False).scale.item() == -1.0
+
+
+def test_independent_matches_torch():
+    e, t, (ev, tv), params = _build("normal", grad=True)
+    ei, ti = ed.Independent(e, 1), td.Independent(t, 1)
+    assert (tuple(ei.batch_shape), tuple(ei.event_shape)) == ((2,), (3,))
+    assert ei.has_rsample and tuple(ei.rsample((4,)).shape) == (4, 2, 3)
+    (ei.log_prob(ev).sum() + ei.entropy().sum()).backward()
+    (ti.log_prob(tv).sum() + ti.entropy().sum()).backward()
+    close(ei.log_prob(ev), ti.log_prob(tv))
+    for ep, tp in params:
+        close(ep.grad, tp.grad, 1e-9)
+    close(ei.expand((5, 2)).log_prob(ev), ti.expand((5, 2)).log_prob(tv))
+    with pytest.raises(ValueError):
+        ed.Independent(e, 3)

@@ -1,7 +1,7 @@
 """``ember.distributions``: probability distributions after ``torch.distributions``.
 
 Implemented so far: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Bernoulli``,
-``Categorical``, with
+``Categorical``, ``Independent``, with
 ``kl_divergence``/``register_kl`` for the same-type pairs and the ``constraints`` module.
 """
 from . import constraints
@@ -9,10 +9,11 @@ from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .distribution import Distribution
 from .exponential import Exponential
+from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .laplace import Laplace
 from .normal import Normal
 from .uniform import Uniform
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Laplace", "Normal",
-           "Uniform", "constraints", "kl_divergence", "register_kl"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Independent", "Laplace",
+           "Normal", "Uniform", "constraints", "kl_divergence", "register_kl"]
