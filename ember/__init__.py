@@ -17,6 +17,7 @@ from ._dtype import (bfloat16, bool, cdouble, cfloat, complex64, complex128, dou
                      int16, int32, int64, long, promote_types, set_default_dtype, short,
                      uint8)
 from ._tensor import Size, Tensor
+from . import _torch_function  # noqa: F401  (Tensor.__torch_function__)
 from . import autograd
 from .autograd import (enable_grad, inference_mode, is_grad_enabled,
                        is_inference_mode_enabled, no_grad, set_grad_enabled)
@@ -51,6 +52,7 @@ _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serializati
                  "explain", "run"}
 _LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
 _LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo", "distributions"}
+_LAZY_MODULES |= {"_C"}  # the __torch_function__ switches
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "compile": "compiler"}
 
 

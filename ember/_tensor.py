@@ -50,6 +50,12 @@ class Tensor:
     def __init__(self, *args, **kwargs):
         pass  # all done in __new__ (which the constructor arguments are meant for)
 
+    def __init_subclass__(cls, **kwargs):
+        # a subclass takes part in __torch_function__ (ember/_torch_function.py)
+        super().__init_subclass__(**kwargs)
+        from ._torch_function import _subclass_defined
+        _subclass_defined(cls)
+
     # ---- metadata ---------------------------------------------------------------------
 
     @property

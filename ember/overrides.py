@@ -1,8 +1,8 @@
 """``torch.overrides``: the ``__torch_function__`` protocol's helpers, for libraries that
 write tensor-like classes and call ``handle_torch_function`` from their own functions.
 
-Not done yet: ember's dispatcher does not consult ``__torch_function__`` of Tensor
-subclasses, so ops on a subclass return plain Tensors (torch returns the subclass).
+ember's public functions consult ``__torch_function__`` of their arguments once a Tensor
+subclass exists (``ember/_torch_function.py``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._tensor import Tensor
+from ._torch_function import _overriding as _overrides
+from ._torch_function import get_default_nowrap_functions
 
 __all__ = ["has_torch_function", "handle_torch_function", "get_overridable_functions",
-           "is_tensor_like", "is_tensor_method_or_property"]
-
-
-def _overrides(obj) -> bool:
-    """Whether ``obj``'s type defines its own ``__torch_function__``."""
-    fn = getattr(type(obj), "__torch_function__", None)
-    return fn is not None and fn is not getattr(Tensor, "__torch_function__", None)
+           "is_tensor_like", "is_tensor_method_or_property", "get_default_nowrap_functions"]
 
 
 def has_torch_function(relevant_args: Iterable) -> bool:
