@@ -227,3 +227,27 @@ def test_independent_matches_torch():
     close(ei.expand((5, 2)).log_prob(ev), ti.expand((5, 2)).log_prob(tv))
     with pytest.raises(ValueError):
         ed.Independent(e, 3)
+
+
+def test_one_hot_categorical_matches_torch():
+    (ep, tp) = both(PROBS, True)
+    e, t = ed.OneHotCategorical(ep), td.OneHotCategorical(tp)
+    value = np.eye(4)[[0, 3, 2]]
+    (ev, tv) = both(value)
+    close(e.log_prob(ev), t.log_prob(tv))
+    close(e.entropy(), t.entropy())
+    close(e.mean, t.mean)
+    close(e.variance, t.variance)
+    close(e.mode, t.mode)
+    e.log_prob(ev).sum().backward()
+    t.log_prob(tv).sum().backward()
+    close(ep.grad, tp.grad, 1e-9)
+    assert e.enumerate_support().tolist() == t.enumerate_support().tolist()
+    ember.manual_seed(0)
+    s = e.sample((7,))
+    assert tuple(s.shape) == (7, 3, 4) and bool((s.sum(-1) == 1).all())
+    with pytest.raises(ValueError) as te:
+        t.log_prob(tv * 2)
+    with pytest.raises(ValueError) as ee:
+        e.log_prob(ev * 2)
+    assert str(ee.value).split(" of the")[0] == str(te.value).split(" of the")[0]

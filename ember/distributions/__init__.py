@@ -1,7 +1,7 @@
 """``ember.distributions``: probability distributions after ``torch.distributions``.
 
 Implemented so far: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Bernoulli``,
-``Categorical``, ``Independent``, with
+``Categorical``, ``OneHotCategorical``, ``Independent``, with
 ``kl_divergence``/``register_kl`` for the same-type pairs and the ``constraints`` module.
 """
 from . import constraints
@@ -13,7 +13,8 @@ from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .laplace import Laplace
 from .normal import Normal
+from .one_hot_categorical import OneHotCategorical
 from .uniform import Uniform
 
 __all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Independent", "Laplace",
-           "Normal", "Uniform", "constraints", "kl_divergence", "register_kl"]
+           "Normal", "OneHotCategorical", "Uniform", "constraints", "kl_divergence", "register_kl"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 __all__ = ["Constraint", "boolean", "real", "positive", "nonnegative", "unit_interval",
            "simplex", "integer_interval", "nonnegative_integer", "interval", "greater_than",
            "less_than", "dependent", "independent", "real_vector", "dependent_property",
-           "is_dependent"]
+           "is_dependent", "one_hot"]
 
 
 class Constraint:
@@ -173,3 +173,15 @@ class dependent_property(property, _Dependent):  # noqa: N801 (torch's name)
     def __init__(self, fn=None, *, is_discrete: bool = False, event_dim: int = 0):
         property.__init__(self, fn)
         _Dependent.__init__(self, is_discrete=is_discrete, event_dim=event_dim)
+
+
+class _OneHot(Constraint):
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value):
+        is_boolean = (value == 0) | (value == 1)
+        return is_boolean.all(-1) & (value.sum(-1) == 1)
+
+
+one_hot = _OneHot()
