@@ -6,7 +6,7 @@ groups of 32, 64 and 128.
 The model is trained here briefly (AdamW) on ember's own Python sources as text (printable
 ASCII, 96 symbols); the last tenth of the text is held out. Run::
 
-    .venv/bin/python -m bench.quant_gpt_loss [--steps 300]
+    .venv/bin/python -m bench.quant_gpt_loss [--steps 1000]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def train(steps: int, data: np.ndarray):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=1000)
     args = parser.parse_args(argv)
     data = corpus()
     split = len(data) * 9 // 10
