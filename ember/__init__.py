@@ -107,3 +107,6 @@ from ._device import get_default_device, set_default_device  # noqa: E402
 from ._formatting import set_printoptions  # noqa: E402
 from ._threads import *  # noqa: E402, F403
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
+from ._legacy_tensors import (  # noqa: E402
+    BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+    IntTensor, LongTensor, ShortTensor, tensortype)

@@ -170,6 +170,8 @@ def _type(self, dtype=None, non_blocking: bool = False):
     if isinstance(dtype, str):
         from .._formatting import dtype_from_type_name
         dtype = dtype_from_type_name(dtype)
+    elif isinstance(dtype, type):  # a legacy type class: torch.FloatTensor
+        dtype = dtype.dtype
     return self.to(dtype)
 
 
