@@ -4,7 +4,8 @@ A checkpoint is a zip archive (stored, records aligned to 64 bytes) holding ``da
 a protocol-2 pickle of the object in which each tensor is a call to
 ``torch._utils._rebuild_tensor_v2`` on a persistent storage id, and one raw little-endian
 record ``data/<key>`` per storage. Tensors that share memory share a storage, so views
-keep their offsets and strides. Files written here load in torch
+keep their offsets and strides; quantized tensors are torch's ``_rebuild_qtensor`` calls on
+storages of their quantized dtype (``ember._quantized_pickle``). Files written here load in torch
 (``torch.load(weights_only=True)``) and torch's files load here; the pre-1.6 legacy
 format is read too.
 
@@ -37,6 +38,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import _dtype, _torch_names
+from . import _quantized_pickle as _qpickle
 from ._tensor import Size, Tensor, _make, _root_array
 
 __all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
@@ -53,6 +55,7 @@ _STORAGE_NAMES = {
     "bool": "BoolStorage", "complex64": "ComplexFloatStorage",
     "complex128": "ComplexDoubleStorage"}
 _STORAGE_DTYPES = {v: getattr(_dtype, k) for k, v in _STORAGE_NAMES.items()}
+_TYPED_STORAGE_NAMES = {**_STORAGE_NAMES, **_qpickle.STORAGE_NAMES}  # what torch names
 
 FileLike = str | os.PathLike | IO[bytes]
 
@@ -81,6 +84,7 @@ class _StorageRef:
 _REBUILD_TENSOR = _Global("torch._utils", "_rebuild_tensor_v2")
 _REBUILD_TENSOR_V3 = _Global("torch._utils", "_rebuild_tensor_v3")
 _REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
+_REBUILD_QTENSOR = _Global("torch._utils", "_rebuild_qtensor")
 _ORDERED_DICT = _Global("collections", "OrderedDict")
 
 
@@ -113,14 +117,16 @@ class _Pickler(pickle._Pickler):
 
     def persistent_id(self, obj):
         if isinstance(obj, _StorageRef):
-            if obj.dtype.name not in _STORAGE_NAMES:  # float8: torch's untyped byte storage
+            if obj.dtype.name not in _TYPED_STORAGE_NAMES:  # float8: untyped byte storage
                 return ("storage", _Global("torch.storage", "UntypedStorage"), obj.key, "cpu",
                         obj.numel * obj.dtype.itemsize)
-            return ("storage", _Global("torch", _STORAGE_NAMES[obj.dtype.name]), obj.key, "cpu",
-                    obj.numel)
+            return ("storage", _Global("torch", _TYPED_STORAGE_NAMES[obj.dtype.name]), obj.key,
+                    "cpu", obj.numel)
         return None
 
     def reducer_override(self, obj):
+        if isinstance(obj, _qpickle.QuantizedTensor):
+            return self._reduce_qtensor(obj)
         if isinstance(obj, Tensor):
             return self._reduce_tensor(obj)
         if isinstance(obj, Size):
@@ -130,21 +136,25 @@ class _Pickler(pickle._Pickler):
             return (_Global("torch", "device"), (str(obj),))
         return NotImplemented
 
-    def _reduce_tensor(self, t: Tensor):
-        arr = t._data
+    def _storage_args(self, arr: np.ndarray, dtype: _dtype.dtype) -> tuple:
+        """``(storage, storage_offset, size, stride)`` of ``arr`` on a storage of ``dtype``
+        (its root array, shared with every other tensor of that root and dtype)."""
         root = _root_array(arr)
         if not root.flags.c_contiguous or any(s < 0 for s in arr.strides):
             root = arr = np.ascontiguousarray(arr)  # torch storages have no negative strides
         item = arr.itemsize
         offset_bytes = arr.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        ref = self._storages.get(id(root))
+        ref = self._storages.get((id(root), dtype.name))
         if ref is None:
-            ref = (_StorageRef(str(len(self._storages)), _dtype.from_numpy_dtype(root.dtype),
-                               root.size), root)
-            self._storages[id(root)] = ref
-        args = (ref[0], offset_bytes // item, tuple(arr.shape),
-                tuple(s // item for s in arr.strides), t.requires_grad,
-                _Reduced(_ORDERED_DICT, ()))
+            ref = (_StorageRef(str(len(self._storages)), dtype, root.size), root)
+            self._storages[(id(root), dtype.name)] = ref
+        return (ref[0], offset_bytes // item, tuple(arr.shape),
+                tuple(s // item for s in arr.strides))
+
+    def _reduce_tensor(self, t: Tensor):
+        arr = t._data
+        args = self._storage_args(arr, _dtype.from_numpy_dtype(_root_array(arr).dtype)) + (
+            t.requires_grad, _Reduced(_ORDERED_DICT, ()))
         if t.dtype.name in _STORAGE_NAMES:
             rebuilt = _Reduced(_REBUILD_TENSOR, args)
         else:  # dtypes without a typed storage (float8) name the dtype, as torch does
@@ -153,6 +163,13 @@ class _Pickler(pickle._Pickler):
         if isinstance(t, Parameter):
             return (_REBUILD_PARAMETER, (rebuilt, t.requires_grad, _Reduced(_ORDERED_DICT, ())))
         return rebuilt.reduce()
+
+    def _reduce_qtensor(self, q):
+        """torch's ``_rebuild_qtensor`` call: the integers on a storage of the quantized
+        dtype, and the scheme with its scale(s) and zero point(s)."""
+        args = self._storage_args(q._int, q.dtype) + (
+            _qpickle.quantizer_params(q), False, _Reduced(_ORDERED_DICT, ()))
+        return (_REBUILD_QTENSOR, args)
 
 
 class _Reduced:
@@ -171,12 +188,14 @@ def _save_reduced(self, obj: _Reduced) -> None:
     self.save_reduce(obj.fn, obj.args, obj=obj)
 
 
-def _save_dtype(self, obj: _dtype.dtype) -> None:
+def _save_dtype(self, obj: _dtype.dtype | _qpickle.qscheme) -> None:
     self._save_global_ref(_Global("torch", obj.name))  # torch.float32 is a global
 
 
 _Pickler.dispatch[_Reduced] = _save_reduced
 _Pickler.dispatch[_dtype.dtype] = _save_dtype
+_Pickler.dispatch[_qpickle.QDtype] = _save_dtype  # torch.qint8, torch.per_tensor_affine
+_Pickler.dispatch[_qpickle.qscheme] = _save_dtype
 
 
 def _padding(offset: int) -> bytes:
@@ -345,6 +364,7 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
+    ("torch._utils", "_rebuild_qtensor"): _qpickle.rebuild_qtensor,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
     ("torch", "Size"): _size,
     ("torch", "device"): _device,
@@ -361,7 +381,9 @@ for _name in _STORAGE_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_STORAGE_DTYPES[_name])
 _ALLOWED[("torch.storage", "UntypedStorage")] = _StorageType(_dtype.uint8)
 _ALLOWED[("torch", "UntypedStorage")] = _StorageType(_dtype.uint8)
-for _d in _dtype._ALL:
+for _name, _d in _qpickle.STORAGE_DTYPES.items():
+    _ALLOWED[("torch", _name)] = _StorageType(_d)
+for _d in (*_dtype._ALL, *_qpickle.QDTYPES.values(), *_qpickle.QSCHEMES.values()):
     _ALLOWED[("torch", _d.name)] = _d
 for _alias, _d in (("float", _dtype.float32), ("double", _dtype.float64),
                    ("half", _dtype.float16), ("long", _dtype.int64), ("int", _dtype.int32),
@@ -511,6 +533,8 @@ class _Unpickler(pickle._Unpickler):
         if len(pid) > 5 and pid[5] is not None:  # legacy view: (view_key, offset, size)
             _, offset, view_size = pid[5]
             storage = storage[offset:offset + view_size]
+        if isinstance(storage_type.dtype, _qpickle.QDtype):  # for _rebuild_qtensor
+            return _qpickle.QStorage(storage, storage_type.dtype)
         return storage
 
 

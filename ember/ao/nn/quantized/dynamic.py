@@ -36,6 +36,8 @@ class LinearPackedParams(nn.Module):
     """Holds the packed weight and bias (torch's ``LinearPackedParams``); its state dict
     entry is ``_packed_params`` = ``(weight, bias)`` as torch's."""
 
+    _version = 3  # torch's: its loader reads the state dict's version metadata
+
     def __init__(self, dtype=qint8):
         super().__init__()
         self.dtype = dtype
@@ -73,6 +75,7 @@ class Linear(nn.Module):
     tensor or per channel, symmetric) and x quantized to 7-bit uint8 per call."""
 
     _FLOAT_MODULE = nn.Linear
+    _version = 4  # torch's (older versions kept weight/bias outside ``_packed_params``)
 
     def __init__(self, in_features: int, out_features: int, bias_: bool = True,
                  dtype=qint8) -> None:

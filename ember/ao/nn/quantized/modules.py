@@ -24,6 +24,7 @@ from ....ops.quantized import (
     quantize_per_tensor,
     quint8,
 )
+from ._packed import PackedLinear
 from .dynamic import LinearPackedParams, quantize_weight
 
 __all__ = ["Quantize", "DeQuantize", "Linear", "Conv2d", "ReLU", "LinearReLU",
@@ -61,8 +62,37 @@ def _weight_observer(mod: nn.Module, inner: nn.Module):
     return observer
 
 
-class Quantize(nn.Module):
-    """``QuantStub`` after ``convert``: float in, quantized out (fixed scale/zero point)."""
+class _WithOutputQParams(nn.Module):
+    """Modules that requantize their output with their own scale and zero point."""
+
+    _relu = False
+    _qparams_shape: tuple = ()  # of the state dict's scale/zero_point (torch's layout)
+
+    def _init_qparams(self) -> None:
+        self.scale, self.zero_point = 1.0, 0
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        shape = self._qparams_shape
+        destination[prefix + "scale"] = _make(np.full(shape, self.scale, np.float32))
+        destination[prefix + "zero_point"] = _make(np.full(shape, self.zero_point, np.int64))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        own = (prefix + "scale", prefix + "zero_point")
+        if own[0] in state_dict:
+            self.scale = float(state_dict[own[0]].item())
+            self.zero_point = int(state_dict[own[1]].item())
+        super()._load_from_state_dict({k: v for k, v in state_dict.items() if k not in own},
+                                      prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+class Quantize(_WithOutputQParams):
+    """``QuantStub`` after ``convert``: float in, quantized out (fixed scale/zero point,
+    in the state dict as torch's one-element buffers)."""
+
+    _qparams_shape = (1,)
 
     def __init__(self, scale: float, zero_point: int, dtype=quint8):
         super().__init__()
@@ -95,32 +125,10 @@ class DeQuantize(nn.Module):
         return cls()
 
 
-class _WithOutputQParams(nn.Module):
-    """Modules that requantize their output with their own scale and zero point."""
-
-    _relu = False
-
-    def _init_qparams(self) -> None:
-        self.scale, self.zero_point = 1.0, 0
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        destination[prefix + "scale"] = _make(np.array(self.scale, np.float32))
-        destination[prefix + "zero_point"] = _make(np.array(self.zero_point, np.int64))
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        own = (prefix + "scale", prefix + "zero_point")
-        if own[0] in state_dict:
-            self.scale = float(state_dict[own[0]].item())
-            self.zero_point = int(state_dict[own[1]].item())
-        super()._load_from_state_dict({k: v for k, v in state_dict.items() if k not in own},
-                                      prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-
-
 class Linear(_WithOutputQParams):
     """``torch.ao.nn.quantized.Linear``: quint8 in, int8 weight, quint8 out."""
+
+    _version = 3  # torch's: its loader reads the state dict's version metadata
 
     def __init__(self, in_features: int, out_features: int, bias_: bool = True,
                  dtype=qint8):
@@ -172,7 +180,8 @@ class Linear(_WithOutputQParams):
 
 class Conv2d(_WithOutputQParams):
     """``torch.ao.nn.quantized.Conv2d`` (groups=1): im2col of the uint8 input, int8 GEMM,
-    requantized output."""
+    requantized output. Its state dict holds ``weight`` (quantized) and ``bias`` as
+    torch's does."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros"):
@@ -186,10 +195,26 @@ class Conv2d(_WithOutputQParams):
         kh, kw = self.kernel_size
         weight = quantize_per_tensor(
             _make(np.zeros((out_channels, in_channels, kh, kw), np.float32)), 1.0, 0, qint8)
-        self._packed_params = LinearPackedParams(qint8)
-        self._packed_params.set_weight_bias(
-            weight, _make(np.zeros(out_channels, np.float32)) if bias else None)
+        self.set_weight_bias(weight, _make(np.zeros(out_channels, np.float32)) if bias else None)
         self._init_qparams()
+
+    def set_weight_bias(self, weight: QuantizedTensor, bias: Tensor | None) -> None:
+        self._packed = PackedLinear(weight, bias)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        destination[prefix + "weight"], destination[prefix + "bias"] = self.weight(), self.bias()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        own = (prefix + "weight", prefix + "bias")
+        if own[0] in state_dict:
+            self.set_weight_bias(state_dict[own[0]], state_dict.get(own[1]))
+        elif strict:
+            missing_keys.append(own[0])
+        super()._load_from_state_dict({k: v for k, v in state_dict.items() if k not in own},
+                                      prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def _im2col(self, x: np.ndarray, zero_point: int) -> tuple[np.ndarray, tuple]:
         n, c, h, w = x.shape
@@ -207,15 +232,15 @@ class Conv2d(_WithOutputQParams):
     def forward(self, x: QuantizedTensor) -> QuantizedTensor:
         x = _check_input(x, type(self).__name__)
         cols, (n, oh, ow) = self._im2col(x._int, int(x._zero_point))
-        out = self._packed_params.packed.linear_int8(cols, x._scale, int(x._zero_point))
+        out = self._packed.linear_int8(cols, x._scale, int(x._zero_point))
         out = out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
         return _requantize(np.ascontiguousarray(out), self.scale, self.zero_point, self._relu)
 
     def weight(self) -> QuantizedTensor:
-        return self._packed_params.packed.weight
+        return self._packed.weight
 
     def bias(self) -> Tensor | None:
-        return self._packed_params.packed.bias
+        return self._packed.bias
 
     def _get_name(self) -> str:
         return "QuantizedConvReLU2d" if self._relu else "QuantizedConv2d"
@@ -235,8 +260,8 @@ class Conv2d(_WithOutputQParams):
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                 conv.padding, conv.dilation, conv.groups, conv.bias is not None,
                 conv.padding_mode)
-        q._packed_params.set_weight_bias(quantize_weight(conv.weight, weight_post),
-                                         None if conv.bias is None else conv.bias.detach())
+        q.set_weight_bias(quantize_weight(conv.weight, weight_post),
+                          None if conv.bias is None else conv.bias.detach())
         q.scale, q.zero_point = _qparams(mod.activation_post_process)
         return q
 
