@@ -126,8 +126,16 @@ class Mul(Op):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        return (dispatch(Mul, g, b) if needs[0] else None), \
-            (dispatch(Mul, g, a) if needs[1] else None)
+        # torch's convention for complex inputs: d(a*b)/da applied to g is g * conj(b)
+        return (dispatch(Mul, g, _conj_operand(b)) if needs[0] else None), \
+            (dispatch(Mul, g, _conj_operand(a)) if needs[1] else None)
+
+
+def _conj_operand(x):
+    """The conjugate of a saved operand (tensor or Python number); real ones unchanged."""
+    if isinstance(x, Tensor):
+        return conj(x)
+    return x.conjugate() if isinstance(x, complex) else x
 
 
 class Div(Op):
@@ -168,8 +176,9 @@ class Div(Op):
         if getattr(ctx, "rounding", False):  # rounded quotients are piecewise constant
             return (zeros_like(g) if need_a else None), (zeros_like(g) if need_b else None)
         a, b = ctx.saved_tensors
-        ga = g / b
-        return (ga if need_a else None), (-ga * a / b if need_b else None)
+        cb = _conj_operand(b)  # complex inputs: torch's convention conjugates the other factor
+        ga = g / cb
+        return (ga if need_a else None), (-ga * _conj_operand(a) / cb if need_b else None)
 
 
 def _floor_divide(x, y):
