@@ -63,7 +63,8 @@ def _channel_values(values, dtype) -> np.ndarray:
     if not isinstance(arr, np.ndarray | list | tuple):
         raise pickle.UnpicklingError(f"_rebuild_qtensor: per-channel parameters must be a "
                                      f"tensor or a list, got {type(values).__name__}")
-    return np.array(arr, dtype=dtype).reshape(-1)
+    # a view, not a copy: the legacy format fills the storages after unpickling
+    return np.asarray(arr, dtype=dtype).reshape(-1)
 
 
 def rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params, requires_grad,

@@ -141,13 +141,15 @@ def test_ember_round_trip_is_exact_and_matches_torch():
         _assert_identical(q, again[name])
 
 
-def test_torch_quantized_tensors_load_exactly():
+@pytest.mark.parametrize("zipfile", [True, False])  # torch's zip and legacy formats
+def test_torch_quantized_tensors_load_exactly(zipfile):
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(2)) * 2
     want = {"t": torch.quantize_per_tensor(x, 0.02, 5, torch.quint8),
             "c": torch.quantize_per_channel(x, torch.tensor([0.1, 0.02, 0.03, 0.5],
                                                             dtype=torch.float64),
                                             torch.tensor([1, 0, -1, 2]), 0, torch.qint8)}
-    got = ember.load(_saved(torch.save, want), weights_only=True)
+    got = ember.load(_saved(lambda obj, f: torch.save(
+        obj, f, _use_new_zipfile_serialization=zipfile), want), weights_only=True)
     for name, t in want.items():
         np.testing.assert_array_equal(got[name].int_repr().numpy(), t.int_repr().numpy())
         np.testing.assert_array_equal(got[name].dequantize().numpy(), t.dequantize().numpy())
