@@ -9,8 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import ember
 
 from .. import nn
@@ -66,19 +64,3 @@ def load_tokenizer(path: str | os.PathLike):
 
     return Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
 
-
-@ember.no_grad()
-def greedy_generate(model: nn.Module, input_ids: ember.Tensor, max_new_tokens: int,
-                    eos_token_id: int | None = None) -> ember.Tensor:
-    """Greedy continuation of ``input_ids`` (B, S) by re-running the whole sequence each step.
-
-    A reference decoder without a KV cache: simple and exact, O(S^2) per token.
-    """
-    ids = np.asarray(input_ids.numpy(), dtype=np.int64)
-    for _ in range(max_new_tokens):
-        logits = model(ember.tensor(ids))[:, -1].numpy()
-        nxt = logits.argmax(-1)[:, None]
-        ids = np.concatenate([ids, nxt], axis=1)
-        if eos_token_id is not None and (nxt == eos_token_id).all():
-            break
-    return ember.tensor(ids)

@@ -16,6 +16,7 @@ import ember
 from .. import nn
 from ..nn import functional as F
 from . import _hf
+from .generation import KVCache, cached_attention, generate
 
 __all__ = ["GPT2Config", "GPT2LMHeadModel"]
 
@@ -51,19 +52,19 @@ class Conv1D(nn.Module):
 class GPT2Attention(nn.Module):
     """Causal multi-head self-attention with a fused query/key/value projection."""
 
-    def __init__(self, config: GPT2Config) -> None:
+    def __init__(self, config: GPT2Config, layer_idx: int = 0) -> None:
         super().__init__()
         if config.n_embd % config.n_head:
             raise ValueError(f"n_embd {config.n_embd} is not a multiple of n_head {config.n_head}")
-        self.n_head = config.n_head
+        self.n_head, self.layer_idx = config.n_head, layer_idx
         self.c_attn = Conv1D(config.n_embd, 3 * config.n_embd)
         self.c_proj = Conv1D(config.n_embd, config.n_embd)
 
-    def forward(self, x: ember.Tensor) -> ember.Tensor:
+    def forward(self, x: ember.Tensor, cache: KVCache | None = None) -> ember.Tensor:
         b, s, h = x.shape
         q, k, v = (t.view(b, s, self.n_head, h // self.n_head).transpose(1, 2).contiguous()
                    for t in self.c_attn(x).split(h, dim=2))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = cached_attention(q, k, v, cache, self.layer_idx)
         return self.c_proj(out.transpose(1, 2).reshape(b, s, h))
 
 
@@ -85,15 +86,15 @@ class GPT2MLP(nn.Module):
 class GPT2Block(nn.Module):
     """Pre-LayerNorm transformer block."""
 
-    def __init__(self, config: GPT2Config) -> None:
+    def __init__(self, config: GPT2Config, layer_idx: int = 0) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
-        self.attn = GPT2Attention(config)
+        self.attn = GPT2Attention(config, layer_idx)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = GPT2MLP(config)
 
-    def forward(self, x: ember.Tensor) -> ember.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: ember.Tensor, cache: KVCache | None = None) -> ember.Tensor:
+        x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -104,14 +105,18 @@ class GPT2Model(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.n_positions, config.n_embd)
-        self.h = nn.ModuleList([GPT2Block(config) for _ in range(config.n_layer)])
+        self.h = nn.ModuleList([GPT2Block(config, i) for i in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
 
-    def forward(self, input_ids: ember.Tensor) -> ember.Tensor:
-        pos = ember.arange(input_ids.shape[1])
+    def forward(self, input_ids: ember.Tensor,
+                past_key_values: KVCache | None = None) -> ember.Tensor:
+        past = 0 if past_key_values is None else past_key_values.length
+        pos = ember.arange(past, past + input_ids.shape[1])
         x = self.wte(input_ids) + self.wpe(pos)
         for block in self.h:
-            x = block(x)
+            x = block(x, past_key_values)
+        if past_key_values is not None:
+            past_key_values.advance(input_ids.shape[1])
         return self.ln_f(x)
 
 
@@ -123,14 +128,14 @@ class GPT2LMHeadModel(nn.Module):
         self.config = config
         self.transformer = GPT2Model(config)
 
-    def forward(self, input_ids: ember.Tensor) -> ember.Tensor:
-        """Logits (B, S, vocab) for token ids (B, S)."""
-        return ember.matmul(self.transformer(input_ids), self.transformer.wte.weight.t())
+    def forward(self, input_ids: ember.Tensor,
+                past_key_values: KVCache | None = None) -> ember.Tensor:
+        """Logits (B, S, vocab) for token ids (B, S), placed after ``past_key_values``'
+        positions (which it extends) when given."""
+        hidden = self.transformer(input_ids, past_key_values)
+        return ember.matmul(hidden, self.transformer.wte.weight.t())
 
-    def generate(self, input_ids: ember.Tensor, max_new_tokens: int,
-                 eos_token_id: int | None = None) -> ember.Tensor:
-        """Greedy continuation (see ``_hf.greedy_generate``)."""
-        return _hf.greedy_generate(self, input_ids, max_new_tokens, eos_token_id)
+    generate = generate
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> GPT2LMHeadModel:

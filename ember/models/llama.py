@@ -18,6 +18,7 @@ import ember
 from .. import nn
 from ..nn import functional as F
 from . import _hf
+from .generation import KVCache, cached_attention, generate
 
 __all__ = ["LlamaConfig", "LlamaForCausalLM"]
 
@@ -66,11 +67,14 @@ class LlamaRMSNorm(nn.Module):
         return self.weight * (x * ember.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
 
 
-def rotary_tables(config: LlamaConfig, seq_len: int) -> tuple[ember.Tensor, ember.Tensor]:
-    """cos and sin tables (S, head_dim) of the default rotary embedding (HF half-split)."""
+def rotary_tables(config: LlamaConfig, seq_len: int,
+                  offset: int = 0) -> tuple[ember.Tensor, ember.Tensor]:
+    """cos and sin tables (S, head_dim) of the default rotary embedding (HF half-split) for
+    positions ``offset .. offset + seq_len - 1``."""
     d = config.head_dim
     inv_freq = 1.0 / (config.rope_theta ** (np.arange(0, d, 2, dtype=np.int64) / d))
-    freqs = np.outer(np.arange(seq_len, dtype=np.float32), inv_freq.astype(np.float32))
+    pos = np.arange(offset, offset + seq_len, dtype=np.float32)
+    freqs = np.outer(pos, inv_freq.astype(np.float32))
     emb = np.concatenate([freqs, freqs], axis=-1)
     return (ember.tensor(np.cos(emb).astype(np.float32)),
             ember.tensor(np.sin(emb).astype(np.float32)))
@@ -86,8 +90,9 @@ def apply_rotary(x: ember.Tensor, cos: ember.Tensor, sin: ember.Tensor) -> ember
 class LlamaAttention(nn.Module):
     """Causal attention with rotary positions and ``num_key_value_heads`` shared K/V heads."""
 
-    def __init__(self, config: LlamaConfig) -> None:
+    def __init__(self, config: LlamaConfig, layer_idx: int = 0) -> None:
         super().__init__()
+        self.layer_idx = layer_idx
         self.n_heads, self.n_kv, self.d = (config.num_attention_heads,
                                            config.num_key_value_heads, config.head_dim)
         h, bias = config.hidden_size, config.attention_bias
@@ -96,7 +101,8 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(h, self.n_kv * self.d, bias=bias)
         self.o_proj = nn.Linear(self.n_heads * self.d, h, bias=bias)
 
-    def forward(self, x: ember.Tensor, cos: ember.Tensor, sin: ember.Tensor) -> ember.Tensor:
+    def forward(self, x: ember.Tensor, cos: ember.Tensor, sin: ember.Tensor,
+                cache: KVCache | None = None) -> ember.Tensor:
         b, s, _ = x.shape
 
         def heads(t: ember.Tensor, n: int) -> ember.Tensor:
@@ -105,10 +111,7 @@ class LlamaAttention(nn.Module):
         q = apply_rotary(heads(self.q_proj(x), self.n_heads), cos, sin)
         k = apply_rotary(heads(self.k_proj(x), self.n_kv), cos, sin)
         v = heads(self.v_proj(x), self.n_kv)
-        if self.n_kv != self.n_heads:
-            rep = self.n_heads // self.n_kv
-            k, v = (t.repeat_interleave(rep, dim=1) for t in (k, v))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = cached_attention(q, k, v, cache, self.layer_idx, self.n_heads // self.n_kv)
         return self.o_proj(out.transpose(1, 2).reshape(b, s, self.n_heads * self.d))
 
 
@@ -129,15 +132,16 @@ class LlamaMLP(nn.Module):
 class LlamaDecoderLayer(nn.Module):
     """Pre-RMSNorm attention and MLP with residuals."""
 
-    def __init__(self, config: LlamaConfig) -> None:
+    def __init__(self, config: LlamaConfig, layer_idx: int = 0) -> None:
         super().__init__()
         self.input_layernorm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.self_attn = LlamaAttention(config)
+        self.self_attn = LlamaAttention(config, layer_idx)
         self.post_attention_layernorm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = LlamaMLP(config)
 
-    def forward(self, x: ember.Tensor, cos: ember.Tensor, sin: ember.Tensor) -> ember.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x: ember.Tensor, cos: ember.Tensor, sin: ember.Tensor,
+                cache: KVCache | None = None) -> ember.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -148,15 +152,19 @@ class LlamaModel(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList([LlamaDecoderLayer(config)
-                                     for _ in range(config.num_hidden_layers)])
+        self.layers = nn.ModuleList([LlamaDecoderLayer(config, i)
+                                     for i in range(config.num_hidden_layers)])
         self.norm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, input_ids: ember.Tensor) -> ember.Tensor:
-        cos, sin = rotary_tables(self.config, input_ids.shape[1])
+    def forward(self, input_ids: ember.Tensor,
+                past_key_values: KVCache | None = None) -> ember.Tensor:
+        past = 0 if past_key_values is None else past_key_values.length
+        cos, sin = rotary_tables(self.config, input_ids.shape[1], past)
         x = self.embed_tokens(input_ids)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, past_key_values)
+        if past_key_values is not None:
+            past_key_values.advance(input_ids.shape[1])
         return self.norm(x)
 
 
@@ -170,17 +178,16 @@ class LlamaForCausalLM(nn.Module):
         if not config.tie_word_embeddings:
             self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
-    def forward(self, input_ids: ember.Tensor) -> ember.Tensor:
-        """Logits (B, S, vocab) for token ids (B, S)."""
-        hidden = self.model(input_ids)
+    def forward(self, input_ids: ember.Tensor,
+                past_key_values: KVCache | None = None) -> ember.Tensor:
+        """Logits (B, S, vocab) for token ids (B, S), placed after ``past_key_values``'
+        positions (which it extends) when given."""
+        hidden = self.model(input_ids, past_key_values)
         if self.config.tie_word_embeddings:
             return ember.matmul(hidden, self.model.embed_tokens.weight.t())
         return self.lm_head(hidden)
 
-    def generate(self, input_ids: ember.Tensor, max_new_tokens: int,
-                 eos_token_id: int | None = None) -> ember.Tensor:
-        """Greedy continuation (see ``_hf.greedy_generate``)."""
-        return _hf.greedy_generate(self, input_ids, max_new_tokens, eos_token_id)
+    generate = generate
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> LlamaForCausalLM:
