@@ -143,6 +143,10 @@ class _IndependentConstraint(Constraint):
             result = result.all(dim=-1)
         return result
 
+    def __repr__(self) -> str:
+        return (f"IndependentConstraint({self.base_constraint!r}, "
+                f"{self.reinterpreted_batch_ndims})")
+
 
 dependent = _Dependent()
 independent = _IndependentConstraint

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import ember
 
+from ._linalg import solve_tril
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .exponential import Exponential
+from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .uniform import Uniform
 
@@ -83,3 +85,16 @@ def _kl_uniform_uniform(p, q):
 def _kl_exponential_exponential(p, q):
     rate_ratio = q.rate / p.rate
     return rate_ratio - 1 - rate_ratio.log()
+
+
+@register_kl(MultivariateNormal, MultivariateNormal)
+def _kl_mvn_mvn(p, q):
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two Multivariate Normals with different event "
+                         "shapes cannot be computed")
+    p_tril, q_tril = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
+    half_term1 = q._half_log_det() - p._half_log_det()
+    term2 = solve_tril(q_tril, p_tril).pow(2).sum((-2, -1))
+    diff = (q.loc - p.loc).unsqueeze(-1)
+    term3 = solve_tril(q_tril, diff).squeeze(-1).pow(2).sum(-1)
+    return half_term1 + 0.5 * (term2 + term3 - p.event_shape[0])

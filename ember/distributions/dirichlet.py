@@ -1,0 +1,63 @@
+"""``Dirichlet(concentration)``: distributions on the simplex; ``sample`` normalizes
+independent gamma draws (NumPy, no gradient; see ``_sampling``)."""
+from __future__ import annotations
+
+import ember
+
+from . import constraints
+from ._sampling import standard_gamma
+from .distribution import Distribution
+
+__all__ = ["Dirichlet"]
+
+
+class Dirichlet(Distribution):
+    """Dirichlet distribution; the last dim of ``concentration`` is the event."""
+
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
+
+    def __init__(self, concentration, validate_args=None):
+        if concentration.dim() < 1:
+            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+        self.concentration = concentration
+        super().__init__(concentration.shape[:-1], concentration.shape[-1:],
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Dirichlet, _instance)
+        batch_shape = ember.Size(batch_shape)
+        new.concentration = self.concentration.expand(batch_shape + self.event_shape)
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.concentration / self.concentration.sum(-1, True)
+
+    @property
+    def variance(self):
+        c = self.concentration
+        total = c.sum(-1, True)
+        return c * (total - c) / (total.pow(2) * (total + 1))
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        with ember.no_grad():
+            gammas = standard_gamma(self.concentration.expand(shape))
+            return gammas / gammas.sum(-1, True)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        c = self.concentration
+        return (ember.xlogy(c - 1.0, value).sum(-1) + ember.lgamma(c.sum(-1))
+                - ember.lgamma(c).sum(-1))
+
+    def entropy(self):
+        c = self.concentration
+        k = c.size(-1)
+        total = c.sum(-1)
+        return (ember.lgamma(c).sum(-1) - ember.lgamma(total) - (k - total) * ember.digamma(total)
+                - ((c - 1.0) * ember.digamma(c)).sum(-1))

@@ -1,0 +1,203 @@
+"""The second batch of ember.distributions against torch.distributions in float64:
+MultivariateNormal (three parametrizations, KL), Gamma, Beta, Dirichlet, Poisson, Binomial,
+TransformedDistribution/LogNormal -- values, log_prob/entropy gradients, sample shapes and
+moments, and the ValueError messages of argument validation."""
+import numpy as np
+import pytest
+import torch
+import torch.distributions as td
+
+import ember
+import ember.distributions as ed
+
+RNG = np.random.default_rng(1)
+LOC = RNG.normal(size=(2, 3))
+_A = RNG.normal(size=(2, 3, 3))
+COV = _A @ _A.transpose(0, 2, 1) + 0.5 * np.eye(3)
+TRIL = np.tril(RNG.normal(size=(3, 3)), -1) + np.diag(RNG.uniform(0.5, 1.5, size=3))
+POS = RNG.uniform(0.5, 3.0, size=(2, 3))
+POS2 = RNG.uniform(0.5, 3.0, size=(2, 3))
+P01 = RNG.uniform(0.1, 0.9, size=(2, 3))
+SIMPLEX = RNG.dirichlet(np.ones(3), size=2)
+
+
+def both(a: np.ndarray, grad: bool = False):
+    """The same float64 array as an ember and a torch tensor."""
+    return (ember.tensor(a, dtype=ember.float64, requires_grad=grad),
+            torch.tensor(a, dtype=torch.float64, requires_grad=grad))
+
+
+def close(e, t, tol: float = 1e-10) -> None:
+    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol)
+
+
+def _build(name: str, grad: bool = False):
+    """(ember dist, torch dist, value pair, list of (ember, torch) parameters)."""
+    if name.startswith("mvn"):
+        (el, tl) = both(LOC, grad)
+        kind = name[4:]
+        matrix = {"covariance_matrix": COV, "precision_matrix": np.linalg.inv(COV),
+                  "scale_tril": TRIL}[kind]
+        (em, tm) = both(matrix, grad)
+        return (ed.MultivariateNormal(el, **{kind: em}), td.MultivariateNormal(tl, **{kind: tm}),
+                both(LOC[::-1].copy() + 0.3), [(el, tl), (em, tm)])
+    if name == "gamma":
+        (ec, tc), (er, tr) = both(POS, grad), both(POS2, grad)
+        return ed.Gamma(ec, er), td.Gamma(tc, tr), both(POS2 * 0.8), [(ec, tc), (er, tr)]
+    if name == "beta":
+        (ea, ta), (eb, tb) = both(POS, grad), both(POS2, grad)
+        return ed.Beta(ea, eb), td.Beta(ta, tb), both(P01), [(ea, ta), (eb, tb)]
+    if name == "dirichlet":
+        (ec, tc) = both(POS, grad)
+        return ed.Dirichlet(ec), td.Dirichlet(tc), both(SIMPLEX), [(ec, tc)]
+    if name == "poisson":
+        (er, tr) = both(POS, grad)
+        return ed.Poisson(er), td.Poisson(tr), both(np.round(POS2 * 2)), [(er, tr)]
+    if name == "binomial":
+        (ep, tp) = both(P01, grad)
+        return (ed.Binomial(7, ep), td.Binomial(7, tp), both(np.round(P01 * 7)), [(ep, tp)])
+    (ep, tp) = both(LOC, grad)
+    count = np.array([3.0, 5.0, 9.0])
+    return (ed.Binomial(ember.tensor(count), logits=ep), td.Binomial(torch.tensor(count),
+            logits=tp), both(np.minimum(np.round(POS * 2), count)), [(ep, tp)])
+
+
+MVN = ["mvn_covariance_matrix", "mvn_precision_matrix", "mvn_scale_tril"]
+NAMES = MVN + ["gamma", "beta", "dirichlet", "poisson", "binomial", "binomial_logits"]
+HAS_ENTROPY = [n for n in NAMES if n not in ("poisson", "binomial_logits")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_match_torch(name):
+    e, t, (ev, tv), _ = _build(name)
+    assert tuple(e.batch_shape) == tuple(t.batch_shape)
+    assert tuple(e.event_shape) == tuple(t.event_shape)
+    close(e.log_prob(ev), t.log_prob(tv))
+    close(e.mean, t.mean)
+    close(e.variance, t.variance)
+    if name in HAS_ENTROPY:
+        close(e.entropy(), t.entropy())
+    if name.startswith("mvn"):
+        for attr in ("covariance_matrix", "precision_matrix", "scale_tril"):
+            close(getattr(e, attr), getattr(t, attr), 1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_log_prob_and_entropy_gradients_match_torch(name):
+    e, t, (ev, tv), params = _build(name, grad=True)
+    el, tl = e.log_prob(ev).sum(), t.log_prob(tv).sum()
+    if name in HAS_ENTROPY:
+        el, tl = el + e.entropy().sum(), tl + t.entropy().sum()
+    el.backward()
+    tl.backward()
+    for ep, tp in params:
+        close(ep.grad, tp.grad, 1e-8)
+
+
+def test_mvn_rsample_is_loc_plus_scale_tril_times_eps():
+    (el, _), (et, _) = both(LOC, True), both(TRIL, True)
+    ember.manual_seed(2)
+    x = ed.MultivariateNormal(el, scale_tril=et).rsample((5,))
+    assert tuple(x.shape) == (5, 2, 3)
+    x.sum().backward()
+    eps = np.linalg.solve(TRIL, (x.detach().numpy() - LOC)[..., None])[..., 0]
+    np.testing.assert_allclose(el.grad.numpy(), np.full((2, 3), 5.0))
+    np.testing.assert_allclose(et.grad.numpy(), np.ones((3, 1)) * eps.sum((0, 1)), atol=1e-10)
+
+
+def test_kl_mvn_matches_torch():
+    e1, t1, _, p1 = _build("mvn_covariance_matrix", grad=True)
+    e2, t2, _, p2 = _build("mvn_scale_tril", grad=True)
+    ek, tk = ed.kl_divergence(e1, e2), td.kl_divergence(t1, t2)
+    close(ek, tk)
+    ek.sum().backward()
+    tk.sum().backward()
+    for ep, tp in p1 + p2:
+        close(ep.grad, tp.grad, 1e-8)
+    close(ed.kl_divergence(e1, e1), torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="different event shapes"):
+        ed.kl_divergence(e1, ed.MultivariateNormal(ember.zeros(2, dtype=ember.float64),
+                                                   ember.eye(2, dtype=ember.float64)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_shapes_and_reproducibility(name):
+    e, t, _, _ = _build(name)
+    ember.manual_seed(7)
+    s = e.sample((5, 2))
+    assert tuple(s.shape) == tuple(t.sample((5, 2)).shape)
+    assert not s.requires_grad and s.dtype == ember.float64
+    ember.manual_seed(7)
+    assert bool((e.sample((5, 2)) == s).all())
+    assert bool(e.support.check(s).all())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_moments(name):
+    e, _, _, _ = _build(name)
+    ember.manual_seed(1)
+    n = 40000
+    s = e.sample((n,)).numpy()
+    var = e.variance.detach().numpy()
+    np.testing.assert_allclose(s.mean(0), e.mean.detach().numpy(),
+                               atol=float(5 * np.sqrt(var.max() / n)))
+    np.testing.assert_allclose(s.var(0), var, rtol=0.06)
+    if name.startswith("mvn"):
+        centered = s - s.mean(0)
+        cov = np.einsum("nbi,nbj->bij", centered, centered) / n
+        np.testing.assert_allclose(cov, e.covariance_matrix.detach().numpy(),
+                                   atol=0.06 * float(var.max()))
+
+
+def test_binomial_enumerate_support_and_inhomogeneous_errors():
+    e, t, _, _ = _build("binomial")
+    assert e.enumerate_support().tolist() == t.enumerate_support().tolist()
+    e, _, _, _ = _build("binomial_logits")
+    with pytest.raises(NotImplementedError, match="Inhomogeneous total count"):
+        e.entropy()
+
+
+def test_expand_matches_torch():
+    for name in ["mvn_scale_tril", "gamma", "beta", "dirichlet", "poisson", "binomial"]:
+        e, t, (ev, tv), _ = _build(name)
+        shape = (4,) + tuple(t.batch_shape)
+        close(e.expand(shape).log_prob(ev), t.expand(shape).log_prob(tv))
+
+
+def m_tensor(m, values):
+    lib = torch if m is td else ember
+    return lib.tensor(values, dtype=lib.float64)
+
+
+@pytest.mark.parametrize("build", [
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0, 0.0]), m_tensor(m, [[1.0, 2.0],
+                                                                         [2.0, 1.0]])),
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0, 0.0]), m_tensor(m, [[1.0, 0.5],
+                                                                         [0.0, 1.0]])),
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0, 0.0]),
+                                   scale_tril=m_tensor(m, [[1.0, 0.5], [0.0, 1.0]])),
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0, 0.0])),
+    lambda m: m.MultivariateNormal(m_tensor(m, 0.0), m_tensor(m, [[1.0]])),
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0]), precision_matrix=m_tensor(m, [1.0])),
+    lambda m: m.MultivariateNormal(m_tensor(m, [0.0, 0.0]),
+                                   m_tensor(m, [[1.0, 0.0], [0.0, 1.0]])).log_prob(
+                                       m_tensor(m, [0.0, 0.0, 0.0])),
+    lambda m: m.Gamma(m_tensor(m, [1.0]), m_tensor(m, [-1.0])),
+    lambda m: m.Gamma(1.0, 1.0).log_prob(m_tensor(m, -1.0)),
+    lambda m: m.Beta(m_tensor(m, [1.0]), m_tensor(m, [0.0])),
+    lambda m: m.Beta(2.0, 2.0).log_prob(m_tensor(m, 1.5)),
+    lambda m: m.Dirichlet(m_tensor(m, 1.0)),
+    lambda m: m.Dirichlet(m_tensor(m, [1.0, -1.0])),
+    lambda m: m.Dirichlet(m_tensor(m, [1.0, 1.0])).log_prob(m_tensor(m, [0.5, 0.6])),
+    lambda m: m.Poisson(m_tensor(m, [-1.0])),
+    lambda m: m.Poisson(m_tensor(m, [1.0])).log_prob(m_tensor(m, [0.5])),
+    lambda m: m.Binomial(5, m_tensor(m, [0.5]), logits=m_tensor(m, [0.0])),
+    lambda m: m.Binomial(m_tensor(m, [2.5]), m_tensor(m, [0.5])),
+    lambda m: m.Binomial(3, m_tensor(m, [0.5])).log_prob(m_tensor(m, [4.0])),
+])
+def test_validation_errors_match_torch(build):
+    with pytest.raises(ValueError) as te:
+        build(td)
+    with pytest.raises(ValueError) as ee:
+        build(ed)
+    assert str(ee.value).replace("ember", "torch") == str(te.value)
