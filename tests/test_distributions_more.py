@@ -56,6 +56,9 @@ def _build(name: str, grad: bool = False):
     if name == "binomial":
         (ep, tp) = both(P01, grad)
         return (ed.Binomial(7, ep), td.Binomial(7, tp), both(np.round(P01 * 7)), [(ep, tp)])
+    if name == "lognormal":
+        (el, tl), (es, ts) = both(LOC, grad), both(POS2 * 0.1, grad)
+        return ed.LogNormal(el, es), td.LogNormal(tl, ts), both(POS), [(el, tl), (es, ts)]
     (ep, tp) = both(LOC, grad)
     count = np.array([3.0, 5.0, 9.0])
     return (ed.Binomial(ember.tensor(count), logits=ep), td.Binomial(torch.tensor(count),
@@ -63,7 +66,8 @@ def _build(name: str, grad: bool = False):
 
 
 MVN = ["mvn_covariance_matrix", "mvn_precision_matrix", "mvn_scale_tril"]
-NAMES = MVN + ["gamma", "beta", "dirichlet", "poisson", "binomial", "binomial_logits"]
+NAMES = MVN + ["gamma", "beta", "dirichlet", "poisson", "binomial", "binomial_logits",
+               "lognormal"]
 HAS_ENTROPY = [n for n in NAMES if n not in ("poisson", "binomial_logits")]
 
 
@@ -158,7 +162,8 @@ def test_binomial_enumerate_support_and_inhomogeneous_errors():
 
 
 def test_expand_matches_torch():
-    for name in ["mvn_scale_tril", "gamma", "beta", "dirichlet", "poisson", "binomial"]:
+    for name in ["mvn_scale_tril", "gamma", "beta", "dirichlet", "poisson", "binomial",
+                 "lognormal"]:
         e, t, (ev, tv), _ = _build(name)
         shape = (4,) + tuple(t.batch_shape)
         close(e.expand(shape).log_prob(ev), t.expand(shape).log_prob(tv))
@@ -194,6 +199,14 @@ def m_tensor(m, values):
     lambda m: m.Binomial(5, m_tensor(m, [0.5]), logits=m_tensor(m, [0.0])),
     lambda m: m.Binomial(m_tensor(m, [2.5]), m_tensor(m, [0.5])),
     lambda m: m.Binomial(3, m_tensor(m, [0.5])).log_prob(m_tensor(m, [4.0])),
+    lambda m: m.LogNormal(0.0, m_tensor(m, [-1.0])),
+    lambda m: m.LogNormal(0.0, 1.0).log_prob(m_tensor(m, [-1.0])),
+    lambda m: m.TransformedDistribution(m.Normal(0.0, 1.0), "exp"),
+    lambda m: m.TransformedDistribution(m.Normal(0.0, 1.0), [m.transforms.ExpTransform(), 1]),
+    lambda m: m.TransformedDistribution(m.Normal(0.0, 1.0),
+                                        m.transforms.AffineTransform(0.0, 1.0, event_dim=1)),
+    lambda m: m.TransformedDistribution(m.Normal(0.0, 1.0), m.transforms.SigmoidTransform())
+    .log_prob(m_tensor(m, 1.5)),
 ])
 def test_validation_errors_match_torch(build):
     with pytest.raises(ValueError) as te:
@@ -201,3 +214,62 @@ def test_validation_errors_match_torch(build):
     with pytest.raises(ValueError) as ee:
         build(ed)
     assert str(ee.value).replace("ember", "torch") == str(te.value)
+
+
+def _transforms(m, lib, loc, scale):
+    """The same list of transform chains in ``m`` (ember's or torch's transforms module)."""
+    t = m.transforms
+    return [[t.ExpTransform()], [t.AffineTransform(loc, scale)], [t.AffineTransform(0.5, -2.0)],
+            [t.SigmoidTransform()], [t.TanhTransform()],
+            [t.ComposeTransform([t.AffineTransform(loc, scale), t.TanhTransform()])],
+            [t.SigmoidTransform(), t.AffineTransform(1.0, 3.0)],
+            [t.ExpTransform().inv.inv, t.AffineTransform(loc, scale).inv]]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_transformed_distribution_matches_torch(index):
+    (el, tl), (es, ts) = both(LOC, True), both(POS, True)
+    (eal, tal), (eas, tas) = both(LOC[0] * 0.3, True), both(POS2[1] * 0.5, True)
+    e_parts = _transforms(ed, ember, eal, eas)[index]
+    t_parts = _transforms(td, torch, tal, tas)[index]
+    e = ed.TransformedDistribution(ed.Normal(el, es), e_parts)
+    t = td.TransformedDistribution(td.Normal(tl, ts), t_parts)
+    assert (tuple(e.batch_shape), tuple(e.event_shape)) == (tuple(t.batch_shape), ())
+    ember.manual_seed(0)
+    x = ed.Normal(el, es).sample((4,))
+    tx = torch.tensor(x.numpy())
+    ey, ty = x, tx
+    for ep, tp in zip(e_parts, t_parts):
+        close(ep.log_abs_det_jacobian(ey, ep(ey)), tp.log_abs_det_jacobian(ty, tp(ty)), 1e-9)
+        close(ep.inv(ep(ey)), tp.inv(tp(ty)), 1e-9)
+        ey, ty = ep(ey), tp(ty)
+    close(ey, ty, 1e-12)
+    ey = ember.tensor(ty.detach().numpy())
+    ty = ty.detach()
+    close(e.log_prob(ey), t.log_prob(ty), 1e-8)
+    e.log_prob(ey).sum().backward()
+    t.log_prob(ty).sum().backward()
+    for ep, tp in [(el, tl), (es, ts), (eal, tal), (eas, tas)]:
+        assert (ep.grad is None) == (tp.grad is None)
+        if tp.grad is not None:
+            close(ep.grad, tp.grad, 1e-7)
+    s = e.rsample((3,))
+    assert tuple(s.shape) == (3, 2, 3) and s.requires_grad
+    assert bool(e.support.check(e.sample((50,))).all())
+
+
+def test_transformed_event_dims_match_torch():
+    (el, tl), (es, ts) = both(LOC, True), both(POS, True)
+    (eal, tal), (eas, tas) = both(LOC[1], True), both(POS2[0], True)
+    e = ed.TransformedDistribution(ed.Normal(el, es), ed.transforms.AffineTransform(
+        eal, eas, event_dim=1))
+    t = td.TransformedDistribution(td.Normal(tl, ts), td.transforms.AffineTransform(
+        tal, tas, event_dim=1))
+    assert (tuple(e.batch_shape), tuple(e.event_shape)) == ((2,), (3,))
+    (ev, tv) = both(POS2)
+    close(e.log_prob(ev), t.log_prob(tv))
+    e.log_prob(ev).sum().backward()
+    t.log_prob(tv).sum().backward()
+    for ep, tp in [(el, tl), (es, ts), (eal, tal), (eas, tas)]:
+        close(ep.grad, tp.grad, 1e-9)
+    close(e.expand((4, 2)).log_prob(ev), t.expand((4, 2)).log_prob(tv))
