@@ -51,7 +51,7 @@ _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serializati
                  "ao", "quantization", "onnx",
                  "explain", "run"}
 _LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
-_LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo", "distributions"}
+_LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo", "distributions", "func"}
 _LAZY_MODULES |= {"_C"}  # the __torch_function__ switches
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "compile": "compiler"}
 
