@@ -294,8 +294,11 @@ def test_vmap_randomness():
     assert np.all(same.numpy() == same.numpy()[0])
     different = ef.vmap(lambda r: r + ember.rand(4), randomness="different")(x)
     assert not np.all(different.numpy() == different.numpy()[0])
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        ef.vmap(lambda r: ember.nn.functional.dropout(r, 0.5))(x)
     with pytest.raises(RuntimeError, match="randomness"):
         ef.vmap(lambda r: r, randomness="maybe")
+    ef.vmap(lambda r: ember.nn.functional.dropout(r, 0.5, training=False))(x)  # no draw
 
 
 def test_reachable_as_ember_func_and_torch_func_under_run():

@@ -4,7 +4,9 @@ results are stacked.
 Correct for any function (data-dependent control flow, ``.item()``, in-place ops on
 per-sample slices) and it nests and composes with ``grad`` because every step is an
 ordinary differentiable op (``select``, ``stack``); it is as slow as the loop, not a
-batched kernel. ``chunk_size`` is accepted and has nothing to change.
+batched kernel. ``chunk_size`` is accepted and has nothing to change. ``randomness``:
+"error" watches the dispatcher (a mode) and raises at the first random op, "different"
+draws independently per sample, "same" replays the random state for each sample.
 """
 
 from __future__ import annotations
@@ -13,12 +15,24 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from .._state import push_mode, remove_mode
 from .._tensor import Tensor
 from ._pytree import broadcast_prefix, tree_flatten, tree_unflatten
 
 __all__ = ["vmap"]
 
 _RANDOMNESS = ("error", "different", "same")
+
+
+class _NoRandomness:
+    """A dispatch mode for ``randomness="error"``: random ops raise torch's error."""
+
+    def __ember_dispatch__(self, op, args, kwargs):
+        if getattr(op, "kind", None) == "random":
+            raise RuntimeError("vmap: called random operation while in randomness error mode. "
+                               "Please either use the 'same' or 'different' randomness flags "
+                               "on vmap or perform the randomness operation out of vmap")
+        return op.apply(*args, **kwargs)
 
 
 def _mapped_size(leaves: list, dims: list, in_dims: Any) -> int:
@@ -69,10 +83,7 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
          chunk_size: int | None = None) -> Callable:
     """``func`` mapped over a dimension of its inputs: ``in_dims`` (an int, None, or a
     pytree prefix of the positional args) says which; outputs are stacked along
-    ``out_dims``. Keyword arguments are passed to every call unmapped.
-
-    ``randomness="same"`` replays the random state for each sample; "error" and
-    "different" both draw independently per sample (ember does not detect random ops)."""
+    ``out_dims``. Keyword arguments are passed to every call unmapped."""
     if randomness not in _RANDOMNESS:
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', "
                            f"or 'same'. Got {randomness}")
@@ -97,11 +108,18 @@ def vmap(func: Callable, in_dims: Any = 0, out_dims: Any = 0, randomness: str = 
         if randomness == "same":
             from ..random import get_rng_state, set_rng_state
             state = get_rng_state()
+        guard = _NoRandomness() if randomness == "error" else None
         outs = []
         for b in range(size):
             if randomness == "same":
                 set_rng_state(state)
             sample = [x if d is None else x.select(d, b) for x, d in zip(leaves, dims)]
-            outs.append(func(*tree_unflatten(sample, spec), **kwargs))
+            if guard is not None:
+                push_mode(guard)
+            try:
+                outs.append(func(*tree_unflatten(sample, spec), **kwargs))
+            finally:
+                if guard is not None:
+                    remove_mode(guard)
         return _stack_outputs(outs, out_dims)
     return wrapper
