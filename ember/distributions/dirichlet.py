@@ -1,5 +1,7 @@
-"""``Dirichlet(concentration)``: distributions on the simplex; ``sample`` normalizes
-independent gamma draws (NumPy, no gradient; see ``_sampling``)."""
+"""``Dirichlet(concentration)``: distributions on the simplex; ``rsample`` normalizes
+independent reparameterized gamma draws (see ``_sampling``), so gradients reach
+``concentration`` through the gammas (torch instead differentiates the Dirichlet draw itself;
+both are unbiased reparameterizations, their per-draw gradients differ)."""
 from __future__ import annotations
 
 import ember
@@ -16,6 +18,7 @@ class Dirichlet(Distribution):
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.dim() < 1:
@@ -42,11 +45,9 @@ class Dirichlet(Distribution):
         total = c.sum(-1, True)
         return c * (total - c) / (total.pow(2) * (total + 1))
 
-    def sample(self, sample_shape=()):
-        shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            gammas = standard_gamma(self.concentration.expand(shape))
-            return gammas / gammas.sum(-1, True)
+    def rsample(self, sample_shape=()):
+        gammas = standard_gamma(self.concentration.expand(self._extended_shape(sample_shape)))
+        return gammas / gammas.sum(-1, True)
 
     def log_prob(self, value):
         if self._validate_args:

@@ -1,5 +1,5 @@
 """``Gamma(concentration, rate)``: log_prob/entropy/moments from ember ops (differentiable);
-``sample`` draws through NumPy (no reparameterized ``rsample``, see ``_sampling``)."""
+``rsample`` draws through NumPy with implicit reparameterization gradients (``_sampling``)."""
 from __future__ import annotations
 
 from numbers import Number
@@ -19,6 +19,7 @@ class Gamma(Distribution):
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -47,10 +48,9 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate.pow(2)
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            return standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        return standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
 
     def log_prob(self, value):
         if self._validate_args:
