@@ -64,15 +64,19 @@ def cached_attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, cache: K
     """Causal attention of ``q`` (B, H, S, d) over the cached and new ``k``, ``v``.
 
     Query ``i`` sits at position ``cache.length + i`` and sees keys up to it. K/V heads are
-    cached unrepeated and repeated ``repeat_kv`` times afterwards (grouped-query attention).
+    cached unrepeated and repeated ``repeat_kv`` times afterwards (grouped-query attention;
+    a single query per head instead attends in groups, without copying K/V).
     """
     past = 0
     if cache is not None:
         past = cache.length
         k, v = cache.update(layer, k, v)
+    b, h, s, d = q.shape
+    if repeat_kv > 1 and s == 1:  # one query per head sees every key: group the query heads
+        grouped = q.view(b, h // repeat_kv, repeat_kv, d)  # by K/V head, K/V not repeated
+        return F.scaled_dot_product_attention(grouped, k, v).view(b, h, 1, d)
     if repeat_kv > 1:
         k, v = (t.repeat_interleave(repeat_kv, dim=1) for t in (k, v))
-    s = q.shape[2]
     mask = None
     if past and s > 1:
         mask = ember.tensor(np.tril(np.ones((s, past + s), dtype=bool), k=past))
