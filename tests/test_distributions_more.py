@@ -299,3 +299,29 @@ def test_rsample_gradients_are_unbiased(name):
     for g, (p, _) in zip(mc, params):
         exact = p.grad.numpy()
         np.testing.assert_allclose(g, exact, atol=0.03 * float(np.abs(exact).max()))
+
+
+@pytest.mark.parametrize("name", ["gamma", "beta", "dirichlet", "poisson", "binomial"])
+def test_kl_matches_torch(name):
+    e1, t1, _, p1 = _build(name, grad=True)
+    (ea, ta), (eb, tb) = both(POS2[::-1].copy()), both(P01[::-1].copy())
+    e2, t2 = {"gamma": lambda: (ed.Gamma(ea, eb), td.Gamma(ta, tb)),
+              "beta": lambda: (ed.Beta(ea, eb), td.Beta(ta, tb)),
+              "dirichlet": lambda: (ed.Dirichlet(ea), td.Dirichlet(ta)),
+              "poisson": lambda: (ed.Poisson(ea), td.Poisson(ta)),
+              "binomial": lambda: (ed.Binomial(7, eb), td.Binomial(7, tb))}[name]()
+    ek, tk = ed.kl_divergence(e1, e2), td.kl_divergence(t1, t2)
+    assert float(tk.detach().abs().min()) > 1e-4
+    close(ek, tk)
+    ek.sum().backward()
+    tk.sum().backward()
+    for ep, tp in p1:
+        close(ep.grad, tp.grad, 1e-9)
+
+
+def test_kl_binomial_total_counts():
+    (ep, tp) = both(P01)
+    close(ed.kl_divergence(ed.Binomial(9, ep), ed.Binomial(7, ep)),
+          td.kl_divergence(td.Binomial(9, tp), td.Binomial(7, tp)))
+    with pytest.raises(NotImplementedError, match="q.total_count > p.total_count"):
+        ed.kl_divergence(ed.Binomial(5, ep), ed.Binomial(7, ep))
