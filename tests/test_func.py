@@ -199,6 +199,20 @@ def test_vjp_and_jvp():
     with pytest.raises(RuntimeError, match="structure"):
         fn_e((ve, ve))
     _close(ef.jvp(f(ember), (xe, ye), (ve, ue)), tf.jvp(f(torch), (xt, yt), (vt, ut)))
+    _close(ef.jvp(f_aux := (lambda x: (x.exp(), x.sin())), (xe,), (ve,), has_aux=True),
+           tf.jvp(f_aux, (xt,), (vt,), has_aux=True))
+    oe, lin_e = ef.linearize(f(ember), xe, ye)
+    ot, lin_t = tf.linearize(f(torch), xt, yt)
+    _close(oe, ot)
+    for s in (1.0, 3.0):
+        _close(lin_e(ve * s, ue), lin_t(vt * s, ut))
+    # functionalize keeps what the function computes and does to its inputs
+    def bump(x):
+        x.add_(1)
+        return x * 2
+    ae, at = xe.clone(), xt.clone()
+    _close(ef.functionalize(bump)(ae), tf.functionalize(bump)(at))
+    _close(ae, at)
 
 
 def test_jacrev_jacfwd_pytrees_and_argnums():
@@ -264,6 +278,20 @@ def test_vmap_in_dims_out_dims_nesting_and_errors():
         ef.vmap(lambda a: a, 2)(xe)
     with pytest.raises(ValueError):
         ef.vmap(lambda a, n: a * n)(xe, 3)
+
+
+def test_per_sample_gradients_vmap_of_grad_over_functional_call():
+    e, t = _mlps()
+    pe, pt = _params(e, t)
+    (xe, ye), (xt, yt) = _pair((6, 3), (6, 2))
+
+    def per_sample(lib, fc, f):
+        def loss(params, x, y):
+            return _loss(lib, fc)(e if lib is ember else t, params, x[None], y[None])
+        return f.vmap(f.grad(loss), in_dims=(None, 0, 0))
+
+    _close(per_sample(ember, ef.functional_call, ef)(pe, xe, ye),
+           per_sample(torch, tf.functional_call, tf)(pt, xt, yt))
 
 
 def test_model_ensembling_stack_module_state_vmap_functional_call():

@@ -1,14 +1,16 @@
 """``ember.func`` (``torch.func``): function transforms over ember's autograd.
 
-``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd`` and ``hessian``
-differentiate with the tape (``jacfwd``/``jvp`` by reverse mode); ``vmap`` loops over the
-mapped dimension; ``functional_call`` and ``stack_module_state`` turn a module into a
-function of its state (model ensembling, per-sample gradients).
+``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``linearize``, ``jacrev``, ``jacfwd`` and
+``hessian`` differentiate with the tape (``jacfwd``/``jvp``/``linearize`` by reverse
+mode); ``vmap`` loops over the mapped dimension; ``functional_call`` and
+``stack_module_state`` turn a module into a function of its state (model ensembling,
+per-sample gradients).
 """
 
-from ._eager_transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from ._eager_transforms import (functionalize, grad, grad_and_value, hessian, jacfwd, jacrev, jvp,
+                                linearize, vjp)
 from ._functional_call import functional_call, stack_module_state
 from ._vmap import vmap
 
 __all__ = ["functional_call", "stack_module_state", "grad", "grad_and_value", "vjp", "jvp",
-           "jacrev", "jacfwd", "hessian", "vmap"]
+           "linearize", "functionalize", "jacrev", "jacfwd", "hessian", "vmap"]

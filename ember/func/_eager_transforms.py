@@ -1,4 +1,5 @@
-"""``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd``, ``hessian``.
+"""``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``linearize``, ``jacrev``, ``jacfwd``,
+``hessian`` (and ``functionalize``, the identity for an eager library).
 
 ember has one tape-based autograd, so each transform differentiates with it: the
 differentiated inputs become fresh tensors that require grad (a view of the input when
@@ -7,8 +8,8 @@ through), the function runs, and ``autograd.grad`` with ``create_graph=True`` gi
 results that enclosing transforms can differentiate again (nested ``grad``, ``hessian``).
 At the outermost transform a result is detached unless it depends on some tensor outside
 the transform that requires grad (a closed-over parameter), as torch.func returns it.
-``jacfwd`` and ``jvp`` are computed by reverse mode (``jvp`` by the double-vjp trick):
-same values as torch's forward mode, at the cost of reverse passes.
+``jacfwd``, ``jvp`` and ``linearize`` are computed by reverse mode (``jvp`` by the
+double-vjp trick): torch's forward-mode values, at the cost of reverse passes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..autograd.graph import AccumulateGrad
 from ._pytree import tree_flatten, tree_map, tree_unflatten
 
-__all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian"]
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "functionalize", "jacrev",
+           "jacfwd", "hessian"]
 
 _LEVEL = threading.local()  # .depth: how many transforms are running on this thread
 
@@ -189,30 +191,66 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     return (*result, tr.finish(aux)) if has_aux else result
 
 
+class _Linearized:
+    """``func`` run once at ``primals`` with the graph kept for Jacobian-vector products by
+    the double-vjp trick: the vjp with a dummy cotangent ``u`` is linear in ``u``, so its
+    gradient w.r.t. ``u`` along a tangent ``v`` is ``J v``."""
+
+    def __init__(self, func: Callable, primals: tuple, has_aux: bool, what: str):
+        with _Transform() as tr:
+            lifted = tree_map(lambda x: tr.lift(x, what), primals)
+            self.out, self.aux = _split_aux(func(*lifted), has_aux, what)
+            out_leaves, self.out_spec = tree_flatten(self.out)
+            self.in_leaves, self.in_spec = tree_flatten(lifted)
+            self.dummies = tuple(tr.lift(o.new_zeros(o.shape), what) for o in out_leaves)
+            self.g = _grad_or_zeros(tuple(out_leaves), tuple(self.in_leaves), self.dummies,
+                                    True, False, what)
+        self.tr, self.what = tr, what
+
+    def jvp(self, tangents: tuple) -> Any:
+        leaves, spec = tree_flatten(tangents)
+        if spec != self.in_spec:
+            raise RuntimeError(f"{self.what}: Expected primals and tangents to have the same "
+                               f"python structure")
+        with enable_grad():
+            pairs = [(g, t) for g, t in zip(self.g, leaves) if g.requires_grad]
+            jv = _grad_or_zeros(tuple(p[0] for p in pairs), self.dummies,
+                                tuple(p[1] for p in pairs), True, False, self.what) \
+                if pairs else tuple(d.detach() for d in self.dummies)
+        return self.tr.finish(tree_unflatten(list(jv), self.out_spec))
+
+
 def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
         has_aux: bool = False):
-    """``(func(*primals), J @ tangents)`` (and ``aux``), by reverse mode: the vjp is
-    linear in its cotangent, so differentiating it w.r.t. the cotangent gives J v."""
+    """``(func(*primals), J @ tangents)`` (and ``aux``), by reverse mode (double vjp)."""
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
         raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to be "
                            "tuples")
-    in_t, in_spec = tree_flatten(tangents)
-    if tree_flatten(primals)[1] != in_spec:
-        raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to have "
-                           "the same python structure")
-    with _Transform() as tr:
-        lifted = tree_map(lambda x: tr.lift(x, "jvp"), primals)
-        out, aux = _split_aux(func(*lifted), has_aux, "jvp")
-        out_leaves, out_spec = tree_flatten(out)
-        dummies = tuple(tr.lift(o.new_zeros(o.shape), "jvp") for o in out_leaves)
-        g = _grad_or_zeros(tuple(out_leaves), tuple(tree_flatten(lifted)[0]), dummies, True,
-                           False, "jvp")
-        pairs = [(gi, ti) for gi, ti in zip(g, in_t) if gi.requires_grad]
-        jv = _grad_or_zeros(tuple(p[0] for p in pairs), dummies, tuple(p[1] for p in pairs),
-                            True, False, "jvp") if pairs else tuple(d.detach() for d in dummies)
-        result = (out, tree_unflatten(list(jv), out_spec))
-    result = tr.finish(result)
-    return (*result, tr.finish(aux)) if has_aux else result
+    lin = _Linearized(func, primals, has_aux, "jvp(f, primals, tangents)")
+    result = (lin.tr.finish(lin.out), lin.jvp(tangents))
+    return (*result, lin.tr.finish(lin.aux)) if has_aux else result
+
+
+def linearize(func: Callable, *primals) -> tuple[Any, Callable]:
+    """``(func(*primals), jvp_fn)``: ``jvp_fn(*tangents)`` is ``J @ tangents`` at the
+    primals, reusing the one recorded run (by reverse mode, as ``jvp``)."""
+    lin = _Linearized(func, primals, False, "linearize")
+    return lin.tr.finish(lin.out), lambda *tangents: lin.jvp(tangents)
+
+
+def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
+    """``func`` itself: torch's functionalize rewrites mutations away for its graph
+    compilers while keeping what the function computes and does to its inputs; ember runs
+    eagerly, so the function as written already has exactly those semantics."""
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(f"functionalize(f, remove='mutations'): received invalid argument "
+                           f"for remove={remove}. Valid options are:\n     remove='mutations': "
+                           f"all inplace and out= operators will be removed from the program, "
+                           f"and replaced with their out-of-place equivalents.\n     "
+                           f"remove='mutations_and_views': In addition to the above, all "
+                           f"aliasing operators (view ops) will be replaced with their "
+                           f"non-aliasing counterparts, (view ops).")
+    return wraps(func)(lambda *args, **kwargs: func(*args, **kwargs))
 
 
 def _jacobian(func: Callable, argnums, has_aux: bool, what: str) -> Callable:
