@@ -325,3 +325,29 @@ def test_kl_binomial_total_counts():
           td.kl_divergence(td.Binomial(9, tp), td.Binomial(7, tp)))
     with pytest.raises(NotImplementedError, match="q.total_count > p.total_count"):
         ed.kl_divergence(ed.Binomial(5, ep), ed.Binomial(7, ep))
+
+
+def test_transformed_cdf_icdf_and_kl_match_torch():
+    (el, tl), (es, ts) = both(LOC, True), both(POS, True)
+    (ev, tv) = both(POS2 * 0.3)
+    e, t = ed.LogNormal(el, es), td.LogNormal(tl, ts)
+    close(e.cdf(ev), t.cdf(tv))
+    (eq, tq) = both(P01)
+    close(e.icdf(eq), t.icdf(tq), 1e-8)
+    flip_e = ed.TransformedDistribution(ed.Normal(el, es), [ed.transforms.AffineTransform(
+        1.0, -2.0), ed.transforms.SigmoidTransform()])
+    flip_t = td.TransformedDistribution(td.Normal(tl, ts), [td.transforms.AffineTransform(
+        1.0, -2.0), td.transforms.SigmoidTransform()])
+    close(flip_e.cdf(eq), flip_t.cdf(tq))
+    close(flip_e.icdf(eq), flip_t.icdf(tq), 1e-8)
+    e2, t2 = ed.LogNormal(el.detach() * 0.5, 1.3), td.LogNormal(tl.detach() * 0.5, 1.3)
+    ek, tk = ed.kl_divergence(e, e2), td.kl_divergence(t, t2)
+    close(ek, tk)
+    ek.sum().backward()
+    tk.sum().backward()
+    close(es.grad, ts.grad, 1e-9)
+    other = ed.TransformedDistribution(ed.Normal(el, es), ed.transforms.TanhTransform())
+    with pytest.raises(NotImplementedError):
+        ed.kl_divergence(e, other)
+    assert ed.transforms.AffineTransform(el, 2.0) == ed.transforms.AffineTransform(el, 2.0)
+    assert ed.transforms.AffineTransform(el, 2.0) != ed.transforms.AffineTransform(el, 3.0)

@@ -25,6 +25,13 @@ def _sum_rightmost(value, dim: int):
     return value.reshape(tuple(value.shape[:value.dim() - dim]) + (-1,)).sum(-1)
 
 
+def _same(a, b) -> bool:
+    """Equal numbers, or tensors with all elements equal (torch's test for affine params)."""
+    if isinstance(a, Number) and isinstance(b, Number):
+        return a == b
+    return bool((ember.as_tensor(a) == ember.as_tensor(b)).all())
+
+
 class Transform:
     """Base class: subclasses set ``domain``/``codomain``/``sign`` and ``_call``/``_inverse``/
     ``log_abs_det_jacobian``. ``cache_size=1`` remembers the last ``(x, y)`` pair."""
@@ -134,6 +141,9 @@ class ExpTransform(Transform):
     domain = constraints.real
     codomain = constraints.positive
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ExpTransform)
+
     def _call(self, x):
         return x.exp()
 
@@ -150,6 +160,9 @@ class SigmoidTransform(Transform):
     bijective = True
     domain = constraints.real
     codomain = constraints.unit_interval
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SigmoidTransform)
 
     def _call(self, x):
         finfo = ember.finfo(x.dtype)
@@ -170,6 +183,9 @@ class TanhTransform(Transform):
     bijective = True
     domain = constraints.real
     codomain = constraints.interval(-1.0, 1.0)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TanhTransform)
 
     def _call(self, x):
         return x.tanh()
@@ -210,6 +226,11 @@ class AffineTransform(Transform):
             return 1 if float(self.scale) > 0 else -1 if float(self.scale) < 0 else 0
         return self.scale.sign()
 
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, AffineTransform):
+            return False
+        return _same(self.loc, other.loc) and _same(self.scale, other.scale)
+
     def _call(self, x):
         return self.loc + self.scale * x
 
@@ -241,6 +262,9 @@ class ComposeTransform(Transform):
         super().__init__(cache_size=cache_size)
         self.parts = list(parts)
         self.bijective = all(p.bijective for p in self.parts)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ComposeTransform) and self.parts == other.parts
 
     @property
     def domain(self):
