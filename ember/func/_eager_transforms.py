@@ -172,7 +172,7 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
             raise RuntimeError(f"vjp(f, *primals): Expected f(*primals) to return only "
                                f"tensors, got unsupported type {type(o)}")
 
-    def vjp_fn(cotangents, *, retain_graph: bool = True, create_graph: bool | None = None):
+    def vjp_fn(cotangents):
         ct_leaves, ct_spec = tree_flatten(cotangents)
         if ct_spec != out_spec:
             raise RuntimeError("Expected pytree structure of cotangents to be the same as "
@@ -287,14 +287,16 @@ def _jacobian(func: Callable, argnums, has_aux: bool, what: str) -> Callable:
 def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False,
            chunk_size: int | None = None, _preallocate_and_copy: bool = False) -> Callable:
     """The Jacobian of ``func`` w.r.t. ``argnums``, one reverse pass per output element;
-    shaped ``output.shape + input.shape`` for each output and input leaf."""
+    shaped ``output.shape + input.shape`` for each output and input leaf. ``chunk_size``
+    is accepted for torch's signature: the rows are computed one at a time anyway."""
     return _jacobian(func, argnums, has_aux, "jacrev")
 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
     """The Jacobian of ``func`` w.r.t. ``argnums``. Computed by reverse mode (ember has no
-    forward-mode AD): torch's values, with one reverse pass per output element."""
+    forward-mode AD): torch's values, with one reverse pass per output element. Random ops
+    in ``func`` draw as they would outside (``randomness`` is accepted, not enforced)."""
     return _jacobian(func, argnums, has_aux, "jacfwd")
 
 

@@ -45,7 +45,7 @@ def _mapped_size(leaves: list, dims: list, in_dims: Any) -> int:
                              f"an input but the input is of type {type(x)}. We cannot vmap "
                              f"over non-Tensor arguments, please use None as the respective "
                              f"in_dim")
-        if not -x.dim() <= d < max(x.dim(), 1) or x.dim() == 0:
+        if x.dim() == 0 or not -x.dim() <= d < x.dim():
             raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for "
                              f"some input, but that input is a Tensor of dimensionality "
                              f"{x.dim()} so expected in_dim to satisfy "
