@@ -23,6 +23,10 @@ from ._device import CPU, META, check_device, device
 from ._meta import MetaArray
 from ._state import ACTIVE, STATE
 
+# Called with each new subclass of Tensor; the __torch_function__ protocol (a higher
+# layer) registers itself here.
+_SUBCLASS_HOOKS: list = []
+
 
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it."""
@@ -51,10 +55,9 @@ class Tensor:
         pass  # all done in __new__ (which the constructor arguments are meant for)
 
     def __init_subclass__(cls, **kwargs):
-        # a subclass takes part in __torch_function__ (ember/_torch_function.py)
         super().__init_subclass__(**kwargs)
-        from ._torch_function import _subclass_defined
-        _subclass_defined(cls)
+        for hook in _SUBCLASS_HOOKS:  # __torch_function__'s (ember/_torch_function.py)
+            hook(cls)
 
     # ---- metadata ---------------------------------------------------------------------
 

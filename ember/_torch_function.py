@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._tensor import Tensor, _init
+from ._tensor import _SUBCLASS_HOOKS, Tensor, _init
 
 __all__ = ["DisableTorchFunctionSubclass", "DisableTorchFunction",
            "_disabled_torch_function_impl", "get_default_nowrap_functions"]
@@ -278,6 +278,14 @@ def _subclass_defined(cls: type) -> None:
         # a __torch_dispatch__ wrapper gets its type back from every op already
         activate()
 
+
+def _subclasses(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_subclasses(sub))]
+
+
+for _cls in _subclasses(Tensor):  # those defined before this module loaded
+    _subclass_defined(_cls)
+_SUBCLASS_HOOKS.append(_subclass_defined)
 
 Tensor.__torch_function__ = classmethod(_default_torch_function)
 Tensor.as_subclass = as_subclass

@@ -1,13 +1,12 @@
 """Helpers shared by the distributions: broadcasting parameters, logits <-> probs."""
 from __future__ import annotations
 
-from functools import cached_property as lazy_property
+from functools import cached_property as lazy_property  # noqa: F401 -- torch's name for it
 from numbers import Number
 
 import ember
 
-__all__ = ["broadcast_all", "logits_to_probs", "probs_to_logits", "lazy_property",
-           "clamp_probs"]
+__all__ = ["broadcast_all", "logits_to_probs", "probs_to_logits", "clamp_probs"]
 
 
 def broadcast_all(*values):
