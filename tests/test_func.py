@@ -316,6 +316,18 @@ def test_model_ensembling_stack_module_state_vmap_functional_call():
         ef.stack_module_state([ember.nn.Linear(2, 2), ember.nn.Conv1d(1, 1, 1)])
 
 
+def test_replace_all_batch_norm_modules_then_vmap():
+    (xe,), (xt,) = _pair((2, 5, 3))
+    me = ember.nn.Sequential(ember.nn.Linear(3, 3), ember.nn.BatchNorm1d(3)).double()
+    mt = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3)).double()
+    me.load_state_dict({k: ember.tensor(v.numpy()) for k, v in mt.state_dict().items()})
+    assert ef.replace_all_batch_norm_modules_(me) is me
+    tf.replace_all_batch_norm_modules_(mt)
+    assert me[1].running_mean is None and not me[1].track_running_stats
+    assert dict(me.named_buffers()) == {}
+    _close(ef.vmap(me)(xe), tf.vmap(mt)(xt))
+
+
 def test_vmap_randomness():
     x = ember.zeros(3, 4)
     same = ef.vmap(lambda r: r + ember.rand(4), randomness="same")(x)
