@@ -35,6 +35,7 @@ import enum
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -268,6 +269,9 @@ def _abort_on_uncaught_exception(rank: int) -> None:
                              "the job (MPI_Abort)\n")
             sys.stdout.flush()
             sys.stderr.flush()
+            # mpiexec forwards output asynchronously and MPI_Abort tears the job down at
+            # once: without a pause it delivered only the traceback's first line at times
+            time.sleep(0.5)
             _mpi().COMM_WORLD.Abort(1)
 
     hook.ember_mpi_abort = True
