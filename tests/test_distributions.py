@@ -9,21 +9,13 @@ import torch.distributions as td
 import ember
 import ember.distributions as ed
 
+from .distribution_pairs import both, close, m_tensor
+
 RNG = np.random.default_rng(0)
 LOC = RNG.normal(size=(2, 3))
 SCALE = RNG.uniform(0.5, 2.0, size=(2, 3))
 PROBS = RNG.dirichlet(np.ones(4), size=3)
 P01 = RNG.uniform(0.1, 0.9, size=(2, 3))
-
-
-def both(a: np.ndarray, grad: bool = False):
-    """The same float64 array as an ember and a torch tensor."""
-    return (ember.tensor(a, dtype=ember.float64, requires_grad=grad),
-            torch.tensor(a, dtype=torch.float64, requires_grad=grad))
-
-
-def close(e, t, tol: float = 1e-10) -> None:
-    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol)
 
 
 def _build(name: str, grad: bool = False):
@@ -204,10 +196,6 @@ def test_validation_errors_match_torch(build):
     with pytest.raises(ValueError) as ee:
         build(ed)
     assert str(ee.value).replace("ember", "torch") == str(te.value)
-
-
-def m_tensor(m, values):
-    return (torch if m is td else ember).tensor(values, dtype=(torch if m is td else ember).float64)
 
 
 def test_validate_args_false_skips_checks():

@@ -10,6 +10,8 @@ import torch.distributions as td
 import ember
 import ember.distributions as ed
 
+from .distribution_pairs import both, close, m_tensor
+
 RNG = np.random.default_rng(1)
 LOC = RNG.normal(size=(2, 3))
 _A = RNG.normal(size=(2, 3, 3))
@@ -19,16 +21,6 @@ POS = RNG.uniform(0.5, 3.0, size=(2, 3))
 POS2 = RNG.uniform(0.5, 3.0, size=(2, 3))
 P01 = RNG.uniform(0.1, 0.9, size=(2, 3))
 SIMPLEX = RNG.dirichlet(np.ones(3), size=2)
-
-
-def both(a: np.ndarray, grad: bool = False):
-    """The same float64 array as an ember and a torch tensor."""
-    return (ember.tensor(a, dtype=ember.float64, requires_grad=grad),
-            torch.tensor(a, dtype=torch.float64, requires_grad=grad))
-
-
-def close(e, t, tol: float = 1e-10) -> None:
-    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol)
 
 
 def _build(name: str, grad: bool = False):
@@ -167,11 +159,6 @@ def test_expand_matches_torch():
         e, t, (ev, tv), _ = _build(name)
         shape = (4,) + tuple(t.batch_shape)
         close(e.expand(shape).log_prob(ev), t.expand(shape).log_prob(tv))
-
-
-def m_tensor(m, values):
-    lib = torch if m is td else ember
-    return lib.tensor(values, dtype=lib.float64)
 
 
 @pytest.mark.parametrize("build", [
