@@ -7,9 +7,9 @@ kernels: no Python thread to wake, no GIL to pass, and no second pool of threads
 competing with the first for two cores. The function pointer is an argument of the
 kernels (Numba caches them on disk; a global pointer would make them uncachable).
 
-``matmul`` returns None for what it does not take (other dtypes, operands it cannot
-describe to BLAS without a copy of a batch, a NumPy without CBLAS symbols); the caller
-then uses NumPy.
+``matmul`` returns None for what it does not take (other dtypes, more than two batch
+dims, a NumPy without CBLAS symbols); the caller then uses NumPy. Operands whose matrices
+BLAS cannot read in place are copied first.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from numba import prange
 
 from .._threads import sync_numba
 
-sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+sync_numba()  # ember's thread count, before a parallel kernel runs
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _FUNCTIONS: list = []
