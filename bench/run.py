@@ -42,12 +42,10 @@ class Workload:
 
 
 def _libs():
-    """ember and torch, torch imported first. Both end up on one OpenMP runtime (torch
-    loads its libgomp into the global symbol scope; Numba's pool binds to it), whose wait
-    policy is set when it loads: torch's (threads spin between parallel regions), not
-    the passive one ember's pool starts with in a program of its own. So ember runs here
-    slower than alone (a GPT training step 190 vs 140 ms), a conservative comparison;
-    loading ember's pool first would slow torch's small ops (its threads would sleep)."""
+    """ember and torch. Both end up on one OpenMP runtime (torch loads its libgomp into
+    the global symbol scope and Numba's pool binds to it), with the wait policy of the one
+    loaded first; both use OpenMP's default, so the order does not favour either
+    (``python -m bench.separate`` runs each library in a process of its own)."""
     import torch
 
     import ember

@@ -291,5 +291,5 @@ def load_kernels(source: str) -> tuple:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+    sync_numba()  # ember's thread count, before a parallel kernel runs
     return module.flat, module.flat_parallel, module.nd

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._threads import sync_numba
 
-sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+sync_numba()  # ember's thread count, before a parallel kernel runs
 
 # modes of ``plane_taps``
 IM2COL, COL2IM, DW_FORWARD, DW_INPUT_GRAD, DW_WEIGHT_GRAD = range(5)

@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 
 from .._threads import sync_numba
 
-sync_numba()  # Numba's threads started ember's way before a parallel kernel runs
+sync_numba()  # ember's thread count, before a parallel kernel runs
 
 # ---- int8 x int8 -> int32 GEMM, dequantised into float32 -----------------------------------
 
