@@ -10,15 +10,13 @@ the int8 activations shifted by 128 are its uint8 ones with zero point 128.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .... import nn
 from ...._tensor import Tensor, _make
 from ....ops.quantized import qint8, quantize_per_channel
 from ._packed import PackedLinear
-from .weight_only import quantize_int8_per_channel
+from .weight_only import _input_rows, quantize_int8_per_channel
 
 __all__ = ["Int8DynActInt8WeightLinear"]
 
@@ -44,11 +42,7 @@ class Int8DynActInt8WeightLinear(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         x = input._data
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                               f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
-                               f"and {self.in_features}x{self.out_features})")
-        x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), np.float32)
+        x2 = _input_rows(x, self.in_features, self.out_features)
         scale = np.maximum(np.abs(x2).max(axis=1, initial=0) / np.float32(127),
                            _ACT_EPS).astype(np.float32)
         xq = (np.clip(np.rint(x2 / scale[:, None]), -127, 127) + 128).astype(np.uint8)

@@ -44,6 +44,16 @@ def quantize_int8_per_channel(w: np.ndarray):
     return q, scale
 
 
+
+def _input_rows(x: np.ndarray, in_features: int, out_features: int) -> np.ndarray:
+    """A linear layer's input as C-contiguous float32 rows of ``in_features``, or torch's
+    error for an input whose last dim does not match."""
+    if x.ndim == 0 or x.shape[-1] != in_features:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
+                           f"and {in_features}x{out_features})")
+    return np.ascontiguousarray(x.reshape(-1, in_features), np.float32)
+
 class _WeightOnlyLinear(nn.Module):
     """Shared by the int4/int8 layers: the float bias, shape checks, flattening, and the
     two paths: a fused GEMV for one row, blocked dequantise + BLAS for more."""
@@ -58,11 +68,7 @@ class _WeightOnlyLinear(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         x = input._data
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                               f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
-                               f"and {self.in_features}x{self.out_features})")
-        x2 = np.ascontiguousarray(x.reshape(-1, self.in_features), np.float32)
+        x2 = _input_rows(x, self.in_features, self.out_features)
         bias = self.bias._data if self.bias is not None else np.zeros(self.out_features,
                                                                       np.float32)
         if x2.shape[0] == 1:
