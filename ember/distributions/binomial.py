@@ -40,9 +40,7 @@ class Binomial(Distribution):
         name = "probs" if "probs" in self.__dict__ else "logits"
         setattr(new, name, getattr(self, name).expand(batch_shape))
         new._param = getattr(new, name)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     def _support(self):
         return constraints.integer_interval(0, self.total_count)

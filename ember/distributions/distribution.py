@@ -65,6 +65,13 @@ class Distribution:
     def expand(self, batch_shape, _instance=None):
         raise NotImplementedError
 
+    def _finish_expand(self, new: Distribution, batch_shape) -> Distribution:
+        """The end of every ``expand``: ``new`` (its parameters already expanded) gets
+        ``batch_shape``, this distribution's event shape and its validation choice."""
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:
             raise NotImplementedError(
