@@ -19,8 +19,9 @@ import ember
 from .. import nn
 from ..nn import functional as F
 
-__all__ = ["KVCache", "cached_attention", "RepetitionPenaltyLogitsProcessor",
-           "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper",
+__all__ = ["KVCache", "attention", "cached_attention", "positions", "keep_positions",
+           "RepetitionPenaltyLogitsProcessor", "TemperatureLogitsWarper", "TopKLogitsWarper",
+           "TopPLogitsWarper", "MinPLogitsWarper",
            "logits_processors", "generate"]
 
 LogitsProcessor = Callable[[ember.Tensor, ember.Tensor], ember.Tensor]
@@ -29,15 +30,39 @@ LogitsProcessor = Callable[[ember.Tensor, ember.Tensor], ember.Tensor]
 class KVCache:
     """Keys and values of every layer, preallocated as (B, heads, max_len, head_dim).
 
-    A layer's buffers are allocated on its first ``update``; ``length`` positions are filled.
-    A model's forward calls ``update`` once per layer, then ``advance`` by the new length.
+    The interface a model calls (the paged cache of ``ember.serve.kv_cache`` implements it
+    too): ``positions(s)`` gives the position ids of the next ``s`` tokens, ``attend``
+    stores one layer's new keys and values and returns its attention output, and
+    ``advance(s)`` marks the ``s`` tokens filled once every layer has attended.
+
+    ``attention_mask`` (B, S0) of the prompt (1 = token, 0 = padding, as in
+    ``transformers``) makes rows of left-padded prompts independent: each row's positions
+    count its own tokens and padding is never attended to. Later tokens are unpadded.
+    A layer's buffers are allocated on its first ``attend``; ``length`` slots are filled.
     """
 
-    def __init__(self, max_len: int) -> None:
+    def __init__(self, max_len: int, attention_mask: np.ndarray | None = None) -> None:
         self.max_len = max_len
         self.length = 0
         self._keys: list[ember.Tensor] = []
         self._values: list[ember.Tensor] = []
+        self._mask: np.ndarray | None = None  # (B, max_len) bool; None: nothing is padding
+        if attention_mask is not None and not np.all(attention_mask):
+            mask = np.asarray(attention_mask, dtype=bool)
+            if mask.shape[1] > max_len:
+                raise ValueError(f"KVCache of max_len {max_len} cannot hold {mask.shape[1]} "
+                                 "positions")
+            self._mask = np.ones((mask.shape[0], max_len), dtype=bool)
+            self._mask[:, :mask.shape[1]] = mask
+
+    def positions(self, s: int) -> np.ndarray:
+        """Position ids of the next ``s`` tokens: (s,), or (B, s) when rows are padded
+        (the number of real tokens before each, as ``transformers`` counts them)."""
+        if self._mask is None:
+            return np.arange(self.length, self.length + s)
+        pos = np.cumsum(self._mask[:, :self.length + s], axis=1) - 1
+        pos[~self._mask[:, :self.length + s]] = 1
+        return pos[:, self.length:]
 
     def update(self, layer: int, k: ember.Tensor,
                v: ember.Tensor) -> tuple[ember.Tensor, ember.Tensor]:
@@ -54,33 +79,68 @@ class KVCache:
         values[:, :, self.length:end] = v
         return keys[:, :, :end], values[:, :, :end]
 
+    def attend(self, layer: int, q: ember.Tensor, k: ember.Tensor, v: ember.Tensor,
+               repeat_kv: int = 1) -> ember.Tensor:
+        """Store ``k``, ``v`` and return causal attention of ``q`` over all cached ones."""
+        past = self.length
+        k, v = self.update(layer, k, v)
+        s = q.shape[2]
+        if self._mask is None:
+            mask = np.tril(np.ones((s, past + s), dtype=bool), k=past) if past and s > 1 \
+                else None
+            return attention(q, k, v, mask, is_causal=not past and s > 1, repeat_kv=repeat_kv)
+        end = past + s
+        mask = np.tril(np.ones((s, end), dtype=bool), k=past) & self._mask[:, None, None, :end]
+        mask[..., np.arange(s), np.arange(past, end)] = True  # padding sees itself: no NaN
+        return attention(q, k, v, mask, repeat_kv=repeat_kv)
+
     def advance(self, s: int) -> None:
         """Mark ``s`` more positions as filled (after every layer has been updated)."""
         self.length += s
 
+    def crop(self, length: int) -> None:
+        """Forget the positions from ``length`` on (speculative decoding rolls back)."""
+        self.length = min(self.length, length)
+
+
+def attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, mask: np.ndarray | None,
+              is_causal: bool = False, repeat_kv: int = 1) -> ember.Tensor:
+    """Attention of ``q`` (B, H, S, d) over ``k``, ``v`` (B, H / repeat_kv, T, d) where the
+    bool ``mask`` (broadcast to (B, 1, S, T)) allows it.
+
+    K/V heads are repeated ``repeat_kv`` times (grouped-query attention); a single query
+    per head instead attends in groups, without copying K/V.
+    """
+    b, h, s, d = q.shape
+    attn_mask = None if mask is None else ember.tensor(mask)
+    if repeat_kv > 1 and s == 1:  # one query per head sees every key: group the query heads
+        grouped = q.view(b, h // repeat_kv, repeat_kv, d)  # by K/V head, K/V not repeated
+        return F.scaled_dot_product_attention(grouped, k, v, attn_mask=attn_mask).view(b, h, 1, d)
+    if repeat_kv > 1:
+        k, v = (t.repeat_interleave(repeat_kv, dim=1) for t in (k, v))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
+
 
 def cached_attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, cache: KVCache | None,
                      layer: int, repeat_kv: int = 1) -> ember.Tensor:
-    """Causal attention of ``q`` (B, H, S, d) over the cached and new ``k``, ``v``.
-
-    Query ``i`` sits at position ``cache.length + i`` and sees keys up to it. K/V heads are
-    cached unrepeated and repeated ``repeat_kv`` times afterwards (grouped-query attention;
-    a single query per head instead attends in groups, without copying K/V).
-    """
-    past = 0
+    """Causal attention of ``q`` (B, H, S, d) over the cached and new ``k``, ``v``: the
+    cache's ``attend`` when there is one, else over ``k``, ``v`` alone."""
     if cache is not None:
-        past = cache.length
-        k, v = cache.update(layer, k, v)
-    b, h, s, d = q.shape
-    if repeat_kv > 1 and s == 1:  # one query per head sees every key: group the query heads
-        grouped = q.view(b, h // repeat_kv, repeat_kv, d)  # by K/V head, K/V not repeated
-        return F.scaled_dot_product_attention(grouped, k, v).view(b, h, 1, d)
-    if repeat_kv > 1:
-        k, v = (t.repeat_interleave(repeat_kv, dim=1) for t in (k, v))
-    mask = None
-    if past and s > 1:
-        mask = ember.tensor(np.tril(np.ones((s, past + s), dtype=bool), k=past))
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=not past and s > 1)
+        return cache.attend(layer, q, k, v, repeat_kv)
+    return attention(q, k, v, None, is_causal=q.shape[2] > 1, repeat_kv=repeat_kv)
+
+
+def keep_positions(hidden: ember.Tensor, logits_to_keep: int | np.ndarray) -> ember.Tensor:
+    """The positions of ``hidden`` (B, S, E) that need logits (``transformers``'
+    ``logits_to_keep``): all for 0, the last ``n`` for an int ``n``, else those indices."""
+    if isinstance(logits_to_keep, int):
+        return hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+    return hidden.index_select(1, ember.tensor(np.asarray(logits_to_keep, dtype=np.int64)))
+
+
+def positions(cache: KVCache | None, s: int) -> np.ndarray:
+    """Position ids of ``s`` new tokens: the cache's, or ``0 .. s - 1`` without one."""
+    return np.arange(s) if cache is None else cache.positions(s)
 
 
 class RepetitionPenaltyLogitsProcessor:
@@ -183,34 +243,76 @@ def logits_processors(do_sample: bool = False, temperature: float | None = None,
     return procs
 
 
+def _stop_string_hit(tokenizer, tokens: np.ndarray, stop_strings: list[str]) -> bool:
+    """Whether a stop string ends within the last token of ``tokens`` (the rule of
+    ``transformers``' ``StopStringCriteria``: the match must overlap the final token)."""
+    window = [int(t) for t in tokens[-(max(map(len, stop_strings)) + 1):]]
+    text, before = tokenizer.decode(window), tokenizer.decode(window[:-1])
+    return any(text.find(stop, max(0, len(before) - len(stop) + 1)) >= 0
+               for stop in stop_strings)
+
+
 @ember.no_grad()
 def generate(model: nn.Module, input_ids: ember.Tensor, max_new_tokens: int,
-             eos_token_id: int | None = None, *, use_cache: bool = True,
-             do_sample: bool = False, temperature: float | None = None,
+             eos_token_id: int | None = None, *, attention_mask: ember.Tensor | None = None,
+             use_cache: bool = True, do_sample: bool = False, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, min_p: float | None = None,
              repetition_penalty: float | None = None, generator: ember.Generator | None = None,
-             pad_token_id: int | None = None) -> ember.Tensor:
+             seed: int | None = None, pad_token_id: int | None = None,
+             logits_processor: list[LogitsProcessor] | None = None,
+             stop_strings: str | list[str] | None = None, tokenizer=None,
+             streamer=None) -> ember.Tensor:
     """Continue ``input_ids`` (B, S) by up to ``max_new_tokens`` tokens.
 
     ``model(ids, past_key_values=cache)`` gives logits (B, S, vocab). With ``use_cache`` the
     prompt is run once and each later step feeds only the new token; without, the whole
-    sequence is re-run each step (the exact, slow reference). Greedy (argmax) unless
-    ``do_sample``, which draws from the processed scores' softmax with ``generator``
-    (default: ember's default generator, so ``ember.manual_seed`` makes it reproducible).
-    Sequences that emitted ``eos_token_id`` continue with ``pad_token_id`` (default: eos);
-    generation stops early once all have.
+    sequence is re-run each step (the exact, slow reference). ``attention_mask`` (B, S) marks
+    left padding of prompts of different lengths with 0, as in ``transformers``.
+
+    Greedy (argmax) unless ``do_sample``, which draws from the processed scores' softmax
+    with ``generator`` (or a fresh one seeded with ``seed``; default: ember's default
+    generator, so ``ember.manual_seed`` makes it reproducible). ``logits_processor`` are
+    extra processors ``(ids, scores) -> scores`` applied after the built-in ones.
+
+    A sequence is done once it emits ``eos_token_id`` or (with ``tokenizer``, whose
+    ``decode`` reads token ids) its text ends in one of ``stop_strings``, which stays in the
+    output as in ``transformers``; done sequences continue with ``pad_token_id`` (default:
+    eos), and generation stops once all are done. ``streamer.put(ids)`` receives the prompt
+    (B, S) and then each step's new tokens (B,), as numpy arrays; ``streamer.end()`` follows.
     """
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be non-negative, got {max_new_tokens}")
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("pass either `generator` or `seed`, not both")
+        generator = ember.Generator().manual_seed(seed)
+    stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
+    if stops and tokenizer is None:
+        raise ValueError("stop_strings need the `tokenizer` argument to decode the output")
     processors = logits_processors(do_sample, temperature, top_k, top_p, min_p,
-                                   repetition_penalty)
+                                   repetition_penalty) + list(logits_processor or [])
     ids = np.asarray(input_ids.numpy(), dtype=np.int64)
-    cache = KVCache(ids.shape[1] + max_new_tokens) if use_cache else None
+    prompt_mask = None
+    if attention_mask is not None:
+        prompt_mask = np.asarray(_as_numpy(attention_mask), dtype=bool)
+        if prompt_mask.shape != ids.shape:
+            raise ValueError(f"attention_mask of shape {prompt_mask.shape} does not match "
+                             f"input_ids of shape {ids.shape}")
+    valid = prompt_mask  # (B, length): which tokens are real, None when all are
+    cache = KVCache(ids.shape[1] + max_new_tokens, prompt_mask) if use_cache else None
     pad = eos_token_id if pad_token_id is None else pad_token_id
+    if pad is None and (eos_token_id is not None or stops):
+        pad = 0
     finished = np.zeros(ids.shape[0], dtype=bool)
+    if streamer is not None:
+        streamer.put(ids.copy())
     step = ids
     for _ in range(max_new_tokens):
-        scores = model(ember.tensor(step), past_key_values=cache)[:, -1]
+        if use_cache or prompt_mask is None:
+            logits = model(ember.tensor(step), past_key_values=cache)
+        else:  # the uncached reference with padding: a fresh cache each step
+            logits = model(ember.tensor(ids), past_key_values=KVCache(ids.shape[1], valid))
+        scores = logits[:, -1]
         for proc in processors:
             scores = proc(ember.tensor(ids), scores)
         if do_sample:
@@ -218,11 +320,25 @@ def generate(model: nn.Module, input_ids: ember.Tensor, max_new_tokens: int,
             nxt = nxt.numpy()[:, 0]
         else:
             nxt = scores.argmax(-1).numpy()
-        if eos_token_id is not None:
-            nxt = np.where(finished, pad, nxt)
-            finished |= nxt == eos_token_id
+        nxt = np.where(finished, pad, nxt).astype(np.int64) if finished.any() else nxt
         ids = np.concatenate([ids, nxt[:, None].astype(np.int64)], axis=1)
+        if valid is not None:
+            valid = np.concatenate([valid, np.ones((len(ids), 1), dtype=bool)], axis=1)
+        if streamer is not None:
+            streamer.put(nxt.copy())
+        if eos_token_id is not None:
+            finished |= nxt == eos_token_id
+        for row in np.flatnonzero(~finished) if stops else ():
+            real = ids[row] if valid is None else ids[row, valid[row]]
+            finished[row] = _stop_string_hit(tokenizer, real, stops)
         step = ids[:, -1:] if use_cache else ids
         if finished.all():
             break
+    if streamer is not None:
+        streamer.end()
     return ember.tensor(ids)
+
+
+def _as_numpy(x) -> np.ndarray:
+    """An ember tensor, array or nested list as a numpy array."""
+    return x.numpy() if isinstance(x, ember.Tensor) else np.asarray(x)

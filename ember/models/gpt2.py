@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 import ember
 
 from .. import nn
 from ..nn import functional as F
 from . import _hf
-from .generation import KVCache, cached_attention, generate
+from .generation import KVCache, cached_attention, generate, keep_positions, positions
 
 __all__ = ["GPT2Config", "GPT2LMHeadModel"]
 
@@ -110,8 +112,7 @@ class GPT2Model(nn.Module):
 
     def forward(self, input_ids: ember.Tensor,
                 past_key_values: KVCache | None = None) -> ember.Tensor:
-        past = 0 if past_key_values is None else past_key_values.length
-        pos = ember.arange(past, past + input_ids.shape[1])
+        pos = ember.tensor(positions(past_key_values, input_ids.shape[1]))
         x = self.wte(input_ids) + self.wpe(pos)
         for block in self.h:
             x = block(x, past_key_values)
@@ -128,11 +129,12 @@ class GPT2LMHeadModel(nn.Module):
         self.config = config
         self.transformer = GPT2Model(config)
 
-    def forward(self, input_ids: ember.Tensor,
-                past_key_values: KVCache | None = None) -> ember.Tensor:
+    def forward(self, input_ids: ember.Tensor, past_key_values: KVCache | None = None,
+                logits_to_keep: int | np.ndarray = 0) -> ember.Tensor:
         """Logits (B, S, vocab) for token ids (B, S), placed after ``past_key_values``'
-        positions (which it extends) when given."""
-        hidden = self.transformer(input_ids, past_key_values)
+        positions (which it extends) when given; only at the positions ``logits_to_keep``
+        selects (see ``generation.keep_positions``; 0: all)."""
+        hidden = keep_positions(self.transformer(input_ids, past_key_values), logits_to_keep)
         return ember.matmul(hidden, self.transformer.wte.weight.t())
 
     generate = generate

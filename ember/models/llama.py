@@ -18,7 +18,7 @@ import ember
 from .. import nn
 from ..nn import functional as F
 from . import _hf
-from .generation import KVCache, cached_attention, generate
+from .generation import KVCache, cached_attention, generate, keep_positions, positions
 
 __all__ = ["LlamaConfig", "LlamaForCausalLM"]
 
@@ -67,15 +67,17 @@ class LlamaRMSNorm(nn.Module):
         return self.weight * (x * ember.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
 
 
-def rotary_tables(config: LlamaConfig, seq_len: int,
-                  offset: int = 0) -> tuple[ember.Tensor, ember.Tensor]:
-    """cos and sin tables (S, head_dim) of the default rotary embedding (HF half-split) for
-    positions ``offset .. offset + seq_len - 1``."""
+def rotary_tables(config: LlamaConfig,
+                  pos: np.ndarray) -> tuple[ember.Tensor, ember.Tensor]:
+    """cos and sin tables of the default rotary embedding (HF half-split) for position ids
+    ``pos``: (S, head_dim) for shared positions (S,), (B, 1, S, head_dim) for per-row
+    positions (B, S), to broadcast over (B, heads, S, head_dim)."""
     d = config.head_dim
     inv_freq = 1.0 / (config.rope_theta ** (np.arange(0, d, 2, dtype=np.int64) / d))
-    pos = np.arange(offset, offset + seq_len, dtype=np.float32)
-    freqs = np.outer(pos, inv_freq.astype(np.float32))
+    freqs = np.asarray(pos, dtype=np.float32)[..., None] * inv_freq.astype(np.float32)
     emb = np.concatenate([freqs, freqs], axis=-1)
+    if emb.ndim == 3:
+        emb = emb[:, None]
     return (ember.tensor(np.cos(emb).astype(np.float32)),
             ember.tensor(np.sin(emb).astype(np.float32)))
 
@@ -158,8 +160,7 @@ class LlamaModel(nn.Module):
 
     def forward(self, input_ids: ember.Tensor,
                 past_key_values: KVCache | None = None) -> ember.Tensor:
-        past = 0 if past_key_values is None else past_key_values.length
-        cos, sin = rotary_tables(self.config, input_ids.shape[1], past)
+        cos, sin = rotary_tables(self.config, positions(past_key_values, input_ids.shape[1]))
         x = self.embed_tokens(input_ids)
         for layer in self.layers:
             x = layer(x, cos, sin, past_key_values)
@@ -178,11 +179,12 @@ class LlamaForCausalLM(nn.Module):
         if not config.tie_word_embeddings:
             self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
-    def forward(self, input_ids: ember.Tensor,
-                past_key_values: KVCache | None = None) -> ember.Tensor:
+    def forward(self, input_ids: ember.Tensor, past_key_values: KVCache | None = None,
+                logits_to_keep: int | np.ndarray = 0) -> ember.Tensor:
         """Logits (B, S, vocab) for token ids (B, S), placed after ``past_key_values``'
-        positions (which it extends) when given."""
-        hidden = self.model(input_ids, past_key_values)
+        positions (which it extends) when given; only at the positions ``logits_to_keep``
+        selects (see ``generation.keep_positions``; 0: all)."""
+        hidden = keep_positions(self.model(input_ids, past_key_values), logits_to_keep)
         if self.config.tie_word_embeddings:
             return ember.matmul(hidden, self.model.embed_tokens.weight.t())
         return self.lm_head(hidden)
