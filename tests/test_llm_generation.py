@@ -156,3 +156,114 @@ def test_sampling_reproducible_from_seed(pair):
     greedy = model.generate(ember.tensor(IDS), 20).numpy()
     np.testing.assert_array_equal(
         model.generate(ember.tensor(IDS), 20, do_sample=True, top_k=1).numpy(), greedy)
+
+
+def _left_padded():
+    """Three prompts of 9, 5 and 2 tokens, left-padded with 0 to (3, 9), and their mask."""
+    ids = np.random.default_rng(3).integers(1, 97, size=(3, 9))
+    mask = np.ones_like(ids)
+    mask[1, :4] = mask[2, :7] = 0
+    ids[mask == 0] = 0
+    return ids, mask
+
+
+def test_left_padded_batch_matches_transformers(pair):
+    """Prompts of different lengths in one batch: the tokens of ``transformers``' generate
+    with the same attention_mask, and its logits at every step (cached and uncached)."""
+    hf, model = pair
+    ids, mask = _left_padded()
+    with torch.no_grad():
+        out = hf.generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                          max_new_tokens=12, min_new_tokens=12, do_sample=False, pad_token_id=0,
+                          output_logits=True, return_dict_in_generate=True)
+    want = out.sequences.numpy()
+    for use_cache in (True, False):
+        got = model.generate(ember.tensor(ids), 12, attention_mask=ember.tensor(mask),
+                             use_cache=use_cache).numpy()
+        np.testing.assert_array_equal(got, want)
+    cache, logits = G.KVCache(want.shape[1], mask), []
+    with ember.no_grad():
+        step = want[:, :ids.shape[1]]
+        for i in range(12):  # the prompt, then each generated token, as generate feeds them
+            logits.append(model(ember.tensor(step), past_key_values=cache)[:, -1].numpy())
+            step = want[:, ids.shape[1] + i:ids.shape[1] + i + 1]
+    np.testing.assert_allclose(np.stack(logits, 1),
+                               np.stack([t.numpy() for t in out.logits], 1), atol=1e-5, rtol=1e-5)
+    # each row alone (unpadded) continues the same way
+    for row in range(3):
+        alone = model.generate(ember.tensor(ids[row:row + 1, mask[row] == 1]), 12).numpy()
+        np.testing.assert_array_equal(alone[0, -12:], want[row, -12:])
+
+
+def test_attention_mask_shape_checked(pair):
+    _, model = pair
+    with pytest.raises(ValueError, match="attention_mask"):
+        model.generate(ember.tensor(IDS), 2, attention_mask=ember.ones(2, 3))
+
+
+def test_extra_logits_processor_and_seed(pair):
+    """A custom processor runs after the built-in ones, as in ``transformers``; ``seed``
+    seeds a generator of its own."""
+    hf, model = pair
+    banned = np.zeros(97, dtype=bool)
+    banned[np.unique(model.generate(ember.tensor(IDS), 20).numpy()[:, IDS.shape[1]:])[:5]] = True
+
+    def ban_torch(ids, scores):
+        return scores.masked_fill(torch.from_numpy(banned), -float("inf"))
+
+    want = _hf_generate(hf, do_sample=False, min_new_tokens=20, pad_token_id=0,
+                        logits_processor=hf_lp.LogitsProcessorList([ban_torch]))
+    got = model.generate(ember.tensor(IDS), 20, logits_processor=[
+        lambda ids, scores: scores.masked_fill(ember.tensor(banned), -float("inf"))]).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert not banned[got[:, IDS.shape[1]:]].any()
+    kw = dict(do_sample=True, temperature=1.5)
+    seeded = model.generate(ember.tensor(IDS), 20, seed=7, **kw).numpy()
+    np.testing.assert_array_equal(seeded, model.generate(
+        ember.tensor(IDS), 20, generator=ember.Generator().manual_seed(7), **kw).numpy())
+    assert (seeded != model.generate(ember.tensor(IDS), 20, seed=8, **kw).numpy()).any()
+    with pytest.raises(ValueError, match="seed"):
+        model.generate(ember.tensor(IDS), 2, seed=1, generator=ember.Generator())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The fixture Llama with its real tokenizer, in ember and in ``transformers``."""
+    from tests.llm_fixtures import make_tiny_llama
+
+    path = make_tiny_llama(tmp_path_factory.mktemp("tiny"))
+    hf = transformers.LlamaForCausalLM.from_pretrained(path).float().eval()
+    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"))
+    return LlamaForCausalLM.from_pretrained(path), hf, hf_tok
+
+
+def test_stop_strings_match_transformers(tiny):
+    model, hf, hf_tok = tiny
+    prompt = np.array([hf_tok.encode("def load(fp):\n    ")])
+    full = model.generate(ember.tensor(prompt), 24).numpy()[0, prompt.shape[1]:]
+    text = hf_tok.decode(full)
+    stop = text[len(text) // 2:len(text) // 2 + 2]  # two characters from the middle
+    with torch.no_grad():
+        want = hf.generate(torch.from_numpy(prompt), max_new_tokens=24, do_sample=False,
+                           stop_strings=[stop, "@@never@@"], tokenizer=hf_tok,
+                           pad_token_id=0).numpy()
+    got = model.generate(ember.tensor(prompt), 24, stop_strings=[stop, "@@never@@"],
+                         tokenizer=hf_tok).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert got.shape[1] < prompt.shape[1] + 24 and stop in hf_tok.decode(got[0, prompt.shape[1]:])
+    with pytest.raises(ValueError, match="tokenizer"):
+        model.generate(ember.tensor(prompt), 2, stop_strings="x")
+
+
+def test_text_iterator_streamer(tiny):
+    from ember.models.streamers import TextIteratorStreamer
+
+    model, _, hf_tok = tiny
+    prompt = ember.tensor([hf_tok.encode("class Encoder:\n")])
+    streamer = TextIteratorStreamer(hf_tok, skip_prompt=True)
+    out = model.generate(prompt, 30, streamer=streamer).numpy()  # the queue holds it all
+    pieces = list(streamer)
+    assert len(pieces) > 1
+    assert "".join(pieces) == hf_tok.decode(out[0, prompt.shape[1]:])
+    with pytest.raises(ValueError, match="batch size 1"):
+        model.generate(ember.tensor(IDS), 1, streamer=TextIteratorStreamer(hf_tok))
