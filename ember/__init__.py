@@ -53,6 +53,7 @@ _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serializati
 _LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
 _LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo", "distributions", "func"}
 _LAZY_MODULES |= {"_C"}  # the __torch_function__ switches
+_LAZY_MODULES |= {"multiprocessing"}
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "compile": "compiler"}
 
 

@@ -336,10 +336,18 @@ class Tensor:
         return False
 
     def share_memory_(self) -> Tensor:
+        """Move the memory into shared memory (in place; a no-op once there) so that
+        processes forked later, or given this tensor, write to the same memory
+        (``ember.multiprocessing``). A view takes the tensor it views along; other
+        views taken before keep the old memory."""
+        if type(self._data) is not MetaArray:
+            from ._shared_memory import share_tensor
+            share_tensor(self)
         return self
 
     def is_shared(self) -> bool:
-        return False
+        from ._shared_memory import block_of
+        return type(self._data) is not MetaArray and block_of(self._data) is not None
 
     # ---- autograd -----------------------------------------------------------------------
 

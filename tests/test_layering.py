@@ -36,7 +36,7 @@ PACKAGE = ROOT / "ember"
 # Modules not named here are in the top layer ("the rest": nn, optim, amp, profiler...).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("ember._dtype", "ember._state", "ember._meta", "ember._schema", "ember._device",
-              "ember._threads", "ember._numpy_errors")),
+              "ember._threads", "ember._numpy_errors", "ember._shared_memory")),
     # the Tensor, and its printing
     ("tensor", ("ember._tensor", "ember._formatting")),
     # the graph and engine, and the modes they read (grad mode, anomaly detection)

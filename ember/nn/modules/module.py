@@ -570,7 +570,9 @@ class Module:
         return self
 
     def share_memory(self) -> Module:
-        return self  # one process address space: nothing to move
+        """Move parameters, their gradients and buffers into shared memory
+        (``Tensor.share_memory_``), for Hogwild training in ``ember.multiprocessing``."""
+        return self._apply(lambda t: t.share_memory_())
 
     # ---- conversions --------------------------------------------------------------------
 
