@@ -1,27 +1,34 @@
 """Every path the convolution dispatcher chooses (1x1 without columns, depthwise direct
-kernels, Winograd F(2x2, 3x3), im2col GEMM; strides 1/2, padding, dilation, groups),
-forward and both gradients against torch: float64 tight, float32 to ~1e-5 relative."""
+kernels, Winograd F(2x2, 3x3), im2col GEMM one per sample or one over the batch; strides
+1/2, padding, dilation, groups), forward and both gradients against torch: float64 tight,
+float32 to ~1e-5 relative."""
 
 import numpy as np
 import pytest
 import torch
 
 import ember
+from ember.ops import _blas
 from ember.ops import _kernels_nn as K
+from ember.ops import conv as C
 
 # (N, C, H, W), (O, C/groups, kh, kw), stride, padding, dilation, groups, path taken
 CASES = [
     ((2, 32, 9, 9), (48, 32, 1, 1), 1, 0, 1, 1, "pointwise"),
-    ((2, 32, 9, 9), (48, 32, 1, 1), 2, 0, 1, 1, "im2col"),
+    ((2, 32, 9, 9), (48, 32, 1, 1), 2, 0, 1, 1, "im2col-batch"),
     ((2, 24, 9, 10), (24, 1, 3, 3), 1, 1, 1, 24, "depthwise"),
     ((2, 24, 9, 10), (48, 1, 3, 3), 2, 1, 1, 24, "depthwise"),
     ((2, 32, 9, 11), (40, 32, 3, 3), 1, 1, 1, 1, "winograd"),
     ((2, 32, 8, 8), (32, 32, 3, 3), 1, 0, 1, 1, "winograd"),
     ((2, 64, 8, 7), (64, 32, 3, 3), 1, 1, 1, 2, "winograd"),
-    ((2, 32, 9, 9), (40, 32, 3, 3), 2, 1, 1, 1, "im2col"),
+    ((2, 32, 9, 9), (40, 32, 3, 3), 2, 1, 1, 1, "im2col-batch"),
     ((2, 32, 12, 12), (16, 32, 3, 3), 1, 2, 2, 1, "im2col"),
     ((2, 3, 16, 16), (8, 3, 7, 7), 2, 3, 1, 1, "im2col"),
     ((2, 12, 9, 9), (12, 4, 5, 5), 1, 2, 1, 3, "im2col"),
+    # fewer than BY_SAMPLE_MIN_POSITIONS outputs per sample: one GEMM over the batch
+    ((3, 16, 5, 5), (24, 16, 1, 1), 1, 0, 1, 1, "pointwise-batch"),
+    ((3, 16, 6, 6), (24, 8, 3, 3), 1, 1, 1, 2, "im2col-batch"),
+    ((4, 8, 7, 7), (8, 8, 3, 3), 2, 0, 1, 1, "im2col-batch"),
 ]
 
 
@@ -48,6 +55,9 @@ def test_conv_path_matches_torch(case, dtype):
                              (dilation,) * 2, groups)
     if path == "depthwise":
         assert K.depthwise_ok(xs[1], ws, groups, x, w)
+    out = C.out_size(xs[2:], ws[2:], (stride,) * 2, ((padding, padding),) * 2, (dilation,) * 2)
+    if path.startswith(("im2col", "pointwise")):
+        assert C._by_sample(xs[0], out) == (not path.endswith("-batch"))
     got = _run(ember, x, w, b, stride, padding, dilation, groups)
     ref = [a.astype(np.float64) for a in _run(torch, x.astype(np.float64), w.astype(np.float64),
                                                b.astype(np.float64), stride, padding,
@@ -56,3 +66,21 @@ def test_conv_path_matches_torch(case, dtype):
     for name, a, r in zip(("y", "dx", "dw", "db"), got, ref):
         err = np.abs(a - r).max() / np.abs(r).max()
         assert err < tol, f"{name}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("shapes", [((5, 3, 7), (5, 7, 4)), ((4, 2, 3, 6), (4, 2, 6, 5)),
+                                    ((6, 40, 300), (6, 300, 50))])
+def test_matmul_sum_is_sum_of_products(shapes, dtype):
+    """``_blas.matmul_sum`` (a weight gradient summed over samples, in partial sums on the
+    threads) equals the sum of NumPy's products, on the threaded path and the fallback."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shapes[0]).astype(dtype)
+    b = rng.standard_normal(shapes[1]).astype(dtype)
+    ref = np.matmul(a.astype(np.float64), b.astype(np.float64)).sum(0)
+    got = _blas.matmul_sum(a, b)
+    assert got.shape == ref.shape and got.dtype == dtype
+    tol = {np.float16: 5e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    assert np.abs(got - ref).max() / np.abs(ref).max() < tol
+    transposed = _blas.matmul_sum(a, np.ascontiguousarray(b.swapaxes(-1, -2)).swapaxes(-1, -2))
+    assert np.abs(transposed - ref).max() / np.abs(ref).max() < tol

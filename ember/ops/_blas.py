@@ -55,6 +55,23 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
+def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b).sum(0)`` for 3-D or 4-D operands of the same leading dims, never
+    holding the stack of products (a convolution's weight gradient summed over samples);
+    float GEMMs of ``PARALLEL_FLOPS`` or more in partial sums on ember's threads."""
+    _blas_libs()
+    flops = 2.0 * a.shape[-2] * a.shape[-1] * b.shape[-1] * _batch(a, b)
+    if a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
+        from . import _kernels_gemm
+        out = _kernels_gemm.matmul_sum(a, b, threads_for(flops, PARALLEL_FLOPS))
+        if out is not None:
+            return out
+    total = np.matmul(a[0], b[0])
+    for i in range(1, a.shape[0]):
+        total += np.matmul(a[i], b[i])
+    return total
+
+
 def _few_rows_times_transposed(a: np.ndarray, b: np.ndarray) -> bool:
     """A few rows (2-32) times a transposed C-contiguous matrix (``x @ W.T``, a linear
     layer on a small batch): OpenBLAS's kernel for that layout is slow there, and

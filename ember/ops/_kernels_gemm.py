@@ -92,6 +92,23 @@ def _gemm_batch(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, 
            b + o * b_outer + j * b_inner, ldb, 0.0, out + i * out_step, n)
 
 
+@numba.njit(parallel=True, cache=True)
+def _gemm_sum(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb, b_outer,
+              b_inner, out, out_step, parts):
+    """``sum_j a[o, j] @ b[o, j]`` for each ``o < outer``: the ``inner`` products are shared
+    out in ``parts`` runs of ``j``, each accumulating (BLAS ``beta = 1``) into its own
+    partial sums ``out[p, o]`` (``out_step`` bytes per matrix), left for the caller to add."""
+    step = (inner + parts - 1) // parts
+    for p in prange(parts):
+        lo = p * step
+        hi = min(inner, lo + step)
+        for o in range(outer):
+            dst = out + (p * outer + o) * out_step
+            for j in range(lo, hi):
+                fn(ROW_MAJOR, ta, tb, m, n, k, 1.0, a + o * a_outer + j * a_inner, lda,
+                   b + o * b_outer + j * b_inner, ldb, 0.0 if j == lo else 1.0, dst, n)
+
+
 def _layout(x: np.ndarray) -> tuple[int, int] | None:
     """``(trans, leading dim)`` describing the last two dims of ``x`` to row-major BLAS,
     or None when neither they nor their transpose have unit stride along a dim."""
@@ -153,3 +170,33 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
     _gemm_batch(fn, la[0], lb[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer,
                 a_inner, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data, m * n * item)
     return out
+
+
+def matmul_sum(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
+    """``(a @ b).sum(0)`` of 3-D or 4-D ``a``, ``b`` (same leading dims; the sum is over
+    the first, a second one is kept) without the stack of products, in ``parts`` partial
+    sums; None when this path does not take it (as ``matmul``)."""
+    fn = _cblas().get(a.dtype)
+    if fn is None or b.dtype != a.dtype or a.ndim != b.ndim or a.ndim not in (3, 4) \
+            or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2] or 0 in a.shape \
+            or 0 in b.shape:
+        return None
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    la, lb = _layout(a), _layout(b)
+    if la is None:
+        a = np.ascontiguousarray(a)
+        la = _layout(a)
+    if lb is None:
+        b = np.ascontiguousarray(b)
+        lb = _layout(b)
+    inner = a.shape[0]
+    outer = a.shape[1] if a.ndim == 4 else 1
+    parts = max(1, min(parts, inner))
+    out = np.empty((parts, outer, m, n), a.dtype)
+    a_inner, a_outer = a.strides[0], (a.strides[1] if a.ndim == 4 else 0)
+    b_inner, b_outer = b.strides[0], (b.strides[1] if b.ndim == 4 else 0)
+    _gemm_sum(fn, la[0], lb[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer, a_inner,
+              b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data, m * n * a.itemsize,
+              parts)
+    total = out[0] if parts == 1 else out.sum(0)
+    return total if a.ndim == 4 else total[0]

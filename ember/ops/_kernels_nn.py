@@ -123,33 +123,43 @@ def _as5d(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(x.shape[:2] + (1,) * (5 - x.ndim) + x.shape[2:])
 
 
-def im2col(x, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """``im2col_numpy``, by the Numba kernel for float arrays of 1-3 spatial dims."""
-    if not use_numba(x) or len(kernel) > 3:
-        return np.ascontiguousarray(im2col_numpy(x, kernel, stride, pad, dilation, out))
+def im2col(x, kernel, stride, pad, dilation, out, per_sample: bool = False) -> np.ndarray:
+    """``im2col_numpy``, by the Numba kernel for float arrays of 1-3 spatial dims. With
+    ``per_sample`` the columns are laid out ``(N, C*K, L)``: each sample's own matrix."""
     n, c = x.shape[:2]
+    if not use_numba(x) or len(kernel) > 3:
+        cols = im2col_numpy(x, kernel, stride, pad, dilation, out)
+        if per_sample:
+            cols = cols.reshape(cols.shape[0], n, -1).swapaxes(0, 1)
+        return np.ascontiguousarray(cols)
     kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
-    length = math.prod(out)
-    cols = np.empty((c * math.prod(kernel), n * length), dtype=x.dtype)
+    length, rows = math.prod(out), c * math.prod(kernel)
+    cols = np.empty((n, rows, length) if per_sample else (rows, n * length), dtype=x.dtype)
     padded = _padded((1,) * (5 - x.ndim) + x.shape[2:], kernel, stride, pad, dilation, out)
+    row_stride, sample_stride = (length, rows * length) if per_sample else (n * length, length)
     _run("unfold", cols.size, _as5d(x), cols, kernel, stride, pad, dilation, out, padded,
-         n * length, length, False)
+         row_stride, sample_stride, False)
     return cols
 
 
-def col2im(cols, shape, kernel, stride, pad, dilation, out) -> np.ndarray:
-    """``col2im_numpy``, by the Numba kernel for float arrays of 1-3 spatial dims."""
+def col2im(cols, shape, kernel, stride, pad, dilation, out, per_sample: bool = False
+           ) -> np.ndarray:
+    """``col2im_numpy``, by the Numba kernel for float arrays of 1-3 spatial dims; ``cols``
+    laid out ``(N, C*K, L)`` with ``per_sample``."""
+    n, c, size = shape[0], shape[1], tuple(shape[2:])
     if not use_numba(cols) or len(kernel) > 3:
+        if per_sample:
+            cols = cols.swapaxes(0, 1).reshape(cols.shape[1], -1)
         return np.ascontiguousarray(col2im_numpy(cols, shape, kernel, stride, pad, dilation,
                                                  out))
-    n, c, size = shape[0], shape[1], tuple(shape[2:])
     size3 = (1,) * (3 - len(size)) + size
     kernel, stride, pad, dilation, out = _geometry3d(kernel, stride, pad, dilation, out)
     x5 = np.empty((n, c) + size3, dtype=cols.dtype)
-    length = math.prod(out)
+    length, rows = math.prod(out), c * math.prod(kernel)
     padded = _padded(size3, kernel, stride, pad, dilation, out)
+    row_stride, sample_stride = (length, rows * length) if per_sample else (n * length, length)
     _run("unfold", cols.size, x5, np.ascontiguousarray(cols), kernel, stride, pad, dilation,
-         out, padded, n * length, length, True)
+         out, padded, row_stride, sample_stride, True)
     return x5.reshape(shape)
 
 

@@ -33,7 +33,7 @@ from .._dispatch import Op, dispatch
 from .._tensor import Tensor
 from . import _kernels_nn as K
 from . import _meta
-from ._blas import matmul
+from ._blas import matmul, matmul_sum
 from ._util import dtype_name
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -88,6 +88,28 @@ def _columns(x, kernel, stride, pads, dilation, out) -> np.ndarray:
     return K.im2col(x, kernel, stride, _lo(pads), dilation, out)
 
 
+BY_SAMPLE_MIN_POSITIONS = 64  # below, one GEMM per sample is too small to run well
+
+
+def _by_sample(n: int, out) -> bool:
+    """Whether a convolution with ``out`` positions per sample of ``n`` runs one GEMM per
+    sample (columns ``(N, C*K, L)``, see ``conv_forward``) rather than one over the batch."""
+    return n >= 2 and math.prod(out) >= BY_SAMPLE_MIN_POSITIONS
+
+
+
+def _sample_columns(x, kernel, stride, pads, dilation, out) -> np.ndarray:
+    """The im2col columns of each sample, ``(N, C*K, L)``: ``x`` itself for 1x1."""
+    if _pointwise(kernel, stride, pads):
+        return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    return K.im2col(x, kernel, stride, _lo(pads), dilation, out, per_sample=True)
+
+
+def _sample_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """``a (N, G*R, L)`` as ``(N, G, R, L)`` (unchanged when ungrouped)."""
+    return a if groups == 1 else a.reshape(a.shape[0], groups, a.shape[1] // groups, a.shape[2])
+
+
 def _per_group(a: np.ndarray, groups: int) -> np.ndarray:
     """``a (G*R, cols)`` as ``(G, R, cols)`` (2-D, one plain GEMM, when ungrouped)."""
     return a if groups == 1 else a.reshape(groups, a.shape[0] // groups, a.shape[1])
@@ -110,6 +132,13 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
         if b is not None:
             y += b.reshape((o,) + (1,) * len(out))
         return y
+    if _by_sample(n, out):
+        cols = _sample_columns(x, kernel, stride, pads, dilation, out)
+        y = _as(matmul(_per_group(w.reshape(o, -1), groups), _sample_groups(cols, groups))
+                .reshape(shape), x.dtype)
+        if b is not None:
+            y += b.reshape((o,) + (1,) * len(out))
+        return y
     cols = _columns(x, kernel, stride, pads, dilation, out)
     y = matmul(_per_group(w.reshape(o, -1), groups), _per_group(cols, groups))
     return _as(_batch_first(y.reshape(o, -1), shape, b), x.dtype)
@@ -126,7 +155,15 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
         # flipped, transposed kernel: the forward Winograd kernel again
         return K.winograd_forward(g, w, _lo(full), in_shape[2:], matmul, adjoint=True,
                                   groups=groups)
-    o = w.shape[0]
+    o, n = w.shape[0], g.shape[0]
+    if _by_sample(n, g.shape[2:]):
+        cols = matmul(_t(_per_group(w.reshape(o, -1), groups)),
+                      _sample_groups(g.reshape(n, o, -1), groups))
+        cols = cols.reshape(n, -1, cols.shape[-1])
+        if _pointwise(w.shape[2:], stride, pads):
+            return _as(cols.reshape(in_shape), g.dtype)
+        return _as(K.col2im(cols, in_shape, w.shape[2:], stride, _lo(pads), dilation,
+                            g.shape[2:], per_sample=True), g.dtype)
     cols = matmul(_t(_per_group(w.reshape(o, -1), groups)), _per_group(_channels_first(g),
                                                                         groups))
     cols = cols.reshape(math.prod(cols.shape[:-1]), cols.shape[-1])
@@ -142,6 +179,12 @@ def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarra
     dtype = np.result_type(x, g)
     if K.depthwise_ok(x.shape[1], w_shape, groups, x, g):
         return K.depthwise_weight_grad(x, g, w_shape, stride, _lo(pads), dilation)
+    n, o = g.shape[:2]
+    if _by_sample(n, g.shape[2:]):
+        cols = _sample_columns(x, w_shape[2:], stride, pads, dilation, g.shape[2:])
+        gw = matmul_sum(_sample_groups(g.reshape(n, o, -1), groups),
+                        _t(_sample_groups(cols, groups)))
+        return _as(gw.reshape(w_shape), dtype)
     cols = _columns(x, w_shape[2:], stride, pads, dilation, g.shape[2:])
     gw = matmul(_per_group(_channels_first(g), groups), _t(_per_group(cols, groups)))
     return _as(gw.reshape(w_shape), dtype)
