@@ -1,15 +1,20 @@
 """``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``linearize``, ``jacrev``, ``jacfwd``,
 ``hessian`` (and ``functionalize``, the identity for an eager library).
 
-ember has one tape-based autograd, so each transform differentiates with it: the
-differentiated inputs become fresh tensors that require grad (a view of the input when
-the input itself requires grad, so an enclosing transform or ordinary autograd still sees
-through), the function runs, and ``autograd.grad`` with ``create_graph=True`` gives
-results that enclosing transforms can differentiate again (nested ``grad``, ``hessian``).
-At the outermost transform a result is detached unless it depends on some tensor outside
-the transform that requires grad (a closed-over parameter), as torch.func returns it.
-``jacfwd``, ``jvp`` and ``linearize`` are computed by reverse mode (``jvp`` by the
-double-vjp trick): torch's forward-mode values, at the cost of reverse passes.
+The reverse-mode transforms differentiate with ember's tape: the differentiated inputs
+become fresh tensors that require grad (a view of the input when the input itself
+requires grad, so an enclosing transform or ordinary autograd still sees through; dual
+when a forward-AD level gave the input a tangent), the function runs, and
+``autograd.grad`` with ``create_graph=True`` gives results that enclosing transforms can
+differentiate again (nested ``grad``, ``hessian``). At the outermost transform a result is
+detached unless it depends on some tensor outside the transform that requires grad (a
+closed-over parameter), as torch.func returns it.
+
+``jvp`` and ``jacfwd`` use forward-mode AD (``ember.autograd.forward_ad``): one run of the
+function per tangent. ember's forward AD has one level at a time, as torch's
+``forward_ad``; a ``jvp``/``jacfwd`` inside another runs by reverse mode instead (``jvp``
+by the double-vjp trick), as ``linearize`` always does: the same values, and the
+reverse-mode graph the outer level's tangents flow through.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from functools import wraps
 from typing import Any
 
 from .._tensor import Tensor
+from ..autograd import forward_ad as fwAD
 from ..autograd.functional import _grad_or_zeros
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..autograd.graph import AccumulateGrad
@@ -66,7 +72,8 @@ class _Transform:
             return x.view_as(x)
         t = x.detach().requires_grad_(True)
         _FRESH[id(t)] = t
-        return t
+        tangent = fwAD.unpack_dual(x).tangent
+        return t if tangent is None else fwAD.make_dual(t, tangent)  # forward-over-reverse
 
     def finish(self, tree: Any) -> Any:
         if self.outer > 0 or _depth() > 0:
@@ -95,11 +102,9 @@ def _detach(x: Any) -> Any:
     return x.detach() if isinstance(x, Tensor) else x
 
 
-def _lift_argnums(tr: _Transform, args: tuple, argnums, what: str) -> tuple[tuple, Any]:
-    """``args`` with the differentiated ones lifted, and those (one, or a tuple for a
-    tuple ``argnums``)."""
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+def _argnums(args: tuple, argnums, what: str) -> tuple[int, ...]:
+    """``argnums`` checked and made a tuple of non-negative positions in ``args``."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums or not all(isinstance(n, int) for n in nums):
         raise RuntimeError(f"{what}: Expected argnums to be int or tuple of ints, got "
                            f"{argnums!r}")
@@ -108,6 +113,14 @@ def _lift_argnums(tr: _Transform, args: tuple, argnums, what: str) -> tuple[tupl
         if not 0 <= n < len(args):
             raise RuntimeError(f"{what}: Got argnums={argnums}, but only {len(args)} "
                                f"positional inputs")
+    return nums
+
+
+def _lift_argnums(tr: _Transform, args: tuple, argnums, what: str) -> tuple[tuple, Any]:
+    """``args`` with the differentiated ones lifted, and those (one, or a tuple for a
+    tuple ``argnums``)."""
+    single = isinstance(argnums, int)
+    nums = _argnums(args, argnums, what)
     args = list(args)
     for n in dict.fromkeys(nums):
         args[n] = tree_map(lambda x: tr.lift(x, what), args[n])
@@ -222,13 +235,63 @@ class _Linearized:
 
 def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False,
         has_aux: bool = False):
-    """``(func(*primals), J @ tangents)`` (and ``aux``), by reverse mode (double vjp)."""
-    if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
-        raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to be "
-                           "tuples")
-    lin = _Linearized(func, primals, has_aux, "jvp(f, primals, tangents)")
-    result = (lin.tr.finish(lin.out), lin.jvp(tangents))
-    return (*result, lin.tr.finish(lin.aux)) if has_aux else result
+    """``(func(*primals), J @ tangents)`` (and ``aux``), by forward-mode AD: one run of
+    ``func`` on dual tensors (by reverse mode, the double-vjp trick, inside another
+    forward-AD level). An output independent of the primals gets a zero tangent
+    (``strict=True``: an error)."""
+    what = "jvp(f, primals, tangents)"
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"{what}: Expected primals to be a tuple. E.g. it should be valid "
+                           f"to call f(*primals).")
+    if not isinstance(tangents, tuple):
+        raise RuntimeError(f"{what}: Expected tangents to be a tuple")
+    p_leaves, p_spec = tree_flatten(primals)
+    t_leaves, t_spec = tree_flatten(tangents)
+    if p_spec != t_spec:
+        raise RuntimeError(f"{what}: Expected primals and tangents to have the same python "
+                           f"structure. For example, if primals is a tuple of 3 tensors, "
+                           f"tangents also must be. Got primals with structure {p_spec} and "
+                           f"tangents with structure {t_spec}")
+    for name, leaves in (("primals", p_leaves), ("tangents", t_leaves)):
+        if not leaves:
+            raise RuntimeError(f"{what}: Expected {name} to contain at least one Tensor.")
+        for x in leaves:
+            if not isinstance(x, Tensor):
+                raise RuntimeError(f"{what}: Expected {name} to only contain Tensors, got "
+                                   f"{type(x)}")
+    if fwAD._current_level() >= 0:
+        lin = _Linearized(func, primals, has_aux, what)
+        result = (lin.tr.finish(lin.out), lin.jvp(tangents))
+        return (*result, lin.tr.finish(lin.aux)) if has_aux else result
+    with _Transform() as tr, fwAD.dual_level():
+        duals = [fwAD.make_dual(p, t) for p, t in zip(p_leaves, t_leaves)]
+        out, aux = _split_aux(func(*tree_unflatten(duals, p_spec)), has_aux, what)
+        outs, tans, out_spec = _unpack_outputs(out, what, strict)
+    result = tr.finish((tree_unflatten(outs, out_spec), tree_unflatten(tans, out_spec)))
+    return (*result, tr.finish(aux)) if has_aux else result
+
+
+def _unpack_outputs(out: Any, what: str, strict: bool = False) -> tuple[list, list, Any]:
+    """Primals and tangents (zeros where an output has none) of ``out``'s leaves."""
+    leaves, spec = tree_flatten(out)
+    if not leaves or (len(leaves) == 1 and leaves[0] is None):
+        raise RuntimeError(f"{what}: Expected f to be a function that has non-empty output "
+                           f"(got output = {leaves})")
+    primals, tangents = [], []
+    for o in leaves:
+        if not isinstance(o, Tensor):
+            raise RuntimeError(f"{what}: expected f(*primals) to return only tensors, got "
+                               f"unsupported type {type(o)}")
+        primal, tangent = fwAD.unpack_dual(o)
+        if tangent is None:
+            if strict:
+                raise RuntimeError(f"{what[:-1]}, strict=True): The output of f is "
+                                   f"independent of the inputs. This is not allowed with "
+                                   f"strict=True.")
+            tangent = o.new_zeros(o.shape)
+        primals.append(primal)
+        tangents.append(tangent)
+    return primals, tangents, spec
 
 
 def linearize(func: Callable, *primals) -> tuple[Any, Callable]:
@@ -294,12 +357,64 @@ def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
-    """The Jacobian of ``func`` w.r.t. ``argnums``. Computed by reverse mode (ember has no
-    forward-mode AD): torch's values, with one reverse pass per output element. Random ops
-    in ``func`` draw as they would outside (``randomness`` is accepted, not enforced)."""
-    return _jacobian(func, argnums, has_aux, "jacfwd")
+    """The Jacobian of ``func`` w.r.t. ``argnums`` by forward-mode AD, one run of ``func``
+    per input element (its columns); shaped ``output.shape + input.shape`` for each output
+    and input leaf. Inside another forward-AD level it runs by reverse mode. Random ops in
+    ``func`` draw anew on each run (``randomness`` is accepted, not enforced)."""
+    from ..ops.shape import stack
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if fwAD._current_level() >= 0:
+            return _jacobian(func, argnums, has_aux, "jacfwd")(*args, **kwargs)
+        nums = _argnums(args, argnums, "jacfwd")
+        diff = args[nums[0]] if isinstance(argnums, int) else tuple(args[n] for n in nums)
+        in_leaves, in_spec = tree_flatten(diff)
+        for x in in_leaves:
+            if not isinstance(x, Tensor):
+                raise RuntimeError(f"jacfwd: Expected the inputs being differentiated to be "
+                                   f"Tensors, got {type(x).__name__}")
+        with _Transform() as tr:
+            columns = [[] for _ in in_leaves]  # per input leaf: the output tangents per element
+            out = aux = None
+            for j, leaf in enumerate(in_leaves):
+                for k in range(leaf.numel()):
+                    basis = leaf.new_zeros(leaf.numel())
+                    basis[k] = 1
+                    leaves = list(in_leaves)
+                    with fwAD.dual_level():
+                        leaves[j] = fwAD.make_dual(leaf, basis.view(leaf.shape))
+                        out, aux = _call_with(func, args, kwargs, nums, argnums,
+                                              tree_unflatten(leaves, in_spec), has_aux)
+                        outs, tangents, out_spec = _unpack_outputs(out, "jacfwd")
+                    columns[j].append(tangents)
+            if out is None:  # nothing to differentiate: the shapes come from one plain run
+                out, aux = _call_with(func, args, kwargs, nums, argnums, diff, has_aux)
+                outs, _, out_spec = _unpack_outputs(out, "jacfwd")
+            per_output = []
+            for i, o in enumerate(outs):
+                jac = [stack([col[i] for col in cols], -1).reshape(tuple(o.shape) +
+                                                                   tuple(x.shape))
+                       if cols else o.new_zeros(tuple(o.shape) + tuple(x.shape))
+                       for x, cols in zip(in_leaves, columns)]
+                per_output.append(tree_unflatten(jac, in_spec))
+            result = tree_unflatten(per_output, out_spec)
+        result = tr.finish(result)
+        return (result, tr.finish(aux)) if has_aux else result
+    return wrapper
+
+
+def _call_with(func: Callable, args: tuple, kwargs: dict, nums: tuple, argnums, diff: Any,
+               has_aux: bool) -> tuple[Any, Any]:
+    """``func`` called with the differentiated arguments replaced by ``diff``: its output
+    and aux (``None`` without ``has_aux``)."""
+    args = list(args)
+    for i, n in enumerate(nums):
+        args[n] = diff if isinstance(argnums, int) else diff[i]
+    return _split_aux(func(*args, **kwargs), has_aux, "jacfwd")
 
 
 def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
-    """The Hessian of a scalar ``func`` w.r.t. ``argnums``: ``jacfwd(jacrev(func))``."""
+    """The Hessian of a scalar ``func`` w.r.t. ``argnums``: ``jacfwd(jacrev(func))``,
+    forward over reverse."""
     return jacfwd(jacrev(func, argnums), argnums)

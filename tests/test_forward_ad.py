@@ -1,0 +1,253 @@
+"""Forward-mode AD (``ember.autograd.forward_ad``, ``ember.func.jvp``/``jacfwd``) against
+torch's, and against finite differences in float64."""
+
+import numpy as np
+import pytest
+import torch
+import torch.autograd.forward_ad as tfw
+import torch.func as tf
+import torch.nn.functional as TF
+
+import ember
+import ember.autograd.forward_ad as efw
+import ember.func as ef
+import ember.nn.functional as EF
+
+RNG = np.random.default_rng(0)
+
+
+def _np(t):
+    return t.detach().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def _close(mine, theirs, atol=1e-6, rtol=1e-5):
+    np.testing.assert_allclose(_np(mine), _np(theirs), atol=atol, rtol=rtol)
+
+
+def _dual_run(lib, fwd, fn, primals, tangents):
+    """``fn`` on dual tensors made from numpy ``primals``/``tangents``: (primal, tangent)."""
+    with fwd.dual_level():
+        duals = [fwd.make_dual(lib.tensor(p), lib.tensor(t)) for p, t in zip(primals, tangents)]
+        out = fwd.unpack_dual(fn(lib, *duals))
+        return _np(out.primal), _np(out.tangent)
+
+
+def _fd(fn, primals, tangents, eps=1e-6):
+    """Central finite difference of ``fn`` (on ember tensors) along the tangents."""
+    plus = fn(ember, *[ember.tensor(p + eps * t) for p, t in zip(primals, tangents)])
+    minus = fn(ember, *[ember.tensor(p - eps * t) for p, t in zip(primals, tangents)])
+    return (_np(plus) - _np(minus)) / (2 * eps)
+
+
+def _conv(L, x, w):
+    F = EF if L is ember else TF
+    return F.conv2d(x, w, padding=1, stride=(1, 2))
+
+
+def _layer_norm(L, x, w, b):
+    F = EF if L is ember else TF
+    return F.layer_norm(x, (5,), w, b)
+
+
+CASES = {
+    "elementwise": (lambda L, x, y: (x * y).sin() + x.exp() / (1 + y * y) - x.tanh() ** 3,
+                    [(3, 4), (4,)]),
+    "reductions": (lambda L, x: L.stack([x.sum(1), x.mean(1), x.amax(1), x.norm(dim=1),
+                                         x.logsumexp(1), x.var(1)]), [(3, 5)]),
+    "matmul": (lambda L, a, b: L.matmul(a, b) @ b.transpose(-1, -2), [(2, 3, 4), (4, 4)]),
+    "softmax": (lambda L, x: L.softmax(x, -1) * L.log_softmax(x, 0), [(3, 6)]),
+    "conv2d": (_conv, [(2, 3, 6, 7), (4, 3, 3, 3)]),
+    "layer_norm": (_layer_norm, [(2, 3, 5), (5,), (5,)]),
+    "views": (lambda L, x: x.t()[1:, ::2].reshape(-1).unsqueeze(0).expand(2, -1) * x.sum(),
+              [(4, 3)]),
+    "cat_index_where": (lambda L, x, y: L.where(x > 0, L.cat([x, y], 0)[:3], y[[0, 1, 0]]) ** 2,
+                        [(3, 4), (3, 4)]),
+    "max_relu_gelu": (lambda L, x: L.max(EF.gelu(x) if L is ember else TF.gelu(x), 1)[0]
+                      + x.relu().sum(1), [(4, 5)]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jvp_of_ops_matches_torch_and_finite_differences(name):
+    fn, shapes = CASES[name]
+    primals = [RNG.standard_normal(s) for s in shapes]
+    tangents = [RNG.standard_normal(s) for s in shapes]
+    p_e, t_e = _dual_run(ember, efw, fn, primals, tangents)
+    p_t, t_t = _dual_run(torch, tfw, fn, primals, tangents)
+    _close(p_e, p_t, atol=1e-10)
+    _close(t_e, t_t, atol=1e-9, rtol=1e-7)
+    _close(t_e, _fd(fn, primals, tangents), atol=1e-5, rtol=1e-5)
+    p32 = [p.astype(np.float32) for p in primals]
+    t32 = [t.astype(np.float32) for t in tangents]
+    _, t_e32 = _dual_run(ember, efw, fn, p32, t32)
+    assert t_e32.dtype == np.float32
+    _close(t_e32, t_t, atol=1e-4, rtol=1e-3)
+
+
+def _mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 8), nn.GELU(),
+                         nn.LayerNorm(8), nn.Linear(8, 3))
+
+
+def _same_mlps():
+    torch.manual_seed(0)
+    t = _mlp(torch).double()
+    e = _mlp(ember).double()
+    e.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    return e, t
+
+
+def test_mlp_jvp_and_reverse_mode_at_the_same_time():
+    """Tangents through an nn.Sequential, while ordinary backward runs in the same level
+    and gives the gradients it gives without one."""
+    e, t = _same_mlps()
+    x, v = RNG.standard_normal((4, 5)), RNG.standard_normal((4, 5))
+    results = {}
+    for lib, fwd, model in ((ember, efw, e), (torch, tfw, t)):
+        with fwd.dual_level():
+            xd = fwd.make_dual(lib.tensor(x, requires_grad=True), lib.tensor(v))
+            out = model(xd)
+            tangent = fwd.unpack_dual(out).tangent
+            (out ** 2).sum().backward()
+        results[lib] = (_np(out), _np(tangent), _np(model[0].weight.grad))
+    for a, b in zip(results[ember], results[torch]):
+        _close(a, b, atol=1e-10)
+    e.zero_grad()
+    (e(ember.tensor(x, requires_grad=True)) ** 2).sum().backward()
+    _close(e[0].weight.grad, results[torch][2], atol=1e-10)
+
+
+def test_views_and_inplace_writes_carry_tangents_like_torch():
+    p, v = RNG.standard_normal(3), RNG.standard_normal(3)
+
+    def program(lib, fwd):
+        with fwd.dual_level():
+            x = fwd.make_dual(lib.tensor(p), lib.tensor(v))
+            setitem = lib.zeros(3, dtype=lib.float64)
+            setitem[1] = x[0] * 2  # a dual value written into a plain tensor
+            z = x.clone()
+            view = z[:2]
+            view.mul_(x[:2])  # in place through a view: the base's tangent changes
+            base = lib.zeros(3, dtype=lib.float64)
+            early_view = base[1:]
+            base.copy_(x.exp())  # a view made before its base became dual
+            overwritten = x * 2
+            overwritten.copy_(lib.ones(3, dtype=lib.float64))  # no tangent any more
+            acc = lib.zeros(3, dtype=lib.float64)
+            acc += x.sin()
+            acc.t_()
+            detached = x.detach()
+            tangents = [fwd.unpack_dual(a).tangent for a in
+                        (setitem, z, view, base, early_view, overwritten, acc)]
+            return [_np(a) for a in tangents] + [fwd.unpack_dual(detached).tangent]
+
+    mine, theirs = program(ember, efw), program(torch, tfw)
+    assert mine[-1] is None and theirs[-1] is None
+    for a, b in zip(mine[:-1], theirs[:-1]):
+        _close(a, b, atol=1e-12)
+
+
+def test_api_errors_levels_and_unpacked_dual_tensor():
+    p, v = ember.randn(3), ember.randn(3)
+    with pytest.raises(RuntimeError, match="no level exists, make sure to enter_dual_level"):
+        efw.make_dual(p, v)
+    assert efw.unpack_dual(p) == (p, None)
+    with efw.dual_level() as level:
+        assert level == 0
+        with pytest.raises(RuntimeError, match="Nested forward mode AD is not supported"):
+            efw.enter_dual_level()
+        with pytest.raises(RuntimeError, match="different size than that of the original"):
+            efw.make_dual(p, ember.randn(4))
+        with pytest.raises(ValueError, match="Expected tangent to be floating point"):
+            efw.make_dual(p, ember.ones(3, dtype=ember.int64))
+        with pytest.raises(ValueError, match="Expected primal to be floating point"):
+            efw.make_dual(ember.ones(3, dtype=ember.int64), v)
+        x = efw.make_dual(p, v)
+        with pytest.raises(RuntimeError, match="already has a forward gradient at the same"):
+            efw.make_dual(x, v)
+        with pytest.raises(RuntimeError, match="Invalid level"):
+            efw.make_dual(p, v, level=3)
+        unpacked = efw.unpack_dual(x, level=0)
+        assert isinstance(unpacked, efw.UnpackedDualTensor)
+        assert unpacked._fields == ("primal", "tangent")
+        assert unpacked.tangent is v
+        assert efw.unpack_dual(unpacked.primal).tangent is None
+        _close(unpacked.primal, p)
+        assert efw.unpack_dual(x.argmax()).tangent is None  # integer outputs are not dual
+    assert efw.unpack_dual(x).tangent is None  # the level is gone
+    with pytest.raises(RuntimeError, match="Dual level must be a positive number"):
+        efw.exit_dual_level()
+    assert efw.enter_dual_level() == 0
+    with pytest.raises(RuntimeError, match="not the last one that was created"):
+        efw.exit_dual_level(level=2)
+    efw.exit_dual_level()
+    assert not ember._state.STATE.modes
+
+
+def test_func_jvp_matches_torch_with_pytrees_aux_and_errors():
+    x, y, v, w = (RNG.standard_normal(s) for s in ((3,), (3, 3), (3,), (3, 3)))
+
+    def f(L):
+        def fn(a, pair):
+            out = {"m": pair[0] @ a.sin(), "s": (a * pair[1]).sum()}
+            return out, a.cos()
+        return fn
+
+    res = {}
+    for lib, F in ((ember, ef), (torch, tf)):
+        t = lib.tensor
+        res[lib] = F.jvp(f(lib), (t(x), (t(y), t(x))), (t(v), (t(w), t(v))), has_aux=True)
+    (po_e, to_e, aux_e), (po_t, to_t, aux_t) = res[ember], res[torch]
+    for k in ("m", "s"):
+        _close(po_e[k], po_t[k], atol=1e-12)
+        _close(to_e[k], to_t[k], atol=1e-12)
+    _close(aux_e, aux_t, atol=1e-12)
+    assert not to_e["m"].requires_grad
+    const = ef.jvp(lambda a: ember.ones(2), (ember.tensor(x),), (ember.tensor(v),))[1]
+    _close(const, np.zeros(2))
+    with pytest.raises(RuntimeError, match="independent of the inputs"):
+        ef.jvp(lambda a: ember.ones(2), (ember.tensor(x),), (ember.tensor(v),), strict=True)
+    with pytest.raises(RuntimeError, match="Expected primals to be a tuple"):
+        ef.jvp(lambda a: a, ember.tensor(x), (ember.tensor(v),))
+    with pytest.raises(RuntimeError, match="the same python structure"):
+        ef.jvp(lambda a, b: a, (ember.tensor(x), ember.tensor(x)), (ember.tensor(v),))
+
+
+def test_jacfwd_matches_torch_argnums_aux_and_jacrev():
+    x, y = RNG.standard_normal((2, 3)), RNG.standard_normal(3)
+
+    def fn(a, b):
+        return (a * b).tanh().sum(0), a.exp()
+
+    jac = {}
+    for lib, F in ((ember, ef), (torch, tf)):
+        jac[lib] = F.jacfwd(fn, argnums=(0, 1), has_aux=True)(lib.tensor(x), lib.tensor(y))
+    (j_e, aux_e), (j_t, aux_t) = jac[ember], jac[torch]
+    for a, b in zip(j_e, j_t):
+        assert tuple(a.shape) == tuple(b.shape)
+        _close(a, b, atol=1e-12)
+    _close(aux_e, aux_t)
+    _close(ef.jacfwd(lambda a: fn(a, ember.tensor(y))[0])(ember.tensor(x)),
+           ef.jacrev(lambda a: fn(a, ember.tensor(y))[0])(ember.tensor(x)), atol=1e-12)
+
+
+def test_forward_over_reverse_hvp_matches_torch():
+    """Hessian-vector products: ``jvp(grad(f))``, and by hand (tangents through a backward
+    pass, tanh's backward reading its saved output), against torch's Hessian."""
+    x, v = RNG.standard_normal(4), RNG.standard_normal(4)
+
+    def f(a):
+        return (a.tanh() ** 2).sum() * a.sigmoid().prod() + (a.exp() @ a.sin())
+
+    hess = tf.hessian(f)(torch.tensor(x))
+    expected = hess @ torch.tensor(v)
+    _, hvp = ef.jvp(ef.grad(f), (ember.tensor(x),), (ember.tensor(v),))
+    _close(hvp, expected, atol=1e-12)
+    with efw.dual_level():
+        xd = efw.make_dual(ember.tensor(x, requires_grad=True), ember.tensor(v))
+        (g,) = ember.autograd.grad(f(xd), xd)
+        _close(efw.unpack_dual(g).tangent, expected, atol=1e-12)
+    _close(ef.hessian(f)(ember.tensor(x)), hess, atol=1e-12)
+    _, hvp_fn = ember.autograd.functional.hvp(f, ember.tensor(x), ember.tensor(v))
+    _close(hvp_fn, expected, atol=1e-12)
