@@ -16,29 +16,21 @@ import json.decoder
 import json.encoder
 from pathlib import Path
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+from ember.models._hf import (
+    CHATML_TEMPLATE,
+    SPECIAL_TOKENS,
+    save_chat_tokenizer,
+    train_byte_level_bpe,
 )
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+__all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "make_tiny_llama", "train_tokenizer"]
 
 
 def train_tokenizer(vocab_size: int = 512):
     """A byte-level BPE ``tokenizers.Tokenizer`` trained on the ``json`` package's source:
     every byte is a token, so any text (JSON included) can be encoded and generated."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
     sources = [inspect.getsource(m) for m in (json, json.decoder, json.encoder)]
-    tok.train_from_iterator(sources, trainer=trainer)
-    return tok
+    return train_byte_level_bpe(sources, vocab_size)
 
 
 def make_tiny_llama(path: str | Path, *, hidden_size: int = 64, num_hidden_layers: int = 2,
@@ -50,12 +42,8 @@ def make_tiny_llama(path: str | Path, *, hidden_size: int = 64, num_hidden_layer
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer()
-    tok.save(str(path / "tokenizer.json"))
+    save_chat_tokenizer(tok, path, model_max_length=512)
     eos = tok.token_to_id("<|im_end|>")
-    with open(path / "tokenizer_config.json", "w", encoding="utf-8") as f:
-        json.dump({"chat_template": CHATML_TEMPLATE, "eos_token": "<|im_end|>",
-                   "bos_token": None, "pad_token": "<|endoftext|>",
-                   "model_max_length": 512}, f, indent=2)
     ember.manual_seed(seed)
     config = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden_size,
                          intermediate_size=hidden_size * 8 // 3,

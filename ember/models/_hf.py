@@ -1,11 +1,13 @@
 """Shared Hugging Face checkpoint I/O for the decoder models: ``config.json`` plus
-``model.safetensors`` or a sharded ``model.safetensors.index.json``, read and written."""
+``model.safetensors`` or a sharded ``model.safetensors.index.json``, read and written; and
+the byte-level BPE tokenizer with ChatML special tokens that the models trained here use."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,44 @@ def load_tokenizer(path: str | os.PathLike):
 
     return Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
 
+
+# The chat conventions of the models written here (ChatML, as Qwen and SmolLM use): its
+# special tokens, the template that renders a conversation, and the ``tokenizer_config.json``
+# carrying both to ``transformers`` and ``ember.serve``.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def train_byte_level_bpe(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE ``tokenizers.Tokenizer`` trained on ``texts`` with ``SPECIAL_TOKENS``
+    first (ids 0, 1, 2): every byte is a token, so any text can be encoded and generated."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def save_chat_tokenizer(tokenizer, path: str | os.PathLike, model_max_length: int) -> None:
+    """Write ``tokenizer.json`` and a ChatML ``tokenizer_config.json`` (eos ``<|im_end|>``,
+    pad ``<|endoftext|>``, no bos) that ``transformers.AutoTokenizer`` and ``ember.serve``
+    read; decoding keeps spaces as they are (code is text)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path / "tokenizer.json"))
+    with open(path / "tokenizer_config.json", "w", encoding="utf-8") as f:
+        json.dump({"chat_template": CHATML_TEMPLATE, "eos_token": "<|im_end|>",
+                   "bos_token": None, "pad_token": "<|endoftext|>",
+                   "model_max_length": model_max_length,
+                   "tokenizer_class": "PreTrainedTokenizerFast",
+                   "clean_up_tokenization_spaces": False}, f, indent=2)
