@@ -165,10 +165,10 @@ def _chisquare_pvalue(counts: np.ndarray, probs: np.ndarray) -> float:
 
 
 def test_sampled_distribution_is_the_targets():
-    """1500 seeded runs of 3 tokens (vocab 4, k = 2, temperature and top-k on) with a draft
+    """1000 seeded runs of 3 tokens (vocab 4, k = 2, temperature and top-k on) with a draft
     far from the target (total variation > 0.5): the joint law of the 3 tokens is the
     target's, enumerated exactly from it."""
-    vocab, steps, prompt, runs = 4, 3, [2], 1500
+    vocab, steps, prompt, runs = 4, 3, [2], 1000
     ember.manual_seed(3)
     config = LlamaConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32,
                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
@@ -207,4 +207,4 @@ def test_bad_arguments(llama):
     with pytest.raises(ValueError, match="vocabularies differ"):
         speculative_generate(llama, other, prompt, 4, do_sample=True)
     out, st = speculative_generate(llama, llama, prompt, 0)
-    assert out.shape == (1, len(PROMPT[0])) and st.rounds == 0
+    assert out.shape == (1, len(PROMPT[0])) and st.target_calls == st.draft_calls == 0

@@ -141,10 +141,12 @@ class SpeculativeDecoder:
         return model(ember.tensor([tokens]), past_key_values=cache)[0]
 
     def _scores(self, logits: ember.Tensor) -> np.ndarray:
-        """The processors applied to each row of ``logits`` (rows are positions)."""
-        context = ember.tensor([self.ids])
-        for proc in self.processors:
-            logits = proc(context, logits)
+        """The processors applied to each row of ``logits`` (rows are positions; the
+        warpers look at scores only, so every row gets the same context)."""
+        if self.processors:
+            context = ember.tensor([self.ids])
+            for proc in self.processors:
+                logits = proc(context, logits)
         return logits.numpy()
 
     def _uniform(self) -> float:
@@ -206,6 +208,8 @@ def speculative_generate(target, draft, input_ids: ember.Tensor, max_new_tokens:
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be non-negative, got {max_new_tokens}")
     prompt = input_ids.shape[-1]
+    if max_new_tokens == 0:
+        return input_ids, SpeculativeStats()
     dec = SpeculativeDecoder(target, draft, input_ids, prompt + max_new_tokens,
                              num_draft_tokens=num_draft_tokens, do_sample=do_sample,
                              temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
