@@ -152,7 +152,8 @@ def test_forced_tool_choice(tiny):
 
 
 def _docs():
-    """(document, valid for ORDER_SCHEMA?) pairs in the compact form the grammar emits."""
+    """(document, valid for ORDER_SCHEMA?) pairs in the form the grammar emits: compact,
+    properties in the schema's order (llguidance fixes the order)."""
     good = {"id": 12, "status": "paid", "customer": {"name": "Ann", "vip": False},
             "items": [{"sku": "A1", "qty": 3}, {"sku": "B2", "qty": 99}]}
     variants = [good, {**good, "items": []},
@@ -161,7 +162,8 @@ def _docs():
                 {**good, "customer": {"name": "Bartholomew", "vip": True}},  # too long
                 {**good, "items": [{"sku": "A1", "qty": 1}] * 4},  # too many items
                 {**good, "customer": {"name": "Ann", "vip": 1}},   # wrong type
-                {**good, "extra": 1}]                              # additional property
+                {**good, "extra": 1},                              # additional property
+                {k: v for k, v in good.items() if k != "items"}]   # missing required
     return [(json.dumps(d, separators=(",", ":")), jsonschema.Draft202012Validator(
         ORDER_SCHEMA).is_valid(d)) for d in variants]
 
