@@ -45,12 +45,16 @@ log = logging.getLogger("ember.serve")
 Sink = Callable[[RequestOutput | BaseException], None]
 
 
+class ShuttingDown(RuntimeError):
+    """The server stops: requests in flight end, new ones are refused (503)."""
+
+
 class Metrics:
     """Counters of the server and the generated tokens of the last ``window_s`` seconds."""
 
     def __init__(self, window_s: float = 10.0) -> None:
         self.window_s = window_s
-        self.requests = self.rejected = self.steps = 0
+        self.requests = self.rejected = self.aborted = self.steps = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.step_seconds = 0.0
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
@@ -132,7 +136,7 @@ class EngineLoop:
                 self._wake.wait()
                 self._wake.clear()
         self._run_commands()
-        self._fail_all(RuntimeError("the server is shutting down"))
+        self._fail_all(ShuttingDown("the server is shutting down"))
 
     def _run_commands(self) -> None:
         while self._commands:
@@ -151,7 +155,7 @@ class EngineLoop:
     def _add(self, request_id: str, prompt: list[int], params: SamplingParams,
              sink: Sink) -> None:
         if self._stopping:
-            raise RuntimeError("the server is shutting down")
+            raise ShuttingDown("the server is shutting down")
         self.engine.add_request(request_id, prompt, params)
         self._sinks[request_id] = sink
         self.metrics.requests += 1
@@ -159,6 +163,7 @@ class EngineLoop:
     def _abort(self, request_id: str) -> None:
         if self._sinks.pop(request_id, None) is not None:  # finished ones are gone already
             self.engine.abort_request(request_id)
+            self.metrics.aborted += 1
         self.stats = self.engine.stats()
 
     def _step(self) -> None:
@@ -197,24 +202,29 @@ class Generation:
         self._pending: set[int] = set()
 
     async def start(self, prompts: list[list[int]], params: list[SamplingParams]) -> None:
-        """Add every sub-request; on failure abort those added and raise the API error."""
+        """Add every sub-request (in one batch of commands); if any fails, abort the others
+        and raise the API error: 429 for a full queue, 400 for what the engine rejects."""
         loop = asyncio.get_running_loop()
+        futures = [self._engine_loop.submit(self.ids[i], prompt, sp, self._sink(loop, i))
+                   for i, (prompt, sp) in enumerate(zip(prompts, params))]
+        self._pending = set(range(len(futures)))
         try:
-            for i, (prompt, sp) in enumerate(zip(prompts, params)):
-                future = self._engine_loop.submit(self.ids[i], prompt, sp, self._sink(loop, i))
-                self._pending.add(i)
-                await asyncio.wrap_future(future)
-        except QueueFull as exc:
-            self.abort()
-            self._engine_loop.metrics.rejected += 1
-            raise api.APIError(429, f"The server is overloaded: {exc}", type="rate_limit_error",
-                               code="rate_limit_exceeded") from exc
-        except ValueError as exc:
-            self.abort()
-            raise api.APIError(400, str(exc)) from exc
-        except BaseException:
+            results = await asyncio.gather(*map(asyncio.wrap_future, futures),
+                                           return_exceptions=True)
+        except BaseException:  # cancelled: the client went away
             self.abort()
             raise
+        error = next((r for r in results if isinstance(r, BaseException)), None)
+        if error is None:
+            return
+        self.abort()
+        if isinstance(error, QueueFull):
+            self._engine_loop.metrics.rejected += 1
+            raise api.APIError(429, f"The server is overloaded: {error}",
+                               type="rate_limit_error", code="rate_limit_exceeded") from error
+        if isinstance(error, ValueError):
+            raise api.APIError(400, str(error)) from error
+        raise _server_error(error)
 
     def _sink(self, loop: asyncio.AbstractEventLoop, index: int) -> Sink:
         def sink(out: RequestOutput | BaseException) -> None:
@@ -230,7 +240,7 @@ class Generation:
             index, out = await self._queue.get()
             if isinstance(out, BaseException):
                 self._pending.clear()
-                raise api.APIError(500, f"Generation failed: {out}", type="server_error")
+                raise _server_error(out)
             if out.finished:
                 self._pending.discard(index)
             yield index, out
@@ -265,6 +275,12 @@ async def _disconnected(request: Request) -> None:
     """Return when the client closes the connection (the request body is read already)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+def _server_error(exc: BaseException) -> api.APIError:
+    if isinstance(exc, ShuttingDown):
+        return api.APIError(503, str(exc), type="server_error")
+    return api.APIError(500, f"Generation failed: {exc}", type="server_error")
 
 
 def _sse(payload: api.BaseModel | str) -> str:
@@ -371,8 +387,8 @@ class OpenAIServer:
                 raise api.APIError(400, f"{name} is not supported", param=name)
         encoded = self._completion_prompts(req.prompt)
         prompts = [p for p in encoded for _ in range(req.n)]
-        params = [self.sampling_params(req, req.max_tokens, len(p), "prompt", [])
-                  for p in prompts]
+        max_tokens = 16 if req.max_tokens is None else req.max_tokens  # OpenAI's default
+        params = [self.sampling_params(req, max_tokens, len(p), "prompt", []) for p in prompts]
         generation = await self.start(prompts, params, "cmpl")
         created, rid = int(time.time()), generation.ids[0].rsplit("-", 1)[0]
         prompt_tokens = sum(len(p) for p in encoded)
@@ -544,6 +560,7 @@ class OpenAIServer:
         return {
             "tokens_per_second": m.tokens_per_second(),
             "requests_total": m.requests, "rejected_requests_total": m.rejected,
+            "aborted_requests_total": m.aborted,
             "prompt_tokens_total": m.prompt_tokens,
             "generation_tokens_total": m.completion_tokens,
             "engine_steps_total": m.steps, "engine_step_seconds_total": m.step_seconds,
@@ -560,6 +577,7 @@ _METRIC_HELP = {
     "running_requests": "Requests in the running batch",
     "kv_cache_usage": "Fraction of the KV cache blocks in use",
     "prefix_cache_hits_total": "Prompt blocks taken from the prefix cache",
+    "aborted_requests_total": "Requests ended early (client gone, error, shutdown)",
 }
 
 
