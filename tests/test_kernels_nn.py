@@ -76,7 +76,10 @@ def _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode):
 POOLS = [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
          ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), (2, 1), True),
          ((3, 9), (3,), (2,), (1,), (1,), True),
-         ((1, 2, 5, 4, 6), (2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 2), False)]
+         ((1, 2, 5, 4, 6), (2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 2), False),
+         # windows inside the input without padding: max_pool_regular (no tables)
+         ((2, 3, 9, 7), (3, 2), (2, 1), (0, 0), (2, 2), False),
+         ((1, 2, 4, 6, 7), (2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), True)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -89,6 +92,9 @@ def test_max_pool_and_scatter_numba_match_numpy(shape, kernel, stride, pad, dila
     x.reshape(-1)[::7] = x.reshape(-1)[3]  # ties: the first maximum wins
     x.reshape(-1)[5] = np.nan
     tables = _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode)
+    regular = not any(pad) and all((t >= 0).all() for t in tables)
+    assert all(K._regular(t) == (k, s, d) for t, k, s, d in zip(tables, kernel, stride,
+                                                                 dilation)) == regular
     values, indices = K.max_pool(x, tables)
     planes = x.reshape(-1, int(np.prod(spatial)))
     ref_v, ref_i = K.max_pool_numpy(planes, K.flat_table(tables, spatial))
@@ -110,18 +116,20 @@ def test_max_pool_adaptive_tables_match_numpy():
     np.testing.assert_array_equal(indices.reshape(6, -1), ref_i)
 
 
+@pytest.mark.parametrize("pad", [1, 0])
 @pytest.mark.parametrize("use_numba", [False, True])
-def test_max_pool_nan_and_inf_windows_follow_torch(use_numba):
+def test_max_pool_nan_and_inf_windows_follow_torch(use_numba, pad):
     x = np.full((1, 1, 4, 4), -np.inf, dtype=np.float32)
     x[0, 0, 0, 1] = np.nan
     x[0, 0, 1, 0] = np.nan
     x[0, 0, 2:, 2:] = [[1.0, 3.0], [3.0, 2.0]]
-    tables = _pool_tables((4, 4), (2, 2), (2, 2), (1, 1), (1, 1), False)
+    tables = _pool_tables((4, 4), (2, 2), (2, 2), (pad, pad), (1, 1), False)
     if use_numba:
         values, indices = K.max_pool(x, tables)
     else:
         values, indices = K.max_pool_numpy(x.reshape(1, 16), K.flat_table(tables, (4, 4)))
-    expected = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, 2, 1, return_indices=True)
+    expected = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, 2, pad,
+                                              return_indices=True)
     np.testing.assert_array_equal(values.reshape(-1), expected[0].numpy().reshape(-1))
     np.testing.assert_array_equal(indices.reshape(-1), expected[1].numpy().reshape(-1))
 

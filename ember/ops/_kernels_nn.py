@@ -385,8 +385,24 @@ def max_pool(x: np.ndarray, tables):
     planes, tables = _planes3d(x, tables)
     values = np.empty((planes.shape[0],) + tuple(t.shape[0] for t in tables), dtype=x.dtype)
     indices = np.empty(values.shape, dtype=np.int64)
-    _run("max_pool", planes.size, planes, *tables, values, indices)
+    regular = [_regular(t) for t in tables]
+    if values.size and all(r is not None for r in regular):
+        _run("max_pool_regular", planes.size, planes, *(np.array(v, dtype=np.int64)
+                                                        for v in zip(*regular)), values, indices)
+    else:
+        _run("max_pool", planes.size, planes, *tables, values, indices)
     return values.reshape(out_shape), indices.reshape(out_shape)
+
+
+def _regular(table: np.ndarray) -> tuple[int, int, int] | None:
+    """``(kernel, stride, dilation)`` of a window table ``(out, k)`` whose windows all lie
+    inside the input, window ``o`` at ``o * stride`` (no padding); else None."""
+    out, k = table.shape
+    stride = int(table[1, 0] - table[0, 0]) if out > 1 else 1
+    dil = int(table[0, 1] - table[0, 0]) if k > 1 else 1
+    expect = np.arange(out)[:, None] * stride + np.arange(k) * dil
+    return (k, stride, dil) if stride > 0 and dil > 0 and np.array_equal(table, expect) \
+        else None
 
 
 def avg_pool_numpy(planes: np.ndarray, table: np.ndarray, divisor: np.ndarray) -> np.ndarray:
