@@ -195,6 +195,10 @@ from bench import onnx as _onnx  # noqa: E402
 
 WORKLOADS.update(_onnx.WORKLOADS)
 ROUNDS.update(_onnx.ROUNDS)
+from bench import llm_serving as _llm_serving  # noqa: E402
+
+WORKLOADS.update(_llm_serving.WORKLOADS)
+ROUNDS.update(_llm_serving.ROUNDS)
 from bench import llm_speculative as _llm_speculative  # noqa: E402
 
 WORKLOADS.update(_llm_speculative.WORKLOADS)

@@ -200,6 +200,8 @@ class Engine:
         """The next token of ``req`` from its last position's ``logits`` (vocab,)."""
         for proc in req.params.logits_processors:
             logits = np.asarray(proc(list(req.output), logits), dtype=np.float32)
+        if req.params.temperature == 0 and not req.processors:
+            return int(np.argmax(logits))  # the first maximum, as ember's argmax
         scores = ember.tensor(logits[None])
         if req.processors:
             context = ember.tensor(np.array([req.prompt + req.output], dtype=np.int64))
