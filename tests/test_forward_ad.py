@@ -232,6 +232,22 @@ def test_jacfwd_matches_torch_argnums_aux_and_jacrev():
            ef.jacrev(lambda a: fn(a, ember.tensor(y))[0])(ember.tensor(x)), atol=1e-12)
 
 
+def _nested(lib, F, x, v, w):
+    """``jvp`` of a ``jvp``, and ``jacfwd`` of a ``jacfwd`` (a level inside a level)."""
+    def f(a):
+        return (a.sin() * a).exp()
+
+    t = lib.tensor
+    return (F.jvp(lambda a: F.jvp(f, (a,), (t(v),))[1], (t(x),), (t(w),))[1],
+            F.jacfwd(F.jacfwd(lambda a: a.sin().prod()))(t(x)))
+
+
+def test_nested_jvp_and_jacfwd_fall_back_to_reverse_mode_inside_a_level():
+    x, v, w = (RNG.standard_normal(3) for _ in range(3))
+    for a, b in zip(_nested(ember, ef, x, v, w), _nested(torch, tf, x, v, w)):
+        _close(a, b, atol=1e-12)
+
+
 def test_forward_over_reverse_hvp_matches_torch():
     """Hessian-vector products: ``jvp(grad(f))``, and by hand (tangents through a backward
     pass, tanh's backward reading its saved output), against torch's Hessian."""
