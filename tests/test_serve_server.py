@@ -350,9 +350,12 @@ def error_of(base_url: str, path: str, body, key: str = API_KEY) -> tuple[int, d
     ({"model": "M", "messages": ask("x"), "response_format": {"type": "xml"}}, 400,
      "response_format.type"),
     ({"model": "M", "messages": ask("x"), "logprobs": True}, 400, "logprobs"),
+    ({"model": "M", "messages": ask("x") + [{"role": "assistant", "tool_calls": [{
+        "id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]},
+     400, "messages"),
 ], ids=["no-messages", "empty-messages", "bad-role", "temperature", "max-tokens-0",
         "max-tokens-too-many", "unknown-model", "bad-tool-name", "bad-tool-schema",
-        "choice-without-tools", "bad-response-format", "logprobs"])
+        "choice-without-tools", "bad-response-format", "logprobs", "bad-call-in-history"])
 def test_malformed_chat_requests(base_url, model_name, body, status, param):
     body = {**body, "model": model_name if body["model"] == "M" else body["model"]}
     code, error = error_of(base_url, "/v1/chat/completions", body)

@@ -256,13 +256,14 @@ class Generation:
         gathering = asyncio.ensure_future(gather())
         watching = asyncio.ensure_future(_disconnected(request))
         try:
-            await asyncio.wait({gathering, watching}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({gathering, watching},
+                                         return_when=asyncio.FIRST_COMPLETED)
         finally:
             watching.cancel()
             if not gathering.done():
                 gathering.cancel()
                 self.abort()
-        return gathering.result() if not gathering.cancelled() else None
+        return gathering.result() if gathering in done else None
 
     def abort(self) -> None:
         """Abort the sub-requests still running (a no-op for finished ones)."""
@@ -457,19 +458,20 @@ class OpenAIServer:
         return choice is not None, [[p] if p is not None else [] for p in processors]
 
     def _chat_prompt(self, req: api.ChatCompletionRequest) -> str:
+        """The prompt text; ``req.tools`` are valid here (``_chat_processors`` checked)."""
         from jinja2 import TemplateError
 
         from .tools import render_tool_calls, tools_prompt
 
         messages = [m.model_dump(exclude_none=True) for m in req.messages]
         try:
-            tools_text = tools_prompt(req.tools) if req.tools else None
-            messages = prepare_messages(messages, self.template, tools_text=tools_text,
-                                        tool_calls_text=render_tool_calls)
+            messages = prepare_messages(
+                messages, self.template, tools_text=tools_prompt(req.tools) if req.tools else None,
+                tool_calls_text=render_tool_calls)
             return self.template.render(messages, tools=req.tools)
-        except (ValueError, TemplateError) as exc:
-            param = "messages" if isinstance(exc, TemplateError) else _field(str(exc))
-            raise api.APIError(400, f"Cannot build the prompt: {exc}", param=param) from exc
+        except (ValueError, TemplateError) as exc:  # e.g. tool call arguments that are no JSON
+            raise api.APIError(400, f"Cannot build the prompt from the messages: {exc}",
+                               param="messages") from exc
 
     @staticmethod
     def _parse_answer(text: str, parse_tools: bool
