@@ -481,8 +481,12 @@ def test_command_line(model_dir, monkeypatch):
     launched = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: launched.update(app=app, **kw))
     monkeypatch.setenv("EMBER_API_KEY", "sk-env")
-    assert cli.main([str(model_dir), "--port", "8123", "--max-batch", "2"]) == 0
+    assert cli.main([str(model_dir), "--port", "8123", "--max-batch", "2",
+                     "--quantize", "int8"]) == 0
     assert (launched["host"], launched["port"]) == ("127.0.0.1", 8123)
+    engine = launched["app"].state.server.engine
+    up_proj = engine.model.model.layers[0].mlp.up_proj
+    assert engine.max_batch == 2 and type(up_proj).__name__ == "Int8WeightOnlyLinear"
     with serving_app(launched["app"]) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sk-env", max_retries=0)
         reply = client.chat.completions.create(model=model_dir.name, messages=ask("hi"),

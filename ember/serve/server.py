@@ -335,9 +335,10 @@ class OpenAIServer:
         if self.context_length is not None:
             room = self.context_length - prompt_len
             if room < 1 or (max_tokens is not None and max_tokens > room):
+                asked = f" and max_tokens asks for {max_tokens} more" if room >= 1 else ""
                 raise api.APIError(
                     400, f"This model's maximum context length is {self.context_length} tokens; "
-                    f"the prompt has {prompt_len} and max_tokens is {max_tokens}.",
+                    f"the prompt has {prompt_len}{asked}.",
                     param="max_tokens" if room >= 1 else prompt_param,
                     code="context_length_exceeded")
             max_tokens = room if max_tokens is None else max_tokens
