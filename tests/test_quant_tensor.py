@@ -148,3 +148,44 @@ def test_observer_qparams_equal_torch(cls, dt, scheme, kw):
     np.testing.assert_array_equal(ez.numpy(), tz.numpy())
     assert es.dtype == ember.float32 and ez.dtype == ember.int64 and es.shape == ts.shape
     np.testing.assert_array_equal(e_obs.min_val.numpy(), t_obs.min_val.numpy())
+
+
+@pytest.mark.parametrize("dt,scheme,rr", [("quint8", "per_tensor_affine", False),
+                                          ("quint8", "per_tensor_affine", True),
+                                          ("qint8", "per_tensor_symmetric", False),
+                                          ("qint8", "per_tensor_affine", False)])
+@pytest.mark.parametrize("data", ["normal-outliers", "widening", "constant-then-spread"])
+def test_histogram_observer_equals_torch(data, dt, scheme, rr):
+    """The running histogram (re-binned as the range widens) and the L2 range search give
+    torch's histogram, range, scale and zero point on the same batches."""
+    rng = np.random.default_rng(3)
+    kw = dict(dtype=getattr(torch, dt), qscheme=getattr(torch, scheme), reduce_range=rr)
+    t_obs = torch.ao.quantization.HistogramObserver(bins=256, **kw)
+    kw.update(dtype=getattr(ember, dt), qscheme=getattr(ember, scheme))
+    e_obs = ember.ao.quantization.HistogramObserver(bins=256, **kw)
+    for i in range(4):
+        if data == "normal-outliers":
+            x = rng.standard_normal(2000)
+            x[rng.integers(0, 2000, 5)] *= 20
+        elif data == "widening":
+            x = rng.uniform(-1, 1, 1000) * (i + 1) + 0.3 * i
+        else:
+            x = np.full(500, 0.7) if i == 0 else rng.laplace(0, 1, 800)
+        x = x.astype(np.float32)
+        t_obs(torch.from_numpy(x))
+        e_obs(ember.tensor(x))
+    np.testing.assert_allclose(e_obs.histogram.numpy(), t_obs.histogram.numpy(), rtol=1e-5,
+                               atol=1e-3)
+    np.testing.assert_array_equal(e_obs.min_val.numpy(), t_obs.min_val.numpy())
+    np.testing.assert_array_equal(e_obs.max_val.numpy(), t_obs.max_val.numpy())
+    ts, tz = t_obs.calculate_qparams()
+    es, ez = e_obs.calculate_qparams()
+    np.testing.assert_array_equal(es.numpy(), ts.numpy())
+    np.testing.assert_array_equal(ez.numpy(), tz.numpy())
+
+
+def test_histogram_observer_rejects_per_channel_and_dynamic():
+    with pytest.raises(NotImplementedError, match="qscheme"):
+        ember.ao.quantization.HistogramObserver(qscheme=ember.per_channel_affine)
+    with pytest.raises(NotImplementedError, match="dynamic"):
+        ember.ao.quantization.HistogramObserver(is_dynamic=True)

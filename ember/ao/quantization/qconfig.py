@@ -12,7 +12,7 @@ from .fake_quantize import (
     default_weight_fake_quant,
 )
 from .observer import (
-    MinMaxObserver,
+    HistogramObserver,
     MovingAverageMinMaxObserver,
     default_dynamic_quant_observer,
     default_observer,
@@ -45,12 +45,12 @@ default_qat_qconfig = QConfig(activation=default_fake_quant, weight=default_weig
 
 
 def get_default_qconfig(backend: str = "x86", version: int = 0) -> QConfig:
-    """Per-channel int8 weights, 7-bit activations (x86/fbgemm). torch observes the
-    activations with a HistogramObserver, which ember does not have yet: a MinMaxObserver
-    with the same range stands in."""
+    """Per-channel int8 weights; activations observed by a ``HistogramObserver`` (7-bit on
+    x86/fbgemm), as torch's."""
     if backend not in ("x86", "fbgemm", "qnnpack", "onednn"):
         raise AssertionError(f"backend: {backend} not supported.")
-    return QConfig(activation=MinMaxObserver.with_args(reduce_range=backend != "qnnpack"),
+    return QConfig(activation=HistogramObserver.with_args(
+        reduce_range=backend in ("x86", "fbgemm")),
                    weight=default_per_channel_weight_observer)
 
 
