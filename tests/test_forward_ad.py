@@ -44,6 +44,11 @@ def _conv(L, x, w):
     return F.conv2d(x, w, padding=1, stride=(1, 2))
 
 
+def _linear(L, x, w, b):
+    F = EF if L is ember else TF
+    return F.linear(x, w, b).cumsum(1).flip(0)
+
+
 def _layer_norm(L, x, w, b):
     F = EF if L is ember else TF
     return F.layer_norm(x, (5,), w, b)
@@ -58,6 +63,7 @@ CASES = {
     "softmax": (lambda L, x: L.softmax(x, -1) * L.log_softmax(x, 0), [(3, 6)]),
     "conv2d": (_conv, [(2, 3, 6, 7), (4, 3, 3, 3)]),
     "layer_norm": (_layer_norm, [(2, 3, 5), (5,), (5,)]),
+    "linear_with_dual_bias": (_linear, [(3, 4), (5, 4), (5,)]),
     "views": (lambda L, x: x.t()[1:, ::2].reshape(-1).unsqueeze(0).expand(2, -1) * x.sum(),
               [(4, 3)]),
     "cat_index_where": (lambda L, x, y: L.where(x > 0, L.cat([x, y], 0)[:3], y[[0, 1, 0]]) ** 2,
@@ -267,3 +273,29 @@ def test_forward_over_reverse_hvp_matches_torch():
     _close(ef.hessian(f)(ember.tensor(x)), hess, atol=1e-12)
     _, hvp_fn = ember.autograd.functional.hvp(f, ember.tensor(x), ember.tensor(v))
     _close(hvp_fn, expected, atol=1e-12)
+
+
+def _functional_jvp(lib, x, v):
+    """``autograd.functional.jvp`` with ``create_graph``: its result differentiated again
+    w.r.t. the input and the tangent."""
+    xt, vt = lib.tensor(x, requires_grad=True), lib.tensor(v, requires_grad=True)
+    out, jv = lib.autograd.functional.jvp(lambda a: (a.sin() * a).tanh() @ a.exp(), xt, vt,
+                                          create_graph=True)
+    jv.backward()
+    return out, jv, xt.grad, vt.grad
+
+
+def test_autograd_functional_jvp_by_forward_mode_matches_torch():
+    x, v = RNG.standard_normal(4), RNG.standard_normal(4)
+    for a, b in zip(_functional_jvp(ember, x, v), _functional_jvp(torch, x, v)):
+        _close(a, b, atol=1e-12)
+    jvp = ember.autograd.functional.jvp
+    _, jv = jvp(lambda a: a.sum(0), ember.tensor(x), ember.tensor(v))
+    assert not jv.requires_grad
+    _close(jv, v.sum())
+    for args, message in (((ember.tensor(x), ember.tensor(v[:2])), "v has invalid size"),
+                          (((ember.tensor(x),), (ember.tensor(v),) * 2),
+                           "v is a tuple of invalid length"),
+                          ((ember.tensor(x), None), "can only be None")):
+        with pytest.raises(RuntimeError, match=message):
+            jvp(lambda a: a, *args)

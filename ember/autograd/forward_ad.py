@@ -138,7 +138,12 @@ class _ForwardMode:
             return self._inplace(op, args, kwargs)
         if op.view and duals[0][0] is args[0] and all(tangent is None for _, tangent in duals[1:]):
             return self._view(op, args, kwargs, duals[0][1])
-        out, tangents = self._jvp(op, args, kwargs)
+        if op.name in _LINEAR or op.name in _MULTILINEAR:
+            tangent = self._by_rule(op, args, kwargs)
+            out = op.apply(*args, **kwargs)
+            tangents = (tangent,)
+        else:
+            out, tangents = self._jvp(op, args, kwargs)
         for o, tangent in zip(_as_tuple(out), tangents):
             if tangent is not None:
                 self.set(o, tangent)
@@ -158,6 +163,43 @@ class _ForwardMode:
             if isinstance(o, Tensor) and _differentiable_dtype(o._data):
                 self.set(o, t)
         return out
+
+    def _by_rule(self, op, args, kwargs) -> Tensor | None:
+        """The tangent of an op of ``_LINEAR`` (the op on the tangents, zeros for the
+        floating-point inputs without one) or ``_MULTILINEAR`` (the sum over the dual
+        inputs of the op with that input replaced by its tangent and the bias dropped);
+        differentiable when the inputs or tangents require grad."""
+        float_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)
+                      and _differentiable_dtype(a._data)]
+        tangents = {i: self.get(args[i]) for i in float_args}
+        grad_mode = STATE.grad_enabled
+        STATE.grad_enabled = grad_mode and (any(t._requires_grad for t in _tensors(args)) or any(
+            t is not None and t._requires_grad for t in tangents.values()))
+        try:
+            if op.name in _LINEAR:
+                return op.apply(*self._linear_args(args), **kwargs)
+            bias = _MULTILINEAR[op.name]
+            total = None
+            for i, t in tangents.items():
+                if t is None:
+                    continue
+                if i == bias:  # affine in the bias: its tangent, broadcast as the op does
+                    return self._jvp(op, args, kwargs, private=True)[1][0]
+                term = op.apply(*(t if j == i else None if j == bias else a
+                                  for j, a in enumerate(args)), **kwargs)
+                total = term if total is None else total + term
+            return total
+        finally:
+            STATE.grad_enabled = grad_mode
+
+    def _linear_args(self, args) -> list:
+        def tangent(a):
+            if not isinstance(a, Tensor) or not _differentiable_dtype(a._data):
+                return a
+            t = self.get(a)
+            return _make(np.zeros_like(a._data)) if t is None else t
+        return [type(a)(tangent(x) for x in a) if type(a) in _LISTS else tangent(a)
+                for a in args]
 
     def _jvp(self, op, args, kwargs, private: bool = False) -> tuple:
         """Run ``op`` once on lifted inputs and return its result(s) and the tangent of
@@ -187,9 +229,16 @@ class _ForwardMode:
                 tangents.append(tangent)
             return lifted
 
-        lifted = [lift(a) if isinstance(a, Tensor) else
-                  type(a)(lift(x) if isinstance(x, Tensor) else x for x in a)
-                  if type(a) in _LISTS and a and isinstance(a[0], Tensor) else a for a in args]
+        lifted, positions = [], []  # positions: of the dual arguments (None: in a list)
+        for i, a in enumerate(args):
+            n = len(leaves)
+            if isinstance(a, Tensor):
+                lifted.append(lift(a))
+            elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
+                lifted.append(type(a)(lift(x) if isinstance(x, Tensor) else x for x in a))
+            else:
+                lifted.append(a)
+            positions.extend([i if isinstance(a, Tensor) else None] * (len(leaves) - n))
         create_graph = grad_mode and (user_records or any(t._requires_grad for t in tangents))
         edges = [node.next_functions for node in cut]
         STATE.grad_enabled = True
@@ -200,7 +249,13 @@ class _ForwardMode:
             outs = _as_tuple(out)
             diff = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.grad_fn
                     is not None and _differentiable_dtype(o._data)]
-            jvps = _double_vjp(op, [outs[i] for i in diff], leaves, tangents, create_graph)
+            jvps = None
+            if op.kind == "pointwise" and len(diff) == 1 and None not in positions:
+                STATE.grad_enabled = create_graph
+                jvps = _pointwise_jvp(outs[diff[0]], positions, tangents)
+            if jvps is None:
+                STATE.grad_enabled = True
+                jvps = _double_vjp(op, [outs[i] for i in diff], leaves, tangents, create_graph)
         finally:
             STATE.grad_enabled = grad_mode
             for node, e in zip(cut, edges):
@@ -216,8 +271,11 @@ class _ForwardMode:
     def _inplace(self, op, args, kwargs):
         """An in-place op: the JVP of its out-of-place form at the values before the
         write, written into the target's tangent."""
-        target = args[0]
-        _, (new,) = self._jvp(op.__bases__[0], args, kwargs, private=True)
+        target, base_op = args[0], op.__bases__[0]
+        if base_op.name in _LINEAR or base_op.name in _MULTILINEAR:
+            new = self._by_rule(base_op, args, kwargs)
+        else:
+            _, (new,) = self._jvp(base_op, args, kwargs, private=True)
         op.apply(*args, **kwargs)
         current = self.get(target)
         if current is None and new is None:
@@ -250,6 +308,37 @@ class _ForwardMode:
         return new
 
 
+def _pointwise_jvp(out: Tensor, positions: list, tangents: list) -> list | None:
+    """The JVP of a real pointwise op from one call of its backward rule per dual input:
+    its Jacobian w.r.t. an input of the output's shape is diagonal, hence its own
+    transpose, so the VJP of the tangent is the JVP. ``None`` (use ``_double_vjp``) for
+    complex or broadcast inputs."""
+    data = out._data
+    if data.dtype.kind != "f" or any(t._data.dtype.kind != "f" or t._data.shape != data.shape
+                                     for t in tangents):
+        return None
+    node, total = out.grad_fn, None
+    for pos, t in zip(positions, tangents):
+        grads = node.op.backward(node, t if t._data.dtype == data.dtype else t.to(out.dtype))
+        g = grads[pos] if type(grads) is tuple else grads if pos == 0 else None
+        if g is None:
+            continue
+        if g._data.shape != data.shape:
+            return None
+        if g._data.dtype != data.dtype:
+            g = g.to(out.dtype)
+        total = g if total is None else total + g
+    return [_own(_make(np.zeros_like(data)) if total is None else total, tangents)]
+
+
+def _own(jvp: Tensor, tangents: list) -> Tensor:
+    """``jvp``, copied if it shares memory with a tangent (an identity's JVP is the tangent
+    itself): an in-place write must not reach the input's tangent through it."""
+    if any(np.may_share_memory(jvp._data, v._data) for v in tangents):
+        return jvp.clone()
+    return jvp
+
+
 def _double_vjp(op, outs: list, leaves: list, tangents: list, create_graph: bool) -> list:
     """``J v`` of the recorded ``outs`` w.r.t. ``leaves`` along ``tangents``: the gradient,
     with respect to the cotangents ``u``, of ``<J^T u, v>``; ``None`` for an output that
@@ -273,14 +362,8 @@ def _double_vjp(op, outs: list, leaves: list, tangents: list, create_graph: bool
         return [_make(np.zeros_like(o._data)) if present else None for o in outs]
     jvps = _grad([g for g, _ in pairs], us, [v for _, v in pairs], create_graph=create_graph,
                  allow_unused=True)
-    result = []
-    for j, o in zip(jvps, outs):
-        if j is None:
-            j = _make(np.zeros_like(o._data))
-        elif any(np.may_share_memory(j._data, v._data) for v in tangents):
-            j = j.clone()  # an identity's JVP is the tangent itself: in-place writes must not
-        result.append(j)  # reach the input's tangent through it
-    return result
+    return [_make(np.zeros_like(o._data)) if j is None else _own(j, tangents)
+            for j, o in zip(jvps, outs)]
 
 
 def _view_of_tangent(base_tangent: Tensor, base: Tensor, view: Tensor) -> Tensor | None:
@@ -309,6 +392,17 @@ def _tensors(args):
 
 def _as_tuple(out) -> tuple:
     return out if isinstance(out, tuple) else (out,)
+
+
+# Ops that are linear in their floating-point tensor inputs taken together (the others
+# are indices, masks): the tangent is the op applied to the tangents.
+_LINEAR = frozenset({"sum", "mean", "cumsum", "cat", "stack", "flip", "roll", "repeat",
+                     "blockdiag", "gather", "indexselect", "tril", "clone", "neg", "_to_copy"})
+
+# Ops that are linear in each tensor input separately (products), name -> the position of
+# the bias argument they add (None if none): the tangent is a sum of products.
+_MULTILINEAR = {"matmul": None, "linear": 2, "convolution": 2, "convtranspose": 2,
+                "convweight": None}
 
 
 # ---- the public API ----------------------------------------------------------------
