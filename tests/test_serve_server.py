@@ -480,17 +480,44 @@ def test_command_line(model_dir, monkeypatch):
     from ember.serve import __main__ as cli
 
     launched = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: launched.update(app=app, **kw))
+    monkeypatch.setattr(cli.Server, "run", lambda self: launched.update(config=self.config))
     monkeypatch.setenv("EMBER_API_KEY", "sk-env")
     assert cli.main([str(model_dir), "--port", "8123", "--max-batch", "2",
                      "--quantize", "int8"]) == 0
-    assert (launched["host"], launched["port"]) == ("127.0.0.1", 8123)
-    engine = launched["app"].state.server.engine
+    config = launched["config"]
+    assert (config.host, config.port) == ("127.0.0.1", 8123)
+    engine = config.app.state.server.engine
     up_proj = engine.model.model.layers[0].mlp.up_proj
     assert engine.max_batch == 2 and type(up_proj).__name__ == "Int8WeightOnlyLinear"
-    with serving_app(launched["app"]) as url:
+    with serving_app(config.app) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sk-env", max_retries=0)
         reply = client.chat.completions.create(model=model_dir.name, messages=ask("hi"),
                                                max_tokens=3)
         assert reply.usage.completion_tokens >= 1
     assert cli.main([str(model_dir / "nowhere")]) == 2
+
+
+def test_shutdown_ends_open_streams(model_dir):
+    """What Ctrl-C does first (``begin_shutdown``): an open stream gets an error event at
+    once, new requests a 503, and every KV block is freed."""
+    engine = Engine.from_pretrained(model_dir, max_batch=2)
+    app = create_app(engine)
+    endless = {"type": "json_schema", "json_schema": {"name": "long", "schema": {
+        "type": "array", "items": {"type": "integer"}, "minItems": 1000}}}
+    with serving_app(app) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+        stream = iter(client.chat.completions.create(
+            model=model_dir.name, messages=ask("Count."), max_tokens=1900, stream=True,
+            response_format=endless))
+        next(stream), next(stream)
+        assert engine.stats()["running"] == 1
+        start = time.monotonic()
+        app.state.server.engine_loop.begin_shutdown()
+        with pytest.raises(openai.APIError, match="shutting down"):
+            for _ in stream:
+                pass
+        assert time.monotonic() - start < 5
+        with pytest.raises(openai.InternalServerError) as info:
+            client.completions.create(model=model_dir.name, prompt="x", max_tokens=2)
+        assert info.value.status_code == 503
+    assert engine.stats()["running"] == 0 and engine.stats()["kv_blocks_used"] == 0

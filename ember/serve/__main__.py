@@ -11,6 +11,22 @@ import argparse
 import os
 import sys
 
+import uvicorn
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server that, at the first Ctrl-C or SIGTERM, also ends the requests in
+    flight (streams get an error event and close), so that the shutdown does not wait out
+    the graceful timeout for long generations."""
+
+    def __init__(self, config: uvicorn.Config, engine_loop) -> None:
+        super().__init__(config)
+        self.engine_loop = engine_loop
+
+    def handle_exit(self, sig, frame) -> None:
+        self.engine_loop.begin_shutdown()
+        super().handle_exit(sig, frame)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -39,8 +55,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import uvicorn
-
     from .chat import load_chat_template
     from .engine import Engine
     from .server import create_app
@@ -54,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                      chat_template=load_chat_template(args.path))
     print(f"serving {app.state.server.model_name!r} on http://{args.host}:{args.port}/v1",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=5)
+    Server(config, app.state.server.engine_loop).run()
     return 0
 
 

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import concurrent.futures
 import hmac
+import json
 import logging
 import re
 import threading
@@ -94,28 +95,36 @@ class EngineLoop:
         self.metrics = Metrics()
         self.stats: dict[str, Any] = {}  # the engine's stats after its latest step
         self._commands: collections.deque = collections.deque()
+        self._lock = threading.Lock()  # orders commands against the thread's exit
         self._wake = threading.Event()
         self._sinks: dict[str, Sink] = {}
-        self._stopping = False
+        self._stopping = self._closed = False
         self.thread: threading.Thread | None = None  # while started
 
     def start(self) -> None:
-        self._stopping = False
+        self._stopping = self._closed = False
         self.stats = self.engine.stats()
         self.thread = threading.Thread(target=self._run, name="ember-engine", daemon=True)
         self.thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Abort what is in flight and end the thread."""
+    def begin_shutdown(self) -> None:
+        """End the requests in flight (they get ``ShuttingDown``: a 503, or an error event
+        that closes a stream) and refuse new ones; the thread exits after its current step.
+        Takes no lock, so a signal handler may call it."""
         self._stopping = True
         self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """``begin_shutdown`` and wait for the thread to end."""
+        self.begin_shutdown()
         if self.thread is not None:
             self.thread.join(timeout)
             self.thread = None
 
     def submit(self, request_id: str, prompt: list[int], params: SamplingParams,
                sink: Sink) -> concurrent.futures.Future:
-        """Add a request; the future fails with the engine's ``QueueFull``/``ValueError``."""
+        """Add a request; the future fails with the engine's ``QueueFull``/``ValueError``
+        (``ShuttingDown`` once the loop stops)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._command(self._add, future, request_id, prompt, params, sink)
         return future
@@ -124,8 +133,13 @@ class EngineLoop:
         self._command(self._abort, None, request_id)
 
     def _command(self, fn: Callable, future: concurrent.futures.Future | None, *args) -> None:
-        self._commands.append((fn, future, args))
-        self._wake.set()
+        with self._lock:
+            if not self._closed:
+                self._commands.append((fn, future, args))
+                self._wake.set()
+                return
+        if future is not None:
+            future.set_exception(ShuttingDown("the server is shutting down"))
 
     def _run(self) -> None:
         while not self._stopping:
@@ -135,6 +149,8 @@ class EngineLoop:
             else:
                 self._wake.wait()
                 self._wake.clear()
+        with self._lock:
+            self._closed = True
         self._run_commands()
         self._fail_all(ShuttingDown("the server is shutting down"))
 
@@ -595,7 +611,18 @@ def _prometheus(values: dict[str, float]) -> str:
 
 
 def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream",
+    """Server-sent events; an error after the response has begun (the engine failed, the
+    server stops) is sent as OpenAI's error event, then ``[DONE]``, which the ``openai``
+    client raises as an ``APIError``."""
+    async def guarded() -> AsyncIterator[str]:
+        try:
+            async for event in events:
+                yield event
+        except api.APIError as exc:
+            yield _sse(json.dumps(exc.body()))
+            yield _sse("[DONE]")
+
+    return StreamingResponse(guarded(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
