@@ -33,6 +33,7 @@ from .ops.conv import *  # noqa: F403
 from .ops.pooling import *  # noqa: F403
 from .ops.normalization import *  # noqa: F403
 from .ops.quantized import *  # noqa: F403
+from .ops.sparse import *  # noqa: F403
 from .ops.special import *  # noqa: F403
 from .ops.statistics import *  # noqa: F403
 from .ops.distance import *  # noqa: F403
@@ -53,7 +54,7 @@ _LAZY_MODULES = {"nn", "optim", "utils", "distributed", "profiler", "serializati
 _LAZY_MODULES |= {"special", "fft", "testing", "hub", "overrides"}
 _LAZY_MODULES |= {"compiler", "jit", "export", "_dynamo", "distributions", "func"}
 _LAZY_MODULES |= {"_C"}  # the __torch_function__ switches
-_LAZY_MODULES |= {"multiprocessing"}
+_LAZY_MODULES |= {"multiprocessing", "sparse"}
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "compile": "compiler"}
 
 

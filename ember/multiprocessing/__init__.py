@@ -13,14 +13,15 @@ file's descriptor (torch's ``file_descriptor``), which needs no file name to cle
 
 from __future__ import annotations
 
-import multiprocessing
 from multiprocessing import *  # noqa: F403
 
 from .reductions import init_reductions
 from .spawn import (ProcessContext, ProcessExitedException, ProcessRaisedException,
                     SpawnContext, spawn, start_processes)
 
-__all__ = [*multiprocessing.__all__, "spawn", "start_processes", "ProcessContext",
+# ember's own names; the standard module's are here too (``mp.Process``) and documented
+# by Python, so the reference lists only these
+__all__ = ["spawn", "start_processes", "ProcessContext",
            "SpawnContext", "ProcessRaisedException", "ProcessExitedException",
            "set_sharing_strategy", "get_sharing_strategy", "get_all_sharing_strategies",
            "init_reductions"]
