@@ -37,11 +37,12 @@ def straight(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
-    """The same run stopped after 3 steps (off the checkpoint interval), then resumed."""
+    """The same run stopped after 3 steps (off the checkpoint interval), then resumed with a
+    different learning rate on the command line, which the checkpoint's config overrides."""
     out = tmp_path_factory.mktemp("resumed")
     first = train_gpt.main(TINY + ["--out", str(out), "--stop-after", "3"])
     assert (first.step, first.finished) == (3, False)
-    return out, train_gpt.main(TINY + ["--out", str(out), "--resume"])
+    return out, train_gpt.main(TINY + ["--out", str(out), "--resume", "--lr", "0.5"])
 
 
 def test_end_to_end(straight, capsys):

@@ -351,6 +351,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False,
         if not (out / CHECKPOINT).exists():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out}")
         state = ember.load(out / CHECKPOINT)
+        ignored = [k for k, v in dataclasses.asdict(cfg).items() if state["config"][k] != v]
+        if ignored:
+            log(f"resuming with the checkpoint's config; ignoring the new {', '.join(ignored)}")
         cfg = TrainConfig(**state["config"])
     out.mkdir(parents=True, exist_ok=True)
 
