@@ -17,10 +17,15 @@ from ember.ao.nn.quantized.weight_only import (
     quantize_int8_per_channel,
 )
 from ember.ops import _kernels_quant as kq
+from ember.ops import _parallel
 
 
-@pytest.mark.parametrize("k,n,group", [(64, 9, 32), (256, 20, 64), (384, 33, 128)])
-def test_int4_kernels_equal_reference(k, n, group):
+@pytest.mark.parametrize("kernel", sorted(kq.INT4_GEMV_KERNELS))
+@pytest.mark.parametrize("k,n,group", [(64, 9, 32), (256, 20, 64), (384, 33, 128),
+                                       (512, 17, 256)])
+def test_int4_kernels_equal_reference(kernel, k, n, group):
+    """Each GEMV kernel this CPU runs (the AVX-512 one where it has AVX-512VL) and the
+    tile dequantisation against dequantise-then-matmul in NumPy."""
     rng = np.random.default_rng(k + n)
     q = rng.integers(0, 16, (n, k)).astype(np.uint8)
     packed = kq.pack_int4(q, group)
@@ -31,7 +36,7 @@ def test_int4_kernels_equal_reference(k, n, group):
     bias = rng.standard_normal(n).astype(np.float32)
     x = rng.standard_normal(k).astype(np.float32)
     out = np.empty(n, np.float32)
-    kq.int4_gemv(x, packed, scales, zeros, group, bias, out)
+    kq.INT4_GEMV_KERNELS[kernel](x, packed, scales, zeros, group, bias, out)
     want = kq.int4_linear_reference(x[None], packed, scales, zeros, group, bias)[0]
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
     dense = np.empty((n, k), np.float32)
@@ -54,17 +59,43 @@ def test_int8_weight_kernels_equal_reference():
     np.testing.assert_array_equal(dense, wq.astype(np.float32) * scale[:, None])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("rows", [1, 3, 9])
-def test_layers_agree_between_batch_paths(rows):
-    """The GEMV (one row) and the blocked BLAS path (more) give the same results, also
-    when the blocks do not divide the output features."""
-    lin = ember.nn.Linear(256, 70)
-    x = ember.randn(rows, 256)
-    for layer in (Int4WeightOnlyLinear.from_float(lin, 64), Int8WeightOnlyLinear.from_float(lin)):
-        layer.BLOCK_BYTES = 4 * 256 * 16  # 16 rows a block: 5 blocks, the last partial
-        got = layer(x).numpy()
-        want = np.stack([layer(x[i:i + 1]).numpy()[0] for i in range(rows)])
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+def test_layers_agree_with_the_dequantised_weight(rows, threads, monkeypatch):
+    """One row (the GEMV) and more (tiles dequantised in parallel, then BLAS; tiles of 8
+    rows: 9 tiles, the last partial) equal ``x @ dequantised(W).T + b`` in torch, on one
+    thread and on two (the parallel split forced even for this small layer)."""
+    import torch
+    monkeypatch.setattr(kq, "TILE_BYTES", 4 * 256 * 8)
+    monkeypatch.setattr(kq, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(_parallel, "_free_cores", lambda: 2)
+    had = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        lin = ember.nn.Linear(256, 70)
+        x = ember.randn(rows, 256)
+        for layer in (Int4WeightOnlyLinear.from_float(lin, 64),
+                      Int8WeightOnlyLinear.from_float(lin)):
+            got = layer(x).numpy()
+            want = torch.nn.functional.linear(torch.from_numpy(x.numpy()),
+                                              torch.from_numpy(layer.dequantize_weight().numpy()),
+                                              torch.from_numpy(layer.bias.numpy()))
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    finally:
+        ember.set_num_threads(had)
+
+
+def test_batches_without_cblas_take_the_numpy_path(monkeypatch):
+    """Where NumPy's BLAS exports no CBLAS ``sgemm`` the batched product falls back on
+    NumPy, blocks of ``BLOCK_BYTES`` of weights at a time, with the same result."""
+    from ember.ops import _kernels_gemm
+    lin = ember.nn.Linear(128, 40)
+    x = ember.randn(5, 128)
+    layer = Int4WeightOnlyLinear.from_float(lin, 32)
+    want = layer(x).numpy()
+    monkeypatch.setattr(_kernels_gemm, "_FUNCTIONS", [{}])
+    layer.BLOCK_BYTES = 4 * 128 * 16  # 16 rows a block: 3 blocks, the last partial
+    np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-5, atol=1e-5)
 
 
 def test_round_to_nearest_within_half_a_step():

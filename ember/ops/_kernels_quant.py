@@ -21,6 +21,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._threads import sync_numba
+from ._parallel import threads_for
 
 sync_numba()  # ember's thread count, before a parallel kernel runs
 
@@ -131,6 +132,8 @@ def min_max(x):
 
 ROWS_PER_TASK = 16  # output rows per parallel task of the GEMV kernels
 PREFETCH_ROWS = 4  # how many weight rows ahead the kernels ask for the next row's bytes
+TILE_BYTES = 1 << 18  # float32 weights one task of the batched kernels dequantises at a time
+PARALLEL_BYTES = 1 << 16  # weight bytes below which a GEMV runs on one thread
 
 
 @intrinsic
@@ -187,11 +190,11 @@ def _int4_row_dot(x, x_sums, row, scales, zeros, group):
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def int4_gemv(x, packed, scales, zeros, group, bias, out):
+def _int4_gemv_portable(x, packed, scales, zeros, group, bias, out):
     """``out = dequant(W) @ x + bias`` for one activation row ``x (K,)``, with
     ``W[n, k] = q * scales[n, g] + zeros[n, g]`` (``g = k // group``, ``q`` the 4-bit
     value in ``packed (N, K/2)``): fused per group (``_int4_row_dot``), each weight is
-    read once, as a nibble -- batch-1 decoding, bound by memory."""
+    read once, as a nibble -- batch-1 decoding. Any CPU."""
     n_groups = scales.shape[1]
     n_cols = packed.shape[0]
     x_sums = np.zeros(n_groups, np.float32)
@@ -204,9 +207,126 @@ def int4_gemv(x, packed, scales, zeros, group, bias, out):
             out[n] = _int4_row_dot(x, x_sums, packed[n], scales[n], zeros[n], group) + bias[n]
 
 
-@numba.njit(cache=True, fastmath=True)  # serial: called per block, between BLAS calls
+def _avx512vl() -> bool:
+    """Whether Numba compiles for this CPU (no ``NUMBA_CPU_NAME`` override) and it has
+    AVX-512 F and VL, which ``vpermi2ps`` on 256-bit vectors needs."""
+    from llvmlite import binding
+    features = binding.get_host_cpu_features()
+    return numba.config.CPU_NAME is None and bool(features.get("avx512f")) and \
+        bool(features.get("avx512vl"))
+
+
+_LI32, _LI64 = ir.IntType(32), ir.IntType(64)
+_V8F, _V8I = ir.VectorType(ir.FloatType(), 8), ir.VectorType(_LI32, 8)
+_V8B = ir.VectorType(ir.IntType(8), 8)
+
+
+@intrinsic
+def _int4_row_dot_vperm(typingctx, x, row, scales, zeros, half):
+    """``x . dequantised row`` for one packed int4 row (as ``_int4_row_dot``; ``half`` =
+    group/2, a multiple of 16) with AVX-512VL's two-table permute: per group the 16 values
+    ``q * scale + zero`` (q = 0..15) sit in two 8-float registers, and ``vpermi2ps``
+    looks eight nibbles up at once (it reads only an index's low 4 bits, so the low
+    nibble needs no mask). A nibble costs a sixteenth of a zero-extend, half a shift and
+    half a permute instead of a mask or shift, a conversion and the group's separate
+    scale step, and the four accumulators stay vectors down the whole row: one horizontal
+    sum per row instead of one per group (1.3x the portable kernel at group 128, 1.8x at 32
+    on this CPU)."""
+    sig = types.float32(x, row, scales, zeros, half)
+
+    def codegen(context, builder, signature, args):
+        xa, ra, sa, za = (context.make_array(t)(context, builder, v)
+                          for t, v in zip(signature.args[:4], args[:4]))
+        n_groups, half_ = builder.extract_value(sa.shape, 0), args[4]
+
+        perm = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V8F, [_V8F, _V8I, _V8F]),
+            "llvm.x86.avx512.vpermi2var.ps.256")
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V8F, [_V8F] * 3), "llvm.fma.v8f32")
+
+        def splat(ptr, idx):
+            one = builder.insert_element(ir.Constant(_V8F, ir.Undefined),
+                                         builder.load(builder.gep(ptr, [idx])), _LI32(0))
+            return builder.shuffle_vector(one, ir.Constant(_V8F, ir.Undefined),
+                                          ir.Constant(_V8I, [0] * 8))
+
+        def vector(ptr, idx, ty):
+            return builder.load(builder.bitcast(builder.gep(ptr, [idx], inbounds=True),
+                                                ty.as_pointer()), align=1)
+
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(_V8F, None)) for _ in range(4)]
+        with cgutils.for_range(builder, n_groups) as group_loop:
+            g = group_loop.index
+            scale, zero = splat(sa.data, g), splat(za.data, g)
+            low = builder.call(fma, [scale, ir.Constant(_V8F, list(range(8))), zero])
+            high = builder.call(fma, [scale, ir.Constant(_V8F, list(range(8, 16))), zero])
+            b0 = builder.mul(g, half_)
+            k0 = builder.add(b0, b0)
+            with cgutils.for_range(builder, builder.udiv(half_, _LI64(16))) as loop:
+                for u in range(2):  # 16 bytes (32 weights) an iteration, four chains
+                    j = builder.add(builder.mul(loop.index, _LI64(16)), _LI64(8 * u))
+                    nib = builder.zext(vector(ra.data, builder.add(b0, j), _V8B), _V8I)
+                    for acc, q, k in (
+                            (accs[2 * u], nib, builder.add(k0, j)),
+                            (accs[2 * u + 1], builder.lshr(nib, ir.Constant(_V8I, [4] * 8)),
+                             builder.add(builder.add(k0, half_), j))):
+                        w = builder.call(perm, [low, q, high])
+                        builder.store(builder.call(fma, [w, vector(xa.data, k, _V8F),
+                                                         builder.load(acc)]), acc)
+        total = builder.load(accs[0])
+        for acc in accs[1:]:
+            total = builder.fadd(total, builder.load(acc))
+        result = builder.extract_element(total, _LI32(0))
+        for i in range(1, 8):
+            result = builder.fadd(result, builder.extract_element(total, _LI32(i)))
+        return result
+    return sig, codegen
+
+
+@numba.njit(cache=True, parallel=True)
+def _int4_gemv_avx512(x, packed, scales, zeros, group, bias, out):
+    """``_int4_gemv_portable``'s result with ``_int4_row_dot_vperm`` (AVX-512VL, group a
+    multiple of 32)."""
+    n_cols = packed.shape[0]
+    half = np.int64(group // 2)
+    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            _prefetch_row(packed, n)
+            out[n] = _int4_row_dot_vperm(x, packed[n], scales[n], zeros[n], half) + bias[n]
+
+
+INT4_GEMV_KERNELS = {"portable": _int4_gemv_portable}
+if _avx512vl():
+    INT4_GEMV_KERNELS["avx512"] = _int4_gemv_avx512
+
+
+def _run(kernel, weight_bytes: int, *args) -> None:
+    """``kernel(*args)`` on the threads ``_parallel.threads_for`` gives a pass over
+    ``weight_bytes`` of weights: one for a small layer (waking the second thread costs
+    more) or while other processes keep the cores busy."""
+    had = numba.get_num_threads()
+    want = min(threads_for(weight_bytes, PARALLEL_BYTES), numba.config.NUMBA_NUM_THREADS)
+    if want != had:
+        numba.set_num_threads(want)
+    try:
+        kernel(*args)
+    finally:
+        if want != had:
+            numba.set_num_threads(had)
+
+
+def int4_gemv(x, packed, scales, zeros, group, bias, out) -> None:
+    """``out = dequant(W) @ x + bias`` for one float32 row ``x``: the AVX-512 kernel where
+    the CPU and the group size allow it, the portable one otherwise."""
+    kernel = INT4_GEMV_KERNELS.get("avx512") if group % 32 == 0 else None
+    _run(kernel or _int4_gemv_portable, packed.nbytes, x, packed, scales, zeros, group, bias,
+         out)
+
+
+@numba.njit(cache=True, fastmath=True)  # serial: called per tile
 def int4_dequantize_rows(packed, scales, zeros, group, dst):
-    """``dst[n, k] = q * scale + zero`` for the packed int4 rows (float32): a block of
+    """``dst[n, k] = q * scale + zero`` for the packed int4 rows (float32): a tile of
     rows dequantised into a cache-sized buffer, which BLAS then multiplies (batches > 1)."""
     half = np.uint64(group // 2)
     for n in range(packed.shape[0]):
@@ -222,7 +342,7 @@ def int4_dequantize_rows(packed, scales, zeros, group, dst):
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def int8_gemv(x, wq, scale, bias, out):
+def _int8_gemv(x, wq, scale, bias, out):
     """``out = (wq @ x) * scale + bias`` for one activation row, int8 weights converted
     to float as they stream by."""
     n_cols = wq.shape[0]
@@ -236,14 +356,83 @@ def int8_gemv(x, wq, scale, bias, out):
             out[n] = acc * scale[n] + bias[n]
 
 
-@numba.njit(cache=True, fastmath=True)  # serial: called per block, between BLAS calls
+def int8_gemv(x, wq, scale, bias, out) -> None:
+    """``out = (wq @ x) * scale + bias`` for one float32 row ``x``."""
+    _run(_int8_gemv, wq.nbytes, x, wq, scale, bias, out)
+
+
+@numba.njit(cache=True, fastmath=True)  # serial: called per tile
 def int8_dequantize_rows(wq, scale, dst):
-    """``dst[n, k] = wq[n, k] * scale[n]`` (float32), for the blocked batched path."""
+    """``dst[n, k] = wq[n, k] * scale[n]`` (float32), for the batched path."""
     for n in range(wq.shape[0]):
         _prefetch_row(wq, n)
         row, out, sc = wq[n], dst[n], scale[n]
         for k in range(np.uint64(row.shape[0])):
             out[k] = np.float32(row[k]) * sc
+
+
+@numba.njit(cache=True, parallel=True)
+def _int4_gemm(sgemm, x, packed, scales, zeros, group, bias, out, tile):
+    """``out (M, N) = x (M, K) @ dequant(W).T + bias``: each task dequantises ``tile``
+    weight rows into its own float32 buffer (it stays in cache) and multiplies ``x`` by it
+    with one single-threaded BLAS ``sgemm`` into its columns of ``out``; the weights are
+    read once whatever M."""
+    m, k = x.shape
+    n = packed.shape[0]
+    for t in numba.prange((n + tile - 1) // tile):
+        n0, n1 = t * tile, min(n, (t + 1) * tile)
+        buf = np.empty((n1 - n0, k), np.float32)
+        int4_dequantize_rows(packed[n0:n1], scales[n0:n1], zeros[n0:n1], group, buf)
+        _tile_sgemm(sgemm, x, buf, bias, out, n0)
+
+
+@numba.njit(cache=True, parallel=True)
+def _int8_gemm(sgemm, x, wq, scale, bias, out, tile):
+    """``_int4_gemm`` for int8 weights."""
+    m, k = x.shape
+    n = wq.shape[0]
+    for t in numba.prange((n + tile - 1) // tile):
+        n0, n1 = t * tile, min(n, (t + 1) * tile)
+        buf = np.empty((n1 - n0, k), np.float32)
+        int8_dequantize_rows(wq[n0:n1], scale[n0:n1], buf)
+        _tile_sgemm(sgemm, x, buf, bias, out, n0)
+
+
+@numba.njit(cache=True, inline="always")
+def _tile_sgemm(sgemm, x, buf, bias, out, n0):
+    """``out[:, n0:n0+len(buf)] = x @ buf.T + bias[n0:...]`` by BLAS (row-major, ``out``
+    of leading dim N)."""
+    m, k = x.shape
+    rows, n = buf.shape[0], out.shape[1]
+    sgemm(101, 111, 112, m, rows, k, 1.0, x.ctypes.data, k, buf.ctypes.data, k, 0.0,
+          out.ctypes.data + n0 * 4, n)
+    for i in range(m):
+        for j in range(rows):
+            out[i, n0 + j] += bias[n0 + j]
+
+
+def _gemm(kernel, weight_bytes: int, x, *args) -> np.ndarray | None:
+    """``kernel``'s ``(M, N)`` product with tiles of ``TILE_BYTES`` dequantised weights,
+    or None without a CBLAS ``sgemm`` (the caller then falls back on NumPy)."""
+    from ._kernels_gemm import _cblas
+    sgemm = _cblas().get(np.dtype(np.float32))
+    if sgemm is None:
+        return None
+    n, k = args[0].shape[0], x.shape[1]
+    out = np.empty((x.shape[0], n), np.float32)
+    tile = max(8, min(n, TILE_BYTES // (4 * k)))
+    _run(kernel, weight_bytes, sgemm, x, *args, out, tile)
+    return out
+
+
+def int4_gemm(x, packed, scales, zeros, group, bias) -> np.ndarray | None:
+    """``x (M, K) @ dequant(W).T + bias`` for a few rows or many (prefill, batches)."""
+    return _gemm(_int4_gemm, packed.nbytes, x, packed, scales, zeros, group, bias)
+
+
+def int8_gemm(x, wq, scale, bias) -> np.ndarray | None:
+    """``x (M, K) @ (wq * scale).T + bias`` for a few rows or many."""
+    return _gemm(_int8_gemm, wq.nbytes, x, wq, scale, bias)
 
 
 def pack_int4(q: np.ndarray, group: int) -> np.ndarray:

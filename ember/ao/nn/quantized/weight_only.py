@@ -56,7 +56,8 @@ def _input_rows(x: np.ndarray, in_features: int, out_features: int) -> np.ndarra
 
 class _WeightOnlyLinear(nn.Module):
     """Shared by the int4/int8 layers: the float bias, shape checks, flattening, and the
-    two paths: a fused GEMV for one row, blocked dequantise + BLAS for more."""
+    two paths: a fused GEMV for one row, tiles dequantised in parallel into cache-sized
+    buffers and multiplied by BLAS for more."""
 
     BLOCK_BYTES = 1 << 20
 
@@ -75,12 +76,14 @@ class _WeightOnlyLinear(nn.Module):
             out = np.empty(self.out_features, np.float32)
             self._gemv(x2[0], bias, out)
         else:
-            out = self._blocked(x2) + bias
+            out = self._gemm(x2, bias)
+            if out is None:  # no CBLAS to call from the kernels
+                out = self._blocked(x2) + bias
         return _make(out.reshape(x.shape[:-1] + (self.out_features,)))
 
     def _blocked(self, x2: np.ndarray) -> np.ndarray:
-        """Batches: ``BLOCK_BYTES`` of weight rows at a time dequantised into a float32
-        buffer that stays in cache, multiplied by BLAS (one pass over the weights)."""
+        """Batches without CBLAS: ``BLOCK_BYTES`` of weight rows at a time dequantised
+        into a float32 buffer that stays in cache, multiplied by NumPy."""
         n, k = self.out_features, self.in_features
         rows = max(4, min(n, self.BLOCK_BYTES // (4 * k)))
         buf = np.empty((rows, k), np.float32)
@@ -124,6 +127,11 @@ class Int4WeightOnlyLinear(_WeightOnlyLinear):
         kq.int4_gemv(x, self.weight_packed._data, self.scales._data, self.zeros._data,
                      self.group_size, bias, out)
 
+    def _gemm(self, x2, bias):
+        from ....ops import _kernels_quant as kq
+        return kq.int4_gemm(x2, self.weight_packed._data, self.scales._data,
+                            self.zeros._data, self.group_size, bias)
+
     def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
         from ....ops import _kernels_quant as kq
         kq.int4_dequantize_rows(self.weight_packed._data[n0:n1], self.scales._data[n0:n1],
@@ -163,6 +171,10 @@ class Int8WeightOnlyLinear(_WeightOnlyLinear):
     def _gemv(self, x, bias, out) -> None:
         from ....ops import _kernels_quant as kq
         kq.int8_gemv(x, self.weight_int8._data, self.scale._data, bias, out)
+
+    def _gemm(self, x2, bias):
+        from ....ops import _kernels_quant as kq
+        return kq.int8_gemm(x2, self.weight_int8._data, self.scale._data, bias)
 
     def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
         from ....ops import _kernels_quant as kq
