@@ -425,17 +425,26 @@ def test_disconnect_aborts_and_frees_the_kv_blocks(base_url, model_name, engine,
     assert aborted() == before + 1
 
 
-def test_eight_concurrent_clients(client, model_name, greedy):
-    questions = [f"Question number {i}?" for i in range(8)]
+def test_eight_concurrent_clients(client, model_name, greedy, base_url):
+    """Eight streams at once get what each would get alone, and share the forward steps
+    (one at a time they would need 8 x 10)."""
+    questions = [f"Question {'number ' * i}{i}?" for i in range(8)]  # lengths differ
     expected = [greedy(ask(q), 10)[1] for q in questions]
+
+    def steps() -> float:
+        return httpx.get(base_url + "/metrics?format=json", timeout=30,
+                         headers={"Authorization": f"Bearer {API_KEY}"}).json()[
+                             "engine_steps_total"]
 
     def chat(question: str) -> str:
         stream = client.chat.completions.create(model=model_name, messages=ask(question),
                                                 max_tokens=10, temperature=0, stream=True)
         return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
+    before = steps()
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(chat, questions)) == expected
+    assert steps() - before < 8 * 10 / 2
 
 
 def test_metrics(base_url, client, model_name):
