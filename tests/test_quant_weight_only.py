@@ -11,7 +11,9 @@ import pytest
 
 import ember
 from ember.ao.nn.quantized.weight_only import (
+    Int4WeightOnlyEmbedding,
     Int4WeightOnlyLinear,
+    Int8WeightOnlyEmbedding,
     Int8WeightOnlyLinear,
     quantize_int4_groupwise,
     quantize_int8_per_channel,
@@ -168,3 +170,49 @@ def test_int4_checkpoint_is_about_seven_times_smaller():
 def test_group_size_must_be_supported():
     with pytest.raises(ValueError, match="group_size"):
         ember.ao.int4_weight_only(group_size=48)
+
+
+@pytest.mark.parametrize("config,cls", [
+    (lambda: ember.ao.int4_weight_only(group_size=32), Int4WeightOnlyEmbedding),
+    (lambda: ember.ao.int8_weight_only(), Int8WeightOnlyEmbedding)])
+def test_embeddings_quantize_with_a_filter(config, cls):
+    """torchao's way: a ``filter_fn`` that takes ``nn.Embedding`` quantizes the table too
+    (the default filter leaves it float); lookups equal torch's ``F.embedding`` of the
+    dequantised table, within half a step of the float rows; checkpoints round-trip."""
+    import torch
+    ember.manual_seed(0)
+    model = ember.nn.Sequential(ember.nn.Embedding(100, 64), ember.nn.Linear(64, 8))
+    idx = ember.tensor([[3, 99, 0], [7, 7, 42]])
+    float_rows = model[0].weight.detach().numpy()[idx.numpy()]
+    default = ember.ao.quantize_(ember.nn.Sequential(ember.nn.Embedding(100, 64)), config())
+    assert type(default[0]) is ember.nn.Embedding
+    ember.ao.quantize_(model, config(), filter_fn=lambda m, fqn: isinstance(
+        m, (ember.nn.Linear, ember.nn.Embedding)))
+    assert isinstance(model[0], cls)
+    table = torch.from_numpy(model[0].dequantize_weight().numpy())
+    rows = model[0](idx).numpy()
+    np.testing.assert_array_equal(
+        rows, torch.nn.functional.embedding(torch.from_numpy(idx.numpy()), table).numpy())
+    emb = model[0]
+    step = np.repeat(emb.scales.numpy(), 32, axis=1) if cls is Int4WeightOnlyEmbedding \
+        else emb.scale.numpy()[:, None]
+    assert np.all(np.abs(rows - float_rows) <= step[idx.numpy()] / 2 + 1e-6)
+    buf = io.BytesIO()
+    ember.save(model.state_dict(), buf)
+    fresh = ember.ao.quantize_(
+        ember.nn.Sequential(ember.nn.Embedding(100, 64), ember.nn.Linear(64, 8)), config(),
+        filter_fn=lambda m, fqn: True)
+    fresh.load_state_dict(ember.load(io.BytesIO(buf.getvalue())))
+    np.testing.assert_array_equal(fresh[0](idx).numpy(), rows)
+
+
+def test_quantized_embedding_rejects_bad_indices_as_torch():
+    emb = Int4WeightOnlyEmbedding.from_float(ember.nn.Embedding(10, 32), group_size=32)
+    with pytest.raises(IndexError, match="index out of range"):
+        emb(ember.tensor([10]))
+    with pytest.raises(IndexError, match="index out of range"):
+        emb(ember.tensor([-1]))
+    with pytest.raises(RuntimeError, match="indices"):
+        emb(ember.tensor([1.0]))
+    with pytest.raises(ValueError, match="max_norm"):
+        Int8WeightOnlyEmbedding.from_float(ember.nn.Embedding(10, 32, max_norm=1.0))

@@ -21,8 +21,8 @@ import numpy as np
 from .... import nn
 from ...._tensor import Tensor, _make
 
-__all__ = ["Int4WeightOnlyLinear", "Int8WeightOnlyLinear", "quantize_int4_groupwise",
-           "quantize_int8_per_channel"]
+__all__ = ["Int4WeightOnlyLinear", "Int8WeightOnlyLinear", "Int4WeightOnlyEmbedding",
+           "Int8WeightOnlyEmbedding", "quantize_int4_groupwise", "quantize_int8_per_channel"]
 
 
 def quantize_int4_groupwise(w: np.ndarray, group_size: int):
@@ -91,12 +91,9 @@ class _WeightOnlyLinear(nn.Module):
         x_t = x2.T
         for n0 in range(0, n, rows):
             n1 = min(n, n0 + rows)
-            self._dequantize_rows(n0, n1, buf[:n1 - n0])
+            self._dequantize_rows(slice(n0, n1), buf[:n1 - n0])
             np.matmul(buf[:n1 - n0], x_t, out=out_t[n0:n1])
         return out_t.T
-
-    def dequantize_weight(self) -> Tensor:
-        raise NotImplementedError
 
     @classmethod
     def _from(cls, mod: nn.Linear, **kwargs):
@@ -106,21 +103,66 @@ class _WeightOnlyLinear(nn.Module):
         return q
 
 
-class Int4WeightOnlyLinear(_WeightOnlyLinear):
+class _Int4Weight:
+    """int4 storage shared by the Linear and the Embedding: ``weight_packed (rows,
+    cols/2)`` uint8 (two values a byte, ``pack_int4``'s layout), ``scales`` and ``zeros``
+    ``(rows, cols/group)`` float32."""
+
+    def _init_weight(self, rows: int, cols: int, group_size: int, cols_name: str) -> None:
+        if cols % group_size or group_size % 2:
+            raise ValueError(f"{cols_name} ({cols}) must be a multiple of the even "
+                             f"group_size ({group_size})")
+        self.group_size = group_size
+        groups = cols // group_size
+        self.register_buffer("weight_packed", _make(np.zeros((rows, cols // 2), np.uint8)))
+        self.register_buffer("scales", _make(np.ones((rows, groups), np.float32)))
+        self.register_buffer("zeros", _make(np.zeros((rows, groups), np.float32)))
+
+    def _set_weight(self, w: np.ndarray) -> None:
+        from ....ops import _kernels_quant as kq
+        ints, scales, zeros = quantize_int4_groupwise(w, self.group_size)
+        self.weight_packed._data = kq.pack_int4(ints, self.group_size)
+        self.scales._data, self.zeros._data = scales, zeros
+
+    def _dequantize_rows(self, rows, dst: np.ndarray) -> None:
+        """``dst = `` the float32 weight rows ``rows`` (a slice or an index array)."""
+        from ....ops import _kernels_quant as kq
+        kq.int4_dequantize_rows(self.weight_packed._data[rows], self.scales._data[rows],
+                                self.zeros._data[rows], self.group_size, dst)
+
+    def dequantize_weight(self) -> Tensor:
+        packed = self.weight_packed._data
+        out = np.empty((packed.shape[0], packed.shape[1] * 2), np.float32)
+        self._dequantize_rows(slice(None), out)
+        return _make(out)
+
+
+class _Int8Weight:
+    """int8 storage shared by the Linear and the Embedding: ``weight_int8 (rows, cols)``,
+    ``scale (rows,)`` float32 (symmetric per row)."""
+
+    def _init_weight(self, rows: int, cols: int) -> None:
+        self.register_buffer("weight_int8", _make(np.zeros((rows, cols), np.int8)))
+        self.register_buffer("scale", _make(np.ones(rows, np.float32)))
+
+    def _set_weight(self, w: np.ndarray) -> None:
+        self.weight_int8._data, self.scale._data = quantize_int8_per_channel(w)
+
+    def _dequantize_rows(self, rows, dst: np.ndarray) -> None:
+        from ....ops import _kernels_quant as kq
+        kq.int8_dequantize_rows(self.weight_int8._data[rows], self.scale._data[rows], dst)
+
+    def dequantize_weight(self) -> Tensor:
+        return _make(self.weight_int8._data.astype(np.float32) * self.scale._data[:, None])
+
+
+class Int4WeightOnlyLinear(_Int4Weight, _WeightOnlyLinear):
     """A Linear whose weight is int4, asymmetric per group (``int4_weight_only``)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  group_size: int = 128):
         super().__init__(in_features, out_features, bias)
-        if in_features % group_size or group_size % 2:
-            raise ValueError(f"in_features ({in_features}) must be a multiple of the even "
-                             f"group_size ({group_size})")
-        self.group_size = group_size
-        groups = in_features // group_size
-        self.register_buffer("weight_packed",
-                             _make(np.zeros((out_features, in_features // 2), np.uint8)))
-        self.register_buffer("scales", _make(np.ones((out_features, groups), np.float32)))
-        self.register_buffer("zeros", _make(np.zeros((out_features, groups), np.float32)))
+        self._init_weight(out_features, in_features, group_size, "in_features")
 
     def _gemv(self, x, bias, out) -> None:
         from ....ops import _kernels_quant as kq
@@ -132,26 +174,10 @@ class Int4WeightOnlyLinear(_WeightOnlyLinear):
         return kq.int4_gemm(x2, self.weight_packed._data, self.scales._data,
                             self.zeros._data, self.group_size, bias)
 
-    def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
-        from ....ops import _kernels_quant as kq
-        kq.int4_dequantize_rows(self.weight_packed._data[n0:n1], self.scales._data[n0:n1],
-                                self.zeros._data[n0:n1], self.group_size, dst)
-
-    def dequantize_weight(self) -> Tensor:
-        from ....ops import _kernels_quant as kq
-        q = kq.unpack_int4(self.weight_packed._data, self.group_size).astype(np.float32)
-        n, k = q.shape
-        g = q.reshape(n, k // self.group_size, self.group_size)
-        w = g * self.scales._data[..., None] + self.zeros._data[..., None]
-        return _make(w.reshape(n, k).astype(np.float32))
-
     @classmethod
     def from_float(cls, mod: nn.Linear, group_size: int = 128) -> Int4WeightOnlyLinear:
-        from ....ops import _kernels_quant as kq
         q = cls._from(mod, group_size=group_size)
-        ints, scales, zeros = quantize_int4_groupwise(mod.weight.detach()._data, group_size)
-        q.weight_packed._data = kq.pack_int4(ints, group_size)
-        q.scales._data, q.zeros._data = scales, zeros
+        q._set_weight(mod.weight.detach()._data)
         return q
 
     def extra_repr(self) -> str:
@@ -159,14 +185,12 @@ class Int4WeightOnlyLinear(_WeightOnlyLinear):
                 f"bias={self.bias is not None}, group_size={self.group_size}")
 
 
-class Int8WeightOnlyLinear(_WeightOnlyLinear):
+class Int8WeightOnlyLinear(_Int8Weight, _WeightOnlyLinear):
     """A Linear whose weight is int8, symmetric per output channel (``int8_weight_only``)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias)
-        self.register_buffer("weight_int8",
-                             _make(np.zeros((out_features, in_features), np.int8)))
-        self.register_buffer("scale", _make(np.ones(out_features, np.float32)))
+        self._init_weight(out_features, in_features)
 
     def _gemv(self, x, bias, out) -> None:
         from ....ops import _kernels_quant as kq
@@ -176,20 +200,77 @@ class Int8WeightOnlyLinear(_WeightOnlyLinear):
         from ....ops import _kernels_quant as kq
         return kq.int8_gemm(x2, self.weight_int8._data, self.scale._data, bias)
 
-    def _dequantize_rows(self, n0: int, n1: int, dst: np.ndarray) -> None:
-        from ....ops import _kernels_quant as kq
-        kq.int8_dequantize_rows(self.weight_int8._data[n0:n1], self.scale._data[n0:n1], dst)
-
-    def dequantize_weight(self) -> Tensor:
-        return _make(self.weight_int8._data.astype(np.float32) * self.scale._data[:, None])
-
     @classmethod
     def from_float(cls, mod: nn.Linear) -> Int8WeightOnlyLinear:
         q = cls._from(mod)
-        q.weight_int8._data, q.scale._data = quantize_int8_per_channel(
-            mod.weight.detach()._data)
+        q._set_weight(mod.weight.detach()._data)
         return q
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class _WeightOnlyEmbedding(nn.Module):
+    """Shared by the int4/int8 embeddings (``quantize_`` with a ``filter_fn`` that takes
+    ``nn.Embedding``, as torchao): the lookup dequantises only the rows asked for. For
+    inference: no gradient, and ``max_norm`` (which rewrites rows) is not supported."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: int | None = None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+
+    def forward(self, input: Tensor) -> Tensor:
+        idx = np.asarray(input._data)
+        if idx.dtype.kind not in "iu":
+            raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
+                               "following scalar types: Long, Int; but got "
+                               f"{input.dtype} instead (while checking arguments for embedding)")
+        flat = idx.reshape(-1).astype(np.int64)
+        if flat.size and (flat.min() < 0 or flat.max() >= self.num_embeddings):
+            raise IndexError("index out of range in self")
+        out = np.empty((flat.size, self.embedding_dim), np.float32)
+        self._dequantize_rows(flat, out)
+        return _make(out.reshape(idx.shape + (self.embedding_dim,)))
+
+    @classmethod
+    def _from(cls, mod: nn.Embedding, *args):
+        if mod.max_norm is not None:
+            raise ValueError("weight-only quantized embeddings do not support max_norm")
+        q = cls(mod.num_embeddings, mod.embedding_dim, *args, padding_idx=mod.padding_idx)
+        q._set_weight(mod.weight.detach()._data)
+        return q
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Int4WeightOnlyEmbedding(_Int4Weight, _WeightOnlyEmbedding):
+    """An Embedding whose table is int4, asymmetric per group along the embedding dim."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, group_size: int = 128,
+                 padding_idx: int | None = None):
+        super().__init__(num_embeddings, embedding_dim, padding_idx)
+        self._init_weight(num_embeddings, embedding_dim, group_size, "embedding_dim")
+
+    @classmethod
+    def from_float(cls, mod: nn.Embedding, group_size: int = 128) -> Int4WeightOnlyEmbedding:
+        return cls._from(mod, group_size)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, group_size={self.group_size}"
+
+
+class Int8WeightOnlyEmbedding(_Int8Weight, _WeightOnlyEmbedding):
+    """An Embedding whose table is int8, symmetric per row."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: int | None = None):
+        super().__init__(num_embeddings, embedding_dim, padding_idx)
+        self._init_weight(num_embeddings, embedding_dim)
+
+    @classmethod
+    def from_float(cls, mod: nn.Embedding) -> Int8WeightOnlyEmbedding:
+        return cls._from(mod)
