@@ -114,18 +114,6 @@ def hf_tokenizer(model_dir):
     return transformers.PreTrainedTokenizerFast.from_pretrained(model_dir)
 
 
-def greedy_text(model_dir, prompt_ids: list[int], max_new_tokens: int, eos: int) -> str:
-    """What ``ember.models.generation.generate`` continues greedily, decoded."""
-    import ember
-    from ember.models.llama import LlamaForCausalLM
-    from ember.serve.detokenize import load_engine_tokenizer
-
-    model = LlamaForCausalLM.from_pretrained(model_dir)
-    out = model.generate(ember.tensor([prompt_ids]), max_new_tokens, eos_token_id=eos)
-    new = [t for t in out[0].tolist()[len(prompt_ids):] if t != eos]
-    return load_engine_tokenizer(model_dir).decode(new, skip_special_tokens=True)
-
-
 def wait_until(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
