@@ -1,6 +1,9 @@
 """Forward-mode AD (``ember.autograd.forward_ad``, ``ember.func.jvp``/``jacfwd``) against
 torch's, and against finite differences in float64."""
 
+import importlib
+import pkgutil
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ import ember
 import ember.autograd.forward_ad as efw
 import ember.func as ef
 import ember.nn.functional as EF
+from tests.conformance.harness import TensorList
 
 RNG = np.random.default_rng(0)
 
@@ -299,3 +303,100 @@ def test_autograd_functional_jvp_by_forward_mode_matches_torch():
                           ((ember.tensor(x), None), "can only be None")):
         with pytest.raises(RuntimeError, match=message):
             jvp(lambda a: a, *args)
+
+
+def _table():
+    """The conformance table's differentiable entries (``tests/conformance/ops_*.py``)."""
+    pkg = importlib.import_module("tests.conformance")
+    return [op for info in pkgutil.iter_modules(pkg.__path__) if info.name.startswith("ops_")
+            for op in importlib.import_module(f"tests.conformance.{info.name}").OPS if op.grad]
+
+
+# ember's backward of the fused recurrent layers and of ctc_loss is not differentiable (as
+# torch's), so their JVP raises; svdvals and the spectral norms run a kernel without
+# singular vectors when the input does not require grad, and get no tangent
+_RAISES = ("lstm_", "gru_", "rnn_tanh_", "rnn_relu_", "F.ctc_loss")
+_NO_TANGENT = ("svdvals", "matrix_norm_svd")
+# torch's JVP takes the tangent of the triangular/Cholesky factor as given, not its
+# triangle: these are checked against finite differences instead
+_FINITE_DIFFERENCES = ("triangular_solve_legacy", "cholesky_inverse")
+
+
+def _sample_duals(lib, fwd, op, args, tangents, eps=None):
+    """``args`` as ``lib`` tensors, each differentiable one dual (or, with ``eps``, moved
+    by ``eps`` along its tangent)."""
+    it = iter(tangents)
+
+    def convert(a, i):
+        if not isinstance(a, np.ndarray):
+            return a
+        if a.dtype.kind != "f" or i in op.skip_grad_args:
+            return lib.tensor(a)
+        t = next(it)
+        if eps is None:
+            return fwd.make_dual(lib.tensor(a), lib.tensor(t))
+        return lib.tensor(a + eps * t if eps else a)
+    return [[convert(x, i) for x in a.arrays] if isinstance(a, TensorList) else convert(a, i)
+            for i, a in enumerate(args)]
+
+
+def _outputs(out):
+    return [o for o in (out if isinstance(out, (tuple, list)) else [out])]
+
+
+def _table_jvp(lib, fwd, op, sample, tangents):
+    with fwd.dual_level():
+        out = op.fn(lib, *_sample_duals(lib, fwd, op, sample.args, tangents), **sample.kwargs)
+        result = []
+        for o in _outputs(out):
+            t = fwd.unpack_dual(o).tangent if o.is_floating_point() else None
+            if t is not None and lib is torch and t._is_zerotensor():
+                t = torch.zeros_like(o)
+            result.append(None if t is None else _np(t))
+        return result
+
+
+@pytest.mark.parametrize("op", _table(), ids=str)
+def test_jvp_over_the_conformance_table(op):
+    """Every differentiable entry's first float64 sample: ember's JVP is torch's (or, where
+    torch has no forward AD for the op, the finite difference along the tangent)."""
+    sample = op.samples("float64", np.random.default_rng(0))[0]
+    rng = np.random.default_rng(1)
+    leaves = [x for i, a in enumerate(sample.args) if i not in op.skip_grad_args
+              for x in (a.arrays if isinstance(a, TensorList) else [a])]
+    tangents = [rng.standard_normal(x.shape).astype(x.dtype) for x in leaves
+                if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
+    if not tangents:
+        pytest.skip("no floating-point input")
+    try:
+        op.fn(ember, *_sample_duals(ember, efw, op, sample.args, tangents, 0), **sample.kwargs)
+    except Exception:
+        pytest.skip("an error-parity sample")
+    if op.name.startswith(_RAISES):
+        with pytest.raises(RuntimeError, match="not supported|not implemented"):
+            _table_jvp(ember, efw, op, sample, tangents)
+        return
+    mine = _table_jvp(ember, efw, op, sample, tangents)
+    if op.name in _NO_TANGENT:
+        assert all(t is None for t in mine)
+        return
+    try:
+        assert op.name not in _FINITE_DIFFERENCES
+        theirs = _table_jvp(torch, tfw, op, sample, tangents)
+    except (AssertionError, NotImplementedError, RuntimeError):
+        eps = 1e-6
+        plus, minus = (_outputs(op.fn(ember, *_sample_duals(ember, efw, op, sample.args,
+                                                            tangents, e), **sample.kwargs))
+                       for e in (eps, -eps))
+        theirs = [(_np(p) - _np(m)) / (2 * eps) if p.is_floating_point() else None
+                  for p, m in zip(plus, minus)]
+        mine = [np.zeros_like(t) if m is None and t is not None else m
+                for m, t in zip(mine, theirs)]
+        atol = 1e-6
+    else:
+        atol = 1e-7
+    for a, b in zip(mine, theirs):
+        if a is None or b is None:  # one side has no tangent: the other's must be zero
+            assert not np.any(a if b is None else b)
+        else:
+            _close(a, b, atol=atol, rtol=1e-6)

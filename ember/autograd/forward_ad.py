@@ -145,7 +145,7 @@ class _ForwardMode:
         else:
             out, tangents = self._jvp(op, args, kwargs)
         for o, tangent in zip(_as_tuple(out), tangents):
-            if tangent is not None:
+            if tangent is not None and isinstance(o, Tensor) and _differentiable_dtype(o._data):
                 self.set(o, tangent)
         return out
 
@@ -217,14 +217,13 @@ class _ForwardMode:
                 # from that graph while the JVP is computed: its engine runs walk only the op
                 lifted = t.view_as(t)
                 cut.append(lifted.grad_fn)
-                if tangent is not None:
-                    self.tangents.set(lifted, tangent)  # what backward may save and unpack
             elif tangent is not None or t._requires_grad:
                 lifted = _make(t._data, tangent is not None)
                 lifted._vc = t._vc
             else:
                 return t
             if tangent is not None:
+                self.tangents.set(lifted, tangent)  # what backward may save and unpack
                 leaves.append(lifted)
                 tangents.append(tangent)
             return lifted
