@@ -22,7 +22,7 @@ from onnx import helper
 from .._tensor import Tensor
 from ..compiler.capture import capture
 from ..compiler.graph import tree_leaves
-from . import _dynamic, _recurrent  # noqa: F401  (_recurrent registers its lowering)
+from . import _dynamic, _quantized, _recurrent  # noqa: F401  (lowerings register themselves)
 from ._builder import Builder, Dim, value_info
 from ._lowerings import LOWERINGS, Ctx
 from ._state import exporting
@@ -44,6 +44,7 @@ def export(model, args=(), f=None, *, kwargs: dict | None = None,
                          f"to {MAX_OPSET}")
     args = args if isinstance(args, tuple) else (args,)
     kwargs = kwargs or {}
+    model = _quantized.for_export(model, opset)  # quantized modules as their ONNX forms
     leaves = [t for t in tree_leaves((args, kwargs)) if isinstance(t, Tensor)]
     in_names = _input_names(model, args, kwargs, leaves, input_names)
     dims = _dynamic_dims(in_names, leaves, args, dynamic_axes, dynamic_shapes)
