@@ -103,8 +103,9 @@ class KVCache:
         self.length = min(self.length, length)
 
 
-def attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, mask: np.ndarray | None,
-              is_causal: bool = False, repeat_kv: int = 1) -> ember.Tensor:
+def attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor,
+              mask: np.ndarray | ember.Tensor | None, is_causal: bool = False,
+              repeat_kv: int = 1) -> ember.Tensor:
     """Attention of ``q`` (B, H, S, d) over ``k``, ``v`` (B, H / repeat_kv, T, d) where the
     bool ``mask`` (broadcast to (B, 1, S, T)) allows it.
 
@@ -112,7 +113,7 @@ def attention(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, mask: np.ndarra
     per head instead attends in groups, without copying K/V.
     """
     b, h, s, d = q.shape
-    attn_mask = None if mask is None else ember.tensor(mask)
+    attn_mask = mask if mask is None or isinstance(mask, ember.Tensor) else ember.tensor(mask)
     if repeat_kv > 1 and s == 1:  # one query per head sees every key: group the query heads
         grouped = q.view(b, h // repeat_kv, repeat_kv, d)  # by K/V head, K/V not repeated
         return F.scaled_dot_product_attention(grouped, k, v, attn_mask=attn_mask).view(b, h, 1, d)

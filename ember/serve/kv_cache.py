@@ -199,7 +199,7 @@ class PagedKVCache:
         keep = (np.arange(s)[None, :] < lens[:, None]).reshape(-1)
         self._step = {"ids": [seq_id for seq_id, _ in batch], "slots": np.concatenate(slots),
                       "positions": np.concatenate(positions), "qidx": qidx, "ctx": ctx,
-                      "mask": (np.arange(width)[None, None, :] <= qpos[:, :, None])[:, None],
+                      "mask": ember.tensor((np.arange(width) <= qpos[:, :, None])[:, None]),
                       "keep": keep, "last": first + lens - 1}
 
     @property
@@ -232,6 +232,8 @@ class PagedKVCache:
         kk = ember.tensor(np.ascontiguousarray(keys[ctx].transpose(0, 2, 1, 3)))
         vv = ember.tensor(np.ascontiguousarray(values[ctx].transpose(0, 2, 1, 3)))
         n, s = step["qidx"].shape
+        if n == 1:  # one sequence: the flattened row is its layout already
+            return attention(q, kk, vv, step["mask"], repeat_kv=repeat_kv)
         qq = q.numpy()[0][:, step["qidx"]].transpose(1, 0, 2, 3)
         qq = ember.tensor(np.ascontiguousarray(qq))
         out = attention(qq, kk, vv, step["mask"], repeat_kv=repeat_kv).numpy()
