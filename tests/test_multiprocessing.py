@@ -150,3 +150,19 @@ def test_spawn_runs_ranks_and_reports_a_childs_error():
     while not context.join():
         pass
     assert len(context.pids()) == 1
+
+
+def test_spawned_children_train_a_shared_module_in_place():
+    """mnist_hogwild's pattern: the whole module goes to spawned processes as an argument."""
+    ctx = emp.get_context("spawn")
+    ember.manual_seed(1)
+    model = ember.nn.Linear(5, 1)
+    model.share_memory()
+    before = loss(model)
+    workers = [ctx.Process(target=train, args=(model, seed)) for seed in (0, 1)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert loss(model) < 0.5 * before

@@ -250,12 +250,15 @@ def _is_sparse(x) -> bool:
     return isinstance(x, SparseTensor)
 
 
+def _is_sparse_matrix(x) -> bool:
+    return _is_sparse(x) and x.sparse_dim() == 2 and x.dense_dim() == 0
+
+
 def _matmul(a, b):
-    if _is_sparse(a) and not _is_sparse(b) and a.sparse_dim() == 2 and a.dense_dim() == 0 \
-            and b.ndim in (1, 2):
+    if _is_sparse_matrix(a) and isinstance(b, Tensor) and not _is_sparse(b) and b.ndim in (1, 2):
         return _spmm(a, b)
-    if _is_sparse(b) and not _is_sparse(a) and a.ndim == 2:  # (b^T a^T)^T
-        return _matmul(_permute(b, (1, 0)), a.mT).mT
+    if _is_sparse_matrix(b) and isinstance(a, Tensor) and not _is_sparse(a) and a.ndim == 2:
+        return _spmm(_permute(b, (1, 0)), a.mT).mT  # (b^T a^T)^T
     return None
 
 
