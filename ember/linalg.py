@@ -1,14 +1,38 @@
 """``torch.linalg``: norm (which picks a vector or a matrix norm), and the functions defined
-with their families -- vector_norm, matrix_norm and svdvals with the reductions, multi_dot
-with the matrix products."""
+with their families -- vector_norm, matrix_norm and svdvals with the reductions, multi_dot,
+matmul and cross with the matrix products, the factorisations and solvers
+(``ops/decompositions.py``)."""
 
 from __future__ import annotations
 
 from ._tensor import Tensor
-from .ops.linalg import multi_dot
+from .ops.decompositions import (
+    LinAlgError,
+    cholesky_ex,
+    det,
+    eigh,
+    eigvalsh,
+    inv,
+    inv_ex,
+    matrix_power,
+    matrix_rank,
+    pinv,
+    slogdet,
+    solve,
+    solve_ex,
+    solve_triangular,
+    vecdot,
+)
+from .ops.decompositions import linalg_cholesky as cholesky
+from .ops.decompositions import linalg_qr as qr
+from .ops.decompositions import linalg_svd as svd
+from .ops.linalg import matmul, multi_dot
 from .ops.reductions import matrix_norm, svdvals, vector_norm
 
-__all__ = ["vector_norm", "matrix_norm", "norm", "svdvals", "multi_dot"]
+__all__ = ["vector_norm", "matrix_norm", "norm", "svdvals", "multi_dot", "matmul",
+           "LinAlgError", "cholesky", "cholesky_ex", "solve_triangular", "solve", "solve_ex",
+           "inv", "inv_ex", "det", "slogdet", "eigh", "eigvalsh", "svd", "qr", "pinv",
+           "matrix_power", "matrix_rank", "vecdot"]
 
 
 def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, out=None,

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import ember
 
-from ._linalg import solve_tril
 from .bernoulli import Bernoulli
 from .beta import Beta
 from .binomial import Binomial
@@ -100,9 +99,9 @@ def _kl_mvn_mvn(p, q):
                          "shapes cannot be computed")
     p_tril, q_tril = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
     half_term1 = q._half_log_det() - p._half_log_det()
-    term2 = solve_tril(q_tril, p_tril).pow(2).sum((-2, -1))
+    term2 = ember.linalg.solve_triangular(q_tril, p_tril, upper=False).pow(2).sum((-2, -1))
     diff = (q.loc - p.loc).unsqueeze(-1)
-    term3 = solve_tril(q_tril, diff).squeeze(-1).pow(2).sum(-1)
+    term3 = ember.linalg.solve_triangular(q_tril, diff, upper=False).squeeze(-1).pow(2).sum(-1)
     return half_term1 + 0.5 * (term2 + term3 - p.event_shape[0])
 
 

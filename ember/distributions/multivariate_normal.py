@@ -10,7 +10,6 @@ import math
 import ember
 
 from . import constraints
-from ._linalg import cholesky, cholesky_info, solve_tril
 from .distribution import Distribution
 from .utils import lazy_property
 
@@ -37,11 +36,16 @@ class _PositiveDefinite(constraints.Constraint):
         symmetric = ember.isclose(value, value.mT, atol=1e-6).all(-2).all(-1)
         if not bool(symmetric.all()):
             return symmetric
-        return cholesky_info(value)
+        return ember.linalg.cholesky_ex(value).info.eq(0)
 
 
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()
+
+
+def _solve_lower(low, b):
+    """``low^{-1} b`` for lower-triangular ``low`` (batch dims broadcast)."""
+    return ember.linalg.solve_triangular(low, b, upper=False)
 
 
 def _batch_mv(mat, vec):
@@ -51,10 +55,10 @@ def _batch_mv(mat, vec):
 
 def _precision_to_scale_tril(precision):
     """torch's route: Cholesky of the flipped precision, then a triangular inverse."""
-    lf = cholesky(ember.flip(precision, (-2, -1)))
+    lf = ember.linalg.cholesky(ember.flip(precision, (-2, -1)))
     l_inv = ember.flip(lf, (-2, -1)).mT
     eye = ember.eye(precision.shape[-1], dtype=precision.dtype)
-    return solve_tril(l_inv, eye)
+    return _solve_lower(l_inv, eye)
 
 
 class MultivariateNormal(Distribution):
@@ -87,7 +91,7 @@ class MultivariateNormal(Distribution):
         if name == "scale_tril":
             self._unbroadcasted_scale_tril = matrix
         elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = cholesky(matrix)
+            self._unbroadcasted_scale_tril = ember.linalg.cholesky(matrix)
         else:
             self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
 
@@ -117,7 +121,7 @@ class MultivariateNormal(Distribution):
 
     @lazy_property
     def precision_matrix(self):
-        low_inv = solve_tril(self._unbroadcasted_scale_tril,
+        low_inv = _solve_lower(self._unbroadcasted_scale_tril,
                              ember.eye(self._event_shape[0], dtype=self.loc.dtype))
         return ember.matmul(low_inv.mT, low_inv).expand(self._matrix_shape())
 
@@ -145,7 +149,7 @@ class MultivariateNormal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         diff = value - self.loc
-        solved = solve_tril(self._unbroadcasted_scale_tril, diff.unsqueeze(-1)).squeeze(-1)
+        solved = _solve_lower(self._unbroadcasted_scale_tril, diff.unsqueeze(-1)).squeeze(-1)
         maha = solved.pow(2).sum(-1)
         return (-0.5 * (self._event_shape[0] * math.log(2 * math.pi) + maha)
                 - self._half_log_det())

@@ -13,7 +13,7 @@ import importlib
 MODULES = ("conversion", "creation", "elementwise", "arithmetic", "comparison", "activations",
            "linalg", "reductions", "shape", "indexing",
            "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
-           "optim", "rnn", "special", "statistics", "complex", "spectral")
+           "optim", "rnn", "special", "statistics", "complex", "spectral", "decompositions")
 
 
 def all_ops() -> dict:
