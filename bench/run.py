@@ -203,6 +203,10 @@ from bench import llm_speculative as _llm_speculative  # noqa: E402
 
 WORKLOADS.update(_llm_speculative.WORKLOADS)
 ROUNDS.update(_llm_speculative.ROUNDS)
+from bench import forward_ad as _forward_ad  # noqa: E402
+
+WORKLOADS.update(_forward_ad.WORKLOADS)
+ROUNDS.update(_forward_ad.ROUNDS)
 
 
 def run_workload(name: str) -> dict:

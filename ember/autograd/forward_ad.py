@@ -171,7 +171,7 @@ class _ForwardMode:
         differentiable when the inputs or tangents require grad."""
         float_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)
                       and _differentiable_dtype(a._data)]
-        tangents = {i: self.get(args[i]) for i in float_args}
+        tangents = {i: self._tangent_as_primal(args[i]) for i in float_args}
         grad_mode = STATE.grad_enabled
         STATE.grad_enabled = grad_mode and (any(t._requires_grad for t in _tensors(args)) or any(
             t is not None and t._requires_grad for t in tangents.values()))
@@ -192,11 +192,18 @@ class _ForwardMode:
         finally:
             STATE.grad_enabled = grad_mode
 
+    def _tangent_as_primal(self, t: Tensor) -> Tensor | None:
+        """``t``'s tangent in ``t``'s dtype (``make_dual`` keeps a tangent's own, as torch)."""
+        tangent = self.get(t)
+        if tangent is None or tangent._data.dtype == t._data.dtype:
+            return tangent
+        return tangent.to(t.dtype)
+
     def _linear_args(self, args) -> list:
         def tangent(a):
             if not isinstance(a, Tensor) or not _differentiable_dtype(a._data):
                 return a
-            t = self.get(a)
+            t = self._tangent_as_primal(a)
             return _make(np.zeros_like(a._data)) if t is None else t
         return [type(a)(tangent(x) for x in a) if type(a) in _LISTS else tangent(a)
                 for a in args]
