@@ -258,6 +258,19 @@ def test_nested_jvp_and_jacfwd_fall_back_to_reverse_mode_inside_a_level():
         _close(a, b, atol=1e-12)
 
 
+def _grad_through_inplace(lib, x, v):
+    """Tangent of a gradient whose backward reads values saved by in-place ops (the target
+    before ``mul_``, the result of ``exp_``)."""
+    fwd = lib.autograd.forward_ad
+    with fwd.dual_level():
+        xd = fwd.make_dual(lib.tensor(x, requires_grad=True), lib.tensor(v))
+        y = xd.sin()
+        y.mul_(xd)
+        y.exp_()
+        (g,) = lib.autograd.grad(y.sum(), xd)
+        return fwd.unpack_dual(g).tangent
+
+
 def test_forward_over_reverse_hvp_matches_torch():
     """Hessian-vector products: ``jvp(grad(f))``, and by hand (tangents through a backward
     pass, tanh's backward reading its saved output), against torch's Hessian."""
@@ -275,6 +288,7 @@ def test_forward_over_reverse_hvp_matches_torch():
         (g,) = ember.autograd.grad(f(xd), xd)
         _close(efw.unpack_dual(g).tangent, expected, atol=1e-12)
     _close(ef.hessian(f)(ember.tensor(x)), hess, atol=1e-12)
+    _close(_grad_through_inplace(ember, x, v), _grad_through_inplace(torch, x, v), atol=1e-12)
     _, hvp_fn = ember.autograd.functional.hvp(f, ember.tensor(x), ember.tensor(v))
     _close(hvp_fn, expected, atol=1e-12)
 

@@ -282,8 +282,14 @@ class _ForwardMode:
             new = self._by_rule(base_op, args, kwargs)
         else:
             _, (new,) = self._jvp(base_op, args, kwargs, private=True)
+        current, node = self.get(target), target.grad_fn
+        # a recorded in-place op saves the target's value from before the write (an alias
+        # the dispatcher makes): its tangent is the target's from before the write too
+        old = _make(current._data.copy()) if current is not None and STATE.grad_enabled and any(
+            t._requires_grad for t in _tensors(args)) else None
         op.apply(*args, **kwargs)
-        current = self.get(target)
+        if target.grad_fn is not node:
+            self._saved_by(target.grad_fn, args, old)
         if current is None and new is None:
             return target
         if new is None:
@@ -294,7 +300,19 @@ class _ForwardMode:
                 return target
         np.copyto(current._data, new._data, casting="unsafe")
         current._vc[0] += 1
+        self.set(target, current)  # (for a node's saved output)
         return target
+
+    def _saved_by(self, node, args, old: Tensor | None) -> None:
+        """Give the tensors ``node`` (an in-place op's) saved that are none of ``args``
+        (the alias of the target before the write) the tangent ``old``."""
+        saved = getattr(node, "_saved", None)
+        if old is None or type(saved) is not tuple:
+            return
+        for item in saved:
+            if isinstance(item, Tensor) and not any(item is a for a in args) and \
+                    self.tangents.get(item) is None:
+                self.tangents.set(item, old)
 
     def _tangent_slot(self, target: Tensor, new: Tensor) -> Tensor:
         """The tangent a non-dual ``target`` takes on an in-place write of a dual value: a
