@@ -11,8 +11,10 @@ included), median (and best) over the rounds. Both libraries run on ``--threads`
 the other). The float32 runs must produce the same tokens.
 
 ``--quant int8,int4-32,int4-64,int4-128`` adds ember runs of the model with weight-only
-int8 / int4 (group size) Linear layers (``ember.ao.quantize_``), each reported with the
-share of its tokens equal to float32's and the size of its ``model.safetensors``.
+int8 / int4 (group size) Linear layers and embedding table (``ember.ao.quantize_`` with a
+``filter_fn`` taking both), each reported with the share of its tokens equal to float32's
+(a random model's logits are close together, so few survive 4 bits) and the size of its
+``model.safetensors``.
 ``--preset gpt2-small`` decodes a GPT-2-small-shaped Llama whose weights are far larger
 than the caches: 12 layers of width 768, 12 heads, vocabulary 50257, SwiGLU of width 2048
 (GPT-2's MLP parameter count), untied head -- 162M parameters, 650 MB in float32.
@@ -53,7 +55,9 @@ def _models(args, quant: list[str]):
         hf.save_pretrained(d, safe_serialization=True)
         model = LlamaForCausalLM.from_pretrained(d)
         quantized = {name: ember.ao.quantize_(LlamaForCausalLM.from_pretrained(d),
-                                              _quant_config(ember, name)) for name in quant}
+                                              _quant_config(ember, name),
+                                              filter_fn=lambda mod, fqn: True)
+                     for name in quant}
     return torch, ember, hf, model, quantized
 
 

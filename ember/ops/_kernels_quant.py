@@ -221,24 +221,23 @@ _V8F, _V8I = ir.VectorType(ir.FloatType(), 8), ir.VectorType(_LI32, 8)
 _V8B = ir.VectorType(ir.IntType(8), 8)
 
 
-@intrinsic
-def _int4_row_dot_vperm(typingctx, x, row, scales, zeros, half):
-    """``x . dequantised row`` for one packed int4 row (as ``_int4_row_dot``; ``half`` =
-    group/2, a multiple of 16) with AVX-512VL's two-table permute: per group the 16 values
-    ``q * scale + zero`` (q = 0..15) sit in two 8-float registers, and ``vpermi2ps``
-    looks eight nibbles up at once (it reads only an index's low 4 bits, so the low
-    nibble needs no mask). A nibble costs a sixteenth of a zero-extend, half a shift and
-    half a permute instead of a mask or shift, a conversion and the group's separate
-    scale step, and the four accumulators stay vectors down the whole row: one horizontal
-    sum per row instead of one per group (1.3x the portable kernel at group 128, 1.8x at 32
-    on this CPU)."""
-    sig = types.float32(x, row, scales, zeros, half)
+def _vperm_row_dot(words: bool):
+    """An intrinsic ``(x, row, scales, zeros, half) -> float32``: ``x . dequantised row``
+    for one packed int4 row (as ``_int4_row_dot``) with AVX-512VL's two-table permute: per
+    group the 16 values ``q * scale + zero`` (q = 0..15) sit in two 8-float registers and
+    ``vpermi2ps`` looks eight nibbles up at once (it reads only an index's low 4 bits, so
+    nibbles need no mask). Four accumulators stay vectors down the whole row: one
+    horizontal sum per row instead of one per group.
 
+    ``words=False`` (group a multiple of 32): 8 bytes at a time zero-extended to 32-bit
+    lanes, low nibbles as they are and high ones shifted by 4, ``x`` read in place.
+    ``words=True`` (group a multiple of 64): 32 bytes at a time as eight 32-bit words,
+    each word's eight nibbles brought down by shifts (no zero-extension, which shared the
+    permute's port), ``x`` read from ``_permute_x``'s order; 1.1-1.3x the bytes version."""
     def codegen(context, builder, signature, args):
         xa, ra, sa, za = (context.make_array(t)(context, builder, v)
                           for t, v in zip(signature.args[:4], args[:4]))
-        n_groups, half_ = builder.extract_value(sa.shape, 0), args[4]
-
+        n_groups, half = builder.extract_value(sa.shape, 0), args[4]
         perm = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_V8F, [_V8F, _V8I, _V8F]),
             "llvm.x86.avx512.vpermi2var.ps.256")
@@ -255,25 +254,39 @@ def _int4_row_dot_vperm(typingctx, x, row, scales, zeros, half):
             return builder.load(builder.bitcast(builder.gep(ptr, [idx], inbounds=True),
                                                 ty.as_pointer()), align=1)
 
+        def shift(v, bits):
+            return builder.lshr(v, ir.Constant(_V8I, [bits] * 8)) if bits else v
+
         accs = [cgutils.alloca_once_value(builder, ir.Constant(_V8F, None)) for _ in range(4)]
+
+        def accumulate(i, nibbles, x_at):
+            w = builder.call(perm, [table[0], nibbles, table[1]])
+            acc = accs[i % 4]
+            builder.store(builder.call(fma, [w, vector(xa.data, x_at, _V8F),
+                                             builder.load(acc)]), acc)
+
         with cgutils.for_range(builder, n_groups) as group_loop:
             g = group_loop.index
             scale, zero = splat(sa.data, g), splat(za.data, g)
-            low = builder.call(fma, [scale, ir.Constant(_V8F, list(range(8))), zero])
-            high = builder.call(fma, [scale, ir.Constant(_V8F, list(range(8, 16))), zero])
-            b0 = builder.mul(g, half_)
+            table = [builder.call(fma, [scale, ir.Constant(_V8F, list(range(i, i + 8))),
+                                        zero]) for i in (0, 8)]
+            b0 = builder.mul(g, half)
             k0 = builder.add(b0, b0)
-            with cgutils.for_range(builder, builder.udiv(half_, _LI64(16))) as loop:
-                for u in range(2):  # 16 bytes (32 weights) an iteration, four chains
-                    j = builder.add(builder.mul(loop.index, _LI64(16)), _LI64(8 * u))
-                    nib = builder.zext(vector(ra.data, builder.add(b0, j), _V8B), _V8I)
-                    for acc, q, k in (
-                            (accs[2 * u], nib, builder.add(k0, j)),
-                            (accs[2 * u + 1], builder.lshr(nib, ir.Constant(_V8I, [4] * 8)),
-                             builder.add(builder.add(k0, half_), j))):
-                        w = builder.call(perm, [low, q, high])
-                        builder.store(builder.call(fma, [w, vector(xa.data, k, _V8F),
-                                                         builder.load(acc)]), acc)
+            if words:  # 32 bytes (64 weights) an iteration
+                with cgutils.for_range(builder, builder.udiv(half, _LI64(32))) as loop:
+                    j = builder.mul(loop.index, _LI64(32))
+                    word = vector(ra.data, builder.add(b0, j), _V8I)
+                    base = builder.add(k0, builder.add(j, j))
+                    for i in range(8):
+                        accumulate(i, shift(word, 4 * i), builder.add(base, _LI64(8 * i)))
+            else:  # 16 bytes (32 weights) an iteration
+                with cgutils.for_range(builder, builder.udiv(half, _LI64(16))) as loop:
+                    for u in range(2):
+                        j = builder.add(builder.mul(loop.index, _LI64(16)), _LI64(8 * u))
+                        byte = builder.zext(vector(ra.data, builder.add(b0, j), _V8B), _V8I)
+                        accumulate(2 * u, byte, builder.add(k0, j))
+                        accumulate(2 * u + 1, shift(byte, 4),
+                                   builder.add(builder.add(k0, half), j))
         total = builder.load(accs[0])
         for acc in accs[1:]:
             total = builder.fadd(total, builder.load(acc))
@@ -281,24 +294,61 @@ def _int4_row_dot_vperm(typingctx, x, row, scales, zeros, half):
         for i in range(1, 8):
             result = builder.fadd(result, builder.extract_element(total, _LI32(i)))
         return result
-    return sig, codegen
+
+    def typer(typingctx, x, row, scales, zeros, half):
+        return types.float32(x, row, scales, zeros, half), codegen
+    return intrinsic(typer)
+
+
+_int4_row_dot_bytes = _vperm_row_dot(words=False)
+_int4_row_dot_words = _vperm_row_dot(words=True)
+
+
+@numba.njit(cache=True)
+def _permute_x(x, group, xp):
+    """``x`` in the order ``_int4_row_dot_words`` reads it: per group and 32-byte chunk
+    ``c``, shift ``s`` (nibble ``t = s // 2`` of a word, high half if ``s`` is odd) and
+    lane ``l``, the weight at byte ``32c + 4l + t`` of the group's bytes."""
+    half = group // 2
+    for k0 in range(0, x.shape[0], group):
+        for c in range(half // 32):
+            for s in range(8):
+                src = k0 + (s % 2) * half + 32 * c + s // 2
+                for lane in range(8):
+                    xp[k0 + 64 * c + 8 * s + lane] = x[src + 4 * lane]
 
 
 @numba.njit(cache=True, parallel=True)
 def _int4_gemv_avx512(x, packed, scales, zeros, group, bias, out):
-    """``_int4_gemv_portable``'s result with ``_int4_row_dot_vperm`` (AVX-512VL, group a
+    """``_int4_gemv_portable``'s result with ``_int4_row_dot_bytes`` (AVX-512VL, group a
     multiple of 32)."""
     n_cols = packed.shape[0]
     half = np.int64(group // 2)
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
             _prefetch_row(packed, n)
-            out[n] = _int4_row_dot_vperm(x, packed[n], scales[n], zeros[n], half) + bias[n]
+            out[n] = _int4_row_dot_bytes(x, packed[n], scales[n], zeros[n], half) + bias[n]
 
 
-INT4_GEMV_KERNELS = {"portable": _int4_gemv_portable}
+@numba.njit(cache=True, parallel=True)
+def _int4_gemv_avx512_words(x, packed, scales, zeros, group, bias, out):
+    """``_int4_gemv_portable``'s result with ``_int4_row_dot_words`` (AVX-512VL, group a
+    multiple of 64)."""
+    xp = np.empty_like(x)
+    _permute_x(x, group, xp)
+    n_cols = packed.shape[0]
+    half = np.int64(group // 2)
+    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            _prefetch_row(packed, n)
+            out[n] = _int4_row_dot_words(xp, packed[n], scales[n], zeros[n], half) + bias[n]
+
+
+# name: (kernel, the group sizes it takes are multiples of this)
+INT4_GEMV_KERNELS = {"portable": (_int4_gemv_portable, 2)}
 if _avx512vl():
-    INT4_GEMV_KERNELS["avx512"] = _int4_gemv_avx512
+    INT4_GEMV_KERNELS.update(avx512_bytes=(_int4_gemv_avx512, 32),
+                             avx512_words=(_int4_gemv_avx512_words, 64))
 
 
 def _run(kernel, weight_bytes: int, *args) -> None:
@@ -317,11 +367,10 @@ def _run(kernel, weight_bytes: int, *args) -> None:
 
 
 def int4_gemv(x, packed, scales, zeros, group, bias, out) -> None:
-    """``out = dequant(W) @ x + bias`` for one float32 row ``x``: the AVX-512 kernel where
-    the CPU and the group size allow it, the portable one otherwise."""
-    kernel = INT4_GEMV_KERNELS.get("avx512") if group % 32 == 0 else None
-    _run(kernel or _int4_gemv_portable, packed.nbytes, x, packed, scales, zeros, group, bias,
-         out)
+    """``out = dequant(W) @ x + bias`` for one float32 row ``x``: the last kernel of
+    ``INT4_GEMV_KERNELS`` (fastest last) that this CPU has and that takes this group."""
+    kernel = [k for k, multiple in INT4_GEMV_KERNELS.values() if group % multiple == 0][-1]
+    _run(kernel, packed.nbytes, x, packed, scales, zeros, group, bias, out)
 
 
 @numba.njit(cache=True, fastmath=True)  # serial: called per tile
