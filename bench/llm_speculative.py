@@ -36,6 +36,7 @@ DRAFT_SIZE = dict(hidden_size=64, num_layers=1, num_heads=4, num_kv_heads=2,
                   intermediate_size=176)
 QUICK_TARGET = dict(max_files=60, vocab_size=1024, hidden_size=128, num_layers=4, num_heads=4,
                     num_kv_heads=2, intermediate_size=352, context=128, max_steps=300)
+TRAIN_SECONDS = 600.0  # a 1-layer draft's 500 steps take a few minutes on a busy machine
 PROMPT = ('def read_config(path):\n    """Return the settings stored in the file at '
           'path."""\n    with open(path) as f:\n')
 
@@ -123,8 +124,13 @@ def _hf_pair(target, draft):
     return models
 
 
-def runs(target, draft, ids: np.ndarray, new: int, k: int):
-    """name -> (call returning the token ids (1, S + new), speculative stats or None)."""
+SAMPLING = dict(do_sample=True, temperature=0.8, top_p=0.95)
+
+
+def runs(target, draft, ids: np.ndarray, new: int, k: int, sample: bool = False):
+    """name -> call returning the token ids (1, S + new), and the dict where the speculative
+    calls leave their stats (by name). With ``sample``, ember plain and speculative decoding
+    with ``SAMPLING`` (seeded, so every round draws the same tokens) are added."""
     import torch
 
     import ember
@@ -135,9 +141,10 @@ def runs(target, draft, ids: np.ndarray, new: int, k: int):
     hf_draft.generation_config.num_assistant_tokens_schedule = "constant"
     stats = {}
 
-    def spec():
-        out, stats["last"] = speculative_generate(target, draft, ember.tensor(ids), new,
-                                                  num_draft_tokens=k)
+    def spec(name: str, **settings):
+        gen = ember.Generator().manual_seed(0) if settings else None
+        out, stats[name] = speculative_generate(target, draft, ember.tensor(ids), new,
+                                                num_draft_tokens=k, generator=gen, **settings)
         return out.numpy()
 
     def hf_generate(**extra):
@@ -145,16 +152,24 @@ def runs(target, draft, ids: np.ndarray, new: int, k: int):
             return hf.generate(torch.from_numpy(ids), max_new_tokens=new, do_sample=False,
                                **extra).numpy()
 
-    return {"ember_plain": lambda: target.generate(ember.tensor(ids), new).numpy(),
-            "ember_speculative": spec,
-            "torch_plain": hf_generate,
-            "torch_assisted": lambda: hf_generate(assistant_model=hf_draft)}, stats
+    calls = {"ember_plain": lambda: target.generate(ember.tensor(ids), new).numpy(),
+             "ember_speculative": lambda: spec("ember_speculative"),
+             "torch_plain": hf_generate,
+             "torch_assisted": lambda: hf_generate(assistant_model=hf_draft)}
+    if sample:
+        calls["ember_plain_sampled"] = lambda: target.generate(
+            ember.tensor(ids), new, generator=ember.Generator().manual_seed(0),
+            **SAMPLING).numpy()
+        calls["ember_speculative_sampled"] = lambda: spec("ember_speculative_sampled",
+                                                          **SAMPLING)
+    return calls, stats
 
 
 def _check_same(outputs: dict) -> None:
+    """Greedy calls must agree token for token (sampled ones draw differently)."""
     ref = outputs["torch_plain"]
     for name, out in outputs.items():
-        if not np.array_equal(out, ref):
+        if not name.endswith("_sampled") and not np.array_equal(out, ref):
             raise AssertionError(f"{name} tokens differ from transformers' greedy ones")
 
 
@@ -164,7 +179,7 @@ def _workload():
     from bench.run import Side, _libs
 
     _libs()
-    target_dir, target, draft, _ = load_pair(TARGET, DRAFT, 120.0)
+    target_dir, target, draft, _ = load_pair(TARGET, DRAFT, TRAIN_SECONDS)
     ids = np.asarray([_tokenizer_ids(target_dir)])
     calls, _ = runs(target, draft, ids, 64, 4)
     names = {"ember": "ember_speculative", "torch": "torch_plain",
@@ -188,12 +203,15 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default=TARGET, help="HF-format target directory")
     p.add_argument("--draft", default=DRAFT, help="HF-format draft directory, or self:N")
-    p.add_argument("--train-seconds", type=float, default=120.0,
-                   help="budget for training a missing draft (or the quick pair)")
+    p.add_argument("--train-seconds", type=float, default=TRAIN_SECONDS,
+                   help="budget for training a missing draft (or each of the quick pair)")
     p.add_argument("--k", type=int, default=4, help="draft tokens per round")
     p.add_argument("--new", type=int, default=64)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sample", action="store_true",
+                   help="also time ember plain and speculative sampling (temperature 0.8, "
+                        "top-p 0.95)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     import torch
@@ -204,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     target_dir, target, draft, draft_desc = load_pair(args.target, args.draft,
                                                       args.train_seconds)
     ids = np.asarray([_tokenizer_ids(target_dir)])
-    calls, stats = runs(target, draft, ids, args.new, args.k)
+    calls, stats = runs(target, draft, ids, args.new, args.k, args.sample)
     outputs = {name: call() for name, call in calls.items()}  # warm-up (Numba compiles)
     _check_same(outputs)
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -213,26 +231,29 @@ def main(argv: list[str] | None = None) -> dict:
             t0 = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - t0)
-    st = stats["last"]
     tps = {n: args.new / statistics.median(t) for n, t in times.items()}
     result = {"config": {**vars(args), "target": str(target_dir), "draft": draft_desc,
                          "prompt_tokens": ids.shape[1], "cpu_count": os.cpu_count()},
               "tokens_per_s": tps,
               "best_tokens_per_s": {n: args.new / min(t) for n, t in times.items()},
-              "acceptance_rate": st.acceptance_rate,
-              "tokens_per_round": st.tokens_per_round,
-              "target_calls": st.target_calls, "draft_calls": st.draft_calls,
-              "speculative_speedup": tps["ember_speculative"] / tps["ember_plain"],
-              "speculative_over_torch": tps["ember_speculative"] / tps["torch_plain"],
-              "torch_assisted_speedup": tps["torch_assisted"] / tps["torch_plain"]}
+              "speculative": {}, "torch_assisted_speedup":
+              tps["torch_assisted"] / tps["torch_plain"]}
     print(f"target {target_dir}, draft {draft_desc}, k={args.k}, {args.new} new tokens")
     for name, v in tps.items():
-        print(f"{name:18s} {v:8.1f} tokens/s (best {result['best_tokens_per_s'][name]:.1f})")
-    print(f"acceptance {st.acceptance_rate:.2f} ({st.accepted}/{st.proposed}), "
-          f"{st.tokens_per_round:.2f} tokens per target forward; speculative / plain in "
-          f"ember {result['speculative_speedup']:.2f}x, / torch plain "
-          f"{result['speculative_over_torch']:.2f}x; torch assisted / torch plain "
-          f"{result['torch_assisted_speedup']:.2f}x")
+        print(f"{name:25s} {v:8.1f} tokens/s (best {result['best_tokens_per_s'][name]:.1f})")
+    for name, st in stats.items():
+        plain = name.replace("speculative", "plain")
+        entry = {"acceptance_rate": st.acceptance_rate, "accepted": st.accepted,
+                 "proposed": st.proposed, "tokens_per_round": st.tokens_per_round,
+                 "target_calls": st.target_calls, "draft_calls": st.draft_calls,
+                 "speedup_over_ember_plain": tps[name] / tps[plain],
+                 "over_torch_plain": tps[name] / tps["torch_plain"]}
+        result["speculative"][name] = entry
+        print(f"{name}: acceptance {st.acceptance_rate:.2f} ({st.accepted}/{st.proposed}), "
+              f"{st.tokens_per_round:.2f} tokens per target forward; {plain} -> {name} "
+              f"{entry['speedup_over_ember_plain']:.2f}x, torch plain -> {name} "
+              f"{entry['over_torch_plain']:.2f}x")
+    print(f"torch plain -> torch assisted: {result['torch_assisted_speedup']:.2f}x")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
