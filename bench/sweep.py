@@ -21,6 +21,12 @@ which spin while waiting by default, lose most of their time to the other proces
 NumPy's BLAS threads (ember's GEMMs) have no such switch: under load a 2-thread GEMM can
 wait a scheduler quantum (~10 ms) for its second thread, so small GEMMs measure
 bimodally; ``--threads 1`` compares the kernels without thread wake-ups.
+
+``--cpu-time`` is for a machine other work keeps busy: both libraries on one thread, each
+sample timed by the process's CPU time (``time.process_time``), which time slices given to
+other processes do not inflate, and the minimum of the rounds reported instead of the
+median. It compares the single-thread kernels and per-op overhead, not how either library
+uses a second core.
 """
 
 from __future__ import annotations
@@ -367,11 +373,15 @@ def _error(a, b) -> float:
     return err
 
 
+CLOCK = {"clock": time.perf_counter, "pick": statistics.median}  # --cpu-time changes them
+
+
 def _timed(step: Callable, repeat: int) -> tuple[float, object]:
-    start = time.perf_counter()
+    clock = CLOCK["clock"]
+    start = clock()
     for _ in range(repeat):
         value = step()
-    return (time.perf_counter() - start) / repeat, value
+    return (clock() - start) / repeat, value
 
 
 def measure(case: Case, quick: bool) -> dict:
@@ -388,7 +398,7 @@ def measure(case: Case, quick: bool) -> dict:
         for name, side in sides.items():
             t, last[name] = _timed(side.step, repeat)
             times[name].append(t)
-    med = {name: statistics.median(v) for name, v in times.items()}
+    med = {name: CLOCK["pick"](v) for name, v in times.items()}
     compared = initial if case.family == "models" else last
     result = {"family": case.family, "case": case.label, "ember_ms": med["ember"] * 1e3,
               "torch_ms": med["torch"] * 1e3, "ratio": med["ember"] / med["torch"],
@@ -453,14 +463,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: ember's, usually the "
                         "core count); 1 takes thread wake-ups out of the comparison")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread each, timed by process CPU time, minimum of rounds: "
+                        "steady on a busy machine")
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        args.threads = 1
+        CLOCK.update(clock=time.process_time, pick=min)
     policy = _omp_wait_policy(args.omp_wait)
     ember, torch = run._libs()
     if args.threads:
         ember.set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
     print(f"ember vs torch, {torch.get_num_threads()} threads, load average "
-          f"{os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {policy}{', quick' if args.quick else ''};"
+          f"{os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {policy}{', quick' if args.quick else ''}"
+          f"{', CPU time (min of rounds)' if args.cpu_time else ''};"
           " times in ms per step (forward+backward), ratio = ember/torch", flush=True)
     results = []
     start = time.perf_counter()
@@ -486,7 +503,7 @@ def main(argv=None) -> dict:
             print(f"  {family:12s} failed: {', '.join(s['failed'])}")
     out = {"meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                     "threads": torch.get_num_threads(), "quick": args.quick,
-                    "omp_wait_policy": policy,
+                    "omp_wait_policy": policy, "cpu_time": args.cpu_time,
                     "load_average": os.getloadavg()[0]},
            "results": results, "summary": summary}
     if args.json:
