@@ -128,6 +128,35 @@ def test_mlp_jvp_and_reverse_mode_at_the_same_time():
     _close(e[0].weight.grad, results[torch][2], atol=1e-10)
 
 
+def _cnn(lib):
+    nn = lib.nn
+    lib.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(36, 5)).double()
+
+
+def test_cnn_in_training_mode_and_transformer_layer():
+    """A CNN with batch norm in training mode against torch (the running statistics take
+    no tangent), and a transformer encoder layer (torch's attention kernel has no forward
+    AD) against finite differences."""
+    e, t = _cnn(ember), _cnn(torch)
+    e.load_state_dict({k: ember.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    x, v = RNG.standard_normal((2, 3, 8, 8)), RNG.standard_normal((2, 3, 8, 8))
+    tangents = []
+    for lib, fwd, model in ((ember, efw, e), (torch, tfw, t)):
+        with fwd.dual_level():
+            tangents.append(fwd.unpack_dual(model(fwd.make_dual(lib.tensor(x),
+                                                                lib.tensor(v)))).tangent)
+            assert fwd.unpack_dual(model[1].running_mean).tangent is None
+    _close(tangents[0], tangents[1], atol=1e-10)
+    _close(e[1].running_var, t[1].running_var, atol=1e-12)
+    layer = ember.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double()
+    x, v = RNG.standard_normal((2, 5, 8)), RNG.standard_normal((2, 5, 8))
+    fn = lambda L, a: layer(a)  # noqa: E731
+    _, tangent = _dual_run(ember, efw, fn, [x], [v])
+    _close(tangent, _fd(fn, [x], [v]), atol=1e-7)
+
+
 def test_views_and_inplace_writes_carry_tangents_like_torch():
     p, v = RNG.standard_normal(3), RNG.standard_normal(3)
 

@@ -7,14 +7,19 @@ a tangent; every op run on it carries the Jacobian-vector product forward, and
 How the tangents move. A level is a dispatch mode (``ember/_dispatch.py``), so outside a
 level nothing costs anything, and the ops written in Python between ``make_dual`` and
 ``unpack_dual`` (modules, views, in-place writes) all reach it. For each op with a dual
-input it picks one of three rules, all read from the op table:
+input it picks a rule from what the op table says of the op, the cheapest that applies:
 
 - a **view** op (``Op.view``) is linear in its input, so the tangent is the same view of
   the input's tangent: a write through the view reaches the base's tangent too;
+- a **linear** op (sum, cat, gather...) is applied to the tangents; a **product**
+  (matmul, linear, convolution) gets one term per dual input;
+- a real **pointwise** op has a diagonal Jacobian, its own transpose: its backward rule
+  applied to the tangent is the JVP;
 - any other op gets its JVP from its **backward** rule by the double-vjp trick: the
   vector-Jacobian product ``g(u) = J^T u`` is linear in ``u``, so the gradient of
   ``<g(u), v>`` with respect to ``u`` is ``J v``. Backward rules are ember ops, hence
-  differentiable: one description of each op serves both modes;
+  differentiable: one description of each op serves both modes (an op whose backward is
+  not differentiable, as the fused recurrent layers', raises);
 - an **in-place** op gets the JVP of its out-of-place form at the values before the
   write, written into the target's tangent (so views of it see the change).
 

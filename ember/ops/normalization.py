@@ -303,8 +303,10 @@ def _update_running(running: Tensor | None, value: Tensor, momentum: float) -> N
 
 def _batch_stats(x: Tensor, axes: tuple, extra_axis: int | None = None):
     """Batch mean and unbiased variance per channel (for the running statistics),
-    untracked; averaged over ``extra_axis`` afterwards (instance norm's batch)."""
+    untracked (of ``x`` detached: no forward-AD tangent either, as torch's kernel); averaged
+    over ``extra_axis`` afterwards (instance norm's batch)."""
     from ..autograd.grad_mode import no_grad
+    x = x.detach()
     with no_grad():
         mean, var = x.mean(axes), x.var(axes, correction=1)
         if extra_axis is not None:
