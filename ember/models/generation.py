@@ -1,11 +1,13 @@
 """Decoding for the decoder models: a preallocated key/value cache, causal attention over it,
-``transformers``-style logits processors, and ``generate`` (greedy or sampled).
+``transformers``-style logits processors, and ``generate`` (greedy or sampled; left-padded
+batches, stop strings, streamers, seeds).
 
 With a ``KVCache`` a model runs the prompt once and then one token per step, attending over
 the cached keys and values (O(S) per token instead of re-running the whole sequence). The
-processors follow ``transformers.generation.logits_process`` op for op, so the same scores
-come out, and are applied in ``transformers``' order: repetition penalty, temperature,
-top-k, top-p, min-p.
+paged cache of ``ember.serve.kv_cache`` implements the same interface for continuous
+batching. The processors follow ``transformers.generation.logits_process`` op for op, so
+the same scores come out, and are applied in ``transformers``' order: repetition penalty,
+temperature, top-k, top-p, min-p.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ class EngineTokenizer:
         self.model_id = model_id
 
     def __getattr__(self, name: str):
+        if name == "_tokenizer":  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._tokenizer, name)
 
 
