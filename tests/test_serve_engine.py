@@ -254,3 +254,23 @@ def test_from_pretrained_tokenizer_and_quantized(llama_dir):
     assert _tokens(_drain(engine)["q"]) == _alone(engine.model, prompt, 5)
     with pytest.raises(ValueError, match="quantize"):
         Engine.from_pretrained(llama_dir, quantize="int3")
+
+
+def test_incremental_detokenizer_holds_back_partial_text(llama_engine_parts):
+    """Fed one token at a time, the pieces never split a UTF-8 character or release the
+    start of a stop string that later completes, and they add up to the text before it."""
+    from ember.serve.detokenize import IncrementalDetokenizer
+
+    _, tok = llama_engine_parts
+    text = "naïve café → done; end€ here"
+    ids = tok.encode(text).ids
+    assert len(ids) > len(text.split())  # multi-byte characters span byte tokens
+    for stop, want in (("end€", text[:text.index("end€")]), ("@@", text)):
+        detok = IncrementalDetokenizer(tok, [stop])
+        pieces = [detok.add([t]) for t in ids]
+        if not detok.stopped:
+            pieces.append(detok.add([], final=True))
+        assert "".join(pieces) == want and detok.stopped == (stop != "@@")
+        assert not any("\ufffd" in p for p in pieces)
+        if detok.stopped:  # "end" waited to see whether "€" follows
+            assert not any(p.endswith(("e", "en", "end")) for p in pieces)
