@@ -389,8 +389,12 @@ def _double_vjp(op, outs: list, leaves: list, tangents: list, create_graph: bool
     if not pairs:
         present = any(g is not None for g in gs)
         return [_make(np.zeros_like(o._data)) if present else None for o in outs]
-    jvps = _grad([g for g, _ in pairs], us, [v for _, v in pairs], create_graph=create_graph,
-                 allow_unused=True)
+    try:
+        jvps = _grad([g for g, _ in pairs], us, [v for _, v in pairs],
+                     create_graph=create_graph, allow_unused=True)
+    except RuntimeError as exc:
+        raise RuntimeError(f"Trying to use forward AD with {op.aten}, whose JVP comes from "
+                           f"differentiating its backward rule, which failed: {exc}") from exc
     return [_make(np.zeros_like(o._data)) if j is None else _own(j, tangents)
             for j, o in zip(jvps, outs)]
 
