@@ -249,6 +249,9 @@ def test_from_pretrained_tokenizer_and_quantized(llama_dir):
     tok = engine.tokenizer
     assert tok.eos_token_id == tok.token_to_id("<|im_end|>")
     assert "im_start" in tok.chat_template and tok.model_id == llama_dir.name
+    bare = Engine(engine.model, tok._tokenizer)  # a tokenizers.Tokenizer gets wrapped
+    assert bare.tokenizer.chat_template is None
+    assert bare.tokenizer.eos_token_id == bare.eos_token_id == tok.eos_token_id
     prompt = tok.encode(TEXTS[1]).ids
     engine.add_request("q", prompt, SamplingParams(max_tokens=5, temperature=0))
     assert _tokens(_drain(engine)["q"]) == _alone(engine.model, prompt, 5)

@@ -20,7 +20,7 @@ import numpy as np
 import ember
 
 from ..models.generation import logits_processors
-from .detokenize import IncrementalDetokenizer, load_engine_tokenizer
+from .detokenize import EngineTokenizer, IncrementalDetokenizer, load_engine_tokenizer
 from .kv_cache import PagedKVCache
 
 __all__ = ["SamplingParams", "RequestOutput", "QueueFull", "Engine"]
@@ -81,7 +81,9 @@ class Engine:
 
     ``model(ids, past_key_values=cache, logits_to_keep=idx)`` is an ``ember.models`` decoder
     (Llama or GPT-2); ``tokenizer`` has ``decode(ids, skip_special_tokens=...)`` and
-    optionally ``eos_token_id`` (else the model config's is used). Up to ``max_batch``
+    optionally ``eos_token_id`` (else the model config's is used); one without
+    ``chat_template`` (a bare ``tokenizers.Tokenizer``) is wrapped in an
+    ``EngineTokenizer``. Up to ``max_batch``
     requests run at once; a waiting request is admitted when a batch slot and KV blocks for
     its prompt plus ``max_tokens`` are free (default pool: room for ``max_batch`` requests
     of the model's full context).
@@ -91,6 +93,10 @@ class Engine:
                  num_blocks: int | None = None, max_queue: int = 64,
                  prefix_caching: bool = True) -> None:
         config = model.config
+        eos = getattr(tokenizer, "eos_token_id", None)
+        self.eos_token_id = config.eos_token_id if eos is None else eos
+        if not hasattr(tokenizer, "chat_template"):  # e.g. a bare tokenizers.Tokenizer
+            tokenizer = EngineTokenizer(tokenizer, self.eos_token_id)
         self.model, self.tokenizer = model, tokenizer
         self.max_model_len = getattr(config, "max_position_embeddings", None) or \
             config.n_positions
@@ -98,8 +104,6 @@ class Engine:
             num_blocks = max_batch * -(-self.max_model_len // block_size)
         self.max_batch, self.block_size, self.max_queue = max_batch, block_size, max_queue
         self.cache = PagedKVCache(num_blocks, block_size, prefix_caching)
-        eos = getattr(tokenizer, "eos_token_id", None)
-        self.eos_token_id = config.eos_token_id if eos is None else eos
         self.waiting: deque[_Request] = deque()
         self.running: list[_Request] = []
         self._aborted: list[RequestOutput] = []
