@@ -1,7 +1,7 @@
 """``ember.func`` (``torch.func``): function transforms over ember's autograd.
 
 ``grad``, ``grad_and_value``, ``vjp``, ``linearize``, ``jacrev`` differentiate with the
-tape, ``jvp`` and ``jacfwd`` with forward-mode AD, ``hessian`` forward over reverse;
+tape (``hessian`` reverse over reverse), ``jvp`` and ``jacfwd`` with forward-mode AD;
 ``vmap`` loops over the mapped dimension; ``functional_call`` and
 ``stack_module_state`` turn a module into a function of its state (model ensembling,
 per-sample gradients); ``replace_all_batch_norm_modules_`` drops batch norms' running
