@@ -156,11 +156,14 @@ def test_chat_examples_follow_the_template():
     assert example == rendered == train_gpt.chatml(messages)
 
 
-def test_first_interrupt_waits_for_the_step_boundary():
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_first_interrupt_waits_for_the_step_boundary(sig):
+    before = signal.getsignal(sig)
     with train_gpt.deferred_interrupt() as interrupted:
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
         assert interrupted.wait(5)  # set, and no KeyboardInterrupt raised
     with pytest.raises(KeyboardInterrupt), train_gpt.deferred_interrupt():
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), sig)
         time.sleep(5)  # the second signal's handler raises here
+    assert signal.getsignal(sig) is before

@@ -20,10 +20,11 @@ on matrices only), linear warm-up then cosine decay, and gradient clipping.
 Exact resume: a batch depends only on the data position (epoch, cursor): fixed windows of the
 token stream, visited in a permutation seeded by (seed, epoch). A checkpoint holds that
 position with the model, optimizer, scheduler and RNG states and the loss history, written
-atomically (``ember.save`` writes a temporary file and renames it). A run stopped by Ctrl-C,
-``--time-budget`` or ``--stop-after`` and continued with ``--resume`` gives the same losses
-and weights, bit for bit, as one that never stopped. For that reason the learning-rate
-schedule depends on ``--max-steps`` alone, never on the time budget.
+atomically (``ember.save`` writes a temporary file and renames it). A run stopped by Ctrl-C
+or SIGTERM (at the next step boundary), ``--time-budget`` or ``--stop-after`` and continued
+with ``--resume`` gives the same losses and weights, bit for bit, as one that never stopped.
+For that reason the learning-rate schedule depends on ``--max-steps`` alone, never on the
+time budget.
 
 Whenever it stops, the output directory holds what ``LlamaForCausalLM.from_pretrained``,
 ``transformers`` and ``ember.serve`` read: ``config.json``, ``model.safetensors``,
@@ -303,9 +304,10 @@ def evaluate(model: LlamaForCausalLM, windows: np.ndarray, batch_size: int) -> f
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[threading.Event]:
-    """While active, a first Ctrl-C only sets the yielded event, so training stops at a step
-    boundary with a consistent checkpoint; a second one interrupts at once. Off the main
-    thread (where signals cannot be caught) the event is never set."""
+    """While active, a first Ctrl-C (or SIGTERM, as job schedulers send) only sets the yielded
+    event, so training stops at a step boundary with a consistent checkpoint; a second one
+    interrupts at once. Off the main thread (where signals cannot be caught) the event is
+    never set."""
     event = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield event
@@ -316,11 +318,12 @@ def deferred_interrupt() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         event.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def prepare_tokenizer(cfg: TrainConfig, out: Path, train_docs: list[str], reuse: bool):
@@ -337,7 +340,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False,
           time_budget: float | None = None, stop_after: int | None = None,
           progress: bool = True, log=print) -> TrainResult:
     """Train (or, with ``resume``, continue from ``out/checkpoint.pt``) until ``max_steps``,
-    ``time_budget`` seconds since the call, ``stop_after`` steps in this call, or Ctrl-C;
+    ``time_budget`` seconds since the call, ``stop_after`` steps in this call, or a signal;
     checkpoint and write the Hugging Face directory ``out``. With ``resume`` the stored
     config replaces ``cfg``."""
     from tqdm.auto import tqdm
