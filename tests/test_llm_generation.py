@@ -202,8 +202,8 @@ def test_attention_mask_shape_checked(pair):
 
 
 def test_extra_logits_processor_and_seed(pair):
-    """A custom processor runs after the built-in ones, as in ``transformers``; ``seed``
-    seeds a generator of its own."""
+    """A custom processor gives transformers' tokens; ``seed`` seeds a generator of its
+    own."""
     hf, model = pair
     banned = np.zeros(97, dtype=bool)
     banned[np.unique(model.generate(ember.tensor(IDS), 20).numpy()[:, IDS.shape[1]:])[:5]] = True
@@ -224,6 +224,23 @@ def test_extra_logits_processor_and_seed(pair):
     assert (seeded != model.generate(ember.tensor(IDS), 20, seed=8, **kw).numpy()).any()
     with pytest.raises(ValueError, match="seed"):
         model.generate(ember.tensor(IDS), 2, seed=1, generator=ember.Generator())
+
+
+def test_extra_processor_runs_before_the_warpers(pair):
+    """transformers applies custom processors before temperature/top-k: a processor that
+    allows only tokens outside the top-k must still be sampled from (applied after top-k it
+    would leave no finite score). The sampled tokens are exactly the allowed ones."""
+    _, model = pair
+    scores = model(ember.tensor(IDS[:1])).detach().numpy()[0, -1]
+    allowed = np.zeros(scores.shape[0], dtype=bool)
+    allowed[np.argsort(scores)[:3]] = True  # the three least likely tokens
+
+    def only_allowed(ids, s):
+        return s.masked_fill(ember.tensor(~allowed), -float("inf"))
+
+    out = model.generate(ember.tensor(IDS[:1]), 6, do_sample=True, top_k=2, seed=0,
+                         logits_processor=[only_allowed]).numpy()[0, IDS.shape[1]:]
+    assert allowed[out].all()
 
 
 @pytest.fixture(scope="module")

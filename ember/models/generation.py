@@ -275,7 +275,9 @@ def generate(model: nn.Module, input_ids: ember.Tensor, max_new_tokens: int,
     Greedy (argmax) unless ``do_sample``, which draws from the processed scores' softmax
     with ``generator`` (or a fresh one seeded with ``seed``; default: ember's default
     generator, so ``ember.manual_seed`` makes it reproducible). ``logits_processor`` are
-    extra processors ``(ids, scores) -> scores`` applied after the built-in ones.
+    extra processors ``(ids, scores) -> scores``, applied where ``transformers`` puts them:
+    after the repetition penalty, before the sampling warpers (temperature, top-k, ...), so
+    a processor that masks tokens sees the raw scores.
 
     A sequence is done once it emits ``eos_token_id`` or (with ``tokenizer``, whose
     ``decode`` reads token ids) its text ends in one of ``stop_strings``, which stays in the
@@ -292,8 +294,10 @@ def generate(model: nn.Module, input_ids: ember.Tensor, max_new_tokens: int,
     stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
     if stops and tokenizer is None:
         raise ValueError("stop_strings need the `tokenizer` argument to decode the output")
-    processors = logits_processors(do_sample, temperature, top_k, top_p, min_p,
-                                   repetition_penalty) + list(logits_processor or [])
+    penalty = logits_processors(False, repetition_penalty=repetition_penalty)
+    warpers = logits_processors(do_sample, temperature, top_k, top_p, min_p,
+                                repetition_penalty)[len(penalty):]
+    processors = penalty + list(logits_processor or []) + warpers
     ids = np.asarray(input_ids.numpy(), dtype=np.int64)
     prompt_mask = None
     if attention_mask is not None:
