@@ -24,13 +24,8 @@ from typing import Any
 
 __all__ = ["CHATML_TEMPLATE", "ChatTemplate", "load_chat_template", "prepare_messages"]
 
-# transformers' former default template, for models whose tokenizer has none
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+# ChatML (transformers' former default template) for models whose tokenizer has none
+from ..models._hf import CHATML_TEMPLATE  # noqa: E402
 
 _SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
                    "mask_token")
