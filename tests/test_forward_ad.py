@@ -214,6 +214,9 @@ def test_api_errors_levels_and_unpacked_dual_tensor():
         assert efw.unpack_dual(unpacked.primal).tangent is None
         _close(unpacked.primal, p)
         assert efw.unpack_dual(x.argmax()).tangent is None  # integer outputs are not dual
+        strided = ember.randn(4, 3).t()  # a tangent of another layout is copied into the
+        flat = efw.make_dual(ember.randn(3, 4), strided).view(-1)  # primal's, as torch's
+        _close(efw.unpack_dual(flat).tangent, strided.reshape(-1))
     assert efw.unpack_dual(x).tangent is None  # the level is gone
     with pytest.raises(RuntimeError, match="Dual level must be a positive number"):
         efw.exit_dual_level()

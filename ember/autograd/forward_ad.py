@@ -518,11 +518,10 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level: int | None = None) -> T
     if mode.get(tensor) is not None:
         raise RuntimeError(f"Making a dual Tensor based on a Tensor that already has a forward "
                            f"gradient at the same level {mode.level} is not supported.")
-    if tangent._data.strides != tensor._data.strides:
-        layout = np.empty_like(tensor._data, dtype=tangent._data.dtype)
-        layout[...] = tangent._data
-        tangent = _make(layout, tangent._requires_grad)
     with _suspended(mode):
+        if tangent._data.strides != tensor._data.strides:  # views of both must agree
+            tangent = _make(np.empty_like(tensor._data, dtype=tangent._data.dtype)).copy_(
+                tangent)  # (recorded if the tangent requires grad)
         dual = tensor.view_as(tensor)
     mode.set(dual, tangent)
     return dual
