@@ -157,6 +157,22 @@ def test_cnn_in_training_mode_and_transformer_layer():
     _close(tangent, _fd(fn, [x], [v]), atol=1e-7)
 
 
+def test_jvp_and_jacfwd_wrt_module_parameters_through_functional_call():
+    e, t = _same_mlps()
+    x = RNG.standard_normal((3, 5))
+    tangents = {k: RNG.standard_normal(tuple(v.shape)) for k, v in t.named_parameters()}
+    res = []
+    for lib, model in ((ember, e), (torch, t)):
+        params = {k: v.detach() for k, v in model.named_parameters()}
+
+        def f(p, lib=lib, model=model):
+            return lib.func.functional_call(model, p, (lib.tensor(x),))
+        _, jv = lib.func.jvp(f, (params,), ({k: lib.tensor(v) for k, v in tangents.items()},))
+        res.append((jv, lib.func.jacfwd(f)(params)["2.weight"]))
+    for a, b in zip(*res):
+        _close(a, b, atol=1e-12)
+
+
 def test_views_and_inplace_writes_carry_tangents_like_torch():
     p, v = RNG.standard_normal(3), RNG.standard_normal(3)
 
