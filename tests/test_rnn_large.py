@@ -1,6 +1,6 @@
-"""Recurrent layers large enough that each step's recurrent GEMM runs outside the kernel
-(``ember.ops.rnn``: one GEMM per step, shared out among threads), checked against torch:
-outputs, final states and every gradient, LSTM and GRU, both directions."""
+"""Recurrent layers large enough that each step's recurrent GEMM is a CBLAS call from inside
+the time-loop kernel (``ember.ops.rnn``), checked against torch: outputs, final states and
+every gradient, LSTM and GRU, both directions."""
 
 from __future__ import annotations
 

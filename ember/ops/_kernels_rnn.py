@@ -9,12 +9,12 @@ direction). State histories are kept by step: ``hs[s]`` is the state before step
 sequence ``b`` ends at ``lengths[b]`` (packed input): at later times its state is carried
 unchanged, its output is 0 and its gate gradients are 0.
 
-The recurrent GEMM. ``inner=True``: the kernel runs steps ``s0..s1`` and does the small
-GEMM of each step itself (``_matmul``; no Python between steps, which pays when a step is
-a few microseconds of arithmetic). ``inner=False``: the caller runs one step per call and
-does the step's GEMM with NumPy's BLAS between calls (forward: ``gh = hs[s] W_hh^T``
-before the call; backward: ``rec = dgates[s] W_hh`` after it, added by the next call when
-``has_rec``, and by the caller after the last).
+The recurrent GEMM. Each kernel runs the whole time loop in one call, no Python between
+steps. A step's small GEMM goes through ``gemm``, NumPy's CBLAS ``sgemm``/``dgemm`` called
+from the kernel (its ctypes function is the argument ``fn``, as in ``_kernels_gemm``), into
+buffers allocated once per call; with ``fn`` None the kernel multiplies itself
+(``_matmul``: small layers, where a BLAS call costs more than the arithmetic, and NumPys
+without CBLAS symbols). The backward adds ``dgates[s] W_hh`` straight into ``dh``.
 
 Backward through time keeps ``dh`` (gradient of the state before the current step) and,
 for the LSTM, ``dc``; it writes the gate gradients by step (``dgates``), from which the
@@ -71,6 +71,25 @@ def _matmul(a, m, out):
 
 
 @numba.njit(**_FLAGS)
+def gemm(fn, a, m, out, accumulate, scratch):
+    """``out = a @ m`` (``out += a @ m`` when ``accumulate``) for C-contiguous 2-D arrays:
+    one CBLAS call through ``fn``, or ``_matmul`` (through ``scratch``, shaped as ``out``,
+    when accumulating) when ``fn`` is None."""
+    if fn is None:
+        if accumulate:
+            _matmul(a, m, scratch)
+            out += scratch
+        else:
+            _matmul(a, m, out)
+    else:
+        rows, k_dim = a.shape
+        n = m.shape[1]
+        if rows > 0 and n > 0:
+            fn(101, 111, 111, rows, n, k_dim, 1.0, a.ctypes.data, max(k_dim, 1),
+               m.ctypes.data, max(n, 1), 1.0 if accumulate else 0.0, out.ctypes.data, n)
+
+
+@numba.njit(**_FLAGS)
 def _time(s, steps, reverse):
     return steps - 1 - s if reverse else s
 
@@ -95,36 +114,49 @@ def _tanh_span(a, lo, hi):
 # ---- LSTM ---------------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
-def lstm_forward(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, gates, hpre, out, lengths, reverse, s0,
-                 s1, inner):
-    """Steps ``s0..s1``: gates ``i, f, g, o`` (activated, saved by step), ``c = f c + i g``
+def _sig(y, like):
+    """``sigmoid`` as a plain function (LLVM inlines it; Numba's IR inlining of it five
+    times in one loop trips its IR checks)."""
+    return sigmoid(y, like)
+
+
+@numba.njit(**_FLAGS)
+def _lstm_cell(x, r, c_old, gs, c_new, tc, h_new, hidden):
+    """One sequence's step from its pre-activations ``x + r``: the gates into ``gs``, the
+    cell state, its tanh and the output, in one pass that vectorises (tanh as
+    ``2 sigmoid(2y) - 1``, see ``_tanh_span``)."""
+    for j in range(hidden):
+        x_i, x_f, x_g, x_o = x[j], x[hidden + j], x[2 * hidden + j], x[3 * hidden + j]
+        ig = _sig(x_i + r[j], x_i)
+        fg = _sig(x_f + r[hidden + j], x_f)
+        gg = 2.0 * _sig(2.0 * (x_g + r[2 * hidden + j]), x_g) - 1.0
+        og = _sig(x_o + r[3 * hidden + j], x_o)
+        gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j] = ig, fg, gg, og
+        c = fg * c_old[j] + ig * gg
+        c_new[j] = c
+        th = 2.0 * _sig(2.0 * c, x_i) - 1.0
+        tc[j] = th
+        h_new[j] = og * th
+
+
+@numba.njit(**_FLAGS)
+def lstm_forward(fn, xw, w_hh_t, w_hr_t, hs, cs, tcs, gates, hpre, out, lengths, reverse):
+    """All steps: gates ``i, f, g, o`` (activated, saved by step), ``c = f c + i g``
     (``tanh(c)`` saved too), ``h = o tanh(c)``, projected by ``w_hr_t (H, P)`` when it is
-    not empty (then ``inner`` must be True; ``hpre`` keeps ``h`` before the projection)."""
+    not empty (``hpre`` keeps ``h`` before the projection)."""
     steps, batch, _ = xw.shape
     hidden = cs.shape[2]
     proj = w_hr_t.shape[0] > 0
-    for s in range(s0, s1):
+    gh = np.empty((batch, 4 * hidden), xw.dtype)
+    for s in range(steps):
         t = _time(s, steps, reverse)
-        if inner:
-            _matmul(hs[s], w_hh_t, gh)
+        gemm(fn, hs[s], w_hh_t, gh, False, gh)
         for b in range(batch):
             x, r, gs = xw[t, b], gh[b], gates[s, b]
             c_old, c_new, tc = cs[s, b], cs[s + 1, b], tcs[s, b]
             h_new = hpre[s, b] if proj else hs[s + 1, b]
             if t < lengths[b]:
-                for j in range(4 * hidden):
-                    gs[j] = x[j] + r[j]
-                for j in range(2 * hidden, 3 * hidden):   # g = tanh, as one sigmoid span
-                    gs[j] *= 2.0
-                _sigmoid_span(gs, 0, 4 * hidden)
-                for j in range(2 * hidden, 3 * hidden):
-                    gs[j] = 2.0 * gs[j] - 1.0
-                for j in range(hidden):
-                    c_new[j] = gs[hidden + j] * c_old[j] + gs[j] * gs[2 * hidden + j]
-                    tc[j] = c_new[j]
-                _tanh_span(tc, 0, hidden)
-                for j in range(hidden):
-                    h_new[j] = gs[3 * hidden + j] * tc[j]
+                _lstm_cell(x, r, c_old, gs, c_new, tc, h_new, hidden)
             else:
                 c_new[:] = c_old
                 gs[:] = 0.0
@@ -134,7 +166,7 @@ def lstm_forward(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, gates, hpre, out, lengths,
                 else:
                     h_new[:] = hs[s, b]
         if proj:
-            _matmul(hpre[s], w_hr_t, hs[s + 1])
+            gemm(fn, hpre[s], w_hr_t, hs[s + 1], False, gh)
         for b in range(batch):
             if t < lengths[b]:
                 out[t, b] = hs[s + 1, b]
@@ -144,20 +176,17 @@ def lstm_forward(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, gates, hpre, out, lengths,
 
 
 @numba.njit(**_FLAGS)
-def lstm_backward(gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh, dc, rec, lengths, reverse, s0,
-                  s1, inner, has_rec):
-    """Steps ``s1 - 1`` down to ``s0``: gate gradients (pre-activation) into ``dgates``,
+def lstm_backward(fn, gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh, dc, lengths, reverse):
+    """All steps, last to first: gate gradients (pre-activation) into ``dgates``,
     ``dh``/``dc`` carried back; ``dhs[s]`` keeps the gradient of the (projected) output
     state of step ``s`` for the projection's weight gradient."""
     steps, batch, _ = gout.shape
     hidden = cs.shape[2]
     proj = w_hr.shape[0] > 0
     dhp = np.empty((batch, hidden), dh.dtype) if proj else dh
-    pending = has_rec
-    for s in range(s1 - 1, s0 - 1, -1):
+    rec = np.empty_like(dh)
+    for s in range(steps - 1, -1, -1):
         t = _time(s, steps, reverse)
-        if pending:
-            dh += rec
         for b in range(batch):
             if t < lengths[b]:
                 dh[b] += gout[t, b]
@@ -166,7 +195,7 @@ def lstm_backward(gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh, dc, rec, le
             elif proj:
                 dhs[s, b] = 0.0
         if proj:
-            _matmul(dh, w_hr, dhp)
+            gemm(fn, dh, w_hr, dhp, False, dhp)
         for b in range(batch):
             dg = dgates[s, b]
             if t < lengths[b]:
@@ -186,26 +215,22 @@ def lstm_backward(gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh, dc, rec, le
                 dh[b] = 0.0
             else:
                 dg[:] = 0.0
-        if inner:
-            _matmul(dgates[s], w_hh, rec)
-        pending = inner
-    if pending:
-        dh += rec
+        gemm(fn, dgates[s], w_hh, dh, True, rec)
 
 
 # ---- GRU ----------------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
-def gru_forward(xw, w_hh_t, b_hh, gh, hs, gates, ghn, out, lengths, reverse, s0, s1, inner):
-    """Steps ``s0..s1``: ``r, z = sigmoid(xw + gh)``, ``n = tanh(xw_n + r (gh_n))``,
+def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse):
+    """All steps: ``r, z = sigmoid(xw + gh)``, ``n = tanh(xw_n + r (gh_n))``,
     ``h = (1 - z) n + z h_old``, with ``gh = h_old W_hh^T + b_hh``; saves ``r, z, n`` and
     ``gh_n`` by step."""
     steps, batch, _ = xw.shape
     hidden = hs.shape[2]
-    for s in range(s0, s1):
+    gh = np.empty((batch, 3 * hidden), xw.dtype)
+    for s in range(steps):
         t = _time(s, steps, reverse)
-        if inner:
-            _matmul(hs[s], w_hh_t, gh)
+        gemm(fn, hs[s], w_hh_t, gh, False, gh)
         for b in range(batch):
             h_old, h_new = hs[s, b], hs[s + 1, b]
             if t < lengths[b]:
@@ -227,17 +252,14 @@ def gru_forward(xw, w_hh_t, b_hh, gh, hs, gates, ghn, out, lengths, reverse, s0,
 
 
 @numba.njit(**_FLAGS)
-def gru_backward(gout, w_hh, gates, ghn, hs, dxg, dhg, dh, rec, lengths, reverse, s0, s1,
-                 inner, has_rec):
-    """Steps ``s1 - 1`` down to ``s0``: pre-activation gradients of the input side (``dxg``)
+def gru_backward(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse):
+    """All steps, last to first: pre-activation gradients of the input side (``dxg``)
     and of the recurrent side (``dhg``: the ``n`` part scaled by ``r``)."""
     steps, batch, _ = gout.shape
     hidden = hs.shape[2]
-    pending = has_rec
-    for s in range(s1 - 1, s0 - 1, -1):
+    rec = np.empty_like(dh)
+    for s in range(steps - 1, -1, -1):
         t = _time(s, steps, reverse)
-        if pending:
-            dh += rec
         for b in range(batch):
             dx, dr = dxg[s, b], dhg[s, b]
             if t < lengths[b]:
@@ -256,23 +278,19 @@ def gru_backward(gout, w_hh, gates, ghn, hs, dxg, dhg, dh, rec, lengths, reverse
             else:
                 dx[:] = 0.0
                 dr[:] = 0.0
-        if inner:
-            _matmul(dhg[s], w_hh, rec)
-        pending = inner
-    if pending:
-        dh += rec
+        gemm(fn, dhg[s], w_hh, dh, True, rec)
 
 
 # ---- Elman RNN ----------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
-def rnn_forward(xw, w_hh_t, gh, hs, out, lengths, reverse, s0, s1, inner, relu):
-    """Steps ``s0..s1``: ``h = tanh(xw + h_old W_hh^T)`` (or relu)."""
+def rnn_forward(fn, xw, w_hh_t, hs, out, lengths, reverse, relu):
+    """All steps: ``h = tanh(xw + h_old W_hh^T)`` (or relu)."""
     steps, batch, hidden = xw.shape
-    for s in range(s0, s1):
+    gh = np.empty((batch, hidden), xw.dtype)
+    for s in range(steps):
         t = _time(s, steps, reverse)
-        if inner:
-            _matmul(hs[s], w_hh_t, gh)
+        gemm(fn, hs[s], w_hh_t, gh, False, gh)
         for b in range(batch):
             h_new = hs[s + 1, b]
             if t < lengths[b]:
@@ -292,15 +310,12 @@ def rnn_forward(xw, w_hh_t, gh, hs, out, lengths, reverse, s0, s1, inner, relu):
 
 
 @numba.njit(**_FLAGS)
-def rnn_backward(gout, w_hh, hs, dgates, dh, rec, lengths, reverse, s0, s1, inner, has_rec,
-                 relu):
-    """Steps ``s1 - 1`` down to ``s0``: pre-activation gradients into ``dgates``."""
+def rnn_backward(fn, gout, w_hh, hs, dgates, dh, lengths, reverse, relu):
+    """All steps, last to first: pre-activation gradients into ``dgates``."""
     steps, batch, hidden = gout.shape
-    pending = has_rec
-    for s in range(s1 - 1, s0 - 1, -1):
+    rec = np.empty_like(dh)
+    for s in range(steps - 1, -1, -1):
         t = _time(s, steps, reverse)
-        if pending:
-            dh += rec
         for b in range(batch):
             dg = dgates[s, b]
             if t < lengths[b]:
@@ -314,8 +329,4 @@ def rnn_backward(gout, w_hh, hs, dgates, dh, rec, lengths, reverse, s0, s1, inne
                 dh[b] = 0.0
             else:
                 dg[:] = 0.0
-        if inner:
-            _matmul(dgates[s], w_hh, rec)
-        pending = inner
-    if pending:
-        dh += rec
+        gemm(fn, dgates[s], w_hh, dh, True, rec)

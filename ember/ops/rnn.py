@@ -9,12 +9,11 @@ gradients as big GEMMs over all steps. ``nn.RNN``/``nn.LSTM``/``nn.GRU`` call on
 per layer and direction; the cells (``torch.lstm_cell`` and its siblings, and the
 ``nn.*Cell`` modules) call them on a sequence of one step.
 
-The recurrent GEMM of one step is small (batch x hidden x gates): up to ``INNER_MAX``
-multiply-adds the kernel does it itself and runs the whole loop without returning to
-Python; above it, the loop is in Python, one GEMM (``_blas.matmul``: shared out among
-ember's threads when large enough) and one kernel call per step. ``lengths`` (the
-packed-sequence case) ends
-each sequence of the batch at its own length: later steps carry its state and output 0.
+The whole time loop of a layer is one kernel call, forward and backward (no Python per
+step, buffers allocated once). A step's recurrent GEMM (batch x hidden x gates) is one
+CBLAS call from inside the kernel, or, up to ``INNER_MAX`` multiply-adds, the kernel's own
+loops (cheaper than a BLAS call there). ``lengths`` (the packed-sequence case) ends each
+sequence of the batch at its own length: later steps carry its state and output 0.
 
 Double backward is not supported (the backward ops' own backward raises), as for torch's
 fused RNN kernels (cuDNN); differentiate ``torch.nn.LSTMCell``-style code written with
@@ -95,8 +94,7 @@ class _Layer(Op):
         x, h0, c0, wi, wh, bi, bh, wr = _work(input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr)
         steps, batch, features = x.shape
         lens = _lengths(lengths, steps, batch)
-        xw = _blas.matmul(x.reshape(steps * batch, features), wi.T).reshape(steps, batch,
-                                                                            wi.shape[0])
+        xw = project(x, wi)
         outs, workspace = _FORWARD[cls.mode](xw, h0, c0, wh, bi, bh, wr, lens, reverse)
         ctx.save_for_backward(input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, *workspace)
         ctx.reverse = reverse
@@ -144,7 +142,7 @@ class _LayerBackward(Op):
     def forward(cls, ctx, grad_output, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, b_ih, b_hh,
                 w_hr, lengths, workspace, reverse):
         x, go, wi, wh, wr = _work(input, grad_output, w_ih, w_hh, w_hr)
-        steps, batch, features = x.shape
+        steps, batch, _ = x.shape
         dh = np.zeros(hx.shape, x.dtype) if grad_hy is None else grad_hy.astype(x.dtype)
         dc = None
         if cls.mode == "LSTM":
@@ -152,16 +150,8 @@ class _LayerBackward(Op):
         lens = _lengths(lengths, steps, batch)
         dgx, dgh, state_grads, hs, extra = _BACKWARD[cls.mode](go, wh, wr, dh, dc, workspace,
                                                                lens, reverse)
-        # input and weight gradients: one GEMM each over all steps (time order for x)
-        in_order = np.ascontiguousarray(dgx[::-1]) if reverse else dgx
-        flat_in = in_order.reshape(steps * batch, -1)
-        gx = _blas.matmul(flat_in, wi).reshape(steps, batch, features)
-        gw_ih = _blas.matmul(flat_in.T, x.reshape(steps * batch, features))
-        flat_h = dgh.reshape(steps * batch, -1)
-        gw_hh = _blas.matmul(flat_h.T, hs[:steps].reshape(steps * batch, -1))
-        gb_ih = dgx.sum((0, 1))
-        gb_hh = dgh.sum((0, 1)) if dgh is not dgx else gb_ih.copy()
-        outs = [gx, *state_grads, gw_ih, gw_hh, gb_ih, gb_hh, *extra]
+        outs = [*input_weight_grads(dgx, dgh, x, wi, hs, reverse), *extra]
+        outs[1:1] = state_grads
         return tuple(o.astype(input.dtype, copy=False) for o in outs)
 
     @classmethod
@@ -170,35 +160,42 @@ class _LayerBackward(Op):
                            "not supported (as torch's fused RNN kernels)")
 
 
+# ---- the GEMMs over all steps -------------------------------------------------------------
+
+def project(x: np.ndarray, w_ih: np.ndarray) -> np.ndarray:
+    """The input projection of all steps, ``x W_ih^T``: ``(T, B, G)`` from ``x (T, B, F)``."""
+    steps, batch, features = x.shape
+    return _blas.matmul(x.reshape(steps * batch, features), w_ih.T).reshape(steps, batch, -1)
+
+
+def input_weight_grads(dgx: np.ndarray, dgh: np.ndarray, x: np.ndarray, w_ih: np.ndarray,
+                       hs: np.ndarray, reverse: bool) -> list[np.ndarray]:
+    """``[grad x, grad W_ih, grad W_hh, grad b_ih, grad b_hh]`` from the gate gradients by
+    step of the input side (``dgx``) and of the recurrent side (``dgh``; the same array but
+    for the GRU), one GEMM each over all steps."""
+    steps, batch, features = x.shape
+    in_order = np.ascontiguousarray(dgx[::-1]) if reverse else dgx   # time order, as x
+    flat_in = in_order.reshape(steps * batch, -1)
+    gx = _blas.matmul(flat_in, w_ih).reshape(steps, batch, features)
+    gw_ih = _blas.matmul(flat_in.T, x.reshape(steps * batch, features))
+    flat_h = dgh.reshape(steps * batch, -1)
+    gw_hh = _blas.matmul(flat_h.T, hs[:steps].reshape(steps * batch, -1))
+    gb_ih = dgx.sum((0, 1))
+    gb_hh = dgh.sum((0, 1)) if dgh is not dgx else gb_ih.copy()
+    return [gx, gw_ih, gw_hh, gb_ih, gb_hh]
+
+
 # ---- the per-cell loops -------------------------------------------------------------------
 
-def _forward_loop(kernel, hs, w_hh_t, gh, steps: int, inner: bool) -> None:
-    """Run ``kernel(s0, s1, inner)`` over all steps: in one call (``inner``), or one call
-    per step after that step's recurrent GEMM ``gh = hs[s] W_hh^T``."""
-    if inner:
-        kernel(0, steps, True)
-        return
-    for s in range(steps):
-        gh[...] = _blas.matmul(hs[s], w_hh_t)
-        kernel(s, s + 1, False)
-
-
-def _backward_loop(kernel, dgates, w_hh, dh, steps: int, inner: bool) -> None:
-    """Run ``kernel(s0, s1, inner, has_rec, rec)`` from the last step back: in one call, or
-    one call per step followed by that step's ``rec = dgates[s] W_hh``."""
-    rec = np.empty_like(dh)
-    if inner:
-        kernel(0, steps, True, False, rec)
-        return
-    for s in range(steps - 1, -1, -1):
-        kernel(s, s + 1, False, s < steps - 1, rec)
-        rec[...] = _blas.matmul(dgates[s], w_hh)
-    if steps:
-        dh += rec
-
-
-def _inner(batch: int, w_hh: np.ndarray) -> bool:
-    return batch * w_hh.shape[0] * w_hh.shape[1] <= INNER_MAX
+def _gemm_fn(batch: int, w_hh: np.ndarray):
+    """The CBLAS GEMM the kernels call for a step's recurrent GEMM (``_kernels_gemm``'s), or
+    None to have them multiply themselves: a step of at most ``INNER_MAX`` multiply-adds,
+    or no CBLAS found."""
+    if batch * w_hh.shape[0] * w_hh.shape[1] <= INNER_MAX:
+        return None
+    from . import _kernels_gemm
+    _blas._blas_libs()                     # NumPy's BLAS at one thread
+    return _kernels_gemm._cblas().get(w_hh.dtype)
 
 
 def _states(first: np.ndarray, steps: int) -> np.ndarray:
@@ -220,11 +217,8 @@ def _lstm_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
     hpre = np.empty((steps, batch, hidden if proj else 0), xw.dtype)
     w_hh_t = np.ascontiguousarray(w_hh.T)
     w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((0, 0), xw.dtype)
-    gh = np.empty((batch, gates), xw.dtype)
-    kernel = _kernels().lstm_forward
-    _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, w_hr_t, gh, hs, cs, tcs, acts, hpre, out,
-                                                lens, reverse, s0, s1, inner),
-                  hs, w_hh_t, gh, steps, proj or _inner(batch, w_hh))
+    _kernels().lstm_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, w_hr_t, hs, cs, tcs, acts, hpre,
+                            out, lens, reverse)
     return (out, hs[steps].copy(), cs[steps].copy()), (acts, hs, cs, tcs, hpre)
 
 
@@ -235,10 +229,8 @@ def _lstm_backward(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
     dgates = np.empty_like(acts)
     dhs = np.empty((steps,) + (dh.shape if proj else (batch, 0)), dh.dtype)
     wr = w_hr if proj else np.empty((0, 0), dh.dtype)
-    kernel = _kernels().lstm_backward
-    _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
-        go, w_hh, wr, acts, cs, tcs, dgates, dhs, dh, dc, rec, lens, reverse, s0, s1, inner,
-        has_rec), dgates, w_hh, dh, steps, proj or _inner(batch, w_hh))
+    _kernels().lstm_backward(_gemm_fn(batch, w_hh), go, w_hh, wr, acts, cs, tcs, dgates, dhs, dh,
+                             dc, lens, reverse)
     gw_hr = (_blas.matmul(dhs.reshape(steps * batch, -1).T, hpre.reshape(steps * batch, -1))
              if proj else np.empty((0,), dh.dtype))
     return dgates, dgates, (dh, dc), hs, (gw_hr,)
@@ -254,21 +246,16 @@ def _gru_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
     out = np.empty_like(ghn)
     w_hh_t = np.ascontiguousarray(w_hh.T)
     bh = b_hh if b_hh is not None else np.zeros(gates, xw.dtype)
-    gh = np.empty((batch, gates), xw.dtype)
-    kernel = _kernels().gru_forward
-    _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, bh, gh, hs, acts, ghn, out, lens,
-                                                reverse, s0, s1, inner),
-                  hs, w_hh_t, gh, steps, _inner(batch, w_hh))
+    _kernels().gru_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, bh, hs, acts, ghn, out, lens,
+                           reverse)
     return (out, hs[steps].copy()), (acts, ghn, hs)
 
 
 def _gru_backward(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
     acts, ghn, hs = workspace
     dxg, dhg = np.empty_like(acts), np.empty_like(acts)
-    kernel = _kernels().gru_backward
-    _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
-        go, w_hh, acts, ghn, hs, dxg, dhg, dh, rec, lens, reverse, s0, s1, inner, has_rec),
-        dhg, w_hh, dh, acts.shape[0], _inner(acts.shape[1], w_hh))
+    _kernels().gru_backward(_gemm_fn(acts.shape[1], w_hh), go, w_hh, acts, ghn, hs, dxg, dhg, dh,
+                            lens, reverse)
     return dxg, dhg, (dh,), hs, ()
 
 
@@ -280,11 +267,7 @@ def _rnn_forward(relu: bool):
         hs = _states(h0, steps)
         out = np.empty_like(xw)
         w_hh_t = np.ascontiguousarray(w_hh.T)
-        gh = np.empty_like(h0)
-        kernel = _kernels().rnn_forward
-        _forward_loop(lambda s0, s1, inner: kernel(xw, w_hh_t, gh, hs, out, lens, reverse, s0,
-                                                    s1, inner, relu),
-                      hs, w_hh_t, gh, steps, _inner(batch, w_hh))
+        _kernels().rnn_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, hs, out, lens, reverse, relu)
         return (out, hs[steps].copy()), (hs,)
     return run
 
@@ -293,10 +276,8 @@ def _rnn_backward(relu: bool):
     def run(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
         (hs,) = workspace
         dgates = np.empty_like(go)
-        kernel = _kernels().rnn_backward
-        _backward_loop(lambda s0, s1, inner, has_rec, rec: kernel(
-            go, w_hh, hs, dgates, dh, rec, lens, reverse, s0, s1, inner, has_rec, relu),
-            dgates, w_hh, dh, go.shape[0], _inner(go.shape[1], w_hh))
+        _kernels().rnn_backward(_gemm_fn(go.shape[1], w_hh), go, w_hh, hs, dgates, dh, lens,
+                                reverse, relu)
         return dgates, dgates, (dh,), hs, ()
     return run
 

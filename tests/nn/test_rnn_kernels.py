@@ -1,8 +1,8 @@
 """The recurrent layers' two kernel paths against torch, in float32 within 1e-5.
 
-``ember/ops/rnn.py`` runs a layer's time loop either wholly inside a Numba kernel (the
-step's GEMM done by the kernel: small layers) or as a Python loop of BLAS GEMMs and one
-kernel call per step (larger ones). Both paths are forced here on the same layers
+``ember/ops/rnn.py`` runs a layer's time loop wholly inside a Numba kernel, each step's
+GEMM done by the kernel's own loops (small layers) or by a CBLAS call from the kernel
+(larger ones). Both paths are forced here on the same layers
 (bidirectional, stacked, projected, packed) and compared with torch's modules given the
 same weights: outputs, final states and every gradient. Also: 16-bit inputs run (in
 float32), and double backward through the fused ops raises.
