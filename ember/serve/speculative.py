@@ -13,8 +13,8 @@ agrees with the target only makes it faster (up to ``k + 1`` tokens per target f
 as ``ember.models.generation.logits_processors`` does). Greedy decoding accepts proposals
 while they equal the target's argmax, so its output is token for token the target's.
 
-After a rejection both caches are rolled back to the accepted prefix (their ``length`` is
-set back; positions after it are overwritten by the next forward).
+After a rejection both caches are rolled back to the accepted prefix (``KVCache.crop``;
+positions after it are overwritten by the next forward).
 """
 
 from __future__ import annotations
@@ -65,15 +65,6 @@ def _draw(probs: np.ndarray, u: float) -> int:
     (inverse-CDF sampling; tokens of probability 0 are never drawn)."""
     cdf = np.cumsum(probs)
     return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(probs) - 1))
-
-
-def _rollback(cache: KVCache, length: int) -> None:
-    """Forget the cached positions from ``length`` on (``crop`` if the cache has one)."""
-    crop = getattr(cache, "crop", None)
-    if crop is not None:
-        crop(length)
-    else:
-        cache.length = length
 
 
 def verify(p: np.ndarray, q: np.ndarray | None, drafts: list[int],
@@ -181,8 +172,8 @@ class SpeculativeDecoder:
             nxt = int(target_choice[accepted])
         new = [*proposals[:accepted], nxt]
         self.ids.extend(new)
-        _rollback(self.target_cache, start + accepted + 1)
-        _rollback(self.draft_cache, min(self.draft_cache.length, start + accepted + 1))
+        self.target_cache.crop(start + accepted + 1)  # keeps at most that many positions
+        self.draft_cache.crop(start + accepted + 1)
         self.stats.rounds += 1
         self.stats.proposed += k
         self.stats.accepted += accepted
