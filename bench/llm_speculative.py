@@ -107,6 +107,10 @@ def load_pair(target: str, draft: str, train_seconds: float):
     draft_dir = Path(draft)
     if not (draft_dir / "config.json").exists():
         _train_draft(target_dir, draft_dir, train_seconds)
+    elif (draft_dir / "tokenizer.json").read_bytes() != \
+            (target_dir / "tokenizer.json").read_bytes():
+        raise RuntimeError(f"{draft_dir} has another tokenizer than {target_dir} (retrained "
+                           "target?): delete it to train a draft for this target")
     return target_dir, model, LlamaForCausalLM.from_pretrained(draft_dir), str(draft_dir)
 
 
