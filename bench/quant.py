@@ -5,9 +5,11 @@ batch, ember vs torch's ``torch.ao.nn.quantized.dynamic.Linear`` on the same wei
 with float32 ``nn.Linear`` of both libraries as extra sides. Each step applies the layer
 ``REPEAT`` times so that a step is long enough to time.
 
-``gpt_decode_*``: greedy decoding with a KV-free GPT (``bench.models``) whose weights
-do not fit in the caches, int4/int8 weight-only ember vs float32 torch, with float32
-ember as an extra side. Tokens/s = DECODE_TOKENS / step time.
+``gpt_decode_*``: greedy decoding with KV caches of a GPT-2-small-shaped model whose
+weights do not fit in the caches (``bench.llm_decode``'s), int4 (group 128, 64, 32) /
+int8 weight-only ember vs float32 torch (transformers), with float32 ember as an extra
+side, and the sizes of the quantized and float32 ``model.safetensors``.
+Tokens/s = DECODE_TOKENS / step time.
 """
 
 from __future__ import annotations
@@ -52,49 +54,61 @@ def qlinear(in_f: int, out_f: int, batch: int):
 WORKLOADS = {f"qlinear_{i}x{o}_b{b}": (lambda i=i, o=o, b=b: qlinear(i, o, b))
              for i, o in SHAPES for b in BATCHES}
 
-# A GPT of 201M parameters (805 MB in float32): more than the caches hold, so decoding
-# one token reads every weight from memory.
-GPT_SIZE = dict(vocab=4096, width=1536, heads=12, layers=6, context=64)
-DECODE_TOKENS = 8
+DECODE_PROMPT, DECODE_TOKENS = 16, 16
+_DECODE_MODELS: dict = {}
 
 
-def _greedy(lib, model, tokens: int):
-    from bench.run import Side
+def _decode_models():
+    """``bench.llm_decode``'s GPT-2-small-shaped random Llama (162M parameters, 650 MB in
+    float32: far more than the caches hold, so each token reads every weight from memory)
+    in transformers (torch) and ember, built once for all ``gpt_decode_*`` workloads."""
+    if not _DECODE_MODELS:
+        import argparse
 
-    def step():
-        with lib.no_grad():
-            idx = lib.zeros(1, 1, dtype=lib.long)
-            for _ in range(tokens):
-                nxt = model(idx)[:, -1].argmax(-1, keepdim=True)
-                idx = lib.cat([idx, nxt], dim=1)
-        return float(idx.sum().item())
-    return Side(step)
+        from bench import llm_decode
+        args = argparse.Namespace(**llm_decode.PRESETS["gpt2-small"])
+        _, _, hf, model, _ = llm_decode._models(args, [])
+        _DECODE_MODELS.update(hf=hf, model=model)
+    return _DECODE_MODELS
 
 
-def gpt_decode(bits: int, group_size: int = 128):
-    """Greedy decoding of ``DECODE_TOKENS`` tokens (prefix re-run each token: batch 1,
-    1..8 rows): ember with int4 (``group_size``) or int8 weight-only Linear layers vs
-    float32 torch; float32 ember as an extra side."""
-    from bench import models
-    from bench.run import _libs
+def gpt_decode(config: str):
+    """Greedy decoding of ``DECODE_TOKENS`` tokens after a ``DECODE_PROMPT``-token prompt,
+    each with its KV cache: ember with weight-only ``config`` (``int8``, ``int4-G``; the
+    Linear layers and the embedding table) vs float32 torch (transformers' model, a bare
+    loop of its cached forward); float32 ember as an extra side. Prints the sizes of the
+    two ``model.safetensors``."""
+    import tempfile
+
+    from bench import llm_decode
+    from bench.run import Side, _libs
+    from ember.models.llama import LlamaForCausalLM
     ember, torch = _libs()
-    torch.manual_seed(0)
-    t_model = models.gpt(torch, **GPT_SIZE).eval()
-    e_float = models.gpt(ember, **GPT_SIZE).eval()
-    models.copy_weights(t_model, e_float)
-    e_quant = models.gpt(ember, **GPT_SIZE).eval()
-    models.copy_weights(t_model, e_quant)
-    config = ember.ao.int4_weight_only(group_size) if bits == 4 else \
-        ember.ao.int8_weight_only()
-    ember.ao.quantize_(e_quant, config)
-    return {"ember": _greedy(ember, e_quant, DECODE_TOKENS),
-            "torch": _greedy(torch, t_model, DECODE_TOKENS),
-            "ember_f32": _greedy(ember, e_float, DECODE_TOKENS)}, False
+    models = _decode_models()
+    with tempfile.TemporaryDirectory() as d:
+        models["hf"].save_pretrained(d, safe_serialization=True)
+        quant = ember.ao.quantize_(LlamaForCausalLM.from_pretrained(d),
+                                   llm_decode._quant_config(ember, config),
+                                   filter_fn=lambda mod, fqn: True)
+    float_mb, quant_mb = (llm_decode._safetensors_mb(m) for m in (models["model"], quant))
+    print(f"gpt_decode {config}: model.safetensors {quant_mb:.1f} MB vs float32 "
+          f"{float_mb:.1f} MB ({float_mb / quant_mb:.2f}x smaller)")
+    ids = np.random.default_rng(0).integers(0, 50257, size=(1, DECODE_PROMPT))
+
+    def ember_side(model):
+        return Side(lambda: float(model.generate(ember.tensor(ids), DECODE_TOKENS).numpy()
+                                  [0, DECODE_PROMPT:].sum()))
+    torch_side = Side(lambda: float(llm_decode._torch_loop(torch, models["hf"], ids,
+                                                           DECODE_TOKENS)[0, DECODE_PROMPT:]
+                                    .sum()))
+    return {"ember": ember_side(quant), "torch": torch_side,
+            "ember_f32": ember_side(models["model"])}, False
 
 
-WORKLOADS["gpt_decode_int4"] = lambda: gpt_decode(4)
-WORKLOADS["gpt_decode_int8"] = lambda: gpt_decode(8)
-ROUNDS = {"gpt_decode_int4": 5, "gpt_decode_int8": 5}
+DECODE_CONFIGS = ("int4-128", "int4-64", "int4-32", "int8")
+WORKLOADS.update({f"gpt_decode_{c.replace('-', '_g')}": (lambda c=c: gpt_decode(c))
+                  for c in DECODE_CONFIGS})
+ROUNDS = {f"gpt_decode_{c.replace('-', '_g')}": 3 for c in DECODE_CONFIGS}
 
 
 if __name__ == "__main__":

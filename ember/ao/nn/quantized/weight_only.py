@@ -1,6 +1,6 @@
-"""Weight-only quantized Linear layers (torchao's ``int4_weight_only`` and
+"""Weight-only quantized Linear and Embedding layers (torchao's ``int4_weight_only`` and
 ``int8_weight_only``): the weight is stored in 4 or 8 bits and dequantised inside the
-matrix product; activations and outputs stay float32.
+matrix product (or the lookup); activations and outputs stay float32.
 
 - int4: asymmetric per group of ``group_size`` input features, round to nearest:
   ``q = clamp(round((w - min) / scale), 0, 15)``, ``scale = (max - min) / 15``,
@@ -9,7 +9,7 @@ matrix product; activations and outputs stay float32.
 
 Batch-1 decoding reads each weight once as nibbles/bytes in a fused GEMV: it is bound
 by memory, and moves 8x (int4) or 4x (int8) fewer bytes than float32. Batches dequantise
-cache-sized blocks of rows and let BLAS multiply them.
+cache-sized tiles of rows on the threads and let BLAS multiply them.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ def quantize_int8_per_channel(w: np.ndarray):
     return q, scale
 
 
-
 def _input_rows(x: np.ndarray, in_features: int, out_features: int) -> np.ndarray:
     """A linear layer's input as C-contiguous float32 rows of ``in_features``, or torch's
     error for an input whose last dim does not match."""
@@ -53,6 +52,7 @@ def _input_rows(x: np.ndarray, in_features: int, out_features: int) -> np.ndarra
                            f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
                            f"and {in_features}x{out_features})")
     return np.ascontiguousarray(x.reshape(-1, in_features), np.float32)
+
 
 class _WeightOnlyLinear(nn.Module):
     """Shared by the int4/int8 layers: the float bias, shape checks, flattening, and the
