@@ -30,7 +30,7 @@ from . import _blas, _meta
 
 __all__ = ["lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"]
 
-INNER_MAX = 1 << 16   # multiply-adds of a step's recurrent GEMM done inside the kernel
+INNER_MAX = 1 << 10   # up to this many multiply-adds a step's GEMM is the kernel's own loops
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
