@@ -19,7 +19,8 @@ import math
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from .._threads import sync_numba
 from ._kernels_math import erf, exp, sigmoid, tanh
@@ -493,97 +494,162 @@ def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd:
     return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 
-# ---- softmax over the rows of an (R, N) array (also attention's scores) ------------------
+# ---- exp in the input's own precision ----------------------------------------------------
+# ``_kernels_math.exp`` evaluates float32 in float64 (half the SIMD lanes). Softmax, whose
+# time is mostly its exps, evaluates float32 in float32, as torch's kernels do: Cody-Waite
+# reduction by ln 2 split in two, a degree-5 polynomial (torch's ``exp_u20``
+# coefficients), 2**k built from bits: within 2 ulp from 2**-125 up; results below that
+# flush to 0 (softmax's and log_softmax's exps are of values <= 0, so the flushed ones
+# are below 1e-37 of the row's largest). Loops calling it are compiled without
+# reassociation (``_EXACT``), which would merge the two parts of ln 2.
+_EXACT = dict(cache=True, error_model="numpy", fastmath={"contract", "nsz"})
+_F32 = np.float32
+_LOG2E_F = _F32(1.0 / math.log(2.0))
+_LN2_HI_F, _LN2_LO_F = _F32(0.693359375), _F32(-2.12194440e-4)
+_EXPF_P = tuple(_F32(c) for c in (0.00138436, 0.0083742, 0.041668, 0.16666431, 0.49999994,
+                                   1.00000003, 1.0))
+_EXPF_LO, _EXPF_HI = _F32(-86.64), _F32(88.72283)  # flushed to 0 below, inf above
+
+
+@numba.njit(inline="always")
+def expf(y):
+    """exp of a float32 in float32 arithmetic (vectorises: selects, no libm); NaN stays
+    NaN."""
+    z = _EXPF_HI if y > _EXPF_HI else y
+    z = _EXPF_LO if z < _EXPF_LO else z
+    k = np.floor(z * _LOG2E_F + _F32(0.5))
+    r = (z - k * _LN2_HI_F) - k * _LN2_LO_F
+    p = _EXPF_P[0]
+    for c in _EXPF_P[1:]:
+        p = p * r + c
+    e = p * np.int32((np.int32(k) + 126) << 23).view(_F32) * _F32(2.0)  # (k <= 128)
+    e = _F32(0.0) if y < _EXPF_LO else e
+    return _F32(np.inf) if y > _EXPF_HI else e
+
+
+def exp_own(y):
+    """exp in ``y``'s precision: ``expf`` for float32, libm for float64."""
+
+
+@overload(exp_own, inline="always")
+def _exp_own(y):
+    return (lambda y: expf(y)) if y == types.float32 else (lambda y: math.exp(y))
+
+
+# Row helpers take a 2-D array and a row index rather than a row: each slice Numba makes
+# costs a reference count increment and decrement, as much as a short row's pass.
+
+@numba.njit(**_EXACT)
+def _exp_shifted(src, r, m, dest):
+    """``dest = exp(src[r] - m)`` (``dest`` 1-D, not ``src``: an aliased loop does not
+    vectorise)."""
+    for j in range(src.shape[1]):
+        dest[j] = exp_own(src[r, j] - m)
+
+
+@numba.njit(**_EXACT)
+def _subtract_twice(a, r, m, lse):
+    """``a[r] = (a[r] - m) - lse`` in this order (as torch: reassociated, ``m + lse`` would
+    round at ``m``'s scale)."""
+    for j in range(a.shape[1]):
+        a[r, j] = (a[r, j] - m) - lse
+
 
 @numba.njit(**_FLAGS)
-def _row_max(a, acc):
-    """The largest element of the 1-D ``a``, from 16 running maxima kept in ``acc`` (which
-    vectorise; a single running max does not). A NaN may be skipped: the softmax passes
-    after it turn it back into NaN."""
-    n = a.shape[0]
-    m = -np.inf
-    start = 0
-    if n >= 16:
-        for k in range(16):
-            acc[k] = a[k]
-        start = n - n % 16
-        for j in range(16, start, 16):
-            for k in range(16):
-                acc[k] = a[j + k] if a[j + k] > acc[k] else acc[k]
-        for k in range(16):
-            m = max(m, acc[k])
-    for j in range(start, n):
-        m = max(m, a[j])
-    return m
+def _sum_own(a):
+    """``sum(a)`` of the 1-D ``a`` in its precision (vectorised partial sums, as torch)."""
+    total = a.dtype.type(0.0)
+    for j in range(a.shape[0]):
+        total += a[j]
+    return total
 
 
 @numba.njit(**_FLAGS)
-def _exp_row(src, dest, like):
-    """``dest = exp(src)`` over 1-D arrays, ``exp`` picked by the type of ``like``."""
-    for j in range(src.shape[0]):
-        dest[j] = exp(src[j], like)
+def _row_max(a, r):
+    """The largest element of row ``r`` of ``a``, from 8 running maxima (LLVM vectorises
+    no max-reduction; independent ones at least run in parallel). A NaN may be skipped:
+    the softmax passes after it turn it back into NaN."""
+    n = a.shape[1]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = a.dtype.type(-np.inf)
+    for j in range(0, n - n % 8, 8):
+        m0 = a[r, j] if a[r, j] > m0 else m0
+        m1 = a[r, j + 1] if a[r, j + 1] > m1 else m1
+        m2 = a[r, j + 2] if a[r, j + 2] > m2 else m2
+        m3 = a[r, j + 3] if a[r, j + 3] > m3 else m3
+        m4 = a[r, j + 4] if a[r, j + 4] > m4 else m4
+        m5 = a[r, j + 5] if a[r, j + 5] > m5 else m5
+        m6 = a[r, j + 6] if a[r, j + 6] > m6 else m6
+        m7 = a[r, j + 7] if a[r, j + 7] > m7 else m7
+    for j in range(n - n % 8, n):
+        m0 = a[r, j] if a[r, j] > m0 else m0
+    return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
 
 
 @numba.njit(**_FLAGS)
 def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
     """Rows ``lo:hi``: ``out = softmax(x * scale + mask)`` (``log``: log_softmax), the max
-    subtracted first; ``mask`` None or (M, N), row ``r`` taking mask row ``r % M``. With
-    ``safe``, a row that is all ``-inf`` gives zeros (attention's rows with nothing to
-    attend to), else NaN as the formula. (Each pass is its own loop, so that each
-    vectorises: a loop both storing ``exp`` and summing it does not.)"""
+    subtracted first, in ``x``'s precision (as torch); ``mask`` None or (M, N), row ``r``
+    taking mask row ``r % M``. With ``safe``, a row that is all ``-inf`` gives zeros
+    (attention's rows with nothing to attend to), else NaN as the formula. Each pass is
+    its own loop (so that each vectorises), called from here directly (behind a second
+    call level they ran 40% slower)."""
     n = x.shape[1]
+    t = x.dtype.type
     buf = np.empty(n, out.dtype)
-    acc = np.empty(16, out.dtype)
+    s = t(scale)
     for r in range(lo, hi):
-        row = out[r]
         if mask is not None:
             mr = r % mask.shape[0]
             for j in range(n):
-                row[j] = x[r, j] * scale + mask[mr, j]
+                out[r, j] = x[r, j] * s + mask[mr, j]
         elif scale != 1.0:
             for j in range(n):
-                row[j] = x[r, j] * scale
+                out[r, j] = x[r, j] * s
         else:
             for j in range(n):
-                row[j] = x[r, j]
-        m = _row_max(row, acc)
+                out[r, j] = x[r, j]
+        m = _row_max(out, r)
         if safe and m == -np.inf:
             for j in range(n):
-                row[j] = 0.0
+                out[r, j] = 0.0
+            continue
+        _exp_shifted(out, r, m, buf)
+        total = _sum_own(buf)
+        if log:
+            _subtract_twice(out, r, m, t(math.log(total)))
         else:
+            inv = t(1.0) / total
             for j in range(n):
-                row[j] -= m
-            _exp_row(row, buf, x[r, 0])  # (not in place: LLVM vectorises no aliased loop)
-            total = 0.0
-            for j in range(n):
-                total += buf[j]
-            if log:
-                lse = math.log(total)
-                for j in range(n):
-                    row[j] -= lse
-            else:
-                inv = 1.0 / total
-                for j in range(n):
-                    row[j] = buf[j] * inv
+                out[r, j] = buf[j] * inv
+
+
+@numba.njit(**_EXACT)
+def _log_softmax_grad_row(g, y, out, r, total):
+    """``out[r] = g[r] - exp(y[r]) * total``; ``out`` may be ``g`` (the loop reads no other
+    element of it, but LLVM's overlap check then keeps it scalar)."""
+    for j in range(g.shape[1]):
+        out[r, j] = g[r, j] - exp_own(y[r, j]) * total
 
 
 @numba.njit(**_FLAGS)
 def softmax_backward_rows(g, y, out, log, lo, hi):
     """Rows ``lo:hi``: softmax ``out = y * (g - sum(g * y))``; log_softmax
-    ``out = g - exp(y) * sum(g)``. ``out`` may be ``g``."""
+    ``out = g - exp(y) * sum(g)``; sums in float64 (the subtraction cancels: a float32
+    sum's rounding would show in small gradients). ``out`` may be ``g``."""
     n = g.shape[1]
+    t = g.dtype.type
     for r in range(lo, hi):
         total = 0.0
         if log:
             for j in range(n):
                 total += g[r, j]
-            for j in range(n):
-                out[r, j] = g[r, j] - exp(y[r, j], y[r, j]) * total
+            _log_softmax_grad_row(g, y, out, r, t(total))
         else:
             for j in range(n):
                 total += g[r, j] * y[r, j]
+            c = t(total)
             for j in range(n):
-                out[r, j] = y[r, j] * (g[r, j] - total)
+                out[r, j] = y[r, j] * (g[r, j] - c)
 
 
 @numba.njit(parallel=True, **_FLAGS)
