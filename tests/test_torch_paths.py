@@ -33,7 +33,7 @@ _NAMESPACES = {"torch.nn.modules": "ember.nn", "torch.nn.utils": "ember.nn.utils
                "torch.autograd": "ember.autograd", "torch.nn.parameter": "ember.nn",
                "torch.nn.functional": "ember.nn.functional", "torch.nn.init": "ember.nn.init",
                "torch.serialization": "ember.serialization"}
-_SKIP = ("datapipes", "_", "profiler", "forward_ad", "variable")
+_SKIP = ("datapipes", "_", "profiler", "variable")
 
 # named by the issue: must resolve whatever the rest covers
 _REQUIRED = [("torch.nn.modules.activation", "MultiheadAttention"),
