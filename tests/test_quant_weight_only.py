@@ -65,11 +65,12 @@ def test_int8_weight_kernels_equal_reference():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("rows", [1, 3, 9])
+@pytest.mark.parametrize("rows", [1, 3, 5, 9])
 def test_layers_agree_with_the_dequantised_weight(rows, threads, monkeypatch):
-    """One row (the GEMV) and more (tiles dequantised in parallel, then BLAS; tiles of 8
-    rows: 9 tiles, the last partial) equal ``x @ dequantised(W).T + b`` in torch, on one
-    thread and on two (the parallel split forced even for this small layer)."""
+    """One row (the GEMV), a few (int4 with AVX-512: the fused kernel, x padded to four
+    rows) and more (tiles dequantised in parallel, then BLAS; tiles of 8 rows: 9 tiles,
+    the last partial) equal ``x @ dequantised(W).T + b`` in torch, on one thread and on
+    two (the parallel split forced even for this small layer)."""
     import torch
     monkeypatch.setattr(kq, "TILE_BYTES", 4 * 256 * 8)
     monkeypatch.setattr(kq, "PARALLEL_BYTES", 0)

@@ -134,6 +134,7 @@ ROWS_PER_TASK = 16  # output rows per parallel task of the GEMV kernels
 PREFETCH_ROWS = 4  # how many weight rows ahead the kernels ask for the next row's bytes
 TILE_BYTES = 1 << 18  # float32 weights one task of the batched kernels dequantises at a time
 PARALLEL_BYTES = 1 << 16  # weight bytes below which a GEMV runs on one thread
+FUSED_ROWS = 8  # int4 batches up to this many rows decode weights in registers, not tiles
 
 
 @intrinsic
@@ -221,23 +222,26 @@ _V8F, _V8I = ir.VectorType(ir.FloatType(), 8), ir.VectorType(_LI32, 8)
 _V8B = ir.VectorType(ir.IntType(8), 8)
 
 
-def _vperm_row_dot(words: bool):
+def _vperm_row_dot(words: bool, rows: int = 1):
     """An intrinsic ``(x, row, scales, zeros, half) -> float32``: ``x . dequantised row``
     for one packed int4 row (as ``_int4_row_dot``) with AVX-512VL's two-table permute: per
     group the 16 values ``q * scale + zero`` (q = 0..15) sit in two 8-float registers and
     ``vpermi2ps`` looks eight nibbles up at once (it reads only an index's low 4 bits, so
-    nibbles need no mask). Four accumulators stay vectors down the whole row: one
+    nibbles need no mask). The accumulators stay vectors down the whole row: one
     horizontal sum per row instead of one per group.
 
     ``words=False`` (group a multiple of 32): 8 bytes at a time zero-extended to 32-bit
     lanes, low nibbles as they are and high ones shifted by 4, ``x`` read in place.
     ``words=True`` (group a multiple of 64): 32 bytes at a time as eight 32-bit words,
     each word's eight nibbles brought down by shifts (no zero-extension, which shared the
-    permute's port), ``x`` read from ``_permute_x``'s order; 1.1-1.3x the bytes version."""
+    permute's port), ``x`` read from ``_permute_x``'s order; 1.1-1.3x the bytes version.
+    ``rows=4``: ``x`` is ``(4, K)`` and the result a 4-tuple, each looked-up weight vector
+    multiplied into all four rows (small batches read and decode the weights once)."""
     def codegen(context, builder, signature, args):
         xa, ra, sa, za = (context.make_array(t)(context, builder, v)
                           for t, v in zip(signature.args[:4], args[:4]))
         n_groups, half = builder.extract_value(sa.shape, 0), args[4]
+        k_len = builder.extract_value(xa.shape, 1 if rows > 1 else 0)
         perm = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_V8F, [_V8F, _V8I, _V8F]),
             "llvm.x86.avx512.vpermi2var.ps.256")
@@ -257,13 +261,17 @@ def _vperm_row_dot(words: bool):
         def shift(v, bits):
             return builder.lshr(v, ir.Constant(_V8I, [bits] * 8)) if bits else v
 
-        accs = [cgutils.alloca_once_value(builder, ir.Constant(_V8F, None)) for _ in range(4)]
+        chains = 4 if rows == 1 else 2  # FMA chains per row of x
+        accs = [[cgutils.alloca_once_value(builder, ir.Constant(_V8F, None))
+                 for _ in range(chains)] for _ in range(rows)]
 
         def accumulate(i, nibbles, x_at):
             w = builder.call(perm, [table[0], nibbles, table[1]])
-            acc = accs[i % 4]
-            builder.store(builder.call(fma, [w, vector(xa.data, x_at, _V8F),
-                                             builder.load(acc)]), acc)
+            for r in range(rows):
+                acc = accs[r][i % chains]
+                x_r = builder.add(builder.mul(k_len, _LI64(r)), x_at)
+                builder.store(builder.call(fma, [w, vector(xa.data, x_r, _V8F),
+                                                 builder.load(acc)]), acc)
 
         with cgutils.for_range(builder, n_groups) as group_loop:
             g = group_loop.index
@@ -287,21 +295,28 @@ def _vperm_row_dot(words: bool):
                         accumulate(2 * u, byte, builder.add(k0, j))
                         accumulate(2 * u + 1, shift(byte, 4),
                                    builder.add(builder.add(k0, half), j))
-        total = builder.load(accs[0])
-        for acc in accs[1:]:
-            total = builder.fadd(total, builder.load(acc))
-        result = builder.extract_element(total, _LI32(0))
-        for i in range(1, 8):
-            result = builder.fadd(result, builder.extract_element(total, _LI32(i)))
-        return result
+        results = []
+        for row_accs in accs:
+            total = builder.load(row_accs[0])
+            for acc in row_accs[1:]:
+                total = builder.fadd(total, builder.load(acc))
+            result = builder.extract_element(total, _LI32(0))
+            for i in range(1, 8):
+                result = builder.fadd(result, builder.extract_element(total, _LI32(i)))
+            results.append(result)
+        if rows == 1:
+            return results[0]
+        return context.make_tuple(builder, signature.return_type, results)
 
     def typer(typingctx, x, row, scales, zeros, half):
-        return types.float32(x, row, scales, zeros, half), codegen
+        ret = types.float32 if rows == 1 else types.UniTuple(types.float32, rows)
+        return ret(x, row, scales, zeros, half), codegen
     return intrinsic(typer)
 
 
 _int4_row_dot_bytes = _vperm_row_dot(words=False)
 _int4_row_dot_words = _vperm_row_dot(words=True)
+_int4_rows4_dot_words = _vperm_row_dot(words=True, rows=4)
 
 
 @numba.njit(cache=True)
@@ -342,6 +357,29 @@ def _int4_gemv_avx512_words(x, packed, scales, zeros, group, bias, out):
         for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
             _prefetch_row(packed, n)
             out[n] = _int4_row_dot_words(xp, packed[n], scales[n], zeros[n], half) + bias[n]
+
+
+@numba.njit(cache=True, parallel=True)
+def _int4_gemm_avx512_words(x, packed, scales, zeros, group, bias, out):
+    """``out (M, N) = x (M, K) @ dequant(W).T + bias`` for a few rows (``FUSED_ROWS`` or
+    fewer): each weight row is read and decoded once per four rows of ``x``, and the
+    looked-up weights multiplied into all four (``_int4_rows4_dot_words``; AVX-512VL,
+    group a multiple of 64)."""
+    m_rows, k = x.shape
+    m4 = (m_rows + 3) // 4 * 4
+    xp = np.zeros((m4, k), np.float32)  # rows padded to a multiple of 4 with zeros
+    for m in range(m_rows):
+        _permute_x(x[m], group, xp[m])
+    n_cols = packed.shape[0]
+    half = np.int64(group // 2)
+    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
+            _prefetch_row(packed, n)
+            for m0 in range(0, m4, 4):
+                dots = _int4_rows4_dot_words(xp[m0:m0 + 4], packed[n], scales[n], zeros[n],
+                                             half)
+                for i in range(min(4, m_rows - m0)):
+                    out[m0 + i, n] = dots[i] + bias[n]
 
 
 # name: (kernel, the group sizes it takes are multiples of this)
@@ -475,7 +513,14 @@ def _gemm(kernel, weight_bytes: int, x, *args) -> np.ndarray | None:
 
 
 def int4_gemm(x, packed, scales, zeros, group, bias) -> np.ndarray | None:
-    """``x (M, K) @ dequant(W).T + bias`` for a few rows or many (prefill, batches)."""
+    """``x (M, K) @ dequant(W).T + bias`` for a few rows or many (prefill, batches): up to
+    ``FUSED_ROWS`` rows with the fused AVX-512 kernel where it runs, else dequantised
+    tiles and BLAS."""
+    if x.shape[0] <= FUSED_ROWS and "avx512_words" in INT4_GEMV_KERNELS and group % 64 == 0:
+        out = np.empty((x.shape[0], packed.shape[0]), np.float32)
+        _run(_int4_gemm_avx512_words, packed.nbytes, x, packed, scales, zeros, group, bias,
+             out)
+        return out
     return _gemm(_int4_gemm, packed.nbytes, x, packed, scales, zeros, group, bias)
 
 
