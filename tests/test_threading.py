@@ -62,6 +62,26 @@ def test_attention_shaped_views(always_split, dtype):
                                rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,n,k", [(2, 131, 64), (5, 704, 256), (8, 258, 33), (3, 7, 16)])
+def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
+    """``x @ W.T`` on 2-8 rows (a linear layer on a few tokens) takes the few-rows kernel,
+    weight-row counts not a multiple of 4 included, and gives NumPy's product."""
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((rows, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    assert _blas._few_rows_times_linear_weight(x, w.T)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    got = _blas.matmul(x, w.T)
+    assert got.dtype == dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    assert not _blas._few_rows_times_linear_weight(np.ascontiguousarray(x[:1]), w.T)
+    assert not _blas._few_rows_times_linear_weight(x, np.ascontiguousarray(w.T))
+
+
 def test_blas_rests_at_one_thread(always_split):
     libs = _blas._blas_libs()
     _blas.matmul(np.ones((64, 64)), np.ones((64, 64)))
