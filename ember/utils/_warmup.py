@@ -92,12 +92,15 @@ def warm_up() -> float:
 
 def _gemms() -> None:
     """The kernels that share big GEMMs out among threads (small models' GEMMs run on one
-    thread, so the steps above do not reach them): matrices, and batches of them."""
+    thread, so the steps above do not reach them): matrices, batches of them, sums over a
+    batch (convolution weight gradients), and a few rows times a linear layer's weight."""
     from ember.ops import _kernels_gemm
     for dt in (np.float32, np.float64):
         a, b = np.ones((4, 3), dt), np.ones((3, 2), dt)
         _kernels_gemm.matmul(a, b, 2)
         _kernels_gemm.matmul(a[None], b[None], 2)
+        _kernels_gemm.matmul_sum(a[None], b[None], 2)
+        _kernels_gemm.few_rows(a, np.ones((2, 3), dt), 1)
 
 
 if __name__ == "__main__":
