@@ -71,6 +71,24 @@ def test_activation_kernels(name, dtype):
         np.testing.assert_allclose(gx, g * grad_ref(x64), **_TOL[dtype])
 
 
+def test_float32_exp():
+    """The float32-arithmetic exp of softmax: within 1.1 ulp of the exact value from 2**-124
+    to overflow, 0 below exp(-86.64) (flushed), inf above, NaN kept (through its row
+    kernel)."""
+    x = np.concatenate([np.linspace(-90, 89, 400_001), [-np.inf, np.inf, np.nan, 0.0, 89.0,
+                                                         88.72, -86.7, -200.0]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    K._exp_shifted(x.reshape(1, -1), 0, np.float32(0.0), out)
+    exact = np.exp(x.astype(np.float64))
+    normal = (exact > 2.0 ** -124) & (exact < np.finfo(np.float32).max)
+    ulps = np.abs(out[normal] - exact[normal]) / np.spacing(exact[normal].astype(np.float32))
+    assert ulps.max() < 1.1
+    assert (out[x < -86.64] == 0).all() and out[-7] == np.inf
+    assert np.isnan(out[-6]) and out[-5] == 1.0 and out[-4] == np.inf
+    assert out[-3] == np.float32(math.exp(np.float64(np.float32(88.72))))
+
+
 @pytest.mark.parametrize("name", list(_ACTIVATIONS))
 def test_activation_kernels_nonfinite(name):
     """nan stays nan; +-inf give what float32/float64 arithmetic gives (inf * 0 is nan)."""
@@ -356,15 +374,18 @@ def test_softmax_kernels(dtype, log, n):
     np.testing.assert_allclose(K.softmax_backward(g, y, log), want, **tol)
 
 
+@pytest.mark.parametrize("inplace", [False, True])
 @pytest.mark.parametrize("parts", [1, 3])
-def test_attention_softmax_kernel(parts):
-    """Scale, a mask repeating down the rows and safe rows (all masked: zeros)."""
+def test_attention_softmax_kernel(parts, inplace):
+    """Scale, a mask repeating down the rows and safe rows (all masked: zeros); also
+    written over the scores."""
     rng = np.random.default_rng(7)
     s = rng.standard_normal((2, 3, 5, 20))
     mask = np.where(np.tril(np.ones((5, 20), bool)), 0.0, -np.inf)
     mask[0] = -np.inf
-    out = np.empty_like(s)
-    K._softmax_parallel(s.reshape(-1, 20), out.reshape(-1, 20), 0.3, mask, True, False, parts)
+    out = s.copy() if inplace else np.empty_like(s)
+    K._softmax_parallel(out.reshape(-1, 20) if inplace else s.reshape(-1, 20),
+                        out.reshape(-1, 20), 0.3, mask, True, False, inplace, parts)
     z = s * 0.3 + mask
     want = np.nan_to_num(_softmax_ref(np.where(np.isneginf(z).all(-1, keepdims=True), 0.0, z),
                                       False)) * ~np.isneginf(z).all(-1, keepdims=True)

@@ -23,7 +23,7 @@ from numba import prange, types
 from numba.extending import overload
 
 from .._threads import sync_numba
-from ._kernels_math import erf, exp, sigmoid, tanh
+from ._kernels_math import _ERF_P, _ERF_Q, erf, exp, sigmoid, tanh
 from ._parallel import threads_for
 
 sync_numba()
@@ -60,18 +60,110 @@ def _gelu_grad(x, tanh_form):
     return 0.5 * (1.0 + erf(x * _SQRT_HALF, x)) + x * exp(-0.5 * x * x, x) * _INV_SQRT_2PI
 
 
+# ---- exp and erf in the input's own precision ------------------------------------------
+# ``_kernels_math`` evaluates float32 in float64 (half the SIMD lanes). Softmax, whose
+# time is mostly its exps, and GELU evaluate float32 in float32, as torch's kernels do.
+# exp: Cody-Waite
+# reduction by ln 2 split in two, a degree-5 polynomial (torch's ``exp_u20``
+# coefficients), 2**k built from bits: within 2 ulp from 2**-125 up; results below that
+# flush to 0 (softmax's and log_softmax's exps are of values <= 0, so the flushed ones
+# are below 1e-37 of the row's largest). Loops calling it are compiled without
+# reassociation (``_EXACT``), which would merge the two parts of ln 2.
+_EXACT = dict(cache=True, error_model="numpy", fastmath={"contract", "nsz"})
+_F32 = np.float32
+_LOG2E_F = _F32(1.0 / math.log(2.0))
+_LN2_HI_F, _LN2_LO_F = _F32(0.693359375), _F32(-2.12194440e-4)
+_EXPF_P = tuple(_F32(c) for c in (0.00138436, 0.0083742, 0.041668, 0.16666431, 0.49999994,
+                                   1.00000003, 1.0))
+_EXPF_LO, _EXPF_HI = _F32(-86.64), _F32(88.72283)  # flushed to 0 below, inf above
+
+
+@numba.njit(inline="always")
+def expf(y):
+    """exp of a float32 in float32 arithmetic (vectorises: selects, no libm); NaN stays
+    NaN."""
+    z = _EXPF_HI if y > _EXPF_HI else y
+    z = _EXPF_LO if z < _EXPF_LO else z
+    k = np.floor(z * _LOG2E_F + _F32(0.5))
+    r = (z - k * _LN2_HI_F) - k * _LN2_LO_F
+    p = _EXPF_P[0]
+    for c in _EXPF_P[1:]:
+        p = p * r + c
+    e = p * np.int32((np.int32(k) + 126) << 23).view(_F32) * _F32(2.0)  # (k <= 128)
+    e = _F32(0.0) if y < _EXPF_LO else e
+    return _F32(np.inf) if y > _EXPF_HI else e
+
+
+def exp_own(y):
+    """exp in ``y``'s precision: ``expf`` for float32, libm for float64."""
+
+
+@overload(exp_own, inline="always")
+def _exp_own(y):
+    return (lambda y: expf(y)) if y == types.float32 else (lambda y: math.exp(y))
+
+
+# erf: ``_kernels_math``'s rational fit evaluated in float32 (within 3e-7 absolutely),
+# exactly +-1 beyond 4
+_ERF_P_F = tuple(_F32(c) for c in _ERF_P)
+_ERF_Q_F = tuple(_F32(c) for c in _ERF_Q)
+
+
+@numba.njit(inline="always")
+def erff(x):
+    """erf of a float32 in float32 arithmetic; NaN stays NaN."""
+    u = x * x
+    p = _ERF_P_F[-1]
+    for c in _ERF_P_F[-2::-1]:
+        p = p * u + c
+    q = _ERF_Q_F[-1]
+    for c in _ERF_Q_F[-2::-1]:
+        q = q * u + c
+    r = x * p / q
+    r = _F32(1.0) if r > _F32(1.0) else r
+    r = _F32(-1.0) if r < _F32(-1.0) else r
+    r = _F32(1.0) if x > _F32(4.0) else r
+    return _F32(-1.0) if x < _F32(-4.0) else r
+
+
+def gelu_own(x):
+    """GELU (erf form) in ``x``'s precision."""
+
+
+def gelu_grad_own(x):
+    """GELU's (erf form) derivative in ``x``'s precision."""
+
+
+@overload(gelu_own, inline="always")
+def _gelu_own(x):
+    if x != types.float32:
+        return lambda x: _gelu_value(x, False)
+    half, root_half = _F32(0.5), _F32(_SQRT_HALF)
+    return lambda x: half * x * (_F32(1.0) + erff(x * root_half))
+
+
+@overload(gelu_grad_own, inline="always")
+def _gelu_grad_own(x):
+    if x != types.float32:
+        return lambda x: _gelu_grad(x, False)
+    half, root_half, inv_root_2pi = _F32(0.5), _F32(_SQRT_HALF), _F32(_INV_SQRT_2PI)
+    return lambda x: half * (_F32(1.0) + erff(x * root_half)) + \
+        x * expf(-half * x * x) * inv_root_2pi
+
+
+
 # The activations by number: the kind is tested once per call, outside the loops, so that
 # each loop vectorises.
 GELU, GELU_TANH, SILU = 0, 1, 2
 _KINDS = {"gelu": GELU, "gelu_tanh": GELU_TANH, "silu": SILU}
 
 
-@numba.njit(**_FLAGS)
+@numba.njit(**_EXACT)
 def activation_span(x, out, kind):
     """``out = f(x)`` for the activation ``kind`` over 1-D arrays."""
     if kind == GELU:
         for i in range(x.shape[0]):
-            out[i] = _gelu_value(x[i], False)
+            out[i] = gelu_own(x[i])
     elif kind == GELU_TANH:
         for i in range(x.shape[0]):
             out[i] = _gelu_value(x[i], True)
@@ -80,12 +172,12 @@ def activation_span(x, out, kind):
             out[i] = x[i] * sigmoid(x[i], x[i])
 
 
-@numba.njit(**_FLAGS)
+@numba.njit(**_EXACT)
 def activation_backward_span(g, x, out, kind):
     """``out = g * f'(x)`` for the activation ``kind`` over 1-D arrays."""
     if kind == GELU:
         for i in range(x.shape[0]):
-            out[i] = g[i] * _gelu_grad(x[i], False)
+            out[i] = g[i] * gelu_grad_own(x[i])
     elif kind == GELU_TANH:
         for i in range(x.shape[0]):
             out[i] = g[i] * _gelu_grad(x[i], True)
@@ -95,7 +187,7 @@ def activation_backward_span(g, x, out, kind):
             out[i] = g[i] * (s * (1.0 + x[i] * (1.0 - s)))
 
 
-@numba.njit(parallel=True, **_FLAGS)
+@numba.njit(parallel=True, **_EXACT)
 def _activation_parallel(x, out, kind, parts):
     n = x.shape[0]
     step = (n + parts - 1) // parts
@@ -104,7 +196,7 @@ def _activation_parallel(x, out, kind, parts):
         activation_span(x[lo:hi], out[lo:hi], kind)
 
 
-@numba.njit(parallel=True, **_FLAGS)
+@numba.njit(parallel=True, **_EXACT)
 def _activation_backward_parallel(g, x, out, kind, parts):
     n = x.shape[0]
     step = (n + parts - 1) // parts
@@ -494,48 +586,6 @@ def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd:
     return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 
-# ---- exp in the input's own precision ----------------------------------------------------
-# ``_kernels_math.exp`` evaluates float32 in float64 (half the SIMD lanes). Softmax, whose
-# time is mostly its exps, evaluates float32 in float32, as torch's kernels do: Cody-Waite
-# reduction by ln 2 split in two, a degree-5 polynomial (torch's ``exp_u20``
-# coefficients), 2**k built from bits: within 2 ulp from 2**-125 up; results below that
-# flush to 0 (softmax's and log_softmax's exps are of values <= 0, so the flushed ones
-# are below 1e-37 of the row's largest). Loops calling it are compiled without
-# reassociation (``_EXACT``), which would merge the two parts of ln 2.
-_EXACT = dict(cache=True, error_model="numpy", fastmath={"contract", "nsz"})
-_F32 = np.float32
-_LOG2E_F = _F32(1.0 / math.log(2.0))
-_LN2_HI_F, _LN2_LO_F = _F32(0.693359375), _F32(-2.12194440e-4)
-_EXPF_P = tuple(_F32(c) for c in (0.00138436, 0.0083742, 0.041668, 0.16666431, 0.49999994,
-                                   1.00000003, 1.0))
-_EXPF_LO, _EXPF_HI = _F32(-86.64), _F32(88.72283)  # flushed to 0 below, inf above
-
-
-@numba.njit(inline="always")
-def expf(y):
-    """exp of a float32 in float32 arithmetic (vectorises: selects, no libm); NaN stays
-    NaN."""
-    z = _EXPF_HI if y > _EXPF_HI else y
-    z = _EXPF_LO if z < _EXPF_LO else z
-    k = np.floor(z * _LOG2E_F + _F32(0.5))
-    r = (z - k * _LN2_HI_F) - k * _LN2_LO_F
-    p = _EXPF_P[0]
-    for c in _EXPF_P[1:]:
-        p = p * r + c
-    e = p * np.int32((np.int32(k) + 126) << 23).view(_F32) * _F32(2.0)  # (k <= 128)
-    e = _F32(0.0) if y < _EXPF_LO else e
-    return _F32(np.inf) if y > _EXPF_HI else e
-
-
-def exp_own(y):
-    """exp in ``y``'s precision: ``expf`` for float32, libm for float64."""
-
-
-@overload(exp_own, inline="always")
-def _exp_own(y):
-    return (lambda y: expf(y)) if y == types.float32 else (lambda y: math.exp(y))
-
-
 # Row helpers take a 2-D array and a row index rather than a row: each slice Numba makes
 # costs a reference count increment and decrement, as much as a short row's pass.
 
@@ -586,11 +636,12 @@ def _row_max(a, r):
 
 
 @numba.njit(**_FLAGS)
-def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
+def softmax_rows(x, out, scale, mask, safe, log, inplace, lo, hi):
     """Rows ``lo:hi``: ``out = softmax(x * scale + mask)`` (``log``: log_softmax), the max
     subtracted first, in ``x``'s precision (as torch); ``mask`` None or (M, N), row ``r``
     taking mask row ``r % M``. With ``safe``, a row that is all ``-inf`` gives zeros
-    (attention's rows with nothing to attend to), else NaN as the formula. Each pass is
+    (attention's rows with nothing to attend to), else NaN as the formula; ``inplace``:
+    ``out`` is ``x``. Each pass is
     its own loop (so that each vectorises), called from here directly (behind a second
     call level they ran 40% slower)."""
     n = x.shape[1]
@@ -598,7 +649,15 @@ def softmax_rows(x, out, scale, mask, safe, log, lo, hi):
     buf = np.empty(n, out.dtype)
     s = t(scale)
     for r in range(lo, hi):
-        if mask is not None:
+        if inplace:  # (reading ``x`` too, the loop would not vectorise: see _exp_shifted)
+            if mask is not None:
+                mr = r % mask.shape[0]
+                for j in range(n):
+                    out[r, j] = out[r, j] * s + mask[mr, j]
+            elif scale != 1.0:
+                for j in range(n):
+                    out[r, j] = out[r, j] * s
+        elif mask is not None:
             mr = r % mask.shape[0]
             for j in range(n):
                 out[r, j] = x[r, j] * s + mask[mr, j]
@@ -653,11 +712,12 @@ def softmax_backward_rows(g, y, out, log, lo, hi):
 
 
 @numba.njit(parallel=True, **_FLAGS)
-def _softmax_parallel(x, out, scale, mask, safe, log, parts):
+def _softmax_parallel(x, out, scale, mask, safe, log, inplace, parts):
     rows = x.shape[0]
     step = (rows + parts - 1) // parts
     for q in prange(parts):
-        softmax_rows(x, out, scale, mask, safe, log, q * step, min(rows, (q + 1) * step))
+        softmax_rows(x, out, scale, mask, safe, log, inplace, q * step,
+                     min(rows, (q + 1) * step))
 
 
 @numba.njit(parallel=True, **_FLAGS)
@@ -669,18 +729,19 @@ def _softmax_backward_parallel(g, y, out, log, parts):
 
 
 def softmax(x: np.ndarray, log: bool = False, scale: float = 1.0, mask=None,
-            safe: bool = False) -> np.ndarray:
+            safe: bool = False, inplace: bool = False) -> np.ndarray:
     """(log-)softmax of ``x * scale + mask`` over the last dim of a C-contiguous float32 or
     float64 array; ``mask`` None or a C-contiguous (M, N) array of ``x``'s dtype whose rows
-    repeat down ``x``'s rows (an attention mask over the batch and heads)."""
-    out = np.empty_like(x)
+    repeat down ``x``'s rows (an attention mask over the batch and heads). ``inplace``:
+    written over ``x`` (attention's scores: no second array of their size to fault in)."""
+    out = x if inplace else np.empty_like(x)
     n = x.shape[-1]
     flat, flat_out = x.reshape(-1, n), out.reshape(-1, n)
     parts = min(_parts(x.size), flat.shape[0])
     if parts == 1:
-        softmax_rows(flat, flat_out, scale, mask, safe, log, 0, flat.shape[0])
+        softmax_rows(flat, flat_out, scale, mask, safe, log, inplace, 0, flat.shape[0])
     else:
-        _softmax_parallel(flat, flat_out, scale, mask, safe, log, parts)
+        _softmax_parallel(flat, flat_out, scale, mask, safe, log, inplace, parts)
     return out
 
 

@@ -33,7 +33,7 @@ def attention_probs(q, k, scale, mask):
     mask2d = _row_mask(mask, s)
     if mask2d is not False:
         from . import _kernels_transformer as K
-        return K.softmax(s, False, scale, mask2d, True)
+        return K.softmax(s, False, scale, mask2d, True, inplace=True)
     s *= scale
     if mask is not None:
         s = s + mask
