@@ -1,8 +1,8 @@
 """Recurrent layers large enough that each step's recurrent GEMM is a CBLAS call from inside
 the time-loop kernel (``ember.ops.rnn``), checked against torch: outputs, final states and
-every gradient, LSTM and GRU, both directions. Hidden size 200 on a batch of 9: the
-forward GEMM of a step (9 x 200 @ 200 x 800) goes in blocks of columns
-(``_kernels_rnn.gemm``), the backward's (9 x 800 @ 800 x 200) in one call."""
+every gradient, LSTM and GRU, both directions. Hidden size 200 on a batch of 9: the GEMMs
+of a step go in tiles (``_kernels_rnn.gemm``), the forward's (9 x 200 @ 200 x 800) in
+blocks of columns, the backward's (9 x 800 @ 800 x 200) in blocks of depth too."""
 
 from __future__ import annotations
 
