@@ -390,3 +390,23 @@ def test_attention_softmax_kernel(parts, inplace):
     want = np.nan_to_num(_softmax_ref(np.where(np.isneginf(z).all(-1, keepdims=True), 0.0, z),
                                       False)) * ~np.isneginf(z).all(-1, keepdims=True)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_at_targets(dtype, parts):
+    """Cross-entropy's picked log_softmax entries equal the full log_softmax's, bit for bit
+    (a row with -inf entries included; an all -inf row gives NaN as the full one)."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((37, 96)) * 5).astype(dtype)
+    x[3, ::2] = -np.inf
+    x[5] = -np.inf
+    idx = rng.integers(0, 96, 37)
+    idx[3] = 1
+    m, logsum = np.empty(37, dtype), np.empty(37, dtype)
+    K._logsumexp_parallel(x, m, logsum, parts)
+    picked = (x[np.arange(37), idx] - m) - logsum
+    full = K.softmax(x, True)[np.arange(37), idx]
+    np.testing.assert_array_equal(picked, full)
+    np.testing.assert_array_equal(K.log_softmax_at(x, idx), full)
+    assert np.isnan(full[5]) and np.isfinite(full[3])

@@ -759,6 +759,43 @@ def softmax_backward(g: np.ndarray, y: np.ndarray, log: bool = False, out=None) 
     return out
 
 
+# ---- cross-entropy: the log-sum-exp of rows -----------------------------------------------
+
+@numba.njit(**_FLAGS)
+def logsumexp_rows(x, m, logsum, lo, hi):
+    """Rows ``lo:hi``: their max ``m`` and ``logsum = log(sum(exp(x - m)))``, so that
+    ``(x - m) - logsum`` is ``softmax_rows``' log_softmax (cross-entropy reads only the
+    target's entry of it: the rows' log_softmax is never written)."""
+    buf = np.empty(x.shape[1], x.dtype)
+    t = x.dtype.type
+    for r in range(lo, hi):
+        mr = _row_max(x, r)
+        _exp_shifted(x, r, mr, buf)
+        m[r] = mr
+        logsum[r] = t(math.log(_sum_own(buf)))
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _logsumexp_parallel(x, m, logsum, parts):
+    rows = x.shape[0]
+    step = (rows + parts - 1) // parts
+    for q in prange(parts):
+        logsumexp_rows(x, m, logsum, q * step, min(rows, (q + 1) * step))
+
+
+def log_softmax_at(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``log_softmax(x)[i, index[i]]`` of a C-contiguous float32/float64 (R, N) array (as
+    ``softmax(x, log=True)`` computes it), without the (R, N) log_softmax."""
+    rows = x.shape[0]
+    m, logsum = np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    parts = min(_parts(x.size), rows)
+    if parts == 1:
+        logsumexp_rows(x, m, logsum, 0, rows)
+    else:
+        _logsumexp_parallel(x, m, logsum, parts)
+    return (x[np.arange(rows), index] - m) - logsum
+
+
 # ---- embedding backward ------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)

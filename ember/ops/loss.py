@@ -163,6 +163,14 @@ class _CE:
             self._ls = _log_softmax_rows(self.x)
         return self._ls
 
+    def _ls_at_targets(self, rows: np.ndarray) -> np.ndarray:
+        """``ls[rows, t]``; without label smoothing (which reads all of ``ls``) from the
+        rows' log-sum-exp alone (one Numba pass; the (M, C) log_softmax not written)."""
+        if self.eps or "_ls" in self.__dict__ or not _fused_rows(self.x):
+            return self.ls[rows, self.t]
+        from . import _kernels_transformer as K
+        return K.log_softmax_at(self.x, self.t)
+
     def softmax(self) -> np.ndarray:
         """softmax of the rows: one Numba pass, or ``exp(ls)``."""
         if _fused_rows(self.x):
@@ -175,7 +183,7 @@ class _CE:
         if self.probs:
             el = -(self.B * self.ls).sum(-1)
         else:
-            el = -(1 - self.eps) * self.wt * self.ls[rows, self.t]
+            el = -(1 - self.eps) * self.wt * self._ls_at_targets(rows)
             if self.eps:
                 el = el - (self.eps / self.C) * self.valid * (self.ls * self.w).sum(-1)
         return el.reshape(self.row_shape)
