@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from .._threads import sync_numba
 from ._kernels_math import sigmoid
@@ -130,11 +132,39 @@ def _tanh_span(a, lo, hi):
 
 # ---- LSTM ---------------------------------------------------------------------------------
 
+_F32 = {name: np.float32(v) for name, v in (
+    ("one", 1.0), ("two", 2.0), ("half", 0.5), ("bound", 88.0), ("log2e", 1.4426950408889634),
+    ("ln2_hi", 0.693359375), ("ln2_lo", -2.12194440e-4), ("c3", 1 / 6), ("c4", 1 / 24),
+    ("c5", 1 / 120), ("c6", 1 / 720))}
+ONE, TWO, HALF, BOUND = _F32["one"], _F32["two"], _F32["half"], _F32["bound"]
+LOG2E, LN2_HI, LN2_LO = _F32["log2e"], _F32["ln2_hi"], _F32["ln2_lo"]
+C3, C4, C5, C6 = _F32["c3"], _F32["c4"], _F32["c5"], _F32["c6"]
+
+
 @numba.njit(**_FLAGS)
+def _sigmoid32(y):
+    """``1 / (1 + exp(-y))`` all in float32 (twice as many lanes as ``_kernels_math``'s
+    float64 evaluation: 0.35 instead of 0.8 ns an element measured): ``exp`` by
+    Cody-Waite reduction with float32's split of ln 2, a degree-6 Taylor polynomial and an
+    exponent built from bits; absolute error below 1e-7 over all floats."""
+    z = -y
+    z = BOUND if z > BOUND else (-BOUND if z < -BOUND else z)
+    k = np.floor(z * LOG2E + HALF)
+    r = (z - k * LN2_HI) - k * LN2_LO
+    p = ONE + r * (ONE + r * (HALF + r * (C3 + r * (C4 + r * (C5 + r * C6)))))
+    return ONE / (ONE + p * np.int32((np.int32(k) + 127) << 23).view(np.float32))
+
+
 def _sig(y, like):
-    """``sigmoid`` as a plain function (LLVM inlines it; Numba's IR inlining of it five
-    times in one loop trips its IR checks)."""
-    return sigmoid(y, like)
+    """sigmoid of ``y`` derived from the element ``like``: ``_sigmoid32`` for float32,
+    ``_kernels_math.sigmoid`` (libm) for float64."""
+
+
+@overload(_sig)
+def _sig_impl(y, like):
+    if like == types.float32:
+        return lambda y, like: _sigmoid32(y)
+    return lambda y, like: sigmoid(y, like)
 
 
 @numba.njit(**_FLAGS)
@@ -146,12 +176,12 @@ def _lstm_cell(x, r, c_old, gs, c_new, tc, h_new, hidden):
         x_i, x_f, x_g, x_o = x[j], x[hidden + j], x[2 * hidden + j], x[3 * hidden + j]
         ig = _sig(x_i + r[j], x_i)
         fg = _sig(x_f + r[hidden + j], x_f)
-        gg = 2.0 * _sig(2.0 * (x_g + r[2 * hidden + j]), x_g) - 1.0
+        gg = TWO * _sig(TWO * (x_g + r[2 * hidden + j]), x_g) - ONE
         og = _sig(x_o + r[3 * hidden + j], x_o)
         gs[j], gs[hidden + j], gs[2 * hidden + j], gs[3 * hidden + j] = ig, fg, gg, og
         c = fg * c_old[j] + ig * gg
         c_new[j] = c
-        th = 2.0 * _sig(2.0 * c, x_i) - 1.0
+        th = TWO * _sig(TWO * c, x_i) - ONE
         tc[j] = th
         h_new[j] = og * th
 
@@ -238,6 +268,21 @@ def lstm_backward(fn, gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh, dc, len
 # ---- GRU ----------------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
+def _gru_cell(x, r, b_hh, h_old, gs, hn, h_new, o, hidden):
+    """One sequence's step, in one pass that vectorises (as ``_lstm_cell``)."""
+    for j in range(hidden):
+        x_r, x_z, x_n = x[j], x[hidden + j], x[2 * hidden + j]
+        rg = _sig(x_r + r[j] + b_hh[j], x_r)
+        zg = _sig(x_z + r[hidden + j] + b_hh[hidden + j], x_z)
+        n_h = r[2 * hidden + j] + b_hh[2 * hidden + j]
+        ng = TWO * _sig(TWO * (x_n + rg * n_h), x_n) - ONE
+        gs[j], gs[hidden + j], gs[2 * hidden + j], hn[j] = rg, zg, ng, n_h
+        h = ng + zg * (h_old[j] - ng)
+        h_new[j] = h
+        o[j] = h
+
+
+@numba.njit(**_FLAGS)
 def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse):
     """All steps: ``r, z = sigmoid(xw + gh)``, ``n = tanh(xw_n + r (gh_n))``,
     ``h = (1 - z) n + z h_old``, with ``gh = h_old W_hh^T + b_hh``; saves ``r, z, n`` and
@@ -251,18 +296,8 @@ def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse):
         for b in range(batch):
             h_old, h_new = hs[s, b], hs[s + 1, b]
             if t < lengths[b]:
-                x, r, gs, hn, o = xw[t, b], gh[b], gates[s, b], ghn[s, b], out[t, b]
-                for j in range(2 * hidden):
-                    gs[j] = x[j] + r[j] + b_hh[j]
-                _sigmoid_span(gs, 0, 2 * hidden)
-                for j in range(hidden):
-                    hn[j] = r[2 * hidden + j] + b_hh[2 * hidden + j]
-                    gs[2 * hidden + j] = x[2 * hidden + j] + gs[j] * hn[j]
-                _tanh_span(gs, 2 * hidden, 3 * hidden)
-                for j in range(hidden):
-                    ng = gs[2 * hidden + j]
-                    h_new[j] = ng + gs[hidden + j] * (h_old[j] - ng)
-                    o[j] = h_new[j]
+                _gru_cell(xw[t, b], gh[b], b_hh, h_old, gates[s, b], ghn[s, b], h_new,
+                          out[t, b], hidden)
             else:
                 h_new[:] = h_old
                 out[t, b] = 0.0
