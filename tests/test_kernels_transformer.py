@@ -410,3 +410,29 @@ def test_log_softmax_at_targets(dtype, parts):
     np.testing.assert_array_equal(picked, full)
     np.testing.assert_array_equal(K.log_softmax_at(x, idx), full)
     assert np.isnan(full[5]) and np.isfinite(full[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("keys", [300, 280, 330])
+def test_causal_attention_by_blocks_matches_torch(dtype, keys):
+    """Long causal attention runs block by block (only scores at or left of the diagonal):
+    output, weights and gradients as torch's, with a last partial block and fewer or more
+    keys than queries."""
+    from ember.ops import attention
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal((2, 2, n, 16)).astype(dtype) for n in (300, keys, keys)]
+    assert 300 >= attention._CAUSAL_BLOCKED_MIN
+    e = [ember.from_numpy(a.copy()).requires_grad_() for a in arrays]
+    t = [torch.from_numpy(a.copy()).requires_grad_() for a in arrays]
+    out_e = ember.nn.functional.scaled_dot_product_attention(*e, is_causal=True)
+    out_t = torch.nn.functional.scaled_dot_product_attention(*t, is_causal=True)
+    g = rng.standard_normal(out_t.shape).astype(dtype)
+    out_e.backward(ember.from_numpy(g))
+    out_t.backward(torch.from_numpy(g))
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out_e.detach().numpy(), out_t.detach().numpy(), **tol)
+    for a, b in zip(e, t):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+    weights = attention.sdpa_with_weights(*e, is_causal=True)[1].detach().numpy()
+    assert (np.triu(weights[0, 0], 1) == 0).all()
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
