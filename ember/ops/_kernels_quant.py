@@ -134,7 +134,7 @@ ROWS_PER_TASK = 16  # output rows per parallel task of the GEMV kernels
 PREFETCH_ROWS = 4  # how many weight rows ahead the kernels ask for the next row's bytes
 TILE_BYTES = 1 << 18  # float32 weights one task of the batched kernels dequantises at a time
 PARALLEL_BYTES = 1 << 16  # weight bytes below which a GEMV runs on one thread
-FUSED_ROWS = 8  # int4 batches up to this many rows decode weights in registers, not tiles
+FUSED_ROWS = 4  # int4 batches up to this many rows decode weights in registers, not tiles
 
 
 @intrinsic
