@@ -66,12 +66,12 @@ class _WeightOnlyLinear(nn.Module):
         self.in_features, self.out_features = in_features, out_features
         self.register_buffer("bias", _make(np.zeros(out_features, np.float32)) if bias
                              else None)
+        self._zero_bias = np.zeros(out_features, np.float32)  # what the kernels add without one
 
     def forward(self, input: Tensor) -> Tensor:
         x = input._data
         x2 = _input_rows(x, self.in_features, self.out_features)
-        bias = self.bias._data if self.bias is not None else np.zeros(self.out_features,
-                                                                      np.float32)
+        bias = self.bias._data if self.bias is not None else self._zero_bias
         if x2.shape[0] == 1:
             out = np.empty(self.out_features, np.float32)
             self._gemv(x2[0], bias, out)
