@@ -11,7 +11,8 @@ The machine these numbers come from is shared and loaded, so wall-clock time is 
 the primary metric is the process's CPU time (``time.process_time``) per call, min over
 ``--reps`` repetitions, with both libraries on ``--threads`` threads (default 1: the CPU
 time then is the kernel's work, not the scheduler's). ``--wall`` reports wall-clock medians
-instead (as a sanity check with two threads).
+instead (as a sanity check with two threads; OpenMP's wait policy set as ``bench.sweep``
+does on a busy machine).
 
 Then, for ember, the per-phase breakdown of one layer (``ember.ops.rnn``'s pieces called
 directly): the input projection GEMM, the forward time loop, the backward time loop, and
@@ -168,13 +169,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wall", action="store_true", help="wall-clock medians")
     parser.add_argument("--no-phases", action="store_true")
     args = parser.parse_args(argv)
+    from bench import sweep
+    policy = sweep._omp_wait_policy("auto")   # as the sweep: torch's threads on a busy machine
     import ember
     ember.set_num_threads(args.threads)
     ember_, torch = run._libs()
     torch.set_num_threads(args.threads)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"threads {args.threads}, {'wall median' if args.wall else 'CPU min'} of "
-          f"{args.reps}, load average {load}")
+          f"{args.reps}, load average {load}, OMP_WAIT_POLICY {policy}")
     whole(args.reps, args.wall)
     if not args.no_phases:
         phases(args.reps, args.wall)
