@@ -150,6 +150,11 @@ class ScaledDotProductAttentionBackward(Op):
         ctx.save_for_backward(g, g_probs, q, k, v, p, drop)
         ctx.scale = scale
         ctx.set_materialize_grads(False)
+        if g is not None and g_probs is None and drop is None \
+                and p.shape[-2] >= _CAUSAL_BLOCKED_MIN and p.dtype in _KERNEL_DTYPES \
+                and q.dtype == k.dtype == v.dtype == g.dtype == p.dtype \
+                and _zero_right_of_blocks(p):
+            return _causal_attention_backward(g, q, k, v, p, scale)
         gp = g_probs
         if g is not None:
             gp = _blas.matmul(g, _swap(v))
@@ -211,6 +216,43 @@ class ScaledDotProductAttentionBackward(Op):
 
 
 _CAUSAL_MASKS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> mask
+
+
+def _zero_right_of_blocks(p: np.ndarray) -> bool:
+    """Whether the probabilities are zero right of each ``_CAUSAL_BLOCK`` of rows' last
+    row (causal attention's are; the backward then skips those scores). Other weights
+    are told apart from the first row's second entry before the blocks are read."""
+    rows, cols = p.shape[-2:]
+    if cols < 2 or p[..., 0, 1].any():
+        return False
+    return not any(p[..., lo:lo + _CAUSAL_BLOCK, lo + _CAUSAL_BLOCK:].any()
+                   for lo in range(0, min(rows, cols - _CAUSAL_BLOCK), _CAUSAL_BLOCK))
+
+
+def _causal_attention_backward(g, q, k, v, p, scale: float):
+    """``(gq, gk, gv, gs)`` of attention whose probabilities ``p`` are zero right of each
+    block of query rows (``_zero_right_of_blocks``): the scores' gradient ``gs`` is zero
+    there too, so every product runs over the blocks at or left of the diagonal only."""
+    from . import _kernels_transformer as K
+    rows, cols = p.shape[-2:]
+    lead = p.shape[:-2]
+    gs = np.zeros(p.shape, p.dtype)
+    gq = np.empty(np.broadcast_shapes(lead, k.shape[:-2]) + (rows, k.shape[-1]), p.dtype)
+    gk = np.zeros(np.broadcast_shapes(lead, q.shape[:-2]) + (cols, q.shape[-1]), p.dtype)
+    gv = np.zeros(np.broadcast_shapes(lead, g.shape[:-2]) + (cols, g.shape[-1]), p.dtype)
+    for lo in range(0, rows, _CAUSAL_BLOCK):
+        hi = min(rows, lo + _CAUSAL_BLOCK)
+        n = min(cols, hi)
+        gp = np.ascontiguousarray(_blas.matmul(g[..., lo:hi, :], _swap(v[..., :n, :])))
+        pb = np.ascontiguousarray(p[..., lo:hi, :n])
+        gb = K.softmax_backward(gp, pb, out=gp)
+        gs[..., lo:hi, :n] = gb
+        gq[..., lo:hi, :] = _blas.matmul(gb, k[..., :n, :])
+        gk[..., :n, :] += _blas.matmul(_swap(gb), q[..., lo:hi, :])
+        gv[..., :n, :] += _blas.matmul(_swap(pb), g[..., lo:hi, :])
+    gq *= scale
+    gk *= scale
+    return gq, gk, gv, gs
 
 
 @functools.lru_cache(maxsize=8)
