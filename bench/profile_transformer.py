@@ -3,9 +3,10 @@
 
 The bench GPT (4 layers, d=128, 4 heads, context 128, batch 16, vocab 96, AdamW) and the
 attention/norm/elementwise shapes of ``bench.sweep``: softmax and the GPT's masked softmax,
-scaled dot-product attention, layer norm, GELU (erf and tanh), cross-entropy and embedding,
-each forward (under ``no_grad``) and forward + backward (``autograd.grad`` with a fixed
-output gradient), the AdamW step over the GPT's parameters, and one whole GPT training step.
+scaled dot-product attention, layer norm, GELU (erf and tanh), SiLU, cross-entropy and
+embedding, each forward (under ``no_grad``) and forward + backward (``autograd.grad`` with a
+fixed output gradient), the AdamW step over the GPT's parameters, and one whole GPT
+training step.
 
 Timed as single-thread process CPU time (``time.process_time``; both libraries set to one
 thread), the minimum over ``--reps`` repetitions with ember and torch interleaved in one
@@ -51,7 +52,8 @@ def _op_cases() -> Iterator[tuple[str, Callable, Callable, tuple[bool, ...]]]:
     yield ("softmax 16x128x512", lambda lib, x: F(lib).softmax(x, dim=-1),
            lambda: [_randn(1, 16, 128, 512)], (True,))
     for shape, causal in (((B, H, T, D // H), True), ((8, 8, 256, 64), False),
-                          ((1, 8, 1024, 64), True), ((64, 2, 32, 32), False)):
+                          ((1, 8, 1024, 64), True), ((32, 1, 64, 128), False),
+                          ((2, 16, 512, 64), True), ((64, 2, 32, 32), False)):
         yield (f"sdpa B{shape[0]} H{shape[1]} T{shape[2]} D{shape[3]}"
                f"{' causal' if causal else ''}",
                lambda lib, q, k, v, c=causal: F(lib).scaled_dot_product_attention(
@@ -67,6 +69,8 @@ def _op_cases() -> Iterator[tuple[str, Callable, Callable, tuple[bool, ...]]]:
         yield (f"gelu {approx} {B}x{T}x{4 * D}",
                lambda lib, x, a=approx: F(lib).gelu(x, approximate=a),
                lambda: [_randn(5, B, T, 4 * D)], (True,))
+    yield (f"silu {B}x{T}x{4 * D}", lambda lib, x: F(lib).silu(x),
+           lambda: [_randn(5, B, T, 4 * D)], (True,))
     for n, classes in ((B * T, V), (256, 1000)):
         yield (f"cross_entropy {n}x{classes}", lambda lib, x, y: F(lib).cross_entropy(x, y),
                lambda n=n, c=classes: [_randn(6, n, c),
