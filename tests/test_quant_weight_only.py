@@ -237,3 +237,21 @@ def test_fused_small_batch_kernel_takes_rows_in_fours():
     kq._int4_gemm_avx512_words(x, packed, scales, zeros, 64, bias, out)
     want = kq.int4_linear_reference(x, packed, scales, zeros, 64, bias)
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("config", [lambda: ember.ao.int8_weight_only(),
+                                    lambda: ember.ao.int4_weight_only(group_size=64)],
+                         ids=["int8", "int4"])
+def test_gpt2_conv1d_layers_quantize(config):
+    """GPT-2's Conv1D layers (weight stored in x out) are linears to quantize_: every one is
+    swapped, and the quantized model's logits stay close to the float model's."""
+    from ember.models.gpt2 import Conv1D, GPT2Config, GPT2LMHeadModel
+    ember.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=64, n_layer=2,
+                                       n_head=4)).eval()
+    ids = ember.tensor([[1, 5, 9, 2, 7]])
+    before = model(ids).detach().numpy()
+    ember.ao.quantize_(model, config())
+    assert not any(isinstance(m, Conv1D) for m in model.modules())
+    after = model(ids).detach().numpy()
+    assert np.abs(after - before).max() < 0.05 * np.abs(before).max()

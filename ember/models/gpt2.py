@@ -50,6 +50,16 @@ class Conv1D(nn.Module):
     def forward(self, x: ember.Tensor) -> ember.Tensor:
         return ember.matmul(x, self.weight) + self.bias
 
+    def to_linear(self) -> nn.Linear:
+        """The same layer as an ``nn.Linear`` (weight transposed): what quantization
+        (``ember.ao.quantize_``) swaps for its quantized linear."""
+        n_in, n_out = self.weight.shape
+        linear = nn.Linear(n_in, n_out)
+        with ember.no_grad():
+            linear.weight.copy_(self.weight.t())
+            linear.bias.copy_(self.bias)
+        return linear
+
 
 class GPT2Attention(nn.Module):
     """Causal multi-head self-attention with a fused query/key/value projection."""

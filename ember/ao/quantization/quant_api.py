@@ -75,20 +75,25 @@ def int8_weight_only() -> Int8WeightOnlyConfig:
 
 
 def _is_linear(mod: nn.Module, fqn: str) -> bool:
-    return type(mod) is nn.Linear
+    """``nn.Linear``, or a layer that is one in another layout and says so with
+    ``to_linear()`` (GPT-2's ``Conv1D``)."""
+    return type(mod) is nn.Linear or callable(getattr(mod, "to_linear", None))
 
 
 def quantize_(model: nn.Module, config, filter_fn: Callable | None = None) -> nn.Module:
     """Replace, in place, each submodule ``filter_fn(module, name)`` accepts (default: every
-    ``nn.Linear``; the weight-only configs also take ``nn.Embedding``) with its quantized
-    twin; layers whose shape the config cannot take (in_features not a multiple of the
-    group) stay float, as in torchao."""
+    ``nn.Linear``, and layers with a ``to_linear()``; the weight-only configs also take
+    ``nn.Embedding``) with its quantized twin; layers whose shape the config cannot take
+    (in_features not a multiple of the group) stay float, as in torchao."""
     filter_fn = filter_fn or _is_linear
 
     def visit(mod: nn.Module, prefix: str) -> None:
         for name, child in list(mod.named_children()):
             fqn = f"{prefix}.{name}" if prefix else name
-            if filter_fn(child, fqn) and isinstance(child, (nn.Linear, nn.Embedding)) \
+            accepted = filter_fn(child, fqn)
+            if accepted and callable(getattr(child, "to_linear", None)):
+                child = child.to_linear()
+            if accepted and isinstance(child, (nn.Linear, nn.Embedding)) \
                     and config.applies_to(child):
                 setattr(mod, name, config.convert(child))
             else:
