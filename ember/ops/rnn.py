@@ -215,8 +215,8 @@ def _lstm_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
     out = np.empty((steps,) + h0.shape, xw.dtype)
     proj = w_hr is not None
     hpre = np.empty((steps, batch, hidden if proj else 0), xw.dtype)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
-    w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((0, 0), xw.dtype)
+    w_hh_t = _kernels().transpose(w_hh)
+    w_hr_t = _kernels().transpose(w_hr) if proj else np.empty((0, 0), xw.dtype)
     _kernels().lstm_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, w_hr_t, hs, cs, tcs, acts, hpre,
                             out, lens, reverse)
     return (out, hs[steps].copy(), cs[steps].copy()), (acts, hs, cs, tcs, hpre)
@@ -244,7 +244,7 @@ def _gru_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
     acts = np.empty_like(xw)
     ghn = np.empty((steps,) + h0.shape, xw.dtype)
     out = np.empty_like(ghn)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = _kernels().transpose(w_hh)
     bh = b_hh if b_hh is not None else np.zeros(gates, xw.dtype)
     _kernels().gru_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, bh, hs, acts, ghn, out, lens,
                            reverse)
@@ -266,7 +266,7 @@ def _rnn_forward(relu: bool):
             xw += b_ih + b_hh
         hs = _states(h0, steps)
         out = np.empty_like(xw)
-        w_hh_t = np.ascontiguousarray(w_hh.T)
+        w_hh_t = _kernels().transpose(w_hh)
         _kernels().rnn_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, hs, out, lens, reverse, relu)
         return (out, hs[steps].copy()), (hs,)
     return run
