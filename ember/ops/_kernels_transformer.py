@@ -62,7 +62,8 @@ def _gelu_grad(x, tanh_form):
 
 # ---- exp and erf in the input's own precision ------------------------------------------
 # ``_kernels_math`` evaluates float32 in float64 (half the SIMD lanes). Softmax, whose
-# time is mostly its exps, and GELU evaluate float32 in float32, as torch's kernels do.
+# time is mostly its exps, GELU and SiLU evaluate float32 in float32, as torch's kernels
+# do.
 # exp: Cody-Waite
 # reduction by ln 2 split in two, a degree-5 polynomial (torch's ``exp_u20``
 # coefficients), 2**k built from bits: within 2 ulp from 2**-125 up; results below that
@@ -126,6 +127,17 @@ def erff(x):
     return _F32(-1.0) if x < _F32(-4.0) else r
 
 
+def sigmoid_own(x):
+    """``1 / (1 + exp(-x))`` in ``x``'s precision (``expf`` for float32)."""
+
+
+@overload(sigmoid_own, inline="always")
+def _sigmoid_own(x):
+    if x != types.float32:
+        return lambda x: sigmoid(x, x)
+    return lambda x: _F32(1.0) / (_F32(1.0) + expf(-x))
+
+
 def gelu_own(x):
     """GELU (erf form) in ``x``'s precision."""
 
@@ -169,7 +181,7 @@ def activation_span(x, out, kind):
             out[i] = _gelu_value(x[i], True)
     else:
         for i in range(x.shape[0]):
-            out[i] = x[i] * sigmoid(x[i], x[i])
+            out[i] = x[i] * sigmoid_own(x[i])
 
 
 @numba.njit(**_EXACT)
@@ -182,9 +194,10 @@ def activation_backward_span(g, x, out, kind):
         for i in range(x.shape[0]):
             out[i] = g[i] * _gelu_grad(x[i], True)
     else:
+        one = x.dtype.type(1.0)
         for i in range(x.shape[0]):
-            s = sigmoid(x[i], x[i])
-            out[i] = g[i] * (s * (1.0 + x[i] * (1.0 - s)))
+            s = sigmoid_own(x[i])
+            out[i] = g[i] * (s * (one + x[i] * (one - s)))
 
 
 @numba.njit(parallel=True, **_EXACT)
