@@ -43,6 +43,19 @@ def _models(args, quant: list[str]):
     import ember
     from ember.models.llama import LlamaForCausalLM
 
+    def load(d):
+        model = LlamaForCausalLM.from_pretrained(d)
+        # the embedding too, unless the head reads its float table (tied embeddings)
+        tied = model.config.tie_word_embeddings
+        quantized = {name: ember.ao.quantize_(
+            LlamaForCausalLM.from_pretrained(d), _quant_config(ember, name),
+            filter_fn=lambda mod, fqn: not (tied and isinstance(mod, ember.nn.Embedding)))
+            for name in quant}
+        return model, quantized
+
+    if args.model:  # a trained Llama directory (python -m ember.examples.train_gpt)
+        hf = transformers.LlamaForCausalLM.from_pretrained(args.model).float().eval()
+        return (torch, ember, hf) + load(args.model)
     torch.manual_seed(0)
     cfg = transformers.LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden,
                                    intermediate_size=args.intermediate or args.hidden * 8 // 3,
@@ -53,12 +66,7 @@ def _models(args, quant: list[str]):
     hf = transformers.LlamaForCausalLM(cfg).float().eval()
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d, safe_serialization=True)
-        model = LlamaForCausalLM.from_pretrained(d)
-        quantized = {name: ember.ao.quantize_(LlamaForCausalLM.from_pretrained(d),
-                                              _quant_config(ember, name),
-                                              filter_fn=lambda mod, fqn: True)
-                     for name in quant}
-    return torch, ember, hf, model, quantized
+        return (torch, ember, hf) + load(d)
 
 
 def _quant_config(ember, name: str):
@@ -83,6 +91,9 @@ def _safetensors_mb(model) -> float:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=sorted(PRESETS), help="model shape (overrides below)")
+    p.add_argument("--model", default=None,
+                   help="a Hugging Face Llama directory to decode with instead of a random model "
+                   "(e.g. out/stdlib-llama from python -m ember.examples.train_gpt)")
     p.add_argument("--vocab", type=int, default=4096)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--intermediate", type=int, default=0, help="default hidden * 8 / 3")
@@ -107,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch, ember, hf, model, quantized = _models(args, quant)
     torch.set_num_threads(args.threads)
     ember.set_num_threads(args.threads)
-    ids = np.random.default_rng(0).integers(0, args.vocab, size=(1, args.prompt))
+    vocab = hf.config.vocab_size
+    ids = np.random.default_rng(0).integers(0, vocab, size=(1, args.prompt))
 
     def ember_run(m, **kw):
         return lambda: m.generate(ember.tensor(ids), args.new, **kw).numpy()
