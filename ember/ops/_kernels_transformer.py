@@ -259,8 +259,9 @@ def activation_backward(g: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
 
 @numba.njit(**_FLAGS)
 def _sum(a):
-    """``sum(a)`` of the 1-D ``a``, in float64."""
-    total = 0.0
+    """``sum(a)`` of the 1-D ``a`` in its precision (vectorised partial sums, as torch's
+    row moments; twice the lanes of a float64 sum for float32)."""
+    total = a.dtype.type(0.0)
     for j in range(a.shape[0]):
         total += a[j]
     return total
@@ -268,8 +269,9 @@ def _sum(a):
 
 @numba.njit(**_FLAGS)
 def _sum_squares(a, shift):
-    """``sum((a - shift)**2)``, each square in ``a``'s precision, summed in float64."""
-    total = 0.0
+    """``sum((a - shift)**2)`` in ``a``'s precision (two passes: centred squares, so no
+    cancellation)."""
+    total = a.dtype.type(0.0)
     for j in range(a.shape[0]):
         d = a[j] - shift
         total += d * d
@@ -278,9 +280,8 @@ def _sum_squares(a, shift):
 
 @numba.njit(**_FLAGS)
 def norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, lo, hi):
-    """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm).
-    Statistics are summed in float64, the elementwise passes run in ``x``'s precision
-    (twice the SIMD lanes for float32; as torch's kernels)."""
+    """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm),
+    in ``x``'s precision (twice the SIMD lanes for float32; as torch's kernels)."""
     n = x.shape[1]
     seg = n // k
     t = x.dtype.type
