@@ -1,16 +1,17 @@
 """Numba kernels of the transformer's hot ops: GELU and SiLU (forward and backward), the
 norms (layer, group, instance and RMS norm over contiguous rows; batch norm per channel;
 forward and backward), softmax and log_softmax over rows (with attention's scale and mask),
-and the embedding backward.
+cross-entropy's row log-sum-exp, and the embedding backward.
 
 Imported lazily by the ops that use them (Numba is never imported by ``import ember``);
 compiled once and cached on disk. Each parallel kernel splits its work into one span per
 thread; the ``*_span`` / ``*_rows`` functions do one span and are called directly (serially)
 for inputs too small to be worth waking the thread pool.
 
-The activations evaluate ``exp``/``erf``/``tanh`` with ``_kernels_math``'s vectorisable
-float32 approximations (libm in float64). The NumPy references are in
-``tests/test_kernels_transformer.py``.
+For float32, softmax, GELU (erf form) and SiLU evaluate ``exp``/``erf`` in float32
+arithmetic (``expf``, ``erff`` below: vectorised, 8 SIMD lanes) and the tanh-form GELU
+with ``_kernels_math``'s float64 approximations; float64 uses libm. The NumPy references
+are in ``tests/test_kernels_transformer.py``.
 """
 
 from __future__ import annotations
