@@ -145,15 +145,13 @@ def _tanh_span(a, lo, hi):
         a[j] = 2.0 * a[j] - 1.0
 
 
-# ---- LSTM ---------------------------------------------------------------------------------
+# ---- float32 sigmoid -------------------------------------------------------------------
 
-_F32 = {name: np.float32(v) for name, v in (
-    ("one", 1.0), ("two", 2.0), ("half", 0.5), ("bound", 88.0), ("log2e", 1.4426950408889634),
-    ("ln2_hi", 0.693359375), ("ln2_lo", -2.12194440e-4), ("c3", 1 / 6), ("c4", 1 / 24),
-    ("c5", 1 / 120), ("c6", 1 / 720))}
-ONE, TWO, HALF, BOUND = _F32["one"], _F32["two"], _F32["half"], _F32["bound"]
-LOG2E, LN2_HI, LN2_LO = _F32["log2e"], _F32["ln2_hi"], _F32["ln2_lo"]
-C3, C4, C5, C6 = _F32["c3"], _F32["c4"], _F32["c5"], _F32["c6"]
+# float32 constants (Python floats would promote the arithmetic to float64)
+ONE, TWO, HALF, BOUND = (np.float32(v) for v in (1.0, 2.0, 0.5, 88.0))
+LOG2E, LN2_HI, LN2_LO = (np.float32(v) for v in (1.4426950408889634, 0.693359375,
+                                                  -2.12194440e-4))
+C3, C4, C5, C6 = (np.float32(1 / v) for v in (6, 24, 120, 720))
 
 
 @numba.njit(**_FLAGS)
@@ -181,6 +179,8 @@ def _sig_impl(y, like):
         return lambda y, like: _sigmoid32(y)
     return lambda y, like: sigmoid(y, like)
 
+
+# ---- LSTM ---------------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
 def _lstm_cell(x, r, c_old, gs, c_new, tc, h_new, hidden):
