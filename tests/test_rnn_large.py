@@ -14,7 +14,7 @@ import ember
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_outer_step_loop_matches_torch(kind):
+def test_tiled_step_gemms_match_torch(kind):
     torch.manual_seed(0)
     t_rnn = getattr(torch.nn, kind)(48, 200, num_layers=2, batch_first=True,
                                     bidirectional=True)
