@@ -388,9 +388,12 @@ def test_disconnect_aborts_and_frees_the_kv_blocks(base_url, model_name, engine,
 
     assert wait_until(lambda: engine.stats()["running"] == 0)
     before = aborted()
+    # a request that runs for hundreds of tokens whatever the model samples (the schema
+    # allows no end of text before 1400 characters): hang up after a few chunks (or 1 s)
+    long_text = {"type": "json_schema", "json_schema": {
+        "name": "long", "schema": {"type": "string", "minLength": 1400, "maxLength": 1500}}}
     body = {"model": model_name, "messages": ask("Talk for a long time."), "stream": stream,
-            "max_tokens": 1500, "temperature": 1.0, "seed": 0}
-    # a request that would run for 1500 tokens: hang up after a few chunks (or 1 s)
+            "max_tokens": 1500, "temperature": 1.0, "seed": 0, "response_format": long_text}
     with httpx.Client(timeout=httpx.Timeout(30, read=None if stream else 1.0)) as http:
         if stream:
             with http.stream("POST", base_url + "/v1/chat/completions", json=body,
