@@ -164,6 +164,16 @@ def _layout(x: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _readable(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """``x`` (copied C-contiguous if BLAS cannot read its matrices in place) and its
+    ``_layout``."""
+    layout = _layout(x)
+    if layout is None:
+        x = np.ascontiguousarray(x)
+        layout = _layout(x)
+    return x, layout
+
+
 def _batch_strides(x: np.ndarray, batch: tuple) -> tuple[int, int]:
     """Byte strides of ``x``'s batch dims broadcast to ``batch`` (two dims: outer,
     inner); 0 where ``x`` is broadcast."""
@@ -185,13 +195,8 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if b.shape[-2] != k or 0 in (m, n, k):
         return None
-    la, lb = _layout(a), _layout(b)
-    if la is None:
-        a = np.ascontiguousarray(a)
-        la = _layout(a)
-    if lb is None:
-        b = np.ascontiguousarray(b)
-        lb = _layout(b)
+    a, la = _readable(a)
+    b, lb = _readable(b)
     item = a.itemsize
     if a.ndim == b.ndim == 2:
         out = np.empty((m, n), a.dtype)
@@ -224,13 +229,8 @@ def matmul_sum(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
             or 0 in b.shape:
         return None
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    la, lb = _layout(a), _layout(b)
-    if la is None:
-        a = np.ascontiguousarray(a)
-        la = _layout(a)
-    if lb is None:
-        b = np.ascontiguousarray(b)
-        lb = _layout(b)
+    a, la = _readable(a)
+    b, lb = _readable(b)
     inner = a.shape[0]
     outer = a.shape[1] if a.ndim == 4 else 1
     parts = max(1, min(parts, inner))

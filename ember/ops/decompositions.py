@@ -21,7 +21,7 @@ import numpy as np
 
 from .._dispatch import Op, dispatch
 from .._dtype import is_bfloat16, is_half
-from .._tensor import Tensor, tensor_method
+from .._tensor import Tensor, _make, tensor_method
 from . import _meta
 from ._return_types import return_type
 from ._util import dtype_name
@@ -283,7 +283,6 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False, o
     """``torch.linalg.cholesky_ex``: ``(L, info)``, ``info`` the order of the first leading
     minor that is not positive-definite (0: success) per matrix; raises only with
     ``check_errors``."""
-    from .._tensor import _make
     a = A._data
     _check_float("linalg.cholesky_ex", a)
     _check_square("linalg.cholesky_ex", a)
@@ -399,7 +398,6 @@ def _ex(name: str, fields: tuple, run, A: Tensor, check_errors: bool, vector: bo
     """An ``*_ex`` variant: ``run(A)`` and ``info``, LU's first zero pivot per matrix (0:
     solved). Without ``check_errors`` a singular matrix does not raise: the others are
     solved and its result is NaN (LAPACK leaves garbage there)."""
-    from .._tensor import _make
     result = return_type(name, fields)
     a = A._data
     try:
@@ -615,7 +613,6 @@ def linalg_svd(A: Tensor, full_matrices: bool = True, *, driver=None, out=None):
     u, s, vh = dispatch(_Svd, A)
     m, n = A.shape[-2:]
     if full_matrices and m != n:
-        from .._tensor import _make
         from .shape import cat
         full_u, _, full_vh = np.linalg.svd(A.detach()._data, full_matrices=True)
         k = builtins.min(m, n)
@@ -735,17 +732,21 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, out=None) 
     ``max(atol, rtol * s_max)`` dropped (``rtol`` defaults to ``eps * max(m, n)`` when
     neither is given)."""
     u, s, vh = linalg_svd(A, full_matrices=False)
-    eps = float(np.finfo(A._data.dtype).eps)
-    if atol is None and rtol is None:
-        rtol = eps * builtins.max(A.shape[-2:])
-    smax = s.detach().amax(-1, keepdim=True) if s.shape[-1] else s.detach()
-    cutoff = smax * (0.0 if rtol is None else float(rtol))
-    if atol is not None:
-        cutoff = cutoff.clamp(min=float(atol))
-    keep = s.detach() > cutoff
+    keep = s.detach() > _cutoff(s.detach(), A, atol, rtol)
     s_inv = (1 / s.masked_fill(~keep, 1.0)).masked_fill(~keep, 0.0)
     x = (vh.mT * s_inv.unsqueeze(-2)) @ u.mT
     return x if out is None else out.copy_(x)
+
+
+def _cutoff(s: Tensor, A: Tensor, atol, rtol) -> Tensor:
+    """torch's singular-value cutoff of pinv and matrix_rank, per matrix (keepdim):
+    ``max(atol, rtol * s_max)``, ``rtol`` defaulting to ``eps * max(m, n)`` when neither
+    is given."""
+    if atol is None and rtol is None:
+        rtol = float(np.finfo(A._data.dtype).eps) * builtins.max(A.shape[-2:])
+    smax = s.amax(-1, keepdim=True) if s.shape[-1] else s
+    cutoff = smax * (0.0 if rtol is None else float(rtol))
+    return cutoff if atol is None else cutoff.clamp(min=float(atol))
 
 
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
@@ -779,14 +780,7 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False, tol
     s = svdvals(A.detach())
     if tol is not None:
         atol, rtol = tol, 0.0
-    eps = float(np.finfo(A._data.dtype).eps)
-    if atol is None and rtol is None:
-        rtol = eps * builtins.max(A.shape[-2:])
-    smax = s.amax(-1, keepdim=True) if s.shape[-1] else s
-    cutoff = smax * (0.0 if rtol is None else float(rtol))
-    if atol is not None:
-        cutoff = cutoff.clamp(min=float(atol))
-    rank = (s > cutoff).sum(-1)
+    rank = (s > _cutoff(s, A, atol, rtol)).sum(-1)
     return rank if out is None else out.copy_(rank)
 
 
