@@ -382,6 +382,25 @@ class OpenAIServer:
         return api.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion,
                          total_tokens=prompt_tokens + completion)
 
+    def stream(self, generation: Generation, req: api.ChatCompletionRequest | api.CompletionRequest,
+               events: Callable[[list[RequestOutput]], AsyncIterator[str]],
+               usage_event: Callable[[api.Usage], str], prompt_tokens: int) -> StreamingResponse:
+        """A streamed answer: ``events(finals)`` (which appends every finished output to
+        ``finals``), the usage chunk if ``stream_options.include_usage`` asks for it, then
+        ``[DONE]``. However the stream ends (finished, failed, the client gone), the
+        generation is aborted, which frees whatever the engine still holds for it."""
+        async def body() -> AsyncIterator[str]:
+            finals: list[RequestOutput] = []
+            try:
+                async for event in events(finals):
+                    yield event
+                if req.stream_options and req.stream_options.include_usage:
+                    yield usage_event(self.usage(prompt_tokens, finals))
+                yield _sse("[DONE]")
+            finally:
+                generation.abort()
+        return _event_stream(body())
+
     # --- /v1/completions ------------------------------------------------------------
 
     def _completion_prompts(self, prompt: Any) -> list[list[int]]:
@@ -417,22 +436,16 @@ class OpenAIServer:
                                   choices=choices, usage=usage)
 
         if req.stream:
-            async def events() -> AsyncIterator[str]:
-                finals = []
-                try:
-                    async for i, out in generation.outputs():
-                        if out.new_text or out.finished:
-                            reason = _finish_reason(out) if out.finished else None
-                            yield _sse(completion([api.CompletionChoice(
-                                index=i, text=out.new_text, finish_reason=reason)]))
-                        if out.finished:
-                            finals.append(out)
-                    if req.stream_options and req.stream_options.include_usage:
-                        yield _sse(completion([], self.usage(prompt_tokens, finals)))
-                    yield _sse("[DONE]")
-                finally:
-                    generation.abort()
-            return _event_stream(events())
+            async def events(finals: list[RequestOutput]) -> AsyncIterator[str]:
+                async for i, out in generation.outputs():
+                    if out.new_text or out.finished:
+                        reason = _finish_reason(out) if out.finished else None
+                        yield _sse(completion([api.CompletionChoice(
+                            index=i, text=out.new_text, finish_reason=reason)]))
+                    if out.finished:
+                        finals.append(out)
+            return self.stream(generation, req, events,
+                               lambda usage: _sse(completion([], usage)), prompt_tokens)
 
         results = await generation.collect(request)
         if results is None:
@@ -521,40 +534,34 @@ class OpenAIServer:
                                            choices=choices, usage=usage)
 
         if req.stream:
-            async def events() -> AsyncIterator[str]:
+            async def events(finals: list[RequestOutput]) -> AsyncIterator[str]:
                 texts: dict[int, list[str]] = collections.defaultdict(list)
-                finals = []
-                try:
-                    yield _sse(chunk([api.ChatChunkChoice(
-                        index=i, delta=api.ChatDelta(role="assistant", content=""))
-                        for i in range(req.n)]))
-                    async for i, out in generation.outputs():
-                        if parse_tools:  # a tool call is sent whole, once its JSON is complete
-                            texts[i].append(out.new_text)
-                        elif out.new_text:
-                            yield _sse(chunk([api.ChatChunkChoice(
-                                index=i, delta=api.ChatDelta(content=out.new_text))]))
-                        if not out.finished:
-                            continue
-                        finals.append(out)
-                        reason, delta = _finish_reason(out), api.ChatDelta()
-                        if parse_tools:
-                            content, calls = self._parse_answer("".join(texts[i]), True)
-                            if calls:
-                                reason = "tool_calls"
-                                delta = api.ChatDelta(tool_calls=[
-                                    api.ToolCallDelta(index=k, **call.model_dump())
-                                    for k, call in enumerate(calls)])
-                            else:
-                                delta = api.ChatDelta(content=content)
-                        yield _sse(chunk([api.ChatChunkChoice(index=i, delta=delta,
-                                                              finish_reason=reason)]))
-                    if req.stream_options and req.stream_options.include_usage:
-                        yield _sse(chunk([], self.usage(len(prompt), finals)))
-                    yield _sse("[DONE]")
-                finally:
-                    generation.abort()
-            return _event_stream(events())
+                yield _sse(chunk([api.ChatChunkChoice(
+                    index=i, delta=api.ChatDelta(role="assistant", content=""))
+                    for i in range(req.n)]))
+                async for i, out in generation.outputs():
+                    if parse_tools:  # a tool call is sent whole, once its JSON is complete
+                        texts[i].append(out.new_text)
+                    elif out.new_text:
+                        yield _sse(chunk([api.ChatChunkChoice(
+                            index=i, delta=api.ChatDelta(content=out.new_text))]))
+                    if not out.finished:
+                        continue
+                    finals.append(out)
+                    reason, delta = _finish_reason(out), api.ChatDelta()
+                    if parse_tools:
+                        content, calls = self._parse_answer("".join(texts[i]), True)
+                        if calls:
+                            reason = "tool_calls"
+                            delta = api.ChatDelta(tool_calls=[
+                                api.ToolCallDelta(index=k, **call.model_dump())
+                                for k, call in enumerate(calls)])
+                        else:
+                            delta = api.ChatDelta(content=content)
+                    yield _sse(chunk([api.ChatChunkChoice(index=i, delta=delta,
+                                                          finish_reason=reason)]))
+            return self.stream(generation, req, events,
+                               lambda usage: _sse(chunk([], usage)), len(prompt))
 
         results = await generation.collect(request)
         if results is None:
