@@ -8,6 +8,14 @@ zero_point)`` or ``(torch.per_channel_affine, scales, zero_points, axis)`` with 
 scales and int64 zero points as tensors. ``ember.serialization`` writes this call for a
 ``QuantizedTensor`` and, loading, hands the storage here wrapped in a ``QStorage`` (the
 integers alone would not say which quantized dtype they are).
+
+Dynamically quantized LSTM/GRU state dicts hold TorchScript objects (``torch.ScriptObject``):
+one ``CellParamsBase`` per layer and direction, holding two ``LinearPackedParamsBase``.
+torch writes each as ``NEWOBJ(torch.ScriptObject)`` then ``BUILD((state, qualified_name))``,
+``state`` being the class's ``__getstate__`` tuple. ``ScriptObject`` stands for such an
+object here (saving and loading): it accepts exactly those two classes, and checks their
+states' structure, so reading one builds data and runs nothing -- which is why ember's
+``weights_only`` loader accepts them (torch's refuses every ``ScriptObject``).
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ from .ops.quantized import (
     qscheme,
 )
 
-__all__ = ["QStorage", "QuantizedTensor", "STORAGE_DTYPES", "STORAGE_NAMES", "QDTYPES",
-           "QSCHEMES", "QDtype", "qscheme", "quantizer_params", "rebuild_qtensor"]
+__all__ = ["QStorage", "QuantizedTensor", "ScriptObject", "LINEAR_PACKED", "CELL_PARAMS",
+           "STORAGE_DTYPES", "STORAGE_NAMES", "QDTYPES", "QSCHEMES", "QDtype", "qscheme",
+           "quantizer_params", "rebuild_qtensor"]
 
 QDtype = _QDtype
 
@@ -100,3 +109,62 @@ def rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params, req
                              f"zero_points={zero_points.size}")
         return QuantizedTensor._wrap(ints, storage.dtype, scheme, scales, zero_points, axis)
     raise RuntimeError(f"Can't deserialize quantized tensor with qscheme {scheme}")
+
+
+LINEAR_PACKED = "__torch__.torch.classes.quantized.LinearPackedParamsBase"
+CELL_PARAMS = "__torch__.torch.classes.rnn.CellParamsBase"
+
+
+class ScriptObject:
+    """A ``torch.ScriptObject`` of a quantized packed-parameter class in a checkpoint.
+
+    ``state`` is that class's ``__getstate__`` value: for ``LINEAR_PACKED`` ``(weight,
+    bias)`` (a quantized tensor, a float tensor or None); for ``CELL_PARAMS`` ``(kind,
+    tensors, doubles, ints, packed)`` -- e.g. ``("quantized_dynamic", [bias_ih, bias_hh],
+    [], [reduce_range], [ih, hh])`` with ``ih``/``hh`` ``LINEAR_PACKED`` objects. Loading,
+    pickle's BUILD hands ``(state, qualified_name)`` to ``__setstate__``."""
+
+    __slots__ = ("qualified_name", "state")
+
+    def __init__(self, qualified_name: str, state: tuple):
+        _check_script_state(qualified_name, state)
+        self.qualified_name, self.state = qualified_name, state
+
+    def __setstate__(self, build_arg) -> None:
+        if not (isinstance(build_arg, tuple) and len(build_arg) == 2):
+            raise pickle.UnpicklingError("torch.ScriptObject: expected (state, qualified "
+                                         f"name), got {type(build_arg).__name__}")
+        self.__init__(build_arg[1], build_arg[0])
+
+    def __repr__(self) -> str:
+        return f"ScriptObject <{self.qualified_name}>"
+
+
+def _check_script_state(name, state) -> None:
+    def bad(what: str):
+        raise pickle.UnpicklingError(f"torch.ScriptObject {name}: {what}")
+    if name == LINEAR_PACKED:
+        if not (isinstance(state, tuple) and len(state) == 2):
+            bad("the state must be (weight, bias)")
+        weight, bias = state
+        if not isinstance(weight, QuantizedTensor) or \
+                not (bias is None or isinstance(bias, Tensor) and
+                     not isinstance(bias, QuantizedTensor)):
+            bad("expected a quantized weight and a float bias (or None), got "
+                f"{type(weight).__name__}, {type(bias).__name__}")
+    elif name == CELL_PARAMS:
+        if not (isinstance(state, tuple) and len(state) == 5):
+            bad("the state must be (kind, tensors, doubles, ints, packed params)")
+        kind, tensors, doubles, ints, packed = state
+        if not isinstance(kind, str) or \
+                not all(isinstance(v, list) for v in (tensors, doubles, ints, packed)):
+            bad("the state must be (str, list, list, list, list)")
+        if not (all(isinstance(t, Tensor) for t in tensors) and
+                all(type(d) is float for d in doubles) and
+                all(type(i) is int for i in ints) and
+                all(isinstance(p, ScriptObject) and p.qualified_name == LINEAR_PACKED
+                    for p in packed)):
+            bad("its lists must hold tensors, floats, ints and LinearPackedParamsBase objects")
+    else:
+        bad("ember reads only the quantized packed-parameter objects "
+            f"({LINEAR_PACKED}, {CELL_PARAMS})")

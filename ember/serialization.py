@@ -5,7 +5,9 @@ a protocol-2 pickle of the object in which each tensor is a call to
 ``torch._utils._rebuild_tensor_v2`` on a persistent storage id, and one raw little-endian
 record ``data/<key>`` per storage. Tensors that share memory share a storage, so views
 keep their offsets and strides; quantized tensors are torch's ``_rebuild_qtensor`` calls on
-storages of their quantized dtype (``ember._quantized_pickle``). Files written here load in torch
+storages of their quantized dtype (``ember._quantized_pickle``), and a dynamically quantized
+LSTM/GRU's packed parameters torch's ``torch.ScriptObject`` records (which torch itself loads
+with ``weights_only=False`` only). Files written here load in torch
 (``torch.load(weights_only=True)``) and torch's files load here; the pre-1.6 legacy
 format is read too.
 
@@ -86,6 +88,7 @@ _REBUILD_TENSOR_V3 = _Global("torch._utils", "_rebuild_tensor_v3")
 _REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
 _REBUILD_QTENSOR = _Global("torch._utils", "_rebuild_qtensor")
 _ORDERED_DICT = _Global("collections", "OrderedDict")
+_SCRIPT_OBJECT = _Global("torch", "ScriptObject")
 
 
 class _Pickler(pickle._Pickler):
@@ -192,7 +195,19 @@ def _save_dtype(self, obj: _dtype.dtype | _qpickle.qscheme) -> None:
     self._save_global_ref(_Global("torch", obj.name))  # torch.float32 is a global
 
 
+def _save_script_object(self, obj: _qpickle.ScriptObject) -> None:
+    """torch's form: ``torch.ScriptObject.__new__`` (NEWOBJ), then BUILD with ``(state,
+    qualified name)``."""
+    self.save(_SCRIPT_OBJECT)
+    self.save(())
+    self.write(pickle.NEWOBJ)
+    self.memoize(obj)
+    self.save((obj.state, obj.qualified_name))
+    self.write(pickle.BUILD)
+
+
 _Pickler.dispatch[_Reduced] = _save_reduced
+_Pickler.dispatch[_qpickle.ScriptObject] = _save_script_object
 _Pickler.dispatch[_dtype.dtype] = _save_dtype
 _Pickler.dispatch[_qpickle.QDtype] = _save_dtype  # torch.qint8, torch.per_tensor_affine
 _Pickler.dispatch[_qpickle.qscheme] = _save_dtype
@@ -369,6 +384,7 @@ _ALLOWED = {
     ("torch", "Size"): _size,
     ("torch", "device"): _device,
     ("torch", "Tensor"): Tensor,
+    ("torch", "ScriptObject"): _qpickle.ScriptObject,  # quantized packed parameters only
     ("torch.nn.parameter", "Parameter"): "parameter",
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -469,7 +485,8 @@ class _Unpickler(pickle._Unpickler):
     ``weights_only`` the BUILD opcode (``obj.__setstate__(state)`` or attribute updates)
     must be checked: on an allowed global (``ember.float32``, a class) it would change
     that object for the whole process. BUILD is allowed only on dicts (a state dict's
-    ``_metadata``) and tensors the file itself made."""
+    ``_metadata``), tensors and quantized packed parameters (``ScriptObject``, which checks
+    its state) the file itself made."""
 
     dispatch = dict(pickle._Unpickler.dispatch)
 
@@ -486,7 +503,7 @@ class _Unpickler(pickle._Unpickler):
         if self._weights_only:
             target = self.stack[-2]
             if id(target) in self._global_ids or isinstance(target, type) or \
-                    not (isinstance(target, dict | Tensor) or
+                    not (isinstance(target, dict | Tensor | _qpickle.ScriptObject) or
                          id(type(target)) in self._user_types):
                 raise pickle.UnpicklingError(
                     f"Weights only load failed: the file sets the state of a "

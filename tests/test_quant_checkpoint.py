@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile as zipfile_module
 
 import numpy as np
 import pytest
@@ -270,3 +271,99 @@ def test_weights_only_stays_strict():
     payload = _saved(ember.save, {"q": _quantized_tensors()["qint8"], "f": print})
     with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
         ember.load(payload, weights_only=True)
+
+
+# ---- dynamically quantized LSTM/GRU: torch.ScriptObject packed parameters ------------------
+
+_RNN_CASES = [("LSTM", dict(num_layers=2, bidirectional=True)), ("GRU", dict(batch_first=True))]
+
+
+def _torch_qrnn(cls: str, kwargs: dict, seed: int):
+    torch.manual_seed(seed)
+    rnn = torch.nn.Sequential(getattr(torch.nn, cls)(6, 8, **kwargs))
+    return tq.quantize_dynamic(rnn, {getattr(torch.nn, cls)}, dtype=torch.qint8)
+
+
+def _ember_qrnn(cls: str, kwargs: dict, seed: int):
+    ember.manual_seed(seed)
+    rnn = ember.nn.Sequential(getattr(ember.nn, cls)(6, 8, **kwargs))
+    return eq.quantize_dynamic(rnn, {getattr(ember.nn, cls)}, dtype=ember.qint8)
+
+
+def _assert_same_rnn_outputs(e_model, t_model) -> None:
+    """The same int8 weights and biases: the same outputs and final states (float
+    rounding apart)."""
+    x = np.random.default_rng(4).standard_normal((5, 3, 6)).astype(np.float32)
+    e_out, e_h = e_model(ember.tensor(x))
+    t_out, t_h = t_model(torch.from_numpy(x))
+    np.testing.assert_allclose(e_out.numpy(), t_out.detach().numpy(), atol=1e-6)
+    for a, b in zip(e_h if isinstance(e_h, tuple) else (e_h,),
+                    t_h if isinstance(t_h, tuple) else (t_h,), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,kwargs", _RNN_CASES, ids=["lstm", "gru"])
+def test_torch_dynamic_rnn_state_dict_loads_in_ember(cls, kwargs):
+    """torch's file (``CellParamsBase`` script objects) loads here, by default
+    (``weights_only=True``: ember recognises exactly the packed-parameter objects)."""
+    t_model = _torch_qrnn(cls, kwargs, 0)
+    loaded = ember.load(_saved(torch.save, t_model.state_dict()))
+    e_model = _ember_qrnn(cls, kwargs, 1)
+    assert list(e_model.state_dict()) == list(t_model.state_dict()) == list(loaded)
+    assert e_model.state_dict()._metadata == t_model.state_dict()._metadata
+    assert str(e_model.load_state_dict(loaded)) == "<All keys matched successfully>"
+    _assert_same_rnn_outputs(e_model, t_model)
+
+
+@pytest.mark.parametrize("cls,kwargs", _RNN_CASES, ids=["lstm", "gru"])
+def test_ember_dynamic_rnn_state_dict_loads_in_torch(cls, kwargs):
+    """ember's file is torch's layout: ``torch.load(weights_only=False)`` gives script
+    objects torch's quantized LSTM/GRU takes; torch's own weights-only loader refuses them
+    (as it refuses its own files of these)."""
+    e_model = _ember_qrnn(cls, kwargs, 0)
+    with pytest.raises(pickle.UnpicklingError, match="ScriptObject"):
+        torch.load(_saved(ember.save, e_model.state_dict()), weights_only=True)
+    loaded = torch.load(_saved(ember.save, e_model.state_dict()), weights_only=False)
+    t_model = _torch_qrnn(cls, kwargs, 1)
+    assert str(t_model.load_state_dict(loaded)) == "<All keys matched successfully>"
+    _assert_same_rnn_outputs(e_model, t_model)
+    back = _ember_qrnn(cls, kwargs, 2)  # and ember -> ember
+    back.load_state_dict(ember.load(_saved(ember.save, e_model.state_dict())))
+    for a, b in zip(back[0]._all_weight_values, e_model[0]._all_weight_values, strict=True):
+        for pa, pb in ((a.param.ih, b.param.ih), (a.param.hh, b.param.hh)):
+            _assert_identical(pb.weight, pa.weight)
+            np.testing.assert_array_equal(pa.bias.numpy(), pb.bias.numpy())
+        assert a.param.reduce_range is b.param.reduce_range is True
+
+
+def _script_object_pickle(qualified_name: str, state_pickle: bytes) -> io.BytesIO:
+    """A checkpoint whose object is ``torch.ScriptObject`` built with the given state."""
+    body = (b"\x80\x02ctorch\nScriptObject\n)\x81" + state_pickle +
+            pickle.dumps(qualified_name, 2)[2:-1] + b"\x86b.")
+    buf = io.BytesIO()
+    with zipfile_module.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", body)
+    buf.seek(0)
+    return buf
+
+
+def test_script_objects_are_checked():
+    """Only the two packed-parameter classes, with states of their structure, are read;
+    a cell of another kind (fp16) is refused when loaded into a module."""
+    state = pickle.dumps(("quantized_dynamic", [], [], [1], []), 2)[2:-1]
+    obj = ember.load(_script_object_pickle("__torch__.torch.classes.rnn.CellParamsBase", state))
+    assert obj.state == ("quantized_dynamic", [], [], [1], [])
+    with pytest.raises(pickle.UnpicklingError, match="reads only the quantized"):
+        ember.load(_script_object_pickle("__torch__.Evil", state))
+    with pytest.raises(pickle.UnpicklingError, match="must be"):
+        ember.load(_script_object_pickle(
+            "__torch__.torch.classes.quantized.LinearPackedParamsBase", state))
+    bad_list = pickle.dumps(("quantized_dynamic", [1.5], [], [1], []), 2)[2:-1]
+    with pytest.raises(pickle.UnpicklingError, match="must hold tensors"):
+        ember.load(_script_object_pickle("__torch__.torch.classes.rnn.CellParamsBase",
+                                         bad_list))
+    fp16 = _script_object_pickle("__torch__.torch.classes.rnn.CellParamsBase",
+                                 pickle.dumps(("quantized_dynamic_fp16", [], [], [], []), 2)[2:-1])
+    model = _ember_qrnn("GRU", {}, 0)
+    with pytest.raises(RuntimeError, match="quantized_dynamic_fp16"):
+        model.load_state_dict({"0._all_weight_values.0.param": ember.load(fp16)})
