@@ -4,7 +4,7 @@ The optimizers of ``ember.optim`` call these, as torch's fused optimizers call
 ``_fused_adam_``/``_fused_sgd_``: ``dispatch(Step.inplace_op(), param, param.grad, *state,
 **hyperparameters)``. Modes see every update, and the dispatcher's in-place path bumps the
 parameter's version counter. The math of each step is one function over NumPy arrays
-(torch's ``_single_tensor_*`` update); Adam/AdamW run the fused Numba kernel
+(torch's ``_single_tensor_*`` update); SGD, Adam and AdamW run fused Numba kernels
 (``_kernels_optim.py``) where the layout allows, with the NumPy function as reference.
 """
 
@@ -76,7 +76,8 @@ def _real(a: np.ndarray) -> np.ndarray:
 
 
 class FusedSGD(OptimizerStep):
-    """One SGD update of a parameter and its momentum buffer (None without momentum)."""
+    """One SGD update of a parameter and its momentum buffer (None without momentum): the
+    Numba kernel where the layout allows, else the NumPy reference ``_sgd``."""
 
     name = aten = "_fused_sgd"
     signature = ("_fused_sgd(Tensor(a!) param, Tensor grad, Tensor(b!)? momentum_buffer, *, "
@@ -87,10 +88,14 @@ class FusedSGD(OptimizerStep):
     def forward(ctx, param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                 nesterov, maximize, is_first_step):
         _check_state(param, grad, momentum_buffer)
-        _sgd(_real(param), _real(grad), None if momentum_buffer is None else
-             _real(momentum_buffer), is_first_step, lr=lr, momentum=momentum,
-             dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-             maximize=maximize)
+        kernels = _fused_kernels()
+        arrays = (_real(param), _real(grad),
+                  None if momentum_buffer is None else _real(momentum_buffer))
+        update = _sgd
+        if kernels.fusable(*arrays):
+            update, arrays = kernels.sgd, tuple(map(kernels.flat, arrays))
+        update(*arrays, is_first_step, lr=lr, momentum=momentum, dampening=dampening,
+               weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         return param
 
 
