@@ -32,7 +32,7 @@ def normalize_array(x, axes, eps, center):
 
 
 def _layout(x: np.ndarray, axes: tuple, param_shape: tuple, *params) -> tuple | None:
-    """How the Numba kernels (``_kernels_transformer``) see a normalisation of ``x`` over
+    """How the Numba kernels (``_kernels_norm``) see a normalisation of ``x`` over
     ``axes`` with affine parameters ``params`` (None or arrays of ``param_shape``,
     broadcast against ``x``): ``("rows", R, N, P)``: statistics per row of ``x`` viewed as
     (R, N) (trailing ``axes``), the parameters' non-1 dims a block of ``x``'s dims around
@@ -100,7 +100,7 @@ class Normalize(Op):
                        np.empty((1,) * x.ndim)).shape
         layout = _layout(x, axes, param_shape, w, b)
         if layout is not None and (center or layout[0] == "rows"):
-            from . import _kernels_transformer as K
+            from . import _kernels_norm as K
             kind, *dims = layout
             if kind == "rows":
                 rows, n, groups = dims
@@ -162,7 +162,7 @@ class NormalizeBackward(Op):
         ctx.args = (axes, eps, center)
         layout = NormalizeBackward._kernel_layout(g, x, w, axes, center, param_shape)
         if layout is not None:
-            from . import _kernels_transformer as K
+            from . import _kernels_norm as K
             kind, *dims = layout
             g = np.ascontiguousarray(g)
             if kind == "rows":

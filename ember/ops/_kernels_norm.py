@@ -1,0 +1,445 @@
+"""Numba kernels of the norms, forward and backward: statistics over the rows of an (R, N)
+array (layer, group, instance and RMS norm) or per channel of an (N, C, L) array (batch
+norm).
+
+Each kernel reads its input twice in the forward (the moments in one pass, then the
+affine) and twice in the backward (the two gradient sums per row or channel, then the
+input gradient), and every inner loop runs over a contiguous 1-D slice so that LLVM
+vectorises it. Moments are sums of values shifted by the row's (channel's) first element, so
+one pass gives the variance without cancellation for data whose mean is far from zero;
+sums run in the input's precision along contiguous slices (twice the SIMD lanes for
+float32, as torch's kernels) and are added up in float64 across slices and rows.
+
+Imported lazily by ``normalization`` (Numba is never imported by ``import ember``);
+compiled once and cached on disk. Each parallel kernel splits its rows (channels) into one
+span per thread; the span functions are called directly (serially) for inputs too small to
+be worth waking the thread pool, or on a busy machine (``_parallel.threads_for``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from .._threads import sync_numba
+from ._parallel import threads_for
+
+sync_numba()
+
+# reassociation lets LLVM vectorise the sums; no "nnan"/"ninf", so NaN and inf propagate
+_FLAGS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz", "arcp"})
+_PARALLEL_MIN = 1 << 16  # elements below which one thread does the work
+
+
+def _parts(work: int, spans: int) -> int:
+    """Spans (threads) for ``work`` elements in at most ``spans`` independent pieces."""
+    n = threads_for(work, _PARALLEL_MIN)
+    return 1 if n == 1 else max(1, min(n, numba.get_num_threads(), spans))
+
+
+# ---- 1-D helpers (contiguous slices: the loops vectorise) ---------------------------------
+
+@numba.njit(**_FLAGS)
+def _moments(a, shift):
+    """``(sum(a - shift), sum((a - shift)**2))`` in ``a``'s precision (vectorised partial
+    sums; a row's or slice's sum, added up in float64 by the callers)."""
+    s1 = a.dtype.type(0.0)
+    s2 = a.dtype.type(0.0)
+    for j in range(a.shape[0]):
+        d = a[j] - shift
+        s1 += d
+        s2 += d * d
+    return s1, s2
+
+
+@numba.njit(**_FLAGS)
+def _grad_sums(g, x, m):
+    """``(sum(g), sum(g * (x - m)))`` in ``x``'s precision."""
+    sg = x.dtype.type(0.0)
+    sgx = x.dtype.type(0.0)
+    for j in range(x.shape[0]):
+        sg += g[j]
+        sgx += g[j] * (x[j] - m)
+    return sg, sgx
+
+
+@numba.njit(**_FLAGS)
+def _scale_shift(x, out, a, c):
+    """``out = x * a + c`` (scalars ``a``, ``c``)."""
+    for j in range(x.shape[0]):
+        out[j] = x[j] * a + c
+
+
+@numba.njit(**_FLAGS)
+def _grad_affine(g, x, gx, a, m, bb, c):
+    """``gx = g * a + (x - m) * bb + c`` (scalars)."""
+    for j in range(x.shape[0]):
+        gx[j] = g[j] * a + (x[j] - m) * bb + c
+
+
+@numba.njit(**_FLAGS)
+def _affine_cols(x, w, b, out, m, s):
+    """``out = (x - m) * s * w + b`` with a parameter per element (``w``/``b`` None: left
+    out)."""
+    for j in range(x.shape[0]):
+        y = (x[j] - m) * s
+        if w is not None:
+            y = y * w[j]
+        if b is not None:
+            y = y + b[j]
+        out[j] = y
+
+
+@numba.njit(**_FLAGS)
+def _cols_sums(g, x, w, m, s, pw, pb):
+    """One row of the backward with a parameter per element: adds ``g * xhat`` and ``g``
+    into ``pw``/``pb``; returns ``(sum(gh * xhat), sum(gh))``, ``gh = g * w`` (all in
+    ``x``'s precision)."""
+    a = x.dtype.type(0.0)
+    c = x.dtype.type(0.0)
+    for j in range(x.shape[0]):
+        xh = (x[j] - m) * s
+        gh = g[j] * w[j] if w is not None else g[j]
+        a += gh * xh
+        c += gh
+        pw[j] += g[j] * xh
+        pb[j] += g[j]
+    return a, c
+
+
+@numba.njit(**_FLAGS)
+def _cols_gx(g, x, w, m, s, am, cm, gx):
+    """``gx = (g * w - cm - xhat * am) * s``."""
+    for j in range(x.shape[0]):
+        gh = g[j] * w[j] if w is not None else g[j]
+        gx[j] = (gh - cm - (x[j] - m) * s * am) * s
+
+
+@numba.njit(**_FLAGS)
+def _stats(s1, s2, cnt, shift, center, eps):
+    """``(mean, rstd)`` from the shifted moments of ``cnt`` values."""
+    if center:
+        mu = s1 / cnt
+        return shift + mu, 1.0 / math.sqrt(max(s2 / cnt - mu * mu, 0.0) + eps)
+    return 0.0, 1.0 / math.sqrt(s2 / cnt + eps)
+
+
+# ---- rows of an (R, N) array: layer, group, instance and RMS norm --------------------------
+# The affine parameters are (P*K,) arrays or None: row r, column j takes parameter
+# (r % P) * K + j // (N // K). Layer norm: P = 1, K = N (one per column); group norm of
+# (batch*G, Cg*HW) rows: P = G, K = Cg; instance norm of (batch*C, HW) rows: P = C, K = 1.
+
+@numba.njit(**_FLAGS)
+def norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, lo, hi):
+    """Rows ``lo:hi``: ``out = (x - mean) * rstd * w + b`` (no centring for RMS norm)."""
+    n = x.shape[1]
+    seg = n // k
+    t = x.dtype.type
+    for r in range(lo, hi):
+        shift = x[r, 0] if center else t(0.0)
+        s1, s2 = _moments(x[r], shift)
+        m, s = _stats(s1, s2, n, float(shift), center, eps)
+        mean[r] = m
+        rstd[r] = s
+        base = (r % p) * k
+        if seg == 1:
+            _affine_cols(x[r], None if w is None else w[base:base + n],
+                         None if b is None else b[base:base + n], out[r], t(m), t(s))
+        else:
+            for kk in range(k):
+                a = s * w[base + kk] if w is not None else s
+                c = (b[base + kk] if b is not None else 0.0) - m * a
+                j = kk * seg
+                _scale_shift(x[r, j:j + seg], out[r, j:j + seg], t(a), t(c))
+
+
+_FLUSH = 256  # rows whose per-column parameter gradients are summed in the input's precision
+
+
+@numba.njit(**_FLAGS)
+def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
+    """Rows ``lo:hi`` of the input gradient; adds their ``sum(g * xhat)`` and ``sum(g)``
+    per parameter into the float64 (P*K,) arrays ``gw`` and ``gb`` (with a parameter per
+    column, through partial sums in ``x``'s precision over ``_FLUSH`` rows at a time)."""
+    n = x.shape[1]
+    seg = n // k
+    t = x.dtype.type
+    pw = np.zeros(gw.shape[0] if seg == 1 else 0, x.dtype)
+    pb = np.zeros_like(pw)
+    for r in range(lo, hi):
+        m, s = mean[r], rstd[r]
+        base = (r % p) * k
+        if seg == 1:  # a: sum of gh * xhat, c: sum of gh (gh = g * w)
+            wr = None if w is None else w[base:base + n]
+            a, c = _cols_sums(g[r], x[r], wr, m, s, pw[base:base + n], pb[base:base + n])
+            am = t(a / n)
+            cm = t(c / n) if center else t(0.0)
+            _cols_gx(g[r], x[r], wr, m, s, am, cm, gx[r])
+            if (r - lo) % _FLUSH == _FLUSH - 1 or r == hi - 1:
+                gw += pw
+                gb += pb
+                pw[:] = 0.0
+                pb[:] = 0.0
+        else:
+            a = 0.0
+            c = 0.0
+            for kk in range(k):
+                j = kk * seg
+                sg, sgx = _grad_sums(g[r, j:j + seg], x[r, j:j + seg], m)
+                gw[base + kk] += sgx * s
+                gb[base + kk] += sg
+                wk = float(w[base + kk]) if w is not None else 1.0
+                a += wk * sgx * s
+                c += wk * sg
+            am = a / n
+            cm = c / n if center else 0.0
+            for kk in range(k):
+                wk = float(w[base + kk]) if w is not None else 1.0
+                j = kk * seg
+                _grad_affine(g[r, j:j + seg], x[r, j:j + seg], gx[r, j:j + seg], t(wk * s),
+                             m, t(-s * s * am), t(-cm * s))
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_parallel(x, w, b, out, mean, rstd, eps, center, p, k, parts):
+    rows = x.shape[0]
+    step = (rows + parts - 1) // parts
+    for q in prange(parts):
+        norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, q * step,
+                  min(rows, (q + 1) * step))
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, p, k, parts):
+    rows = x.shape[0]
+    step = (rows + parts - 1) // parts
+    for q in prange(parts):
+        norm_backward_rows(g, x, w, mean, rstd, gx, gw[q], gb[q], center, p, k, q * step,
+                           min(rows, (q + 1) * step))
+
+
+def norm(x: np.ndarray, w, b, eps: float, center: bool, groups: int = 1):
+    """``(out, mean, rstd)`` normalising each row of a C-contiguous (R, N) array; ``w``/``b``
+    are None or (P*K,) arrays with ``P = groups`` (see above); ``mean``/``rstd`` are (R,)
+    in ``x``'s dtype."""
+    out = np.empty_like(x)
+    mean = np.empty(x.shape[0], x.dtype)
+    rstd = np.empty(x.shape[0], x.dtype)
+    p = w if w is not None else b
+    k = 1 if p is None else p.size // groups
+    parts = _parts(x.size, x.shape[0])
+    if parts == 1:
+        norm_rows(x, w, b, out, mean, rstd, eps, center, groups, k, 0, x.shape[0])
+    else:
+        _norm_parallel(x, w, b, out, mean, rstd, eps, center, groups, k, parts)
+    return out, mean, rstd
+
+
+def norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray,
+                  center: bool, groups: int = 1, params: int | None = None):
+    """``(gx, gw, gb)`` of ``norm``: ``gw = sum(g * xhat)`` and ``gb = sum(g)`` per parameter
+    (``params`` of them, P*K; default: ``w``'s size, else one per column and group)."""
+    gx = np.empty_like(x)
+    params = params or (w.size if w is not None else groups * x.shape[1])
+    k = params // groups
+    parts = _parts(x.size, x.shape[0])
+    gw = np.zeros((parts, params))
+    gb = np.zeros((parts, params))
+    if parts == 1:
+        norm_backward_rows(g, x, w, mean, rstd, gx, gw[0], gb[0], center, groups, k, 0,
+                           x.shape[0])
+    else:
+        _norm_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, center, groups, k, parts)
+    return gx, gw.sum(0).astype(x.dtype), gb.sum(0).astype(x.dtype)
+
+
+# ---- batch norm: statistics per channel of an (N, C, L) array ----------------------------
+
+@numba.njit(**_FLAGS)
+def norm_channels(x, w, b, out, mean, rstd, eps, lo, hi):
+    """Channels ``lo:hi``: statistics over dims 0 and 2, then the channel's affine."""
+    nb = x.shape[0]
+    t = x.dtype.type
+    for c in range(lo, hi):
+        shift = x[0, c, 0]
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(nb):
+            a1, a2 = _moments(x[i, c], shift)
+            s1 += a1
+            s2 += a2
+        m, s = _stats(s1, s2, nb * x.shape[2], float(shift), True, eps)
+        mean[c] = m
+        rstd[c] = s
+        a = s * w[c] if w is not None else s
+        bc = (b[c] if b is not None else 0.0) - m * a
+        for i in range(nb):
+            _scale_shift(x[i, c], out[i, c], t(a), t(bc))
+
+
+@numba.njit(**_FLAGS)
+def _col_moments(x, shift, s1, s2):
+    for c in range(x.shape[0]):
+        d = float(x[c] - shift[c])
+        s1[c] += d
+        s2[c] += d * d
+
+
+@numba.njit(**_FLAGS)
+def _col_scale_shift(x, out, a, c):
+    for j in range(x.shape[0]):
+        out[j] = x[j] * a[j] + c[j]
+
+
+@numba.njit(**_FLAGS)
+def norm_columns(x, w, b, out, mean, rstd, eps, lo, hi):
+    """``norm_channels`` of an (N, C) array (L = 1), columns ``lo:hi``: row by row, so that
+    the loops run along contiguous memory."""
+    nb = x.shape[0]
+    t = x.dtype.type
+    shift = x[0, lo:hi].copy()
+    s1 = np.zeros(hi - lo)
+    s2 = np.zeros(hi - lo)
+    for i in range(nb):
+        _col_moments(x[i, lo:hi], shift, s1, s2)
+    a = np.empty(hi - lo, x.dtype)
+    bc = np.empty(hi - lo, x.dtype)
+    for c in range(lo, hi):
+        m, s = _stats(s1[c - lo], s2[c - lo], nb, float(shift[c - lo]), True, eps)
+        mean[c] = m
+        rstd[c] = s
+        ac = s * w[c] if w is not None else s
+        a[c - lo] = t(ac)
+        bc[c - lo] = t((b[c] if b is not None else 0.0) - m * ac)
+    for i in range(nb):
+        _col_scale_shift(x[i, lo:hi], out[i, lo:hi], a, bc)
+
+
+@numba.njit(**_FLAGS)
+def _channel_grad(w, mean, rstd, gw, gb, cnt, c):
+    """``(a, bb, cc)`` of the input gradient ``g * a + (x - mean) * bb + cc`` of channel
+    ``c`` from its sums ``gw = sum(g * (x - mean))`` (turned into ``sum(g * xhat)`` here)
+    and ``gb = sum(g)``."""
+    s = float(rstd[c])
+    gw[c] *= s
+    a = s * w[c] if w is not None else s
+    return a, -a * s * gw[c] / cnt, -a * gb[c] / cnt
+
+
+@numba.njit(**_FLAGS)
+def norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
+    """Channels ``lo:hi`` of batch norm's backward: ``gw = sum(g * xhat)``, ``gb = sum(g)``
+    and ``gx = w * rstd * (g - gb / cnt - xhat * gw / cnt)``."""
+    nb = x.shape[0]
+    t = x.dtype.type
+    for c in range(lo, hi):
+        m = mean[c]
+        sg = 0.0
+        sgx = 0.0
+        for i in range(nb):
+            a1, a2 = _grad_sums(g[i, c], x[i, c], m)
+            sg += a1
+            sgx += a2
+        gw[c] = sgx
+        gb[c] = sg
+        a, bb, cc = _channel_grad(w, mean, rstd, gw, gb, nb * x.shape[2], c)
+        for i in range(nb):
+            _grad_affine(g[i, c], x[i, c], gx[i, c], t(a), m, t(bb), t(cc))
+
+
+@numba.njit(**_FLAGS)
+def _col_grad_sums(g, x, m, sg, sgx):
+    for c in range(x.shape[0]):
+        gc = float(g[c])
+        sg[c] += gc
+        sgx[c] += gc * float(x[c] - m[c])
+
+
+@numba.njit(**_FLAGS)
+def _col_grad_affine(g, x, gx, a, m, bb, cc):
+    for c in range(x.shape[0]):
+        gx[c] = g[c] * a[c] + (x[c] - m[c]) * bb[c] + cc[c]
+
+
+@numba.njit(**_FLAGS)
+def norm_columns_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
+    """``norm_channels_backward`` of (N, C) arrays, columns ``lo:hi``, row by row."""
+    nb = x.shape[0]
+    sg = np.zeros(hi - lo)
+    sgx = np.zeros(hi - lo)
+    m = mean[lo:hi]
+    for i in range(nb):
+        _col_grad_sums(g[i, lo:hi], x[i, lo:hi], m, sg, sgx)
+    a = np.empty(hi - lo, x.dtype)
+    bb = np.empty(hi - lo, x.dtype)
+    cc = np.empty(hi - lo, x.dtype)
+    for c in range(lo, hi):
+        gw[c] = sgx[c - lo]
+        gb[c] = sg[c - lo]
+        a[c - lo], bb[c - lo], cc[c - lo] = _channel_grad(w, mean, rstd, gw, gb, nb, c)
+    for i in range(nb):
+        _col_grad_affine(g[i, lo:hi], x[i, lo:hi], gx[i, lo:hi], a, m, bb, cc)
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_channels_parallel(x, w, b, out, mean, rstd, eps, parts):
+    chans = x.shape[1]
+    step = (chans + parts - 1) // parts
+    for q in prange(parts):
+        lo, hi = q * step, min(chans, (q + 1) * step)
+        if x.shape[2] == 1:
+            shape = (x.shape[0], chans)
+            norm_columns(x.reshape(shape), w, b, out.reshape(shape), mean, rstd, eps, lo, hi)
+        else:
+            norm_channels(x, w, b, out, mean, rstd, eps, lo, hi)
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def _norm_channels_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, parts):
+    chans = x.shape[1]
+    step = (chans + parts - 1) // parts
+    for q in prange(parts):
+        lo, hi = q * step, min(chans, (q + 1) * step)
+        if x.shape[2] == 1:
+            shape = (x.shape[0], chans)
+            norm_columns_backward(g.reshape(shape), x.reshape(shape), w, mean, rstd,
+                                  gx.reshape(shape), gw, gb, lo, hi)
+        else:
+            norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi)
+
+
+def batch_norm(x: np.ndarray, w, b, eps: float):
+    """``(out, mean, rstd)`` of a C-contiguous (N, C, L) array normalised per channel (over
+    dims 0 and 2); ``w``/``b`` are None or (C,) arrays; ``mean``/``rstd`` (C,) in ``x``'s
+    dtype."""
+    out = np.empty_like(x)
+    n, chans, length = x.shape
+    mean, rstd = np.empty(chans, x.dtype), np.empty(chans, x.dtype)
+    parts = _parts(x.size, chans)
+    if parts > 1:
+        _norm_channels_parallel(x, w, b, out, mean, rstd, eps, parts)
+    elif length == 1:
+        norm_columns(x.reshape(n, chans), w, b, out.reshape(n, chans), mean, rstd, eps, 0,
+                     chans)
+    else:
+        norm_channels(x, w, b, out, mean, rstd, eps, 0, chans)
+    return out, mean, rstd
+
+
+def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray):
+    """``(gx, gw, gb)`` of ``batch_norm`` (C-contiguous (N, C, L) ``g`` and ``x``)."""
+    gx = np.empty_like(x)
+    n, chans, length = x.shape
+    gw, gb = np.empty(chans), np.empty(chans)
+    parts = _parts(x.size, chans)
+    if parts > 1:
+        _norm_channels_backward_parallel(g, x, w, mean, rstd, gx, gw, gb, parts)
+    elif length == 1:
+        norm_columns_backward(g.reshape(n, chans), x.reshape(n, chans), w, mean, rstd,
+                              gx.reshape(n, chans), gw, gb, 0, chans)
+    else:
+        norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, 0, chans)
+    return gx, gw.astype(x.dtype), gb.astype(x.dtype)
