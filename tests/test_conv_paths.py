@@ -21,6 +21,8 @@ CASES = [
     ((2, 32, 9, 11), (40, 32, 3, 3), 1, 1, 1, 1, "winograd"),
     ((2, 32, 8, 8), (32, 32, 3, 3), 1, 0, 1, 1, "winograd"),
     ((2, 64, 8, 7), (64, 32, 3, 3), 1, 1, 1, 2, "winograd"),
+    # more tiles than _kernels_conv.BLOCK, the last block partial; padding 2
+    ((3, 16, 23, 21), (24, 16, 3, 3), 1, 2, 1, 1, "winograd"),
     ((2, 32, 9, 9), (40, 32, 3, 3), 2, 1, 1, 1, "im2col-batch"),
     ((2, 32, 12, 12), (16, 32, 3, 3), 1, 2, 2, 1, "im2col"),
     ((2, 3, 16, 16), (8, 3, 7, 7), 2, 3, 1, 1, "im2col"),
@@ -51,7 +53,7 @@ def test_conv_path_matches_torch(case, dtype):
     w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
     if path == "winograd" and dtype == np.float32:
-        assert K.winograd_ok(x, w, (stride,) * 2, ((padding, padding),) * 2,
+        assert C.winograd_ok(x, w.shape, w.dtype, (stride,) * 2, ((padding, padding),) * 2,
                              (dilation,) * 2, groups)
     if path == "depthwise":
         assert K.depthwise_ok(xs[1], ws, groups, x, w)
@@ -84,3 +86,26 @@ def test_matmul_sum_is_sum_of_products(shapes, dtype):
     assert np.abs(got - ref).max() / np.abs(ref).max() < tol
     transposed = _blas.matmul_sum(a, np.ascontiguousarray(b.swapaxes(-1, -2)).swapaxes(-1, -2))
     assert np.abs(transposed - ref).max() / np.abs(ref).max() < tol
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_winograd_blocks_shared_among_threads(groups, monkeypatch):
+    """The fused Winograd kernels split their blocks of tiles among threads (the weight
+    gradient in partial sums per thread): two parts give torch's values as one does."""
+    from ember.ops import _kernels_conv
+    monkeypatch.setattr(_kernels_conv, "_parts", lambda flops, tiles: 2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 32, 19, 20)).astype(np.float32)
+    w = (rng.standard_normal((32, 32 // groups, 3, 3)) / 12).astype(np.float32)
+    g = rng.standard_normal((2, 32, 19, 20)).astype(np.float32)
+    tx, tw, tg = (torch.from_numpy(a.astype(np.float64)) for a in (x, w, g))
+    ref = torch.ops.aten.convolution_backward(tg, tx, tw, None, [1, 1], [1, 1], [1, 1], False,
+                                              [0, 0], groups, [True, True, False])
+    got = [_kernels_conv.conv(x, w, (1, 1), (19, 20), groups),
+           _kernels_conv.conv(g, w, (1, 1), (19, 20), groups, adjoint=True),
+           _kernels_conv.weight_grad(x, g, w.shape, (1, 1), groups)]
+    want = [torch.nn.functional.conv2d(tx, tw, padding=1, groups=groups), ref[0], ref[1]]
+    for a, r in zip(got, want):
+        r = r.numpy()
+        assert a.shape == r.shape and a.dtype == np.float32
+        assert np.abs(a - r).max() / np.abs(r).max() < 1e-5
