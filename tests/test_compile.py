@@ -409,3 +409,53 @@ def test_module_compile_in_place_keeps_state_dict_keys():
     assert len(model._compiled_call_impl.cache) == 1
     model(x).sum().backward()
     assert model[0].weight.grad is not None
+
+
+def test_cse_keeps_apart_values_written_in_place_or_returned():
+    """Two equal expressions whose result one later writes in place (or returns to the
+    caller, who may) are not merged: each keeps its own array, as in torch."""
+    import torch
+
+    def f(lib, x):
+        a = x + 1
+        b = x + 1
+        a.add_(1)
+        return a * 1, b * 1, lib.zeros(3), lib.zeros(3)
+    compiled = ember.compile(lambda x: f(ember, x))
+    x = ember.ones(3)
+    want = [t.numpy() for t in f(torch, torch.ones(3))]
+    for _ in range(3):  # capture, then the generated code
+        out = compiled(x)
+        for got, exp in zip(out, want):
+            np.testing.assert_array_equal(got.numpy(), exp)
+    out[2].add_(5)  # the two returned zeros are two arrays
+    np.testing.assert_array_equal(out[3].numpy(), np.zeros(3))
+
+
+def test_inlined_views_handle_inputs_of_other_strides():
+    """``view``/``reshape``/``permute``/``split`` are NumPy expressions in generated code;
+    guards do not check strides, so a later call with a non-contiguous input of the same
+    shape takes the kernel's path: reshape copies, view raises torch's error."""
+    import torch
+
+    def f(lib, x):
+        a, b = x.reshape(4, 6).permute(1, 0).split([2, 2], dim=1)
+        return a.reshape(-1) * 2 + b.reshape(-1)
+    compiled = ember.compile(lambda x: f(ember, x))
+    base = np.arange(24, dtype=np.float32).reshape(6, 4)
+    assert "transpose(" in _generated(compiled, ember.from_numpy(base.T.copy()))
+    for arr in (base.T.copy(), base.T):  # contiguous, then a transposed layout
+        got = compiled(ember.from_numpy(arr)).numpy()
+        np.testing.assert_array_equal(got, f(torch, torch.from_numpy(arr.copy())).numpy())
+    viewed = ember.compile(lambda x: x.view(-1) * 2)
+    viewed(ember.from_numpy(base.T.copy()))
+    viewed(ember.from_numpy(base.T.copy()))
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        viewed(ember.from_numpy(base.T))
+
+
+def _generated(compiled, *args) -> str:
+    """The forward source of ``compiled`` after calling it on ``args``."""
+    compiled(*args)
+    prog = next(iter(compiled.cache.values()))
+    return prog.forward.__source__

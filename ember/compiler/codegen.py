@@ -25,6 +25,8 @@ from .dynamic import Sym
 from .graph import Graph, Node, Value, tree_map
 from .hyper import GLOBAL as HYPER_GLOBAL
 from .hyper import Hyper
+from .inline import RUNTIME as INLINE_RUNTIME
+from .inline import inline
 
 __all__ = ["generate", "Ctx"]
 
@@ -66,7 +68,8 @@ def _store(dst: np.ndarray, out) -> np.ndarray:
     return dst
 
 
-_RUNTIME = {"np": np, "NULL": NULL_CTX, "Ctx": Ctx, "_array": _array, "_store": _store}
+_RUNTIME = {"np": np, "NULL": NULL_CTX, "Ctx": Ctx, "_array": _array, "_store": _store,
+            **INLINE_RUNTIME}
 
 
 class _Writer:
@@ -154,8 +157,10 @@ def _emit_node(w: _Writer, node: Node, aux: list[Value]) -> None:
         target = args[0]
         if aux:  # backward reads the value from before the write: compute on a copy
             args[0] = f"{target}.copy()"
-    call = f"{kernel}({', '.join([ctx, *args])}"
-    call += "".join(f", {k}={w.expr(v)}" for k, v in node.kwargs.items()) + ")"
+    call = None if aux or node.op.inplace else inline(node, args, kernel)
+    if call is None:
+        call = f"{kernel}({', '.join([ctx, *args])}"
+        call += "".join(f", {k}={w.expr(v)}" for k, v in node.kwargs.items()) + ")"
     comment = f"  # {node.name}" + (f"  {node.location}" if node.location else "")
     outs = node.outputs
     if node.op.inplace:

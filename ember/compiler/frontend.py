@@ -104,9 +104,7 @@ class CompiledFunction:
             else:
                 parts.append((f"arg{i}", type(x), _hashable(x)))
         for m in self._used_modules():
-            parts.append(("training", tuple(s.training for s in m.modules())))
-            parts.append(("params", tuple((t._data.shape, t._data.dtype, t._requires_grad)
-                                          for t in _module_tensors(m).values())))
+            parts += _module_guard(m)
         opt = optimizer_of(self.fn)
         if opt is not None:
             parts.append(("optimizer", optimizer_guard(opt, self.runtime_hypers)))
@@ -437,6 +435,20 @@ def _matches(pattern: tuple, key: tuple) -> bool:
 
 def _fixed(t: Tensor):
     return lambda: t
+
+
+def _module_guard(m) -> list[tuple]:
+    """The guard parts of a module tree: each module's ``training`` flag and each of its
+    parameters' and buffers' shape, dtype and ``requires_grad``. A flat walk over
+    ``_modules``, without the qualified names ``named_parameters`` builds: it runs at every
+    call."""
+    mods, i = [m], 0
+    while i < len(mods):
+        mods.extend(c for c in mods[i]._modules.values() if c is not None)
+        i += 1
+    tensors = [(t._data.shape, t._data.dtype, t._requires_grad) for s in mods
+               for table in (s._parameters, s._buffers) for t in table.values() if t is not None]
+    return [("training", tuple(s.training for s in mods)), ("params", tuple(tensors))]
 
 
 def _module_tensors(m, kinds: bool = False) -> dict:

@@ -14,7 +14,7 @@ from .._dispatch import NULL_CTX
 from .dynamic import Sym
 from .graph import Graph, Node, Value, tree_leaves, tree_map
 
-__all__ = ["optimize", "optimize_backward", "dce", "cse", "fold_constants"]
+__all__ = ["optimize", "optimize_backward", "dce", "cse", "fold_constants", "mutated"]
 
 
 def has_effects(node: Node) -> bool:
@@ -57,15 +57,37 @@ def _key(x):
         return ("id", id(x))
 
 
+def mutated(g: Graph) -> set[int]:
+    """Ids of the values some node writes in place (an in-place op's target, an argument
+    an op writes), and of every value those are views of: their memory changes after
+    they are made."""
+    out: set[int] = set()
+    for node in g.nodes:
+        if node.op.inplace and node.args and type(node.args[0]) is Value:
+            out.add(id(node.args[0]))
+        if getattr(node.op, "_mutated_others", ()):
+            out.update(id(v) for v in node.inputs)
+    for node in reversed(g.nodes):  # a view's write reaches its base
+        if node.op.kind == "view" and any(id(o) in out for o in node.outputs):
+            out.update(id(v) for v in node.inputs)
+    return out
+
+
 def cse(g: Graph) -> int:
-    """Merge nodes that call the same op on the same arguments; returns how many."""
+    """Merge nodes that call the same op on the same arguments; returns how many. A node
+    whose result is written in place later, or is returned, keeps its own array (merged,
+    the write would reach the other value; returned, the caller could write into it);
+    factories (``ones``, ``arange``: the causal mask of every layer) merge too."""
     seen: dict = {}
     replace: dict[int, Value] = {}
     kept, merged = [], 0
+    written = mutated(g)
+    returned = {id(v) for v in g.outputs if v is not None}
     for node in g.nodes:
         if replace:
             _substitute(node, replace)
-        if has_effects(node) or node.op.kind == "factory" or hasattr(node, "needs_input_grad"):
+        if has_effects(node) or hasattr(node, "needs_input_grad") or any(
+                id(o) in written or id(o) in returned for o in node.outputs):
             kept.append(node)
             continue
         key = (node.op, _key(node.args), _key(node.kwargs))
