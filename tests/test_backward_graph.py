@@ -7,11 +7,13 @@ run once without and once with ``create_graph``, and the two op sequences must b
 A backward rule that takes a NumPy shortcut when no graph is recorded, or an engine step
 computed outside the dispatcher, shows up here as a difference.
 
-The one difference torch itself makes is how gradients accumulate into an existing
-``.grad``: in place (``add_``) in an ordinary backward, out of place (``add``) under
-``create_graph``. Each model runs one backward on fresh parameters, so no ``.grad``
-exists yet and the sequences must match exactly; a second backward into the same
-parameters may differ in exactly that.
+The differences torch itself makes are in how gradients reach ``.grad``. The first one
+a parameter receives is taken as it is when nothing else holds it in an ordinary backward,
+but copied (a recorded ``clone``) under ``create_graph``; so on fresh parameters the
+sequences may differ only by ``clone`` ops added under ``create_graph``, one at most per
+parameter. Later ones accumulate into the existing ``.grad`` in place (``add_``) in an
+ordinary backward, out of place (``add``) under ``create_graph``: a second backward into
+the same parameters may differ in exactly that.
 """
 
 from __future__ import annotations
@@ -74,6 +76,17 @@ def _backward_ops(loss_fn, create_graph: bool) -> list[str]:
     return recorder.names
 
 
+def _plus_clones(plain: list[str], graph: list[str]) -> bool:
+    """Whether ``graph`` is ``plain`` with ``clone`` ops inserted (none removed)."""
+    i = 0
+    for name in graph:
+        if i < len(plain) and name == plain[i]:
+            i += 1
+        elif name != "clone":
+            return False
+    return i == len(plain)
+
+
 def _differences(plain: list[str], graph: list[str]) -> str:
     """The differing stretches of the two sequences, for the failure message."""
     lines = []
@@ -89,10 +102,26 @@ def _differences(plain: list[str], graph: list[str]) -> str:
 def test_backward_dispatches_the_same_ops_with_create_graph(loss_fn):
     plain = _backward_ops(loss_fn, create_graph=False)
     graph = _backward_ops(loss_fn, create_graph=True)
-    assert len(plain) > 20, plain
-    assert plain == graph, ("backward() dispatches different ops with create_graph=True "
-                            f"({len(plain)} vs {len(graph)} ops):\n"
-                            + _differences(plain, graph))
+    assert len(plain) > 15, plain
+    ember.manual_seed(0)
+    n_params = sum(t.requires_grad for t in _leaves(loss_fn()))
+    assert _plus_clones(plain, graph) and len(graph) - len(plain) <= n_params, (
+        "backward() dispatches different ops with create_graph=True "
+        f"({len(plain)} vs {len(graph)} ops):\n" + _differences(plain, graph))
+
+
+def _leaves(loss) -> list:
+    """The leaf tensors of ``loss``'s graph (a parameter's AccumulateGrad holds it)."""
+    seen, stack, leaves = set(), [loss.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):
+            leaves.append(node.variable)
+        stack.extend(n for n, _ in node.next_functions)
+    return leaves
 
 
 def test_accumulating_into_existing_grads_differs_only_in_place_or_not():

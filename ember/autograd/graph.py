@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
+import sys
 import traceback
 import warnings
 import weakref
@@ -351,11 +352,14 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
                 if captures:
                     _capture(captures, results, node, grads)
                 if accumulate and (needed is None or (node, 0) in captures):
+                    # (``grads`` is the gradient's only holder here unless someone kept it)
+                    owned = not create_graph and grads[0] is not None and \
+                        _holders(grads) == _SOLE
                     if observers:
                         _observed(observers, node, _accumulate, node.variable, grads[0],
-                                  create_graph)
+                                  create_graph, owned)
                     else:
-                        _accumulate(node.variable, grads[0], create_graph)
+                        _accumulate(node.variable, grads[0], create_graph, owned)
                 node = None
                 continue
             if node._tensor_pre_hooks or node._pre_hooks:
@@ -404,6 +408,7 @@ def run_backward(roots: list[tuple[Node, int, Tensor]], keep_graph: bool, create
             if node is not None and ready:  # others became ready after it: the heap decides
                 heappush(ready, (-node._seq, id(node), node))
                 node = None
+            grad_inputs = g = buf = old = None  # the buffers alone hold the gradients (_holders)
     finally:
         STATE.grad_enabled = prev_grad
 
@@ -494,17 +499,40 @@ def _call_pre_hooks(node: Node, grads: list) -> list:
     return grads
 
 
-def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool) -> None:
-    """Add ``grad`` into ``t.grad`` with ember ops, as torch's AccumulateGrad: the first
-    gradient is copied (``clone``, so ``.grad`` never aliases a gradient that flows on; under
-    ``create_graph`` the clone is recorded, as torch's); later ones are added in place
-    (``add_``), or out of place when the result must carry a graph."""
+def _holders(grads: list) -> tuple[int, int]:
+    """Reference counts of the gradient ``grads[0]`` and of its array, as seen from here.
+    Equal to ``_SOLE`` (the counts of a gradient held by nothing but such a list), nobody
+    else -- user code, a hook, another node's buffer, a view of the array -- can reach it."""
+    g = grads[0]
+    data = g._data
+    return sys.getrefcount(g), sys.getrefcount(data)
+
+
+_SOLE = _holders([_make(np.empty(1))])
+
+
+def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool,
+                owned: bool = False) -> None:
+    """Add ``grad`` into ``t.grad`` with ember ops, as torch's AccumulateGrad.
+
+    The first gradient is taken as it is when the engine found it ``owned`` (nothing else
+    holds it) and its array owns its memory (not a view: ``base is None``) in ``t``'s dtype
+    and strides, as torch steals a gradient nobody else references; otherwise it is copied
+    (``clone``, so ``.grad`` never aliases a gradient that flows on or that the user holds;
+    under ``create_graph`` the clone is recorded, as torch's). Later ones are added in
+    place (``add_``), or out of place when the result must carry a graph."""
     if grad is None:
         return
     old = t.grad
     if old is None:
-        dtype = t._data.dtype
-        t.grad = grad.clone() if grad._data.dtype == dtype else grad.to(_np_to_dtype(dtype))
+        data, mine = grad._data, t._data
+        if owned and type(grad) is Tensor and type(data) is np.ndarray and data.base is None \
+                and data.dtype == mine.dtype and data.strides == mine.strides:
+            t.grad = _make(data)  # (a fresh tensor: no history, as torch's detach())
+        elif data.dtype == mine.dtype:
+            t.grad = grad.clone()
+        else:
+            t.grad = grad.to(_np_to_dtype(mine.dtype))
     elif create_graph or old._requires_grad:
         t.grad = old + grad
     else:
