@@ -171,13 +171,6 @@ class _CE:
         from . import _kernels_transformer as K
         return K.log_softmax_at(self.x, self.t)
 
-    def softmax(self) -> np.ndarray:
-        """softmax of the rows: one Numba pass, or ``exp(ls)``."""
-        if _fused_rows(self.x):
-            from . import _kernels_transformer as K
-            return K.softmax(self.x)
-        return np.exp(self.ls)
-
     def losses(self) -> np.ndarray:
         rows = np.arange(self.x.shape[0])
         if self.probs:
@@ -194,9 +187,24 @@ class _CE:
             arr -= s[:, None] * self.B
             return arr
         arr[np.arange(arr.shape[0]), self.t] -= s * (1 - self.eps) * self.wt
+        return self.minus_smoothing(arr, s)
+
+    def minus_smoothing(self, arr: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``arr`` less label smoothing's share of ``s[:, None] * B`` for class-index
+        targets (in place)."""
         if self.eps:
             arr -= (s * (self.eps / self.C) * self.valid)[:, None] * self.w
         return arr
+
+    def input_grad(self, s: np.ndarray) -> np.ndarray:
+        """``s[:, None] * (alpha * softmax(x) - B)`` of class-index targets, ``(M, C)``: the
+        Numba row kernel, else ``exp(log_softmax)`` and ``minus_B``."""
+        if not _fused_rows(self.x):
+            p = np.exp(self.ls)
+            return self.minus_B(np.multiply(p, (s * self.alpha)[:, None], out=p), s)
+        from . import _kernels_ce
+        gx = _kernels_ce.ce_grad(self.x, self.t, s * self.alpha, s * (1 - self.eps) * self.wt)
+        return self.minus_smoothing(gx, s)
 
     def to_input_layout(self, rows: np.ndarray) -> np.ndarray:
         """``(M, k)`` rows back in the input's layout (class axis at dim 1, size ``k``)."""
@@ -270,11 +278,11 @@ class CrossEntropyBackward(Op):
         ctx.args = (reduction, ignore_index, eps)
         s = _row_scale(g, ce.row_shape, reduction,
                        None if ce.probs else _grad_count(ce.denom, ce.valid)).reshape(-1)
-        p = ce.softmax() if ce.probs is False else np.exp(ce.ls)  # (ls needed below)
+        if not ce.probs:
+            return ce.to_input_layout(ce.input_grad(s)).astype(x.dtype, copy=False)
+        p = np.exp(ce.ls)  # (ls needed below)
         gx = ce.minus_B(np.multiply(p, (s * ce.alpha)[:, None], out=p), s)
         gx = ce.to_input_layout(gx).astype(x.dtype, copy=False)
-        if not ce.probs:
-            return gx
         gy = ce.to_input_layout(-(s * (1 - eps))[:, None] * ce.w * ce.ls)
         return gx, gy.astype(target.dtype, copy=False)
 
