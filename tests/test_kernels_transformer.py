@@ -413,19 +413,21 @@ def test_log_softmax_at_targets(dtype, parts):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("keys", [300, 280, 330])
-def test_causal_attention_by_blocks_matches_torch(dtype, keys):
-    """Long causal attention runs block by block (only scores at or left of the diagonal):
-    output, weights and gradients as torch's, with a last partial block and fewer or more
-    keys than queries."""
-    from ember.ops import attention
+@pytest.mark.parametrize("causal, keys", [(True, 300), (True, 280), (True, 330), (False, 200)])
+def test_fused_attention_matches_torch(dtype, causal, keys):
+    """Attention without a mask or with the causal one runs in ``_kernels_attention``
+    (blocks of query rows; causal: only scores at or left of the diagonal): output, weights
+    and gradients as torch's, with a last partial block, fewer or more keys than queries,
+    and heads read in place from the (batch, sequence, heads, dim) layout."""
+    from ember.ops import _kernels_attention, attention
     rng = np.random.default_rng(9)
-    arrays = [rng.standard_normal((2, 2, n, 16)).astype(dtype) for n in (300, keys, keys)]
-    assert 300 >= attention._CAUSAL_BLOCKED_MIN
-    e = [ember.from_numpy(a.copy()).requires_grad_() for a in arrays]
-    t = [torch.from_numpy(a.copy()).requires_grad_() for a in arrays]
-    out_e = ember.nn.functional.scaled_dot_product_attention(*e, is_causal=True)
-    out_t = torch.nn.functional.scaled_dot_product_attention(*t, is_causal=True)
+    arrays = [rng.standard_normal((2, n, 3, 16)).astype(dtype).transpose(0, 2, 1, 3)
+              for n in (300, keys, keys)]
+    assert 300 % _kernels_attention.BLOCK
+    e = [ember.from_numpy(a).requires_grad_() for a in arrays]
+    t = [torch.from_numpy(a).requires_grad_() for a in arrays]
+    out_e = ember.nn.functional.scaled_dot_product_attention(*e, is_causal=causal)
+    out_t = torch.nn.functional.scaled_dot_product_attention(*t, is_causal=causal)
     g = rng.standard_normal(out_t.shape).astype(dtype)
     out_e.backward(ember.from_numpy(g))
     out_t.backward(torch.from_numpy(g))
@@ -433,8 +435,9 @@ def test_causal_attention_by_blocks_matches_torch(dtype, keys):
     np.testing.assert_allclose(out_e.detach().numpy(), out_t.detach().numpy(), **tol)
     for a, b in zip(e, t):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
-    weights = attention.sdpa_with_weights(*e, is_causal=True)[1].detach().numpy()
-    assert (np.triu(weights[0, 0], 1) == 0).all()
+    weights = attention.sdpa_with_weights(*e, is_causal=causal)[1].detach().numpy()
+    if causal:
+        assert (np.triu(weights[0, 0], 1) == 0).all()
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
 
 

@@ -1,9 +1,12 @@
 """Scaled dot-product attention as one fused op (forward and backward).
 
-``softmax(q @ k^T * scale + mask) @ v`` is two GEMMs (one BLAS thread each when small:
-``_blas``) around one fused Numba pass (scale, mask and a safe softmax; NumPy for other
-dtypes and masks); the backward's softmax gradient is one Numba pass too. The op also
-outputs the probabilities, and its backward -- one fused op,
+Without a mask or with the causal one (no dropout, float32/float64, the same batch dims)
+forward and backward are one Numba kernel each (``_kernels_attention``: per head and
+block of query rows, BLAS GEMMs around the softmax; causal blocks skip the hidden
+scores). Otherwise ``softmax(q @ k^T * scale + mask) @ v`` is two GEMMs (one BLAS thread
+each when small: ``_blas``) around one fused Numba pass (scale, mask and a safe softmax;
+NumPy for other dtypes and masks); the backward's softmax gradient is one Numba pass
+too. The op also outputs the probabilities, and its backward -- one fused op,
 ``ScaledDotProductAttentionBackward`` -- reads them as a saved output, so the gradient
 flowing into them in a double backward goes through the attention op itself. The
 backward op's own backward is written with ember ops: gradients of any order, and the
@@ -97,9 +100,11 @@ class ScaledDotProductAttention(Op):
     def forward(ctx, q, k, v, mask, drop, scale):
         ctx.scale = scale
         ctx.set_materialize_grads(False)
-        if drop is None and _is_causal_mask(mask) and q.shape[-2] >= _CAUSAL_BLOCKED_MIN \
-                and q.dtype in _KERNEL_DTYPES and q.dtype == k.dtype == v.dtype:
-            out, p = _causal_attention(q, k, v, scale, mask)
+        from . import _kernels_attention as KA
+        causal = _is_causal_mask(mask)
+        if drop is None and (mask is None or causal) and KA.supported(q, k, v):
+            out, p = KA.attention(q, k, v, scale, causal)
+            _FUSED[id(p)] = (weakref.ref(p, functools.partial(_forget, id(p))), causal)
             ctx.save_for_backward(q, k, v, drop, p)
             return out, p
         p = attention_probs(q, k, scale, mask)
@@ -111,7 +116,7 @@ class ScaledDotProductAttention(Op):
         q, k, v, drop, p = ctx.saved_tensors
         need = ctx.needs_input_grad
         gq, gk, gv, gs = dispatch(ScaledDotProductAttentionBackward, g, g_probs, q, k, v, p,
-                                  drop, ctx.scale)
+                                  drop, ctx.scale, need[3])
         return (gq if need[0] else None, gk if need[1] else None, gv if need[2] else None,
                 gs if need[3] else None, None, None)
 
@@ -133,28 +138,32 @@ class ScaledDotProductAttentionBackward(Op):
 
     aten = "_scaled_dot_product_attention_math_backward"
     signature = ("_scaled_dot_product_attention_math_backward(Tensor? g, Tensor? g_probs, "
-                 "Tensor q, Tensor k, Tensor v, Tensor p, Tensor? drop, float scale) -> "
-                 "(Tensor grad_q, Tensor grad_k, Tensor grad_v, Tensor grad_scores)")
+                 "Tensor q, Tensor k, Tensor v, Tensor p, Tensor? drop, float scale, "
+                 "bool scores_grad) -> (Tensor grad_q, Tensor grad_k, Tensor grad_v, "
+                 "Tensor grad_scores)")
 
     @staticmethod
-    def meta(g, g_probs, q, k, v, p, drop, scale):
+    def meta(g, g_probs, q, k, v, p, drop, scale, scores_grad):
         lead, (rows, cols) = p.shape[:-2], p.shape[-2:]
         bc = _meta.broadcast_shapes
         gv = v.shape if g is None else bc(lead, g.shape[:-2]) + (cols, g.shape[-1])
+        gs = _meta.new(p.shape, q.dtype) if scores_grad else \
+            _meta.MetaArray(p.shape, q.dtype, (0,) * len(p.shape))
         return (_meta.new(bc(lead, k.shape[:-2]) + (rows, k.shape[-1]), q.dtype),
                 _meta.new(bc(lead, q.shape[:-2]) + (cols, q.shape[-1]), q.dtype),
-                _meta.new(gv, q.dtype), _meta.new(p.shape, q.dtype))
+                _meta.new(gv, q.dtype), gs)
 
     @staticmethod
-    def forward(ctx, g, g_probs, q, k, v, p, drop, scale):
+    def forward(ctx, g, g_probs, q, k, v, p, drop, scale, scores_grad):
         ctx.save_for_backward(g, g_probs, q, k, v, p, drop)
         ctx.scale = scale
         ctx.set_materialize_grads(False)
-        if g is not None and g_probs is None and drop is None \
-                and p.shape[-2] >= _CAUSAL_BLOCKED_MIN and p.dtype in _KERNEL_DTYPES \
-                and q.dtype == k.dtype == v.dtype == g.dtype == p.dtype \
-                and _zero_right_of_blocks(p):
-            return _causal_attention_backward(g, q, k, v, p, scale)
+        from . import _kernels_attention as KA
+        fused = _FUSED.get(id(p))
+        if fused is not None and fused[0]() is p and g is not None and g_probs is None \
+                and drop is None and not scores_grad and g.dtype == p.dtype \
+                and g.shape[:-2] == p.shape[:-2] and KA.supported(q, k, v):
+            return *KA.attention_backward(g, q, k, v, p, scale, fused[1]), _no_scores_grad(p)
         gp = g_probs
         if g is not None:
             gp = _blas.matmul(g, _swap(v))
@@ -175,7 +184,8 @@ class ScaledDotProductAttentionBackward(Op):
         gk *= scale
         gv = np.zeros(v.shape, q.dtype) if g is None else \
             _blas.matmul(_swap(p * drop if drop is not None else p), g)
-        return _as(gq, q.dtype), _as(gk, q.dtype), _as(gv, q.dtype), _as(gs, q.dtype)
+        return _as(gq, q.dtype), _as(gk, q.dtype), _as(gv, q.dtype), \
+            _as(gs, q.dtype) if scores_grad else _no_scores_grad(p)
 
     @staticmethod
     def backward(ctx, uq, uk, uv, us):
@@ -212,47 +222,23 @@ class ScaledDotProductAttentionBackward(Op):
             dp = dpd if dp is None else dp + dpd
             dgv = dropped(p) @ uv
             dg = dgv if dg is None else dg + dgv
-        return dg, dgp, dq, dk, dv, dp, None, None
+        return dg, dgp, dq, dk, dv, dp, None, None, None
 
 
 _CAUSAL_MASKS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> mask
+# id -> (weak reference, causal) of the probabilities ``_kernels_attention`` computed:
+# zero right of each row's last visible key, which its backward relies on
+_FUSED: dict = {}
 
 
-def _zero_right_of_blocks(p: np.ndarray) -> bool:
-    """Whether the probabilities are zero right of each ``_CAUSAL_BLOCK`` of rows' last
-    row (causal attention's are; the backward then skips those scores). Other weights
-    are told apart from the first row's second entry before the blocks are read."""
-    rows, cols = p.shape[-2:]
-    if cols < 2 or p[..., 0, 1].any():
-        return False
-    return not any(p[..., lo:lo + _CAUSAL_BLOCK, lo + _CAUSAL_BLOCK:].any()
-                   for lo in range(0, min(rows, cols - _CAUSAL_BLOCK), _CAUSAL_BLOCK))
+def _forget(key: int, _ref) -> None:
+    _FUSED.pop(key, None)
 
 
-def _causal_attention_backward(g, q, k, v, p, scale: float):
-    """``(gq, gk, gv, gs)`` of attention whose probabilities ``p`` are zero right of each
-    block of query rows (``_zero_right_of_blocks``): the scores' gradient ``gs`` is zero
-    there too, so every product runs over the blocks at or left of the diagonal only."""
-    from . import _kernels_transformer as K
-    rows, cols = p.shape[-2:]
-    lead = p.shape[:-2]
-    gs = np.zeros(p.shape, p.dtype)
-    gq = np.empty(np.broadcast_shapes(lead, k.shape[:-2]) + (rows, k.shape[-1]), p.dtype)
-    gk = np.zeros(np.broadcast_shapes(lead, q.shape[:-2]) + (cols, q.shape[-1]), p.dtype)
-    gv = np.zeros(np.broadcast_shapes(lead, g.shape[:-2]) + (cols, g.shape[-1]), p.dtype)
-    for lo in range(0, rows, _CAUSAL_BLOCK):
-        hi = min(rows, lo + _CAUSAL_BLOCK)
-        n = min(cols, hi)
-        gp = np.ascontiguousarray(_blas.matmul(g[..., lo:hi, :], _swap(v[..., :n, :])))
-        pb = np.ascontiguousarray(p[..., lo:hi, :n])
-        gb = K.softmax_backward(gp, pb, out=gp)
-        gs[..., lo:hi, :n] = gb
-        gq[..., lo:hi, :] = _blas.matmul(gb, k[..., :n, :])
-        gk[..., :n, :] += _blas.matmul(_swap(gb), q[..., lo:hi, :])
-        gv[..., :n, :] += _blas.matmul(_swap(pb), g[..., lo:hi, :])
-    gq *= scale
-    gk *= scale
-    return gq, gk, gv, gs
+def _no_scores_grad(p: np.ndarray) -> np.ndarray:
+    """The scores' gradient where nobody asked for it (``scores_grad`` False: a constant
+    mask): a read-only zero of ``p``'s shape, no memory."""
+    return np.broadcast_to(np.zeros((), p.dtype), p.shape)
 
 
 @functools.lru_cache(maxsize=8)
@@ -268,33 +254,6 @@ def _causal_mask(shape: tuple, dtype: np.dtype) -> np.ndarray:
 def _is_causal_mask(mask) -> bool:
     """Whether ``mask`` is one made by ``_causal_mask`` (``is_causal=True``)."""
     return mask is not None and _CAUSAL_MASKS.get(id(mask)) is mask
-
-
-# Causal attention from this many queries on computes only the blocks of _CAUSAL_BLOCK
-# query rows at or left of the diagonal (the rest of the scores is masked): about half
-# the GEMMs' work and half the softmax's for long sequences.
-_CAUSAL_BLOCKED_MIN = 256
-_CAUSAL_BLOCK = 128
-
-
-def _causal_attention(q, k, v, scale: float, mask: np.ndarray):
-    """``(softmax(q @ k^T * scale + mask) @ v, probs)`` for the causal ``mask`` (query ``i``
-    sees keys ``0..i``), block by block of query rows; each block's scores are computed
-    only up to its last row's keys and the probabilities right of them are zeros."""
-    from . import _kernels_transformer as K
-    rows, cols = mask.shape
-    lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    probs = np.zeros(lead + (rows, cols), q.dtype)
-    out = np.empty(lead + (rows, v.shape[-1]), q.dtype)
-    for lo in range(0, rows, _CAUSAL_BLOCK):
-        hi = min(rows, lo + _CAUSAL_BLOCK)
-        n = min(cols, hi)
-        s = np.ascontiguousarray(_blas.matmul(q[..., lo:hi, :], _swap(k[..., :n, :])))
-        p = K.softmax(s, False, scale, np.ascontiguousarray(mask[lo:hi, :n]), True,
-                      inplace=True)
-        probs[..., lo:hi, :n] = p
-        out[..., lo:hi, :] = _blas.matmul(p, v[..., :n, :])
-    return out, probs
 
 
 def additive_mask(attn_mask, query: Tensor, shape, is_causal: bool):
