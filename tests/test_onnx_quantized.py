@@ -26,8 +26,12 @@ import pytest
 
 import ember
 from ember.ao.nn.quantized._packed import choose_qparams
-from ember.ao.quantization.quant_api import int4_weight_only, int8_weight_only
-from tests.test_quant_dynamic import accuracy, trained_mlp
+from ember.ao.quantization.quant_api import (
+    int4_weight_only,
+    int8_dynamic_activation_int8_weight,
+    int8_weight_only,
+)
+from tests.test_quant_dynamic import accuracy, digits, trained_mlp
 from tests.test_quant_static import CNN, FUSE, MLP, _data, _train
 
 onnx = pytest.importorskip("onnx")
@@ -35,9 +39,12 @@ ort = pytest.importorskip("onnxruntime")
 aq = ember.ao.quantization
 
 
-def _session(path, exact_matmul: bool = False, optimized: str | None = None):
+def _session(path, exact_matmul: bool = False, optimized: str | None = None,
+             disable_optimizations: bool = False):
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    if disable_optimizations:  # run the graph's float ops between Q/DQ as written
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if exact_matmul:  # onnxruntime's DQ->MatMul rewrite would quantize activations to int8
         so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
     if optimized:
@@ -159,8 +166,129 @@ def test_weight_only_matches_ember(mlp, tmp_path, config, op):
     assert os.path.getsize(tmp_path / "q.onnx") < 0.35 * os.path.getsize(tmp_path / "float.onnx")
 
 
-def test_quantized_module_without_onnx_form_is_refused():
-    lstm = aq.quantize_dynamic(ember.nn.Sequential(ember.nn.LSTM(4, 8)), {ember.nn.LSTM},
-                               dtype=ember.qint8)
-    with pytest.raises(ember.onnx.UnsupportedOperatorError, match="quantized module LSTM"):
-        ember.onnx.export(lstm, (ember.randn(3, 2, 4),))
+class ResMLP(ember.nn.Module):
+    """An MLP with quantized add, mul, add_relu and cat (``FloatFunctional``)."""
+
+    def __init__(self):
+        super().__init__()
+        nn, functional = ember.nn, ember.ao.nn.quantized.FloatFunctional
+        self.quant, self.dequant = aq.QuantStub(), aq.DeQuantStub()
+        self.fc1, self.relu1 = nn.Linear(64, 64), nn.ReLU()
+        self.fc2, self.relu2 = nn.Linear(64, 64), nn.ReLU()
+        self.fc3 = nn.Linear(128, 10)
+        self.add, self.mul, self.add_relu, self.cat = (functional() for _ in range(4))
+
+    def forward(self, x):
+        h1 = self.relu1(self.fc1(self.quant(x)))
+        h2 = self.relu2(self.fc2(h1))
+        s = self.add.add(h1, h2)
+        r = self.add_relu.add_relu(s, self.mul.mul(s, h2))
+        return self.dequant(self.fc3(self.cat.cat([s, r], dim=1)))
+
+
+def test_qfunctional_qdq_matches_ember_and_is_fused(tmp_path):
+    """Unfused (onnxruntime's float Add/Mul/Concat between Q/DQ), the graph repeats ember's
+    arithmetic: outputs within one step of the last layer's scale, nearly all equal. Fused
+    (QLinearAdd/QLinearMul/QLinearConcat, their own fixed-point rounding), the accuracy on
+    digits stays ember's."""
+    (x, y), (xt, yt) = digits()
+    ember.manual_seed(0)
+    model = _train(ResMLP(), x, y, 60)
+    model.qconfig = aq.get_default_qconfig("x86")
+    prepared = aq.prepare(aq.fuse_modules(model, FUSE[MLP]))
+    with ember.no_grad():
+        prepared(x)
+    q = aq.convert(prepared)
+    assert type(q.add).__name__ == "QFunctional"
+    proto = _export(q, xt, tmp_path / "res.onnx")
+    assert {"Add", "Mul", "Concat"} <= set(_ops(proto))
+    with ember.no_grad():
+        want = q(xt).numpy()
+    s = _session(tmp_path / "res.onnx", disable_optimizations=True)
+    got = s.run(None, {"x": xt.numpy()})[0]
+    diff = np.abs(got - want)
+    assert diff.max() <= q.fc3.scale * (1 + 1e-5), diff.max()
+    assert (diff > 1e-6).mean() < 0.02
+    _session(tmp_path / "res.onnx", optimized=str(tmp_path / "opt.onnx"))
+    ops = _ops(onnx.load(str(tmp_path / "opt.onnx")))
+    assert {"QLinearAdd", "QLinearMul", "QLinearConcat"} <= set(ops), ops
+    fused = _run(tmp_path / "res.onnx", xt)
+    ember_acc = accuracy(q, xt, yt)
+    assert ember_acc > 0.9
+    assert abs(float((fused.argmax(1) == yt.numpy()).mean()) - ember_acc) <= 0.01
+
+
+def test_per_token_dynamic_linear_matches_ember(mlp, tmp_path):
+    """``int8_dynamic_activation_int8_weight`` in standard ops repeats ember's arithmetic:
+    the same int8 activations and int32 sums, float rounding apart."""
+    model, (xt, yt) = mlp
+    q = ember.ao.quantize_(copy.deepcopy(model), int8_dynamic_activation_int8_weight())
+    proto = _export(q, xt, tmp_path / "tok.onnx")
+    ops = _ops(proto)
+    assert ops.count("MatMulInteger") == 3 and ops.count("ReduceMax") == 3
+    got = _run(tmp_path / "tok.onnx", xt)
+    with ember.no_grad():
+        want = q(xt).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert abs(float((got.argmax(1) == yt.numpy()).mean()) - accuracy(q, xt, yt)) <= 0.005
+    x3 = ember.randn(2, 5, 64)  # (batch, tokens, features): one scale per token
+    layer = ember.nn.Sequential(q[0])
+    _export(layer, x3, tmp_path / "tok3.onnx")
+    with ember.no_grad():
+        want = layer(x3).numpy()
+    np.testing.assert_allclose(_run(tmp_path / "tok3.onnx", x3), want, rtol=1e-5,
+                               atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("cls,kwargs", [("LSTM", dict(num_layers=2, bidirectional=True)),
+                                        ("GRU", dict(batch_first=True, bidirectional=True))],
+                         ids=["lstm", "gru"])
+def test_dynamic_rnn_matches_ember(tmp_path, cls, kwargs):
+    """Exact emulation: with ember's activations rounded to 8 bits as
+    ``DynamicQuantizeLinear`` does (``reduce_range`` off), onnxruntime gives ember's outputs
+    and final states up to float rounding, for any sequence length and batch; with
+    ember's 7 bits they stay close (the activations' rounding, carried through the
+    steps)."""
+    ember.manual_seed(0)
+    rnn = getattr(ember.nn, cls)(6, 8, **kwargs)
+    q = aq.quantize_dynamic(ember.nn.Sequential(rnn), {type(rnn)}, dtype=ember.qint8)
+    proto = ember.onnx.export(q, (ember.randn(3, 2, 6),), str(tmp_path / "rnn.onnx"),
+                              input_names=["x"], dynamic_axes={"x": [0, 1]})
+    onnx.checker.check_model(proto)
+    cells = rnn.num_layers * 2
+    assert _ops(proto).count("Scan") == cells and _ops(proto).count("MatMulInteger") == cells
+    x = ember.randn(7, 4, 6)  # another length and batch
+    s = _session(tmp_path / "rnn.onnx")
+    got = s.run(None, {"x": x.numpy()})
+
+    def ember_outputs():
+        with ember.no_grad():
+            out, state = q(x)
+        return [out.numpy()] + [t.numpy() for t in (state if cls == "LSTM" else (state,))]
+    close = ember_outputs()
+    for g, w in zip(got, close, strict=True):
+        assert g.shape == w.shape
+        assert 1e-4 < np.abs(g - w).max() < 0.05  # 7 vs 8 bits: apart, but not far
+    for cell in q[0]._all_weight_values:
+        cell.param.reduce_range = False
+    for g, w in zip(got, ember_outputs(), strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-6)
+
+
+class _Scaled(ember.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = aq.QuantStub(), aq.DeQuantStub()
+        self.f = ember.ao.nn.quantized.FloatFunctional()
+
+    def forward(self, x):
+        return self.dequant(self.f.add_scalar(self.quant(x), 0.5))
+
+
+def test_quantized_ops_without_onnx_form_are_refused():
+    model = _Scaled().eval()
+    model.qconfig = aq.get_default_qconfig("x86")
+    prepared = aq.prepare(model)
+    prepared(ember.randn(4, 3))
+    with pytest.raises(ember.onnx.UnsupportedOperatorError, match="quantized::add_scalar"):
+        ember.onnx.export(aq.convert(prepared), (ember.randn(4, 3),))

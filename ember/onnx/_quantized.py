@@ -36,8 +36,18 @@ The forms:
   ``block_size`` = the group size), with float zero points ``-min / scale`` so its
   ``(q - zero_point) * scale`` is ember's ``q * scale + min``.
 
-Quantized modules without a twin (dynamic LSTM/GRU, ``QFunctional``, per-token dynamic
-linears) are refused with ``UnsupportedOperatorError`` before capture.
+- **QFunctional** (``add``, ``add_relu``, ``mul``, ``cat``): QDQ around ``Add``/``Mul``/
+  ``Concat`` (``add_scalar``/``mul_scalar``, which requantize to their input's own grid, are
+  refused).
+- **per-token dynamic int8** (``int8_dynamic_activation_int8_weight``): standard ops that
+  repeat ember's arithmetic (``ReduceMax(Abs)`` per row -> scale -> ``Round``/``Clip`` ->
+  ``MatMulInteger``), so onnxruntime's outputs are ember's up to float rounding.
+- **dynamic int8 LSTM/GRU**: per layer and direction, the input projection of the whole
+  sequence (``DynamicQuantizeLinear`` -> ``MatMulInteger``) and a ``Scan`` over the steps
+  whose body projects the hidden state the same way and applies the cell; as for the
+  dynamic Linear, activations are rounded to 8 bits instead of ember's 7.
+
+Other quantized modules are refused with ``UnsupportedOperatorError`` before capture.
 """
 
 from __future__ import annotations
@@ -45,11 +55,13 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from onnx import numpy_helper
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from .. import nn
 from .._dispatch import Op
 from .._tensor import _make
+from ..nn.modules.rnn import RNNBase
 from ..ops.quantized import dequantize_array, quantize_array, quint8
 from ._lowerings import lowers
 from .errors import UnsupportedOperatorError
@@ -78,7 +90,8 @@ class _Layer(Op):
 
 @lowers(_Layer.name)
 def _lower_layer(cx, node, twin, *inputs):
-    return [twin.lower(cx, *inputs)]
+    out = twin.lower(cx, *inputs)
+    return out if isinstance(out, list) else [out]
 
 
 # ---- the twins ----------------------------------------------------------------------------
@@ -240,6 +253,212 @@ class _DynamicLinear(_Twin):
         return y if self.bias is None else b.one("Add", [y, self.init(b, "bias", self.bias)])
 
 
+class _Functional(_QDQ):
+    """``QFunctional`` (quantized add/mul/cat): the float op on its inputs' int8 grid
+    values, ``Relu`` for ``add_relu``, then ``QuantizeLinear`` -> ``DequantizeLinear`` at
+    the module's scale and zero point; onnxruntime fuses ``DQ -> Add/Mul/Concat -> Q``
+    into ``QLinearAdd``/``QLinearMul``/``QLinearConcat``."""
+
+    def add(self, x, y):
+        return _Layer.apply(_FunctionalCall(self, "Add"), x, y)
+
+    def add_relu(self, x, y):
+        return _Layer.apply(_FunctionalCall(self, "Add", relu=True), x, y)
+
+    def mul(self, x, y):
+        return _Layer.apply(_FunctionalCall(self, "Mul"), x, y)
+
+    def cat(self, xs, dim: int = 0):
+        return _Layer.apply(_FunctionalCall(self, "Concat", dim=dim), *xs)
+
+    def add_scalar(self, x, y):  # requantized to x's own grid, which capture cannot see
+        raise UnsupportedOperatorError("quantized::add_scalar", self.opset, location=self.prefix)
+
+    def mul_scalar(self, x, y):
+        raise UnsupportedOperatorError("quantized::mul_scalar", self.opset, location=self.prefix)
+
+
+class _FunctionalCall:
+    """One call of a ``QFunctional`` twin: what ``_Layer`` computes and lowers."""
+
+    _NP = {"Add": np.add, "Mul": np.multiply}
+
+    def __init__(self, owner: _Functional, op: str, relu: bool = False, dim: int = 0):
+        self.owner, self.op, self.relu, self.dim = owner, op, relu, dim
+
+    def compute(self, *xs):
+        y = np.concatenate(xs, axis=self.dim) if self.op == "Concat" else self._NP[self.op](*xs)
+        if self.relu:
+            y = np.maximum(y, 0)
+        return self.owner.compute(y.astype(np.float32))
+
+    def lower(self, cx, *xs) -> str:
+        b = cx.b
+        names = [_on_grid(self.owner, b, cx.t(x))[0] for x in xs]
+        y = b.one(self.op, names, **({"axis": self.dim} if self.op == "Concat" else {}))
+        return self.owner.qdq(b, b.one("Relu", [y]) if self.relu else y)
+
+
+class _PerTokenLinear(_Twin):
+    """``int8_dynamic_activation_int8_weight``'s Linear in standard ops, ember's arithmetic
+    step by step: each row's scale ``max(max|x| / 127, 1e-5)`` (``ReduceMax`` of ``Abs``),
+    ``Round(x / scale)`` clipped to ``[-127, 127]``, shifted by 128 to uint8 for
+    ``MatMulInteger`` (zero point 128) with the int8 weight, then the int32 sums times the
+    weight's per-channel scales and the row's scale (+ bias)."""
+
+    def __init__(self, mod, prefix: str):
+        super().__init__(prefix)
+        self.mod = mod
+        packed = mod.packed
+        self.w_t = np.ascontiguousarray(np.asarray(packed.weight._int).T)  # (K, N) int8
+        self.w_scale = packed.w_scale.astype(np.float32)
+        self.bias = None if mod.bias is None else mod.bias._data
+
+    def compute(self, x):
+        return self.mod(_make(x))._data
+
+    def lower(self, cx, x) -> str:
+        from ..ao.nn.quantized.dynamic_per_token import _ACT_EPS
+        b = cx.b
+        xn = cx.t(x)
+        absx = b.one("Abs", [xn])
+        amax = b.one("ReduceMax", [absx, b.ints([-1])], keepdims=1) if b.opset >= 18 else \
+            b.one("ReduceMax", [absx], axes=[-1], keepdims=1)
+        scale = b.one("Max", [b.one("Div", [amax, b.const(np.float32(127))]),
+                              b.const(_ACT_EPS)])
+        q = b.one("Clip", [b.one("Round", [b.one("Div", [xn, scale])]),
+                           b.const(np.float32(-127)), b.const(np.float32(127))])
+        qu = b.one("Cast", [b.one("Add", [q, b.const(np.float32(128))])], to=2)  # 2: uint8
+        acc = b.one("MatMulInteger", [qu, self.init(b, "weight_t", self.w_t),
+                                      self.init(b, "input_zero_point", np.uint8(128)),
+                                      self.init(b, "weight_zero_point", np.int8(0))])
+        y = b.one("Mul", [b.one("Mul", [b.one("Cast", [acc], to=1),
+                                        self.init(b, "weight_scale", self.w_scale)]), scale])
+        return y if self.bias is None else b.one("Add", [y, self.init(b, "bias", self.bias)])
+
+
+class _DynamicRNN(_Twin):
+    """A dynamically quantized LSTM/GRU: the float module's forward (hidden states, layers,
+    directions), each layer and direction one ``_Layer`` call (``_RnnDirection``)."""
+
+    forward = RNNBase.forward
+    _check_hidden = RNNBase._check_hidden
+
+    def __init__(self, mod, prefix: str):
+        super().__init__(prefix)
+        self.mod = mod
+        for name in ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first",
+                     "dropout", "bidirectional", "proj_size"):
+            setattr(self, name, getattr(mod, name))
+        self.eval()
+
+    def _weights(self, layer: int, direction: int):
+        return layer * (2 if self.bidirectional else 1) + direction
+
+    def _run_direction(self, x, index: int, h, c, reverse: bool, lengths):
+        if lengths is not None:
+            raise UnsupportedOperatorError("quantized::lstm (packed sequences)", self.opset,
+                                           location=self.prefix)
+        call = _RnnDirection(self, index, reverse)
+        if c is None:
+            y, h = _Layer.apply(call, x, h)
+            return y, h, None
+        return _Layer.apply(call, x, h, c)
+
+
+class _RnnDirection:
+    """One layer and direction of a dynamic LSTM/GRU in standard ops, ember's (and torch's)
+    arithmetic: the input projection of the whole sequence quantized at once
+    (``DynamicQuantizeLinear`` -> ``MatMulInteger`` -> scales -> bias), then a ``Scan`` over
+    the steps whose body quantizes the hidden state the same way for the hidden projection
+    and applies the cell. ``DynamicQuantizeLinear`` rounds activations to 8 bits where ember
+    (fbgemm's ``reduce_range``) uses 7; with 8 bits (``CellParams.reduce_range = False``)
+    ember's results are onnxruntime's up to float rounding. (onnxruntime's own
+    ``DynamicQuantizeLSTM`` quantizes its activations differently: ~1e-3 apart even then.)"""
+
+    def __init__(self, rnn: _DynamicRNN, index: int, reverse: bool):
+        self.rnn, self.reverse = rnn, reverse
+        self.cell = rnn.mod._all_weight_values[index].param
+        self.prefix = f"{rnn.prefix}.cell{index}"
+
+    def compute(self, x, h, c=None):
+        out = self.rnn.mod._run_direction(_make(x), self.cell, _make(h),
+                                          None if c is None else _make(c), self.reverse, None)
+        return tuple(t._data for t in out if t is not None)
+
+    def init(self, b, suffix: str, arr) -> str:
+        return _Twin.init(self, b, suffix, arr)
+
+    @staticmethod
+    def _weight(packed) -> tuple:
+        """``(int8 weight (F, G*H), its scale(s), float bias)``."""
+        scale = packed.w_scale[:1] if packed.per_tensor else packed.w_scale
+        return (np.ascontiguousarray(np.asarray(packed.weight._int).T),
+                scale.astype(np.float32), packed.bias_arr)
+
+    def lower(self, cx, x, h, c=None) -> list[str]:
+        b = cx.b
+        w, ws, wb = self._weight(self.cell.ih)
+        xq, xs, xz = b.node("DynamicQuantizeLinear", [cx.t(x)], 3)
+        acc = b.one("MatMulInteger", [xq, self.init(b, "W", w), xz,
+                                      self.init(b, "W_zero_point", np.int8(0))])
+        xw = b.one("Add", [b.one("Mul", [b.one("Cast", [acc], to=TensorProto.FLOAT),
+                                         b.one("Mul", [xs, self.init(b, "W_scale", ws)])]),
+                           self.init(b, "B_ih", wb)])
+        states = [cx.t(h)] + ([] if c is None else [cx.t(c)])
+        direction = [1 if self.reverse else 0]
+        outs = b.node("Scan", states + [xw], len(states) + 1, body=self._step(),
+                      num_scan_inputs=1, scan_input_directions=direction,
+                      scan_output_directions=direction)
+        return [outs[-1]] + outs[:-1]  # (y, h, c) as compute
+
+    def _step(self) -> onnx.GraphProto:
+        """The Scan body: ``(h[, c], x @ W_ih.T + b_ih at this step) -> (h'[, c'], h')``,
+        the hidden projection quantized dynamically, then torch's LSTM or GRU cell."""
+        r, rs, rb = self._weight(self.cell.hh)
+        hidden, lstm = self.rnn.hidden_size, self.rnn.mode == "LSTM"
+        p = f"{self.prefix}.step."
+        consts = {"R": r, "R_scale": rs, "B_hh": rb, "zero": np.int8(0),
+                  "split": np.array([hidden] * (4 if lstm else 3), np.int64)}
+        nodes: list = []
+
+        def node(op, ins, n_out=1, tag="", **attrs):  # names unique by op and tag
+            outs = [f"{p}{op}{tag}_{i}" for i in range(n_out)]
+            nodes.append(helper.make_node(op, ins, outs, name=f"{p}{op}{tag}", **attrs))
+            return outs if n_out > 1 else outs[0]
+        h, c, xw = p + "h", p + "c", p + "xw"
+        hq, hs, hz = node("DynamicQuantizeLinear", [h], 3)
+        acc = node("Cast", [node("MatMulInteger", [hq, p + "R", hz, p + "zero"])],
+                   to=TensorProto.FLOAT)
+        hw = node("Add", [node("Mul", [acc, node("Mul", [hs, p + "R_scale"], tag="s")],
+                               tag="hw"), p + "B_hh"], tag="hw")
+        if lstm:  # gates i, f, g, o
+            i, f, g, o = node("Split", [node("Add", [xw, hw], tag="x"), p + "split"], 4,
+                              axis=-1)
+            c_new = node("Add", [node("Mul", [node("Sigmoid", [f], tag="f"), c], tag="f"),
+                                 node("Mul", [node("Sigmoid", [i], tag="i"),
+                                              node("Tanh", [g], tag="g")], tag="i")], tag="c")
+            new = node("Mul", [node("Sigmoid", [o], tag="o"), node("Tanh", [c_new], tag="c")],
+                       tag="h")
+            states = [h, c]
+        else:  # gates r, z, n; h' = n + z * (h - n)
+            xr, xz, xn = node("Split", [xw, p + "split"], 3, tag="x", axis=-1)
+            hr, hz_, hn = node("Split", [hw, p + "split"], 3, tag="h", axis=-1)
+            rg = node("Sigmoid", [node("Add", [xr, hr], tag="r")], tag="r")
+            zg = node("Sigmoid", [node("Add", [xz, hz_], tag="z")], tag="z")
+            ng = node("Tanh", [node("Add", [xn, node("Mul", [rg, hn], tag="rn")], tag="n")])
+            new = node("Add", [ng, node("Mul", [zg, node("Sub", [h, ng])], tag="z")],
+                       tag="h")
+            c_new, states = None, [h]
+        outputs = [new] + ([c_new] if lstm else []) + [node("Identity", [new])]
+        f32 = TensorProto.FLOAT
+        return helper.make_graph(
+            nodes, p + "body", [helper.make_tensor_value_info(v, f32, None)
+                                for v in states + [xw]],
+            [helper.make_tensor_value_info(v, f32, None) for v in outputs],
+            [numpy_helper.from_array(np.asarray(v), p + k) for k, v in consts.items()])
+
+
 class _Int8WeightOnly(_Twin):
     """``int8_weight_only``: DequantizeLinear (per output channel) -> MatMul."""
 
@@ -295,10 +514,13 @@ def _twins() -> dict:
     from ..ao.nn import quantized as nnq
     from ..ao.nn.quantized import dynamic as nnqd
     from ..ao.nn.quantized import weight_only as wo
+    from ..ao.nn.quantized.dynamic_per_token import Int8DynActInt8WeightLinear
     return {nnq.Quantize: _QDQ, nnq.Linear: _StaticLayer, nnq.LinearReLU: _StaticLayer,
             nnq.Conv2d: _StaticLayer, nnq.ConvReLU2d: _StaticLayer,
-            nnqd.Linear: _DynamicLinear, wo.Int8WeightOnlyLinear: _Int8WeightOnly,
-            wo.Int4WeightOnlyLinear: _Int4WeightOnly}
+            nnq.QFunctional: _Functional, nnqd.Linear: _DynamicLinear,
+            nnqd.LSTM: _DynamicRNN, nnqd.GRU: _DynamicRNN,
+            Int8DynActInt8WeightLinear: _PerTokenLinear,
+            wo.Int8WeightOnlyLinear: _Int8WeightOnly, wo.Int4WeightOnlyLinear: _Int4WeightOnly}
 
 
 def _float_safe() -> tuple:
@@ -316,7 +538,9 @@ def for_export(model, opset: int, prefix: str = "", twins: dict | None = None):
     twins = twins if twins is not None else _twins()
     make = twins.get(type(model))
     if make is not None:
-        return make(model, prefix)
+        twin = make(model, prefix)
+        twin.opset = opset
+        return twin
     if type(model).__module__.startswith("ember.ao.nn.quantized") and \
             not isinstance(model, _float_safe()):
         raise UnsupportedOperatorError(f"quantized module {type(model).__name__}", opset,
@@ -331,3 +555,5 @@ def for_export(model, opset: int, prefix: str = "", twins: dict | None = None):
     clone = copy.copy(model)
     object.__setattr__(clone, "_modules", {**model._modules, **changed})
     return clone
+
+
