@@ -287,8 +287,10 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 
 
 def _channel_view(t: Tensor | None, ndim: int, axis: int = 1):
-    if t is None:
-        return None
+    """Per-channel ``t`` shaped to broadcast along dim ``axis`` of an ``ndim``-D input (as
+    it is when that is the last dim: no reshape op, no reshape node in the graph)."""
+    if t is None or (axis == ndim - 1 and t.ndim == 1):
+        return t
     return t.reshape((1,) * axis + (-1,) + (1,) * (ndim - axis - 1))
 
 
