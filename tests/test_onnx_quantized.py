@@ -275,6 +275,37 @@ def test_dynamic_rnn_matches_ember(tmp_path, cls, kwargs):
         np.testing.assert_allclose(g, w, atol=1e-6)
 
 
+class RowLSTM(ember.nn.Module):
+    """Digits read row by row: an 8-step sequence of 8 pixels, classified from the last
+    step's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = ember.nn.LSTM(8, 32, batch_first=True)
+        self.fc = ember.nn.Linear(32, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.reshape(-1, 8, 8))
+        return self.fc(out[:, -1])
+
+
+def test_dynamic_lstm_digits_accuracy_in_onnxruntime(tmp_path):
+    (x, y), (xt, yt) = digits()
+    ember.manual_seed(0)
+    model = RowLSTM()
+    opt = ember.optim.Adam(model.parameters(), lr=2e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        ember.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    q = aq.quantize_dynamic(model.eval(), {ember.nn.LSTM, ember.nn.Linear}, dtype=ember.qint8)
+    ember_acc = accuracy(q, xt, yt)
+    assert ember_acc > 0.85
+    _export(q, xt, tmp_path / "rows.onnx")
+    got = _run(tmp_path / "rows.onnx", xt)
+    assert abs(float((got.argmax(1) == yt.numpy()).mean()) - ember_acc) <= 0.005
+
+
 class _Scaled(ember.nn.Module):
     def __init__(self):
         super().__init__()
