@@ -1,7 +1,7 @@
 """Every path the convolution dispatcher chooses (1x1 without columns, depthwise direct
-kernels, Winograd F(2x2, 3x3), im2col GEMM one per sample or one over the batch; strides
-1/2, padding, dilation, groups), forward and both gradients against torch: float64 tight,
-float32 to ~1e-5 relative."""
+kernels, Winograd F(2x2, 3x3) also for 5x5 and 6x6 kernels, im2col GEMM one per sample or
+one over the batch; strides 1/2, padding, dilation, groups), forward and both gradients
+against torch: float64 tight, float32 to ~1e-5 relative."""
 
 import numpy as np
 import pytest
@@ -23,6 +23,12 @@ CASES = [
     ((2, 64, 8, 7), (64, 32, 3, 3), 1, 1, 1, 2, "winograd"),
     # more tiles than _kernels_conv.BLOCK, the last block partial; padding 2
     ((3, 16, 23, 21), (24, 16, 3, 3), 1, 2, 1, 1, "winograd"),
+    # larger kernels as sums of 3x3 ones: blocks of the kernel (stride 1), its phases
+    # (stride 2)
+    ((2, 16, 13, 12), (24, 16, 5, 5), 1, 2, 1, 1, "winograd"),
+    ((2, 32, 11, 9), (32, 16, 5, 3), 1, 1, 1, 2, "winograd"),
+    ((2, 16, 13, 12), (24, 16, 5, 5), 2, 2, 1, 1, "winograd"),
+    ((2, 16, 12, 13), (16, 16, 6, 6), 2, 0, 1, 1, "winograd"),
     ((2, 32, 9, 9), (40, 32, 3, 3), 2, 1, 1, 1, "im2col-batch"),
     ((2, 32, 12, 12), (16, 32, 3, 3), 1, 2, 2, 1, "im2col"),
     ((2, 3, 16, 16), (8, 3, 7, 7), 2, 3, 1, 1, "im2col"),
@@ -101,9 +107,9 @@ def test_winograd_blocks_shared_among_threads(groups, monkeypatch):
     tx, tw, tg = (torch.from_numpy(a.astype(np.float64)) for a in (x, w, g))
     ref = torch.ops.aten.convolution_backward(tg, tx, tw, None, [1, 1], [1, 1], [1, 1], False,
                                               [0, 0], groups, [True, True, False])
-    got = [_kernels_conv.conv(x, w, (1, 1), (19, 20), groups),
-           _kernels_conv.conv(g, w, (1, 1), (19, 20), groups, adjoint=True),
-           _kernels_conv.weight_grad(x, g, w.shape, (1, 1), groups)]
+    got = [_kernels_conv.conv(x, w, 1, (1, 1), (19, 20), groups),
+           _kernels_conv.conv(g, w, 1, (1, 1), (19, 20), groups, adjoint=True),
+           _kernels_conv.weight_grad(x, g, w.shape, 1, (1, 1), groups)]
     want = [torch.nn.functional.conv2d(tx, tw, padding=1, groups=groups), ref[0], ref[1]]
     for a, r in zip(got, want):
         r = r.numpy()

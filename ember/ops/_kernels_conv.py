@@ -4,18 +4,24 @@ kernel, the input gradient) and the weight gradient, a block of tiles at a time.
 F(2x2, 3x3) (Lavin & Gray, 2015) computes each 2x2 output tile from a 4x4 input patch with
 16 multiplies per channel pair instead of 36; summed over channels these are 16 GEMMs
 ``U[e] (O, C) @ V[e] (C, tiles)``. Transforming the whole batch first and multiplying
-after (``_kernels_nn.winograd_forward``) sends ``V`` and ``M`` (each 4x the input or
-output) through memory, freshly allocated every call (page faults), and its weight
-gradient was an im2col GEMM with 2.25x the multiplies. Here each thread takes blocks of
-``block`` consecutive tiles: their input transform, the 16 GEMMs (single-threaded BLAS,
-called through the function pointer ``_kernels_gemm`` found) and the output transform run
-on buffers that stay in cache. The weight gradient transforms a block of input patches and
+after sends ``V`` and ``M`` (each 4x the input or output) through memory, freshly
+allocated every call (page faults). Here each thread takes blocks of ``BLOCK``
+consecutive tiles: their input transform, the 16 GEMMs (single-threaded BLAS, called
+through the function pointer ``_kernels_gemm`` found) and the output transform run on
+buffers that stay in cache. The weight gradient transforms a block of input patches and
 of output-gradient tiles (``A dY A^T``) and accumulates ``dU[e] += dM[e] @ V[e]^T`` per
-thread; ``dw = G^T dU G`` is left to the caller (one small GEMM by ``kron(G, G)^T``).
+thread; ``dw = G^T dU G``.
 
-Tiles are numbered ``t = (n * tiles_h + ty) * tiles_w + tx``; tile ``t`` reads input rows
-``2 ty - lo_h ..`` and columns ``2 tx - lo_w ..`` (zero outside) and writes output rows
-``2 ty, 2 ty + 1`` and columns ``2 tx, 2 tx + 1`` (cropped at odd edges).
+Larger kernels are sums of 3x3 ones (``_sub_kernels``), each reading the input at its own
+offset: a 5x5 stride-1 kernel is four 3x3 blocks of its zero-padded 6x6 (16 multiplies per
+output instead of 25), a 5x5 stride-2 kernel the 3x3 kernels ``w[r::2, s::2]`` of its four
+input phases (a stride-1 convolution of every other row and column). The sub-kernels are
+more input channels of one GEMM: ``V`` holds ``S`` patches per channel.
+
+Tile ``t = (n * tiles_h + ty) * tiles_w + tx`` writes output rows ``2 ty, 2 ty + 1`` and
+columns ``2 tx, 2 tx + 1`` (cropped at odd edges); sub-kernel ``s`` reads its 4x4 patch
+every ``step`` (the stride) rows and columns from row ``step * 2 ty - lo_h + offsets[s, 0]``
+and column ``step * 2 tx - lo_w + offsets[s, 1]``, zero outside the input.
 
 ``conv`` and ``weight_grad`` are the entry points (``ember.ops.conv`` imports this module
 on first use: it imports Numba).
@@ -29,8 +35,8 @@ from numba import prange
 
 from .._threads import sync_numba
 from . import _kernels_gemm
-from ._blas import PARALLEL_FLOPS
-from ._kernels_nn import _GG, _SWAP, _winograd_weight
+from ._blas import PARALLEL_FLOPS, _blas_libs
+from ._kernels_nn import _GG
 from ._parallel import threads_for
 
 sync_numba()  # ember's thread count, before a parallel kernel runs
@@ -45,6 +51,63 @@ def available(dtype) -> bool:
     return np.dtype(dtype) in _kernels_gemm._cblas()
 
 
+def _gemm(dtype):
+    """The CBLAS GEMM for ``dtype``, BLAS set to one thread (``_blas``): each thread's calls
+    must not start BLAS's own threads (which would spin beside ember's)."""
+    _blas_libs()
+    return _kernels_gemm._cblas()[np.dtype(dtype)]
+
+
+def takes(kernel, stride) -> bool:
+    """Whether ``_sub_kernels`` splits a 2-D kernel of this size and stride into 3x3
+    kernels whose 16 multiplies per 2x2 output tile each are at most 0.7x im2col's: stride
+    1 (3x3, 5x5, 6x6, 5x3, ...; not 2x2 or 4x4) or 2 (5x5, 6x6), at most four sub-kernels."""
+    kh, kw = kernel
+    if tuple(stride) == (1, 1):
+        subs = -(-kh // 3) * -(-kw // 3)
+    elif tuple(stride) == (2, 2) and max(kernel) <= 6:
+        subs = 4
+    else:
+        return False
+    return subs <= 4 and 4 * subs <= 0.7 * kh * kw
+
+
+def _sub_kernels(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """``w (O, C, kh, kw)`` as 3x3 sub-kernels ``(S, O, C, 3, 3)`` and their input offsets
+    ``(S, 2)``: 3x3 blocks of ``w`` zero-padded to multiples of 3 (stride 1), or the four
+    phases ``w[r::2, s::2]`` zero-padded to 3x3 (stride 2)."""
+    o, c, kh, kw = w.shape
+    if stride == 1:
+        sh, sw = -(-kh // 3), -(-kw // 3)
+        padded = np.zeros((o, c, 3 * sh, 3 * sw), dtype=w.dtype)
+        padded[:, :, :kh, :kw] = w
+        subs = padded.reshape(o, c, sh, 3, sw, 3).transpose(2, 4, 0, 1, 3, 5)
+        offsets = [(3 * a, 3 * b) for a in range(sh) for b in range(sw)]
+        return subs.reshape(-1, o, c, 3, 3), np.array(offsets, dtype=np.int64)
+    subs = np.zeros((2, 2, o, c, 3, 3), dtype=w.dtype)
+    for r in range(2):
+        for q in range(2):
+            phase = w[:, :, r::2, q::2]
+            subs[r, q, :, :, :phase.shape[2], :phase.shape[3]] = phase
+    return subs.reshape(4, o, c, 3, 3), np.array([(0, 0), (0, 1), (1, 0), (1, 1)], np.int64)
+
+
+def _from_sub_kernels(subs: np.ndarray, w_shape, stride: int) -> np.ndarray:
+    """The adjoint of ``_sub_kernels``: the kernel of ``w_shape`` from its sub-kernels."""
+    o, c, kh, kw = w_shape
+    if stride == 1:
+        sh, sw = -(-kh // 3), -(-kw // 3)
+        padded = subs.reshape(sh, sw, o, c, 3, 3).transpose(2, 3, 0, 4, 1, 5)
+        return np.ascontiguousarray(padded.reshape(o, c, 3 * sh, 3 * sw)[:, :, :kh, :kw])
+    subs = subs.reshape(2, 2, o, c, 3, 3)
+    w = np.empty(w_shape, dtype=subs.dtype)
+    for r in range(2):
+        for q in range(2):
+            phase = w[:, :, r::2, q::2]
+            phase[...] = subs[r, q, :, :, :phase.shape[2], :phase.shape[3]]
+    return w
+
+
 def _parts(flops: float, tiles: int) -> int:
     return max(1, min(threads_for(flops, PARALLEL_FLOPS), numba.get_num_threads(),
                       -(-tiles // BLOCK)))
@@ -54,82 +117,97 @@ def _tiles(out) -> tuple[int, int]:
     return -(-out[0] // 2), -(-out[1] // 2)
 
 
-def conv(x: np.ndarray, w: np.ndarray, lo, out, groups: int,
+def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
          adjoint: bool = False) -> np.ndarray:
-    """The 3x3 stride-1 convolution of ``x (N, C, H, W)`` by ``w (O, C/G, 3, 3)`` with
-    leading padding ``lo``, output size ``out`` (no bias); with ``adjoint``, by the flipped
-    transposed kernel (``x`` has O channels): a stride-1 convolution's input gradient."""
-    o, c_in = w.shape[0] // groups, w.shape[1]  # per group
-    u = _winograd_weight(w).reshape(16, groups, o, c_in)
+    """The convolution (``takes``) of ``x (N, C, H, W)`` by ``w (O, C/G, kh, kw)`` with
+    leading padding ``lo``, output size ``out`` (no bias); with ``adjoint`` (stride 1), by
+    the flipped transposed kernel (``x`` has O channels): the input gradient of a
+    stride-1 convolution by ``w``."""
     if adjoint:
-        # G rev(k) is G k with its first and last entries swapped: the flipped kernels'
-        # transforms are a permutation of u's, then (O, C) transposed
-        u = u.reshape(4, 4, groups, o, c_in)[_SWAP][:, _SWAP].swapaxes(-1, -2)
-        o, c_in = c_in, o
-    u = np.ascontiguousarray(u, dtype=x.dtype)
+        o, c_in = w.shape[:2]
+        w = w.reshape(groups, o // groups, c_in, *w.shape[2:])[..., ::-1, ::-1]
+        w = w.swapaxes(1, 2).reshape(groups * c_in, o // groups, *w.shape[3:])
+    subs, offsets = _sub_kernels(w, stride)
+    o, c_in = w.shape[0] // groups, w.shape[1]  # per group
+    u = (_GG.astype(w.dtype) @ subs.reshape(-1, 9).T).reshape(16, len(offsets), groups, o,
+                                                               c_in)
+    u = np.ascontiguousarray(u.transpose(0, 2, 3, 1, 4), dtype=x.dtype)  # (16, G, O, S, C)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], o * groups) + tuple(out), dtype=x.dtype)
     tiles = _tiles(out)
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts = _parts(32.0 * o * c_in * groups * count, count)
-    winograd_conv(_kernels_gemm._cblas()[x.dtype], x, u, y, lo[0], lo[1], *tiles, groups,
-                  BLOCK, parts)
+    parts = _parts(32.0 * o * c_in * groups * len(offsets) * count, count)
+    winograd_conv(_gemm(x.dtype), x, u, y, stride, lo[0], lo[1], offsets,
+                  *tiles, groups, BLOCK, parts)
     return y
 
 
-def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, lo, groups: int) -> np.ndarray:
-    """The gradient of ``w (O, C/G, 3, 3)`` of the convolution ``conv`` computes, from its
-    input ``x`` and output gradient ``g``: ``G^T dU G`` of the summed ``dU``."""
+def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, stride: int, lo,
+                groups: int) -> np.ndarray:
+    """The gradient of ``w (O, C/G, kh, kw)`` of the convolution ``conv`` computes, from
+    its input ``x`` and output gradient ``g``: ``G^T dU G`` of the summed ``dU`` per
+    sub-kernel."""
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g, dtype=x.dtype)
     o, c_in = w_shape[0] // groups, w_shape[1]
+    offsets = _sub_kernels(np.zeros((1, 1) + tuple(w_shape[2:])), stride)[1]
     tiles = _tiles(g.shape[2:])
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts = _parts(32.0 * o * c_in * groups * count, count)
-    du = np.empty((parts, 16, groups, o, c_in), dtype=x.dtype)
-    winograd_weight_grad(_kernels_gemm._cblas()[x.dtype], x, g, du, lo[0], lo[1], *tiles,
-                         groups, BLOCK, parts)
+    parts = _parts(32.0 * o * c_in * groups * len(offsets) * count, count)
+    du = np.empty((parts, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
+    winograd_weight_grad(_gemm(x.dtype), x, g, du, stride, lo[0], lo[1],
+                         offsets, *tiles, groups, BLOCK, parts)
     du = du[0] if parts == 1 else du.sum(0)
-    return (_GG.T.astype(x.dtype) @ du.reshape(16, -1)).T.reshape(w_shape)
+    du = du.transpose(0, 3, 1, 2, 4).reshape(16, -1)  # (16, S * O * C)
+    subs = (_GG.T.astype(x.dtype) @ du).T.reshape(len(offsets), groups * o, c_in, 3, 3)
+    return _from_sub_kernels(subs, w_shape, stride)
 
 
 @numba.njit(cache=True)
-def _tile_origins(t0, tb, tiles_h, tiles_w, lo_h, lo_w, where):
-    """``where[j] = (sample, first input row, first input column)`` of tile ``t0 + j``."""
+def _tile_origins(t0, tb, tiles_h, tiles_w, where):
+    """``where[j] = (sample, first output row, first output column)`` of tile ``t0 + j``."""
     per = tiles_h * tiles_w
     for j in range(tb):
         t = t0 + j
         r = t % per
         where[j, 0] = t // per
-        where[j, 1] = 2 * (r // tiles_w) - lo_h
-        where[j, 2] = 2 * (r % tiles_w) - lo_w
+        where[j, 1] = 2 * (r // tiles_w)
+        where[j, 2] = 2 * (r % tiles_w)
 
 
 @numba.njit(cache=True)
-def _input_block(x, where, tb, block, v, d):
-    """``v[e, c * block + j] = (B^T d B)[e]`` for the 4x4 input patch ``d`` of tile ``j``
-    of the block in channel ``c`` (zeros outside ``x``); ``d`` is a scratch ``(16,)``.
-    Flat unsigned indices: no negative-index wrapping in the inner loops."""
+def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d):
+    """``v[e, ((g * S + s) * C/G + c) * block + j] = (B^T d B)[e]`` for the 4x4 input patch
+    ``d`` of sub-kernel ``s`` of tile ``j`` of the block in channel ``c`` of group ``g``
+    (zeros outside ``x``); ``d`` is a scratch ``(16,)``. Flat unsigned indices: no
+    negative-index wrapping in the inner loops."""
     u = np.uint64
     c_count, h, w = x.shape[1], x.shape[2], x.shape[3]
+    subs, per_group = offsets.shape[0], c_count // groups
     xf, vf = x.reshape(-1), v.reshape(-1)
     plane = u(h * w)
     e_step = u(v.shape[1])
-    for c in range(c_count):
-        at = u(c * block)
+    reach = 3 * step + 1  # rows (columns) from a patch's first to one past its last
+    for ch in range(c_count * subs):
+        c, s = ch // subs, ch % subs
+        gi = c // per_group
+        at = u(((gi * subs + s) * per_group + c - gi * per_group) * block)
         for j in range(tb):
-            b, y0, x0 = where[j, 0], where[j, 1], where[j, 2]
-            if y0 >= 0 and x0 >= 0 and y0 + 4 <= h and x0 + 4 <= w:
+            b = where[j, 0]
+            y0 = step * where[j, 1] - lo_h + offsets[s, 0]
+            x0 = step * where[j, 2] - lo_w + offsets[s, 1]
+            if y0 >= 0 and x0 >= 0 and y0 + reach <= h and x0 + reach <= w:
                 k = u((b * c_count + c) * plane + y0 * w + x0)
+                st = u(step)
                 for r in range(4):
-                    kr = k + u(r * w)
-                    d[4 * r], d[4 * r + 1] = xf[kr], xf[kr + u(1)]
-                    d[4 * r + 2], d[4 * r + 3] = xf[kr + u(2)], xf[kr + u(3)]
+                    kr = k + u(r * step * w)
+                    d[4 * r], d[4 * r + 1] = xf[kr], xf[kr + st]
+                    d[4 * r + 2], d[4 * r + 3] = xf[kr + u(2) * st], xf[kr + u(3) * st]
             else:
                 for r in range(4):
-                    for s in range(4):
-                        yy, xx = y0 + r, x0 + s
+                    for q in range(4):
+                        yy, xx = y0 + step * r, x0 + step * q
                         inside = 0 <= yy < h and 0 <= xx < w
-                        d[4 * r + s] = x[b, c, yy, xx] if inside else 0
+                        d[4 * r + q] = x[b, c, yy, xx] if inside else 0
             # B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3; then each row times B
             for r in range(4):
                 if r == 0:
@@ -148,9 +226,9 @@ def _input_block(x, where, tb, block, v, d):
 
 
 @numba.njit(cache=True)
-def _output_block(m, where, tb, block, lo_h, lo_w, y):
+def _output_block(m, where, tb, block, y):
     """The 2x2 output tiles ``A^T M A`` of ``m[:, o * block + j]`` into ``y``, cropped at
-    its edges (``where`` holds input origins: the output origin is ``lo`` further)."""
+    its edges."""
     u = np.uint64
     o_count, h, w = y.shape[1], y.shape[2], y.shape[3]
     mf, yf = m.reshape(-1), y.reshape(-1)
@@ -158,7 +236,7 @@ def _output_block(m, where, tb, block, lo_h, lo_w, y):
     plane = u(h * w)
     for o in range(o_count):
         for j in range(tb):
-            b, yy, xx = where[j, 0], where[j, 1] + lo_h, where[j, 2] + lo_w
+            b, yy, xx = where[j, 0], where[j, 1], where[j, 2]
             k = u(o * block + j)
             m0, m1, m2, m3 = mf[k], mf[k + e], mf[k + u(2) * e], mf[k + u(3) * e]
             m4, m5, m6, m7 = mf[k + u(4) * e], mf[k + u(5) * e], mf[k + u(6) * e], \
@@ -181,7 +259,7 @@ def _output_block(m, where, tb, block, lo_h, lo_w, y):
 
 
 @numba.njit(cache=True)
-def _grad_block(g, where, tb, block, lo_h, lo_w, dm):
+def _grad_block(g, where, tb, block, dm):
     """``dm[:, o * block + j] = A dY A^T`` of the 2x2 output-gradient tile ``dY`` of tile
     ``j`` (zeros past the edges of ``g``): the adjoint of ``_output_block``."""
     u = np.uint64
@@ -192,7 +270,7 @@ def _grad_block(g, where, tb, block, lo_h, lo_w, dm):
     zero = g.dtype.type(0)
     for o in range(o_count):
         for j in range(tb):
-            b, yy, xx = where[j, 0], where[j, 1] + lo_h, where[j, 2] + lo_w
+            b, yy, xx = where[j, 0], where[j, 1], where[j, 2]
             at = u((b * o_count + o) * plane + yy * w + xx)
             right, down = xx + 1 < w, yy + 1 < h
             g00 = gf[at]
@@ -227,47 +305,51 @@ def _row(count, block):
 
 
 @numba.njit(parallel=True, cache=True)
-def winograd_conv(fn, x, u, y, lo_h, lo_w, tiles_h, tiles_w, groups, block, parts):
-    """``y (N, O, H', W')`` of ``x (N, C, H, W)`` by the transformed kernels ``u (16, G,
-    O/G, C/G)``: per block of tiles, input transform, ``16 * G`` GEMMs, output transform.
-    ``parts`` threads take the blocks in turn."""
+def winograd_conv(fn, x, u, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w, groups, block,
+                  parts):
+    """``y (N, O, H', W')`` of ``x (N, C, H, W)`` by the transformed sub-kernels ``u (16,
+    G, O/G, S, C/G)``: per block of tiles, input transform, ``16 * G`` GEMMs, output
+    transform. ``parts`` threads take the blocks in turn."""
     c, o = x.shape[1], y.shape[1]
     ci, oi = c // groups, o // groups
+    depth = offsets.shape[0] * ci  # of the GEMMs
     total = x.shape[0] * tiles_h * tiles_w
     blocks = (total + block - 1) // block
     item = x.itemsize
     for p in prange(parts):
-        v = np.empty((16, _row(c, block)), dtype=x.dtype)
+        v = np.empty((16, _row(c * offsets.shape[0], block)), dtype=x.dtype)
         m = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
         d = np.empty(16, dtype=x.dtype)
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
-            _tile_origins(t0, tb, tiles_h, tiles_w, lo_h, lo_w, where)
-            _input_block(x, where, tb, block, v, d)
+            _tile_origins(t0, tb, tiles_h, tiles_w, where)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d)
             for e in range(16):
                 for gi in range(groups):
-                    fn(ROW_MAJOR, NO_TRANS, NO_TRANS, oi, tb, ci, 1.0,
-                       u.ctypes.data + ((e * groups + gi) * oi * ci) * item, ci,
-                       v.ctypes.data + (e * v.shape[1] + gi * ci * block) * item, block, 0.0,
-                       m.ctypes.data + (e * m.shape[1] + gi * oi * block) * item, block)
-            _output_block(m, where, tb, block, lo_h, lo_w, y)
+                    fn(ROW_MAJOR, NO_TRANS, NO_TRANS, oi, tb, depth, 1.0,
+                       u.ctypes.data + ((e * groups + gi) * oi * depth) * item, depth,
+                       v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
+                       0.0, m.ctypes.data + (e * m.shape[1] + gi * oi * block) * item, block)
+            _output_block(m, where, tb, block, y)
 
 
 @numba.njit(parallel=True, cache=True)
-def winograd_weight_grad(fn, x, g, du, lo_h, lo_w, tiles_h, tiles_w, groups, block, parts):
-    """Per thread ``p`` the transformed weight gradient ``du[p] (16, G, O/G, C/G)``: the sum
-    over its blocks of tiles of ``dM[e] @ V[e]^T`` (``dM`` the transformed output gradient
-    ``g``, ``V`` the transformed input patches of ``x``). ``du`` is written."""
+def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles_w, groups,
+                         block, parts):
+    """Per thread ``p`` the transformed weight gradient ``du[p] (16, G, O/G, S, C/G)``: the
+    sum over its blocks of tiles of ``dM[e] @ V[e]^T`` (``dM`` the transformed output
+    gradient ``g``, ``V`` the transformed input patches of ``x``). ``du`` is written."""
     c, o = x.shape[1], g.shape[1]
     ci, oi = c // groups, o // groups
+    depth = offsets.shape[0] * ci
     total = x.shape[0] * tiles_h * tiles_w
     blocks = (total + block - 1) // block
     item = x.itemsize
     for p in prange(parts):
         du[p] = 0
-        v = np.empty((16, _row(c, block)), dtype=x.dtype)
+        v = np.empty((16, _row(c * offsets.shape[0], block)), dtype=x.dtype)
         dm = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
         d = np.empty(16, dtype=x.dtype)
@@ -275,12 +357,12 @@ def winograd_weight_grad(fn, x, g, du, lo_h, lo_w, tiles_h, tiles_w, groups, blo
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
-            _tile_origins(t0, tb, tiles_h, tiles_w, lo_h, lo_w, where)
-            _input_block(x, where, tb, block, v, d)
-            _grad_block(g, where, tb, block, lo_h, lo_w, dm)
+            _tile_origins(t0, tb, tiles_h, tiles_w, where)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d)
+            _grad_block(g, where, tb, block, dm)
             for e in range(16):
                 for gi in range(groups):
-                    fn(ROW_MAJOR, NO_TRANS, TRANS, oi, ci, tb, 1.0,
+                    fn(ROW_MAJOR, NO_TRANS, TRANS, oi, depth, tb, 1.0,
                        dm.ctypes.data + (e * dm.shape[1] + gi * oi * block) * item, block,
-                       v.ctypes.data + (e * v.shape[1] + gi * ci * block) * item, block, 1.0,
-                       acc.ctypes.data + ((e * groups + gi) * oi * ci) * item, ci)
+                       v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
+                       1.0, acc.ctypes.data + ((e * groups + gi) * oi * depth) * item, depth)

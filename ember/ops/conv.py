@@ -19,9 +19,10 @@ How each is computed (``_kernels_nn`` holds the kernels and their NumPy referenc
   ``(C, N*L)`` is them.
 - Depthwise convolutions (each group one input channel) are direct Numba kernels: as
   GEMMs they would be N*C matrix-vector products of 1 x K.
-- 3x3 stride-1 float32 convolutions with enough channels use Winograd F(2x2, 3x3) for the
-  forward pass and both gradients (2.25x fewer multiplies; per block of tiles, transforms
-  and 16 GEMMs in cache: ``_kernels_conv``).
+- 2-D float32 convolutions with enough channels, up to 6x6 at stride 1 and 4x4 to 6x6 at
+  stride 2, use Winograd F(2x2, 3x3) (a larger kernel as a sum of 3x3 ones) for the forward
+  pass and the weight gradient, and at stride 1 for the input gradient (3x3: 2.25x fewer
+  multiplies; per block of tiles, transforms and GEMMs in cache: ``_kernels_conv``).
 """
 
 from __future__ import annotations
@@ -126,16 +127,18 @@ WINOGRAD_MIN_CHANNELS = 16  # per group, in and out: below, the transforms cost 
 
 def winograd_ok(x: np.ndarray, w_shape, dtype, stride, pads, dilation, groups: int) -> bool:
     """Whether ``_kernels_conv`` takes this convolution of ``x`` by a weight of ``w_shape``
-    (and its gradients): 2-D, 3x3, stride and dilation 1, float32 (float64 keeps im2col:
-    the transforms round differently from direct sums), padding at most 2, at least
+    (its forward pass and weight gradient; the input gradient at stride 1): 2-D, a kernel
+    and stride ``_kernels_conv.takes``, dilation 1, float32 (float64 keeps im2col: the
+    transforms round differently from direct sums), padding less than the kernel, at least
     ``WINOGRAD_MIN_CHANNELS`` channels in and out per group."""
-    if not (x.ndim == 4 and tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and x.dtype == dtype == np.float32
-            and all(0 <= p <= 2 for pair in pads for p in pair)
+    kernel = tuple(w_shape[2:])
+    if not (x.ndim == 4 and len(kernel) == 2 and tuple(dilation) == (1, 1)
+            and x.dtype == dtype == np.float32 and len(set(stride)) == 1
+            and all(0 <= p < k for pair, k in zip(pads, kernel) for p in pair)
             and min(w_shape[0] // groups, w_shape[1]) >= WINOGRAD_MIN_CHANNELS):
         return False
     from . import _kernels_conv
-    return _kernels_conv.available(dtype)
+    return _kernels_conv.takes(kernel, stride) and _kernels_conv.available(dtype)
 
 
 def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
@@ -150,7 +153,7 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
             y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
         else:
             from . import _kernels_conv
-            y = _kernels_conv.conv(x, w, _lo(pads), out, groups)
+            y = _kernels_conv.conv(x, w, stride[0], _lo(pads), out, groups)
         if b is not None:
             y += b.reshape((o,) + (1,) * len(out))
         return y
@@ -172,11 +175,12 @@ def conv_input_grad(g, w, in_shape, stride, pads, dilation, groups) -> np.ndarra
     if K.depthwise_ok(in_shape[1], w.shape, groups, g, w):
         return K.depthwise_input_grad(g, w, in_shape, stride, _lo(pads), dilation)
     full = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(w.shape[2:], pads))
-    if winograd_ok(g, w.shape, w.dtype, stride, full, dilation, groups):
+    if tuple(stride) == (1, 1) and winograd_ok(g, w.shape, w.dtype, stride, full, dilation,
+                                               groups):
         # a stride-1 convolution's input gradient is the full correlation of g with the
         # flipped, transposed kernel: the forward Winograd kernel again
         from . import _kernels_conv
-        return _kernels_conv.conv(g, w, _lo(full), in_shape[2:], groups, adjoint=True)
+        return _kernels_conv.conv(g, w, 1, _lo(full), in_shape[2:], groups, adjoint=True)
     o, n = w.shape[0], g.shape[0]
     if _by_sample(n, g.shape[2:]):
         cols = matmul(_t(_per_group(w.reshape(o, -1), groups)),
@@ -203,7 +207,7 @@ def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarra
         return K.depthwise_weight_grad(x, g, w_shape, stride, _lo(pads), dilation)
     if g.dtype == x.dtype and winograd_ok(x, w_shape, x.dtype, stride, pads, dilation, groups):
         from . import _kernels_conv
-        return _kernels_conv.weight_grad(x, g, w_shape, _lo(pads), groups)
+        return _kernels_conv.weight_grad(x, g, w_shape, stride[0], _lo(pads), groups)
     n, o = g.shape[:2]
     if _by_sample(n, g.shape[2:]):
         cols = _sample_columns(x, w_shape[2:], stride, pads, dilation, g.shape[2:])
