@@ -459,3 +459,50 @@ def _generated(compiled, *args) -> str:
     compiled(*args)
     prog = next(iter(compiled.cache.values()))
     return prog.forward.__source__
+
+
+def _compiled_node(t):
+    """The autograd node of a compiled program that ``t`` comes from."""
+    node = t.grad_fn
+    while node.name() != "CompiledFunctionBackward":
+        node = next(n for n, _ in node.next_functions if n is not None)
+    return node
+
+
+def test_compiled_backward_frees_saved_arrays_unless_the_graph_is_retained():
+    """What a compiled forward keeps for backward is dropped when backward runs (freed one
+    by one after its last use, so backward's peak is lower than with retain_graph=True,
+    which keeps them for a second backward, as torch does); a second backward without
+    retain_graph raises torch's error."""
+    import tracemalloc
+
+    import torch
+
+    def f(lib, *xs):  # gradients made one by one, while the saved arrays are freed
+        y = xs[0].sin()
+        for x in xs[1:]:
+            y = (y * x).sin()
+        return y.sum()
+    arr = np.linspace(0, 1, 1 << 16)
+    xs = [ember.from_numpy(arr * (i + 1)).requires_grad_() for i in range(6)]
+    compiled = ember.compile(lambda *xs: f(ember, *xs))
+    for _ in range(2):
+        compiled(*xs).backward()  # capture, then the generated code
+    peaks = {}
+    for retain in (False, True):
+        for x in xs:
+            x.grad = None
+        tracemalloc.start()
+        y = compiled(*xs)
+        y.backward(retain_graph=retain)
+        peaks[retain] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert (type(_compiled_node(y)._saved) is tuple) == retain  # else freed
+    assert peaks[False] < peaks[True] - 2 * arr.nbytes  # saved arrays freed on the way
+    y.backward()  # the retained graph: a second backward, gradients accumulate
+    xts = [torch.from_numpy(arr * (i + 1)).requires_grad_() for i in range(6)]
+    f(torch, *xts).backward()
+    for x, xt in zip(xs, xts):
+        np.testing.assert_allclose(x.grad.numpy(), 2 * xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()

@@ -112,17 +112,24 @@ class _Writer:
 
 
 def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
-             aux_needed: set[Value] | None = None) -> tuple:
+             aux_needed: set[Value] | None = None, packed: bool = False) -> tuple:
     """Compile ``graph`` into a Python function ``name(*inputs) -> tuple of arrays``.
 
     ``returns`` (default: the graph's outputs) are the values returned, in order -- the
-    forward of a training graph also returns what its backward reads. Returns the
-    function; its source is ``fn.__source__``."""
+    forward of a training graph also returns what its backward reads. With ``packed``,
+    ``graph.inputs`` come as one list, which the function empties once it has taken them:
+    then each array is freed after its last use (a backward's saved activations). Returns
+    the function; its source is ``fn.__source__``."""
     returns = graph.outputs if returns is None else returns
     aux_needed = aux_needed or set()
     w = _Writer()
     params = [v.name for v in graph.all_inputs()]
+    if packed:
+        params = ["_packed", *params[len(graph.inputs):]]
     w.lines.append(f"def {name}({', '.join(params)}):")
+    if packed and graph.inputs:
+        w.lines.append(f"    {''.join(v.name + ', ' for v in graph.inputs)}= _packed")
+        w.lines.append("    _packed.clear()")
     # constants a call writes or returns: a fresh copy per call, so none is ever changed
     fresh = {id(v): v for v in returns if v is not None and v.kind == "const"}
     for node in graph.nodes:

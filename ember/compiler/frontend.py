@@ -15,6 +15,7 @@ names the guard that failed and the function runs eagerly from then on.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -26,6 +27,7 @@ import numpy as np
 from .._dispatch import DispatchMode, Op
 from .._state import STATE
 from .._tensor import Tensor, _make
+from ..autograd.graph import _FREED, run_backward
 from . import fusion, hyper, passes
 from .capture import capture, close_prefix
 from .codegen import debug_dump, generate, rebuild
@@ -313,7 +315,7 @@ def _build(prog: _Program, name: str) -> None:
     bw.inputs = reads
     aux = {v for v in reads if v.kind == "aux"}
     fwd = generate(g, f"{name}_forward", returns=[*g.outputs, *reads], aux_needed=aux)
-    bwd = generate(bw, f"{name}_backward")
+    bwd = generate(bw, f"{name}_backward", packed=True)
     prog.forward = fwd
     prog.backward_op = _backward_op(name, fwd, bwd, g, bw, len(g.outputs))
 
@@ -382,7 +384,9 @@ def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
 
     def forward(ctx, *arrays):
         res = fwd(*arrays)
-        ctx.kept = res[n_out:]
+        # what backward reads, as the node's one saved item: the engine drops it right
+        # after backward (unless retain_graph), as it drops an eager node's saved tensors
+        ctx.save_for_backward(res[n_out:])
         return tuple(res[:n_out])
 
     def backward(ctx, *grads):
@@ -390,7 +394,12 @@ def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
             raise RuntimeError("ember.compile: double backward through a compiled function "
                                "is not supported; compile without it or run eagerly")
         gs = [grads[i]._data for i in outputs_with_grad]
-        results = bwd(*ctx.kept, *gs)
+        (kept,) = ctx.saved_tensors  # (raises torch's error once it was freed)
+        saved = list(kept)
+        if not _graph_retained():  # backward frees each array after its last use
+            ctx._saved = _FREED
+            del kept
+        results = bwd(saved, *gs)
         out = [None] * len(inputs)
         for slot, r in zip(grad_slots, results):
             if r is not None:
@@ -401,6 +410,22 @@ def _backward_op(name: str, fwd, bwd, g: Graph, bw: Graph, n_out: int) -> type:
         "abstract": True, "name": f"compiled_{name}", "aten": "compiled_graph",
         "forward": staticmethod(forward), "backward": staticmethod(backward),
         "_backward_name": "CompiledFunctionBackward"})
+
+
+def _graph_retained() -> bool:
+    """Whether the backward running now keeps the graph (``retain_graph=True``). The
+    engine tells a node's backward nothing of it, so it is read from the engine's frame
+    (``run_backward``'s ``keep_graph``); True -- keep what backward reads -- when no such
+    frame is found."""
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code is _RUN_BACKWARD:
+            return bool(f.f_locals.get("keep_graph", True))
+        f = f.f_back
+    return True
+
+
+_RUN_BACKWARD = run_backward.__code__
 
 
 def _pattern(key: tuple, dims: list) -> tuple:
