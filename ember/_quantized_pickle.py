@@ -134,6 +134,8 @@ class ScriptObject:
         if not (isinstance(build_arg, tuple) and len(build_arg) == 2):
             raise pickle.UnpicklingError("torch.ScriptObject: expected (state, qualified "
                                          f"name), got {type(build_arg).__name__}")
+        if hasattr(self, "qualified_name"):  # built once, as torch's objects
+            raise pickle.UnpicklingError("torch.ScriptObject: its state is set twice")
         self.__init__(build_arg[1], build_arg[0])
 
     def __repr__(self) -> str:
@@ -162,8 +164,8 @@ def _check_script_state(name, state) -> None:
         if not (all(isinstance(t, Tensor) for t in tensors) and
                 all(type(d) is float for d in doubles) and
                 all(type(i) is int for i in ints) and
-                all(isinstance(p, ScriptObject) and p.qualified_name == LINEAR_PACKED
-                    for p in packed)):
+                all(isinstance(p, ScriptObject) and
+                    getattr(p, "qualified_name", None) == LINEAR_PACKED for p in packed)):
             bad("its lists must hold tensors, floats, ints and LinearPackedParamsBase objects")
     else:
         bad("ember reads only the quantized packed-parameter objects "

@@ -275,19 +275,23 @@ def test_weights_only_stays_strict():
 
 # ---- dynamically quantized LSTM/GRU: torch.ScriptObject packed parameters ------------------
 
-_RNN_CASES = [("LSTM", dict(num_layers=2, bidirectional=True)), ("GRU", dict(batch_first=True))]
+_RNN_CASES = [("LSTM", dict(num_layers=2, bidirectional=True), False),
+              ("GRU", dict(batch_first=True), False), ("LSTM", {}, True)]  # True: per channel
+_RNN_IDS = ["lstm", "gru", "lstm-per-channel"]
 
 
-def _torch_qrnn(cls: str, kwargs: dict, seed: int):
+def _torch_qrnn(cls: str, kwargs: dict, seed: int, per_channel: bool = False):
     torch.manual_seed(seed)
     rnn = torch.nn.Sequential(getattr(torch.nn, cls)(6, 8, **kwargs))
-    return tq.quantize_dynamic(rnn, {getattr(torch.nn, cls)}, dtype=torch.qint8)
+    cfg = tq.per_channel_dynamic_qconfig if per_channel else tq.default_dynamic_qconfig
+    return tq.quantize_dynamic(rnn, {getattr(torch.nn, cls): cfg}, dtype=torch.qint8)
 
 
-def _ember_qrnn(cls: str, kwargs: dict, seed: int):
+def _ember_qrnn(cls: str, kwargs: dict, seed: int, per_channel: bool = False):
     ember.manual_seed(seed)
     rnn = ember.nn.Sequential(getattr(ember.nn, cls)(6, 8, **kwargs))
-    return eq.quantize_dynamic(rnn, {getattr(ember.nn, cls)}, dtype=ember.qint8)
+    cfg = eq.per_channel_dynamic_qconfig if per_channel else eq.default_dynamic_qconfig
+    return eq.quantize_dynamic(rnn, {getattr(ember.nn, cls): cfg}, dtype=ember.qint8)
 
 
 def _assert_same_rnn_outputs(e_model, t_model) -> None:
@@ -302,25 +306,27 @@ def _assert_same_rnn_outputs(e_model, t_model) -> None:
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("cls,kwargs", _RNN_CASES, ids=["lstm", "gru"])
-def test_torch_dynamic_rnn_state_dict_loads_in_ember(cls, kwargs):
+@pytest.mark.parametrize("cls,kwargs,per_channel", _RNN_CASES, ids=_RNN_IDS)
+def test_torch_dynamic_rnn_state_dict_loads_in_ember(cls, kwargs, per_channel):
     """torch's file (``CellParamsBase`` script objects) loads here, by default
     (``weights_only=True``: ember recognises exactly the packed-parameter objects)."""
-    t_model = _torch_qrnn(cls, kwargs, 0)
+    t_model = _torch_qrnn(cls, kwargs, 0, per_channel)
     loaded = ember.load(_saved(torch.save, t_model.state_dict()))
-    e_model = _ember_qrnn(cls, kwargs, 1)
+    e_model = _ember_qrnn(cls, kwargs, 1)  # per tensor: loading brings the scheme
     assert list(e_model.state_dict()) == list(t_model.state_dict()) == list(loaded)
     assert e_model.state_dict()._metadata == t_model.state_dict()._metadata
     assert str(e_model.load_state_dict(loaded)) == "<All keys matched successfully>"
+    want = ember.per_channel_affine if per_channel else ember.per_tensor_affine
+    assert e_model[0]._all_weight_values[0].param.hh.weight.qscheme() is want
     _assert_same_rnn_outputs(e_model, t_model)
 
 
-@pytest.mark.parametrize("cls,kwargs", _RNN_CASES, ids=["lstm", "gru"])
-def test_ember_dynamic_rnn_state_dict_loads_in_torch(cls, kwargs):
+@pytest.mark.parametrize("cls,kwargs,per_channel", _RNN_CASES, ids=_RNN_IDS)
+def test_ember_dynamic_rnn_state_dict_loads_in_torch(cls, kwargs, per_channel):
     """ember's file is torch's layout: ``torch.load(weights_only=False)`` gives script
     objects torch's quantized LSTM/GRU takes; torch's own weights-only loader refuses them
     (as it refuses its own files of these)."""
-    e_model = _ember_qrnn(cls, kwargs, 0)
+    e_model = _ember_qrnn(cls, kwargs, 0, per_channel)
     with pytest.raises(pickle.UnpicklingError, match="ScriptObject"):
         torch.load(_saved(ember.save, e_model.state_dict()), weights_only=True)
     loaded = torch.load(_saved(ember.save, e_model.state_dict()), weights_only=False)
@@ -336,10 +342,12 @@ def test_ember_dynamic_rnn_state_dict_loads_in_torch(cls, kwargs):
         assert a.param.reduce_range is b.param.reduce_range is True
 
 
-def _script_object_pickle(qualified_name: str, state_pickle: bytes) -> io.BytesIO:
-    """A checkpoint whose object is ``torch.ScriptObject`` built with the given state."""
-    body = (b"\x80\x02ctorch\nScriptObject\n)\x81" + state_pickle +
-            pickle.dumps(qualified_name, 2)[2:-1] + b"\x86b.")
+def _script_object_pickle(qualified_name: str, state_pickle: bytes,
+                          builds: int = 1) -> io.BytesIO:
+    """A checkpoint whose object is ``torch.ScriptObject`` built (BUILD ``builds`` times)
+    with the given state."""
+    build = state_pickle + pickle.dumps(qualified_name, 2)[2:-1] + b"\x86b"
+    body = b"\x80\x02ctorch\nScriptObject\n)\x81" + build * builds + b"."
     buf = io.BytesIO()
     with zipfile_module.ZipFile(buf, "w") as zf:
         zf.writestr("archive/data.pkl", body)
@@ -353,6 +361,8 @@ def test_script_objects_are_checked():
     state = pickle.dumps(("quantized_dynamic", [], [], [1], []), 2)[2:-1]
     obj = ember.load(_script_object_pickle("__torch__.torch.classes.rnn.CellParamsBase", state))
     assert obj.state == ("quantized_dynamic", [], [], [1], [])
+    with pytest.raises(pickle.UnpicklingError, match="set twice"):
+        ember.load(_script_object_pickle("__torch__.torch.classes.rnn.CellParamsBase", state, 2))
     with pytest.raises(pickle.UnpicklingError, match="reads only the quantized"):
         ember.load(_script_object_pickle("__torch__.Evil", state))
     with pytest.raises(pickle.UnpicklingError, match="must be"):
