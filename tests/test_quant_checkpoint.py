@@ -319,6 +319,9 @@ def test_torch_dynamic_rnn_state_dict_loads_in_ember(cls, kwargs, per_channel):
     want = ember.per_channel_affine if per_channel else ember.per_tensor_affine
     assert e_model[0]._all_weight_values[0].param.hh.weight.qscheme() is want
     _assert_same_rnn_outputs(e_model, t_model)
+    direct = ember.nn.Sequential(getattr(ember.ao.nn.quantized.dynamic, cls)(6, 8, **kwargs))
+    assert str(direct.load_state_dict(loaded)) == "<All keys matched successfully>"
+    _assert_same_rnn_outputs(direct, t_model)  # the constructor builds torch's layout
 
 
 @pytest.mark.parametrize("cls,kwargs,per_channel", _RNN_CASES, ids=_RNN_IDS)
