@@ -327,14 +327,19 @@ def test_torch_dynamic_rnn_state_dict_loads_in_ember(cls, kwargs, per_channel):
 @pytest.mark.parametrize("cls,kwargs,per_channel", _RNN_CASES, ids=_RNN_IDS)
 def test_ember_dynamic_rnn_state_dict_loads_in_torch(cls, kwargs, per_channel):
     """ember's file is torch's layout: ``torch.load(weights_only=False)`` gives script
-    objects torch's quantized LSTM/GRU takes; torch's own weights-only loader refuses them
-    (as it refuses its own files of these)."""
+    objects torch's quantized LSTM/GRU takes; torch's weights-only loader refuses them (as
+    it refuses its own files of these) unless ``torch.ScriptObject`` is allowed."""
     e_model = _ember_qrnn(cls, kwargs, 0, per_channel)
     with pytest.raises(pickle.UnpicklingError, match="ScriptObject"):
         torch.load(_saved(ember.save, e_model.state_dict()), weights_only=True)
     loaded = torch.load(_saved(ember.save, e_model.state_dict()), weights_only=False)
     t_model = _torch_qrnn(cls, kwargs, 1)
     assert str(t_model.load_state_dict(loaded)) == "<All keys matched successfully>"
+    _assert_same_rnn_outputs(e_model, t_model)
+    with torch.serialization.safe_globals([torch.ScriptObject]):  # torch's opt-in
+        loaded = torch.load(_saved(ember.save, e_model.state_dict()), weights_only=True)
+    t_model = _torch_qrnn(cls, kwargs, 2)
+    t_model.load_state_dict(loaded)
     _assert_same_rnn_outputs(e_model, t_model)
     back = _ember_qrnn(cls, kwargs, 2)  # and ember -> ember
     back.load_state_dict(ember.load(_saved(ember.save, e_model.state_dict())))
