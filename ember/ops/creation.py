@@ -435,7 +435,9 @@ def _parse_size(args: tuple, name: str) -> tuple[int, ...]:
     """torch's ``size`` argument: ints, or one tuple/list/Size of ints."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    elif len(args) == 1 and not hasattr(args[0], "__index__"):
+    if all(type(s) is int and 0 <= s < 1 << 63 for s in args):  # the usual case, checked
+        return args
+    if len(args) == 1 and not hasattr(args[0], "__index__"):
         raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, not "
                         f"{type(args[0]).__name__}")
     dims = []

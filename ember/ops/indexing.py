@@ -10,6 +10,7 @@ the key travels as a spec with ``_Slot`` placeholders.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -1524,6 +1525,20 @@ def _check_tril(a, upper: bool) -> None:
                            "2 dimensions")
 
 
+_TRIANGLES_KEPT = 1 << 16   # masks up to this many elements are remembered
+
+
+@functools.lru_cache(maxsize=32)
+def _triangle(rows: int, cols: int, diagonal: int, upper: bool) -> np.ndarray:
+    """The read-only boolean mask ``np.tril``/``np.triu`` keep, remembered: a causal model
+    asks for the same mask on every call, and ``np.tril`` spends more time building it than
+    applying it (9 us of 12 for a 32x32 mask)."""
+    lower = np.tri(rows, cols, diagonal - 1 if upper else diagonal, dtype=np.bool_)
+    mask = ~lower if upper else lower
+    mask.flags.writeable = False
+    return mask
+
+
 class Tril(Op):
     """The lower (``upper``: upper) triangle of the last two dims, from ``diagonal`` on."""
 
@@ -1540,7 +1555,10 @@ class Tril(Op):
     def forward(ctx, a, diagonal=0, upper=False):
         _check_tril(a, upper)
         ctx.diagonal, ctx.upper = diagonal, upper
-        return np.triu(a, diagonal) if upper else np.tril(a, diagonal)
+        rows, cols = a.shape[-2:]
+        if rows * cols > _TRIANGLES_KEPT:
+            return np.triu(a, diagonal) if upper else np.tril(a, diagonal)
+        return np.where(_triangle(rows, cols, diagonal, upper), a, np.zeros(1, a.dtype))
 
     @staticmethod
     def backward(ctx, g):
