@@ -84,7 +84,7 @@ def _cases(kind: str):
     for op in OPS:
         if kind != "values" and not op.grad:
             continue
-        if kind == "gradgrad" and not op.gradgrad:
+        if (kind == "gradgrad" and not op.gradgrad) or (kind == "gradcheck" and not op.gradcheck):
             continue
         dtypes = op.dtypes if kind == "values" else \
             (("float64", "float32") if kind == "grad" else ("float64",))

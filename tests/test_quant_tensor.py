@@ -189,3 +189,86 @@ def test_histogram_observer_rejects_per_channel_and_dynamic():
         ember.ao.quantization.HistogramObserver(qscheme=ember.per_channel_affine)
     with pytest.raises(NotImplementedError, match="dynamic"):
         ember.ao.quantization.HistogramObserver(is_dynamic=True)
+
+
+# ---- the quantized primitives as ops (issue 13) ---------------------------------------------
+
+def test_quantize_and_dequantize_are_captured_ops_not_constants():
+    """``ember.compile`` records quantize/int_repr/dequantize as ops of one graph, and the
+    compiled function follows new inputs (nothing was folded into a constant)."""
+    def f(x):
+        q = ember.quantize_per_channel(x, ember.tensor([0.1, 0.05, 0.2]),
+                                       ember.tensor([0, 3, -2]), 1, ember.qint8)
+        return q.dequantize() + q.int_repr().float()
+
+    x = ember.randn(4, 3)
+    report = ember.compile.explain(f, x)
+    assert report.graph_break_count == 0
+    assert report.ops_per_graph[0][:3] == ["quantize_per_channel", "dequantize", "int_repr"]
+    compiled = ember.compile(f)
+    for _ in range(2):
+        x = ember.randn(4, 3)
+        np.testing.assert_array_equal(compiled(x).numpy(), f(x).numpy())
+
+
+def test_quantize_rejects_non_float32_as_torch():
+    x = np.ones(3)
+    with pytest.raises(RuntimeError, match="Quantize only works on Float Tensor, got Double"):
+        ember.quantize_per_tensor(ember.tensor(x), 0.1, 0, ember.quint8)
+    with pytest.raises(RuntimeError, match="Double"):
+        torch.quantize_per_tensor(torch.from_numpy(x), 0.1, 0, torch.quint8)
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
+def test_learnable_fake_quantize_gradients_equal_torch(per_channel):
+    """Autograd through the learnable (LSQ) fake quantization: the input, scale and zero
+    point gradients equal torch's (float32, its only dtype), ties and clamped values
+    included."""
+    rng = np.random.default_rng(3)
+    x = ((rng.integers(-300, 300, (6, 40)) + 0.5) * 0.1).astype(np.float32)
+    x[:, ::3] = rng.uniform(-30, 30, x[:, ::3].shape)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    n = 6 if per_channel else 1
+    scale = rng.uniform(0.05, 0.2, n).astype(np.float32)
+    zp = rng.uniform(-20, 140, n).astype(np.float32)
+    grads = {}
+    for lib in (torch, ember):
+        args = [lib.tensor(a, requires_grad=True) for a in (x, scale, zp)]
+        if per_channel:
+            out = lib._fake_quantize_learnable_per_channel_affine(*args, 0, -128, 127, 0.5)
+        else:
+            out = lib._fake_quantize_learnable_per_tensor_affine(*args, -128, 127, 0.5)
+        out.backward(lib.tensor(g))
+        grads[lib] = [out.detach().numpy()] + [a.grad.numpy() for a in args]
+    for got, want in zip(grads[ember], grads[torch], strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_learnable_fake_quantize_module_trains_as_torchs():
+    """``LearnableFakeQuantize`` follows torch's ``_LearnableFakeQuantize``: the observer
+    initialises scale and zero point, then SGD steps on them give torch's values."""
+    from torch.ao.quantization import _learnable_fake_quantize as tfq
+    from torch.ao.quantization import observer as tobs
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(512) * 2).astype(np.float32)
+    t = tfq._LearnableFakeQuantize(tobs.MovingAverageMinMaxObserver, quant_min=0,
+                                   quant_max=255, dtype=torch.quint8, use_grad_scaling=True)
+    e = ember.ao.quantization.LearnableFakeQuantize(quant_min=0, quant_max=255,
+                                                    dtype=ember.quint8, use_grad_scaling=True)
+    t(torch.from_numpy(x))
+    e(ember.tensor(x))
+    t.enable_param_learning()
+    ember.ao.quantization.disable_observer(e)
+    start = e.scale.detach().numpy().copy()
+    for fq, lib in ((t, torch), (e, ember)):
+        opt = lib.optim.SGD(fq.parameters(), lr=0.05)
+        xt = lib.tensor(x)
+        for _ in range(4):
+            opt.zero_grad()
+            ((fq(xt) - xt) ** 2).sum().backward()
+            opt.step()
+    assert abs(float(e.scale.detach().numpy()[0] / start[0]) - 1) > 1e-3  # it did train
+    np.testing.assert_allclose(e.scale.detach().numpy(), t.scale.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(e.zero_point.detach().numpy(), t.zero_point.detach().numpy(),
+                               rtol=1e-5, atol=1e-5)

@@ -94,13 +94,13 @@ def test_layers_agree_with_the_dequantised_weight(rows, threads, monkeypatch):
 def test_batches_without_cblas_take_the_numpy_path(monkeypatch):
     """Where NumPy's BLAS exports no CBLAS ``sgemm`` the batched product falls back on
     NumPy, blocks of ``BLOCK_BYTES`` of weights at a time, with the same result."""
-    from ember.ops import _kernels_gemm
+    from ember.ops import _kernels_gemm, quantized_mm
     lin = ember.nn.Linear(128, 40)
     x = ember.randn(5, 128)
     layer = Int4WeightOnlyLinear.from_float(lin, 32)
     want = layer(x).numpy()
     monkeypatch.setattr(_kernels_gemm, "_FUNCTIONS", [{}])
-    layer.BLOCK_BYTES = 4 * 128 * 16  # 16 rows a block: 3 blocks, the last partial
+    monkeypatch.setattr(quantized_mm, "BLOCK_BYTES", 4 * 128 * 16)  # 3 blocks, the last partial
     np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-5, atol=1e-5)
 
 
@@ -222,7 +222,7 @@ def test_quantized_embedding_rejects_bad_indices_as_torch():
         Int8WeightOnlyEmbedding.from_float(ember.nn.Embedding(10, 32, max_norm=1.0))
 
 
-@pytest.mark.skipif("avx512_words" not in kq.INT4_GEMV_KERNELS, reason="needs AVX-512VL")
+@pytest.mark.skipif("avx512" not in kq.INT4_GEMV_KERNELS, reason="needs AVX-512VL")
 def test_fused_small_batch_kernel_takes_rows_in_fours():
     """The fused int4 kernel on 6 rows (a full pass of four, then two padded) equals
     dequantise-then-matmul."""
@@ -255,3 +255,41 @@ def test_gpt2_conv1d_layers_quantize(config):
     assert not any(isinstance(m, Conv1D) for m in model.modules())
     after = model(ids).detach().numpy()
     assert np.abs(after - before).max() < 0.05 * np.abs(before).max()
+
+
+def test_compile_captures_quantized_models_as_one_graph():
+    """The int4/int8 weight-only Embedding and Linear layers and the dynamic int8 Linear
+    are ops: ``ember.compile.explain`` finds one graph without breaks, and the compiled
+    model follows new inputs (one row: the GEMVs; more: the tiled products)."""
+    ember.manual_seed(0)
+    nn = ember.nn
+    net = nn.Sequential(nn.Embedding(50, 64), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32),
+                        nn.Linear(32, 16))
+    net[0] = Int4WeightOnlyEmbedding.from_float(net[0], group_size=32)
+    net[1] = Int4WeightOnlyLinear.from_float(net[1], 64)
+    net[3] = Int8WeightOnlyLinear.from_float(net[3])
+    net[4] = ember.ao.quantization.quantize_dynamic(nn.Sequential(net[4]), {nn.Linear},
+                                                    dtype=ember.qint8)[0]
+    report = ember.compile.explain(net, ember.randint(0, 50, (2, 5)))
+    assert report.graph_break_count == 0
+    assert report.ops_per_graph == [["int4_weight_only_embedding", "int4_weight_only_linear",
+                                     "relu", "_weight_int8pack_mm", "linear_dynamic"]]
+    compiled = ember.compile(net)
+    for shape in ((1, 1), (2, 5), (2, 5)):
+        idx = ember.randint(0, 50, shape)
+        np.testing.assert_array_equal(compiled(idx).numpy(), net(idx).numpy())
+
+
+def test_quantized_products_run_on_the_meta_device():
+    """The ops' meta functions: the shape and dtype of an int4 product on meta tensors,
+    and torch's error for a mismatched input."""
+    from ember.ops import quantized_mm
+
+    def meta(*shape, dtype=ember.float32):
+        return ember.empty(*shape, dtype=dtype, device="meta")
+
+    weights = (meta(24, 64, dtype=ember.uint8), meta(24, 2), meta(24, 2))
+    out = quantized_mm.int4_weight_only_linear(meta(3, 5, 128), *weights, 64, meta(24))
+    assert out.is_meta and out.shape == (3, 5, 24) and out.dtype == ember.float32
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        quantized_mm.int4_weight_only_linear(meta(2, 100), *weights, 64)

@@ -13,7 +13,8 @@ import importlib
 MODULES = ("conversion", "creation", "elementwise", "arithmetic", "comparison", "activations",
            "linalg", "reductions", "shape", "indexing",
            "conv", "pooling", "normalization", "loss", "attention", "embedding", "resample",
-           "optim", "rnn", "special", "statistics", "complex", "spectral", "decompositions")
+           "optim", "rnn", "special", "statistics", "complex", "spectral", "decompositions",
+           "quantize", "quantized_mm")
 
 
 def all_ops() -> dict:

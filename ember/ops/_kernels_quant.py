@@ -335,28 +335,26 @@ def _permute_x(x, group, xp):
 
 @numba.njit(cache=True, parallel=True)
 def _int4_gemv_avx512(x, packed, scales, zeros, group, bias, out):
-    """``_int4_gemv_portable``'s result with ``_int4_row_dot_bytes`` (AVX-512VL, group a
-    multiple of 32)."""
-    n_cols = packed.shape[0]
-    half = np.int64(group // 2)
-    for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
-            _prefetch_row(packed, n)
-            out[n] = _int4_row_dot_bytes(x, packed[n], scales[n], zeros[n], half) + bias[n]
-
-
-@numba.njit(cache=True, parallel=True)
-def _int4_gemv_avx512_words(x, packed, scales, zeros, group, bias, out):
-    """``_int4_gemv_portable``'s result with ``_int4_row_dot_words`` (AVX-512VL, group a
-    multiple of 64)."""
+    """``_int4_gemv_portable``'s result with AVX-512VL's table lookups (group a multiple
+    of 32): ``_int4_row_dot_words`` on ``x`` in ``_permute_x``'s order where the group is a
+    multiple of 64, ``_int4_row_dot_bytes`` on ``x`` as it is otherwise (the branch is per
+    row, next to a row's hundreds of vector instructions)."""
+    words = group % 64 == 0
     xp = np.empty_like(x)
-    _permute_x(x, group, xp)
+    if words:
+        _permute_x(x, group, xp)
+    else:
+        xp[:] = x
     n_cols = packed.shape[0]
     half = np.int64(group // 2)
     for task in numba.prange((n_cols + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         for n in range(task * ROWS_PER_TASK, min(n_cols, (task + 1) * ROWS_PER_TASK)):
             _prefetch_row(packed, n)
-            out[n] = _int4_row_dot_words(xp, packed[n], scales[n], zeros[n], half) + bias[n]
+            if words:
+                dot = _int4_row_dot_words(xp, packed[n], scales[n], zeros[n], half)
+            else:
+                dot = _int4_row_dot_bytes(xp, packed[n], scales[n], zeros[n], half)
+            out[n] = dot + bias[n]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -385,8 +383,7 @@ def _int4_gemm_avx512_words(x, packed, scales, zeros, group, bias, out):
 # name: (kernel, the group sizes it takes are multiples of this)
 INT4_GEMV_KERNELS = {"portable": (_int4_gemv_portable, 2)}
 if _avx512vl():
-    INT4_GEMV_KERNELS.update(avx512_bytes=(_int4_gemv_avx512, 32),
-                             avx512_words=(_int4_gemv_avx512_words, 64))
+    INT4_GEMV_KERNELS.update(avx512=(_int4_gemv_avx512, 32))
 
 
 def _run(kernel, weight_bytes: int, *args) -> None:
@@ -516,7 +513,7 @@ def int4_gemm(x, packed, scales, zeros, group, bias) -> np.ndarray | None:
     """``x (M, K) @ dequant(W).T + bias`` for a few rows or many (prefill, batches): up to
     ``FUSED_ROWS`` rows with the fused AVX-512 kernel where it runs, else dequantised
     tiles and BLAS."""
-    if x.shape[0] <= FUSED_ROWS and "avx512_words" in INT4_GEMV_KERNELS and group % 64 == 0:
+    if x.shape[0] <= FUSED_ROWS and "avx512" in INT4_GEMV_KERNELS and group % 64 == 0:
         out = np.empty((x.shape[0], packed.shape[0]), np.float32)
         _run(_int4_gemm_avx512_words, packed.nbytes, x, packed, scales, zeros, group, bias,
              out)

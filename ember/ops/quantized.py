@@ -13,6 +13,11 @@ is storage-less metadata (shape, strides, the integer NumPy dtype), and it keeps
 integer (ties to even), adds the zero point and clamps to the dtype's range -- float32
 arithmetic as in torch's kernels, so the integers equal torch's on the same data.
 
+Quantizing, dequantizing and ``int_repr`` are ops of the op table (``ember/ops/quantize.py``)
+on the integer storage: the integers are kept as the Tensor the quantize op returned
+(``_ints``), so the compiler, the profiler and the exporters see one dataflow from the
+float input through the integers back to floats.
+
 The dispatcher hands every op on a quantized tensor to ``QuantizedTensor.__torch_dispatch__``:
 view and shape ops (``reshape``, slicing, ``permute``, ``cat`` of equal parameters, ...) and
 ``clone``/``relu`` run on the integers and keep the parameters; anything else raises
@@ -28,10 +33,23 @@ from .. import _dtype
 from .._device import CPU
 from .._formatting import _add_suffixes, _tensor_str
 from .._tensor import Tensor, _make, tensor_method
+from . import quantize as _qops
+from .quantize import (  # noqa: F401 (the integer maps, imported from here by the modules)
+    _fake_quantize_learnable_per_channel_affine,
+    _fake_quantize_learnable_per_tensor_affine,
+    dequantize_array,
+    fake_quantize_per_channel_affine,
+    fake_quantize_per_tensor_affine,
+    quantize_array,
+)
+from .quantized_mm import _weight_int8pack_mm
 
 __all__ = ["qint8", "quint8", "qint32", "per_tensor_affine", "per_channel_affine",
            "per_tensor_symmetric", "per_channel_symmetric", "qscheme",
-           "quantize_per_tensor", "quantize_per_channel", "dequantize"]
+           "quantize_per_tensor", "quantize_per_channel", "dequantize",
+           "fake_quantize_per_tensor_affine", "fake_quantize_per_channel_affine",
+           "_fake_quantize_learnable_per_tensor_affine",
+           "_fake_quantize_learnable_per_channel_affine", "_weight_int8pack_mm"]
 
 
 class _QDtype(_dtype.dtype):
@@ -90,43 +108,40 @@ def _qscheme_by_name(name: str) -> qscheme:
     return _QSCHEMES[name]
 
 
-# ---- the integer maps (NumPy; also the reference of the Numba kernels) --------------------
-
-def quantize_array(x: np.ndarray, scale, zero_point, qdtype: _QDtype) -> np.ndarray:
-    """``clamp(round(x * (1 / scale) + zero_point), qmin, qmax)`` in torch's float32
-    arithmetic; ``scale``/``zero_point`` are numbers or arrays broadcast against ``x``."""
-    inv = (np.float32(1.0) / np.asarray(scale, dtype=np.float32)).astype(np.float32)
-    r = x.astype(np.float32, copy=False) * inv + np.asarray(zero_point, dtype=np.float32)
-    q = np.rint(r).astype(np.int64)  # fbgemm adds the zero point in float32, then rounds
-    return np.clip(q, qdtype.qmin, qdtype.qmax).astype(qdtype.np)
-
-
-def dequantize_array(q: np.ndarray, scale, zero_point) -> np.ndarray:
-    """``(q - zero_point) * scale`` as float32: per-tensor ``scale`` (a number) multiplies
-    in float32, per-channel ones (an array) in float64, as torch's two kernels do."""
-    diff = q.astype(np.int64) - np.asarray(zero_point, dtype=np.int64)
-    if np.ndim(scale):
-        return (diff * np.asarray(scale, dtype=np.float64)).astype(np.float32)
-    return diff.astype(np.float32) * np.float32(scale)
-
-
 # ---- the tensor ---------------------------------------------------------------------------
 
 class QuantizedTensor(Tensor):
     """A tensor of a quantized dtype (``x.is_quantized``): integers + scale/zero point."""
 
-    __slots__ = ("_int", "_qdtype", "_qscheme", "_scale", "_zero_point", "_axis")
+    __slots__ = ("_int", "_ints", "_qdtype", "_qscheme", "_scale", "_zero_point", "_axis")
     is_quantized = True
 
     @staticmethod
-    def _wrap(ints: np.ndarray, qdtype: _QDtype, scheme: qscheme, scale, zero_point,
+    def _wrap(ints: np.ndarray | Tensor, qdtype: _QDtype, scheme: qscheme, scale, zero_point,
               axis: int | None = None) -> QuantizedTensor:
+        """The quantized tensor of the integers ``ints`` (an array, or the Tensor an op
+        returned) with the given parameters (NumPy numbers or arrays)."""
+        ints_t = ints if isinstance(ints, Tensor) else None
+        arr = ints._data if ints_t is not None else ints
         t = Tensor._make_wrapper_subclass(
-            QuantizedTensor, ints.shape, dtype=_dtype.from_numpy_dtype(ints.dtype),
-            strides=_elem_strides(ints))
-        t._int, t._qdtype, t._qscheme = ints, qdtype, scheme
+            QuantizedTensor, arr.shape, dtype=_dtype.from_numpy_dtype(arr.dtype),
+            strides=_elem_strides(arr))
+        t._int, t._ints, t._qdtype, t._qscheme = arr, ints_t, qdtype, scheme
         t._scale, t._zero_point, t._axis = scale, zero_point, axis
         return t
+
+    def _int_tensor(self) -> Tensor:
+        """The integers as a plain Tensor, the same object on every call (what ops on
+        this tensor's storage take, so a graph capture links them)."""
+        if self._ints is None:
+            self._ints = _make(self._int)
+        return self._ints
+
+    def _param_tensors(self) -> tuple[Tensor, Tensor]:
+        """``scale`` (float64) and ``zero_point`` (int64) as tensors: 0-d per tensor, one
+        entry per channel otherwise (the ``dequantize`` op's arguments)."""
+        return (_make(np.asarray(self._scale, np.float64)),
+                _make(np.asarray(self._zero_point, np.int64)))
 
     @property
     def dtype(self) -> _QDtype:
@@ -145,11 +160,11 @@ class QuantizedTensor(Tensor):
 
     def int_repr(self) -> Tensor:
         """The stored integers as a plain int8/uint8/int32 tensor (a copy, as torch)."""
-        return _make(np.array(self._int))
+        return _qops.IntRepr.apply(self._int_tensor())
 
     def dequantize(self) -> Tensor:
         """The float32 values ``(q - zero_point) * scale``."""
-        return _make(dequantize_array(self._int, *self._broadcast_params()))
+        return _qops.Dequantize.apply(self._int_tensor(), *self._param_tensors(), self._axis)
 
     def _broadcast_params(self):
         if self._axis is None:
@@ -199,7 +214,7 @@ class QuantizedTensor(Tensor):
     def detach(self) -> QuantizedTensor:
         return self._like(self._int)
 
-    def _like(self, ints: np.ndarray) -> QuantizedTensor:
+    def _like(self, ints: np.ndarray | Tensor) -> QuantizedTensor:
         return QuantizedTensor._wrap(ints, self._qdtype, self._qscheme, self._scale,
                                      self._zero_point, self._axis)
 
@@ -254,9 +269,9 @@ class QuantizedTensor(Tensor):
         unwrapped = [_unwrap(a) for a in args]
         out = op.apply(*unwrapped, **kwargs)
         if isinstance(out, tuple):  # integer values stay quantized; indices do not
-            return tuple(first._like(o._data) if o._data.dtype == first._int.dtype else o
+            return tuple(first._like(o) if o._data.dtype == first._int.dtype else o
                          for o in out)
-        return first._like(out._data)
+        return first._like(out)
 
 
 _PER_CHANNEL_OPS = {"clone", "copy"}
@@ -274,7 +289,7 @@ def _flat(args):
 
 def _unwrap(a):
     if isinstance(a, QuantizedTensor):
-        return _make(a._int)
+        return a._int_tensor()
     if isinstance(a, list | tuple):
         return type(a)(_unwrap(x) for x in a)
     return a
@@ -300,14 +315,6 @@ def _check_qdtype(dtype, what: str) -> _QDtype:
     return dtype
 
 
-def _float_input(input: Tensor, what: str) -> np.ndarray:
-    arr = input._data
-    if not input.is_floating_point():
-        raise RuntimeError(f"{what}: expected a floating point input tensor, got "
-                           f"{input.dtype}")
-    return arr
-
-
 def quantize_per_tensor(input, scale, zero_point, dtype) -> QuantizedTensor:
     """``torch.quantize_per_tensor``: one scale and zero point for the whole tensor.
     ``input`` may be a list of tensors (then ``scale``/``zero_point`` are tensors of one
@@ -316,10 +323,9 @@ def quantize_per_tensor(input, scale, zero_point, dtype) -> QuantizedTensor:
         return [quantize_per_tensor(x, s, z, dtype) for x, s, z in
                 zip(input, scale.tolist(), zero_point.tolist(), strict=True)]
     qdtype = _check_qdtype(dtype, "quantize_per_tensor")
-    arr = _float_input(input, "quantize_per_tensor")
     scale = float(scale.item() if isinstance(scale, Tensor) else scale)
     zero_point = int(zero_point.item() if isinstance(zero_point, Tensor) else zero_point)
-    ints = quantize_array(arr, scale, zero_point, qdtype)
+    ints = _qops.QuantizePerTensor.apply(input, scale, zero_point, qdtype)
     return QuantizedTensor._wrap(ints, qdtype, per_tensor_affine, np.float64(scale),
                                  np.int64(zero_point))
 
@@ -328,20 +334,12 @@ def quantize_per_channel(input: Tensor, scales: Tensor, zero_points: Tensor, axi
                          dtype) -> QuantizedTensor:
     """``torch.quantize_per_channel``: a scale and zero point per slice along ``axis``."""
     qdtype = _check_qdtype(dtype, "quantize_per_channel")
-    arr = _float_input(input, "quantize_per_channel")
-    if not 0 <= axis < arr.ndim:  # torch takes no negative axis here
-        raise RuntimeError(f"Channel axis out of range in per channel affine quantization. "
-                           f"Got: {axis}Expected: [0, {arr.ndim})")
-    scales = np.asarray(scales._data if isinstance(scales, Tensor) else scales, np.float64)
-    zps = np.asarray(zero_points._data if isinstance(zero_points, Tensor) else zero_points,
-                     np.int64)
-    if scales.shape != (arr.shape[axis],) or zps.shape != (arr.shape[axis],):
-        raise RuntimeError(f"length of scales must equal to channel, expected "
-                           f"{arr.shape[axis]} got, {scales.size}")
-    shape = [1] * arr.ndim
-    shape[axis] = -1
-    ints = quantize_array(arr, scales.reshape(shape), zps.reshape(shape), qdtype)
-    return QuantizedTensor._wrap(ints, qdtype, per_channel_affine, scales, zps, axis)
+    scales = scales if isinstance(scales, Tensor) else _make(np.asarray(scales, np.float64))
+    zero_points = zero_points if isinstance(zero_points, Tensor) else \
+        _make(np.asarray(zero_points, np.int64))
+    ints = _qops.QuantizePerChannel.apply(input, scales, zero_points, axis, qdtype)
+    return QuantizedTensor._wrap(ints, qdtype, per_channel_affine, scales._data.astype(np.float64),
+                                 zero_points._data.astype(np.int64), axis)
 
 
 def dequantize(tensor):

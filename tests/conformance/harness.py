@@ -40,6 +40,7 @@ class OpInfo:
     dtypes: tuple = FLOAT_DTYPES       # dtypes the values are checked in
     grad: bool = True                  # compare gradients and run gradcheck (float64)
     gradgrad: bool = True              # run gradgradcheck
+    gradcheck: bool = True             # False for straight-through estimators (fake quantize)
     atol: float = 1e-5
     rtol: float = 1.3e-6
     grad_atol: float = 1e-5

@@ -3,7 +3,8 @@ the forward pass rounds to the quantized grid and back, the backward pass lets t
 gradient through where the value was inside the grid's range (straight-through
 estimator). ``FakeQuantize`` keeps an observer that updates the scale while training;
 ``LearnableFakeQuantize`` makes scale and zero point parameters trained by gradient
-(LSQ), the rounding's gradient again passed straight through."""
+(LSQ), the rounding's gradient again passed straight through. Both run the op table's
+fake-quantize ops (``ember/ops/quantize.py``), torch's kernels' arithmetic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import numpy as np
 from ... import nn
 from ..._tensor import Tensor, _make
 from ...ops.quantized import (
+    _fake_quantize_learnable_per_channel_affine,
+    _fake_quantize_learnable_per_tensor_affine,
+    fake_quantize_per_channel_affine,
+    fake_quantize_per_tensor_affine,
     per_channel_affine,
     per_channel_symmetric,
     per_tensor_symmetric,
@@ -24,39 +29,6 @@ __all__ = ["FakeQuantize", "LearnableFakeQuantize", "fake_quantize_per_tensor_af
            "fake_quantize_per_channel_affine", "default_fake_quant",
            "default_weight_fake_quant", "default_per_channel_weight_fake_quant",
            "disable_observer", "enable_observer", "disable_fake_quant", "enable_fake_quant"]
-
-
-def _round_ste(x: Tensor) -> Tensor:
-    """``round(x)`` forward, identity backward."""
-    return x + (x.round() - x).detach()
-
-
-def _fake_quant(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int) -> Tensor:
-    """``(clamp(round(x / scale) + zp, qmin, qmax) - zp) * scale`` with the straight-through
-    estimator: ``d/dx`` is 1 inside the range and 0 where the clamp bit; gradients reach
-    ``scale`` (and ``zero_point``) when they require them. Ember ops only, so it is
-    differentiable as written."""
-    q = (_round_ste(x / scale) + zero_point).clamp(qmin, qmax)
-    return (q - zero_point) * scale
-
-
-def fake_quantize_per_tensor_affine(input: Tensor, scale, zero_point, quant_min: int,
-                                    quant_max: int) -> Tensor:
-    """``torch.fake_quantize_per_tensor_affine``: ``x / scale`` is rounded half to even
-    (``x * (1 / scale)`` in torch's kernel: the same but at float32 ties)."""
-    import ember
-    scale = scale if isinstance(scale, Tensor) else ember.tensor(float(scale))
-    zero_point = zero_point if isinstance(zero_point, Tensor) else ember.tensor(
-        float(zero_point))
-    return _fake_quant(input, scale.float(), zero_point.float().round(), quant_min, quant_max)
-
-
-def fake_quantize_per_channel_affine(input: Tensor, scale: Tensor, zero_point: Tensor,
-                                     axis: int, quant_min: int, quant_max: int) -> Tensor:
-    shape = [1] * input.ndim
-    shape[axis] = -1
-    return _fake_quant(input, scale.float().reshape(shape),
-                       zero_point.float().round().reshape(shape), quant_min, quant_max)
 
 
 class FakeQuantize(nn.Module):
@@ -120,32 +92,38 @@ class LearnableFakeQuantize(FakeQuantize):
         self.use_grad_scaling = use_grad_scaling
 
     def forward(self, x: Tensor) -> Tensor:
+        """torch's ``_LearnableFakeQuantize.forward``: the observer sets scale and zero
+        point while enabled, else the scale is kept at least ``eps``; symmetric schemes
+        hold the zero point at 0; LSQ's gradient scale ``1 / sqrt(numel * quant_max)``
+        with ``use_grad_scaling``."""
         if self.observer_enabled._data[0]:
             self.activation_post_process(x.detach())
-            scale, zero_point = self.calculate_qparams()
+            scale, zero_point = self.activation_post_process.calculate_qparams()
             self.scale.data = scale.float().reshape(self.scale.shape)
             self.zero_point.data = zero_point.float().reshape(self.zero_point.shape)
+        else:
+            self.scale.data = self.scale.detach().clamp(min=_EPS)
         if not self.fake_quant_enabled._data[0]:
             return x
-        scale = self.scale.abs().clamp(min=float(np.finfo(np.float32).eps))
-        if self.use_grad_scaling:  # LSQ's gradient scale 1 / sqrt(numel * qmax)
-            g = 1.0 / float(np.sqrt(x.numel() * self.quant_max))
-            scale = scale * g + (scale - scale * g).detach()
-        zero_point = _round_ste(self.zero_point).clamp(self.quant_min, self.quant_max)
+        if self.qscheme in (per_channel_symmetric, per_tensor_symmetric):
+            self.zero_point.data = self.zero_point.detach() * 0
+        grad_factor = 1.0 / float(np.sqrt(x.numel() * self.quant_max)) \
+            if self.use_grad_scaling else 1.0
         if self.is_per_channel:
-            shape = [1] * x.ndim
-            shape[self.ch_axis] = -1
-            scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
-        else:
-            scale, zero_point = scale.reshape(()), zero_point.reshape(())
-        return _fake_quant(x, scale, zero_point, self.quant_min, self.quant_max)
+            return _fake_quantize_learnable_per_channel_affine(
+                x, self.scale, self.zero_point, self.ch_axis, self.quant_min, self.quant_max,
+                grad_factor)
+        return _fake_quantize_learnable_per_tensor_affine(
+            x, self.scale, self.zero_point, self.quant_min, self.quant_max, grad_factor)
 
     def calculate_qparams(self):
-        if self.observer_enabled._data[0]:
-            return self.activation_post_process.calculate_qparams()
-        scale = self.scale.detach().abs().clamp(min=float(np.finfo(np.float32).eps))
-        return scale, self.zero_point.detach().round().clamp(
+        """The scale (at least ``eps``) and the zero point rounded and clamped (torch's)."""
+        self.scale.data = self.scale.detach().clamp(min=_EPS)
+        return self.scale.detach(), self.zero_point.detach().round().clamp(
             self.quant_min, self.quant_max).long()
+
+
+_EPS = float(np.finfo(np.float32).eps)
 
 
 def _set_flag(name: str, value: int):

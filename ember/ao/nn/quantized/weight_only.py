@@ -14,12 +14,11 @@ cache-sized tiles of rows on the threads and let BLAS multiply them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .... import nn
 from ...._tensor import Tensor, _make
+from ....ops import quantized_mm as qmm
 
 __all__ = ["Int4WeightOnlyLinear", "Int8WeightOnlyLinear", "Int4WeightOnlyEmbedding",
            "Int8WeightOnlyEmbedding", "quantize_int4_groupwise", "quantize_int8_per_channel"]
@@ -47,53 +46,20 @@ def quantize_int8_per_channel(w: np.ndarray):
 def _input_rows(x: np.ndarray, in_features: int, out_features: int) -> np.ndarray:
     """A linear layer's input as C-contiguous float32 rows of ``in_features``, or torch's
     error for an input whose last dim does not match."""
-    if x.ndim == 0 or x.shape[-1] != in_features:
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                           f"({math.prod(x.shape[:-1])}x{x.shape[-1] if x.ndim else 1} "
-                           f"and {in_features}x{out_features})")
+    qmm._linear_shape(x.shape, in_features, out_features)
     return np.ascontiguousarray(x.reshape(-1, in_features), np.float32)
 
 
 class _WeightOnlyLinear(nn.Module):
-    """Shared by the int4/int8 layers: the float bias, shape checks, flattening, and the
-    two paths: a fused GEMV for one row, tiles dequantised in parallel into cache-sized
-    buffers and multiplied by BLAS for more."""
-
-    BLOCK_BYTES = 1 << 20
+    """Shared by the int4/int8 layers: the float bias. The product is one op
+    (``ember/ops/quantized_mm.py``): a fused GEMV for one row, tiles dequantised in
+    parallel into cache-sized buffers and multiplied by BLAS for more."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.register_buffer("bias", _make(np.zeros(out_features, np.float32)) if bias
                              else None)
-        self._zero_bias = np.zeros(out_features, np.float32)  # what the kernels add without one
-
-    def forward(self, input: Tensor) -> Tensor:
-        x = input._data
-        x2 = _input_rows(x, self.in_features, self.out_features)
-        bias = self.bias._data if self.bias is not None else self._zero_bias
-        if x2.shape[0] == 1:
-            out = np.empty(self.out_features, np.float32)
-            self._gemv(x2[0], bias, out)
-        else:
-            out = self._gemm(x2, bias)
-            if out is None:  # no CBLAS to call from the kernels
-                out = self._blocked(x2) + bias
-        return _make(out.reshape(x.shape[:-1] + (self.out_features,)))
-
-    def _blocked(self, x2: np.ndarray) -> np.ndarray:
-        """Batches without CBLAS: ``BLOCK_BYTES`` of weight rows at a time dequantised
-        into a float32 buffer that stays in cache, multiplied by NumPy."""
-        n, k = self.out_features, self.in_features
-        rows = max(4, min(n, self.BLOCK_BYTES // (4 * k)))
-        buf = np.empty((rows, k), np.float32)
-        out_t = np.empty((n, x2.shape[0]), np.float32)
-        x_t = x2.T
-        for n0 in range(0, n, rows):
-            n1 = min(n, n0 + rows)
-            self._dequantize_rows(slice(n0, n1), buf[:n1 - n0])
-            np.matmul(buf[:n1 - n0], x_t, out=out_t[n0:n1])
-        return out_t.T
 
     @classmethod
     def _from(cls, mod: nn.Linear, **kwargs):
@@ -124,17 +90,17 @@ class _Int4Weight:
         self.weight_packed._data = kq.pack_int4(ints, self.group_size)
         self.scales._data, self.zeros._data = scales, zeros
 
-    def _dequantize_rows(self, rows, dst: np.ndarray) -> None:
-        """``dst = `` the float32 weight rows ``rows`` (a slice or an index array)."""
-        from ....ops import _kernels_quant as kq
-        kq.int4_dequantize_rows(self.weight_packed._data[rows], self.scales._data[rows],
-                                self.zeros._data[rows], self.group_size, dst)
-
     def dequantize_weight(self) -> Tensor:
+        from ....ops import _kernels_quant as kq
         packed = self.weight_packed._data
         out = np.empty((packed.shape[0], packed.shape[1] * 2), np.float32)
-        self._dequantize_rows(slice(None), out)
+        kq.int4_dequantize_rows(packed, self.scales._data, self.zeros._data, self.group_size,
+                                out)
         return _make(out)
+
+    def _lookup(self, input: Tensor) -> Tensor:
+        return qmm.Int4WeightOnlyEmbedding.apply(self.weight_packed, self.scales, self.zeros,
+                                                 input, self.group_size)
 
 
 class _Int8Weight:
@@ -148,12 +114,11 @@ class _Int8Weight:
     def _set_weight(self, w: np.ndarray) -> None:
         self.weight_int8._data, self.scale._data = quantize_int8_per_channel(w)
 
-    def _dequantize_rows(self, rows, dst: np.ndarray) -> None:
-        from ....ops import _kernels_quant as kq
-        kq.int8_dequantize_rows(self.weight_int8._data[rows], self.scale._data[rows], dst)
-
     def dequantize_weight(self) -> Tensor:
         return _make(self.weight_int8._data.astype(np.float32) * self.scale._data[:, None])
+
+    def _lookup(self, input: Tensor) -> Tensor:
+        return qmm.Int8WeightOnlyEmbedding.apply(self.weight_int8, self.scale, input)
 
 
 class Int4WeightOnlyLinear(_Int4Weight, _WeightOnlyLinear):
@@ -164,15 +129,9 @@ class Int4WeightOnlyLinear(_Int4Weight, _WeightOnlyLinear):
         super().__init__(in_features, out_features, bias)
         self._init_weight(out_features, in_features, group_size, "in_features")
 
-    def _gemv(self, x, bias, out) -> None:
-        from ....ops import _kernels_quant as kq
-        kq.int4_gemv(x, self.weight_packed._data, self.scales._data, self.zeros._data,
-                     self.group_size, bias, out)
-
-    def _gemm(self, x2, bias):
-        from ....ops import _kernels_quant as kq
-        return kq.int4_gemm(x2, self.weight_packed._data, self.scales._data,
-                            self.zeros._data, self.group_size, bias)
+    def forward(self, input: Tensor) -> Tensor:
+        return qmm.Int4WeightOnlyLinear.apply(input, self.weight_packed, self.scales,
+                                              self.zeros, self.group_size, self.bias)
 
     @classmethod
     def from_float(cls, mod: nn.Linear, group_size: int = 128) -> Int4WeightOnlyLinear:
@@ -192,13 +151,8 @@ class Int8WeightOnlyLinear(_Int8Weight, _WeightOnlyLinear):
         super().__init__(in_features, out_features, bias)
         self._init_weight(out_features, in_features)
 
-    def _gemv(self, x, bias, out) -> None:
-        from ....ops import _kernels_quant as kq
-        kq.int8_gemv(x, self.weight_int8._data, self.scale._data, bias, out)
-
-    def _gemm(self, x2, bias):
-        from ....ops import _kernels_quant as kq
-        return kq.int8_gemm(x2, self.weight_int8._data, self.scale._data, bias)
+    def forward(self, input: Tensor) -> Tensor:
+        return qmm.WeightInt8PackMM.apply(input, self.weight_int8, self.scale, self.bias)
 
     @classmethod
     def from_float(cls, mod: nn.Linear) -> Int8WeightOnlyLinear:
@@ -213,8 +167,8 @@ class Int8WeightOnlyLinear(_Int8Weight, _WeightOnlyLinear):
 
 class _WeightOnlyEmbedding(nn.Module):
     """Shared by the int4/int8 embeddings (``quantize_`` with a ``filter_fn`` that takes
-    ``nn.Embedding``, as torchao): the lookup dequantises only the rows asked for. For
-    inference: no gradient, and ``max_norm`` (which rewrites rows) is not supported."""
+    ``nn.Embedding``, as torchao): the lookup (an op) dequantises only the rows asked for.
+    For inference: no gradient, and ``max_norm`` (which rewrites rows) is not supported."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  padding_idx: int | None = None):
@@ -223,17 +177,7 @@ class _WeightOnlyEmbedding(nn.Module):
         self.padding_idx = padding_idx
 
     def forward(self, input: Tensor) -> Tensor:
-        idx = np.asarray(input._data)
-        if idx.dtype.kind not in "iu":
-            raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
-                               "following scalar types: Long, Int; but got "
-                               f"{input.dtype} instead (while checking arguments for embedding)")
-        flat = idx.reshape(-1).astype(np.int64)
-        if flat.size and (flat.min() < 0 or flat.max() >= self.num_embeddings):
-            raise IndexError("index out of range in self")
-        out = np.empty((flat.size, self.embedding_dim), np.float32)
-        self._dequantize_rows(flat, out)
-        return _make(out.reshape(idx.shape + (self.embedding_dim,)))
+        return self._lookup(input)
 
     @classmethod
     def _from(cls, mod: nn.Embedding, *args):

@@ -1,0 +1,267 @@
+"""Quantized matrix products and lookups as ops: the weight-only int4/int8 Linear and
+Embedding layers (``ember.ao.nn.quantized.weight_only``) and the dynamic int8 Linear.
+
+Each is one op over the layer's storage (packed integers, scales, zeros, bias), so
+``ember.compile`` captures a quantized model as one graph, the profiler and the FLOP
+counter see the products, and the meta device gives their shapes. The kernels are the
+Numba ones of ``_kernels_quant`` (imported on first use):
+
+- ``_weight_int8pack_mm``: torch's op of that name, ``self @ (mat2 * scales[:, None]).T``
+  with ``mat2 (N, K)`` int8, plus ember's optional fused ``bias``; ``self`` may have
+  leading dimensions (torch's takes 2-D). float32 output.
+- ``int4_weight_only_linear``: ``self @ W.T + bias`` with ``W[n, k] = q * scales[n, g] +
+  zeros[n, g]`` (``g = k // group_size``) from ``packed (N, K/2)``, two 4-bit ``q`` a byte
+  in ``_kernels_quant.pack_int4``'s layout. torch's ``_weight_int4pack_mm_for_cpu``
+  computes the same product from its own packing (zero point ``zeros + 8 * scales``), so
+  the name is ember's.
+- ``int4_weight_only_embedding`` / ``int8_weight_only_embedding``: the rows of those
+  weights at ``indices`` (torch's ``quantized::embedding_4bit``/``embedding_byte`` pack
+  scales into the rows, so the names are ember's).
+- ``linear_dynamic``: ``quantized::linear_dynamic``: the input quantized to uint8 with
+  this batch's range, int8 x uint8 products in int32, float32 output (fbgemm's
+  arithmetic); the weight given as ``_packed.PackedLinear`` keeps it.
+
+None has a derivative (torch's neither): a backward through them raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .._dispatch import Op
+from .._tensor import Tensor
+from . import _meta
+
+__all__ = ["_weight_int8pack_mm", "int4_weight_only_linear", "int4_weight_only_embedding",
+           "int8_weight_only_embedding"]
+
+
+def _linear_shape(x_shape: tuple, k: int, n: int) -> tuple:
+    """The output shape ``(*x_shape[:-1], n)`` of a Linear with ``k`` inputs, or torch's
+    error when the last dim of ``x`` is not ``k``."""
+    if not x_shape or x_shape[-1] != k:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({math.prod(x_shape[:-1])}x{x_shape[-1] if x_shape else 1} "
+                           f"and {k}x{n})")
+    return tuple(x_shape[:-1]) + (n,)
+
+
+@functools.lru_cache(maxsize=64)
+def _zeros(n: int) -> np.ndarray:
+    """A read-only float32 zero bias of length ``n`` (what the kernels add without one)."""
+    z = np.zeros(n, np.float32)
+    z.flags.writeable = False
+    return z
+
+
+BLOCK_BYTES = 1 << 20  # float32 weights a block of the NumPy fallback dequantises at a time
+
+
+def _blocked(x2: np.ndarray, n: int, dequantize_rows) -> np.ndarray:
+    """Batches without CBLAS: ``BLOCK_BYTES`` of weight rows at a time dequantised into a
+    float32 buffer that stays in cache (``dequantize_rows(rows, dst)``), multiplied by
+    NumPy."""
+    k = x2.shape[1]
+    rows = max(4, min(n, BLOCK_BYTES // (4 * k)))
+    buf = np.empty((rows, k), np.float32)
+    out_t = np.empty((n, x2.shape[0]), np.float32)
+    for n0 in range(0, n, rows):
+        n1 = min(n, n0 + rows)
+        dequantize_rows(slice(n0, n1), buf[:n1 - n0])
+        np.matmul(buf[:n1 - n0], x2.T, out=out_t[n0:n1])
+    return out_t.T
+
+
+def _weight_only_linear(x: np.ndarray, n: int, bias, gemv, gemm, dequantize_rows):
+    """``x (..., K) @ W.T + bias`` in float32: the fused GEMV for one row, the tiled
+    kernels (``gemm``, None without CBLAS) for more, NumPy's blocked product last."""
+    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), np.float32)
+    b = _zeros(n) if bias is None else np.ascontiguousarray(bias, np.float32)
+    if x2.shape[0] == 1:
+        out = np.empty(n, np.float32)
+        gemv(x2[0], b, out)
+    else:
+        out = gemm(x2, b)
+        if out is None:
+            out = _blocked(x2, n, dequantize_rows) + b
+    return out.reshape(x.shape[:-1] + (n,))
+
+
+class WeightInt8PackMM(Op):
+    """torch's ``_weight_int8pack_mm`` (+ ember's fused bias): int8 weights, symmetric
+    per output row, converted to float as they stream through the product."""
+
+    name = aten = "_weight_int8pack_mm"
+    signature = ("_weight_int8pack_mm(Tensor self, Tensor mat2, Tensor scales, "
+                 "Tensor? bias=None) -> Tensor")
+    kind = "matmul"
+
+    @staticmethod
+    def meta(self, mat2, scales, bias=None):
+        return _meta.new(_linear_shape(tuple(self.shape), mat2.shape[1], mat2.shape[0]),
+                         np.float32)
+
+    @staticmethod
+    def forward(ctx, self, mat2, scales, bias=None):
+        from . import _kernels_quant as kq
+        n = mat2.shape[0]
+        _linear_shape(self.shape, mat2.shape[1], n)
+        return _weight_only_linear(
+            self, n, bias,
+            lambda x, b, out: kq.int8_gemv(x, mat2, scales, b, out),
+            lambda x2, b: kq.int8_gemm(x2, mat2, scales, b),
+            lambda rows, dst: kq.int8_dequantize_rows(mat2[rows], scales[rows], dst))
+
+
+class Int4WeightOnlyLinear(Op):
+    """``self @ W.T + bias`` with ``W`` int4, asymmetric per group of ``group_size`` input
+    features (torchao's ``int4_weight_only``), dequantised inside the product."""
+
+    name = aten = "int4_weight_only_linear"
+    signature = ("int4_weight_only_linear(Tensor self, Tensor packed, Tensor scales, "
+                 "Tensor zeros, int group_size, Tensor? bias=None) -> Tensor")
+    kind = "matmul"
+
+    @staticmethod
+    def meta(self, packed, scales, zeros, group_size, bias=None):
+        return _meta.new(_linear_shape(tuple(self.shape), packed.shape[1] * 2, packed.shape[0]),
+                         np.float32)
+
+    @staticmethod
+    def forward(ctx, self, packed, scales, zeros, group_size, bias=None):
+        from . import _kernels_quant as kq
+        n = packed.shape[0]
+        _linear_shape(self.shape, packed.shape[1] * 2, n)
+        return _weight_only_linear(
+            self, n, bias,
+            lambda x, b, out: kq.int4_gemv(x, packed, scales, zeros, group_size, b, out),
+            lambda x2, b: kq.int4_gemm(x2, packed, scales, zeros, group_size, b),
+            lambda rows, dst: kq.int4_dequantize_rows(packed[rows], scales[rows], zeros[rows],
+                                                      group_size, dst))
+
+
+def _lookup_rows(indices: np.ndarray, num: int) -> np.ndarray:
+    """``indices`` flattened to int64, or torch's embedding errors."""
+    if indices.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
+                           "following scalar types: Long, Int; but got "
+                           f"{indices.dtype} instead (while checking arguments for embedding)")
+    flat = indices.reshape(-1).astype(np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= num):
+        raise IndexError("index out of range in self")
+    return flat
+
+
+def _embedding(indices: np.ndarray, num: int, dim: int, dequantize_rows) -> np.ndarray:
+    flat = _lookup_rows(indices, num)
+    out = np.empty((flat.size, dim), np.float32)
+    dequantize_rows(flat, out)
+    return out.reshape(indices.shape + (dim,))
+
+
+class Int4WeightOnlyEmbedding(Op):
+    """The float32 rows at ``indices`` of an int4 table stored as
+    ``int4_weight_only_linear``'s weight: only the rows asked for are dequantised."""
+
+    name = aten = "int4_weight_only_embedding"
+    signature = ("int4_weight_only_embedding(Tensor packed, Tensor scales, Tensor zeros, "
+                 "Tensor indices, int group_size) -> Tensor")
+    kind = "opaque"
+    differentiable = False
+
+    @staticmethod
+    def meta(packed, scales, zeros, indices, group_size):
+        return _meta.new(tuple(indices.shape) + (packed.shape[1] * 2,), np.float32)
+
+    @staticmethod
+    def forward(ctx, packed, scales, zeros, indices, group_size):
+        from . import _kernels_quant as kq
+        return _embedding(indices, packed.shape[0], packed.shape[1] * 2,
+                          lambda rows, dst: kq.int4_dequantize_rows(
+                              packed[rows], scales[rows], zeros[rows], group_size, dst))
+
+
+class Int8WeightOnlyEmbedding(Op):
+    """The float32 rows ``weight[indices] * scale[indices, None]`` of an int8 table."""
+
+    name = aten = "int8_weight_only_embedding"
+    signature = ("int8_weight_only_embedding(Tensor weight, Tensor scale, Tensor indices) "
+                 "-> Tensor")
+    kind = "opaque"
+    differentiable = False
+
+    @staticmethod
+    def meta(weight, scale, indices):
+        return _meta.new(tuple(indices.shape) + (weight.shape[1],), np.float32)
+
+    @staticmethod
+    def forward(ctx, weight, scale, indices):
+        from . import _kernels_quant as kq
+        return _embedding(indices, weight.shape[0], weight.shape[1],
+                          lambda rows, dst: kq.int8_dequantize_rows(weight[rows], scale[rows],
+                                                                    dst))
+
+
+class LinearDynamic(Op):
+    """``quantized::linear_dynamic``: ``weight`` int8 rows (padded to a multiple of 4),
+    ``col_sum`` their sums, ``w_scale``/``bias`` float32 per output (N of them)."""
+
+    name = aten = "linear_dynamic"
+    signature = ("linear_dynamic(Tensor self, Tensor weight, Tensor col_sum, Tensor w_scale, "
+                 "Tensor bias, bool reduce_range=False) -> Tensor")
+    kind = "matmul"
+
+    @staticmethod
+    def _shape(x_shape: tuple, k: int, n: int) -> tuple:
+        if len(x_shape) < 2:
+            raise RuntimeError("The dimension of input tensor should be larger than or equal "
+                               "to 2")
+        return _linear_shape(x_shape, k, n)
+
+    @staticmethod
+    def meta(self, weight, col_sum, w_scale, bias, reduce_range=False):
+        shape = LinearDynamic._shape(tuple(self.shape), weight.shape[1], w_scale.shape[0])
+        return _meta.new(shape, np.float32)
+
+    @staticmethod
+    def forward(ctx, self, weight, col_sum, w_scale, bias, reduce_range=False):
+        from . import _kernels_quant as kq
+        from .quantize import choose_qparams
+        k, n = weight.shape[1], w_scale.shape[0]
+        shape = LinearDynamic._shape(self.shape, k, n)
+        x2 = np.ascontiguousarray(self.reshape(-1, k), np.float32)
+        lo, hi = kq.min_max(x2) if x2.size else (0.0, 0.0)
+        scale, zp = choose_qparams(lo, hi, 0, 255, reduce_range)
+        xq = np.empty(x2.shape, np.uint8)
+        kq.quantize_u8(x2, np.float32(1.0) / scale, np.float32(zp), xq)
+        out = np.empty((x2.shape[0], n), np.float32)
+        kq.qlinear_s8(xq, np.float32(scale), np.int32(zp), weight, col_sum, w_scale, bias, out)
+        return out.reshape(shape)
+
+
+# ---- the public functions ------------------------------------------------------------------
+
+def _weight_int8pack_mm(input: Tensor, mat2: Tensor, scales: Tensor,
+                        bias: Tensor | None = None) -> Tensor:
+    """``torch._weight_int8pack_mm`` (``bias``: ember's, added in the kernel)."""
+    return WeightInt8PackMM.apply(input, mat2, scales, bias)
+
+
+def int4_weight_only_linear(input: Tensor, packed: Tensor, scales: Tensor, zeros: Tensor,
+                            group_size: int, bias: Tensor | None = None) -> Tensor:
+    """``input @ W.T + bias`` with ``W`` int4 in ``pack_int4``'s layout (the op above)."""
+    return Int4WeightOnlyLinear.apply(input, packed, scales, zeros, group_size, bias)
+
+
+def int4_weight_only_embedding(packed: Tensor, scales: Tensor, zeros: Tensor,
+                               indices: Tensor, group_size: int) -> Tensor:
+    """The rows at ``indices`` of an int4 table (float32)."""
+    return Int4WeightOnlyEmbedding.apply(packed, scales, zeros, indices, group_size)
+
+
+def int8_weight_only_embedding(weight: Tensor, scale: Tensor, indices: Tensor) -> Tensor:
+    """The rows at ``indices`` of an int8 table with a scale per row (float32)."""
+    return Int8WeightOnlyEmbedding.apply(weight, scale, indices)
