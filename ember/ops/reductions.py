@@ -776,12 +776,14 @@ class Var(Op):
             warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly "
                           "less than the reduction factor (input numel divided by output "
                           "numel).", UserWarning, stacklevel=4)
-        x = _acc(a)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centred = x - np.mean(x, axis=dims, keepdims=True) if x.size else x
-            out = np.sum(centred * centred, axis=dims, keepdims=keepdim) / denom
-            if take_sqrt:
-                out = np.sqrt(out)
+        out = _var_kernel(a, all_dims, denom, keepdim)
+        if out is None:
+            x = _acc(a)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centred = x - np.mean(x, axis=dims, keepdims=True) if x.size else x
+                out = np.sum(centred * centred, axis=dims, keepdims=keepdim) / denom
+        if take_sqrt:
+            out = np.sqrt(out)
         out = np.asarray(out).astype(a.dtype, copy=False)
         ctx.dims, ctx.keepdim, ctx.denom, ctx.take_sqrt = all_dims, keepdim, denom, take_sqrt
         ctx.save_for_backward(a, out)
@@ -796,6 +798,17 @@ class Var(Op):
             g = g / (out + (out == 0))
             return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * scale
         return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 * scale)
+
+
+def _var_kernel(a: np.ndarray, dims: tuple, denom: int, keepdim: bool) -> np.ndarray | None:
+    """``var`` over every dim but one by the Numba kernel (batch norm's running statistics;
+    ``_kernels_moments``), shaped as the reduction's result; None where it does not apply."""
+    if denom <= 0 or a.ndim < 2 or len(dims) != a.ndim - 1 or not a.size \
+            or not a.flags.c_contiguous or a.dtype not in (np.float32, np.float64):
+        return None
+    from . import _kernels_moments as K
+    out = K.var_around(a, next(d for d in range(a.ndim) if d not in dims), denom)
+    return out.reshape(_keep_shape(a.shape, dims)) if keepdim else out
 
 
 def _var_args(name, dim, unbiased, keepdim, correction):

@@ -1,0 +1,51 @@
+"""Variance over every dim but one (batch norm's per-channel statistics) in one Numba call.
+
+NumPy's ``var`` over the axes around a kept one (``(0, 2, 3)`` of NCHW) writes the centred
+input and its square to two temporaries of the input's size and reduces strided axes; this
+kernel reads the input twice (mean, then squared deviations) and writes one value per kept
+index, accumulating in float64. Imported lazily by ``reductions.Var`` (never by ``import
+ember``); compiled once and cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .._threads import sync_numba
+
+sync_numba()
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _sums(x, means):
+    """Per kept index k: the sum of ``x[:, k, :]``, or with ``means`` the sum of squared
+    deviations from ``means[k]``. Memory is read in order (the innermost loop runs along
+    ``inner``, or along ``kept`` when ``inner`` is 1, so that it vectorises either way)."""
+    outer, kept, inner = x.shape
+    out = np.zeros(kept, np.float64)
+    for o in range(outer):
+        if inner == 1:
+            for k in range(kept):
+                d = x[o, k, 0] - (0.0 if means is None else means[k])
+                out[k] += d if means is None else d * d
+            continue
+        for k in range(kept):
+            m, total = 0.0 if means is None else means[k], 0.0
+            for i in range(inner):
+                d = x[o, k, i] - m
+                total += d if means is None else d * d
+            out[k] += total
+    return out
+
+
+def var_around(a: np.ndarray, kept: int, denom: int) -> np.ndarray:
+    """Sum of squared deviations from the mean over every dim of ``a`` (a non-empty
+    C-contiguous float32/float64 array) but ``kept``, divided by ``denom`` (> 0): a 1-D
+    array of ``a.shape[kept]`` values in ``a``'s dtype."""
+    shape = a.shape
+    x = a.reshape(math.prod(shape[:kept]), shape[kept], -1)
+    means = _sums(x, None) / (x.shape[0] * x.shape[2])
+    return (_sums(x, means) / denom).astype(a.dtype)

@@ -1,0 +1,44 @@
+"""``var``/``std`` over every dim but one (batch norm's running statistics) take the Numba
+kernel of ``ops/_kernels_moments.py``: compared with torch (float64 as the reference for
+float32 inputs), in the kept dim's every position and with NaN/inf inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+@pytest.mark.parametrize("shape,dims", [((16, 8, 5, 5), (0, 2, 3)), ((300, 17), 0),
+                                        ((17, 300), 1), ((4, 6, 1), (0, 2)), ((2, 3), 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("take_sqrt,correction,keepdim", [(False, 1, False), (True, 0, True)])
+def test_var_around_one_dim_matches_torch(shape, dims, dtype, take_sqrt, correction, keepdim):
+    x = (np.random.default_rng(3).standard_normal(shape) * 5 + 2).astype(dtype)
+    name = "std" if take_sqrt else "var"
+    got = getattr(ember.from_numpy(x), name)(dims, correction=correction, keepdim=keepdim)
+    expected = getattr(torch.from_numpy(x.astype(np.float64)), name)(
+        dims, correction=correction, keepdim=keepdim)
+    assert got.dtype == ember.from_numpy(x).dtype and tuple(got.shape) == tuple(expected.shape)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=tol, atol=tol)
+
+
+def test_var_kernel_propagates_nan_and_inf():
+    x = np.random.default_rng(4).standard_normal((6, 4, 3)).astype(np.float32)
+    x[2, 1, 0], x[0, 2, 2] = np.nan, np.inf
+    got = ember.from_numpy(x).var((0, 2)).numpy()
+    expected = torch.from_numpy(x).var((0, 2)).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got[[0, 3]], expected[[0, 3]], rtol=1e-5)
+
+
+def test_var_kernel_gradient_matches_torch():
+    x = np.random.default_rng(5).standard_normal((5, 3, 4))
+    e = ember.from_numpy(x.copy()).requires_grad_()
+    t = torch.from_numpy(x.copy()).requires_grad_()
+    (e.std((0, 2)) * ember.arange(3.0)).sum().backward()
+    (t.std((0, 2)) * torch.arange(3.0)).sum().backward()
+    np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-12)
