@@ -29,7 +29,7 @@ from ._meta import MetaArray
 from ._numpy_errors import torch_error
 from ._state import ACTIVE, STATE, push_mode, remove_mode
 from ._tensor import Tensor, _data_read, _make
-from .autograd.graph import Node, _SavedOutput, gradient_edge
+from .autograd.graph import Node, _SavedOutput, accumulate_node, gradient_edge
 
 __all__ = ["Op", "dispatch", "dispatch_out", "DispatchMode"]
 
@@ -336,12 +336,17 @@ def _edges_and_layout(args):
     edges, in_meta, kinds = [], [], []
     for a in args:
         if isinstance(a, Tensor):
-            edge = gradient_edge(a)
-            edges.append(edge)
+            fn = a.grad_fn  # gradient_edge(a), inline: the common cases first
+            if fn is not None:
+                edges.append((fn, a._output_nr))
+            elif a._requires_grad:
+                edges.append((accumulate_node(a), 0))
+            else:
+                edges.append(_NO_EDGE)
             data = a._data
             meta = (data.shape, data.dtype)
             in_meta.append(_METAS.get(meta) or _interned(meta))
-            kinds.append(edge[0] is not None)
+            kinds.append(fn is not None or a._requires_grad)
         elif type(a) in _LISTS and a and isinstance(a[0], Tensor):
             group = [gradient_edge(t) for t in a]
             edges.extend(group)
@@ -357,6 +362,8 @@ def _edges_and_layout(args):
             _LAYOUTS[kinds] = layout
     return (tuple(edges), layout[0], tuple(in_meta), layout[1], layout[2])
 
+
+_NO_EDGE = (None, 0)  # the edge of a tensor that needs no gradient
 
 # (kind of each argument) -> (layout, needs_input_grad, positions), as _edges_and_layout
 # returns them. A kind is True/False for a tensor that needs a gradient or not, (length,
@@ -483,11 +490,10 @@ def _resolve_saved(node: Node, args, arrays, outputs, raw_outputs) -> None:
     saved, versions = [], []
     for item in node._to_save:
         if type(item) is np.ndarray:  # the usual case: one of forward's input arrays
-            for a, x in zip(args, arrays):
-                if x is item and isinstance(a, Tensor):
-                    saved.append(a)
-                    versions.append(a._vc[0])
-                    break
+            a = args[0] if arrays and item is arrays[0] else _find_input(item, args, arrays)
+            if isinstance(a, Tensor):
+                saved.append(a)
+                versions.append(a._vc[0])
             else:
                 _resolve_other(node, item, args, arrays, outputs, raw_outputs, saved, versions)
             continue
