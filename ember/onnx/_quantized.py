@@ -357,8 +357,8 @@ class _DynamicRNN(_Twin):
 
     def _run_direction(self, x, index: int, h, c, reverse: bool, lengths):
         if lengths is not None:
-            raise UnsupportedOperatorError("quantized::lstm (packed sequences)", self.opset,
-                                           location=self.prefix)
+            raise UnsupportedOperatorError(f"quantized::{self.mode.lower()} (packed sequences)",
+                                           self.opset, location=self.prefix)
         call = _RnnDirection(self, index, reverse)
         if c is None:
             y, h = _Layer.apply(call, x, h)
