@@ -1,6 +1,6 @@
-"""``var``/``std`` over every dim but one (batch norm's running statistics) take the Numba
-kernel of ``ops/_kernels_moments.py``: compared with torch (float64 as the reference for
-float32 inputs), in the kept dim's every position and with NaN/inf inputs."""
+"""``mean``, ``var`` and ``std`` over every dim but one (batch norm's statistics) take the
+Numba kernels of ``ops/_kernels_moments.py``: compared with torch (float64 as the reference
+for float32 inputs), in the kept dim's every position and with NaN/inf inputs."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ def test_var_around_one_dim_matches_torch(shape, dims, dtype, take_sqrt, correct
     assert got.dtype == ember.from_numpy(x).dtype and tuple(got.shape) == tuple(expected.shape)
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape,dims", [((16, 8, 5, 5), (0, 2, 3)), ((300, 17), 0),
+                                        ((17, 300), 1)])
+@pytest.mark.parametrize("dtype,out_dtype", [(np.float32, None), (np.float64, None),
+                                             (np.float16, None), (np.float32, "float64")])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_mean_around_one_dim_matches_torch(shape, dims, dtype, out_dtype, keepdim):
+    x = (np.random.default_rng(6).standard_normal(shape) * 5 + 2).astype(dtype)
+    got = ember.from_numpy(x).mean(dims, keepdim=keepdim, dtype=out_dtype and ember.float64)
+    expected = torch.from_numpy(x).double().mean(dims, keepdim=keepdim)
+    expected_dtype = ember.float64 if out_dtype else ember.from_numpy(x).dtype
+    assert got.dtype == expected_dtype and tuple(got.shape) == tuple(expected.shape)
+    tol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-13}[dtype]
+    np.testing.assert_allclose(got.numpy().astype(np.float64), expected.numpy(), rtol=tol,
+                               atol=tol)
 
 
 def test_var_kernel_propagates_nan_and_inf():

@@ -1,10 +1,10 @@
-"""Variance over every dim but one (batch norm's per-channel statistics) in one Numba call.
+"""Mean and variance over every dim but one (batch norm's per-channel statistics) by Numba.
 
 NumPy's ``var`` over the axes around a kept one (``(0, 2, 3)`` of NCHW) writes the centred
 input and its square to two temporaries of the input's size and reduces strided axes; this
-kernel reads the input twice (mean, then squared deviations) and writes one value per kept
-index, accumulating in float64. Imported lazily by ``reductions.Var`` (never by ``import
-ember``); compiled once and cached on disk.
+kernel reads the input twice (mean, then squared deviations; the mean alone: once) and
+writes one value per kept index, accumulating in float64. Imported lazily by ``reductions``
+(never by ``import ember``); compiled once and cached on disk.
 """
 
 from __future__ import annotations
@@ -41,11 +41,21 @@ def _sums(x, means):
     return out
 
 
+def _rows(a: np.ndarray, kept: int) -> np.ndarray:
+    """``a`` viewed as (outer, kept, inner) around its dim ``kept``."""
+    return a.reshape(math.prod(a.shape[:kept]), a.shape[kept], -1)
+
+
+def mean_around(a: np.ndarray, kept: int) -> np.ndarray:
+    """The mean over every dim of ``a`` (a non-empty C-contiguous float32/float64 array) but
+    ``kept``: a 1-D array of ``a.shape[kept]`` values in ``a``'s dtype."""
+    x = _rows(a, kept)
+    return (_sums(x, None) / (x.shape[0] * x.shape[2])).astype(a.dtype)
+
+
 def var_around(a: np.ndarray, kept: int, denom: int) -> np.ndarray:
-    """Sum of squared deviations from the mean over every dim of ``a`` (a non-empty
-    C-contiguous float32/float64 array) but ``kept``, divided by ``denom`` (> 0): a 1-D
-    array of ``a.shape[kept]`` values in ``a``'s dtype."""
-    shape = a.shape
-    x = a.reshape(math.prod(shape[:kept]), shape[kept], -1)
+    """Sum of squared deviations from the mean over every dim of ``a`` (as ``mean_around``)
+    but ``kept``, divided by ``denom`` (> 0): a 1-D array in ``a``'s dtype."""
+    x = _rows(a, kept)
     means = _sums(x, None) / (x.shape[0] * x.shape[2])
     return (_sums(x, means) / denom).astype(a.dtype)

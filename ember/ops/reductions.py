@@ -327,6 +327,11 @@ class Mean(Op):
         ctx.shape, ctx.dims, ctx.keepdim, ctx.count = a.shape, all_dims, keepdim, count
         dtype = a.dtype if dtype is None else np.dtype(dtype)
         x = _acc(a.astype(dtype, copy=False))
+        kept = _kept_dim(x, all_dims)
+        if kept is not None:
+            from . import _kernels_moments as K
+            out = _keep(K.mean_around(x, kept), a.shape, all_dims, keepdim)
+            return out.astype(dtype, copy=False)
         with np.errstate(invalid="ignore", divide="ignore"):  # mean of nothing is nan
             out = np.sum(x, axis=dims, keepdims=keepdim) / count
         return np.asarray(out).astype(dtype, copy=False)
@@ -800,15 +805,28 @@ class Var(Op):
         return _expand_back(g, a.shape, ctx.dims, ctx.keepdim) * centred * (2 * scale)
 
 
+def _kept_dim(a: np.ndarray, dims: tuple) -> int | None:
+    """The one dim of ``a`` that reducing over ``dims`` keeps, when ``_kernels_moments``
+    takes the reduction (a non-empty C-contiguous float32/float64 array of 2 or more dims:
+    batch norm's statistics); else None."""
+    if a.ndim < 2 or len(dims) != a.ndim - 1 or not a.size or not a.flags.c_contiguous \
+            or a.dtype not in (np.float32, np.float64):
+        return None
+    return next(d for d in range(a.ndim) if d not in dims)
+
+
+def _keep(out: np.ndarray, shape: tuple, dims: tuple, keepdim: bool) -> np.ndarray:
+    """A 1-D reduction result shaped as the reduction of ``shape`` over ``dims``."""
+    return out.reshape(_keep_shape(shape, dims)) if keepdim else out
+
+
 def _var_kernel(a: np.ndarray, dims: tuple, denom: int, keepdim: bool) -> np.ndarray | None:
-    """``var`` over every dim but one by the Numba kernel (batch norm's running statistics;
-    ``_kernels_moments``), shaped as the reduction's result; None where it does not apply."""
-    if denom <= 0 or a.ndim < 2 or len(dims) != a.ndim - 1 or not a.size \
-            or not a.flags.c_contiguous or a.dtype not in (np.float32, np.float64):
+    """``var`` over every dim but one by the Numba kernel; None where it does not apply."""
+    kept = _kept_dim(a, dims) if denom > 0 else None
+    if kept is None:
         return None
     from . import _kernels_moments as K
-    out = K.var_around(a, next(d for d in range(a.ndim) if d not in dims), denom)
-    return out.reshape(_keep_shape(a.shape, dims)) if keepdim else out
+    return _keep(K.var_around(a, kept, denom), a.shape, dims, keepdim)
 
 
 def _var_args(name, dim, unbiased, keepdim, correction):
