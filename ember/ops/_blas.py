@@ -41,11 +41,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.matmul(a, b)``; a float GEMM (or batch of GEMMs) of ``PARALLEL_FLOPS`` or more
     is split among ember's threads (``_kernels_gemm``): along the batch, else along the
     longer of rows and columns. Other GEMMs run on one BLAS thread."""
-    _blas_libs()
+    if not _LIBS:
+        _blas_libs()
     rows, cols = (a.shape[-2] if a.ndim > 1 else 1), (b.shape[-1] if b.ndim > 1 else 1)
-    flops = 2.0 * rows * a.shape[-1] * cols * _batch(a, b)
+    flops = 2.0 * rows * a.shape[-1] * cols
+    if a.ndim > 2 or b.ndim > 2:
+        flops *= _batch(a, b)
     parts = threads_for(flops, PARALLEL_FLOPS)
-    if _few_rows_times_linear_weight(a, b):
+    few = rows <= 32 and a.ndim == 2  # (cheap tests first: this runs on every GEMM)
+    if few and _few_rows_times_linear_weight(a, b):
         from . import _kernels_gemm
         return _kernels_gemm.few_rows(a, b.T, parts)
     if parts > 1 and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
@@ -53,7 +57,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = _kernels_gemm.matmul(a, b, parts)
         if out is not None:
             return out
-    elif _few_rows_times_transposed(a, b):
+    elif few and _few_rows_times_transposed(a, b):
         return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     return np.matmul(a, b)
 

@@ -25,6 +25,7 @@ from .._dispatch import Op, dispatch
 from .._tensor import Tensor, _make
 from . import _blas, _meta
 from ._util import dtype_name
+from .linalg import _as, unrequested
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -62,11 +63,6 @@ def _row_mask(mask, s: np.ndarray):
     if rows not in (1, s.shape[-2]) or cols not in (1, s.shape[-1]):
         return False
     return np.ascontiguousarray(np.broadcast_to(mask.reshape(rows, cols), (rows, s.shape[-1])))
-
-
-def _as(a: np.ndarray, dtype) -> np.ndarray:
-    """``a`` in ``dtype`` (NumPy's matmul of bfloat16 gives float32)."""
-    return a if a.dtype == dtype else a.astype(dtype)
 
 
 def _row_max(s: np.ndarray) -> np.ndarray:
@@ -163,7 +159,8 @@ class ScaledDotProductAttentionBackward(Op):
         if fused is not None and fused[0]() is p and g is not None and g_probs is None \
                 and drop is None and not scores_grad and g.dtype == p.dtype \
                 and g.shape[:-2] == p.shape[:-2] and KA.supported(q, k, v):
-            return *KA.attention_backward(g, q, k, v, p, scale, fused[1]), _no_scores_grad(p)
+            return (*KA.attention_backward(g, q, k, v, p, scale, fused[1]),
+                    unrequested(p.shape, p.dtype))
         gp = g_probs
         if g is not None:
             gp = _blas.matmul(g, _swap(v))
@@ -185,7 +182,7 @@ class ScaledDotProductAttentionBackward(Op):
         gv = np.zeros(v.shape, q.dtype) if g is None else \
             _blas.matmul(_swap(p * drop if drop is not None else p), g)
         return _as(gq, q.dtype), _as(gk, q.dtype), _as(gv, q.dtype), \
-            _as(gs, q.dtype) if scores_grad else _no_scores_grad(p)
+            _as(gs, q.dtype) if scores_grad else unrequested(p.shape, p.dtype)
 
     @staticmethod
     def backward(ctx, uq, uk, uv, us):
@@ -233,12 +230,6 @@ _FUSED: dict = {}
 
 def _forget(key: int, _ref) -> None:
     _FUSED.pop(key, None)
-
-
-def _no_scores_grad(p: np.ndarray) -> np.ndarray:
-    """The scores' gradient where nobody asked for it (``scores_grad`` False: a constant
-    mask): a read-only zero of ``p``'s shape, no memory."""
-    return np.broadcast_to(np.zeros((), p.dtype), p.shape)
 
 
 @functools.lru_cache(maxsize=8)

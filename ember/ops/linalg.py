@@ -282,19 +282,94 @@ class Linear(Op):
         if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
             out = out.astype(x.dtype)
         if b is not None:
-            out = out + b
+            if b.ndim <= 1:  # (the product is a new array: no second one for the sum)
+                out += b
+            else:  # a bias of more dims may widen the result
+                out = out + b
         ctx.save_for_backward(x, w)
+        ctx.bias_shape = None if b is None else b.shape
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        gx = g @ w if ctx.needs_input_grad[0] else None
+        need = ctx.needs_input_grad
+        bias = ctx.bias_shape
+        if tuple(g.shape[:-1]) == tuple(x.shape[:-1]) and bias in (None, tuple(w.shape[:1])):
+            gx, gw, gb = dispatch(LinearBackward, g, x, w, need[0], need[1],
+                                  bias is not None and need[2])
+            return (gx if need[0] else None, gw if need[1] else None,
+                    gb if need[2] else None)
+        gx = g @ w if need[0] else None
         gw = None
-        if ctx.needs_input_grad[1]:
-            xs = x.expand(*g.shape[:-1], x.shape[-1])  # a broadcast bias may widen the result
+        if need[1]:
+            xs = x.expand(*g.shape[:-1], x.shape[-1])  # a broadcast bias widened the result
             gw = g.reshape(-1, g.shape[-1]).mT @ xs.reshape(-1, x.shape[-1])
         return gx, gw, g  # the engine sums the bias gradient down to the bias's shape
+
+
+class LinearBackward(Op):
+    """``(grad_input, grad_weight, grad_bias)`` of ``Linear`` (whose result the bias did
+    not widen) in one op: ``g @ W``, ``g^T @ x`` over the folded batch and the bias's
+    ``sum(g)`` as a GEMV. An output not asked for is a read-only zero broadcast (no
+    work, no memory). Its own backward is matmuls (gradients of any order)."""
+
+    aten = "linear_backward"
+    signature = ("linear_backward(Tensor g, Tensor x, Tensor w, bool input_grad, "
+                 "bool weight_grad, bool bias_grad) -> (Tensor grad_input, "
+                 "Tensor grad_weight, Tensor grad_bias)")
+    kind = "matmul"
+
+    @staticmethod
+    def meta(g, x, w, input_grad, weight_grad, bias_grad):
+        return tuple(_meta.new(shape, x.dtype) if asked else
+                     _meta.MetaArray(shape, x.dtype, (0,) * len(shape))
+                     for shape, asked in ((x.shape, input_grad), (w.shape, weight_grad),
+                                          (w.shape[:1], bias_grad)))
+
+    @staticmethod
+    def forward(ctx, g, x, w, input_grad, weight_grad, bias_grad):
+        ctx.save_for_backward(g, x, w)
+        ctx.set_materialize_grads(False)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = _as(_blas.matmul(g2, w), x.dtype).reshape(x.shape) if input_grad else \
+            unrequested(x.shape, x.dtype)
+        gw = _as(_blas.matmul(g2.T, x.reshape(-1, x.shape[-1])), x.dtype) if weight_grad \
+            else unrequested(w.shape, x.dtype)
+        gb = _as(_blas.matmul(np.ones(g2.shape[0], g2.dtype), g2), x.dtype) if bias_grad \
+            else unrequested(w.shape[:1], x.dtype)
+        return gx, gw, gb
+
+    @staticmethod
+    def backward(ctx, ux, uw, ub):
+        """With ``gx = g @ W``, ``gW = g^T @ x``, ``gb = sum(g)``: d/dg = ux @ W^T +
+        x @ uW^T + ub, d/dx = g @ uW, d/dW = g^T @ ux (batch dims folded)."""
+        g, x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        n, k = w.shape
+        dg = dx = dw = None
+        if need[0]:
+            terms = [t for t in (ux @ w.mT if ux is not None else None,
+                                 x @ uw.mT if uw is not None else None) if t is not None]
+            if ub is not None:
+                terms.append(ub.expand(g.shape))
+            dg = sum(terms[1:], terms[0]) if terms else None
+        if need[1] and uw is not None:
+            dx = g @ uw
+        if need[2] and ux is not None:
+            dw = g.reshape(-1, n).mT @ ux.reshape(-1, k)
+        return dg, dx, dw, None, None, None
+
+
+def unrequested(shape: tuple, dtype) -> np.ndarray:
+    """A backward op's output that nobody asked for: a read-only zero of ``shape``
+    broadcast from one element (its meta: strides all 0)."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+def _as(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` in ``dtype`` (NumPy's matmul of bfloat16 gives float32)."""
+    return a if a.dtype == dtype else a.astype(dtype)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -155,6 +155,9 @@ def _linear_kernels(x: Tensor, w: Tensor, b: Tensor | None = None) -> tuple[str,
 TORCH_KERNELS: dict[str, Callable[..., tuple[str, ...]]] = {
     "matmul": lambda a, b: (_matmul_kernel(a._data.ndim, b._data.ndim),),
     "linear": _linear_kernels,
+    # torch's linear backward: one mm per gradient of the input and the weight
+    "linear_backward": lambda g, x, w, input_grad, weight_grad, bias_grad: (
+        ("mm",) * (bool(input_grad) + bool(weight_grad))),
 }
 
 

@@ -31,7 +31,7 @@ from .._tensor import Tensor
 from ..autograd.graph import Node, _node_observers
 from ..ops.attention import ScaledDotProductAttention, ScaledDotProductAttentionBackward
 from ..ops.conv import Convolution, ConvTranspose, ConvWeight
-from ..ops.linalg import Einsum, Linear, Matmul, _einsum_sizes, _parse_einsum
+from ..ops.linalg import Einsum, Linear, LinearBackward, Matmul, _einsum_sizes, _parse_einsum
 from ..profiler._nodes import grad_fn_of, new_nodes
 
 __all__ = ["FlopCounterMode", "register_flop_formula", "flop_registry", "mm_flop", "bmm_flop",
@@ -105,6 +105,15 @@ def matmul_flop(a_shape, b_shape, *, out_shape, **kwargs) -> int:
 def _linear_flop(x_shape, w_shape, *args, out_shape, **kwargs) -> int:
     """``x @ W^T``: ``2*M*N*K`` (torch's addmm count; the bias add is free)."""
     return 2 * math.prod(x_shape[:-1]) * w_shape[0] * w_shape[1]
+
+
+@register_flop_formula(LinearBackward)
+def _linear_backward_flop(g_shape, x_shape, w_shape, input_grad, weight_grad, *args,
+                          out_shape, **kwargs) -> int:
+    """``g @ W`` and ``g^T @ x``, those asked for (torch's two mm counts; the bias's sum
+    is free)."""
+    return (bool(input_grad) + bool(weight_grad)) * _linear_flop(x_shape, w_shape,
+                                                                   out_shape=out_shape)
 
 
 def conv_flop_count(x_shape, w_shape, out_shape, transposed: bool = False) -> int:

@@ -1,0 +1,53 @@
+"""``Linear``'s backward as one op (``LinearBackward``): gradients, the outputs not asked
+for, and gradients of gradients, against torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+def _pair(arrays, grads):
+    e = [ember.from_numpy(a.copy()).requires_grad_(r) for a, r in zip(arrays, grads)]
+    t = [torch.from_numpy(a.copy()).requires_grad_(r) for a, r in zip(arrays, grads)]
+    return e, t
+
+
+@pytest.mark.parametrize("x_shape", [(6, 5), (2, 3, 5), (5,)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_grad", [True, False])
+def test_linear_gradients_and_second_order_match_torch(x_shape, bias, x_grad):
+    """First and second derivatives (through ``create_graph``) of a loss of the
+    gradients, in float64, also where the input needs no gradient."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal((4, 5))]
+    arrays += [rng.standard_normal(4)] if bias else []
+    e, t = _pair(arrays, [x_grad, True, True])
+    results = []
+    for lib, ts in ((ember, e), (torch, t)):
+        out = lib.nn.functional.linear(*ts)
+        up = lib.from_numpy(np.cos(np.arange(out.numel(), dtype=np.float64)).reshape(
+            tuple(out.shape)))
+        wanted = [x for x in ts if x.requires_grad]
+        grads = lib.autograd.grad((out * out).sum(), wanted, create_graph=True)
+        loss = sum(((g * g).sum() for g in grads), (out * up).sum())
+        loss.backward()
+        results.append([g.detach().numpy() for g in grads] + [x.grad.numpy() for x in wanted])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_unrequested_outputs_are_free_broadcasts():
+    """The input's gradient of a first layer is not computed: the op's output is a
+    read-only zero broadcast, and the input gets no gradient."""
+    from ember.ops.linalg import LinearBackward
+    rng = np.random.default_rng(1)
+    g, x, w = (ember.from_numpy(rng.standard_normal(s).astype(np.float32))
+               for s in ((7, 3), (7, 4), (3, 4)))
+    gx, gw, gb = LinearBackward.apply(g, x, w, False, True, True)
+    assert gx._data.strides == (0, 0) and not gx._data.any()
+    np.testing.assert_allclose(gw.numpy(), g.numpy().T @ x.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(gb.numpy(), g.numpy().sum(0), rtol=1e-5, atol=1e-6)
