@@ -272,3 +272,38 @@ def test_learnable_fake_quantize_module_trains_as_torchs():
     np.testing.assert_allclose(e.scale.detach().numpy(), t.scale.detach().numpy(), rtol=1e-5)
     np.testing.assert_allclose(e.zero_point.detach().numpy(), t.zero_point.detach().numpy(),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_compile_captures_a_statically_quantized_model():
+    """A converted (static int8) conv + linear model: quantize, the quantized conv and
+    linear and dequantize are ops of one graph, and the compiled model follows new inputs
+    (before, the layers' outputs would have been captured as constants)."""
+    aq = ember.ao.quantization
+    nn = ember.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant, self.dequant = aq.QuantStub(), aq.DeQuantStub()
+            self.conv, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+            self.fc = nn.Linear(4 * 6 * 6, 10)
+
+        def forward(self, x):
+            x = self.relu(self.conv(self.quant(x)))
+            return self.dequant(self.fc(x.reshape(x.shape[0], -1)))
+
+    ember.manual_seed(0)
+    model = Net().eval()
+    model.qconfig = aq.get_default_qconfig("x86")
+    prepared = aq.prepare(aq.fuse_modules(model, [["conv", "relu"]]))
+    with ember.no_grad():
+        prepared(ember.randn(8, 3, 6, 6))
+    quantized = aq.convert(prepared)
+    report = ember.compile.explain(quantized, ember.randn(2, 3, 6, 6))
+    assert report.graph_break_count == 0
+    assert report.ops_per_graph == [["quantize_per_tensor", "quantized_conv2d", "reshape",
+                                     "quantized_linear", "dequantize"]]
+    compiled = ember.compile(quantized)
+    for _ in range(2):
+        x = ember.randn(2, 3, 6, 6)
+        np.testing.assert_array_equal(compiled(x).numpy(), quantized(x).numpy())

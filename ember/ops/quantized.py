@@ -261,17 +261,22 @@ class QuantizedTensor(Tensor):
                 "backend. This could be because the operator doesn't exist for this backend, "
                 "or was omitted during the selective/custom build process (if using custom "
                 "build).")
-        if op.name == "relu":
+        if op.name == "relu":  # max(q, zero_point), by ops on the integers
             if not per_tensor and first._qscheme is not per_channel_affine:
                 raise NotImplementedError("relu of this quantized tensor")
-            zp = first._broadcast_params()[1]
-            return first._like(np.maximum(first._int, zp).astype(first._int.dtype))
+            zp = _make(np.asarray(first._broadcast_params()[1]).astype(first._int.dtype))
+            return first._like(_maximum(first._int_tensor(), zp))
         unwrapped = [_unwrap(a) for a in args]
         out = op.apply(*unwrapped, **kwargs)
         if isinstance(out, tuple):  # integer values stay quantized; indices do not
             return tuple(first._like(o) if o._data.dtype == first._int.dtype else o
                          for o in out)
         return first._like(out)
+
+
+def _maximum(a: Tensor, b: Tensor) -> Tensor:
+    from .. import maximum
+    return maximum(a, b)
 
 
 _PER_CHANNEL_OPS = {"clone", "copy"}

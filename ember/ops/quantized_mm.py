@@ -20,6 +20,8 @@ Numba ones of ``_kernels_quant`` (imported on first use):
 - ``linear_dynamic``: ``quantized::linear_dynamic``: the input quantized to uint8 with
   this batch's range, int8 x uint8 products in int32, float32 output (fbgemm's
   arithmetic); the weight given as ``_packed.PackedLinear`` keeps it.
+- ``quantized_linear`` / ``quantized_conv2d``: ``quantized::linear``/``conv2d`` (static):
+  quint8 integers in and out, the input's and the output's scale and zero point given.
 
 None has a derivative (torch's neither): a backward through them raises.
 """
@@ -205,6 +207,27 @@ class Int8WeightOnlyEmbedding(Op):
                                                                     dst))
 
 
+def _qlinear(xq: np.ndarray, a_scale, a_zp: int, weight, col_sum, w_scale, bias) -> np.ndarray:
+    """float32 ``(M, N)`` from uint8 activations ``xq (M, K)`` with scale ``a_scale`` and
+    zero point ``a_zp``: the int8 kernel (``_kernels_quant.qlinear_s8``, fbgemm's order)."""
+    from . import _kernels_quant as kq
+    out = np.empty((xq.shape[0], w_scale.shape[0]), np.float32)
+    kq.qlinear_s8(np.ascontiguousarray(xq), np.float32(a_scale), np.int32(a_zp), weight,
+                  col_sum, w_scale, bias, out)
+    return out
+
+
+def _requantize(values: np.ndarray, scale: float, zero_point: int, relu: bool) -> np.ndarray:
+    """quint8 integers of float ``values`` (a static quantized layer's output); ``relu``
+    keeps them at least the zero point (a real 0)."""
+    from .quantize import quantize_array
+    from .quantized import quint8
+    ints = quantize_array(values, scale, zero_point, quint8)
+    if relu:
+        np.maximum(ints, np.uint8(min(max(zero_point, 0), 255)), out=ints)
+    return ints
+
+
 class LinearDynamic(Op):
     """``quantized::linear_dynamic``: ``weight`` int8 rows (padded to a multiple of 4),
     ``col_sum`` their sums, ``w_scale``/``bias`` float32 per output (N of them)."""
@@ -237,9 +260,84 @@ class LinearDynamic(Op):
         scale, zp = choose_qparams(lo, hi, 0, 255, reduce_range)
         xq = np.empty(x2.shape, np.uint8)
         kq.quantize_u8(x2, np.float32(1.0) / scale, np.float32(zp), xq)
-        out = np.empty((x2.shape[0], n), np.float32)
-        kq.qlinear_s8(xq, np.float32(scale), np.int32(zp), weight, col_sum, w_scale, bias, out)
-        return out.reshape(shape)
+        return _qlinear(xq, scale, zp, weight, col_sum, w_scale, bias).reshape(shape)
+
+
+class QuantizedLinear(Op):
+    """``quantized::linear`` (and ``linear_relu``) on storage: the quint8 integers of the
+    input (its ``self_scale``/``self_zero_point``) times the int8 weight (as
+    ``linear_dynamic``'s), requantized to quint8 with the layer's ``scale``/``zero_point``."""
+
+    name = aten = "quantized_linear"
+    signature = ("quantized_linear(Tensor self, float self_scale, int self_zero_point, "
+                 "Tensor weight, Tensor col_sum, Tensor w_scale, Tensor bias, float scale, "
+                 "int zero_point, bool relu=False) -> Tensor")
+    kind = "matmul"
+    differentiable = False
+
+    @staticmethod
+    def meta(self, self_scale, self_zero_point, weight, col_sum, w_scale, bias, scale,
+             zero_point, relu=False):
+        shape = _linear_shape(tuple(self.shape), weight.shape[1], w_scale.shape[0])
+        return _meta.new(shape, np.uint8)
+
+    @staticmethod
+    def forward(ctx, self, self_scale, self_zero_point, weight, col_sum, w_scale, bias, scale,
+                zero_point, relu=False):
+        k = weight.shape[1]
+        shape = _linear_shape(self.shape, k, w_scale.shape[0])
+        out = _qlinear(self.reshape(-1, k), self_scale, self_zero_point, weight, col_sum,
+                       w_scale, bias)
+        return _requantize(out.reshape(shape), scale, zero_point, relu)
+
+
+def _im2col(x: np.ndarray, zero_point: int, kernel_size, stride, padding, dilation):
+    """``(N*OH*OW, C*KH*KW)`` windows of the uint8 ``x (N, C, H, W)``, padded with its zero
+    point (a real 0), and ``(N, OH, OW)``."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    padded = np.full((n, c, h + 2 * ph, w + 2 * pw), zero_point, np.uint8)
+    padded[:, :, ph:ph + h, pw:pw + w] = x
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, KH, KW)
+    oh, ow = win.shape[2:4]
+    cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, -1)
+    return cols, (n, oh, ow)
+
+
+def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+class QuantizedConv2d(Op):
+    """``quantized::conv2d`` (and ``conv2d_relu``, groups=1) on storage: the im2col of
+    the quint8 input times the int8 weight ``(OC, C*KH*KW)``, requantized to quint8."""
+
+    name = aten = "quantized_conv2d"
+    signature = ("quantized_conv2d(Tensor self, float self_scale, int self_zero_point, "
+                 "Tensor weight, Tensor col_sum, Tensor w_scale, Tensor bias, "
+                 "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
+                 "float scale, int zero_point, bool relu=False) -> Tensor")
+    kind = "opaque"
+    differentiable = False
+
+    @staticmethod
+    def meta(self, self_scale, self_zero_point, weight, col_sum, w_scale, bias, kernel_size,
+             stride, padding, dilation, scale, zero_point, relu=False):
+        n, _, h, w = self.shape
+        sizes = [_conv_out(x, *a) for x, a in zip((h, w), zip(kernel_size, stride, padding,
+                                                               dilation))]
+        return _meta.new((n, w_scale.shape[0], *sizes), np.uint8)
+
+    @staticmethod
+    def forward(ctx, self, self_scale, self_zero_point, weight, col_sum, w_scale, bias,
+                kernel_size, stride, padding, dilation, scale, zero_point, relu=False):
+        cols, (n, oh, ow) = _im2col(self, self_zero_point, kernel_size, stride, padding,
+                                    dilation)
+        out = _qlinear(cols, self_scale, self_zero_point, weight, col_sum, w_scale, bias)
+        out = np.ascontiguousarray(out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
+        return _requantize(out, scale, zero_point, relu)
 
 
 # ---- the public functions ------------------------------------------------------------------

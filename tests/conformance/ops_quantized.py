@@ -214,6 +214,57 @@ def _dynamic_fn(lib, x, w, bias, reduce_range):
     return PackedLinear(qw, bias).linear_dynamic(x, reduce_range)
 
 
+def _static_samples(dt, rng):
+    """quint8 inputs (``x``, its scale and zero point), a float weight quantized per
+    tensor inside ``fn``, bias, the output's scale and zero point, relu."""
+    return [Sample((make((3, 32), dt, rng, low=-2, high=3), 0.02, 100, make((9, 32), dt, rng),
+                    make((9,), dt, rng), 0.05, 60, False)),
+            Sample((make((2, 4, 16), dt, rng), 0.03, 70, make((5, 16), dt, rng), None, 0.04,
+                    128, True))]
+
+
+def _static_conv_samples(dt, rng):
+    return [Sample((make((2, 3, 6, 5), dt, rng), 0.02, 100, make((4, 3, 3, 3), dt, rng),
+                    make((4,), dt, rng), 0.08, 60, False, 1, 1)),
+            Sample((make((1, 2, 7, 7), dt, rng), 0.03, 70, make((3, 2, 2, 3), dt, rng), None,
+                    0.06, 128, True, 2, 0))]
+
+
+def _quantized_operands(lib, x, x_scale, x_zp, w):
+    qx = lib.quantize_per_tensor(x, x_scale, x_zp, lib.quint8)
+    qw = lib.quantize_per_tensor(w, float(w.abs().max()) / 127.5, 0, lib.qint8)
+    return qx, qw
+
+
+def _static_linear_fn(lib, x, x_scale, x_zp, w, bias, scale, zp, relu):
+    """torch's ``quantized::linear``/``linear_relu`` module on a quint8 input; the
+    result's integers."""
+    qx, qw = _quantized_operands(lib, x, x_scale, x_zp, w)
+    if _lib_is_torch(lib):
+        cls = lib.ao.nn.intrinsic.quantized.LinearReLU if relu else lib.ao.nn.quantized.Linear
+    else:
+        from ember.ao.nn.quantized import modules
+        cls = modules.LinearReLU if relu else modules.Linear
+    layer = cls(w.shape[1], w.shape[0])
+    layer.set_weight_bias(qw, bias)
+    layer.scale, layer.zero_point = scale, zp
+    return layer(qx).int_repr()
+
+
+def _static_conv_fn(lib, x, x_scale, x_zp, w, bias, scale, zp, relu, stride, padding):
+    qx, qw = _quantized_operands(lib, x, x_scale, x_zp, w)
+    if _lib_is_torch(lib):
+        cls = lib.ao.nn.intrinsic.quantized.ConvReLU2d if relu else lib.ao.nn.quantized.Conv2d
+    else:
+        from ember.ao.nn.quantized import modules
+        cls = modules.ConvReLU2d if relu else modules.Conv2d
+    layer = cls(w.shape[1], w.shape[0], tuple(w.shape[2:]), stride=stride, padding=padding,
+                bias=bias is not None)
+    layer.set_weight_bias(qw, bias)
+    layer.scale, layer.zero_point = scale, zp
+    return layer(qx).int_repr()
+
+
 _NO_GRAD = {"grad": False, "gradgrad": False}
 F32 = ("float32",)
 
@@ -260,4 +311,10 @@ OPS = [
            dtypes=F32, **_NO_GRAD),
     OpInfo("linear_dynamic", _dynamic_fn, _dynamic, dtypes=F32, **_NO_GRAD, atol=1e-5,
            rtol=1e-5),
+    # static (quint8 in and out): the output integers, one step apart at most where the
+    # float accumulation lands on a rounding tie
+    OpInfo("quantized_linear", _static_linear_fn, _static_samples, dtypes=F32, **_NO_GRAD,
+           atol=1, rtol=0),
+    OpInfo("quantized_conv2d", _static_conv_fn, _static_conv_samples, dtypes=F32, **_NO_GRAD,
+           atol=1, rtol=0),
 ]

@@ -13,7 +13,7 @@ import numpy as np
 from ...._tensor import Tensor, _make
 from ....ops.quantize import choose_qparams  # noqa: F401 (fbgemm's qparams, named here too)
 from ....ops.quantized import QuantizedTensor, per_tensor_affine, qint8
-from ....ops.quantized_mm import LinearDynamic
+from ....ops.quantized_mm import LinearDynamic, _qlinear
 
 
 class PackedLinear:
@@ -44,11 +44,7 @@ class PackedLinear:
 
     def linear_int8(self, xq: np.ndarray, a_scale, a_zp: int) -> np.ndarray:
         """float32 ``(M, N)`` from uint8 activations ``xq (M, K)``."""
-        from ....ops import _kernels_quant as kq
-        out = np.empty((xq.shape[0], self.w_scale.shape[0]), np.float32)
-        kq.qlinear_s8(xq, np.float32(a_scale), np.int32(a_zp), self.wq, self.col_sum,
-                      self.w_scale, self.bias_arr, out)
-        return out
+        return _qlinear(xq, a_scale, a_zp, self.wq, self.col_sum, self.w_scale, self.bias_arr)
 
     def linear_dynamic(self, input: Tensor, reduce_range: bool = True) -> Tensor:
         """torch's ``quantized::linear_dynamic`` (the ``linear_dynamic`` op): the input

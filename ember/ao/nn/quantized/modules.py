@@ -4,9 +4,10 @@ quantized tensors whose output scale and zero point were calibrated by an observ
 Linear and Conv2d multiply uint8 activations by int8 weights with int32 sums in the
 int8 kernel (a convolution as an im2col of the integer input, padded with the input's
 zero point, so padding stays a real 0), then requantize the float result with the
-module's own ``scale``/``zero_point``. ``QFunctional`` gives quantized ``add``/``cat``/
-``mul`` (dequantise, compute, requantize), ``FloatFunctional`` is its float twin that
-observers watch during calibration.
+module's own ``scale``/``zero_point``: one op each (``quantized_linear``,
+``quantized_conv2d`` in ``ember/ops/quantized_mm.py``), so the compiler captures them.
+``QFunctional`` gives quantized ``add``/``cat``/``mul`` (dequantise, compute, requantize,
+all ops), ``FloatFunctional`` is its float twin that observers watch during calibration.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import numpy as np
 
 from .... import nn
 from ...._tensor import Tensor, _make
+from ....ops import quantized_mm as qmm
 from ....ops.quantized import (
     QuantizedTensor,
-    dequantize_array,
     per_tensor_affine,
     qint8,
-    quantize_array,
     quantize_per_tensor,
     quint8,
 )
@@ -31,11 +31,15 @@ __all__ = ["Quantize", "DeQuantize", "Linear", "Conv2d", "ReLU", "LinearReLU",
            "ConvReLU2d", "FloatFunctional", "QFunctional"]
 
 
-def _requantize(values: np.ndarray, scale: float, zero_point: int,
+def _requantize(values: Tensor, scale: float, zero_point: int,
                 relu: bool = False) -> QuantizedTensor:
-    ints = quantize_array(values, scale, zero_point, quint8)
-    if relu:
-        np.maximum(ints, np.uint8(min(max(zero_point, 0), 255)), out=ints)
+    """float ``values`` quantized to quint8 (ops: the compiler sees them)."""
+    q = quantize_per_tensor(values, scale, zero_point, quint8)
+    return q.relu() if relu else q
+
+
+def _quantized_output(ints: Tensor, scale: float, zero_point: int) -> QuantizedTensor:
+    """The quint8 tensor of a layer's output integers (an op's result)."""
     return QuantizedTensor._wrap(ints, quint8, per_tensor_affine, np.float64(scale),
                                  np.int64(zero_point))
 
@@ -143,14 +147,16 @@ class Linear(_WithOutputQParams):
 
     def forward(self, x: QuantizedTensor) -> QuantizedTensor:
         x = _check_input(x, type(self).__name__)
-        ints = x._int
-        flat = np.ascontiguousarray(ints.reshape(-1, ints.shape[-1]))
-        out = self._packed_params.packed.linear_int8(flat, x._scale, int(x._zero_point))
-        out = out.reshape(ints.shape[:-1] + (self.out_features,))
-        return _requantize(out, self.scale, self.zero_point, self._relu)
+        ints = qmm.QuantizedLinear.apply(
+            x._int_tensor(), float(x._scale), int(x._zero_point),
+            *self._packed_params.packed._operands, self.scale, self.zero_point, self._relu)
+        return _quantized_output(ints, self.scale, self.zero_point)
 
     def weight(self) -> QuantizedTensor:
         return self._packed_params.packed.weight
+
+    def set_weight_bias(self, w: QuantizedTensor, b: Tensor | None) -> None:
+        self._packed_params.set_weight_bias(w, b)
 
     def bias(self) -> Tensor | None:
         return self._packed_params.packed.bias
@@ -216,25 +222,13 @@ class Conv2d(_WithOutputQParams):
                                       prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
-    def _im2col(self, x: np.ndarray, zero_point: int) -> tuple[np.ndarray, tuple]:
-        n, c, h, w = x.shape
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        (ph, pw), (dh, dw) = self.padding, self.dilation
-        padded = np.full((n, c, h + 2 * ph, w + 2 * pw), zero_point, np.uint8)
-        padded[:, :, ph:ph + h, pw:pw + w] = x
-        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-        win = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
-        win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, KH, KW)
-        oh, ow = win.shape[2:4]
-        cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, -1)
-        return cols, (n, oh, ow)
-
     def forward(self, x: QuantizedTensor) -> QuantizedTensor:
         x = _check_input(x, type(self).__name__)
-        cols, (n, oh, ow) = self._im2col(x._int, int(x._zero_point))
-        out = self._packed.linear_int8(cols, x._scale, int(x._zero_point))
-        out = out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
-        return _requantize(np.ascontiguousarray(out), self.scale, self.zero_point, self._relu)
+        ints = qmm.QuantizedConv2d.apply(
+            x._int_tensor(), float(x._scale), int(x._zero_point), *self._packed._operands,
+            self.kernel_size, self.stride, self.padding, self.dilation, self.scale,
+            self.zero_point, self._relu)
+        return _quantized_output(ints, self.scale, self.zero_point)
 
     def weight(self) -> QuantizedTensor:
         return self._packed.weight
@@ -335,26 +329,27 @@ class QFunctional(_WithOutputQParams):
         super().__init__()
         self._init_qparams()
 
-    def _out(self, values: np.ndarray, relu: bool = False) -> QuantizedTensor:
-        return _requantize(values.astype(np.float32), self.scale, self.zero_point, relu)
+    def _out(self, values: Tensor, relu: bool = False) -> QuantizedTensor:
+        return _requantize(values, self.scale, self.zero_point, relu)
 
     def add(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
-        return self._out(_float(x) + _float(y))
+        return self._out(x.dequantize() + y.dequantize())
 
     def add_relu(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
-        return self._out(_float(x) + _float(y), relu=True)
+        return self._out(x.dequantize() + y.dequantize(), relu=True)
 
     def mul(self, x: QuantizedTensor, y: QuantizedTensor) -> QuantizedTensor:
-        return self._out(_float(x) * _float(y))
+        return self._out(x.dequantize() * y.dequantize())
 
     def cat(self, x: list, dim: int = 0) -> QuantizedTensor:
-        return self._out(np.concatenate([_float(t) for t in x], axis=dim))
+        import ember
+        return self._out(ember.cat([t.dequantize() for t in x], dim=dim))
 
     def add_scalar(self, x: QuantizedTensor, y: float) -> QuantizedTensor:
-        return _requantize(_float(x) + np.float32(y), float(x._scale), int(x._zero_point))
+        return _requantize(x.dequantize() + float(y), float(x._scale), int(x._zero_point))
 
     def mul_scalar(self, x: QuantizedTensor, y: float) -> QuantizedTensor:
-        return _requantize(_float(x) * np.float32(y), float(x._scale), int(x._zero_point))
+        return _requantize(x.dequantize() * float(y), float(x._scale), int(x._zero_point))
 
     def _get_name(self) -> str:
         return "QFunctional"
@@ -367,7 +362,3 @@ class QFunctional(_WithOutputQParams):
         q = cls()
         q.scale, q.zero_point = _qparams(mod.activation_post_process)
         return q
-
-
-def _float(x: QuantizedTensor) -> np.ndarray:
-    return dequantize_array(x._int, *x._broadcast_params())
