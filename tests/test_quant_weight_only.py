@@ -293,3 +293,20 @@ def test_quantized_products_run_on_the_meta_device():
     assert out.is_meta and out.shape == (3, 5, 24) and out.dtype == ember.float32
     with pytest.raises(RuntimeError, match="cannot be multiplied"):
         quantized_mm.int4_weight_only_linear(meta(2, 100), *weights, 64)
+
+
+def test_profiler_and_flop_counter_see_the_quantized_products():
+    """The profiler names the int4/int8 products as ops, and the FLOP counter counts them
+    as ``linear`` (``2*M*N*K``)."""
+    from ember.utils.flop_counter import FlopCounterMode
+    lin = ember.nn.Linear(128, 48)
+    net = ember.nn.Sequential(Int4WeightOnlyLinear.from_float(lin, 64),
+                              Int8WeightOnlyLinear.from_float(ember.nn.Linear(48, 16)))
+    x = ember.randn(3, 128)
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    assert counter.get_total_flops() == 2 * 3 * (128 * 48 + 48 * 16)
+    with ember.profiler.profile() as prof:
+        net(x)
+    names = {e.key for e in prof.key_averages()}
+    assert {"aten::int4_weight_only_linear", "aten::_weight_int8pack_mm"} <= names

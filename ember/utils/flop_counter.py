@@ -178,6 +178,22 @@ def _sdpa_backward_flop(g_shape, g_probs_shape, q_shape, k_shape, v_shape, *args
     return flops if g_shape is not None else flops * q_shape[-1] // (q_shape[-1] + v_shape[-1])
 
 
+@register_flop_formula(["_weight_int8pack_mm", "int4_weight_only_linear", "linear_dynamic",
+                        "quantized_linear"])
+def _quantized_linear_flop(x_shape, *args, out_shape, **kwargs) -> int:
+    """A quantized Linear (``ember/ops/quantized_mm.py``): ``2*M*N*K`` as ``linear``
+    (ember's: torch's registry has no quantized ops)."""
+    return 2 * math.prod(out_shape) * x_shape[-1]
+
+
+@register_flop_formula("quantized_conv2d")
+def _quantized_conv_flop(x_shape, self_scale, self_zero_point, w_shape, *args, out_shape,
+                         **kwargs) -> int:
+    """A quantized Conv2d: ``2 * C_in*KH*KW`` per output element (its weight is
+    ``(C_out, C_in*KH*KW)``)."""
+    return 2 * math.prod(out_shape) * w_shape[1]
+
+
 @register_flop_formula(Einsum)
 def einsum_flop(shapes, equation: str, *, out_shape, **kwargs) -> int:
     """Operands contracted left to right, as torch's einsum does with ``bmm``: each pair that
