@@ -64,10 +64,11 @@ def test_attention_shaped_views(always_split, dtype):
 
 @pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows,n,k", [(2, 131, 64), (5, 704, 256), (8, 258, 33), (3, 7, 16)])
+@pytest.mark.parametrize("rows,n,k", [(2, 1031, 64), (5, 704, 256), (8, 258, 33), (3, 343, 16)])
 def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
-    """``x @ W.T`` on 2-8 rows (a linear layer on a few tokens) takes the few-rows kernel,
-    weight-row counts not a multiple of 4 included, and gives NumPy's product."""
+    """``x @ W.T`` on 2-8 rows (a linear layer on a few tokens) with more than
+    ``FEW_ROWS_MIN_OUTPUTS`` results takes the few-rows kernel, weight-row counts not a
+    multiple of 4 included, and gives NumPy's product; fewer results stay with BLAS."""
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((rows, k)).astype(dtype)
@@ -80,6 +81,8 @@ def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
     assert not _blas._few_rows_times_linear_weight(np.ascontiguousarray(x[:1]), w.T)
     assert not _blas._few_rows_times_linear_weight(x, np.ascontiguousarray(w.T))
+    assert not _blas._few_rows_times_linear_weight(
+        x, w[:_blas.FEW_ROWS_MIN_OUTPUTS // rows].T)
 
 
 def test_blas_rests_at_one_thread(always_split):

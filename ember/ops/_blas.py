@@ -79,14 +79,20 @@ def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return total
 
 
-FEW_ROWS = 8  # up to here _kernels_gemm.few_rows beats OpenBLAS's GEMM on x @ W.T
+FEW_ROWS = 8  # up to here _kernels_gemm.few_rows beats OpenBLAS's GEMM on x @ W.T ...
+# ... once the result has more than this many elements. Below it OpenBLAS's small-matrix
+# kernel is the faster (4 x 512 @ 512 x 128: 5 us against 9); above it OpenBLAS falls
+# off a cliff (4 x 128 @ 128 x 384: 25 us against 11; 8 x 512 @ 512 x 192: 53 against 24)
+FEW_ROWS_MIN_OUTPUTS = 1024
 
 
 def _few_rows_times_linear_weight(a: np.ndarray, b: np.ndarray) -> bool:
     """2-``FEW_ROWS`` C-contiguous rows times the transpose of a C-contiguous float32/64
-    matrix: a linear layer on a few tokens (speculative verification, a batch of decoding
-    requests), which ``_kernels_gemm.few_rows`` takes."""
+    matrix, more than ``FEW_ROWS_MIN_OUTPUTS`` results: a linear layer on a few tokens
+    (speculative verification, a batch of decoding requests, generation without a KV
+    cache), which ``_kernels_gemm.few_rows`` takes."""
     return (a.ndim == 2 and b.ndim == 2 and 2 <= a.shape[0] <= FEW_ROWS
+            and a.shape[0] * b.shape[1] > FEW_ROWS_MIN_OUTPUTS
             and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES and a.flags.c_contiguous
             and b.flags.f_contiguous and not b.flags.c_contiguous and a.shape[1] >= 16)
 
@@ -99,7 +105,8 @@ def _few_rows_times_transposed(a: np.ndarray, b: np.ndarray) -> bool:
     machine (16 x 768 @ 768 x 3072: 1.02 -> 0.62 ms), when the layer widens or from 16
     rows on."""
     if a.ndim != 2 or b.ndim != 2 or not (2 <= a.shape[0] <= 32) or a.dtype != b.dtype \
-            or a.dtype.kind != "f" or not b.flags.f_contiguous or b.flags.c_contiguous:
+            or a.dtype.kind != "f" or not b.flags.f_contiguous or b.flags.c_contiguous \
+            or (a.shape[0] <= FEW_ROWS and a.dtype in _SPLIT_DTYPES):
         return False
     return b.shape[1] >= b.shape[0] or a.shape[0] >= 16
 

@@ -109,45 +109,59 @@ def _gemm_sum(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ld
                    b + o * b_outer + j * b_inner, ldb, 0.0 if j == lo else 1.0, dst, n)
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _few_rows(x, w, out, parts):
-    """``out = x @ w.T`` for a few rows ``x (R, K)`` and a C-contiguous ``w (N, K)`` (a
-    linear layer's weight): each group of 4 weight rows is read once from memory and
-    dotted with every row of ``x`` from cache, 4 accumulators sharing each load of ``x``.
-    OpenBLAS's GEMM kernels are built for many rows: on 2-8 rows they ran 2-4x slower than
-    this (single thread, 704x256 to 768x3072 weights). ``fastmath`` lets LLVM vectorise the
-    dot products (a different summation order, as any BLAS has). ``parts`` blocks of
-    weight rows share out among the threads."""
+@numba.njit(fastmath=True, cache=True)
+def _few_rows_span(x, w, out, lo, hi):
+    """``out[:, 4*lo:4*hi] = x @ w[4*lo:4*hi].T`` for a few rows ``x (R, K)`` and a
+    C-contiguous ``w (N, K)`` (a linear layer's weight); the span that holds group
+    ``N // 4`` does the last 1-3 weight rows. Each group of 4 weight rows is read once from
+    memory and dotted with every row of ``x`` from cache, 4 accumulators sharing each load
+    of ``x``. OpenBLAS's GEMM kernels are built for many rows: on 2-8 rows and more than
+    ~1000 results they ran 2-4x slower than this (single thread, 128x384 to 768x3072
+    weights). ``fastmath`` lets LLVM vectorise the dot products (a different summation
+    order, as any BLAS has)."""
     rows, depth = x.shape
     n = w.shape[0]
     quads = n // 4
+    for q in range(lo, min(quads, hi)):
+        j = 4 * q
+        w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
+        for r in range(rows):
+            xr = x[r]
+            s0 = s1 = s2 = s3 = out.dtype.type(0)
+            for k in range(depth):
+                v = xr[k]
+                s0 += w0[k] * v
+                s1 += w1[k] * v
+                s2 += w2[k] * v
+                s3 += w3[k] * v
+            out[r, j], out[r, j + 1], out[r, j + 2], out[r, j + 3] = s0, s1, s2, s3
+    if lo <= quads < hi:  # (the span past the last group of 4 takes them)
+        for j in range(4 * quads, n):  # the last 1-3 weight rows
+            for r in range(rows):
+                s = out.dtype.type(0)
+                for k in range(depth):
+                    s += w[j, k] * x[r, k]
+                out[r, j] = s
+
+
+@numba.njit(parallel=True, cache=True)
+def _few_rows_parallel(x, w, out, parts):
+    """``_few_rows_span`` in ``parts`` blocks of weight rows side by side."""
+    quads = w.shape[0] // 4 + 1
     step = (quads + parts - 1) // parts
     for p in prange(parts):
-        for q in range(p * step, min(quads, (p + 1) * step)):
-            j = 4 * q
-            w0, w1, w2, w3 = w[j], w[j + 1], w[j + 2], w[j + 3]
-            for r in range(rows):
-                xr = x[r]
-                s0 = s1 = s2 = s3 = out.dtype.type(0)
-                for k in range(depth):
-                    v = xr[k]
-                    s0 += w0[k] * v
-                    s1 += w1[k] * v
-                    s2 += w2[k] * v
-                    s3 += w3[k] * v
-                out[r, j], out[r, j + 1], out[r, j + 2], out[r, j + 3] = s0, s1, s2, s3
-    for j in range(4 * quads, n):  # the last 1-3 weight rows
-        for r in range(rows):
-            s = out.dtype.type(0)
-            for k in range(depth):
-                s += w[j, k] * x[r, k]
-            out[r, j] = s
+        _few_rows_span(x, w, out, p * step, (p + 1) * step)
 
 
 def few_rows(x: np.ndarray, w: np.ndarray, parts: int) -> np.ndarray:
-    """``x @ w.T`` by ``_few_rows`` (``x`` and ``w`` C-contiguous, one float dtype)."""
+    """``x @ w.T`` by ``_few_rows_span`` (``x`` and ``w`` C-contiguous, one float dtype),
+    on one thread without a parallel region's start when ``parts`` is 1."""
     out = np.empty((x.shape[0], w.shape[0]), x.dtype)
-    _few_rows(x, w, out, max(1, min(parts, w.shape[0] // 64)))
+    parts = max(1, min(parts, w.shape[0] // 64))
+    if parts == 1:
+        _few_rows_span(x, w, out, 0, w.shape[0] // 4 + 1)
+    else:
+        _few_rows_parallel(x, w, out, parts)
     return out
 
 
