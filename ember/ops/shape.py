@@ -234,6 +234,15 @@ def _checked_permutation(ndim: int, dims: tuple) -> tuple:
     return dims
 
 
+@functools.lru_cache(maxsize=256)
+def _inverse_permutation(dims: tuple) -> tuple:
+    """The permutation that undoes ``dims`` (remembered, as ``_checked_permutation``)."""
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return tuple(inverse)
+
+
 class Permute(Op):
     signature = "permute(Tensor(a) a, int[] dims) -> Tensor(a)"
     kind = "view"
@@ -252,7 +261,7 @@ class Permute(Op):
 
     @staticmethod
     def backward(ctx, g):
-        return g.permute(tuple(int(i) for i in np.argsort(ctx.dims)))
+        return g.permute(_inverse_permutation(ctx.dims))
 
 
 class Expand(Op):
