@@ -9,6 +9,10 @@ reads from outside exists by then. Its kernel loops over the root's shape; input
 broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs
 (over both cores when that is faster, for large arrays).
 
+A row softmax (``softmax``/``log_softmax`` over the last dim, float) can be a root too:
+its pointwise producers (attention's scale and causal mask) become the first pass of one
+row kernel, so the scores are read once, not written and read back for each op.
+
 Fusion must never make a program slower: ``FusedOp.forward`` times the kernel against the
 unfused ops on the first real inputs and keeps whichever is faster (the choice sticks).
 Kernels are written to ``$EMBER_CACHE_DIR/compile`` (default ``~/.cache/ember/compile``)
@@ -87,6 +91,19 @@ def _lowerable(node: Node) -> bool:
     return all(v.meta.ndim <= node.outputs[0].meta.ndim for v in node.inputs)
 
 
+def _row_root(node: Node) -> bool:
+    """A softmax or log-softmax over the last dim of a float array, in its own dtype."""
+    op = node.op
+    if op.name not in ("softmax", "logsoftmax") or node.multi or len(node.args) < 2:
+        return False
+    out = node.outputs[0]
+    dtype = node.args[2] if len(node.args) > 2 else node.kwargs.get("dtype")
+    dim = node.args[1]
+    return dtype is None and not node.kwargs.keys() - {"dtype"} and type(dim) is int and \
+        out.meta.ndim >= 1 and dim in (-1, out.meta.ndim - 1) and \
+        str(out.dtype) in ("float32", "float64") and type(node.args[0]) is Value
+
+
 def fuse(g: Graph, keep: list | None = None, min_ops: int = 2) -> int:
     """Replace pointwise chains of at least ``min_ops`` ops by fused nodes; returns how many
     groups were made. ``keep``: values read from outside the graph (by a backward graph)."""
@@ -97,7 +114,8 @@ def fuse(g: Graph, keep: list | None = None, min_ops: int = 2) -> int:
     member_of: dict[int, list[Node]] = {}
     groups = []
     for root in reversed(g.nodes):
-        if id(root) in member_of or not _lowerable(root) or _has_aux(root, keep):
+        if id(root) in member_of or not (_lowerable(root) or _row_root(root)) or \
+                _has_aux(root, keep):
             continue
         shape = root.outputs[0].shape
         group = [root]
@@ -141,7 +159,7 @@ def _replace(g: Graph, group: list[Node]) -> None:
         for v in n.inputs:
             if (v.producer is None or id(v.producer) not in members) and v not in inputs:
                 inputs.append(v)
-    fused = FusedOp(order, inputs, root.outputs[0])
+    fused = FusedOp(order, inputs, root.outputs[0], row=_row_root(root))
     node = Node(fused, tuple(inputs), {}, outputs=root.outputs, location=root.location)
     root.outputs[0].producer = node
     g.nodes = [node if n is root else n for n in g.nodes if id(n) not in members or n is root]
@@ -155,11 +173,11 @@ class FusedOp:
     inplace = False
     _mutated_others = ()
 
-    def __init__(self, nodes: list[Node], inputs: list[Value], out: Value):
-        self.nodes, self.inputs, self.out = nodes, inputs, out
+    def __init__(self, nodes: list[Node], inputs: list[Value], out: Value, row: bool = False):
+        self.nodes, self.inputs, self.out, self.row = nodes, inputs, out, row
         self.name = "fused_" + "_".join(n.name for n in nodes)[:60]
         self.aten = self.name
-        self.source = _kernel_source(nodes, inputs, out)
+        self.source = (_row_source if row else _kernel_source)(nodes, inputs, out)
         self._kernels = None
         self._flat = None  # the flat loop chosen: serial or over both cores
         self._use_fused: bool | None = None
@@ -175,7 +193,9 @@ class FusedOp:
         flat, nd = self._flat, self._kernels[2]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         out = np.empty(shape, self.out.dtype)
-        if all(a.shape == shape and a.flags.c_contiguous for a in arrays):
+        if self.row:  # (rows of the broadcast inputs, over one or both cores)
+            flat(out.reshape(-1, shape[-1]), *(np.broadcast_to(a, shape) for a in arrays))
+        elif all(a.shape == shape and a.flags.c_contiguous for a in arrays):
             flat(out.reshape(-1), *(a.reshape(-1) for a in arrays))
         else:
             nd(out.reshape(shape) if out.ndim else out.reshape(1),
@@ -208,8 +228,11 @@ class FusedOp:
         fused = _best_time(lambda: self._run_fused(arrays))
         if max((a.size for a in arrays), default=0) >= _PARALLEL_MIN:
             self._flat = self._kernels[1]
-            self._run_fused(arrays)
-            parallel = _best_time(lambda: self._run_fused(arrays))
+            try:
+                self._run_fused(arrays)  # compiles
+                parallel = _best_time(lambda: self._run_fused(arrays))
+            except Exception:  # noqa: BLE001 -- a loop Numba cannot parallelise
+                parallel = float("inf")
             if parallel < fused:
                 fused = parallel
             else:
@@ -264,6 +287,49 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
     for d in range(ndim):
         src.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
     src += body(", ".join(idx), "    " * (ndim + 1))
+    return "\n".join(src) + "\n"
+
+
+def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
+    """Numba source of a row group: ``flat(out, *xs)`` (and ``flat_parallel``, over rows)
+    with ``out`` the output as (rows, n) and the inputs broadcast to its shape. Each row is
+    the prologue's element expression written to ``out``, then the eager softmax kernel's
+    passes over that row while it is in cache (its helpers: the same rounding)."""
+    ndim = out.meta.ndim
+    names = [f"x{i}" for i in range(len(inputs))]
+    index = ", ".join([f"i{d}" for d in range(ndim - 1)] + ["j"])
+    body = [f"            e{i} = x{i}[{index}]" for i in range(len(inputs))]
+    env = {id(v): f"e{i}" for i, v in enumerate(inputs)}
+    *prologue, root = nodes
+    for k, n in enumerate(prologue):
+        dt = str(n.outputs[0].dtype)
+        body.append(f"            t{k} = {'bool' if dt == 'bool' else 'np.' + dt}"
+                    f"({_expression(n, env)})")
+        env[id(n.outputs[0])] = f"t{k}"
+    body.append(f"            out[r, j] = {env[id(root.args[0])]}")
+    unravel, inner = [], "r"  # (no reassigned temporary: prange rejects that)
+    for d in reversed(range(1, ndim - 1)):
+        unravel.append(f"        i{d} = {inner} % x0.shape[{d}]")
+        inner = f"({inner} // x0.shape[{d}])"
+    unravel += [f"        i0 = {inner}"] if ndim > 1 else []
+    finish = ["        _subtract_twice(out, r, m, t(math.log(total)))"] if root.op.log else [
+        "        inv = t(1.0) / total", "        for j in range(n):",
+        "            out[r, j] = buf[j] * inv"]
+
+    def kernel(name: str, parallel: bool) -> list[str]:
+        return [f"@njit(cache=True{', parallel=True' if parallel else ''})",
+                f"def {name}({', '.join(['out', *names])}):",
+                "    n = out.shape[1]", "    t = out.dtype.type",
+                f"    for r in {'prange' if parallel else 'range'}(out.shape[0]):",
+                "        buf = np.empty(n, out.dtype)", *unravel,
+                "        for j in range(n):", *body,
+                "        m = _row_max(out, r)", "        _exp_shifted(out, r, m, buf)",
+                "        total = _sum_own(buf)", *finish, "", ""]
+
+    src = ["import math", "import numpy as np", "from numba import njit, prange",
+           "from ember.ops._kernels_transformer import _exp_shifted, _row_max, _subtract_twice,"
+           " _sum_own", "", ""]
+    src += kernel("flat", False) + kernel("flat_parallel", True) + ["nd = flat"]
     return "\n".join(src) + "\n"
 
 
