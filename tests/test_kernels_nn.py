@@ -77,8 +77,8 @@ POOLS = [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
          ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), (2, 1), True),
          ((3, 9), (3,), (2,), (1,), (1,), True),
          ((1, 2, 5, 4, 6), (2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 2), False),
-         # windows inside the input without padding: max_pool_regular (no tables)
          ((2, 3, 9, 7), (3, 2), (2, 1), (0, 0), (2, 2), False),
+         ((1, 2, 9, 8), (3, 3), (1, 2), (1, 1), (1, 1), True),
          ((1, 2, 4, 6, 7), (2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), True)]
 
 
@@ -92,9 +92,9 @@ def test_max_pool_and_scatter_numba_match_numpy(shape, kernel, stride, pad, dila
     x.reshape(-1)[::7] = x.reshape(-1)[3]  # ties: the first maximum wins
     x.reshape(-1)[5] = np.nan
     tables = _pool_tables(spatial, kernel, stride, pad, dilation, ceil_mode)
-    regular = not any(pad) and all((t >= 0).all() for t in tables)
-    assert all(K._regular(t) == (k, s, d) for t, k, s, d in zip(tables, kernel, stride,
-                                                                 dilation)) == regular
+    # regular windows (all of these): max_pool_regular, positions computed, not read
+    assert [K._regular(t, n) for t, n in zip(tables, spatial)] == \
+        list(zip(kernel, stride, dilation, pad))
     values, indices = K.max_pool(x, tables)
     planes = x.reshape(-1, int(np.prod(spatial)))
     ref_v, ref_i = K.max_pool_numpy(planes, K.flat_table(tables, spatial))
@@ -108,8 +108,10 @@ def test_max_pool_and_scatter_numba_match_numpy(shape, kernel, stride, pad, dila
 
 
 def test_max_pool_adaptive_tables_match_numpy():
+    """Irregular windows (adaptive 7 -> 4, 5 -> 3): the table kernel."""
     x = R.standard_normal((2, 3, 7, 5))
-    tables = tuple(np.where(v, t, -1) for t, v in (adaptive_table(7, 3), adaptive_table(5, 4)))
+    tables = tuple(np.where(v, t, -1) for t, v in (adaptive_table(7, 4), adaptive_table(5, 3)))
+    assert K._regular(tables[0], 7) is None and K._regular(tables[1], 5) is None
     values, indices = K.max_pool(x, tables)
     ref_v, ref_i = K.max_pool_numpy(x.reshape(6, 35), K.flat_table(tables, (7, 5)))
     np.testing.assert_array_equal(values.reshape(6, -1), ref_v)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .._threads import sync_numba
 from ._parallel import threads_for
@@ -242,81 +242,6 @@ def depthwise_weight_grad(x, g, w_shape, stride, pad, dilation) -> np.ndarray:
     return w
 
 
-# ---- convolution: Winograd F(2x2, 3x3) -------------------------------------------------------
-
-# F(2x2, 3x3) (Lavin & Gray, 2015): a 3x3 convolution over 4x4 input tiles giving 2x2 output
-# tiles with 16 multiplies instead of 36; the channel sums become 16 GEMMs (O, C) @ (C, T).
-_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
-_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
-_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
-_GG = np.kron(_G, _G)  # (16, 9): vec(G w G^T) = kron(G, G) vec(w), both row-major
-_SWAP = [3, 1, 2, 0]
-WINOGRAD_MIN_CHANNELS = 16  # below, the transforms cost more than the GEMMs save
-
-
-def winograd_ok(x: np.ndarray, w: np.ndarray, stride, pads, dilation, groups: int) -> bool:
-    """Whether ``winograd_forward`` takes this convolution: 2-D, 3x3, stride and dilation 1,
-    float32, padding at most 2, at least ``WINOGRAD_MIN_CHANNELS`` channels in and out per
-    group. (float64 keeps im2col: the transforms round differently from direct sums.)"""
-    return (x.ndim == 4 and tuple(w.shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and x.dtype == w.dtype == np.float32
-            and all(0 <= p <= 2 for pair in pads for p in pair)
-            and min(w.shape[0] // groups, w.shape[1]) >= WINOGRAD_MIN_CHANNELS)
-
-
-def _winograd_weight(w: np.ndarray) -> np.ndarray:
-    """``U = G w G^T`` of every ``(o, c)`` 3x3 kernel, as ``(16, O, C)``."""
-    u = _GG.astype(w.dtype) @ w.reshape(-1, 9).T  # (16, O*C): kron(G, G) vec(w)
-    return u.reshape(16, w.shape[0], w.shape[1])
-
-
-def winograd_forward_numpy(x, w, lo, out) -> np.ndarray:
-    """The reference of ``winograd_forward``: the same transforms written with einsum."""
-    n, c = x.shape[:2]
-    tiles = tuple(-(-o // 2) for o in out)
-    size = tuple(2 * t + 2 for t in tiles)
-    xp = np.zeros((n, c) + size, dtype=x.dtype)
-    h, wd = (min(s, p - lo_) for s, p, lo_ in zip(x.shape[2:], size, lo))
-    xp[:, :, lo[0]:lo[0] + h, lo[1]:lo[1] + wd] = x[:, :, :h, :wd]
-    d = sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2]  # (N, C, th, tw, 4, 4)
-    v = np.einsum("ai,nctuij,bj->abcntu", _BT, d, _BT).reshape(16, c, -1)
-    m = np.matmul(_winograd_weight(w), v.astype(x.dtype)).reshape((4, 4, w.shape[0], n)
-                                                                 + tiles)
-    y = np.einsum("pa,abontu,qb->notpuq", _AT, m, _AT)
-    y = y.reshape((n, w.shape[0], 2 * tiles[0], 2 * tiles[1]))
-    return np.ascontiguousarray(y[:, :, :out[0], :out[1]]).astype(x.dtype)
-
-
-def winograd_forward(x, w, lo, out, matmul, adjoint: bool = False,
-                     groups: int = 1) -> np.ndarray:
-    """A convolution ``winograd_ok`` takes (no bias), its 16 GEMMs per group run by
-    ``matmul``; with ``adjoint``, by the flipped transposed kernel of ``w (O, C/G, 3, 3)``
-    (``x`` has O channels): the input gradient of a stride-1 convolution by ``w``."""
-    n, c = x.shape[:2]
-    tiles = tuple(-(-o // 2) for o in out)
-    count = n * tiles[0] * tiles[1]
-    # v[e] a cache line apart more than c*count: at a power-of-two distance the 16 short
-    # write streams of one tile row fall into the same cache sets (4x slower)
-    plane = c * count + 16
-    flat = np.empty(16 * plane, dtype=x.dtype)
-    _run("winograd_input", flat.size, np.ascontiguousarray(x), flat, plane, lo[0], lo[1],
-         *tiles)
-    v = as_strided(flat, (16, c, count), (plane * flat.itemsize, count * flat.itemsize,
-                                          flat.itemsize))
-    o, c_in = w.shape[0] // groups, w.shape[1]  # per group
-    u = _winograd_weight(w).reshape(16, groups, o, c_in)
-    if adjoint:
-        # G rev(k) is G k with its first and last entries swapped: the flipped kernels'
-        # transforms are a permutation of u's, then (O, C) transposed
-        u = u.reshape(4, 4, groups, o, c_in)[_SWAP][:, _SWAP].swapaxes(-1, -2)
-        u = np.ascontiguousarray(u).reshape(16, groups, c_in, o)
-    m = matmul(u, v.reshape(16, groups, c // groups, count))
-    y = np.empty((n, m.shape[1] * m.shape[2]) + tuple(out), dtype=x.dtype)
-    m = m.reshape(16, y.shape[1], count)
-    _run("winograd_output", m.size, m, y, *tiles)
-    return y
-
-
 # ---- pooling ----------------------------------------------------------------------------------
 
 def max_pool_numpy(planes: np.ndarray, table: np.ndarray):
@@ -385,7 +310,7 @@ def max_pool(x: np.ndarray, tables):
     planes, tables = _planes3d(x, tables)
     values = np.empty((planes.shape[0],) + tuple(t.shape[0] for t in tables), dtype=x.dtype)
     indices = np.empty(values.shape, dtype=np.int64)
-    regular = [_regular(t) for t in tables]
+    regular = [_regular(t, n) for t, n in zip(tables, planes.shape[1:])]
     if values.size and all(r is not None for r in regular):
         _run("max_pool_regular", planes.size, planes, *(np.array(v, dtype=np.int64)
                                                         for v in zip(*regular)), values, indices)
@@ -394,14 +319,29 @@ def max_pool(x: np.ndarray, tables):
     return values.reshape(out_shape), indices.reshape(out_shape)
 
 
-def _regular(table: np.ndarray) -> tuple[int, int, int] | None:
-    """``(kernel, stride, dilation)`` of a window table ``(out, k)`` whose windows all lie
-    inside the input, window ``o`` at ``o * stride`` (no padding); else None."""
+def _regular(table: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
+    """``(kernel, stride, dilation, padding)`` of a window table ``(out, k)`` over ``size``
+    input positions whose window ``o`` starts at ``o * stride - padding`` (``-1`` where a
+    position lies outside the input); else None."""
     out, k = table.shape
-    stride = int(table[1, 0] - table[0, 0]) if out > 1 else 1
-    dil = int(table[0, 1] - table[0, 0]) if k > 1 else 1
-    expect = np.arange(out)[:, None] * stride + np.arange(k) * dil
-    return (k, stride, dil) if stride > 0 and dil > 0 and np.array_equal(table, expect) \
+    valid = table >= 0
+    first = int(np.argmax(valid[0])) if valid[0].any() else -1
+    if first < 0:
+        return None
+    pos = np.where(valid, table, 0)
+    stride, dil = 1, 1
+    if out > 1:  # (a valid position in window 1 at an offset valid in window 0 too)
+        both = np.flatnonzero(valid[0] & valid[1])
+        if not both.size:
+            return None
+        stride = int(pos[1, both[0]] - pos[0, both[0]])
+    if k > 1:
+        dil = int(pos[0, first + 1] - pos[0, first]) if first + 1 < k and valid[0, first + 1] \
+            else 1
+    pad = first * dil - int(pos[0, first])
+    expect = np.arange(out)[:, None] * stride - pad + np.arange(k) * dil
+    expect = np.where((expect >= 0) & (expect < size), expect, -1)
+    return (k, stride, dil, pad) if stride > 0 and dil > 0 and np.array_equal(table, expect) \
         else None
 
 
