@@ -418,11 +418,13 @@ def test_fused_attention_matches_torch(dtype, causal, keys):
     """Attention without a mask or with the causal one runs in ``_kernels_attention``
     (blocks of query rows; causal: only scores at or left of the diagonal): output, weights
     and gradients as torch's, with a last partial block, fewer or more keys than queries,
-    and heads read in place from the (batch, sequence, heads, dim) layout."""
+    heads read in place from the (batch, sequence, heads, dim) layout, and values whose
+    last dim is strided (copied)."""
     from ember.ops import _kernels_attention, attention
     rng = np.random.default_rng(9)
     arrays = [rng.standard_normal((2, n, 3, 16)).astype(dtype).transpose(0, 2, 1, 3)
-              for n in (300, keys, keys)]
+              for n in (300, keys)]
+    arrays.append(rng.standard_normal((2, 3, keys, 32)).astype(dtype)[..., ::2])
     assert 300 % _kernels_attention.BLOCK
     e = [ember.from_numpy(a).requires_grad_() for a in arrays]
     t = [torch.from_numpy(a).requires_grad_() for a in arrays]
@@ -439,6 +441,20 @@ def test_fused_attention_matches_torch(dtype, causal, keys):
     if causal:
         assert (np.triu(weights[0, 0], 1) == 0).all()
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_fused_attention_on_matrices():
+    """2-D query, key and value (no batch dims) take the fused kernels too."""
+    rng = np.random.default_rng(10)
+    arrays = [rng.standard_normal((n, 8)) for n in (5, 7, 7)]
+    from ember.ops import _kernels_attention
+    assert _kernels_attention.supported(*arrays)
+    e = [ember.from_numpy(a.copy()).requires_grad_() for a in arrays]
+    t = [torch.from_numpy(a.copy()).requires_grad_() for a in arrays]
+    for lib, ts in ((ember, e), (torch, t)):
+        lib.nn.functional.scaled_dot_product_attention(*ts, is_causal=True).sum().backward()
+    for a, b in zip(e, t):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["layer", "group"])

@@ -168,7 +168,7 @@ def _heads(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int, np.ndarray]]:
 def supported(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> bool:
     """Whether ``attention`` takes these operands: one float32/float64 dtype with CBLAS,
     the same batch and head dims, keys and values at least one."""
-    return (q.dtype == k.dtype == v.dtype and q.dtype in _cblas() and q.ndim >= 3
+    return (q.dtype == k.dtype == v.dtype and q.dtype in _cblas() and q.ndim >= 2
             and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and k.shape[-2] > 0
             and min(q.shape[-2], q.shape[-1], v.shape[-1]) > 0)
 
