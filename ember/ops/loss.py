@@ -132,28 +132,33 @@ class _CE:
         self.shape = x.shape
         c = x.shape[1] if x.ndim > 1 else x.shape[0]
         self.C = c
-        xm = np.moveaxis(x, 1, -1) if x.ndim > 1 else x
+        xm = np.moveaxis(x, 1, -1) if x.ndim > 2 else x
         self.row_shape = xm.shape[:-1]
         self.x = xm.reshape(-1, c)
         self.eps, self.probs = eps, probs
         w = np.ones(c, dtype=self.x.dtype) if weight is None else weight.astype(self.x.dtype)
         self.w = w
         if probs:
-            y = np.moveaxis(target, 1, -1) if target.ndim > 1 else target
+            y = np.moveaxis(target, 1, -1) if target.ndim > 2 else target
             self.y = y.reshape(-1, c)
             self.B = w * ((1 - eps) * self.y + eps / c)
             self.alpha = self.B.sum(-1)
             self.denom = self.x.shape[0]
             return
-        t = target.reshape(-1).astype(np.int64)
-        valid = t != ignore_index
-        bad = valid & ((t < 0) | (t >= c))
-        if bad.any():
-            raise IndexError(f"Target {int(t[bad][0])} is out of bounds.")
-        self.t = np.where(valid, t, 0)
-        self.valid = valid.astype(self.x.dtype)
-        self.wt = w[self.t] * self.valid
-        self.alpha = (1 - eps) * self.wt + (eps / c) * w.sum() * self.valid
+        t = target.reshape(-1).astype(np.int64, copy=False)
+        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, -1)
+        if 0 <= lo and hi < c and not lo <= ignore_index <= hi:  # all valid, none ignored
+            self.t, self.valid = t, np.ones(t.shape, self.x.dtype)
+            self.wt = w[t] if weight is not None else self.valid
+        else:
+            valid = t != ignore_index
+            bad = valid & ((t < 0) | (t >= c))
+            if bad.any():
+                raise IndexError(f"Target {int(t[bad][0])} is out of bounds.")
+            self.t = np.where(valid, t, 0)
+            self.valid = valid.astype(self.x.dtype)
+            self.wt = w[self.t] * self.valid
+        self.alpha = (1 - eps) * self.wt + (eps / c) * w.sum() * self.valid if eps else self.wt
         self.denom = self.wt.sum()
 
     @property
@@ -209,18 +214,19 @@ class _CE:
     def to_input_layout(self, rows: np.ndarray) -> np.ndarray:
         """``(M, k)`` rows back in the input's layout (class axis at dim 1, size ``k``)."""
         out = rows.reshape(self.row_shape + (rows.shape[-1],))
-        return np.moveaxis(out, -1, 1) if len(self.shape) > 1 else out
+        return np.moveaxis(out, -1, 1) if len(self.shape) > 2 else out
 
 
 def _ce_setup(x, target, weight, ignore_index, eps):
-    probs = target.dtype.kind == "f" or target.dtype.name == "bfloat16"
+    probs = _is_probs(target)
     if probs:
         x, target = promote(x, target)
     return _CE(float_result(x), target, weight, ignore_index, eps, probs)
 
 
 def _is_probs(target) -> bool:
-    return target.dtype.kind == "f" or target.dtype.name == "bfloat16"
+    kind = target.dtype.kind  # (bfloat16's is "V"; its name is slow to build)
+    return kind == "f" or (kind == "V" and target.dtype.name == "bfloat16")
 
 
 def _ce_dtype(x, target) -> np.dtype:
