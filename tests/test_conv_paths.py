@@ -23,6 +23,7 @@ CASES = [
     ((2, 64, 8, 7), (64, 32, 3, 3), 1, 1, 1, 2, "winograd"),
     # more tiles than _kernels_conv.BLOCK, the last block partial; padding 2
     ((3, 16, 23, 21), (24, 16, 3, 3), 1, 2, 1, 1, "winograd"),
+    ((1, 16, 7, 6), (20, 16, 3, 3), 1, 1, 1, 1, "winograd"),  # odd output: cropped tiles
     # larger kernels as sums of 3x3 ones: blocks of the kernel (stride 1), its phases
     # (stride 2)
     ((2, 16, 13, 12), (24, 16, 5, 5), 1, 2, 1, 1, "winograd"),

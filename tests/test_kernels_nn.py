@@ -203,26 +203,6 @@ def test_depthwise_kernels_match_numpy_and_torch(shape, out_channels, kernel, st
             np.testing.assert_allclose(reference, expected.detach().numpy(), **tol)
 
 
-@pytest.mark.parametrize("shape,out_channels,pads", [
-    ((2, 16, 8, 8), 16, ((1, 1), (1, 1))),
-    ((1, 16, 7, 6), 20, ((1, 1), (1, 1))),   # odd output: cropped tiles
-    ((2, 16, 6, 5), 16, ((0, 0), (2, 2))),
-])
-def test_winograd_matches_numpy_reference_and_torch(shape, out_channels, pads):
-    x = R.standard_normal(shape).astype(np.float32)
-    w = R.standard_normal((out_channels, shape[1], 3, 3)).astype(np.float32)
-    assert K.winograd_ok(x, w, (1, 1), pads, (1, 1), 1)
-    out = out_size(shape[2:], (3, 3), (1, 1), pads, (1, 1))
-    lo = tuple(p for p, _ in pads)
-    fast = K.winograd_forward(x, w, lo, out, np.matmul)
-    reference = K.winograd_forward_numpy(x, w, lo, out)
-    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
-                                          padding=lo).numpy()
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6 * scale)
-    np.testing.assert_allclose(reference, expected, rtol=0, atol=2e-6 * scale)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,kernel,stride,pad,dilation,ceil_mode",
                          [p for p in POOLS if all(d == 1 for d in p[4])])

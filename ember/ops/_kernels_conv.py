@@ -36,12 +36,17 @@ from numba import prange
 from .._threads import sync_numba
 from . import _kernels_gemm
 from ._blas import PARALLEL_FLOPS, _blas_libs
-from ._kernels_nn import _GG
 from ._parallel import threads_for
 
 sync_numba()  # ember's thread count, before a parallel kernel runs
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+# G of F(2x2, 3x3) (Lavin & Gray, 2015): a 3x3 kernel's transform vec(G w G^T) is
+# kron(G, G) vec(w), both row-major (one GEMM for all kernels; broadcast 4x3 matmuls took
+# 15 ms for 256x256 kernels)
+_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
+_GG = np.kron(_G, _G)  # (16, 9)
 BLOCK = 128  # tiles per block: 64-256 measured alike; the buffers stay within L2 for
 # up to 64+64 channels
 
