@@ -47,6 +47,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 # 15 ms for 256x256 kernels)
 _G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
 _GG = np.kron(_G, _G)  # (16, 9)
+_ORIGIN = np.zeros((1, 2), dtype=np.int64)  # the offsets of a 3x3 kernel's one sub-kernel
 BLOCK = 128  # tiles per block: 64-256 measured alike; the buffers stay within L2 for
 # up to 64+64 channels
 
@@ -127,22 +128,31 @@ def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
     """The convolution (``takes``) of ``x (N, C, H, W)`` by ``w (O, C/G, kh, kw)`` with
     leading padding ``lo``, output size ``out`` (no bias); with ``adjoint`` (stride 1), by
     the flipped transposed kernel (``x`` has O channels): the input gradient of a
-    stride-1 convolution by ``w``."""
-    if adjoint:
+    stride-1 convolution by ``w``. A 3x3 kernel is transformed in place of its flipped
+    transpose: reversed taps (the columns of ``kron(G, G)`` reversed) and the GEMMs reading
+    ``U`` transposed (copying a 256x256 kernel flipped took 0.3 ms, its transform as much)."""
+    transposed = adjoint and tuple(w.shape[2:]) == (3, 3)
+    if adjoint and not transposed:
         o, c_in = w.shape[:2]
         w = w.reshape(groups, o // groups, c_in, *w.shape[2:])[..., ::-1, ::-1]
         w = w.swapaxes(1, 2).reshape(groups * c_in, o // groups, *w.shape[3:])
-    subs, offsets = _sub_kernels(w, stride)
+    if tuple(w.shape[2:]) == (3, 3) and stride == 1:
+        subs, offsets = np.ascontiguousarray(w)[None], _ORIGIN
+    else:
+        subs, offsets = _sub_kernels(w, stride)
     o, c_in = w.shape[0] // groups, w.shape[1]  # per group
-    u = (_GG.astype(w.dtype) @ subs.reshape(-1, 9).T).reshape(16, len(offsets), groups, o,
-                                                               c_in)
+    gg = _GG[:, ::-1] if transposed else _GG
+    u = (gg.astype(w.dtype) @ subs.reshape(-1, 9).T).reshape(16, len(offsets), groups, o,
+                                                              c_in)
     u = np.ascontiguousarray(u.transpose(0, 2, 3, 1, 4), dtype=x.dtype)  # (16, G, O, S, C)
+    if transposed:
+        o, c_in = c_in, o
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], o * groups) + tuple(out), dtype=x.dtype)
     tiles = _tiles(out)
     count = x.shape[0] * tiles[0] * tiles[1]
     parts = _parts(32.0 * o * c_in * groups * len(offsets) * count, count)
-    winograd_conv(_gemm(x.dtype), x, u, y, stride, lo[0], lo[1], offsets,
+    winograd_conv(_gemm(x.dtype), x, u, transposed, y, stride, lo[0], lo[1], offsets,
                   *tiles, groups, BLOCK, parts)
     return y
 
@@ -310,10 +320,11 @@ def _row(count, block):
 
 
 @numba.njit(parallel=True, cache=True)
-def winograd_conv(fn, x, u, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w, groups, block,
-                  parts):
+def winograd_conv(fn, x, u, transposed, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w, groups,
+                  block, parts):
     """``y (N, O, H', W')`` of ``x (N, C, H, W)`` by the transformed sub-kernels ``u (16,
-    G, O/G, S, C/G)``: per block of tiles, input transform, ``16 * G`` GEMMs, output
+    G, O/G, S, C/G)`` (``transposed``: ``(16, G, S * C/G, O/G)``, one sub-kernel, read
+    transposed): per block of tiles, input transform, ``16 * G`` GEMMs, output
     transform. ``parts`` threads take the blocks in turn."""
     c, o = x.shape[1], y.shape[1]
     ci, oi = c // groups, o // groups
@@ -333,8 +344,9 @@ def winograd_conv(fn, x, u, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w, grou
             _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d)
             for e in range(16):
                 for gi in range(groups):
-                    fn(ROW_MAJOR, NO_TRANS, NO_TRANS, oi, tb, depth, 1.0,
-                       u.ctypes.data + ((e * groups + gi) * oi * depth) * item, depth,
+                    fn(ROW_MAJOR, TRANS if transposed else NO_TRANS, NO_TRANS, oi, tb, depth,
+                       1.0, u.ctypes.data + ((e * groups + gi) * oi * depth) * item,
+                       oi if transposed else depth,
                        v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
                        0.0, m.ctypes.data + (e * m.shape[1] + gi * oi * block) * item, block)
             _output_block(m, where, tb, block, y)
