@@ -4,11 +4,12 @@ norm).
 
 Each kernel reads its input twice in the forward (the moments in one pass, then the
 affine) and twice in the backward (the two gradient sums per row or channel, then the
-input gradient), and every inner loop runs over a contiguous 1-D slice so that LLVM
-vectorises it. Moments are sums of values shifted by the row's (channel's) first element, so
-one pass gives the variance without cancellation for data whose mean is far from zero;
-sums run in the input's precision along contiguous slices (twice the SIMD lanes for
-float32, as torch's kernels) and are added up in float64 across slices and rows.
+input gradient), and every inner loop runs over a contiguous stretch of a flat array with
+unsigned indices so that LLVM vectorises it. Moments are sums of values shifted by the
+row's (channel's) first element, so one pass gives the variance without cancellation for
+data whose mean is far from zero; sums run in the input's precision along contiguous runs
+(twice the SIMD lanes for float32, as torch's kernels) and are added up in float64 across
+runs and rows.
 
 Imported lazily by ``normalization`` (Numba is never imported by ``import ember``);
 compiled once and cached on disk. Each parallel kernel splits its rows (channels) into one
@@ -40,15 +41,18 @@ def _parts(work: int, spans: int) -> int:
     return 1 if n == 1 else max(1, min(n, numba.get_num_threads(), spans))
 
 
-# ---- 1-D helpers (contiguous slices: the loops vectorise) ---------------------------------
+# ---- 1-D helpers: ``n`` elements of flat arrays from offset ``o`` ------------------------
+# (unsigned indices into whole arrays, not slices: LLVM vectorises the loops, and a slice
+# per call cost as much as the work of a 128-element row)
 
 @numba.njit(**_FLAGS)
-def _moments(a, shift):
+def _moments(a, o, n, shift):
     """``(sum(a - shift), sum((a - shift)**2))`` in ``a``'s precision (vectorised partial
     sums; a row's or slice's sum, added up in float64 by the callers)."""
+    u = np.uint64
     s1 = a.dtype.type(0.0)
     s2 = a.dtype.type(0.0)
-    for j in range(a.shape[0]):
+    for j in range(u(o), u(o + n)):
         d = a[j] - shift
         s1 += d
         s2 += d * d
@@ -56,65 +60,74 @@ def _moments(a, shift):
 
 
 @numba.njit(**_FLAGS)
-def _grad_sums(g, x, m):
+def _grad_sums(g, x, o, n, m):
     """``(sum(g), sum(g * (x - m)))`` in ``x``'s precision."""
+    u = np.uint64
     sg = x.dtype.type(0.0)
     sgx = x.dtype.type(0.0)
-    for j in range(x.shape[0]):
+    for j in range(u(o), u(o + n)):
         sg += g[j]
         sgx += g[j] * (x[j] - m)
     return sg, sgx
 
 
 @numba.njit(**_FLAGS)
-def _scale_shift(x, out, a, c):
+def _scale_shift(x, out, o, n, a, c):
     """``out = x * a + c`` (scalars ``a``, ``c``)."""
-    for j in range(x.shape[0]):
+    u = np.uint64
+    for j in range(u(o), u(o + n)):
         out[j] = x[j] * a + c
 
 
 @numba.njit(**_FLAGS)
-def _grad_affine(g, x, gx, a, m, bb, c):
+def _grad_affine(g, x, gx, o, n, a, m, bb, c):
     """``gx = g * a + (x - m) * bb + c`` (scalars)."""
-    for j in range(x.shape[0]):
+    u = np.uint64
+    for j in range(u(o), u(o + n)):
         gx[j] = g[j] * a + (x[j] - m) * bb + c
 
 
 @numba.njit(**_FLAGS)
-def _affine_cols(x, w, b, out, m, s):
-    """``out = (x - m) * s * w + b`` with a parameter per element (``w``/``b`` None: left
-    out)."""
-    for j in range(x.shape[0]):
+def _affine_cols(x, w, b, out, o, po, n, m, s):
+    """``out = (x - m) * s * w + b`` with a parameter per element, parameters from offset
+    ``po`` (``w``/``b`` None: left out)."""
+    u = np.uint64
+    d = u(po) - u(o)  # (wraps around: unsigned arithmetic modulo 2**64)
+    for j in range(u(o), u(o + n)):
         y = (x[j] - m) * s
         if w is not None:
-            y = y * w[j]
+            y = y * w[j + d]
         if b is not None:
-            y = y + b[j]
+            y = y + b[j + d]
         out[j] = y
 
 
 @numba.njit(**_FLAGS)
-def _cols_sums(g, x, w, m, s, pw, pb):
-    """One row of the backward with a parameter per element: adds ``g * xhat`` and ``g``
-    into ``pw``/``pb``; returns ``(sum(gh * xhat), sum(gh))``, ``gh = g * w`` (all in
-    ``x``'s precision)."""
+def _cols_sums(g, x, w, o, po, n, m, s, pw, pb):
+    """One row of the backward with a parameter per element (``w``, ``pw``, ``pb`` from
+    offset ``po``): adds ``g * xhat`` and ``g`` into ``pw``/``pb``; returns
+    ``(sum(gh * xhat), sum(gh))``, ``gh = g * w`` (all in ``x``'s precision)."""
+    u = np.uint64
+    d = u(po) - u(o)
     a = x.dtype.type(0.0)
     c = x.dtype.type(0.0)
-    for j in range(x.shape[0]):
+    for j in range(u(o), u(o + n)):
         xh = (x[j] - m) * s
-        gh = g[j] * w[j] if w is not None else g[j]
+        gh = g[j] * w[j + d] if w is not None else g[j]
         a += gh * xh
         c += gh
-        pw[j] += g[j] * xh
-        pb[j] += g[j]
+        pw[j + d] += g[j] * xh
+        pb[j + d] += g[j]
     return a, c
 
 
 @numba.njit(**_FLAGS)
-def _cols_gx(g, x, w, m, s, am, cm, gx):
-    """``gx = (g * w - cm - xhat * am) * s``."""
-    for j in range(x.shape[0]):
-        gh = g[j] * w[j] if w is not None else g[j]
+def _cols_gx(g, x, w, o, po, n, m, s, am, cm, gx):
+    """``gx = (g * w - cm - xhat * am) * s`` (``w`` from offset ``po``)."""
+    u = np.uint64
+    d = u(po) - u(o)
+    for j in range(u(o), u(o + n)):
+        gh = g[j] * w[j + d] if w is not None else g[j]
         gx[j] = (gh - cm - (x[j] - m) * s * am) * s
 
 
@@ -138,22 +151,22 @@ def norm_rows(x, w, b, out, mean, rstd, eps, center, p, k, lo, hi):
     n = x.shape[1]
     seg = n // k
     t = x.dtype.type
+    xf, of = x.reshape(-1), out.reshape(-1)
     for r in range(lo, hi):
-        shift = x[r, 0] if center else t(0.0)
-        s1, s2 = _moments(x[r], shift)
+        o = r * n
+        shift = xf[o] if center else t(0.0)
+        s1, s2 = _moments(xf, o, n, shift)
         m, s = _stats(s1, s2, n, float(shift), center, eps)
         mean[r] = m
         rstd[r] = s
         base = (r % p) * k
         if seg == 1:
-            _affine_cols(x[r], None if w is None else w[base:base + n],
-                         None if b is None else b[base:base + n], out[r], t(m), t(s))
+            _affine_cols(xf, w, b, of, o, base, n, t(m), t(s))
         else:
             for kk in range(k):
                 a = s * w[base + kk] if w is not None else s
                 c = (b[base + kk] if b is not None else 0.0) - m * a
-                j = kk * seg
-                _scale_shift(x[r, j:j + seg], out[r, j:j + seg], t(a), t(c))
+                _scale_shift(xf, of, o + kk * seg, seg, t(a), t(c))
 
 
 _FLUSH = 256  # rows whose per-column parameter gradients are summed in the input's precision
@@ -167,17 +180,18 @@ def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
     n = x.shape[1]
     seg = n // k
     t = x.dtype.type
+    gf, xf, gxf = g.reshape(-1), x.reshape(-1), gx.reshape(-1)
     pw = np.zeros(gw.shape[0] if seg == 1 else 0, x.dtype)
     pb = np.zeros_like(pw)
     for r in range(lo, hi):
         m, s = mean[r], rstd[r]
+        o = r * n
         base = (r % p) * k
         if seg == 1:  # a: sum of gh * xhat, c: sum of gh (gh = g * w)
-            wr = None if w is None else w[base:base + n]
-            a, c = _cols_sums(g[r], x[r], wr, m, s, pw[base:base + n], pb[base:base + n])
+            a, c = _cols_sums(gf, xf, w, o, base, n, m, s, pw, pb)
             am = t(a / n)
             cm = t(c / n) if center else t(0.0)
-            _cols_gx(g[r], x[r], wr, m, s, am, cm, gx[r])
+            _cols_gx(gf, xf, w, o, base, n, m, s, am, cm, gxf)
             if (r - lo) % _FLUSH == _FLUSH - 1 or r == hi - 1:
                 gw += pw
                 gb += pb
@@ -187,8 +201,7 @@ def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
             a = 0.0
             c = 0.0
             for kk in range(k):
-                j = kk * seg
-                sg, sgx = _grad_sums(g[r, j:j + seg], x[r, j:j + seg], m)
+                sg, sgx = _grad_sums(gf, xf, o + kk * seg, seg, m)
                 gw[base + kk] += sgx * s
                 gb[base + kk] += sg
                 wk = float(w[base + kk]) if w is not None else 1.0
@@ -198,9 +211,8 @@ def norm_backward_rows(g, x, w, mean, rstd, gx, gw, gb, center, p, k, lo, hi):
             cm = c / n if center else 0.0
             for kk in range(k):
                 wk = float(w[base + kk]) if w is not None else 1.0
-                j = kk * seg
-                _grad_affine(g[r, j:j + seg], x[r, j:j + seg], gx[r, j:j + seg], t(wk * s),
-                             m, t(-s * s * am), t(-cm * s))
+                _grad_affine(gf, xf, gxf, o + kk * seg, seg, t(wk * s), m, t(-s * s * am),
+                             t(-cm * s))
 
 
 @numba.njit(parallel=True, **_FLAGS)
@@ -261,23 +273,24 @@ def norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.nd
 @numba.njit(**_FLAGS)
 def norm_channels(x, w, b, out, mean, rstd, eps, lo, hi):
     """Channels ``lo:hi``: statistics over dims 0 and 2, then the channel's affine."""
-    nb = x.shape[0]
+    nb, chans, seg = x.shape
     t = x.dtype.type
+    xf, of = x.reshape(-1), out.reshape(-1)
     for c in range(lo, hi):
-        shift = x[0, c, 0]
+        shift = xf[c * seg]
         s1 = 0.0
         s2 = 0.0
         for i in range(nb):
-            a1, a2 = _moments(x[i, c], shift)
+            a1, a2 = _moments(xf, (i * chans + c) * seg, seg, shift)
             s1 += a1
             s2 += a2
-        m, s = _stats(s1, s2, nb * x.shape[2], float(shift), True, eps)
+        m, s = _stats(s1, s2, nb * seg, float(shift), True, eps)
         mean[c] = m
         rstd[c] = s
         a = s * w[c] if w is not None else s
         bc = (b[c] if b is not None else 0.0) - m * a
         for i in range(nb):
-            _scale_shift(x[i, c], out[i, c], t(a), t(bc))
+            _scale_shift(xf, of, (i * chans + c) * seg, seg, t(a), t(bc))
 
 
 @numba.njit(**_FLAGS)
@@ -333,21 +346,22 @@ def _channel_grad(w, mean, rstd, gw, gb, cnt, c):
 def norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
     """Channels ``lo:hi`` of batch norm's backward: ``gw = sum(g * xhat)``, ``gb = sum(g)``
     and ``gx = w * rstd * (g - gb / cnt - xhat * gw / cnt)``."""
-    nb = x.shape[0]
+    nb, chans, seg = x.shape
     t = x.dtype.type
+    gf, xf, gxf = g.reshape(-1), x.reshape(-1), gx.reshape(-1)
     for c in range(lo, hi):
         m = mean[c]
         sg = 0.0
         sgx = 0.0
         for i in range(nb):
-            a1, a2 = _grad_sums(g[i, c], x[i, c], m)
+            a1, a2 = _grad_sums(gf, xf, (i * chans + c) * seg, seg, m)
             sg += a1
             sgx += a2
         gw[c] = sgx
         gb[c] = sg
-        a, bb, cc = _channel_grad(w, mean, rstd, gw, gb, nb * x.shape[2], c)
+        a, bb, cc = _channel_grad(w, mean, rstd, gw, gb, nb * seg, c)
         for i in range(nb):
-            _grad_affine(g[i, c], x[i, c], gx[i, c], t(a), m, t(bb), t(cc))
+            _grad_affine(gf, xf, gxf, (i * chans + c) * seg, seg, t(a), m, t(bb), t(cc))
 
 
 @numba.njit(**_FLAGS)
