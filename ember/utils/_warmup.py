@@ -101,6 +101,7 @@ def _gemms() -> None:
         _kernels_gemm.matmul(a[None], b[None], 2)
         _kernels_gemm.matmul_sum(a[None], b[None], 2)
         _kernels_gemm.few_rows(a, np.ones((2, 3), dt), 1)
+        _kernels_gemm.few_rows(a, np.ones((128, 3), dt), 2)  # (its parallel form)
 
 
 if __name__ == "__main__":
