@@ -425,7 +425,7 @@ def test_fused_attention_matches_torch(dtype, causal, keys):
     arrays = [rng.standard_normal((2, n, 3, 16)).astype(dtype).transpose(0, 2, 1, 3)
               for n in (300, keys)]
     arrays.append(rng.standard_normal((2, 3, keys, 32)).astype(dtype)[..., ::2])
-    assert 300 % _kernels_attention.BLOCK
+    assert 300 % _kernels_attention.BLOCK and 300 % _kernels_attention.CAUSAL_BLOCK
     e = [ember.from_numpy(a).requires_grad_() for a in arrays]
     t = [torch.from_numpy(a).requires_grad_() for a in arrays]
     out_e = ember.nn.functional.scaled_dot_product_attention(*e, is_causal=causal)
