@@ -163,3 +163,36 @@ def test_channels_parallel_spans(length):
     np.testing.assert_array_equal(pgx, gx)
     np.testing.assert_array_equal(pgw, gw)
     np.testing.assert_array_equal(pgb, gb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_stats(dtype):
+    """Batch norm's running statistics: mean and biased variance per channel of (N, C, L)
+    in one pass (values far from zero: shifted moments)."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((5, 3, 9)) * 2 + 100).astype(dtype)
+    mean, var = K.channel_stats(x)
+    assert mean.dtype == var.dtype == dtype
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean((0, 2)), rtol=1e-6 if dtype == np.float32
+                               else 1e-13)
+    np.testing.assert_allclose(var, x64.var((0, 2)), rtol=1e-4 if dtype == np.float32
+                               else 1e-10)
+
+
+@pytest.mark.parametrize("shape", [(6, 4, 3, 5), (7, 4)])
+def test_batch_norm_running_stats_match_torch(shape):
+    """Training batch norm's in-place running statistics (the one-pass kernel for (N, C,
+    L...) input, NumPy's mean and variance for (N, C)) against torch's."""
+    torch = pytest.importorskip("torch")
+    import ember
+
+    x = np.random.default_rng(8).standard_normal(shape).astype(np.float32) * 3 + 2
+    stats = {}
+    for lib in (ember, torch):
+        rm, rv = lib.zeros(shape[1]), lib.ones(shape[1])
+        lib.nn.functional.batch_norm(lib.from_numpy(x.copy()), rm, rv, training=True,
+                                     momentum=0.3)
+        stats[lib.__name__] = (rm.numpy(), rv.numpy())
+    for got, want in zip(stats["ember"], stats["torch"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

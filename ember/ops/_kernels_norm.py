@@ -271,20 +271,41 @@ def norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.nd
 # ---- batch norm: statistics per channel of an (N, C, L) array ----------------------------
 
 @numba.njit(**_FLAGS)
+def _channel_moments(xf, nb, chans, seg, c):
+    """``(sum(x - shift), sum((x - shift)**2), shift)`` of channel ``c`` of the flat
+    (N, C, L) ``xf`` in float64, ``shift`` its first element."""
+    shift = xf[c * seg]
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(nb):
+        a1, a2 = _moments(xf, (i * chans + c) * seg, seg, shift)
+        s1 += a1
+        s2 += a2
+    return s1, s2, float(shift)
+
+
+@numba.njit(**_FLAGS)
+def channel_stats_rows(x, mean, var):
+    """Mean and biased variance of each channel of the C-contiguous (N, C, L) ``x`` (one
+    pass: batch norm's running statistics)."""
+    nb, chans, seg = x.shape
+    cnt = nb * seg
+    for c in range(chans):
+        s1, s2, shift = _channel_moments(x.reshape(-1), nb, chans, seg, c)
+        mu = s1 / cnt
+        mean[c] = shift + mu
+        var[c] = max(s2 / cnt - mu * mu, 0.0)
+
+
+@numba.njit(**_FLAGS)
 def norm_channels(x, w, b, out, mean, rstd, eps, lo, hi):
     """Channels ``lo:hi``: statistics over dims 0 and 2, then the channel's affine."""
     nb, chans, seg = x.shape
     t = x.dtype.type
     xf, of = x.reshape(-1), out.reshape(-1)
     for c in range(lo, hi):
-        shift = xf[c * seg]
-        s1 = 0.0
-        s2 = 0.0
-        for i in range(nb):
-            a1, a2 = _moments(xf, (i * chans + c) * seg, seg, shift)
-            s1 += a1
-            s2 += a2
-        m, s = _stats(s1, s2, nb * seg, float(shift), True, eps)
+        s1, s2, shift = _channel_moments(xf, nb, chans, seg, c)
+        m, s = _stats(s1, s2, nb * seg, shift, True, eps)
         mean[c] = m
         rstd[c] = s
         a = s * w[c] if w is not None else s
@@ -441,6 +462,14 @@ def batch_norm(x: np.ndarray, w, b, eps: float):
     else:
         norm_channels(x, w, b, out, mean, rstd, eps, 0, chans)
     return out, mean, rstd
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, var)`` (biased) per channel of a C-contiguous (N, C, L) float array, in its
+    dtype (one thread: a single read of ``x``)."""
+    mean, var = np.empty(x.shape[1], x.dtype), np.empty(x.shape[1], x.dtype)
+    channel_stats_rows(x, mean, var)
+    return mean, var
 
 
 def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray):

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._dispatch import Op, dispatch
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 from . import _meta
 from .conv import Convolution
 
@@ -306,9 +306,18 @@ def _update_running(running: Tensor | None, value: Tensor, momentum: float) -> N
 def _batch_stats(x: Tensor, axes: tuple, extra_axis: int | None = None):
     """Batch mean and unbiased variance per channel (for the running statistics),
     untracked (of ``x`` detached: no forward-AD tangent either, as torch's kernel); averaged
-    over ``extra_axis`` afterwards (instance norm's batch)."""
+    over ``extra_axis`` afterwards (instance norm's batch). Batch norm of a contiguous float
+    (N, C, L...) input: one Numba pass (``_kernels_norm.channel_stats``), not NumPy's mean
+    and variance (three passes, slow over short trailing axes)."""
     from ..autograd.grad_mode import no_grad
     x = x.detach()
+    data = x._data
+    if extra_axis is None and type(data) is np.ndarray and data.ndim >= 3 \
+            and _layout(data, axes, (1,) * data.ndim) is not None:  # one Numba pass
+        from . import _kernels_norm as K
+        count = data.size // data.shape[1]
+        mean, var = K.channel_stats(data.reshape(data.shape[0], data.shape[1], -1))
+        return _make(mean), _make(var * np.asarray(count / max(count - 1, 1), var.dtype))
     with no_grad():
         mean, var = x.mean(axes), x.var(axes, correction=1)
         if extra_axis is not None:
