@@ -3,9 +3,7 @@
 Each node is a direct call of its kernel (``op.forward(ctx, *arrays)``), so the
 generated code has no Tensor objects, no dispatcher and no autograd recording in it;
 fused regions (see ``fusion``) are Numba kernels called the same way. A value is deleted
-right after its last use, so activations are freed as early as the program allows, and a
-fused kernel writes its result into the array of an input of its shape that dies there
-when nothing else refers to it (``_spare``): one allocation and one live array fewer.
+right after its last use, so activations are freed as early as the program allows.
 
 The source is kept on the function (``fn.__source__``) and registered with ``linecache``
 so tracebacks and debuggers show it; ``EMBER_COMPILE_DEBUG=DIR`` also writes it to
@@ -17,7 +15,6 @@ from __future__ import annotations
 import linecache
 import math
 import os
-import sys
 
 import numpy as np
 
@@ -71,31 +68,8 @@ def _store(dst: np.ndarray, out) -> np.ndarray:
     return dst
 
 
-def _refs(a) -> int:
-    return sys.getrefcount(a)
-
-
-def _probe(kernel, a, b):  # the shape of a generated call with a donor
-    return kernel(None, a, b, out=_refs(a))
-
-
-# references to a donor no one else holds, seen from ``_spare``: the generated function's
-# local, the call's argument, ``_spare``'s own
-_SOLE_REFS = _probe(lambda ctx, a, b, out: out, np.empty(1), None)
-
-
-def _spare(a):
-    """``a`` when its memory can take a fused kernel's result: nothing but the generated
-    code's one name refers to it (no view of it, no ctx, no caller), it owns its memory
-    and is C-contiguous and writeable; else None (the kernel allocates)."""
-    if sys.getrefcount(a) <= _SOLE_REFS and a.base is None and a.flags.c_contiguous and \
-            a.flags.writeable:
-        return a
-    return None
-
-
 _RUNTIME = {"np": np, "NULL": NULL_CTX, "Ctx": Ctx, "_array": _array, "_store": _store,
-            "_spare": _spare, **INLINE_RUNTIME}
+            **INLINE_RUNTIME}
 
 
 class _Writer:
@@ -169,7 +143,7 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
     for v in aux_needed:
         aux_of.setdefault(v.producer, []).append(v)
     for i, node in enumerate(graph.nodes):
-        _emit_node(w, node, aux_of.get(node, ()), last_use.get(i, ()))
+        _emit_node(w, node, aux_of.get(node, ()))
         dead = [v.name for v in last_use.get(i, ()) if v.kind in ("node", "aux")]
         if dead:
             w.lines.append(f"    del {', '.join(dead)}")
@@ -179,19 +153,7 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
     return _load(source, name, w.ns)
 
 
-def _donor(node: Node, dying) -> Value | None:
-    """For a fused kernel: an input of its output's shape and dtype that dies here, whose
-    array the kernel may write its result into (``_spare`` checks at run time that nothing
-    else holds it)."""
-    if node.op.kind != "fused" or node.multi:
-        return None
-    out = node.outputs[0]
-    return next((v for v in node.args if type(v) is Value and v.kind == "node" and
-                 any(d is v for d in dying) and v.shape == out.shape and
-                 v.dtype == out.dtype), None)
-
-
-def _emit_node(w: _Writer, node: Node, aux: list[Value], dying=()) -> None:
+def _emit_node(w: _Writer, node: Node, aux: list[Value]) -> None:
     kernel = w.const(node.op.forward, prefix="K")
     ctx = "NULL"
     if aux:
@@ -205,9 +167,7 @@ def _emit_node(w: _Writer, node: Node, aux: list[Value], dying=()) -> None:
     call = None if aux or node.op.inplace else inline(node, args, kernel)
     if call is None:
         call = f"{kernel}({', '.join([ctx, *args])}"
-        call += "".join(f", {k}={w.expr(v)}" for k, v in node.kwargs.items())
-        donor = _donor(node, dying)
-        call += (f", out=_spare({donor.name})" if donor is not None else "") + ")"
+        call += "".join(f", {k}={w.expr(v)}" for k, v in node.kwargs.items()) + ")"
     comment = f"  # {node.name}" + (f"  {node.location}" if node.location else "")
     outs = node.outputs
     if node.op.inplace:

@@ -182,20 +182,17 @@ class FusedOp:
         self._flat = None  # the flat loop chosen: serial or over both cores
         self._use_fused: bool | None = None
 
-    def forward(self, ctx, *arrays, out=None):
-        """The group's result; ``out``: an array of the result's shape and dtype that may
-        be written (an input that dies here), or None."""
+    def forward(self, ctx, *arrays):
         if self._use_fused is None:
             self._use_fused = self._decide(arrays)
         if self._use_fused:
-            return self._run_fused(arrays, out)
+            return self._run_fused(arrays)
         return self._run_unfused(arrays)
 
-    def _run_fused(self, arrays, out=None):
+    def _run_fused(self, arrays):
         flat, nd = self._flat, self._kernels[2]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
-        if out is None or out.shape != shape or out.dtype != self.out.dtype:
-            out = np.empty(shape, self.out.dtype)
+        out = np.empty(shape, self.out.dtype)
         if self.row:  # (rows of the broadcast inputs, over one or both cores)
             flat(out.reshape(-1, shape[-1]), *(np.broadcast_to(a, shape) for a in arrays))
         elif all(a.shape == shape and a.flags.c_contiguous for a in arrays):
