@@ -1,5 +1,6 @@
 """``Linear``'s backward as one op (``LinearBackward``): gradients, the outputs not asked
-for, and gradients of gradients, against torch."""
+for, and gradients of gradients, against torch; the weight gradient of one row (an outer
+product) as a broadcast multiply."""
 
 from __future__ import annotations
 
@@ -51,3 +52,20 @@ def test_unrequested_outputs_are_free_broadcasts():
     assert gx._data.strides == (0, 0) and not gx._data.any()
     np.testing.assert_allclose(gw.numpy(), g.numpy().T @ x.numpy(), rtol=1e-5)
     np.testing.assert_allclose(gb.numpy(), g.numpy().sum(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((5, 1), (1, 4)), ((3, 5, 1), (1, 4)),
+                                              ((5, 1), (2, 1, 4)), ((2, 3, 5, 1), (3, 1, 4))])
+def test_outer_products_as_broadcast_products(a_shape, b_shape):
+    """A product with one step of depth (the weight gradient of a linear layer on one row)
+    is a broadcast multiply: NumPy's matmul result, C-contiguous; a depth mismatch still
+    fails."""
+    from ember.ops import _blas
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    got = _blas.matmul(a, b)
+    np.testing.assert_array_equal(got, np.matmul(a, b))
+    assert got.flags.c_contiguous
+    assert _blas.matmul(a.swapaxes(-1, -2).copy().swapaxes(-1, -2), b).flags.c_contiguous
+    with pytest.raises(ValueError):
+        _blas.matmul(np.ones((2, 1)), np.ones((2, 3)))
