@@ -140,11 +140,12 @@ WORKLOADS = {"compiled_mlp_digits": mlp_digits, "compiled_cnn_train": cnn_train,
 # ---- compile time (cold and warm disk cache) and peak memory -------------------------------
 
 _COMPILE_SCRIPT = """
-import time, numpy as np, ember
+import sys, time, numpy as np, ember
 from bench import models
 from bench.compiled import gpt_batches
 ember.manual_seed(0)
-model = ember.compile(models.gpt(ember))
+model = models.gpt(ember)
+model = model if sys.argv[1:] == ["eager"] else ember.compile(model)
 x, y = (ember.from_numpy(a) for a in gpt_batches()[0])
 times = []
 for _ in range(2):
@@ -160,16 +161,19 @@ def compile_times() -> dict:
     """First compiled gpt_train step (capture + passes + code generation + Numba) in a
     fresh process with empty caches (cold) and again with them filled (warm), beside a
     steady compiled step: wall-clock seconds and the process's CPU seconds (all threads;
-    the steadier figure on a busy machine)."""
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, EMBER_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache)
-        out = {}
-        for label in ("cold", "warm"):
-            res = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], env=env,
-                                 capture_output=True, text=True, check=True)
-            first, first_cpu, steady, steady_cpu = map(float, res.stdout.split())
-            out[label] = {"first_step_s": first, "first_step_cpu_s": first_cpu,
-                          "steady_step_s": steady, "steady_step_cpu_s": steady_cpu}
+    the steadier figure on a busy machine). ``eager_cold``: the same first step uncompiled
+    with empty caches -- the part of a cold compile that is Numba compiling ember's own
+    kernels, which capture runs eagerly."""
+    out = {}
+    for labels, args in ((("eager_cold",), ["eager"]), (("cold", "warm"), [])):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, EMBER_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache)
+            for label in labels:
+                res = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, *args], env=env,
+                                     capture_output=True, text=True, check=True)
+                first, first_cpu, steady, steady_cpu = map(float, res.stdout.split())
+                out[label] = {"first_step_s": first, "first_step_cpu_s": first_cpu,
+                              "steady_step_s": steady, "steady_step_cpu_s": steady_cpu}
     return out
 
 
