@@ -36,9 +36,18 @@ import numpy as np
 from .._dispatch import Op
 from .._tensor import Tensor
 from . import _meta
+from .quantize import choose_qparams, quantize_array
 
 __all__ = ["_weight_int8pack_mm", "int4_weight_only_linear", "int4_weight_only_embedding",
            "int8_weight_only_embedding"]
+
+
+@functools.cache
+def _kq():
+    """``_kernels_quant``, imported on the first product (Numba loads with it, never with
+    ``import ember``); cached, since an import statement costs about 2 us a call."""
+    from . import _kernels_quant
+    return _kernels_quant
 
 
 def _linear_shape(x_shape: tuple, k: int, n: int) -> tuple:
@@ -108,7 +117,7 @@ class WeightInt8PackMM(Op):
 
     @staticmethod
     def forward(ctx, self, mat2, scales, bias=None):
-        from . import _kernels_quant as kq
+        kq = _kq()
         n = mat2.shape[0]
         _linear_shape(self.shape, mat2.shape[1], n)
         return _weight_only_linear(
@@ -134,7 +143,7 @@ class Int4WeightOnlyLinear(Op):
 
     @staticmethod
     def forward(ctx, self, packed, scales, zeros, group_size, bias=None):
-        from . import _kernels_quant as kq
+        kq = _kq()
         n = packed.shape[0]
         _linear_shape(self.shape, packed.shape[1] * 2, n)
         return _weight_only_linear(
@@ -180,7 +189,7 @@ class Int4WeightOnlyEmbedding(Op):
 
     @staticmethod
     def forward(ctx, packed, scales, zeros, indices, group_size):
-        from . import _kernels_quant as kq
+        kq = _kq()
         return _embedding(indices, packed.shape[0], packed.shape[1] * 2,
                           lambda rows, dst: kq.int4_dequantize_rows(
                               packed[rows], scales[rows], zeros[rows], group_size, dst))
@@ -201,7 +210,7 @@ class Int8WeightOnlyEmbedding(Op):
 
     @staticmethod
     def forward(ctx, weight, scale, indices):
-        from . import _kernels_quant as kq
+        kq = _kq()
         return _embedding(indices, weight.shape[0], weight.shape[1],
                           lambda rows, dst: kq.int8_dequantize_rows(weight[rows], scale[rows],
                                                                     dst))
@@ -210,7 +219,7 @@ class Int8WeightOnlyEmbedding(Op):
 def _qlinear(xq: np.ndarray, a_scale, a_zp: int, weight, col_sum, w_scale, bias) -> np.ndarray:
     """float32 ``(M, N)`` from uint8 activations ``xq (M, K)`` with scale ``a_scale`` and
     zero point ``a_zp``: the int8 kernel (``_kernels_quant.qlinear_s8``, fbgemm's order)."""
-    from . import _kernels_quant as kq
+    kq = _kq()
     out = np.empty((xq.shape[0], w_scale.shape[0]), np.float32)
     kq.qlinear_s8(np.ascontiguousarray(xq), np.float32(a_scale), np.int32(a_zp), weight,
                   col_sum, w_scale, bias, out)
@@ -220,8 +229,7 @@ def _qlinear(xq: np.ndarray, a_scale, a_zp: int, weight, col_sum, w_scale, bias)
 def _requantize(values: np.ndarray, scale: float, zero_point: int, relu: bool) -> np.ndarray:
     """quint8 integers of float ``values`` (a static quantized layer's output); ``relu``
     keeps them at least the zero point (a real 0)."""
-    from .quantize import quantize_array
-    from .quantized import quint8
+    from .quantized import quint8  # (it imports this module)
     ints = quantize_array(values, scale, zero_point, quint8)
     if relu:
         np.maximum(ints, np.uint8(min(max(zero_point, 0), 255)), out=ints)
@@ -251,8 +259,7 @@ class LinearDynamic(Op):
 
     @staticmethod
     def forward(ctx, self, weight, col_sum, w_scale, bias, reduce_range=False):
-        from . import _kernels_quant as kq
-        from .quantize import choose_qparams
+        kq = _kq()
         k, n = weight.shape[1], w_scale.shape[0]
         shape = LinearDynamic._shape(self.shape, k, n)
         x2 = np.ascontiguousarray(self.reshape(-1, k), np.float32)
