@@ -310,3 +310,21 @@ def test_profiler_and_flop_counter_see_the_quantized_products():
         net(x)
     names = {e.key for e in prof.key_averages()}
     assert {"aten::int4_weight_only_linear", "aten::_weight_int8pack_mm"} <= names
+
+
+def test_per_token_linears_compile_as_one_graph_that_follows_its_inputs():
+    """The per-token int8 layer is an op (linear_dynamic_per_token): a compiled model is
+    one graph and equals eager on fresh inputs (its outputs were once captured as
+    constants: the layer computed outside the dispatcher)."""
+    from ember.ao.quantization.quant_api import int8_dynamic_activation_int8_weight
+
+    ember.manual_seed(0)
+    m = ember.nn.Sequential(ember.nn.Linear(16, 8), ember.nn.ReLU(), ember.nn.Linear(8, 4))
+    ember.ao.quantize_(m, int8_dynamic_activation_int8_weight())
+    compiled = ember.compile(m)
+    for _ in range(3):
+        x = ember.randn(5, 16)
+        np.testing.assert_array_equal(compiled(x).numpy(), m(x).numpy())
+    report = ember.compile.explain(m, ember.randn(5, 16))
+    assert report.graph_count == 1 and report.graph_break_count == 0
+    assert str(report).count("linear_dynamic_per_token") == 2

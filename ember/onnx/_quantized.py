@@ -318,14 +318,14 @@ class _PerTokenLinear(_Twin):
         return self.mod(_make(x))._data
 
     def lower(self, cx, x) -> str:
-        from ..ao.nn.quantized.dynamic_per_token import _ACT_EPS
+        from ..ops.quantized_mm import _TOKEN_SCALE_MIN
         b = cx.b
         xn = cx.t(x)
         absx = b.one("Abs", [xn])
         amax = b.one("ReduceMax", [absx, b.ints([-1])], keepdims=1) if b.opset >= 18 else \
             b.one("ReduceMax", [absx], axes=[-1], keepdims=1)
         scale = b.one("Max", [b.one("Div", [amax, b.const(np.float32(127))]),
-                              b.const(_ACT_EPS)])
+                              b.const(_TOKEN_SCALE_MIN)])
         q = b.one("Clip", [b.one("Round", [b.one("Div", [xn, scale])]),
                            b.const(np.float32(-127)), b.const(np.float32(127))])
         qu = b.one("Cast", [b.one("Add", [q, b.const(np.float32(128))])], to=2)  # 2: uint8

@@ -275,8 +275,8 @@ class QuantizedTensor(Tensor):
 
 
 def _maximum(a: Tensor, b: Tensor) -> Tensor:
-    from .. import maximum
-    return maximum(a, b)
+    from .arithmetic import Maximum
+    return Maximum.apply(a, b)
 
 
 _PER_CHANNEL_OPS = {"clone", "copy"}

@@ -20,6 +20,8 @@ Numba ones of ``_kernels_quant`` (imported on first use):
 - ``linear_dynamic``: ``quantized::linear_dynamic``: the input quantized to uint8 with
   this batch's range, int8 x uint8 products in int32, float32 output (fbgemm's
   arithmetic); the weight given as ``_packed.PackedLinear`` keeps it.
+- ``linear_dynamic_per_token``: torchao's ``int8_dynamic_activation_int8_weight``: int8
+  activations quantized per row (symmetric), the same int8 kernel, float32 output.
 - ``quantized_linear`` / ``quantized_conv2d``: ``quantized::linear``/``conv2d`` (static):
   quint8 integers in and out, the input's and the output's scale and zero point given.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import types
 
 import numpy as np
 
@@ -226,11 +229,13 @@ def _qlinear(xq: np.ndarray, a_scale, a_zp: int, weight, col_sum, w_scale, bias)
     return out
 
 
+_QUINT8 = types.SimpleNamespace(np=np.uint8, qmin=0, qmax=255)  # quint8's storage and range
+
+
 def _requantize(values: np.ndarray, scale: float, zero_point: int, relu: bool) -> np.ndarray:
     """quint8 integers of float ``values`` (a static quantized layer's output); ``relu``
     keeps them at least the zero point (a real 0)."""
-    from .quantized import quint8  # (it imports this module)
-    ints = quantize_array(values, scale, zero_point, quint8)
+    ints = quantize_array(values, scale, zero_point, _QUINT8)
     if relu:
         np.maximum(ints, np.uint8(min(max(zero_point, 0), 255)), out=ints)
     return ints
@@ -268,6 +273,42 @@ class LinearDynamic(Op):
         xq = np.empty(x2.shape, np.uint8)
         kq.quantize_u8(x2, np.float32(1.0) / scale, np.float32(zp), xq)
         return _qlinear(xq, scale, zp, weight, col_sum, w_scale, bias).reshape(shape)
+
+
+class LinearDynamicPerToken(Op):
+    """torchao's ``int8_dynamic_activation_int8_weight`` product: each row of ``self``
+    quantized symmetrically to ``[-127, 127]`` with its own scale (``max|row| / 127``, at
+    least ``1e-5``), int32 products with the int8 ``weight`` (``linear_dynamic``'s operands:
+    padded rows, their sums, per-output scales), each row scaled back, then ``bias``.
+    The int8 activations shifted by 128 are the kernel's uint8 ones with zero point 128."""
+
+    name = aten = "linear_dynamic_per_token"
+    signature = ("linear_dynamic_per_token(Tensor self, Tensor weight, Tensor col_sum, "
+                 "Tensor w_scale, Tensor? bias=None) -> Tensor")
+    kind = "matmul"
+    differentiable = False
+
+    @staticmethod
+    def meta(self, weight, col_sum, w_scale, bias=None):
+        shape = _linear_shape(tuple(self.shape), weight.shape[1], w_scale.shape[0])
+        return _meta.new(shape, np.float32)
+
+    @staticmethod
+    def forward(ctx, self, weight, col_sum, w_scale, bias=None):
+        k, n = weight.shape[1], w_scale.shape[0]
+        shape = _linear_shape(self.shape, k, n)
+        x2 = np.ascontiguousarray(self.reshape(-1, k), np.float32)
+        scale = np.maximum(np.abs(x2).max(axis=1, initial=0) / np.float32(127),
+                           _TOKEN_SCALE_MIN).astype(np.float32)
+        xq = (np.clip(np.rint(x2 / scale[:, None]), -127, 127) + 128).astype(np.uint8)
+        out = _qlinear(xq, 1.0, 128, weight, col_sum, w_scale, _zeros(n))
+        out *= scale[:, None]
+        if bias is not None:
+            out += bias
+        return out.reshape(shape)
+
+
+_TOKEN_SCALE_MIN = np.float32(1e-5)  # torchao's floor on a token's scale
 
 
 class QuantizedLinear(Op):
@@ -370,3 +411,9 @@ def int4_weight_only_embedding(packed: Tensor, scales: Tensor, zeros: Tensor,
 def int8_weight_only_embedding(weight: Tensor, scale: Tensor, indices: Tensor) -> Tensor:
     """The rows at ``indices`` of an int8 table with a scale per row (float32)."""
     return Int8WeightOnlyEmbedding.apply(weight, scale, indices)
+
+
+def linear_dynamic_per_token(input: Tensor, weight: Tensor, col_sum: Tensor, w_scale: Tensor,
+                             bias: Tensor | None = None) -> Tensor:
+    """torchao's int8 dynamic-activation (per row) int8-weight product (the op above)."""
+    return LinearDynamicPerToken.apply(input, weight, col_sum, w_scale, bias)

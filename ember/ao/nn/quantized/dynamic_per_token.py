@@ -4,8 +4,8 @@ on every call, int32 products, float outputs.
 
 Per-token scales follow each row's own range, so one token with large values (BERT's
 feed-forward outputs) no longer coarsens every other row's steps as a per-batch scale
-(``quantize_dynamic``) does. The product runs in the int8 kernel of ``quantize_dynamic``:
-the int8 activations shifted by 128 are its uint8 ones with zero point 128.
+(``quantize_dynamic``) does. The product is the ``linear_dynamic_per_token`` op
+(``ember/ops/quantized_mm.py``), on the int8 kernel of ``quantize_dynamic``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import numpy as np
 
 from .... import nn
 from ...._tensor import Tensor, _make
+from ....ops import quantized_mm as qmm
 from ....ops.quantized import qint8, quantize_per_channel
 from ._packed import PackedLinear
-from .weight_only import _input_rows, quantize_int8_per_channel
+from .weight_only import quantize_int8_per_channel
 
 __all__ = ["Int8DynActInt8WeightLinear"]
-
-_ACT_EPS = np.float32(1e-5)  # torchao's floor on a token's scale
-
 
 class Int8DynActInt8WeightLinear(nn.Module):
     """A Linear with int8 weights and per-token dynamically quantized int8 activations."""
@@ -41,15 +39,8 @@ class Int8DynActInt8WeightLinear(nn.Module):
         self.packed = PackedLinear(q, None)
 
     def forward(self, input: Tensor) -> Tensor:
-        x = input._data
-        x2 = _input_rows(x, self.in_features, self.out_features)
-        scale = np.maximum(np.abs(x2).max(axis=1, initial=0) / np.float32(127),
-                           _ACT_EPS).astype(np.float32)
-        xq = (np.clip(np.rint(x2 / scale[:, None]), -127, 127) + 128).astype(np.uint8)
-        out = self.packed.linear_int8(xq, 1.0, 128) * scale[:, None]
-        if self.bias is not None:
-            out += self.bias._data
-        return _make(out.reshape(x.shape[:-1] + (self.out_features,)))
+        wq, col_sum, w_scale, _ = self.packed._operands
+        return qmm.linear_dynamic_per_token(input, wq, col_sum, w_scale, self.bias)
 
     @classmethod
     def from_float(cls, mod: nn.Linear) -> Int8DynActInt8WeightLinear:
