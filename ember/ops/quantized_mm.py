@@ -350,7 +350,8 @@ def _im2col(x: np.ndarray, zero_point: int, kernel_size, stride, padding, dilati
     win = np.lib.stride_tricks.sliding_window_view(padded, (span_h, span_w), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, KH, KW)
     oh, ow = win.shape[2:4]
-    cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, -1)
+    cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(
+        n * oh * ow, c * kh * kw)  # (explicit: an empty batch has no -1 to infer)
     return cols, (n, oh, ow)
 
 
@@ -384,7 +385,7 @@ class QuantizedConv2d(Op):
         cols, (n, oh, ow) = _im2col(self, self_zero_point, kernel_size, stride, padding,
                                     dilation)
         out = _qlinear(cols, self_scale, self_zero_point, weight, col_sum, w_scale, bias)
-        out = np.ascontiguousarray(out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
+        out = np.ascontiguousarray(out.reshape(n, oh, ow, out.shape[1]).transpose(0, 3, 1, 2))
         return _requantize(out, scale, zero_point, relu)
 
 

@@ -214,6 +214,33 @@ def _dynamic_fn(lib, x, w, bias, reduce_range):
     return PackedLinear(qw, bias).linear_dynamic(x, reduce_range)
 
 
+def _per_token(dt, rng):
+    return [Sample((make(shape, dt, rng, low=-3, high=5), make((n, shape[-1]), dt, rng),
+                    make((n,), dt, rng) if bias else None))
+            for shape, n, bias in [((1, 64), 9, True), ((5, 32), 70, False),
+                                   ((2, 3, 48), 17, True)]]
+
+
+def _per_token_fn(lib, x, w, bias):
+    """torchao's ``int8_dynamic_activation_int8_weight`` Linear: weights symmetric int8 per
+    output channel, each input row quantized symmetrically to [-127, 127] with its own
+    scale (at least 1e-5). torch's side is that arithmetic in torch ops (the integer
+    products exact in float64)."""
+    w_scale = (w.abs().amax(1) / 127).clamp_min(1e-5)
+    wq = (w / w_scale[:, None]).round().clamp(-127, 127)
+    if _lib_is_torch(lib):
+        x_scale = (x.abs().amax(-1, keepdim=True) / 127).clamp_min(1e-5)
+        xq = (x / x_scale).round().clamp(-127, 127)
+        out = (xq.double() @ wq.double().T).float() * w_scale * x_scale
+        return out if bias is None else out + bias
+    from ember.ao.nn.quantized.dynamic_per_token import Int8DynActInt8WeightLinear
+    layer = Int8DynActInt8WeightLinear(w.shape[1], w.shape[0], bias is not None)
+    layer._set_weight(wq.numpy().astype(np.int8), w_scale.numpy())
+    if bias is not None:
+        layer.bias = bias
+    return layer(x)
+
+
 def _static_samples(dt, rng):
     """quint8 inputs (``x``, its scale and zero point), a float weight quantized per
     tensor inside ``fn``, bias, the output's scale and zero point, relu."""
@@ -311,6 +338,8 @@ OPS = [
            dtypes=F32, **_NO_GRAD),
     OpInfo("linear_dynamic", _dynamic_fn, _dynamic, dtypes=F32, **_NO_GRAD, atol=1e-5,
            rtol=1e-5),
+    OpInfo("linear_dynamic_per_token", _per_token_fn, _per_token, dtypes=F32, **_NO_GRAD,
+           atol=1e-5, rtol=1e-5),
     # static (quint8 in and out): the output integers, one step apart at most where the
     # float accumulation lands on a rounding tie
     OpInfo("quantized_linear", _static_linear_fn, _static_samples, dtypes=F32, **_NO_GRAD,
