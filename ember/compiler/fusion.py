@@ -6,8 +6,10 @@ joins when it is pointwise, has a scalar rule (``scalar_rules``), makes a value 
 root's shape that nothing outside the group reads (nor the backward graph, nor the
 outputs), and has no effects. The group runs at the root's place, so every value it
 reads from outside exists by then. Its kernel loops over the root's shape; inputs are
-broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs
-(over both cores when that is faster, for large arrays).
+broadcast to it (stride 0), and when all are contiguous and full-size a flat loop runs.
+Large arrays are cut into pieces along their first dim of size > 1, run on ember's threads
+at once (the kernels release the GIL), when that is faster: Numba compiles one serial
+loop in ~0.5 s, where a ``prange`` loop cost ~3 s (gpt_train's cold second step).
 
 A row softmax (``softmax``/``log_softmax`` over the last dim, float) can be a root too:
 its pointwise producers (attention's scale and causal mask) become the first pass of one
@@ -30,11 +32,13 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .._schema import parse
-from .._threads import sync_numba
+from .._threads import get_num_threads, sync_numba
+from ..ops._parallel import threads_for
 from .graph import Graph, Node, Value
 from .scalar_rules import LIBM, RULES
 
@@ -179,7 +183,7 @@ class FusedOp:
         self.aten = self.name
         self.source = (_row_source if row else _kernel_source)(nodes, inputs, out)
         self._kernels = None
-        self._flat = None  # the flat loop chosen: serial or over both cores
+        self._split = False  # large arrays in pieces on ember's threads (see ``_pieces``)
         self._use_fused: bool | None = None
 
     def forward(self, ctx, *arrays):
@@ -190,16 +194,25 @@ class FusedOp:
         return self._run_unfused(arrays)
 
     def _run_fused(self, arrays):
-        flat, nd = self._flat, self._kernels[2]
+        flat, nd = self._kernels
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         out = np.empty(shape, self.out.dtype)
-        if self.row:  # (rows of the broadcast inputs, over one or both cores)
-            flat(out.reshape(-1, shape[-1]), *(np.broadcast_to(a, shape) for a in arrays))
+        if not out.ndim:
+            nd(out.reshape(1), *(a.reshape(1) for a in arrays))
+            return out
+        if self.row:  # (rows of the broadcast inputs)
+            kernel, view, xs = flat, out, [np.broadcast_to(a, shape) for a in arrays]
+            rows = lambda o: o.reshape(-1, shape[-1])  # noqa: E731
         elif all(a.shape == shape and a.flags.c_contiguous for a in arrays):
-            flat(out.reshape(-1), *(a.reshape(-1) for a in arrays))
+            kernel, view, xs = flat, out.reshape(-1), [a.reshape(-1) for a in arrays]
+            rows = None
         else:
-            nd(out.reshape(shape) if out.ndim else out.reshape(1),
-               *(np.broadcast_to(a, shape) if out.ndim else a.reshape(1) for a in arrays))
+            kernel, view, xs = nd, out, [np.broadcast_to(a, shape) for a in arrays]
+            rows = None
+        if self._split:
+            _pieces(kernel, view, xs, rows, last=self.row)
+        else:
+            kernel(rows(view) if rows else view, *xs)
         return out
 
     def _run_unfused(self, arrays):
@@ -218,25 +231,19 @@ class FusedOp:
 
     def _decide(self, arrays) -> bool:
         """Fused or not: time both on these inputs (a kernel that fails to compile, or
-        loses, is not used)."""
+        loses, is not used); and for large arrays, in pieces on ember's threads or not."""
         try:
             self._kernels = load_kernels(self.source)
-            self._flat = self._kernels[0]
             self._run_fused(arrays)  # compiles
         except Exception:  # noqa: BLE001 -- e.g. a dtype combination Numba rejects
             return False
         fused = _best_time(lambda: self._run_fused(arrays))
-        if max((a.size for a in arrays), default=0) >= _PARALLEL_MIN:
-            self._flat = self._kernels[1]
-            try:
-                self._run_fused(arrays)  # compiles
-                parallel = _best_time(lambda: self._run_fused(arrays))
-            except Exception:  # noqa: BLE001 -- a loop Numba cannot parallelise
-                parallel = float("inf")
-            if parallel < fused:
-                fused = parallel
-            else:
-                self._flat = self._kernels[0]
+        if max((a.size for a in arrays), default=0) >= _PARALLEL_MIN and \
+                get_num_threads() > 1:
+            self._split = True
+            split = _best_time(lambda: self._run_fused(arrays))
+            self._split = split < fused
+            fused = min(fused, split)
         unfused = _best_time(lambda: self._run_unfused(arrays))
         return fused <= unfused
 
@@ -245,6 +252,32 @@ class FusedOp:
 
 
 _PARALLEL_MIN = 1 << 16  # elements below which a parallel loop's start-up does not pay
+_POOL: list = []  # the worker threads of ``_pieces`` (made on first use)
+
+
+def _pieces(kernel, out, xs, rows, last: bool) -> None:
+    """``kernel(out, *xs)`` as pieces along the first dim of size > 1 (not the last dim
+    with ``last``: a row kernel's rows stay whole), one per thread of ``threads_for``;
+    ``rows`` reshapes a piece of ``out`` as the kernel takes it (None: as it is)."""
+    dims = out.ndim - 1 if last else out.ndim
+    axis = next((d for d in range(dims) if out.shape[d] > 1), None)
+    n = 1 if axis is None else min(threads_for(out.size, _PARALLEL_MIN), out.shape[axis])
+    if n == 1:
+        kernel(rows(out) if rows else out, *xs)
+        return
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=max(1, get_num_threads() - 1),
+                                        thread_name_prefix="ember-fused"))
+    cuts = [out.shape[axis] * k // n for k in range(n + 1)]
+
+    def piece(k: int) -> None:
+        at = (slice(None),) * axis + (slice(cuts[k], cuts[k + 1]),)
+        o = out[at]
+        kernel(rows(o) if rows else o, *(x[at] for x in xs))
+    futures = [_POOL[0].submit(piece, k) for k in range(1, n)]
+    piece(0)
+    for f in futures:
+        f.result()
 
 
 def _best_time(fn, reps: int = 3) -> float:
@@ -258,7 +291,8 @@ def _best_time(fn, reps: int = 3) -> float:
 
 def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
     """Numba source of the group: ``flat(out, *xs)`` over 1-D arrays and ``nd(out, *xs)``
-    over arrays of the output's rank, both computing the same element expression."""
+    over arrays of the output's rank, both computing the same element expression (without
+    the GIL: ``_pieces`` runs them on several threads)."""
     names = {id(v): f"x{i}" for i, v in enumerate(inputs)}
     ndim = max(out.meta.ndim, 1)
 
@@ -275,14 +309,11 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
         return lines
 
     args = ", ".join(["out", *names.values()])
-    src = ["import math", "import numpy as np", "from numba import njit, prange", "",
-           "", "@njit(cache=True)", f"def flat({args}):",
+    src = ["import math", "import numpy as np", "from numba import njit", "",
+           "", "@njit(cache=True, nogil=True)", f"def flat({args}):",
            "    for i in range(out.shape[0]):"]
     src += body("i", "        ")
-    src += ["", "", "@njit(cache=True, parallel=True)", f"def flat_parallel({args}):",
-            "    for i in prange(out.shape[0]):"]
-    src += body("i", "        ")
-    src += ["", "", "@njit(cache=True)", f"def nd({args}):"]
+    src += ["", "", "@njit(cache=True, nogil=True)", f"def nd({args}):"]
     idx = [f"i{d}" for d in range(ndim)]
     for d in range(ndim):
         src.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
@@ -291,8 +322,8 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
 
 
 def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
-    """Numba source of a row group: ``flat(out, *xs)`` (and ``flat_parallel``, over rows)
-    with ``out`` the output as (rows, n) and the inputs broadcast to its shape. Each row is
+    """Numba source of a row group: ``flat(out, *xs)`` with ``out`` the output as
+    (rows, n) and the inputs broadcast to its shape. Each row is
     the prologue's element expression written to ``out``, then the eager softmax kernel's
     passes over that row while it is in cache (its helpers: the same rounding)."""
     ndim = out.meta.ndim
@@ -307,7 +338,7 @@ def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
                     f"({_expression(n, env)})")
         env[id(n.outputs[0])] = f"t{k}"
     body.append(f"            out[r, j] = {env[id(root.args[0])]}")
-    unravel, inner = [], "r"  # (no reassigned temporary: prange rejects that)
+    unravel, inner = [], "r"
     for d in reversed(range(1, ndim - 1)):
         unravel.append(f"        i{d} = {inner} % x0.shape[{d}]")
         inner = f"({inner} // x0.shape[{d}])"
@@ -316,20 +347,20 @@ def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
         "        inv = t(1.0) / total", "        for j in range(n):",
         "            out[r, j] = buf[j] * inv"]
 
-    def kernel(name: str, parallel: bool) -> list[str]:
-        return [f"@njit(cache=True{', parallel=True' if parallel else ''})",
+    def kernel(name: str) -> list[str]:
+        return ["@njit(cache=True, nogil=True)",
                 f"def {name}({', '.join(['out', *names])}):",
                 "    n = out.shape[1]", "    t = out.dtype.type",
-                f"    for r in {'prange' if parallel else 'range'}(out.shape[0]):",
-                "        buf = np.empty(n, out.dtype)", *unravel,
+                "    buf = np.empty(n, out.dtype)",
+                "    for r in range(out.shape[0]):", *unravel,
                 "        for j in range(n):", *body,
                 "        m = _row_max(out, r)", "        _exp_shifted(out, r, m, buf)",
                 "        total = _sum_own(buf)", *finish, "", ""]
 
-    src = ["import math", "import numpy as np", "from numba import njit, prange",
+    src = ["import math", "import numpy as np", "from numba import njit",
            "from ember.ops._kernels_transformer import _exp_shifted, _row_max, _subtract_twice,"
            " _sum_own", "", ""]
-    src += kernel("flat", False) + kernel("flat_parallel", True) + ["nd = flat"]
+    src += kernel("flat") + ["nd = flat"]
     return "\n".join(src) + "\n"
 
 
@@ -343,8 +374,7 @@ def _cache_dir() -> str:
 
 @functools.cache
 def load_kernels(source: str) -> tuple:
-    """``(flat, flat_parallel, nd)`` of a kernel module, written once under its source
-    hash."""
+    """``(flat, nd)`` of a kernel module, written once under its source hash."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"ember_fused_{digest}"
     path = os.path.join(_cache_dir(), name + ".py")
@@ -358,4 +388,4 @@ def load_kernels(source: str) -> tuple:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     sync_numba()  # ember's thread count, before a parallel kernel runs
-    return module.flat, module.flat_parallel, module.nd
+    return module.flat, module.nd
