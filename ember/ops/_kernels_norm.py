@@ -251,10 +251,11 @@ def norm(x: np.ndarray, w, b, eps: float, center: bool, groups: int = 1):
 
 
 def norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray,
-                  center: bool, groups: int = 1, params: int | None = None):
+                  center: bool, groups: int = 1, params: int | None = None, gx=None):
     """``(gx, gw, gb)`` of ``norm``: ``gw = sum(g * xhat)`` and ``gb = sum(g)`` per parameter
-    (``params`` of them, P*K; default: ``w``'s size, else one per column and group)."""
-    gx = np.empty_like(x)
+    (``params`` of them, P*K; default: ``w``'s size, else one per column and group);
+    ``gx``: None or a C-contiguous array of ``x``'s shape to write into."""
+    gx = np.empty_like(x) if gx is None else gx
     params = params or (w.size if w is not None else groups * x.shape[1])
     k = params // groups
     parts = _parts(x.size, x.shape[0])
@@ -472,9 +473,11 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, var
 
 
-def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray):
-    """``(gx, gw, gb)`` of ``batch_norm`` (C-contiguous (N, C, L) ``g`` and ``x``)."""
-    gx = np.empty_like(x)
+def batch_norm_backward(g: np.ndarray, x: np.ndarray, w, mean: np.ndarray, rstd: np.ndarray,
+                        gx=None):
+    """``(gx, gw, gb)`` of ``batch_norm`` (C-contiguous (N, C, L) ``g`` and ``x``); ``gx`` as
+    in ``norm_backward``."""
+    gx = np.empty_like(x) if gx is None else gx
     n, chans, length = x.shape
     gw, gb = np.empty(chans), np.empty(chans)
     parts = _parts(x.size, chans)

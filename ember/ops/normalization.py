@@ -70,6 +70,13 @@ def _flat(p: np.ndarray | None) -> np.ndarray | None:
     return None if p is None else np.ascontiguousarray(p).reshape(-1)
 
 
+def _shaped(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` reshaped to ``shape``; ``a`` itself when it has that shape already (an array
+    that owns its memory stays one)."""
+    shape = tuple(shape)
+    return a if a.shape == shape else a.reshape(shape)
+
+
 def _sum_to(a: np.ndarray, shape: tuple) -> np.ndarray:
     """``a`` summed over its leading and broadcast dims down to ``shape``."""
     if a.ndim < len(shape):
@@ -165,19 +172,22 @@ class NormalizeBackward(Op):
             from . import _kernels_norm as K
             kind, *dims = layout
             g = np.ascontiguousarray(g)
+            # written through a view: the array returned owns its memory, so that autograd
+            # takes it as a leaf's .grad without a copy
+            gx = np.empty(x.shape, x.dtype)
             if kind == "rows":
                 rows, n, groups = dims
                 mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
-                gx, gw, gb = K.norm_backward(g.reshape(rows, n), x.reshape(rows, n), _flat(w),
-                                             mean, rstd.reshape(rows), center, groups,
-                                             math.prod(param_shape))
+                _, gw, gb = K.norm_backward(g.reshape(rows, n), x.reshape(rows, n), _flat(w),
+                                            mean, rstd.reshape(rows), center, groups,
+                                            math.prod(param_shape), gx.reshape(rows, n))
             else:
-                gx, gw, gb = K.batch_norm_backward(g.reshape(dims), x.reshape(dims), _flat(w),
-                                                   mean.reshape(-1), rstd.reshape(-1))
+                _, gw, gb = K.batch_norm_backward(g.reshape(dims), x.reshape(dims), _flat(w),
+                                                  mean.reshape(-1), rstd.reshape(-1),
+                                                  gx.reshape(dims))
             size = math.prod(param_shape)  # (1 when batch norm's channels share a bias)
-            return gx.reshape(x.shape), *(
-                (p if p.size == size else p.sum(keepdims=True)).reshape(param_shape)
-                for p in (gw, gb))
+            return gx, *(_shaped(p if p.size == size else p.sum(keepdims=True), param_shape)
+                         for p in (gw, gb))
         xhat = (x - mean if center else x) * rstd
         gh = g * w if w is not None else g
         inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
