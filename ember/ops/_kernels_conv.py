@@ -12,7 +12,7 @@ buffers that stay in cache. The weight gradient transforms a block of input patc
 of output-gradient tiles (``A dY A^T``) and accumulates ``dU[e] += dM[e] @ V[e]^T`` per
 thread; ``dw = G^T dU G``.
 
-Larger kernels are sums of 3x3 ones (``_sub_kernels``), each reading the input at its own
+Larger kernels are sums of 3x3 ones (``_offsets``), each reading the input at its own
 offset: a 5x5 stride-1 kernel is four 3x3 blocks of its zero-padded 6x6 (16 multiplies per
 output instead of 25), a 5x5 stride-2 kernel the 3x3 kernels ``w[r::2, s::2]`` of its four
 input phases (a stride-1 convolution of every other row and column). The sub-kernels are
@@ -42,12 +42,6 @@ sync_numba()  # ember's thread count, before a parallel kernel runs
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
-# G of F(2x2, 3x3) (Lavin & Gray, 2015): a 3x3 kernel's transform vec(G w G^T) is
-# kron(G, G) vec(w), both row-major (one GEMM for all kernels; broadcast 4x3 matmuls took
-# 15 ms for 256x256 kernels)
-_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64)
-_GG = np.kron(_G, _G)  # (16, 9)
-_ORIGIN = np.zeros((1, 2), dtype=np.int64)  # the offsets of a 3x3 kernel's one sub-kernel
 BLOCK = 128  # tiles per block: 64-256 measured alike; the buffers stay within L2 for
 # up to 64+64 channels
 
@@ -65,7 +59,7 @@ def _gemm(dtype):
 
 
 def takes(kernel, stride) -> bool:
-    """Whether ``_sub_kernels`` splits a 2-D kernel of this size and stride into 3x3
+    """Whether ``_offsets`` splits a 2-D kernel of this size and stride into 3x3
     kernels whose 16 multiplies per 2x2 output tile each are at most 0.7x im2col's: stride
     1 (3x3, 5x5, 6x6, 5x3, ...; not 2x2 or 4x4) or 2 (5x5, 6x6), at most four sub-kernels."""
     kh, kw = kernel
@@ -78,45 +72,30 @@ def takes(kernel, stride) -> bool:
     return subs <= 4 and 4 * subs <= 0.7 * kh * kw
 
 
-def _sub_kernels(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """``w (O, C, kh, kw)`` as 3x3 sub-kernels ``(S, O, C, 3, 3)`` and their input offsets
-    ``(S, 2)``: 3x3 blocks of ``w`` zero-padded to multiples of 3 (stride 1), or the four
-    phases ``w[r::2, s::2]`` zero-padded to 3x3 (stride 2)."""
-    o, c, kh, kw = w.shape
+def _parts(flops: float, items: int) -> int:
+    """Threads for ``flops`` of work shared out in ``items``."""
+    return max(1, min(threads_for(flops, PARALLEL_FLOPS), numba.get_num_threads(), items))
+
+
+def _blocks(flops: float, tiles: int) -> tuple[int, int]:
+    """Threads and tiles per block for ``tiles`` tiles: blocks of at most ``BLOCK`` tiles,
+    their count a multiple of the threads, so that every thread gets as many (a batch of
+    128 tiles on two threads: two blocks of 64, not one thread's block of 128)."""
+    parts = _parts(flops, -(-tiles // 16))
+    blocks = -(-tiles // BLOCK)
+    blocks = -(-blocks // parts) * parts
+    return parts, -(-tiles // blocks)
+
+
+def _offsets(kernel, stride: int) -> np.ndarray:
+    """Where each 3x3 sub-kernel of a 2-D ``kernel`` starts: tap ``(i, j)`` of sub-kernel
+    ``s`` is the kernel's tap ``offsets[s] + stride * (i, j)`` (zero past its edge). Stride
+    1: the 3x3 blocks of the kernel zero-padded to multiples of 3; stride 2: its four
+    phases ``w[r::2, q::2]``, each a stride-1 convolution of every other row and column."""
     if stride == 1:
-        sh, sw = -(-kh // 3), -(-kw // 3)
-        padded = np.zeros((o, c, 3 * sh, 3 * sw), dtype=w.dtype)
-        padded[:, :, :kh, :kw] = w
-        subs = padded.reshape(o, c, sh, 3, sw, 3).transpose(2, 4, 0, 1, 3, 5)
-        offsets = [(3 * a, 3 * b) for a in range(sh) for b in range(sw)]
-        return subs.reshape(-1, o, c, 3, 3), np.array(offsets, dtype=np.int64)
-    subs = np.zeros((2, 2, o, c, 3, 3), dtype=w.dtype)
-    for r in range(2):
-        for q in range(2):
-            phase = w[:, :, r::2, q::2]
-            subs[r, q, :, :, :phase.shape[2], :phase.shape[3]] = phase
-    return subs.reshape(4, o, c, 3, 3), np.array([(0, 0), (0, 1), (1, 0), (1, 1)], np.int64)
-
-
-def _from_sub_kernels(subs: np.ndarray, w_shape, stride: int) -> np.ndarray:
-    """The adjoint of ``_sub_kernels``: the kernel of ``w_shape`` from its sub-kernels."""
-    o, c, kh, kw = w_shape
-    if stride == 1:
-        sh, sw = -(-kh // 3), -(-kw // 3)
-        padded = subs.reshape(sh, sw, o, c, 3, 3).transpose(2, 3, 0, 4, 1, 5)
-        return np.ascontiguousarray(padded.reshape(o, c, 3 * sh, 3 * sw)[:, :, :kh, :kw])
-    subs = subs.reshape(2, 2, o, c, 3, 3)
-    w = np.empty(w_shape, dtype=subs.dtype)
-    for r in range(2):
-        for q in range(2):
-            phase = w[:, :, r::2, q::2]
-            phase[...] = subs[r, q, :, :, :phase.shape[2], :phase.shape[3]]
-    return w
-
-
-def _parts(flops: float, tiles: int) -> int:
-    return max(1, min(threads_for(flops, PARALLEL_FLOPS), numba.get_num_threads(),
-                      -(-tiles // BLOCK)))
+        rows, cols = -(-kernel[0] // 3), -(-kernel[1] // 3)
+        return np.array([(3 * a, 3 * b) for a in range(rows) for b in range(cols)], np.int64)
+    return np.array([(0, 0), (0, 1), (1, 0), (1, 1)], np.int64)
 
 
 def _tiles(out) -> tuple[int, int]:
@@ -124,36 +103,34 @@ def _tiles(out) -> tuple[int, int]:
 
 
 def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
-         adjoint: bool = False) -> np.ndarray:
+         adjoint: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
     """The convolution (``takes``) of ``x (N, C, H, W)`` by ``w (O, C/G, kh, kw)`` with
-    leading padding ``lo``, output size ``out`` (no bias); with ``adjoint`` (stride 1), by
-    the flipped transposed kernel (``x`` has O channels): the input gradient of a
-    stride-1 convolution by ``w``. A 3x3 kernel is transformed in place of its flipped
-    transpose: reversed taps (the columns of ``kron(G, G)`` reversed) and the GEMMs reading
-    ``U`` transposed (copying a 256x256 kernel flipped took 0.3 ms, its transform as much)."""
+    leading padding ``lo``, output size ``out``, plus ``bias (O,)`` if given; with
+    ``adjoint`` (stride 1), by the flipped transposed kernel (``x`` has O channels): the
+    input gradient of a stride-1 convolution by ``w``. A 3x3 kernel is transformed in place
+    of its flipped transpose: its taps turned (``kernel_transform``'s ``flip``) and the
+    GEMMs reading ``U`` transposed (copying a 256x256 kernel flipped took 0.3 ms). The
+    kernel's transform runs on ember's threads (NumPy's took 0.66 ms, serial, for 256x256)."""
     transposed = adjoint and tuple(w.shape[2:]) == (3, 3)
     if adjoint and not transposed:
         o, c_in = w.shape[:2]
         w = w.reshape(groups, o // groups, c_in, *w.shape[2:])[..., ::-1, ::-1]
         w = w.swapaxes(1, 2).reshape(groups * c_in, o // groups, *w.shape[3:])
-    if tuple(w.shape[2:]) == (3, 3) and stride == 1:
-        subs, offsets = np.ascontiguousarray(w)[None], _ORIGIN
-    else:
-        subs, offsets = _sub_kernels(w, stride)
+    offsets = _offsets(w.shape[2:], stride)
     o, c_in = w.shape[0] // groups, w.shape[1]  # per group
-    gg = _GG[:, ::-1] if transposed else _GG
-    u = (gg.astype(w.dtype) @ subs.reshape(-1, 9).T).reshape(16, len(offsets), groups, o,
-                                                              c_in)
-    u = np.ascontiguousarray(u.transpose(0, 2, 3, 1, 4), dtype=x.dtype)  # (16, G, O, S, C)
+    u = np.empty((16, groups, o, len(offsets), c_in), dtype=x.dtype)
+    kernel_transform(w, offsets, stride, transposed, groups, u,
+                     _parts(16.0 * u.size, w.shape[0]))
     if transposed:
         o, c_in = c_in, o
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], o * groups) + tuple(out), dtype=x.dtype)
     tiles = _tiles(out)
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts = _parts(32.0 * o * c_in * groups * len(offsets) * count, count)
-    winograd_conv(_gemm(x.dtype), x, u, transposed, y, stride, lo[0], lo[1], offsets,
-                  *tiles, groups, BLOCK, parts)
+    parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
+    bias = np.zeros(y.shape[1], y.dtype) if bias is None else bias.astype(y.dtype, copy=False)
+    winograd_conv(_gemm(x.dtype), x, u, transposed, bias, y, stride, lo[0], lo[1], offsets,
+                  *tiles, groups, block, parts)
     return y
 
 
@@ -164,17 +141,119 @@ def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, stride: int, lo,
     sub-kernel."""
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g, dtype=x.dtype)
     o, c_in = w_shape[0] // groups, w_shape[1]
-    offsets = _sub_kernels(np.zeros((1, 1) + tuple(w_shape[2:])), stride)[1]
+    offsets = _offsets(w_shape[2:], stride)
     tiles = _tiles(g.shape[2:])
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts = _parts(32.0 * o * c_in * groups * len(offsets) * count, count)
+    parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
     du = np.empty((parts, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
     winograd_weight_grad(_gemm(x.dtype), x, g, du, stride, lo[0], lo[1],
-                         offsets, *tiles, groups, BLOCK, parts)
-    du = du[0] if parts == 1 else du.sum(0)
-    du = du.transpose(0, 3, 1, 2, 4).reshape(16, -1)  # (16, S * O * C)
-    subs = (_GG.T.astype(x.dtype) @ du).T.reshape(len(offsets), groups * o, c_in, 3, 3)
-    return _from_sub_kernels(subs, w_shape, stride)
+                         offsets, *tiles, groups, block, parts)
+    dw = np.empty(w_shape, dtype=x.dtype)
+    kernel_gradient(du, offsets, stride, dw, _parts(16.0 * du.size, w_shape[0]))
+    return dw
+
+
+@numba.njit(cache=True, inline="always")
+def _g3(a, b, c):
+    """``G (a, b, c)`` of F(2x2, 3x3)."""
+    return a, 0.5 * (a + b + c), 0.5 * (a - b + c), c
+
+
+@numba.njit(cache=True, inline="always")
+def _gt4(a, b, c, d):
+    """``G^T (a, b, c, d)``: the adjoint of ``_g3``."""
+    return a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d
+
+
+@numba.njit(cache=True, inline="always")
+def _tap(w, o, c, y, x):
+    """``w[o, c, y, x]``, zero outside the kernel (the zero padding of a sub-kernel)."""
+    if y < w.shape[2] and x < w.shape[3]:
+        return w[o, c, y, x]
+    return w.dtype.type(0)
+
+
+@numba.njit(cache=True, inline="always")
+def _tap_row(w, o, c, y, x0, step, flip):
+    """Taps ``x0, x0 + step, x0 + 2 step`` of row ``y`` of ``w[o, c]`` (reversed: ``flip``)."""
+    a, b, d = _tap(w, o, c, y, x0), _tap(w, o, c, y, x0 + step), _tap(w, o, c, y, x0 + 2 * step)
+    return (d, b, a) if flip else (a, b, d)
+
+
+@numba.njit(cache=True, inline="always")
+def _u_row(rows, r, c, row):
+    """Row ``r`` of a transformed kernel into ``rows[4 r .. 4 r + 3, c]``."""
+    rows[4 * r, c], rows[4 * r + 1, c], rows[4 * r + 2, c], rows[4 * r + 3, c] = row
+
+
+@numba.njit(parallel=True, cache=True)
+def kernel_transform(w, offsets, stride, flip, groups, u, parts):
+    """``u[e, g, o, s, c] = (G k G^T)[e]`` for the 3x3 sub-kernel ``k`` ``s`` (taps
+    ``offsets[s] + stride * (i, j)``) of ``w[g * O/G + o, c]``; with ``flip`` (3x3 only)
+    of the kernel turned by 180 degrees. ``parts`` threads take the output channels in
+    turn."""
+    o_count, c_count = w.shape[0], w.shape[1]
+    per = o_count // groups
+    for p in prange(parts):
+        rows = np.empty((16, c_count), dtype=u.dtype)
+        for oc in range(p, o_count, parts):
+            gi, o = oc // per, oc % per
+            for s in range(offsets.shape[0]):
+                y0, x0 = offsets[s, 0], offsets[s, 1]
+                for c in range(c_count):
+                    a0, a1, a2 = _tap_row(w, oc, c, y0 + stride * (2 if flip else 0), x0,
+                                          stride, flip)
+                    b0, b1, b2 = _tap_row(w, oc, c, y0 + stride, x0, stride, flip)
+                    c0, c1, c2 = _tap_row(w, oc, c, y0 + stride * (0 if flip else 2), x0,
+                                          stride, flip)
+                    t00, t10, t20, t30 = _g3(a0, b0, c0)  # G k: column j of rows 0..3
+                    t01, t11, t21, t31 = _g3(a1, b1, c1)
+                    t02, t12, t22, t32 = _g3(a2, b2, c2)
+                    _u_row(rows, 0, c, _g3(t00, t01, t02))  # row r of (G k) G^T
+                    _u_row(rows, 1, c, _g3(t10, t11, t12))
+                    _u_row(rows, 2, c, _g3(t20, t21, t22))
+                    _u_row(rows, 3, c, _g3(t30, t31, t32))
+                for e in range(16):  # whole rows: 16 strided streams of single values
+                    u[e, gi, o, s] = rows[e]  # thrashed the cache (5x slower)
+
+
+@numba.njit(cache=True, inline="always")
+def _dw_row(dw, o, c, y, x0, step, row):
+    """A sub-kernel's row of taps into ``dw[o, c, y]`` at ``x0, x0 + step, x0 + 2 step``,
+    those inside the kernel."""
+    if y < dw.shape[2]:
+        for j in range(3):
+            if x0 + step * j < dw.shape[3]:
+                dw[o, c, y, x0 + step * j] = row[j]
+
+
+@numba.njit(parallel=True, cache=True)
+def kernel_gradient(du, offsets, stride, dw, parts):
+    """``dw`` from the per-thread transformed gradients ``du (P, 16, G, O/G, S, C/G)``:
+    tap ``offsets[s] + stride * (i, j)`` of ``dw[g * O/G + o, c]`` is ``(G^T dU G)[i, j]``
+    of their sum ``dU`` (each tap of ``dw`` in one sub-kernel; the zero padding's taps
+    dropped): the adjoint of ``kernel_transform``."""
+    o_count, c_count = dw.shape[0], dw.shape[1]
+    per = o_count // du.shape[2]
+    for p in prange(parts):
+        total = np.empty((16, c_count), dtype=du.dtype)
+        for oc in range(p, o_count, parts):
+            gi, o = oc // per, oc % per
+            for s in range(offsets.shape[0]):
+                y0, x0 = offsets[s, 0], offsets[s, 1]
+                for e in range(16):  # whole rows (see kernel_transform)
+                    total[e] = du[0, e, gi, o, s]
+                    for q in range(1, du.shape[0]):
+                        total[e] += du[q, e, gi, o, s]
+                for c in range(c_count):
+                    # G^T dU: column j of its rows 0..2
+                    a0, b0, d0 = _gt4(total[0, c], total[4, c], total[8, c], total[12, c])
+                    a1, b1, d1 = _gt4(total[1, c], total[5, c], total[9, c], total[13, c])
+                    a2, b2, d2 = _gt4(total[2, c], total[6, c], total[10, c], total[14, c])
+                    a3, b3, d3 = _gt4(total[3, c], total[7, c], total[11, c], total[15, c])
+                    _dw_row(dw, oc, c, y0, x0, stride, _gt4(a0, a1, a2, a3))  # (G^T dU) G
+                    _dw_row(dw, oc, c, y0 + stride, x0, stride, _gt4(b0, b1, b2, b3))
+                    _dw_row(dw, oc, c, y0 + 2 * stride, x0, stride, _gt4(d0, d1, d2, d3))
 
 
 @numba.njit(cache=True)
@@ -189,88 +268,155 @@ def _tile_origins(t0, tb, tiles_h, tiles_w, where):
         where[j, 2] = 2 * (r % tiles_w)
 
 
+_u = np.uint64  # flat indices unsigned: no negative-index wrapping in the inner loops
+
+
+@numba.njit(cache=True, inline="always")
+def _bt(a, b, c, d):
+    """``B^T (a, b, c, d)`` of F(2x2, 3x3): one row or column of an input patch."""
+    return a - c, b + c, c - b, b - d
+
+
+@numba.njit(cache=True, inline="always")
+def _column_out(vf, dst, e, col):
+    """Column ``q`` of ``B^T d B`` (``col``, at ``dst = q e``) into its rows ``4 r + q``."""
+    vf[dst], vf[dst + _u(4) * e], vf[dst + _u(8) * e], vf[dst + _u(12) * e] = col
+
+
+@numba.njit(cache=True, inline="always")
+def _patch_out(vf, dst, e, r0, r1, r2, r3):
+    """``B^T d B`` of the 4x4 patch of rows ``r0..r3`` (each already times ``B``: ``_bt``
+    of its four values) into ``vf[dst + (4 r + q) e]``."""
+    a0, a1, a2, a3 = r0
+    b0, b1, b2, b3 = r1
+    c0, c1, c2, c3 = r2
+    d0, d1, d2, d3 = r3
+    _column_out(vf, dst, e, _bt(a0, b0, c0, d0))
+    _column_out(vf, dst + e, e, _bt(a1, b1, c1, d1))
+    _column_out(vf, dst + _u(2) * e, e, _bt(a2, b2, c2, d2))
+    _column_out(vf, dst + _u(3) * e, e, _bt(a3, b3, c3, d3))
+
+
 @numba.njit(cache=True)
-def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d):
+def _source(xf, zero, plane, yy, h, w, x0):
+    """Where a patch row ``yy`` of a run starting at column ``x0`` reads: ``xf`` at its
+    row of the plane, or (outside ``x``) ``zero`` at ``x0``."""
+    if 0 <= yy < h:
+        return xf, plane + yy * w + x0
+    return zero, x0
+
+
+@numba.njit(cache=True)
+def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, zero, d):
     """``v[e, ((g * S + s) * C/G + c) * block + j] = (B^T d B)[e]`` for the 4x4 input patch
     ``d`` of sub-kernel ``s`` of tile ``j`` of the block in channel ``c`` of group ``g``
-    (zeros outside ``x``); ``d`` is a scratch ``(16,)``. Flat unsigned indices: no
-    negative-index wrapping in the inner loops."""
-    u = np.uint64
+    (zeros outside ``x``). The tiles of one row of tiles are a run: its patch rows are
+    read from ``x`` (a row outside ``x``: from ``zero``, at least a row of zeros long), and
+    its tiles whose columns all lie inside ``x`` without bounds checks (the loop the
+    compiler vectorizes); only the edge tiles check columns, through the scratch ``d``
+    ``(4, 4)``."""
     c_count, h, w = x.shape[1], x.shape[2], x.shape[3]
     subs, per_group = offsets.shape[0], c_count // groups
     xf, vf = x.reshape(-1), v.reshape(-1)
-    plane = u(h * w)
-    e_step = u(v.shape[1])
-    reach = 3 * step + 1  # rows (columns) from a patch's first to one past its last
+    ue = _u(v.shape[1])
+    span, last = 2 * step, 3 * step  # columns from one tile's patch to the next; to its last
     for ch in range(c_count * subs):
         c, s = ch // subs, ch % subs
         gi = c // per_group
-        at = u(((gi * subs + s) * per_group + c - gi * per_group) * block)
-        for j in range(tb):
+        at = ((gi * subs + s) * per_group + c - gi * per_group) * block
+        j = 0
+        while j < tb:
             b = where[j, 0]
+            run = min(tb - j, tiles_w - where[j, 2] // 2)
             y0 = step * where[j, 1] - lo_h + offsets[s, 0]
             x0 = step * where[j, 2] - lo_w + offsets[s, 1]
-            if y0 >= 0 and x0 >= 0 and y0 + reach <= h and x0 + reach <= w:
-                k = u((b * c_count + c) * plane + y0 * w + x0)
-                st = u(step)
+            plane = (b * c_count + c) * h * w
+            # tiles k in [ka, kb): columns x0 + span k .. x0 + span k + last inside x, and
+            # (or none) rows y0 .. y0 + last
+            ka = min(run, max(0, (span - 1 - x0) // span))
+            kb = max(ka, min(run, (w - 1 - last - x0) // span + 1))
+            if y0 < 0 or y0 + last >= h:
+                kb = ka
+            src = _u(plane + y0 * w + x0) if kb > ka else _u(0)
+            r1, r2, r3 = _u(step * w), _u(2 * step * w), _u(last * w)
+            st, st2, st3 = _u(step), _u(2 * step), _u(last)
+            dst = _u(at + j)
+            for k in range(ka, kb):
+                a = src + _u(span * k)
+                b1, b2, b3 = a + r1, a + r2, a + r3
+                _patch_out(vf, dst + _u(k), ue,
+                           _bt(xf[a], xf[a + st], xf[a + st2], xf[a + st3]),
+                           _bt(xf[b1], xf[b1 + st], xf[b1 + st2], xf[b1 + st3]),
+                           _bt(xf[b2], xf[b2 + st], xf[b2 + st2], xf[b2 + st3]),
+                           _bt(xf[b3], xf[b3 + st], xf[b3 + st2], xf[b3 + st3]))
+            for k in range(run):
+                if ka <= k < kb:
+                    continue
                 for r in range(4):
-                    kr = k + u(r * step * w)
-                    d[4 * r], d[4 * r + 1] = xf[kr], xf[kr + st]
-                    d[4 * r + 2], d[4 * r + 3] = xf[kr + u(2) * st], xf[kr + u(3) * st]
-            else:
-                for r in range(4):
+                    yy = y0 + r * step
                     for q in range(4):
-                        yy, xx = y0 + step * r, x0 + step * q
+                        xx = x0 + span * k + q * step
                         inside = 0 <= yy < h and 0 <= xx < w
-                        d[4 * r + q] = x[b, c, yy, xx] if inside else 0
-            # B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3; then each row times B
-            for r in range(4):
-                if r == 0:
-                    a0, a1, a2, a3 = d[0] - d[8], d[1] - d[9], d[2] - d[10], d[3] - d[11]
-                elif r == 1:
-                    a0, a1, a2, a3 = d[4] + d[8], d[5] + d[9], d[6] + d[10], d[7] + d[11]
-                elif r == 2:
-                    a0, a1, a2, a3 = d[8] - d[4], d[9] - d[5], d[10] - d[6], d[11] - d[7]
-                else:
-                    a0, a1, a2, a3 = d[4] - d[12], d[5] - d[13], d[6] - d[14], d[7] - d[15]
-                dst = at + u(4 * r) * e_step + u(j)
-                vf[dst] = a0 - a2
-                vf[dst + e_step] = a1 + a2
-                vf[dst + u(2) * e_step] = a2 - a1
-                vf[dst + u(3) * e_step] = a1 - a3
+                        d[r, q] = x[b, c, yy, xx] if inside else 0
+                _patch_out(vf, _u(at + j + k), ue, _bt(d[0, 0], d[0, 1], d[0, 2], d[0, 3]),
+                           _bt(d[1, 0], d[1, 1], d[1, 2], d[1, 3]),
+                           _bt(d[2, 0], d[2, 1], d[2, 2], d[2, 3]),
+                           _bt(d[3, 0], d[3, 1], d[3, 2], d[3, 3]))
+            j += run
+
+
+@numba.njit(cache=True, inline="always")
+def _output_tile(mf, k, e):
+    """The 2x2 tile ``A^T M A`` of ``M[r, q] = mf[k + (4 r + q) e]``: its top-left,
+    top-right, bottom-left and bottom-right values."""
+    p0 = mf[k] + mf[k + _u(4) * e] + mf[k + _u(8) * e]
+    p1 = mf[k + e] + mf[k + _u(5) * e] + mf[k + _u(9) * e]
+    p2 = mf[k + _u(2) * e] + mf[k + _u(6) * e] + mf[k + _u(10) * e]
+    p3 = mf[k + _u(3) * e] + mf[k + _u(7) * e] + mf[k + _u(11) * e]
+    q0 = mf[k + _u(4) * e] - mf[k + _u(8) * e] - mf[k + _u(12) * e]
+    q1 = mf[k + _u(5) * e] - mf[k + _u(9) * e] - mf[k + _u(13) * e]
+    q2 = mf[k + _u(6) * e] - mf[k + _u(10) * e] - mf[k + _u(14) * e]
+    q3 = mf[k + _u(7) * e] - mf[k + _u(11) * e] - mf[k + _u(15) * e]
+    return p0 + p1 + p2, p1 - p2 - p3, q0 + q1 + q2, q1 - q2 - q3
 
 
 @numba.njit(cache=True)
-def _output_block(m, where, tb, block, y):
-    """The 2x2 output tiles ``A^T M A`` of ``m[:, o * block + j]`` into ``y``, cropped at
-    its edges."""
-    u = np.uint64
+def _output_block(m, where, tb, block, tiles_w, bias, y):
+    """The 2x2 output tiles ``A^T M A`` of ``m[:, o * block + j]`` plus ``bias[o]`` into
+    ``y``, cropped at its edges; a row of tiles at a time, the tiles inside ``y`` (all but
+    an odd last column) without checks."""
     o_count, h, w = y.shape[1], y.shape[2], y.shape[3]
     mf, yf = m.reshape(-1), y.reshape(-1)
-    e = u(m.shape[1])
-    plane = u(h * w)
+    e = _u(m.shape[1])
+    plane = h * w
     for o in range(o_count):
-        for j in range(tb):
+        add = bias[o]
+        j = 0
+        while j < tb:
             b, yy, xx = where[j, 0], where[j, 1], where[j, 2]
-            k = u(o * block + j)
-            m0, m1, m2, m3 = mf[k], mf[k + e], mf[k + u(2) * e], mf[k + u(3) * e]
-            m4, m5, m6, m7 = mf[k + u(4) * e], mf[k + u(5) * e], mf[k + u(6) * e], \
-                mf[k + u(7) * e]
-            m8, m9, m10, m11 = mf[k + u(8) * e], mf[k + u(9) * e], mf[k + u(10) * e], \
-                mf[k + u(11) * e]
-            m12, m13, m14, m15 = mf[k + u(12) * e], mf[k + u(13) * e], mf[k + u(14) * e], \
-                mf[k + u(15) * e]
-            p0, p1, p2, p3 = m0 + m4 + m8, m1 + m5 + m9, m2 + m6 + m10, m3 + m7 + m11
-            q0, q1, q2, q3 = m4 - m8 - m12, m5 - m9 - m13, m6 - m10 - m14, m7 - m11 - m15
-            at = u((b * o_count + o) * plane + yy * w + xx)
-            yf[at] = p0 + p1 + p2
-            right = xx + 1 < w
-            if right:
-                yf[at + u(1)] = p1 - p2 - p3
+            run = min(tb - j, tiles_w - xx // 2)
+            at = _u((b * o_count + o) * plane + yy * w + xx)
+            below = at + _u(w)
+            src = _u(o * block + j)
+            inside = min(run, (w - xx) // 2)
             if yy + 1 < h:
-                yf[at + u(w)] = q0 + q1 + q2
-                if right:
-                    yf[at + u(w + 1)] = q1 - q2 - q3
+                for k in range(inside):
+                    t00, t01, t10, t11 = _output_tile(mf, src + _u(k), e)
+                    yf[at + _u(2 * k)] = t00 + add
+                    yf[at + _u(2 * k + 1)] = t01 + add
+                    yf[below + _u(2 * k)] = t10 + add
+                    yf[below + _u(2 * k + 1)] = t11 + add
+            else:
+                for k in range(inside):
+                    t00, t01, t10, t11 = _output_tile(mf, src + _u(k), e)
+                    yf[at + _u(2 * k)] = t00 + add
+                    yf[at + _u(2 * k + 1)] = t01 + add
+            for k in range(inside, run):  # the last column of an odd width
+                t00, t01, t10, t11 = _output_tile(mf, src + _u(k), e)
+                yf[at + _u(2 * k)] = t00 + add
+                if yy + 1 < h:
+                    yf[below + _u(2 * k)] = t10 + add
+            j += run
 
 
 @numba.njit(cache=True)
@@ -320,12 +466,12 @@ def _row(count, block):
 
 
 @numba.njit(parallel=True, cache=True)
-def winograd_conv(fn, x, u, transposed, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w, groups,
-                  block, parts):
+def winograd_conv(fn, x, u, transposed, bias, y, step, lo_h, lo_w, offsets, tiles_h, tiles_w,
+                  groups, block, parts):
     """``y (N, O, H', W')`` of ``x (N, C, H, W)`` by the transformed sub-kernels ``u (16,
     G, O/G, S, C/G)`` (``transposed``: ``(16, G, S * C/G, O/G)``, one sub-kernel, read
-    transposed): per block of tiles, input transform, ``16 * G`` GEMMs, output
-    transform. ``parts`` threads take the blocks in turn."""
+    transposed), plus ``bias (O,)``: per block of tiles, input transform, ``16 * G`` GEMMs,
+    output transform. ``parts`` threads take the blocks in turn."""
     c, o = x.shape[1], y.shape[1]
     ci, oi = c // groups, o // groups
     depth = offsets.shape[0] * ci  # of the GEMMs
@@ -336,12 +482,14 @@ def winograd_conv(fn, x, u, transposed, y, step, lo_h, lo_w, offsets, tiles_h, t
         v = np.empty((16, _row(c * offsets.shape[0], block)), dtype=x.dtype)
         m = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
-        d = np.empty(16, dtype=x.dtype)
+        d = np.empty((4, 4), dtype=x.dtype)
+        zero = np.zeros(x.shape[3], dtype=x.dtype)
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v,
+                         zero, d)
             for e in range(16):
                 for gi in range(groups):
                     fn(ROW_MAJOR, TRANS if transposed else NO_TRANS, NO_TRANS, oi, tb, depth,
@@ -349,7 +497,7 @@ def winograd_conv(fn, x, u, transposed, y, step, lo_h, lo_w, offsets, tiles_h, t
                        oi if transposed else depth,
                        v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
                        0.0, m.ctypes.data + (e * m.shape[1] + gi * oi * block) * item, block)
-            _output_block(m, where, tb, block, y)
+            _output_block(m, where, tb, block, tiles_w, bias, y)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -369,13 +517,15 @@ def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles
         v = np.empty((16, _row(c * offsets.shape[0], block)), dtype=x.dtype)
         dm = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
-        d = np.empty(16, dtype=x.dtype)
+        d = np.empty((4, 4), dtype=x.dtype)
+        zero = np.zeros(x.shape[3], dtype=x.dtype)
         acc = du[p]
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, v, d)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v,
+                         zero, d)
             _grad_block(g, where, tb, block, dm)
             for e in range(16):
                 for gi in range(groups):

@@ -147,16 +147,14 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
     kernel = w.shape[2:]
     out = out_size(x.shape[2:], kernel, stride, pads, dilation)
     shape = (n, o) + out
-    direct = K.depthwise_ok(x.shape[1], w.shape, groups, x, w)
-    if direct or winograd_ok(x, w.shape, w.dtype, stride, pads, dilation, groups):
-        if direct:
-            y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
-        else:
-            from . import _kernels_conv
-            y = _kernels_conv.conv(x, w, stride[0], _lo(pads), out, groups)
+    if K.depthwise_ok(x.shape[1], w.shape, groups, x, w):
+        y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
         if b is not None:
             y += b.reshape((o,) + (1,) * len(out))
         return y
+    if winograd_ok(x, w.shape, w.dtype, stride, pads, dilation, groups):
+        from . import _kernels_conv  # adds the bias in its output transform (in parallel)
+        return _kernels_conv.conv(x, w, stride[0], _lo(pads), out, groups, bias=b)
     if _by_sample(n, out):
         cols = _sample_columns(x, kernel, stride, pads, dilation, out)
         y = _as(matmul(_per_group(w.reshape(o, -1), groups), _sample_groups(cols, groups))
