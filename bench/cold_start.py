@@ -92,8 +92,10 @@ def _compiles(buffer) -> dict:
 def child(name: str) -> dict:
     """Run in the fresh process: import ember, build the model, time three steps, in wall
     and CPU seconds (on a shared machine the CPU time is the steadier of the two), and
-    record the Numba compilations of the first step (Numba's import, which ember defers to
-    the first kernel, stays inside the first step's time)."""
+    record the Numba compilations of each step (a later step compiles a kernel variant
+    the first did not take when one is chosen by machine load, as the threaded ones are;
+    Numba's import, which ember defers to the first kernel, stays inside the first step's
+    time)."""
     start, cpu = time.perf_counter(), time.process_time()
     import ember
     result = {"import_s": time.perf_counter() - start,
@@ -101,15 +103,12 @@ def child(name: str) -> dict:
     step = MODELS[name](ember)
     for i in ("first", "second", "third"):
         start, cpu = time.perf_counter(), time.process_time()
-        if i == "first":
-            from numba.core import event
-            with event.install_recorder("numba:compile") as recorder:
-                step()
-        else:
+        from numba.core import event
+        with event.install_recorder("numba:compile") as recorder:
             step()
         result[f"{i}_step_s"] = time.perf_counter() - start
         result[f"{i}_step_cpu_s"] = time.process_time() - cpu
-    result["first_step_compiles"] = _compiles(recorder.buffer)
+        result[f"{i}_step_compiles"] = _compiles(recorder.buffer)
     return result
 
 
@@ -214,8 +213,11 @@ def main(argv=None) -> dict:
             for kind in ("cold", "warm", "after_warmup")), flush=True)
         for kind in ("cold", "warm", "after_warmup"):
             c = r[kind]["first_step_compiles"]
+            later = [r[kind][f"{i}_step_compiles"] for i in ("second", "third")]
             print(f"  {kind} first step: {c['count']} Numba compilations, {c['seconds']:.2f} s; "
-                  "most: " + ", ".join(f"{k} x{v}" for k, v in c["most"].items()))
+                  "most: " + ", ".join(f"{k} x{v}" for k, v in c["most"].items())
+                  + "; second and third steps: " + ", ".join(
+                      f"{d['count']} ({d['seconds']:.2f} s)" for d in later))
     shutil.rmtree(pycache, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
