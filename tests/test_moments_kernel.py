@@ -58,3 +58,29 @@ def test_var_kernel_gradient_matches_torch():
     (e.std((0, 2)) * ember.arange(3.0)).sum().backward()
     (t.std((0, 2)) * torch.arange(3.0)).sum().backward()
     np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,dims", [((32, 64, 4, 4), (2, 3)), ((5, 300), 1),
+                                        ((3, 4, 70000), (2,)), ((2, 3, 4), (1, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_mean_over_trailing_dims_matches_torch(shape, dims, dtype, keepdim):
+    """``_kernels_moments.mean_rows`` against torch in float64, with NaN and inf rows kept
+    as torch's."""
+    x = (np.random.default_rng(7).standard_normal(shape) * 5 + 2).astype(dtype)
+    x.reshape(-1)[0], x.reshape(-1)[-1] = np.nan, np.inf
+    got = ember.from_numpy(x).mean(dims, keepdim=keepdim)
+    expected = torch.from_numpy(x.astype(np.float64)).mean(dims, keepdim=keepdim)
+    assert got.dtype == ember.from_numpy(x).dtype and tuple(got.shape) == tuple(expected.shape)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=tol, atol=tol)
+
+
+def test_mean_rows_split_across_threads():
+    """The parallel kernel (rows split in spans) gives each row's mean, spans of unequal
+    length included (whether ``mean_rows`` splits depends on the machine's load)."""
+    from ember.ops import _kernels_moments as K
+    x = np.random.default_rng(8).standard_normal((7, 5)).astype(np.float32)
+    out = np.full(7, np.nan, np.float32)
+    K._row_means_parallel(x, out, 3)
+    np.testing.assert_allclose(out, x.astype(np.float64).mean(1), rtol=1e-6)

@@ -332,6 +332,10 @@ class Mean(Op):
             from . import _kernels_moments as K
             out = _keep(K.mean_around(x, kept), a.shape, all_dims, keepdim)
             return out.astype(dtype, copy=False)
+        if _trailing(x, all_dims):
+            from . import _kernels_moments as K
+            out = K.mean_rows(x, count).reshape(_reduced_shape(a.shape, all_dims, keepdim))
+            return out.astype(dtype, copy=False)
         with np.errstate(invalid="ignore", divide="ignore"):  # mean of nothing is nan
             out = np.sum(x, axis=dims, keepdims=keepdim) / count
         return np.asarray(out).astype(dtype, copy=False)
@@ -813,6 +817,18 @@ def _kept_dim(a: np.ndarray, dims: tuple) -> int | None:
             or a.dtype not in (np.float32, np.float64):
         return None
     return next(d for d in range(a.ndim) if d not in dims)
+
+
+def _trailing(a: np.ndarray, dims: tuple) -> bool:
+    """Whether ``dims`` are the trailing dims (not all) of a non-empty C-contiguous
+    float32/float64 ``a``: ``_kernels_moments.mean_rows`` takes its mean."""
+    return 0 < len(dims) < a.ndim and dims == tuple(range(a.ndim - len(dims), a.ndim)) \
+        and a.size > 0 and a.flags.c_contiguous and a.dtype in (np.float32, np.float64)
+
+
+def _reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> tuple:
+    return _keep_shape(shape, dims) if keepdim else \
+        tuple(n for i, n in enumerate(shape) if i not in dims)
 
 
 def _keep(out: np.ndarray, shape: tuple, dims: tuple, keepdim: bool) -> np.ndarray:
