@@ -386,9 +386,10 @@ def avg_pool(x: np.ndarray, tables, divisor: np.ndarray, backward_to=None) -> np
         _run("avg_pool", planes.size, planes, *tables, div3, res, False)
         return res.reshape(lead + out)
     grad, tables = _planes3d(x, tables)
-    planes = np.empty((grad.shape[0],) + (1,) * (3 - nd) + spatial, dtype=x.dtype)
+    result = np.empty(lead + spatial, dtype=x.dtype)  # (owns its memory: a leaf's .grad as is)
+    planes = result.reshape((grad.shape[0],) + (1,) * (3 - nd) + spatial)
     _run("avg_pool", planes.size, planes, *tables, div3, grad, True)
-    return planes.reshape(lead + spatial)
+    return result
 
 
 def scatter_planes(g: np.ndarray, indices: np.ndarray, size: int) -> np.ndarray:
