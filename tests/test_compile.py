@@ -4,6 +4,7 @@ and ``fullgraph`` behave as documented."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -532,3 +533,71 @@ def test_scale_mask_softmax_fuses_into_one_row_kernel(log):
         got = compiled(ember.from_numpy(arr)).numpy()
         want = f(torch, torch.from_numpy(arr)).numpy()
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("mask", ["causal", "none", "other"])
+def test_written_out_attention_runs_the_fused_attention_kernels(mask):
+    """``softmax(masked_fill(q @ k^T / sqrt(d), ~tril, -inf)) @ v`` (and without a mask)
+    becomes one fused attention node forward and one backward, equal to torch (values and
+    the gradients of q, k, v); another mask (here ``~triu``) keeps the ops written out."""
+    import torch
+
+    def f(lib, q, k, v):
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        if mask != "none":
+            keep = lib.ones(q.shape[-2], q.shape[-2], dtype=lib.bool)
+            keep = keep.tril() if mask == "causal" else keep.triu()
+            att = att.masked_fill(~keep, float("-inf"))
+        return lib.softmax(att, dim=-1) @ v
+    rng = np.random.default_rng(0)
+    for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        arrays = [rng.standard_normal((2, 3, 7, 5)).astype(dtype) for _ in range(3)]
+        compiled = ember.compile(lambda q, k, v: f(ember, q, k, v))
+        for _ in range(2):
+            xs = [ember.from_numpy(a).requires_grad_() for a in arrays]
+            got = compiled(*xs)
+            got.backward(ember.from_numpy(np.cos(got.detach().numpy())))
+        ts = [torch.from_numpy(a).requires_grad_() for a in arrays]
+        want = f(torch, *ts)
+        want.backward(torch.cos(want.detach()))
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol,
+                                   atol=tol)
+        for x, t in zip(xs, ts):
+            np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=tol, atol=tol)
+        (prog,) = compiled.cache.values()
+        names = {n.name for g in (prog.graph, prog.backward_graph) for n in g.nodes}
+        fused = {"fused_attention", "fused_attention_backward"}
+        assert fused <= names if mask != "other" else not fused & names
+
+
+def test_fused_kernel_in_pieces_on_threads_equals_one_piece(monkeypatch):
+    """A fused kernel over a large array, cut into pieces run on two threads (flat, row
+    and broadcast kernels), gives what one piece gives."""
+    from ember.compiler import fusion
+
+    calls = []
+
+    def two_threads(work, threshold):  # (however busy the machine is)
+        calls.append(work)
+        return 2
+
+    def f(x, b):
+        return ember.softmax((x * 0.5 + b).tanh() * 2.0, dim=-1), (x * b).sigmoid() - x
+    rng = np.random.default_rng(0)
+    x = ember.from_numpy(rng.standard_normal((4, 3, 96, 80)).astype(np.float32))
+    b = ember.from_numpy(rng.standard_normal(80).astype(np.float32))
+    compiled = ember.compile(f)
+    compiled(x, b)
+    compiled(x, b)
+    (prog,) = compiled.cache.values()
+    ops = [n.op for n in prog.graph.nodes if isinstance(n.op, fusion.FusedOp)]
+    assert len(ops) == 2 and any(op.row for op in ops)
+    monkeypatch.setattr(fusion, "threads_for", two_threads)
+    results = []
+    for split in (False, True):
+        for op in ops:
+            op._use_fused, op._split = True, split
+        results.append([t.numpy() for t in compiled(x, b)])
+    assert len(calls) == 2  # both kernels ran in pieces
+    for a, c in zip(*results):
+        np.testing.assert_array_equal(a, c)

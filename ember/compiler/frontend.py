@@ -28,7 +28,7 @@ from .._dispatch import DispatchMode, Op
 from .._state import STATE
 from .._tensor import Tensor, _make
 from ..autograd.graph import _FREED, run_backward
-from . import fusion, hyper, passes
+from . import attention, fusion, hyper, passes
 from .capture import capture, close_prefix
 from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
@@ -302,7 +302,10 @@ def _build(prog: _Program, name: str) -> None:
     stage = _Stages(name)
     stage("forward_captured", g)
     if bw is None:
-        stage("forward_optimized", g, passes.optimize(g))
+        stats = passes.optimize(g)
+        if attention.fuse_attention(g):
+            stats["dce"] += passes.dce(g)
+        stage("forward_optimized", g, stats)
         stage("forward_fused", g, {"fused groups": fusion.fuse(g)})
         prog.forward = generate(g, f"{name}_forward")
         return
@@ -310,6 +313,9 @@ def _build(prog: _Program, name: str) -> None:
     stage("forward_optimized", g, passes.optimize(g, keep=_forward_reads(g, bw)))
     passes.substitute(bw, getattr(g, "replaced", {}))
     stage("backward_optimized", bw, passes.optimize_backward(bw))
+    found = attention.fuse_attention(g, keep=_forward_reads(g, bw))
+    if attention.fuse_attention_backward(bw, found):
+        passes.dce(bw)
     moved = _rematerialize(g, bw)
     passes.dce(g, keep=_forward_reads(g, bw))
     stage("rematerialized", bw, {"recomputed in backward": moved})
