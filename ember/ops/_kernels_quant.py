@@ -100,6 +100,200 @@ def qlinear_s8(xq, a_scale, a_zp, wq, col_sum, w_scale, bias, out):
             _store(out, m, n0, acc1, a_scale, a_zp, col_sum, w_scale, bias)
 
 
+# ---- the same product with AVX-512 VNNI, on weights packed once ------------------------------
+
+NR = 64  # output columns of a VNNI tile: four 16-lane int32 vectors
+MR = 6  # activation rows of a micro-kernel call: 6 x 4 = 24 accumulator registers
+PREFETCH_BYTES = 4096  # how far ahead of its loads the VNNI kernel asks for weights
+KC = 512  # K of a panel: a tile's panel of packed weights (KC x NR bytes) stays in L1
+TASKS = 8  # output tiles x row chunks a call is cut into at least (both cores busy)
+PARALLEL_MACS = 1 << 19  # products below which a call runs on one thread
+
+
+def _vnni() -> bool:
+    """Whether Numba compiles for this CPU and it has AVX-512 VNNI (``vpdpbusd``)."""
+    from llvmlite import binding
+    return numba.config.CPU_NAME is None and \
+        bool(binding.get_host_cpu_features().get("avx512vnni"))
+
+
+_LI32, _LI64 = ir.IntType(32), ir.IntType(64)
+_V16I = ir.VectorType(_LI32, 16)
+
+
+def _vnni_block(rows: int):
+    """An intrinsic ``(ap, block, wp, t, g0, g1, acc, acc_row) -> None``: ``acc[acc_row + r,
+    j] += sum_k a[r, k] * W[t * NR + j, k]`` for ``r < rows``, ``j < NR``, ``k`` in
+    ``[4 g0, 4 g1)``, with ``vpdpbusd`` (u8 x s8, four products summed into each int32
+    lane). ``ap[block]`` is ``_pack_rows``' block of MR activation rows (per group of four
+    ``k``, the rows' four bytes one after the other: one stream, not MR rows a page apart);
+    ``wp`` is ``pack_s8``'s layout (per group, 256 bytes, column ``j``'s four weights at
+    ``4 j``): a 64-byte load holds 16 columns' four weights, and four bytes of a row
+    broadcast to all lanes meet them. The ``rows x NR / 16`` accumulators stay in registers
+    down the panel; each loaded weight vector feeds ``rows`` instructions."""
+    def codegen(context, builder, signature, args):
+        ap, wp, acc = (context.make_array(signature.args[i])(context, builder, args[i])
+                       for i in (0, 2, 6))
+        block, t, g0, g1, acc_row = (args[i] for i in (1, 3, 4, 5, 7))
+        i8p, i32p = ir.PointerType(ir.IntType(8)), _LI32.as_pointer()
+        dot = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V16I, [_V16I] * 3), "llvm.x86.avx512.vpdpbusd.512")
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, _LI32, _LI32, _LI32]),
+            "llvm.prefetch.p0i8")
+
+        def at(arr, index):  # the byte address arr.data + index[0] * strides[0] + ...
+            offset = _LI64(0)
+            for d, i in enumerate(index):
+                offset = builder.add(offset, builder.mul(i, builder.extract_value(arr.strides,
+                                                                                  d)))
+            return builder.gep(builder.bitcast(arr.data, i8p), [offset])
+        acc_ptrs = [[builder.bitcast(at(acc, [builder.add(acc_row, _LI64(r)), _LI64(16 * v)]),
+                                     _V16I.as_pointer()) for v in range(NR // 16)]
+                    for r in range(rows)]
+        regs = [[cgutils.alloca_once_value(builder, builder.load(p, align=4)) for p in row]
+                for row in acc_ptrs]
+        with cgutils.for_range(builder, builder.sub(g1, g0)) as loop:
+            g = builder.add(g0, loop.index)
+            w_at = at(wp, [t, builder.mul(g, _LI64(4))])
+            w = [builder.load(builder.bitcast(builder.gep(w_at, [_LI64(64 * v)]),
+                                              _V16I.as_pointer()), align=1)
+                 for v in range(NR // 16)]
+            for v in range(NR // 16):  # the weights PREFETCH_BYTES on (the first
+                # row block reads the panel from memory, the L2 prefetcher stops at pages)
+                builder.call(prefetch, [builder.gep(w_at, [_LI64(PREFETCH_BYTES + 64 * v)]),
+                                        _LI32(0), _LI32(3), _LI32(1)])
+            a_at = at(ap, [block, g])
+            for r in range(rows):
+                word = builder.load(builder.bitcast(builder.gep(a_at, [_LI64(4 * r)]), i32p),
+                                    align=4)
+                splat = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(_V16I, ir.Undefined), word, _LI32(0)),
+                    ir.Constant(_V16I, ir.Undefined), ir.Constant(_V16I, [0] * 16))
+                for v in range(NR // 16):
+                    reg = regs[r][v]
+                    builder.store(builder.call(dot, [builder.load(reg), splat, w[v]]), reg)
+        for row, ptrs in zip(regs, acc_ptrs):
+            for reg, p in zip(row, ptrs):
+                builder.store(builder.load(reg), p, align=4)
+        return context.get_dummy_value()
+
+    def typer(typingctx, ap, block, wp, t, g0, g1, acc, acc_row):
+        return types.void(ap, block, wp, t, g0, g1, acc, acc_row), codegen
+    return intrinsic(typer)
+
+
+_block1, _block2, _block3, _block4, _block5, _block6 = (_vnni_block(r) for r in range(1, 7))
+
+
+@numba.njit(cache=True, inline="always")
+def _rows_block(ap, block, wp, t, g0, g1, acc, acc_row, rows):
+    """``_vnni_block(rows)`` for ``rows`` known at run time (1..MR)."""
+    if rows == 6:
+        _block6(ap, block, wp, t, g0, g1, acc, acc_row)
+    elif rows == 5:
+        _block5(ap, block, wp, t, g0, g1, acc, acc_row)
+    elif rows == 4:
+        _block4(ap, block, wp, t, g0, g1, acc, acc_row)
+    elif rows == 3:
+        _block3(ap, block, wp, t, g0, g1, acc, acc_row)
+    elif rows == 2:
+        _block2(ap, block, wp, t, g0, g1, acc, acc_row)
+    else:
+        _block1(ap, block, wp, t, g0, g1, acc, acc_row)
+
+
+@numba.njit(cache=True)
+def _pack_rows(xq, ap):
+    """``ap[b, g, 4 r + i] = xq[MR b + r, 4 g + i]`` (the first ``4 * ap.shape[1]``
+    columns; rows past the end of ``xq`` stay as they are, never read)."""
+    m_rows = xq.shape[0]
+    for b in range(ap.shape[0]):
+        for r in range(min(MR, m_rows - MR * b)):
+            row = xq[MR * b + r]
+            for g in range(ap.shape[1]):
+                for i in range(4):
+                    ap[b, g, 4 * r + i] = row[4 * g + i]
+
+
+@numba.njit(cache=True, parallel=True)  # no fastmath: the float epilogue keeps its order
+def _qlinear_vnni(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk):
+    """``qlinear_s8``'s result from ``pack_s8``'s tiles: the rows packed in blocks of MR
+    (``_pack_rows``), then tasks of (tile of NR columns, chunk of ``m_chunk`` rows, a
+    multiple of MR); each sums int32 products in its own ``(rows, NR)`` buffer, a ``KC``
+    panel of K at a time (the panel's weights stay in L1 while the chunk's row blocks
+    stream by), adds the last ``K % 4`` products, then writes the float output in
+    fbgemm's order."""
+    m_rows, k_len = xq.shape
+    n_tiles, n_cols = wp.shape[0], out.shape[1]
+    k4 = k_len // 4
+    ap = np.empty(((m_rows + MR - 1) // MR, k4, 4 * MR), np.uint8)
+    _pack_rows(xq, ap)
+    n_chunks = (m_rows + m_chunk - 1) // m_chunk
+    for task in numba.prange(n_tiles * n_chunks):
+        t, c = task % n_tiles, task // n_tiles
+        m0, m1 = c * m_chunk, min(m_rows, (c + 1) * m_chunk)
+        acc = np.zeros((m1 - m0, NR), np.int32)
+        for g0 in range(0, k4, KC // 4):
+            g1 = min(k4, g0 + KC // 4)
+            for m in range(m0, m1, MR):
+                _rows_block(ap, m // MR, wp, t, g0, g1, acc, m - m0, min(MR, m1 - m))
+        for k in range(4 * k4, k_len):  # the tail: row k of the tile holds its weights
+            for m in range(m0, m1):
+                u = _I32(xq[m, k])
+                for j in range(NR):
+                    acc[m - m0, j] += u * _I32(wp[t, k, j])
+        n0 = t * NR
+        for m in range(m0, m1):
+            for j in range(min(NR, n_cols - n0)):
+                n = n0 + j
+                raw = np.float32(acc[m - m0, j] - a_zp * col_sum[n])
+                out[m, n] = raw * a_scale * w_scale[n] + bias[n]
+
+
+def pack_s8(wq: np.ndarray) -> np.ndarray:
+    """The int8 weights ``wq (N, K)`` in the layout of the kernel ``qlinear`` runs: with
+    VNNI, ``(ceil(N / NR), K, NR)`` tiles of NR output columns (zero beyond N), each the
+    ``K // 4`` groups of four ``k`` as ``_vnni_block`` reads them (column ``j``'s four
+    weights at byte ``4 j`` of a group's 256), then the last ``K % 4`` rows of weights as
+    they are (``k``-major); 64-byte aligned (the kernel does not require it). Without
+    VNNI, ``qlinear_s8``'s rows padded to a multiple of four. Either way ``shape[1]`` is
+    K."""
+    n, k = wq.shape
+    if not VNNI:
+        rows = np.zeros((-(-n // 4) * 4, k), np.int8)
+        rows[:n] = wq
+        return rows
+    n_tiles, k4 = -(-n // NR), k // 4
+    cols = np.zeros((n_tiles * NR, k), np.int8)
+    cols[:n] = wq
+    cols = cols.reshape(n_tiles, NR, k)
+    raw = np.empty(n_tiles * k * NR + 64, np.int8)  # aligned: one weight vector, one line
+    start = -raw.ctypes.data % 64
+    tiles = raw[start:start + n_tiles * k * NR].reshape(n_tiles, k, NR)
+    tiles[:, :4 * k4] = cols[:, :, :4 * k4].reshape(n_tiles, NR, k4, 4).transpose(
+        0, 2, 1, 3).reshape(n_tiles, 4 * k4, NR)
+    tiles[:, 4 * k4:] = cols[:, :, 4 * k4:].transpose(0, 2, 1)
+    return tiles
+
+
+def qlinear(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out) -> None:
+    """``qlinear_s8``'s product on ``pack_s8``'s weights ``wp``: the VNNI kernel for its
+    tiles (3-D), on one thread for a small product or a busy machine; else
+    ``qlinear_s8``."""
+    if wp.ndim == 2:
+        qlinear_s8(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out)
+        return
+    m, k = xq.shape
+    chunks = -(-TASKS // max(1, wp.shape[0]))  # row chunks, so that small N still has tasks
+    m_chunk = -(-max(1, -(-m // chunks)) // MR) * MR
+    _run(_qlinear_vnni, m * k * w_scale.shape[0], xq, a_scale, a_zp, wp, col_sum, w_scale,
+         bias, out, m_chunk, threshold=PARALLEL_MACS)
+
+
+VNNI = _vnni()
+
+
 def qlinear_s8_reference(xq, a_scale, a_zp, wq, col_sum, w_scale, bias):
     """NumPy reference of ``qlinear_s8`` (``wq`` unpadded)."""
     acc = xq.astype(np.int64) @ wq.astype(np.int64).T - a_zp * col_sum.astype(np.int64)
@@ -217,7 +411,6 @@ def _avx512vl() -> bool:
         bool(features.get("avx512vl"))
 
 
-_LI32, _LI64 = ir.IntType(32), ir.IntType(64)
 _V8F, _V8I = ir.VectorType(ir.FloatType(), 8), ir.VectorType(_LI32, 8)
 _V8B = ir.VectorType(ir.IntType(8), 8)
 
@@ -390,12 +583,13 @@ if _avx512vl():
     INT4_GEMV_KERNELS.update(avx512=(_int4_gemv_avx512, 32))
 
 
-def _run(kernel, weight_bytes: int, *args) -> None:
+def _run(kernel, weight_bytes: int, *args, threshold: int = PARALLEL_BYTES) -> None:
     """``kernel(*args)`` on the threads ``_parallel.threads_for`` gives a pass over
-    ``weight_bytes`` of weights: one for a small layer (waking the second thread costs
-    more) or while other processes keep the cores busy."""
+    ``weight_bytes`` of weights (or other work, in ``threshold``'s units): one for a small
+    layer (waking the second thread costs more) or while other processes keep the cores
+    busy."""
     had = numba.get_num_threads()
-    want = min(threads_for(weight_bytes, PARALLEL_BYTES), numba.config.NUMBA_NUM_THREADS)
+    want = min(threads_for(weight_bytes, threshold), numba.config.NUMBA_NUM_THREADS)
     if want != had:
         numba.set_num_threads(want)
     try:

@@ -221,11 +221,12 @@ class Int8WeightOnlyEmbedding(Op):
 
 def _qlinear(xq: np.ndarray, a_scale, a_zp: int, weight, col_sum, w_scale, bias) -> np.ndarray:
     """float32 ``(M, N)`` from uint8 activations ``xq (M, K)`` with scale ``a_scale`` and
-    zero point ``a_zp``: the int8 kernel (``_kernels_quant.qlinear_s8``, fbgemm's order)."""
+    zero point ``a_zp``: the int8 kernel (``_kernels_quant.qlinear``, fbgemm's order) on
+    ``weight`` packed by ``_kernels_quant.pack_s8``."""
     kq = _kq()
     out = np.empty((xq.shape[0], w_scale.shape[0]), np.float32)
-    kq.qlinear_s8(np.ascontiguousarray(xq), np.float32(a_scale), np.int32(a_zp), weight,
-                  col_sum, w_scale, bias, out)
+    kq.qlinear(np.ascontiguousarray(xq), np.float32(a_scale), np.int32(a_zp), weight,
+               col_sum, w_scale, bias, out)
     return out
 
 
@@ -242,8 +243,9 @@ def _requantize(values: np.ndarray, scale: float, zero_point: int, relu: bool) -
 
 
 class LinearDynamic(Op):
-    """``quantized::linear_dynamic``: ``weight`` int8 rows (padded to a multiple of 4),
-    ``col_sum`` their sums, ``w_scale``/``bias`` float32 per output (N of them)."""
+    """``quantized::linear_dynamic``: ``weight`` the int8 weight as
+    ``_kernels_quant.pack_s8`` lays it out for the kernel (``shape[1]`` is K), ``col_sum``
+    its rows' sums, ``w_scale``/``bias`` float32 per output (N of them)."""
 
     name = aten = "linear_dynamic"
     signature = ("linear_dynamic(Tensor self, Tensor weight, Tensor col_sum, Tensor w_scale, "
@@ -279,7 +281,7 @@ class LinearDynamicPerToken(Op):
     """torchao's ``int8_dynamic_activation_int8_weight`` product: each row of ``self``
     quantized symmetrically to ``[-127, 127]`` with its own scale (``max|row| / 127``, at
     least ``1e-5``), int32 products with the int8 ``weight`` (``linear_dynamic``'s operands:
-    padded rows, their sums, per-output scales), each row scaled back, then ``bias``.
+    packed weights, their rows' sums, per-output scales), each row scaled back, then ``bias``.
     The int8 activations shifted by 128 are the kernel's uint8 ones with zero point 128."""
 
     name = aten = "linear_dynamic_per_token"

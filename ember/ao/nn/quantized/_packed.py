@@ -2,8 +2,10 @@
 linear computations on it (fbgemm's arithmetic, so the outputs follow torch's).
 
 The weight is kept twice: as the quantized tensor the user sees (``weight()``, the
-state dict) and as what the kernel reads -- int8 rows padded to a multiple of four,
-each row's sum (the activation zero point's correction) and the per-output scale.
+state dict) and as what the kernel reads -- the int8 weights packed once, here, in the
+layout of the kernel this CPU runs (``_kernels_quant.pack_s8``: VNNI tiles, or rows
+padded to a multiple of four), each row's sum (the activation zero point's correction)
+and the per-output scale.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from ...._tensor import Tensor, _make
 from ....ops.quantize import choose_qparams  # noqa: F401 (fbgemm's qparams, named here too)
 from ....ops.quantized import QuantizedTensor, per_tensor_affine, qint8
-from ....ops.quantized_mm import LinearDynamic, _qlinear
+from ....ops.quantized_mm import LinearDynamic, _kq, _qlinear
 
 
 class PackedLinear:
@@ -29,9 +31,8 @@ class PackedLinear:
                                "(zero points 0)")
         self.weight, self.bias = weight, bias
         wq = np.ascontiguousarray(weight._int).reshape(weight._int.shape[0], -1)  # conv: OC x CKK
-        n, k = wq.shape
-        self.wq = np.zeros((-(-n // 4) * 4, k), np.int8)
-        self.wq[:n] = wq
+        n = wq.shape[0]
+        self.wq = _kq().pack_s8(wq)
         self.col_sum = wq.astype(np.int32).sum(axis=1, dtype=np.int32)
         scale = weight._scale
         self.w_scale = np.broadcast_to(np.asarray(scale, np.float32), (n,)).copy()
