@@ -144,3 +144,28 @@ def test_pow_by_products_matches_torch(exponent, dtype):
         else:
             ulp = np.finfo(dtype).eps
             np.testing.assert_allclose(got, want, rtol=2.5 * ulp, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_kernels_split_across_threads(dtype, monkeypatch):
+    """ReLU and its backward split in spans (forced: the split depends on the machine's
+    load) against NumPy: NaN kept forward, -0.0 kept, zero gradient at and below 0."""
+    from ember.ops import _parallel
+    monkeypatch.setattr(_parallel, "_free_cores", lambda: 64.0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 70001)).astype(dtype)
+    x[0, :4] = [np.nan, -0.0, 0.0, -np.inf]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y = kernels.relu(x)
+    assert y is not None and y.dtype == x.dtype
+    np.testing.assert_array_equal(y, np.where(x < 0, 0, x))
+    assert np.signbit(y[0, 1])
+    gx = kernels.threshold_backward_contiguous(g, x, 0)
+    assert gx is not None
+    np.testing.assert_array_equal(gx, np.where(x <= 0, 0, g))
+    np.testing.assert_array_equal(gx, kernels.threshold_backward(g, x, 0.0))
+
+
+def test_relu_kernels_leave_small_inputs_to_numpy():
+    x = np.ones(100, np.float32)
+    assert kernels.relu(x) is None and kernels.threshold_backward_contiguous(x, x, 0) is None

@@ -1,6 +1,8 @@
 """Numba kernels for the elementwise functions NumPy lacks (``erf``, ``erfc``, ``erfinv``)
 and the fused activation backward ops (``sigmoid_backward``...: one pass where NumPy takes
-three or four), as NumPy ufuncs (any layout, NumPy's result layout).
+three or four), as NumPy ufuncs (any layout, NumPy's result layout); ReLU and its backward
+over contiguous arrays split across threads (``relu``, ``threshold_backward_contiguous``:
+NumPy's and the ufuncs' passes run on one thread).
 
 Imported lazily by the elementwise ops on first use (Numba is never imported by
 ``import ember``); compiled once and cached on disk. NumPy references live in
@@ -11,9 +13,17 @@ from __future__ import annotations
 
 import math
 
-from numba import vectorize
+import numba
+import numpy as np
+from numba import prange, vectorize
 
+from .._threads import sync_numba
 from . import _kernels_math as M
+from ._parallel import threads_for
+
+sync_numba()
+
+_PARALLEL_MIN = 1 << 17  # elements below which one thread (NumPy, the ufunc) does the pass
 
 
 class _LazyUfunc:
@@ -174,3 +184,56 @@ def softshrink_backward(g, x, lambd):
 
 
 hardshrink_backward = softshrink_backward  # the same derivative
+
+
+# ---- ReLU over C-contiguous arrays, split across threads ---------------------------------
+
+@numba.njit(parallel=True, cache=True)
+def _relu_parallel(x, out, parts):
+    """``out = max(x, 0)`` (NaN kept) over flat arrays, in ``parts`` spans."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    zero = x.dtype.type(0.0)
+    for q in prange(parts):
+        for i in range(q * step, min(n, (q + 1) * step)):
+            v = x[i]
+            out[i] = zero if v < zero else v
+
+
+@numba.njit(parallel=True, cache=True)
+def _threshold_backward_parallel(g, x, out, threshold, parts):
+    """``out = 0 if x <= threshold else g`` over flat arrays, in ``parts`` spans."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    zero = g.dtype.type(0.0)
+    for q in prange(parts):
+        for i in range(q * step, min(n, (q + 1) * step)):
+            out[i] = zero if x[i] <= threshold else g[i]
+
+
+def _parts(size: int) -> int:
+    n = threads_for(size, _PARALLEL_MIN)
+    return 1 if n == 1 else min(n, numba.get_num_threads())
+
+
+def relu(x: np.ndarray) -> np.ndarray | None:
+    """``max(x, 0)`` of a C-contiguous float32/float64 array split across threads; None
+    when one thread takes it (small input, busy machine): NumPy's pass is as fast there."""
+    parts = _parts(x.size)
+    if parts == 1:
+        return None
+    out = np.empty_like(x)
+    _relu_parallel(x.reshape(-1), out.reshape(-1), parts)
+    return out
+
+
+def threshold_backward_contiguous(g: np.ndarray, x: np.ndarray, threshold) -> np.ndarray | None:
+    """``threshold_backward`` of C-contiguous arrays of one float dtype and shape split across
+    threads; None when one thread takes it (the ufunc then)."""
+    parts = _parts(x.size)
+    if parts == 1:
+        return None
+    out = np.empty_like(x)
+    _threshold_backward_parallel(g.reshape(-1), x.reshape(-1), out.reshape(-1),
+                                 x.dtype.type(threshold), parts)
+    return out

@@ -78,8 +78,28 @@ def _softplus_curvature(x, beta, threshold):
     return where(x * beta > threshold, 0.0, s * (1 - s) * beta)
 
 
+def _threshold_backward(g, x, threshold):
+    """``0 if x <= threshold else g``: split across threads for large contiguous arrays,
+    else the ufunc of ``_kernels_elementwise``."""
+    from . import _kernels_elementwise as K
+    out = K.threshold_backward_contiguous(g, x, threshold) if _fusable(x, g) else None
+    return K.threshold_backward(g, x, threshold) if out is None else out
+
+
+def _relu(x):
+    """``max(x, 0)``: split across threads for large contiguous float arrays (a NumPy pass
+    runs on one)."""
+    if x.size >= 1 << 17 and _fusable(x):
+        from . import _kernels_elementwise as K
+        out = K.relu(x)
+        if out is not None:
+            return out
+    return np.maximum(x, 0)
+
+
 # (the computation of those without a ``kernel`` is their ufunc in ``_kernels_elementwise``)
-ThresholdBackward = _backward_op("threshold_backward", params="Scalar threshold")
+ThresholdBackward = _backward_op("threshold_backward", params="Scalar threshold",
+                                 kernel=_threshold_backward)
 GeluBackward = _backward_op(
     "gelu_backward", _gelu_curvature, "str approximate='none'",
     kernel=lambda g, x, approximate: g * _gelu_grad(x, approximate),
@@ -118,7 +138,7 @@ def _elu(x, alpha, scale, input_scale):
     return np.where(x > 0, x * scale, np.expm1(x * input_scale) * (alpha * scale))
 
 
-Relu = _unary("relu", lambda x: np.maximum(x, 0),
+Relu = _unary("relu", _relu,
               lambda g, x, y: dispatch(ThresholdBackward, g, y, 0), "out", ints="int")
 
 
