@@ -212,8 +212,11 @@ class _CE:
         return self.minus_smoothing(gx, s)
 
     def to_input_layout(self, rows: np.ndarray) -> np.ndarray:
-        """``(M, k)`` rows back in the input's layout (class axis at dim 1, size ``k``)."""
-        out = rows.reshape(self.row_shape + (rows.shape[-1],))
+        """``(M, k)`` rows back in the input's layout (class axis at dim 1, size ``k``);
+        ``rows`` itself when that is its shape (an array owning its memory: a leaf's .grad
+        without a copy)."""
+        shape = self.row_shape + (rows.shape[-1],)
+        out = rows if rows.shape == shape else rows.reshape(shape)
         return np.moveaxis(out, -1, 1) if len(self.shape) > 2 else out
 
 
