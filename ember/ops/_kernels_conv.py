@@ -154,15 +154,15 @@ def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, stride: int, lo,
 
 
 @numba.njit(cache=True, inline="always")
-def _g3(a, b, c):
-    """``G (a, b, c)`` of F(2x2, 3x3)."""
-    return a, 0.5 * (a + b + c), 0.5 * (a - b + c), c
+def _g3(a, b, c, half):
+    """``G (a, b, c)`` of F(2x2, 3x3) (``half``: 0.5 in the arrays' dtype)."""
+    return a, half * (a + b + c), half * (a - b + c), c
 
 
 @numba.njit(cache=True, inline="always")
-def _gt4(a, b, c, d):
+def _gt4(a, b, c, d, half):
     """``G^T (a, b, c, d)``: the adjoint of ``_g3``."""
-    return a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d
+    return a + half * (b + c), half * (b - c), half * (b + c) + d
 
 
 @numba.njit(cache=True, inline="always")
@@ -194,6 +194,7 @@ def kernel_transform(w, offsets, stride, flip, groups, u, parts):
     turn."""
     o_count, c_count = w.shape[0], w.shape[1]
     per = o_count // groups
+    half = u.dtype.type(0.5)
     for p in prange(parts):
         rows = np.empty((16, c_count), dtype=u.dtype)
         for oc in range(p, o_count, parts):
@@ -206,13 +207,13 @@ def kernel_transform(w, offsets, stride, flip, groups, u, parts):
                     b0, b1, b2 = _tap_row(w, oc, c, y0 + stride, x0, stride, flip)
                     c0, c1, c2 = _tap_row(w, oc, c, y0 + stride * (0 if flip else 2), x0,
                                           stride, flip)
-                    t00, t10, t20, t30 = _g3(a0, b0, c0)  # G k: column j of rows 0..3
-                    t01, t11, t21, t31 = _g3(a1, b1, c1)
-                    t02, t12, t22, t32 = _g3(a2, b2, c2)
-                    _u_row(rows, 0, c, _g3(t00, t01, t02))  # row r of (G k) G^T
-                    _u_row(rows, 1, c, _g3(t10, t11, t12))
-                    _u_row(rows, 2, c, _g3(t20, t21, t22))
-                    _u_row(rows, 3, c, _g3(t30, t31, t32))
+                    t00, t10, t20, t30 = _g3(a0, b0, c0, half)  # G k: column j of rows 0..3
+                    t01, t11, t21, t31 = _g3(a1, b1, c1, half)
+                    t02, t12, t22, t32 = _g3(a2, b2, c2, half)
+                    _u_row(rows, 0, c, _g3(t00, t01, t02, half))  # row r of (G k) G^T
+                    _u_row(rows, 1, c, _g3(t10, t11, t12, half))
+                    _u_row(rows, 2, c, _g3(t20, t21, t22, half))
+                    _u_row(rows, 3, c, _g3(t30, t31, t32, half))
                 for e in range(16):  # whole rows: 16 strided streams of single values
                     u[e, gi, o, s] = rows[e]  # thrashed the cache (5x slower)
 
@@ -235,6 +236,7 @@ def kernel_gradient(du, offsets, stride, dw, parts):
     dropped): the adjoint of ``kernel_transform``."""
     o_count, c_count = dw.shape[0], dw.shape[1]
     per = o_count // du.shape[2]
+    half = du.dtype.type(0.5)
     for p in prange(parts):
         total = np.empty((16, c_count), dtype=du.dtype)
         for oc in range(p, o_count, parts):
@@ -247,13 +249,15 @@ def kernel_gradient(du, offsets, stride, dw, parts):
                         total[e] += du[q, e, gi, o, s]
                 for c in range(c_count):
                     # G^T dU: column j of its rows 0..2
-                    a0, b0, d0 = _gt4(total[0, c], total[4, c], total[8, c], total[12, c])
-                    a1, b1, d1 = _gt4(total[1, c], total[5, c], total[9, c], total[13, c])
-                    a2, b2, d2 = _gt4(total[2, c], total[6, c], total[10, c], total[14, c])
-                    a3, b3, d3 = _gt4(total[3, c], total[7, c], total[11, c], total[15, c])
-                    _dw_row(dw, oc, c, y0, x0, stride, _gt4(a0, a1, a2, a3))  # (G^T dU) G
-                    _dw_row(dw, oc, c, y0 + stride, x0, stride, _gt4(b0, b1, b2, b3))
-                    _dw_row(dw, oc, c, y0 + 2 * stride, x0, stride, _gt4(d0, d1, d2, d3))
+                    t = total[:, c]
+                    a0, b0, d0 = _gt4(t[0], t[4], t[8], t[12], half)
+                    a1, b1, d1 = _gt4(t[1], t[5], t[9], t[13], half)
+                    a2, b2, d2 = _gt4(t[2], t[6], t[10], t[14], half)
+                    a3, b3, d3 = _gt4(t[3], t[7], t[11], t[15], half)
+                    y1, y2 = y0 + stride, y0 + 2 * stride  # rows of (G^T dU) G:
+                    _dw_row(dw, oc, c, y0, x0, stride, _gt4(a0, a1, a2, a3, half))
+                    _dw_row(dw, oc, c, y1, x0, stride, _gt4(b0, b1, b2, b3, half))
+                    _dw_row(dw, oc, c, y2, x0, stride, _gt4(d0, d1, d2, d3, half))
 
 
 @numba.njit(cache=True)
