@@ -69,3 +69,33 @@ def test_outer_products_as_broadcast_products(a_shape, b_shape):
     assert _blas.matmul(a.swapaxes(-1, -2).copy().swapaxes(-1, -2), b).flags.c_contiguous
     with pytest.raises(ValueError):
         _blas.matmul(np.ones((2, 1)), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, bias", [((37, 20), True), ((3, 11, 20), False),
+                                           ((9, 20), True)])
+def test_gradients_side_by_side_match_torch(monkeypatch, threads, dtype, x_shape, bias):
+    """On several threads ``g @ W`` and ``g^T @ x`` (with the bias's sum) run side by side
+    (``_kernels_gemm.linear_grads``, each product in row blocks); the gradients equal
+    torch's, the input's is an array of its own in the input's shape (a leaf keeps it
+    without a copy), and a non-contiguous upstream gradient is read right."""
+    from ember.ops import _blas, _kernels_gemm
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: threads)
+    calls = []
+    real = _kernels_gemm.linear_grads
+    monkeypatch.setattr(_kernels_gemm, "linear_grads",
+                        lambda *a: calls.append(a[4]) or real(*a))
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(x_shape).astype(dtype),
+              rng.standard_normal((13, 20)).astype(dtype)]
+    arrays += [rng.standard_normal(13).astype(dtype)] if bias else []
+    up = rng.standard_normal(x_shape[:-1] + (26,)).astype(dtype)[..., ::2]  # strided
+    e, t = _pair(arrays, [True] * len(arrays))
+    for lib, ts in ((ember, e), (torch, t)):
+        lib.nn.functional.linear(*ts).backward(lib.from_numpy(up))
+    assert calls == [threads]
+    assert e[0].grad._data.base is None and e[0].grad.shape == x_shape
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(e, t, strict=True):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=tol, atol=tol)

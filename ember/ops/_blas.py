@@ -85,6 +85,24 @@ def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return total
 
 
+def linear_grads(g: np.ndarray, x: np.ndarray, w: np.ndarray, bias_grad: bool,
+                 gx_shape: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """A linear layer's ``(g @ w, g^T @ x, g.sum(0) or None)`` (2-D ``g (m, n)``,
+    ``x (m, k)``, ``w (n, k)``; the first in ``gx_shape``) with the two products side by
+    side on ember's threads (``_kernels_gemm.linear_grads``), or None where that does not
+    pay: one thread, float dtypes other than float32/64, or at most ``FEW_ROWS`` rows
+    (products of so little depth are faster as ``matmul`` makes them)."""
+    m, n = g.shape
+    if m <= FEW_ROWS or g.dtype not in _SPLIT_DTYPES:
+        return None
+    parts = threads_for(2.0 * m * n * x.shape[1], PARALLEL_FLOPS)
+    if parts < 2:
+        return None
+    _blas_libs()
+    from . import _kernels_gemm
+    return _kernels_gemm.linear_grads(g, x, w, bias_grad, parts, gx_shape)
+
+
 FEW_ROWS = 8  # up to here _kernels_gemm.few_rows beats OpenBLAS's GEMM on x @ W.T ...
 # ... once the result has more than this many elements. Below it OpenBLAS's small-matrix
 # kernel is the faster (4 x 512 @ 512 x 128: 5 us against 9); above it OpenBLAS falls

@@ -109,6 +109,67 @@ def _gemm_sum(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ld
                    b + o * b_outer + j * b_inner, ldb, 0.0 if j == lo else 1.0, dst, n)
 
 
+@numba.njit(parallel=True, cache=True)
+def _linear_grads(fn, g, x, w, gx, gw, gb, half):
+    """A linear layer's gradients side by side: ``gx = g @ w`` in ``half`` blocks of rows
+    on some threads while ``gw = g^T @ x`` (and ``gb``, the column sums of ``g``, when it
+    has elements) runs in ``half`` blocks of rows on the others. Both products take
+    ``2 m n k`` flops, so the halves balance; each block is one single-threaded BLAS call
+    on whole rows, where splitting each product in turn (two parallel regions, blocks half
+    as deep) measured slower on small layers. All arrays C-contiguous."""
+    m, n = g.shape
+    k = x.shape[1]
+    item = g.itemsize
+    for t in prange(2 * half):
+        p = t % half
+        if t < half:
+            step = (m + half - 1) // half
+            lo, hi = p * step, min(m, (p + 1) * step)
+            if hi > lo:
+                fn(ROW_MAJOR, NO_TRANS, NO_TRANS, hi - lo, k, n, 1.0,
+                   g.ctypes.data + lo * n * item, n, w.ctypes.data, k, 0.0,
+                   gx.ctypes.data + lo * k * item, k)
+        else:
+            step = (n + half - 1) // half
+            lo, hi = p * step, min(n, (p + 1) * step)
+            if hi > lo:
+                fn(ROW_MAJOR, TRANS, NO_TRANS, hi - lo, k, m, 1.0, g.ctypes.data + lo * item,
+                   n, x.ctypes.data, k, 0.0, gw.ctypes.data + lo * k * item, k)
+                if gb.size:
+                    _column_sums(g, gb, lo, hi)
+
+
+@numba.njit(cache=True)
+def _column_sums(g, out, lo, hi):
+    """``out[lo:hi] = g[:, lo:hi].sum(0)``, accumulated in float64 (a bias gradient)."""
+    acc = np.zeros(hi - lo, np.float64)
+    for i in range(g.shape[0]):
+        row = g[i]
+        for j in range(lo, hi):
+            acc[j - lo] += row[j]
+    for j in range(lo, hi):
+        out[j] = acc[j - lo]
+
+
+def linear_grads(g: np.ndarray, x: np.ndarray, w: np.ndarray, bias_grad: bool,
+                 parts: int, gx_shape: tuple
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``(g @ w, g^T @ x, g.sum(0) or None)`` for 2-D ``g (m, n)``, ``x (m, k)``,
+    ``w (n, k)`` of one float dtype, the two products side by side on ``parts`` (2 or
+    more) threads (``_linear_grads``); ``g @ w`` is made in ``gx_shape`` (the layer's
+    input shape: an array of its own, not a view, so the engine can keep it as a leaf's
+    gradient without a copy). None when this path does not take them."""
+    fn = _cblas().get(g.dtype)
+    if fn is None or not (g.dtype == x.dtype == w.dtype) or 0 in g.shape or x.shape[1] == 0:
+        return None
+    g, x, w = (np.ascontiguousarray(a) for a in (g, x, w))
+    gx = np.empty(gx_shape, g.dtype)
+    gw = np.empty(w.shape, g.dtype)
+    gb = np.empty(g.shape[1] if bias_grad else 0, g.dtype)
+    _linear_grads(fn, g, x, w, gx.reshape(x.shape), gw, gb, parts // 2)
+    return gx, gw, (gb if bias_grad else None)
+
+
 @numba.njit(fastmath=True, cache=True)
 def _few_rows_span(x, w, out, lo, hi):
     """``out[:, 4*lo:4*hi] = x @ w[4*lo:4*hi].T`` for a few rows ``x (R, K)`` and a

@@ -332,9 +332,19 @@ class LinearBackward(Op):
         ctx.save_for_backward(g, x, w)
         ctx.set_materialize_grads(False)
         g2 = g.reshape(-1, g.shape[-1])
-        gx = _as(_blas.matmul(g2, w), x.dtype).reshape(x.shape) if input_grad else \
-            unrequested(x.shape, x.dtype)
-        gw = _as(_blas.matmul(g2.T, x.reshape(-1, x.shape[-1])), x.dtype) if weight_grad \
+        x2 = x.reshape(-1, x.shape[-1])
+        if input_grad and weight_grad:
+            grads = _blas.linear_grads(g2, x2, w, bias_grad, x.shape)
+            if grads is not None:
+                gx, gw, gb = grads
+                return gx, gw, gb if bias_grad else unrequested(w.shape[:1], x.dtype)
+        if input_grad:
+            gx = _as(_blas.matmul(g2, w), x.dtype)
+            if gx.shape != x.shape:  # (reshaped only then: a view, which a leaf copies)
+                gx = gx.reshape(x.shape)
+        else:
+            gx = unrequested(x.shape, x.dtype)
+        gw = _as(_blas.matmul(g2.T, x2), x.dtype) if weight_grad \
             else unrequested(w.shape, x.dtype)
         gb = _as(_blas.matmul(np.ones(g2.shape[0], g2.dtype), g2), x.dtype) if bias_grad \
             else unrequested(w.shape[:1], x.dtype)
