@@ -27,6 +27,7 @@ import numpy as np
 from .._dispatch import DispatchMode, Op
 from .._state import STATE
 from .._tensor import Tensor, _make
+from ..autograd.grad_mode import no_grad
 from ..autograd.graph import _FREED, run_backward
 from . import attention, fusion, hyper, passes
 from .capture import capture, close_prefix
@@ -55,6 +56,7 @@ class _Program:
     """What one guard key runs: generated forward (and backward), or eager (``breaks``)."""
 
     forward: Any = None
+    backward: Any = None   # the generated backward function (``backward_op`` calls it)
     backward_op: type | None = None
     externs: list = field(default_factory=list)   # sources of the tensors read per call
     out_spec: Any = None
@@ -228,6 +230,7 @@ class CompiledFunction:
         self._finish(prog, cap, sources)
         if opt is not None:
             self._read_hypers(opt, prog, key)
+        _warm(prog, args, kwargs)
         prog.compile_seconds = time.perf_counter() - start
         return result
 
@@ -285,9 +288,31 @@ class _StalePrefix(Exception):
     """A compiled prefix's replay met a value it does not have."""
 
 
-def _run(prog: _Program, args: tuple, kwargs: dict):
+def _arguments(prog: _Program, args: tuple, kwargs: dict) -> list[Tensor]:
     tensors = [x for x in tree_leaves((args, kwargs)) if isinstance(x, Tensor)]
-    tensors += [source() for source in prog.externs]
+    return tensors + [source() for source in prog.externs]
+
+
+def _warm(prog: _Program, args: tuple, kwargs: dict) -> None:
+    """Run the generated forward (and backward, on gradients of ones) once on the
+    capture's inputs, results dropped, when no node has effects: the Numba kernels it
+    calls compile and its fused regions choose their variant (``FusedOp``) in the call
+    that compiles, not in the next one, which would otherwise take seconds on a cold
+    cache (as torch.compile, all compiling happens in the first call)."""
+    graphs = [g for g in (prog.graph, prog.backward_graph) if g is not None]
+    if any(passes.has_effects(n) for g in graphs for n in g.nodes):
+        return
+    with no_grad():
+        res = prog.forward(*[t._data for t in _arguments(prog, args, kwargs)])
+        if prog.backward is not None:
+            saved = list(res[len(prog.graph.outputs):])
+            del res
+            prog.backward(saved, *[np.ones(v.shape, v.dtype)
+                                   for v in prog.backward_graph.grads])
+
+
+def _run(prog: _Program, args: tuple, kwargs: dict):
+    tensors = _arguments(prog, args, kwargs)
     if prog.backward_op is not None:
         outs = prog.backward_op.apply(*tensors)
     else:
@@ -326,7 +351,7 @@ def _build(prog: _Program, name: str) -> None:
     aux = {v for v in reads if v.kind == "aux"}
     fwd = generate(g, f"{name}_forward", returns=[*g.outputs, *reads], aux_needed=aux)
     bwd = generate(bw, f"{name}_backward", packed=True)
-    prog.forward = fwd
+    prog.forward, prog.backward = fwd, bwd
     prog.backward_op = _backward_op(name, fwd, bwd, g, bw, len(g.outputs))
 
 
