@@ -216,6 +216,15 @@ def _pack_rows(xq, ap):
                     ap[b, g, 4 * r + i] = row[4 * g + i]
 
 
+@numba.njit(cache=True, inline="always")
+def _epilogue(acc, a_scale, a_zp, col_sum, w_scale, bias, out):
+    """``out[j] = float(acc[j] - a_zp * col_sum[j]) * a_scale * w_scale[j] + bias[j]``
+    (fbgemm's order) for one row of a tile; unsigned indices, so the loop vectorises."""
+    for j in range(np.uint64(out.shape[0])):
+        raw = np.float32(acc[j] - a_zp * col_sum[j])
+        out[j] = raw * a_scale * w_scale[j] + bias[j]
+
+
 @numba.njit(cache=True, parallel=True)  # no fastmath: the float epilogue keeps its order
 def _qlinear_vnni(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk):
     """``qlinear_s8``'s result from ``pack_s8``'s tiles: the rows packed in blocks of MR
@@ -244,11 +253,10 @@ def _qlinear_vnni(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk):
                 for j in range(NR):
                     acc[m - m0, j] += u * _I32(wp[t, k, j])
         n0 = t * NR
+        n1 = min(n_cols, n0 + NR)
         for m in range(m0, m1):
-            for j in range(min(NR, n_cols - n0)):
-                n = n0 + j
-                raw = np.float32(acc[m - m0, j] - a_zp * col_sum[n])
-                out[m, n] = raw * a_scale * w_scale[n] + bias[n]
+            _epilogue(acc[m - m0], a_scale, a_zp, col_sum[n0:n1], w_scale[n0:n1], bias[n0:n1],
+                      out[m, n0:n1])
 
 
 def pack_s8(wq: np.ndarray) -> np.ndarray:
