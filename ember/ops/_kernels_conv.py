@@ -282,48 +282,50 @@ def _bt(a, b, c, d):
 
 
 @numba.njit(cache=True, inline="always")
-def _column_out(vf, dst, e, col):
-    """Column ``q`` of ``B^T d B`` (``col``, at ``dst = q e``) into its rows ``4 r + q``."""
-    vf[dst], vf[dst + _u(4) * e], vf[dst + _u(8) * e], vf[dst + _u(12) * e] = col
+def _column(xf, rows, a, ok):
+    """``B^T`` times a column of a patch: ``xf[rows[i] + a]`` for its rows ``i``, zero
+    where ``ok[i]`` is False (the row is outside the input)."""
+    zero = xf.dtype.type(0)
+    return _bt(xf[rows[0] + a] if ok[0] else zero, xf[rows[1] + a] if ok[1] else zero,
+               xf[rows[2] + a] if ok[2] else zero, xf[rows[3] + a] if ok[3] else zero)
 
 
 @numba.njit(cache=True, inline="always")
-def _patch_out(vf, dst, e, r0, r1, r2, r3):
-    """``B^T d B`` of the 4x4 patch of rows ``r0..r3`` (each already times ``B``: ``_bt``
-    of its four values) into ``vf[dst + (4 r + q) e]``."""
-    a0, a1, a2, a3 = r0
-    b0, b1, b2, b3 = r1
-    c0, c1, c2, c3 = r2
-    d0, d1, d2, d3 = r3
-    _column_out(vf, dst, e, _bt(a0, b0, c0, d0))
-    _column_out(vf, dst + e, e, _bt(a1, b1, c1, d1))
-    _column_out(vf, dst + _u(2) * e, e, _bt(a2, b2, c2, d2))
-    _column_out(vf, dst + _u(3) * e, e, _bt(a3, b3, c3, d3))
+def _patch_out(vf, dst, e, c0, c1, c2, c3):
+    """``B^T d B`` of a patch whose columns ``c0..c3`` are already ``B^T`` times them
+    (``_column``) into ``vf[dst + (4 r + q) e]``: row ``r`` times ``B``."""
+    _row_out(vf, dst, e, _bt(c0[0], c1[0], c2[0], c3[0]))
+    _row_out(vf, dst + _u(4) * e, e, _bt(c0[1], c1[1], c2[1], c3[1]))
+    _row_out(vf, dst + _u(8) * e, e, _bt(c0[2], c1[2], c2[2], c3[2]))
+    _row_out(vf, dst + _u(12) * e, e, _bt(c0[3], c1[3], c2[3], c3[3]))
+
+
+@numba.njit(cache=True, inline="always")
+def _row_out(vf, at, e, row):
+    vf[at], vf[at + e], vf[at + _u(2) * e], vf[at + _u(3) * e] = row
+
+
+@numba.njit(cache=True, inline="always")
+def _row_start(plane, y, h, w, x0):
+    """Where row ``y`` of a plane starting at ``plane`` has column ``x0`` (a row outside
+    the plane: its nearest row, which ``_column`` does not read)."""
+    return _u(plane + min(max(y, 0), h - 1) * w + x0)
 
 
 @numba.njit(cache=True)
-def _source(xf, zero, plane, yy, h, w, x0):
-    """Where a patch row ``yy`` of a run starting at column ``x0`` reads: ``xf`` at its
-    row of the plane, or (outside ``x``) ``zero`` at ``x0``."""
-    if 0 <= yy < h:
-        return xf, plane + yy * w + x0
-    return zero, x0
-
-
-@numba.njit(cache=True)
-def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, zero, d):
+def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d):
     """``v[e, ((g * S + s) * C/G + c) * block + j] = (B^T d B)[e]`` for the 4x4 input patch
     ``d`` of sub-kernel ``s`` of tile ``j`` of the block in channel ``c`` of group ``g``
-    (zeros outside ``x``). The tiles of one row of tiles are a run: its patch rows are
-    read from ``x`` (a row outside ``x``: from ``zero``, at least a row of zeros long), and
-    its tiles whose columns all lie inside ``x`` without bounds checks (the loop the
-    compiler vectorizes); only the edge tiles check columns, through the scratch ``d``
-    ``(4, 4)``."""
+    (zeros outside ``x``). The tiles of one row of tiles are a run: its tiles whose
+    columns all lie inside ``x`` read without column checks (a row outside ``x`` reads
+    zeros), each patch's last two columns (times ``B^T``) the next one's first two; only
+    the edge tiles check columns, through the scratch ``d (4, 4)``."""
     c_count, h, w = x.shape[1], x.shape[2], x.shape[3]
     subs, per_group = offsets.shape[0], c_count // groups
     xf, vf = x.reshape(-1), v.reshape(-1)
     ue = _u(v.shape[1])
     span, last = 2 * step, 3 * step  # columns from one tile's patch to the next; to its last
+    st, st2, st3 = _u(step), _u(2 * step), _u(last)
     for ch in range(c_count * subs):
         c, s = ch // subs, ch % subs
         gi = c // per_group
@@ -335,24 +337,24 @@ def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w
             y0 = step * where[j, 1] - lo_h + offsets[s, 0]
             x0 = step * where[j, 2] - lo_w + offsets[s, 1]
             plane = (b * c_count + c) * h * w
-            # tiles k in [ka, kb): columns x0 + span k .. x0 + span k + last inside x, and
-            # (or none) rows y0 .. y0 + last
+            # tiles k in [ka, kb): columns x0 + span k .. x0 + span k + last inside x
             ka = min(run, max(0, (span - 1 - x0) // span))
             kb = max(ka, min(run, (w - 1 - last - x0) // span + 1))
-            if y0 < 0 or y0 + last >= h:
-                kb = ka
-            src = _u(plane + y0 * w + x0) if kb > ka else _u(0)
-            r1, r2, r3 = _u(step * w), _u(2 * step * w), _u(last * w)
-            st, st2, st3 = _u(step), _u(2 * step), _u(last)
-            dst = _u(at + j)
-            for k in range(ka, kb):
-                a = src + _u(span * k)
-                b1, b2, b3 = a + r1, a + r2, a + r3
-                _patch_out(vf, dst + _u(k), ue,
-                           _bt(xf[a], xf[a + st], xf[a + st2], xf[a + st3]),
-                           _bt(xf[b1], xf[b1 + st], xf[b1 + st2], xf[b1 + st3]),
-                           _bt(xf[b2], xf[b2 + st], xf[b2 + st2], xf[b2 + st3]),
-                           _bt(xf[b3], xf[b3 + st], xf[b3 + st2], xf[b3 + st3]))
+            if kb > ka:
+                ok = (0 <= y0 < h, 0 <= y0 + step < h, 0 <= y0 + 2 * step < h,
+                      0 <= y0 + last < h)
+                x1 = x0 + span * ka
+                rows = (_row_start(plane, y0, h, w, x1),
+                        _row_start(plane, y0 + step, h, w, x1),
+                        _row_start(plane, y0 + 2 * step, h, w, x1),
+                        _row_start(plane, y0 + last, h, w, x1))
+                p0, p1 = _column(xf, rows, _u(0), ok), _column(xf, rows, st, ok)
+                dst = _u(at + j)
+                for k in range(ka, kb):
+                    a = _u(span * (k - ka))
+                    p2, p3 = _column(xf, rows, a + st2, ok), _column(xf, rows, a + st3, ok)
+                    _patch_out(vf, dst + _u(k), ue, p0, p1, p2, p3)
+                    p0, p1 = p2, p3
             for k in range(run):
                 if ka <= k < kb:
                     continue
@@ -362,10 +364,10 @@ def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w
                         xx = x0 + span * k + q * step
                         inside = 0 <= yy < h and 0 <= xx < w
                         d[r, q] = x[b, c, yy, xx] if inside else 0
-                _patch_out(vf, _u(at + j + k), ue, _bt(d[0, 0], d[0, 1], d[0, 2], d[0, 3]),
-                           _bt(d[1, 0], d[1, 1], d[1, 2], d[1, 3]),
-                           _bt(d[2, 0], d[2, 1], d[2, 2], d[2, 3]),
-                           _bt(d[3, 0], d[3, 1], d[3, 2], d[3, 3]))
+                _patch_out(vf, _u(at + j + k), ue, _bt(d[0, 0], d[1, 0], d[2, 0], d[3, 0]),
+                           _bt(d[0, 1], d[1, 1], d[2, 1], d[3, 1]),
+                           _bt(d[0, 2], d[1, 2], d[2, 2], d[3, 2]),
+                           _bt(d[0, 3], d[1, 3], d[2, 3], d[3, 3]))
             j += run
 
 
@@ -487,13 +489,11 @@ def winograd_conv(fn, x, u, transposed, bias, y, step, lo_h, lo_w, offsets, tile
         m = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
         d = np.empty((4, 4), dtype=x.dtype)
-        zero = np.zeros(x.shape[3], dtype=x.dtype)
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v,
-                         zero, d)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d)
             for e in range(16):
                 for gi in range(groups):
                     fn(ROW_MAJOR, TRANS if transposed else NO_TRANS, NO_TRANS, oi, tb, depth,
@@ -522,14 +522,12 @@ def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles
         dm = np.empty((16, _row(o, block)), dtype=x.dtype)
         where = np.empty((block, 3), dtype=np.int64)
         d = np.empty((4, 4), dtype=x.dtype)
-        zero = np.zeros(x.shape[3], dtype=x.dtype)
         acc = du[p]
         for blk in range(p, blocks, parts):
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v,
-                         zero, d)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d)
             _grad_block(g, where, tb, block, dm)
             for e in range(16):
                 for gi in range(groups):
