@@ -319,6 +319,16 @@ def quantize_u8(x, inv_scale, zero_point, out):
             out[m, k] = np.uint8(min(max(v, lo), hi))
 
 
+QUANTIZE_PARALLEL = 1 << 18  # activations below which quantize_rows runs on one thread
+
+
+def quantize_rows(x, inv_scale, zero_point, out) -> None:
+    """``quantize_u8`` on the threads ``_run`` gives ``x.size`` values: one for a small
+    batch or on a busy machine (a parallel loop waits for a second thread the scheduler
+    may not run for milliseconds)."""
+    _run(quantize_u8, x.size, x, inv_scale, zero_point, out, threshold=QUANTIZE_PARALLEL)
+
+
 @numba.njit(cache=True)
 def min_max(x):
     """The smallest and largest value of the float array ``x`` (one pass)."""

@@ -273,7 +273,7 @@ class LinearDynamic(Op):
         lo, hi = kq.min_max(x2) if x2.size else (0.0, 0.0)
         scale, zp = choose_qparams(lo, hi, 0, 255, reduce_range)
         xq = np.empty(x2.shape, np.uint8)
-        kq.quantize_u8(x2, np.float32(1.0) / scale, np.float32(zp), xq)
+        kq.quantize_rows(x2, np.float32(1.0) / scale, np.float32(zp), xq)
         return _qlinear(xq, scale, zp, weight, col_sum, w_scale, bias).reshape(shape)
 
 
