@@ -108,10 +108,12 @@ def test_grouped_norm_rows(dtype, groups):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("length", [1, 7])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_channels(dtype, length, affine):
-    """Statistics per channel over dims 0 and 2 (the (N, C) case runs row by row)."""
+@pytest.mark.parametrize("rows", [9, 600])
+def test_batch_norm_channels(dtype, length, affine, rows):
+    """Statistics per channel over dims 0 and 2 (the (N, C) case runs row by row, its
+    column sums flushed to float64 every ``_FLUSH`` rows: 600 rows cross two flushes)."""
     rng = np.random.default_rng(5)
-    x = (rng.standard_normal((9, 4, length)) * 2 + 1).astype(dtype)
+    x = (rng.standard_normal((rows, 4, length)) * 2 + 1).astype(dtype)
     g = rng.standard_normal(x.shape).astype(dtype)
     w, b = (rng.standard_normal(4).astype(dtype) if affine else None for _ in range(2))
     out, mean, rstd = K.batch_norm(x, w, b, 1e-5)

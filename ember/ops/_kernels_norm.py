@@ -316,11 +316,22 @@ def norm_channels(x, w, b, out, mean, rstd, eps, lo, hi):
 
 
 @numba.njit(**_FLAGS)
-def _col_moments(x, shift, s1, s2):
-    for c in range(x.shape[0]):
-        d = float(x[c] - shift[c])
-        s1[c] += d
-        s2[c] += d * d
+def _col_moments(xf, o, n, shift, p1, p2):
+    """Adds ``x - shift`` and its square into ``p1``/``p2`` (``x``'s precision, vectorised)
+    for the ``n`` elements of ``xf`` from offset ``o``."""
+    u = np.uint64
+    for c in range(u(0), u(n)):
+        d = xf[u(o) + c] - shift[c]
+        p1[c] += d
+        p2[c] += d * d
+
+
+@numba.njit(**_FLAGS)
+def _flush(p, total):
+    """``total += p`` (float64), ``p = 0``: partial column sums over ``_FLUSH`` rows."""
+    for c in range(p.shape[0]):
+        total[c] += p[c]
+        p[c] = 0.0
 
 
 @numba.njit(**_FLAGS)
@@ -332,14 +343,21 @@ def _col_scale_shift(x, out, a, c):
 @numba.njit(**_FLAGS)
 def norm_columns(x, w, b, out, mean, rstd, eps, lo, hi):
     """``norm_channels`` of an (N, C) array (L = 1), columns ``lo:hi``: row by row, so that
-    the loops run along contiguous memory."""
-    nb = x.shape[0]
+    the loops run along contiguous memory (column sums in ``x``'s precision over
+    ``_FLUSH`` rows at a time, then in float64)."""
+    nb, chans = x.shape
     t = x.dtype.type
+    xf = x.reshape(-1)
     shift = x[0, lo:hi].copy()
     s1 = np.zeros(hi - lo)
     s2 = np.zeros(hi - lo)
+    p1 = np.zeros(hi - lo, x.dtype)
+    p2 = np.zeros(hi - lo, x.dtype)
     for i in range(nb):
-        _col_moments(x[i, lo:hi], shift, s1, s2)
+        _col_moments(xf, i * chans + lo, hi - lo, shift, p1, p2)
+        if i % _FLUSH == _FLUSH - 1 or i == nb - 1:
+            _flush(p1, s1)
+            _flush(p2, s2)
     a = np.empty(hi - lo, x.dtype)
     bc = np.empty(hi - lo, x.dtype)
     for c in range(lo, hi):
@@ -387,11 +405,14 @@ def norm_channels_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
 
 
 @numba.njit(**_FLAGS)
-def _col_grad_sums(g, x, m, sg, sgx):
-    for c in range(x.shape[0]):
-        gc = float(g[c])
-        sg[c] += gc
-        sgx[c] += gc * float(x[c] - m[c])
+def _col_grad_sums(gf, xf, o, n, m, psg, psgx):
+    """Adds ``g`` and ``g * (x - m)`` into ``psg``/``psgx`` (``x``'s precision) for the
+    ``n`` elements from offset ``o``."""
+    u = np.uint64
+    for c in range(u(0), u(n)):
+        gc = gf[u(o) + c]
+        psg[c] += gc
+        psgx[c] += gc * (xf[u(o) + c] - m[c])
 
 
 @numba.njit(**_FLAGS)
@@ -403,12 +424,18 @@ def _col_grad_affine(g, x, gx, a, m, bb, cc):
 @numba.njit(**_FLAGS)
 def norm_columns_backward(g, x, w, mean, rstd, gx, gw, gb, lo, hi):
     """``norm_channels_backward`` of (N, C) arrays, columns ``lo:hi``, row by row."""
-    nb = x.shape[0]
+    nb, chans = x.shape
+    gf, xf = g.reshape(-1), x.reshape(-1)
     sg = np.zeros(hi - lo)
     sgx = np.zeros(hi - lo)
+    psg = np.zeros(hi - lo, x.dtype)
+    psgx = np.zeros(hi - lo, x.dtype)
     m = mean[lo:hi]
     for i in range(nb):
-        _col_grad_sums(g[i, lo:hi], x[i, lo:hi], m, sg, sgx)
+        _col_grad_sums(gf, xf, i * chans + lo, hi - lo, m, psg, psgx)
+        if i % _FLUSH == _FLUSH - 1 or i == nb - 1:
+            _flush(psg, sg)
+            _flush(psgx, sgx)
     a = np.empty(hi - lo, x.dtype)
     bb = np.empty(hi - lo, x.dtype)
     cc = np.empty(hi - lo, x.dtype)
