@@ -7,7 +7,13 @@ For the view ops below the generated code says what the kernel would compute dir
 - ``permute(a, dims)``: ``a.transpose(dims)`` (the kernel's own result);
 - ``view``/``reshape(a, shape)``: NumPy's reshape when it is a view of a non-empty ``a``,
   the kernel otherwise;
-- ``split_with_sizes(a, sizes, dim)`` with constant sizes: the basic slices the kernel makes.
+- ``split_with_sizes(a, sizes, dim)`` with constant sizes: the basic slices the kernel makes;
+
+and for two hot ops whose kernels spend as long on checks as small inputs take to compute
+(generation without a KV cache runs them on a few rows), the kernel's own fast path
+without the checks capture ran: ``linear`` of float arrays (the BLAS product, the bias
+added in place) and ``native_layer_norm`` over the last dim (``_kernels_norm.norm`` on the
+rows; another layout at run time takes the kernel).
 
 Each rule returns the expression, or None to keep the kernel call (a size that is a
 ``Sym`` of a dynamic program, a value whose rank capture did not record...).
@@ -17,7 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from .._dispatch import NULL_CTX
+from ..ops import _blas
 from .graph import Node, Value
 
 __all__ = ["inline", "RUNTIME"]
@@ -35,7 +44,27 @@ def _reshape(a, shape, kernel):
     return kernel(NULL_CTX, a, shape)
 
 
-RUNTIME = {"_reshape": _reshape}
+def _linear(x, w, b):
+    """``linear`` of float operands of one dtype (as ``Linear.forward`` computes it)."""
+    out = _blas.matmul(x.reshape(-1, x.shape[-1]), w.T)
+    if b is not None:
+        out += b
+    return out.reshape(*x.shape[:-1], w.shape[0])
+
+
+def _layer_norm(x, w, b, axes, eps, kernel):
+    """``native_layer_norm`` over the last dim with weight and bias: the rows kernel for a
+    C-contiguous float ``x`` and contiguous parameters (the kernel's own path), else the
+    kernel."""
+    if x.flags.c_contiguous and x.size and w.flags.c_contiguous and b.flags.c_contiguous \
+            and x.dtype == w.dtype == b.dtype:
+        from ..ops import _kernels_norm
+        out = _kernels_norm.norm(x.reshape(-1, x.shape[-1]), w, b, eps, True)[0]
+        return out.reshape(x.shape)
+    return kernel(NULL_CTX, x, w, b, axes, eps, True)
+
+
+RUNTIME = {"_reshape": _reshape, "_linear": _linear, "_layer_norm": _layer_norm}
 
 
 def _permute(node: Node, args: list[str], kernel: str) -> str | None:
@@ -69,9 +98,39 @@ def _split(node: Node, args: list[str], kernel: str) -> str | None:
     return "(" + "".join(p + ", " for p in pieces) + ")"
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_values(*xs) -> bool:
+    return all(type(x) is Value and x.dtype == xs[0].dtype and x.dtype in _FLOATS
+               for x in xs)
+
+
+def _linear_rule(node: Node, args: list[str], kernel: str) -> str | None:
+    if node.kwargs or len(node.args) not in (2, 3):
+        return None
+    x, w, *b = node.args
+    b = b[0] if b else None
+    if not _float_values(x, w, *([b] if b is not None else [])) or w.meta.ndim != 2 or \
+            x.meta.ndim < 1 or (b is not None and b.meta.ndim != 1):
+        return None
+    return f"_linear({args[0]}, {args[1]}, {args[2] if b is not None else 'None'})"
+
+
+def _layer_norm_rule(node: Node, args: list[str], kernel: str) -> str | None:
+    if node.kwargs or len(node.args) != 6:
+        return None
+    x, w, b, axes, eps, center = node.args
+    if not _float_values(x, w, b) or center is not True or type(eps) is not float or \
+            tuple(axes) not in ((x.meta.ndim - 1,), (-1,)) or \
+            w.shape != (x.shape[-1],) or b.shape != w.shape:
+        return None
+    return f"_layer_norm({args[0]}, {args[1]}, {args[2]}, {args[3]}, {args[4]}, {kernel})"
+
+
 _RULES: dict[str, Callable[[Node, list[str], str], str | None]] = {
     "permute": _permute, "view": _reshape_rule, "reshape": _reshape_rule,
-    "splitwithsizes": _split}
+    "splitwithsizes": _split, "linear": _linear_rule, "native_layer_norm": _layer_norm_rule}
 
 
 def inline(node: Node, args: list[str], kernel: str) -> str | None:
