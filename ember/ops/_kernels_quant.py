@@ -13,6 +13,10 @@ a NumPy reference below it that ``tests/test_quant_kernels.py`` compares it with
 
 from __future__ import annotations
 
+import ctypes
+import platform
+import sys
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -259,6 +263,160 @@ def _qlinear_vnni(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk):
                       out[m, n0:n1])
 
 
+# ---- the same product with AMX-int8 tiles, for batches of 16 rows and more -----------------
+
+AMX_ROWS = 16  # rows of an AMX tile: batches of at least this many use AMX
+
+
+def _amx() -> bool:
+    """Whether Numba compiles for this CPU, it has AMX-int8, and Linux lets this process
+    use the tile registers: ``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``, which
+    a process must ask once before its first tile instruction (else SIGILL)."""
+    from llvmlite import binding
+    features = binding.get_host_cpu_features()
+    if numba.config.CPU_NAME is not None or not (features.get("amx-int8") and
+                                                 features.get("amx-tile")):
+        return False
+    if not sys.platform.startswith("linux") or platform.machine() != "x86_64":
+        return False
+    try:  # SYS_arch_prctl = 158, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18
+        return ctypes.CDLL(None, use_errno=True).syscall(158, 0x1023, 18) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _tile_config() -> np.ndarray:
+    """``ldtilecfg``'s 64 bytes: palette 1, tiles 0-6 of 16 rows x 64 bytes (four int32
+    accumulator tiles of 16 x 16, one of activations 16 rows x 64 ``k``, two of weights
+    16 groups of four ``k`` x 16 columns)."""
+    cfg = np.zeros(64, np.uint8)
+    cfg[0] = 1
+    cfg[16:30].view(np.uint16)[:] = 64
+    cfg[48:55] = 16
+    return cfg
+
+
+def _amx_fn(builder, name: str, *arg_types):
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), list(arg_types)), name)
+
+
+@intrinsic
+def _amx_start(typingctx, cfg):
+    """``ldtilecfg`` from ``cfg`` (``_tile_config``): before a task's first tile."""
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        i8p = ir.PointerType(ir.IntType(8))
+        builder.call(_amx_fn(builder, "llvm.x86.ldtilecfg", i8p), [builder.bitcast(data, i8p)])
+        return context.get_dummy_value()
+    return types.void(cfg), codegen
+
+
+@intrinsic
+def _amx_end(typingctx):
+    """``tilerelease``: the tiles back to their initial state (nothing for the OS to save)."""
+    def codegen(context, builder, signature, args):
+        builder.call(_amx_fn(builder, "llvm.x86.tilerelease"), [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@intrinsic
+def _amx_block(typingctx, a, a_row, a_g0, wp, t, b_g0, n_groups, acc, acc_row):
+    """``acc[acc_row:acc_row + 16, :NR] += a[a_row:a_row + 16, 4 a_g0:4 (a_g0 + n_groups)]
+    @ W[t]`` over ``n_groups`` (a multiple of 16) groups of four ``k`` from group ``b_g0``
+    of ``pack_s8``'s tile ``t``, with ``tdpbusd`` (16 x 16 int32 += 16 x 64 u8 by 64 x 16
+    s8). ``pack_s8``'s layout is AMX's: a weight tile is 16 groups' 64-byte runs of 16
+    columns, 256 bytes apart. The four accumulator tiles (64 columns) are loaded from and
+    stored to ``acc``; each activation tile meets four weight tiles (two registers, one
+    loading while the other multiplies). Needs ``_amx_start``."""
+    def codegen(context, builder, signature, args):
+        arrays = {i: context.make_array(signature.args[i])(context, builder, args[i])
+                  for i in (0, 3, 7)}
+        i8, i8p = ir.IntType(8), ir.PointerType(ir.IntType(8))
+        load = _amx_fn(builder, "llvm.x86.tileloadd64", i8, i8p, _LI64)
+        store = _amx_fn(builder, "llvm.x86.tilestored64", i8, i8p, _LI64)
+        dot = _amx_fn(builder, "llvm.x86.tdpbusd", i8, i8, i8)
+
+        def at(i, index):  # the byte address of element ``index`` of array argument ``i``
+            arr, offset = arrays[i], _LI64(0)
+            for d, k in enumerate(index):
+                offset = builder.add(offset, builder.mul(k, builder.extract_value(arr.strides,
+                                                                                  d)))
+            return builder.gep(builder.bitcast(arr.data, i8p), [offset])
+        acc_at = at(7, [args[8], _LI64(0)])
+        row_bytes = _LI64(4 * NR)
+        for v in range(NR // 16):
+            builder.call(load, [i8(v), builder.gep(acc_at, [_LI64(64 * v)]), row_bytes])
+        lda = builder.extract_value(arrays[0].strides, 0)
+        with cgutils.for_range(builder, builder.udiv(args[6], _LI64(16))) as loop:
+            step = builder.mul(loop.index, _LI64(16))
+            a_k = builder.mul(builder.add(args[2], step), _LI64(4))
+            builder.call(load, [i8(4), at(0, [args[1], a_k]), lda])
+            w_at = at(3, [args[4], builder.mul(builder.add(args[5], step), _LI64(4))])
+            for v in range(NR // 16):
+                b = i8(5 + v % 2)
+                builder.call(load, [b, builder.gep(w_at, [_LI64(64 * v)]), row_bytes])
+                builder.call(dot, [i8(v), i8(4), b])
+        for v in range(NR // 16):
+            builder.call(store, [i8(v), builder.gep(acc_at, [_LI64(64 * v)]), row_bytes])
+        return context.get_dummy_value()
+    sig = types.void(a, a_row, a_g0, wp, t, b_g0, n_groups, acc, acc_row)
+    return sig, codegen
+
+
+@numba.njit(cache=True, inline="always")
+def _last_groups(wp, t, g_start, k_len, last):
+    """Tile ``t``'s groups from ``g_start`` on, then its last ``K % 4`` weights as one
+    more group (zero-padded), into ``last`` (zeros, 16 groups) in ``pack_s8``'s layout."""
+    k4 = k_len // 4
+    flat = last.reshape(last.size)
+    for g in range(g_start, k4):
+        for i in range(4):
+            for j in range(NR):
+                flat[(g - g_start) * 4 * NR + i * NR + j] = wp[t, 4 * g + i, j]
+    for r in range(k_len - 4 * k4):
+        for j in range(NR):
+            flat[(k4 - g_start) * 4 * NR + 4 * j + r] = wp[t, 4 * k4 + r, j]
+
+
+@numba.njit(cache=True, parallel=True)  # no fastmath: the float epilogue keeps its order
+def _qlinear_amx(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk, cfg):
+    """``_qlinear_vnni``'s result with AMX tiles: the activations copied into rows and
+    columns padded with zeros to multiples of 16 and 64, then tasks of (tile of NR
+    columns, chunk of ``m_chunk`` rows, a multiple of 16), each ``KC`` panel of K at a
+    time over its 16-row blocks (``_amx_block``); the last, partial 64 ``k`` (groups past
+    the last multiple of 16, the ``K % 4`` tail) from a zero-padded copy of the tile's
+    weights. Then the float output in fbgemm's order."""
+    m_rows, k_len = xq.shape
+    n_tiles, n_cols = wp.shape[0], out.shape[1]
+    k_blocks, full = (k_len + 63) // 64, k_len // 64
+    m16 = (m_rows + 15) // 16 * 16
+    a = np.zeros((m16, 64 * k_blocks), np.uint8)
+    a[:m_rows, :k_len] = xq
+    n_chunks = (m16 + m_chunk - 1) // m_chunk
+    for task in numba.prange(n_tiles * n_chunks):
+        t, c = task % n_tiles, task // n_tiles
+        m0, m1 = c * m_chunk, min(m16, (c + 1) * m_chunk)
+        acc = np.zeros((m1 - m0, NR), np.int32)
+        _amx_start(cfg)
+        for g0 in range(0, 16 * full, KC // 4):
+            g1 = min(16 * full, g0 + KC // 4)
+            for m in range(m0, m1, 16):
+                _amx_block(a, m, g0, wp, t, g0, g1 - g0, acc, m - m0)
+        if full < k_blocks:
+            last = np.zeros((1, 64, NR), np.int8)
+            _last_groups(wp, t, 16 * full, k_len, last)
+            for m in range(m0, m1, 16):
+                _amx_block(a, m, 16 * full, last, 0, 0, 16, acc, m - m0)
+        _amx_end()
+        n0 = t * NR
+        n1 = min(n_cols, n0 + NR)
+        for m in range(m0, min(m1, m_rows)):
+            _epilogue(acc[m - m0], a_scale, a_zp, col_sum[n0:n1], w_scale[n0:n1], bias[n0:n1],
+                      out[m, n0:n1])
+
+
 def pack_s8(wq: np.ndarray) -> np.ndarray:
     """The int8 weights ``wq (N, K)`` in the layout of the kernel ``qlinear`` runs: with
     VNNI, ``(ceil(N / NR), K, NR)`` tiles of NR output columns (zero beyond N), each the
@@ -294,12 +452,19 @@ def qlinear(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out) -> None:
         return
     m, k = xq.shape
     chunks = -(-TASKS // max(1, wp.shape[0]))  # row chunks, so that small N still has tasks
-    m_chunk = -(-max(1, -(-m // chunks)) // MR) * MR
-    _run(_qlinear_vnni, m * k * w_scale.shape[0], xq, a_scale, a_zp, wp, col_sum, w_scale,
-         bias, out, m_chunk, threshold=PARALLEL_MACS)
+    rows = AMX_ROWS if AMX and m >= AMX_ROWS else MR
+    m_chunk = -(-max(1, -(-m // chunks)) // rows) * rows
+    args = (xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk)
+    if rows == AMX_ROWS:
+        _run(_qlinear_amx, m * k * w_scale.shape[0], *args, _TILE_CONFIG,
+             threshold=PARALLEL_MACS)
+    else:
+        _run(_qlinear_vnni, m * k * w_scale.shape[0], *args, threshold=PARALLEL_MACS)
 
 
 VNNI = _vnni()
+AMX = VNNI and _amx()
+_TILE_CONFIG = _tile_config()
 
 
 def qlinear_s8_reference(xq, a_scale, a_zp, wq, col_sum, w_scale, bias):
