@@ -1,8 +1,10 @@
 """The int8 GEMM of the quantized Linear/conv layers (``_kernels_quant.qlinear``) against
-its NumPy reference, exactly: the VNNI kernel on ``pack_s8``'s tiles (where the CPU has
-AVX-512 VNNI) and the portable kernel on padded rows, for shapes that hit every edge --
-K not a multiple of 4 (the tail rows) or of the panel, N not a multiple of the 64-column
-tile, M from 1 to 130 (row blocks of 1..6, row chunks when N has few tiles)."""
+its NumPy reference, exactly: the AMX kernel (16 rows and more) and the VNNI kernel on
+``pack_s8``'s tiles where the CPU has them, each also called directly on every shape, and
+the portable kernel on padded rows, for shapes that hit every edge -- K not a multiple of
+4 (the tail rows), of 64 (AMX's partial last block) or of the panel, N not a multiple of
+the 64-column tile, M from 1 to 130 (row blocks of 1..6, AMX's zero-padded 16-row blocks,
+row chunks when N has few tiles)."""
 
 from __future__ import annotations
 
@@ -22,14 +24,24 @@ def _operands(m: int, k: int, n: int, seed: int):
     return xq, wq, col_sum, w_scale, bias
 
 
-def _check(m: int, k: int, n: int, pack) -> None:
+def _check(m: int, k: int, n: int, pack, kernel=None) -> None:
     xq, wq, col_sum, w_scale, bias = _operands(m, k, n, m * 1000 + k * 7 + n)
     a_scale, a_zp = np.float32(0.013), np.int32(131)
     out = np.full((m, n), np.nan, np.float32)
-    kq.qlinear(xq, a_scale, a_zp, pack(wq), col_sum, w_scale, bias, out)
+    (kernel or kq.qlinear)(xq, a_scale, a_zp, pack(wq), col_sum, w_scale, bias, out)
     np.testing.assert_array_equal(
         out, kq.qlinear_s8_reference(xq, a_scale, a_zp, wq, col_sum, w_scale, bias),
         err_msg=f"M={m} K={k} N={n}")
+
+
+def _kernel(name: str, rows: int):
+    """``qlinear`` forced onto one packed kernel (``_qlinear_vnni``/``_qlinear_amx``), with
+    chunks of ``rows`` (a multiple of its row block) rows."""
+    def run(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out):
+        extra = (kq._TILE_CONFIG,) if name == "amx" else ()
+        getattr(kq, f"_qlinear_{name}")(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out,
+                                        rows, *extra)
+    return run
 
 
 def _padded_rows(wq: np.ndarray) -> np.ndarray:
@@ -50,10 +62,25 @@ def test_vnni_kernel_equals_reference(m, k, n):
 
 
 @VNNI
-@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 7, 11, 12, 17, 31, 100])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_vnni_kernel_on_every_shape(m, k, n):
+    """The VNNI kernel also where ``qlinear`` picks AMX (16 rows and more), in chunks."""
+    _check(m, k, n, kq.pack_s8, _kernel("vnni", 12))
+
+
+@pytest.mark.skipif(not kq.AMX, reason="the CPU (or the OS) gives no AMX-int8")
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_amx_kernel_on_every_shape(m, k, n):
+    """The AMX kernel also below 16 rows (zero-padded to a tile), in chunks of 32."""
+    _check(m, k, n, kq.pack_s8, _kernel("amx", 32))
+
+
+@VNNI
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 7, 11, 12, 16, 17, 31, 100])
 def test_vnni_every_row_block(m):
-    """Each of the six row-block kernels, alone and after full blocks, on a K with a tail
-    and an N with a partial tile (row chunks too: N of two tiles leaves tasks to rows)."""
+    """Each of the six VNNI row-block kernels, alone and after full blocks, and AMX's
+    16-row blocks, on a K with a tail and an N with a partial tile (row chunks too: N of
+    two tiles leaves tasks to rows)."""
     _check(m, 70, 100, kq.pack_s8)
 
 
