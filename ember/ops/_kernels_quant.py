@@ -1,11 +1,23 @@
 """Numba kernels of quantized inference: int8 GEMM with int32 accumulation (dynamic and
-static quantized Linear) and the fused int4/int8 weight-only dequantise + GEMM.
+static quantized Linear/conv) and the fused int4/int8 weight-only dequantise + GEMM.
 
-Written for AVX2 without VNNI: the inner loops multiply 8-bit values widened to 16/32-bit
-integers and sum them into int32 accumulators over a contiguous ``K``, the shape LLVM
-turns into ``vpmovsxbw``/``vpmaddwd`` (16-bit widening multiply-adds, 16 products per
-instruction -- twice a float32 FMA's 8). Each pass over ``K`` updates four output
-columns at once so that a loaded activation vector is reused four times.
+The int8 GEMM (``qlinear``) has three kernels, picked by the CPU at import:
+
+- AMX-int8 (``_qlinear_amx``, 16 rows and more): ``tdpbusd`` multiplies a 16 x 64 tile of
+  uint8 activations by a 64 x 16 tile of int8 weights into 16 x 16 int32 sums (16K
+  products an instruction); needs the tile registers granted by Linux (``_amx``).
+- AVX-512 VNNI (``_qlinear_vnni``, fewer rows or no AMX): ``vpdpbusd``, four u8 x s8
+  products summed into each of 16 int32 lanes (64 an instruction), in a 6-row by
+  64-column register block.
+- portable (``qlinear_s8``): 8-bit values widened to 16/32-bit integers over a contiguous
+  ``K`` (``vpmaddwd``), four output columns at a time.
+
+The first two read the weights that ``pack_s8`` lays out once, when a layer is quantized
+(groups of four ``k`` of 64 columns: both VNNI's and AMX's weight layout); both are
+cache-blocked (panels of ``KC`` of K whose weights stay in L1 while the row blocks pass)
+and parallel over tiles of 64 output columns and chunks of rows, with the float epilogue
+in fbgemm's order, so the result equals the portable kernel's and the NumPy reference's
+exactly.
 
 Imported on first use by the quantized modules, never by ``import ember``; each kernel has
 a NumPy reference below it that ``tests/test_quant_kernels.py`` compares it with.
@@ -444,9 +456,9 @@ def pack_s8(wq: np.ndarray) -> np.ndarray:
 
 
 def qlinear(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out) -> None:
-    """``qlinear_s8``'s product on ``pack_s8``'s weights ``wp``: the VNNI kernel for its
-    tiles (3-D), on one thread for a small product or a busy machine; else
-    ``qlinear_s8``."""
+    """``qlinear_s8``'s product on ``pack_s8``'s weights ``wp``: for its tiles (3-D) the
+    AMX kernel from ``AMX_ROWS`` rows on, else the VNNI one, on one thread for a small
+    product or a busy machine; for padded rows (2-D) ``qlinear_s8``."""
     if wp.ndim == 2:
         qlinear_s8(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out)
         return
