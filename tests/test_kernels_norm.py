@@ -1,12 +1,15 @@
 """The Numba norm kernels of ember/ops/_kernels_norm.py against the float64 formulas: rows
 (layer, RMS, group and instance norm) and channels (batch norm), forward and backward, the
-parallel spans against the serial kernel, and one-pass moments of data far from zero."""
+parallel spans against the serial kernel, and one-pass moments of data far from zero; the
+group norm op (which groups its input itself) against torch."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+import ember
 from ember.ops import _kernels_norm as K
 
 
@@ -198,3 +201,24 @@ def test_batch_norm_running_stats_match_torch(shape):
         stats[lib.__name__] = (rm.numpy(), rv.numpy())
     for got, want in zip(stats["ember"], stats["torch"]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,groups", [((4, 6, 5, 3), 3), ((5, 8), 4), ((2, 6, 7), 1)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_op_matches_torch(shape, groups, affine):
+    """``NativeGroupNorm`` groups the (N, C, *) input inside the op: output, input and
+    per-channel (C,) parameter gradients against torch, for 2-D to 4-D inputs."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    params = [rng.standard_normal(shape[1]).astype(np.float32) for _ in range(2)]
+    results = {}
+    for name, lib in (("ember", ember), ("torch", torch)):
+        xt = lib.from_numpy(x.copy()).requires_grad_()
+        wb = [lib.from_numpy(p.copy()).requires_grad_() for p in params] if affine else []
+        out = lib.nn.functional.group_norm(xt, groups, *wb, eps=1e-5)
+        out.backward(lib.from_numpy(g))
+        results[name] = [out.detach().numpy(), xt.grad.numpy(), *(p.grad.numpy() for p in wb)]
+    for got, want in zip(results["ember"], results["torch"], strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -4,7 +4,8 @@ One fused op, ``Normalize``, standardises over some axes and applies a broadcast
 (``(x - mean) * rstd * w + b``; without the centring for RMS norm); every norm is that op
 on a suitably reshaped input. Its backward is one fused op, ``NormalizeBackward`` (the
 closed form, a Numba row kernel for trailing-dim norms), whose own backward is written
-with ember ops, so gradients of any order work.
+with ember ops, so gradients of any order work. Group norm is its own op pair on the
+ungrouped input, the same kernels and rules on grouped views inside.
 """
 
 from __future__ import annotations
@@ -87,12 +88,43 @@ def _sum_to(a: np.ndarray, shape: tuple) -> np.ndarray:
     return a.sum(dims).reshape(shape) if dims else a.reshape(shape)
 
 
+def _normalize_arrays(x, w, b, axes: tuple, eps: float, center: bool) -> tuple:
+    """``(out, mean, rstd, param_shape)`` of ``Normalize``: the Numba kernels where they
+    apply (``_layout``), else NumPy."""
+    param_shape = (w if w is not None else b if b is not None else
+                   np.empty((1,) * x.ndim)).shape
+    layout = _layout(x, axes, param_shape, w, b)
+    if layout is not None and (center or layout[0] == "rows"):
+        from . import _kernels_norm as K
+        kind, *dims = layout
+        if kind == "rows":
+            rows, n, groups = dims
+            out, mean, rstd = K.norm(x.reshape(rows, n), _flat(w), _flat(b), eps, center,
+                                     groups)
+        else:
+            out, mean, rstd = K.batch_norm(x.reshape(dims), _flat(w), _flat(b), eps)
+        stat_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        mean, rstd = mean.reshape(stat_shape), rstd.reshape(stat_shape)
+        out = out.reshape(x.shape)
+    else:
+        # half types are normalised in float32 and keep float32 statistics, as
+        # torch's (in 16 bits the mean of values near 100 is off by up to 0.5)
+        xs = x.astype(np.float32) if x.dtype.itemsize == 2 else x
+        out, mean, rstd = normalize_array(xs, axes, eps, center)
+        if w is not None:
+            out *= w
+        if b is not None:
+            out += b
+        out = out.astype(x.dtype, copy=False)
+    return out, mean, rstd, param_shape
+
+
 class Normalize(Op):
     """``(x - mean) * rstd * w + b`` with statistics over ``axes``; ``w``/``b`` broadcast.
 
     One kernel, one op per torch name so that profiles and exported graphs read as
-    torch's: ``NativeLayerNorm``, ``NativeBatchNorm`` (also instance norm),
-    ``NativeGroupNorm`` and ``RmsNorm`` below."""
+    torch's: ``NativeLayerNorm``, ``NativeBatchNorm`` (also instance norm) and ``RmsNorm``
+    below (and ``NativeGroupNorm``, which groups its input's channels itself)."""
 
     abstract = True
     backward_op: type[Op]
@@ -103,31 +135,7 @@ class Normalize(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, axes, eps, center):
-        param_shape = (w if w is not None else b if b is not None else
-                       np.empty((1,) * x.ndim)).shape
-        layout = _layout(x, axes, param_shape, w, b)
-        if layout is not None and (center or layout[0] == "rows"):
-            from . import _kernels_norm as K
-            kind, *dims = layout
-            if kind == "rows":
-                rows, n, groups = dims
-                out, mean, rstd = K.norm(x.reshape(rows, n), _flat(w), _flat(b), eps, center,
-                                         groups)
-            else:
-                out, mean, rstd = K.batch_norm(x.reshape(dims), _flat(w), _flat(b), eps)
-            stat_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
-            mean, rstd = mean.reshape(stat_shape), rstd.reshape(stat_shape)
-            out = out.reshape(x.shape)
-        else:
-            # half types are normalised in float32 and keep float32 statistics, as
-            # torch's (in 16 bits the mean of values near 100 is off by up to 0.5)
-            xs = x.astype(np.float32) if x.dtype.itemsize == 2 else x
-            out, mean, rstd = normalize_array(xs, axes, eps, center)
-            if w is not None:
-                out *= w
-            if b is not None:
-                out += b
-            out = out.astype(x.dtype, copy=False)
+        out, mean, rstd, param_shape = _normalize_arrays(x, w, b, axes, eps, center)
         ctx.save_for_backward(x, w, mean if center else None, rstd)
         ctx.args = (axes, eps, center, param_shape)
         return out
@@ -167,36 +175,7 @@ class NormalizeBackward(Op):
     def forward(ctx, g, x, w, mean, rstd, axes, eps, center, param_shape):
         ctx.save_for_backward(g, x, w)
         ctx.args = (axes, eps, center)
-        layout = NormalizeBackward._kernel_layout(g, x, w, axes, center, param_shape)
-        if layout is not None:
-            from . import _kernels_norm as K
-            kind, *dims = layout
-            g = np.ascontiguousarray(g)
-            # written through a view: the array returned owns its memory, so that autograd
-            # takes it as a leaf's .grad without a copy
-            gx = np.empty(x.shape, x.dtype)
-            if kind == "rows":
-                rows, n, groups = dims
-                mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
-                _, gw, gb = K.norm_backward(g.reshape(rows, n), x.reshape(rows, n), _flat(w),
-                                            mean, rstd.reshape(rows), center, groups,
-                                            math.prod(param_shape), gx.reshape(rows, n))
-            else:
-                _, gw, gb = K.batch_norm_backward(g.reshape(dims), x.reshape(dims), _flat(w),
-                                                  mean.reshape(-1), rstd.reshape(-1),
-                                                  gx.reshape(dims))
-            size = math.prod(param_shape)  # (1 when batch norm's channels share a bias)
-            return gx, *(_shaped(p if p.size == size else p.sum(keepdims=True), param_shape)
-                         for p in (gw, gb))
-        xhat = (x - mean if center else x) * rstd
-        gh = g * w if w is not None else g
-        inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
-        if center:
-            inner -= gh.mean(axes, keepdims=True)
-        dt = np.result_type(x, g)  # (float32 statistics of half inputs: back to 16 bits)
-        return ((inner * rstd).astype(dt, copy=False),
-                _sum_to(g * xhat, param_shape).astype(x.dtype, copy=False),
-                _sum_to(g, param_shape).astype(x.dtype, copy=False))
+        return _normalize_backward_arrays(g, x, w, mean, rstd, axes, eps, center, param_shape)
 
     @staticmethod
     def backward(ctx, vx, vw, vb):
@@ -205,32 +184,78 @@ class NormalizeBackward(Op):
         d/dg = vb + vw*xhat + w*J(vx), d/dw = g*J(vx), and d/dx = J(g*vw)
         - rstd^2*xhat*(A - c*B)/N - rstd*B*J(gh)/N - rstd*c*J(vx)."""
         g, x, w = ctx.saved_tensors
-        axes, eps, center = ctx.args
-        need = ctx.needs_input_grad
-        n = math.prod(x.shape[a] for a in axes)
-        xc = x - x.mean(axes, keepdim=True) if center else x
-        rstd = ((xc * xc).mean(axes, keepdim=True) + eps) ** -0.5
-        xhat = xc * rstd
-
-        def jac(u):
-            inner = u - xhat * (xhat * u).mean(axes, keepdim=True)
-            if center:
-                inner = inner - u.mean(axes, keepdim=True)
-            return rstd * inner
-
-        jvx = jac(vx)
-        dg = vb + vw * xhat + (jvx * w if w is not None else jvx) if need[0] else None
-        dw = g * jvx if need[2] else None
-        dx = None
-        if need[1]:
-            gh = g * w if w is not None else g
-            big_a = (vx * (gh - gh.mean(axes, keepdim=True) if center else gh)).sum(
-                axes, keepdim=True)
-            big_b = (vx * xhat).sum(axes, keepdim=True)
-            c = (xhat * gh).mean(axes, keepdim=True)
-            dx = (jac(g * vw) - rstd * rstd * xhat * (big_a - c * big_b) / n
-                  - rstd * big_b * jac(gh) / n - rstd * c * jvx)
+        dg, dx, dw = _normalize_double_backward(g, x, w, vx, vw, vb, *ctx.args,
+                                                ctx.needs_input_grad)
         return dg, dx, dw, None, None, None, None, None, None
+
+
+def _normalize_double_backward(g, x, w, vx, vw, vb, axes: tuple, eps: float, center: bool,
+                               need) -> tuple:
+    """``(dg, dx, dw)`` of ``NormalizeBackward`` (see its ``backward``), in ember ops; ``dw``
+    has ``x``'s shape (summed to ``w``'s by the caller or by autograd)."""
+    n = math.prod(x.shape[a] for a in axes)
+    xc = x - x.mean(axes, keepdim=True) if center else x
+    rstd = ((xc * xc).mean(axes, keepdim=True) + eps) ** -0.5
+    xhat = xc * rstd
+
+    def jac(u):
+        inner = u - xhat * (xhat * u).mean(axes, keepdim=True)
+        if center:
+            inner = inner - u.mean(axes, keepdim=True)
+        return rstd * inner
+
+    jvx = jac(vx)
+    dg = vb + vw * xhat + (jvx * w if w is not None else jvx) if need[0] else None
+    dw = g * jvx if need[2] else None
+    dx = None
+    if need[1]:
+        gh = g * w if w is not None else g
+        big_a = (vx * (gh - gh.mean(axes, keepdim=True) if center else gh)).sum(
+            axes, keepdim=True)
+        big_b = (vx * xhat).sum(axes, keepdim=True)
+        c = (xhat * gh).mean(axes, keepdim=True)
+        dx = (jac(g * vw) - rstd * rstd * xhat * (big_a - c * big_b) / n
+              - rstd * big_b * jac(gh) / n - rstd * c * jvx)
+    return dg, dx, dw
+
+
+def _normalize_backward_arrays(g, x, w, mean, rstd, axes: tuple, eps: float, center: bool,
+                               param_shape: tuple, gx_shape: tuple | None = None,
+                               gw_shape: tuple | None = None) -> tuple:
+    """``(gx, gw, gb)`` of ``NormalizeBackward``: the Numba kernels where they apply, else
+    NumPy. The kernels write ``gx`` into a new array of ``gx_shape`` (default ``x``'s; the
+    same size), which autograd takes as a leaf's .grad without a copy, and give ``gw``/``gb``
+    the shape ``gw_shape`` (default ``param_shape``; the same size); NumPy's results have
+    ``x``'s and ``param_shape``."""
+    layout = NormalizeBackward._kernel_layout(g, x, w, axes, center, param_shape)
+    if layout is not None:
+        from . import _kernels_norm as K
+        kind, *dims = layout
+        g = np.ascontiguousarray(g)
+        # (written through a view)
+        gx = np.empty(x.shape if gx_shape is None else gx_shape, x.dtype)
+        if kind == "rows":
+            rows, n, groups = dims
+            mean = mean.reshape(rows) if center else np.zeros(rows, x.dtype)
+            _, gw, gb = K.norm_backward(g.reshape(rows, n), x.reshape(rows, n), _flat(w),
+                                        mean, rstd.reshape(rows), center, groups,
+                                        math.prod(param_shape), gx.reshape(rows, n))
+        else:
+            _, gw, gb = K.batch_norm_backward(g.reshape(dims), x.reshape(dims), _flat(w),
+                                              mean.reshape(-1), rstd.reshape(-1),
+                                              gx.reshape(dims))
+        size = math.prod(param_shape)  # (1 when batch norm's channels share a bias)
+        return gx, *(_shaped(p if p.size == size else p.sum(keepdims=True),
+                             param_shape if gw_shape is None else gw_shape) for p in (gw, gb))
+    xhat = (x - mean if center else x) * rstd
+    gh = g * w if w is not None else g
+    inner = gh - xhat * (gh * xhat).mean(axes, keepdims=True)
+    if center:
+        inner -= gh.mean(axes, keepdims=True)
+    dt = np.result_type(x, g)  # (float32 statistics of half inputs: back to 16 bits)
+    return ((inner * rstd).astype(dt, copy=False),
+            _sum_to(g * xhat, param_shape).astype(x.dtype, copy=False),
+            _sum_to(g, param_shape).astype(x.dtype, copy=False))
 
 
 def _norm_ops(cls_name: str, aten: str) -> type[Normalize]:
@@ -248,7 +273,89 @@ def _norm_ops(cls_name: str, aten: str) -> type[Normalize]:
 
 NativeLayerNorm = _norm_ops("NativeLayerNorm", "native_layer_norm")
 NativeBatchNorm = _norm_ops("NativeBatchNorm", "native_batch_norm")
-NativeGroupNorm = _norm_ops("NativeGroupNorm", "native_group_norm")
+
+
+def _grouped(shape: tuple, groups: int) -> tuple[tuple, tuple]:
+    """Group norm's view of an (N, C, *) input, (N, G, C/G, rest), and of its (C,)
+    parameters, (1, G, C/G, 1)."""
+    cg = shape[1] // groups
+    return (shape[0], groups, cg, math.prod(shape[2:])), (1, groups, cg, 1)
+
+
+def _reshaped(p, shape: tuple):
+    return None if p is None else p.reshape(shape)
+
+
+_GROUP_ARGS = "int groups, float eps"
+
+
+class NativeGroupNorm(Op):
+    """Group norm of an (N, C, *) input with (C,) parameters: ``Normalize`` of the input
+    viewed as (N, G, C/G, rest) over its last two dims, the view taken inside the op (as in
+    torch's ``native_group_norm``), so that the input's gradient is one new array of the
+    input's shape (a leaf's .grad as it is) and no reshape nodes surround the op."""
+
+    name = aten = "native_group_norm"
+    signature = f"native_group_norm(Tensor x, Tensor? w, Tensor? b, {_GROUP_ARGS}) -> Tensor"
+
+    @staticmethod
+    def meta(x, w, b, groups, eps):
+        return _meta.new(x.shape, x.dtype)
+
+    @staticmethod
+    def forward(ctx, x, w, b, groups, eps):
+        shape, pshape = _grouped(x.shape, groups)
+        out, mean, rstd, _ = _normalize_arrays(x.reshape(shape), _reshaped(w, pshape),
+                                               _reshaped(b, pshape), (2, 3), eps, True)
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.args = (groups, eps)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, mean, rstd = ctx.saved_tensors
+        gx, gw, gb = dispatch(NativeGroupNormBackward, g, x, w, mean, rstd, *ctx.args)
+        need = ctx.needs_input_grad
+        return gx, (gw if need[1] else None), (gb if need[2] else None)
+
+
+class NativeGroupNormBackward(Op):
+    """``(gx, gw, gb)`` of ``NativeGroupNorm``: ``NormalizeBackward``'s kernels and rules on
+    the grouped views; ``gw``/``gb`` per channel, (C,)."""
+
+    name = aten = "native_group_norm_backward"
+    signature = ("native_group_norm_backward(Tensor g, Tensor x, Tensor? w, Tensor mean, "
+                 f"Tensor rstd, {_GROUP_ARGS}) -> (Tensor grad_input, Tensor grad_weight, "
+                 "Tensor grad_bias)")
+
+    @staticmethod
+    def meta(g, x, w, mean, rstd, groups, eps):
+        c = (x.shape[1],)
+        return (_meta.new(x.shape, _meta.result_dtype(x, g)), _meta.new(c, x.dtype),
+                _meta.new(c, x.dtype))
+
+    @staticmethod
+    def forward(ctx, g, x, w, mean, rstd, groups, eps):
+        ctx.save_for_backward(g, x, w)
+        ctx.args = (groups, eps)
+        shape, pshape = _grouped(x.shape, groups)
+        c = (x.shape[1],)
+        gx, gw, gb = _normalize_backward_arrays(
+            g.reshape(shape), x.reshape(shape), _reshaped(w, pshape), mean, rstd, (2, 3), eps,
+            True, pshape, gx_shape=x.shape, gw_shape=c)
+        return _shaped(gx, x.shape), _shaped(gw, c), _shaped(gb, c)
+
+    @staticmethod
+    def backward(ctx, vx, vw, vb):
+        """``NormalizeBackward.backward`` on the grouped views."""
+        g, x, w = ctx.saved_tensors
+        groups, eps = ctx.args
+        shape, pshape = _grouped(tuple(x.shape), groups)
+        dg, dx, dw = _normalize_double_backward(
+            g.reshape(shape), x.reshape(shape), _reshaped(w, pshape), vx.reshape(shape),
+            vw.reshape(pshape), vb.reshape(pshape), (2, 3), eps, True, ctx.needs_input_grad)
+        return (_reshaped(dg, tuple(x.shape)), _reshaped(dx, tuple(x.shape)),
+                None if dw is None else dw.sum((0, 3)).reshape(-1), None, None, None, None)
 RmsNorm = _norm_ops("RmsNorm", "rms_norm")
 
 
@@ -406,11 +513,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         raise RuntimeError(f"Expected number of channels in input to be divisible by "
                            f"num_groups, but got input of shape {list(input.shape)} and "
                            f"num_groups={num_groups}")
-    x = input.reshape(n, num_groups, c // num_groups, -1)
-    shape = (1, num_groups, c // num_groups, 1)
-    w = weight.reshape(shape) if weight is not None else None
-    b = bias.reshape(shape) if bias is not None else None
-    return _normalize(NativeGroupNorm, x, w, b, (2, 3), eps).reshape(tuple(input.shape))
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.ndim != 1 or t.shape[0] != c):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of "
+                               f"channels in input, but got {name} of shape {list(t.shape)} "
+                               f"and input of shape {list(input.shape)}")
+    return dispatch(NativeGroupNorm, input, weight, bias, int(num_groups), float(eps))
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
