@@ -137,6 +137,15 @@ _LI32, _LI64 = ir.IntType(32), ir.IntType(64)
 _V16I = ir.VectorType(_LI32, 16)
 
 
+def _address(builder, arr, index):
+    """The byte address of ``arr[index]`` (``arr`` a Numba array struct, ``index`` i64
+    values, one a dimension) from the array's strides."""
+    offset = _LI64(0)
+    for d, i in enumerate(index):
+        offset = builder.add(offset, builder.mul(i, builder.extract_value(arr.strides, d)))
+    return builder.gep(builder.bitcast(arr.data, ir.PointerType(ir.IntType(8))), [offset])
+
+
 def _vnni_block(rows: int):
     """An intrinsic ``(ap, block, wp, t, g0, g1, acc, acc_row) -> None``: ``acc[acc_row + r,
     j] += sum_k a[r, k] * W[t * NR + j, k]`` for ``r < rows``, ``j < NR``, ``k`` in
@@ -158,12 +167,8 @@ def _vnni_block(rows: int):
             builder.module, ir.FunctionType(ir.VoidType(), [i8p, _LI32, _LI32, _LI32]),
             "llvm.prefetch.p0i8")
 
-        def at(arr, index):  # the byte address arr.data + index[0] * strides[0] + ...
-            offset = _LI64(0)
-            for d, i in enumerate(index):
-                offset = builder.add(offset, builder.mul(i, builder.extract_value(arr.strides,
-                                                                                  d)))
-            return builder.gep(builder.bitcast(arr.data, i8p), [offset])
+        def at(arr, index):
+            return _address(builder, arr, index)
         acc_ptrs = [[builder.bitcast(at(acc, [builder.add(acc_row, _LI64(r)), _LI64(16 * v)]),
                                      _V16I.as_pointer()) for v in range(NR // 16)]
                     for r in range(rows)]
@@ -351,11 +356,7 @@ def _amx_block(typingctx, a, a_row, a_g0, wp, t, b_g0, n_groups, acc, acc_row):
         dot = _amx_fn(builder, "llvm.x86.tdpbusd", i8, i8, i8)
 
         def at(i, index):  # the byte address of element ``index`` of array argument ``i``
-            arr, offset = arrays[i], _LI64(0)
-            for d, k in enumerate(index):
-                offset = builder.add(offset, builder.mul(k, builder.extract_value(arr.strides,
-                                                                                  d)))
-            return builder.gep(builder.bitcast(arr.data, i8p), [offset])
+            return _address(builder, arrays[i], index)
         acc_at = at(7, [args[8], _LI64(0)])
         row_bytes = _LI64(4 * NR)
         for v in range(NR // 16):
