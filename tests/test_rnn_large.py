@@ -60,3 +60,43 @@ def test_float64_through_dgemm_matches_torch(kind, kw):
                      *(p.grad.numpy() for p in rnn.parameters())])
     for t_val, e_val in zip(*outs, strict=True):
         np.testing.assert_allclose(e_val, t_val, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("proj", [0, 7])
+def test_lstm_batch_blocks_on_threads_match_torch(monkeypatch, parts, proj):
+    """With several threads an LSTM layer's time loop runs in blocks of the batch side by
+    side (``_kernels_rnn.lstm_forward_batches``/``lstm_backward_batches``): outputs, final
+    states and all gradients equal torch's, both directions, packed sequences of unequal
+    lengths, an uneven last block (9 sequences in 3), with and without a projection."""
+    from ember.ops import _kernels_rnn, rnn
+    monkeypatch.setattr(rnn, "threads_for", lambda work, threshold: parts)
+    monkeypatch.setattr(rnn, "MIN_BLOCK", 2)
+    used = []
+    for name in ("lstm_forward_batches", "lstm_backward_batches"):
+        real = getattr(_kernels_rnn, name)
+        monkeypatch.setattr(_kernels_rnn, name,
+                            lambda *a, real=real: used.append(a[-1]) or real(*a))
+    torch.manual_seed(0)
+    t_rnn = torch.nn.LSTM(12, 40, num_layers=2, bidirectional=True, proj_size=proj)
+    e_rnn = ember.nn.LSTM(12, 40, num_layers=2, bidirectional=True, proj_size=proj)
+    e_rnn.load_state_dict({k: ember.from_numpy(v.detach().numpy().copy())
+                           for k, v in t_rnn.state_dict().items()})
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 9, 12)).astype(np.float32)
+    h0 = rng.standard_normal((4, 9, proj or 40)).astype(np.float32)
+    c0 = rng.standard_normal((4, 9, 40)).astype(np.float32)
+    lengths = [8, 3, 6, 8, 1, 5, 2, 8, 7]
+    outs = []
+    for lib, mod in ((torch, t_rnn), (ember, e_rnn)):
+        xt, ht, ct = (lib.from_numpy(a.copy()).requires_grad_() for a in (x, h0, c0))
+        packed = lib.nn.utils.rnn.pack_padded_sequence(xt, lengths, enforce_sorted=False)
+        out, (hn, cn) = mod(packed, (ht, ct))
+        out = lib.nn.utils.rnn.pad_packed_sequence(out)[0]
+        (out.square().sum() + hn.sum() + (cn * cn).sum()).backward()
+        outs.append([out.detach().numpy(), hn.detach().numpy(), cn.detach().numpy(),
+                     xt.grad.numpy(), ht.grad.numpy(), ct.grad.numpy(),
+                     *(p.grad.numpy() for p in mod.parameters())])
+    assert len(used) == 8 and set(used) == {parts}  # 2 layers x 2 directions x fwd/bwd
+    for t_val, e_val in zip(*outs, strict=True):
+        np.testing.assert_allclose(e_val, t_val, rtol=2e-5, atol=2e-5)
