@@ -601,3 +601,22 @@ def test_fused_kernel_in_pieces_on_threads_equals_one_piece(monkeypatch):
     assert len(calls) == 2  # both kernels ran in pieces
     for a, c in zip(*results):
         np.testing.assert_array_equal(a, c)
+
+
+def test_fused_kernel_divides_by_zero_as_eager():
+    """A fused chain's division by zero gives inf and nan as the eager ops do (NumPy's
+    error model in the kernel), also when the zeros come after the kernel was chosen."""
+    def f(x, y):
+        return (x / y + 1.0) * 2.0
+    x = ember.from_numpy(np.array([1.0, -1.0, 0.0, 2.0], np.float32))
+    ones, zeros = ember.ones(4), ember.zeros(4)
+    compiled = ember.compile(f)
+    compiled(x, ones)
+    compiled(x, ones)
+    (prog,) = compiled.cache.values()
+    (node,) = prog.graph.nodes
+    node.op._use_fused = True  # (whichever the timing chose: the kernel is what is tested)
+    got = compiled(x, zeros).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(got, f(x, zeros).numpy())
+    assert np.isnan(got[2]) and np.isposinf(got[0]) and np.isneginf(got[1])

@@ -289,6 +289,12 @@ def _best_time(fn, reps: int = 3) -> float:
     return best
 
 
+# NumPy's error model: a division by zero gives inf or nan (as eager ops do) instead of
+# raising, and without that check per division LLVM vectorises the loop (a 20-op float32
+# chain over 1M values: 4.7 -> 0.85 ms)
+_JIT = '@njit(cache=True, nogil=True, error_model="numpy")'
+
+
 def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
     """Numba source of the group: ``flat(out, *xs)`` over 1-D arrays and ``nd(out, *xs)``
     over arrays of the output's rank, both computing the same element expression (without
@@ -310,10 +316,10 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
 
     args = ", ".join(["out", *names.values()])
     src = ["import math", "import numpy as np", "from numba import njit", "",
-           "", "@njit(cache=True, nogil=True)", f"def flat({args}):",
+           "", _JIT, f"def flat({args}):",
            "    for i in range(out.shape[0]):"]
     src += body("i", "        ")
-    src += ["", "", "@njit(cache=True, nogil=True)", f"def nd({args}):"]
+    src += ["", "", _JIT, f"def nd({args}):"]
     idx = [f"i{d}" for d in range(ndim)]
     for d in range(ndim):
         src.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
@@ -348,7 +354,7 @@ def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
         "            out[r, j] = buf[j] * inv"]
 
     def kernel(name: str) -> list[str]:
-        return ["@njit(cache=True, nogil=True)",
+        return [_JIT,
                 f"def {name}({', '.join(['out', *names])}):",
                 "    n = out.shape[1]", "    t = out.dtype.type",
                 "    buf = np.empty(n, out.dtype)",
