@@ -52,8 +52,14 @@ def _check_broadcast(*operands) -> None:
 
 def _operands(a, b):
     """Check that ``a`` and ``b`` broadcast and promote them to torch's result type."""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape != b.shape:
-        broadcast_shape(a.shape, b.shape)
+    ta, tb = type(a), type(b)
+    if ta is np.ndarray:
+        if tb is float and a.dtype.kind in "fc":  # a float tensor and a Python float: as is
+            return a, b
+        if tb is np.ndarray and a.shape != b.shape:
+            broadcast_shape(a.shape, b.shape)
+    elif ta is float and tb is np.ndarray and b.dtype.kind in "fc":
+        return a, b
     a, b = promote(a, b)
     # ml_dtypes turns bfloat16 op Python float into float32 (its types are NumPy's kind
     # "V"; the other ones, float8, have no arithmetic in torch)
