@@ -68,9 +68,11 @@ def test_lstm_batch_blocks_on_threads_match_torch(monkeypatch, parts, proj):
     """With several threads an LSTM layer's time loop runs in blocks of the batch side by
     side (``_kernels_rnn.lstm_forward_batches``/``lstm_backward_batches``): outputs, final
     states and all gradients equal torch's, both directions, packed sequences of unequal
-    lengths, an uneven last block (9 sequences in 3), with and without a projection."""
-    from ember.ops import _kernels_rnn, rnn
+    lengths, an uneven last block (9 sequences in 3), with and without a projection; the
+    input side's GEMMs side by side too (``_blas.linear_grads``)."""
+    from ember.ops import _blas, _kernels_rnn, rnn
     monkeypatch.setattr(rnn, "threads_for", lambda work, threshold: parts)
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)  # (GEMMs too)
     monkeypatch.setattr(rnn, "MIN_BLOCK", 2)
     used = []
     for name in ("lstm_forward_batches", "lstm_backward_batches"):

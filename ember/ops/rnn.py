@@ -179,11 +179,18 @@ def input_weight_grads(dgx: np.ndarray, dgh: np.ndarray, x: np.ndarray, w_ih: np
     steps, batch, features = x.shape
     in_order = np.ascontiguousarray(dgx[::-1]) if reverse else dgx   # time order, as x
     flat_in = in_order.reshape(steps * batch, -1)
-    gx = _blas.matmul(flat_in, w_ih).reshape(steps, batch, features)
-    gw_ih = _blas.matmul(flat_in.T, x.reshape(steps * batch, features))
+    flat_x = x.reshape(steps * batch, features)
+    # (the input side is a linear layer's backward: both GEMMs and the bias's sum side by
+    # side on ember's threads where that pays)
+    grads = _blas.linear_grads(flat_in, flat_x, w_ih, True, x.shape)
+    if grads is None:
+        gx = _blas.matmul(flat_in, w_ih).reshape(steps, batch, features)
+        gw_ih = _blas.matmul(flat_in.T, flat_x)
+        gb_ih = dgx.sum((0, 1))
+    else:
+        gx, gw_ih, gb_ih = grads
     flat_h = dgh.reshape(steps * batch, -1)
     gw_hh = _blas.matmul(flat_h.T, hs[:steps].reshape(steps * batch, -1))
-    gb_ih = dgx.sum((0, 1))
     gb_hh = dgh.sum((0, 1)) if dgh is not dgx else gb_ih.copy()
     return [gx, gw_ih, gw_hh, gb_ih, gb_hh]
 
