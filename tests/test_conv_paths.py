@@ -77,6 +77,38 @@ def test_conv_path_matches_torch(case, dtype):
         assert err < tol, f"{name}: relative error {err:.2e}"
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c[-1] != "winograd"],
+                         ids=lambda c: c[-1])
+def test_conv_layout_passes_shared_among_threads(case, monkeypatch):
+    """On two threads (as on an idle machine) the passes around the GEMMs (the batch folded
+    into columns and back, the bias) run as ``_kernels_conv``'s parallel kernels: conv's
+    output and gradients and conv_transpose's output with bias as torch's."""
+    from ember.ops import _kernels_conv
+    monkeypatch.setattr(_kernels_conv, "copy_parts", lambda a: 2)
+    ran = set()
+    for name in ("to_channels", "to_batch", "add_bias"):
+        kernel = getattr(_kernels_conv, name)
+        monkeypatch.setattr(_kernels_conv, name,
+                            lambda *a, k=kernel, n=name: (ran.add(n), k(*a))[1])
+    xs, ws, stride, padding, dilation, groups, _ = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    got = _run(ember, x, w, b, stride, padding, dilation, groups)
+    ref = _run(torch, x, w, b, stride, padding, dilation, groups)
+    for name, a, r in zip(("y", "dx", "dw", "db"), got, ref):
+        assert np.abs(a - r).max() / np.abs(r).max() < 1e-5, name
+    g = rng.standard_normal(got[0].shape).astype(np.float32)
+    bias = rng.standard_normal(xs[1]).astype(np.float32)  # conv_transpose: C outputs
+    out = [lib.nn.functional.conv_transpose2d(lib.tensor(g), lib.tensor(w), lib.tensor(bias),
+                                              stride, padding, 0, groups, dilation)
+           for lib in (ember, torch)]
+    a, r = out[0].numpy(), out[1].numpy()
+    assert a.shape == r.shape and np.abs(a - r).max() / np.abs(r).max() < 1e-5
+    assert ran, "no layout kernel ran"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("shapes", [((5, 3, 7), (5, 7, 4)), ((4, 2, 3, 6), (4, 2, 6, 5)),
                                     ((6, 40, 300), (6, 300, 50))])

@@ -24,7 +24,9 @@ every ``step`` (the stride) rows and columns from row ``step * 2 ty - lo_h + off
 and column ``step * 2 tx - lo_w + offsets[s, 1]``, zero outside the input.
 
 ``conv`` and ``weight_grad`` are the entry points (``ember.ops.conv`` imports this module
-on first use: it imports Numba).
+on first use: it imports Numba). ``to_channels``, ``to_batch`` and ``add_bias`` are the
+passes of the GEMM paths around their products (the batch folded into the columns and
+back, a bias per channel), shared out among the threads where NumPy's run on one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from numba import prange
 from .._threads import sync_numba
 from . import _kernels_gemm
 from ._blas import PARALLEL_FLOPS, _blas_libs
+from ._kernels_nn import PARALLEL_ELEMENTS
 from ._parallel import threads_for
 
 sync_numba()  # ember's thread count, before a parallel kernel runs
@@ -535,3 +538,51 @@ def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles
                        dm.ctypes.data + (e * dm.shape[1] + gi * oi * block) * item, block,
                        v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
                        1.0, acc.ctypes.data + ((e * groups + gi) * oi * depth) * item, depth)
+
+
+# ---- the layout passes of the GEMM paths ---------------------------------------------------
+
+def copy_parts(a: np.ndarray) -> int:
+    """Threads for a pass over ``a`` (one, for NumPy to do it, below ``PARALLEL_ELEMENTS``
+    or on a busy machine; only float32/float64, which the kernels take)."""
+    if a.dtype not in (np.float32, np.float64) or a.ndim < 2:
+        return 1
+    return max(1, min(threads_for(a.size, PARALLEL_ELEMENTS), numba.get_num_threads()))
+
+
+@numba.njit(parallel=True, cache=True)
+def to_channels(a, out, parts):
+    """``out (C, N*L)[c, n*L + l] = a (N, C, L)[n, c, l]``: ``parts`` threads take
+    contiguous ranges of the ``(c, n)`` rows."""
+    n, c, length = a.shape
+    for p in prange(parts):
+        for row in range(c * n * p // parts, c * n * (p + 1) // parts):
+            ch, b = row // n, row % n
+            out[ch, b * length:(b + 1) * length] = a[b, ch]
+
+
+@numba.njit(parallel=True, cache=True)
+def to_batch(a, bias, out, parts):
+    """``out (N, C, L)[n, c, l] = a (C, N*L)[c, n*L + l] + bias[c]`` (no bias: ``bias``
+    empty): the inverse of ``to_channels``."""
+    n, c, length = out.shape
+    for p in prange(parts):
+        for row in range(n * c * p // parts, n * c * (p + 1) // parts):
+            b, ch = row // c, row % c
+            add = bias[ch] if bias.size else out.dtype.type(0)
+            src = a[ch, b * length:(b + 1) * length]
+            dst = out[b, ch]
+            for i in range(length):
+                dst[i] = src[i] + add
+
+
+@numba.njit(parallel=True, cache=True)
+def add_bias(y, bias, parts):
+    """``y (N, C, L)[n, c] += bias[c]`` in place."""
+    n, c, length = y.shape
+    for p in prange(parts):
+        for row in range(n * c * p // parts, n * c * (p + 1) // parts):
+            dst = y[row // c, row % c]
+            add = bias[row % c]
+            for i in range(length):
+                dst[i] += add

@@ -66,21 +66,51 @@ def _pointwise(kernel, stride, pads) -> bool:
         all(lo == 0 and hi == 0 for lo, hi in pads)
 
 
+def _layout():
+    """``_kernels_conv`` (imported on first use: it imports Numba)."""
+    from . import _kernels_conv
+    return _kernels_conv
+
+
 def _channels_first(a: np.ndarray) -> np.ndarray:
     """``a (N, C, *size)`` as a C-contiguous ``(C, N*L)``: the batch folded into columns."""
-    return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(a.shape[1], -1)
+    n, c = a.shape[:2]
+    parts = _layout().copy_parts(a) if a.size and a.ndim > 2 else 1
+    if parts == 1:
+        return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(c, -1)
+    out = np.empty((c, a.size // c), dtype=a.dtype)
+    _layout().to_channels(np.ascontiguousarray(a).reshape(n, c, -1), out, parts)
+    return out
 
 
 def _batch_first(a: np.ndarray, shape, bias=None) -> np.ndarray:
     """``a (C, N*L)`` back to a C-contiguous ``shape (N, C, *size)``, plus ``bias (C,)``."""
     n, c = shape[:2]
+    dtype = np.result_type(a, bias) if bias is not None else a.dtype
+    out = np.empty(shape, dtype=dtype)
+    parts = _layout().copy_parts(out) if out.size and dtype == a.dtype else 1
+    if parts > 1:
+        b = np.empty(0, dtype) if bias is None else bias.astype(dtype, copy=False)
+        _layout().to_batch(a, b, out.reshape(n, c, -1), parts)
+        return out
     view = a.reshape((c, n) + tuple(shape[2:])).swapaxes(0, 1)
-    out = np.empty(shape, dtype=np.result_type(a, bias) if bias is not None else a.dtype)
     if bias is None:
         np.copyto(out, view)
     else:
         np.add(view, bias.reshape((c,) + (1,) * (len(shape) - 2)), out=out)
     return out
+
+
+def _add_bias(y: np.ndarray, b) -> np.ndarray:
+    """``y (N, C, *size) += b (C,)`` in place (no bias: ``y``); returns ``y``."""
+    if b is None:
+        return y
+    parts = _layout().copy_parts(y) if y.size and b.dtype == y.dtype else 1
+    if parts > 1 and y.flags.c_contiguous:
+        _layout().add_bias(y.reshape(y.shape[0], y.shape[1], -1), b, parts)
+    else:
+        y += b.reshape((y.shape[1],) + (1,) * (y.ndim - 2))
+    return y
 
 
 def _columns(x, kernel, stride, pads, dilation, out) -> np.ndarray:
@@ -148,10 +178,7 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
     out = out_size(x.shape[2:], kernel, stride, pads, dilation)
     shape = (n, o) + out
     if K.depthwise_ok(x.shape[1], w.shape, groups, x, w):
-        y = K.depthwise_forward(x, w, stride, _lo(pads), dilation, out)
-        if b is not None:
-            y += b.reshape((o,) + (1,) * len(out))
-        return y
+        return _add_bias(K.depthwise_forward(x, w, stride, _lo(pads), dilation, out), b)
     if winograd_ok(x, w.shape, w.dtype, stride, pads, dilation, groups):
         from . import _kernels_conv  # adds the bias in its output transform (in parallel)
         return _kernels_conv.conv(x, w, stride[0], _lo(pads), out, groups, bias=b)
@@ -159,9 +186,7 @@ def conv_forward(x, w, b, stride, pads, dilation, groups) -> np.ndarray:
         cols = _sample_columns(x, kernel, stride, pads, dilation, out)
         y = _as(matmul(_per_group(w.reshape(o, -1), groups), _sample_groups(cols, groups))
                 .reshape(shape), x.dtype)
-        if b is not None:
-            y += b.reshape((o,) + (1,) * len(out))
-        return y
+        return _add_bias(y, b)
     cols = _columns(x, kernel, stride, pads, dilation, out)
     y = matmul(_per_group(w.reshape(o, -1), groups), _per_group(cols, groups))
     return _as(_batch_first(y.reshape(o, -1), shape, b), x.dtype)
@@ -218,10 +243,6 @@ def conv_weight_grad(x, g, w_shape, stride, pads, dilation, groups) -> np.ndarra
 
 
 # ---- ops --------------------------------------------------------------------------------
-
-def _bias_view(b, nd: int):
-    return b.reshape((-1,) + (1,) * nd)
-
 
 def _bias_grad(g: Tensor, nd: int) -> Tensor:
     return g.sum((0,) + tuple(range(2, 2 + nd)))
@@ -294,9 +315,7 @@ class ConvTranspose(Op):
         ctx.save_for_backward(g, w)
         ctx.params = (stride, pads, dilation, groups)
         y = conv_input_grad(g, w, shape, stride, pads, dilation, groups)
-        if b is not None:
-            y += _bias_view(b, len(stride))
-        return _as(y, g.dtype)
+        return _as(_add_bias(y, b), g.dtype)
 
     @staticmethod
     def backward(ctx, gg):
