@@ -99,3 +99,17 @@ def test_gradients_side_by_side_match_torch(monkeypatch, threads, dtype, x_shape
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(e, t, strict=True):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outer_product_on_threads_equals_numpy(monkeypatch, dtype):
+    """A big outer product on several threads (``_kernels_gemm.outer``, blocks of rows,
+    one with fewer rows) equals NumPy's broadcast product exactly, strided operands too."""
+    from ember.ops import _blas
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: 3)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((40, 2)).astype(dtype)[:, :1]
+    b = rng.standard_normal((1, 66)).astype(dtype)[:, ::2]
+    got = _blas.matmul(a, b)
+    np.testing.assert_array_equal(got, a * b)
+    assert got.flags.c_contiguous and got.dtype == dtype

@@ -45,7 +45,12 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             and a.dtype == b.dtype:
         # an outer product (a linear layer's weight gradient from one row): BLAS's GEMM
         # with one step of depth ran 2.5x slower than the broadcast product (4096 x 4096:
-        # 31.6 -> 12.8 ms), which is bound by writing the result
+        # 31.6 -> 12.8 ms), which is bound by writing the result; a big one on all threads
+        if a.ndim == b.ndim == 2 and a.dtype in _SPLIT_DTYPES:
+            parts = threads_for(float(a.shape[0] * b.shape[1]), PARALLEL_FLOPS)
+            if parts > 1:
+                from . import _kernels_gemm
+                return _kernels_gemm.outer(a, b, parts)
         return np.multiply(a, b, order="C")
     if not _LIBS:
         _blas_libs()
