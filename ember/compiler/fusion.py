@@ -29,6 +29,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 import time
@@ -82,6 +83,23 @@ def _expression(node: Node, env: dict) -> str | None:
     args = {name: env.get(id(val), "_") if type(val) is Value else val
             for name, val in bound.items()}
     return RULES[node.op.name](**args)
+
+
+# a number in an expression (not part of a name, an attribute or an index)
+_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d*(?:e[-+]?\d+)?|\d+e[-+]?\d+|\d+)(?![\w.(])")
+
+
+def _element(node: Node, env: dict) -> str:
+    """The node's element expression cast to its output dtype. Where its float inputs
+    are float32, so are the numbers in it: a Python scalar meets a float32 tensor as a
+    float32 in eager ops (a weak scalar), and float64 constants would make the whole
+    chain compute in float64 (half the SIMD width: a 20-op chain 1.01 -> 0.46 ms)."""
+    expr = _expression(node, env)
+    floats = {str(v.dtype) for v in node.inputs if v.dtype.kind == "f"}
+    if floats == {"float32"}:
+        expr = _NUMBER.sub(r"f32(\1)", expr)
+    dt = str(node.outputs[0].dtype)
+    return f"{'bool' if dt == 'bool' else 'np.' + dt}({expr})"
 
 
 def _lowerable(node: Node) -> bool:
@@ -306,17 +324,14 @@ def _kernel_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
         lines = [f"{indent}e{i} = x{i}[{index}]" for i in range(len(inputs))]
         env = {id(v): f"e{i}" for i, v in enumerate(inputs)}
         for k, n in enumerate(nodes):
-            expr = _expression(n, env)
-            dt = str(n.outputs[0].dtype)
-            cast = "bool" if dt == "bool" else f"np.{dt}"
-            lines.append(f"{indent}t{k} = {cast}({expr})")
+            lines.append(f"{indent}t{k} = {_element(n, env)}")
             env[id(n.outputs[0])] = f"t{k}"
         lines.append(f"{indent}out[{index}] = t{len(nodes) - 1}")
         return lines
 
     args = ", ".join(["out", *names.values()])
     src = ["import math", "import numpy as np", "from numba import njit", "",
-           "", _JIT, f"def flat({args}):",
+           "f32 = np.float32", "", "", _JIT, f"def flat({args}):",
            "    for i in range(out.shape[0]):"]
     src += body("i", "        ")
     src += ["", "", _JIT, f"def nd({args}):"]
@@ -339,9 +354,7 @@ def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
     env = {id(v): f"e{i}" for i, v in enumerate(inputs)}
     *prologue, root = nodes
     for k, n in enumerate(prologue):
-        dt = str(n.outputs[0].dtype)
-        body.append(f"            t{k} = {'bool' if dt == 'bool' else 'np.' + dt}"
-                    f"({_expression(n, env)})")
+        body.append(f"            t{k} = {_element(n, env)}")
         env[id(n.outputs[0])] = f"t{k}"
     body.append(f"            out[r, j] = {env[id(root.args[0])]}")
     unravel, inner = [], "r"
@@ -364,6 +377,7 @@ def _row_source(nodes: list[Node], inputs: list[Value], out: Value) -> str:
                 "        total = _sum_own(buf)", *finish, "", ""]
 
     src = ["import math", "import numpy as np", "from numba import njit",
+           "f32 = np.float32",
            "from ember.ops._kernels_transformer import _exp_shifted, _row_max, _subtract_twice,"
            " _sum_own", "", ""]
     src += kernel("flat") + ["nd = flat"]
