@@ -13,7 +13,8 @@ and for two hot ops whose kernels spend as long on checks as small inputs take t
 (generation without a KV cache runs them on a few rows), the kernel's own fast path
 without the checks capture ran: ``linear`` of float arrays (the BLAS product, the bias
 added in place) and ``native_layer_norm`` over the last dim (``_kernels_norm.norm`` on the
-rows; another layout at run time takes the kernel).
+rows; another layout at run time takes the kernel); and ``add``/``sub``/``mul`` of two
+float arrays of one dtype as NumPy's operator (what their kernels compute then).
 
 Each rule returns the expression, or None to keep the kernel call (a size that is a
 ``Sym`` of a dynamic program, a value whose rank capture did not record...).
@@ -128,9 +129,21 @@ def _layer_norm_rule(node: Node, args: list[str], kernel: str) -> str | None:
     return f"_layer_norm({args[0]}, {args[1]}, {args[2]}, {args[3]}, {args[4]}, {kernel})"
 
 
+def _arithmetic(symbol: str):
+    """``add``/``sub`` (``alpha`` 1) and ``mul`` of two float arrays of one dtype: the
+    kernel's own NumPy operator, without its promotion checks."""
+    def rule(node: Node, args: list[str], kernel: str) -> str | None:
+        if node.kwargs or len(node.args) not in (2, 3) or not _float_values(*node.args[:2]) \
+                or node.args[2:] not in ((), (1,)):
+            return None
+        return f"({args[0]} {symbol} {args[1]})"
+    return rule
+
+
 _RULES: dict[str, Callable[[Node, list[str], str], str | None]] = {
     "permute": _permute, "view": _reshape_rule, "reshape": _reshape_rule,
-    "splitwithsizes": _split, "linear": _linear_rule, "native_layer_norm": _layer_norm_rule}
+    "splitwithsizes": _split, "linear": _linear_rule, "native_layer_norm": _layer_norm_rule,
+    "add": _arithmetic("+"), "sub": _arithmetic("-"), "mul": _arithmetic("*")}
 
 
 def inline(node: Node, args: list[str], kernel: str) -> str | None:
