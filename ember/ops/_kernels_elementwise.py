@@ -188,27 +188,41 @@ hardshrink_backward = softshrink_backward  # the same derivative
 
 # ---- ReLU over C-contiguous arrays, split across threads ---------------------------------
 
+# (whole flat arrays and unsigned indices from an offset: LLVM vectorises the loops)
+
+@numba.njit(cache=True, error_model="numpy")
+def _relu_span(x, out, lo, hi):
+    """``out = max(x, 0)`` (NaN and -0.0 kept, as torch's) for elements ``lo:hi``."""
+    zero = x.dtype.type(0.0)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        v = x[i]
+        out[i] = zero if v < zero else v
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _threshold_backward_span(g, x, out, threshold, lo, hi):
+    """``out = 0 if x <= threshold else g`` for elements ``lo:hi``."""
+    zero = g.dtype.type(0.0)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        out[i] = zero if x[i] <= threshold else g[i]
+
+
 @numba.njit(parallel=True, cache=True)
 def _relu_parallel(x, out, parts):
-    """``out = max(x, 0)`` (NaN kept) over flat arrays, in ``parts`` spans."""
+    """``_relu_span`` over flat arrays in ``parts`` spans."""
     n = x.shape[0]
     step = (n + parts - 1) // parts
-    zero = x.dtype.type(0.0)
     for q in prange(parts):
-        for i in range(q * step, min(n, (q + 1) * step)):
-            v = x[i]
-            out[i] = zero if v < zero else v
+        _relu_span(x, out, q * step, min(n, (q + 1) * step))
 
 
 @numba.njit(parallel=True, cache=True)
 def _threshold_backward_parallel(g, x, out, threshold, parts):
-    """``out = 0 if x <= threshold else g`` over flat arrays, in ``parts`` spans."""
+    """``_threshold_backward_span`` over flat arrays in ``parts`` spans."""
     n = x.shape[0]
     step = (n + parts - 1) // parts
-    zero = g.dtype.type(0.0)
     for q in prange(parts):
-        for i in range(q * step, min(n, (q + 1) * step)):
-            out[i] = zero if x[i] <= threshold else g[i]
+        _threshold_backward_span(g, x, out, threshold, q * step, min(n, (q + 1) * step))
 
 
 def _parts(size: int) -> int:
