@@ -159,21 +159,32 @@ print(*times)
 
 def compile_times() -> dict:
     """First compiled gpt_train step (capture + passes + code generation + Numba) in a
-    fresh process with empty caches (cold) and again with them filled (warm), beside a
-    steady compiled step: wall-clock seconds and the process's CPU seconds (all threads;
-    the steadier figure on a busy machine). ``eager_cold``: the same first step uncompiled
-    with empty caches -- the part of a cold compile that is Numba compiling ember's own
-    kernels, which capture runs eagerly."""
+    fresh process, beside the next step: wall-clock seconds and the process's CPU seconds
+    (all threads; the steadier figure on a busy machine).
+
+    - ``cold``: empty caches, ember's own Numba kernels included (capture runs them
+      eagerly, so they compile first); ``warm``: again with those caches filled;
+    - ``installed``: ember's kernels from their usual cache (filled by ``make setup``,
+      ``python -m ember.utils._warmup``), the compiler's own cache empty -- a first
+      compile after installing, what torch.compile's first call (its kernels prebuilt)
+      compares with;
+    - ``eager_cold``: the first eager step with empty caches: the part of ``cold`` that
+      is Numba compiling ember's kernels."""
     out = {}
-    for labels, args in ((("eager_cold",), ["eager"]), (("cold", "warm"), [])):
+    runs = ((("eager_cold",), ["eager"], True), (("cold", "warm"), [], True),
+            (("installed",), [], False))
+    for labels, args, own_numba_cache in runs:
         with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, EMBER_CACHE_DIR=cache, NUMBA_CACHE_DIR=cache)
+            env = dict(os.environ, EMBER_CACHE_DIR=cache)
+            env.pop("NUMBA_CACHE_DIR", None)
+            if own_numba_cache:
+                env["NUMBA_CACHE_DIR"] = cache
             for label in labels:
                 res = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, *args], env=env,
                                      capture_output=True, text=True, check=True)
-                first, first_cpu, steady, steady_cpu = map(float, res.stdout.split())
+                first, first_cpu, second, second_cpu = map(float, res.stdout.split())
                 out[label] = {"first_step_s": first, "first_step_cpu_s": first_cpu,
-                              "steady_step_s": steady, "steady_step_cpu_s": steady_cpu}
+                              "next_step_s": second, "next_step_cpu_s": second_cpu}
     return out
 
 
