@@ -161,11 +161,14 @@ def test_relu_kernels_split_across_threads(dtype, monkeypatch):
     np.testing.assert_array_equal(y, np.where(x < 0, 0, x))
     assert np.signbit(y[0, 1])
     gx = kernels.threshold_backward_contiguous(g, x, 0)
-    assert gx is not None
     np.testing.assert_array_equal(gx, np.where(x <= 0, 0, g))
     np.testing.assert_array_equal(gx, kernels.threshold_backward(g, x, 0.0))
 
 
-def test_relu_kernels_leave_small_inputs_to_numpy():
-    x = np.ones(100, np.float32)
-    assert kernels.relu(x) is None and kernels.threshold_backward_contiguous(x, x, 0) is None
+def test_relu_kernels_small_inputs():
+    """Small inputs: ReLU left to NumPy (None), its backward one span of the kernel."""
+    x = np.linspace(-1, 1, 101, dtype=np.float32)
+    g = np.arange(101, dtype=np.float32)
+    assert kernels.relu(x) is None
+    np.testing.assert_array_equal(kernels.threshold_backward_contiguous(g, x, 0.25),
+                                  np.where(x <= 0.25, 0, g))

@@ -79,11 +79,12 @@ def _softplus_curvature(x, beta, threshold):
 
 
 def _threshold_backward(g, x, threshold):
-    """``0 if x <= threshold else g``: split across threads for large contiguous arrays,
-    else the ufunc of ``_kernels_elementwise``."""
+    """``0 if x <= threshold else g``: a Numba pass over contiguous arrays (split across
+    threads when large), else the ufunc of ``_kernels_elementwise``."""
     from . import _kernels_elementwise as K
-    out = K.threshold_backward_contiguous(g, x, threshold) if _fusable(x, g) else None
-    return K.threshold_backward(g, x, threshold) if out is None else out
+    if _fusable(x, g):
+        return K.threshold_backward_contiguous(g, x, threshold)
+    return K.threshold_backward(g, x, threshold)
 
 
 def _relu(x):
