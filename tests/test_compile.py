@@ -620,3 +620,20 @@ def test_fused_kernel_divides_by_zero_as_eager():
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(got, f(x, zeros).numpy())
     assert np.isnan(got[2]) and np.isposinf(got[0]) and np.isneginf(got[1])
+
+
+def test_compiling_call_leaves_the_random_generator_as_eager_does():
+    """The call that compiles runs the generated code once more (its kernels compile
+    there): the generator is put back, so a seeded sequence of calls with dropout draws
+    what eager draws, call after call."""
+    def f(x):
+        return F.dropout(x * 2.0, 0.5) + 1.0
+    x = ember.randn(64, 32)
+    compiled = ember.compile(f)
+    outs = {}
+    for label, fn in (("eager", f), ("compiled", compiled)):
+        ember.manual_seed(0)
+        outs[label] = [fn(x).numpy() for _ in range(3)]
+    assert compiled.cache and not compiled.fallback
+    for a, b in zip(outs["eager"], outs["compiled"]):
+        np.testing.assert_allclose(b, a, rtol=1e-6)

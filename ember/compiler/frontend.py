@@ -295,20 +295,27 @@ def _arguments(prog: _Program, args: tuple, kwargs: dict) -> list[Tensor]:
 
 def _warm(prog: _Program, args: tuple, kwargs: dict) -> None:
     """Run the generated forward (and backward, on gradients of ones) once on the
-    capture's inputs, results dropped, when no node has effects: the Numba kernels it
+    capture's inputs, results dropped, when no node writes an array (random ops may: the
+    generator's state is put back): the Numba kernels it
     calls compile and its fused regions choose their variant (``FusedOp``) in the call
     that compiles, not in the next one, which would otherwise take seconds on a cold
     cache (as torch.compile, all compiling happens in the first call)."""
+    from ..random import get_rng_state, set_rng_state
     graphs = [g for g in (prog.graph, prog.backward_graph) if g is not None]
-    if any(passes.has_effects(n) for g in graphs for n in g.nodes):
+    if any(n.op.inplace or getattr(n.op, "_mutated_others", ()) for g in graphs
+           for n in g.nodes):
         return
-    with no_grad():
-        res = prog.forward(*[t._data for t in _arguments(prog, args, kwargs)])
-        if prog.backward is not None:
-            saved = list(res[len(prog.graph.outputs):])
-            del res
-            prog.backward(saved, *[np.ones(v.shape, v.dtype)
-                                   for v in prog.backward_graph.grads])
+    rng = get_rng_state()  # (random ops draw again: the generator goes back after)
+    try:
+        with no_grad():
+            res = prog.forward(*[t._data for t in _arguments(prog, args, kwargs)])
+            if prog.backward is not None:
+                saved = list(res[len(prog.graph.outputs):])
+                del res
+                prog.backward(saved, *[np.ones(v.shape, v.dtype)
+                                       for v in prog.backward_graph.grads])
+    finally:
+        set_rng_state(rng)
 
 
 def _run(prog: _Program, args: tuple, kwargs: dict):
