@@ -543,10 +543,8 @@ def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles
 # ---- the layout passes of the GEMM paths ---------------------------------------------------
 
 def copy_parts(a: np.ndarray) -> int:
-    """Threads for a pass over ``a`` (one, for NumPy to do it, below ``PARALLEL_ELEMENTS``
-    or on a busy machine; only float32/float64, which the kernels take)."""
-    if a.dtype not in (np.float32, np.float64) or a.ndim < 2:
-        return 1
+    """Threads for a pass over ``a``: one (NumPy's pass is as fast) below
+    ``PARALLEL_ELEMENTS`` or on a busy machine."""
     return max(1, min(threads_for(a.size, PARALLEL_ELEMENTS), numba.get_num_threads()))
 
 

@@ -72,10 +72,18 @@ def _layout():
     return _kernels_conv
 
 
+def _pass_parts(a: np.ndarray) -> int:
+    """Threads for a layout pass over ``a`` (1: NumPy's pass); ``_kernels_conv`` takes
+    float32/float64 only."""
+    if a.dtype not in (np.float32, np.float64) or a.ndim < 3 or not a.size:
+        return 1
+    return _layout().copy_parts(a)
+
+
 def _channels_first(a: np.ndarray) -> np.ndarray:
     """``a (N, C, *size)`` as a C-contiguous ``(C, N*L)``: the batch folded into columns."""
     n, c = a.shape[:2]
-    parts = _layout().copy_parts(a) if a.size and a.ndim > 2 else 1
+    parts = _pass_parts(a)
     if parts == 1:
         return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(c, -1)
     out = np.empty((c, a.size // c), dtype=a.dtype)
@@ -88,7 +96,7 @@ def _batch_first(a: np.ndarray, shape, bias=None) -> np.ndarray:
     n, c = shape[:2]
     dtype = np.result_type(a, bias) if bias is not None else a.dtype
     out = np.empty(shape, dtype=dtype)
-    parts = _layout().copy_parts(out) if out.size and dtype == a.dtype else 1
+    parts = _pass_parts(out) if dtype == a.dtype else 1
     if parts > 1:
         b = np.empty(0, dtype) if bias is None else bias.astype(dtype, copy=False)
         _layout().to_batch(a, b, out.reshape(n, c, -1), parts)
@@ -105,7 +113,7 @@ def _add_bias(y: np.ndarray, b) -> np.ndarray:
     """``y (N, C, *size) += b (C,)`` in place (no bias: ``y``); returns ``y``."""
     if b is None:
         return y
-    parts = _layout().copy_parts(y) if y.size and b.dtype == y.dtype else 1
+    parts = _pass_parts(y) if b.dtype == y.dtype else 1
     if parts > 1 and y.flags.c_contiguous:
         _layout().add_bias(y.reshape(y.shape[0], y.shape[1], -1), b, parts)
     else:
