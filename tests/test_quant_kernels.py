@@ -121,6 +121,16 @@ def test_portable_kernel_equals_reference(m, k, n):
     _check(m, k, n, _padded_rows)
 
 
+@VNNI
+@pytest.mark.parametrize("name,rows", [("vnni", 4), ("amx", 5)])
+def test_row_chunks_that_split_a_block(name, rows):
+    """A chunk size that is not a whole number of the kernel's row blocks is rounded up
+    (an AMX block writes 16 rows of its chunk's buffer; a VNNI block reads six)."""
+    if name == "amx" and not kq.AMX:
+        pytest.skip("the CPU (or the OS) gives no AMX-int8")
+    _check(37, 100, 70, kq.pack_s8, _kernel(name, rows))
+
+
 def test_pack_keeps_k_and_empty_shapes():
     """Both layouts keep K as ``shape[1]`` (the ops read it); empty M, N or K work."""
     wq = np.ones((5, 7), np.int8)

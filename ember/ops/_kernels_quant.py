@@ -249,14 +249,15 @@ def _epilogue(acc, a_scale, a_zp, col_sum, w_scale, bias, out):
 @numba.njit(cache=True, parallel=True)  # no fastmath: the float epilogue keeps its order
 def _qlinear_vnni(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk):
     """``qlinear_s8``'s result from ``pack_s8``'s tiles: the rows packed in blocks of MR
-    (``_pack_rows``), then tasks of (tile of NR columns, chunk of ``m_chunk`` rows, a
-    multiple of MR); each sums int32 products in its own ``(rows, NR)`` buffer, a ``KC``
-    panel of K at a time (the panel's weights stay in L1 while the chunk's row blocks
-    stream by), adds the last ``K % 4`` products, then writes the float output in
-    fbgemm's order."""
+    (``_pack_rows``), then tasks of (tile of NR columns, chunk of ``m_chunk`` rows,
+    rounded up to a multiple of MR); each sums int32 products in its own ``(rows, NR)``
+    buffer, a ``KC`` panel of K at a time (the panel's weights stay in L1 while the
+    chunk's row blocks stream by), adds the last ``K % 4`` products, then writes the
+    float output in fbgemm's order."""
     m_rows, k_len = xq.shape
     n_tiles, n_cols = wp.shape[0], out.shape[1]
     k4 = k_len // 4
+    m_chunk = (max(1, m_chunk) + MR - 1) // MR * MR  # whole row blocks
     ap = np.empty(((m_rows + MR - 1) // MR, k4, 4 * MR), np.uint8)
     _pack_rows(xq, ap)
     n_chunks = (m_rows + m_chunk - 1) // m_chunk
@@ -397,14 +398,15 @@ def _last_groups(wp, t, g_start, k_len, last):
 def _qlinear_amx(xq, a_scale, a_zp, wp, col_sum, w_scale, bias, out, m_chunk, cfg):
     """``_qlinear_vnni``'s result with AMX tiles: the activations copied into rows and
     columns padded with zeros to multiples of 16 and 64, then tasks of (tile of NR
-    columns, chunk of ``m_chunk`` rows, a multiple of 16), each ``KC`` panel of K at a
-    time over its 16-row blocks (``_amx_block``); the last, partial 64 ``k`` (groups past
-    the last multiple of 16, the ``K % 4`` tail) from a zero-padded copy of the tile's
-    weights. Then the float output in fbgemm's order."""
+    columns, chunk of ``m_chunk`` rows, rounded up to a multiple of 16), each ``KC``
+    panel of K at a time over its 16-row blocks (``_amx_block``); the last, partial 64
+    ``k`` (groups past the last multiple of 16, the ``K % 4`` tail) from a zero-padded
+    copy of the tile's weights. Then the float output in fbgemm's order."""
     m_rows, k_len = xq.shape
     n_tiles, n_cols = wp.shape[0], out.shape[1]
     k_blocks, full = (k_len + 63) // 64, k_len // 64
     m16 = (m_rows + 15) // 16 * 16
+    m_chunk = (max(1, m_chunk) + 15) // 16 * 16  # whole tiles: a block writes 16 rows
     a = np.zeros((m16, 64 * k_blocks), np.uint8)
     a[:m_rows, :k_len] = xq
     n_chunks = (m16 + m_chunk - 1) // m_chunk
