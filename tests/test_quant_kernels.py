@@ -1,5 +1,5 @@
 """The int8 GEMM of the quantized Linear/conv layers (``_kernels_quant.qlinear``) against
-its NumPy reference, exactly: the AMX kernel (16 rows and more) and the VNNI kernel on
+its NumPy reference, exactly: the AMX kernel (12 rows and more) and the VNNI kernel on
 ``pack_s8``'s tiles where the CPU has them, each also called directly on every shape, and
 the portable kernel on padded rows, for shapes that hit every edge -- K not a multiple of
 4 (the tail rows), of 64 (AMX's partial last block) or of the panel, N not a multiple of
@@ -64,14 +64,14 @@ def test_vnni_kernel_equals_reference(m, k, n):
 @VNNI
 @pytest.mark.parametrize("m,k,n", SHAPES)
 def test_vnni_kernel_on_every_shape(m, k, n):
-    """The VNNI kernel also where ``qlinear`` picks AMX (16 rows and more), in chunks."""
+    """The VNNI kernel also where ``qlinear`` picks AMX (12 rows and more), in chunks."""
     _check(m, k, n, kq.pack_s8, _kernel("vnni", 12))
 
 
 @pytest.mark.skipif(not kq.AMX, reason="the CPU (or the OS) gives no AMX-int8")
 @pytest.mark.parametrize("m,k,n", SHAPES)
 def test_amx_kernel_on_every_shape(m, k, n):
-    """The AMX kernel also below 16 rows (zero-padded to a tile), in chunks of 32."""
+    """The AMX kernel also below 12 rows (zero-padded to a 16-row tile), in chunks of 32."""
     _check(m, k, n, kq.pack_s8, _kernel("amx", 32))
 
 
