@@ -4,6 +4,7 @@ and ``fullgraph`` behave as documented."""
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -637,3 +638,32 @@ def test_compiling_call_leaves_the_random_generator_as_eager_does():
     assert compiled.cache and not compiled.fallback
     for a, b in zip(outs["eager"], outs["compiled"]):
         np.testing.assert_allclose(b, a, rtol=1e-6)
+
+
+def test_cat_of_reshaped_transposes_writes_into_the_result():
+    """``cat([reshape(transposed), ...])`` (the QKV gradient's shape in a transformer's
+    backward) runs as one node writing each piece into its block, equal to torch, values
+    and gradients; a piece whose reshape is read elsewhere keeps the written-out ops."""
+    import torch
+
+    def f(lib, a, b, share):
+        pieces = [x.transpose(1, 2).reshape(2, 5, 12) for x in (a, b)]
+        out = lib.cat(pieces, dim=2) * 3.0
+        return out + pieces[0].sum() if share else out
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((2, 3, 5, 4)) for _ in range(2)]
+    for share in (False, True):
+        compiled = ember.compile(functools.partial(f, ember, share=share))
+        for _ in range(2):
+            xs = [ember.from_numpy(a).requires_grad_() for a in arrays]
+            got = compiled(*xs)
+            got.backward(ember.from_numpy(np.sin(got.detach().numpy())))
+        ts = [torch.from_numpy(a).requires_grad_() for a in arrays]
+        want = f(torch, *ts, share)
+        want.backward(torch.sin(want.detach()))
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+        for x, t in zip(xs, ts):
+            np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+        (prog,) = compiled.cache.values()
+        names = [n.name for n in prog.graph.nodes]
+        assert ("fused_cat_reshaped" in names) != share

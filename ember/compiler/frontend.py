@@ -29,7 +29,7 @@ from .._state import STATE
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import _FREED, run_backward
-from . import attention, fusion, hyper, passes
+from . import attention, concat, fusion, hyper, passes
 from .capture import capture, close_prefix
 from .codegen import debug_dump, generate, rebuild
 from .dynamic import Sym, apply_symbols, fit_dynamic
@@ -337,6 +337,7 @@ def _build(prog: _Program, name: str) -> None:
         stats = passes.optimize(g)
         if attention.fuse_attention(g):
             stats["dce"] += passes.dce(g)
+        stats["cat"] = concat.fuse_cat_of_reshapes(g)
         stage("forward_optimized", g, stats)
         stage("forward_fused", g, {"fused groups": fusion.fuse(g)})
         prog.forward = generate(g, f"{name}_forward")
@@ -348,6 +349,8 @@ def _build(prog: _Program, name: str) -> None:
     found = attention.fuse_attention(g, keep=_forward_reads(g, bw))
     if attention.fuse_attention_backward(bw, found):
         passes.dce(bw)
+    concat.fuse_cat_of_reshapes(bw)
+    concat.fuse_cat_of_reshapes(g, keep=_forward_reads(g, bw))
     moved = _rematerialize(g, bw)
     passes.dce(g, keep=_forward_reads(g, bw))
     stage("rematerialized", bw, {"recomputed in backward": moved})
