@@ -5,7 +5,8 @@ generate Python + Numba code, and run it under guards (``ember.compile``).
   ``jit``/``export`` and the ONNX exporter share;
 - ``capture``: the recording dispatch mode, graph breaks, backward capture;
 - ``passes``: DCE, CSE, constant folding; ``fusion``: pointwise fusion into Numba kernels;
-  ``attention``: written-out attention onto ember's fused attention kernels;
+  ``attention``: written-out attention onto ember's fused attention kernels; ``concat``:
+  a concatenation of reshaped arrays written into its result;
 - ``codegen``: a graph as one Python function over arrays (``inline``: view ops as NumPy
   expressions in it);
 - ``frontend``: guards, the program cache, compiled training; ``module``: OptimizedModule.
