@@ -7,7 +7,8 @@ generate Python + Numba code, and run it under guards (``ember.compile``).
 - ``passes``: DCE, CSE, constant folding; ``fusion``: pointwise fusion into Numba kernels;
   ``attention``: written-out attention onto ember's fused attention kernels; ``concat``:
   a concatenation of reshaped arrays written into its result;
-- ``codegen``: a graph as one Python function over arrays (``inline``: view ops as NumPy
+- ``codegen``: a graph as one Python function over arrays (``inline``: views and a few hot
+  ops as NumPy
   expressions in it);
 - ``frontend``: guards, the program cache, compiled training; ``module``: OptimizedModule.
 """
