@@ -8,8 +8,7 @@ generate Python + Numba code, and run it under guards (``ember.compile``).
   ``attention``: written-out attention onto ember's fused attention kernels; ``concat``:
   a concatenation of reshaped arrays written into its result;
 - ``codegen``: a graph as one Python function over arrays (``inline``: views and a few hot
-  ops as NumPy
-  expressions in it);
+  ops as NumPy expressions in it);
 - ``frontend``: guards, the program cache, compiled training; ``module``: OptimizedModule.
 """
 
