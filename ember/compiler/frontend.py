@@ -6,8 +6,9 @@ A call looks up its *guard key* -- grad mode, each tensor argument's shape, dtyp
 ``requires_grad``, the value of every other argument, the ``training`` flag of every
 module the function uses, and the shapes and dtypes of the parameters -- in the cache. A
 miss captures the function on the call's real inputs (that call's result is the eager
-one), runs the passes and generates code; the next calls with the same key run the
-generated code. A capture that breaks (see ``capture``) makes that key run eagerly, and
+one), runs the passes, generates code and runs it once on those inputs (so its kernels
+compile in this call, see ``_warm``); the next calls with the same key run the generated
+code. A capture that breaks (see ``capture``) makes that key run eagerly, and
 with ``fullgraph=True`` raises instead. Past ``config.cache_size_limit`` keys, a warning
 names the guard that failed and the function runs eagerly from then on.
 """
