@@ -137,3 +137,12 @@ def test_pack_keeps_k_and_empty_shapes():
     assert kq.pack_s8(wq).shape[1] == 7 and _padded_rows(wq).shape[1] == 7
     for m, k, n in [(0, 8, 5), (3, 0, 5), (3, 8, 0)]:
         _check(m, k, n, kq.pack_s8)
+
+
+def test_min_max_with_and_without_nan():
+    """The dynamic Linear's activation range: NumPy's reductions, and the one-pass loop's
+    answer (the NaN passed over) where the batch holds a NaN."""
+    x = np.random.default_rng(5).standard_normal((33, 70)).astype(np.float32)
+    assert kq.min_max(x) == (x.min(), x.max())
+    x[4, 9] = np.nan
+    assert kq.min_max(x) == (np.nanmin(x), np.nanmax(x))

@@ -511,9 +511,19 @@ def quantize_rows(x, inv_scale, zero_point, out) -> None:
     _run(quantize_u8, x.size, x, inv_scale, zero_point, out, threshold=QUANTIZE_PARALLEL)
 
 
+def min_max(x: np.ndarray) -> tuple:
+    """The smallest and largest value of the non-empty float array ``x``: NumPy's SIMD
+    reductions (0.08 ms for 512K values, where ``_min_max_loop`` took 0.55 -- a sixth of a
+    batch-128 4096 x 4096 layer); ``_min_max_loop``'s answer where ``x`` holds a NaN."""
+    lo, hi = x.min(), x.max()
+    if np.isnan(lo) or np.isnan(hi):
+        return _min_max_loop(x)
+    return lo, hi
+
+
 @numba.njit(cache=True)
-def min_max(x):
-    """The smallest and largest value of the float array ``x`` (one pass)."""
+def _min_max_loop(x):
+    """``min``/``max`` down ``x`` in one pass (a NaN is passed over unless it comes first)."""
     flat = x.ravel()
     lo = hi = flat[0]
     for v in flat:
