@@ -1,6 +1,7 @@
 """``Linear``'s backward as one op (``LinearBackward``): gradients, the outputs not asked
 for, and gradients of gradients, against torch; the weight gradient of one row (an outer
-product) as a broadcast multiply."""
+product) as a broadcast multiply; the split paths on several threads (gradients side by side,
+outer products in row blocks, the forward's bias inside the split GEMM)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,24 @@ def test_outer_product_on_threads_equals_numpy(monkeypatch, dtype):
     got = _blas.matmul(a, b)
     np.testing.assert_array_equal(got, a * b)
     assert got.flags.c_contiguous and got.dtype == dtype
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, out_features", [((100, 20), 13), ((2, 20, 20), 300)])
+def test_forward_bias_inside_split_gemm_matches_torch(monkeypatch, threads, dtype, x_shape,
+                                                      out_features):
+    """On several threads the bias is copied into each block of the split GEMM, which
+    BLAS adds the product to (``_blas.linear``): blocks of rows (more rows than columns)
+    and of columns, a strided bias, equal to torch."""
+    from ember.ops import _blas
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: threads)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((out_features, 20)).astype(dtype)
+    b = rng.standard_normal(2 * out_features).astype(dtype)[::2]
+    assert _blas.linear(x.reshape(-1, 20), w, b) is not None
+    got = ember.nn.functional.linear(*(ember.from_numpy(a) for a in (x, w, b))).numpy()
+    want = torch.nn.functional.linear(*(torch.from_numpy(a) for a in (x, w, b))).numpy()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

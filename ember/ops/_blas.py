@@ -73,6 +73,21 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
+def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
+    """``x @ w.T + bias`` (2-D ``x``, ``bias`` of ``(n,)``) split among ember's threads
+    with the bias added inside each block (``_kernels_gemm.matmul``), or None where
+    ``matmul`` and an in-place sum are the way: one thread, other dtypes, a few rows."""
+    if x.ndim != 2 or not (x.dtype == w.dtype == bias.dtype) or x.dtype not in _SPLIT_DTYPES \
+            or bias.shape != w.shape[:1] or x.shape[0] <= 32:
+        return None
+    parts = threads_for(2.0 * x.shape[0] * x.shape[1] * w.shape[0], PARALLEL_FLOPS)
+    if parts < 2:
+        return None
+    _blas_libs()
+    from . import _kernels_gemm
+    return _kernels_gemm.matmul(x, w.T, parts, np.ascontiguousarray(bias))
+
+
 def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.matmul(a, b).sum(0)`` for 3-D or 4-D operands of the same leading dims, never
     holding the stack of products (a convolution's weight gradient summed over samples);

@@ -62,22 +62,33 @@ def _cblas() -> dict:
 
 
 @numba.njit(parallel=True, cache=True)
-def _gemm_blocks(fn, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, out, out_step, by_rows,
+def _gemm_blocks(fn, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, out, bias, by_rows,
                  parts):
-    """``out = a @ b`` (row-major, ``out``'s leading dim ``n``) in ``parts`` blocks of rows
-    (``by_rows``) or of columns; ``*_step``: bytes from one row (column) to the next."""
+    """``out = a @ b (+ bias)`` (row-major; ``out`` C-contiguous ``(m, n)``) in ``parts``
+    blocks of rows (``by_rows``) or of columns; ``*_step``: bytes from one row (column) to
+    the next. A ``bias`` with elements (``(n,)``, a linear layer's) is first copied into
+    each block's rows, which BLAS then adds the product to (``beta = 1``): the sum is
+    shared out with the product instead of a serial pass over the result after it."""
     size = m if by_rows else n
     step = (size + parts - 1) // parts
+    item = out.itemsize
+    beta = 1.0 if bias.size else 0.0
     for p in prange(parts):
         lo = p * step
         hi = min(size, lo + step)
         if hi > lo:
             if by_rows:
-                fn(ROW_MAJOR, ta, tb, hi - lo, n, k, 1.0, a + lo * a_step, lda, b, ldb, 0.0,
-                   out + lo * out_step, n)
+                if bias.size:
+                    for r in range(lo, hi):
+                        out[r] = bias
+                fn(ROW_MAJOR, ta, tb, hi - lo, n, k, 1.0, a + lo * a_step, lda, b, ldb, beta,
+                   out.ctypes.data + lo * n * item, n)
             else:
-                fn(ROW_MAJOR, ta, tb, m, hi - lo, k, 1.0, a, lda, b + lo * b_step, ldb, 0.0,
-                   out + lo * out_step, n)
+                if bias.size:
+                    for r in range(m):
+                        out[r, lo:hi] = bias[lo:hi]
+                fn(ROW_MAJOR, ta, tb, m, hi - lo, k, 1.0, a, lda, b + lo * b_step, ldb, beta,
+                   out.ctypes.data + lo * item, n)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -283,9 +294,11 @@ def _batch_strides(x: np.ndarray, batch: tuple) -> tuple[int, int]:
     return strides[0], strides[1]
 
 
-def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
-    """``a @ b`` over ``parts`` threads, or None when this path does not take it: both
-    float32 or both float64, at least 2-D, at most two batch dims."""
+def matmul(a: np.ndarray, b: np.ndarray, parts: int,
+           bias: np.ndarray | None = None) -> np.ndarray | None:
+    """``a @ b`` (``+ bias``, of ``(n,)`` and the operands' dtype) over ``parts`` threads,
+    or None when this path does not take it: both float32 or both float64, at least 2-D,
+    at most two batch dims."""
     fn = _cblas().get(a.dtype)
     if fn is None or b.dtype != a.dtype or a.ndim < 2 or b.ndim < 2 or max(a.ndim, b.ndim) > 4:
         return None
@@ -301,7 +314,7 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
         a_step = a.strides[0] if by_rows else 0
         b_step = 0 if by_rows else b.strides[1]
         _gemm_blocks(fn, la[0], lb[0], m, n, k, a.ctypes.data, la[1], a_step, b.ctypes.data,
-                     lb[1], b_step, out.ctypes.data, n * item if by_rows else item, by_rows,
+                     lb[1], b_step, out, _NO_BIAS[a.dtype] if bias is None else bias, by_rows,
                      min(parts, m if by_rows else n))
         return out
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -313,7 +326,12 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:
     b_outer, b_inner = _batch_strides(b, batch)
     _gemm_batch(fn, la[0], lb[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer,
                 a_inner, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data, m * n * item)
+    if bias is not None:
+        out += bias
     return out
+
+
+_NO_BIAS = {np.dtype(dt): np.empty(0, dt) for dt in (np.float32, np.float64)}  # no bias
 
 
 def matmul_sum(a: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray | None:

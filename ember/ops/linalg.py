@@ -278,14 +278,20 @@ class Linear(Op):
     @staticmethod
     def forward(ctx, x, w, b=None):
         Linear._check(x, w, b)
-        out = _blas.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
-        if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
-            out = out.astype(x.dtype)
-        if b is not None:
-            if b.ndim <= 1:  # (the product is a new array: no second one for the sum)
-                out += b
-            else:  # a bias of more dims may widen the result
-                out = out + b
+        x2 = x.reshape(-1, x.shape[-1])
+        shape = (*x.shape[:-1], w.shape[0])
+        fused = None if b is None else _blas.linear(x2, w, b)  # (the bias inside the GEMM)
+        if fused is not None:
+            out = fused.reshape(shape)
+        else:
+            out = _blas.matmul(x2, w.T).reshape(shape)
+            if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
+                out = out.astype(x.dtype)
+            if b is not None:
+                if b.ndim <= 1:  # (the product is a new array: no second one for the sum)
+                    out += b
+                else:  # a bias of more dims may widen the result
+                    out = out + b
         ctx.save_for_backward(x, w)
         ctx.bias_shape = None if b is None else b.shape
         return out
