@@ -80,6 +80,23 @@ def _parts(flops: float, items: int) -> int:
     return max(1, min(threads_for(flops, PARALLEL_FLOPS), numba.get_num_threads(), items))
 
 
+def _launch(kernel, *args) -> None:
+    """Run a parallel ``kernel`` whose last argument is its thread count ``parts`` on that
+    many of Numba's threads: a ``prange`` of one part still wakes the pool's every thread
+    (on a busy machine a 256x256 kernel transform so took 7 ms instead of 0.75, waiting
+    for a second thread it had no work for)."""
+    had = numba.get_num_threads()
+    parts = min(args[-1], numba.config.NUMBA_NUM_THREADS)
+    if parts == had:
+        kernel(*args)
+        return
+    numba.set_num_threads(parts)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(had)
+
+
 def _blocks(flops: float, tiles: int) -> tuple[int, int]:
     """Threads and tiles per block for ``tiles`` tiles: blocks of at most ``BLOCK`` tiles,
     their count a multiple of the threads, so that every thread gets as many (a batch of
@@ -122,7 +139,7 @@ def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
     offsets = _offsets(w.shape[2:], stride)
     o, c_in = w.shape[0] // groups, w.shape[1]  # per group
     u = np.empty((16, groups, o, len(offsets), c_in), dtype=x.dtype)
-    kernel_transform(w, offsets, stride, transposed, groups, u,
+    _launch(kernel_transform, w, offsets, stride, transposed, groups, u,
                      _parts(16.0 * u.size, w.shape[0]))
     if transposed:
         o, c_in = c_in, o
@@ -132,8 +149,8 @@ def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
     count = x.shape[0] * tiles[0] * tiles[1]
     parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
     bias = np.zeros(y.shape[1], y.dtype) if bias is None else bias.astype(y.dtype, copy=False)
-    winograd_conv(_gemm(x.dtype), x, u, transposed, bias, y, stride, lo[0], lo[1], offsets,
-                  *tiles, groups, block, parts)
+    _launch(winograd_conv, _gemm(x.dtype), x, u, transposed, bias, y, stride, lo[0], lo[1],
+            offsets, *tiles, groups, block, parts)
     return y
 
 
@@ -149,10 +166,10 @@ def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, stride: int, lo,
     count = x.shape[0] * tiles[0] * tiles[1]
     parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
     du = np.empty((parts, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
-    winograd_weight_grad(_gemm(x.dtype), x, g, du, stride, lo[0], lo[1],
-                         offsets, *tiles, groups, block, parts)
+    _launch(winograd_weight_grad, _gemm(x.dtype), x, g, du, stride, lo[0], lo[1], offsets,
+            *tiles, groups, block, parts)
     dw = np.empty(w_shape, dtype=x.dtype)
-    kernel_gradient(du, offsets, stride, dw, _parts(16.0 * du.size, w_shape[0]))
+    _launch(kernel_gradient, du, offsets, stride, dw, _parts(16.0 * du.size, w_shape[0]))
     return dw
 
 
