@@ -63,25 +63,26 @@ def test_float64_through_dgemm_matches_torch(kind, kw):
 
 
 @pytest.mark.parametrize("parts", [2, 3])
-@pytest.mark.parametrize("proj", [0, 7])
-def test_lstm_batch_blocks_on_threads_match_torch(monkeypatch, parts, proj):
-    """With several threads an LSTM layer's time loop runs in blocks of the batch side by
-    side (``_kernels_rnn.lstm_forward_batches``/``lstm_backward_batches``): outputs, final
-    states and all gradients equal torch's, both directions, packed sequences of unequal
-    lengths, an uneven last block (9 sequences in 3), with and without a projection; the
-    input side's GEMMs side by side too (``_blas.linear_grads``)."""
+@pytest.mark.parametrize("kind, proj", [("LSTM", 0), ("LSTM", 7), ("GRU", 0)])
+def test_batch_blocks_on_threads_match_torch(monkeypatch, parts, kind, proj):
+    """With several threads a layer's time loop runs in blocks of the batch side by side
+    (``_kernels_rnn``'s ``lstm_forward_batches``, ``gru_backward_batches``...): outputs,
+    final states and all gradients equal torch's, both directions, packed sequences of
+    unequal lengths, an uneven last block (9 sequences in 3), the LSTM with and without a
+    projection; the input side's GEMMs side by side too (``_blas.linear_grads``)."""
     from ember.ops import _blas, _kernels_rnn, rnn
     monkeypatch.setattr(rnn, "threads_for", lambda work, threshold: parts)
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)  # (GEMMs too)
     monkeypatch.setattr(rnn, "MIN_BLOCK", 2)
     used = []
-    for name in ("lstm_forward_batches", "lstm_backward_batches"):
+    for name in (f"{kind.lower()}_forward_batches", f"{kind.lower()}_backward_batches"):
         real = getattr(_kernels_rnn, name)
         monkeypatch.setattr(_kernels_rnn, name,
                             lambda *a, real=real: used.append(a[-1]) or real(*a))
     torch.manual_seed(0)
-    t_rnn = torch.nn.LSTM(12, 40, num_layers=2, bidirectional=True, proj_size=proj)
-    e_rnn = ember.nn.LSTM(12, 40, num_layers=2, bidirectional=True, proj_size=proj)
+    kw = {"proj_size": proj} if proj else {}
+    t_rnn = getattr(torch.nn, kind)(12, 40, num_layers=2, bidirectional=True, **kw)
+    e_rnn = getattr(ember.nn, kind)(12, 40, num_layers=2, bidirectional=True, **kw)
     e_rnn.load_state_dict({k: ember.from_numpy(v.detach().numpy().copy())
                            for k, v in t_rnn.state_dict().items()})
     rng = np.random.default_rng(2)
@@ -93,12 +94,15 @@ def test_lstm_batch_blocks_on_threads_match_torch(monkeypatch, parts, proj):
     for lib, mod in ((torch, t_rnn), (ember, e_rnn)):
         xt, ht, ct = (lib.from_numpy(a.copy()).requires_grad_() for a in (x, h0, c0))
         packed = lib.nn.utils.rnn.pack_padded_sequence(xt, lengths, enforce_sorted=False)
-        out, (hn, cn) = mod(packed, (ht, ct))
+        out, state = mod(packed, (ht, ct) if kind == "LSTM" else ht)
+        states = state if kind == "LSTM" else (state,)
         out = lib.nn.utils.rnn.pad_packed_sequence(out)[0]
-        (out.square().sum() + hn.sum() + (cn * cn).sum()).backward()
-        outs.append([out.detach().numpy(), hn.detach().numpy(), cn.detach().numpy(),
-                     xt.grad.numpy(), ht.grad.numpy(), ct.grad.numpy(),
+        (out.square().sum() + sum((s * s).sum() for s in states)).backward()
+        outs.append([out.detach().numpy(), *(s.detach().numpy() for s in states),
+                     xt.grad.numpy(), ht.grad.numpy(),
                      *(p.grad.numpy() for p in mod.parameters())])
+        if kind == "LSTM":
+            outs[-1].append(ct.grad.numpy())
     assert len(used) == 8 and set(used) == {parts}  # 2 layers x 2 directions x fwd/bwd
     for t_val, e_val in zip(*outs, strict=True):
         np.testing.assert_allclose(e_val, t_val, rtol=2e-5, atol=2e-5)

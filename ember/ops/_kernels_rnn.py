@@ -321,6 +321,26 @@ def lstm_backward_batches(fn, gout, w_hh, w_hr, gates, cs, tcs, dgates, dhs, dh,
                           reverse, lo, hi)
 
 
+@numba.njit(parallel=True, **_FLAGS)
+def gru_forward_batches(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse, parts):
+    """``gru_forward`` on ``parts`` blocks of the batch side by side (as
+    ``lstm_forward_batches``)."""
+    for p in numba.prange(parts):
+        lo, hi = _span(xw.shape[1], parts, p)
+        if hi > lo:
+            gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse, lo, hi)
+
+
+@numba.njit(parallel=True, **_FLAGS)
+def gru_backward_batches(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse,
+                         parts):
+    """``gru_backward`` on ``parts`` blocks of the batch side by side."""
+    for p in numba.prange(parts):
+        lo, hi = _span(gout.shape[1], parts, p)
+        if hi > lo:
+            gru_backward(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse, lo, hi)
+
+
 # ---- GRU ----------------------------------------------------------------------------------
 
 @numba.njit(**_FLAGS)
@@ -339,20 +359,20 @@ def _gru_cell(x, r, b_hh, h_old, gs, hn, h_new, o, hidden):
 
 
 @numba.njit(**_FLAGS)
-def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse):
-    """All steps: ``r, z = sigmoid(xw + gh)``, ``n = tanh(xw_n + r (gh_n))``,
-    ``h = (1 - z) n + z h_old``, with ``gh = h_old W_hh^T + b_hh``; saves ``r, z, n`` and
-    ``gh_n`` by step."""
-    steps, batch, _ = xw.shape
+def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse, lo, hi):
+    """All steps of the sequences ``lo:hi`` (as ``lstm_forward``): ``r, z = sigmoid(xw +
+    gh)``, ``n = tanh(xw_n + r (gh_n))``, ``h = (1 - z) n + z h_old``, with ``gh = h_old
+    W_hh^T + b_hh``; saves ``r, z, n`` and ``gh_n`` by step."""
+    steps = xw.shape[0]
     hidden = hs.shape[2]
-    gh = np.empty((batch, 3 * hidden), xw.dtype)
+    gh = np.empty((hi - lo, 3 * hidden), xw.dtype)
     for s in range(steps):
         t = _time(s, steps, reverse)
-        gemm(fn, hs[s], w_hh_t, gh, False, gh)
-        for b in range(batch):
+        gemm(fn, hs[s, lo:hi], w_hh_t, gh, False, gh)
+        for b in range(lo, hi):
             h_old, h_new = hs[s, b], hs[s + 1, b]
             if t < lengths[b]:
-                _gru_cell(xw[t, b], gh[b], b_hh, h_old, gates[s, b], ghn[s, b], h_new,
+                _gru_cell(xw[t, b], gh[b - lo], b_hh, h_old, gates[s, b], ghn[s, b], h_new,
                           out[t, b], hidden)
             else:
                 h_new[:] = h_old
@@ -360,15 +380,17 @@ def gru_forward(fn, xw, w_hh_t, b_hh, hs, gates, ghn, out, lengths, reverse):
 
 
 @numba.njit(**_FLAGS)
-def gru_backward(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse):
-    """All steps, last to first: pre-activation gradients of the input side (``dxg``)
-    and of the recurrent side (``dhg``: the ``n`` part scaled by ``r``)."""
-    steps, batch, _ = gout.shape
+def gru_backward(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse, lo, hi):
+    """All steps of the sequences ``lo:hi``, last to first: pre-activation gradients of
+    the input side (``dxg``) and of the recurrent side (``dhg``: the ``n`` part scaled by
+    ``r``)."""
+    steps = gout.shape[0]
     hidden = hs.shape[2]
-    rec = np.empty_like(dh)
+    dh_rows = dh[lo:hi]
+    rec = np.empty_like(dh_rows)
     for s in range(steps - 1, -1, -1):
         t = _time(s, steps, reverse)
-        for b in range(batch):
+        for b in range(lo, hi):
             dx, dr = dxg[s, b], dhg[s, b]
             if t < lengths[b]:
                 gs, h_old, go, hn, dhb = gates[s, b], hs[s, b], gout[t, b], ghn[s, b], dh[b]
@@ -386,7 +408,7 @@ def gru_backward(fn, gout, w_hh, gates, ghn, hs, dxg, dhg, dh, lengths, reverse)
             else:
                 dx[:] = 0.0
                 dr[:] = 0.0
-        gemm(fn, dhg[s], w_hh, dh, True, rec)
+        gemm(fn, dhg[s, lo:hi], w_hh, dh_rows, True, rec)
 
 
 # ---- Elman RNN ----------------------------------------------------------------------------

@@ -278,16 +278,26 @@ def _gru_forward(xw, h0, c0, w_hh, b_ih, b_hh, w_hr, lens, reverse):
     out = np.empty_like(ghn)
     w_hh_t = _kernels().transpose(w_hh)
     bh = b_hh if b_hh is not None else np.zeros(gates, xw.dtype)
-    _kernels().gru_forward(_gemm_fn(batch, w_hh), xw, w_hh_t, bh, hs, acts, ghn, out, lens,
-                           reverse)
+    fn, parts = _gemm_fn(batch, w_hh), _batch_parts(steps, batch, w_hh)
+    if parts > 1:
+        _kernels().gru_forward_batches(fn, xw, w_hh_t, bh, hs, acts, ghn, out, lens, reverse,
+                                       parts)
+    else:
+        _kernels().gru_forward(fn, xw, w_hh_t, bh, hs, acts, ghn, out, lens, reverse, 0, batch)
     return (out, hs[steps].copy()), (acts, ghn, hs)
 
 
 def _gru_backward(go, w_hh, w_hr, dh, dc, workspace, lens, reverse):
     acts, ghn, hs = workspace
+    steps, batch, _ = acts.shape
     dxg, dhg = np.empty_like(acts), np.empty_like(acts)
-    _kernels().gru_backward(_gemm_fn(acts.shape[1], w_hh), go, w_hh, acts, ghn, hs, dxg, dhg, dh,
-                            lens, reverse)
+    fn, parts = _gemm_fn(batch, w_hh), _batch_parts(steps, batch, w_hh)
+    if parts > 1:
+        _kernels().gru_backward_batches(fn, go, w_hh, acts, ghn, hs, dxg, dhg, dh, lens, reverse,
+                                        parts)
+    else:
+        _kernels().gru_backward(fn, go, w_hh, acts, ghn, hs, dxg, dhg, dh, lens, reverse, 0,
+                                batch)
     return dxg, dhg, (dh,), hs, ()
 
 
