@@ -8,7 +8,8 @@ float32 (the dtype Numba kernels are specialised on; sizes do not matter, the la
 and channel counts that choose a kernel do): the digits CNN (convolution by Winograd and
 by direct kernels, max pooling), a ResNet-style block (batch norm, average pooling), a
 GPT block (layer norm, masked softmax, GELU, scaled dot-product attention, embedding,
-cross-entropy), an LSTM, and the SGD, Adam and AdamW steps; and the threaded GEMMs.
+cross-entropy), an LSTM and a GRU, and the SGD, Adam and AdamW steps; and the threaded
+GEMMs (matrices, linear layers' gradients, outer products).
 
 Many kernels have a second, threaded variant (a ``prange`` over row spans) that a call
 takes when its work is above a size threshold and the machine is not busy
@@ -105,7 +106,9 @@ def _all_threads() -> Iterator[None]:
 
 
 def _steps() -> None:
-    """One training step of each small model with each optimizer."""
+    """One training step of each small model with each optimizer, and of an LSTM and a GRU
+    over a batch of 8 sequences (the fewest that the recurrent kernels split across
+    threads, in blocks of sequences)."""
     for build in (_cnn, _gpt):
         model, x, y = build()
         for opt in (ember.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
@@ -114,6 +117,9 @@ def _steps() -> None:
             out = model(x)
             F.cross_entropy(out.reshape(-1, out.shape[-1]), y).backward()
             opt.step()
+    x = ember.randn(8, 3, 4)
+    for rnn in (nn.LSTM(4, 4, batch_first=True), nn.GRU(4, 4, batch_first=True)):
+        rnn(x)[0].sum().backward()
 
 
 def warm_up() -> float:
@@ -148,6 +154,8 @@ def _gemms() -> None:
         _kernels_gemm.matmul_sum(a[None], b[None], 2)
         _kernels_gemm.few_rows(a, np.ones((2, 3), dt), 1)
         _kernels_gemm.few_rows(a, np.ones((128, 3), dt), 2)  # (its parallel form)
+        _kernels_gemm.linear_grads(np.ones((4, 2), dt), a, b.T.copy(), True, 2, a.shape)
+        _kernels_gemm.outer(a[:, :1], b[:1], 2)
 
 
 if __name__ == "__main__":
