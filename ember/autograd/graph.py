@@ -511,12 +511,29 @@ def _holders(grads: list) -> tuple[int, int]:
 _SOLE = _holders([_make(np.empty(1))])
 
 
+def _base_holders(data: np.ndarray) -> int:
+    return sys.getrefcount(data.base)
+
+
+_SOLE_BASE = _base_holders(np.empty(2).reshape(1, 2))
+
+
+def _sole_memory(data: np.ndarray) -> bool:
+    """Whether nothing but the (solely held) array ``data`` reaches its memory: it owns it,
+    or it is a view of all of an array that only this view references (a backward rule's
+    ``reshape`` of the array it made), which a leaf may then keep without a copy."""
+    if data.base is None:
+        return True
+    return _base_holders(data) == _SOLE_BASE and type(data.base) is np.ndarray and \
+        data.base.nbytes == data.nbytes  # (no local name for the base: it would count)
+
+
 def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool,
                 owned: bool = False) -> None:
     """Add ``grad`` into ``t.grad`` with ember ops, as torch's AccumulateGrad.
 
     The first gradient is taken as it is when the engine found it ``owned`` (nothing else
-    holds it) and its array owns its memory (not a view: ``base is None``) in ``t``'s dtype
+    holds it) and nothing else reaches its array's memory (``_sole_memory``) in ``t``'s dtype
     and strides, as torch steals a gradient nobody else references; otherwise it is copied
     (``clone``, so ``.grad`` never aliases a gradient that flows on or that the user holds;
     under ``create_graph`` the clone is recorded, as torch's). Later ones are added in
@@ -526,7 +543,7 @@ def _accumulate(t: Tensor, grad: Tensor | None, create_graph: bool,
     old = t.grad
     if old is None:
         data, mine = grad._data, t._data
-        if owned and type(grad) is Tensor and type(data) is np.ndarray and data.base is None \
+        if owned and type(grad) is Tensor and type(data) is np.ndarray and _sole_memory(data) \
                 and data.dtype == mine.dtype and data.strides == mine.strides:
             t.grad = _make(data)  # (a fresh tensor: no history, as torch's detach())
         elif data.dtype == mine.dtype:
