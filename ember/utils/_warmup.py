@@ -9,7 +9,8 @@ and channel counts that choose a kernel do): the digits CNN (convolution by Wino
 by direct kernels, max pooling), a ResNet-style block (batch norm, average pooling), a
 GPT block (layer norm, masked softmax, GELU, scaled dot-product attention, embedding,
 cross-entropy), an LSTM and a GRU, and the SGD, Adam and AdamW steps; and the threaded
-GEMMs (matrices, linear layers' gradients, outer products).
+GEMMs (matrices, linear layers' gradients, outer products) and the int8 GEMMs of
+quantized linear layers.
 
 Many kernels have a second, threaded variant (a ``prange`` over row spans) that a call
 takes when its work is above a size threshold and the machine is not busy
@@ -40,6 +41,7 @@ __all__ = ["warm_up"]
 def _cnn() -> tuple[nn.Module, ember.Tensor, ember.Tensor]:
     model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 32, 1),  # (few positions: the batch-folded GEMM)
                           nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32),
                           nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                           nn.Flatten(), nn.Linear(32, 10))
@@ -132,6 +134,7 @@ def warm_up() -> float:
             _steps()
             _large_relu()
     _gemms()
+    _quantized()
     return time.perf_counter() - start
 
 
@@ -140,6 +143,16 @@ def _large_relu() -> None:
     Numba span kernels, which the small models' activations are too small to reach."""
     x = ember.randn(1 << 17, requires_grad=True)
     F.relu(x).backward(ember.ones_like(x))  # a contiguous gradient, as a model's
+
+
+def _quantized() -> None:
+    """A dynamically quantized int8 Linear on one row and on 16 (the int8 GEMM kernels:
+    VNNI for few rows, AMX tiles for more, where the CPU has them)."""
+    from ember.ao.quantization import quantize_dynamic
+    model = quantize_dynamic(nn.Sequential(nn.Linear(64, 64)), {nn.Linear}, dtype=ember.qint8)
+    with ember.no_grad():
+        for rows in (1, 16):
+            model(ember.randn(rows, 64))
 
 
 def _gemms() -> None:
