@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._threads import get_num_threads, sync_numba
 from ..ops._blas import PARALLEL_FLOPS
 from ..ops._parallel import threads_for
 from .graph import Graph, Node, Value
@@ -92,15 +93,14 @@ def _on_threads(kernel, flops: float, *args):
     heads out with ``prange`` whatever the size, and waking a second thread that is not
     scheduled cost 5-15 ms per call of a 1 x 4 x 64 x 32 attention on a loaded machine,
     against 35 us on one thread."""
-    import numba
-    if threads_for(flops, PARALLEL_FLOPS) > 1 or numba.get_num_threads() == 1:
+    if get_num_threads() == 1 or threads_for(flops, PARALLEL_FLOPS) > 1:
         return kernel(*args)
-    threads = numba.get_num_threads()
+    import numba
     numba.set_num_threads(1)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        sync_numba()  # (back to ember's thread count)
 
 
 def _swapped(v: Value, name: str = "permute") -> Value | None:
