@@ -148,3 +148,31 @@ def test_winograd_blocks_shared_among_threads(groups, monkeypatch):
         r = r.numpy()
         assert a.shape == r.shape and a.dtype == np.float32
         assert np.abs(a - r).max() / np.abs(r).max() < 1e-5
+
+
+def test_empty_batch_convolves_as_torch():
+    """An empty batch, of a shape Winograd would otherwise take: torch's empty output and
+    gradients (a zero weight gradient)."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((0, 16, 5, 4)).astype(np.float32)
+    w0 = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    out = {}
+    for lib in (torch, ember):
+        x = lib.tensor(x0, requires_grad=True)
+        w = lib.tensor(w0, requires_grad=True)
+        y = lib.nn.functional.conv2d(x, w, padding=1)
+        y.sum().backward()
+        out[lib] = (y, x.grad, w.grad)
+    for t, e in zip(out[torch], out[ember]):
+        assert tuple(e.shape) == tuple(t.shape)
+        np.testing.assert_array_equal(e.detach().numpy(), t.detach().numpy())
+
+
+@pytest.mark.parametrize("w_shape, groups", [((0, 16, 3, 3), 1), ((1, 8, 3, 3), 2)])
+def test_fewer_filters_than_groups_raise_as_torch(w_shape, groups):
+    messages = []
+    for lib in (torch, ember):
+        with pytest.raises(RuntimeError) as err:
+            lib.nn.functional.conv2d(lib.zeros(2, 16, 5, 4), lib.zeros(*w_shape), groups=groups)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]

@@ -168,9 +168,9 @@ def winograd_ok(x: np.ndarray, w_shape, dtype, stride, pads, dilation, groups: i
     (its forward pass and weight gradient; the input gradient at stride 1): 2-D, a kernel
     and stride ``_kernels_conv.takes``, dilation 1, float32 (float64 keeps im2col: the
     transforms round differently from direct sums), padding less than the kernel, at least
-    ``WINOGRAD_MIN_CHANNELS`` channels in and out per group."""
+    ``WINOGRAD_MIN_CHANNELS`` channels in and out per group, a non-empty input."""
     kernel = tuple(w_shape[2:])
-    if not (x.ndim == 4 and len(kernel) == 2 and tuple(dilation) == (1, 1)
+    if not (x.ndim == 4 and x.size and len(kernel) == 2 and tuple(dilation) == (1, 1)
             and x.dtype == dtype == np.float32 and len(set(stride)) == 1
             and all(0 <= p < k for pair, k in zip(pads, kernel) for p in pair)
             and min(w_shape[0] // groups, w_shape[1]) >= WINOGRAD_MIN_CHANNELS):
@@ -450,6 +450,10 @@ def _convnd(nd: int, fname: str, input, weight, bias, stride, padding, dilation,
     kernel = tuple(weight.shape[2:])
     pads = _conv_pads(padding, kernel, stride, dilation)
     c = input.shape[1]
+    if weight.shape[0] < groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} "
+                           f"at dimension 0, but got weight of size {_shape_str(weight.shape)} "
+                           "instead")
     if weight.shape[0] % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                            f"at dimension 0, but got weight of size {_shape_str(weight.shape)} "
