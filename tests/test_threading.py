@@ -98,3 +98,17 @@ def test_numba_pool_runs_on_embers_thread_count():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["1"]
+
+
+def test_busy_machine_needs_two_readings_in_a_row(monkeypatch):
+    """``threads_for`` drops to one thread when other processes take the cores, but one
+    reading that saw another thread (an instant's view) does not; two in a row do."""
+    from ember.ops import _parallel
+    readings = iter([0, 2, 0, 2, 2, 0])
+    clock = iter(range(10, 100, 1))
+    monkeypatch.setattr(_parallel, "_others_running", lambda: next(readings))
+    monkeypatch.setattr(_parallel.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(_parallel, "_LOAD", [0.0, 0.0, 0.0])
+    monkeypatch.setattr(_parallel, "_CORES", 2)
+    seen = [_parallel._free_cores() for _ in range(6)]
+    assert seen == [2, 2, 2, 2, 0, 2]

@@ -21,7 +21,7 @@ from .._threads import get_num_threads
 
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
     (os.cpu_count() or 1)
-_LOAD = [0.0, 0.0]     # (time read, free cores)
+_LOAD = [0.0, 0.0, 0.0]     # (time read, free cores, others running at the last reading)
 
 
 def _others_running() -> float:
@@ -44,13 +44,18 @@ def _others_running() -> float:
 
 
 def _free_cores() -> float:
-    """Cores not taken by other processes' threads now (sampled at most every half second).
+    """Cores not taken by other processes' threads (sampled at most every half second).
     This process's own threads do not count: a benchmark's other library (torch's OpenMP
-    threads spin after each op) or ember's own BLAS threads must not make it look busy."""
+    threads spin after each op) or ember's own BLAS threads must not make it look busy.
+    A core counts as taken only when two readings in a row saw it so: one reading is an
+    instant, and on a quiet machine about one in twenty-five saw a thread that was not
+    there a moment later (a kernel thread, or one of this process's threads counted
+    running by the system and not by the scan), which put ember on one thread for half a
+    second -- a quiet 2-thread benchmark then measured some steps at one thread's speed."""
     now = time.monotonic()
     if now - _LOAD[0] > 0.5:
-        _LOAD[0] = now
-        _LOAD[1] = _CORES - _others_running()
+        others = _others_running()
+        _LOAD[0], _LOAD[1], _LOAD[2] = now, _CORES - min(others, _LOAD[2]), others
     return _LOAD[1]
 
 
