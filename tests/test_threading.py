@@ -64,9 +64,10 @@ def test_attention_shaped_views(always_split, dtype):
 
 @pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows,n,k", [(2, 1031, 64), (5, 704, 256), (8, 258, 33), (3, 343, 16)])
+@pytest.mark.parametrize("rows,n,k", [(2, 1031, 64), (5, 704, 256), (8, 258, 33), (3, 343, 16),
+                                      (1, 2051, 48)])
 def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
-    """``x @ W.T`` on 2-8 rows (a linear layer on a few tokens) with more than
+    """``x @ W.T`` on 1-8 rows (a linear layer on a few tokens) with more than
     ``FEW_ROWS_MIN_OUTPUTS`` results takes the few-rows kernel, weight-row counts not a
     multiple of 4 included, and gives NumPy's product; fewer results stay with BLAS."""
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
@@ -79,10 +80,29 @@ def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
     got = _blas.matmul(x, w.T)
     assert got.dtype == dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
-    assert not _blas._few_rows_times_linear_weight(np.ascontiguousarray(x[:1]), w.T)
+    more = np.ones((_blas.FEW_ROWS + 1, k), dtype)
+    assert not _blas._few_rows_times_linear_weight(more, w.T)
     assert not _blas._few_rows_times_linear_weight(x, np.ascontiguousarray(w.T))
     assert not _blas._few_rows_times_linear_weight(
         x, w[:_blas.FEW_ROWS_MIN_OUTPUTS // rows].T)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,n,k", [(16, 300, 200), (12, 400, 300), (32, 97, 65)])
+def test_few_rows_times_transposed(monkeypatch, parts, dtype, rows, n, k):
+    """``x @ W.T`` on 9-32 rows is made as ``(W @ x.T).T`` (split among threads with more
+    than one), C-contiguous, NumPy's product."""
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((rows, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    assert _blas._few_rows_times_transposed(x, w.T)
+    got = _blas.matmul(x, w.T)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert got.dtype == dtype and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
 def test_blas_rests_at_one_thread(always_split):
