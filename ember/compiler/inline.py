@@ -28,7 +28,9 @@ import numpy as np
 
 from .._dispatch import NULL_CTX
 from ..ops import _blas
+from ..ops._parallel import threads_for
 from .graph import Node, Value
+from .kernels import FEW_ROWS, linear_rows
 
 __all__ = ["inline", "RUNTIME"]
 
@@ -46,8 +48,15 @@ def _reshape(a, shape, kernel):
 
 
 def _linear(x, w, b):
-    """``linear`` of float operands of one dtype (as ``Linear.forward`` computes it)."""
-    out = _blas.matmul(x.reshape(-1, x.shape[-1]), w.T)
+    """``linear`` of float operands of one dtype (as ``Linear.forward`` computes it); up
+    to ``kernels.FEW_ROWS`` rows of GEMM work that stays on one thread, with a
+    C-contiguous weight, by ``kernels.linear_rows``."""
+    x2 = x.reshape(-1, x.shape[-1])
+    rows, depth = x2.shape
+    if 0 < rows <= FEW_ROWS and depth and w.flags.c_contiguous and \
+            threads_for(2.0 * rows * depth * w.shape[0], _blas.PARALLEL_FLOPS) == 1:
+        return linear_rows(x2, w, b).reshape(*x.shape[:-1], w.shape[0])
+    out = _blas.matmul(x2, w.T)
     if b is not None:
         out += b
     return out.reshape(*x.shape[:-1], w.shape[0])
