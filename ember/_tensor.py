@@ -437,6 +437,7 @@ def _data_read(t: Tensor, what: str) -> None:
 
 
 def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:
+    """Set every slot of a new tensor ``t`` (``_make`` sets the same ones inline)."""
     t._data = arr
     t._requires_grad = requires_grad
     t.grad = None
@@ -452,10 +453,25 @@ def _init(t: Tensor, arr: np.ndarray, requires_grad: bool) -> None:
 
 
 def _make(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
-    """Wrap an ndarray (no copy) in a fresh Tensor; the hot path of every op."""
-    t = object.__new__(Tensor)
-    _init(t, arr, requires_grad)
+    """Wrap an ndarray (no copy) in a fresh Tensor; the hot path of every op, so it sets
+    the slots itself rather than calling ``_init`` (0.1 us of ~0.3 per op)."""
+    t = _new(Tensor)
+    t._data = arr
+    t._requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = None
+    t._output_nr = 0
+    t._vc = [0]
+    t._base = None
+    t._acc = None
+    t._hooks = None
+    t._post_acc_hooks = None
+    t._retains_grad = False
+    t._inference = STATE.inference if ACTIVE.inference else False
     return t
+
+
+_new = object.__new__
 
 
 def _rebuild(cls, arr: np.ndarray, requires_grad: bool) -> Tensor:

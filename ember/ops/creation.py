@@ -248,9 +248,16 @@ class Zeros(_Sized):
     kernel = staticmethod(np.zeros)
 
 
+def _ones(size: tuple, dtype) -> np.ndarray:
+    """``np.ones``, filled in C (np.ones is Python: 0.75 us against 0.3 for 64 bools)."""
+    out = np.empty(size, dtype)
+    out.fill(1)
+    return out
+
+
 class Ones(_Sized):
     signature = "ones(int[] size, dtype dtype) -> Tensor"
-    kernel = staticmethod(np.ones)
+    kernel = staticmethod(_ones)
 
 
 class Empty(_Sized):
@@ -435,7 +442,10 @@ def _parse_size(args: tuple, name: str) -> tuple[int, ...]:
     """torch's ``size`` argument: ints, or one tuple/list/Size of ints."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    if all(type(s) is int and 0 <= s < 1 << 63 for s in args):  # the usual case, checked
+    for s in args:  # the usual case, Python ints in range, checked without a generator
+        if type(s) is not int or not 0 <= s < 1 << 63:
+            break
+    else:
         return args
     if len(args) == 1 and not hasattr(args[0], "__index__"):
         raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, not "
@@ -657,7 +667,10 @@ def _number(x):
 
 
 def _any_float(*xs) -> builtins.bool:
-    return any(isinstance(x, (builtins.float, builtins.complex)) for x in xs)
+    for x in xs:  # (a loop: a generator in any() cost more than the test)
+        if isinstance(x, (builtins.float, builtins.complex)):
+            return True
+    return False
 
 
 def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
@@ -673,8 +686,8 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
     if end is None:
         start, end = 0, start
     start, end, step = _number(start), _number(end), _number(step)
-    dtype = _out_dtype(dtype, out, get_default_dtype() if _any_float(start, end, step)
-                       else int64)
+    floating = _any_float(start, end, step)
+    dtype = _out_dtype(dtype, out, get_default_dtype() if floating else int64)
     _check_range_dtype(dtype, "arange")
     if step == 0:
         raise RuntimeError("step must be nonzero")
@@ -682,7 +695,7 @@ def arange(start=0, end=None, step=1, *, out: Tensor | None = None,
         raise RuntimeError(f"unsupported range: {start} -> {end}")
     if not ((step > 0 and end >= start) or (step < 0 and end <= start)):
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
-    if _any_float(start, end, step):
+    if floating:
         n = math.ceil((end - start) / step)
     else:
         n = -((start - end) // step)
@@ -703,7 +716,10 @@ def _stepped(start, step, n: int, dt: np.dtype) -> np.ndarray:
     the truncated ``start`` and ``step``."""
     if _inexact(dt):
         return (start + np.arange(n, dtype=np.float64) * step).astype(dt)
-    return (builtins.int(start) + np.arange(n, dtype=np.int64) * builtins.int(step)).astype(dt)
+    start, step = builtins.int(start), builtins.int(step)
+    if start == 0 and step == 1:  # arange(n): positions, one NumPy call
+        return np.arange(n, dtype=np.int64).astype(dt, copy=False)
+    return (start + np.arange(n, dtype=np.int64) * step).astype(dt)
 
 
 class Arange(Factory):

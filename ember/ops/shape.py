@@ -10,7 +10,6 @@ with step < size, ``as_strided``) scatter-add through a map of element positions
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import warnings
 
@@ -37,10 +36,15 @@ __all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "t", "adjo
 # ---- argument helpers ------------------------------------------------------------------------
 
 def _shape_arg(shape) -> tuple:
-    """``f(2, 3)`` and ``f((2, 3))`` / ``f([2, 3])`` / ``f(torch.Size(...))`` alike."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, Tensor)):
+    """``f(2, 3)`` and ``f((2, 3))`` / ``f([2, 3])`` / ``f(torch.Size(...))`` alike, as a
+    tuple of Python ints (sizes of Python ints, the usual case, taken as they are)."""
+    if len(shape) == 1 and type(shape[0]) is not int \
+            and not isinstance(shape[0], (int, np.integer, Tensor)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if type(s) is not int:
+            return tuple(int(s) for s in shape)
+    return shape if type(shape) is tuple else tuple(shape)
 
 
 def _dims_arg(dims) -> tuple:
@@ -48,6 +52,9 @@ def _dims_arg(dims) -> tuple:
 
 
 def _infer_shape(shape: tuple, numel: int) -> tuple:
+    """``shape`` with its -1 (if any) inferred from ``numel``, with torch's errors."""
+    if -1 not in shape and math.prod(shape) == numel and (not shape or min(shape) >= 0):
+        return shape  # the usual case, checked in C
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     known = 1
@@ -840,7 +847,7 @@ def _check_split(a, sizes: tuple, dim: int) -> int:
         raise RuntimeError("split expects at least a 1-dimensional tensor")
     dim = wrap_dim(dim, a.ndim)
     n = a.shape[dim]
-    if sum(sizes) != n or any(s < 0 for s in sizes):
+    if sum(sizes) != n or (sizes and min(sizes) < 0):
         raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                            f"(input tensor's size at dimension {dim}), but got "
                            f"split_sizes={list(sizes)}")
@@ -863,8 +870,11 @@ class SplitWithSizes(Op):
         dim = _check_split(a, sizes, dim)
         ctx.dim, ctx.shape, ctx.sizes = dim, a.shape, sizes
         ctx.set_materialize_grads(False)  # (pieces that got no gradient: see backward)
-        bounds = (0, *itertools.accumulate(sizes))
-        return tuple(a[_index(dim, slice(lo, hi))] for lo, hi in zip(bounds, bounds[1:]))
+        head, pieces, lo = (slice(None),) * dim, [], 0
+        for n in sizes:
+            pieces.append(a[(*head, slice(lo, lo + n))])
+            lo += n
+        return tuple(pieces)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -1005,6 +1015,12 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
 # ---- joining ---------------------------------------------------------------------------------
 
 def _common_dtype(arrays) -> np.dtype:
+    first = arrays[0].dtype
+    for a in arrays:
+        if a.dtype != first:
+            break
+    else:  # one dtype (the usual case): nothing to promote
+        return from_numpy_dtype(first).np
     dt = functools.reduce(promote_types, (from_numpy_dtype(a.dtype) for a in arrays))
     return dt.np
 
@@ -1089,6 +1105,9 @@ class Cat(Op):
         kept, d = _check_cat(arrays, dim)
         dt = _common_dtype(arrays)
         ctx.dim = d
+        if len(kept) == len(arrays):  # no empty 1-D input to skip (the usual case)
+            ctx.sizes = [a.shape[d] for a in arrays]
+            return np.concatenate(arrays, axis=d, dtype=dt)
         keep = set(kept)
         ctx.sizes = [a.shape[d] if i in keep else None for i, a in enumerate(arrays)]
         if d is None:
