@@ -176,3 +176,48 @@ def test_fewer_filters_than_groups_raise_as_torch(w_shape, groups):
             lib.nn.functional.conv2d(lib.zeros(2, 16, 5, 4), lib.zeros(*w_shape), groups=groups)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("xs, ws, stride, pad, groups", [
+    ((3, 32, 7, 9), (48, 32, 3, 3), 1, 1, 1),     # odd output: cropped tiles
+    ((2, 64, 8, 7), (64, 32, 3, 3), 1, 1, 2),
+    ((2, 32, 4, 4), (64, 32, 3, 3), 1, 0, 1),     # a 2x2 output: one tile per sample
+    ((2, 32, 9, 8), (32, 32, 5, 5), 1, 2, 1),     # 5x5: four 3x3 sub-kernels
+    ((2, 32, 12, 11), (64, 16, 5, 5), 2, 2, 2),   # stride 2: the kernel's four phases
+])
+def test_winograd_few_tiles_shared_by_channels(xs, ws, stride, pad, groups, parts,
+                                              monkeypatch):
+    """Few tiles (one block) on several threads: the kernels that share the transforms and
+    GEMMs out by channels give torch's forward, input gradient (stride 1) and weight
+    gradient, also when the channels do not divide among the threads evenly."""
+    from ember.ops import _kernels_conv
+    monkeypatch.setattr(_kernels_conv, "_parts", lambda flops, items: min(parts, items))
+    ran = set()
+    for name in ("winograd_conv_split", "winograd_weight_grad_split"):
+        kernel = getattr(_kernels_conv, name)
+        monkeypatch.setattr(_kernels_conv, name,
+                            lambda *a, k=kernel, n=name: (ran.add(n), k(*a))[1])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    lo = (pad, pad)
+    out = C.out_size(xs[2:], ws[2:], (stride,) * 2, (lo, lo), (1, 1))
+    g = rng.standard_normal((xs[0], ws[0]) + out).astype(np.float32)
+    tx, tw, tg = (torch.from_numpy(a.astype(np.float64)) for a in (x, w, g))
+    ref = torch.ops.aten.convolution_backward(tg, tx, tw, None, [stride] * 2, [pad] * 2,
+                                              [1, 1], False, [0, 0], groups,
+                                              [True, True, False])
+    got = [_kernels_conv.conv(x, w, stride, lo, out, groups),
+           _kernels_conv.weight_grad(x, g, w.shape, stride, lo, groups)]
+    want = [torch.nn.functional.conv2d(tx, tw, stride=stride, padding=pad, groups=groups),
+            ref[1]]
+    if stride == 1:
+        full = tuple(k - 1 - pad for k in ws[2:])
+        got.append(_kernels_conv.conv(g, w, 1, full, xs[2:], groups, adjoint=True))
+        want.append(ref[0])
+    for a, r in zip(got, want):
+        r = r.numpy()
+        assert a.shape == r.shape and a.dtype == np.float32
+        assert np.abs(a - r).max() / np.abs(r).max() < 1e-5
+    assert ran == {"winograd_conv_split", "winograd_weight_grad_split"}

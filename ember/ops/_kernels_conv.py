@@ -10,7 +10,9 @@ consecutive tiles: their input transform, the 16 GEMMs (single-threaded BLAS, ca
 through the function pointer ``_kernels_gemm`` found) and the output transform run on
 buffers that stay in cache. The weight gradient transforms a block of input patches and
 of output-gradient tiles (``A dY A^T``) and accumulates ``dU[e] += dM[e] @ V[e]^T`` per
-thread; ``dw = G^T dU G``.
+thread; ``dw = G^T dU G``. Few tiles (at most one block: small maps with many channels)
+are one block whose passes the threads share by channels instead (``*_split``), so that
+each reads only its rows of ``U`` and no per-thread ``dU`` is summed.
 
 Larger kernels are sums of 3x3 ones (``_offsets``), each reading the input at its own
 offset: a 5x5 stride-1 kernel is four 3x3 blocks of its zero-padded 6x6 (16 multiplies per
@@ -107,6 +109,15 @@ def _blocks(flops: float, tiles: int) -> tuple[int, int]:
     return parts, -(-tiles // blocks)
 
 
+def _split_parts(flops: float, tiles: int, rows: int) -> int:
+    """Threads for the channel-shared kernels (``winograd_conv_split``), which take
+    ``tiles`` of at most one ``BLOCK`` when more than one thread would run (and each has
+    at least 16 of the ``rows`` output channels per group); 1: the tile-shared ones."""
+    if tiles > BLOCK:
+        return 1
+    return max(1, min(_parts(flops, tiles), rows // 16))
+
+
 def _offsets(kernel, stride: int) -> np.ndarray:
     """Where each 3x3 sub-kernel of a 2-D ``kernel`` starts: tap ``(i, j)`` of sub-kernel
     ``s`` is the kernel's tap ``offsets[s] + stride * (i, j)`` (zero past its edge). Stride
@@ -147,8 +158,14 @@ def conv(x: np.ndarray, w: np.ndarray, stride: int, lo, out, groups: int,
     y = np.empty((x.shape[0], o * groups) + tuple(out), dtype=x.dtype)
     tiles = _tiles(out)
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
+    flops = 32.0 * o * c_in * groups * len(offsets) * count
     bias = np.zeros(y.shape[1], y.dtype) if bias is None else bias.astype(y.dtype, copy=False)
+    split = _split_parts(flops, count, o)
+    if split > 1:
+        _launch(winograd_conv_split, _gemm(x.dtype), x, u, transposed, bias, y, stride, lo[0],
+                lo[1], offsets, *tiles, groups, split)
+        return y
+    parts, block = _blocks(flops, count)
     _launch(winograd_conv, _gemm(x.dtype), x, u, transposed, bias, y, stride, lo[0], lo[1],
             offsets, *tiles, groups, block, parts)
     return y
@@ -164,10 +181,17 @@ def weight_grad(x: np.ndarray, g: np.ndarray, w_shape, stride: int, lo,
     offsets = _offsets(w_shape[2:], stride)
     tiles = _tiles(g.shape[2:])
     count = x.shape[0] * tiles[0] * tiles[1]
-    parts, block = _blocks(32.0 * o * c_in * groups * len(offsets) * count, count)
-    du = np.empty((parts, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
-    _launch(winograd_weight_grad, _gemm(x.dtype), x, g, du, stride, lo[0], lo[1], offsets,
-            *tiles, groups, block, parts)
+    flops = 32.0 * o * c_in * groups * len(offsets) * count
+    split = _split_parts(flops, count, o)
+    if split > 1:
+        du = np.empty((1, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
+        _launch(winograd_weight_grad_split, _gemm(x.dtype), x, g, du, stride, lo[0], lo[1],
+                offsets, *tiles, groups, split)
+    else:
+        parts, block = _blocks(flops, count)
+        du = np.empty((parts, 16, groups, o, len(offsets), c_in), dtype=x.dtype)
+        _launch(winograd_weight_grad, _gemm(x.dtype), x, g, du, stride, lo[0], lo[1],
+                offsets, *tiles, groups, block, parts)
     dw = np.empty(w_shape, dtype=x.dtype)
     _launch(kernel_gradient, du, offsets, stride, dw, _parts(16.0 * du.size, w_shape[0]))
     return dw
@@ -333,20 +357,22 @@ def _row_start(plane, y, h, w, x0):
 
 
 @numba.njit(cache=True)
-def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d):
+def _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d, c0,
+                 c1):
     """``v[e, ((g * S + s) * C/G + c) * block + j] = (B^T d B)[e]`` for the 4x4 input patch
     ``d`` of sub-kernel ``s`` of tile ``j`` of the block in channel ``c`` of group ``g``
     (zeros outside ``x``). The tiles of one row of tiles are a run: its tiles whose
     columns all lie inside ``x`` read without column checks (a row outside ``x`` reads
     zeros), each patch's last two columns (times ``B^T``) the next one's first two; only
-    the edge tiles check columns, through the scratch ``d (4, 4)``."""
+    the edge tiles check columns, through the scratch ``d (4, 4)``. Input channels ``c0``
+    to ``c1`` only."""
     c_count, h, w = x.shape[1], x.shape[2], x.shape[3]
     subs, per_group = offsets.shape[0], c_count // groups
     xf, vf = x.reshape(-1), v.reshape(-1)
     ue = _u(v.shape[1])
     span, last = 2 * step, 3 * step  # columns from one tile's patch to the next; to its last
     st, st2, st3 = _u(step), _u(2 * step), _u(last)
-    for ch in range(c_count * subs):
+    for ch in range(c0 * subs, c1 * subs):
         c, s = ch // subs, ch % subs
         gi = c // per_group
         at = ((gi * subs + s) * per_group + c - gi * per_group) * block
@@ -407,15 +433,15 @@ def _output_tile(mf, k, e):
 
 
 @numba.njit(cache=True)
-def _output_block(m, where, tb, block, tiles_w, bias, y):
+def _output_block(m, where, tb, block, tiles_w, bias, y, o0, o1):
     """The 2x2 output tiles ``A^T M A`` of ``m[:, o * block + j]`` plus ``bias[o]`` into
     ``y``, cropped at its edges; a row of tiles at a time, the tiles inside ``y`` (all but
-    an odd last column) without checks."""
+    an odd last column) without checks. Output channels ``o0`` to ``o1`` only."""
     o_count, h, w = y.shape[1], y.shape[2], y.shape[3]
     mf, yf = m.reshape(-1), y.reshape(-1)
     e = _u(m.shape[1])
     plane = h * w
-    for o in range(o_count):
+    for o in range(o0, o1):
         add = bias[o]
         j = 0
         while j < tb:
@@ -446,16 +472,17 @@ def _output_block(m, where, tb, block, tiles_w, bias, y):
 
 
 @numba.njit(cache=True)
-def _grad_block(g, where, tb, block, dm):
+def _grad_block(g, where, tb, block, dm, o0, o1):
     """``dm[:, o * block + j] = A dY A^T`` of the 2x2 output-gradient tile ``dY`` of tile
-    ``j`` (zeros past the edges of ``g``): the adjoint of ``_output_block``."""
+    ``j`` (zeros past the edges of ``g``): the adjoint of ``_output_block``. Output
+    channels ``o0`` to ``o1`` only."""
     u = np.uint64
     o_count, h, w = g.shape[1], g.shape[2], g.shape[3]
     gf, df = g.reshape(-1), dm.reshape(-1)
     e = u(dm.shape[1])
     plane = u(h * w)
     zero = g.dtype.type(0)
-    for o in range(o_count):
+    for o in range(o0, o1):
         for j in range(tb):
             b, yy, xx = where[j, 0], where[j, 1], where[j, 2]
             at = u((b * o_count + o) * plane + yy * w + xx)
@@ -513,7 +540,8 @@ def winograd_conv(fn, x, u, transposed, bias, y, step, lo_h, lo_w, offsets, tile
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d,
+                         0, c)
             for e in range(16):
                 for gi in range(groups):
                     fn(ROW_MAJOR, TRANS if transposed else NO_TRANS, NO_TRANS, oi, tb, depth,
@@ -521,7 +549,7 @@ def winograd_conv(fn, x, u, transposed, bias, y, step, lo_h, lo_w, offsets, tile
                        oi if transposed else depth,
                        v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
                        0.0, m.ctypes.data + (e * m.shape[1] + gi * oi * block) * item, block)
-            _output_block(m, where, tb, block, tiles_w, bias, y)
+            _output_block(m, where, tb, block, tiles_w, bias, y, 0, o)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -547,14 +575,91 @@ def winograd_weight_grad(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles
             t0 = blk * block
             tb = min(block, total - t0)
             _tile_origins(t0, tb, tiles_h, tiles_w, where)
-            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d)
-            _grad_block(g, where, tb, block, dm)
+            _input_block(x, where, tb, block, step, lo_h, lo_w, offsets, groups, tiles_w, v, d,
+                         0, c)
+            _grad_block(g, where, tb, block, dm, 0, o)
             for e in range(16):
                 for gi in range(groups):
                     fn(ROW_MAJOR, NO_TRANS, TRANS, oi, depth, tb, 1.0,
                        dm.ctypes.data + (e * dm.shape[1] + gi * oi * block) * item, block,
                        v.ctypes.data + (e * v.shape[1] + gi * depth * block) * item, block,
                        1.0, acc.ctypes.data + ((e * groups + gi) * oi * depth) * item, depth)
+
+
+@numba.njit(cache=True)
+def _share(count, p, parts):
+    """Part ``p`` of ``parts`` of ``range(count)``: its first and last + 1."""
+    return count * p // parts, count * (p + 1) // parts
+
+
+@numba.njit(parallel=True, cache=True)
+def winograd_conv_split(fn, x, u, transposed, bias, y, step, lo_h, lo_w, offsets, tiles_h,
+                        tiles_w, groups, parts):
+    """``winograd_conv`` of few tiles (at most ``BLOCK``) as one block whose passes the
+    ``parts`` threads share by channels: the input transform by input channels, the GEMMs
+    and the output transform by output channels. Shared by tiles (blocks of half the
+    tiles), every thread read all of ``U`` for GEMMs half as wide (512x512 on 4x4 maps,
+    batch 16, 2 threads: 1.3x slower than this)."""
+    c, o = x.shape[1], y.shape[1]
+    ci, oi = c // groups, o // groups
+    depth = offsets.shape[0] * ci
+    tb = x.shape[0] * tiles_h * tiles_w
+    item = x.itemsize
+    v = np.empty((16, _row(c * offsets.shape[0], tb)), dtype=x.dtype)
+    m = np.empty((16, _row(o, tb)), dtype=x.dtype)
+    where = np.empty((tb, 3), dtype=np.int64)
+    _tile_origins(0, tb, tiles_h, tiles_w, where)
+    for p in prange(parts):
+        c0, c1 = _share(c, p, parts)
+        _input_block(x, where, tb, tb, step, lo_h, lo_w, offsets, groups, tiles_w, v,
+                     np.empty((4, 4), dtype=x.dtype), c0, c1)
+    for p in prange(parts):
+        r0, r1 = _share(oi, p, parts)
+        if r1 > r0:
+            for e in range(16):
+                for gi in range(groups):
+                    a = (e * groups + gi) * oi * depth + (r0 if transposed else r0 * depth)
+                    fn(ROW_MAJOR, TRANS if transposed else NO_TRANS, NO_TRANS, r1 - r0, tb,
+                       depth, 1.0, u.ctypes.data + a * item, oi if transposed else depth,
+                       v.ctypes.data + (e * v.shape[1] + gi * depth * tb) * item, tb,
+                       0.0, m.ctypes.data + (e * m.shape[1] + (gi * oi + r0) * tb) * item, tb)
+    for p in prange(parts):
+        o0, o1 = _share(o, p, parts)
+        _output_block(m, where, tb, tb, tiles_w, bias, y, o0, o1)
+
+
+@numba.njit(parallel=True, cache=True)
+def winograd_weight_grad_split(fn, x, g, du, step, lo_h, lo_w, offsets, tiles_h, tiles_w,
+                               groups, parts):
+    """``winograd_weight_grad`` of few tiles (at most ``BLOCK``) as one block whose passes
+    the ``parts`` threads share by channels (see ``winograd_conv_split``): each writes the
+    rows of ``du[0] (16, G, O/G, S, C/G)`` of its output channels, so no per-thread
+    copies of ``dU`` are summed after."""
+    c, o = x.shape[1], g.shape[1]
+    ci, oi = c // groups, o // groups
+    depth = offsets.shape[0] * ci
+    tb = x.shape[0] * tiles_h * tiles_w
+    item = x.itemsize
+    v = np.empty((16, _row(c * offsets.shape[0], tb)), dtype=x.dtype)
+    dm = np.empty((16, _row(o, tb)), dtype=x.dtype)
+    where = np.empty((tb, 3), dtype=np.int64)
+    _tile_origins(0, tb, tiles_h, tiles_w, where)
+    acc = du[0]
+    for p in prange(parts):
+        c0, c1 = _share(c, p, parts)
+        _input_block(x, where, tb, tb, step, lo_h, lo_w, offsets, groups, tiles_w, v,
+                     np.empty((4, 4), dtype=x.dtype), c0, c1)
+        o0, o1 = _share(o, p, parts)
+        _grad_block(g, where, tb, tb, dm, o0, o1)
+    for p in prange(parts):
+        r0, r1 = _share(oi, p, parts)
+        if r1 > r0:
+            for e in range(16):
+                for gi in range(groups):
+                    fn(ROW_MAJOR, NO_TRANS, TRANS, r1 - r0, depth, tb, 1.0,
+                       dm.ctypes.data + (e * dm.shape[1] + (gi * oi + r0) * tb) * item, tb,
+                       v.ctypes.data + (e * v.shape[1] + gi * depth * tb) * item, tb, 0.0,
+                       acc.ctypes.data + ((e * groups + gi) * oi + r0) * depth * item, depth)
 
 
 # ---- the layout passes of the GEMM paths ---------------------------------------------------
