@@ -64,6 +64,40 @@ def test_attention_shaped_views(always_split, dtype):
 
 @pytest.mark.parametrize("parts", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((2, 3, 17, 8), (2, 3, 8, 19)),     # attention's q @ k^T: (B, H) batch, both views
+    ((5, 16, 32), (5, 32, 24)),         # one batch dim
+    ((2, 3, 9, 5), (1, 3, 5, 11)),      # a broadcast batch dim
+    ((4, 7, 6), (6, 10)),               # a 2-D right operand broadcast over the batch
+    ((0, 7, 6), (0, 6, 10)),            # an empty batch
+    ((3, 1, 6), (3, 6, 2)),             # one row
+])
+def test_transposed_right_operands_turned_round(monkeypatch, parts, dtype, a_shape, b_shape):
+    """A batch whose right-hand matrices are stored transposed (``k.transpose(-2, -1)``)
+    and small: each is turned round before its GEMM (``_kernels_gemm.turn_b``), on one
+    thread and split; the left operand also a transposed view; NumPy's float64 product."""
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    from ember.ops import _kernels_gemm
+    rng = np.random.default_rng(5)
+    k, n = b_shape[-2:]
+    # transposed matrices, each row of their storage part of a longer one (q, k, v of one
+    # projection)
+    b = np.swapaxes(rng.standard_normal(b_shape[:-2] + (n, 3 * k)).astype(dtype)[..., :k],
+                    -1, -2)
+    assert b.size == 0 or _blas._transposed_matrices(b) == (min(n, k) > 1)
+    assert _kernels_gemm.turn_b(a_shape[-2], n, k)
+    for a in (rng.standard_normal(a_shape).astype(dtype),
+              np.swapaxes(np.swapaxes(rng.standard_normal(a_shape).astype(dtype), -1, -2)
+                          .copy(), -1, -2)):
+        got = _blas.matmul(a, b)
+        want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows,n,k", [(2, 1031, 64), (5, 704, 256), (8, 258, 33), (3, 343, 16),
                                       (1, 2051, 48)])
 def test_few_rows_times_linear_weight(monkeypatch, parts, dtype, rows, n, k):
