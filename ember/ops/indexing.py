@@ -1080,24 +1080,24 @@ class MaskedFill(Op):
     @staticmethod
     def meta(a, mask, value):
         _check_masked_fill(mask, value)
-        shape = _broadcast_shapes(a.shape, mask.shape)
-        # np.where(mask, value, a) lays its result out as a ufunc of those operands
-        return MetaArray(shape, a.dtype, _meta.layout(shape, a.itemsize, mask, value, a))
+        return MetaArray(_broadcast_shapes(a.shape, mask.shape), a.dtype)
 
     @staticmethod
     def forward(ctx, a, mask, value):
+        """torch's: ``a`` broadcast to the result's shape, cloned C-contiguous, then
+        written where the mask is set (~1.7x faster than ``np.where``'s three operands
+        for a causal mask over attention scores, whose layout also followed the inputs')."""
         _check_masked_fill(mask, value)
         ctx.mask = mask
         fill = _scalar(value, a.dtype) if not isinstance(value, np.ndarray) \
             else value.astype(a.dtype)
-        if a.flags.c_contiguous and mask.flags.c_contiguous \
-                and a.shape[a.ndim - mask.ndim:] == mask.shape:
-            # ``a`` has the result's shape and layout (a causal mask over scores): a copy
-            # written where the mask is set, ~1.7x faster than np.where's three operands
+        if a.shape[a.ndim - mask.ndim:] == mask.shape:  # ``a`` has the result's shape
             out = a.copy()
-            np.copyto(out, fill, where=mask)
-            return out
-        return np.where(mask, fill, a)
+        else:
+            out = np.empty(_broadcast_shapes(a.shape, mask.shape), a.dtype)
+            np.copyto(out, a)
+        np.copyto(out, fill, where=mask)
+        return out
 
     @staticmethod
     def backward(ctx, g):
