@@ -136,3 +136,27 @@ def test_generation_compiled_equals_eager(dtype):
                                        atol=TOL[dtype] * 10)
             assert got.is_contiguous()
             idx = ember.cat([idx, want[:, -1].argmax(-1, keepdim=True)], dim=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inference_activations_and_layer_norm_equal_torch(dtype):
+    """Under no_grad, gelu (exact, tanh), silu and a last-dim layer norm run their loops
+    directly in generated code (small contiguous inputs), the ops' kernels for a
+    transposed input or one past the threads' size; all equal torch."""
+    rng = np.random.default_rng(3)
+
+    def f(lib, x, w, b):
+        y = lib.nn.functional.layer_norm(x, (x.shape[-1],), w, b)
+        return (lib.nn.functional.gelu(y) + lib.nn.functional.gelu(y, approximate="tanh")
+                + lib.nn.functional.silu(x.transpose(-2, -1)).transpose(-2, -1))
+    for shape in ((3, 5), (1, 7, 33), (4, 160, 128)):  # the last: 81920 >= 65536 elements
+        arrays = [rng.standard_normal(s).astype(dtype) for s in (shape, shape[-1:], shape[-1:])]
+        compiled = ember.compile(lambda *a: f(ember, *a))
+        with ember.no_grad():
+            for _ in range(2):
+                got = compiled(*map(ember.from_numpy, arrays)).numpy()
+        with torch.no_grad():
+            want = f(torch, *map(torch.from_numpy, arrays)).numpy()
+        np.testing.assert_allclose(got, want, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+        source = next(iter(compiled.cache.values())).forward.__source__
+        assert "_activation(" in source and "_layer_norm(" in source
