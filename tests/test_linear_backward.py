@@ -116,19 +116,25 @@ def test_outer_product_on_threads_equals_numpy(monkeypatch, dtype):
     assert got.flags.c_contiguous and got.dtype == dtype
 
 
-@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("views", [False, True])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, out_features", [((100, 20), 13), ((2, 20, 20), 300)])
 def test_forward_bias_inside_split_gemm_matches_torch(monkeypatch, threads, dtype, x_shape,
-                                                      out_features):
-    """On several threads the bias is copied into each block of the split GEMM, which
-    BLAS adds the product to (``_blas.linear``): blocks of rows (more rows than columns)
-    and of columns, a strided bias, equal to torch."""
+                                                      out_features, views):
+    """The bias goes inside the GEMM (``_blas.linear``): on several threads copied into
+    each block of the split GEMM, which BLAS adds the product to (blocks of rows, more
+    rows than columns, and of columns), on one thread as the whole result BLAS adds to;
+    a strided bias, input and weight as views (a column slice, a transpose), equal to
+    torch."""
     from ember.ops import _blas
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: threads)
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal((out_features, 20)).astype(dtype)
+    if views:
+        x = rng.standard_normal(x_shape[:-1] + (30,)).astype(dtype)[..., 5:25]
+        w = np.asfortranarray(w)
     b = rng.standard_normal(2 * out_features).astype(dtype)[::2]
     assert _blas.linear(x.reshape(-1, 20), w, b) is not None
     got = ember.nn.functional.linear(*(ember.from_numpy(a) for a in (x, w, b))).numpy()

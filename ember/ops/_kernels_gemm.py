@@ -388,6 +388,24 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int,
     return out
 
 
+def linear_serial(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
+    """``x @ w.T + bias`` on the calling thread, one BLAS call from Python with the result
+    first filled with the bias and then added to (``beta = 1``), or None when this path
+    does not take it (as ``matmul``)."""
+    fn = _cblas().get(x.dtype)
+    m, k = x.shape
+    n = w.shape[0]
+    if fn is None or w.dtype != x.dtype or 0 in (m, n, k):
+        return None
+    x, lx = _readable(x)
+    wt, lw = _readable(w.T)
+    out = np.empty((m, n), x.dtype)
+    out[...] = bias
+    fn(ROW_MAJOR, lx[0], lw[0], m, n, k, 1.0, x.ctypes.data, lx[1], wt.ctypes.data, lw[1],
+       1.0, out.ctypes.data, n)
+    return out
+
+
 def turn_b(m: int, n: int, k: int) -> bool:
     """Whether a batch of ``(m, k) @ (k, n)`` products whose right operands are stored
     transposed runs faster with each of those turned round first (``_batch_bt_span``).
