@@ -50,18 +50,24 @@ def _reshape(a, shape, kernel):
 
 
 def _linear(x, w, b):
-    """``linear`` of float operands of one dtype (as ``Linear.forward`` computes it); up
-    to ``kernels.FEW_ROWS`` rows of GEMM work that stays on one thread, with a
-    C-contiguous weight, by ``kernels.linear_rows``."""
+    """``linear`` of float operands of one dtype as ``Linear.forward`` computes it (the
+    bias inside the GEMM where ``_blas.linear`` takes it), but that up to
+    ``kernels.FEW_ROWS`` rows of GEMM work that stays on one thread, with a C-contiguous
+    weight, run ``kernels.linear_rows``."""
     x2 = x.reshape(-1, x.shape[-1])
     rows, depth = x2.shape
+    shape = (*x.shape[:-1], w.shape[0])
     if 0 < rows <= FEW_ROWS and depth and w.flags.c_contiguous and \
             threads_for(2.0 * rows * depth * w.shape[0], _blas.PARALLEL_FLOPS) == 1:
-        return linear_rows(x2, w, b).reshape(*x.shape[:-1], w.shape[0])
+        return linear_rows(x2, w, b).reshape(shape)
+    if b is not None:
+        fused = _blas.linear(x2, w, b)
+        if fused is not None:
+            return fused.reshape(shape)
     out = _blas.matmul(x2, w.T)
     if b is not None:
         out += b
-    return out.reshape(*x.shape[:-1], w.shape[0])
+    return out.reshape(shape)
 
 
 def _layer_norm(x, w, b, axes, eps, kernel):
