@@ -112,6 +112,56 @@ def unfold(x, cols, kernel, stride, lo, dil, out, padded, row_stride, sample_str
             copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], False)
 
 
+@numba.njit(cache=True)
+def tap_offsets(kernel, dil, padded):
+    """Where each kernel tap reads in a flat padded plane, relative to its output position
+    laid out with the plane's pitches (``(z * ph + y) * pw + x``)."""
+    ph, pw = padded[1], padded[2]
+    offs = np.empty(kernel[0] * kernel[1] * kernel[2], dtype=np.int64)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            for k in range(kernel[2]):
+                offs[(i * kernel[1] + j) * kernel[2] + k] = \
+                    (i * dil[0] * ph + j * dil[1]) * pw + k * dil[2]
+    return offs
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def taps_flat(src, base, dst, n, wts, offs):
+    """``dst[i] += sum_t wts[t] * src[base + offs[t] + i]`` for ``i < n``, three taps a pass
+    (fused multiply-adds allowed): one contiguous loop per pass over an output plane laid
+    out with the padded plane's pitch (the columns between its rows computed and
+    dropped), which LLVM vectorises also for small maps (a loop per output row of 8 or 16
+    ran scalar), ``dst`` loaded and stored a third as often as one tap a pass."""
+    u = np.uint64
+    count = offs.shape[0]
+    t = 0
+    while t < count:
+        o0 = u(base + offs[t])
+        a = wts[t]
+        if count - t >= 3:
+            o1, o2 = u(base + offs[t + 1]), u(base + offs[t + 2])
+            b, c = wts[t + 1], wts[t + 2]
+            for i in range(u(n)):
+                dst[i] += a * src[o0 + i] + b * src[o1 + i] + c * src[o2 + i]
+            t += 3
+        elif count - t == 2:
+            o1 = u(base + offs[t + 1])
+            b = wts[t + 1]
+            for i in range(u(n)):
+                dst[i] += a * src[o0 + i] + b * src[o1 + i]
+            t += 2
+        else:
+            for i in range(u(n)):
+                dst[i] += a * src[o0 + i]
+            t += 1
+
+
+@numba.njit(cache=True)
+def unit_stride(stride):
+    return stride[0] == 1 and stride[1] == 1 and stride[2] == 1
+
+
 @numba.njit(parallel=True, cache=True)
 def depthwise_forward(x, w, y, stride, lo, dil, padded):
     """``y (N, O, *out)`` of a convolution whose groups each read one input channel:
@@ -128,16 +178,31 @@ def depthwise_forward(x, w, y, stride, lo, dil, padded):
     lanes = np.zeros((1, 1), dtype=x.dtype)
     jobs = n * o_count
     parts = min(jobs, CHUNKS)
+    # stride 1: each depth slice of output one taps_flat loop in the padded pitch (strided
+    # windows keep plane_taps: their phases as planes of their own measured slower)
+    flat = unit_stride(stride)
+    offs = tap_offsets(kernel, dil, padded)
+    ph, pw = padded[1], padded[2]
+    span = (out[1] - 1) * pw + out[2]
     for part in numba.prange(parts):
         # a padded buffer per chunk of planes: its border stays zero
         buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
+        acc = np.empty(span, dtype=x.dtype)
         for job in range(jobs * part // parts, jobs * (part + 1) // parts):
             b, oc = job // o_count, job % o_count
             copy_plane(xf, (b * c + oc // mult) * plane, x.shape[2:], buf, origin, padded[1],
                        padded[2], True)
-            yf[job * length:(job + 1) * length] = 0
-            plane_taps(buf, yf, job * length, 0, wf[oc], lanes, kernel, stride, dil, out,
-                       padded, DW_FORWARD)
+            if not flat:
+                yf[job * length:(job + 1) * length] = 0
+                plane_taps(buf, yf, job * length, 0, wf[oc], lanes, kernel, stride, dil, out,
+                           padded, DW_FORWARD)
+                continue
+            for z in range(out[0]):
+                acc[:] = 0
+                taps_flat(buf, z * ph * pw, acc, span, wf[oc], offs)
+                at = job * length + z * out[1] * out[2]
+                for y in range(out[1]):
+                    yf[at + y * out[2]:at + (y + 1) * out[2]] = acc[y * pw:y * pw + out[2]]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -155,14 +220,33 @@ def depthwise_input_grad(g, w, x, stride, lo, dil, padded):
     lanes = np.zeros((1, 1), dtype=x.dtype)
     jobs = n * c
     parts = min(jobs, CHUNKS)
+    # stride 1, the adjoint of depthwise_forward's flat loop: buf[q] = sum_t w[t] *
+    # g[q - offs[t]], g laid out in the padded pitch after ``front`` zeros (zero between
+    # its rows): taps_flat with the kernel turned
+    flat = unit_stride(stride)
+    ph, pw = padded[1], padded[2]
+    size = padded[0] * ph * pw
+    offs = tap_offsets(kernel, dil, padded)
+    front = offs[-1]
+    turned = front - offs[::-1]
     for part in numba.prange(parts):
-        buf = np.empty(padded[0] * padded[1] * padded[2], dtype=x.dtype)  # one per chunk
+        buf = np.empty(size, dtype=x.dtype)  # one per chunk
+        gp = np.zeros(front + size if flat else 0, dtype=x.dtype)
         for job in range(jobs * part // parts, jobs * (part + 1) // parts):
             b, ch = job // c, job % c
             buf[:] = 0
             for oc in range(ch * mult, (ch + 1) * mult):
-                plane_taps(buf, gf, (b * o_count + oc) * length, 0, wf[oc], lanes, kernel,
-                           stride, dil, out, padded, DW_INPUT_GRAD)
+                at = (b * o_count + oc) * length
+                if not flat:
+                    plane_taps(buf, gf, at, 0, wf[oc], lanes, kernel, stride, dil, out,
+                               padded, DW_INPUT_GRAD)
+                    continue
+                for z in range(out[0]):
+                    for y in range(out[1]):
+                        row = at + (z * out[1] + y) * out[2]
+                        dst = front + (z * ph + y) * pw
+                        gp[dst:dst + out[2]] = gf[row:row + out[2]]
+                taps_flat(gp, 0, buf, size, wf[oc][::-1], turned)
             copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], False)
 
 
