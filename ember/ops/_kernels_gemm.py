@@ -169,11 +169,13 @@ def _gemm_sum(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ld
 @numba.njit(parallel=True, cache=True)
 def _linear_grads(fn, g, x, w, gx, gw, gb, half):
     """A linear layer's gradients side by side: ``gx = g @ w`` in ``half`` blocks of rows
-    on some threads while ``gw = g^T @ x`` (and ``gb``, the column sums of ``g``, when it
-    has elements) runs in ``half`` blocks of rows on the others. Both products take
-    ``2 m n k`` flops, so the halves balance; each block is one single-threaded BLAS call
-    on whole rows, where splitting each product in turn (two parallel regions, blocks half
-    as deep) measured slower on small layers. All arrays C-contiguous."""
+    on some threads while ``gw = g^T @ x`` runs in ``half`` blocks of rows on the others.
+    Both products take ``2 m n k`` flops, so the halves balance; each block is one
+    single-threaded BLAS call on whole rows, where splitting each product in turn (two
+    parallel regions, blocks half as deep) measured slower on small layers. ``gb``, the
+    column sums of ``g`` when it has elements, is shared out over all ``2 half`` threads
+    in equal runs of columns: on the threads of ``gw`` alone it made them the last to
+    finish (2048 x 384: 0.42 ms). All arrays C-contiguous."""
     m, n = g.shape
     k = x.shape[1]
     item = g.itemsize
@@ -192,20 +194,24 @@ def _linear_grads(fn, g, x, w, gx, gw, gb, half):
             if hi > lo:
                 fn(ROW_MAJOR, TRANS, NO_TRANS, hi - lo, k, m, 1.0, g.ctypes.data + lo * item,
                    n, x.ctypes.data, k, 0.0, gw.ctypes.data + lo * k * item, k)
-                if gb.size:
-                    _column_sums(g, gb, lo, hi)
+        if gb.size:
+            step = (n + 2 * half - 1) // (2 * half)
+            _column_sums(g, gb, t * step, min(n, (t + 1) * step))
 
 
 @numba.njit(cache=True)
 def _column_sums(g, out, lo, hi):
-    """``out[lo:hi] = g[:, lo:hi].sum(0)``, accumulated in float64 (a bias gradient)."""
+    """``out[lo:hi] = g[:, lo:hi].sum(0)``, accumulated in float64 (a bias gradient); row
+    by row over a slice, which LLVM vectorises (3x faster than indexing ``g[i][j]``)."""
+    if hi <= lo:
+        return
     acc = np.zeros(hi - lo, np.float64)
     for i in range(g.shape[0]):
-        row = g[i]
-        for j in range(lo, hi):
-            acc[j - lo] += row[j]
-    for j in range(lo, hi):
-        out[j] = acc[j - lo]
+        row = g[i, lo:hi]
+        for j in range(hi - lo):
+            acc[j] += row[j]
+    for j in range(hi - lo):
+        out[lo + j] = acc[j]
 
 
 def linear_grads(g: np.ndarray, x: np.ndarray, w: np.ndarray, bias_grad: bool,
