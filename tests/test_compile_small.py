@@ -160,3 +160,22 @@ def test_inference_activations_and_layer_norm_equal_torch(dtype):
         np.testing.assert_allclose(got, want, rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
         source = next(iter(compiled.cache.values())).forward.__source__
         assert "_activation(" in source and "_layer_norm(" in source
+
+
+def test_view_splitting_one_dim_is_numpy_reshape():
+    """A view splitting one dim in two is NumPy's reshape in generated code (a view of any
+    strides): of a transposed input, written through in place, equal to eager and torch."""
+    def f(lib, x):
+        y = x.t() * 1.0
+        z = y.t().view(4, 2, 3)
+        z.mul_(2.0)
+        return y + 0.0, z.sum(1)
+    arr = np.arange(24.0).reshape(4, 6)
+    compiled = ember.compile(lambda x: f(ember, x))
+    for _ in range(2):
+        got = [t.numpy() for t in compiled(ember.from_numpy(arr))]
+    want = [t.numpy() for t in f(torch, torch.from_numpy(arr))]
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    source = next(iter(compiled.cache.values())).forward.__source__
+    assert ".reshape((4, 2, 3, ))" in source and "_reshape(" not in source

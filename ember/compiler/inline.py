@@ -6,7 +6,8 @@ For the view ops below the generated code says what the kernel would compute dir
 
 - ``permute(a, dims)``: ``a.transpose(dims)`` (the kernel's own result);
 - ``view``/``reshape(a, shape)``: NumPy's reshape when it is a view of a non-empty ``a``,
-  the kernel otherwise;
+  the kernel otherwise (NumPy's reshape alone where the shape splits one dim in two:
+  always a view);
 - ``split_with_sizes(a, sizes, dim)`` with constant sizes: the basic slices the kernel makes;
 
 and for hot ops whose kernels spend as long on checks as small inputs take to compute
@@ -115,7 +116,24 @@ def _permute(node: Node, args: list[str], kernel: str) -> str | None:
 def _reshape_rule(node: Node, args: list[str], kernel: str) -> str | None:
     if len(node.args) != 2 or node.kwargs:
         return None
+    if _splits_one_dim(node):
+        return f"{args[0]}.reshape({args[1]})"
     return f"_reshape({args[0]}, {args[1]}, {kernel})"
+
+
+def _splits_one_dim(node: Node) -> bool:
+    """Whether a ``view``/``reshape`` only splits one dim of its input in two by constant
+    sizes (heads out of a feature dim): a view of any strides, NumPy's reshape is it."""
+    x, shape = node.args
+    if type(x) is not Value or type(shape) not in (list, tuple) or \
+            any(type(n) is int and n < 0 for n in shape):
+        return False
+    old, new = x.shape, node.outputs[0].shape
+    if not old or len(new) != len(old) + 1 or len(shape) != len(new):
+        return False
+    i = next((j for j in range(len(old)) if new[j] != old[j]), len(old) - 1)
+    return type(shape[i]) is int and type(shape[i + 1]) is int and \
+        new[:i] == old[:i] and new[i + 2:] == old[i + 1:] and new[i] * new[i + 1] == old[i]
 
 
 def _split(node: Node, args: list[str], kernel: str) -> str | None:
