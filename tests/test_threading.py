@@ -84,8 +84,9 @@ def test_transposed_right_operands_turned_round(monkeypatch, parts, dtype, a_sha
     # projection)
     b = np.swapaxes(rng.standard_normal(b_shape[:-2] + (n, 3 * k)).astype(dtype)[..., :k],
                     -1, -2)
-    assert b.size == 0 or _blas._transposed_matrices(b) == (min(n, k) > 1)
-    assert _kernels_gemm.turn_b(a_shape[-2], n, k)
+    assert _kernels_gemm.turn_b(a_shape[-2], n, k, np.dtype(dtype).itemsize)
+    assert b.size == 0 or _kernels_gemm.reshapes_batch(np.ones(a_shape, dtype), b) \
+        == (min(n, k) > 1)
     for a in (rng.standard_normal(a_shape).astype(dtype),
               np.swapaxes(np.swapaxes(rng.standard_normal(a_shape).astype(dtype), -1, -2)
                           .copy(), -1, -2)):
@@ -94,6 +95,39 @@ def test_transposed_right_operands_turned_round(monkeypatch, parts, dtype, a_sha
         tol = 1e-5 if dtype == np.float32 else 1e-12
         assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_layout", ["N", "T"])
+@pytest.mark.parametrize("b_layout", ["N", "T"])
+@pytest.mark.parametrize("batch,m,k,n", [((3,), 128, 64, 128), ((2, 2), 100, 64, 200),
+                                         ((2,), 61, 128, 160)])
+def test_products_cut_for_the_small_kernel(monkeypatch, parts, dtype, a_layout, b_layout,
+                                           batch, m, k, n):
+    """A batch of products just over OpenBLAS's small-kernel size is multiplied in row
+    blocks (``_kernels_gemm.split_rows``; the last block shorter), right operands stored
+    transposed turned round first (float32), on one thread and split among threads, left
+    operands as they are or transposed, a broadcast right operand: NumPy's float64
+    product."""
+    from ember.ops import _kernels_gemm
+    monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    rows = _kernels_gemm.split_rows(m, n, k, _kernels_gemm.NO_TRANS, _kernels_gemm.NO_TRANS)
+    assert rows < m and rows * n * k <= _kernels_gemm.SMALL_MNK
+    rng = np.random.default_rng(6)
+
+    def make(shape, layout):
+        x = rng.standard_normal(shape).astype(dtype)
+        return x if layout == "N" else np.swapaxes(np.swapaxes(x, -1, -2).copy(), -1, -2)
+    a = make(batch + (m, k), a_layout)
+    b = make((1,) * len(batch[:-1]) + batch[-1:] + (k, n), b_layout)
+    if parts == 1:
+        assert _kernels_gemm.reshapes_batch(a, b) == (b_layout == "N" or dtype == np.float32)
+    got = _blas.matmul(a, b)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    assert got.dtype == dtype and got.shape == want.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("parts", [1, 2])

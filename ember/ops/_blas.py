@@ -72,10 +72,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(out.T) if transposed else out
     elif transposed:
         return np.ascontiguousarray(np.matmul(b.T, a.T).T)
-    elif b.ndim > 2 and _transposed_matrices(b) and a.dtype == b.dtype \
-            and a.dtype in _SPLIT_DTYPES:
+    elif b.ndim > 2 and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
         from . import _kernels_gemm
-        if _kernels_gemm.turn_b(rows, cols, a.shape[-1]):
+        if _kernels_gemm.reshapes_batch(a, b):
             out = _kernels_gemm.matmul(a, b, 1)
             if out is not None:
                 return out
@@ -174,15 +173,6 @@ def _few_rows_times_transposed(a: np.ndarray, b: np.ndarray) -> bool:
             or (a.shape[0] <= FEW_ROWS and a.dtype in _SPLIT_DTYPES):
         return False
     return b.shape[1] >= b.shape[0] or a.shape[0] >= 16
-
-
-def _transposed_matrices(b: np.ndarray) -> bool:
-    """Whether ``b``'s matrices are stored transposed (unit stride down a column, not
-    along a row: ``k.transpose(-2, -1)`` in attention), which OpenBLAS multiplies slowly
-    at small depth; ``_kernels_gemm.matmul`` turns them round first (``turn_b``)."""
-    item = b.itemsize
-    return b.strides[-2] == item and b.strides[-1] != item and b.shape[-1] > 1 \
-        and b.shape[-2] > 1
 
 
 def _batch(a: np.ndarray, b: np.ndarray) -> int:

@@ -109,43 +109,61 @@ def _gemm_blocks(fn, ta, tb, m, n, k, a, lda, a_step, b, ldb, b_step, out, bias,
                    out.ctypes.data + lo * item, n)
 
 
-@numba.njit(parallel=True, cache=True)
-def _gemm_batch(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb, b_outer,
-                b_inner, out, out_step):
-    """The ``outer x inner`` matrices of a batch (byte strides per batch dim; 0 broadcasts)
-    into C-contiguous ``out`` (``out_step`` bytes per matrix), one BLAS call per matrix,
-    spread over the threads."""
-    for i in prange(outer * inner):
+@numba.njit(cache=True)
+def _batch_span(fn, ta, tb, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b, ldb, b_outer,
+                b_inner, out, out_step, rows, lo, hi):
+    """Matrices ``lo:hi`` of the ``outer x inner`` batch ``a @ b`` (byte strides per batch
+    dim; 0 broadcasts) into C-contiguous ``out`` (``out_step`` bytes per matrix), each
+    product in BLAS calls of ``rows`` rows (``a_row`` bytes from one row of ``a`` to the
+    next; ``split_rows``)."""
+    item = out_step // (m * n)
+    for i in range(lo, hi):
         o, j = i // inner, i % inner
-        fn(ROW_MAJOR, ta, tb, m, n, k, 1.0, a + o * a_outer + j * a_inner, lda,
-           b + o * b_outer + j * b_inner, ldb, 0.0, out + i * out_step, n)
+        ai = a + o * a_outer + j * a_inner
+        bi = b + o * b_outer + j * b_inner
+        for r0 in range(0, m, rows):
+            fn(ROW_MAJOR, ta, tb, min(rows, m - r0), n, k, 1.0, ai + r0 * a_row, lda, bi, ldb,
+               0.0, out + i * out_step + r0 * n * item, n)
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_batch(fn, ta, tb, outer, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b, ldb,
+                b_outer, b_inner, out, out_step, rows):
+    """``_batch_span`` spread over the threads, matrix by matrix."""
+    for i in prange(outer * inner):
+        _batch_span(fn, ta, tb, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b, ldb,
+                    b_outer, b_inner, out, out_step, rows, i, i + 1)
 
 
 @numba.njit(cache=True)
-def _batch_bt_span(fn, tr, ta, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb, b_outer,
-                   b_inner, out, out_step, lo, hi, buf):
+def _batch_bt_span(fn, tr, ta, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b, ldb,
+                   b_outer, b_inner, out, out_step, rows, lo, hi, buf):
     """Matrices ``lo:hi`` of a batch ``a @ b`` whose ``b`` matrices are stored transposed
     (``TRANS``): each is first turned round into ``buf`` (``k x n``, C-contiguous) by
-    ``tr`` (``_transposer``), then multiplied as ``NO_TRANS``."""
+    ``tr`` (``_transposer``), then multiplied as ``NO_TRANS`` (in calls of ``rows``
+    rows, as ``_gemm_batch``)."""
+    item = out_step // (m * n)
     for i in range(lo, hi):
         o, j = i // inner, i % inner
         tr(ROW_MAJOR, TRANS, n, k, 1.0, b + o * b_outer + j * b_inner, ldb, buf.ctypes.data,
            n)
-        fn(ROW_MAJOR, ta, NO_TRANS, m, n, k, 1.0, a + o * a_outer + j * a_inner, lda,
-           buf.ctypes.data, n, 0.0, out + i * out_step, n)
+        ai = a + o * a_outer + j * a_inner
+        for r0 in range(0, m, rows):
+            fn(ROW_MAJOR, ta, NO_TRANS, min(rows, m - r0), n, k, 1.0, ai + r0 * a_row, lda,
+               buf.ctypes.data, n, 0.0, out + i * out_step + r0 * n * item, n)
 
 
 @numba.njit(parallel=True, cache=True)
-def _gemm_batch_bt(fn, tr, ta, outer, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb,
-                   b_outer, b_inner, out, out_step, parts):
+def _gemm_batch_bt(fn, tr, ta, outer, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b,
+                   ldb, b_outer, b_inner, out, out_step, rows, parts):
     """``_batch_bt_span`` over the whole batch in ``parts`` runs of matrices side by
     side, each thread with a buffer of its own."""
     total = outer * inner
     step = (total + parts - 1) // parts
     for p in prange(parts):
         buf = np.empty((k, n), out.dtype)
-        _batch_bt_span(fn, tr, ta, inner, m, n, k, a, lda, a_outer, a_inner, b, ldb, b_outer,
-                       b_inner, out.ctypes.data, out_step, p * step,
+        _batch_bt_span(fn, tr, ta, inner, m, n, k, a, lda, a_outer, a_inner, a_row, b, ldb,
+                       b_outer, b_inner, out.ctypes.data, out_step, rows, p * step,
                        min(total, (p + 1) * step), buf)
 
 
@@ -376,19 +394,25 @@ def matmul(a: np.ndarray, b: np.ndarray, parts: int,
     outer, inner = (batch if len(batch) == 2 else (1, batch[0]))
     a_outer, a_inner = _batch_strides(a, batch)
     b_outer, b_inner = _batch_strides(b, batch)
-    tr = _TRANSPOSERS.get(a.dtype) if lb[0] == TRANS and turn_b(m, n, k) else None
-    if tr is None:
+    tr = _TRANSPOSERS.get(a.dtype) if lb[0] == TRANS and turn_b(m, n, k, item) else None
+    rows = split_rows(m, n, k, la[0], NO_TRANS if tr is not None else lb[0])
+    a_row = la[1] * item if la[0] == NO_TRANS else item
+    if tr is None and min(parts, outer * inner) <= 1:  # (no parallel region to start)
+        _batch_span(fn, la[0], lb[0], inner, m, n, k, a.ctypes.data, la[1], a_outer, a_inner,
+                    a_row, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data,
+                    m * n * item, rows, 0, outer * inner)
+    elif tr is None:
         _gemm_batch(fn, la[0], lb[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer,
-                    a_inner, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data,
-                    m * n * item)
+                    a_inner, a_row, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data,
+                    m * n * item, rows)
     elif min(parts, outer * inner) <= 1:  # (no parallel region to start)
         _batch_bt_span(fn, tr, la[0], inner, m, n, k, a.ctypes.data, la[1], a_outer, a_inner,
-                       b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data, m * n * item,
-                       0, outer * inner, np.empty((k, n), a.dtype))
+                       a_row, b.ctypes.data, lb[1], b_outer, b_inner, out.ctypes.data,
+                       m * n * item, rows, 0, outer * inner, np.empty((k, n), a.dtype))
     else:
         _gemm_batch_bt(fn, tr, la[0], outer, inner, m, n, k, a.ctypes.data, la[1], a_outer,
-                       a_inner, b.ctypes.data, lb[1], b_outer, b_inner, out,
-                       m * n * item, min(parts, outer * inner))
+                       a_inner, a_row, b.ctypes.data, lb[1], b_outer, b_inner, out,
+                       m * n * item, rows, min(parts, outer * inner))
     if bias is not None:
         out += bias
     return out
@@ -412,18 +436,61 @@ def linear_serial(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray 
     return out
 
 
-def turn_b(m: int, n: int, k: int) -> bool:
+def reshapes_batch(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``matmul`` multiplies the batch ``a @ b`` (float32/64, at least 3-D ``b``)
+    otherwise than NumPy would, one BLAS call per matrix: turning ``b``'s matrices round
+    (``turn_b``) or cutting each product in row blocks (``split_rows``). On one thread
+    ``_blas.matmul`` hands it here only then."""
+    if a.ndim < 2:
+        return False
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None:
+        return False
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if lb[0] == TRANS and n > 1 and k > 1:
+        return turn_b(m, n, k, a.itemsize)
+    return split_rows(m, n, k, la[0], lb[0]) < m
+
+
+def turn_b(m: int, n: int, k: int, itemsize: int) -> bool:
     """Whether a batch of ``(m, k) @ (k, n)`` products whose right operands are stored
     transposed runs faster with each of those turned round first (``_batch_bt_span``).
-    OpenBLAS's GEMM on a transposed right operand is slow on small matrices of little
-    depth (one thread, batches of 64: attention's ``q @ k^T`` at 128x32 @ 32x128 took 0.80
-    ms against 0.50 the right way round, turned round first 0.60; 128x48 @ 48x128 1.11 ->
-    0.75; 64x64 @ 64x64 0.45 -> 0.36); from 64 deep and 128 wide, or 256 wide, it makes
-    no difference."""
-    return k <= TURN_DEPTH and m <= TURN_WIDTH and n <= TURN_WIDTH
+    OpenBLAS's kernel for small products (``split_rows``) does not take a transposed
+    right operand, and its general GEMM is slow on small matrices of little depth (one
+    thread, batches of 64: attention's ``q @ k^T`` at 128x32 @ 32x128 took 0.80 ms against
+    0.50 the right way round, turned round first 0.60; 128x48 @ 48x128 1.11 -> 0.75;
+    64x64 @ 64x64 0.45 -> 0.36; from 64 deep and 128 wide, or 256 wide, no difference).
+    float32 products that ``split_rows`` cuts for the small kernel are turned as well
+    (128x128 @ 128x64: 1.50 -> 1.19 ms; 256x32 @ 32x256 1.59 -> 1.14); float64 ones cost
+    twice as much to turn round and gain only at 32 deep (128x64 @ 64x128: 3.4 -> 3.8
+    ms; 128x32 @ 32x128: 1.82 -> 1.35)."""
+    if itemsize == 8:
+        return k <= TURN_DEPTH // 2 and m <= TURN_WIDTH and n <= TURN_WIDTH
+    return (k <= TURN_DEPTH and m <= TURN_WIDTH and n <= TURN_WIDTH) \
+        or SMALL_MNK < m * n * k <= SPLIT_MNK
 
 
 TURN_DEPTH, TURN_WIDTH = 64, 128
+
+
+def split_rows(m: int, n: int, k: int, ta: int, tb: int) -> int:
+    """Rows per BLAS call for one ``(m, k) @ (k, n)`` product of a batch with row-major
+    layouts ``ta``, ``tb``. OpenBLAS has a kernel for small products (at most
+    ``SMALL_MNK`` multiply-adds; row-major ``a @ b`` and ``a^T @ b`` only) that runs
+    ~1.3x faster than its general GEMM just above that size (one thread: 128x64 @ 64x128
+    91 -> 121 GFLOP/s in two calls of 64 rows, 256x32 @ 32x256 87 -> 119 in four); up to
+    ``SPLIT_MNK`` a product is cut into row blocks it takes, beyond that (256x64 @ 64x256:
+    100 -> 91) left whole."""
+    mnk = m * n * k
+    if tb != NO_TRANS or not SMALL_MNK < mnk <= SPLIT_MNK:
+        return m
+    most = SMALL_MNK // (n * k)            # rows a call may take
+    blocks = -(-m // max(most, 1))
+    rows = (-(-m // blocks) + 7) // 8 * 8   # as even blocks as whole 8 rows allow
+    return rows if 8 <= rows <= most else m
+
+
+SMALL_MNK, SPLIT_MNK = 1_000_000, 2_200_000
 
 _NO_BIAS = {np.dtype(dt): np.empty(0, dt) for dt in (np.float32, np.float64)}  # no bias
 
