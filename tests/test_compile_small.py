@@ -179,3 +179,24 @@ def test_view_splitting_one_dim_is_numpy_reshape():
         np.testing.assert_array_equal(a, b)
     source = next(iter(compiled.cache.values())).forward.__source__
     assert ".reshape((4, 2, 3, ))" in source and "_reshape(" not in source
+
+
+@pytest.mark.parametrize("outs", [96, 640])  # 640 x 512: past FEW_ROWS_WEIGHT, BLAS's path
+def test_compiled_linear_on_few_rows_equals_torch(outs):
+    """A compiled linear layer on 1-33 rows, with and without bias, equals torch (the few
+    rows kernel for a small weight on one thread, BLAS's path otherwise)."""
+    assert (outs * 512 > kernels.FEW_ROWS_WEIGHT) == (outs == 640)
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((outs, 512)).astype(np.float32) / 20
+    b = rng.standard_normal(outs).astype(np.float32)
+    for bias in (b, None):
+        ew, tw = ember.from_numpy(w), torch.from_numpy(w)
+        eb, tb = (None, None) if bias is None else (ember.from_numpy(b), torch.from_numpy(b))
+        compiled = ember.compile(lambda x, ew=ew, eb=eb: ember.nn.functional.linear(x, ew, eb),
+                                 dynamic=True)
+        for rows in (1, 2, 5, 20, 33):
+            x = rng.standard_normal((1, rows, 512)).astype(np.float32)
+            with ember.no_grad():
+                got = compiled(ember.from_numpy(x)).numpy()
+            want = torch.nn.functional.linear(torch.from_numpy(x), tw, tb).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

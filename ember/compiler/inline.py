@@ -33,7 +33,7 @@ from .._dispatch import NULL_CTX
 from ..ops import _blas, _kernels_norm, _kernels_transformer
 from ..ops._parallel import threads_for
 from .graph import Node, Value
-from .kernels import FEW_ROWS, linear_rows
+from .kernels import FEW_ROWS, FEW_ROWS_WEIGHT, linear_rows
 
 __all__ = ["inline", "RUNTIME"]
 
@@ -53,12 +53,13 @@ def _reshape(a, shape, kernel):
 def _linear(x, w, b):
     """``linear`` of float operands of one dtype as ``Linear.forward`` computes it (the
     bias inside the GEMM where ``_blas.linear`` takes it), but that up to
-    ``kernels.FEW_ROWS`` rows of GEMM work that stays on one thread, with a C-contiguous
-    weight, run ``kernels.linear_rows``."""
+    ``kernels.FEW_ROWS`` rows of GEMM work that stays on one thread, with a small
+    C-contiguous weight, run ``kernels.linear_rows``."""
     x2 = x.reshape(-1, x.shape[-1])
     rows, depth = x2.shape
     shape = (*x.shape[:-1], w.shape[0])
-    if 0 < rows <= FEW_ROWS and depth and w.flags.c_contiguous and \
+    if 0 < rows <= FEW_ROWS and depth and w.size <= FEW_ROWS_WEIGHT and \
+            w.flags.c_contiguous and \
             threads_for(2.0 * rows * depth * w.shape[0], _blas.PARALLEL_FLOPS) == 1:
         return linear_rows(x2, w, b).reshape(shape)
     if b is not None:
