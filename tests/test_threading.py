@@ -77,6 +77,7 @@ def test_transposed_right_operands_turned_round(monkeypatch, parts, dtype, a_sha
     and small: each is turned round before its GEMM (``_kernels_gemm.turn_b``), on one
     thread and split; the left operand also a transposed view; NumPy's float64 product."""
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    monkeypatch.setattr(_blas, "SERIAL_BATCH_FLOPS", 0)  # (small batches: NumPy's, else)
     from ember.ops import _kernels_gemm
     rng = np.random.default_rng(5)
     k, n = b_shape[-2:]
@@ -112,6 +113,7 @@ def test_products_cut_for_the_small_kernel(monkeypatch, parts, dtype, a_layout, 
     product."""
     from ember.ops import _kernels_gemm
     monkeypatch.setattr(_blas, "threads_for", lambda work, threshold: parts)
+    monkeypatch.setattr(_blas, "SERIAL_BATCH_FLOPS", 0)  # (small batches: NumPy's, else)
     rows = _kernels_gemm.split_rows(m, n, k, _kernels_gemm.NO_TRANS, _kernels_gemm.NO_TRANS)
     assert rows < m and rows * n * k <= _kernels_gemm.SMALL_MNK
     rng = np.random.default_rng(6)

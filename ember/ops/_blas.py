@@ -19,6 +19,10 @@ import numpy as np
 from ._parallel import threads_for
 
 PARALLEL_FLOPS = 3e6  # ~30 us of single-threaded float32 GEMM: below it, one thread
+SERIAL_BATCH_FLOPS = 3e7  # a batch on one thread goes to _kernels_gemm (to be turned round
+# or cut for OpenBLAS's small kernel) from here: that path costs ~25 us more per call than
+# np.matmul (1x4x8x32 @ 1x4x32x8: 1 -> 31 us), which 15-30% faster GEMMs repay from
+# 10-30M flops on (16x4x128x32 @ 16x4x32x128, 67M: 0.86 -> 0.72 ms)
 _LIBS: list = []
 
 
@@ -72,7 +76,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(out.T) if transposed else out
     elif transposed:
         return np.ascontiguousarray(np.matmul(b.T, a.T).T)
-    elif b.ndim > 2 and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
+    elif b.ndim > 2 and flops >= SERIAL_BATCH_FLOPS and a.dtype == b.dtype \
+            and a.dtype in _SPLIT_DTYPES:
         from . import _kernels_gemm
         if _kernels_gemm.reshapes_batch(a, b):
             out = _kernels_gemm.matmul(a, b, 1)
