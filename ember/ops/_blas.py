@@ -90,15 +90,16 @@ def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
     """``x @ w.T + bias`` (2-D ``x``, ``bias`` of ``(n,)``) with the bias inside the GEMM:
     split among ember's threads, the bias added inside each block
     (``_kernels_gemm.matmul``), or on one thread with the bias as BLAS's ``C`` (beta 1,
-    ``_kernels_gemm.linear_serial``) when the layer is at most ``FOLD_DEPTH`` deep (one
-    pass over the result fewer: 2048 x 128 -> 384 1.84 -> 1.74 ms). None where ``matmul``
-    and an in-place sum are the way: other dtypes, a few rows, a deep layer on one
-    thread."""
+    ``_kernels_gemm.linear_serial``) when the layer is at most ``FOLD_DEPTH`` deep and
+    has ``FOLD_FLOPS`` of work (one pass over the result fewer: 2048 x 128 -> 384 1.84 ->
+    1.74 ms). None where ``matmul`` and an in-place sum are the way: other dtypes, a few
+    rows, a small or deep layer on one thread."""
     if x.ndim != 2 or not (x.dtype == w.dtype == bias.dtype) or x.dtype not in _SPLIT_DTYPES \
             or bias.shape != w.shape[:1] or x.shape[0] <= 32:
         return None
-    parts = threads_for(2.0 * x.shape[0] * x.shape[1] * w.shape[0], PARALLEL_FLOPS)
-    if parts < 2 and x.shape[1] > FOLD_DEPTH:
+    flops = 2.0 * x.shape[0] * x.shape[1] * w.shape[0]
+    parts = threads_for(flops, PARALLEL_FLOPS)
+    if parts < 2 and (x.shape[1] > FOLD_DEPTH or flops < FOLD_FLOPS):
         return None
     _blas_libs()
     from . import _kernels_gemm
@@ -108,6 +109,8 @@ def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
 
 
 FOLD_DEPTH = 256  # deeper layers spend too little on the bias pass for it to count (512: 0)
+FOLD_FLOPS = 5e7  # the BLAS call from Python costs ~9 us more than np.matmul's: below this
+# the fold is slower (64 x 64 -> 64: 11 -> 20 us; 256 x 128 -> 128, 8M flops: 73 -> 88)
 
 
 def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
