@@ -153,3 +153,52 @@ def test_masked_fill_layouts_and_errors():
     meta = ember.empty(4, 5, device="meta").t().masked_fill(ember.empty(4, dtype=ember.bool,
                                                                           device="meta"), 0.0)
     assert meta.shape == (5, 4) and meta.stride() == (4, 1)
+
+
+@pytest.mark.parametrize("shape", [(8,), (3, 8)])
+@pytest.mark.parametrize("affine, bias", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_module(shape, affine, bias, dtype):
+    """LayerNorm's own check of the usual call, against torch, forward and backward."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3) + shape).astype(dtype)
+    e = ember.nn.LayerNorm(shape, elementwise_affine=affine, bias=bias).to(
+        getattr(ember, np.dtype(dtype).name))
+    t = torch.nn.LayerNorm(shape, elementwise_affine=affine, bias=bias).to(
+        getattr(torch, np.dtype(dtype).name))
+    if affine:
+        w = rng.standard_normal(shape).astype(dtype)
+        e.weight.data = ember.from_numpy(w.copy())
+        t.weight.data = torch.from_numpy(w.copy())
+    (ex, tx) = _pair(x)
+    ex.requires_grad_()
+    tx.requires_grad_()
+    got, want = e(ex), t(tx)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
+    g = rng.standard_normal(got.shape).astype(dtype)
+    got.backward(ember.from_numpy(g))
+    want.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=tol * 100, atol=tol * 100)
+    if affine:
+        np.testing.assert_allclose(e.weight.grad.numpy(), t.weight.grad.numpy(), rtol=tol * 100,
+                                   atol=tol * 100)
+
+
+def test_layer_norm_module_errors():
+    """Calls that fail the module's check take layer_norm's, with torch's errors."""
+    e, t = ember.nn.LayerNorm(8), torch.nn.LayerNorm(8)
+    for shape in [(2, 7), (8, 2), ()]:
+        x = np.ones(shape, np.float32)
+        with pytest.raises(RuntimeError) as want:
+            t(torch.from_numpy(x))
+        with pytest.raises(RuntimeError) as got:
+            e(ember.from_numpy(x))
+        assert str(got.value) == str(want.value)
+    e.weight = ember.nn.Parameter(ember.ones(4))
+    t.weight = torch.nn.Parameter(torch.ones(4))
+    with pytest.raises(RuntimeError) as want:
+        t(torch.ones(2, 8))
+    with pytest.raises(RuntimeError) as got:
+        e(ember.ones(2, 8))
+    assert str(got.value) == str(want.value)
