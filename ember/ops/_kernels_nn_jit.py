@@ -158,8 +158,16 @@ def taps_flat(src, base, dst, n, wts, offs):
 
 
 @numba.njit(cache=True)
-def unit_stride(stride):
-    return stride[0] == 1 and stride[1] == 1 and stride[2] == 1
+def flat_ok(stride, out):
+    """Whether the depthwise kernels take ``taps_flat`` (else ``plane_taps``): stride 1,
+    or in rows and columns 2 with output rows under 32 wide -- the windows at every input
+    position computed (a stride-2 plane's four times the work: still faster than rows of
+    8-16 strided values one at a time)."""
+    if stride[0] != 1:
+        return False
+    if stride[1] == 1 and stride[2] == 1:
+        return True
+    return stride[1] <= 2 and stride[2] <= 2 and out[2] < 32
 
 
 @numba.njit(parallel=True, cache=True)
@@ -178,12 +186,13 @@ def depthwise_forward(x, w, y, stride, lo, dil, padded):
     lanes = np.zeros((1, 1), dtype=x.dtype)
     jobs = n * o_count
     parts = min(jobs, CHUNKS)
-    # stride 1: each depth slice of output one taps_flat loop in the padded pitch (strided
-    # windows keep plane_taps: their phases as planes of their own measured slower)
-    flat = unit_stride(stride)
+    # flat_ok: each depth slice of output one taps_flat loop over the padded plane's
+    # pitch, the windows at a stride picked from it after
+    flat = flat_ok(stride, out)
     offs = tap_offsets(kernel, dil, padded)
     ph, pw = padded[1], padded[2]
-    span = (out[1] - 1) * pw + out[2]
+    sh, sw = stride[1], stride[2]
+    span = (out[1] - 1) * sh * pw + (out[2] - 1) * sw + 1
     for part in numba.prange(parts):
         # a padded buffer per chunk of planes: its border stays zero
         buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
@@ -202,7 +211,13 @@ def depthwise_forward(x, w, y, stride, lo, dil, padded):
                 taps_flat(buf, z * ph * pw, acc, span, wf[oc], offs)
                 at = job * length + z * out[1] * out[2]
                 for y in range(out[1]):
-                    yf[at + y * out[2]:at + (y + 1) * out[2]] = acc[y * pw:y * pw + out[2]]
+                    first = y * sh * pw
+                    if sw == 1:  # (a slice with a runtime step of 1 ran 2x slower)
+                        yf[at + y * out[2]:at + (y + 1) * out[2]] = \
+                            acc[first:first + out[2]]
+                    else:
+                        yf[at + y * out[2]:at + (y + 1) * out[2]] = \
+                            acc[first:first + (out[2] - 1) * sw + 1:sw]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -220,11 +235,12 @@ def depthwise_input_grad(g, w, x, stride, lo, dil, padded):
     lanes = np.zeros((1, 1), dtype=x.dtype)
     jobs = n * c
     parts = min(jobs, CHUNKS)
-    # stride 1, the adjoint of depthwise_forward's flat loop: buf[q] = sum_t w[t] *
-    # g[q - offs[t]], g laid out in the padded pitch after ``front`` zeros (zero between
-    # its rows): taps_flat with the kernel turned
-    flat = unit_stride(stride)
+    # flat_ok, the adjoint of depthwise_forward's flat loop: buf[q] = sum_t w[t] *
+    # g[q - offs[t]], g laid out at its windows' positions in the padded pitch after
+    # ``front`` zeros (zero elsewhere): taps_flat with the kernel turned
+    flat = flat_ok(stride, out)
     ph, pw = padded[1], padded[2]
+    sh, sw = stride[1], stride[2]
     size = padded[0] * ph * pw
     offs = tap_offsets(kernel, dil, padded)
     front = offs[-1]
@@ -244,8 +260,11 @@ def depthwise_input_grad(g, w, x, stride, lo, dil, padded):
                 for z in range(out[0]):
                     for y in range(out[1]):
                         row = at + (z * out[1] + y) * out[2]
-                        dst = front + (z * ph + y) * pw
-                        gp[dst:dst + out[2]] = gf[row:row + out[2]]
+                        dst = front + (z * ph + y * sh) * pw
+                        if sw == 1:  # (see depthwise_forward)
+                            gp[dst:dst + out[2]] = gf[row:row + out[2]]
+                        else:
+                            gp[dst:dst + (out[2] - 1) * sw + 1:sw] = gf[row:row + out[2]]
                 taps_flat(gp, 0, buf, size, wf[oc][::-1], turned)
             copy_plane(xf, job * plane, x.shape[2:], buf, origin, padded[1], padded[2], False)
 
