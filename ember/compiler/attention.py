@@ -92,9 +92,10 @@ class AttentionBackwardOp(AttentionOp):
 
 
 # below this many flops (``_flops``) an attention that no one needs the probabilities of
-# runs ``kernels.attention_rows`` (1 x 4 heads x 32 x 32 keys, depth 32: 29 us against the
-# BLAS kernel's 42 -- a fixed ~25 us of thread hand-off and setup -- 64 x 64: 89 against 75)
-SMALL_FLOPS = 1.2e6
+# runs ``kernels.attention_rows``: 1 x 4 heads x 32 x 32 keys, depth 32, 30 us against the
+# BLAS kernel's 58 (a fixed ~25 us of thread hand-off and setup), 64 x 64 (2.1e6) 88
+# against 107, 80 x 80 (3.3e6) 129 against 131, 96 x 96 179 against 156 (busy machine)
+SMALL_FLOPS = 2.6e6
 
 
 def _flops(q, k, v) -> float:

@@ -136,34 +136,46 @@ def linear_rows(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarra
 @numba.njit(**_SUM)
 def _attention_rows(q, k, v, out, scale, causal):
     """``out[b, h] = softmax(q[b, h] @ k[b, h].T * scale [causal]) @ v[b, h]`` (4-D, any
-    strides): each head's keys and values copied contiguous first, so the dot products
-    and the weighted sums run on vectors; each row's softmax is the fused kernel's
-    (``_kernels_attention``)."""
+    strides): each head's keys and values copied contiguous first (padded with zero rows
+    to a multiple of 4), so that the dot products and the weighted sums run on vectors,
+    four keys at a time; each row's softmax is the fused kernel's
+    (``_kernels_attention``), which zeroes the padding's scores."""
     batch, heads, rows, depth = q.shape
     cols, width = k.shape[2], v.shape[3]
-    keys = np.empty((cols, depth), q.dtype)
-    values = np.empty((cols, width), q.dtype)
+    keys = np.zeros((cols + 3, depth), q.dtype)
+    values = np.zeros((cols + 3, width), q.dtype)
     row = np.empty(depth, q.dtype)
-    scores = np.empty(cols, q.dtype)
+    scores = np.empty(cols + 3, q.dtype)
     acc = np.empty(width, q.dtype)
     for b in range(batch):
         for h in range(heads):
-            keys[...] = k[b, h]
-            values[...] = v[b, h]
+            keys[:cols] = k[b, h]
+            values[:cols] = v[b, h]
             for i in range(rows):
-                row[...] = q[b, h, i]
+                for d in range(depth):
+                    row[d] = q[b, h, i, d]
                 n = min(i + 1, cols) if causal else cols
-                for j in range(n):
-                    s = row[0] * keys[j, 0]
+                for j in range(0, n, 4):
+                    k0, k1, k2, k3 = keys[j], keys[j + 1], keys[j + 2], keys[j + 3]
+                    s0 = row[0] * k0[0]
+                    s1 = row[0] * k1[0]
+                    s2 = row[0] * k2[0]
+                    s3 = row[0] * k3[0]
                     for d in range(1, depth):
-                        s += row[d] * keys[j, d]
-                    scores[j] = s * scale
-                _softmax_prefix(scores, n, n)
+                        r = row[d]
+                        s0 += r * k0[d]
+                        s1 += r * k1[d]
+                        s2 += r * k2[d]
+                        s3 += r * k3[d]
+                    scores[j], scores[j + 1] = s0 * scale, s1 * scale
+                    scores[j + 2], scores[j + 3] = s2 * scale, s3 * scale
+                _softmax_prefix(scores, n, n + (-n) % 4)
                 acc[:] = 0.0
-                for j in range(n):
-                    e = scores[j]
+                for j in range(0, n, 4):
+                    e0, e1, e2, e3 = scores[j], scores[j + 1], scores[j + 2], scores[j + 3]
+                    v0, v1, v2, v3 = values[j], values[j + 1], values[j + 2], values[j + 3]
                     for d in range(width):
-                        acc[d] += e * values[j, d]
+                        acc[d] += e0 * v0[d] + e1 * v1[d] + e2 * v2[d] + e3 * v3[d]
                 for d in range(width):
                     out[b, h, i, d] = acc[d]
 
