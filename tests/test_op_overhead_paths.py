@@ -202,3 +202,20 @@ def test_layer_norm_module_errors():
     with pytest.raises(RuntimeError) as got:
         e(ember.ones(2, 8))
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (3, 5), (2, 4, 6), (0, 3), (1, 1)])
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("diagonal", [0, 1, -2, 7])
+def test_tril_triu_of_masks(shape, transposed, diagonal):
+    """Boolean masks take one logical_and with the remembered triangle: torch's values
+    and strides (also for a transposed input), the meta device's strides alike."""
+    a = np.random.default_rng(6).random(shape) > 0.3
+    e, t = ember.from_numpy(a), torch.from_numpy(a.copy())
+    if transposed:
+        e, t = e.transpose(-1, -2), t.transpose(-1, -2)
+    for name in ("tril", "triu"):
+        got, want = getattr(e, name)(diagonal), getattr(t, name)(diagonal)
+        _same(got, want)
+        meta = getattr(e.to("meta"), name)(diagonal)
+        assert meta.stride() == want.stride()

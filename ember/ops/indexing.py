@@ -1576,7 +1576,10 @@ class Tril(Op):
         rows, cols = a.shape[-2:]
         if rows * cols > _TRIANGLES_KEPT:
             return np.triu(a, diagonal) if upper else np.tril(a, diagonal)
-        return np.where(_triangle(rows, cols, diagonal, upper), a, np.zeros(1, a.dtype))
+        keep = _triangle(rows, cols, diagonal, upper)
+        if a.dtype == np.bool_:  # a mask (a causal model's): one ufunc, 0.3 us against 0.75
+            return np.logical_and(keep, a)
+        return np.where(keep, a, np.zeros(1, a.dtype))
 
     @staticmethod
     def backward(ctx, g):
