@@ -157,6 +157,36 @@ def taps_flat(src, base, dst, n, wts, offs):
             t += 1
 
 
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def dots_flat(a, src, n, offs, sums):
+    """``sums[t] += sum_i a[i] * src[offs[t] + i]`` for ``i < n``, three taps a pass (sums
+    reassociated into vector lanes): the weight gradient's counterpart of ``taps_flat``."""
+    u = np.uint64
+    zero = sums.dtype.type(0)
+    count = offs.shape[0]
+    t = 0
+    while t < count:
+        o0 = u(offs[t])
+        if count - t >= 3:
+            o1, o2 = u(offs[t + 1]), u(offs[t + 2])
+            s0, s1, s2 = zero, zero, zero
+            for i in range(u(n)):
+                v = a[i]
+                s0 += v * src[o0 + i]
+                s1 += v * src[o1 + i]
+                s2 += v * src[o2 + i]
+            sums[t] += s0
+            sums[t + 1] += s1
+            sums[t + 2] += s2
+            t += 3
+        else:
+            s0 = zero
+            for i in range(u(n)):
+                s0 += a[i] * src[o0 + i]
+            sums[t] += s0
+            t += 1
+
+
 @numba.njit(cache=True)
 def flat_ok(stride, out):
     """Whether the depthwise kernels take ``taps_flat`` (else ``plane_taps``): stride 1,
@@ -284,16 +314,37 @@ def depthwise_weight_grad(x, g, w, stride, lo, dil, padded):
     plane = x.shape[2] * x.shape[3] * x.shape[4]
     origin = (lo[0] * padded[1] + lo[1]) * padded[2] + lo[2]
     unit = np.zeros(taps, dtype=x.dtype)
+    # flat_ok: per sample one dots_flat pass of g, laid out at its windows' positions in
+    # the padded pitch (zero elsewhere), against the padded plane
+    flat = flat_ok(stride, out)
+    ph, pw = padded[1], padded[2]
+    sh, sw = stride[1], stride[2]
+    offs = tap_offsets(kernel, dil, padded)
+    span = ((out[0] - 1) * ph + (out[1] - 1) * sh) * pw + (out[2] - 1) * sw + 1
     for oc in numba.prange(o_count):
         buf = np.zeros(padded[0] * padded[1] * padded[2], dtype=x.dtype)
         lanes = np.zeros((taps, out[2]), dtype=x.dtype)
+        gp = np.zeros(span if flat else 0, dtype=x.dtype)
+        sums = np.zeros(taps, dtype=x.dtype)
         for b in range(n):
             copy_plane(xf, (b * c + oc // mult) * plane, x.shape[2:], buf, origin, padded[1],
                        padded[2], True)
-            plane_taps(buf, gf, (b * o_count + oc) * length, 0, unit, lanes, kernel, stride,
-                       dil, out, padded, DW_WEIGHT_GRAD)
+            at = (b * o_count + oc) * length
+            if not flat:
+                plane_taps(buf, gf, at, 0, unit, lanes, kernel, stride, dil, out, padded,
+                           DW_WEIGHT_GRAD)
+                continue
+            for z in range(out[0]):
+                for y in range(out[1]):
+                    row = at + (z * out[1] + y) * out[2]
+                    dst = (z * ph + y * sh) * pw
+                    if sw == 1:  # (see depthwise_forward)
+                        gp[dst:dst + out[2]] = gf[row:row + out[2]]
+                    else:
+                        gp[dst:dst + (out[2] - 1) * sw + 1:sw] = gf[row:row + out[2]]
+            dots_flat(gp, buf, span, offs, sums)
         for t in range(taps):
-            wf[oc, t] = lanes[t].sum()
+            wf[oc, t] = lanes[t].sum() + sums[t]
 
 
 @numba.njit(parallel=True, cache=True)
