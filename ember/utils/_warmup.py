@@ -158,7 +158,8 @@ def _quantized() -> None:
 def _gemms() -> None:
     """The kernels that share big GEMMs out among threads (small models' GEMMs run on one
     thread, so the steps above do not reach them): matrices, batches of them, sums over a
-    batch (convolution weight gradients), and a few rows times a linear layer's weight."""
+    batch (convolution weight gradients), a few rows times a linear layer's weight, and
+    batches of small products that one thread cuts or turns round for BLAS's small kernel."""
     from ember.ops import _kernels_gemm
     for dt in (np.float32, np.float64):
         a, b = np.ones((4, 3), dt), np.ones((3, 2), dt)
@@ -169,6 +170,10 @@ def _gemms() -> None:
         _kernels_gemm.few_rows(a, np.ones((128, 3), dt), 2)  # (its parallel form)
         _kernels_gemm.linear_grads(np.ones((4, 2), dt), a, b.T.copy(), True, 2, a.shape)
         _kernels_gemm.outer(a[:, :1], b[:1], 2)
+        bt = np.ones((2, 2, 3), dt).swapaxes(-1, -2)  # a batch of transposed right operands
+        _kernels_gemm.matmul(a[None], b[None], 1)  # one thread: cut for BLAS's small kernel
+        _kernels_gemm.matmul(a[None], bt, 1)
+        _kernels_gemm.matmul(a[None], bt, 2)
 
 
 if __name__ == "__main__":
