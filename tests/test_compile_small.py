@@ -200,3 +200,62 @@ def test_compiled_linear_on_few_rows_equals_torch(outs):
                 got = compiled(ember.from_numpy(x)).numpy()
             want = torch.nn.functional.linear(torch.from_numpy(x), tw, tb).numpy()
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_major_layers_equal_torch(dtype):
+    """Inference linear layers whose readers take any layout are computed feature-major
+    (``_linear_t``): through an activation into another layer, into arithmetic (whose
+    results are C-contiguous), on 40 rows and on 3; a layer that is returned, read in
+    place or by another op stays row-major. Values equal torch's, the returned ones are
+    C-contiguous."""
+    rng = np.random.default_rng(5)
+    ws = [rng.standard_normal(s).astype(dtype) / 8 for s in ((48, 24), (24, 48), (24, 24),
+                                                              (24, 24), (24, 24))]
+    bs = [rng.standard_normal(s[0]).astype(dtype) for s in ((48,), (24,), (24,), (24,), (24,))]
+
+    def f(lib, x, w, b):
+        F = lib.nn.functional
+        h = F.linear(F.gelu(F.linear(x, w[0], b[0])), w[1], b[1])      # through gelu
+        y = x * 2.0 + h - F.linear(x, w[2], b[2]) * x                   # arithmetic
+        z = F.linear(y, w[3], b[3])                                     # returned
+        s = lib.softmax(F.linear(y, w[4]), dim=-1)                      # another op
+        return z, s, F.silu(F.linear(y, w[3], b[3])) + y
+    ew, eb = [ember.from_numpy(a) for a in ws], [ember.from_numpy(a) for a in bs]
+    tw, tb = [torch.from_numpy(a) for a in ws], [torch.from_numpy(a) for a in bs]
+    compiled = ember.compile(lambda x: f(ember, x, ew, eb))
+    for rows in (40, 3):
+        x = rng.standard_normal((2, rows, 24)).astype(dtype)
+        with ember.no_grad():
+            for _ in range(2):
+                got = compiled(ember.from_numpy(x))
+        with torch.no_grad():
+            want = f(torch, torch.from_numpy(x), tw, tb)
+        for g, t in zip(got, want):
+            assert g.is_contiguous()
+            np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=TOL[dtype] * 10,
+                                       atol=TOL[dtype] * 10)
+    source = "".join(p.forward.__source__ for p in compiled.cache.values())
+    assert source.count("_linear_t(") == 4 and "_activation_t(" in source
+    assert 'order="C"' in source
+
+
+def test_linear_written_in_place_stays_row_major():
+    """A layer's output an in-place op writes to (and then returned) is not made
+    feature-major: the result equals eager's and is C-contiguous."""
+    rng = np.random.default_rng(6)
+    w = ember.from_numpy(rng.standard_normal((16, 8)).astype(np.float32))
+
+    def f(x):
+        y = ember.nn.functional.linear(x, w)
+        y.mul_(2.0)
+        return y
+    compiled = ember.compile(f)
+    x = ember.from_numpy(rng.standard_normal((40, 8)).astype(np.float32))
+    with ember.no_grad():
+        for _ in range(2):
+            got = compiled(x)
+        want = f(x)
+    assert got.is_contiguous()
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    assert "_linear_t(" not in next(iter(compiled.cache.values())).forward.__source__

@@ -26,7 +26,7 @@ from .graph import Graph, Node, Value, tree_map
 from .hyper import GLOBAL as HYPER_GLOBAL
 from .hyper import Hyper
 from .inline import RUNTIME as INLINE_RUNTIME
-from .inline import inline
+from .inline import feature_major, inline
 
 __all__ = ["generate", "Ctx"]
 
@@ -112,14 +112,17 @@ class _Writer:
 
 
 def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
-             aux_needed: set[Value] | None = None, packed: bool = False) -> tuple:
+             aux_needed: set[Value] | None = None, packed: bool = False,
+             layouts: bool = False) -> tuple:
     """Compile ``graph`` into a Python function ``name(*inputs) -> tuple of arrays``.
 
     ``returns`` (default: the graph's outputs) are the values returned, in order -- the
     forward of a training graph also returns what its backward reads. With ``packed``,
     ``graph.inputs`` come as one list, which the function empties once it has taken them:
     then each array is freed after its last use (a backward's saved activations). Returns
-    the function; its source is ``fn.__source__``."""
+    the function; its source is ``fn.__source__``. With ``layouts`` (an inference
+    graph), linear layers whose readers take any layout are made feature-major
+    (``inline.feature_major``)."""
     returns = graph.outputs if returns is None else returns
     aux_needed = aux_needed or set()
     w = _Writer()
@@ -142,8 +145,9 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
     aux_of: dict[Node, list[Value]] = {}
     for v in aux_needed:
         aux_of.setdefault(v.producer, []).append(v)
+    chosen = feature_major(graph, returns) if layouts else frozenset()
     for i, node in enumerate(graph.nodes):
-        _emit_node(w, node, aux_of.get(node, ()))
+        _emit_node(w, node, aux_of.get(node, ()), chosen)
         dead = [v.name for v in last_use.get(i, ()) if v.kind in ("node", "aux")]
         if dead:
             w.lines.append(f"    del {', '.join(dead)}")
@@ -153,7 +157,7 @@ def generate(graph: Graph, name: str, *, returns: list[Value] | None = None,
     return _load(source, name, w.ns)
 
 
-def _emit_node(w: _Writer, node: Node, aux: list[Value]) -> None:
+def _emit_node(w: _Writer, node: Node, aux: list[Value], chosen: set[int]) -> None:
     kernel = w.const(node.op.forward, prefix="K")
     ctx = "NULL"
     if aux:
@@ -164,7 +168,7 @@ def _emit_node(w: _Writer, node: Node, aux: list[Value]) -> None:
         target = args[0]
         if aux:  # backward reads the value from before the write: compute on a copy
             args[0] = f"{target}.copy()"
-    call = None if aux or node.op.inplace else inline(node, args, kernel)
+    call = None if aux or node.op.inplace else inline(node, args, kernel, chosen)
     if call is None:
         call = f"{kernel}({', '.join([ctx, *args])}"
         call += "".join(f", {k}={w.expr(v)}" for k, v in node.kwargs.items()) + ")"

@@ -341,7 +341,7 @@ def _build(prog: _Program, name: str) -> None:
         stats["cat"] = concat.fuse_cat_of_reshapes(g)
         stage("forward_optimized", g, stats)
         stage("forward_fused", g, {"fused groups": fusion.fuse(g)})
-        prog.forward = generate(g, f"{name}_forward")
+        prog.forward = generate(g, f"{name}_forward", layouts=True)
         return
     stage("backward_captured", bw)
     stage("forward_optimized", g, passes.optimize(g, keep=_forward_reads(g, bw)))
