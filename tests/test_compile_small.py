@@ -206,7 +206,7 @@ def test_compiled_linear_on_few_rows_equals_torch(outs):
 def test_feature_major_layers_equal_torch(dtype):
     """Inference linear layers whose readers take any layout are computed feature-major
     (``_linear_t``): through an activation into another layer, into arithmetic (whose
-    results are C-contiguous), on 40 rows and on 3; a layer that is returned, read in
+    results are C-contiguous), on 40, 12 and 3 rows; a layer that is returned, read in
     place or by another op stays row-major. Values equal torch's, the returned ones are
     C-contiguous."""
     rng = np.random.default_rng(5)
@@ -224,7 +224,7 @@ def test_feature_major_layers_equal_torch(dtype):
     ew, eb = [ember.from_numpy(a) for a in ws], [ember.from_numpy(a) for a in bs]
     tw, tb = [torch.from_numpy(a) for a in ws], [torch.from_numpy(a) for a in bs]
     compiled = ember.compile(lambda x: f(ember, x, ew, eb))
-    for rows in (40, 3):
+    for rows in (40, 12, 3):
         x = rng.standard_normal((2, rows, 24)).astype(dtype)
         with ember.no_grad():
             for _ in range(2):

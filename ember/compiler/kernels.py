@@ -34,93 +34,89 @@ _SUM = dict(cache=True, nogil=True, error_model="numpy",
 
 
 @numba.njit(**_SUM)
-def _block4x4(x, w, b, out, t, o, k):
-    """``out[t:t+4, o:o+4]``: 16 dot products side by side."""
-    x0, x1, x2, x3 = x[t], x[t + 1], x[t + 2], x[t + 3]
-    w0, w1, w2, w3 = w[o], w[o + 1], w[o + 2], w[o + 3]
-    a00 = x0[0] * w0[0]
-    a01 = x0[0] * w1[0]
-    a02 = x0[0] * w2[0]
-    a03 = x0[0] * w3[0]
-    a10 = x1[0] * w0[0]
-    a11 = x1[0] * w1[0]
-    a12 = x1[0] * w2[0]
-    a13 = x1[0] * w3[0]
-    a20 = x2[0] * w0[0]
-    a21 = x2[0] * w1[0]
-    a22 = x2[0] * w2[0]
-    a23 = x2[0] * w3[0]
-    a30 = x3[0] * w0[0]
-    a31 = x3[0] * w1[0]
-    a32 = x3[0] * w2[0]
-    a33 = x3[0] * w3[0]
-    for i in range(1, k):
-        p0, p1, p2, p3 = x0[i], x1[i], x2[i], x3[i]
-        q0, q1, q2, q3 = w0[i], w1[i], w2[i], w3[i]
-        a00 += p0 * q0
-        a01 += p0 * q1
-        a02 += p0 * q2
-        a03 += p0 * q3
-        a10 += p1 * q0
-        a11 += p1 * q1
-        a12 += p1 * q2
-        a13 += p1 * q3
-        a20 += p2 * q0
-        a21 += p2 * q1
-        a22 += p2 * q2
-        a23 += p2 * q3
-        a30 += p3 * q0
-        a31 += p3 * q1
-        a32 += p3 * q2
-        a33 += p3 * q3
-    b0, b1, b2, b3 = b[o], b[o + 1], b[o + 2], b[o + 3]
-    out[t, o], out[t, o + 1], out[t, o + 2], out[t, o + 3] = \
-        a00 + b0, a01 + b1, a02 + b2, a03 + b3
-    out[t + 1, o], out[t + 1, o + 1], out[t + 1, o + 2], out[t + 1, o + 3] = \
-        a10 + b0, a11 + b1, a12 + b2, a13 + b3
-    out[t + 2, o], out[t + 2, o + 1], out[t + 2, o + 2], out[t + 2, o + 3] = \
-        a20 + b0, a21 + b1, a22 + b2, a23 + b3
-    out[t + 3, o], out[t + 3, o + 1], out[t + 3, o + 2], out[t + 3, o + 3] = \
-        a30 + b0, a31 + b1, a32 + b2, a33 + b3
-
-
-@numba.njit(**_SUM)
-def _block1x4(x, w, b, out, r, o, k):
-    """``out[r, o:o+4]``: one row times 4 weight rows."""
-    xr = x[r]
-    w0, w1, w2, w3 = w[o], w[o + 1], w[o + 2], w[o + 3]
-    a0 = xr[0] * w0[0]
-    a1 = xr[0] * w1[0]
-    a2 = xr[0] * w2[0]
-    a3 = xr[0] * w3[0]
-    for i in range(1, k):
-        p = xr[i]
-        a0 += p * w0[i]
-        a1 += p * w1[i]
-        a2 += p * w2[i]
-        a3 += p * w3[i]
-    out[r, o], out[r, o + 1], out[r, o + 2], out[r, o + 3] = \
-        a0 + b[o], a1 + b[o + 1], a2 + b[o + 2], a3 + b[o + 3]
-
-
-@numba.njit(**_SUM)
 def _linear_rows(x, w, b, out):
     """``out[t, o] = x[t] . w[o] + b[o]`` (``x`` (m, k), ``w`` (n, k) C-contiguous, k >= 1,
-    ``b`` (n,)). Four weight rows at a time against all of ``x`` (4 x 4 blocks, then the
-    last 1-3 rows one at a time): the weight is read once, ``x`` (a few rows) from cache."""
+    ``b`` (n,)): 4 rows of ``x`` against 4 weight rows at a time (a small weight is read
+    from cache once per 4 rows: ~10% faster than 4 weight rows against all of ``x``)."""
     m, k = x.shape
     n = w.shape[0]
-    m4 = m - m % 4
-    for o in range(0, n - n % 4, 4):
-        for t in range(0, m4, 4):
-            _block4x4(x, w, b, out, t, o, k)
-        for r in range(m4, m):
-            _block1x4(x, w, b, out, r, o, k)
-    for o in range(n - n % 4, n):
-        for r in range(m):
-            acc = x[r, 0] * w[o, 0]
+    n4 = n - n % 4
+    t = 0
+    while t + 4 <= m:
+        x0, x1, x2, x3 = x[t], x[t + 1], x[t + 2], x[t + 3]
+        for o in range(0, n4, 4):
+            w0, w1, w2, w3 = w[o], w[o + 1], w[o + 2], w[o + 3]
+            a00 = x0[0] * w0[0]
+            a01 = x0[0] * w1[0]
+            a02 = x0[0] * w2[0]
+            a03 = x0[0] * w3[0]
+            a10 = x1[0] * w0[0]
+            a11 = x1[0] * w1[0]
+            a12 = x1[0] * w2[0]
+            a13 = x1[0] * w3[0]
+            a20 = x2[0] * w0[0]
+            a21 = x2[0] * w1[0]
+            a22 = x2[0] * w2[0]
+            a23 = x2[0] * w3[0]
+            a30 = x3[0] * w0[0]
+            a31 = x3[0] * w1[0]
+            a32 = x3[0] * w2[0]
+            a33 = x3[0] * w3[0]
             for i in range(1, k):
-                acc += x[r, i] * w[o, i]
+                p0, p1, p2, p3 = x0[i], x1[i], x2[i], x3[i]
+                q0, q1, q2, q3 = w0[i], w1[i], w2[i], w3[i]
+                a00 += p0 * q0
+                a01 += p0 * q1
+                a02 += p0 * q2
+                a03 += p0 * q3
+                a10 += p1 * q0
+                a11 += p1 * q1
+                a12 += p1 * q2
+                a13 += p1 * q3
+                a20 += p2 * q0
+                a21 += p2 * q1
+                a22 += p2 * q2
+                a23 += p2 * q3
+                a30 += p3 * q0
+                a31 += p3 * q1
+                a32 += p3 * q2
+                a33 += p3 * q3
+            b0, b1, b2, b3 = b[o], b[o + 1], b[o + 2], b[o + 3]
+            out[t, o], out[t, o + 1], out[t, o + 2], out[t, o + 3] = \
+                a00 + b0, a01 + b1, a02 + b2, a03 + b3
+            out[t + 1, o], out[t + 1, o + 1], out[t + 1, o + 2], out[t + 1, o + 3] = \
+                a10 + b0, a11 + b1, a12 + b2, a13 + b3
+            out[t + 2, o], out[t + 2, o + 1], out[t + 2, o + 2], out[t + 2, o + 3] = \
+                a20 + b0, a21 + b1, a22 + b2, a23 + b3
+            out[t + 3, o], out[t + 3, o + 1], out[t + 3, o + 2], out[t + 3, o + 3] = \
+                a30 + b0, a31 + b1, a32 + b2, a33 + b3
+        for o in range(n4, n):
+            for r in range(t, t + 4):
+                acc = x[r, 0] * w[o, 0]
+                for i in range(1, k):
+                    acc += x[r, i] * w[o, i]
+                out[r, o] = acc + b[o]
+        t += 4
+    for r in range(t, m):  # the last 1-3 rows, one row times 4 weight rows at a time
+        xr = x[r]
+        for o in range(0, n4, 4):
+            w0, w1, w2, w3 = w[o], w[o + 1], w[o + 2], w[o + 3]
+            a0 = xr[0] * w0[0]
+            a1 = xr[0] * w1[0]
+            a2 = xr[0] * w2[0]
+            a3 = xr[0] * w3[0]
+            for i in range(1, k):
+                p = xr[i]
+                a0 += p * w0[i]
+                a1 += p * w1[i]
+                a2 += p * w2[i]
+                a3 += p * w3[i]
+            out[r, o], out[r, o + 1], out[r, o + 2], out[r, o + 3] = \
+                a0 + b[o], a1 + b[o + 1], a2 + b[o + 2], a3 + b[o + 3]
+        for o in range(n4, n):
+            acc = xr[0] * w[o, 0]
+            for i in range(1, k):
+                acc += xr[i] * w[o, i]
             out[r, o] = acc + b[o]
 
 
