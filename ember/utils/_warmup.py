@@ -133,6 +133,7 @@ def warm_up() -> float:
         with _all_threads():
             _steps()
             _large_relu()
+            _few_tiles_conv()
     _gemms()
     _quantized()
     return time.perf_counter() - start
@@ -143,6 +144,15 @@ def _large_relu() -> None:
     Numba span kernels, which the small models' activations are too small to reach."""
     x = ember.randn(1 << 17, requires_grad=True)
     F.relu(x).backward(ember.ones_like(x))  # a contiguous gradient, as a model's
+
+
+def _few_tiles_conv() -> None:
+    """A 3x3 convolution, forward and backward, on a 4x4 map: Winograd on one block of
+    tiles, whose threads share the work by channels (ResNet's 512-channel layers on 4x4
+    maps), kernels the small CNN's larger maps do not reach."""
+    x = ember.randn(1, 16, 4, 4, requires_grad=True)
+    w = ember.randn(32, 16, 3, 3, requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
 
 
 def _quantized() -> None:
