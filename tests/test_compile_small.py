@@ -207,8 +207,8 @@ def test_feature_major_layers_equal_torch(dtype):
     """Inference linear layers whose readers take any layout are computed feature-major
     (``_linear_t``): through an activation into another layer, into arithmetic (whose
     results are C-contiguous), on 40, 12 and 3 rows; a layer that is returned, read in
-    place or by another op stays row-major. Values equal torch's, the returned ones are
-    C-contiguous."""
+    place or by another op (softmax, a fused kernel) stays row-major. Values equal
+    torch's, the returned ones are C-contiguous."""
     rng = np.random.default_rng(5)
     ws = [rng.standard_normal(s).astype(dtype) / 8 for s in ((48, 24), (24, 48), (24, 24),
                                                               (24, 24), (24, 24))]
@@ -235,9 +235,9 @@ def test_feature_major_layers_equal_torch(dtype):
             assert g.is_contiguous()
             np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=TOL[dtype] * 10,
                                        atol=TOL[dtype] * 10)
-    source = "".join(p.forward.__source__ for p in compiled.cache.values())
-    assert source.count("_linear_t(") == 4 and "_activation_t(" in source
-    assert 'order="C"' in source
+    for prog in [*compiled.cache.values(), *(p for _, p in compiled.dynamic_programs)]:
+        source = prog.forward.__source__  # (the arithmetic may be a fused kernel instead)
+        assert "_linear_t(" in source and "_activation_t(" in source
 
 
 def test_linear_written_in_place_stays_row_major():
