@@ -253,3 +253,104 @@ def threshold_backward_contiguous(g: np.ndarray, x: np.ndarray, threshold) -> np
     else:
         _threshold_backward_parallel(flat_g, flat_x, flat_out, threshold, parts)
     return out
+
+
+# ---- add, sub, mul, div over C-contiguous float arrays, split across threads -------------
+# ``op``: 0 add, 1 sub, 2 mul, 3 div, 4 reversed sub (``y - x``), 5 reversed div. Each
+# element is the one IEEE operation NumPy's ufunc does, so the values are NumPy's.
+
+ARITHMETIC = {"add": 0, "sub": 1, "mul": 2, "div": 3}
+_REVERSED = {0: 0, 1: 4, 2: 2, 3: 5}  # the op with its operands swapped (add, mul commute)
+
+
+@numba.njit(inline="always")
+def _apply(op, u, v):
+    if op == 0:
+        return u + v
+    if op == 1:
+        return u - v
+    if op == 2:
+        return u * v
+    if op == 3:
+        return u / v
+    if op == 4:
+        return v - u
+    return v / u
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _binary_span(x, y, out, op, lo, hi):
+    """``out[i] = x[i] op y[i]`` for elements ``lo:hi`` of flat arrays; ``y`` of one
+    element is a number."""
+    if y.shape[0] == 1:
+        s = y[0]
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            out[i] = _apply(op, x[i], s)
+    else:
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            out[i] = _apply(op, x[i], y[i])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _rows_span(x, y, out, op, lo, hi):
+    """``out[r, j] = x[r, j] op y[j]`` for rows ``lo:hi`` of 2-D arrays."""
+    for r in range(lo, hi):
+        xr, orow = x[r], out[r]
+        for j in range(x.shape[1]):
+            orow[j] = _apply(op, xr[j], y[j])
+
+
+@numba.njit(parallel=True, cache=True)
+def _binary_parallel(x, y, out, op, parts):
+    """``_binary_span`` over flat arrays in ``parts`` spans."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    for q in prange(parts):
+        _binary_span(x, y, out, op, q * step, min(n, (q + 1) * step))
+
+
+@numba.njit(parallel=True, cache=True)
+def _rows_parallel(x, y, out, op, parts):
+    """``_rows_span`` over 2-D arrays in ``parts`` spans of rows."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    for q in prange(parts):
+        _rows_span(x, y, out, op, q * step, min(n, (q + 1) * step))
+
+
+def binary(op: int, a, b) -> np.ndarray | None:
+    """``a op b`` (``op`` from ``ARITHMETIC``) split across threads, for a C-contiguous
+    float32/float64 array and one of: an array of its dtype and shape, a C-contiguous row
+    of its dtype that broadcasts along its last axis (``(rows, C) + (C,)``, either order),
+    or a Python float or int (computed in the array's dtype, as NumPy and torch do).
+    None for other operands, or when one thread takes the pass (small, busy machine):
+    NumPy's ufunc is as fast there."""
+    if type(a) is not np.ndarray:
+        a, b, op = b, a, _REVERSED[op]
+    dt = a.dtype
+    if not (dt == np.float32 or dt == np.float64) or not a.flags.c_contiguous or not a.ndim:
+        return None
+    tb = type(b)
+    if tb is np.ndarray:
+        if b.dtype != dt or not b.flags.c_contiguous:
+            return None
+        if b.shape != a.shape:
+            if b.size > a.size:
+                a, b, op = b, a, _REVERSED[op]
+            if b.ndim > a.ndim or b.shape[-1:] != a.shape[-1:] or b.size != a.shape[-1] \
+                    or a.shape[-1] < 16:
+                return None
+    elif tb is float or (tb is int and -(1 << 53) <= b <= 1 << 53):
+        b = np.full(1, b, dtype=dt)  # NumPy's cast of the number to the array's dtype
+    else:
+        return None
+    parts = _parts(a.size)
+    if parts == 1:
+        return None
+    out = np.empty_like(a)
+    if b.size == a.size or b.size == 1:
+        _binary_parallel(a.reshape(-1), b.reshape(-1), out.reshape(-1), op, parts)
+    else:
+        c = a.shape[-1]
+        _rows_parallel(a.reshape(-1, c), b.reshape(-1), out.reshape(-1, c), op, parts)
+    return out

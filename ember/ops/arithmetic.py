@@ -33,6 +33,7 @@ from ._pointwise import (
     _operands,
     _reject_bool,
     _sigmoid,
+    _threaded,
     _unary,
     _unary_function,
     _unsupported,
@@ -74,7 +75,8 @@ class Add(Op):
     def forward(ctx, a, b, alpha=1):
         a, b = _operands(a, b)
         if alpha == 1:  # (ctx keeps alpha only when it is not 1: no per-node dict)
-            return a + b
+            out = _threaded("add", a, b)
+            return a + b if out is None else out
         ctx.alpha = alpha
         return np.asarray(a + alpha * b).astype(_result_dtype(a, b), copy=False)
 
@@ -98,7 +100,8 @@ class Sub(Op):
         _check_sub(a, b)
         a, b = _operands(a, b)
         if alpha == 1:
-            return a - b
+            out = _threaded("sub", a, b)
+            return a - b if out is None else out
         ctx.alpha = alpha
         return np.asarray(a - alpha * b).astype(_result_dtype(a, b), copy=False)
 
@@ -120,7 +123,8 @@ class Mul(Op):
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         a, b = _operands(a, b)
-        return a * b
+        out = _threaded("mul", a, b)
+        return a * b if out is None else out
 
     @staticmethod
     def backward(ctx, g):
@@ -156,7 +160,8 @@ class Div(Op):
             if not (_is_float(x) or _is_float(y)):  # true division of integers gives floats
                 x, y = _float_operands(a, b)
             ctx.save_for_backward(a, b)
-            return np.true_divide(x, y)
+            out = _threaded("div", x, y)
+            return np.true_divide(x, y) if out is None else out
         ctx.rounding = True
         if rounding_mode == "floor":
             return _floor_divide(x, y)
