@@ -135,12 +135,16 @@ def _numba_unary(name: str):
 _erf, _erfc, _erfinv = (_numba_unary(n) for n in ("erf", "erfc", "erfinv"))
 
 
+_SPLIT_MIN = 1 << 17  # ``_kernels_elementwise._PARALLEL_MIN``, checked before importing it
+
+
 def _threaded(op: str, a, b):
     """``a op b`` (``op``: "add", "sub", "mul" or "div") split across threads by
     ``_kernels_elementwise.binary`` for large C-contiguous float arrays (NumPy's ufuncs run
     on one thread); None where the ufunc takes it: small arrays, other operands, one
     thread. The values are the ufunc's (the same IEEE operation per element)."""
-    if builtins.max(getattr(a, "size", 0), getattr(b, "size", 0)) < 1 << 17:
+    if (a.size if type(a) is np.ndarray else 0) < _SPLIT_MIN \
+            and (b.size if type(b) is np.ndarray else 0) < _SPLIT_MIN:
         return None
     kernels = _kernels()
     return kernels.binary(kernels.ARITHMETIC[op], a, b)
