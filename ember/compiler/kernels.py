@@ -24,8 +24,8 @@ __all__ = ["linear_rows", "attention_rows", "FEW_ROWS", "FEW_ROWS_WEIGHT"]
 
 # up to this many rows, of a weight of at most ``FEW_ROWS_WEIGHT`` elements,
 # ``linear_rows`` beat ``_blas.matmul`` on one thread for the bench GPT's layers (32 x 128
-# @ 128 x 384: 39 us against 43; at 64 rows 81 against 72); on a big weight BLAS's own
-# blocking wins (16 x 4096 @ 4096 x 4096: ~11 ms here, about twice BLAS's)
+# @ 128 x 384: 39 us against 43; at 64 rows 81 against 72); a weight past cache is read
+# from memory again for every 4 rows, where BLAS's blocking reads it once
 FEW_ROWS = 32
 FEW_ROWS_WEIGHT = 1 << 18
 
