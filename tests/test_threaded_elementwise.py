@@ -1,5 +1,6 @@
-"""add, sub, mul and div of large float arrays split across threads
-(``_kernels_elementwise.binary``): the values are NumPy's (and torch's) bit for bit, with
+"""add, sub, mul and div (``_kernels_elementwise.binary``) and neg, abs, sqrt, rsqrt and
+reciprocal (``unary``) of large float arrays split across threads: the values are NumPy's
+(and torch's) bit for bit, with
 NumPy's dtype and shape, for same-shape operands, a row broadcast along the last axis
 (either order), Python numbers on either side, special values, odd sizes and 2-3 parts;
 other operands (strides, mixed dtypes, half precision, integers, other broadcasts) take
@@ -33,7 +34,7 @@ def split(request, monkeypatch):
     """Every call counts as big and the machine as free; records which kernels ran."""
     ran = []
     monkeypatch.setattr(K, "_parts", lambda size: request.param)
-    for name in ("_binary_parallel", "_rows_parallel"):
+    for name in ("_binary_parallel", "_rows_parallel", "_unary_parallel"):
         kernel = getattr(K, name)
 
         def spy(*args, _kernel=kernel, _name=name):
@@ -166,3 +167,43 @@ def test_gradients_match_torch(split):
     for got, want in zip(*sides):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert split
+
+
+UNARY = {"neg": np.negative, "abs": np.abs, "sqrt": np.sqrt,
+         "rsqrt": lambda x: np.reciprocal(np.sqrt(x)), "reciprocal": np.reciprocal}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", list(UNARY))
+def test_unary(split, op, dtype):
+    x = _data((ROWS, COLS), dtype, 13)
+    for a, kernel in ((x, "_unary_parallel"), (x.reshape(-1), "_unary_parallel"),
+                      (x[:, ::2], None), (x.astype(np.float16), None)):
+        with np.errstate(all="ignore"):
+            want = UNARY[op](a)
+        got = getattr(ember, op)(ember.from_numpy(a)).numpy()
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        real = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got[real]), np.signbit(want[real]))
+        assert split == ([kernel] if kernel else [])
+        split.clear()
+    if dtype == np.float32:  # (torch's float32 sqrt is off by an ulp at times: NumPy's is exact)
+        tol = 2.5e-7 if "sqrt" in op else 0
+        np.testing.assert_allclose(getattr(ember, op)(ember.from_numpy(x)).numpy(),
+                                   getattr(torch, op)(torch.from_numpy(x)).numpy(), rtol=tol)
+
+
+def test_unary_ints_and_gradients(split):
+    ints = np.arange(-(1 << 17), 1 << 17, dtype=np.int32)
+    np.testing.assert_array_equal(ember.abs(ember.from_numpy(ints)).numpy(), np.abs(ints))
+    np.testing.assert_array_equal((-ember.from_numpy(ints)).numpy(), -ints)
+    assert not split
+    x = np.random.default_rng(14).random((ROWS, COLS)) + 0.5
+    sides = []
+    for lib, wrap in ((ember, ember.from_numpy), (torch, torch.from_numpy)):
+        t = wrap(x.copy()).requires_grad_()
+        (lib.sqrt(t) + lib.rsqrt(t) - lib.reciprocal(t) + lib.abs(-t)).sum().backward()
+        sides.append(t.grad.numpy())
+    np.testing.assert_allclose(*sides, rtol=1e-12, atol=1e-12)
+    assert "_unary_parallel" in split

@@ -354,3 +354,53 @@ def binary(op: int, a, b) -> np.ndarray | None:
         c = a.shape[-1]
         _rows_parallel(a.reshape(-1, c), b.reshape(-1), out.reshape(-1, c), op, parts)
     return out
+
+
+# ---- neg, abs, sqrt, rsqrt, reciprocal over C-contiguous float arrays, split --------------
+# (correctly rounded operations: NumPy's values; ``rsqrt`` is NumPy's two, in order)
+
+UNARY = {"neg": 0, "abs": 1, "sqrt": 2, "rsqrt": 3, "reciprocal": 4}
+
+
+@numba.njit(inline="always")
+def _apply_unary(op, u, one):
+    if op == 0:
+        return -u
+    if op == 1:
+        return abs(u)
+    if op == 2:
+        return np.sqrt(u)
+    if op == 3:
+        return one / np.sqrt(u)
+    return one / u
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _unary_span(x, out, op, lo, hi):
+    """``out[i] = op(x[i])`` for elements ``lo:hi`` of flat arrays."""
+    one = x.dtype.type(1.0)  # (a float64 1.0 would divide in float64: twice rounded)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        out[i] = _apply_unary(op, x[i], one)
+
+
+@numba.njit(parallel=True, cache=True)
+def _unary_parallel(x, out, op, parts):
+    """``_unary_span`` over flat arrays in ``parts`` spans."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    for q in prange(parts):
+        _unary_span(x, out, op, q * step, min(n, (q + 1) * step))
+
+
+def unary(op: int, x: np.ndarray) -> np.ndarray | None:
+    """``op(x)`` (``op`` from ``UNARY``) of a C-contiguous float32/float64 array split
+    across threads; None for other arrays or when one thread takes the pass."""
+    dt = x.dtype
+    if not (dt == np.float32 or dt == np.float64) or not x.flags.c_contiguous or not x.ndim:
+        return None
+    parts = _parts(x.size)
+    if parts == 1:
+        return None
+    out = np.empty_like(x)
+    _unary_parallel(x.reshape(-1), out.reshape(-1), op, parts)
+    return out

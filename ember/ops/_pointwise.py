@@ -150,6 +150,20 @@ def _threaded(op: str, a, b):
     return kernels.binary(kernels.ARITHMETIC[op], a, b)
 
 
+def _threaded_unary(name: str, numpy_fn):
+    """The kernel ``numpy_fn`` (NumPy's ufunc for op ``name``), split across threads by
+    ``_kernels_elementwise.unary`` for large C-contiguous float arrays."""
+    def kernel(x):
+        if x.size >= _SPLIT_MIN:
+            kernels = _kernels()
+            out = kernels.unary(kernels.UNARY[name], x)
+            if out is not None:
+                return out
+        return numpy_fn(x)
+    kernel.__name__ = name
+    return kernel
+
+
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 

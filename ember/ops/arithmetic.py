@@ -34,6 +34,7 @@ from ._pointwise import (
     _reject_bool,
     _sigmoid,
     _threaded,
+    _threaded_unary,
     _unary,
     _unary_function,
     _unsupported,
@@ -199,6 +200,9 @@ def _check_neg(a) -> None:
                            "`logical_not()` operator instead.")
 
 
+_neg = _threaded_unary("neg", np.negative)
+
+
 class Neg(Op):
     signature = "neg(Tensor a) -> Tensor"
     kind = "pointwise"
@@ -211,7 +215,7 @@ class Neg(Op):
     @staticmethod
     def forward(ctx, a):
         _check_neg(a)
-        return np.negative(a)
+        return _neg(a)
 
     @staticmethod
     def backward(ctx, g):
@@ -630,8 +634,8 @@ def _nan_to_num(x, nan, posinf, neginf):
     return out
 
 
-Sqrt = _unary("sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "out")
-Rsqrt = _unary("rsqrt", lambda x: np.reciprocal(np.sqrt(x)),
+Sqrt = _unary("sqrt", _threaded_unary("sqrt", np.sqrt), lambda g, x, y: g / (2 * y), "out")
+Rsqrt = _unary("rsqrt", _threaded_unary("rsqrt", lambda x: np.reciprocal(np.sqrt(x))),
                lambda g, x, y: g * y ** 3 * -0.5, "out")
 Exp = _unary("exp", np.exp, lambda g, x, y: g * y, "out")
 Exp2 = _unary("exp2", np.exp2, lambda g, x, y: g * y * _LN2, "out")
@@ -654,9 +658,11 @@ Atanh = _unary("atanh", np.arctanh, lambda g, x, y: g / (1 - x * x))
 Erf = _unary("erf", _erf, lambda g, x, y: g * exp(-x * x) * _TWO_OVER_SQRT_PI)
 Erfc = _unary("erfc", _erfc, lambda g, x, y: g * exp(-x * x) * -_TWO_OVER_SQRT_PI)
 Erfinv = _unary("erfinv", _erfinv, lambda g, x, y: g * exp(y * y) * _HALF_SQRT_PI, "out")
-Reciprocal = _unary("reciprocal", np.reciprocal, lambda g, x, y: -g * (y * y), "out")
+Reciprocal = _unary("reciprocal", _threaded_unary("reciprocal", np.reciprocal),
+                    lambda g, x, y: -g * (y * y), "out")
 Frac = _unary("frac", lambda x: x - np.trunc(x), lambda g, x, y: g, "", ints="reject")
-Abs = _unary("abs", np.abs, lambda g, x, y: g * where(isnan(x), 0.0, sign(x)), ints="int")
+Abs = _unary("abs", _threaded_unary("abs", np.abs),
+             lambda g, x, y: g * where(isnan(x), 0.0, sign(x)), ints="int")
 
 
 def _abs_meta(cls, a):
