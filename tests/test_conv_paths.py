@@ -221,3 +221,46 @@ def test_winograd_few_tiles_shared_by_channels(xs, ws, stride, pad, groups, part
         assert a.shape == r.shape and a.dtype == np.float32
         assert np.abs(a - r).max() / np.abs(r).max() < 1e-5
     assert ran == {"winograd_conv_split", "winograd_weight_grad_split"}
+
+
+@pytest.mark.parametrize("xs, ws, pad, groups", [
+    ((2, 16, 13, 12), (24, 16, 5, 5), 2, 1),   # odd and even sizes: phases of unequal size
+    ((2, 32, 12, 11), (64, 16, 5, 5), 2, 2),
+    ((2, 16, 9, 10), (16, 16, 5, 5), 0, 1),
+    ((1, 16, 11, 9), (32, 16, 5, 5), 1, 1),
+    ((2, 16, 13, 13), (16, 16, 5, 5), 4, 1),   # padding past the phases' 3x3 reach
+    ((2, 16, 12, 13), (16, 16, 6, 6), 2, 1),
+    ((1, 16, 4, 5), (16, 16, 5, 5), 2, 1),
+])
+def test_stride2_input_grad_by_phases_matches_torch(xs, ws, pad, groups, monkeypatch):
+    """The input gradient of a stride-2 5x5/6x6 convolution as one stride-1 Winograd
+    convolution of the output gradient whose output channels are the input's four phases
+    (``conv._phase_input_grad``, here on few tiles), through conv2d's backward and as
+    conv_transpose2d's forward (with an output padding: a phase one longer)."""
+    monkeypatch.setattr(C, "PHASE_MIN_TILES", 0)
+    took = []
+    phases = C._phase_input_grad
+    monkeypatch.setattr(C, "_phase_input_grad",
+                        lambda *a: (lambda r: (took.append(r is not None), r)[1])(phases(*a)))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    got = _run(ember, x, w, b, 2, pad, 1, groups)
+    ref = _run(torch, *(a.astype(np.float64) for a in (x, w, b)), 2, pad, 1, groups)
+    assert took == [True]
+    for a, r in zip(got, ref):
+        assert a.shape == r.shape and a.dtype == np.float32
+        assert np.abs(a - r).max() <= 1e-5 * np.abs(r).max()
+    out = C.out_size(xs[2:], ws[2:], (2, 2), ((pad, pad),) * 2, (1, 1))
+    g = rng.standard_normal((xs[0], ws[0]) + out).astype(np.float32)
+    extra = tuple((n + 2 * pad - k) % 2 for n, k in zip(xs[2:], ws[2:]))  # rows dropped
+    got = ember.nn.functional.conv_transpose2d(ember.tensor(g), ember.tensor(w), stride=2,
+                                               padding=pad, output_padding=extra,
+                                               groups=groups).numpy()
+    ref = torch.nn.functional.conv_transpose2d(torch.from_numpy(g).double(),
+                                               torch.from_numpy(w).double(), stride=2,
+                                               padding=pad, output_padding=extra,
+                                               groups=groups).numpy()
+    assert took == [True, True] and got.shape == ref.shape == xs
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
