@@ -22,7 +22,9 @@ How each is computed (``_kernels_nn`` holds the kernels and their NumPy referenc
 - 2-D float32 convolutions with enough channels, up to 6x6 at stride 1 and 4x4 to 6x6 at
   stride 2, use Winograd F(2x2, 3x3) (a larger kernel as a sum of 3x3 ones) for the forward
   pass and the weight gradient, and at stride 1 for the input gradient (3x3: 2.25x fewer
-  multiplies; per block of tiles, transforms and GEMMs in cache: ``_kernels_conv``).
+  multiplies; per block of tiles, transforms and GEMMs in cache: ``_kernels_conv``); a
+  stride-2 5x5 kernel's input gradient is one such convolution of the output gradient
+  whose output channels are the input's four phases (``_phase_input_grad``).
 """
 
 from __future__ import annotations
