@@ -136,6 +136,7 @@ def warm_up() -> float:
             _few_tiles_conv()
     _gemms()
     _quantized()
+    _compiled_inference()
     return time.perf_counter() - start
 
 
@@ -153,6 +154,17 @@ def _few_tiles_conv() -> None:
     x = ember.randn(1, 16, 4, 4, requires_grad=True)
     w = ember.randn(32, 16, 3, 3, requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()
+
+
+def _compiled_inference() -> None:
+    """The kernels ``ember.compile`` calls in inference programs on a few rows (a linear
+    layer, attention whose probabilities nothing reads), float32 as models run."""
+    from ember.compiler import kernels
+    kernels.linear_rows(np.ones((5, 8), np.float32), np.ones((6, 8), np.float32), None)
+    qkv = np.ones((1, 3, 24), np.float32)  # (B, T, 3 * H * D), split into heads as a model
+    q, k, v = (qkv[:, :, i * 8:(i + 1) * 8].reshape(1, 3, 2, 4).transpose(0, 2, 1, 3)
+               for i in range(3))
+    kernels.attention_rows(q, k, v, 0.5, True, True)
 
 
 def _quantized() -> None:
