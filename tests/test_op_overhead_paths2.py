@@ -75,3 +75,35 @@ def test_layer_norm_meta_and_half():
     ex, tx = _pair(a)
     _close(ember.nn.functional.layer_norm(ex, (8,), ember.ones(8, dtype=ember.float16)),
            torch.nn.functional.layer_norm(tx, (8,), torch.ones(8, dtype=torch.float16)), 2e-3)
+
+
+@pytest.mark.parametrize("shapes", [((1, 4, 3, 5), (1, 4, 5, 2)), ((4, 3, 5), (5, 2)),
+                                    ((3, 5), (2, 5, 4)), ((2, 1, 3, 5), (4, 5, 2)),
+                                    ((1, 4, 3, 5), (2, 1, 5, 2)), ((5,), (2, 5, 3)),
+                                    ((2, 3, 5), (5,)), ((0, 3, 5), (0, 5, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_matmul_batches(shapes, dtype):
+    """The batch size read without np.broadcast_shapes when the batches match or one
+    has none: torch's values and shapes, also with out= and through mm/bmm/dot."""
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal(shapes[0]) * 3).astype(dtype)
+    b = (rng.standard_normal(shapes[1]) * 3).astype(dtype)
+    (ea, ta), (eb, tb) = _pair(a), _pair(b)
+    _close(ea @ eb, ta @ tb, 1e-5)
+    _close(ember.matmul(ea, eb), torch.matmul(ta, tb), 1e-5)
+    eo, to = ember.from_numpy(np.zeros(1, dtype)), torch.zeros(1, dtype=ta.dtype)
+    ember.matmul(ea, eb, out=eo)
+    torch.matmul(ta, tb, out=to)
+    _close(eo, to, 1e-5)
+
+
+def test_matmul_type_errors():
+    """Arguments that are not tensors: torch's TypeError, for each of the products."""
+    e, t = ember.ones(2, 2), torch.ones(2, 2)
+    for name in ("matmul", "mm", "bmm", "dot", "outer"):
+        for args_e, args_t in (((e, 1.0), (t, 1.0)), (([1.0], e), ([1.0], t))):
+            with pytest.raises(TypeError) as want:
+                getattr(torch, name)(*args_t)
+            with pytest.raises(TypeError) as got:
+                getattr(ember, name)(*args_e)
+            assert str(got.value) == str(want.value)

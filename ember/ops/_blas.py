@@ -14,6 +14,8 @@ thread (through ``threadpoolctl``) affects NumPy's BLAS in the whole process.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._parallel import threads_for
@@ -24,6 +26,15 @@ SERIAL_BATCH_FLOPS = 3e7  # a batch on one thread goes to _kernels_gemm (to be t
 # np.matmul (1x4x8x32 @ 1x4x32x8: 1 -> 31 us), which 15-30% faster GEMMs repay from
 # 10-30M flops on (16x4x128x32 @ 16x4x32x128, 67M: 0.86 -> 0.72 ms)
 _LIBS: list = []
+_G = None  # _kernels_gemm once loaded (imported on first use: ``import ember`` loads no
+# Numba; an import statement in the hot paths cost ~0.3 us a GEMM)
+
+
+def _gemm():
+    global _G
+    from . import _kernels_gemm
+    _G = _kernels_gemm
+    return _G
 
 
 def _blas_libs() -> list:
@@ -53,7 +64,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim == b.ndim == 2 and a.dtype in _SPLIT_DTYPES:
             parts = threads_for(float(a.shape[0] * b.shape[1]), PARALLEL_FLOPS)
             if parts > 1:
-                from . import _kernels_gemm
+                _kernels_gemm = _G or _gemm()
                 return _kernels_gemm.outer(a, b, parts)
         return np.multiply(a, b, order="C")
     if not _LIBS:
@@ -65,11 +76,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parts = threads_for(flops, PARALLEL_FLOPS)
     few = rows <= 32 and a.ndim == 2  # (cheap tests first: this runs on every GEMM)
     if few and _few_rows_times_linear_weight(a, b):
-        from . import _kernels_gemm
+        _kernels_gemm = _G or _gemm()
         return _kernels_gemm.few_rows(a, b.T, parts)
     transposed = few and _few_rows_times_transposed(a, b)
     if parts > 1 and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
-        from . import _kernels_gemm
+        _kernels_gemm = _G or _gemm()
         out = (_kernels_gemm.matmul(b.T, np.ascontiguousarray(a.T), parts) if transposed
                else _kernels_gemm.matmul(a, b, parts))
         if out is not None:
@@ -78,7 +89,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.matmul(b.T, a.T).T)
     elif b.ndim > 2 and flops >= SERIAL_BATCH_FLOPS and a.dtype == b.dtype \
             and a.dtype in _SPLIT_DTYPES:
-        from . import _kernels_gemm
+        _kernels_gemm = _G or _gemm()
         if _kernels_gemm.reshapes_batch(a, b):
             out = _kernels_gemm.matmul(a, b, 1)
             if out is not None:
@@ -102,7 +113,7 @@ def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
     if parts < 2 and (x.shape[1] > FOLD_DEPTH or flops < FOLD_FLOPS):
         return None
     _blas_libs()
-    from . import _kernels_gemm
+    _kernels_gemm = _G or _gemm()
     if parts < 2:
         return _kernels_gemm.linear_serial(x, w, bias)
     return _kernels_gemm.matmul(x, w.T, parts, np.ascontiguousarray(bias))
@@ -120,7 +131,7 @@ def matmul_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     _blas_libs()
     flops = 2.0 * a.shape[-2] * a.shape[-1] * b.shape[-1] * _batch(a, b)
     if a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
-        from . import _kernels_gemm
+        _kernels_gemm = _G or _gemm()
         out = _kernels_gemm.matmul_sum(a, b, threads_for(flops, PARALLEL_FLOPS))
         if out is not None:
             return out
@@ -144,7 +155,7 @@ def linear_grads(g: np.ndarray, x: np.ndarray, w: np.ndarray, bias_grad: bool,
     if parts < 2:
         return None
     _blas_libs()
-    from . import _kernels_gemm
+    _kernels_gemm = _G or _gemm()
     return _kernels_gemm.linear_grads(g, x, w, bias_grad, parts, gx_shape)
 
 
@@ -185,10 +196,10 @@ def _few_rows_times_transposed(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _batch(a: np.ndarray, b: np.ndarray) -> int:
     """The number of matrices in the (broadcast) batch of ``a @ b``."""
-    n = 1
-    for d in np.broadcast_shapes(a.shape[:-2], b.shape[:-2]):
-        n *= d
-    return n
+    sa, sb = a.shape[:-2], b.shape[:-2]
+    if sa == sb or not sb:  # (np.broadcast_shapes costs ~3 us)
+        return math.prod(sa)
+    return math.prod(sb if not sa else np.broadcast_shapes(sa, sb))
 
 
 _SPLIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # _kernels_gemm's

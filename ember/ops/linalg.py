@@ -171,12 +171,15 @@ class Matmul(Op):
 
 
 def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
-    require_tensors("matmul", input=input, other=other)
-    return dispatch_out(Matmul, out, input, other)
+    if not (isinstance(input, Tensor) and isinstance(other, Tensor)):
+        require_tensors("matmul", input=input, other=other)  # torch's TypeError
+    return dispatch(Matmul, input, other) if out is None else dispatch_out(Matmul, out, input,
+                                                                           other)
 
 
 def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
-    require_tensors("mm", input=input, mat2=mat2)
+    if not (isinstance(input, Tensor) and isinstance(mat2, Tensor)):
+        require_tensors("mm", input=input, mat2=mat2)
     a, b = input._data, mat2._data
     if a.ndim != 2:
         raise RuntimeError("self must be a matrix")
@@ -186,7 +189,8 @@ def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
-    require_tensors("bmm", input=input, mat2=mat2)
+    if not (isinstance(input, Tensor) and isinstance(mat2, Tensor)):
+        require_tensors("bmm", input=input, mat2=mat2)
     a, b = input._data, mat2._data
     if a.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
@@ -205,7 +209,8 @@ def mv(input: Tensor, vec: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def dot(input: Tensor, tensor: Tensor, *, out: Tensor | None = None) -> Tensor:
-    require_tensors("dot", input=input, tensor=tensor)
+    if not (isinstance(input, Tensor) and isinstance(tensor, Tensor)):
+        require_tensors("dot", input=input, tensor=tensor)
     _dot_checks(input._data, tensor._data)
     return dispatch_out(dot, out, input, tensor) if out is not None else matmul(input, tensor)
 
@@ -233,7 +238,8 @@ def inner(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
 
 
 def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
-    require_tensors("outer", input=input, vec2=vec2)
+    if not (isinstance(input, Tensor) and isinstance(vec2, Tensor)):
+        require_tensors("outer", input=input, vec2=vec2)
     for name, x in (("self", input), ("vec2", vec2)):
         if x._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {x._data.ndim}-D")
