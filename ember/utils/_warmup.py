@@ -132,7 +132,7 @@ def warm_up() -> float:
     if ember.get_num_threads() > 1:
         with _all_threads():
             _steps()
-            _large_relu()
+            _large_elementwise()
             _few_tiles_conv()
     _gemms()
     _quantized()
@@ -140,11 +140,16 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def _large_relu() -> None:
-    """relu forward and backward of an input large enough (``2**17`` elements) for their
-    Numba span kernels, which the small models' activations are too small to reach."""
+def _large_elementwise() -> None:
+    """relu forward and backward, and arithmetic, on inputs large enough (``2**17``
+    elements) for their Numba span kernels, which the small models' activations are too
+    small to reach."""
     x = ember.randn(1 << 17, requires_grad=True)
     F.relu(x).backward(ember.ones_like(x))  # a contiguous gradient, as a model's
+    x = ember.randn(512, 256)
+    for y in (x, 0.5, ember.randn(256)):  # same shapes, a number, a row broadcast
+        x + y, x * y
+    x.neg()
 
 
 def _few_tiles_conv() -> None:
