@@ -107,3 +107,61 @@ def test_matmul_type_errors():
             with pytest.raises(TypeError) as got:
                 getattr(ember, name)(*args_e)
             assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("shape", [(1, 4, 1, 1), (1, 4, 7, 7), (3, 5), (6,), (), (2, 0, 3)])
+@pytest.mark.parametrize("dim", [-1, "last", 0])
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("strided", [False, True])
+def test_softmax_rows(dtype, shape, dim, log, strided):
+    """Softmax of the last dim of a contiguous float32/64 input goes straight to the row
+    kernel: torch's values, strides and gradients; other calls keep their path."""
+    rng = np.random.default_rng(4)
+    a = np.asarray(rng.standard_normal(shape)).astype(dtype)
+    if a.ndim and a.size:
+        a[..., :1] = -np.inf
+    ea, ta = _pair(a)
+    if strided and a.ndim >= 2:
+        ea, ta = ea.transpose(0, -1), ta.transpose(0, -1)
+    d = max(ea.ndim - 1, 0) if dim == "last" else dim
+    ea.requires_grad_(dtype != np.float16)
+    ta.requires_grad_(dtype != np.float16)
+    name = "log_softmax" if log else "softmax"
+    got = getattr(ember.nn.functional, name)(ea, dim=d)
+    want = getattr(torch.nn.functional, name)(ta, dim=d)
+    tol = 2e-3 if dtype == np.float16 else 1e-5 if dtype == np.float32 else 1e-12
+    _close(got, want, tol)
+    if not strided:  # (a strided input takes NumPy's path, which keeps its layout)
+        assert got.stride() == want.stride()
+    if dtype != np.float16 and a.size:
+        g = rng.standard_normal(got.shape).astype(dtype)
+        got.backward(ember.from_numpy(g))
+        want.backward(torch.from_numpy(g))
+        _close(ea.grad, ta.grad, tol * 10)
+    _close(getattr(ea, name)(d, dtype=ember.float64), getattr(ta, name)(d, dtype=torch.float64),
+           tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+@pytest.mark.parametrize("shape", [(1, 96), (3, 5, 4), (7,), (), (0, 3), (3, 0)])
+@pytest.mark.parametrize("dim", [-1, 0, 1, 3, None])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_argmax_argmin(dtype, shape, dim, keepdim):
+    """argmax/argmin's short path (a valid dim of a non-empty input): torch's indices,
+    ties and NaN included; torch's errors for the others."""
+    rng = np.random.default_rng(5)
+    a = np.asarray((rng.standard_normal(shape) * 2).round())
+    if dtype == np.float32 and a.size > 2:
+        a.reshape(-1)[2] = np.nan
+    a = a.astype(dtype) if dtype != np.bool_ else np.asarray(a > 0)
+    ea, ta = _pair(a)
+    for name in ("argmax", "argmin"):
+        try:
+            want = getattr(ta, name)(dim, keepdim=keepdim)
+        except (RuntimeError, IndexError) as exc:
+            with pytest.raises(type(exc)):
+                getattr(ea, name)(dim, keepdim=keepdim)
+            continue
+        got = getattr(ea, name)(dim, keepdim=keepdim)
+        _close(got, want, 0)
