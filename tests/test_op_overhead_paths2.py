@@ -165,3 +165,39 @@ def test_argmax_argmin(dtype, shape, dim, keepdim):
             continue
         got = getattr(ea, name)(dim, keepdim=keepdim)
         _close(got, want, 0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 16, 17, 40])
+@pytest.mark.parametrize("idx_dtype", [np.int64, np.int32, np.uint8, np.int16, np.int8])
+@pytest.mark.parametrize("bad", [None, "negative", "past", "far_negative"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_embedding_indices(n, idx_dtype, bad, transposed):
+    """Embedding's index check (Python ints for a few indices, one unsigned max for more)
+    and its gather (take): torch's rows, strides and gradient, torch's IndexError for an
+    index out of range either side."""
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((12, 7) if not transposed else (7, 12)).astype(np.float32)
+    i = rng.integers(0, 12, (2, n)).astype(idx_dtype)
+    if bad and n and not (np.dtype(idx_dtype).kind == "u" and "negative" in bad):
+        i[1, n // 2] = {"negative": -1, "past": 12, "far_negative": -100}[bad]
+    ew, tw = _pair(w)
+    if transposed:
+        ew, tw = ew.t(), tw.t()
+    ew.requires_grad_()
+    tw.requires_grad_()
+    ei = ember.from_numpy(i.copy())
+    ti = torch.from_numpy(i.astype(np.int64))
+    try:
+        want = torch.nn.functional.embedding(ti, tw)
+    except IndexError as exc:
+        with pytest.raises(IndexError) as got:
+            ember.nn.functional.embedding(ei, ew)
+        assert str(got.value) == str(exc)
+        return
+    got = ember.nn.functional.embedding(ei, ew)
+    _close(got, want, 0)
+    assert got.stride() == want.stride()
+    g = rng.standard_normal(got.shape).astype(np.float32)
+    got.backward(ember.from_numpy(g))
+    want.backward(torch.from_numpy(g))
+    _close(ew.grad, tw.grad, 1e-6)

@@ -17,12 +17,27 @@ from . import _meta
 __all__: list[str] = []
 
 
+_UNSIGNED = {np.dtype(t): np.dtype(t.replace("i", "u")) for t in ("i1", "i2", "i4", "i8")}
+
+
 def _check_indices(indices: np.ndarray, num: int) -> None:
-    if indices.dtype.kind not in "iu":
+    """torch's errors for indices that are not integers or not in ``[0, num)``: a few
+    indices compared as Python ints, more in one reduction, the max of the indices seen
+    unsigned (a negative one is then past any ``num``; a min and a max cost 1.7 us)."""
+    kind = indices.dtype.kind
+    if kind not in "iu":
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the "
                            "following scalar types: Long, Int; but got "
                            f"{indices.dtype} instead (while checking arguments for embedding)")
-    if indices.size and (indices.min() < 0 or indices.max() >= num):
+    size = indices.size
+    if not size:
+        return
+    if size <= 16:  # as Python ints (0.4 us for one index; a reduction's call costs 1.1)
+        values = indices.ravel().tolist()
+        bad = min(values) < 0 or max(values) >= num
+    else:  # (a tensor's integers are native: no byte-swapped dtype comes here)
+        bad = (indices if kind == "u" else indices.view(_UNSIGNED[indices.dtype])).max() >= num
+    if bad:
         raise IndexError("index out of range in self")
 
 
@@ -86,7 +101,7 @@ class Embedding(Op):
         _check_indices(indices, weight.shape[0])
         ctx.save_for_backward(indices)
         ctx.args = (weight.shape[0], padding_idx, scale_grad_by_freq)
-        return weight[indices]
+        return weight.take(indices, 0)  # (the indices checked: 0.25 us, weight[indices] 0.8)
 
     @staticmethod
     def backward(ctx, g):
