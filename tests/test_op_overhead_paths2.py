@@ -201,3 +201,33 @@ def test_embedding_indices(n, idx_dtype, bad, transposed):
     got.backward(ember.from_numpy(g))
     want.backward(torch.from_numpy(g))
     _close(ew.grad, tw.grad, 1e-6)
+
+
+@pytest.mark.parametrize("lead", [(), (1,), (4,), (1, 1), (1, 8), (9,), (1, 16), (2, 17), (33,)])
+@pytest.mark.parametrize("out_features", [96, 384, 1100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("strided", [False, True])
+def test_linear_rows(lead, out_features, dtype, bias, strided):
+    """linear's forward without the reshape of a 2-D input and with _blas.matmul's
+    few-rows tests behind cheap compares: torch's values, shapes, strides and grads for
+    1 to 34 rows (the few-rows kernel, the turned-round product, BLAS)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(lead + (64 * (2 if strided else 1),)).astype(dtype)
+    w = rng.standard_normal((out_features, 64)).astype(dtype)
+    b = rng.standard_normal(out_features).astype(dtype)
+    (ex, tx), (ew, tw), (eb, tb) = _pair(x), _pair(w), _pair(b)
+    if strided:
+        ex, tx = ex[..., ::2], tx[..., ::2]
+    for t in (ex, tx, ew, tw, eb, tb):
+        t.requires_grad_()
+    got = ember.nn.functional.linear(ex, ew, eb if bias else None)
+    want = torch.nn.functional.linear(tx, tw, tb if bias else None)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    _close(got, want, tol)
+    assert got.stride() == want.stride()
+    g = rng.standard_normal(got.shape).astype(dtype)
+    got.backward(ember.from_numpy(g))
+    want.backward(torch.from_numpy(g))
+    for e, t in ((ex, tx), (ew, tw)) + (((eb, tb),) if bias else ()):
+        _close(e.grad, t.grad, tol * 10)

@@ -73,12 +73,12 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     flops = 2.0 * rows * a.shape[-1] * cols
     if a.ndim > 2 or b.ndim > 2:
         flops *= _batch(a, b)
-    parts = threads_for(flops, PARALLEL_FLOPS)
-    few = rows <= 32 and a.ndim == 2  # (cheap tests first: this runs on every GEMM)
-    if few and _few_rows_times_linear_weight(a, b):
-        _kernels_gemm = _G or _gemm()
-        return _kernels_gemm.few_rows(a, b.T, parts)
-    transposed = few and _few_rows_times_transposed(a, b)
+    parts = 1 if flops < PARALLEL_FLOPS else threads_for(flops, PARALLEL_FLOPS)
+    # (cheap tests first: this runs on every GEMM; a linear layer on one row calls neither)
+    if rows <= FEW_ROWS and rows * cols > FEW_ROWS_MIN_OUTPUTS \
+            and _few_rows_times_linear_weight(a, b):
+        return (_G or _gemm()).few_rows(a, b.T, parts)
+    transposed = 2 <= rows <= 32 and _few_rows_times_transposed(a, b)
     if parts > 1 and a.dtype == b.dtype and a.dtype in _SPLIT_DTYPES:
         _kernels_gemm = _G or _gemm()
         out = (_kernels_gemm.matmul(b.T, np.ascontiguousarray(a.T), parts) if transposed
@@ -105,8 +105,8 @@ def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray | None:
     has ``FOLD_FLOPS`` of work (one pass over the result fewer: 2048 x 128 -> 384 1.84 ->
     1.74 ms). None where ``matmul`` and an in-place sum are the way: other dtypes, a few
     rows, a small or deep layer on one thread."""
-    if x.ndim != 2 or not (x.dtype == w.dtype == bias.dtype) or x.dtype not in _SPLIT_DTYPES \
-            or bias.shape != w.shape[:1] or x.shape[0] <= 32:
+    if x.shape[0] <= 32 or x.ndim != 2 or not (x.dtype == w.dtype == bias.dtype) \
+            or x.dtype not in _SPLIT_DTYPES or bias.shape != w.shape[:1]:
         return None
     flops = 2.0 * x.shape[0] * x.shape[1] * w.shape[0]
     parts = threads_for(flops, PARALLEL_FLOPS)

@@ -283,14 +283,15 @@ class Linear(Op):
 
     @staticmethod
     def forward(ctx, x, w, b=None):
-        Linear._check(x, w, b)
-        x2 = x.reshape(-1, x.shape[-1])
-        shape = (*x.shape[:-1], w.shape[0])
+        shape = Linear._check(x, w, b)
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         fused = None if b is None else _blas.linear(x2, w, b)  # (the bias inside the GEMM)
         if fused is not None:
             out = fused.reshape(shape)
         else:
-            out = _blas.matmul(x2, w.T).reshape(shape)
+            out = _blas.matmul(x2, w.T)
+            if x.ndim != 2:
+                out = out.reshape(shape)
             if out.dtype != x.dtype:  # NumPy gives bfloat16 products in float32
                 out = out.astype(x.dtype)
             if b is not None:
