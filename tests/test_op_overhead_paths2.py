@@ -231,3 +231,24 @@ def test_linear_rows(lead, out_features, dtype, bias, strided):
     want.backward(torch.from_numpy(g))
     for e, t in ((ex, tx), (ew, tw)) + (((eb, tb),) if bias else ()):
         _close(e.grad, t.grad, tol * 10)
+
+
+@pytest.mark.parametrize("norm", [(8,), [8], 8, (2, 8), (4,), (1, 2, 8), (), (8.0,)])
+@pytest.mark.parametrize("wshape", [None, (8,), (4,), (2, 8)])
+def test_layer_norm_shape_checks(norm, wshape):
+    """layer_norm's shape check told by tuple compares for the usual call: torch's
+    results, and torch's errors for the others (lists, mismatches)."""
+    x = np.random.default_rng(8).standard_normal((2, 8)).astype(np.float32)
+    ex, tx = _pair(x)
+    ew = None if wshape is None else ember.ones(*wshape)
+    tw = None if wshape is None else torch.ones(*wshape)
+    try:
+        want = torch.nn.functional.layer_norm(tx, norm, tw)
+    except TypeError:
+        pytest.skip("torch's argument parser rejects it; ember takes ints (both paths)")
+    except RuntimeError as exc:
+        with pytest.raises(RuntimeError) as got:
+            ember.nn.functional.layer_norm(ex, norm, ew)
+        assert str(got.value) == str(exc)
+        return
+    _close(ember.nn.functional.layer_norm(ex, norm, ew), want, 1e-5)

@@ -405,6 +405,19 @@ def _shape_list(shape) -> list:
 
 
 def _check_normalized_shape(input: Tensor, normalized_shape, weight, bias) -> tuple:
+    """The trailing axes a layer/RMS norm normalises, after torch's checks. The usual
+    call (a tuple that the input ends in and the parameters have) is told in a few tuple
+    compares; the list comparisons below cost 1.5-3 us and run for the others, for torch's
+    errors."""
+    if type(normalized_shape) is tuple and normalized_shape and type(input) is Tensor \
+            and (weight is None or type(weight) is Tensor) \
+            and (bias is None or type(bias) is Tensor):
+        dims = input._data.shape
+        k = len(normalized_shape)
+        if dims[len(dims) - k:] == normalized_shape \
+                and (weight is None or weight._data.shape == normalized_shape) \
+                and (bias is None or bias._data.shape == normalized_shape):
+            return _trailing(len(dims), k)
     shape = _shape_list(normalized_shape)
     k = len(shape)
     if k == 0:
