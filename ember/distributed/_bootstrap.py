@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import time
 import traceback
 
 
@@ -70,6 +71,9 @@ def _abort(world, code: int, trace: str | None) -> None:
                          "aborting the job\n")
     sys.stdout.flush()
     sys.stderr.flush()
+    # mpiexec forwards output asynchronously and MPI_Abort tears the job down at once: on
+    # a loaded machine the job's output was lost entirely at times (as distributed_c10d)
+    time.sleep(0.5)
     world.Abort(code)
 
 
