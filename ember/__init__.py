@@ -81,11 +81,13 @@ _np.seterr(all="ignore")
 if _gc.get_threshold()[0] < 10_000:
     _gc.set_threshold(10_000, *_gc.get_threshold()[1:])
 
-# Freed arrays stay in glibc's heap for the next ones (ember/_malloc.py; EMBER_MALLOC_TUNING=0
-# opts out).
+# Freed arrays stay in glibc's heap for the next ones, and NumPy does not ask for huge pages
+# (ember/_malloc.py; EMBER_MALLOC_TUNING=0 opts out).
+from ._malloc import skip_hugepage_advice as _skip_hugepage_advice  # noqa: E402
 from ._malloc import tune_malloc as _tune_malloc  # noqa: E402
 
 _tune_malloc()
+_skip_hugepage_advice()
 
 
 def result_type(tensor1, tensor2) -> dtype:

@@ -52,3 +52,30 @@ def test_opt_out_and_glibc_tunables_leave_malloc_alone(monkeypatch):
     monkeypatch.delenv("EMBER_MALLOC_TUNING")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576")
     assert tune_malloc() is False
+
+
+_ADVICE = """
+import sys
+import numpy as np
+if sys.argv[1] == "ember":
+    import ember
+print(np._core.multiarray._set_madvise_hugepage(False))  # (returns the setting it found)
+"""
+
+
+def _advice(env: dict, importer: str) -> str:
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("EMBER_MALLOC_TUNING", "NUMPY_MADVISE_HUGEPAGE")} | env
+    return subprocess.run([sys.executable, "-c", _ADVICE, importer], env=environ, check=True,
+                          capture_output=True, text=True).stdout.split()[-1]
+
+
+@pytest.mark.parametrize("env", [{}, {"EMBER_MALLOC_TUNING": "0"},
+                                 {"NUMPY_MADVISE_HUGEPAGE": "1"}])
+def test_numpy_huge_page_advice_off_unless_asked_for(env):
+    # NumPy advises huge pages by default on Linux 4.6 and later; ember turns that off
+    # unless the user opted out of ember's tuning or set NumPy's own variable
+    want = _advice(env, "numpy") if env else "False"
+    assert _advice(env, "ember") == want
+    if env.get("NUMPY_MADVISE_HUGEPAGE") == "1":
+        assert want == "True"
