@@ -134,6 +134,7 @@ def warm_up() -> float:
             _steps()
             _large_elementwise()
             _few_tiles_conv()
+            _wide_gpt()
     _gemms()
     _quantized()
     _compiled_inference()
@@ -150,6 +151,15 @@ def _large_elementwise() -> None:
     for y in (x, 0.5, ember.randn(256)):  # same shapes, a number, a row broadcast
         x + y, x * y
     x.neg()
+
+
+def _wide_gpt() -> None:
+    """Forward and backward of the small GPT at width 128 and context 128 on 16 sequences
+    (a common small model's size): the threaded batched GEMMs of its attention and layer
+    norm on threads, which the small steps' shapes stay below."""
+    model = _GPT(width=128, context=128)
+    seq = ember.from_numpy(np.random.default_rng(0).integers(0, 16, (16, 129)))
+    F.cross_entropy(model(seq[:, :-1]).reshape(-1, 16), seq[:, 1:].reshape(-1)).backward()
 
 
 def _few_tiles_conv() -> None:
