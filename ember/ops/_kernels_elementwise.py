@@ -356,6 +356,47 @@ def binary(op: int, a, b) -> np.ndarray | None:
     return out
 
 
+# ---- masked_fill over C-contiguous float arrays, split by rows ------------------------------
+
+@numba.njit(cache=True)
+def _masked_fill_span(x, mask, fill, out, lo, hi):
+    """``out[r, j] = fill if mask[j] else x[r, j]`` for rows ``lo:hi`` of 2-D arrays."""
+    for r in range(lo, hi):
+        xr, orow = x[r], out[r]
+        for j in range(x.shape[1]):
+            orow[j] = fill if mask[j] else xr[j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _masked_fill_parallel(x, mask, fill, out, parts):
+    """``_masked_fill_span`` over 2-D arrays in ``parts`` spans of rows."""
+    n = x.shape[0]
+    step = (n + parts - 1) // parts
+    for q in prange(parts):
+        _masked_fill_span(x, mask, fill, out, q * step, min(n, (q + 1) * step))
+
+
+def masked_fill(x: np.ndarray, mask: np.ndarray, fill) -> np.ndarray | None:
+    """``x`` with ``fill`` (a number of ``x``'s dtype) where ``mask`` is set, split across
+    threads by rows, for a C-contiguous float32/float64 ``x`` and a C-contiguous boolean
+    mask of its trailing shape repeated over at least as many leading rows as threads (a
+    causal mask over attention scores). None otherwise, or when one thread takes the
+    pass: NumPy's ``copyto`` is as fast there."""
+    dt = x.dtype
+    if not (dt == np.float32 or dt == np.float64) or not x.flags.c_contiguous \
+            or mask.dtype != np.bool_ or not mask.flags.c_contiguous or not mask.size \
+            or x.shape[x.ndim - mask.ndim:] != mask.shape:
+        return None
+    parts = _parts(x.size)
+    rows = x.size // mask.size
+    if parts == 1 or rows < parts:
+        return None
+    out = np.empty_like(x)
+    _masked_fill_parallel(x.reshape(rows, -1), mask.reshape(-1), dt.type(fill),
+                          out.reshape(rows, -1), parts)
+    return out
+
+
 # ---- neg, abs, sqrt, rsqrt, reciprocal over C-contiguous float arrays, split --------------
 # (correctly rounded operations: NumPy's values; ``rsqrt`` is NumPy's two, in order)
 

@@ -21,6 +21,7 @@ from .._dtype import is_bfloat16
 from .._meta import MetaArray
 from .._tensor import Tensor, _make, tensor_method
 from . import _meta
+from ._pointwise import _SPLIT_MIN, _kernels
 from ._return_types import values_indices
 from ._util import dtype_name, wrap_dim
 from .shape import _expand_geometry, _IndexScatter, _strided, _ViewScatter
@@ -1091,6 +1092,10 @@ class MaskedFill(Op):
         ctx.mask = mask
         fill = _scalar(value, a.dtype) if not isinstance(value, np.ndarray) \
             else value.astype(a.dtype)
+        if a.size >= _SPLIT_MIN and fill.ndim == 0:  # split across threads where it pays
+            out = _kernels().masked_fill(a, mask, fill)
+            if out is not None:
+                return out
         if a.shape[a.ndim - mask.ndim:] == mask.shape:  # ``a`` has the result's shape
             out = a.copy()
         else:

@@ -151,6 +151,7 @@ def _large_elementwise() -> None:
     for y in (x, 0.5, ember.randn(256)):  # same shapes, a number, a row broadcast
         x + y, x * y
     x.neg()
+    x.masked_fill(ember.ones(256, dtype=ember.bool), 0.0)  # a mask repeated over rows
 
 
 def _wide_gpt() -> None:
