@@ -33,6 +33,23 @@ _SUM = dict(cache=True, nogil=True, error_model="numpy",
             fastmath={"reassoc", "contract", "nsz", "arcp"})
 
 
+@numba.njit(inline="always")
+def _dot4(x, w0, w1, w2, w3, k):
+    """The dot products of ``x[:k]`` with four rows, side by side (one pass over ``x``),
+    each summed left to right."""
+    a0 = x[0] * w0[0]
+    a1 = x[0] * w1[0]
+    a2 = x[0] * w2[0]
+    a3 = x[0] * w3[0]
+    for i in range(1, k):
+        p = x[i]
+        a0 += p * w0[i]
+        a1 += p * w1[i]
+        a2 += p * w2[i]
+        a3 += p * w3[i]
+    return a0, a1, a2, a3
+
+
 @numba.njit(**_SUM)
 def _linear_rows(x, w, b, out):
     """``out[t, o] = x[t] . w[o] + b[o]`` (``x`` (m, k), ``w`` (n, k) C-contiguous, k >= 1,
@@ -100,17 +117,7 @@ def _linear_rows(x, w, b, out):
     for r in range(t, m):  # the last 1-3 rows, one row times 4 weight rows at a time
         xr = x[r]
         for o in range(0, n4, 4):
-            w0, w1, w2, w3 = w[o], w[o + 1], w[o + 2], w[o + 3]
-            a0 = xr[0] * w0[0]
-            a1 = xr[0] * w1[0]
-            a2 = xr[0] * w2[0]
-            a3 = xr[0] * w3[0]
-            for i in range(1, k):
-                p = xr[i]
-                a0 += p * w0[i]
-                a1 += p * w1[i]
-                a2 += p * w2[i]
-                a3 += p * w3[i]
+            a0, a1, a2, a3 = _dot4(xr, w[o], w[o + 1], w[o + 2], w[o + 3], k)
             out[r, o], out[r, o + 1], out[r, o + 2], out[r, o + 3] = \
                 a0 + b[o], a1 + b[o + 1], a2 + b[o + 2], a3 + b[o + 3]
         for o in range(n4, n):
@@ -152,17 +159,8 @@ def _attention_rows(q, k, v, out, scale, causal):
                     row[d] = q[b, h, i, d]
                 n = min(i + 1, cols) if causal else cols
                 for j in range(0, n, 4):
-                    k0, k1, k2, k3 = keys[j], keys[j + 1], keys[j + 2], keys[j + 3]
-                    s0 = row[0] * k0[0]
-                    s1 = row[0] * k1[0]
-                    s2 = row[0] * k2[0]
-                    s3 = row[0] * k3[0]
-                    for d in range(1, depth):
-                        r = row[d]
-                        s0 += r * k0[d]
-                        s1 += r * k1[d]
-                        s2 += r * k2[d]
-                        s3 += r * k3[d]
+                    s0, s1, s2, s3 = _dot4(row, keys[j], keys[j + 1], keys[j + 2],
+                                           keys[j + 3], depth)
                     scores[j], scores[j + 1] = s0 * scale, s1 * scale
                     scores[j + 2], scores[j + 3] = s2 * scale, s3 * scale
                 _softmax_prefix(scores, n, n + (-n) % 4)
